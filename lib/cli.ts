@@ -1,0 +1,241 @@
+#!/usr/bin/env node
+// The `shoal` command. It parses arguments and dispatches to a subcommand; the work lives in
+// launcher.ts. Parsing is pure (parseRunArgs) so it can be unit-tested; usage errors exit 2.
+// Planned subcommands (train, predict, datagen, ps) have a slot in COMMANDS but no body yet.
+
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ConfigError } from './errors.js';
+import { exitCodeFor, startJob, type RunOptions } from './launcher.js';
+
+/** Exit status for a command line that could not be understood. */
+export const USAGE_EXIT_CODE = 2;
+
+const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
+
+  -np N, -n N, --np N     number of ranks (default with --hostfile: its slot count)
+  --timeout-ms T          op and rendezvous timeout for every rank (SHOAL_TIMEOUT_MS)
+  --hostfile F            OpenMPI-style hostfile: "host [slots=N]" per line
+  --rsh CMD               remote shell for hostfile ranks (default: ssh)
+  --coordinator-host H    address the coordinator binds to and ranks dial
+  -x K=V, --env K=V       extra environment variable for every rank (repeatable)
+  --kill-grace-ms T       SIGTERM→SIGKILL grace when stopping ranks (default 3000)
+  -q, --quiet             hide the coordinator's log lines`;
+
+const HELP = `shoal: distributed machine learning on Node.js
+
+usage: shoal <command> [args]
+
+commands:
+  run     start N ranks of a script with a coordinator (like mpirun)
+  demo    run the bundled demo on 4 local ranks (--np N to change)
+  help    show this help
+
+${RUN_USAGE}
+
+See docs/launching.md for mpirun, srun and Kubernetes recipes.`;
+
+function usage(message: string): ConfigError {
+  return new ConfigError('ERR_CONFIG', message);
+}
+
+/**
+ * Parses the arguments after `shoal run`. Pure: reads no files.
+ * @throws {ConfigError} ERR_CONFIG with a `shoal run: …` message on a usage error.
+ * @example parseRunArgs(['-np', '4', '--', 'node', 'train.mjs']) // { np: 4, command: ['node', 'train.mjs'] }
+ */
+export function parseRunArgs(argv: readonly string[]): RunOptions {
+  let np: number | undefined;
+  const opts: Partial<RunOptions> & { env: Record<string, string> } = { env: {} };
+  let i = 0;
+  const value = (flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined) throw usage(`shoal run: ${flag} needs a value`);
+    i += 2;
+    return v;
+  };
+  const positiveInt = (flag: string, v: string, min = 1): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
+      throw usage(`shoal run: ${flag} needs a ${min === 0 ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}`);
+    }
+    return Number(v);
+  };
+  while (i < argv.length) {
+    const arg = argv[i] as string;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') break;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const take = (): string => {
+      if (inline !== undefined) {
+        i++;
+        return inline;
+      }
+      return value(flag);
+    };
+    switch (flag) {
+      case '-np':
+      case '-n':
+      case '--np':
+        np = positiveInt(flag, take());
+        break;
+      case '--timeout-ms':
+        opts.timeoutMs = positiveInt(flag, take());
+        break;
+      case '--kill-grace-ms':
+        opts.killGraceMs = positiveInt(flag, take(), 0);
+        break;
+      case '--hostfile':
+        opts.hostfile = take();
+        break;
+      case '--rsh': {
+        const v = take();
+        if (v.trim() === '') throw usage('shoal run: --rsh needs a command, got ""');
+        opts.rsh = v;
+        break;
+      }
+      case '--coordinator-host': {
+        const v = take();
+        if (v.trim() === '' || /\s/.test(v)) throw usage(`shoal run: --coordinator-host needs one address, got ${JSON.stringify(v)}`);
+        opts.coordinatorHost = v;
+        break;
+      }
+      case '-x':
+      case '--env': {
+        const v = take();
+        const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(v);
+        if (!m) throw usage(`shoal run: ${flag} needs NAME=VALUE, got ${JSON.stringify(v)}`);
+        opts.env[m[1] as string] = m[2] as string;
+        break;
+      }
+      case '-q':
+      case '--quiet':
+        if (inline !== undefined) throw usage(`shoal run: ${flag} takes no value`);
+        opts.quiet = true;
+        i++;
+        break;
+      default:
+        throw usage(`shoal run: unknown option ${JSON.stringify(arg)}\n${RUN_USAGE}`);
+    }
+  }
+  const command = argv.slice(i);
+  if (command.length === 0) throw usage(`shoal run: no command given\n${RUN_USAGE}`);
+  if (np === undefined && opts.hostfile === undefined) throw usage('shoal run: -np N is required (or --hostfile F to run one rank per slot)');
+  const result: RunOptions = { ...opts, np: np ?? 0, command };
+  if (Object.keys(opts.env).length === 0) delete result.env;
+  return result;
+}
+
+/**
+ * Parses the arguments after `shoal demo`: `--np N` (default 4) and `--timeout-ms T`.
+ * @throws {ConfigError} on a usage error.
+ */
+export function parseDemoArgs(argv: readonly string[], demoScript: string): RunOptions {
+  const hasNp = argv.some((a) => a === '-np' || a === '-n' || a === '--np' || a.startsWith('--np='));
+  const opts = parseRunArgs([...(hasNp ? [] : ['--np', '4']), ...argv, '--', process.execPath, demoScript]);
+  // A stray positional argument would have started the command early.
+  if (opts.command.length !== 2 || opts.hostfile !== undefined) {
+    throw usage('shoal demo: usage: shoal demo [--np N] [--timeout-ms T] [--quiet]');
+  }
+  return opts;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
+async function runCommand(opts: RunOptions): Promise<number> {
+  const job = startJob(opts);
+  // Ranks live in their own process groups, so Ctrl-C reaches only us: forward it.
+  const forward = (signal: NodeJS.Signals) => () => job.interrupt(signal);
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  const onHup = forward('SIGHUP');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
+  try {
+    const result = await job.result;
+    if (!result.ok) process.stderr.write(`${result.summary}\n`);
+    return exitCodeFor(result);
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGHUP', onHup);
+  }
+}
+
+interface Command {
+  summary: string;
+  main?: (argv: string[]) => Promise<number>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Subcommands. Entries without `main` are planned and say so. */
+const COMMANDS: Record<string, Command> = {
+  run: { summary: 'start N ranks with a coordinator', main: (argv) => runCommand(parseRunArgs(argv)) },
+  demo: { summary: 'run the bundled demo', main: (argv) => runCommand(parseDemoArgs(argv, join(here, 'demo.js'))) },
+  help: { summary: 'show help', main: async () => (process.stdout.write(`${HELP}\n`), 0) },
+  train: { summary: 'train a bundled algorithm (planned)' },
+  predict: { summary: 'predict with a trained model (planned)' },
+  datagen: { summary: 'generate synthetic data sets (planned)' },
+  ps: { summary: 'run parameter-server jobs (planned)' },
+};
+
+/** Runs the CLI and returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    process.stdout.write(`${HELP}\n`);
+    return name === undefined ? USAGE_EXIT_CODE : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    process.stderr.write(`shoal: unknown command ${JSON.stringify(name)}; try "shoal help"\n`);
+    return USAGE_EXIT_CODE;
+  }
+  if (!command.main) {
+    process.stderr.write(`shoal ${name}: not implemented yet (${command.summary})\n`);
+    return USAGE_EXIT_CODE;
+  }
+  try {
+    return await command.main(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return USAGE_EXIT_CODE;
+    }
+    throw err;
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    // npm installs bins as symlinks; compare real paths.
+    return pathToFileURL(realpathSync(entry)).href === import.meta.url;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`shoal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

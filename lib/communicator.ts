@@ -1,0 +1,269 @@
+// Communicator: the collective API of one group of ranks (the world, or a split of it).
+// It validates arguments, hands buffers to its native engine without copying, and maps
+// native failures onto lib/errors.ts classes naming op, seq and ranks.
+import { invalidArgument, ShoalError } from './errors.js';
+import { checkBuffer, dtypeOf, type CollectiveBuffer } from './dtype.js';
+import { native, NATIVE_ERROR_CODE, OP_KIND, REDUCE_OP, toShoalError, type NativeComm, type OpName } from './native.js';
+import type { CoordinatorClient } from './coordinator_client.js';
+
+export type ReduceOp = keyof typeof REDUCE_OP;
+
+export interface CollectiveOptions {
+  /** Reject with a TimeoutError if the op has not finished after this many ms (0: no limit). */
+  timeoutMs?: number;
+}
+export interface AllReduceOptions extends CollectiveOptions {
+  /** Default 'sum'. */
+  op?: ReduceOp;
+}
+export type ReduceToOptions = AllReduceOptions;
+export type BcastOptions = CollectiveOptions;
+export type AllGatherOptions = CollectiveOptions;
+export type BarrierOptions = CollectiveOptions;
+
+/** How a communicator reaches the rest of the job; shared by a world and its splits. */
+export interface CommunicatorRuntime {
+  token: string;
+  bindHost: string;
+  advertiseHost: string;
+  timeoutMs: number;
+  opTimeoutMs: number;
+  client: CoordinatorClient | null;
+  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; maxFrameBytes?: number };
+}
+
+/** FNV-1a, 32 bits: a communicator id every rank derives from the group's name alone. */
+export function commIdOf(group: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < group.length; i++) {
+    h ^= group.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/**
+ * A group of ranks that run collectives together. Every rank of the group must call the
+ * same collectives in the same order; buffers are used in place and must not be touched
+ * until the returned Promise settles.
+ */
+export class Communicator {
+  /** This process's rank in the group, 0..size-1. */
+  readonly rank: number;
+  /** Number of ranks in the group. */
+  readonly size: number;
+  /** The group's name ('world', or 'world/split0/color1' ...). */
+  readonly group: string;
+  /** World rank of each member, by group rank. */
+  readonly worldRanks: readonly number[];
+
+  #native: NativeComm;
+  #runtime: CommunicatorRuntime;
+  #seq = 0;
+  #splits = 0;
+  #closed = false;
+  #children = new Set<Communicator>();
+  #onClose: Array<() => Promise<void> | void> = [];
+
+  /** @internal Use init() or split(). */
+  constructor(nativeComm: NativeComm, rank: number, size: number, group: string, worldRanks: number[], runtime: CommunicatorRuntime) {
+    this.#native = nativeComm;
+    this.rank = rank;
+    this.size = size;
+    this.group = group;
+    this.worldRanks = worldRanks;
+    this.#runtime = runtime;
+  }
+
+  /** True once an op failed for good (peer lost, mismatch, timeout) or abort() was called. */
+  get broken(): boolean {
+    return this.#native.broken;
+  }
+
+  /**
+   * Reduces `buf` across all ranks in place: afterwards every rank holds op(buf of rank 0, ..., rank size-1),
+   * bit-identical on every rank.
+   * @example await comm.allReduce(grad, { op: 'sum' });
+   * @throws {PeerLostError | MismatchError | TimeoutError | CollectiveError}
+   */
+  async allReduce<T extends CollectiveBuffer>(buf: T, options: AllReduceOptions = {}): Promise<T> {
+    checkBuffer('allReduce', 'buf', buf);
+    const op = this.#reduceOp('allReduce', options.op);
+    await this.#submit('allReduce', buf, null, op, -1, options);
+    return buf;
+  }
+
+  /** Reduces every rank's `buf` into `buf` on `root`; other ranks' buffers are unchanged. */
+  async reduceTo<T extends CollectiveBuffer>(buf: T, root: number, options: ReduceToOptions = {}): Promise<T> {
+    checkBuffer('reduceTo', 'buf', buf);
+    this.#checkRoot('reduceTo', root);
+    const op = this.#reduceOp('reduceTo', options.op);
+    await this.#submit('reduceTo', buf, null, op, root, options);
+    return buf;
+  }
+
+  /** Copies `buf` of `root` into `buf` on every other rank (same type and length everywhere). */
+  async bcast<T extends CollectiveBuffer>(buf: T, root: number, options: BcastOptions = {}): Promise<T> {
+    checkBuffer('bcast', 'buf', buf);
+    this.#checkRoot('bcast', root);
+    await this.#submit('bcast', buf, null, 0, root, options);
+    return buf;
+  }
+
+  /** recv = concat over ranks of `send`; recv.length must be send.length * size. */
+  async allGather<T extends CollectiveBuffer>(send: T, recv: T, options: AllGatherOptions = {}): Promise<T> {
+    checkBuffer('allGather', 'send', send);
+    checkBuffer('allGather', 'recv', recv);
+    if (dtypeOf(send) !== dtypeOf(recv)) {
+      throw invalidArgument('allGather', 'recv', `a ${send.constructor.name} like 'send'`, recv);
+    }
+    if (recv.length !== send.length * this.size) {
+      throw invalidArgument('allGather', 'recv', `length send.length * size = ${send.length * this.size}`, recv, true);
+    }
+    await this.#submit('allGather', send, recv, 0, -1, options);
+    return recv;
+  }
+
+  /** Resolves once every rank has entered the barrier. */
+  async barrier(options: BarrierOptions = {}): Promise<void> {
+    await this.#submit('barrier', null, null, 0, -1, options);
+  }
+
+  /**
+   * Splits the group (collective: every rank calls it). Ranks passing the same `color`
+   * form a new communicator, ordered by `key` (default: current rank). A negative color
+   * leaves this rank out (resolves to null), like MPI_UNDEFINED.
+   */
+  async split(color: number, key: number = this.rank): Promise<Communicator | null> {
+    if (!Number.isInteger(color) || color > 0x7fffffff) throw invalidArgument('split', 'color', 'an integer', color);
+    if (!Number.isInteger(key) || Math.abs(key) > 0x7fffffff) throw invalidArgument('split', 'key', 'a 32-bit integer', key);
+    const mine = new Int32Array([color, key, this.rank]);
+    const all = new Int32Array(3 * this.size);
+    await this.allGather(mine, all);
+    const index = this.#splits++;
+    if (color < 0) return null;
+    const members: Array<{ key: number; rank: number }> = [];
+    for (let r = 0; r < this.size; r++) {
+      if (all[3 * r] === color) members.push({ key: all[3 * r + 1]!, rank: all[3 * r + 2]! });
+    }
+    members.sort((a, b) => a.key - b.key || a.rank - b.rank);
+    const newRank = members.findIndex((m) => m.rank === this.rank);
+    const group = `${this.group}/split${index}/color${color}`;
+    const worldRanks = members.map((m) => this.worldRanks[m.rank]!);
+    const child = await connectCommunicator(group, newRank, members.length, worldRanks, this.#runtime);
+    this.#children.add(child);
+    child.#onClose.push(() => void this.#children.delete(child));
+    return child;
+  }
+
+  /** Breaks this communicator (and its splits): pending and later ops reject with `reason`. */
+  abort(reason = 'aborted by the application'): void {
+    this.#native.abort(NATIVE_ERROR_CODE.ERR_ABORTED, `rank ${this.rank}: ${reason}`, -1);
+    for (const c of this.#children) c.abort(reason);
+  }
+
+  /** @internal The coordinator reported a lost world rank. */
+  peerLost(worldRank: number, reason: string): void {
+    const r = this.worldRanks.indexOf(worldRank);
+    if (r >= 0 && r !== this.rank) {
+      this.#native.abort(NATIVE_ERROR_CODE.ERR_PEER_LOST, `rank ${r} lost (reported by the coordinator: ${reason})`, r);
+    }
+    for (const c of this.#children) c.peerLost(worldRank, reason);
+  }
+
+  /** @internal Runs when close() finishes (the world communicator closes its coordinator link). */
+  onClose(fn: () => Promise<void> | void): void {
+    this.#onClose.push(fn);
+  }
+
+  /** Finishes queued ops, says goodbye to the peers and releases the sockets. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const c of [...this.#children]) await c.close();
+    await this.#native.close();
+    for (const fn of this.#onClose) await fn();
+  }
+
+  #reduceOp(op: string, name: ReduceOp | undefined): number {
+    const key = name ?? 'sum';
+    if (!Object.prototype.hasOwnProperty.call(REDUCE_OP, key)) {
+      throw invalidArgument(op, 'options.op', "'sum' | 'prod' | 'max' | 'min'", key);
+    }
+    return REDUCE_OP[key];
+  }
+
+  #checkRoot(op: string, root: unknown): void {
+    if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= this.size) {
+      throw invalidArgument(op, 'root', `an integer rank in [0, ${this.size})`, root, typeof root === 'number');
+    }
+  }
+
+  async #submit(
+    op: OpName,
+    buf: CollectiveBuffer | null,
+    recv: CollectiveBuffer | null,
+    reduceOp: number,
+    root: number,
+    options: CollectiveOptions,
+  ): Promise<void> {
+    if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
+    const timeoutMs = options.timeoutMs ?? this.#runtime.opTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      throw invalidArgument(op, 'options.timeoutMs', 'a number >= 0', timeoutMs, true);
+    }
+    if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
+    // Capture the caller's stack now: the rejection arrives from the comm thread without one.
+    const stack = new Error().stack;
+    const seq = this.#seq;
+    let pending: Promise<void>;
+    try {
+      pending = this.#native.collective(OP_KIND[op], buf, recv, reduceOp, root, timeoutMs);
+    } catch (err) {
+      throw toShoalError(err, { rank: this.rank, op });
+    }
+    this.#seq++;
+    try {
+      await pending;
+    } catch (err) {
+      const e = toShoalError(err, { rank: this.rank, op, seq });
+      if (stack) e.stack = `${e.name}: ${e.message}\n${stack.split('\n').slice(2).join('\n')}`;
+      throw e;
+    }
+  }
+}
+
+/** Creates a communicator's engine, rendezvous through the coordinator and connects the mesh. */
+export async function connectCommunicator(
+  group: string,
+  rank: number,
+  size: number,
+  worldRanks: number[],
+  runtime: CommunicatorRuntime,
+): Promise<Communicator> {
+  const nativeComm = new native.NativeComm({
+    rank,
+    size,
+    commId: commIdOf(group),
+    token: runtime.token,
+    bindHost: runtime.bindHost,
+    ...runtime.tuning,
+  });
+  const comm = new Communicator(nativeComm, rank, size, group, worldRanks, runtime);
+  if (size === 1) return comm;
+  if (!runtime.client) {
+    throw new ShoalError('ERR_CONFIG', `cannot form group "${group}" of ${size} ranks without a coordinator (set SHOAL_COORDINATOR)`);
+  }
+  try {
+    const peers = await runtime.client.register(group, size, rank, { host: runtime.advertiseHost, port: nativeComm.port }, runtime.timeoutMs);
+    await nativeComm.connect(
+      peers.map((p) => ({ host: p.host, port: p.port })),
+      runtime.timeoutMs,
+    );
+  } catch (err) {
+    await nativeComm.close().catch(() => undefined);
+    throw err instanceof ShoalError ? err : toShoalError(err, { rank, op: 'connect' });
+  }
+  return comm;
+}
+

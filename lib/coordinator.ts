@@ -1,0 +1,452 @@
+// The coordinator: rendezvous ("who listens where") and liveness for one job. It runs inside
+// `shoal run`, or inside rank 0 under mpirun/srun/Kubernetes. Ranks connect over a WebSocket
+// (protocol in coordinator_protocol.ts), prove the job token, register their data endpoints per
+// group, receive the group's table, and heartbeat. When a rank disappears the coordinator tells
+// every other rank (peerLost), so no one waits on a dead peer until its op timeout.
+// It never touches the data path: collectives flow rank to rank over the native TCP core.
+//
+// uWebSockets.js rules honoured here: a WebSocket must not be used after its close handler ran
+// (every send goes through `send()`, which checks `conn.closed`), and message ArrayBuffers are
+// only valid during the callback (we decode them synchronously).
+
+import uWS from '@trufflesuite/uws-js-unofficial';
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
+import { RendezvousError, type ErrorCode } from './errors.js';
+import { makeNonce, verifyCoordinatorProof } from './hmac_auth.js';
+import {
+  COORDINATOR_HEALTH_PATH,
+  COORDINATOR_WS_PATH,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  MAX_GROUP_NAME_LENGTH,
+  MAX_GROUP_SIZE,
+  MAX_HOST_LENGTH,
+  MAX_MESSAGE_BYTES,
+  formatRanks,
+  isIntIn,
+  parseMessage,
+  type PeerEndpoint,
+  type ServerMessage,
+} from './coordinator_protocol.js';
+
+export interface CoordinatorOptions {
+  /** Address to listen on; default '127.0.0.1'. */
+  host?: string;
+  /** Port to listen on; default 0 (the OS picks; read `coordinator.port`). */
+  port?: number;
+  /** Job secret every rank must prove. */
+  token: string;
+  /** A rank silent for this long is declared dead; default 10000. */
+  heartbeatTimeoutMs?: number;
+  /** Sink for the coordinator's log lines (losses, rejected connections, timeouts); default stderr. */
+  log?: (line: string) => void;
+}
+
+export interface CoordinatorState {
+  ranks: Array<{ rank: number; pid: number; host: string; alive: boolean; lastHeartbeatMs: number }>;
+  pendingGroups: Array<{ group: string; size: number; arrived: number[] }>;
+}
+
+/** One WebSocket connection. `rank` is set once its hello was accepted. */
+interface Conn {
+  ws: UwsWebSocket<ConnData> | null;
+  closed: boolean;
+  /** An error was sent and end() called: ignore anything else it sends. */
+  rejected: boolean;
+  nonce: string;
+  remote: string;
+  rank: number | null;
+  saidBye: boolean;
+}
+interface ConnData {
+  conn: Conn;
+}
+
+interface RankEntry {
+  rank: number;
+  pid: number;
+  host: string;
+  conn: Conn;
+  alive: boolean;
+  lastHeartbeatMs: number;
+}
+
+interface Member extends PeerEndpoint {
+  conn: Conn;
+  worldRank: number;
+  id: number;
+  timeoutMs: number;
+}
+
+interface PendingGroup {
+  name: string;
+  size: number;
+  members: Map<number, Member>;
+  firstArrivalMs: number;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | null;
+}
+
+/** uWS's listen(host, port, options, cb) overload exists at runtime but is missing from its typings. */
+type ListenWithOptions = (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
+/** Without this flag uWS sets SO_REUSEPORT and a second coordinator could silently share the port. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+
+/**
+ * The rendezvous and heartbeat server of one job.
+ *
+ * @example
+ *   const coord = await Coordinator.start({ token });
+ *   // ranks connect to coord.host:coord.port with the same token
+ *   await coord.close();
+ */
+export class Coordinator {
+  readonly host: string;
+  readonly port: number;
+
+  private readonly token: string;
+  private readonly heartbeatTimeoutMs: number;
+  private readonly log: (line: string) => void;
+  private listenSocket: us_listen_socket | null = null;
+  private readonly conns = new Set<Conn>();
+  private readonly ranks = new Map<number, RankEntry>();
+  /** Ranks declared dead (lost connection, no heartbeat, or the launcher's markDead). */
+  private readonly lost = new Set<number>();
+  private readonly groups = new Map<string, PendingGroup>();
+  /** The job size from the first accepted hello, and who said it. */
+  private jobSize: { size: number; rank: number } | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(host: string, port: number, opts: CoordinatorOptions) {
+    this.host = host;
+    this.port = port;
+    this.token = opts.token;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.log = opts.log ?? ((line) => process.stderr.write(`[shoal coordinator] ${line}\n`));
+  }
+
+  /**
+   * Starts listening. Resolves once the port is bound.
+   * @throws {RendezvousError} ERR_RENDEZVOUS when the address cannot be bound (in use, not local).
+   */
+  static start(opts: CoordinatorOptions): Promise<Coordinator> {
+    const host = opts.host ?? '127.0.0.1';
+    const port = opts.port ?? 0;
+    if (typeof opts.token !== 'string' || opts.token === '') {
+      return Promise.reject(new RendezvousError('ERR_CONFIG', 'Coordinator.start: a non-empty token is required'));
+    }
+    if (!isIntIn(port, 0, 65535)) {
+      return Promise.reject(new RendezvousError('ERR_CONFIG', `Coordinator.start: port must be an integer in 0..65535, got ${String(port)}`));
+    }
+    return new Promise((resolve, reject) => {
+      let coordinator: Coordinator | null = null;
+      const app = uWS.App()
+        .get(COORDINATOR_HEALTH_PATH, (res: HttpResponse) => {
+          res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok');
+        })
+        .ws<ConnData>(COORDINATOR_WS_PATH, {
+          maxPayloadLength: MAX_MESSAGE_BYTES,
+          // Liveness is ours (heartbeats with a configurable timeout), not uWS's idle timer.
+          idleTimeout: 0,
+          upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+            const conn: Conn = {
+              ws: null,
+              closed: false,
+              rejected: false,
+              nonce: makeNonce(),
+              remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
+              rank: null,
+              saidBye: false,
+            };
+            res.upgrade<ConnData>(
+              { conn },
+              req.getHeader('sec-websocket-key'),
+              req.getHeader('sec-websocket-protocol'),
+              req.getHeader('sec-websocket-extensions'),
+              context,
+            );
+          },
+          open: (ws) => coordinator?.onOpen(ws),
+          message: (ws, message, isBinary) => coordinator?.onMessage(ws.getUserData().conn, message, isBinary),
+          close: (ws) => coordinator?.onClose(ws.getUserData().conn),
+        })
+        .any('/*', (res: HttpResponse) => {
+          res.writeStatus('404 Not Found').end('not found');
+        });
+      (app.listen as unknown as ListenWithOptions).call(app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (socket === false) {
+          reject(new RendezvousError('ERR_RENDEZVOUS', `could not start the Shoal coordinator on ${host}:${port}: the port is in use or the address is not local to this host`));
+          return;
+        }
+        coordinator = new Coordinator(host, uWS.us_socket_local_port(socket as unknown as uWS.us_socket), opts);
+        coordinator.listenSocket = socket;
+        coordinator.startSweep();
+        resolve(coordinator);
+      });
+    });
+  }
+
+  /** The launcher saw a rank's process exit abnormally: tell everyone else. Idempotent. */
+  markDead(rank: number, reason: string): void {
+    if (this.closing) return;
+    if (this.lost.has(rank)) {
+      this.log(`rank ${rank} ${reason}`);
+      return;
+    }
+    this.declareLost(rank, reason);
+  }
+
+  /** Snapshot for tests and, later, the dashboard. */
+  state(): CoordinatorState {
+    const ranks = [...this.ranks.values()]
+      .sort((a, b) => a.rank - b.rank)
+      .map((e) => ({ rank: e.rank, pid: e.pid, host: e.host, alive: e.alive, lastHeartbeatMs: e.lastHeartbeatMs }));
+    const pendingGroups = [...this.groups.values()].map((g) => ({
+      group: g.name,
+      size: g.size,
+      arrived: [...g.members.keys()].sort((a, b) => a - b),
+    }));
+    return { ranks, pendingGroups };
+  }
+
+  /** Stops listening, fails pending rendezvous (ERR_ABORTED) and closes every connection. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    for (const group of [...this.groups.values()]) {
+      this.failGroup(group, 'ERR_ABORTED', `rendezvous for group "${group.name}" aborted: the coordinator is shutting down`);
+    }
+    this.closing = new Promise((resolve) => {
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+      for (const conn of this.conns) this.end(conn, 1001, 'coordinator closed');
+      // Closing is asynchronous inside uWS; one turn lets the close frames go out.
+      setImmediate(resolve);
+    });
+    return this.closing;
+  }
+
+  private startSweep(): void {
+    const every = Math.max(50, Math.min(1000, Math.floor(this.heartbeatTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    // The listen socket keeps a hosting process alive while it should; the sweep must not.
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const entry of this.ranks.values()) {
+      if (entry.alive && now - entry.lastHeartbeatMs > this.heartbeatTimeoutMs) {
+        this.declareLost(entry.rank, `no heartbeat for ${this.heartbeatTimeoutMs} ms`);
+        this.end(entry.conn, 4000, 'no heartbeat');
+      }
+    }
+  }
+
+  private onOpen(ws: UwsWebSocket<ConnData>): void {
+    const conn = ws.getUserData().conn;
+    conn.ws = ws;
+    this.conns.add(conn);
+    if (this.closing) {
+      this.end(conn, 1001, 'coordinator closed');
+      return;
+    }
+    this.send(conn, { type: 'challenge', nonce: conn.nonce });
+  }
+
+  private onClose(conn: Conn): void {
+    conn.closed = true;
+    conn.ws = null;
+    this.conns.delete(conn);
+    if (this.closing || conn.rank === null) return;
+    const entry = this.ranks.get(conn.rank);
+    if (entry && entry.conn === conn && entry.alive && !conn.saidBye) {
+      this.declareLost(conn.rank, 'connection to coordinator closed without goodbye');
+    }
+  }
+
+  private onMessage(conn: Conn, data: ArrayBuffer, isBinary: boolean): void {
+    if (conn.closed || conn.rejected || this.closing) return;
+    const msg = isBinary ? null : parseMessage(Buffer.from(data).toString('utf8'));
+    if (conn.rank === null) {
+      if (msg === null || msg.type !== 'hello') {
+        this.reject(conn, 'ERR_AUTH', 'expected a hello message proving the job token');
+        return;
+      }
+      this.onHello(conn, msg);
+      return;
+    }
+    const entry = this.ranks.get(conn.rank);
+    if (!entry || entry.conn !== conn) return;
+    entry.lastHeartbeatMs = Date.now();
+    if (msg === null) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'malformed message: expected a JSON object with a "type"' });
+      return;
+    }
+    switch (msg.type) {
+      case 'heartbeat':
+        return;
+      case 'register':
+        this.onRegister(conn, entry, msg);
+        return;
+      case 'bye':
+        conn.saidBye = true;
+        entry.alive = false;
+        this.failGroupsOf(entry.rank, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: rank ${entry.rank} left the job before it completed`);
+        return;
+      default:
+        this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: `unknown message type ${JSON.stringify(msg.type)}` });
+    }
+  }
+
+  private onHello(conn: Conn, msg: Record<string, unknown>): void {
+    const { rank, size, pid, host, proof } = msg;
+    if (!isIntIn(rank, 0, MAX_GROUP_SIZE - 1) || !verifyCoordinatorProof(this.token, conn.nonce, rank, proof)) {
+      this.log(`rejected a connection from ${conn.remote}: wrong job token`);
+      this.reject(conn, 'ERR_AUTH', 'wrong job token (SHOAL_TOKEN)');
+      return;
+    }
+    if (!isIntIn(size, 1, MAX_GROUP_SIZE) || rank >= size) {
+      this.reject(conn, 'ERR_CONFIG', `hello from rank ${rank} has an invalid job size ${JSON.stringify(size)}`);
+      return;
+    }
+    if (this.jobSize && this.jobSize.size !== size) {
+      this.reject(conn, 'ERR_CONFIG', `rank ${rank} says the job has ${size} ranks, but rank ${this.jobSize.rank} said ${this.jobSize.size}`);
+      return;
+    }
+    const previous = this.ranks.get(rank);
+    if (previous && previous.alive && !previous.conn.closed) {
+      this.reject(conn, 'ERR_CONFIG', `rank ${rank} is already connected (pid ${previous.pid} on ${previous.host}): two processes were started with the same rank`);
+      return;
+    }
+    this.jobSize ??= { size, rank };
+    conn.rank = rank;
+    this.lost.delete(rank);
+    this.ranks.set(rank, {
+      rank,
+      pid: isIntIn(pid, 0, Number.MAX_SAFE_INTEGER) ? pid : 0,
+      host: typeof host === 'string' ? host.slice(0, MAX_HOST_LENGTH) : conn.remote,
+      conn,
+      alive: true,
+      lastHeartbeatMs: Date.now(),
+    });
+    this.send(conn, { type: 'welcome', rank, size });
+  }
+
+  private onRegister(conn: Conn, entry: RankEntry, msg: Record<string, unknown>): void {
+    const { id, group, groupSize, groupRank, host, port, timeoutMs } = msg;
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER)) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'register: "id" must be a non-negative integer' });
+      return;
+    }
+    const invalid = (message: string): void => this.send(conn, { type: 'registerError', id, code: 'ERR_INVALID_ARGUMENT', message: `register from rank ${entry.rank}: ${message}` });
+    if (typeof group !== 'string' || group === '' || group.length > MAX_GROUP_NAME_LENGTH) return invalid(`"group" must be a non-empty string of at most ${MAX_GROUP_NAME_LENGTH} characters`);
+    if (!isIntIn(groupSize, 1, MAX_GROUP_SIZE)) return invalid(`group "${group}": groupSize must be an integer in 1..${MAX_GROUP_SIZE}, got ${JSON.stringify(groupSize)}`);
+    if (!isIntIn(groupRank, 0, groupSize - 1)) return invalid(`group "${group}": groupRank must be an integer in 0..${groupSize - 1}, got ${JSON.stringify(groupRank)}`);
+    if (typeof host !== 'string' || host === '' || host.length > MAX_HOST_LENGTH) return invalid(`group "${group}": "host" must be a non-empty string`);
+    if (!isIntIn(port, 1, 65535)) return invalid(`group "${group}": port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
+    if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) return invalid(`group "${group}": timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
+
+    const member: Member = { conn, worldRank: entry.rank, id, rank: groupRank, host, port, timeoutMs };
+    let pending = this.groups.get(group);
+    if (!pending) {
+      pending = { name: group, size: groupSize, members: new Map(), firstArrivalMs: Date.now(), timeoutMs, timer: null };
+      this.groups.set(group, pending);
+    }
+    const g = pending;
+    const fail = (message: string): void => {
+      this.failGroup(g, 'ERR_MISMATCH', message);
+      this.send(conn, { type: 'registerError', id, code: 'ERR_MISMATCH', message });
+    };
+    if (groupSize !== g.size) {
+      const first = g.members.values().next().value as Member | undefined;
+      return fail(`rendezvous for group "${group}" failed: rank ${entry.rank} registered it with size ${groupSize} but rank ${first?.worldRank ?? '?'} with size ${g.size}`);
+    }
+    const clash = g.members.get(groupRank);
+    if (clash) return fail(`rendezvous for group "${group}" failed: group rank ${groupRank} was registered twice, by ranks ${clash.worldRank} and ${entry.rank}`);
+    for (const m of g.members.values()) {
+      if (m.conn === conn) return fail(`rendezvous for group "${group}" failed: rank ${entry.rank} registered twice, as group ranks ${m.rank} and ${groupRank}`);
+    }
+
+    g.members.set(groupRank, member);
+    if (g.members.size === g.size) {
+      this.completeGroup(g);
+      return;
+    }
+    if (g.members.size === 1 || timeoutMs < g.timeoutMs) {
+      g.timeoutMs = Math.min(g.timeoutMs, timeoutMs);
+      if (g.timer) clearTimeout(g.timer);
+      const delay = Math.max(0, g.firstArrivalMs + g.timeoutMs - Date.now());
+      g.timer = setTimeout(() => this.timeoutGroup(g), delay);
+    }
+  }
+
+  private completeGroup(g: PendingGroup): void {
+    this.dropGroup(g);
+    const peers = [...g.members.values()].sort((a, b) => a.rank - b.rank).map(({ rank, host, port }) => ({ rank, host, port }));
+    for (const m of g.members.values()) this.send(m.conn, { type: 'table', id: m.id, group: g.name, peers });
+  }
+
+  private timeoutGroup(g: PendingGroup): void {
+    if (this.groups.get(g.name) !== g) return;
+    const missing: number[] = [];
+    for (let r = 0; r < g.size; r++) if (!g.members.has(r)) missing.push(r);
+    const message =
+      `rendezvous for group "${g.name}" timed out after ${g.timeoutMs} ms: ${g.members.size} of ${g.size} ranks arrived; ` +
+      `missing ranks: ${formatRanks(missing)}`;
+    this.log(message);
+    this.failGroup(g, 'ERR_RENDEZVOUS', message);
+  }
+
+  /** A rank is gone: log it, tell every other live rank, fail the rendezvous it was part of. */
+  private declareLost(rank: number, reason: string): void {
+    this.lost.add(rank);
+    const entry = this.ranks.get(rank);
+    if (entry) entry.alive = false;
+    this.log(`rank ${rank} lost: ${reason}`);
+    for (const other of this.ranks.values()) {
+      if (other.rank !== rank && other.alive) this.send(other.conn, { type: 'peerLost', rank, reason });
+    }
+    this.failGroupsOf(rank, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: rank ${rank} was lost (${reason})`);
+  }
+
+  private failGroupsOf(worldRank: number, code: ErrorCode, message: (group: string) => string): void {
+    for (const g of [...this.groups.values()]) {
+      for (const m of g.members.values()) {
+        if (m.worldRank === worldRank) {
+          this.failGroup(g, code, message(g.name));
+          break;
+        }
+      }
+    }
+  }
+
+  private failGroup(g: PendingGroup, code: ErrorCode, message: string): void {
+    this.dropGroup(g);
+    for (const m of g.members.values()) this.send(m.conn, { type: 'registerError', id: m.id, code, message });
+  }
+
+  /** Completed or failed groups are forgotten so the name can be used again. */
+  private dropGroup(g: PendingGroup): void {
+    if (g.timer) clearTimeout(g.timer);
+    g.timer = null;
+    if (this.groups.get(g.name) === g) this.groups.delete(g.name);
+  }
+
+  private reject(conn: Conn, code: ErrorCode, message: string): void {
+    this.send(conn, { type: 'error', code, message });
+    conn.rejected = true;
+    this.end(conn, 4001, code);
+  }
+
+  private send(conn: Conn, msg: ServerMessage): void {
+    if (conn.closed || conn.ws === null) return;
+    conn.ws.send(JSON.stringify(msg), false);
+  }
+
+  /** Graceful close (queued frames go out first); the close handler does the bookkeeping. */
+  private end(conn: Conn, code: number, reason: string): void {
+    if (conn.closed || conn.ws === null) return;
+    conn.ws.end(code, reason);
+  }
+}

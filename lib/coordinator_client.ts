@@ -1,0 +1,321 @@
+// A rank's link to the coordinator: connect (with retries, since under mpirun the coordinator in
+// rank 0 may start after the other ranks), prove the job token, register data endpoints and get
+// each group's peer table, heartbeat, and hear about lost peers. It holds no collective state;
+// the communicator decides what a lost peer means for its ops.
+//
+// Process lifetime: an idle link must not keep a finished process alive (a script that forgot
+// close() must still exit), but a rank awaiting a table must stay alive. So the socket is ref'd
+// only while a register() is pending and the heartbeat timer is always unref'd, the same rule
+// the native engine follows for in-flight ops.
+
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { RendezvousError, ShoalError, ConfigError, errorForCode, type ErrorCode } from './errors.js';
+import { coordinatorProof } from './hmac_auth.js';
+import { formatAddress, type CoordinatorAddress } from './env.js';
+import {
+  COORDINATOR_WS_PATH,
+  HEARTBEAT_INTERVAL_MS,
+  MAX_MESSAGE_BYTES,
+  isIntIn,
+  parseMessage,
+  type ClientMessage,
+  type PeerEndpoint,
+} from './coordinator_protocol.js';
+
+export type { PeerEndpoint } from './coordinator_protocol.js';
+
+export interface CoordinatorClientOptions {
+  token: string;
+  rank: number;
+  size: number;
+  /** Give up connecting after this long. */
+  timeoutMs: number;
+  /** Heartbeat period; default 1000. Tests raise it to simulate a hung rank. */
+  heartbeatIntervalMs?: number;
+  /** Delay between connection attempts; default 100. */
+  retryDelayMs?: number;
+}
+
+export interface PeerLostEvent {
+  rank: number;
+  reason: string;
+}
+export interface DisconnectedEvent {
+  reason: string;
+}
+
+export interface CoordinatorClientEvents {
+  peerLost: [PeerLostEvent];
+  disconnected: [DisconnectedEvent];
+}
+
+interface PendingRegister {
+  group: string;
+  resolve: (peers: PeerEndpoint[]) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Extra time the client waits beyond a register's timeout for the coordinator's own verdict. */
+const REGISTER_GRACE_MS = 2000;
+
+/**
+ * One rank's connection to the coordinator. Events: 'peerLost' ({rank, reason}) when another rank
+ * died; 'disconnected' ({reason}) when the link dropped without close().
+ *
+ * @example
+ *   const client = await CoordinatorClient.connect({ host: '127.0.0.1', port }, { token, rank, size, timeoutMs: 60000 });
+ *   const peers = await client.register('world', size, rank, { host: '127.0.0.1', port: myPort }, 60000);
+ *   await client.close();
+ */
+export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
+  readonly rank: number;
+  readonly size: number;
+  readonly address: CoordinatorAddress;
+
+  private readonly ws: WebSocket;
+  private readonly pending = new Map<number, PendingRegister>();
+  private nextId = 1;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+  private closedReason: string | null = null;
+
+  private constructor(ws: WebSocket, address: CoordinatorAddress, opts: CoordinatorClientOptions) {
+    super();
+    this.ws = ws;
+    this.address = address;
+    this.rank = opts.rank;
+    this.size = opts.size;
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.onClose('the coordinator closed the connection'));
+    ws.on('error', (err) => this.onClose(`connection error: ${err.message}`));
+    this.heartbeat = setInterval(() => this.post({ type: 'heartbeat' }), opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
+    this.heartbeat.unref();
+    this.updateRef();
+  }
+
+  /**
+   * Connects and authenticates, retrying until `opts.timeoutMs`.
+   * @throws {RendezvousError} ERR_RENDEZVOUS when the coordinator cannot be reached in time.
+   * @throws {ShoalError} ERR_AUTH when the coordinator rejects the token.
+   * @throws {ConfigError} ERR_CONFIG when the coordinator rejects this rank (size disagreement, duplicate rank).
+   */
+  static async connect(addr: CoordinatorAddress, opts: CoordinatorClientOptions): Promise<CoordinatorClient> {
+    const deadline = Date.now() + opts.timeoutMs;
+    const where = formatAddress(addr);
+    let lastError = '';
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      const attempt = await handshake(addr, opts, remaining);
+      if (attempt.ok) return new CoordinatorClient(attempt.ws, addr, opts);
+      if (attempt.fatal) throw attempt.fatal;
+      lastError = attempt.reason;
+      const wait = Math.min(opts.retryDelayMs ?? 100, deadline - Date.now());
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    throw new RendezvousError(
+      'ERR_RENDEZVOUS',
+      `could not reach the Shoal coordinator at ${where} within ${opts.timeoutMs} ms (SHOAL_COORDINATOR); is rank 0 / shoal run up?` +
+        (lastError ? ` Last error: ${lastError}` : ''),
+      { rank: opts.rank },
+    );
+  }
+
+  /**
+   * Publishes this rank's data endpoint for `group` and waits for every member's.
+   * @returns the group's endpoints sorted by group rank.
+   * @throws {RendezvousError} ERR_RENDEZVOUS on timeout (the message names the missing ranks) or a lost link.
+   * @throws {PeerLostError} ERR_PEER_LOST when a member died before the group completed.
+   * @throws {MismatchError} ERR_MISMATCH when members disagree on the group's size or ranks.
+   */
+  register(group: string, groupSize: number, groupRank: number, endpoint: { host: string; port: number }, timeoutMs: number): Promise<PeerEndpoint[]> {
+    if (this.closedReason !== null || this.closing) {
+      return Promise.reject(new RendezvousError('ERR_RENDEZVOUS', `cannot register group "${group}": ${this.closedReason ?? 'the coordinator client is closed'}`, { rank: this.rank }));
+    }
+    const id = this.nextId++;
+    return new Promise<PeerEndpoint[]>((resolve, reject) => {
+      // Safety net in case the coordinator itself hangs or dies silently; normally its own
+      // timeout (with the missing ranks) arrives first.
+      const timer = setTimeout(() => {
+        this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `rendezvous for group "${group}" timed out after ${timeoutMs} ms: no answer from the coordinator at ${formatAddress(this.address)}`, { rank: this.rank }));
+      }, timeoutMs + REGISTER_GRACE_MS);
+      this.pending.set(id, { group, resolve, reject, timer });
+      this.updateRef();
+      this.post({ type: 'register', id, group, groupSize, groupRank, host: endpoint.host, port: endpoint.port, timeoutMs });
+    });
+  }
+
+  /** Says goodbye (so no one is told this rank was lost) and closes. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = new Promise<void>((resolve) => {
+      this.stopHeartbeat();
+      this.post({ type: 'bye' });
+      this.failPending('the coordinator client was closed');
+      if (this.ws.readyState === WebSocket.CLOSED) {
+        resolve();
+        return;
+      }
+      const force = setTimeout(() => this.ws.terminate(), 1000);
+      force.unref();
+      this.ws.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      this.ws.close(1000, 'bye');
+    });
+    return this.closing;
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    const msg = isBinary ? null : parseMessage(rawToString(data));
+    if (msg === null) return;
+    switch (msg.type) {
+      case 'table': {
+        const peers = parsePeers(msg['peers']);
+        if (isIntIn(msg['id'], 0, Number.MAX_SAFE_INTEGER)) {
+          this.settle(msg['id'], peers ?? new RendezvousError('ERR_RENDEZVOUS', 'the coordinator sent a malformed peer table', { rank: this.rank }));
+        }
+        return;
+      }
+      case 'registerError':
+        if (isIntIn(msg['id'], 0, Number.MAX_SAFE_INTEGER)) {
+          this.settle(msg['id'], errorForCode(asCode(msg['code']), String(msg['message']), { rank: this.rank }));
+        }
+        return;
+      case 'peerLost':
+        if (isIntIn(msg['rank'], 0, Number.MAX_SAFE_INTEGER)) {
+          this.emit('peerLost', { rank: msg['rank'], reason: String(msg['reason'] ?? 'unknown reason') });
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onClose(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.stopHeartbeat();
+    this.failPending(`lost the connection to the Shoal coordinator at ${formatAddress(this.address)} (${reason})`);
+    if (!this.closing) this.emit('disconnected', { reason });
+  }
+
+  private settle(id: number, outcome: PeerEndpoint[] | Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    this.updateRef();
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
+  }
+
+  private failPending(reason: string): void {
+    for (const [id, p] of [...this.pending]) {
+      this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `rendezvous for group "${p.group}" failed: ${reason}`, { rank: this.rank }));
+    }
+  }
+
+  private post(msg: ClientMessage): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  /** Ref the socket only while someone awaits a table (see the file comment). */
+  private updateRef(): void {
+    // `_socket` is ws's underlying net.Socket; ws has no public ref/unref.
+    const socket = (this.ws as unknown as { _socket?: Socket | null })._socket;
+    if (!socket) return;
+    if (this.pending.size > 0) socket.ref();
+    else socket.unref();
+  }
+}
+
+type Handshake = { ok: true; ws: WebSocket } | { ok: false; fatal: Error | null; reason: string };
+
+/** One connection attempt: open, answer the challenge, wait for welcome. Never throws. */
+function handshake(addr: CoordinatorAddress, opts: CoordinatorClientOptions, budgetMs: number): Promise<Handshake> {
+  return new Promise((resolve) => {
+    const url = `ws://${formatAddress(addr)}${COORDINATOR_WS_PATH}`;
+    const ws = new WebSocket(url, { handshakeTimeout: Math.max(1, budgetMs), maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+    let done = false;
+    const finish = (result: Handshake): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      ws.removeAllListeners();
+      if (!result.ok) {
+        ws.on('error', () => {});
+        ws.terminate();
+      }
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish({ ok: false, fatal: null, reason: 'no answer to the handshake' }), budgetMs);
+    ws.on('error', (err) => finish({ ok: false, fatal: null, reason: err.message }));
+    ws.on('close', () => finish({ ok: false, fatal: null, reason: 'the coordinator closed the connection during the handshake' }));
+    ws.on('message', (data, isBinary) => {
+      const msg = isBinary ? null : parseMessage(rawToString(data));
+      if (msg === null) return;
+      if (msg.type === 'challenge' && typeof msg['nonce'] === 'string') {
+        const hello: ClientMessage = {
+          type: 'hello',
+          rank: opts.rank,
+          size: opts.size,
+          role: 'worker',
+          pid: process.pid,
+          host: hostname(),
+          proof: coordinatorProof(opts.token, msg['nonce'], opts.rank),
+        };
+        ws.send(JSON.stringify(hello));
+      } else if (msg.type === 'welcome') {
+        finish({ ok: true, ws });
+      } else if (msg.type === 'error') {
+        const code = asCode(msg['code']);
+        const detail = String(msg['message'] ?? '');
+        const fatal =
+          code === 'ERR_AUTH'
+            ? new ShoalError('ERR_AUTH', `coordinator rejected this rank: wrong SHOAL_TOKEN (coordinator at ${formatAddress(addr)}, rank ${opts.rank})`, { rank: opts.rank })
+            : code === 'ERR_CONFIG'
+              ? new ConfigError('ERR_CONFIG', `coordinator rejected this rank: ${detail}`, { rank: opts.rank })
+              : errorForCode(code, `coordinator rejected this rank: ${detail}`, { rank: opts.rank });
+        finish({ ok: false, fatal, reason: detail });
+      }
+    });
+  });
+}
+
+const KNOWN_CODES = new Set<string>([
+  'ERR_INVALID_ARGUMENT', 'ERR_INVALID_USAGE', 'ERR_MISMATCH', 'ERR_TIMEOUT', 'ERR_IO', 'ERR_PEER_LOST',
+  'ERR_ABORTED', 'ERR_AUTH', 'ERR_RENDEZVOUS', 'ERR_CONFIG', 'ERR_INTERNAL',
+]);
+
+function asCode(value: unknown): ErrorCode {
+  return typeof value === 'string' && KNOWN_CODES.has(value) ? (value as ErrorCode) : 'ERR_RENDEZVOUS';
+}
+
+function rawToString(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function parsePeers(value: unknown): PeerEndpoint[] | null {
+  if (!Array.isArray(value)) return null;
+  const peers: PeerEndpoint[] = [];
+  for (const p of value) {
+    if (typeof p !== 'object' || p === null) return null;
+    const { rank, host, port } = p as Record<string, unknown>;
+    if (!isIntIn(rank, 0, Number.MAX_SAFE_INTEGER) || typeof host !== 'string' || !isIntIn(port, 1, 65535)) return null;
+    peers.push({ rank, host, port });
+  }
+  return peers;
+}

@@ -1,0 +1,86 @@
+// The wire protocol between ranks and the coordinator: one WebSocket per rank at /v1/ws, JSON
+// text frames. This file only declares the messages and their bounds; coordinator.ts (server)
+// and coordinator_client.ts (rank) both import it so the two sides cannot drift apart.
+//
+//   server → client  {type:'challenge', nonce}                       on open
+//   client → server  {type:'hello', rank, size, role, pid, host, proof}
+//   server → client  {type:'welcome', rank, size}                    hello accepted
+//                    {type:'error', code, message}                   then the server closes (before welcome)
+//   client → server  {type:'register', id, group, groupSize, groupRank, host, port, timeoutMs}
+//   server → client  {type:'table', id, group, peers:[{rank, host, port}]}  sorted by rank
+//                    {type:'registerError', id, code, message}
+//   client → server  {type:'heartbeat'} every HEARTBEAT_INTERVAL_MS, {type:'bye'} before closing
+//   server → client  {type:'peerLost', rank, reason}
+
+import type { ErrorCode } from './errors.js';
+
+export const COORDINATOR_WS_PATH = '/v1/ws';
+export const COORDINATOR_HEALTH_PATH = '/v1/health';
+export const HEARTBEAT_INTERVAL_MS = 1000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** Largest frame either side accepts; every message is a few hundred bytes, tables grow ~50 B per rank. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+export const MAX_GROUP_NAME_LENGTH = 256;
+export const MAX_HOST_LENGTH = 255;
+export const MAX_GROUP_SIZE = 1 << 20;
+
+export interface PeerEndpoint {
+  rank: number;
+  host: string;
+  port: number;
+}
+
+export interface ChallengeMessage { type: 'challenge'; nonce: string }
+export interface HelloMessage { type: 'hello'; rank: number; size: number; role: 'worker'; pid: number; host: string; proof: string }
+export interface WelcomeMessage { type: 'welcome'; rank: number; size: number }
+export interface ErrorMessage { type: 'error'; code: ErrorCode; message: string }
+export interface RegisterMessage {
+  type: 'register';
+  id: number;
+  group: string;
+  groupSize: number;
+  groupRank: number;
+  host: string;
+  port: number;
+  timeoutMs: number;
+}
+export interface TableMessage { type: 'table'; id: number; group: string; peers: PeerEndpoint[] }
+export interface RegisterErrorMessage { type: 'registerError'; id: number; code: ErrorCode; message: string }
+export interface HeartbeatMessage { type: 'heartbeat' }
+export interface ByeMessage { type: 'bye' }
+export interface PeerLostMessage { type: 'peerLost'; rank: number; reason: string }
+
+export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage;
+export type ClientMessage = HelloMessage | RegisterMessage | HeartbeatMessage | ByeMessage;
+
+/** Parses one frame into an object with a string `type`, or returns null. */
+export function parseMessage(text: string): ({ type: string } & Record<string, unknown>) | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const type = (value as Record<string, unknown>)['type'];
+  return typeof type === 'string' ? (value as { type: string } & Record<string, unknown>) : null;
+}
+
+export function isIntIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/** "2", "2, 5-7": compact rank lists for messages about large groups. */
+export function formatRanks(ranks: readonly number[]): string {
+  const sorted = [...ranks].sort((a, b) => a - b);
+  const parts: string[] = [];
+  let i = 0;
+  while (i < sorted.length) {
+    const start = sorted[i] as number;
+    let end = start;
+    while (i + 1 < sorted.length && sorted[i + 1] === end + 1) end = sorted[++i] as number;
+    parts.push(end === start ? String(start) : end === start + 1 ? `${start}, ${end}` : `${start}-${end}`);
+    i++;
+  }
+  return parts.join(', ');
+}

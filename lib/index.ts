@@ -1,0 +1,24 @@
+// Public API of the `shoal` package.
+export { init, type InitOptions } from './init.js';
+export {
+  Communicator,
+  type AllReduceOptions,
+  type ReduceToOptions,
+  type BcastOptions,
+  type AllGatherOptions,
+  type BarrierOptions,
+  type CollectiveOptions,
+  type ReduceOp,
+} from './communicator.js';
+export type { CollectiveBuffer, DType } from './dtype.js';
+export {
+  ShoalError,
+  CollectiveError,
+  PeerLostError,
+  TimeoutError,
+  MismatchError,
+  RendezvousError,
+  ConfigError,
+  type ErrorCode,
+} from './errors.js';
+export { runJob, type RunOptions, type JobResult, type RankExit } from './launcher.js';

@@ -1,0 +1,109 @@
+// init(): turns the environment a launcher gave this process into a connected world
+// communicator. Under `shoal run` the launcher hosts the coordinator; under mpirun, srun or
+// a Kubernetes Indexed Job, rank 0 hosts it when SHOAL_COORDINATOR points at its own host.
+import { hostname } from 'node:os';
+
+import { Coordinator } from './coordinator.js';
+import { CoordinatorClient } from './coordinator_client.js';
+import { connectCommunicator, type Communicator, type CommunicatorRuntime } from './communicator.js';
+import { detectEnv, type JobEnv } from './env.js';
+
+export interface InitOptions {
+  /** Environment to read instead of process.env (tests). */
+  env?: NodeJS.ProcessEnv;
+  /** Rendezvous/connect timeout; default SHOAL_TIMEOUT_MS or 60 s. */
+  timeoutMs?: number;
+  /** Default per-op timeout; default SHOAL_OP_TIMEOUT_MS or 30 min (0: none). */
+  opTimeoutMs?: number;
+  /** Engine tuning (tests force tiny segments; benchmarks sweep thresholds). */
+  tuning?: CommunicatorRuntime['tuning'];
+}
+
+const DEFAULT_OP_TIMEOUT_MS = 30 * 60_000;
+
+function numberFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}=${raw} is not a non-negative number`);
+  return n;
+}
+
+function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
+  const t: CommunicatorRuntime['tuning'] = {};
+  const small = numberFromEnv(env, 'SHOAL_SMALL_MESSAGE_BYTES');
+  const seg = numberFromEnv(env, 'SHOAL_SEGMENT_BYTES');
+  const spin = numberFromEnv(env, 'SHOAL_SPIN_US');
+  const frame = numberFromEnv(env, 'SHOAL_MAX_FRAME_BYTES');
+  if (small !== undefined) t.smallMessageBytes = small;
+  if (seg !== undefined) t.segmentBytes = seg;
+  if (spin !== undefined) t.spinUs = spin;
+  if (frame !== undefined) t.maxFrameBytes = frame;
+  return t;
+}
+
+/**
+ * Joins the job and returns the world communicator.
+ * @example
+ * const comm = await init();
+ * await comm.allReduce(grad, { op: 'sum' });
+ * await comm.close();
+ */
+export async function init(options: InitOptions = {}): Promise<Communicator> {
+  const env = options.env ?? process.env;
+  const job: JobEnv = detectEnv(env);
+  const timeoutMs = options.timeoutMs ?? job.timeoutMs;
+  const opTimeoutMs = options.opTimeoutMs ?? numberFromEnv(env, 'SHOAL_OP_TIMEOUT_MS') ?? DEFAULT_OP_TIMEOUT_MS;
+  if (job.tokenDerived) {
+    process.emitWarning(
+      'SHOAL_TOKEN is not set: using a secret derived from the job id, which other local users may guess. ' +
+        'Pass -x SHOAL_TOKEN=$(openssl rand -hex 32) (mpirun) or export it (srun, Kubernetes).',
+      { code: 'SHOAL_WEAK_TOKEN' },
+    );
+  }
+  let coordinator: Coordinator | null = null;
+  let client: CoordinatorClient | null = null;
+  if (job.size > 1 && job.coordinator) {
+    if (job.hostsCoordinator) {
+      const bindHost = ['127.0.0.1', 'localhost', '::1'].includes(job.coordinator.host) ? job.coordinator.host : '0.0.0.0';
+      coordinator = await Coordinator.start({ host: bindHost, port: job.coordinator.port, token: job.token });
+    }
+    client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank: job.rank, size: job.size, timeoutMs });
+  }
+  const advertiseHost = env.SHOAL_ADVERTISE_HOST || (job.bindHost === '0.0.0.0' || job.bindHost === '::' ? hostname() : job.bindHost);
+  const runtime: CommunicatorRuntime = {
+    token: job.token || 'local',
+    bindHost: job.bindHost,
+    advertiseHost,
+    timeoutMs,
+    opTimeoutMs,
+    client,
+    tuning: { ...tuningFromEnv(env), ...options.tuning },
+  };
+  let world: Communicator;
+  try {
+    world = await connectCommunicator('world', job.rank, job.size, Array.from({ length: job.size }, (_, i) => i), runtime);
+  } catch (err) {
+    await client?.close();
+    await coordinator?.close();
+    throw err;
+  }
+  if (client) {
+    const c = client;
+    c.on('peerLost', ({ rank, reason }) => world.peerLost(rank, reason));
+    world.onClose(async () => {
+      await c.close();
+      if (coordinator) await drainCoordinator(coordinator, job.rank);
+    });
+  }
+  return world;
+}
+
+/** Rank 0 keeps hosting the coordinator until the other ranks have said goodbye (bounded). */
+async function drainCoordinator(coordinator: Coordinator, selfRank: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until && coordinator.state().ranks.some((r) => r.alive && r.rank !== selfRank)) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await coordinator.close();
+}

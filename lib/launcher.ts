@@ -1,0 +1,344 @@
+// `shoal run`: start a coordinator, spawn np ranks with the SHOAL_* environment contract (env.ts),
+// prefix their output with `[rank] `, and end the whole job when one rank fails or the user
+// interrupts. Each rank runs in its own process group so we can stop it together with whatever
+// it spawned; nothing the launcher started may outlive it (horovod gloo_run, mpirun semantics).
+// This file does not parse command lines (cli.ts) or hostfiles (hostfile.ts).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants as osConstants, networkInterfaces } from 'node:os';
+import { createInterface } from 'node:readline';
+import { Coordinator } from './coordinator.js';
+import { ConfigError } from './errors.js';
+import { formatAddress, isLocalAddress } from './env.js';
+import { makeToken } from './hmac_auth.js';
+import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
+
+export interface RunOptions {
+  /** Number of ranks; 0 with a hostfile means one rank per slot. */
+  np: number;
+  /** The program and its arguments, e.g. ['node', 'train.mjs']. */
+  command: string[];
+  /** Passed to ranks as SHOAL_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Extra environment for every rank. */
+  env?: Record<string, string>;
+  /** OpenMPI-style hostfile; ranks on other hosts are started through `rsh`. */
+  hostfile?: string;
+  /** Remote shell command for hostfile ranks; default 'ssh'. Split on whitespace. */
+  rsh?: string;
+  /** Address the coordinator binds to and ranks dial; default 127.0.0.1, or the first non-internal IPv4 with a hostfile. */
+  coordinatorHost?: string;
+  cwd?: string;
+  /** per-line output sink; default writes `[rank] line` to process.stdout/stderr */
+  onLine?: (rank: number, stream: 'stdout' | 'stderr', line: string) => void;
+  /** Time between SIGTERM and SIGKILL when stopping ranks; default 3000. */
+  killGraceMs?: number;
+  /** Suppress the coordinator's log lines. */
+  quiet?: boolean;
+}
+
+export interface RankExit {
+  rank: number;
+  code: number | null;
+  signal: string | null;
+}
+
+export interface JobResult {
+  ok: boolean;
+  /** One entry per rank, in rank order. A rank never started (interrupted early) has code and signal null. */
+  exits: RankExit[];
+  firstFailure?: RankExit;
+  /** The signal that interrupted the launcher (SIGINT/SIGTERM), if any. */
+  interrupted?: NodeJS.Signals;
+  summary: string;
+}
+
+/** A running job: its result, and a way to stop it as Ctrl-C would. */
+export interface JobHandle {
+  readonly result: Promise<JobResult>;
+  /** Forwards `signal` to every rank, SIGKILLs after the grace period; a second call kills at once. */
+  interrupt(signal: NodeJS.Signals): void;
+  /** Pids of ranks still running. */
+  pids(): number[];
+}
+
+/**
+ * Runs a job to completion.
+ * @throws {ConfigError} ERR_CONFIG for bad options or an unreadable/malformed hostfile.
+ * @example
+ *   const { ok, summary } = await runJob({ np: 4, command: ['node', 'train.mjs'] });
+ */
+export function runJob(opts: RunOptions): Promise<JobResult> {
+  return startJob(opts).result;
+}
+
+/** Starts a job and returns a handle (the CLI uses it to forward signals). */
+export function startJob(opts: RunOptions): JobHandle {
+  const job = new Job(opts);
+  return { result: job.run(), interrupt: (s) => job.interrupt(s), pids: () => job.pids() };
+}
+
+/** The exit status `shoal run` should return for a result (128 + signal number for signals). */
+export function exitCodeFor(result: JobResult): number {
+  if (result.ok) return 0;
+  if (result.interrupted) return 128 + signalNumber(result.interrupted);
+  const f = result.firstFailure;
+  if (!f) return 1;
+  if (f.code !== null) return f.code === 0 ? 1 : f.code;
+  return f.signal ? 128 + signalNumber(f.signal) : 1;
+}
+
+interface RankProc {
+  rank: number;
+  child: ChildProcess;
+  exit: RankExit | null;
+  closed: Promise<void>;
+}
+
+/** Exit status of a child that could not be started at all (as shells report "command not found"). */
+const SPAWN_FAILED_CODE = 127;
+/** How long to wait for a dead rank's output pipes to drain before giving up on them. */
+const PIPE_DRAIN_MS = 2000;
+
+class Job {
+  private readonly opts: RunOptions;
+  private readonly grace: number;
+  private readonly procs: RankProc[] = [];
+  private firstFailure: RankExit | null = null;
+  private stoppedOthers = 0;
+  private interrupted: NodeJS.Signals | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+  private coordinator: Coordinator | null = null;
+  private allExited: (() => void) | null = null;
+  /** The spawn loop has finished (exit events cannot arrive during it: spawn is synchronous). */
+  private spawned = false;
+  private readonly onProcessExit = (): void => void this.signalAll('SIGKILL');
+
+  constructor(opts: RunOptions) {
+    this.opts = opts;
+    this.grace = opts.killGraceMs ?? 3000;
+  }
+
+  async run(): Promise<JobResult> {
+    const opts = this.opts;
+    if (!Array.isArray(opts.command) || opts.command.length === 0 || opts.command.some((a) => typeof a !== 'string')) {
+      throw new ConfigError('ERR_CONFIG', 'shoal run: no command given (e.g. shoal run -np 4 -- node train.mjs)');
+    }
+    const hosts = opts.hostfile === undefined ? null : readHostfile(opts.hostfile);
+    const np = opts.np === 0 && hosts ? totalSlots(hosts) : opts.np;
+    if (!Number.isInteger(np) || np < 1) throw new ConfigError('ERR_CONFIG', `shoal run: -np must be a positive integer, got ${String(opts.np)}`);
+    if (!Number.isInteger(this.grace) || this.grace < 0) throw new ConfigError('ERR_CONFIG', `shoal run: killGraceMs must be a non-negative integer, got ${String(opts.killGraceMs)}`);
+    const placements: RankPlacement[] = hosts ? placeRanks(hosts, np) : Array.from({ length: np }, (_, rank) => ({ rank, host: '127.0.0.1', localRank: rank }));
+    const multiHost = new Set(placements.map((p) => p.host)).size > 1;
+
+    const bindHost = opts.coordinatorHost ?? (hosts ? firstExternalIPv4() ?? '127.0.0.1' : '127.0.0.1');
+    const token = makeToken();
+    this.coordinator = await Coordinator.start({
+      host: bindHost,
+      port: 0,
+      token,
+      log: opts.quiet ? () => {} : (line) => process.stderr.write(`[shoal] ${line}\n`),
+    });
+    // A wildcard bind is not an address ranks can dial.
+    const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
+    const contract: Record<string, string> = {
+      SHOAL_SIZE: String(np),
+      SHOAL_COORDINATOR: formatAddress({ host: dialHost, port: this.coordinator.port }),
+      SHOAL_TOKEN: token,
+      SHOAL_LAUNCHER: 'shoal',
+      SHOAL_JOB_ID: randomBytes(6).toString('hex'),
+    };
+    if (opts.timeoutMs !== undefined) contract['SHOAL_TIMEOUT_MS'] = String(opts.timeoutMs);
+
+    process.on('exit', this.onProcessExit);
+    try {
+      const allExited = new Promise<void>((resolve) => (this.allExited = resolve));
+      for (const p of placements) {
+        if (this.interrupted || this.firstFailure) break;
+        const env: Record<string, string> = { ...(opts.env ?? {}), ...contract, SHOAL_RANK: String(p.rank), SHOAL_LOCAL_RANK: String(p.localRank) };
+        // Across hosts, data sockets must listen on an address the other hosts can reach.
+        if (multiHost && opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(p.host) ? dialHost : p.host;
+        this.spawnRank(p, env);
+      }
+      this.spawned = true;
+      this.checkAllExited();
+      await allExited;
+      // Ranks are gone; their process groups may still hold grandchildren (and our pipes).
+      this.signalAll('SIGKILL', true);
+      await Promise.race([Promise.all(this.procs.map((p) => p.closed)), delay(PIPE_DRAIN_MS)]);
+      for (const p of this.procs) {
+        p.child.stdout?.destroy();
+        p.child.stderr?.destroy();
+      }
+    } finally {
+      if (this.killTimer) clearTimeout(this.killTimer);
+      process.off('exit', this.onProcessExit);
+      await this.coordinator.close();
+    }
+    return this.result(np);
+  }
+
+  interrupt(signal: NodeJS.Signals): void {
+    if (this.interrupted) {
+      this.signalAll('SIGKILL');
+      return;
+    }
+    this.interrupted = signal;
+    this.stopRanks(signal);
+    this.checkAllExited();
+  }
+
+  pids(): number[] {
+    return this.procs.filter((p) => p.exit === null && p.child.pid !== undefined).map((p) => p.child.pid as number);
+  }
+
+  private spawnRank(p: RankPlacement, env: Record<string, string>): void {
+    const opts = this.opts;
+    const [program, ...args] = this.opts.command as [string, ...string[]];
+    let child: ChildProcess;
+    const spawnOpts = { cwd: opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
+    if (opts.hostfile !== undefined && !isLocalAddress(p.host)) {
+      const [rsh, ...rshArgs] = (opts.rsh ?? 'ssh').trim().split(/\s+/) as [string, ...string[]];
+      const cwd = opts.cwd ?? process.cwd();
+      // The remote shell joins its arguments into one command line, hence the quoting.
+      const remote = ['cd', shellQuote(cwd), '&&', 'exec', 'env', ...Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`)), ...opts.command.map(shellQuote)];
+      child = spawn(rsh, [...rshArgs, p.host, ...remote], { ...spawnOpts, env: process.env });
+    } else {
+      child = spawn(program, args, { ...spawnOpts, env: { ...process.env, ...env } });
+    }
+    const proc: RankProc = { rank: p.rank, child, exit: null, closed: Promise.resolve() };
+    proc.closed = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', (err) => {
+        // A spawn failure emits 'error' without 'exit'; any other 'error' is followed by 'exit'.
+        if (child.pid === undefined) {
+          this.emitLine(p.rank, 'stderr', `shoal run: could not start ${JSON.stringify(program)} for rank ${p.rank}: ${err.message}`);
+          this.onExit(proc, SPAWN_FAILED_CODE, null);
+          resolve();
+        }
+      });
+    });
+    child.once('exit', (code, signal) => this.onExit(proc, code, signal));
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const input = child[stream];
+      if (!input) continue;
+      createInterface({ input, crlfDelay: Infinity }).on('line', (line) => this.emitLine(p.rank, stream, line));
+    }
+    this.procs.push(proc);
+  }
+
+  private onExit(proc: RankProc, code: number | null, signal: NodeJS.Signals | null): void {
+    if (proc.exit) return;
+    proc.exit = { rank: proc.rank, code, signal };
+    const failed = code !== 0 || signal !== null;
+    if (failed && !this.firstFailure && !this.interrupted) {
+      this.firstFailure = proc.exit;
+      this.coordinator?.markDead(proc.rank, describeExit(proc.exit));
+      this.stoppedOthers = this.stopRanks('SIGTERM');
+    }
+    this.checkAllExited();
+  }
+
+  /** Sends `signal` to every running rank's process group and arms the SIGKILL fallback. */
+  private stopRanks(signal: NodeJS.Signals): number {
+    const n = this.signalAll(signal);
+    if (!this.killTimer) {
+      this.killTimer = setTimeout(() => this.signalAll('SIGKILL'), this.grace);
+      this.killTimer.unref();
+    }
+    return n;
+  }
+
+  /** Signals the process group of each running rank (or of every rank); returns how many were running. */
+  private signalAll(signal: NodeJS.Signals, includeExited = false): number {
+    let n = 0;
+    for (const p of this.procs) {
+      if (p.child.pid === undefined || (p.exit !== null && !includeExited)) continue;
+      if (p.exit === null) n++;
+      killGroup(p.child.pid, signal);
+    }
+    return n;
+  }
+
+  private checkAllExited(): void {
+    if (this.spawned && this.procs.every((p) => p.exit !== null) && this.allExited) {
+      const resolve = this.allExited;
+      this.allExited = null;
+      resolve();
+    }
+  }
+
+  private emitLine(rank: number, stream: 'stdout' | 'stderr', line: string): void {
+    if (this.opts.onLine) this.opts.onLine(rank, stream, line);
+    else (stream === 'stdout' ? process.stdout : process.stderr).write(`[${rank}] ${line}\n`);
+  }
+
+  private result(np: number): JobResult {
+    const byRank = new Map(this.procs.map((p) => [p.rank, p.exit]));
+    const exits: RankExit[] = Array.from({ length: np }, (_, rank) => byRank.get(rank) ?? { rank, code: null, signal: null });
+    const f = this.firstFailure;
+    if (this.interrupted) {
+      const n = this.procs.length;
+      return { ok: false, exits, interrupted: this.interrupted, summary: `shoal run: interrupted by ${this.interrupted}; stopped ${n} ${plural(n, 'rank')}` };
+    }
+    if (f) {
+      const verb = f.signal ? `was ${describeExit(f)}` : describeExit(f);
+      return {
+        ok: false,
+        exits,
+        firstFailure: f,
+        summary: `shoal run: rank ${f.rank} ${verb} (first failure); stopped ${this.stoppedOthers} other ${plural(this.stoppedOthers, 'rank')}`,
+      };
+    }
+    return { ok: true, exits, summary: `shoal run: all ${np} ${plural(np, 'rank')} exited with code 0` };
+  }
+}
+
+function describeExit(e: RankExit): string {
+  return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone (ESRCH) or was never formed; fall back to the process itself.
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already exited */
+    }
+  }
+}
+
+/** Single-quotes an argument for a POSIX shell. */
+export function shellQuote(arg: string): string {
+  if (/^[A-Za-z0-9_\/.,:=@%+-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function firstExternalIPv4(): string | undefined {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) {
+      if (a.family === 'IPv4' && !a.internal) return a.address;
+    }
+  }
+  return undefined;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function signalNumber(signal: string): number {
+  return (osConstants.signals as Record<string, number>)[signal] ?? 1;
+}
+
+function plural(n: number, word: string): string {
+  return n === 1 ? word : `${word}s`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

@@ -1,0 +1,104 @@
+// The only module that loads the compiled addon, and its typed interface. Everything else
+// in lib/ talks to native code through `native` and turns its errors into lib/errors.ts
+// classes with toShoalError().
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { errorForCode, type ErrorCode, type ShoalError, type ShoalErrorDetails } from './errors.js';
+
+/** Collective kinds, as native/transport/frame.h OpKind. */
+export const OP_KIND = { allReduce: 1, reduceTo: 2, bcast: 3, allGather: 4, barrier: 5 } as const;
+export type OpName = keyof typeof OP_KIND;
+
+/** Reduce ops, as native/common/dtype.h ReduceOp. */
+export const REDUCE_OP = { sum: 0, prod: 1, max: 2, min: 3 } as const;
+
+/** Error codes, as native/common/error.h ErrorCode. */
+export const NATIVE_ERROR_CODE: Record<ErrorCode, number> = {
+  ERR_INVALID_ARGUMENT: 1,
+  ERR_INVALID_USAGE: 2,
+  ERR_MISMATCH: 3,
+  ERR_TIMEOUT: 4,
+  ERR_IO: 5,
+  ERR_PEER_LOST: 6,
+  ERR_ABORTED: 7,
+  ERR_AUTH: 8,
+  ERR_INTERNAL: 9,
+  ERR_RENDEZVOUS: 7,
+  ERR_CONFIG: 7,
+};
+
+export type NativeBuffer = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+
+export interface NativeCommOptions {
+  rank: number;
+  size: number;
+  /** 32-bit id both ends of every connection must agree on (hash of the group name). */
+  commId: number;
+  token: string;
+  bindHost?: string;
+  maxFrameBytes?: number;
+  spinUs?: number;
+  smallMessageBytes?: number;
+  segmentBytes?: number;
+}
+
+/** One engine: a comm thread, a listening socket and the connections to every peer. */
+export interface NativeComm {
+  readonly port: number;
+  readonly broken: boolean;
+  connect(peers: Array<{ host: string; port: number }>, timeoutMs: number): Promise<void>;
+  collective(
+    kind: number,
+    buf: NativeBuffer | null,
+    recv: NativeBuffer | null,
+    reduceOp: number,
+    root: number,
+    timeoutMs: number,
+  ): Promise<void>;
+  abort(code: number, message: string, peer: number): void;
+  close(): Promise<void>;
+}
+
+export interface NativeBinding {
+  NativeComm: new (options: NativeCommOptions) => NativeComm;
+  /** dst = op(a, b) with the collectives' own kernels (tests and benchmarks). */
+  reduce(dst: NativeBuffer, a: NativeBuffer, b: NativeBuffer, op: number): void;
+  protocolVersion: number;
+}
+
+function load(): NativeBinding {
+  const require = createRequire(import.meta.url);
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/lib/native.js -> <package>/build/Release; SHOAL_NATIVE_PATH overrides (debug builds).
+  const candidates = [
+    process.env.SHOAL_NATIVE_PATH,
+    resolve(here, '../../build/Release/shoal_native.node'),
+    resolve(here, '../build/Release/shoal_native.node'),
+  ].filter((p): p is string => typeof p === 'string' && p.length > 0);
+  for (const path of candidates) {
+    if (existsSync(path)) return require(path) as NativeBinding;
+  }
+  throw new Error(
+    `Shoal's native addon is not built (looked in ${candidates.join(', ')}). ` +
+      `Run 'npm run build:native' in ${join(here, '..', '..')} (needs cmake and a C++17 compiler).`,
+  );
+}
+
+export const native: NativeBinding = load();
+
+/** Turns a rejection from the addon into a ShoalError subclass with op/seq/rank context. */
+export function toShoalError(err: unknown, details: ShoalErrorDetails): Error {
+  if (err instanceof Error) {
+    const code = (err as Error & { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_') && code in NATIVE_ERROR_CODE) {
+      const peer = (err as Error & { peer?: number }).peer;
+      const out: ShoalError = errorForCode(code as ErrorCode, err.message, { ...details, ...(peer !== undefined ? { peer } : {}) });
+      return out;
+    }
+    return err;
+  }
+  return new Error(String(err));
+}

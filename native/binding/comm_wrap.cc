@@ -1,0 +1,225 @@
+#include "binding/comm_wrap.h"
+
+#include <set>
+#include <string>
+
+#include "binding/convert.h"
+
+namespace shoal {
+namespace binding {
+
+struct NativeComm::Pending {
+  explicit Pending(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise::Deferred deferred;
+  Napi::Reference<Napi::Value> buf;   // pins the op's TypedArrays until it settles
+  Napi::Reference<Napi::Value> recv;
+  Napi::ObjectReference owner;        // keeps the NativeComm alive until the op settles
+  Status status;
+};
+
+namespace {
+std::set<NativeComm*>& liveComms() {
+  static std::set<NativeComm*> comms;
+  return comms;
+}
+}  // namespace
+
+void shutdownAllComms() {
+  auto copy = liveComms();
+  for (NativeComm* c : copy) c->shutdown();
+}
+
+Napi::Function NativeComm::Define(Napi::Env env) {
+  return DefineClass(env, "NativeComm",
+                     {
+                         InstanceAccessor<&NativeComm::port>("port"),
+                         InstanceAccessor<&NativeComm::broken>("broken"),
+                         InstanceMethod<&NativeComm::connect>("connect"),
+                         InstanceMethod<&NativeComm::collective>("collective"),
+                         InstanceMethod<&NativeComm::abort>("abort"),
+                         InstanceMethod<&NativeComm::close>("close"),
+                     });
+}
+
+// new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?,
+//                  smallMessageBytes?, segmentBytes? })
+NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw Napi::TypeError::New(env, "NativeComm: expected an options object");
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  runtime::EngineConfig cfg;
+  cfg.size = requireInt(o, "size", "NativeComm", 1, 1 << 20);
+  cfg.rank = requireInt(o, "rank", "NativeComm", 0, cfg.size - 1);
+  cfg.commId = static_cast<uint32_t>(requireInt64(o, "commId", "NativeComm", 0, 0xFFFFFFFFLL));
+  cfg.token = requireString(o, "token", "NativeComm");
+  if (cfg.size > 1 && cfg.token.empty()) throw Napi::TypeError::New(env, "NativeComm: 'token' must not be empty");
+  if (o.Has("bindHost") && !o.Get("bindHost").IsUndefined()) cfg.bindHost = requireString(o, "bindHost", "NativeComm");
+  cfg.maxFrameBytes = static_cast<size_t>(optionalInt64(o, "maxFrameBytes", "NativeComm", 1024, 0xFFFFFFFFLL, 64LL << 20));
+  cfg.spinUs = static_cast<int>(optionalInt64(o, "spinUs", "NativeComm", 0, 10'000'000, 50));
+  cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
+  cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
+  try {
+    engine_ = std::make_unique<runtime::Engine>(cfg);
+  } catch (const Error& e) {
+    throwShoalError(env, e.code(), std::string("NativeComm: ") + e.what(), e.peer());
+  }
+  tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "shoal-comm", 0, 1);
+  tsfn_.Unref(env);  // an idle communicator must not keep the process alive
+  liveComms().insert(this);
+}
+
+NativeComm::~NativeComm() { shutdown(); }
+
+void NativeComm::shutdown() {
+  if (!engine_) return;
+  liveComms().erase(this);
+  engine_.reset();  // aborts and joins the comm thread; late completions are dropped by the TSFN
+  tsfn_.Release();
+}
+
+Napi::Value NativeComm::port(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), engine_ ? engine_->port() : 0);
+}
+
+Napi::Value NativeComm::broken(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !engine_ || engine_->broken());
+}
+
+void NativeComm::settle(Napi::Env env, Napi::Function, NativeComm* self, Pending* pending) {
+  std::unique_ptr<Pending> p(pending);
+  if (env) {
+    if (p->status.ok()) {
+      p->deferred.Resolve(env.Undefined());
+    } else {
+      p->deferred.Reject(makeShoalError(env, p->status.code, p->status.message, p->status.peer).Value());
+    }
+    if (--self->inflight_ == 0 && self->engine_) self->tsfn_.Unref(env);
+  }
+}
+
+Napi::Promise NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv) {
+  auto* pending = new Pending(env);
+  Napi::Promise promise = pending->deferred.Promise();
+  if (!buf.IsUndefined()) pending->buf = Napi::Persistent(buf);
+  if (!recv.IsUndefined()) pending->recv = Napi::Persistent(recv);
+  pending->owner = Napi::Persistent(Value());
+  if (inflight_++ == 0) tsfn_.Ref(env);
+  Napi::ThreadSafeFunction tsfn = tsfn_;
+  op->done = [tsfn, pending, self = this](const Status& s) mutable {
+    pending->status = s;
+    // If the env is shutting down the call fails; the Pending then leaks with the env.
+    tsfn.NonBlockingCall(pending, [self](Napi::Env env, Napi::Function fn, Pending* p) { settle(env, fn, self, p); });
+  };
+  engine_->submit(std::move(op));
+  return promise;
+}
+
+// connect(peers: {host, port}[], timeoutMs) -> Promise<void>
+Napi::Value NativeComm::connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!engine_) throwShoalError(env, ErrorCode::kInvalidUsage, "connect: communicator is closed");
+  if (info.Length() < 2 || !info[0].IsArray()) throw Napi::TypeError::New(env, "connect: expected (peers: {host, port}[], timeoutMs)");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  auto op = std::make_unique<runtime::Op>();
+  op->type = runtime::Op::Type::kConnect;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(env, "connect: peers[" + std::to_string(i) + "] must be {host, port}");
+    Napi::Object po = v.As<Napi::Object>();
+    runtime::PeerAddress a;
+    a.host = requireString(po, "host", "connect");
+    a.port = requireInt(po, "port", "connect", 0, 65535);
+    op->peers.push_back(a);
+  }
+  op->timeoutMs = toTimeout(info[1], "connect");
+  return submit(env, std::move(op), env.Undefined(), env.Undefined());
+}
+
+// collective(kind, buf | null, recv | null, reduceOp, root, timeoutMs) -> Promise<void>
+Napi::Value NativeComm::collective(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6) throw Napi::TypeError::New(env, "collective: expected 6 arguments");
+  const int kindCode = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  if (kindCode < 1 || kindCode > 5) throw Napi::TypeError::New(env, "collective: unknown op kind");
+  const auto kind = static_cast<transport::OpKind>(kindCode);
+  const char* name = transport::opKindName(kind);
+  if (!engine_ || closing_) throwShoalError(env, ErrorCode::kInvalidUsage, std::string(name) + ": communicator is closed");
+  const int size = engine_->config().size;
+
+  auto op = std::make_unique<runtime::Op>();
+  op->kind = kind;
+  op->timeoutMs = toTimeout(info[5], name);
+  Napi::Value buf = env.Undefined();
+  Napi::Value recv = env.Undefined();
+  if (kind != transport::OpKind::kBarrier) {
+    BufferView b = toBufferView(info[1], name, "buf");
+    op->buf = b.data;
+    op->count = b.count;
+    op->dtype = b.dtype;
+    buf = info[1];
+  }
+  if (kind == transport::OpKind::kAllReduce || kind == transport::OpKind::kReduceTo) {
+    const int r = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
+    if (!validReduceOp(r)) throw Napi::TypeError::New(env, std::string(name) + ": unknown reduce op");
+    op->reduceOp = static_cast<ReduceOp>(r);
+  }
+  if (kind == transport::OpKind::kReduceTo || kind == transport::OpKind::kBcast) {
+    const double root = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
+    if (!(root >= 0 && root < size) || root != static_cast<int>(root)) {
+      throw Napi::RangeError::New(env, std::string(name) + ": root must be an integer in [0, " + std::to_string(size) + ")");
+    }
+    op->root = static_cast<int>(root);
+  }
+  if (kind == transport::OpKind::kAllGather) {
+    BufferView r = toBufferView(info[2], name, "recv");
+    if (r.dtype != op->dtype) throw Napi::TypeError::New(env, std::string(name) + ": 'recv' must have the same type as 'send'");
+    if (r.count != op->count * static_cast<size_t>(size)) {
+      throw Napi::RangeError::New(env, std::string(name) + ": 'recv' must hold send.length * size = " +
+                                           std::to_string(op->count * static_cast<size_t>(size)) + " elements, got " +
+                                           std::to_string(r.count));
+    }
+    const auto* sb = static_cast<const uint8_t*>(op->buf);
+    const auto* rb = static_cast<const uint8_t*>(r.data);
+    const size_t sbytes = op->count * dtypeSize(op->dtype);
+    const size_t rank = static_cast<size_t>(engine_->config().rank);
+    const bool overlaps = sbytes && sb < rb + r.count * dtypeSize(r.dtype) && rb < sb + sbytes;
+    if (overlaps && sb != rb + rank * sbytes) {
+      throw Napi::RangeError::New(env, std::string(name) + ": 'send' overlaps 'recv' other than at this rank's block");
+    }
+    op->recv = r.data;
+    recv = info[2];
+  }
+  return submit(env, std::move(op), buf, recv);
+}
+
+// abort(code, message, peer): break the communicator from JS (e.g. the coordinator said a
+// rank died). Pending and later ops reject with this error.
+Napi::Value NativeComm::abort(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!engine_) return env.Undefined();
+  const int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 7;
+  const std::string msg = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "aborted";
+  const int peer = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
+  const ErrorCode ec = code >= 1 && code <= 9 ? static_cast<ErrorCode>(code) : ErrorCode::kAborted;
+  engine_->abort(Status{ec, msg, peer});
+  return env.Undefined();
+}
+
+// close() -> Promise<void>: runs after every queued op, says goodbye to the peers.
+Napi::Value NativeComm::close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!engine_ || closing_) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Resolve(env.Undefined());
+    return d.Promise();
+  }
+  closing_ = true;
+  auto op = std::make_unique<runtime::Op>();
+  op->type = runtime::Op::Type::kClose;
+  return submit(env, std::move(op), env.Undefined(), env.Undefined());
+}
+
+}  // namespace binding
+}  // namespace shoal

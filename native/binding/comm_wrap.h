@@ -1,0 +1,43 @@
+// NativeComm: the JS face of one runtime::Engine. Validates arguments, pins TypedArrays
+// for the life of an op (zero copy: the engine reads and writes their memory in place),
+// and settles each op's Promise on the JS thread through a thread-safe function.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "runtime/engine.h"
+
+namespace shoal {
+namespace binding {
+
+class NativeComm : public Napi::ObjectWrap<NativeComm> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NativeComm(const Napi::CallbackInfo& info);
+  ~NativeComm() override;
+
+  // Called by the addon's env cleanup hook: stop the engine before the env goes away.
+  void shutdown();
+
+ private:
+  Napi::Value port(const Napi::CallbackInfo& info);
+  Napi::Value broken(const Napi::CallbackInfo& info);
+  Napi::Value connect(const Napi::CallbackInfo& info);
+  Napi::Value collective(const Napi::CallbackInfo& info);
+  Napi::Value abort(const Napi::CallbackInfo& info);
+  Napi::Value close(const Napi::CallbackInfo& info);
+
+  struct Pending;
+  Napi::Promise submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv);
+  static void settle(Napi::Env env, Napi::Function, NativeComm* self, Pending* pending);
+
+  std::unique_ptr<runtime::Engine> engine_;
+  Napi::ThreadSafeFunction tsfn_;
+  size_t inflight_ = 0;  // touched on the JS thread only
+  bool closing_ = false;
+};
+
+}  // namespace binding
+}  // namespace shoal

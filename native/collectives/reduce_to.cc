@@ -1,0 +1,94 @@
+// reduceTo (MPI_Reduce): the reduction lands in the root's buffer; other ranks' buffers are
+// left unchanged. Binomial tree for small messages, pipelined chain for large ones.
+//
+// Binomial tree (v = (r - root) mod p): in round k a rank with bit k set sends its partial
+// result to v - 2^k and stops; otherwise it receives from v + 2^k (if it exists) and
+// reduces op(own, child), lower ranks first. Cost: ceil(log2 p) rounds of n bytes.
+//
+// Pipelined chain: v = 1, 2, ..., p-1, then the root. Rank v receives the partial result of
+// ranks 1..v-1, reduces it with its own data segment by segment and forwards each reduced
+// segment at once; the root reduces the last partial into its buffer. Cost: about
+// n/bandwidth + (p-1) segment latencies; each rank sends n bytes once.
+//
+// Both orders are fixed, so the root's result is bit-identical from run to run.
+#include <algorithm>
+#include <cstring>
+
+#include "collectives/context.h"
+
+namespace shoal {
+namespace collectives {
+
+void reduceTo(Context& c, void* buf, size_t count, int root) {
+  const int p = c.size();
+  if (p == 1) return;
+  const size_t bytes = count * c.elementBytes();
+  if (bytes <= c.tuning.smallMessageBytes) {
+    reduceToBinomialTree(c, buf, count, root);
+  } else {
+    reduceToPipelinedChain(c, buf, count, root);
+  }
+}
+
+void reduceToBinomialTree(Context& c, void* buf, size_t count, int root) {
+  const int p = c.size();
+  const int v = (c.rank() - root + p) % p;
+  const size_t bytes = count * c.elementBytes();
+  // The root accumulates in place; other ranks work on a copy so their buffer stays intact.
+  uint8_t* acc = static_cast<uint8_t*>(buf);
+  if (v != 0) {
+    acc = c.scratch.get(1, bytes);
+    if (bytes) std::memcpy(acc, buf, bytes);
+  }
+  uint8_t* incoming = c.scratch.get(0, bytes);
+  for (int mask = 1; mask < p; mask <<= 1) {
+    if (v & mask) {
+      Xfer out = Xfer::send((v - mask + root) % p, static_cast<uint16_t>(mask), acc, bytes);
+      c.run(&out, 1);
+      return;
+    }
+    if (v + mask < p) {
+      Xfer in = Xfer::recv((v + mask + root) % p, static_cast<uint16_t>(mask), incoming, bytes);
+      c.run(&in, 1);
+      c.reduce(acc, acc, incoming, count);
+    }
+  }
+}
+
+void reduceToPipelinedChain(Context& c, void* buf, size_t count, int root) {
+  const int p = c.size();
+  const int r = c.rank();
+  const int v = (r - root + p) % p;
+  const size_t esz = c.elementBytes();
+  const size_t bytes = count * esz;
+  const size_t segment = std::max(esz, c.tuning.segmentBytes / esz * esz);
+  const int prev = (r - 1 + p) % p;
+  const int next = (r + 1) % p;
+  uint8_t* own = static_cast<uint8_t*>(buf);
+
+  if (v == 1) {  // head of the chain: its data goes out unchanged
+    Xfer out = Xfer::send(next, 0, own, bytes);
+    c.run(&out, 1);
+    return;
+  }
+  uint8_t* partial = c.scratch.get(0, bytes);
+  if (v == 0) {  // the root: last link, reduces into its own buffer
+    Xfer in = Xfer::recv(prev, 0, partial, bytes);
+    in.segmentBytes = segment;
+    in.onSegment = [&](size_t off, size_t len) { c.reduce(own + off, partial + off, own + off, len / esz); };
+    c.run(&in, 1);
+    return;
+  }
+  size_t reduced = 0;
+  Xfer xs[2] = {Xfer::recv(prev, 0, partial, bytes), Xfer::send(next, 0, partial, bytes)};
+  xs[0].segmentBytes = segment;
+  xs[0].onSegment = [&](size_t off, size_t len) {
+    c.reduce(partial + off, partial + off, own + off, len / esz);
+    reduced = off + len;
+  };
+  xs[1].available = &reduced;
+  c.run(xs, 2);
+}
+
+}  // namespace collectives
+}  // namespace shoal

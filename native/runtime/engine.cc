@@ -1,0 +1,235 @@
+#include "runtime/engine.h"
+
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "runtime/handshake.h"
+#include "transport/socket.h"
+
+namespace shoal {
+namespace runtime {
+
+namespace {
+int makeWakeFd() {
+  const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "eventfd failed: " + transport::errnoText(errno));
+  return fd;
+}
+}  // namespace
+
+Engine::Engine(const EngineConfig& config)
+    : config_(config),
+      wakeFd_(makeWakeFd()),
+      link_(config.rank, config.size, config.commId, config.maxFrameBytes, config.spinUs, &aborted_, wakeFd_) {
+  if (config.size > 1) {
+    try {
+      listenFd_ = transport::listenTcp(config.bindHost, 0, &port_);
+    } catch (...) {
+      transport::closeFd(wakeFd_);
+      throw;
+    }
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  abort(Status{ErrorCode::kAborted, "communicator destroyed", -1});
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  link_.closeAll();
+  transport::closeFd(listenFd_);
+  transport::closeFd(wakeFd_);
+}
+
+void Engine::submit(std::unique_ptr<Op> op) {
+  if (op->type == Op::Type::kCollective) op->seq = nextSeq_++;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(op));
+    queued_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_one();
+}
+
+void Engine::abort(const Status& why) {
+  {
+    std::lock_guard<std::mutex> lock(abortMutex_);
+    if (aborted_.load(std::memory_order_acquire)) return;
+    abortStatus_ = why;
+    link_.setAbortStatus(why);
+    aborted_.store(true, std::memory_order_release);
+  }
+  const uint64_t one = 1;
+  if (wakeFd_ >= 0) (void)!::write(wakeFd_, &one, sizeof(one));
+  cv_.notify_all();
+}
+
+void Engine::loop() {
+  using Clock = std::chrono::steady_clock;
+  while (true) {
+    // Spin briefly for the next op: back-to-back collectives then skip a futex wake-up.
+    const auto spinUntil = Clock::now() + std::chrono::microseconds(config_.spinUs);
+    while (queued_.load(std::memory_order_acquire) == 0 && Clock::now() < spinUntil) sched_yield();
+    std::unique_ptr<Op> op;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping and drained
+      op = std::move(queue_.front());
+      queue_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_release);
+    }
+    execute(*op);
+    if (op->type == Op::Type::kClose) {
+      // Fail anything queued after close() the same way.
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!queue_.empty()) {
+        auto late = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        late->done(Status{ErrorCode::kInvalidUsage, "communicator is closed", -1});
+        lock.lock();
+      }
+      return;
+    }
+  }
+}
+
+void Engine::execute(Op& op) {
+  Status status;
+  if (aborted_.load(std::memory_order_acquire) && op.type != Op::Type::kClose) {
+    std::lock_guard<std::mutex> lock(abortMutex_);
+    status = abortStatus_;
+  } else if (closed_) {
+    status = Status{ErrorCode::kInvalidUsage, "communicator is closed", -1};
+  } else {
+    try {
+      switch (op.type) {
+        case Op::Type::kConnect: connectMesh(op); break;
+        case Op::Type::kCollective: runCollective(op); break;
+        case Op::Type::kClose: closeMesh(); break;
+      }
+    } catch (const Error& e) {
+      status = Status{e.code(), e.what(), e.peer()};
+      // Our own failure (not one a peer told us about): tell the others why we stop.
+      poison(e, e.code() != ErrorCode::kAborted);
+    } catch (const std::exception& e) {
+      status = Status{ErrorCode::kInternal, std::string("internal error: ") + e.what(), -1};
+      poison(Error(ErrorCode::kInternal, status.message), true);
+    }
+  }
+  op.done(status);
+}
+
+void Engine::poison(const Error& e, bool tellPeers) {
+  {
+    std::lock_guard<std::mutex> lock(abortMutex_);
+    if (!aborted_.load(std::memory_order_acquire)) {
+      abortStatus_ = Status{e.code(), e.what(), e.peer()};
+      link_.setAbortStatus(abortStatus_);
+      aborted_.store(true, std::memory_order_release);
+    }
+  }
+  if (tellPeers && connected_) link_.sendAbortToAll(e);
+}
+
+void Engine::runCollective(Op& op) {
+  if (!connected_ && config_.size > 1) {
+    throw Error(ErrorCode::kInvalidUsage, "communicator is not connected yet");
+  }
+  transport::OpDesc desc;
+  desc.kind = op.kind;
+  desc.dtype = op.dtype;
+  desc.reduceOp = op.reduceOp;
+  desc.root = op.root;
+  desc.seq = op.seq;
+  desc.count = op.count;
+  const Deadline deadline(op.timeoutMs);
+  collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning};
+  switch (op.kind) {
+    case transport::OpKind::kAllReduce: collectives::allReduce(ctx, op.buf, op.count); break;
+    case transport::OpKind::kReduceTo: collectives::reduceTo(ctx, op.buf, op.count, op.root); break;
+    case transport::OpKind::kBcast: collectives::bcast(ctx, op.buf, op.count, op.root); break;
+    case transport::OpKind::kAllGather: collectives::allGather(ctx, op.buf, op.recv, op.count); break;
+    case transport::OpKind::kBarrier: collectives::barrier(ctx); break;
+    default: throw Error(ErrorCode::kInvalidArgument, "unknown collective kind");
+  }
+}
+
+// Rank r dials every lower rank and accepts every higher one. Dialing happens first and
+// lower ranks accept as soon as their own dialing is done, so the order cannot deadlock.
+void Engine::connectMesh(Op& op) {
+  if (connected_) throw Error(ErrorCode::kInvalidUsage, "communicator is already connected");
+  const int rank = config_.rank;
+  const int size = config_.size;
+  if (static_cast<int>(op.peers.size()) != size) {
+    throw Error(ErrorCode::kInvalidArgument, "connect: got " + std::to_string(op.peers.size()) + " addresses for " + std::to_string(size) + " ranks");
+  }
+  const Deadline deadline(op.timeoutMs);
+  const HandshakeIdentity self{config_.token, config_.commId, rank, size};
+  auto& peers = link_.peers();
+  for (int j = 0; j < rank; ++j) {
+    const PeerAddress& a = op.peers[static_cast<size_t>(j)];
+    int fd = transport::connectTcp(a.host, a.port, deadline);
+    try {
+      handshakeAsClient(fd, self, j, deadline);
+    } catch (...) {
+      transport::closeFd(fd);
+      throw;
+    }
+    peers[static_cast<size_t>(j)].fd = fd;
+    peers[static_cast<size_t>(j)].address = a.host + ":" + std::to_string(a.port);
+  }
+  int missing = size - 1 - rank;
+  int rejected = 0;
+  std::string lastRejection;
+  while (missing > 0) {
+    if (aborted_.load(std::memory_order_acquire)) throw Error(abortStatus_.code, abortStatus_.message, abortStatus_.peer);
+    std::string from;
+    int fd = transport::acceptTcp(listenFd_, Deadline(std::min<int64_t>(deadline.remainingMs(200), 200)), &from);
+    if (fd < 0) {
+      if (!deadline.expired()) continue;
+      std::ostringstream s;
+      s << "connect: rank" << (missing > 1 ? "s" : "");
+      bool first = true;
+      for (int j = rank + 1; j < size; ++j) {
+        if (peers[static_cast<size_t>(j)].fd >= 0) continue;
+        s << (first ? " " : ", ") << j;
+        first = false;
+      }
+      s << " did not connect to rank " << rank << " within " << deadline.timeoutMs() << " ms";
+      if (rejected) s << "; " << rejected << " connection attempt(s) rejected, last: " << lastRejection;
+      throw Error(rejected ? ErrorCode::kAuth : ErrorCode::kTimeout, s.str());
+    }
+    try {
+      // A silent or hostile client may not hold us up for long.
+      const int peer = handshakeAsServer(fd, self, Deadline(std::min<int64_t>(deadline.remainingMs(2000), 2000)));
+      if (peers[static_cast<size_t>(peer)].fd >= 0) throw Error(ErrorCode::kIo, "rank " + std::to_string(peer) + " connected twice");
+      peers[static_cast<size_t>(peer)].fd = fd;
+      peers[static_cast<size_t>(peer)].address = from;
+      --missing;
+    } catch (const Error& e) {
+      transport::closeFd(fd);
+      ++rejected;
+      lastRejection = std::string(e.what()) + " (from " + from + ")";
+    }
+  }
+  transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
+  connected_ = true;
+}
+
+void Engine::closeMesh() {
+  if (connected_ && !aborted_.load(std::memory_order_acquire)) link_.sendGoodbyeToAll();
+  closed_ = true;
+}
+
+}  // namespace runtime
+}  // namespace shoal

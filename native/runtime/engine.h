@@ -1,0 +1,81 @@
+// Engine: one per communicator. It owns the listening socket, the connections to every
+// other rank (a Link) and one comm thread that runs queued ops in call order. JS submits
+// ops and gets called back (Op::done) from the comm thread; the binding turns that into a
+// Promise. Nothing here knows about N-API.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "collectives/context.h"
+#include "runtime/op.h"
+#include "transport/link.h"
+
+namespace shoal {
+namespace runtime {
+
+struct EngineConfig {
+  int rank = 0;
+  int size = 1;
+  uint32_t commId = 0;
+  std::string token;           // job secret, proven on every connection
+  std::string bindHost = "127.0.0.1";
+  size_t maxFrameBytes = 64u << 20;
+  int spinUs = 50;             // busy-poll this long before sleeping
+  collectives::Tuning tuning;
+};
+
+class Engine {
+ public:
+  explicit Engine(const EngineConfig& config);  // binds the listener; throws shoal::Error
+  ~Engine();                                    // aborts what is left and joins the thread
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  int port() const { return port_; }
+  const EngineConfig& config() const { return config_; }
+  // Queues an op; collectives get the next sequence number. Thread-safe.
+  void submit(std::unique_ptr<Op> op);
+  // Breaks the communicator: the running op and every queued and later op fail with
+  // `why`. Thread-safe; the first abort wins.
+  void abort(const Status& why);
+  bool broken() const { return aborted_.load(std::memory_order_acquire); }
+
+ private:
+  void loop();
+  void execute(Op& op);
+  void runCollective(Op& op);
+  void connectMesh(Op& op);
+  void closeMesh();
+  void poison(const Error& e, bool tellPeers);
+
+  EngineConfig config_;
+  int listenFd_ = -1;
+  int port_ = 0;
+  int wakeFd_ = -1;
+  std::atomic<bool> aborted_{false};
+  std::mutex abortMutex_;
+  Status abortStatus_;
+  bool connected_ = false;
+  bool closed_ = false;
+  uint64_t nextSeq_ = 0;
+
+  transport::Link link_;
+  collectives::Scratch scratch_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Op>> queue_;
+  std::atomic<size_t> queued_{0};
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace runtime
+}  // namespace shoal

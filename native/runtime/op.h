@@ -1,0 +1,40 @@
+// Op: one request from JS, queued on an engine and completed on its comm thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/error.h"
+#include "transport/frame.h"
+
+namespace shoal {
+namespace runtime {
+
+struct PeerAddress {
+  std::string host;
+  int port = 0;
+};
+
+struct Op {
+  enum class Type { kCollective, kConnect, kClose };
+  Type type = Type::kCollective;
+  transport::OpKind kind = transport::OpKind::kNone;
+  DType dtype = DType::kFloat32;
+  ReduceOp reduceOp = ReduceOp::kSum;
+  int root = -1;
+  void* buf = nullptr;      // in/out buffer (allGather: send buffer)
+  void* recv = nullptr;     // allGather receive buffer
+  size_t count = 0;         // elements (allGather: per rank)
+  int64_t timeoutMs = 0;    // <= 0: no deadline
+  uint64_t seq = 0;         // assigned at submit, in call order
+  std::vector<PeerAddress> peers;  // kConnect: every rank's address, by rank
+  // Called exactly once on the comm thread; must not throw.
+  std::function<void(const Status&)> done;
+};
+
+}  // namespace runtime
+}  // namespace shoal

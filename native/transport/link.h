@@ -1,0 +1,135 @@
+// Link: the connections of one communicator and the progress loop that moves a
+// collective step's messages over them.
+//
+// A collective algorithm describes one step as a few Xfers (send this span to rank A,
+// receive that span from rank B) and calls run(), which drives all of them at once over
+// non-blocking sockets on the calling (comm) thread: sends and receives overlap, partial
+// reads and writes resume where they stopped, a receive may hand finished segments to a
+// callback (so reduction overlaps the rest of the transfer), and a send may be limited to
+// bytes that are already available (so a chain can forward a segment while receiving the
+// next). The loop spins briefly before it sleeps in poll(), because a wake-up costs more
+// than a small collective. It watches every other peer for a hang-up too, so a rank that
+// dies is noticed even while we wait on someone else.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/deadline.h"
+#include "common/dtype.h"
+#include "common/error.h"
+#include "transport/frame.h"
+
+namespace shoal {
+namespace transport {
+
+// What every frame of one op says about the op, so receivers can check it.
+struct OpDesc {
+  OpKind kind = OpKind::kNone;
+  DType dtype = DType::kFloat32;
+  ReduceOp reduceOp = ReduceOp::kSum;
+  int root = -1;
+  uint64_t seq = 0;
+  uint64_t count = 0;
+};
+
+std::string describeOp(OpKind kind, DType dtype, ReduceOp op, int root, uint64_t count);
+
+// One message of a step. A message is sent as one or more frames of at most maxFrameBytes.
+struct Xfer {
+  static Xfer send(int peer, uint16_t step, const void* data, size_t bytes) {
+    Xfer x;
+    x.peer = peer;
+    x.isSend = true;
+    x.step = step;
+    x.data = static_cast<uint8_t*>(const_cast<void*>(data));
+    x.bytes = bytes;
+    return x;
+  }
+  static Xfer recv(int peer, uint16_t step, void* data, size_t bytes) {
+    Xfer x;
+    x.peer = peer;
+    x.isSend = false;
+    x.step = step;
+    x.data = static_cast<uint8_t*>(data);
+    x.bytes = bytes;
+    return x;
+  }
+
+  int peer = -1;
+  bool isSend = false;
+  uint16_t step = 0;
+  uint8_t* data = nullptr;
+  size_t bytes = 0;
+  // Send only: bytes [0, *available) may be sent; null means all of them.
+  const size_t* available = nullptr;
+  // Receive only: called with (offset, length) for each finished segment, in order.
+  std::function<void(size_t, size_t)> onSegment;
+  size_t segmentBytes = 0;
+
+  // Progress, owned by Link.
+  size_t done = 0;           // payload bytes moved
+  size_t segmentsDone = 0;   // receive: bytes already handed to onSegment
+  size_t frameEnd = 0;       // payload offset where the current frame ends
+  size_t headerDone = 0;     // header bytes of the current frame moved (48 = in payload)
+  bool started = false;      // first frame header prepared/expected
+  bool complete = false;
+  FrameHeader header{};
+};
+
+struct Peer {
+  int fd = -1;
+  std::string address;       // host:port, for messages
+  bool hangupPending = false;// peer closed after sending data we have not read yet
+  bool midFrame = false;     // we stopped sending in the middle of a frame (no abort frame possible)
+};
+
+class Link {
+ public:
+  Link(int rank, int size, uint32_t commId, size_t maxFrameBytes, int spinUs,
+       const std::atomic<bool>* aborted, int wakeFd);
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  std::vector<Peer>& peers() { return peers_; }
+
+  // Moves every xfer to completion or throws shoal::Error (timeout, peer lost, mismatch,
+  // abort). Must be given the same OpDesc on every rank for the same op.
+  void run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline);
+
+  // Best effort, never blocks for long: tells every peer why we stop, then half-closes.
+  void sendAbortToAll(const Error& reason);
+  void sendGoodbyeToAll();
+  void closeAll();
+
+  // Raised by run() when the engine was aborted from outside (set before waking us).
+  void setAbortStatus(const Status& s) { abortStatus_ = s; }
+
+ private:
+  bool progressSend(const OpDesc& op, Xfer& x);
+  bool progressRecv(const OpDesc& op, Xfer& x);
+  void startFrame(const OpDesc& op, Xfer& x);
+  void checkHeader(const OpDesc& op, const Xfer& x, const FrameHeader& h);
+  [[noreturn]] void failPeer(const OpDesc& op, int peer, const std::string& what);
+  [[noreturn]] void readAbortFrame(const OpDesc& op, int peer, const FrameHeader& h);
+  void checkBystander(const OpDesc& op, int peer);
+  void sendControl(FrameType type, const Error* reason);
+  std::string where(const OpDesc& op) const;
+
+  int rank_;
+  int size_;
+  uint32_t commId_;
+  size_t maxFrameBytes_;
+  int spinUs_;
+  const std::atomic<bool>* aborted_;
+  int wakeFd_;
+  Status abortStatus_;
+  std::vector<Peer> peers_;
+};
+
+}  // namespace transport
+}  // namespace shoal
