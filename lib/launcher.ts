@@ -113,6 +113,8 @@ class Job {
   private allExited: (() => void) | null = null;
   /** The spawn loop has finished (exit events cannot arrive during it: spawn is synchronous). */
   private spawned = false;
+  /** A failure or an interrupt is ending the job. */
+  private stopping = false;
   private readonly onProcessExit = (): void => void this.signalAll('SIGKILL');
 
   constructor(opts: RunOptions) {
@@ -138,7 +140,10 @@ class Job {
       host: bindHost,
       port: 0,
       token,
-      log: opts.quiet ? () => {} : (line) => process.stderr.write(`[shoal] ${line}\n`),
+      // Once the job is being stopped, ranks dropping off is expected: keep the log to the cause.
+      log: (line) => {
+        if (!opts.quiet && !this.stopping) process.stderr.write(`[shoal] ${line}\n`);
+      },
     });
     // A wildcard bind is not an address ranks can dial.
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
@@ -185,6 +190,7 @@ class Job {
       return;
     }
     this.interrupted = signal;
+    this.stopping = true;
     this.stopRanks(signal);
     this.checkAllExited();
   }
@@ -234,6 +240,7 @@ class Job {
     const failed = code !== 0 || signal !== null;
     if (failed && !this.firstFailure && !this.interrupted) {
       this.firstFailure = proc.exit;
+      this.stopping = true;
       this.coordinator?.markDead(proc.rank, describeExit(proc.exit));
       this.stoppedOthers = this.stopRanks('SIGTERM');
     }

@@ -42,30 +42,40 @@ inline void prod(T* dst, const T* a, const T* b, size_t n) {
 }
 
 // For floats the main loop is a branch-free select that vectorizes; NaN and signed-zero
-// cases are rare, so a second pass fixes only the elements where they occur.
+// cases are rare, so a second pass fixes only the blocks where they occur. Inputs are
+// copied block by block first because dst may alias a or b and the fix-up must see the
+// original operands.
 template <typename T, bool kMax>
 inline void minmax(T* dst, const T* a, const T* b, size_t n) {
   if constexpr (std::is_integral_v<T>) {
     for (size_t i = 0; i < n; ++i) dst[i] = kMax ? (a[i] > b[i] ? a[i] : b[i]) : (a[i] < b[i] ? a[i] : b[i]);
   } else {
-    unsigned special = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const T x = a[i], y = b[i];
-      // x != x catches NaN; x == y catches the +0/-0 tie (and ordinary ties, harmlessly).
-      special |= static_cast<unsigned>((x != x) | (y != y) | (x == y));
-      dst[i] = kMax ? (x > y ? x : y) : (x < y ? x : y);
-    }
-    if (!special) return;
-    for (size_t i = 0; i < n; ++i) {
-      const T x = a[i], y = b[i];
-      if (x != x) {
-        dst[i] = x;
-      } else if (y != y) {
-        dst[i] = y;
-      } else if (x == y && x == 0) {
-        // +0 vs -0: max keeps +0 unless both are -0; min keeps -0 if either is.
-        const bool xNeg = std::signbit(x), yNeg = std::signbit(y);
-        dst[i] = kMax ? ((xNeg && yNeg) ? x : (xNeg ? y : x)) : ((xNeg || !yNeg) ? x : y);
+    constexpr size_t kBlock = 1024;
+    T xs[kBlock], ys[kBlock];
+    for (size_t base = 0; base < n; base += kBlock) {
+      const size_t m = n - base < kBlock ? n - base : kBlock;
+      std::memcpy(xs, a + base, m * sizeof(T));
+      std::memcpy(ys, b + base, m * sizeof(T));
+      T* out = dst + base;
+      unsigned special = 0;
+      for (size_t i = 0; i < m; ++i) {
+        const T x = xs[i], y = ys[i];
+        // x != x catches NaN; x == y catches the +0/-0 tie (and ordinary ties, harmlessly).
+        special |= static_cast<unsigned>((x != x) | (y != y) | (x == y));
+        out[i] = kMax ? (x > y ? x : y) : (x < y ? x : y);
+      }
+      if (!special) continue;
+      for (size_t i = 0; i < m; ++i) {
+        const T x = xs[i], y = ys[i];
+        if (x != x) {
+          out[i] = x;
+        } else if (y != y) {
+          out[i] = y;
+        } else if (x == y && x == 0) {
+          // +0 vs -0: max keeps +0 unless both are -0; min keeps -0 if either is.
+          const bool xNeg = std::signbit(x), yNeg = std::signbit(y);
+          out[i] = kMax ? ((xNeg && yNeg) ? x : (xNeg ? y : x)) : ((xNeg || !yNeg) ? x : y);
+        }
       }
     }
   }

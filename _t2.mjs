@@ -1,0 +1,12 @@
+import { Coordinator } from '/work/main/dist/lib/coordinator.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+const run = promisify(execFile);
+const c = await Coordinator.start({ token: 'x', log: (l) => console.log('coord:', l) });
+let t0 = Date.now();
+let r = await run(process.execPath, ['test/fixtures/_tmp_idle.mjs', 'idle', String(c.port)], { cwd: '/work/main' });
+console.log(r.stdout.trim(), Date.now() - t0, 'ms');
+t0 = Date.now();
+r = await run(process.execPath, ['test/fixtures/_tmp_idle.mjs', 'wait', String(c.port)], { cwd: '/work/main' });
+console.log(r.stdout.trim(), Date.now() - t0, 'ms');
+await c.close();
