@@ -6,7 +6,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { ConfigError } from './errors.js';
+import { ConfigError, ShoalError } from './errors.js';
 import { exitCodeFor, startJob, type RunOptions } from './launcher.js';
 
 /** Exit status for a command line that could not be understood. */
@@ -214,6 +214,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
       return USAGE_EXIT_CODE;
+    }
+    if (err instanceof ShoalError) {
+      process.stderr.write(`shoal ${name}: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }

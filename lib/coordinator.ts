@@ -11,7 +11,7 @@
 
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
-import { RendezvousError, type ErrorCode } from './errors.js';
+import { ConfigError, RendezvousError, type ErrorCode } from './errors.js';
 import { makeNonce, verifyCoordinatorProof } from './hmac_auth.js';
 import {
   COORDINATOR_HEALTH_PATH,
@@ -133,10 +133,10 @@ export class Coordinator {
     const host = opts.host ?? '127.0.0.1';
     const port = opts.port ?? 0;
     if (typeof opts.token !== 'string' || opts.token === '') {
-      return Promise.reject(new RendezvousError('ERR_CONFIG', 'Coordinator.start: a non-empty token is required'));
+      return Promise.reject(new ConfigError('ERR_CONFIG', 'Coordinator.start: a non-empty token is required'));
     }
     if (!isIntIn(port, 0, 65535)) {
-      return Promise.reject(new RendezvousError('ERR_CONFIG', `Coordinator.start: port must be an integer in 0..65535, got ${String(port)}`));
+      return Promise.reject(new ConfigError('ERR_CONFIG', `Coordinator.start: port must be an integer in 0..65535, got ${String(port)}`));
     }
     return new Promise((resolve, reject) => {
       let coordinator: Coordinator | null = null;
@@ -146,6 +146,8 @@ export class Coordinator {
         })
         .ws<ConnData>(COORDINATOR_WS_PATH, {
           maxPayloadLength: MAX_MESSAGE_BYTES,
+          // uWS drops sends beyond this; a table for a very large job must still fit.
+          maxBackpressure: 4 * MAX_MESSAGE_BYTES,
           // Liveness is ours (heartbeats with a configurable timeout), not uWS's idle timer.
           idleTimeout: 0,
           upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {

@@ -204,6 +204,19 @@ export function parseCoordinator(raw: string, variable = 'SHOAL_COORDINATOR'): C
   return { host, port };
 }
 
+/**
+ * The address rank 0 should listen on when it hosts the coordinator at `addr`. IP literals and
+ * `localhost` are used as given. A host name is resolved by the OS at bind time, and on many
+ * distributions a machine's own name maps to 127.0.1.1 in /etc/hosts, which other hosts cannot
+ * reach, so a name means "all interfaces"; the token still guards the port.
+ */
+export function coordinatorListenHost(addr: CoordinatorAddress): string {
+  const h = addr.host;
+  if (h === 'localhost') return '127.0.0.1';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(h) || h.includes(':')) return h;
+  return '0.0.0.0';
+}
+
 /** `host:port`, bracketing IPv6 literals. */
 export function formatAddress(addr: CoordinatorAddress): string {
   return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;

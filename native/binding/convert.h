@@ -65,7 +65,7 @@ inline BufferView toBufferView(Napi::Value v, const std::string& op, const std::
                                           typedArrayName(ta.TypedArrayType()));
   }
   Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  if (ab.Data() == nullptr && ta.ByteLength() > 0) {
+  if (ab.IsDetached() || (ab.Data() == nullptr && ta.ByteLength() > 0)) {
     throw Napi::TypeError::New(env, op + ": '" + name + "' is detached");
   }
   out.data = static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();

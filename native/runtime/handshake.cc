@@ -118,7 +118,14 @@ int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& dea
   std::memcpy(ch.mac, mine.data(), 32);
   transport::writeAll(fd, &ch, sizeof(ch), deadline, "handshake");
   uint8_t theirs[32];
-  transport::readAll(fd, theirs, 32, deadline, "handshake");
+  try {
+    transport::readAll(fd, theirs, 32, deadline, "handshake");
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kAuth,
+                "rank " + std::to_string(hello.fromRank) + " broke off the handshake after our challenge (" + e.what() +
+                    "): it did not accept this rank's proof (different SHOAL_TOKEN?)",
+                hello.fromRank);
+  }
   const bool ok = digestEqual(toDigest(theirs), proof(self.token, 'C', hello, ch.nonce));
   const uint8_t ack = ok ? 1 : 0;
   transport::writeAll(fd, &ack, 1, deadline, "handshake");

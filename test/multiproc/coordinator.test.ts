@@ -2,7 +2,9 @@
 // missing ranks, authentication, peer-loss broadcast and sub-groups. Every port is 0.
 
 import test, { type ExecutionContext } from 'ava';
+import { execFile } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Coordinator } from '../../lib/coordinator.js';
 import { CoordinatorClient, type PeerLostEvent } from '../../lib/coordinator_client.js';
 import { RendezvousError, ShoalError, type ErrorCode } from '../../lib/errors.js';
@@ -233,4 +235,23 @@ test('closing the coordinator disconnects clients and fails pending rendezvous',
   await rejectsWith(t, pending, 'ERR_ABORTED', 'shutting down');
   await disconnected;
   await rejectsWith(t, clients[1]!.register('world', 2, 1, endpoint(1), 1000), 'ERR_RENDEZVOUS', 'group "world"');
+});
+
+test('an idle client does not keep its process alive; a pending register does', async (t) => {
+  t.timeout(20_000);
+  const { coord } = await setUp(t, 0);
+  const script = fileURLToPath(new URL('../../../test/fixtures/idle_client.mjs', import.meta.url));
+  const run = (mode: string): Promise<{ code: number | null; stdout: string }> =>
+    new Promise((resolve, reject) => {
+      const child = execFile(process.execPath, [script, String(coord.port), TOKEN, mode], { timeout: 10_000, killSignal: 'SIGKILL' }, (err, stdout) => {
+        if (err && err.killed) reject(new Error(`${mode}: the client process did not exit on its own`));
+        else resolve({ code: child.exitCode, stdout });
+      });
+    });
+  const idle = await run('idle');
+  t.is(idle.code, 0);
+  t.is(idle.stdout.trim(), 'connected; not closing');
+  const wait = await run('wait');
+  t.is(wait.code, 0);
+  t.is(wait.stdout.trim(), 'register failed: ERR_RENDEZVOUS');
 });

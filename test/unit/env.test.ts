@@ -1,5 +1,5 @@
 import test from 'ava';
-import { detectEnv, formatAddress, isLocalAddress, parseCoordinator } from '../../lib/env.js';
+import { coordinatorListenHost, detectEnv, formatAddress, isLocalAddress, parseCoordinator } from '../../lib/env.js';
 import { ConfigError } from '../../lib/errors.js';
 
 const COORD = { SHOAL_COORDINATOR: '127.0.0.1:29500' };
@@ -208,4 +208,12 @@ test('hostsCoordinator only when the coordinator address is local', (t) => {
   t.false(detectEnv({ ...base, SHOAL_COORDINATOR: 'coordinator.example.invalid:1' }).hostsCoordinator);
   t.true(isLocalAddress('LOCALHOST'));
   t.false(isLocalAddress('192.0.2.77'));
+});
+
+test('coordinatorListenHost: IPs as given, names on all interfaces', (t) => {
+  t.is(coordinatorListenHost({ host: '127.0.0.1', port: 1 }), '127.0.0.1');
+  t.is(coordinatorListenHost({ host: '10.1.2.3', port: 1 }), '10.1.2.3');
+  t.is(coordinatorListenHost({ host: '::1', port: 1 }), '::1');
+  t.is(coordinatorListenHost({ host: 'localhost', port: 1 }), '127.0.0.1');
+  t.is(coordinatorListenHost({ host: 'node-0.train', port: 1 }), '0.0.0.0');
 });
