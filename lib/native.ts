@@ -40,7 +40,10 @@ export interface NativeCommOptions {
   token: string;
   bindHost?: string;
   maxFrameBytes?: number;
+  /** Busy-poll sockets this long (µs) before sleeping; trades CPU for latency. */
   spinUs?: number;
+  /** Busy-wait this long (µs) for the next op before sleeping. */
+  queueSpinUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;
 }

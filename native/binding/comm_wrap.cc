@@ -57,7 +57,8 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   if (cfg.size > 1 && cfg.token.empty()) throw Napi::TypeError::New(env, "NativeComm: 'token' must not be empty");
   if (o.Has("bindHost") && !o.Get("bindHost").IsUndefined()) cfg.bindHost = requireString(o, "bindHost", "NativeComm");
   cfg.maxFrameBytes = static_cast<size_t>(optionalInt64(o, "maxFrameBytes", "NativeComm", 1024, 0xFFFFFFFFLL, 64LL << 20));
-  cfg.spinUs = static_cast<int>(optionalInt64(o, "spinUs", "NativeComm", 0, 10'000'000, 50));
+  cfg.spinUs = static_cast<int>(optionalInt64(o, "spinUs", "NativeComm", 0, 10'000'000, 200));
+  cfg.queueSpinUs = static_cast<int>(optionalInt64(o, "queueSpinUs", "NativeComm", 0, 10'000'000, 0));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   try {

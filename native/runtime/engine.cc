@@ -75,8 +75,10 @@ void Engine::abort(const Status& why) {
 void Engine::loop() {
   using Clock = std::chrono::steady_clock;
   while (true) {
-    // Spin briefly for the next op: back-to-back collectives then skip a futex wake-up.
-    const auto spinUntil = Clock::now() + std::chrono::microseconds(config_.spinUs);
+    // Optionally spin for the next op. Off by default: the JS thread needs the core right
+    // now to take the last op's result and submit the next (measured: spinning here made
+    // small ops slower on 2 cores).
+    const auto spinUntil = Clock::now() + std::chrono::microseconds(config_.queueSpinUs);
     while (queued_.load(std::memory_order_acquire) == 0 && Clock::now() < spinUntil) sched_yield();
     std::unique_ptr<Op> op;
     {

@@ -27,7 +27,8 @@ struct EngineConfig {
   std::string token;           // job secret, proven on every connection
   std::string bindHost = "127.0.0.1";
   size_t maxFrameBytes = 64u << 20;
-  int spinUs = 50;             // busy-poll this long before sleeping
+  int spinUs = 200;            // busy-poll sockets this long before sleeping in poll()
+  int queueSpinUs = 0;         // busy-wait this long for the next op before sleeping
   collectives::Tuning tuning;
 };
 
