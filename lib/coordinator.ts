@@ -230,13 +230,21 @@ export class Coordinator {
 
   private startSweep(): void {
     const every = Math.max(50, Math.min(1000, Math.floor(this.heartbeatTimeoutMs / 4)));
-    this.sweepTimer = setInterval(() => this.sweep(), every);
+    let last = Date.now();
+    this.sweepTimer = setInterval(() => {
+      const now = Date.now();
+      const late = now - last > 2 * every;
+      last = now;
+      // If this process stalled (rank 0 busy, machine overloaded), heartbeats that arrived
+      // meanwhile are still unread in the sockets: timers run before I/O is polled. Judge
+      // nobody this round; the next one sees them.
+      if (!late) this.sweep(now);
+    }, every);
     // The listen socket keeps a hosting process alive while it should; the sweep must not.
     this.sweepTimer.unref();
   }
 
-  private sweep(): void {
-    const now = Date.now();
+  private sweep(now: number): void {
     for (const entry of this.ranks.values()) {
       if (entry.alive && now - entry.lastHeartbeatMs > this.heartbeatTimeoutMs) {
         this.declareLost(entry.rank, `no heartbeat for ${this.heartbeatTimeoutMs} ms`);

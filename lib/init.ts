@@ -6,7 +6,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { Coordinator } from './coordinator.js';
 import { CoordinatorClient } from './coordinator_client.js';
 import { connectCommunicator, type Communicator, type CommunicatorRuntime } from './communicator.js';
-import { detectEnv, type JobEnv } from './env.js';
+import { coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
 
 export interface InitOptions {
   /** Environment to read instead of process.env (tests). */
@@ -78,8 +78,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   let client: CoordinatorClient | null = null;
   if (job.size > 1 && job.coordinator) {
     if (job.hostsCoordinator) {
-      const bindHost = ['127.0.0.1', 'localhost', '::1'].includes(job.coordinator.host) ? job.coordinator.host : '0.0.0.0';
-      coordinator = await Coordinator.start({ host: bindHost, port: job.coordinator.port, token: job.token });
+      coordinator = await Coordinator.start({ host: coordinatorListenHost(job.coordinator), port: job.coordinator.port, token: job.token });
     }
     client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank: job.rank, size: job.size, timeoutMs });
   }

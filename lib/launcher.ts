@@ -161,7 +161,14 @@ class Job {
       const allExited = new Promise<void>((resolve) => (this.allExited = resolve));
       for (const p of placements) {
         if (this.interrupted || this.firstFailure) break;
-        const env: Record<string, string> = { ...(opts.env ?? {}), ...contract, SHOAL_RANK: String(p.rank), SHOAL_LOCAL_RANK: String(p.localRank) };
+        const localSize = placements.filter((q) => q.host === p.host).length;
+        const env: Record<string, string> = {
+          ...(opts.env ?? {}),
+          ...contract,
+          SHOAL_RANK: String(p.rank),
+          SHOAL_LOCAL_RANK: String(p.localRank),
+          SHOAL_LOCAL_SIZE: String(localSize),
+        };
         // Across hosts, data sockets must listen on an address the other hosts can reach.
         if (multiHost && opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(p.host) ? dialHost : p.host;
         this.spawnRank(p, env);
