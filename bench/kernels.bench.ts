@@ -112,6 +112,7 @@ function pad(s: string, n: number, right = false): string {
 
 async function main(): Promise<void> {
   mkdirSync(resultsDir, { recursive: true });
+  console.log(`# native.reduce (sum) vs memcpy; node ${process.version}, ${platform()}-${arch()}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'})`);
   const rows: Row[] = [];
   for (const size of SIZES) rows.push(...(await runSize(size)));
 
