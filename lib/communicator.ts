@@ -29,7 +29,7 @@ export interface CommunicatorRuntime {
   timeoutMs: number;
   opTimeoutMs: number;
   client: CoordinatorClient | null;
-  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; maxFrameBytes?: number };
+  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; maxFrameBytes?: number };
 }
 
 /** FNV-1a, 32 bits: a communicator id every rank derives from the group's name alone. */
@@ -213,8 +213,10 @@ export class Communicator {
       throw invalidArgument(op, 'options.timeoutMs', 'a number >= 0', timeoutMs, true);
     }
     if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
-    // Capture the caller's stack now: the rejection arrives from the comm thread without one.
-    const stack = new Error().stack;
+    // Capture the caller's stack now (formatted only if needed): the rejection arrives from
+    // the comm thread without one.
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site, Communicator.prototype[op]);
     const seq = this.#seq;
     let pending: Promise<void>;
     try {
@@ -227,7 +229,7 @@ export class Communicator {
       await pending;
     } catch (err) {
       const e = toShoalError(err, { rank: this.rank, op, seq });
-      if (stack) e.stack = `${e.name}: ${e.message}\n${stack.split('\n').slice(2).join('\n')}`;
+      if (site.stack) e.stack = `${e.name}: ${e.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
       throw e;
     }
   }

@@ -1,7 +1,7 @@
 // init(): turns the environment a launcher gave this process into a connected world
 // communicator. Under `shoal run` the launcher hosts the coordinator; under mpirun, srun or
 // a Kubernetes Indexed Job, rank 0 hosts it when SHOAL_COORDINATOR points at its own host.
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 
 import { Coordinator } from './coordinator.js';
 import { CoordinatorClient } from './coordinator_client.js';
@@ -33,26 +33,19 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const t: CommunicatorRuntime['tuning'] = {};
   const small = numberFromEnv(env, 'SHOAL_SMALL_MESSAGE_BYTES');
   const seg = numberFromEnv(env, 'SHOAL_SEGMENT_BYTES');
-  const spin = numberFromEnv(env, 'SHOAL_SPIN_US') ?? defaultSpinUs(env);
+  // Spinning threads yield the core (sched_yield), so the defaults also win with more ranks
+  // than cores (measured at np 4 on 2 cores; see BENCHMARKS.md). These override them.
+  const spin = numberFromEnv(env, 'SHOAL_SPIN_US');
   const queueSpin = numberFromEnv(env, 'SHOAL_QUEUE_SPIN_US');
+  const syncWait = numberFromEnv(env, 'SHOAL_SYNC_WAIT_US');
   const frame = numberFromEnv(env, 'SHOAL_MAX_FRAME_BYTES');
   if (small !== undefined) t.smallMessageBytes = small;
   if (seg !== undefined) t.segmentBytes = seg;
   if (spin !== undefined) t.spinUs = spin;
   if (queueSpin !== undefined) t.queueSpinUs = queueSpin;
+  if (syncWait !== undefined) t.syncWaitUs = syncWait;
   if (frame !== undefined) t.maxFrameBytes = frame;
   return t;
-}
-
-/**
- * Spinning on sockets only pays while every rank on this host can have a core to itself;
- * with more ranks than cores a spinning thread steals the core its peer needs. The launcher
- * (SHOAL_LOCAL_SIZE) or OpenMPI (OMPI_COMM_WORLD_LOCAL_SIZE) says how many ranks share the host.
- */
-function defaultSpinUs(env: NodeJS.ProcessEnv): number | undefined {
-  const local = Number(env.SHOAL_LOCAL_SIZE ?? env.OMPI_COMM_WORLD_LOCAL_SIZE ?? NaN);
-  if (!Number.isFinite(local)) return undefined;
-  return local <= availableParallelism() ? undefined : 0;
 }
 
 /**

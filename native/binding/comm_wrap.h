@@ -30,13 +30,14 @@ class NativeComm : public Napi::ObjectWrap<NativeComm> {
   Napi::Value close(const Napi::CallbackInfo& info);
 
   struct Pending;
-  Napi::Promise submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv);
+  Napi::Promise submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv, bool small);
   static void settle(Napi::Env env, Napi::Function, NativeComm* self, Pending* pending);
 
   std::unique_ptr<runtime::Engine> engine_;
   Napi::ThreadSafeFunction tsfn_;
   size_t inflight_ = 0;  // touched on the JS thread only
   bool closing_ = false;
+  int syncWaitUs_ = 0;   // see submit(): how long the JS thread may wait for a small op
 };
 
 }  // namespace binding

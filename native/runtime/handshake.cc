@@ -97,7 +97,8 @@ void handshakeAsClient(int fd, const HandshakeIdentity& self, int peer, const De
   }
 }
 
-int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& deadline) {
+int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& deadline,
+                      const std::function<bool(int)>& acceptPeer) {
   Hello hello{};
   transport::readAll(fd, &hello, sizeof(hello), deadline, "handshake");
   if (hello.magic != kHelloMagic || hello.version != transport::kProtocolVersion) {
@@ -109,7 +110,8 @@ int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& dea
                                     " reached communicator " + std::to_string(self.commId) + " rank " +
                                     std::to_string(self.rank) + " of " + std::to_string(self.size));
   }
-  if (hello.fromRank <= self.rank || hello.fromRank >= self.size) {
+  const bool allowed = acceptPeer ? acceptPeer(hello.fromRank) : (hello.fromRank > self.rank && hello.fromRank < self.size);
+  if (!allowed) {
     throw Error(ErrorCode::kIo, "handshake from unexpected rank " + std::to_string(hello.fromRank));
   }
   Challenge ch{};

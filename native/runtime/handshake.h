@@ -3,6 +3,8 @@
 // the wire) and agree on communicator, ranks and world size before any data flows.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/deadline.h"
@@ -20,7 +22,10 @@ struct HandshakeIdentity {
 // Connector side: we are `self.rank` connecting to `peer`. Throws kAuth or kIo.
 void handshakeAsClient(int fd, const HandshakeIdentity& self, int peer, const Deadline& deadline);
 // Acceptor side: returns the authenticated peer's rank. Throws on anything unexpected.
-int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& deadline);
+// `acceptPeer` says which ranks may dial us; by default (collectives) only higher ranks of
+// the same communicator.
+int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& deadline,
+                      const std::function<bool(int)>& acceptPeer = nullptr);
 
 }  // namespace runtime
 }  // namespace shoal

@@ -1,0 +1,148 @@
+// ShardStore: one table's rows on one server. An open-addressing hash table (linear
+// probing) from any uint64 key to a fixed-width float row, plus the updater that applies
+// pushes. It owns memory layout, growth and the pull/push semantics; it knows nothing about
+// threads, the wire, replication or which keys this server should own (HashRing does).
+// Not thread-safe: the server engine calls it from one thread.
+//
+// Layout. Keys sit in one contiguous uint64 array and rows (rowFloats() floats each) in one
+// contiguous float arena indexed by the same slot, so there is no per-key allocation and a
+// key costs 8 + 4 * rowFloats bytes per slot. Key 0 marks an empty slot, which lets a fresh
+// table come straight from calloc (zero pages, no initialisation pass); the real key 0 lives
+// in a side slot. A key's home slot is mulhi(storeHash(key), capacity) ("fastrange"), so
+// the capacity need not be a power of two (reserve() can size a table exactly) and doubling
+// the table sends old slot i to about new slot 2i, which makes migration a streaming copy.
+//
+// Growth. When an insert would push the load factor past 0.8 the table doubles
+// incrementally: the old table stays and every call moves kMigrateChunk + 4 * n of its slots
+// (n = keys in the call) into the new one; an insert needs 4 moved slots to keep the
+// new table under its own limit, so migration always ends first. Migration walks the old
+// table circularly from an empty slot and clears each slot it moves; a lookup whose home lies in
+// the already-moved arc starts probing at the migration frontier instead, which is exactly
+// where the rest of its probe run now begins. Each key lives in exactly one table; new keys
+// always go to the new one. No call does more than O(n + kMigrateChunk) migration work
+// unless a single call inserts more keys than the old table held.
+//
+// Deletion uses backward-shift (no tombstones), so probe runs stay as short as if the
+// erased key had never been inserted.
+#pragma once
+
+#include <cstddef>  // for size_t
+#include <cstdint>  // for uint64_t, uint32_t
+#include <memory>
+
+#include "ps/mix64.h"
+#include "ps/table_config.h"
+#include "ps/updaters/updater.h"
+
+namespace shoal::ps {
+
+namespace detail {
+
+// One probing array: keys[capacity] (0 = empty) and rows[capacity * stride], calloc'ed.
+class SlotTable {
+ public:
+  SlotTable() = default;
+  SlotTable(size_t capacity, uint32_t stride);
+  ~SlotTable();
+  SlotTable(SlotTable&& other) noexcept;
+  SlotTable& operator=(SlotTable&& other) noexcept;
+  SlotTable(const SlotTable&) = delete;
+  SlotTable& operator=(const SlotTable&) = delete;
+
+  size_t home(uint64_t key) const {
+    return static_cast<size_t>((static_cast<unsigned __int128>(storeHash(key)) * capacity_) >> 64);
+  }
+  size_t next(size_t slot) const { return slot + 1 == capacity_ ? 0 : slot + 1; }
+  float* row(size_t slot) const { return rows_ + slot * stride_; }
+  size_t capacity() const { return capacity_; }
+  size_t bytes() const { return capacity_ * (sizeof(uint64_t) + stride_ * sizeof(float)); }
+
+  uint64_t* keys_ = nullptr;
+  float* rows_ = nullptr;
+  size_t capacity_ = 0;
+  size_t used_ = 0;
+  uint32_t stride_ = 0;
+};
+
+}  // namespace detail
+
+class ShardStore {
+ public:
+  // Throws shoal::Error(kInvalidArgument) if validate(config) does. expectedKeys > 0 sizes
+  // the first table to hold that many keys without growing.
+  explicit ShardStore(const TableConfig& config, size_t expectedKeys = 0);
+  ShardStore(const ShardStore&) = delete;
+  ShardStore& operator=(const ShardStore&) = delete;
+
+  // out: n * dim floats, in key order. Missing rows are created with their initial value;
+  // for ftrl, w is computed from z and n.
+  void pull(const uint64_t* keys, size_t n, float* out);
+  // values: n * pushFloatsPerKey floats. Keys may repeat; pushes apply in order. Missing rows
+  // are created with their initial value first.
+  void push(const uint64_t* keys, size_t n, const float* values);
+
+  // The raw row (rowFloats() floats: dim values, then state), for replication and
+  // snapshots. False, and rowOut untouched, if the key is absent. Never creates a row.
+  bool get(uint64_t key, float* rowOut) const;
+  bool contains(uint64_t key) const;
+  // Inserts or overwrites a raw row (restore from a snapshot or a replica).
+  void putRaw(uint64_t key, const float* row);
+  // Removes the key (key-range migration). Returns whether it was present.
+  bool erase(uint64_t key);
+  // Grows (incrementally) so that `keys` keys fit without further growth.
+  void reserve(size_t keys);
+
+  // f(uint64_t key, const float* row) for every row, in no particular order. f must not
+  // modify the store.
+  template <typename F>
+  void forEach(F&& f) const;
+
+  size_t size() const { return size_; }
+  // Bytes held by the tables (both while migrating) and the side slot.
+  size_t memoryBytes() const;
+  uint32_t rowFloats() const { return stride_; }
+  uint32_t dim() const { return config_.dim; }
+  const TableConfig& config() const { return config_; }
+  // Slots in the current table, and whether an old table is still being drained.
+  size_t capacity() const { return cur_.capacity(); }
+  bool migrating() const { return old_.capacity() != 0; }
+
+  static constexpr size_t kMinCapacity = 16;
+  // Old-table slots moved per call, plus kMigratePerKey per key in the call.
+  static constexpr size_t kMigrateChunk = 1024;
+  static constexpr size_t kMigratePerKey = 4;
+
+ private:
+  float* find(uint64_t key) const;
+  float* insertAbsent(uint64_t key);  // key must be in neither table; row left uninitialised
+  float* findOrCreate(uint64_t key);
+  void startGrow(size_t capacity);
+  void migrate(size_t slots);
+  void finishMigration() { migrate(old_.capacity()); }
+  size_t oldProbeStart(uint64_t key) const;
+  bool eraseFrom(detail::SlotTable& t, uint64_t key, bool isOld);
+
+  TableConfig config_;
+  uint32_t stride_;
+  uint32_t pushFloats_;
+  ApplyFn apply_;
+  detail::SlotTable cur_;
+  detail::SlotTable old_;         // capacity 0 unless migrating
+  size_t migrateStart_ = 0;       // an empty slot of old_ where the walk began
+  size_t migrateDone_ = 0;        // slots of old_ walked so far
+  bool zeroPresent_ = false;      // key 0 lives here, not in a table
+  std::unique_ptr<float[]> zeroRow_;
+  size_t size_ = 0;
+};
+
+template <typename F>
+void ShardStore::forEach(F&& f) const {
+  if (zeroPresent_) f(uint64_t{0}, static_cast<const float*>(zeroRow_.get()));
+  for (const detail::SlotTable* t : {&old_, &cur_}) {
+    for (size_t i = 0; i < t->capacity(); ++i) {
+      if (t->keys_[i] != 0) f(t->keys_[i], static_cast<const float*>(t->row(i)));
+    }
+  }
+}
+
+}  // namespace shoal::ps

@@ -1,0 +1,86 @@
+// The parameter-server wire format: requests from workers (and from a primary server to
+// its replica) and their responses. Like the collectives' frames, every message is a
+// fixed header followed by a bounded payload; unlike them, messages are request/response
+// pairs matched by requestId, so many requests can be in flight on one connection.
+//
+// Payloads (little-endian, host order like the collectives):
+//   kCreateTable  TableSpec + name bytes                    -> empty
+//   kPull         uint64 keys[count]                        -> float values[count * dim]
+//   kPush         uint64 keys[count], float values[count * pushFloats]   -> empty
+//   kReplicate    same as kPush, server to server; applied without forwarding
+//   kClock        empty (header.clock is the worker's new clock)        -> empty
+//   kSave / kLoad directory path bytes                      -> empty (kSave: JSON shard list)
+//   kStats        empty                                      -> JSON text
+// A failed request is answered with status != 0 and a UTF-8 message as payload.
+#pragma once
+
+#include <cstdint>
+
+namespace shoal {
+namespace psnet {
+
+constexpr uint32_t kPsMagic = 0x53504853;  // "SHPS"
+constexpr uint16_t kPsVersion = 1;
+constexpr uint32_t kResponseBit = 0x80;
+
+enum class MsgType : uint8_t {
+  kCreateTable = 1,
+  kPull = 2,
+  kPush = 3,
+  kReplicate = 4,
+  kClock = 5,
+  kSave = 6,
+  kLoad = 7,
+  kStats = 8,
+};
+
+#pragma pack(push, 1)
+struct PsHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint8_t type;          // MsgType, | kResponseBit on responses
+  uint8_t reserved;
+  uint32_t tableId;
+  uint32_t status;       // 0 ok, else shoal::ErrorCode (responses)
+  uint64_t requestId;    // echoed in the response
+  uint64_t clock;        // pulls: the worker's clock (SSP); kClock: the new clock
+  uint32_t worker;       // sender's worker rank (servers: 0xFFFFFFFF)
+  uint32_t count;        // keys in the payload
+  uint64_t payloadBytes;
+};
+
+// Table creation parameters, as sent on the wire (mirrors ps::TableConfig).
+struct TableSpec {
+  uint32_t dim;
+  uint8_t updater;
+  uint8_t init;
+  uint8_t consistency;   // 0 bsp, 1 ssp, 2 asp
+  uint8_t reserved;
+  int32_t staleness;
+  float lr, eps, alpha, beta, l1, l2;
+  float initMean, initStd, initLow, initHigh;
+  uint64_t initSeed;
+  uint32_t nameBytes;
+};
+#pragma pack(pop)
+
+static_assert(sizeof(PsHeader) == 48, "PsHeader must stay 48 bytes");
+
+constexpr uint32_t kServerSender = 0xFFFFFFFFu;
+
+inline const char* msgTypeName(MsgType t) {
+  switch (t) {
+    case MsgType::kCreateTable: return "createTable";
+    case MsgType::kPull: return "pull";
+    case MsgType::kPush: return "push";
+    case MsgType::kReplicate: return "replicate";
+    case MsgType::kClock: return "clock";
+    case MsgType::kSave: return "save";
+    case MsgType::kLoad: return "load";
+    case MsgType::kStats: return "stats";
+  }
+  return "?";
+}
+
+}  // namespace psnet
+}  // namespace shoal
