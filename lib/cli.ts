@@ -16,6 +16,8 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
 
   -np N, -n N, --np N     number of ranks (default with --hostfile: its slot count)
   --timeout-ms T          op and rendezvous timeout for every rank (SHOAL_TIMEOUT_MS)
+  --servers K             also start K parameter-server processes (comm.ps in the ranks)
+  --replication R         copies of every parameter-server key (default 2, at most K)
   --hostfile F            OpenMPI-style hostfile: "host [slots=N]" per line
   --rsh CMD               remote shell for hostfile ranks (default: ssh)
   --coordinator-host H    address the coordinator binds to and ranks dial
@@ -88,6 +90,12 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
         break;
       case '--kill-grace-ms':
         opts.killGraceMs = positiveInt(flag, take(), 0);
+        break;
+      case '--servers':
+        opts.servers = positiveInt(flag, take(), 0);
+        break;
+      case '--replication':
+        opts.replication = positiveInt(flag, take());
         break;
       case '--hostfile':
         opts.hostfile = take();

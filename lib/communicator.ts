@@ -5,6 +5,7 @@ import { invalidArgument, ShoalError } from './errors.js';
 import { checkBuffer, dtypeOf, type CollectiveBuffer } from './dtype.js';
 import { native, NATIVE_ERROR_CODE, OP_KIND, REDUCE_OP, toShoalError, type NativeComm, type OpName } from './native.js';
 import type { CoordinatorClient } from './coordinator_client.js';
+import type { PsClient } from './ps/client.js';
 
 export type ReduceOp = keyof typeof REDUCE_OP;
 
@@ -64,6 +65,7 @@ export class Communicator {
   #closed = false;
   #children = new Set<Communicator>();
   #onClose: Array<() => Promise<void> | void> = [];
+  #ps: PsClient | null = null;
 
   /** @internal Use init() or split(). */
   constructor(nativeComm: NativeComm, rank: number, size: number, group: string, worldRanks: number[], runtime: CommunicatorRuntime) {
@@ -73,6 +75,28 @@ export class Communicator {
     this.group = group;
     this.worldRanks = worldRanks;
     this.#runtime = runtime;
+  }
+
+  /**
+   * The job's parameter servers (start the job with `shoal run --servers K`).
+   * @throws {ShoalError} ERR_INVALID_USAGE when the job has no servers.
+   */
+  get ps(): PsClient {
+    if (!this.#ps) {
+      throw new ShoalError('ERR_INVALID_USAGE', 'this job has no parameter servers: start it with `shoal run -np N --servers K ...`', { rank: this.rank });
+    }
+    return this.#ps;
+  }
+
+  /** @internal */
+  attachPs(ps: PsClient): void {
+    this.#ps = ps;
+    this.#onClose.unshift(() => ps.close());
+  }
+
+  /** @internal The coordinator reported a lost parameter server. */
+  psLost(serverRank: number, reason: string): void {
+    this.#ps?.serverLost(serverRank, reason);
   }
 
   /** True once an op failed for good (peer lost, mismatch, timeout) or abort() was called. */

@@ -99,6 +99,17 @@ const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
  *   // ranks connect to coord.host:coord.port with the same token
  *   await coord.close();
  */
+/** Servers share the coordinator with workers; their identities live above every worker rank. */
+const SERVER_ID_BASE = 1 << 21;
+function identityOf(role: 'worker' | 'server', rank: number): number {
+  return role === 'server' ? SERVER_ID_BASE + rank : rank;
+}
+function describeIdentity(id: number): { role: 'worker' | 'server'; rank: number; label: string } {
+  return id >= SERVER_ID_BASE
+    ? { role: 'server', rank: id - SERVER_ID_BASE, label: `server ${id - SERVER_ID_BASE}` }
+    : { role: 'worker', rank: id, label: `rank ${id}` };
+}
+
 export class Coordinator {
   readonly host: string;
   readonly port: number;
@@ -114,6 +125,10 @@ export class Coordinator {
   private readonly groups = new Map<string, PendingGroup>();
   /** The job size from the first accepted hello, and who said it. */
   private jobSize: { size: number; rank: number } | null = null;
+  private serverCount: number | null = null;
+  /** Tables of completed groups, for lookups (workers find the servers this way). */
+  private readonly completed = new Map<string, PeerEndpoint[]>();
+  private readonly lookups = new Map<string, Array<{ conn: Conn; id: number; timer: NodeJS.Timeout }>>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
 
@@ -188,14 +203,15 @@ export class Coordinator {
     });
   }
 
-  /** The launcher saw a rank's process exit abnormally: tell everyone else. Idempotent. */
-  markDead(rank: number, reason: string): void {
+  /** The launcher saw a rank's (or a server's) process exit abnormally: tell everyone else. Idempotent. */
+  markDead(rank: number, reason: string, role: 'worker' | 'server' = 'worker'): void {
     if (this.closing) return;
-    if (this.lost.has(rank)) {
-      this.log(`rank ${rank} ${reason}`);
+    const id = identityOf(role, rank);
+    if (this.lost.has(id)) {
+      this.log(`${describeIdentity(id).label} ${reason}`);
       return;
     }
-    this.declareLost(rank, reason);
+    this.declareLost(id, reason);
   }
 
   /** Snapshot for tests and, later, the dashboard. */
@@ -299,6 +315,9 @@ export class Coordinator {
       case 'register':
         this.onRegister(conn, entry, msg);
         return;
+      case 'lookup':
+        this.onLookup(conn, msg);
+        return;
       case 'bye':
         conn.saidBye = true;
         entry.alive = false;
@@ -311,29 +330,38 @@ export class Coordinator {
 
   private onHello(conn: Conn, msg: Record<string, unknown>): void {
     const { rank, size, pid, host, proof } = msg;
+    const role = msg['role'] === 'server' ? 'server' : 'worker';
     if (!isIntIn(rank, 0, MAX_GROUP_SIZE - 1) || !verifyCoordinatorProof(this.token, conn.nonce, rank, proof)) {
       this.log(`rejected a connection from ${conn.remote}: wrong job token`);
       this.reject(conn, 'ERR_AUTH', 'wrong job token (SHOAL_TOKEN)');
       return;
     }
     if (!isIntIn(size, 1, MAX_GROUP_SIZE) || rank >= size) {
-      this.reject(conn, 'ERR_CONFIG', `hello from rank ${rank} has an invalid job size ${JSON.stringify(size)}`);
+      this.reject(conn, 'ERR_CONFIG', `hello from ${role} ${rank} has an invalid job size ${JSON.stringify(size)}`);
       return;
     }
-    if (this.jobSize && this.jobSize.size !== size) {
+    if (role === 'server') {
+      if (this.serverCount !== null && this.serverCount !== size) {
+        this.reject(conn, 'ERR_CONFIG', `server ${rank} says the job has ${size} servers, but another server said ${this.serverCount}`);
+        return;
+      }
+    } else if (this.jobSize && this.jobSize.size !== size) {
       this.reject(conn, 'ERR_CONFIG', `rank ${rank} says the job has ${size} ranks, but rank ${this.jobSize.rank} said ${this.jobSize.size}`);
       return;
     }
-    const previous = this.ranks.get(rank);
+    const id = identityOf(role, rank);
+    const label = describeIdentity(id).label;
+    const previous = this.ranks.get(id);
     if (previous && previous.alive && !previous.conn.closed) {
-      this.reject(conn, 'ERR_CONFIG', `rank ${rank} is already connected (pid ${previous.pid} on ${previous.host}): two processes were started with the same rank`);
+      this.reject(conn, 'ERR_CONFIG', `${label} is already connected (pid ${previous.pid} on ${previous.host}): two processes were started with the same rank`);
       return;
     }
-    this.jobSize ??= { size, rank };
-    conn.rank = rank;
-    this.lost.delete(rank);
-    this.ranks.set(rank, {
-      rank,
+    if (role === 'server') this.serverCount ??= size;
+    else this.jobSize ??= { size, rank };
+    conn.rank = id;
+    this.lost.delete(id);
+    this.ranks.set(id, {
+      rank: id,
       pid: isIntIn(pid, 0, Number.MAX_SAFE_INTEGER) ? pid : 0,
       host: typeof host === 'string' ? host.slice(0, MAX_HOST_LENGTH) : conn.remote,
       conn,
@@ -395,6 +423,41 @@ export class Coordinator {
     this.dropGroup(g);
     const peers = [...g.members.values()].sort((a, b) => a.rank - b.rank).map(({ rank, host, port }) => ({ rank, host, port }));
     for (const m of g.members.values()) this.send(m.conn, { type: 'table', id: m.id, group: g.name, peers });
+    this.completed.set(g.name, peers);
+    for (const l of this.lookups.get(g.name) ?? []) {
+      clearTimeout(l.timer);
+      if (!l.conn.closed) this.send(l.conn, { type: 'table', id: l.id, group: g.name, peers });
+    }
+    this.lookups.delete(g.name);
+  }
+
+  /** A process that is not a member wants a group's table (workers looking up the servers). */
+  private onLookup(conn: Conn, msg: Record<string, unknown>): void {
+    const { id, group, timeoutMs } = msg;
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || typeof group !== 'string' || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'lookup: expected {id, group, timeoutMs}' });
+      return;
+    }
+    const peers = this.completed.get(group);
+    if (peers) {
+      this.send(conn, { type: 'table', id, group, peers });
+      return;
+    }
+    const timer = setTimeout(() => {
+      const waiting = this.lookups.get(group)?.filter((l) => l.id !== id || l.conn !== conn) ?? [];
+      if (waiting.length) this.lookups.set(group, waiting);
+      else this.lookups.delete(group);
+      const arrived = this.groups.get(group)?.members.size ?? 0;
+      this.send(conn, {
+        type: 'registerError',
+        id,
+        code: 'ERR_RENDEZVOUS',
+        message: `lookup of group "${group}" timed out after ${timeoutMs} ms: ${arrived} member(s) had registered`,
+      });
+    }, timeoutMs);
+    const list = this.lookups.get(group) ?? [];
+    list.push({ conn, id, timer });
+    this.lookups.set(group, list);
   }
 
   private timeoutGroup(g: PendingGroup): void {
@@ -409,15 +472,16 @@ export class Coordinator {
   }
 
   /** A rank is gone: log it, tell every other live rank, fail the rendezvous it was part of. */
-  private declareLost(rank: number, reason: string): void {
-    this.lost.add(rank);
-    const entry = this.ranks.get(rank);
+  private declareLost(id: number, reason: string): void {
+    this.lost.add(id);
+    const entry = this.ranks.get(id);
     if (entry) entry.alive = false;
-    this.log(`rank ${rank} lost: ${reason}`);
+    const who = describeIdentity(id);
+    this.log(`${who.label} lost: ${reason}`);
     for (const other of this.ranks.values()) {
-      if (other.rank !== rank && other.alive) this.send(other.conn, { type: 'peerLost', rank, reason });
+      if (other.rank !== id && other.alive) this.send(other.conn, { type: 'peerLost', rank: who.rank, role: who.role, reason });
     }
-    this.failGroupsOf(rank, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: rank ${rank} was lost (${reason})`);
+    this.failGroupsOf(id, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: ${who.label} was lost (${reason})`);
   }
 
   private failGroupsOf(worldRank: number, code: ErrorCode, message: (group: string) => string): void {

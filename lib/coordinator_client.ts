@@ -37,10 +37,14 @@ export interface CoordinatorClientOptions {
   heartbeatIntervalMs?: number;
   /** Delay between connection attempts; default 100. */
   retryDelayMs?: number;
+  /** Parameter servers join as 'server' (their own rank space); default 'worker'. */
+  role?: 'worker' | 'server';
 }
 
 export interface PeerLostEvent {
   rank: number;
+  /** 'server' when a parameter server died; worker ranks otherwise. */
+  role: 'worker' | 'server';
   reason: string;
 }
 export interface DisconnectedEvent {
@@ -149,6 +153,25 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     });
   }
 
+  /**
+   * Waits for another group's table without joining it (workers find the parameter servers).
+   * @throws {RendezvousError} ERR_RENDEZVOUS when the group does not complete in time.
+   */
+  lookup(group: string, timeoutMs: number): Promise<PeerEndpoint[]> {
+    if (this.closedReason !== null || this.closing) {
+      return Promise.reject(new RendezvousError('ERR_RENDEZVOUS', `cannot look up group "${group}": ${this.closedReason ?? 'the coordinator client is closed'}`, { rank: this.rank }));
+    }
+    const id = this.nextId++;
+    return new Promise<PeerEndpoint[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `lookup of group "${group}" timed out after ${timeoutMs} ms: no answer from the coordinator at ${formatAddress(this.address)}`, { rank: this.rank }));
+      }, timeoutMs + REGISTER_GRACE_MS);
+      this.pending.set(id, { group, resolve, reject, timer });
+      this.updateRef();
+      this.post({ type: 'lookup', id, group, timeoutMs });
+    });
+  }
+
   /** Says goodbye (so no one is told this rank was lost) and closes. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
@@ -189,7 +212,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         return;
       case 'peerLost':
         if (isIntIn(msg['rank'], 0, Number.MAX_SAFE_INTEGER)) {
-          this.emit('peerLost', { rank: msg['rank'], reason: String(msg['reason'] ?? 'unknown reason') });
+          this.emit('peerLost', { rank: msg['rank'], role: msg['role'] === 'server' ? 'server' : 'worker', reason: String(msg['reason'] ?? 'unknown reason') });
         }
         return;
       default:
@@ -270,7 +293,7 @@ function handshake(addr: CoordinatorAddress, opts: CoordinatorClientOptions, bud
           type: 'hello',
           rank: opts.rank,
           size: opts.size,
-          role: 'worker',
+          role: opts.role ?? 'worker',
           pid: process.pid,
           host: hostname(),
           proof: coordinatorProof(opts.token, msg['nonce'], opts.rank),

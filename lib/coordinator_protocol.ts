@@ -10,7 +10,8 @@
 //   server → client  {type:'table', id, group, peers:[{rank, host, port}]}  sorted by rank
 //                    {type:'registerError', id, code, message}
 //   client → server  {type:'heartbeat'} every HEARTBEAT_INTERVAL_MS, {type:'bye'} before closing
-//   server → client  {type:'peerLost', rank, reason}
+//   server → client  {type:'peerLost', rank, role, reason}           role: 'worker' | 'server'
+//   client → server  {type:'lookup', id, group, timeoutMs}          a completed group's table (answered like register)
 
 import type { ErrorCode } from './errors.js';
 
@@ -31,7 +32,7 @@ export interface PeerEndpoint {
 }
 
 export interface ChallengeMessage { type: 'challenge'; nonce: string }
-export interface HelloMessage { type: 'hello'; rank: number; size: number; role: 'worker'; pid: number; host: string; proof: string }
+export interface HelloMessage { type: 'hello'; rank: number; size: number; role: 'worker' | 'server'; pid: number; host: string; proof: string }
 export interface WelcomeMessage { type: 'welcome'; rank: number; size: number }
 export interface ErrorMessage { type: 'error'; code: ErrorCode; message: string }
 export interface RegisterMessage {
@@ -48,10 +49,11 @@ export interface TableMessage { type: 'table'; id: number; group: string; peers:
 export interface RegisterErrorMessage { type: 'registerError'; id: number; code: ErrorCode; message: string }
 export interface HeartbeatMessage { type: 'heartbeat' }
 export interface ByeMessage { type: 'bye' }
-export interface PeerLostMessage { type: 'peerLost'; rank: number; reason: string }
+export interface PeerLostMessage { type: 'peerLost'; rank: number; role: 'worker' | 'server'; reason: string }
+export interface LookupMessage { type: 'lookup'; id: number; group: string; timeoutMs: number }
 
 export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage;
-export type ClientMessage = HelloMessage | RegisterMessage | HeartbeatMessage | ByeMessage;
+export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | HeartbeatMessage | ByeMessage;
 
 /** Parses one frame into an object with a string `type`, or returns null. */
 export function parseMessage(text: string): ({ type: string } & Record<string, unknown>) | null {

@@ -22,3 +22,5 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { runJob, type RunOptions, type JobResult, type RankExit } from './launcher.js';
+export { PsClient, PsTable } from './ps/client.js';
+export type { TableOptions, UpdaterOptions, InitOptions as TableInitOptions, ConsistencyOptions } from './ps/table_options.js';

@@ -7,6 +7,7 @@ import { Coordinator } from './coordinator.js';
 import { CoordinatorClient } from './coordinator_client.js';
 import { connectCommunicator, type Communicator, type CommunicatorRuntime } from './communicator.js';
 import { coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
+import { PsClient } from './ps/client.js';
 
 export interface InitOptions {
   /** Environment to read instead of process.env (tests). */
@@ -93,9 +94,23 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     await coordinator?.close();
     throw err;
   }
+  const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
+  if (numServers > 0) {
+    if (!client) throw new Error('SHOAL_NUM_SERVERS is set but there is no coordinator (SHOAL_COORDINATOR)');
+    const servers = await client.lookup('ps/servers', timeoutMs);
+    const ps = await PsClient.connect(
+      servers.map((s) => ({ host: s.host, port: s.port })),
+      { workerRank: job.rank, numWorkers: job.size, token: job.token, replication: numberFromEnv(env, 'SHOAL_PS_REPLICATION') ?? 2 },
+      { timeoutMs: numberFromEnv(env, 'SHOAL_PS_TIMEOUT_MS') ?? opTimeoutMs },
+    );
+    world.attachPs(ps);
+  }
   if (client) {
     const c = client;
-    c.on('peerLost', ({ rank, reason }) => world.peerLost(rank, reason));
+    c.on('peerLost', ({ rank, role, reason }) => {
+      if (role === 'server') world.psLost(rank, reason);
+      else world.peerLost(rank, reason);
+    });
     world.onClose(async () => {
       await c.close();
       if (coordinator) await drainCoordinator(coordinator, job.rank);

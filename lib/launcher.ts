@@ -12,6 +12,7 @@ import { Coordinator } from './coordinator.js';
 import { ConfigError } from './errors.js';
 import { formatAddress, isLocalAddress } from './env.js';
 import { makeToken } from './hmac_auth.js';
+import { fileURLToPath } from 'node:url';
 import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
 
 export interface RunOptions {
@@ -36,6 +37,10 @@ export interface RunOptions {
   killGraceMs?: number;
   /** Suppress the coordinator's log lines. */
   quiet?: boolean;
+  /** Parameter-server processes to start beside the ranks (`--servers K`); default 0. */
+  servers?: number;
+  /** Copies of every parameter-server key (default 2, capped at `servers`). */
+  replication?: number;
 }
 
 export interface RankExit {
@@ -91,6 +96,8 @@ export function exitCodeFor(result: JobResult): number {
 
 interface RankProc {
   rank: number;
+  /** A parameter-server process (rank is then its server index). */
+  server?: boolean;
   child: ChildProcess;
   exit: RankExit | null;
   closed: Promise<void>;
@@ -105,6 +112,10 @@ class Job {
   private readonly opts: RunOptions;
   private readonly grace: number;
   private readonly procs: RankProc[] = [];
+  private readonly serverProcs: RankProc[] = [];
+  private serversLost = 0;
+  /** Every worker has exited: servers are being asked to stop. */
+  private workersDone = false;
   private firstFailure: RankExit | null = null;
   private stoppedOthers = 0;
   private interrupted: NodeJS.Signals | null = null;
@@ -155,6 +166,12 @@ class Job {
       SHOAL_JOB_ID: randomBytes(6).toString('hex'),
     };
     if (opts.timeoutMs !== undefined) contract['SHOAL_TIMEOUT_MS'] = String(opts.timeoutMs);
+    const servers = opts.servers ?? 0;
+    if (!Number.isInteger(servers) || servers < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --servers must be a non-negative integer, got ${String(opts.servers)}`);
+    if (servers > 0) {
+      contract['SHOAL_NUM_SERVERS'] = String(servers);
+      contract['SHOAL_PS_REPLICATION'] = String(Math.min(opts.replication ?? 2, servers));
+    }
 
     process.on('exit', this.onProcessExit);
     try {
@@ -173,12 +190,21 @@ class Job {
         if (multiHost && opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(p.host) ? dialHost : p.host;
         this.spawnRank(p, env);
       }
+      for (let i = 0; i < servers && !this.interrupted && !this.firstFailure; i++) {
+        this.spawnServer(i, {
+          ...(opts.env ?? {}),
+          ...contract,
+          SHOAL_ROLE: 'server',
+          SHOAL_SERVER_RANK: String(i),
+          SHOAL_NUM_WORKERS: String(np),
+        });
+      }
       this.spawned = true;
       this.checkAllExited();
       await allExited;
       // Ranks are gone; their process groups may still hold grandchildren (and our pipes).
       this.signalAll('SIGKILL', true);
-      await Promise.race([Promise.all(this.procs.map((p) => p.closed)), delay(PIPE_DRAIN_MS)]);
+      await Promise.race([Promise.all([...this.procs, ...this.serverProcs].map((p) => p.closed)), delay(PIPE_DRAIN_MS)]);
       for (const p of this.procs) {
         p.child.stdout?.destroy();
         p.child.stderr?.destroy();
@@ -241,15 +267,61 @@ class Job {
     this.procs.push(proc);
   }
 
+  /** Parameter servers run lib/ps/server_main.js (never user code), on this host. */
+  private spawnServer(index: number, env: Record<string, string>): void {
+    const main = fileURLToPath(new URL('./ps/server_main.js', import.meta.url));
+    const child = spawn(process.execPath, [main], { cwd: this.opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const proc: RankProc = { rank: index, server: true, child, exit: null, closed: Promise.resolve() };
+    proc.closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    child.once('error', () => this.onExit(proc, SPAWN_FAILED_CODE, null));
+    child.once('exit', (code, signal) => this.onExit(proc, code, signal));
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const input = child[stream];
+      if (input) createInterface({ input, crlfDelay: Infinity }).on('line', (line) => this.emitServerLine(index, stream, line));
+    }
+    this.serverProcs.push(proc);
+  }
+
+  private emitServerLine(index: number, stream: 'stdout' | 'stderr', line: string): void {
+    if (this.opts.onLine) this.opts.onLine(-1 - index, stream, line);
+    else (stream === 'stdout' ? process.stdout : process.stderr).write(`[s${index}] ${line}\n`);
+  }
+
   private onExit(proc: RankProc, code: number | null, signal: NodeJS.Signals | null): void {
     if (proc.exit) return;
     proc.exit = { rank: proc.rank, code, signal };
+    if (proc.server) {
+      this.onServerExit(proc);
+      return;
+    }
     const failed = code !== 0 || signal !== null;
     if (failed && !this.firstFailure && !this.interrupted) {
       this.firstFailure = proc.exit;
       this.stopping = true;
       this.coordinator?.markDead(proc.rank, describeExit(proc.exit));
       this.stoppedOthers = this.stopRanks('SIGTERM');
+    }
+    this.checkAllExited();
+  }
+
+  /**
+   * A server that dies while workers still run is survivable while a replica of its keys
+   * is left (replication >= 2, first loss): workers fail over and the job goes on.
+   */
+  private onServerExit(proc: RankProc): void {
+    const e = proc.exit!;
+    const failed = !this.workersDone && !this.stopping && (e.code !== 0 || e.signal !== null);
+    if (failed) {
+      this.serversLost++;
+      this.coordinator?.markDead(proc.rank, describeExit(e), 'server');
+      const replication = Math.min(this.opts.replication ?? 2, this.serverProcs.length);
+      if (this.serversLost >= replication) {
+        this.firstFailure ??= { rank: -1 - proc.rank, code: e.code, signal: e.signal };
+        this.stopping = true;
+        this.stoppedOthers = this.stopRanks('SIGTERM');
+      } else if (!this.opts.quiet) {
+        process.stderr.write(`[shoal] server ${proc.rank} ${describeExit(e)}; workers fail over to its replicas\n`);
+      }
     }
     this.checkAllExited();
   }
@@ -267,7 +339,7 @@ class Job {
   /** Signals the process group of each running rank (or of every rank); returns how many were running. */
   private signalAll(signal: NodeJS.Signals, includeExited = false): number {
     let n = 0;
-    for (const p of this.procs) {
+    for (const p of [...this.procs, ...this.serverProcs]) {
       if (p.child.pid === undefined || (p.exit !== null && !includeExited)) continue;
       if (p.exit === null) n++;
       killGroup(p.child.pid, signal);
@@ -276,7 +348,18 @@ class Job {
   }
 
   private checkAllExited(): void {
-    if (this.spawned && this.procs.every((p) => p.exit !== null) && this.allExited) {
+    if (!this.spawned) return;
+    const workersExited = this.procs.every((p) => p.exit !== null);
+    if (workersExited && !this.workersDone) {
+      // The job's work is done: stop the servers (they exit 0 on SIGTERM).
+      this.workersDone = true;
+      for (const p of this.serverProcs) if (p.exit === null && p.child.pid !== undefined) killGroup(p.child.pid, 'SIGTERM');
+      if (this.serverProcs.some((p) => p.exit === null) && !this.killTimer) {
+        this.killTimer = setTimeout(() => this.signalAll('SIGKILL'), this.grace);
+        this.killTimer.unref();
+      }
+    }
+    if (workersExited && this.serverProcs.every((p) => p.exit !== null) && this.allExited) {
       const resolve = this.allExited;
       this.allExited = null;
       resolve();
@@ -302,7 +385,7 @@ class Job {
         ok: false,
         exits,
         firstFailure: f,
-        summary: `shoal run: rank ${f.rank} ${verb} (first failure); stopped ${this.stoppedOthers} other ${plural(this.stoppedOthers, 'rank')}`,
+        summary: `shoal run: ${f.rank < 0 ? `server ${-1 - f.rank}` : `rank ${f.rank}`} ${verb} (first failure); stopped ${this.stoppedOthers} other ${this.serverProcs.length ? plural(this.stoppedOthers, 'process', 'processes') : plural(this.stoppedOthers, 'rank')}`,
       };
     }
     return { ok: true, exits, summary: `shoal run: all ${np} ${plural(np, 'rank')} exited with code 0` };
@@ -349,8 +432,8 @@ function signalNumber(signal: string): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 1;
 }
 
-function plural(n: number, word: string): string {
-  return n === 1 ? word : `${word}s`;
+function plural(n: number, word: string, many = `${word}s`): string {
+  return n === 1 ? word : many;
 }
 
 function delay(ms: number): Promise<void> {

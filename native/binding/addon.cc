@@ -10,6 +10,8 @@ namespace shoal {
 namespace binding {
 
 void shutdownAllComms();
+void registerPs(Napi::Env env, Napi::Object exports);  // ps_store_wrap.cc
+void InitPs(Napi::Env env, Napi::Object exports);      // ps_wrap.cc
 
 namespace {
 
@@ -34,6 +36,8 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeComm", NativeComm::Define(env));
   exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
+  registerPs(env, exports);
+  InitPs(env, exports);
   exports.Set("protocolVersion", Napi::Number::New(env, 1));
   env.AddCleanupHook([] { shutdownAllComms(); });
   return exports;

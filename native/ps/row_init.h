@@ -9,8 +9,9 @@
 
 namespace shoal::ps {
 
-// The initial value of column j of `key` (normal: Box-Muller on two splitmix64 draws;
-// uniform: low + (high - low) * u with u from 24 random bits, so it lies in [low, high]).
+// The initial value of column j of `key`. normal: Box-Muller on two splitmix64 draws, the
+// cos output for even j and the sin output for odd j of the same pair; uniform:
+// low + (high - low) * u with u from 24 random bits, so it lies in [low, high].
 float initialValue(const InitConfig& init, uint64_t key, uint32_t j);
 
 // Writes a fresh row of rowFloatsPerKey(config) floats: dim initial values then zeroed

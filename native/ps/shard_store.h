@@ -7,7 +7,7 @@
 // Layout. Keys sit in one contiguous uint64 array and rows (rowFloats() floats each) in one
 // contiguous float arena indexed by the same slot, so there is no per-key allocation and a
 // key costs 8 + 4 * rowFloats bytes per slot. Key 0 marks an empty slot, which lets a fresh
-// table come straight from calloc (zero pages, no initialisation pass); the real key 0 lives
+// table come straight from zeroed pages (no initialisation pass); the real key 0 lives
 // in a side slot. A key's home slot is mulhi(storeHash(key), capacity) ("fastrange"), so
 // the capacity need not be a power of two (reserve() can size a table exactly) and doubling
 // the table sends old slot i to about new slot 2i, which makes migration a streaming copy.
@@ -38,7 +38,7 @@ namespace shoal::ps {
 
 namespace detail {
 
-// One probing array: keys[capacity] (0 = empty) and rows[capacity * stride], calloc'ed.
+// One probing array: keys[capacity] (0 = empty) and rows[capacity * stride], zero-filled.
 class SlotTable {
  public:
   SlotTable() = default;
@@ -55,7 +55,9 @@ class SlotTable {
   size_t next(size_t slot) const { return slot + 1 == capacity_ ? 0 : slot + 1; }
   float* row(size_t slot) const { return rows_ + slot * stride_; }
   size_t capacity() const { return capacity_; }
-  size_t bytes() const { return capacity_ * (sizeof(uint64_t) + stride_ * sizeof(float)); }
+  size_t keyBytes() const { return capacity_ * sizeof(uint64_t); }
+  size_t rowBytes() const { return capacity_ * stride_ * sizeof(float); }
+  size_t bytes() const { return keyBytes() + rowBytes(); }
 
   uint64_t* keys_ = nullptr;
   float* rows_ = nullptr;

@@ -43,7 +43,8 @@ struct PsHeader {
   uint32_t tableId;
   uint32_t status;       // 0 ok, else shoal::ErrorCode (responses)
   uint64_t requestId;    // echoed in the response
-  uint64_t clock;        // pulls: the worker's clock (SSP); kClock: the new clock
+  uint64_t clock;        // pulls: the worker's clock (SSP); kClock: the new clock;
+                         // pushes: the update's id for exactly-once retries
   uint32_t worker;       // sender's worker rank (servers: 0xFFFFFFFF)
   uint32_t count;        // keys in the payload
   uint64_t payloadBytes;

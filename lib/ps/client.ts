@@ -1,0 +1,202 @@
+// The workers' parameter-server API: comm.ps.table(...) returns a PsTable whose pull and
+// push run on the native client's I/O thread (dedup, partition by server, reassemble).
+import { invalidArgument, describe } from '../errors.js';
+import { native, toShoalError } from '../native.js';
+import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from './table_options.js';
+
+/** NativePsClient's surface (native/binding/ps_wrap.cc). */
+export interface NativePsClient {
+  connect(servers: Array<{ host: string; port: number }>, timeoutMs: number): Promise<void>;
+  createTable(name: string, spec: TableSpec, timeoutMs: number): Promise<void>;
+  pull(tableId: number, keys: BigUint64Array, out: Float32Array, timeoutMs: number): Promise<void>;
+  push(tableId: number, keys: BigUint64Array, values: Float32Array, timeoutMs: number): Promise<void>;
+  clock(timeoutMs: number): Promise<void>;
+  save(dir: string, timeoutMs: number): Promise<string>;
+  load(dir: string, timeoutMs: number): Promise<string>;
+  stats(timeoutMs: number): Promise<string>;
+  serverLost(rank: number, reason: string): void;
+  close(): Promise<void>;
+}
+
+export interface PsOptions {
+  /** Per-request timeout (ms); 0 = none. */
+  timeoutMs: number;
+}
+
+/** FNV-1a of the table name: the id every worker and server derives alike. */
+export function tableIdOf(name: string): number {
+  let h = 0x811c9dc5;
+  const bytes = Buffer.from(name, 'utf8');
+  for (const b of bytes) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/** One named table of `dim` float32 values per uint64 key, sharded over the servers. */
+export class PsTable {
+  readonly name: string;
+  readonly dim: number;
+  /** Floats per key in a push (dim, or 2*dim for FTRL's deltas of z and n). */
+  readonly pushFloats: number;
+  readonly #id: number;
+  readonly #client: PsClient;
+
+  /** @internal */
+  constructor(client: PsClient, name: string, spec: TableSpec) {
+    this.#client = client;
+    this.name = name;
+    this.dim = spec.dim;
+    this.pushFloats = pushFloatsPerKey(spec);
+    this.#id = tableIdOf(name);
+  }
+
+  /**
+   * Rows for `keys` (any order, duplicates allowed), `keys.length * dim` floats in the
+   * caller's key order. Under BSP/SSP it waits until the slowest worker's clock allows.
+   */
+  async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
+    if (!(keys instanceof BigUint64Array)) throw invalidArgument(`${this.name}.pull`, 'keys', 'a BigUint64Array', keys);
+    const result = out ?? new Float32Array(keys.length * this.dim);
+    if (!(result instanceof Float32Array) || result.length !== keys.length * this.dim) {
+      throw invalidArgument(`${this.name}.pull`, 'out', `a Float32Array of keys.length * dim = ${keys.length * this.dim}`, out, true);
+    }
+    await this.#client.call('pull', (n) => n.pull(this.#id, keys, result, this.#client.timeoutMs));
+    return result;
+  }
+
+  /** Sends one update per key; values of repeated keys are summed before sending. */
+  async push(keys: BigUint64Array, values: Float32Array): Promise<void> {
+    if (!(keys instanceof BigUint64Array)) throw invalidArgument(`${this.name}.push`, 'keys', 'a BigUint64Array', keys);
+    if (!(values instanceof Float32Array)) throw invalidArgument(`${this.name}.push`, 'values', 'a Float32Array', values);
+    if (values.length !== keys.length * this.pushFloats) {
+      throw invalidArgument(
+        `${this.name}.push`,
+        'values',
+        `keys.length * ${this.pushFloats} = ${keys.length * this.pushFloats} floats${this.pushFloats !== this.dim ? ' (FTRL pushes deltas of z and n)' : ''}`,
+        `${describe(values)}`,
+        true,
+      );
+    }
+    await this.#client.call('push', (n) => n.push(this.#id, keys, values, this.#client.timeoutMs));
+  }
+}
+
+/** A worker's connection to every parameter server of the job. */
+export class PsClient {
+  readonly #native: NativePsClient;
+  readonly #rank: number;
+  readonly #tables = new Map<string, PsTable>();
+  readonly timeoutMs: number;
+  #closed = false;
+
+  /** @internal */
+  constructor(nativeClient: NativePsClient, rank: number, options: PsOptions) {
+    this.#native = nativeClient;
+    this.#rank = rank;
+    this.timeoutMs = options.timeoutMs;
+  }
+
+  /** @internal */
+  static async connect(
+    servers: Array<{ host: string; port: number }>,
+    config: { workerRank: number; numWorkers: number; token: string; replication: number },
+    options: PsOptions,
+  ): Promise<PsClient> {
+    const NativePsClient = (native as unknown as { NativePsClient: new (o: object) => NativePsClient }).NativePsClient;
+    const n = new NativePsClient({ ...config, numServers: servers.length });
+    try {
+      await n.connect(servers, options.timeoutMs);
+    } catch (err) {
+      await n.close().catch(() => undefined);
+      throw toShoalError(err, { rank: config.workerRank, op: 'ps.connect' });
+    }
+    return new PsClient(n, config.workerRank, options);
+  }
+
+  /**
+   * Creates the table on every server, or joins it if another worker created it with the
+   * same options (different options are an error naming both).
+   */
+  async table(name: string, options: TableOptions = {}): Promise<PsTable> {
+    if (typeof name !== 'string' || name === '' || name.length > 200) throw invalidArgument('ps.table', 'name', 'a non-empty string', name);
+    const spec = toTableSpec(name, options);
+    await this.call('table', (n) => n.createTable(name, spec, this.timeoutMs));
+    const t = new PsTable(this, name, spec);
+    this.#tables.set(name, t);
+    return t;
+  }
+
+  /** This worker finished an iteration: advances its clock on every server (BSP/SSP). */
+  async clock(): Promise<void> {
+    await this.call('clock', (n) => n.clock(this.timeoutMs));
+  }
+
+  /**
+   * Writes a consistent snapshot of every table: one checksummed file per table per server
+   * and a manifest. Call it from one worker.
+   */
+  async save(dir: string): Promise<void> {
+    const { mkdir, rename, writeFile } = await import('node:fs/promises');
+    const { resolve } = await import('node:path');
+    const abs = resolve(dir);
+    await mkdir(abs, { recursive: true });
+    const text = await this.call('save', (n) => n.save(abs, this.timeoutMs));
+    const shards = (JSON.parse(text) as unknown[][]).flat();
+    const manifest = { format: 'shoal-ps-snapshot', version: 1, savedAt: new Date().toISOString(), shards };
+    const tmp = `${abs}/manifest.json.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(manifest, null, 2));
+    await rename(tmp, `${abs}/manifest.json`);
+  }
+
+  /** Restores every table from a snapshot written by save() (any number of servers). */
+  async load(dir: string): Promise<void> {
+    const { readFile } = await import('node:fs/promises');
+    const { resolve } = await import('node:path');
+    const abs = resolve(dir);
+    const { access } = await import('node:fs/promises');
+    let manifest: { format?: string; shards?: Array<{ file?: string }> };
+    try {
+      manifest = JSON.parse(await readFile(`${abs}/manifest.json`, 'utf8')) as typeof manifest;
+    } catch (err) {
+      throw new Error(`ps.load: ${abs}/manifest.json is missing or not JSON (${(err as Error).message})`);
+    }
+    if (manifest.format !== 'shoal-ps-snapshot' || !Array.isArray(manifest.shards)) {
+      throw new Error(`ps.load: ${abs}/manifest.json is not a Shoal snapshot manifest`);
+    }
+    for (const shard of manifest.shards) {
+      const file = `${abs}/${String(shard.file)}`;
+      await access(file).catch(() => {
+        throw new Error(`ps.load: snapshot file ${file} listed in the manifest is missing`);
+      });
+    }
+    await this.call('load', (n) => n.load(abs, this.timeoutMs));
+  }
+
+  /** Per-server keys, memory and request counters. */
+  async stats(): Promise<unknown[]> {
+    return JSON.parse(await this.call('stats', (n) => n.stats(this.timeoutMs))) as unknown[];
+  }
+
+  /** @internal The coordinator says a server died. */
+  serverLost(rank: number, reason: string): void {
+    this.#native.serverLost(rank, reason);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#native.close();
+  }
+
+  /** @internal */
+  async call<T>(op: string, fn: (n: NativePsClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw invalidArgument(`ps.${op}`, 'client', 'an open parameter-server client', 'a closed one');
+    try {
+      return await fn(this.#native);
+    } catch (err) {
+      throw toShoalError(err, { rank: this.#rank, op: `ps.${op}` });
+    }
+  }
+}

@@ -1,0 +1,53 @@
+// Entry point of a parameter-server process (started by `shoal run --servers K`). It never
+// runs user code: it starts the native server, publishes its address through the
+// coordinator, relays server losses to it, and stops on SIGTERM.
+import { CoordinatorClient } from '../coordinator_client.js';
+import { detectEnv } from '../env.js';
+import { ConfigError } from '../errors.js';
+import { native } from '../native.js';
+
+interface NativePsServer {
+  readonly port: number;
+  start(servers: Array<{ host: string; port: number }>): void;
+  serverLost(rank: number): void;
+  stop(): void;
+  stats(): string;
+}
+
+function intFromEnv(name: string, min: number): number {
+  const raw = process.env[name];
+  const n = Number(raw);
+  if (raw === undefined || !Number.isInteger(n) || n < min) throw new ConfigError('ERR_CONFIG', `${name}=${raw ?? ''} must be an integer >= ${min}`);
+  return n;
+}
+
+const rank = intFromEnv('SHOAL_SERVER_RANK', 0);
+const numServers = intFromEnv('SHOAL_NUM_SERVERS', 1);
+const numWorkers = intFromEnv('SHOAL_NUM_WORKERS', 1);
+const replication = Math.min(intFromEnv('SHOAL_PS_REPLICATION', 1), numServers);
+// The worker contract (rank/size) does not apply to servers; read the shared parts only.
+const job = detectEnv({ ...process.env, SHOAL_RANK: String(rank), SHOAL_SIZE: String(numServers) });
+if (!job.coordinator) throw new ConfigError('ERR_CONFIG', 'a parameter server needs SHOAL_COORDINATOR');
+
+const NativePsServer = (native as unknown as { NativePsServer: new (o: object) => NativePsServer }).NativePsServer;
+const server = new NativePsServer({ rank, numServers, numWorkers, token: job.token, replication, bindHost: job.bindHost });
+const client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank, size: numServers, timeoutMs: job.timeoutMs, role: 'server' });
+const advertise = process.env.SHOAL_ADVERTISE_HOST || job.bindHost;
+const peers = await client.register('ps/servers', numServers, rank, { host: advertise, port: server.port }, job.timeoutMs);
+client.on('peerLost', ({ rank: lost, role }) => {
+  if (role === 'server') server.serverLost(lost);
+});
+server.start(peers.map((p) => ({ host: p.host, port: p.port })));
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  server.stop();
+  await client.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+// The native server runs on its own thread; keep this process alive until told to stop.
+setInterval(() => undefined, 1 << 30);

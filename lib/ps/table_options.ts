@@ -1,0 +1,105 @@
+// Table options as users write them, validated and lowered to the numeric spec the native
+// client sends to the servers.
+import { invalidArgument } from '../errors.js';
+
+export type UpdaterOptions =
+  | { type: 'assign' }
+  | { type: 'add' }
+  | { type: 'sgd'; lr?: number }
+  | { type: 'adagrad'; lr?: number; eps?: number }
+  | { type: 'ftrl'; alpha?: number; beta?: number; l1?: number; l2?: number };
+
+export type InitOptions =
+  | { type: 'zeros' }
+  | { type: 'normal'; mean?: number; std?: number; seed?: number }
+  | { type: 'uniform'; low?: number; high?: number; seed?: number };
+
+export type ConsistencyOptions = { mode: 'bsp' } | { mode: 'ssp'; staleness: number } | { mode: 'asp' };
+
+export interface TableOptions {
+  /** float32 values per key (default 1). */
+  dim?: number;
+  /** How a key's first value is made (default zeros); deterministic per (seed, key). */
+  init?: InitOptions;
+  /** Applied by the servers to every push (default 'add'). */
+  updater?: UpdaterOptions;
+  /** When a pull may proceed relative to the slowest worker's clock (default 'asp'). */
+  consistency?: ConsistencyOptions;
+}
+
+/** What NativePsClient.createTable takes. */
+export interface TableSpec {
+  dim: number;
+  updater: number;
+  init: number;
+  consistency: number;
+  staleness: number;
+  lr?: number;
+  eps?: number;
+  alpha?: number;
+  beta?: number;
+  l1?: number;
+  l2?: number;
+  mean?: number;
+  std?: number;
+  low?: number;
+  high?: number;
+  seed?: number;
+}
+
+const UPDATERS = { assign: 0, add: 1, sgd: 2, adagrad: 3, ftrl: 4 } as const;
+const INITS = { zeros: 0, normal: 1, uniform: 2 } as const;
+const MODES = { bsp: 0, ssp: 1, asp: 2 } as const;
+
+function finite(where: string, name: string, v: unknown, positive = false): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (positive && !(v > 0))) {
+    throw invalidArgument(where, name, positive ? 'a positive finite number' : 'a finite number', v, typeof v === 'number');
+  }
+  return v;
+}
+
+export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
+  const where = `ps.table('${name}')`;
+  if (typeof o !== 'object' || o === null) throw invalidArgument(where, 'options', 'an object', o);
+  const dim = o.dim ?? 1;
+  if (!Number.isInteger(dim) || dim < 1 || dim > 1 << 20) throw invalidArgument(where, 'dim', 'an integer in [1, 2^20]', dim, true);
+  const u = o.updater ?? { type: 'add' };
+  if (!u || !(u.type in UPDATERS)) throw invalidArgument(where, 'updater.type', "'assign' | 'add' | 'sgd' | 'adagrad' | 'ftrl'", u?.type);
+  const i = o.init ?? { type: 'zeros' };
+  if (!i || !(i.type in INITS)) throw invalidArgument(where, 'init.type', "'zeros' | 'normal' | 'uniform'", i?.type);
+  const c = o.consistency ?? { mode: 'asp' };
+  if (!c || !(c.mode in MODES)) throw invalidArgument(where, 'consistency.mode', "'bsp' | 'ssp' | 'asp'", c?.mode);
+  let staleness = 0;
+  if (c.mode === 'ssp') {
+    staleness = c.staleness;
+    if (!Number.isInteger(staleness) || staleness < 0) throw invalidArgument(where, 'consistency.staleness', 'an integer >= 0', staleness, true);
+  }
+  const spec: TableSpec = { dim, updater: UPDATERS[u.type], init: INITS[i.type], consistency: MODES[c.mode], staleness };
+  const set = (key: keyof TableSpec, value: number | undefined) => {
+    if (value !== undefined) (spec as unknown as Record<string, number>)[key] = value;
+  };
+  const uo = u as Record<string, unknown>;
+  set('lr', finite(where, 'updater.lr', uo['lr'], true));
+  set('eps', finite(where, 'updater.eps', uo['eps'], true));
+  set('alpha', finite(where, 'updater.alpha', uo['alpha'], true));
+  set('beta', finite(where, 'updater.beta', uo['beta']));
+  set('l1', finite(where, 'updater.l1', uo['l1']));
+  set('l2', finite(where, 'updater.l2', uo['l2']));
+  const io = i as Record<string, unknown>;
+  set('mean', finite(where, 'init.mean', io['mean']));
+  set('std', finite(where, 'init.std', io['std']));
+  set('low', finite(where, 'init.low', io['low']));
+  set('high', finite(where, 'init.high', io['high']));
+  if (io['seed'] !== undefined) {
+    const seed = io['seed'];
+    if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) throw invalidArgument(where, 'init.seed', 'a non-negative safe integer', seed);
+    spec.seed = seed;
+  }
+  return spec;
+}
+
+/** Floats a push carries per key: FTRL pushes deltas of z and n. */
+export function pushFloatsPerKey(spec: TableSpec): number {
+  return spec.updater === UPDATERS.ftrl ? 2 * spec.dim : spec.dim;
+}

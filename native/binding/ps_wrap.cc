@@ -1,0 +1,280 @@
+// The JS face of the parameter server: NativePsServer (run by server processes) and
+// NativePsClient (one per worker). Same rules as NativeComm: arguments validated here,
+// TypedArrays pinned and used in place, Promises settled on the JS thread through a TSFN.
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "binding/convert.h"
+#include "psnet/client.h"
+#include "psnet/server.h"
+#include "psnet/snapshot.h"
+
+namespace shoal {
+namespace binding {
+
+namespace {
+
+std::vector<runtime::PeerAddress> toAddresses(Napi::Value v, const std::string& op) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), op + ": expected an array of {host, port}");
+  Napi::Array arr = v.As<Napi::Array>();
+  std::vector<runtime::PeerAddress> out;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value e = arr.Get(i);
+    if (!e.IsObject()) throw Napi::TypeError::New(v.Env(), op + ": servers[" + std::to_string(i) + "] must be {host, port}");
+    runtime::PeerAddress a;
+    a.host = requireString(e.As<Napi::Object>(), "host", op);
+    a.port = requireInt(e.As<Napi::Object>(), "port", op, 1, 65535);
+    out.push_back(a);
+  }
+  return out;
+}
+
+float optionalFloat(Napi::Object o, const char* key, float fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("table spec: '") + key + "' must be a number");
+  return v.As<Napi::Number>().FloatValue();
+}
+
+}  // namespace
+
+class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativePsServer",
+                       {InstanceAccessor<&NativePsServer::port>("port"), InstanceMethod<&NativePsServer::start>("start"),
+                        InstanceMethod<&NativePsServer::serverLost>("serverLost"), InstanceMethod<&NativePsServer::stop>("stop"),
+                        InstanceMethod<&NativePsServer::stats>("stats")});
+  }
+
+  // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes? })
+  explicit NativePsServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsServer>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativePsServer: expected an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    psnet::PsServerConfig c;
+    c.numServers = requireInt(o, "numServers", "NativePsServer", 1, 1 << 16);
+    c.rank = requireInt(o, "rank", "NativePsServer", 0, c.numServers - 1);
+    c.numWorkers = requireInt(o, "numWorkers", "NativePsServer", 1, 1 << 16);
+    c.token = requireString(o, "token", "NativePsServer");
+    c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsServer", 1, 8, 2));
+    if (o.Has("bindHost") && !o.Get("bindHost").IsUndefined()) c.bindHost = requireString(o, "bindHost", "NativePsServer");
+    c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsServer", 1024, 1LL << 40, 1LL << 30));
+    try {
+      server_ = std::make_unique<psnet::PsServer>(c);
+    } catch (const Error& e) {
+      throwShoalError(env, e.code(), std::string("NativePsServer: ") + e.what(), e.peer());
+    }
+  }
+  ~NativePsServer() override {
+    if (server_) server_->stop();
+  }
+
+ private:
+  Napi::Value port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), server_ ? server_->port() : 0); }
+  Napi::Value start(const Napi::CallbackInfo& info) {
+    if (!server_) throwShoalError(info.Env(), ErrorCode::kInvalidUsage, "start: server is stopped");
+    server_->start(toAddresses(info[0], "start"));
+    return info.Env().Undefined();
+  }
+  Napi::Value serverLost(const Napi::CallbackInfo& info) {
+    if (server_ && info.Length() > 0 && info[0].IsNumber()) server_->serverLost(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value stop(const Napi::CallbackInfo& info) {
+    if (server_) server_->stop();
+    server_.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value stats(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->stats() : "{}");
+  }
+
+  std::unique_ptr<psnet::PsServer> server_;
+};
+
+class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativePsClient",
+                       {InstanceMethod<&NativePsClient::connect>("connect"), InstanceMethod<&NativePsClient::createTable>("createTable"),
+                        InstanceMethod<&NativePsClient::pull>("pull"), InstanceMethod<&NativePsClient::push>("push"),
+                        InstanceMethod<&NativePsClient::clock>("clock"), InstanceMethod<&NativePsClient::save>("save"),
+                        InstanceMethod<&NativePsClient::load>("load"), InstanceMethod<&NativePsClient::stats>("stats"),
+                        InstanceMethod<&NativePsClient::serverLost>("serverLost"), InstanceMethod<&NativePsClient::close>("close")});
+  }
+
+  // new NativePsClient({ workerRank, numWorkers, numServers, token, replication?, maxMessageBytes? })
+  explicit NativePsClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsClient>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativePsClient: expected an options object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    psnet::PsClientConfig c;
+    c.numWorkers = requireInt(o, "numWorkers", "NativePsClient", 1, 1 << 16);
+    c.workerRank = requireInt(o, "workerRank", "NativePsClient", 0, c.numWorkers - 1);
+    c.numServers = requireInt(o, "numServers", "NativePsClient", 1, 1 << 16);
+    c.token = requireString(o, "token", "NativePsClient");
+    c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsClient", 1, 8, 2));
+    c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsClient", 1024, 1LL << 40, 1LL << 30));
+    client_ = std::make_unique<psnet::PsClient>(c);
+    tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "shoal-ps", 0, 1);
+    tsfn_.Unref(env);
+  }
+  ~NativePsClient() override {
+    client_.reset();
+    tsfn_.Release();
+  }
+
+ private:
+  struct Pending {
+    explicit Pending(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+    Napi::Promise::Deferred deferred;
+    Napi::Reference<Napi::Value> a, b;
+    Napi::ObjectReference owner;
+    Status status;
+    std::string text;
+    bool wantText = false;
+  };
+
+  Napi::Value submit(Napi::Env env, std::unique_ptr<psnet::PsOp> op, Napi::Value a, Napi::Value b, bool wantText) {
+    if (!client_) throwShoalError(env, ErrorCode::kInvalidUsage, "parameter-server client is closed");
+    auto* p = new Pending(env);
+    Napi::Promise promise = p->deferred.Promise();
+    if (!a.IsUndefined()) p->a = Napi::Persistent(a);
+    if (!b.IsUndefined()) p->b = Napi::Persistent(b);
+    p->owner = Napi::Persistent(Value());
+    p->wantText = wantText;
+    if (inflight_++ == 0) tsfn_.Ref(env);
+    Napi::ThreadSafeFunction tsfn = tsfn_;
+    op->done = [tsfn, p, self = this](const Status& s, const std::string& text) mutable {
+      p->status = s;
+      p->text = text;
+      tsfn.NonBlockingCall(p, [self](Napi::Env env, Napi::Function, Pending* q) {
+        std::unique_ptr<Pending> pending(q);
+        if (!env) return;
+        if (pending->status.ok()) {
+          pending->deferred.Resolve(pending->wantText ? Napi::String::New(env, pending->text).As<Napi::Value>() : env.Undefined());
+        } else {
+          pending->deferred.Reject(makeShoalError(env, pending->status.code, pending->status.message, pending->status.peer).Value());
+        }
+        if (--self->inflight_ == 0) self->tsfn_.Unref(env);
+      });
+    };
+    client_->submit(std::move(op));
+    return promise;
+  }
+
+  static int64_t timeoutArg(const Napi::CallbackInfo& info, size_t i, const char* op) {
+    return i < info.Length() ? toTimeout(info[i], op) : 0;
+  }
+
+  Napi::Value connect(const Napi::CallbackInfo& info) {
+    auto op = std::make_unique<psnet::PsOp>();
+    op->type = psnet::PsOp::Type::kConnect;
+    op->servers = toAddresses(info[0], "connect");
+    op->timeoutMs = timeoutArg(info, 1, "connect");
+    return submit(info.Env(), std::move(op), info.Env().Undefined(), info.Env().Undefined(), false);
+  }
+
+  // createTable(name, { dim, updater, init, consistency, staleness, lr, ... }, timeoutMs) -> Promise<tableId>
+  Napi::Value createTable(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) throw Napi::TypeError::New(env, "createTable: expected (name, spec)");
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    Napi::Object o = info[1].As<Napi::Object>();
+    auto op = std::make_unique<psnet::PsOp>();
+    op->type = psnet::PsOp::Type::kCreateTable;
+    psnet::TableSpec& s = op->spec;
+    s.dim = static_cast<uint32_t>(requireInt64(o, "dim", "createTable", 1, 1 << 20));
+    s.updater = static_cast<uint8_t>(requireInt(o, "updater", "createTable", 0, 4));
+    s.init = static_cast<uint8_t>(requireInt(o, "init", "createTable", 0, 2));
+    s.consistency = static_cast<uint8_t>(requireInt(o, "consistency", "createTable", 0, 2));
+    s.staleness = static_cast<int32_t>(optionalInt64(o, "staleness", "createTable", 0, 1 << 30, 0));
+    s.lr = optionalFloat(o, "lr", 0.01f);
+    s.eps = optionalFloat(o, "eps", 1e-8f);
+    s.alpha = optionalFloat(o, "alpha", 0.05f);
+    s.beta = optionalFloat(o, "beta", 1.0f);
+    s.l1 = optionalFloat(o, "l1", 0.0f);
+    s.l2 = optionalFloat(o, "l2", 0.0f);
+    s.initMean = optionalFloat(o, "mean", 0.0f);
+    s.initStd = optionalFloat(o, "std", 0.01f);
+    s.initLow = optionalFloat(o, "low", -0.01f);
+    s.initHigh = optionalFloat(o, "high", 0.01f);
+    s.initSeed = static_cast<uint64_t>(optionalInt64(o, "seed", "createTable", 0, (1LL << 53), 0));
+    s.nameBytes = static_cast<uint32_t>(name.size());
+    op->text = name;
+    op->tableId = psnet::tableIdOf(name);
+    op->timeoutMs = timeoutArg(info, 2, "createTable");
+    return submit(env, std::move(op), env.Undefined(), env.Undefined(), false);
+  }
+
+  // pull(tableId, keys: BigUint64Array, out: Float32Array, timeoutMs)
+  Napi::Value pull(const Napi::CallbackInfo& info) { return keysOp(info, psnet::PsOp::Type::kPull); }
+  // push(tableId, keys: BigUint64Array, values: Float32Array, timeoutMs)
+  Napi::Value push(const Napi::CallbackInfo& info) { return keysOp(info, psnet::PsOp::Type::kPush); }
+
+  Napi::Value keysOp(const Napi::CallbackInfo& info, psnet::PsOp::Type type) {
+    Napi::Env env = info.Env();
+    const char* name = type == psnet::PsOp::Type::kPull ? "pull" : "push";
+    if (info.Length() < 3 || !info[0].IsNumber()) throw Napi::TypeError::New(env, std::string(name) + ": expected (tableId, keys, values)");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
+      throw Napi::TypeError::New(env, std::string(name) + ": expected a BigUint64Array for 'keys'");
+    }
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw Napi::TypeError::New(env, std::string(name) + ": expected a Float32Array for 'values'");
+    }
+    auto keys = info[1].As<Napi::TypedArray>();
+    auto vals = info[2].As<Napi::TypedArray>();
+    if (keys.ArrayBuffer().IsDetached() || vals.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(env, std::string(name) + ": buffer is detached");
+    if (keys.ElementLength() > 0xFFFFFFFFull) throw Napi::RangeError::New(env, std::string(name) + ": too many keys in one call");
+    auto op = std::make_unique<psnet::PsOp>();
+    op->type = type;
+    op->tableId = info[0].As<Napi::Number>().Uint32Value();
+    op->keys = reinterpret_cast<const uint64_t*>(static_cast<uint8_t*>(keys.ArrayBuffer().Data()) + keys.ByteOffset());
+    op->count = keys.ElementLength();
+    float* v = reinterpret_cast<float*>(static_cast<uint8_t*>(vals.ArrayBuffer().Data()) + vals.ByteOffset());
+    if (type == psnet::PsOp::Type::kPull) op->out = v; else op->values = v;
+    op->floats = vals.ElementLength();
+    op->timeoutMs = timeoutArg(info, 3, name);
+    return submit(env, std::move(op), info[1], info[2], false);
+  }
+
+  Napi::Value clock(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kClock, false, 0); }
+  Napi::Value save(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kSave, true, 1); }
+  Napi::Value load(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kLoad, true, 1); }
+  Napi::Value stats(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kStats, true, 0); }
+  Napi::Value close(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kClose, false, 0); }
+
+  Napi::Value simple(const Napi::CallbackInfo& info, psnet::PsOp::Type type, bool wantText, size_t textArgs) {
+    auto op = std::make_unique<psnet::PsOp>();
+    op->type = type;
+    if (textArgs) {
+      if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "expected a directory path");
+      op->text = info[0].As<Napi::String>().Utf8Value();
+    }
+    op->timeoutMs = timeoutArg(info, textArgs, "ps");
+    return submit(info.Env(), std::move(op), info.Env().Undefined(), info.Env().Undefined(), wantText);
+  }
+
+  Napi::Value serverLost(const Napi::CallbackInfo& info) {
+    if (client_ && info.Length() > 0 && info[0].IsNumber()) {
+      const std::string why = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "reported lost";
+      client_->serverLost(info[0].As<Napi::Number>().Int32Value(), why);
+    }
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<psnet::PsClient> client_;
+  Napi::ThreadSafeFunction tsfn_;
+  size_t inflight_ = 0;
+};
+
+void InitPs(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativePsServer", NativePsServer::Define(env));
+  exports.Set("NativePsClient", NativePsClient::Define(env));
+}
+
+}  // namespace binding
+}  // namespace shoal

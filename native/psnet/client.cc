@@ -1,0 +1,435 @@
+#include "psnet/client.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "ps/mix64.h"
+#include "psnet/server.h"
+#include "runtime/handshake.h"
+#include "transport/socket.h"
+
+namespace shoal {
+namespace psnet {
+
+namespace {
+constexpr uint32_t kEmpty = 0xFFFFFFFFu;
+
+Status statusOf(const Message& m) {
+  return Status{static_cast<ErrorCode>(m.header().status), std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()), -1};
+}
+}  // namespace
+
+PsClient::PsClient(const PsClientConfig& config) : config_(config), ring_(config.vnodes) {
+  if (config_.replication > config_.numServers) config_.replication = config_.numServers;
+  if (config_.replication < 1) config_.replication = 1;
+  wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) throw Error(ErrorCode::kIo, "eventfd failed: " + transport::errnoText(errno));
+  conns_.resize(static_cast<size_t>(config_.numServers));
+  alive_.assign(static_cast<size_t>(config_.numServers), true);
+  for (int s = 0; s < config_.numServers; ++s) ring_.addServer(static_cast<uint32_t>(s));
+  thread_ = std::thread([this] { loop(); });
+}
+
+PsClient::~PsClient() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+  transport::closeFd(wakeFd_);
+}
+
+void PsClient::submit(std::unique_ptr<PsOp> op) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(op));
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsClient::serverLost(int rank, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    lostQueue_.emplace_back(rank, reason);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsClient::loop() {
+  std::vector<pollfd> fds;
+  std::vector<int> servers;
+  while (true) {
+    std::deque<std::unique_ptr<PsOp>> ops;
+    std::vector<std::pair<int, std::string>> lost;
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ops.swap(queue_);
+      lost.swap(lostQueue_);
+      stopping = stopping_;
+    }
+    for (auto& [s, why] : lost) loseServer(s, why);
+    for (auto& op : ops) {
+      const uint64_t id = nextOpId_++;
+      InFlight& f = inflight_[id];
+      f.deadline = Deadline(op->timeoutMs);
+      f.op = std::move(op);
+      start(id);
+    }
+    if (stopping) break;
+    fds.clear();
+    servers.clear();
+    fds.push_back(pollfd{wakeFd_, POLLIN, 0});
+    servers.push_back(-1);
+    for (int s = 0; s < config_.numServers; ++s) {
+      const auto& c = conns_[static_cast<size_t>(s)];
+      if (!c) continue;
+      fds.push_back(pollfd{c->fd(), static_cast<short>(POLLIN | (c->wantsWrite() ? POLLOUT : 0)), 0});
+      servers.push_back(s);
+    }
+    const int rc = poll(fds.data(), fds.size(), inflight_.empty() ? 1000 : 50);
+    if (rc < 0 && errno != EINTR) break;
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+      (void)!::read(wakeFd_, &v, sizeof(v));
+    }
+    for (size_t i = 1; i < fds.size(); ++i) {
+      const int s = servers[i];
+      if (!conns_[static_cast<size_t>(s)]) continue;
+      std::string err;
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (!conns_[static_cast<size_t>(s)]->receive([&](Message&& m) { onResponse(s, std::move(m)); }, config_.maxMessageBytes, &err)) {
+          loseServer(s, err);
+          continue;
+        }
+      }
+      auto& c = conns_[static_cast<size_t>(s)];
+      if (c && c->wantsWrite() && !c->flush(&err)) loseServer(s, err);
+    }
+    checkDeadlines();
+  }
+  // Shutting down: whatever is still in flight fails.
+  std::vector<uint64_t> ids;
+  for (auto& [id, f] : inflight_) ids.push_back(id);
+  for (uint64_t id : ids) fail(id, Status{ErrorCode::kAborted, "parameter-server client closed", -1});
+  for (auto& c : conns_) c.reset();
+}
+
+void PsClient::connectAll(InFlight& f) {
+  if (static_cast<int>(f.op->servers.size()) != config_.numServers) {
+    throw Error(ErrorCode::kInvalidArgument, "connect: " + std::to_string(f.op->servers.size()) + " server addresses for " +
+                                                 std::to_string(config_.numServers) + " servers");
+  }
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, config_.numServers};
+  for (int s = 0; s < config_.numServers; ++s) {
+    const auto& a = f.op->servers[static_cast<size_t>(s)];
+    const int fd = transport::connectTcp(a.host, a.port, f.deadline);
+    try {
+      runtime::handshakeAsClient(fd, self, s, f.deadline);
+    } catch (...) {
+      int x = fd;
+      transport::closeFd(x);
+      throw;
+    }
+    conns_[static_cast<size_t>(s)] = std::make_unique<Connection>(fd, s, a.host + ":" + std::to_string(a.port));
+  }
+}
+
+void PsClient::start(uint64_t opId) {
+  InFlight& f = inflight_[opId];
+  PsOp& op = *f.op;
+  try {
+    if (!broken_.ok() && op.type != PsOp::Type::kClose) {
+      fail(opId, broken_);
+      return;
+    }
+    switch (op.type) {
+      case PsOp::Type::kConnect:
+        connectAll(f);
+        complete(opId);
+        return;
+      case PsOp::Type::kClose:
+        for (auto& c : conns_) {
+          if (!c) continue;
+          std::string err;
+          c->flush(&err);
+          c.reset();
+        }
+        complete(opId);
+        return;
+      case PsOp::Type::kCreateTable: {
+        std::string payload(reinterpret_cast<const char*>(&op.spec), sizeof(TableSpec));
+        payload += op.text;
+        TableInfo info;
+        info.dim = op.spec.dim;
+        info.pushFloats = op.spec.updater == 4 ? 2 * op.spec.dim : op.spec.dim;  // ftrl pushes (dz, dn)
+        info.name = op.text;
+        tables_[op.tableId] = info;
+        sendToAll(opId, MsgType::kCreateTable, payload, 0);
+        return;
+      }
+      case PsOp::Type::kClock:
+        ++clock_;
+        sendToAll(opId, MsgType::kClock, std::string(), clock_);
+        return;
+      case PsOp::Type::kSave: sendToAll(opId, MsgType::kSave, op.text, 0); return;
+      case PsOp::Type::kLoad: sendToAll(opId, MsgType::kLoad, op.text, 0); return;
+      case PsOp::Type::kStats: sendToAll(opId, MsgType::kStats, std::string(), 0); return;
+      case PsOp::Type::kPull:
+      case PsOp::Type::kPush: {
+        auto t = tables_.find(op.tableId);
+        if (t == tables_.end()) throw Error(ErrorCode::kInvalidArgument, "unknown table id (create it with ps.table() first)");
+        const bool push = op.type == PsOp::Type::kPush;
+        const uint32_t per = push ? t->second.pushFloats : t->second.dim;
+        if (op.floats != op.count * per) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      std::string(push ? "push" : "pull") + " on table '" + t->second.name + "': " + std::to_string(op.count) +
+                          " keys need " + std::to_string(op.count * per) + " values (" + std::to_string(per) + " per key), got " +
+                          std::to_string(op.floats));
+        }
+        dedup(f, push, per);
+        if (f.uniq.empty()) {
+          complete(opId);
+          return;
+        }
+        std::vector<uint32_t> all(f.uniq.size());
+        for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+        partitionAndSend(opId, all, 0);
+        return;
+      }
+    }
+  } catch (const Error& e) {
+    fail(opId, Status{e.code(), e.what(), e.peer()});
+  }
+}
+
+// Distinct keys in first-seen order; for pushes, values of repeated keys are summed so each
+// key travels once.
+void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
+  const PsOp& op = *f.op;
+  size_t cap = 16;
+  while (cap < op.count * 2) cap <<= 1;
+  if (dedupSlots_.size() < cap) {
+    dedupKeys_.resize(cap);
+    dedupSlots_.resize(cap);
+  }
+  std::fill(dedupSlots_.begin(), dedupSlots_.begin() + static_cast<long>(cap), kEmpty);
+  const size_t mask = cap - 1;
+  f.index.resize(op.count);
+  f.uniq.clear();
+  f.uniq.reserve(op.count);
+  for (size_t i = 0; i < op.count; ++i) {
+    const uint64_t k = op.keys[i];
+    size_t slot = ps::mix64(k) & mask;
+    while (dedupSlots_[slot] != kEmpty && dedupKeys_[slot] != k) slot = (slot + 1) & mask;
+    if (dedupSlots_[slot] == kEmpty) {
+      dedupSlots_[slot] = static_cast<uint32_t>(f.uniq.size());
+      dedupKeys_[slot] = k;
+      f.uniq.push_back(k);
+    }
+    f.index[i] = dedupSlots_[slot];
+  }
+  f.uniqValues.assign(f.uniq.size() * floatsPerKey, 0.0f);
+  if (sumValues) {
+    for (size_t i = 0; i < op.count; ++i) {
+      float* dst = f.uniqValues.data() + static_cast<size_t>(f.index[i]) * floatsPerKey;
+      const float* src = op.values + i * floatsPerKey;
+      for (uint32_t j = 0; j < floatsPerKey; ++j) dst[j] += src[j];
+    }
+  }
+}
+
+// updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
+// the request being re-routed after a failover, which the new owners may have applied
+// already as replicas.
+void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
+  InFlight& f = inflight_[opId];
+  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
+  for (uint32_t u : uniqIdx) byServer[ring_.primary(f.uniq[u])].push_back(u);
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (!byServer[static_cast<size_t>(s)].empty()) sendKeys(opId, s, std::move(byServer[static_cast<size_t>(s)]), updateId);
+  }
+}
+
+void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId) {
+  InFlight& f = inflight_[opId];
+  if (!conns_[static_cast<size_t>(server)]) {
+    if (f.status.ok()) f.status = Status{ErrorCode::kInvalidUsage, "parameter-server client is not connected", -1};
+    return;
+  }
+  const PsOp& op = *f.op;
+  const bool push = op.type == PsOp::Type::kPush;
+  const TableInfo& t = tables_[op.tableId];
+  const size_t n = uniqIdx.size();
+  const size_t valueBytes = push ? n * t.pushFloats * sizeof(float) : 0;
+  const uint64_t rid = nextRequestId_++;
+  Message m = Message::make(push ? MsgType::kPush : MsgType::kPull, op.tableId, rid, n * 8 + valueBytes);
+  PsHeader& h = m.header();
+  h.worker = static_cast<uint32_t>(config_.workerRank);
+  h.count = static_cast<uint32_t>(n);
+  if (updateId == 0) updateId = rid;
+  h.clock = push ? updateId : clock_;
+  auto* keys = reinterpret_cast<uint64_t*>(m.payload());
+  for (size_t j = 0; j < n; ++j) keys[j] = f.uniq[uniqIdx[j]];
+  if (push) {
+    auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
+    for (size_t j = 0; j < n; ++j) {
+      std::memcpy(vals + j * t.pushFloats, f.uniqValues.data() + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
+    }
+  }
+  requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId};
+  ++f.outstanding;
+  conns_[static_cast<size_t>(server)]->send(std::move(m));
+}
+
+void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock) {
+  InFlight& f = inflight_[opId];
+  f.outstanding = 1;  // guard: complete only after every send is queued
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (!conns_[static_cast<size_t>(s)]) continue;
+    const uint64_t rid = nextRequestId_++;
+    Message m = Message::make(type, f.op->tableId, rid, payload.size());
+    m.header().worker = static_cast<uint32_t>(config_.workerRank);
+    m.header().clock = clock;
+    if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
+    requests_[rid] = SubRequest{opId, s, {}, 0};
+    ++f.outstanding;
+    conns_[static_cast<size_t>(s)]->send(std::move(m));
+  }
+  finishOne(opId);
+}
+
+void PsClient::onResponse(int server, Message&& m) {
+  auto it = requests_.find(m.header().requestId);
+  if (it == requests_.end()) return;  // answer to a request we already re-routed or failed
+  SubRequest sub = std::move(it->second);
+  requests_.erase(it);
+  auto fit = inflight_.find(sub.opId);
+  if (fit == inflight_.end()) return;
+  InFlight& f = fit->second;
+  if (m.header().status != 0) {
+    Status s = statusOf(m);
+    s.message = "parameter server " + std::to_string(server) + ": " + s.message;
+    if (f.status.ok()) f.status = s;
+  } else if (f.op->type == PsOp::Type::kPull) {
+    const uint32_t dim = tables_[f.op->tableId].dim;
+    if (m.payloadBytes() != sub.uniqIdx.size() * dim * sizeof(float)) {
+      if (f.status.ok()) f.status = Status{ErrorCode::kIo, "parameter server " + std::to_string(server) + " sent a pull answer of the wrong size", -1};
+    } else {
+      const auto* vals = reinterpret_cast<const float*>(m.payload());
+      for (size_t j = 0; j < sub.uniqIdx.size(); ++j) {
+        std::memcpy(f.uniqValues.data() + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
+      }
+    }
+  } else if (m.payloadBytes() > 0) {
+    f.answers.emplace_back(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+  }
+  finishOne(sub.opId);
+}
+
+void PsClient::finishOne(uint64_t opId) {
+  auto it = inflight_.find(opId);
+  if (it == inflight_.end()) return;
+  if (--it->second.outstanding > 0) return;
+  if (it->second.status.ok()) {
+    complete(opId);
+  } else {
+    fail(opId, it->second.status);
+  }
+}
+
+void PsClient::complete(uint64_t opId) {
+  auto it = inflight_.find(opId);
+  InFlight& f = it->second;
+  if (f.op->type == PsOp::Type::kPull) {
+    const uint32_t dim = tables_[f.op->tableId].dim;
+    for (size_t i = 0; i < f.op->count; ++i) {
+      std::memcpy(f.op->out + i * dim, f.uniqValues.data() + static_cast<size_t>(f.index[i]) * dim, dim * sizeof(float));
+    }
+  }
+  std::string text = "[";
+  for (size_t i = 0; i < f.answers.size(); ++i) text += (i ? "," : "") + f.answers[i];
+  text += "]";
+  auto op = std::move(f.op);
+  inflight_.erase(it);
+  op->done(Status{}, text);
+}
+
+void PsClient::fail(uint64_t opId, const Status& s) {
+  auto it = inflight_.find(opId);
+  if (it == inflight_.end()) return;
+  auto op = std::move(it->second.op);
+  inflight_.erase(it);
+  for (auto r = requests_.begin(); r != requests_.end();) r = r->second.opId == opId ? requests_.erase(r) : std::next(r);
+  op->done(s, std::string());
+}
+
+// A server is gone. Its keys now belong to the next servers on the ring, which hold their
+// replicas; requests it never answered are sent there. With no replica left, data is lost
+// and the client refuses to go on rather than serve initial values as if they were the model.
+void PsClient::loseServer(int server, const std::string& reason) {
+  if (server < 0 || server >= config_.numServers || !alive_[static_cast<size_t>(server)]) return;
+  alive_[static_cast<size_t>(server)] = false;
+  conns_[static_cast<size_t>(server)].reset();
+  ++lost_;
+  const bool dataLost = lost_ >= config_.replication || lost_ >= config_.numServers;
+  if (dataLost) {
+    broken_ = Status{ErrorCode::kPeerLost,
+                     "parameter server " + std::to_string(server) + " lost (" + reason + ")" +
+                         (config_.replication > 1 ? "; no replica is left for some keys" : " and tables have no replicas (replication 1)"),
+                     server};
+  } else {
+    ring_.removeServer(static_cast<uint32_t>(server));
+  }
+  std::vector<std::pair<uint64_t, SubRequest>> orphans;
+  for (auto r = requests_.begin(); r != requests_.end();) {
+    if (r->second.server == server) {
+      orphans.emplace_back(r->first, std::move(r->second));
+      r = requests_.erase(r);
+    } else {
+      ++r;
+    }
+  }
+  for (auto& [rid, sub] : orphans) {
+    auto fit = inflight_.find(sub.opId);
+    if (fit == inflight_.end()) continue;
+    if (dataLost) {
+      fail(sub.opId, broken_);
+      continue;
+    }
+    const PsOp::Type t = fit->second.op->type;
+    if (t == PsOp::Type::kPull || t == PsOp::Type::kPush) {
+      ++fit->second.outstanding;  // keep the op open while re-routing
+      partitionAndSend(sub.opId, sub.uniqIdx, sub.updateId);
+      finishOne(sub.opId);
+    }
+    // A lost server needs no clock, table or snapshot request any more.
+    finishOne(sub.opId);
+  }
+}
+
+void PsClient::checkDeadlines() {
+  std::vector<uint64_t> late;
+  for (auto& [id, f] : inflight_) {
+    if (f.deadline.expired()) late.push_back(id);
+  }
+  for (uint64_t id : late) {
+    std::string who;
+    for (auto& [rid, sub] : requests_) {
+      if (sub.opId == id) who += (who.empty() ? "" : ", ") + std::to_string(sub.server);
+    }
+    const int64_t ms = inflight_[id].deadline.timeoutMs();
+    fail(id, Status{ErrorCode::kTimeout, "parameter-server request timed out after " + std::to_string(ms) + " ms waiting for server(s) " + who, -1});
+  }
+}
+
+}  // namespace psnet
+}  // namespace shoal

@@ -1,0 +1,129 @@
+// PsClient: a worker's engine for the parameter server. One I/O thread owns a connection
+// to every server and runs the worker's requests: it deduplicates keys, partitions them
+// by their primary server on the consistent-hash ring, sends to all servers in parallel,
+// and reassembles responses in the caller's key order, straight into the caller's arrays.
+// When a server is lost it re-routes that server's outstanding requests to the next owners
+// (the replicas), keeping each push's update id so nothing is applied twice.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/deadline.h"
+#include "common/error.h"
+#include "ps/hash_ring.h"
+#include "psnet/connection.h"
+#include "psnet/protocol.h"
+#include "runtime/op.h"
+
+namespace shoal {
+namespace psnet {
+
+struct PsClientConfig {
+  int workerRank = 0;
+  int numWorkers = 1;
+  int numServers = 1;
+  int replication = 2;
+  int vnodes = 128;
+  std::string token;
+  uint64_t maxMessageBytes = 1ull << 30;
+};
+
+struct PsOp {
+  enum class Type { kConnect, kCreateTable, kPull, kPush, kClock, kSave, kLoad, kStats, kClose };
+  Type type = Type::kPull;
+  uint32_t tableId = 0;
+  const uint64_t* keys = nullptr;
+  size_t count = 0;
+  const float* values = nullptr;   // push: count * pushFloats
+  float* out = nullptr;            // pull: count * dim
+  size_t floats = 0;               // length of values (push) or out (pull), checked against the table
+  TableSpec spec{};                // createTable
+  std::string text;                // createTable: name; save/load: directory
+  std::vector<runtime::PeerAddress> servers;  // connect
+  int64_t timeoutMs = 0;
+  // Called once on the client thread with the outcome and, for save/load/stats, the
+  // servers' JSON answers joined as a JSON array.
+  std::function<void(const Status&, const std::string&)> done;
+};
+
+class PsClient {
+ public:
+  explicit PsClient(const PsClientConfig& config);
+  ~PsClient();
+  void submit(std::unique_ptr<PsOp> op);
+  // The coordinator says a server died (the socket may not have noticed yet).
+  void serverLost(int rank, const std::string& reason);
+
+ private:
+  struct TableInfo {
+    uint32_t dim = 0;
+    uint32_t pushFloats = 0;
+    std::string name;
+  };
+  struct InFlight {
+    std::unique_ptr<PsOp> op;
+    Deadline deadline{0};
+    int outstanding = 0;
+    Status status;
+    std::vector<std::string> answers;
+    std::vector<uint64_t> uniq;        // distinct keys
+    std::vector<uint32_t> index;       // caller's key i -> position in uniq
+    std::vector<float> uniqValues;     // pull: values per distinct key; push: summed pushes
+  };
+  struct SubRequest {
+    uint64_t opId;
+    int server;
+    std::vector<uint32_t> uniqIdx;     // pull/push: which distinct keys this request carries
+    uint64_t updateId = 0;             // push: exactly-once id, kept when re-routed
+  };
+
+  void loop();
+  void start(uint64_t opId);
+  void connectAll(InFlight& f);
+  void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock);
+  void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
+  void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
+  void onResponse(int server, Message&& m);
+  void finishOne(uint64_t opId);
+  void complete(uint64_t opId);
+  void fail(uint64_t opId, const Status& s);
+  void loseServer(int server, const std::string& reason);
+  void checkDeadlines();
+  void dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey);
+
+  PsClientConfig config_;
+  int wakeFd_ = -1;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::deque<std::unique_ptr<PsOp>> queue_;
+  std::vector<std::pair<int, std::string>> lostQueue_;
+  bool stopping_ = false;
+
+  ps::HashRing ring_;
+  std::vector<std::unique_ptr<Connection>> conns_;   // by server rank (null: lost / not connected)
+  std::vector<bool> alive_;
+  int lost_ = 0;
+  Status broken_;                                   // set when data was lost: every op fails
+  std::map<uint32_t, TableInfo> tables_;
+  std::map<uint64_t, InFlight> inflight_;
+  std::map<uint64_t, SubRequest> requests_;         // by wire request id
+  uint64_t nextOpId_ = 1;
+  uint64_t nextRequestId_ = 1;
+  uint64_t clock_ = 0;
+  // Reused dedup hash table (grows, never shrinks): no allocation per pull.
+  std::vector<uint64_t> dedupKeys_;
+  std::vector<uint32_t> dedupSlots_;
+};
+
+}  // namespace psnet
+}  // namespace shoal

@@ -1,0 +1,86 @@
+#include "psnet/connection.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "transport/socket.h"
+
+namespace shoal {
+namespace psnet {
+
+Message Message::make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes) {
+  Message m;
+  m.bytes.resize(sizeof(PsHeader) + payloadBytes);
+  PsHeader& h = m.header();
+  std::memset(&h, 0, sizeof(h));
+  h.magic = kPsMagic;
+  h.version = kPsVersion;
+  h.type = static_cast<uint8_t>(type);
+  h.tableId = tableId;
+  h.requestId = requestId;
+  h.payloadBytes = payloadBytes;
+  return m;
+}
+
+Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes) {
+  Message m = Message::make(static_cast<MsgType>(request.type), request.tableId, request.requestId, payloadBytes);
+  PsHeader& h = m.header();
+  h.type = static_cast<uint8_t>(request.type | kResponseBit);
+  h.status = status;
+  h.worker = request.worker;
+  h.count = request.count;
+  return m;
+}
+
+Message makeError(const PsHeader& request, uint32_t status, const std::string& message) {
+  Message m = makeResponse(request, status, message.size());
+  std::memcpy(m.payload(), message.data(), message.size());
+  return m;
+}
+
+Connection::~Connection() { transport::closeFd(fd_); }
+
+void Connection::send(Message m) {
+  queuedBytes_ += m.bytes.size();
+  out_.emplace_back(std::move(m), 0);
+}
+
+bool Connection::flush(std::string* error) {
+  while (!out_.empty()) {
+    auto& [msg, done] = out_.front();
+    const ssize_t n = ::send(fd_, msg.bytes.data() + done, msg.bytes.size() - done, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
+      *error = "send failed: " + transport::errnoText(errno);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+    queuedBytes_ -= static_cast<size_t>(n);
+    if (done == msg.bytes.size()) out_.pop_front();
+  }
+  return true;
+}
+
+bool Connection::readSome(uint8_t* dst, size_t len, size_t* got, std::string* error) {
+  const ssize_t n = ::recv(fd_, dst, len, 0);
+  if (n > 0) {
+    *got = static_cast<size_t>(n);
+    return true;
+  }
+  if (n == 0) {
+    *error = "connection closed";
+    return false;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    *got = 0;
+    return true;
+  }
+  *error = "recv failed: " + transport::errnoText(errno);
+  return false;
+}
+
+}  // namespace psnet
+}  // namespace shoal

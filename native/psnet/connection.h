@@ -1,0 +1,107 @@
+// One non-blocking TCP connection carrying PS messages (protocol.h) in both directions:
+// an outbound queue written as the socket allows, and an inbound parser that hands each
+// complete message (header + payload) to a callback. Used by the PS server and client,
+// each on its own single I/O thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "psnet/protocol.h"
+
+namespace shoal {
+namespace psnet {
+
+// A message being built or received: the 48-byte header followed by the payload, in one
+// buffer, so a response is filled in place and written without another copy.
+struct Message {
+  std::vector<uint8_t> bytes;
+
+  static Message make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes);
+  PsHeader& header() { return *reinterpret_cast<PsHeader*>(bytes.data()); }
+  const PsHeader& header() const { return *reinterpret_cast<const PsHeader*>(bytes.data()); }
+  uint8_t* payload() { return bytes.data() + sizeof(PsHeader); }
+  const uint8_t* payload() const { return bytes.data() + sizeof(PsHeader); }
+  size_t payloadBytes() const { return bytes.size() - sizeof(PsHeader); }
+};
+
+// A response to `request` with status and payload size set.
+Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes);
+Message makeError(const PsHeader& request, uint32_t status, const std::string& message);
+
+class Connection {
+ public:
+  Connection(int fd, int peer, std::string address) : fd_(fd), peer_(peer), address_(std::move(address)) {}
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  int fd() const { return fd_; }
+  int peer() const { return peer_; }
+  const std::string& address() const { return address_; }
+  bool wantsWrite() const { return !out_.empty(); }
+  size_t queuedBytes() const { return queuedBytes_; }
+
+  void send(Message m);
+  // Writes what the socket takes. Returns false (with *error) if the connection failed.
+  bool flush(std::string* error);
+  // Reads what is available, calling onMessage(Message&&) per complete message. Returns
+  // false (with *error) on EOF or failure. Payloads above maxPayload are a protocol error.
+  template <typename F>
+  bool receive(F&& onMessage, uint64_t maxPayload, std::string* error);
+
+ private:
+  bool readSome(uint8_t* dst, size_t len, size_t* got, std::string* error);
+
+  int fd_;
+  int peer_;
+  std::string address_;
+  std::deque<std::pair<Message, size_t>> out_;  // message, bytes already written
+  size_t queuedBytes_ = 0;
+  PsHeader inHeader_{};
+  size_t inHeaderDone_ = 0;
+  Message inMessage_;
+  size_t inPayloadDone_ = 0;
+};
+
+template <typename F>
+bool Connection::receive(F&& onMessage, uint64_t maxPayload, std::string* error) {
+  while (true) {
+    if (inHeaderDone_ < sizeof(PsHeader)) {
+      size_t got = 0;
+      if (!readSome(reinterpret_cast<uint8_t*>(&inHeader_) + inHeaderDone_, sizeof(PsHeader) - inHeaderDone_, &got, error)) return false;
+      if (got == 0) return true;
+      inHeaderDone_ += got;
+      if (inHeaderDone_ < sizeof(PsHeader)) continue;
+      if (inHeader_.magic != kPsMagic || inHeader_.version != kPsVersion) {
+        *error = "malformed message (bad magic or protocol version)";
+        return false;
+      }
+      if (inHeader_.payloadBytes > maxPayload) {
+        *error = "message of " + std::to_string(inHeader_.payloadBytes) + " bytes exceeds the limit of " +
+                 std::to_string(maxPayload) + " (SHOAL_PS_MAX_MESSAGE_BYTES)";
+        return false;
+      }
+      inMessage_.bytes.resize(sizeof(PsHeader) + inHeader_.payloadBytes);
+      inMessage_.header() = inHeader_;
+      inPayloadDone_ = 0;
+    }
+    const size_t want = inMessage_.payloadBytes() - inPayloadDone_;
+    if (want > 0) {
+      size_t got = 0;
+      if (!readSome(inMessage_.payload() + inPayloadDone_, want, &got, error)) return false;
+      if (got == 0) return true;
+      inPayloadDone_ += got;
+      if (inPayloadDone_ < inMessage_.payloadBytes()) continue;
+    }
+    inHeaderDone_ = 0;
+    Message done = std::move(inMessage_);
+    inMessage_ = Message{};
+    onMessage(std::move(done));
+  }
+}
+
+}  // namespace psnet
+}  // namespace shoal

@@ -1,0 +1,535 @@
+#include "psnet/server.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "psnet/snapshot.h"
+#include "psnet/table_spec.h"
+#include "runtime/handshake.h"
+#include "transport/socket.h"
+
+namespace shoal {
+namespace psnet {
+
+namespace {
+constexpr size_t kAppliedWindow = 1 << 16;  // remembered push ids per worker
+constexpr uint32_t kOk = 0;
+
+uint32_t code(ErrorCode c) { return static_cast<uint32_t>(c); }
+}  // namespace
+
+PsServer::PsServer(const PsServerConfig& config) : config_(config), ring_(config.vnodes) {
+  if (config_.replication > config_.numServers) config_.replication = config_.numServers;
+  if (config_.replication < 1) config_.replication = 1;
+  wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0) throw Error(ErrorCode::kIo, "eventfd failed: " + transport::errnoText(errno));
+  listenFd_ = transport::listenTcp(config_.bindHost, 0, &port_);
+  serverAlive_.assign(static_cast<size_t>(config_.numServers), true);
+  replicaConn_.assign(static_cast<size_t>(config_.numServers), 0);
+  clocks_.assign(static_cast<size_t>(config_.numWorkers), 0);
+  for (int s = 0; s < config_.numServers; ++s) ring_.addServer(static_cast<uint32_t>(s));
+  replicating_ = config_.replication > 1;
+}
+
+PsServer::~PsServer() {
+  stop();
+  transport::closeFd(listenFd_);
+  transport::closeFd(wakeFd_);
+}
+
+void PsServer::start(const std::vector<runtime::PeerAddress>& servers) {
+  servers_ = servers;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void PsServer::serverLost(int rank) {
+  {
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    lostQueue_.push_back(rank);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsServer::stop() {
+  if (stopping_.exchange(true)) {
+    if (thread_.joinable()) thread_.join();
+    return;
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+  if (thread_.joinable()) thread_.join();
+  if (linkThread_.joinable()) linkThread_.join();
+  conns_.clear();
+}
+
+std::string PsServer::stats() {
+  std::lock_guard<std::mutex> lock(statsMutex_);
+  return statsJson_;
+}
+
+PsServer::Table* PsServer::findTable(uint32_t id) {
+  auto it = tables_.find(id);
+  return it == tables_.end() ? nullptr : &it->second;
+}
+
+// Links to the other servers carry replicated pushes. Every server dials every other one
+// (links are one-directional: requests go out on our link, come in on theirs). Dialing runs
+// on its own thread because the peer accepts in its I/O loop, which must keep running.
+void PsServer::dialReplicas() {
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, kServerIdBase + config_.rank, config_.numServers};
+  for (int s = 0; s < config_.numServers && !stopping_.load(); ++s) {
+    if (s == config_.rank) continue;
+    const auto& a = servers_[static_cast<size_t>(s)];
+    int fd = -1;
+    try {
+      fd = transport::connectTcp(a.host, a.port, Deadline(10000));
+      runtime::handshakeAsClient(fd, self, s, Deadline(10000));
+    } catch (const Error&) {
+      transport::closeFd(fd);  // unreachable: the loop treats it as lost
+    }
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    dialed_.emplace_back(s, fd);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsServer::adoptReplicaLinks() {
+  std::vector<std::pair<int, int>> links;
+  {
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    links.swap(dialed_);
+  }
+  for (auto [s, fd] : links) {
+    if (fd < 0) {
+      applyServerLoss(s);
+      continue;
+    }
+    const uint64_t id = nextConnId_++;
+    const auto& a = servers_[static_cast<size_t>(s)];
+    conns_[id] = std::make_unique<Connection>(fd, kServerIdBase + s, a.host + ":" + std::to_string(a.port));
+    replicaConn_[static_cast<size_t>(s)] = id;
+  }
+  if (linksReady_) return;
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (s != config_.rank && serverAlive_[static_cast<size_t>(s)] && replicaConn_[static_cast<size_t>(s)] == 0) return;
+  }
+  linksReady_ = true;
+  std::deque<std::pair<uint64_t, Message>> parked;
+  parked.swap(parkedPushes_);
+  for (auto& [connId, m] : parked) onMessage(connId, std::move(m));
+}
+
+void PsServer::loop() {
+  if (replicating_) {
+    linkThread_ = std::thread([this] { dialReplicas(); });
+  } else {
+    linksReady_ = true;
+  }
+  std::vector<pollfd> fds;
+  std::vector<uint64_t> ids;
+  uint64_t tick = 0;
+  while (!stopping_.load()) {
+    {
+      std::vector<int> lost;
+      {
+        std::lock_guard<std::mutex> lock(lostMutex_);
+        lost.swap(lostQueue_);
+      }
+      for (int r : lost) applyServerLoss(r);
+    }
+    adoptReplicaLinks();
+    fds.clear();
+    ids.clear();
+    fds.push_back(pollfd{wakeFd_, POLLIN, 0});
+    ids.push_back(0);
+    fds.push_back(pollfd{listenFd_, POLLIN, 0});
+    ids.push_back(0);
+    for (auto& [id, c] : conns_) {
+      fds.push_back(pollfd{c->fd(), static_cast<short>(POLLIN | (c->wantsWrite() ? POLLOUT : 0)), 0});
+      ids.push_back(id);
+    }
+    const int rc = poll(fds.data(), fds.size(), 200);
+    if (rc < 0 && errno != EINTR) break;
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+      (void)!::read(wakeFd_, &v, sizeof(v));
+    }
+    if (fds[1].revents & POLLIN) acceptOne();
+    for (size_t i = 2; i < fds.size(); ++i) {
+      const uint64_t id = ids[i];
+      auto it = conns_.find(id);
+      if (it == conns_.end()) continue;
+      std::string err;
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+        const bool ok = it->second->receive([&](Message&& m) { onMessage(id, std::move(m)); }, config_.maxMessageBytes, &err);
+        if (!ok) {
+          dropConnection(id, err);
+          continue;
+        }
+      }
+      it = conns_.find(id);
+      if (it != conns_.end() && it->second->wantsWrite() && !it->second->flush(&err)) dropConnection(id, err);
+    }
+    if ((++tick & 63) == 0) {
+      const std::string json = statsJson();
+      std::lock_guard<std::mutex> lock(statsMutex_);
+      statsJson_ = json;
+    }
+  }
+}
+
+std::string PsServer::statsJson() const {
+  std::ostringstream s;
+  size_t keys = 0, bytes = 0;
+  s << "{\"rank\":" << config_.rank << ",\"tables\":[";
+  bool first = true;
+  for (auto& [tid, t] : tables_) {
+    keys += t.store->size();
+    bytes += t.store->memoryBytes();
+    s << (first ? "" : ",") << "{\"name\":\"" << t.name << "\",\"keys\":" << t.store->size()
+      << ",\"memoryBytes\":" << t.store->memoryBytes() << "}";
+    first = false;
+  }
+  const uint64_t slowest = clocks_.empty() ? 0 : *std::min_element(clocks_.begin(), clocks_.end());
+  const uint64_t fastest = clocks_.empty() ? 0 : *std::max_element(clocks_.begin(), clocks_.end());
+  s << "],\"keys\":" << keys << ",\"memoryBytes\":" << bytes << ",\"pulls\":" << pulls_ << ",\"pushes\":" << pushes_
+    << ",\"keysPulled\":" << keysPulled_ << ",\"keysPushed\":" << keysPushed_ << ",\"minClock\":" << slowest
+    << ",\"maxClock\":" << fastest << ",\"deferredPulls\":" << deferred_.size()
+    << ",\"replicating\":" << (replicating_ ? "true" : "false") << "}";
+  return s.str();
+}
+
+void PsServer::acceptOne() {
+  std::string from;
+  const int fd = transport::acceptTcp(listenFd_, Deadline(1), &from);
+  if (fd < 0) return;
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.rank, config_.numServers};
+  const int workers = config_.numWorkers;
+  const int servers = config_.numServers;
+  try {
+    // A silent or hostile client may hold the server up for at most a second.
+    const int peer = runtime::handshakeAsServer(fd, self, Deadline(1000), [workers, servers](int r) {
+      return (r >= 0 && r < workers) || (r >= kServerIdBase && r < kServerIdBase + servers);
+    });
+    const uint64_t id = nextConnId_++;
+    conns_[id] = std::make_unique<Connection>(fd, peer, from);
+  } catch (const Error&) {
+    int f = fd;
+    transport::closeFd(f);
+  }
+}
+
+void PsServer::dropConnection(uint64_t connId, const std::string& why) {
+  auto it = conns_.find(connId);
+  if (it == conns_.end()) return;
+  const int peer = it->second->peer();
+  conns_.erase(it);
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (replicaConn_[static_cast<size_t>(s)] == connId) {
+      replicaConn_[static_cast<size_t>(s)] = 0;
+      applyServerLoss(s);
+    }
+  }
+  (void)peer;
+  (void)why;
+  // Deferred pulls of a vanished worker can never be answered: forget them.
+  deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(), [&](const DeferredPull& d) { return d.connId == connId; }),
+                  deferred_.end());
+}
+
+// After a server is lost its keys belong to the next servers on the ring, which hold the
+// replicas. Replication is suspended from then on: the new owners' next servers do not hold
+// those rows, and restoring the replication factor is the rejoin protocol's job.
+void PsServer::applyServerLoss(int rank) {
+  if (rank < 0 || rank >= config_.numServers || !serverAlive_[static_cast<size_t>(rank)] || rank == config_.rank) return;
+  serverAlive_[static_cast<size_t>(rank)] = false;
+  ring_.removeServer(static_cast<uint32_t>(rank));
+  replicating_ = false;
+  // Pushes waiting on that server's acknowledgement have been applied here: answer them.
+  for (auto it = pendingPushes_.begin(); it != pendingPushes_.end();) {
+    it->second.waiting = 0;
+    reply(it->second.connId, makeResponse(it->second.request, kOk, 0));
+    it = pendingPushes_.erase(it);
+  }
+}
+
+void PsServer::reply(uint64_t connId, Message m) {
+  auto it = conns_.find(connId);
+  if (it == conns_.end()) return;
+  it->second->send(std::move(m));
+  std::string err;
+  if (!it->second->flush(&err)) dropConnection(connId, err);
+}
+
+void PsServer::onMessage(uint64_t connId, Message&& m) {
+  const PsHeader& h = m.header();
+  if (h.type & kResponseBit) {
+    onResponse(connId, std::move(m));
+    return;
+  }
+  try {
+    switch (static_cast<MsgType>(h.type)) {
+      case MsgType::kCreateTable: handleCreateTable(connId, m); break;
+      case MsgType::kPull: handlePull(connId, std::move(m)); break;
+      case MsgType::kPush:
+        if (!linksReady_) {
+          parkedPushes_.emplace_back(connId, std::move(m));  // replayed once replica links are up
+          break;
+        }
+        handlePush(connId, m, false);
+        break;
+      case MsgType::kReplicate: handlePush(connId, m, true); break;
+      case MsgType::kClock: handleClock(connId, m); break;
+      case MsgType::kSave: handleSave(connId, m); break;
+      case MsgType::kLoad: handleLoad(connId, m); break;
+      case MsgType::kStats: {
+        const std::string s = statsJson();
+        Message r = makeResponse(h, kOk, s.size());
+        std::memcpy(r.payload(), s.data(), s.size());
+        reply(connId, std::move(r));
+        break;
+      }
+      default: reply(connId, makeError(h, code(ErrorCode::kInvalidArgument), "unknown request type " + std::to_string(h.type)));
+    }
+  } catch (const Error& e) {
+    reply(connId, makeError(h, code(e.code()), e.what()));
+  } catch (const std::exception& e) {
+    reply(connId, makeError(h, code(ErrorCode::kInternal), std::string("server error: ") + e.what()));
+  }
+}
+
+void PsServer::onResponse(uint64_t connId, Message&& m) {
+  (void)connId;
+  const PsHeader& h = m.header();
+  auto it = pendingPushes_.find(h.requestId);
+  if (it == pendingPushes_.end()) return;
+  if (--it->second.waiting > 0) return;
+  PendingPush done = it->second;
+  pendingPushes_.erase(it);
+  if (h.status != kOk) {
+    const std::string msg(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+    reply(done.connId, makeError(done.request, h.status, "replica failed to apply the push: " + msg));
+  } else {
+    reply(done.connId, makeResponse(done.request, kOk, 0));
+  }
+}
+
+void PsServer::handleCreateTable(uint64_t connId, const Message& m) {
+  const PsHeader& h = m.header();
+  if (m.payloadBytes() < sizeof(TableSpec)) throw Error(ErrorCode::kInvalidArgument, "createTable: short request");
+  TableSpec spec;
+  std::memcpy(&spec, m.payload(), sizeof(spec));
+  if (m.payloadBytes() != sizeof(TableSpec) + spec.nameBytes) throw Error(ErrorCode::kInvalidArgument, "createTable: bad name length");
+  const std::string name(reinterpret_cast<const char*>(m.payload() + sizeof(TableSpec)), spec.nameBytes);
+  if (Table* t = findTable(h.tableId)) {
+    if (t->name != name) {
+      throw Error(ErrorCode::kInvalidArgument, "table id " + std::to_string(h.tableId) + " is taken by table '" + t->name +
+                                                   "' (hash collision with '" + name + "': rename one)");
+    }
+    if (!sameSpec(t->spec, spec)) {
+      throw Error(ErrorCode::kInvalidArgument, "table '" + name + "' already exists with " + describeSpec(t->spec) +
+                                                   "; this worker asked for " + describeSpec(spec));
+    }
+    reply(connId, makeResponse(h, kOk, 0));
+    return;
+  }
+  const ps::TableConfig cfg = toTableConfig(spec);
+  ps::validate(cfg);
+  Table t;
+  t.name = name;
+  t.spec = spec;
+  t.store = std::make_unique<ps::ShardStore>(cfg);
+  t.staleness = stalenessOf(spec);
+  tables_.emplace(h.tableId, std::move(t));
+  reply(connId, makeResponse(h, kOk, 0));
+}
+
+bool PsServer::pullReady(const Table& t, uint64_t clock) const {
+  if (t.staleness < 0) return true;
+  const uint64_t slowest = *std::min_element(clocks_.begin(), clocks_.end());
+  // A worker at clock c may read once every worker has finished clock c - s - 1.
+  return slowest + static_cast<uint64_t>(t.staleness) >= clock;
+}
+
+void PsServer::handlePull(uint64_t connId, Message&& m) {
+  const PsHeader& h = m.header();
+  Table* t = findTable(h.tableId);
+  if (!t) throw Error(ErrorCode::kInvalidArgument, "pull: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
+  if (m.payloadBytes() != static_cast<uint64_t>(h.count) * 8) throw Error(ErrorCode::kInvalidArgument, "pull: payload does not hold count keys");
+  if (!pullReady(*t, h.clock)) {
+    deferred_.push_back(DeferredPull{connId, std::move(m)});
+    return;
+  }
+  const uint32_t dim = t->store->dim();
+  Message r = makeResponse(h, kOk, static_cast<size_t>(h.count) * dim * sizeof(float));
+  t->store->pull(reinterpret_cast<const uint64_t*>(m.payload()), h.count, reinterpret_cast<float*>(r.payload()));
+  ++pulls_;
+  keysPulled_ += h.count;
+  reply(connId, std::move(r));
+}
+
+void PsServer::releaseDeferredPulls() {
+  std::deque<DeferredPull> waiting;
+  waiting.swap(deferred_);
+  for (auto& d : waiting) {
+    Table* t = findTable(d.request.header().tableId);
+    if (t && !pullReady(*t, d.request.header().clock)) {
+      deferred_.push_back(std::move(d));
+    } else {
+      onMessage(d.connId, std::move(d.request));
+    }
+  }
+}
+
+bool PsServer::alreadyApplied(uint32_t worker, uint64_t requestId) {
+  auto it = applied_.find(worker);
+  return it != applied_.end() && it->second.first.count(requestId) > 0;
+}
+
+void PsServer::markApplied(uint32_t worker, uint64_t requestId) {
+  auto& [set, order] = applied_[worker];
+  if (!set.insert(requestId).second) return;
+  order.push_back(requestId);
+  if (order.size() > kAppliedWindow) {
+    set.erase(order.front());
+    order.pop_front();
+  }
+}
+
+void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
+  const PsHeader& h = m.header();
+  Table* t = findTable(h.tableId);
+  if (!t) throw Error(ErrorCode::kInvalidArgument, "push: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
+  const uint32_t pushFloats = ps::pushFloatsPerKey(t->store->config());
+  const uint64_t want = static_cast<uint64_t>(h.count) * (8 + pushFloats * sizeof(float));
+  if (m.payloadBytes() != want) {
+    throw Error(ErrorCode::kInvalidArgument, "push to '" + t->name + "': payload of " + std::to_string(m.payloadBytes()) +
+                                                 " bytes, expected " + std::to_string(want) + " for " + std::to_string(h.count) + " keys");
+  }
+  // Exactly once: every push names the worker's update in (worker, clock): the id the
+  // worker gave it, which stays the same when it retries after a failover.
+  const uint32_t worker = h.worker;
+  const uint64_t originalId = h.clock;
+  const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
+  const auto* values = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
+  if (!alreadyApplied(worker, originalId)) {
+    t->store->push(keys, h.count, values);
+    markApplied(worker, originalId);
+    ++pushes_;
+    keysPushed_ += h.count;
+  }
+  if (fromReplica || !replicating_) {
+    reply(connId, makeResponse(h, kOk, 0));
+    return;
+  }
+  // Forward each key to its other owners; acknowledge when all of them have it.
+  const int copies = config_.replication;
+  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
+  std::vector<uint32_t> owners(static_cast<size_t>(copies));
+  for (uint32_t i = 0; i < h.count; ++i) {
+    ring_.owners(keys[i], copies, owners.data());
+    for (int c = 0; c < copies; ++c) {
+      if (owners[static_cast<size_t>(c)] != static_cast<uint32_t>(config_.rank)) byServer[owners[static_cast<size_t>(c)]].push_back(i);
+    }
+  }
+  const uint64_t replId = nextReplicationId_++;
+  int waiting = 0;
+  for (int s = 0; s < config_.numServers; ++s) {
+    const auto& idx = byServer[static_cast<size_t>(s)];
+    if (idx.empty() || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+    Message fwd = Message::make(MsgType::kReplicate, h.tableId, replId, idx.size() * (8 + pushFloats * sizeof(float)));
+    fwd.header().worker = worker;
+    fwd.header().clock = originalId;
+    fwd.header().count = static_cast<uint32_t>(idx.size());
+    auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
+    auto* fv = reinterpret_cast<float*>(fwd.payload() + idx.size() * 8);
+    for (size_t j = 0; j < idx.size(); ++j) {
+      fk[j] = keys[idx[j]];
+      std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
+    }
+    reply(replicaConn_[static_cast<size_t>(s)], std::move(fwd));
+    ++waiting;
+  }
+  if (waiting == 0) {
+    reply(connId, makeResponse(h, kOk, 0));
+    return;
+  }
+  pendingPushes_[replId] = PendingPush{connId, h, waiting};
+}
+
+void PsServer::handleClock(uint64_t connId, const Message& m) {
+  const PsHeader& h = m.header();
+  if (h.worker >= clocks_.size()) throw Error(ErrorCode::kInvalidArgument, "clock: worker " + std::to_string(h.worker) + " out of range");
+  clocks_[h.worker] = std::max(clocks_[h.worker], h.clock);
+  reply(connId, makeResponse(h, kOk, 0));
+  releaseDeferredPulls();
+}
+
+void PsServer::handleSave(uint64_t connId, const Message& m) {
+  const PsHeader& h = m.header();
+  const std::string dir(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+  std::ostringstream out;
+  out << "[";
+  bool first = true;
+  for (auto& [id, t] : tables_) {
+    // Each server writes the rows it is the primary owner of, so every key is saved once.
+    const uint32_t me = static_cast<uint32_t>(config_.rank);
+    const ShardFileInfo info = writeShard(dir, t.name, t.spec, *t.store, config_.rank,
+                                          [&](uint64_t key) { return ring_.primary(key) == me; });
+    out << (first ? "" : ",") << "{\"table\":\"" << t.name << "\",\"file\":\"" << info.file << "\",\"keys\":" << info.keys
+        << ",\"checksum\":\"" << info.checksum << "\"}";
+    first = false;
+  }
+  out << "]";
+  const std::string s = out.str();
+  Message r = makeResponse(h, kOk, s.size());
+  std::memcpy(r.payload(), s.data(), s.size());
+  reply(connId, std::move(r));
+}
+
+void PsServer::handleLoad(uint64_t connId, const Message& m) {
+  const PsHeader& h = m.header();
+  const std::string dir(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+  const uint32_t me = static_cast<uint32_t>(config_.rank);
+  const int copies = replicating_ ? config_.replication : 1;
+  std::vector<uint32_t> owners(static_cast<size_t>(copies));
+  size_t loaded = 0;
+  // Every shard file is read by every server, which keeps the rows it owns under the
+  // current ring, so a snapshot loads onto a different number of servers too.
+  forEachShardFile(dir, [&](const std::string& file) {
+    readShard(file, [&](const std::string& name, const TableSpec& spec) -> ps::ShardStore* {
+      const uint32_t id = tableIdOf(name);
+      Table* t = findTable(id);
+      if (!t) {
+        Table nt;
+        nt.name = name;
+        nt.spec = spec;
+        nt.store = std::make_unique<ps::ShardStore>(toTableConfig(spec));
+        nt.staleness = stalenessOf(spec);
+        t = &tables_.emplace(id, std::move(nt)).first->second;
+      } else if (!sameSpec(t->spec, spec)) {
+        throw Error(ErrorCode::kInvalidArgument, "snapshot " + file + " holds table '" + name + "' with " + describeSpec(spec) +
+                                                     " but the running table has " + describeSpec(t->spec));
+      }
+      return t->store.get();
+    }, [&](uint64_t key) {
+      ring_.owners(key, copies, owners.data());
+      for (int c = 0; c < copies; ++c) if (owners[static_cast<size_t>(c)] == me) return true;
+      return false;
+    }, &loaded);
+  });
+  const std::string s = "{\"rows\":" + std::to_string(loaded) + "}";
+  Message r = makeResponse(h, kOk, s.size());
+  std::memcpy(r.payload(), s.data(), s.size());
+  reply(connId, std::move(r));
+}
+
+}  // namespace psnet
+}  // namespace shoal

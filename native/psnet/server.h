@@ -1,0 +1,139 @@
+// PsServer: one parameter-server process's engine. It owns the shard stores of every
+// table, a listening socket, a connection per worker and a link to every other server for
+// replication, all driven by one I/O thread; no JS runs on its path.
+//
+// Requests (protocol.h) are applied where the data lives: pulls read rows (waiting under
+// BSP/SSP until every worker's clock allows it), pushes run the table's updater. With
+// replication on, a push is acknowledged only after each other owner of its keys (the next
+// servers on the consistent-hash ring) has applied it too. Pushes carry (worker, request id)
+// and each server remembers the recent ones it applied, so a client that retries after a
+// failover never applies an update twice.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <deque>
+#include <vector>
+
+#include "common/error.h"
+#include "ps/hash_ring.h"
+#include "ps/shard_store.h"
+#include "psnet/connection.h"
+#include "psnet/protocol.h"
+#include "runtime/op.h"
+
+namespace shoal {
+namespace psnet {
+
+// Communicator id of parameter-server connections in the handshake.
+constexpr uint32_t kPsCommId = 0x50530001;
+// Servers identify themselves to each other as kServerIdBase + rank.
+constexpr int kServerIdBase = 0x10000;
+
+struct PsServerConfig {
+  int rank = 0;
+  int numServers = 1;
+  int numWorkers = 1;
+  int replication = 2;           // copies of each key (capped at numServers)
+  int vnodes = 128;
+  std::string token;
+  std::string bindHost = "127.0.0.1";
+  uint64_t maxMessageBytes = 1ull << 30;
+};
+
+class PsServer {
+ public:
+  explicit PsServer(const PsServerConfig& config);  // binds the listener
+  ~PsServer();
+  int port() const { return port_; }
+  // Starts serving; `servers` holds every server's address by rank (for replication links).
+  void start(const std::vector<runtime::PeerAddress>& servers);
+  // Another server is gone (told by the coordinator): stop replicating to it.
+  void serverLost(int rank);
+  // Stops the thread and closes everything. Idempotent.
+  void stop();
+  // JSON: tables, keys, memory, request counters.
+  std::string stats();
+
+ private:
+  struct Table {
+    std::string name;
+    TableSpec spec{};
+    std::unique_ptr<ps::ShardStore> store;
+    int64_t staleness = -1;
+  };
+  struct DeferredPull {
+    uint64_t connId;
+    Message request;
+  };
+  struct PendingPush {   // a push waiting for its replicas' acknowledgements
+    uint64_t connId;
+    PsHeader request;
+    int waiting;
+  };
+
+  void loop();
+  void acceptOne();
+  void dialReplicas();
+  void adoptReplicaLinks();
+  void onMessage(uint64_t connId, Message&& m);
+  void onResponse(uint64_t connId, Message&& m);
+  void dropConnection(uint64_t connId, const std::string& why);
+  void reply(uint64_t connId, Message m);
+  void handleCreateTable(uint64_t connId, const Message& m);
+  void handlePull(uint64_t connId, Message&& m);
+  void handlePush(uint64_t connId, const Message& m, bool fromReplica);
+  void handleClock(uint64_t connId, const Message& m);
+  void handleSave(uint64_t connId, const Message& m);
+  void handleLoad(uint64_t connId, const Message& m);
+  bool pullReady(const Table& t, uint64_t clock) const;
+  void releaseDeferredPulls();
+  bool alreadyApplied(uint32_t worker, uint64_t requestId);
+  void markApplied(uint32_t worker, uint64_t requestId);
+  Table* findTable(uint32_t id);
+  void applyServerLoss(int rank);
+  std::string statsJson() const;
+
+  PsServerConfig config_;
+  int listenFd_ = -1;
+  int port_ = 0;
+  int wakeFd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+
+  std::mutex lostMutex_;
+  std::vector<int> lostQueue_;      // servers reported lost from other threads
+  std::vector<std::pair<int, int>> dialed_;  // (server, fd) replica links made by linkThread_
+  std::thread linkThread_;
+  bool linksReady_ = false;         // every replica link is up (or its server lost)
+  std::deque<std::pair<uint64_t, Message>> parkedPushes_;  // pushes that arrived before that
+  std::vector<bool> serverAlive_;
+  bool replicating_ = true;
+  ps::HashRing ring_;
+  std::vector<runtime::PeerAddress> servers_;
+
+  uint64_t nextConnId_ = 1;
+  std::map<uint64_t, std::unique_ptr<Connection>> conns_;
+  std::vector<uint64_t> replicaConn_;   // by server rank: our outbound link (0 = none)
+  std::map<uint32_t, Table> tables_;
+  std::vector<uint64_t> clocks_;        // by worker
+  std::deque<DeferredPull> deferred_;
+  std::map<uint64_t, PendingPush> pendingPushes_;   // by replication request id
+  uint64_t nextReplicationId_ = 1;
+  // Per worker: recently applied push request ids (bounded), for exactly-once retries.
+  std::unordered_map<uint32_t, std::pair<std::unordered_set<uint64_t>, std::deque<uint64_t>>> applied_;
+
+  std::mutex statsMutex_;
+  std::string statsJson_ = "{}";
+  uint64_t pulls_ = 0, pushes_ = 0, keysPulled_ = 0, keysPushed_ = 0;
+};
+
+}  // namespace psnet
+}  // namespace shoal
