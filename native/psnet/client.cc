@@ -168,11 +168,6 @@ void PsClient::start(uint64_t opId) {
       case PsOp::Type::kCreateTable: {
         std::string payload(reinterpret_cast<const char*>(&op.spec), sizeof(TableSpec));
         payload += op.text;
-        TableInfo info;
-        info.dim = op.spec.dim;
-        info.pushFloats = op.spec.updater == 4 ? 2 * op.spec.dim : op.spec.dim;  // ftrl pushes (dz, dn)
-        info.name = op.text;
-        tables_[op.tableId] = info;
         sendToAll(opId, MsgType::kCreateTable, payload, 0);
         return;
       }
@@ -358,12 +353,21 @@ void PsClient::complete(uint64_t opId) {
   std::string text = "[";
   for (size_t i = 0; i < f.answers.size(); ++i) text += (i ? "," : "") + f.answers[i];
   text += "]";
+  if (f.op->type == PsOp::Type::kCreateTable) {
+    // Known to this client only once every server accepted it.
+    TableInfo info;
+    info.dim = f.op->spec.dim;
+    info.pushFloats = f.op->spec.updater == 4 ? 2 * f.op->spec.dim : f.op->spec.dim;  // ftrl pushes (dz, dn)
+    info.name = f.op->text;
+    tables_[f.op->tableId] = info;
+  }
   auto op = std::move(f.op);
   inflight_.erase(it);
   op->done(Status{}, text);
 }
 
-void PsClient::fail(uint64_t opId, const Status& s) {
+void PsClient::fail(uint64_t opId, const Status& status) {
+  const Status s = status;  // may live in the InFlight erased below
   auto it = inflight_.find(opId);
   if (it == inflight_.end()) return;
   auto op = std::move(it->second.op);

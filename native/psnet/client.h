@@ -33,7 +33,7 @@ struct PsClientConfig {
   int numWorkers = 1;
   int numServers = 1;
   int replication = 2;
-  int vnodes = 128;
+  int vnodes = 1024;         // virtual nodes per server on the ring (same on every process)
   std::string token;
   uint64_t maxMessageBytes = 1ull << 30;
 };

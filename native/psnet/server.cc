@@ -174,9 +174,8 @@ void PsServer::loop() {
           continue;
         }
       }
-      it = conns_.find(id);
-      if (it != conns_.end() && it->second->wantsWrite() && !it->second->flush(&err)) dropConnection(id, err);
     }
+    flushAll();
     if ((++tick & 63) == 0) {
       const std::string json = statsJson();
       std::lock_guard<std::mutex> lock(statsMutex_);
@@ -188,7 +187,7 @@ void PsServer::loop() {
 std::string PsServer::statsJson() const {
   std::ostringstream s;
   size_t keys = 0, bytes = 0;
-  s << "{\"rank\":" << config_.rank << ",\"tables\":[";
+  s << "{\"rank\":" << config_.rank << ",\"pid\":" << ::getpid() << ",\"tables\":[";
   bool first = true;
   for (auto& [tid, t] : tables_) {
     keys += t.store->size();
@@ -260,12 +259,21 @@ void PsServer::applyServerLoss(int rank) {
   }
 }
 
+// Only queues: handlers run inside a connection's receive(), so nothing here may destroy a
+// connection. The loop flushes (and drops failed connections) once handlers are done.
 void PsServer::reply(uint64_t connId, Message m) {
   auto it = conns_.find(connId);
   if (it == conns_.end()) return;
   it->second->send(std::move(m));
-  std::string err;
-  if (!it->second->flush(&err)) dropConnection(connId, err);
+}
+
+void PsServer::flushAll() {
+  std::vector<std::pair<uint64_t, std::string>> failed;
+  for (auto& [id, c] : conns_) {
+    std::string err;
+    if (c->wantsWrite() && !c->flush(&err)) failed.emplace_back(id, err);
+  }
+  for (auto& [id, err] : failed) dropConnection(id, err);
 }
 
 void PsServer::onMessage(uint64_t connId, Message&& m) {
@@ -502,7 +510,9 @@ void PsServer::handleLoad(uint64_t connId, const Message& m) {
   std::vector<uint32_t> owners(static_cast<size_t>(copies));
   size_t loaded = 0;
   // Every shard file is read by every server, which keeps the rows it owns under the
-  // current ring, so a snapshot loads onto a different number of servers too.
+  // current ring, so a snapshot loads onto a different number of servers too. All files are
+  // verified first, so a corrupt snapshot changes nothing.
+  forEachShardFile(dir, [&](const std::string& file) { readShard(file, nullptr, nullptr, &loaded); });
   forEachShardFile(dir, [&](const std::string& file) {
     readShard(file, [&](const std::string& name, const TableSpec& spec) -> ps::ShardStore* {
       const uint32_t id = tableIdOf(name);

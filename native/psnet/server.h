@@ -42,7 +42,7 @@ struct PsServerConfig {
   int numServers = 1;
   int numWorkers = 1;
   int replication = 2;           // copies of each key (capped at numServers)
-  int vnodes = 128;
+  int vnodes = 1024;         // virtual nodes per server on the ring (same on every process)
   std::string token;
   std::string bindHost = "127.0.0.1";
   uint64_t maxMessageBytes = 1ull << 30;
@@ -87,6 +87,7 @@ class PsServer {
   void onResponse(uint64_t connId, Message&& m);
   void dropConnection(uint64_t connId, const std::string& why);
   void reply(uint64_t connId, Message m);
+  void flushAll();
   void handleCreateTable(uint64_t connId, const Message& m);
   void handlePull(uint64_t connId, Message&& m);
   void handlePush(uint64_t connId, const Message& m, bool fromReplica);

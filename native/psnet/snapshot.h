@@ -29,7 +29,8 @@ ShardFileInfo writeShard(const std::string& dir, const std::string& table, const
 
 void forEachShardFile(const std::string& dir, const std::function<void(const std::string&)>& fn);
 
-// Verifies the whole file, then inserts the rows `keep` accepts into the store getStore returns.
+// Verifies the whole file, then inserts the rows `keep` accepts into the store getStore
+// returns (a null getStore only verifies).
 void readShard(const std::string& file,
                const std::function<ps::ShardStore*(const std::string& table, const TableSpec& spec)>& getStore,
                const std::function<bool(uint64_t)>& keep, size_t* loaded);

@@ -188,7 +188,7 @@ test('a crashed rank is broadcast as peerLost and fails its pending group', asyn
   await new Promise((r) => setTimeout(r, 50));
   crash(clients[2]!);
   for (const e of await Promise.all([lost0, lost1])) {
-    t.deepEqual(e, { rank: 2, reason: 'connection to coordinator closed without goodbye' });
+    t.deepEqual(e, { rank: 2, role: 'worker', reason: 'connection to coordinator closed without goodbye' });
   }
   await rejectsWith(t, pending, 'ERR_PEER_LOST', 'group "world"', 'rank 2 was lost');
   await t.throwsAsync(alsoPending);
@@ -213,7 +213,7 @@ test('markDead broadcasts the launcher reason', async (t) => {
   const { coord, clients } = await setUp(t, 2);
   const lost = nextPeerLost(clients[0]!);
   coord.markDead(1, 'killed by SIGKILL');
-  t.deepEqual(await lost, { rank: 1, reason: 'killed by SIGKILL' });
+  t.deepEqual(await lost, { rank: 1, role: 'worker', reason: 'killed by SIGKILL' });
 });
 
 test('a silent rank is declared dead after the heartbeat timeout', async (t) => {
@@ -221,7 +221,7 @@ test('a silent rank is declared dead after the heartbeat timeout', async (t) => 
   const { clients } = await setUp(t, 2, { heartbeatTimeoutMs: 1500, heartbeatIntervalMs: (r) => (r === 1 ? 1_000_000 : 100) });
   const disconnected = new Promise<string>((resolve) => clients[1]!.once('disconnected', (e) => resolve(e.reason)));
   const lost = await nextPeerLost(clients[0]!, 20_000);
-  t.deepEqual(lost, { rank: 1, reason: 'no heartbeat for 1500 ms' });
+  t.deepEqual(lost, { rank: 1, role: 'worker', reason: 'no heartbeat for 1500 ms' });
   t.truthy(await disconnected, 'the silent rank is cut off');
 });
 
@@ -254,4 +254,29 @@ test('an idle client does not keep its process alive; a pending register does', 
   const wait = await run('wait');
   t.is(wait.code, 0);
   t.is(wait.stdout.trim(), 'register failed: ERR_RENDEZVOUS');
+});
+
+test('parameter servers join as their own role: workers look up their table and hear when one is lost', async (t) => {
+  const { coord, clients } = await setUp(t, 2);
+  const servers = await Promise.all(
+    [0, 1].map((rank) =>
+      CoordinatorClient.connect({ host: coord.host, port: coord.port }, { token: TOKEN, rank, size: 2, timeoutMs: 5000, role: 'server' }),
+    ),
+  );
+  t.teardown(() => Promise.all(servers.map((s) => s.close())));
+  // A lookup before the group completes waits for it.
+  const early = clients[0]!.lookup('ps/servers', 5000);
+  const tables = await Promise.all(servers.map((s, rank) => s.register('ps/servers', 2, rank, endpoint(100 + rank), 5000)));
+  const expected = [
+    { rank: 0, ...endpoint(100) },
+    { rank: 1, ...endpoint(101) },
+  ];
+  t.deepEqual(tables[0], expected);
+  t.deepEqual(await early, expected);
+  t.deepEqual(await clients[1]!.lookup('ps/servers', 5000), expected);
+  // Server rank 1 and worker rank 1 are different processes: losing the server says so.
+  const lost = nextPeerLost(clients[0]!);
+  coord.markDead(1, 'killed by SIGKILL', 'server');
+  t.deepEqual(await lost, { rank: 1, role: 'server', reason: 'killed by SIGKILL' });
+  await rejectsWith(t, clients[0]!.lookup('never/registered', 300), 'ERR_RENDEZVOUS', 'lookup of group "never/registered" timed out');
 });

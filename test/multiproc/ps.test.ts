@@ -1,0 +1,93 @@
+// The parameter server end to end: workers and server processes started by the launcher
+// (`--servers K`), every rank checking results it can compute itself.
+import test from 'ava';
+
+import { runRanks } from '../helpers/run_job.js';
+
+interface Result {
+  rank: number;
+  [key: string]: unknown;
+}
+
+async function psJob(t: import('ava').ExecutionContext, np: number, servers: number, scenario: string): Promise<Result[]> {
+  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000 });
+  t.false(run.timedOut, 'job hit the wall-clock limit');
+  t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+  const results = run.stdout.map((lines) => lines.filter((l) => l.startsWith('RESULT ')).map((l) => JSON.parse(l.slice(7)) as Result)[0]);
+  t.is(results.filter(Boolean).length, np, 'every worker reports');
+  return results as Result[];
+}
+
+test('pull/push with 3 workers and 2 servers: unsorted, duplicated keys, exact sums, every key replicated', async (t) => {
+  t.timeout(120_000);
+  for (const r of await psJob(t, 3, 2, 'correctness')) {
+    t.is(r['bad'], 0, JSON.stringify(r));
+    t.is(r['checked'], 12_000);
+    // Replication factor 2 on 2 servers: each server holds every key.
+    t.deepEqual(r['serverKeys'], [r['distinct'], r['distinct']]);
+  }
+});
+
+test('pull/push with 3 workers and 3 servers', async (t) => {
+  t.timeout(120_000);
+  for (const r of await psJob(t, 3, 3, 'correctness')) {
+    t.is(r['bad'], 0, JSON.stringify(r));
+    // Each key lives on 2 of the 3 servers.
+    const held = (r['serverKeys'] as number[]).reduce((a, b) => a + b, 0);
+    t.is(held, 2 * (r['distinct'] as number));
+  }
+});
+
+function times(r: Result): Record<string, number> {
+  return Object.fromEntries(r['events'] as Array<[string, number]>);
+}
+
+test('SSP (staleness 1): the fast worker is held exactly at the bound and released when the slow one clocks', async (t) => {
+  t.timeout(120_000);
+  const [fast, slow] = (await psJob(t, 2, 2, 'ssp')).map(times) as [Record<string, number>, Record<string, number>];
+  // At clock 1 the bound (slowest >= 1 - 1) already holds: no wait for the slow worker.
+  t.true(fast['pull@1']! < slow['clock1']!, JSON.stringify({ fast, slow }));
+  // At clock 2 the pull needs the slow worker at clock 1, at clock 3 at clock 2.
+  t.true(fast['pull@2']! >= slow['clock1']!, JSON.stringify({ fast, slow }));
+  t.true(fast['pull@3']! >= slow['clock2']!, JSON.stringify({ fast, slow }));
+});
+
+test('BSP waits for every worker each clock; ASP never waits', async (t) => {
+  t.timeout(120_000);
+  const [bFast, bSlow] = (await psJob(t, 2, 2, 'bsp')).map(times) as [Record<string, number>, Record<string, number>];
+  t.true(bFast['pull@1']! >= bSlow['clock1']!, JSON.stringify({ bFast, bSlow }));
+  t.true(bFast['pull@3']! >= bSlow['clock3']!, JSON.stringify({ bFast, bSlow }));
+  const [aFast, aSlow] = (await psJob(t, 2, 2, 'asp')).map(times) as [Record<string, number>, Record<string, number>];
+  t.true(aFast['pull@3']! < aSlow['clock1']!, JSON.stringify({ aFast, aSlow }));
+});
+
+test('a server killed with SIGKILL mid-training loses no acknowledged push (replication 2, 3 servers)', async (t) => {
+  t.timeout(120_000);
+  for (const r of await psJob(t, 3, 3, 'failover')) {
+    t.is(r['acked'], 60);
+    t.is(r['total'], 180);
+    t.is(r['wrong'], 0, `keys differing from the acknowledged total: ${JSON.stringify(r)}`);
+  }
+});
+
+test('save/load round trip restores the model; corrupt and truncated shard files are refused', async (t) => {
+  t.timeout(120_000);
+  const r = (await psJob(t, 2, 2, 'snapshot'))[0]!;
+  t.true(r['changedBeforeLoad'] as boolean, 'the model changed after the snapshot');
+  t.true(r['restored'] as boolean, 'load brought back the saved values');
+  t.regex(String(r['corrupt']), /is corrupt \(checksum mismatch\)/);
+  t.regex(String(r['truncated']), /is truncated/);
+  t.is(r['manifest'], 2, 'one shard file per table per server');
+});
+
+test('bad input: clear errors naming the table, nothing applied', async (t) => {
+  t.timeout(120_000);
+  for (const r of await psJob(t, 2, 2, 'errors')) {
+    t.regex(String(r['mismatchedSpec']), /table 'e' already exists with dim 4.*asked for dim 8/);
+    t.regex(String(r['badValues']), /RangeError: e\.push: expected keys\.length \* 4 = 8 floats/);
+    t.regex(String(r['badKeys']), /TypeError: e\.pull: expected a BigUint64Array/);
+    t.regex(String(r['badUpdater']), /'updater.type'/);
+    t.regex(String(r['badStaleness']), /'consistency.staleness'/);
+    t.is(r['untouched'], '0,0,0,0,0,0,0,0');
+  }
+});

@@ -1,0 +1,171 @@
+// Consistent hashing with virtual nodes (native/ps/hash_ring.h) through the test-only
+// HashRing binding: balance over 1e6 keys, minimal movement when a server joins or leaves,
+// replica sets of distinct servers, determinism and argument errors.
+import test from 'ava';
+
+import { native } from '../../lib/native.js';
+
+interface HashRing {
+  addServer(serverId: number): void;
+  removeServer(serverId: number): void;
+  primary(keys: BigUint64Array): Uint32Array;
+  owners(key: bigint, replicas: number): number[];
+  readonly servers: number;
+  readonly vnodes: number;
+}
+
+const { HashRing } = native as unknown as { HashRing: new (vnodesPerServer?: number) => HashRing };
+
+const N = 1_000_000;
+
+function makeRng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomKeys(n: number, seed: number): BigUint64Array {
+  const keys = new BigUint64Array(n);
+  const words = new Uint32Array(keys.buffer);
+  const rng = makeRng(seed);
+  for (let i = 0; i < words.length; i++) words[i] = Math.floor(rng() * 4294967296);
+  return keys;
+}
+
+function sequentialKeys(n: number): BigUint64Array {
+  const keys = new BigUint64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = BigInt(i);
+  return keys;
+}
+
+function ringOf(servers: number[], vnodes?: number): HashRing {
+  const ring = new HashRing(vnodes);
+  for (const s of servers) ring.addServer(s);
+  return ring;
+}
+
+function maxOverMean(owner: Uint32Array, servers: number[]): number {
+  const counts = new Map<number, number>(servers.map((s) => [s, 0]));
+  for (const s of owner) counts.set(s, (counts.get(s) ?? 0) + 1);
+  if (counts.size !== servers.length) throw new Error(`keys mapped to unknown servers: ${[...counts.keys()].join(',')}`);
+  return Math.max(...counts.values()) / (owner.length / servers.length) - 1;
+}
+
+test('balance: the busiest server holds < 10% above the mean (default vnodes; 4, 8, 16 servers; random and sequential keys)', (t) => {
+  const ring0 = new HashRing();
+  t.log(`default vnodes per server: ${ring0.vnodes}`);
+  for (const [name, keys] of [['random', randomKeys(N, 1)], ['sequential', sequentialKeys(N)]] as const) {
+    for (const size of [4, 8, 16]) {
+      const servers = Array.from({ length: size }, (_, i) => i);
+      const imbalance = maxOverMean(ringOf(servers).primary(keys), servers);
+      t.log(`${name} keys, ${size} servers: max/mean - 1 = ${imbalance.toFixed(4)}`);
+      t.true(imbalance < 0.1, `${name}, ${size} servers: ${imbalance}`);
+    }
+  }
+});
+
+test('balance with 128 vnodes over 4 and 8 servers (ids 0..S-1)', (t) => {
+  const keys = randomKeys(N, 2);
+  for (const size of [4, 8]) {
+    const servers = Array.from({ length: size }, (_, i) => i);
+    const imbalance = maxOverMean(ringOf(servers, 128).primary(keys), servers);
+    t.log(`128 vnodes, ${size} servers: max/mean - 1 = ${imbalance.toFixed(4)}`);
+    t.true(imbalance < 0.1);
+  }
+});
+
+test('adding a 5th server moves about 1/5 of the keys, all onto the new server', (t) => {
+  const keys = randomKeys(N, 3);
+  const ring = ringOf([10, 20, 30, 40]);
+  const before = ring.primary(keys);
+  ring.addServer(50);
+  const after = ring.primary(keys);
+  let moved = 0;
+  let elsewhere = 0;
+  for (let i = 0; i < N; i++) {
+    if (before[i] !== after[i]) {
+      moved++;
+      if (after[i] !== 50) elsewhere++;
+    }
+  }
+  t.log(`moved ${(moved / N).toFixed(4)} of keys`);
+  t.true(moved / N >= 0.15 && moved / N <= 0.25);
+  t.is(elsewhere, 0);
+  // Removing it again restores the original assignment exactly.
+  ring.removeServer(50);
+  t.deepEqual(ring.primary(keys), before);
+});
+
+test('removing a server moves only its keys', (t) => {
+  const keys = randomKeys(N, 4);
+  const ring = ringOf([0, 1, 2, 3, 4, 5]);
+  const before = ring.primary(keys);
+  ring.removeServer(3);
+  const after = ring.primary(keys);
+  let movedOthers = 0;
+  let orphaned = 0;
+  const inherited = new Set<number>();
+  for (let i = 0; i < N; i++) {
+    if (before[i] !== 3 && before[i] !== after[i]) movedOthers++;
+    if (before[i] === 3) inherited.add(after[i]!);
+    if (after[i] === 3) orphaned++;
+  }
+  t.is(movedOthers, 0);
+  t.is(orphaned, 0);
+  // Its keys spread over the survivors rather than all landing on one neighbour.
+  t.is(inherited.size, 5);
+  t.is(ring.servers, 5);
+});
+
+test('owners: primary first, then distinct servers; replicas = servers lists them all', (t) => {
+  const servers = [3, 1, 4, 15, 9, 2, 6];
+  const ring = ringOf(servers);
+  const keys = randomKeys(20_000, 5);
+  const primaries = ring.primary(keys);
+  const secondCounts = new Map<number, number>();
+  keys.forEach((k, i) => {
+    const three = ring.owners(k, 3);
+    if (three.length !== 3 || new Set(three).size !== 3) t.fail(`owners(${k}, 3) = ${three.join(',')}`);
+    if (three[0] !== primaries[i]) t.fail(`owners(${k})[0] is not the primary`);
+    secondCounts.set(three[1]!, (secondCounts.get(three[1]!) ?? 0) + 1);
+  });
+  // The replica of a server's keys is spread over the others, not always one neighbour.
+  t.is(secondCounts.size, servers.length);
+  const all = ring.owners(123456789n, servers.length);
+  t.deepEqual([...all].sort((a, b) => a - b), [...servers].sort((a, b) => a - b));
+  t.deepEqual(ring.owners((1n << 64n) - 1n, 1), [ring.primary(new BigUint64Array([(1n << 64n) - 1n]))[0]]);
+});
+
+test('the ring depends only on the set of servers, not on the order they joined', (t) => {
+  const keys = randomKeys(100_000, 6);
+  const a = ringOf([1, 2, 3, 4, 5]).primary(keys);
+  const b = ringOf([5, 3, 1, 4, 2]).primary(keys);
+  const c = ringOf([1, 2, 3, 4, 5, 6]);
+  c.removeServer(6);
+  t.deepEqual(a, b);
+  t.deepEqual(a, c.primary(keys));
+});
+
+test('errors: duplicate or unknown servers, empty ring, bad replicas and arguments', (t) => {
+  const ring = new HashRing(64);
+  t.throws(() => ring.primary(new BigUint64Array([1n])), { message: /no servers/ });
+  t.is((t.throws(() => ring.owners(1n, 1)) as Error & { code?: string }).code, 'ERR_INVALID_ARGUMENT');
+  ring.addServer(7);
+  const dup = t.throws(() => ring.addServer(7), { message: /server 7 is already on the ring/ });
+  t.is((dup as Error & { code?: string }).code, 'ERR_INVALID_ARGUMENT');
+  t.throws(() => ring.removeServer(8), { message: /server 8 is not on the ring/ });
+  t.throws(() => ring.owners(1n, 2), { message: /'replicas' must be in \[1, 1\]/ });
+  t.throws(() => ring.owners(1n, 0), { instanceOf: RangeError });
+  t.throws(() => ring.owners(1 as unknown as bigint, 1), { instanceOf: TypeError });
+  t.throws(() => ring.addServer(-1), { instanceOf: RangeError });
+  t.throws(() => ring.addServer(2 ** 32), { instanceOf: RangeError });
+  t.throws(() => ring.primary(new Uint32Array(2) as unknown as BigUint64Array), { instanceOf: TypeError, message: /BigUint64Array/ });
+  t.throws(() => new HashRing(0), { instanceOf: RangeError });
+  t.deepEqual(ring.owners(5n, 1), [7]);
+  t.deepEqual(ring.primary(new BigUint64Array(0)), new Uint32Array(0));
+});

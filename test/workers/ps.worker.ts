@@ -1,0 +1,159 @@
+// Rank program for parameter-server tests; argv[2] names the scenario. Ranks print
+// `RESULT {json}` lines the test checks.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { init } from '../../lib/index.js';
+
+const scenario = process.argv[2] ?? '';
+const comm = await init();
+const { rank, size } = comm;
+const ps = comm.ps;
+
+function result(r: Record<string, unknown>): void {
+  console.log(`RESULT ${JSON.stringify({ rank, ...r })}`);
+}
+
+/** Deterministic keys: unsorted, duplicated, spread over the whole 64-bit range. */
+function keysFor(r: number, n: number): BigUint64Array {
+  const k = new BigUint64Array(n);
+  for (let i = 0; i < n; i++) {
+    const base = BigInt((i * 7919 + r * 104729) % 5000);
+    k[i] = BigInt.asUintN(64, base * 0x9e3779b97f4a7c15n);
+  }
+  return k;
+}
+
+switch (scenario) {
+  case 'correctness': {
+    const dim = 3;
+    const w = await ps.table('w', { dim, updater: { type: 'add' } });
+    const keys = keysFor(rank, 4000);
+    const vals = new Float32Array(keys.length * dim);
+    for (let i = 0; i < keys.length; i++) for (let j = 0; j < dim; j++) vals[i * dim + j] = (rank + 1) * (j + 1);
+    await w.push(keys, vals);
+    await comm.barrier();
+    // Reference: every rank's pushes, recomputed here, summed per key.
+    const expected = new Map<bigint, number>();
+    for (let r = 0; r < size; r++) for (const k of keysFor(r, 4000)) expected.set(k, (expected.get(k) ?? 0) + (r + 1));
+    const probe = keysFor((rank + 1) % size, 4000);
+    const rows = await w.pull(probe);
+    let bad = 0;
+    for (let i = 0; i < probe.length; i++) {
+      for (let j = 0; j < dim; j++) if (rows[i * dim + j] !== expected.get(probe[i]!)! * (j + 1)) bad++;
+    }
+    const stats = (await ps.stats()) as Array<{ keys: number }>;
+    result({ bad, checked: probe.length * dim, distinct: expected.size, serverKeys: stats.map((s) => s.keys) });
+    break;
+  }
+  case 'ssp':
+  case 'bsp':
+  case 'asp': {
+    // Worker 0 runs ahead; worker 1 lags 1.5 s before each clock. Events carry wall-clock
+    // times (one machine, one clock) so the test can check their order.
+    const consistency = scenario === 'ssp' ? { mode: 'ssp' as const, staleness: 1 } : { mode: scenario };
+    const t = await ps.table(`t_${scenario}`, { dim: 1, consistency });
+    const key = new BigUint64Array([42n]);
+    await comm.barrier();
+    const events: Array<[string, number]> = [];
+    if (rank === 0) {
+      for (let c = 1; c <= 3; c++) {
+        await ps.clock();
+        await t.pull(key);
+        events.push([`pull@${c}`, Date.now()]);
+      }
+    } else {
+      for (let c = 1; c <= 3; c++) {
+        await new Promise((r) => setTimeout(r, 1500));
+        events.push([`clock${c}`, Date.now()]);
+        await ps.clock();
+      }
+    }
+    result({ events });
+    break;
+  }
+  case 'failover': {
+    // Every worker adds 1 to each of 300 keys per round; worker 0 SIGKILLs one server in the
+    // middle. Acknowledged rounds are counted; at the end every key must equal the sum of
+    // acknowledged rounds over workers, exactly.
+    const t = await ps.table('counts', { dim: 1, updater: { type: 'add' } });
+    const keys = new BigUint64Array(300);
+    for (let i = 0; i < keys.length; i++) keys[i] = BigInt(i) * 1000003n + 17n;
+    const ones = new Float32Array(keys.length).fill(1);
+    let acked = 0;
+    let killed = -1;
+    for (let round = 0; round < 60; round++) {
+      if (rank === 0 && round === 20) {
+        const stats = (await ps.stats()) as Array<{ rank: number; pid: number }>;
+        const victim = stats.find((s) => s.rank === 1)!;
+        process.kill(victim.pid, 'SIGKILL');
+        killed = victim.rank;
+      }
+      await t.push(keys, ones);
+      acked++;
+    }
+    const total = new Float64Array([acked]);
+    await comm.allReduce(total);
+    const rows = await t.pull(keys);
+    const wrong = Array.from(rows).filter((v) => v !== total[0]).length;
+    result({ acked, total: total[0], wrong, killed, sample: rows[0] });
+    break;
+  }
+  case 'snapshot': {
+    const t = await ps.table('snap', { dim: 2, updater: { type: 'adagrad', lr: 0.1 }, init: { type: 'normal', std: 0.1, seed: 3 } });
+    const keys = keysFor(rank, 500);
+    const g = new Float32Array(keys.length * 2).fill(0.5);
+    await t.push(keys, g);
+    await comm.barrier();
+    const dirs = new Float64Array(1);
+    let dir = '';
+    if (rank === 0) {
+      dir = mkdtempSync(join(tmpdir(), 'shoal-ps-'));
+      await ps.save(dir);
+    }
+    await comm.barrier();
+    const all = keysFor(0, 500);
+    const before = await t.pull(all);
+    await t.push(keys, g); // change the model after the snapshot
+    await comm.barrier();
+    const changed = await t.pull(all);
+    await comm.barrier();
+    const outcome: Record<string, unknown> = {};
+    if (rank === 0) {
+      await ps.load(dir);
+      const after = await t.pull(all);
+      outcome.restored = after.every((v, i) => v === before[i]);
+      outcome.changedBeforeLoad = changed.some((v, i) => v !== before[i]);
+      // Flip one byte of a shard file: load must refuse it.
+      const shard = readdirSync(dir).find((f) => f.endsWith('.shard'))!;
+      const bytes = readFileSync(join(dir, shard));
+      bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
+      writeFileSync(join(dir, shard), bytes);
+      outcome.corrupt = await ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
+      writeFileSync(join(dir, shard), bytes.subarray(0, bytes.length - 30));
+      outcome.truncated = await ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
+      outcome.manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).shards.length;
+    }
+    void dirs;
+    await comm.barrier();
+    result(outcome);
+    break;
+  }
+  case 'errors': {
+    const t = await ps.table('e', { dim: 4 });
+    const out: Record<string, string> = {};
+    out.mismatchedSpec = await ps.table('e', { dim: 8 }).then(() => 'ok', (e: Error) => e.message);
+    out.badValues = await t.push(new BigUint64Array([1n, 2n]), new Float32Array(7)).then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
+    out.badKeys = await t.pull([1, 2] as never).then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
+    out.badUpdater = await ps.table('f', { updater: { type: 'rmsprop' } as never }).then(() => 'ok', (e: Error) => e.message);
+    out.badStaleness = await ps.table('g', { consistency: { mode: 'ssp', staleness: -1 } }).then(() => 'ok', (e: Error) => e.message);
+    const v = await t.pull(new BigUint64Array([1n, 2n]));
+    out.untouched = Array.from(v).join(',');
+    result(out);
+    break;
+  }
+  default:
+    throw new Error(`unknown scenario ${scenario}`);
+}
+await comm.close();
