@@ -39,6 +39,17 @@ void HashRing::addServer(uint32_t serverId) {
   // Equal positions (vanishingly rare) are ordered by server id, so every ring built from
   // the same set of servers is identical whatever the order they were added in.
   std::sort(points_.begin(), points_.end());
+  rebuildIndex();
+}
+
+void HashRing::rebuildIndex() {
+  index_.assign(size_t{1} << kIndexBits, 0);
+  size_t p = 0;
+  for (size_t b = 0; b < index_.size(); ++b) {
+    const uint64_t start = static_cast<uint64_t>(b) << (64 - kIndexBits);
+    while (p < points_.size() && points_[p].first < start) ++p;
+    index_[b] = static_cast<uint32_t>(p);
+  }
 }
 
 void HashRing::removeServer(uint32_t serverId) {
@@ -49,15 +60,17 @@ void HashRing::removeServer(uint32_t serverId) {
   servers_.erase(it);
   points_.erase(std::remove_if(points_.begin(), points_.end(), [&](const auto& p) { return p.second == serverId; }),
                 points_.end());
+  rebuildIndex();
 }
 
 // First point at or after the key's position, wrapping past the top of the ring.
 size_t HashRing::pointIndex(uint64_t key) const {
   if (points_.empty()) throw Error(ErrorCode::kInvalidUsage, "HashRing: no servers on the ring");
   const uint64_t h = ringHash(key);
-  auto it = std::lower_bound(points_.begin(), points_.end(), h,
-                             [](const std::pair<uint64_t, uint32_t>& p, uint64_t v) { return p.first < v; });
-  return it == points_.end() ? 0 : static_cast<size_t>(it - points_.begin());
+  size_t i = index_[h >> (64 - kIndexBits)];
+  const size_t n = points_.size();
+  while (i < n && points_[i].first < h) ++i;
+  return i == n ? 0 : i;
 }
 
 uint32_t HashRing::primary(uint64_t key) const { return points_[pointIndex(key)].second; }

@@ -16,7 +16,6 @@ namespace shoal {
 namespace psnet {
 
 namespace {
-constexpr uint32_t kEmpty = 0xFFFFFFFFu;
 
 Status statusOf(const Message& m) {
   return Status{static_cast<ErrorCode>(m.header().status), std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()), -1};
@@ -212,28 +211,33 @@ void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const PsOp& op = *f.op;
   size_t cap = 16;
   while (cap < op.count * 2) cap <<= 1;
-  if (dedupSlots_.size() < cap) {
-    dedupKeys_.resize(cap);
-    dedupSlots_.resize(cap);
+  if (dedupTable_.size() < cap || ++dedupGen_ == 0) {
+    dedupTable_.assign(std::max(cap, dedupTable_.size()), DedupSlot{0, 0, 0});
+    dedupGen_ = 1;
   }
-  std::fill(dedupSlots_.begin(), dedupSlots_.begin() + static_cast<long>(cap), kEmpty);
   const size_t mask = cap - 1;
+  const uint32_t gen = dedupGen_;
+  DedupSlot* table = dedupTable_.data();
   f.index.resize(op.count);
   f.uniq.clear();
   f.uniq.reserve(op.count);
+  // The table is far larger than the caches: prefetch the slot of a key a few iterations
+  // ahead so its miss overlaps the work on the current one.
+  constexpr size_t kAhead = 16;
   for (size_t i = 0; i < op.count; ++i) {
+    if (i + kAhead < op.count) __builtin_prefetch(&table[ps::mix64(op.keys[i + kAhead]) & mask]);
     const uint64_t k = op.keys[i];
     size_t slot = ps::mix64(k) & mask;
-    while (dedupSlots_[slot] != kEmpty && dedupKeys_[slot] != k) slot = (slot + 1) & mask;
-    if (dedupSlots_[slot] == kEmpty) {
-      dedupSlots_[slot] = static_cast<uint32_t>(f.uniq.size());
-      dedupKeys_[slot] = k;
+    while (table[slot].gen == gen && table[slot].key != k) slot = (slot + 1) & mask;
+    if (table[slot].gen != gen) {
+      table[slot] = DedupSlot{k, gen, static_cast<uint32_t>(f.uniq.size())};
       f.uniq.push_back(k);
     }
-    f.index[i] = dedupSlots_[slot];
+    f.index[i] = table[slot].index;
   }
-  f.uniqValues.assign(f.uniq.size() * floatsPerKey, 0.0f);
+  f.uniqValues.resize(f.uniq.size() * floatsPerKey);
   if (sumValues) {
+    std::fill(f.uniqValues.begin(), f.uniqValues.end(), 0.0f);
     for (size_t i = 0; i < op.count; ++i) {
       float* dst = f.uniqValues.data() + static_cast<size_t>(f.index[i]) * floatsPerKey;
       const float* src = op.values + i * floatsPerKey;

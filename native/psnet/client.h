@@ -120,9 +120,15 @@ class PsClient {
   uint64_t nextOpId_ = 1;
   uint64_t nextRequestId_ = 1;
   uint64_t clock_ = 0;
-  // Reused dedup hash table (grows, never shrinks): no allocation per pull.
-  std::vector<uint64_t> dedupKeys_;
-  std::vector<uint32_t> dedupSlots_;
+  // Reused dedup hash table (grows, never shrinks): no allocation or clearing per call;
+  // a slot is live only if its generation is the current call's.
+  struct DedupSlot {
+    uint64_t key;
+    uint32_t gen;
+    uint32_t index;
+  };
+  std::vector<DedupSlot> dedupTable_;
+  uint32_t dedupGen_ = 0;
 };
 
 }  // namespace psnet

@@ -427,44 +427,48 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
   const uint64_t originalId = h.clock;
   const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
   const auto* values = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
-  if (!alreadyApplied(worker, originalId)) {
+  const bool fresh = !alreadyApplied(worker, originalId);
+  int waiting = 0;
+  uint64_t replId = 0;
+  if (!fromReplica && replicating_) {
+    // Forward each key to its other owners first, so the replicas apply it while we do.
+    const int copies = config_.replication;
+    std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
+    std::vector<uint32_t> owners(static_cast<size_t>(copies));
+    for (uint32_t i = 0; i < h.count; ++i) {
+      ring_.owners(keys[i], copies, owners.data());
+      for (int c = 0; c < copies; ++c) {
+        if (owners[static_cast<size_t>(c)] != static_cast<uint32_t>(config_.rank)) byServer[owners[static_cast<size_t>(c)]].push_back(i);
+      }
+    }
+    replId = nextReplicationId_++;
+    for (int s = 0; s < config_.numServers; ++s) {
+      const auto& idx = byServer[static_cast<size_t>(s)];
+      const uint64_t link = replicaConn_[static_cast<size_t>(s)];
+      if (idx.empty() || link == 0) continue;
+      Message fwd = Message::make(MsgType::kReplicate, h.tableId, replId, idx.size() * (8 + pushFloats * sizeof(float)));
+      fwd.header().worker = worker;
+      fwd.header().clock = originalId;
+      fwd.header().count = static_cast<uint32_t>(idx.size());
+      auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
+      auto* fv = reinterpret_cast<float*>(fwd.payload() + idx.size() * 8);
+      for (size_t j = 0; j < idx.size(); ++j) {
+        fk[j] = keys[idx[j]];
+        std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
+      }
+      reply(link, std::move(fwd));
+      std::string ignored;  // a failed link is noticed and dropped by the loop
+      conns_[link]->flush(&ignored);
+      ++waiting;
+    }
+  }
+  if (fresh) {
     t->store->push(keys, h.count, values);
     markApplied(worker, originalId);
     ++pushes_;
     keysPushed_ += h.count;
   }
-  if (fromReplica || !replicating_) {
-    reply(connId, makeResponse(h, kOk, 0));
-    return;
-  }
-  // Forward each key to its other owners; acknowledge when all of them have it.
-  const int copies = config_.replication;
-  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
-  std::vector<uint32_t> owners(static_cast<size_t>(copies));
-  for (uint32_t i = 0; i < h.count; ++i) {
-    ring_.owners(keys[i], copies, owners.data());
-    for (int c = 0; c < copies; ++c) {
-      if (owners[static_cast<size_t>(c)] != static_cast<uint32_t>(config_.rank)) byServer[owners[static_cast<size_t>(c)]].push_back(i);
-    }
-  }
-  const uint64_t replId = nextReplicationId_++;
-  int waiting = 0;
-  for (int s = 0; s < config_.numServers; ++s) {
-    const auto& idx = byServer[static_cast<size_t>(s)];
-    if (idx.empty() || replicaConn_[static_cast<size_t>(s)] == 0) continue;
-    Message fwd = Message::make(MsgType::kReplicate, h.tableId, replId, idx.size() * (8 + pushFloats * sizeof(float)));
-    fwd.header().worker = worker;
-    fwd.header().clock = originalId;
-    fwd.header().count = static_cast<uint32_t>(idx.size());
-    auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
-    auto* fv = reinterpret_cast<float*>(fwd.payload() + idx.size() * 8);
-    for (size_t j = 0; j < idx.size(); ++j) {
-      fk[j] = keys[idx[j]];
-      std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
-    }
-    reply(replicaConn_[static_cast<size_t>(s)], std::move(fwd));
-    ++waiting;
-  }
+  // Acknowledge now, or once every replica has confirmed (onResponse).
   if (waiting == 0) {
     reply(connId, makeResponse(h, kOk, 0));
     return;

@@ -1,0 +1,72 @@
+// One worker of the parameter-server benchmark (bench/ps.ts starts it under the launcher).
+// argv[2]: JSON { keys, dims: number[], iters, loadKeys }. Rank 0 prints `RES {json}` lines.
+import { init } from '../lib/index.js';
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as { keys: number; dims: number[]; iters: number; loadKeys: number };
+const comm = await init();
+const { rank, size } = comm;
+const ps = comm.ps;
+
+/** Unique random keys, disjoint across workers, unsorted (splitmix64 of a counter). */
+function randomKeys(n: number, salt: number): BigUint64Array {
+  const out = new BigUint64Array(n);
+  let x = BigInt.asUintN(64, BigInt(salt) << 40n);
+  for (let i = 0; i < n; i++) {
+    x = BigInt.asUintN(64, x + 0x9e3779b97f4a7c15n);
+    let z = x;
+    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    out[i] = z ^ (z >> 31n);
+  }
+  return out;
+}
+
+async function slowest(seconds: number): Promise<number> {
+  const t = new Float64Array([seconds]);
+  await comm.allReduce(t, { op: 'max' });
+  return t[0]!;
+}
+
+for (const dim of spec.dims) {
+  const table = await ps.table(`bench_d${dim}`, { dim, updater: { type: 'adagrad', lr: 0.01 } });
+  const keys = randomKeys(spec.keys, 1000 + rank);
+  const grads = new Float32Array(keys.length * dim).fill(0.001);
+  const out = new Float32Array(keys.length * dim);
+  await table.push(keys, grads); // create the rows: later rounds measure steady state
+  await table.pull(keys, out);
+  for (const [op, fn] of [
+    ['pull', () => table.pull(keys, out)],
+    ['push', () => table.push(keys, grads)],
+  ] as const) {
+    await comm.barrier();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < spec.iters; i++) await fn();
+    const secs = await slowest(Number(process.hrtime.bigint() - t0) / 1e9);
+    const keysPerSec = (size * spec.keys * spec.iters) / secs;
+    const bytesPerKey = 8 + dim * 4; // key + values on the wire
+    if (rank === 0) {
+      console.log(`RES ${JSON.stringify({ op, dim, workers: size, keysPerRequest: spec.keys, iters: spec.iters, seconds: secs, keysPerSec, MBps: (keysPerSec * bytesPerKey) / 1e6 })}`);
+    }
+  }
+}
+
+if (spec.loadKeys > 0) {
+  // Memory per key: load loadKeys distinct keys at dim 1 (AdaGrad), in batches of 2^20.
+  const table = await ps.table('bench_memory', { dim: 1, updater: { type: 'adagrad', lr: 0.01 } });
+  const perWorker = Math.ceil(spec.loadKeys / size);
+  const batch = 1 << 20;
+  for (let done = 0; done < perWorker; done += batch) {
+    const n = Math.min(batch, perWorker - done);
+    const keys = randomKeys(n, 5_000_000 + rank * 10_000 + done / batch);
+    await table.push(keys, new Float32Array(n).fill(0.001));
+  }
+  await comm.barrier();
+  if (rank === 0) {
+    const stats = (await ps.stats()) as Array<{ rank: number; tables: Array<{ name: string; keys: number; memoryBytes: number }> }>;
+    const rows = stats.map((s) => s.tables.find((t) => t.name === 'bench_memory')!);
+    const keys = rows.reduce((a, r) => a + r.keys, 0);
+    const bytes = rows.reduce((a, r) => a + r.memoryBytes, 0);
+    console.log(`RES ${JSON.stringify({ op: 'memory', dim: 1, storedRows: keys, bytes, bytesPerStoredRow: bytes / keys, perServer: rows })}`);
+  }
+}
+await comm.close();
