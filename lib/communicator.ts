@@ -30,7 +30,7 @@ export interface CommunicatorRuntime {
   timeoutMs: number;
   opTimeoutMs: number;
   client: CoordinatorClient | null;
-  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; maxFrameBytes?: number };
+  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number };
 }
 
 /** FNV-1a, 32 bits: a communicator id every rank derives from the group's name alone. */

@@ -44,6 +44,8 @@ export interface NativeCommOptions {
   spinUs?: number;
   /** Busy-wait this long (µs) for the next op before sleeping. */
   queueSpinUs?: number;
+  /** Pin the comm thread to this CPU (-1 or absent: no pinning). */
+  cpu?: number;
   /** For a small op on an idle engine, the JS thread waits this long (µs) for the result before going async. */
   syncWaitUs?: number;
   smallMessageBytes?: number;

@@ -101,7 +101,7 @@ export class PsClient {
   /** @internal */
   static async connect(
     servers: Array<{ host: string; port: number }>,
-    config: { workerRank: number; numWorkers: number; token: string; replication: number },
+    config: { workerRank: number; numWorkers: number; token: string; replication: number; maxMessageBytes?: number },
     options: PsOptions,
   ): Promise<PsClient> {
     const NativePsClient = (native as unknown as { NativePsClient: new (o: object) => NativePsClient }).NativePsClient;

@@ -30,7 +30,8 @@ const job = detectEnv({ ...process.env, SHOAL_RANK: String(rank), SHOAL_SIZE: St
 if (!job.coordinator) throw new ConfigError('ERR_CONFIG', 'a parameter server needs SHOAL_COORDINATOR');
 
 const NativePsServer = (native as unknown as { NativePsServer: new (o: object) => NativePsServer }).NativePsServer;
-const server = new NativePsServer({ rank, numServers, numWorkers, token: job.token, replication, bindHost: job.bindHost });
+const maxMessageBytes = process.env.SHOAL_PS_MAX_MESSAGE_BYTES ? intFromEnv('SHOAL_PS_MAX_MESSAGE_BYTES', 1024) : undefined;
+const server = new NativePsServer({ rank, numServers, numWorkers, token: job.token, replication, bindHost: job.bindHost, maxMessageBytes });
 const client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank, size: numServers, timeoutMs: job.timeoutMs, role: 'server' });
 const advertise = process.env.SHOAL_ADVERTISE_HOST || job.bindHost;
 const peers = await client.register('ps/servers', numServers, rank, { host: advertise, port: server.port }, job.timeoutMs);

@@ -1,5 +1,6 @@
 #include "runtime/engine.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -74,6 +75,14 @@ void Engine::abort(const Status& why) {
 
 void Engine::loop() {
   using Clock = std::chrono::steady_clock;
+  if (config_.cpu >= 0) {
+    // Ranks sharing a host each get their own core for their comm thread, so two busy comm
+    // threads never end up time-slicing one core while another idles.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(config_.cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  }
   while (true) {
     // Wait briefly for the next op before sleeping: back-to-back small collectives then skip
     // a futex wake-up (~25 us here). sched_yield keeps the core available to the JS thread,

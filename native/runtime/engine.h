@@ -28,6 +28,7 @@ struct EngineConfig {
   std::string bindHost = "127.0.0.1";
   size_t maxFrameBytes = 64u << 20;
   int spinUs = 200;            // busy-poll sockets this long before sleeping in poll()
+  int cpu = -1;                // pin the comm thread to this CPU (-1: let the kernel choose)
   int queueSpinUs = 20;        // busy-wait (yielding) this long for the next op before sleeping
   collectives::Tuning tuning;
 };
