@@ -18,6 +18,9 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
   --timeout-ms T          op and rendezvous timeout for every rank (SHOAL_TIMEOUT_MS)
   --servers K             also start K parameter-server processes (comm.ps in the ranks)
   --replication R         copies of every parameter-server key (default 2, at most K)
+  --dashboard-port P      port of the coordinator and its dashboard (default: any free port)
+  --no-dashboard          don't serve or print the dashboard URL
+  --stall-timeout-ms T    report a collective that waited T ms and who is missing (default 30000)
   --hostfile F            OpenMPI-style hostfile: "host [slots=N]" per line
   --rsh CMD               remote shell for hostfile ranks (default: ssh)
   --coordinator-host H    address the coordinator binds to and ranks dial
@@ -96,6 +99,15 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
         break;
       case '--replication':
         opts.replication = positiveInt(flag, take());
+        break;
+      case '--dashboard-port':
+        opts.dashboardPort = positiveInt(flag, take());
+        break;
+      case '--no-dashboard':
+        opts.noDashboard = true;
+        break;
+      case '--stall-timeout-ms':
+        opts.stallTimeoutMs = positiveInt(flag, take(), 0);
         break;
       case '--hostfile':
         opts.hostfile = take();

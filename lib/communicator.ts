@@ -6,6 +6,7 @@ import { checkBuffer, dtypeOf, type CollectiveBuffer } from './dtype.js';
 import { native, NATIVE_ERROR_CODE, OP_KIND, REDUCE_OP, toShoalError, type NativeComm, type OpName } from './native.js';
 import type { CoordinatorClient } from './coordinator_client.js';
 import type { PsClient } from './ps/client.js';
+import { telemetry } from './telemetry.js';
 
 export type ReduceOp = keyof typeof REDUCE_OP;
 
@@ -30,6 +31,8 @@ export interface CommunicatorRuntime {
   timeoutMs: number;
   opTimeoutMs: number;
   client: CoordinatorClient | null;
+  /** The coordinator's latest stall diagnosis, appended to timeout errors. */
+  stallDiagnosis?: () => string | null;
   tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number };
 }
 
@@ -180,6 +183,20 @@ export class Communicator {
     return child;
   }
 
+  /**
+   * Reports numbers about training progress (e.g. `{ iteration: 3, loss: 0.41 }`) to the
+   * job's dashboard and /metrics. Cheap: buffered and sent with the next heartbeat.
+   */
+  report(values: Record<string, number>): void {
+    if (values === null || typeof values !== 'object') throw invalidArgument('report', 'values', 'an object of numbers', values);
+    const clean: Record<string, number> = {};
+    for (const [k, v] of Object.entries(values)) {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidArgument('report', `values.${k}`, 'a finite number', v);
+      clean[k] = v;
+    }
+    telemetry.report(clean);
+  }
+
   /** Breaks this communicator (and its splits): pending and later ops reject with `reason`. */
   abort(reason = 'aborted by the application'): void {
     this.#native.abort(NATIVE_ERROR_CODE.ERR_ABORTED, `rank ${this.rank}: ${reason}`, -1);
@@ -242,6 +259,7 @@ export class Communicator {
     const site: { stack?: string } = {};
     Error.captureStackTrace(site, Communicator.prototype[op]);
     const seq = this.#seq;
+    const bytes = (buf?.byteLength ?? 0) + (recv?.byteLength ?? 0);
     let pending: Promise<void>;
     try {
       pending = this.#native.collective(OP_KIND[op], buf, recv, reduceOp, root, timeoutMs);
@@ -249,10 +267,17 @@ export class Communicator {
       throw toShoalError(err, { rank: this.rank, op });
     }
     this.#seq++;
+    const settled = telemetry.collective(op, this.group, seq, bytes);
     try {
       await pending;
+      settled(true);
     } catch (err) {
+      settled(false);
       const e = toShoalError(err, { rank: this.rank, op, seq });
+      // The coordinator's stall inspector may know why (which ranks never arrived).
+      if (e instanceof ShoalError && e.code === 'ERR_TIMEOUT' && this.#runtime.stallDiagnosis?.()) {
+        e.message += `\n${this.#runtime.stallDiagnosis()}`;
+      }
       if (site.stack) e.stack = `${e.name}: ${e.message}\n${site.stack.split('\n').slice(1).join('\n')}`;
       throw e;
     }

@@ -9,6 +9,9 @@
 // (every send goes through `send()`, which checks `conn.closed`), and message ArrayBuffers are
 // only valid during the callback (we decode them synchronously).
 
+import { attachMonitor, publish } from './monitor/http.js';
+import { JobView } from './monitor/job_view.js';
+import { inspectStalls } from './monitor/stall_inspector.js';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { ConfigError, RendezvousError, type ErrorCode } from './errors.js';
@@ -39,6 +42,10 @@ export interface CoordinatorOptions {
   heartbeatTimeoutMs?: number;
   /** Sink for the coordinator's log lines (losses, rejected connections, timeouts); default stderr. */
   log?: (line: string) => void;
+  /** Report a collective that has waited this long (ms) and say who is missing; default 30000, 0 = off. */
+  stallTimeoutMs?: number;
+  /** Serve the dashboard, /metrics and the feed (token-protected); default true. */
+  dashboard?: boolean;
 }
 
 export interface CoordinatorState {
@@ -130,6 +137,12 @@ export class Coordinator {
   private readonly completed = new Map<string, PeerEndpoint[]>();
   private readonly lookups = new Map<string, Array<{ conn: Conn; id: number; timer: NodeJS.Timeout }>>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** What the dashboard, /metrics and the stall inspector see. */
+  private readonly jobView = new JobView();
+  private feed: ReturnType<typeof attachMonitor> = new Set();
+  private readonly stallTimeoutMs: number;
+  private readonly reportedStalls = new Set<string>();
+  private lastPublish = 0;
   private closing: Promise<void> | null = null;
 
   private constructor(host: string, port: number, opts: CoordinatorOptions) {
@@ -137,6 +150,7 @@ export class Coordinator {
     this.port = port;
     this.token = opts.token;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
     this.log = opts.log ?? ((line) => process.stderr.write(`[shoal coordinator] ${line}\n`));
   }
 
@@ -186,10 +200,11 @@ export class Coordinator {
           open: (ws) => coordinator?.onOpen(ws),
           message: (ws, message, isBinary) => coordinator?.onMessage(ws.getUserData().conn, message, isBinary),
           close: (ws) => coordinator?.onClose(ws.getUserData().conn),
-        })
-        .any('/*', (res: HttpResponse) => {
-          res.writeStatus('404 Not Found').end('not found');
         });
+      const feed = opts.dashboard === false ? new Set<never>() : attachMonitor(app, () => (coordinator ? { token: opts.token, view: () => coordinator!.view() } : null));
+      app.any('/*', (res: HttpResponse) => {
+        res.writeStatus('404 Not Found').end('not found');
+      });
       (app.listen as unknown as ListenWithOptions).call(app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
         if (socket === false) {
           reject(new RendezvousError('ERR_RENDEZVOUS', `could not start the Shoal coordinator on ${host}:${port}: the port is in use or the address is not local to this host`));
@@ -197,6 +212,7 @@ export class Coordinator {
         }
         coordinator = new Coordinator(host, uWS.us_socket_local_port(socket as unknown as uWS.us_socket), opts);
         coordinator.listenSocket = socket;
+        coordinator.feed = feed;
         coordinator.startSweep();
         resolve(coordinator);
       });
@@ -238,10 +254,33 @@ export class Coordinator {
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
       for (const conn of this.conns) this.end(conn, 1001, 'coordinator closed');
+      for (const ws of this.feed) ws.end(1001, 'coordinator closed');
       // Closing is asynchronous inside uWS; one turn lets the close frames go out.
       setImmediate(resolve);
     });
     return this.closing;
+  }
+
+  /** @internal for lib/monitor/http.ts */
+  view(): JobView {
+    return this.jobView;
+  }
+
+  /** Every sweep: look for stalls; about once a second: push the state to dashboards. */
+  private monitor(now: number): void {
+    if (this.stallTimeoutMs > 0) {
+      for (const stall of inspectStalls(this.jobView, this.stallTimeoutMs, now)) {
+        if (this.reportedStalls.has(stall.key)) continue;
+        this.reportedStalls.add(stall.key);
+        this.jobView.stalls.push(stall.message);
+        this.log(stall.message);
+        for (const e of this.ranks.values()) if (e.alive && e.rank < SERVER_ID_BASE) this.send(e.conn, { type: 'stall', message: stall.message });
+      }
+    }
+    if (now - this.lastPublish >= 1000) {
+      this.lastPublish = now;
+      publish(this.feed, this.jobView);
+    }
   }
 
   private startSweep(): void {
@@ -255,6 +294,7 @@ export class Coordinator {
       // meanwhile are still unread in the sockets: timers run before I/O is polled. Judge
       // nobody this round; the next one sees them.
       if (!late) this.sweep(now);
+      this.monitor(now);
     }, every);
     // The listen socket keeps a hosting process alive while it should; the sweep must not.
     this.sweepTimer.unref();
@@ -318,11 +358,19 @@ export class Coordinator {
       case 'lookup':
         this.onLookup(conn, msg);
         return;
-      case 'bye':
+      case 'metrics': {
+        const who = describeIdentity(entry.rank);
+        this.jobView.update(who.role, who.rank, msg['data']);
+        return;
+      }
+      case 'bye': {
         conn.saidBye = true;
         entry.alive = false;
+        const who = describeIdentity(entry.rank);
+        this.jobView.left(who.role, who.rank);
         this.failGroupsOf(entry.rank, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: rank ${entry.rank} left the job before it completed`);
         return;
+      }
       default:
         this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: `unknown message type ${JSON.stringify(msg.type)}` });
     }
@@ -368,6 +416,7 @@ export class Coordinator {
       alive: true,
       lastHeartbeatMs: Date.now(),
     });
+    this.jobView.joined(role, rank, typeof host === 'string' ? host.slice(0, MAX_HOST_LENGTH) : conn.remote, isIntIn(pid, 0, Number.MAX_SAFE_INTEGER) ? pid : 0);
     this.send(conn, { type: 'welcome', rank, size });
   }
 
@@ -477,6 +526,7 @@ export class Coordinator {
     const entry = this.ranks.get(id);
     if (entry) entry.alive = false;
     const who = describeIdentity(id);
+    this.jobView.lost(who.role, who.rank, reason);
     this.log(`${who.label} lost: ${reason}`);
     for (const other of this.ranks.values()) {
       if (other.rank !== id && other.alive) this.send(other.conn, { type: 'peerLost', rank: who.rank, role: who.role, reason });

@@ -84,6 +84,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private readonly pending = new Map<number, PendingRegister>();
   private nextId = 1;
   private heartbeat: NodeJS.Timeout | null = null;
+  private metricsSource: (() => unknown) | null = null;
+  /** The coordinator's last stall diagnosis that concerns this job, if any. */
+  lastStall: string | null = null;
   private closing: Promise<void> | null = null;
   private closedReason: string | null = null;
 
@@ -96,7 +99,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.onClose('the coordinator closed the connection'));
     ws.on('error', (err) => this.onClose(`connection error: ${err.message}`));
-    this.heartbeat = setInterval(() => this.post({ type: 'heartbeat' }), opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
+    // Each heartbeat carries this process's metrics when a source is set (setMetricsSource).
+    this.heartbeat = setInterval(() => {
+      if (this.metricsSource) this.post({ type: 'metrics', data: this.metricsSource() });
+      else this.post({ type: 'heartbeat' });
+    }, opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
     this.updateRef();
   }
@@ -172,6 +179,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     });
   }
 
+  /** Heartbeats then carry `source()` (the rank's metrics) to the coordinator's dashboard. */
+  setMetricsSource(source: () => unknown): void {
+    this.metricsSource = source;
+  }
+
   /** Says goodbye (so no one is told this rank was lost) and closes. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
@@ -209,6 +221,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         if (isIntIn(msg['id'], 0, Number.MAX_SAFE_INTEGER)) {
           this.settle(msg['id'], errorForCode(asCode(msg['code']), String(msg['message']), { rank: this.rank }));
         }
+        return;
+      case 'stall':
+        this.lastStall = typeof msg['message'] === 'string' ? msg['message'] : null;
         return;
       case 'peerLost':
         if (isIntIn(msg['rank'], 0, Number.MAX_SAFE_INTEGER)) {

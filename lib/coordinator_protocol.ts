@@ -12,6 +12,8 @@
 //   client → server  {type:'heartbeat'} every HEARTBEAT_INTERVAL_MS, {type:'bye'} before closing
 //   server → client  {type:'peerLost', rank, role, reason}           role: 'worker' | 'server'
 //   client → server  {type:'lookup', id, group, timeoutMs}          a completed group's table (answered like register)
+//   client → server  {type:'metrics', data}                         a heartbeat carrying the process's metrics (telemetry.ts)
+//   server → client  {type:'stall', message}                        the stall inspector's diagnosis
 
 import type { ErrorCode } from './errors.js';
 
@@ -50,10 +52,12 @@ export interface RegisterErrorMessage { type: 'registerError'; id: number; code:
 export interface HeartbeatMessage { type: 'heartbeat' }
 export interface ByeMessage { type: 'bye' }
 export interface PeerLostMessage { type: 'peerLost'; rank: number; role: 'worker' | 'server'; reason: string }
+export interface MetricsMessage { type: 'metrics'; data: unknown }
+export interface StallMessage { type: 'stall'; message: string }
 export interface LookupMessage { type: 'lookup'; id: number; group: string; timeoutMs: number }
 
-export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage;
-export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | HeartbeatMessage | ByeMessage;
+export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | StallMessage;
+export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | MetricsMessage | HeartbeatMessage | ByeMessage;
 
 /** Parses one frame into an object with a string `type`, or returns null. */
 export function parseMessage(text: string): ({ type: string } & Record<string, unknown>) | null {

@@ -9,6 +9,7 @@ import { connectCommunicator, type Communicator, type CommunicatorRuntime } from
 import { coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { PsClient } from './ps/client.js';
+import { telemetry } from './telemetry.js';
 
 export interface InitOptions {
   /** Environment to read instead of process.env (tests). */
@@ -120,6 +121,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   }
   if (client) {
     const c = client;
+    c.setMetricsSource(() => telemetry.snapshot());
+    runtime.stallDiagnosis = () => c.lastStall;
     c.on('peerLost', ({ rank, role, reason }) => {
       if (role === 'server') world.psLost(rank, reason);
       else world.peerLost(rank, reason);

@@ -41,6 +41,14 @@ export interface RunOptions {
   servers?: number;
   /** Copies of every parameter-server key (default 2, capped at `servers`). */
   replication?: number;
+  /** Port for the coordinator and its dashboard (default: any free port). */
+  dashboardPort?: number;
+  /** Don't serve or announce the dashboard. */
+  noDashboard?: boolean;
+  /** Stall inspector threshold in ms (default 30000; 0 turns it off). */
+  stallTimeoutMs?: number;
+  /** Called with the dashboard URL (token included) once the coordinator is up. */
+  onDashboard?: (url: string) => void;
 }
 
 export interface RankExit {
@@ -149,8 +157,10 @@ class Job {
     const token = makeToken();
     this.coordinator = await Coordinator.start({
       host: bindHost,
-      port: 0,
+      port: opts.dashboardPort ?? 0,
       token,
+      dashboard: !opts.noDashboard,
+      ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
       // Once the job is being stopped, ranks dropping off is expected: keep the log to the cause.
       log: (line) => {
         if (!opts.quiet && !this.stopping) process.stderr.write(`[shoal] ${line}\n`);
@@ -158,6 +168,11 @@ class Job {
     });
     // A wildcard bind is not an address ranks can dial.
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
+    if (!opts.noDashboard) {
+      const url = `http://${formatAddress({ host: dialHost, port: this.coordinator.port })}/?token=${token}`;
+      if (opts.onDashboard) opts.onDashboard(url);
+      else if (!opts.quiet) process.stderr.write(`[shoal] dashboard: ${url}\n`);
+    }
     const contract: Record<string, string> = {
       SHOAL_SIZE: String(np),
       SHOAL_COORDINATOR: formatAddress({ host: dialHost, port: this.coordinator.port }),

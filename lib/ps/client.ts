@@ -2,6 +2,7 @@
 // push run on the native client's I/O thread (dedup, partition by server, reassemble).
 import { invalidArgument, describe } from '../errors.js';
 import { native, toShoalError } from '../native.js';
+import { telemetry } from '../telemetry.js';
 import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from './table_options.js';
 
 /** NativePsClient's surface (native/binding/ps_wrap.cc). */
@@ -62,7 +63,7 @@ export class PsTable {
     if (!(result instanceof Float32Array) || result.length !== keys.length * this.dim) {
       throw invalidArgument(`${this.name}.pull`, 'out', `a Float32Array of keys.length * dim = ${keys.length * this.dim}`, out, true);
     }
-    await this.#client.call('pull', (n) => n.pull(this.#id, keys, result, this.#client.timeoutMs));
+    await this.#client.call('pull', (n) => n.pull(this.#id, keys, result, this.#client.timeoutMs), keys.length);
     return result;
   }
 
@@ -79,7 +80,7 @@ export class PsTable {
         true,
       );
     }
-    await this.#client.call('push', (n) => n.push(this.#id, keys, values, this.#client.timeoutMs));
+    await this.#client.call('push', (n) => n.push(this.#id, keys, values, this.#client.timeoutMs), keys.length);
   }
 }
 
@@ -191,12 +192,15 @@ export class PsClient {
   }
 
   /** @internal */
-  async call<T>(op: string, fn: (n: NativePsClient) => Promise<T>): Promise<T> {
+  async call<T>(op: string, fn: (n: NativePsClient) => Promise<T>, keys = 0): Promise<T> {
     if (this.#closed) throw invalidArgument(`ps.${op}`, 'client', 'an open parameter-server client', 'a closed one');
+    const done = telemetry.psCall(keys);
     try {
       return await fn(this.#native);
     } catch (err) {
       throw toShoalError(err, { rank: this.#rank, op: `ps.${op}` });
+    } finally {
+      done();
     }
   }
 }

@@ -21,6 +21,7 @@ function intFromEnv(name: string, min: number): number {
   return n;
 }
 
+const startedAt = Date.now();
 const rank = intFromEnv('SHOAL_SERVER_RANK', 0);
 const numServers = intFromEnv('SHOAL_NUM_SERVERS', 1);
 const numWorkers = intFromEnv('SHOAL_NUM_WORKERS', 1);
@@ -39,6 +40,7 @@ client.on('peerLost', ({ rank: lost, role }) => {
   if (role === 'server') server.serverLost(lost);
 });
 server.start(peers.map((p) => ({ host: p.host, port: p.port })));
+client.setMetricsSource(() => ({ startedAt, now: Date.now(), server: JSON.parse(server.stats()) as unknown }));
 
 let stopping = false;
 async function stop(): Promise<void> {

@@ -1,0 +1,77 @@
+// Metrics aggregation, the Prometheus text (parsed back) and the stall inspector's wording,
+// on a JobView fed by hand.
+import test from 'ava';
+
+import { JobView } from '../../lib/monitor/job_view.js';
+import { prometheusText } from '../../lib/monitor/prometheus.js';
+import { inspectStalls } from '../../lib/monitor/stall_inspector.js';
+import { parsePrometheus } from '../helpers/prometheus.js';
+
+function metrics(now: number, extra: object = {}) {
+  return { startedAt: now - 10_000, now, current: null, lastSeq: { world: 4 }, ops: { allReduce: 5 }, bytes: 4000, collectiveSeconds: 2, psSeconds: 1, psCalls: 3, psKeys: 30, reports: [], timeline: [], ...extra };
+}
+
+test('Prometheus text parses back with the right names, labels and values', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  view.joined('worker', 0, 'h', 1);
+  view.joined('worker', 1, 'h', 2);
+  view.joined('server', 0, 'h', 3);
+  view.update('worker', 0, metrics(now, { reports: [{ t: now, values: { iteration: 4, loss: 0.25 } }] }));
+  view.update('worker', 1, metrics(now));
+  view.update('server', 0, { now, server: { tables: [{ name: 'w"eird\\name', keys: 10, memoryBytes: 320 }], pulls: 7, pushes: 9, keysPulled: 70, keysPushed: 90, minClock: 2, maxClock: 4 } });
+  view.lost('worker', 1, 'killed by SIGKILL');
+  const samples = parsePrometheus(prometheusText(view));
+  const get = (name: string, labels: Record<string, string>) =>
+    samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  t.is(get('shoal_up', { rank: '0', role: 'worker' }), 1);
+  t.is(get('shoal_up', { rank: '1', role: 'worker' }), 0);
+  t.is(get('shoal_collective_ops_total', { rank: '0', op: 'allReduce' }), 5);
+  t.is(get('shoal_collective_seconds_total', { rank: '0' }), 2);
+  t.is(get('shoal_ps_seconds_total', { rank: '0' }), 1);
+  t.is(get('shoal_compute_seconds_total', { rank: '0' }), 7);
+  t.is(get('shoal_report', { rank: '0', name: 'loss' }), 0.25);
+  t.is(get('shoal_server_keys', { role: 'server', table: 'w"eird\\name' }), 10);
+  t.is(get('shoal_server_keys_total', { role: 'server' }), 160);
+  t.is(get('shoal_ssp_clock_max', { role: 'server' }), 4);
+  // Every family is announced with HELP and TYPE.
+  const text = prometheusText(view);
+  for (const name of new Set(samples.map((s) => s.name))) {
+    t.true(text.includes(`# TYPE ${name} `), name);
+    t.true(text.includes(`# HELP ${name} `), name);
+  }
+});
+
+test('state() splits each rank\'s time into compute, collectives and PS calls', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  view.joined('worker', 0, 'h', 1);
+  view.update('worker', 0, metrics(now, { current: { op: 'allReduce', group: 'world', seq: 5, since: now - 100 } }));
+  const state = view.state() as { processes: Array<{ state: string; seconds: { wall: number; compute: number; collectives: number; ps: number } }> };
+  const p = state.processes[0]!;
+  t.is(p.state, 'waiting in allReduce seq 5');
+  t.is(p.seconds.wall, 10);
+  t.is(p.seconds.collectives, 2);
+  t.is(p.seconds.ps, 1);
+  t.is(p.seconds.compute, 7);
+});
+
+test('the stall inspector tells dead, desynced and busy ranks apart', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  for (let r = 0; r < 4; r++) view.joined('worker', r, 'h', r);
+  const waiting = { current: { op: 'allReduce', group: 'world', seq: 9, since: now - 40_000 } };
+  view.update('worker', 0, metrics(now, waiting));
+  view.update('worker', 1, metrics(now, { current: { op: 'bcast', group: 'world', seq: 9, since: now - 40_000 } }));
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 8 } }));
+  view.update('worker', 3, metrics(now));
+  view.lost('worker', 3, 'killed by SIGKILL');
+  const stalls = inspectStalls(view, 30_000, now);
+  const mine = stalls.find((s) => s.key === 'allReduce/world/9');
+  t.truthy(mine);
+  t.is(
+    mine!.message,
+    'stall: allReduce seq 9 has waited 40 s; arrived: rank 0; missing: rank 1 (in bcast seq 9 (desync)), rank 2 (busy computing; last finished seq 8), rank 3 (dead: killed by SIGKILL)',
+  );
+  t.is(inspectStalls(view, 60_000, now).length, 0, 'nothing under the threshold');
+});

@@ -1,0 +1,26 @@
+// Rank program for the monitoring test. 'train': a few iterations that report a loss, then
+// rank 1 lags so the stall inspector fires. 'timeout': rank 1 lags longer than rank 0's op
+// timeout, whose error must carry the stall diagnosis.
+import { init } from '../../lib/index.js';
+
+const scenario = process.argv[2] ?? 'train';
+const comm = await init();
+const g = new Float32Array(1024);
+if (scenario === 'train') {
+  for (let it = 0; it < 40; it++) {
+    await comm.allReduce(g);
+    if (comm.rank === 0) comm.report({ iteration: it, loss: 1 / (it + 1) });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (comm.rank === 1) await new Promise((r) => setTimeout(r, 3000));
+  await comm.allReduce(g);
+} else {
+  await comm.barrier();
+  if (comm.rank === 1) await new Promise((r) => setTimeout(r, 4000));
+  const outcome = await comm.allReduce(g, { timeoutMs: comm.rank === 0 ? 3000 : 0 }).then(
+    () => 'ok',
+    (e: Error) => e.message,
+  );
+  console.log(`OUTCOME ${JSON.stringify(outcome)}`);
+}
+await comm.close().catch(() => undefined);
