@@ -44,3 +44,19 @@ for (const np of [2, 4]) {
     await sweep(t, np, { counts: [], big: 16 << 20 });
   });
 }
+
+for (const np of [3, 5]) {
+  test(`split, np=${np}: sub-communicators by color, ordered by key, independent of the parent`, async (t) => {
+    t.timeout(120_000);
+    const run = await runRanks(np, 'workers/split.worker.js', [], { wallTimeoutMs: 90_000 });
+    t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+    for (const lines of run.stdout) {
+      const r = JSON.parse(lines.find((l) => l.startsWith('RESULT '))!.slice(7)) as Record<string, number>;
+      t.is(r['subRank'], r['expectedRank']);
+      t.is(r['subSize'], r['expectedSize']);
+      t.is(r['sum'], r['want']);
+      t.is(r['inThird'], r['rank'] === 0 ? 0 : np - 1);
+      t.is(r['worldSum'], np);
+    }
+  });
+}
