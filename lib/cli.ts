@@ -18,6 +18,7 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
   --timeout-ms T          op and rendezvous timeout for every rank (SHOAL_TIMEOUT_MS)
   --servers K             also start K parameter-server processes (comm.ps in the ranks)
   --replication R         copies of every parameter-server key (default 2, at most K)
+  --ps-updaters FILE      module whose exported updaters tables can use ({ type: 'custom', name })
   --dashboard-port P      port of the coordinator and its dashboard (default: any free port)
   --no-dashboard          don't serve or print the dashboard URL
   --stall-timeout-ms T    report a collective that waited T ms and who is missing (default 30000)
@@ -99,6 +100,9 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
         break;
       case '--replication':
         opts.replication = positiveInt(flag, take());
+        break;
+      case '--ps-updaters':
+        opts.psUpdaters = take();
         break;
       case '--dashboard-port':
         opts.dashboardPort = positiveInt(flag, take());

@@ -12,6 +12,7 @@ import { Coordinator } from './coordinator.js';
 import { ConfigError } from './errors.js';
 import { formatAddress, isLocalAddress } from './env.js';
 import { makeToken } from './hmac_auth.js';
+import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
 
@@ -47,6 +48,8 @@ export interface RunOptions {
   noDashboard?: boolean;
   /** Stall inspector threshold in ms (default 30000; 0 turns it off). */
   stallTimeoutMs?: number;
+  /** Module whose exported updaters the servers load (`--ps-updaters`). */
+  psUpdaters?: string;
   /** Called with the dashboard URL (token included) once the coordinator is up. */
   onDashboard?: (url: string) => void;
 }
@@ -210,6 +213,7 @@ class Job {
           ...(opts.env ?? {}),
           ...contract,
           SHOAL_ROLE: 'server',
+          ...(opts.psUpdaters ? { SHOAL_PS_UPDATERS: resolvePath(opts.cwd ?? process.cwd(), opts.psUpdaters) } : {}),
           SHOAL_SERVER_RANK: String(i),
           SHOAL_NUM_WORKERS: String(np),
         });

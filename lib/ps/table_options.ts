@@ -7,7 +7,9 @@ export type UpdaterOptions =
   | { type: 'add' }
   | { type: 'sgd'; lr?: number }
   | { type: 'adagrad'; lr?: number; eps?: number }
-  | { type: 'ftrl'; alpha?: number; beta?: number; l1?: number; l2?: number };
+  | { type: 'ftrl'; alpha?: number; beta?: number; l1?: number; l2?: number }
+  /** A user-defined updater exported by the module given to `shoal run --ps-updaters FILE`. */
+  | { type: 'custom'; name: string };
 
 export type InitOptions =
   | { type: 'zeros' }
@@ -45,9 +47,10 @@ export interface TableSpec {
   low?: number;
   high?: number;
   seed?: number;
+  customUpdater?: number;
 }
 
-const UPDATERS = { assign: 0, add: 1, sgd: 2, adagrad: 3, ftrl: 4 } as const;
+const UPDATERS = { assign: 0, add: 1, sgd: 2, adagrad: 3, ftrl: 4, custom: 5 } as const;
 const INITS = { zeros: 0, normal: 1, uniform: 2 } as const;
 const MODES = { bsp: 0, ssp: 1, asp: 2 } as const;
 
@@ -65,7 +68,7 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
   const dim = o.dim ?? 1;
   if (!Number.isInteger(dim) || dim < 1 || dim > 1 << 20) throw invalidArgument(where, 'dim', 'an integer in [1, 2^20]', dim, true);
   const u = o.updater ?? { type: 'add' };
-  if (!u || !(u.type in UPDATERS)) throw invalidArgument(where, 'updater.type', "'assign' | 'add' | 'sgd' | 'adagrad' | 'ftrl'", u?.type);
+  if (!u || !(u.type in UPDATERS)) throw invalidArgument(where, 'updater.type', "'assign' | 'add' | 'sgd' | 'adagrad' | 'ftrl' | 'custom'", u?.type);
   const i = o.init ?? { type: 'zeros' };
   if (!i || !(i.type in INITS)) throw invalidArgument(where, 'init.type', "'zeros' | 'normal' | 'uniform'", i?.type);
   const c = o.consistency ?? { mode: 'asp' };
@@ -76,6 +79,10 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
     if (!Number.isInteger(staleness) || staleness < 0) throw invalidArgument(where, 'consistency.staleness', 'an integer >= 0', staleness, true);
   }
   const spec: TableSpec = { dim, updater: UPDATERS[u.type], init: INITS[i.type], consistency: MODES[c.mode], staleness };
+  if (u.type === 'custom') {
+    if (typeof u.name !== 'string' || u.name === '') throw invalidArgument(where, 'updater.name', 'the name of an updater exported by --ps-updaters', u.name);
+    spec.customUpdater = updaterIdOf(u.name);
+  }
   const set = (key: keyof TableSpec, value: number | undefined) => {
     if (value !== undefined) (spec as unknown as Record<string, number>)[key] = value;
   };
@@ -102,4 +109,14 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
 /** Floats a push carries per key: FTRL pushes deltas of z and n. */
 export function pushFloatsPerKey(spec: TableSpec): number {
   return spec.updater === UPDATERS.ftrl ? 2 * spec.dim : spec.dim;
+}
+
+/** FNV-1a of a custom updater's name: how tables and servers refer to it. */
+export function updaterIdOf(name: string): number {
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(name, 'utf8')) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
 }

@@ -3,6 +3,8 @@
 // TypedArrays pinned and used in place, Promises settled on the JS thread through a TSFN.
 #include <napi.h>
 
+#include <cstring>
+#include <future>
 #include <memory>
 #include <string>
 
@@ -46,6 +48,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     return DefineClass(env, "NativePsServer",
                        {InstanceAccessor<&NativePsServer::port>("port"), InstanceMethod<&NativePsServer::start>("start"),
                         InstanceMethod<&NativePsServer::serverLost>("serverLost"), InstanceMethod<&NativePsServer::stop>("stop"),
+                        InstanceMethod<&NativePsServer::setCustomUpdaters>("setCustomUpdaters"),
                         InstanceMethod<&NativePsServer::stats>("stats")});
   }
 
@@ -70,6 +73,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   }
   ~NativePsServer() override {
     if (server_) server_->stop();
+    if (customTsfn_) customTsfn_.Release();
   }
 
  private:
@@ -92,7 +96,69 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     return Napi::String::New(info.Env(), server_ ? server_->stats() : "{}");
   }
 
+  // setCustomUpdaters(ids: number[], fn(id, table, keys, rows, grads, dim)): the server
+  // thread calls fn on this (the JS) thread and waits; fn updates `rows` in place. The
+  // arrays are copies, so JS may keep them without pointing into native memory.
+  Napi::Value setCustomUpdaters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!server_) throwShoalError(env, ErrorCode::kInvalidUsage, "setCustomUpdaters: server is stopped");
+    if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsFunction()) {
+      throw Napi::TypeError::New(env, "setCustomUpdaters: expected (ids: number[], fn)");
+    }
+    std::vector<uint32_t> ids;
+    Napi::Array arr = info[0].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) ids.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
+    customTsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "shoal-ps-updater", 0, 1);
+    customTsfn_.Unref(env);
+    Napi::ThreadSafeFunction tsfn = customTsfn_;
+    server_->setCustomUpdaters(std::move(ids), [tsfn](uint32_t id, const std::string& table, const uint64_t* keys, size_t n,
+                                                      float* rows, const float* grads, uint32_t dim, std::string* error) mutable {
+      struct Call {
+        uint32_t id;
+        const std::string* table;
+        const uint64_t* keys;
+        size_t n;
+        float* rows;
+        const float* grads;
+        uint32_t dim;
+        bool ok;
+        std::string error;
+        std::promise<void> done;
+      } c{id, &table, keys, n, rows, grads, dim, false, std::string(), std::promise<void>()};
+      std::future<void> finished = c.done.get_future();
+      const napi_status st = tsfn.BlockingCall(&c, [](Napi::Env env, Napi::Function fn, Call* c) {
+        const size_t rowBytes = c->n * c->dim * sizeof(float);
+        auto keysAb = Napi::ArrayBuffer::New(env, c->n * 8);
+        std::memcpy(keysAb.Data(), c->keys, c->n * 8);
+        auto rowsAb = Napi::ArrayBuffer::New(env, rowBytes);
+        std::memcpy(rowsAb.Data(), c->rows, rowBytes);
+        auto gradsAb = Napi::ArrayBuffer::New(env, rowBytes);
+        std::memcpy(gradsAb.Data(), c->grads, rowBytes);
+        try {
+          fn.Call({Napi::Number::New(env, c->id), Napi::String::New(env, *c->table),
+                   Napi::TypedArrayOf<uint64_t>::New(env, c->n, keysAb, 0, napi_biguint64_array),
+                   Napi::Float32Array::New(env, c->n * c->dim, rowsAb, 0), Napi::Float32Array::New(env, c->n * c->dim, gradsAb, 0),
+                   Napi::Number::New(env, c->dim)});
+          std::memcpy(c->rows, rowsAb.Data(), rowBytes);
+          c->ok = true;
+        } catch (const Napi::Error& e) {
+          c->error = e.Message();
+        }
+        c->done.set_value();
+      });
+      if (st != napi_ok) {
+        *error = "the server's JS thread is not running";
+        return false;
+      }
+      finished.wait();
+      if (!c.ok) *error = c.error;
+      return c.ok;
+    });
+    return env.Undefined();
+  }
+
   std::unique_ptr<psnet::PsServer> server_;
+  Napi::ThreadSafeFunction customTsfn_;
 };
 
 class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
@@ -188,7 +254,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     op->type = psnet::PsOp::Type::kCreateTable;
     psnet::TableSpec& s = op->spec;
     s.dim = static_cast<uint32_t>(requireInt64(o, "dim", "createTable", 1, 1 << 20));
-    s.updater = static_cast<uint8_t>(requireInt(o, "updater", "createTable", 0, 4));
+    s.updater = static_cast<uint8_t>(requireInt(o, "updater", "createTable", 0, 5));
     s.init = static_cast<uint8_t>(requireInt(o, "init", "createTable", 0, 2));
     s.consistency = static_cast<uint8_t>(requireInt(o, "consistency", "createTable", 0, 2));
     s.staleness = static_cast<int32_t>(optionalInt64(o, "staleness", "createTable", 0, 1 << 30, 0));
@@ -203,6 +269,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     s.initLow = optionalFloat(o, "low", -0.01f);
     s.initHigh = optionalFloat(o, "high", 0.01f);
     s.initSeed = static_cast<uint64_t>(optionalInt64(o, "seed", "createTable", 0, (1LL << 53), 0));
+    s.customUpdater = static_cast<uint32_t>(optionalInt64(o, "customUpdater", "createTable", 0, 0xFFFFFFFFLL, 0));
     s.nameBytes = static_cast<uint32_t>(name.size());
     op->text = name;
     op->tableId = psnet::tableIdOf(name);

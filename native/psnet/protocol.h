@@ -61,8 +61,12 @@ struct TableSpec {
   float lr, eps, alpha, beta, l1, l2;
   float initMean, initStd, initLow, initHigh;
   uint64_t initSeed;
+  uint32_t customUpdater;  // updater kCustomUpdater: FNV-1a of the user updater's name
   uint32_t nameBytes;
 };
+
+// Updater code of a user-defined updater written in TS (lib/ps/server_main.ts loads it).
+constexpr uint8_t kCustomUpdater = 5;
 #pragma pack(pop)
 
 static_assert(sizeof(PsHeader) == 48, "PsHeader must stay 48 bytes");

@@ -68,6 +68,11 @@ void PsServer::stop() {
   conns_.clear();
 }
 
+void PsServer::setCustomUpdaters(std::vector<uint32_t> known, CustomUpdater fn) {
+  customKnown_ = std::move(known);  // set before start(): the thread reads it
+  custom_ = std::move(fn);
+}
+
 std::string PsServer::stats() {
   std::lock_guard<std::mutex> lock(statsMutex_);
   return statsJson_;
@@ -348,6 +353,11 @@ void PsServer::handleCreateTable(uint64_t connId, const Message& m) {
     reply(connId, makeResponse(h, kOk, 0));
     return;
   }
+  if (spec.updater == kCustomUpdater &&
+      std::find(customKnown_.begin(), customKnown_.end(), spec.customUpdater) == customKnown_.end()) {
+    throw Error(ErrorCode::kInvalidArgument, "table '" + name + "': its custom updater is not loaded on parameter server " +
+                                                 std::to_string(config_.rank) + " (start the job with --ps-updaters FILE that exports it)");
+  }
   const ps::TableConfig cfg = toTableConfig(spec);
   ps::validate(cfg);
   Table t;
@@ -428,6 +438,18 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
   const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
   const auto* values = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
   const bool fresh = !alreadyApplied(worker, originalId);
+  std::vector<float> newRows;
+  if (t->spec.updater == kCustomUpdater && !fromReplica && fresh) {
+    // The user's updater turns (current rows, pushed values) into new rows; from here on the
+    // push is an assignment of those rows, replicated as such.
+    newRows.resize(static_cast<size_t>(h.count) * t->spec.dim);
+    t->store->pull(keys, h.count, newRows.data());
+    std::string err;
+    if (!custom_ || !custom_(t->spec.customUpdater, t->name, keys, h.count, newRows.data(), values, t->spec.dim, &err)) {
+      throw Error(ErrorCode::kInvalidArgument, "custom updater of table '" + t->name + "' failed: " + (err.empty() ? "not loaded" : err));
+    }
+    values = newRows.data();
+  }
   int waiting = 0;
   uint64_t replId = 0;
   if (!fromReplica && replicating_) {

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "common/error.h"
@@ -61,6 +62,13 @@ class PsServer {
   void stop();
   // JSON: tables, keys, memory, request counters.
   std::string stats();
+
+  // User-defined updaters (written in TS): rows holds the keys' current rows and must be
+  // updated in place from grads. Called on the server thread; returns false with *error set
+  // to refuse the push. `known` lists the updater ids that may be used by tables.
+  using CustomUpdater = std::function<bool(uint32_t updaterId, const std::string& table, const uint64_t* keys, size_t n,
+                                           float* rows, const float* grads, uint32_t dim, std::string* error)>;
+  void setCustomUpdaters(std::vector<uint32_t> known, CustomUpdater fn);
 
  private:
   struct Table {
@@ -130,6 +138,9 @@ class PsServer {
   uint64_t nextReplicationId_ = 1;
   // Per worker: recently applied push request ids (bounded), for exactly-once retries.
   std::unordered_map<uint32_t, std::pair<std::unordered_set<uint64_t>, std::deque<uint64_t>>> applied_;
+
+  std::vector<uint32_t> customKnown_;
+  CustomUpdater custom_;
 
   std::mutex statsMutex_;
   std::string statsJson_ = "{}";

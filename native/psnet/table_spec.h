@@ -14,7 +14,8 @@ enum class Consistency : uint8_t { kBsp = 0, kSsp = 1, kAsp = 2 };
 inline ps::TableConfig toTableConfig(const TableSpec& s) {
   ps::TableConfig c;
   c.dim = s.dim;
-  c.updater.kind = static_cast<ps::UpdaterKind>(s.updater);
+  // A user-defined updater computes new rows in JS; the store then just assigns them.
+  c.updater.kind = s.updater == kCustomUpdater ? ps::UpdaterKind::kAssign : static_cast<ps::UpdaterKind>(s.updater);
   c.updater.lr = s.lr;
   c.updater.eps = s.eps;
   c.updater.alpha = s.alpha;
@@ -42,7 +43,7 @@ inline int64_t stalenessOf(const TableSpec& s) {
 
 // Specs are equal when every field that changes behaviour is equal.
 inline bool sameSpec(const TableSpec& a, const TableSpec& b) {
-  return a.dim == b.dim && a.updater == b.updater && a.init == b.init && a.consistency == b.consistency &&
+  return a.dim == b.dim && a.updater == b.updater && a.customUpdater == b.customUpdater && a.init == b.init && a.consistency == b.consistency &&
          a.staleness == b.staleness && a.lr == b.lr && a.eps == b.eps && a.alpha == b.alpha && a.beta == b.beta &&
          a.l1 == b.l1 && a.l2 == b.l2 && a.initMean == b.initMean && a.initStd == b.initStd && a.initLow == b.initLow &&
          a.initHigh == b.initHigh && a.initSeed == b.initSeed;

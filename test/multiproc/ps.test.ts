@@ -2,15 +2,15 @@
 // (`--servers K`), every rank checking results it can compute itself.
 import test from 'ava';
 
-import { runRanks } from '../helpers/run_job.js';
+import { fixturePath, runRanks } from '../helpers/run_job.js';
 
 interface Result {
   rank: number;
   [key: string]: unknown;
 }
 
-async function psJob(t: import('ava').ExecutionContext, np: number, servers: number, scenario: string): Promise<Result[]> {
-  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000 });
+async function psJob(t: import('ava').ExecutionContext, np: number, servers: number, scenario: string, extra: { psUpdaters?: string } = {}): Promise<Result[]> {
+  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000, ...extra });
   t.false(run.timedOut, 'job hit the wall-clock limit');
   t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
   const results = run.stdout.map((lines) => lines.filter((l) => l.startsWith('RESULT ')).map((l) => JSON.parse(l.slice(7)) as Result)[0]);
@@ -89,5 +89,16 @@ test('bad input: clear errors naming the table, nothing applied', async (t) => {
     t.regex(String(r['badUpdater']), /'updater.type'/);
     t.regex(String(r['badStaleness']), /'consistency.staleness'/);
     t.is(r['untouched'], '0,0,0,0,0,0,0,0');
+  }
+});
+
+test('a user-defined updater written in JS runs on the servers (and its errors reach the worker)', async (t) => {
+  t.timeout(120_000);
+  const results = await psJob(t, 2, 2, 'custom', { psUpdaters: fixturePath('ps_updaters.mjs') });
+  for (const r of results) {
+    // Two workers each pushed (1, -1) and (0.5, 0.5) through w = clip(w - 0.5 g, -1, 1) from 0.
+    t.deepEqual(r['rows'], [-1, 1, -0.5, -0.5]);
+    t.regex(String(r['refused']), /custom updater of table 'bad' failed: .*this updater refuses every push/);
+    t.regex(String(r['unknown']), /custom updater is not loaded on parameter server/);
   }
 });

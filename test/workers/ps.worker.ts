@@ -153,6 +153,19 @@ switch (scenario) {
     result(out);
     break;
   }
+  case 'custom': {
+    // Runs with --ps-updaters test/fixtures/ps_updaters.mjs.
+    const t = await ps.table('clip', { dim: 2, updater: { type: 'custom', name: 'clipped' } });
+    const keys = new BigUint64Array([7n, 9n]);
+    await t.push(keys, new Float32Array([1, -1, 0.5, 0.5])); // every worker pushes the same
+    await comm.barrier();
+    const rows = await t.pull(keys);
+    const bad = await ps.table('bad', { updater: { type: 'custom', name: 'refuses' } });
+    const refused = await bad.push(new BigUint64Array([1n]), new Float32Array([1])).then(() => 'ok', (e: Error) => e.message);
+    const unknown = await ps.table('nope', { updater: { type: 'custom', name: 'notExported' } }).then(() => 'ok', (e: Error) => e.message);
+    result({ rows: Array.from(rows), refused, unknown });
+    break;
+  }
   default:
     throw new Error(`unknown scenario ${scenario}`);
 }
