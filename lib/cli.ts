@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `shoal` command. It parses arguments and dispatches to a subcommand; the work lives in
 // launcher.ts. Parsing is pure (parseRunArgs) so it can be unit-tested; usage errors exit 2.
-// Planned subcommands (train, predict, datagen, ps) have a slot in COMMANDS but no body yet.
+// Planned subcommands (train, predict, ps) have a slot in COMMANDS but no body yet.
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -36,6 +36,7 @@ usage: shoal <command> [args]
 commands:
   run     start N ranks of a script with a coordinator (like mpirun)
   demo    run the bundled demo on 4 local ranks (--np N to change)
+  datagen write a synthetic libsvm data set (shoal datagen --help)
   help    show this help
 
 ${RUN_USAGE}
@@ -208,7 +209,7 @@ const COMMANDS: Record<string, Command> = {
   help: { summary: 'show help', main: async () => (process.stdout.write(`${HELP}\n`), 0) },
   train: { summary: 'train a bundled algorithm (planned)' },
   predict: { summary: 'predict with a trained model (planned)' },
-  datagen: { summary: 'generate synthetic data sets (planned)' },
+  datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./cli_datagen.js')).datagenMain(argv) },
   ps: { summary: 'run parameter-server jobs (planned)' },
 };
 

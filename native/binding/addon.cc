@@ -12,6 +12,7 @@ namespace binding {
 void shutdownAllComms();
 void registerPs(Napi::Env env, Napi::Object exports);  // ps_store_wrap.cc
 void InitPs(Napi::Env env, Napi::Object exports);      // ps_wrap.cc
+void registerData(Napi::Env env, Napi::Object exports);  // data_wrap.cc
 
 namespace {
 
@@ -38,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reduce", Napi::Function::New(env, Reduce, "reduce"));
   registerPs(env, exports);
   InitPs(env, exports);
+  registerData(env, exports);
   exports.Set("protocolVersion", Napi::Number::New(env, 1));
   env.AddCleanupHook([] { shutdownAllComms(); });
   return exports;

@@ -1,0 +1,171 @@
+// `shoal datagen`: parses its arguments (pure, unit-testable) and runs generateDataset with
+// progress on stderr. The generators and the formats are in lib/data/datagen.ts.
+
+import { ConfigError } from './errors.js';
+import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from './data/datagen.js';
+
+export const DATAGEN_USAGE = `usage: shoal datagen --task T --out FILE [options]
+
+Writes a synthetic libsvm data set with a planted model (same seed, same bytes).
+
+  --task binary|dense|rank|ratings
+        binary   sparse CTR-like 0/1 labels, power-law feature frequencies, values 1
+        dense    dense 0/1 classification with interactions (all features written)
+        rank     relevance 0..4, "rel qid:Q id:v ..." plus FILE.query group sizes
+        ratings  libFM style "rating u:1 (users+i):1", ratings 1..5
+  --out FILE              data file to write (the train file when a test file is asked for)
+  --test-out FILE         also write a test file (default fraction 0.2)
+  --test-fraction F       share of rows (queries for rank) in the test file
+                          (default test file: FILE.test)
+  --seed S                seed (default 1)
+  --rows N                binary/dense/ratings rows (default ${DATAGEN_DEFAULTS.binary.rows})
+  --features N            binary ${DATAGEN_DEFAULTS.binary.features}, dense ${DATAGEN_DEFAULTS.dense.features}, rank ${DATAGEN_DEFAULTS.rank.features} by default
+  --nnz N                 binary: mean non-zeros per row (default ${DATAGEN_DEFAULTS.binary.nnz})
+  --queries N             rank: queries of 5..40 documents (default ${DATAGEN_DEFAULTS.rank.queries})
+  --users N, --items N    ratings (default ${DATAGEN_DEFAULTS.ratings.users} and ${DATAGEN_DEFAULTS.ratings.items})
+  --no-qid                rank: write only the .query file, no qid: fields
+  -q, --quiet             no progress on stderr
+Numbers may be written like 1e6.`;
+
+function usage(message: string): ConfigError {
+  return new ConfigError('ERR_CONFIG', `shoal datagen: ${message}`);
+}
+
+const TASKS: readonly DatagenTask[] = ['binary', 'dense', 'rank', 'ratings'];
+
+/** Parsed `shoal datagen` arguments. */
+export interface DatagenArgs extends DatagenOptions {
+  quiet: boolean;
+  help: boolean;
+}
+
+/**
+ * Parses the arguments after `shoal datagen`. Pure: touches no files.
+ * @throws {ConfigError} ERR_CONFIG with a `shoal datagen: …` message on a usage error.
+ * @example parseDatagenArgs(['--task', 'dense', '--rows', '1e4', '--out', 'd.svm']) // { task: 'dense', rows: 10000, ... }
+ */
+export function parseDatagenArgs(argv: readonly string[]): DatagenArgs {
+  const out: Partial<DatagenArgs> = { quiet: false, help: false };
+  let i = 0;
+  const count = (flag: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isSafeInteger(n) || n < min) throw usage(`${flag} needs an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  while (i < argv.length) {
+    const arg = argv[i] as string;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const take = (): string => {
+      if (inline !== undefined) {
+        i++;
+        return inline;
+      }
+      const v = argv[i + 1];
+      if (v === undefined) throw usage(`${flag} needs a value`);
+      i += 2;
+      return v;
+    };
+    const flagOnly = (): void => {
+      if (inline !== undefined) throw usage(`${flag} takes no value`);
+      i++;
+    };
+    switch (flag) {
+      case '--task': {
+        const v = take();
+        if (!TASKS.includes(v as DatagenTask)) throw usage(`--task must be one of ${TASKS.join(', ')}, got ${JSON.stringify(v)}`);
+        out.task = v as DatagenTask;
+        break;
+      }
+      case '--out':
+      case '-o':
+        out.out = take();
+        break;
+      case '--test-out':
+        out.testOut = take();
+        break;
+      case '--test-fraction': {
+        const v = take();
+        const f = Number(v);
+        if (v.trim() === '' || !(f >= 0 && f <= 1)) throw usage(`--test-fraction needs a number in [0, 1], got ${JSON.stringify(v)}`);
+        out.testFraction = f;
+        break;
+      }
+      case '--seed':
+        out.seed = count(flag, take(), 0);
+        break;
+      case '--rows':
+        out.rows = count(flag, take(), 0);
+        break;
+      case '--features':
+        out.features = count(flag, take(), 1);
+        break;
+      case '--nnz':
+        out.nnz = count(flag, take(), 1);
+        break;
+      case '--queries':
+        out.queries = count(flag, take(), 0);
+        break;
+      case '--users':
+        out.users = count(flag, take(), 1);
+        break;
+      case '--items':
+        out.items = count(flag, take(), 1);
+        break;
+      case '--no-qid':
+        flagOnly();
+        out.qid = false;
+        break;
+      case '-q':
+      case '--quiet':
+        flagOnly();
+        out.quiet = true;
+        break;
+      case '-h':
+      case '--help':
+        flagOnly();
+        out.help = true;
+        break;
+      default:
+        throw usage(`unknown option ${JSON.stringify(arg)}\n${DATAGEN_USAGE}`);
+    }
+  }
+  if (out.help) return out as DatagenArgs;
+  if (out.task === undefined) throw usage(`--task is required\n${DATAGEN_USAGE}`);
+  if (out.out === undefined || out.out === '') throw usage('--out FILE is required');
+  return out as DatagenArgs;
+}
+
+/** Runs `shoal datagen` and returns the exit status. */
+export async function datagenMain(argv: string[]): Promise<number> {
+  const args = parseDatagenArgs(argv);
+  if (args.help) {
+    process.stdout.write(`${DATAGEN_USAGE}\n`);
+    return 0;
+  }
+  const { quiet, help: _help, ...options } = args;
+  const started = Date.now();
+  const tty = process.stderr.isTTY === true;
+  let lastReport = 0;
+  if (!quiet) {
+    options.onProgress = (done, total) => {
+      // A terminal gets a live line; a log gets a line every 10 s (and at the end).
+      const now = Date.now();
+      if (tty) process.stderr.write(`\rdatagen: ${Math.floor((100 * done) / total)}% (${done}/${total})`);
+      else if (now - lastReport >= 10_000 || done === total) {
+        lastReport = now;
+        process.stderr.write(`datagen: ${done}/${total} ${options.task === 'rank' ? 'queries' : 'rows'}\n`);
+      }
+    };
+  }
+  const result = await generateDataset(options);
+  if (!quiet) {
+    if (tty) process.stderr.write('\n');
+    const secs = (Date.now() - started) / 1000;
+    const rows = options.task === 'rank' ? `${result.trainQueries}+${result.testQueries} queries, ` : '';
+    process.stderr.write(
+      `datagen: wrote ${result.files.join(', ')} (${rows}${result.trainRows}+${result.testRows} rows, ${(result.bytes / 1e6).toFixed(1)} MB) in ${secs.toFixed(1)} s\n`,
+    );
+  }
+  return 0;
+}

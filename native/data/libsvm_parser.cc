@@ -1,0 +1,391 @@
+// The libsvm reader (see libsvm_parser.h for the grammar and the split rule).
+//
+// Speed: one memchr per line finds its end, then one forward pass tokenizes it; numbers go
+// through std::from_chars (libstdc++ 12 uses the fast_float algorithm: exact, locale-free),
+// ids through a plain digit loop. Output grows in malloc'd arrays that become the JS arrays,
+// so nothing is copied after the parse. Line numbers are only computed when an error needs
+// one (by counting '\n' from the last place we counted), never on the hot path.
+#include "data/libsvm_parser.h"
+
+#include <charconv>  // for std::from_chars
+#include <cmath>     // for HUGE_VAL
+#include <cstring>   // for memcmp
+#include <memory>
+
+namespace shoal::data {
+
+namespace {
+
+constexpr uint64_t kNoKey = ~uint64_t{0};
+constexpr uint64_t kMaxId32 = 0xffffffffull;
+
+inline bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+inline bool isDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+inline bool endsToken(const char* p, const char* e) { return p == e || isSpace(*p) || *p == '#'; }
+
+bool isDataLine(const char* p, const char* e) {
+  while (p < e && isSpace(*p)) ++p;
+  return p < e && *p != '#';
+}
+
+// The query key of a line for the split rule: its qid when the second token is a well-formed
+// "qid:N", else kNoKey. Deliberately independent of the full parse so that two ranks looking
+// at the same (possibly malformed) line always agree.
+uint64_t qidKeyOf(const char* p, const char* e) {
+  while (p < e && isSpace(*p)) ++p;
+  while (!endsToken(p, e)) ++p;
+  while (p < e && isSpace(*p)) ++p;
+  if (e - p < 5 || std::memcmp(p, "qid:", 4) != 0) return kNoKey;
+  p += 4;
+  const char* digits = p;
+  uint64_t v = 0;
+  while (p < e && isDigit(*p) && p - digits < 11) v = v * 10 + static_cast<uint64_t>(*p++ - '0');
+  if (p == digits || !endsToken(p, e) || v > kMaxId32) return kNoKey;
+  return v;
+}
+
+// "'tok'" for messages: the token at p (up to whitespace), shortened; or "end of line".
+std::string describeChar(const char* p, const char* e);
+
+std::string describeToken(const char* p, const char* e) {
+  if (p == e || *p == '#' || isSpace(*p)) return describeChar(p, e);
+  const char* q = p;
+  while (q < e && !isSpace(*q) && q - p < 24) ++q;
+  std::string tok(p, q);
+  if (q < e && !isSpace(*q)) tok += "...";
+  return "'" + tok + "'";
+}
+
+std::string describeChar(const char* p, const char* e) {
+  if (p == e || *p == '#') return "end of line";
+  if (isSpace(*p)) return *p == '\t' ? "a tab" : *p == '\r' ? "'\\r'" : "a space";
+  return "'" + std::string(1, *p) + "'";
+}
+
+// Parses a float token starting at p; returns the end of the number or nullptr.
+inline const char* parseNumber(const char* p, const char* e, double& out) {
+  const char* s = p;
+  if (s < e && *s == '+') {
+    ++s;
+    if (s < e && (*s == '-' || *s == '+')) return nullptr;
+  }
+  // Fast path for short integers ("1", "-1", "17"), the bulk of one-hot and label tokens:
+  // up to 15 digits are exact in a double, so this equals the general parse.
+  {
+    const char* q = s;
+    const bool negative = q < e && *q == '-';
+    if (negative) ++q;
+    const char* digits = q;
+    uint64_t v = 0;
+    while (q < e && isDigit(*q) && q - digits < 15) v = v * 10 + static_cast<uint64_t>(*q++ - '0');
+    if (q > digits && endsToken(q, e)) {
+      out = negative ? -static_cast<double>(v) : static_cast<double>(v);
+      return q;
+    }
+  }
+  const std::from_chars_result r = std::from_chars(s, e, out, std::chars_format::general);
+  if (r.ec == std::errc()) return r.ptr;
+  if (r.ec != std::errc::result_out_of_range) return nullptr;
+  // Out of double range: like strtod, overflow is +-inf and underflow +-0.
+  bool negativeExponent = false;
+  for (const char* q = s; q + 1 < r.ptr; ++q) {
+    if ((*q == 'e' || *q == 'E') && q[1] == '-') negativeExponent = true;
+  }
+  const double mag = negativeExponent ? 0.0 : HUGE_VAL;
+  out = *s == '-' ? -mag : mag;
+  return r.ptr;
+}
+
+struct LineFailure {
+  size_t column0 = 0;  // 0-based byte offset in the line
+  std::string what;
+};
+
+struct ParsedRow {
+  float label = 0;
+  bool hasQid = false;
+  uint32_t qid = kNoQid;
+};
+
+// One data line into out.featureIds/out.values. On failure the caller rolls both back.
+bool parseRow(const char* b, const char* e, int hashBits, CsrOutput& out, ParsedRow& row, LineFailure& fail) {
+  const char* p = b;
+  while (p < e && isSpace(*p)) ++p;
+  double d = 0;
+  const char* q = parseNumber(p, e, d);
+  if (q == nullptr || !endsToken(q, e)) {
+    fail = {static_cast<size_t>(p - b), "expected a label (a number), found " + describeToken(p, e)};
+    return false;
+  }
+  row.label = static_cast<float>(d);
+  p = q;
+  while (p < e && isSpace(*p)) ++p;
+  if (e - p >= 4 && std::memcmp(p, "qid:", 4) == 0) {
+    const char* tok = p;
+    p += 4;
+    const char* digits = p;
+    uint64_t v = 0;
+    while (p < e && isDigit(*p) && p - digits < 11) v = v * 10 + static_cast<uint64_t>(*p++ - '0');
+    if (p == digits || !endsToken(p, e) || v > kMaxId32) {
+      fail = {static_cast<size_t>(tok - b), "expected qid:N with N an integer below 2^32, found " + describeToken(tok, e)};
+      return false;
+    }
+    row.hasQid = true;
+    row.qid = static_cast<uint32_t>(v);
+  }
+  uint32_t maxId = 0;
+  bool any = false;
+  for (;;) {
+    while (p < e && isSpace(*p)) ++p;
+    if (p == e || *p == '#') break;
+    const char* idStart = p;
+    if (!isDigit(*p)) {
+      fail = {static_cast<size_t>(p - b), "expected a feature id (digits), found " + describeChar(p, e)};
+      return false;
+    }
+    uint64_t id = 0;
+    bool overflow = false;
+    do {
+      const uint64_t digit = static_cast<uint64_t>(*p - '0');
+      if (id > (~uint64_t{0} - digit) / 10) overflow = true;
+      id = id * 10 + digit;
+      ++p;
+    } while (p < e && isDigit(*p));
+    if (p == e || *p != ':') {
+      fail = {static_cast<size_t>(p - b), "expected ':' after feature id, found " + describeChar(p, e)};
+      return false;
+    }
+    if (overflow) {
+      fail = {static_cast<size_t>(idStart - b), "feature id " + std::string(idStart, p) + " does not fit in 64 bits"};
+      return false;
+    }
+    if (hashBits == 0 && id > kMaxId32) {
+      fail = {static_cast<size_t>(idStart - b), "feature id " + std::to_string(id) +
+                                                    " is 2^32 or more; use --hash-bits (hashBits) to hash large ids"};
+      return false;
+    }
+    ++p;
+    const char* valStart = p;
+    const char* end = parseNumber(p, e, d);
+    if (end == nullptr || end == valStart || !endsToken(end, e)) {
+      fail = {static_cast<size_t>(valStart - b), "expected a value after ':', found " + describeToken(valStart, e)};
+      return false;
+    }
+    p = end;
+    const uint32_t stored = hashBits == 0 ? static_cast<uint32_t>(id) : hashFeatureId(id, hashBits);
+    out.featureIds.push(stored);
+    out.values.push(static_cast<float>(d));
+    if (stored > maxId || !any) maxId = stored;
+    any = true;
+  }
+  if (any && static_cast<int64_t>(maxId) > out.maxFeatureId) out.maxFeatureId = maxId;
+  return true;
+}
+
+// The query key of the last data line that starts before `pos` (a line start), or kNoKey.
+// Reads backwards in growing windows, so a rank looks only at the row just before its range.
+uint64_t previousQidKey(ByteSource& src, uint64_t pos) {
+  uint64_t window = 64 * 1024;
+  std::vector<char> buf;
+  for (;;) {
+    const uint64_t from = pos > window ? pos - window : 0;
+    buf.resize(static_cast<size_t>(pos - from));
+    src.read(from, buf.data(), buf.size());
+    size_t end = buf.size();
+    if (end > 0 && buf[end - 1] == '\n') --end;
+    for (;;) {
+      size_t start = end;
+      while (start > 0 && buf[start - 1] != '\n') --start;
+      // The line might begin before the window: read more.
+      if (start == 0 && from > 0) break;
+      if (isDataLine(buf.data() + start, buf.data() + end)) return qidKeyOf(buf.data() + start, buf.data() + end);
+      if (start == 0) return kNoKey;
+      end = start - 1;
+    }
+    window *= 4;
+  }
+}
+
+// Turns byte offsets into 1-based line numbers, counting forward from the last answer.
+class LineCounter {
+ public:
+  explicit LineCounter(ByteSource& src) : src_(src) {}
+  uint64_t lineAt(uint64_t offset) {
+    if (offset < at_) {
+      at_ = 0;
+      newlines_ = 0;
+    }
+    newlines_ += countNewlines(src_, at_, offset);
+    at_ = offset;
+    return newlines_ + 1;
+  }
+
+ private:
+  ByteSource& src_;
+  uint64_t at_ = 0;
+  uint64_t newlines_ = 0;
+};
+
+}  // namespace
+
+uint32_t hashFeatureId(uint64_t id, int bits) {
+  // splitmix64's finalizer on a salted id; the top `bits` bits are the bucket.
+  uint64_t x = id + 0x6a09e667f3bcc909ULL;
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return static_cast<uint32_t>(x >> (64 - bits));
+}
+
+SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrOutput& out) {
+  std::unique_ptr<ByteSource> src;
+  if (spec.path.empty()) {
+    src = std::make_unique<MemorySource>(spec.data, spec.dataSize);
+  } else {
+    src = std::make_unique<FileSource>(spec.path);
+  }
+  if (out.rowPtr.size() == 0) out.rowPtr.push(0);
+
+  const uint64_t total = src->size();
+  uint64_t lo = 0;
+  uint64_t hi = total;
+  if (spec.size > 1) {
+    // floor(r*B/size) without overflow: r*B can exceed 64 bits.
+    lo = static_cast<uint64_t>(static_cast<unsigned __int128>(spec.rank) * total / spec.size);
+    hi = static_cast<uint64_t>(static_cast<unsigned __int128>(spec.rank + 1) * total / spec.size);
+  }
+  const bool needRowIndex = spec.hasGroups || spec.hasWeights;
+  LineCounter lines(*src);
+  auto fail = [&](uint64_t offset, size_t column0, const std::string& what) -> ParseError {
+    return ParseError(spec.name, lines.lineAt(offset), column0 + 1, what);
+  };
+
+  // Phase 1: stop at the first line that starts at or after lo, counting rows before it when
+  // weights or groups need the global row index.
+  SourceResult result;
+  uint64_t rowIndex = 0;
+  Line line;
+  bool pending = false;
+  std::unique_ptr<LineReader> reader;
+  if (needRowIndex) {
+    reader = std::make_unique<LineReader>(*src, 0);
+    while (reader->next(line)) {
+      if (line.offset >= lo) {
+        pending = true;
+        break;
+      }
+      if (isDataLine(line.begin, line.end)) ++rowIndex;
+    }
+  } else {
+    reader = std::make_unique<LineReader>(*src, lo > 0 ? lo - 1 : 0);
+    // The line holding byte lo-1 began before lo, so it is the previous rank's.
+    if (lo > 0) reader->next(line);
+  }
+  const uint64_t startOffset = pending ? line.offset : reader->position();
+  uint64_t prevKey = (!spec.hasGroups && startOffset > 0) ? previousQidKey(*src, startOffset) : kNoKey;
+  result.firstRow = rowIndex;
+
+  // Groups: g is the group holding rowIndex, [groupStart, groupEnd) its rows.
+  size_t g = 0;
+  uint64_t groupStart = 0;
+  uint64_t groupEnd = spec.hasGroups && spec.numGroups > 0 ? spec.groupSizes[0] : 0;
+  uint64_t groupTotal = 0;
+  for (size_t i = 0; i < spec.numGroups; ++i) groupTotal += spec.groupSizes[i];
+
+  // Phases 2 and 3: skip the tail of a query that began before lo, then take every query
+  // whose first line starts before hi, to its end.
+  bool taking = false;
+  uint64_t firstTaken = startOffset;
+  uint64_t lastTakenEnd = startOffset;
+  for (;;) {
+    if (!pending && !reader->next(line)) {
+      result.reachedEnd = true;
+      break;
+    }
+    pending = false;
+    if (!isDataLine(line.begin, line.end)) continue;
+    bool boundary;
+    uint32_t groupQid = kNoQid;
+    if (spec.hasGroups) {
+      if (rowIndex >= groupTotal) {
+        throw fail(line.offset, 0, "row " + std::to_string(rowIndex + 1) + " is not in any query: " + spec.groupsName +
+                                       " has group sizes for " + std::to_string(groupTotal) + " rows");
+      }
+      while (rowIndex >= groupEnd) {
+        ++g;
+        groupStart = groupEnd;
+        groupEnd += spec.groupSizes[g];
+      }
+      boundary = rowIndex == groupStart;
+      groupQid = spec.qidBase + static_cast<uint32_t>(g);
+    } else {
+      const uint64_t key = qidKeyOf(line.begin, line.end);
+      boundary = key == kNoKey || key != prevKey;
+      prevKey = key;
+    }
+    if (boundary) {
+      if (line.offset >= hi) break;
+      if (!taking) {
+        taking = true;
+        firstTaken = line.offset;
+        result.firstRow = rowIndex;
+      }
+    }
+    if (taking) {
+      lastTakenEnd = line.offset + static_cast<uint64_t>(line.end - line.begin) + 1;
+      if (spec.hasWeights && rowIndex >= spec.numWeights) {
+        throw fail(line.offset, 0, "row " + std::to_string(rowIndex + 1) + " has no weight: " + spec.weightsName +
+                                       " has " + std::to_string(spec.numWeights) + " weights");
+      }
+      const size_t nnzBefore = out.featureIds.size();
+      ParsedRow row;
+      LineFailure failure;
+      if (parseRow(line.begin, line.end, options.hashBits, out, row, failure)) {
+        if (out.featureIds.size() > kMaxId32 || out.labels.size() >= kMaxId32) {
+          throw Error(ErrorCode::kInvalidArgument, spec.name + ": more than 2^32-1 non-zeros or rows for one rank; use more ranks");
+        }
+        out.labels.push(row.label);
+        out.qids.push(spec.hasGroups ? groupQid : row.qid);
+        out.anyQid = out.anyQid || spec.hasGroups || row.hasQid;
+        out.weights.push(spec.hasWeights ? spec.weights[rowIndex] : 1.0f);
+        out.anyWeight = out.anyWeight || spec.hasWeights;
+        out.rowPtr.push(static_cast<uint32_t>(out.featureIds.size()));
+      } else {
+        out.featureIds.resize(nnzBefore);
+        out.values.resize(nnzBefore);
+        ParseError err = fail(line.offset, failure.column0, failure.what);
+        if (!options.skipBadLines) throw err;
+        ++out.skippedLines;
+        if (out.skipped.size() < options.maxSkipReports) out.skipped.emplace_back(err.what());
+      }
+      ++result.numRows;
+    }
+    ++rowIndex;
+  }
+  out.bytes += lastTakenEnd > firstTaken ? std::min(lastTakenEnd, total) - firstTaken : 0;
+
+  // Only a rank that read to the end knows the file's row count: it checks the side files.
+  if (result.reachedEnd && spec.hasWeights && rowIndex != spec.numWeights) {
+    throw Error(ErrorCode::kInvalidArgument, spec.weightsName + " has " + std::to_string(spec.numWeights) +
+                                                 " weights but " + spec.name + " has " + std::to_string(rowIndex) + " rows");
+  }
+  if (result.reachedEnd && spec.hasGroups && rowIndex != groupTotal) {
+    throw Error(ErrorCode::kInvalidArgument, spec.groupsName + " has group sizes for " + std::to_string(groupTotal) +
+                                                 " rows but " + spec.name + " has " + std::to_string(rowIndex) + " rows");
+  }
+  return result;
+}
+
+void finish(CsrOutput& out) {
+  if (out.rowPtr.size() == 0) out.rowPtr.push(0);
+  out.rowPtr.shrinkToFit();
+  out.featureIds.shrinkToFit();
+  out.values.shrinkToFit();
+  out.labels.shrinkToFit();
+  if (out.anyQid) out.qids.shrinkToFit();
+  if (out.anyWeight) out.weights.shrinkToFit();
+}
+
+}  // namespace shoal::data
