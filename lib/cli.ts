@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `shoal` command. It parses arguments and dispatches to a subcommand; the work lives in
 // launcher.ts. Parsing is pure (parseRunArgs) so it can be unit-tested; usage errors exit 2.
-// Planned subcommands (train, predict, ps) have a slot in COMMANDS but no body yet.
+// The `ps` subcommand (elastic servers) has a slot in COMMANDS but no body yet.
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -35,7 +35,10 @@ usage: shoal <command> [args]
 
 commands:
   run     start N ranks of a script with a coordinator (like mpirun)
-  demo    run the bundled demo on 4 local ranks (--np N to change)
+  demo    the main job: synthetic data + L-BFGS LR on 2 local ranks (--np N);
+          \`shoal demo collectives\`: all-reduce/broadcast bandwidth on 4 ranks
+  train   train a bundled algorithm: shoal train lr --train FILE [-np N] (shoal train --help)
+  predict score a data file with a trained model (shoal predict --help)
   datagen write a synthetic libsvm data set (shoal datagen --help)
   help    show this help
 
@@ -203,12 +206,39 @@ interface Command {
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Subcommands. Entries without `main` are planned and say so. */
+/** `shoal train ALGO ...`: each trainer owns its flags; lr's module also prints the overview. */
+const TRAINERS: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
+  mart: async () => (await import('./trainers/mart_cli.js')).main,
+  lambdamart: async () => (await import('./trainers/lambdamart_cli.js')).main,
+  // These two take the arguments after the algorithm's name.
+  ftrl: async () => {
+    const { main } = await import('./trainers/ftrl_cli.js');
+    return (argv) => main(argv.slice(1));
+  },
+  fm: async () => {
+    const { main } = await import('./trainers/fm_cli.js');
+    return (argv) => main(argv.slice(1));
+  },
+};
+
+async function trainCommand(argv: string[]): Promise<number> {
+  const load = argv[0] !== undefined ? TRAINERS[argv[0]] : undefined;
+  if (load) return (await load())(argv);
+  return (await import('./train_cli.js')).trainMain(argv);
+}
+
 const COMMANDS: Record<string, Command> = {
   run: { summary: 'start N ranks with a coordinator', main: (argv) => runCommand(parseRunArgs(argv)) },
-  demo: { summary: 'run the bundled demo', main: (argv) => runCommand(parseDemoArgs(argv, join(here, 'demo.js'))) },
+  demo: {
+    summary: 'run the bundled demo',
+    main: async (argv) =>
+      argv[0] === 'collectives'
+        ? runCommand(parseDemoArgs(argv.slice(1), join(here, 'demo.js')))
+        : (await import('./demo_train.js')).demoTrainMain(argv),
+  },
   help: { summary: 'show help', main: async () => (process.stdout.write(`${HELP}\n`), 0) },
-  train: { summary: 'train a bundled algorithm (planned)' },
-  predict: { summary: 'predict with a trained model (planned)' },
+  train: { summary: 'train a bundled algorithm', main: (argv) => trainCommand(argv) },
+  predict: { summary: 'predict with a trained model', main: async (argv) => (await import('./predict_cli.js')).predictMain(argv) },
   datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./cli_datagen.js')).datagenMain(argv) },
   ps: { summary: 'run parameter-server jobs (planned)' },
 };

@@ -24,3 +24,4 @@ export {
 export { runJob, type RunOptions, type JobResult, type RankExit } from './launcher.js';
 export { PsClient, PsTable } from './ps/client.js';
 export type { TableOptions, UpdaterOptions, InitOptions as TableInitOptions, ConsistencyOptions } from './ps/table_options.js';
+export { loadModel, type Model, type TreeModel, type LoadedModel } from './model.js';

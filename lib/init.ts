@@ -78,7 +78,9 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   }
   let coordinator: Coordinator | null = null;
   let client: CoordinatorClient | null = null;
-  if (job.size > 1 && job.coordinator) {
+  const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
+  // A job with parameter servers needs the coordinator even with a single worker.
+  if (job.coordinator && (job.size > 1 || numServers > 0)) {
     if (job.hostsCoordinator) {
       coordinator = await Coordinator.start({ host: coordinatorListenHost(job.coordinator), port: job.coordinator.port, token: job.token });
     }
@@ -102,7 +104,6 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     await coordinator?.close();
     throw err;
   }
-  const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
   if (numServers > 0) {
     if (!client) throw new Error('SHOAL_NUM_SERVERS is set but there is no coordinator (SHOAL_COORDINATOR)');
     const servers = await client.lookup('ps/servers', timeoutMs);

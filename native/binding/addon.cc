@@ -13,6 +13,7 @@ void shutdownAllComms();
 void registerPs(Napi::Env env, Napi::Object exports);  // ps_store_wrap.cc
 void InitPs(Napi::Env env, Napi::Object exports);      // ps_wrap.cc
 void registerData(Napi::Env env, Napi::Object exports);  // data_wrap.cc
+void registerGbdt(Napi::Env env, Napi::Object exports);  // gbdt_wrap.cc
 
 namespace {
 
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerPs(env, exports);
   InitPs(env, exports);
   registerData(env, exports);
+  registerGbdt(env, exports);
   exports.Set("protocolVersion", Napi::Number::New(env, 1));
   env.AddCleanupHook([] { shutdownAllComms(); });
   return exports;

@@ -1,0 +1,153 @@
+// The in-memory data the bundled trainers consume: a rank's rows in CSR form. `CsrData` is the
+// subset of lib/data/csr.ts's `CsrMatrix` the algorithms read (a CsrMatrix is a CsrData), so
+// trainers run on anything shaped like it: the libsvm reader's shard, or rows built in memory
+// by tests (csrFromRows, syntheticBinary). Feature ids are kept as in the file (libsvm is
+// 1-based): a weight vector is indexed by feature id and slot 0 simply stays unused.
+// This file reads no files; lib/data owns parsing.
+import type { Collective } from './collective.js';
+import { Rng } from './rng.js';
+
+/** One rank's rows: row i has entries rowPtr[i]..rowPtr[i+1]-1 of featureIds/values. */
+export interface CsrData {
+  numRows: number;
+  rowPtr: Uint32Array;
+  featureIds: Uint32Array;
+  values: Float32Array;
+  labels: Float32Array;
+  /** Per-row instance weights (a .weight file), or null for all ones. */
+  weights: Float32Array | null;
+  /** Largest feature id present in these rows (0 when there are none). */
+  maxFeatureId: number;
+}
+
+/** A row for csrFromRows: label and [featureId, value] pairs. */
+export interface Row {
+  label: number;
+  features: ReadonlyArray<readonly [number, number]>;
+  weight?: number;
+}
+
+/** Builds a CsrData from rows (tests, examples). Weights are kept only if some row has one. */
+export function csrFromRows(rows: readonly Row[]): CsrData {
+  let nnz = 0;
+  for (const r of rows) nnz += r.features.length;
+  const rowPtr = new Uint32Array(rows.length + 1);
+  const featureIds = new Uint32Array(nnz);
+  const values = new Float32Array(nnz);
+  const labels = new Float32Array(rows.length);
+  const hasWeights = rows.some((r) => r.weight !== undefined);
+  const weights = hasWeights ? new Float32Array(rows.length) : null;
+  let k = 0;
+  let maxFeatureId = 0;
+  rows.forEach((r, i) => {
+    labels[i] = r.label;
+    if (weights) weights[i] = r.weight ?? 1;
+    for (const [id, v] of r.features) {
+      featureIds[k] = id;
+      values[k] = v;
+      if (id > maxFeatureId) maxFeatureId = id;
+      k++;
+    }
+    rowPtr[i + 1] = k;
+  });
+  return { numRows: rows.length, rowPtr, featureIds, values, labels, weights, maxFeatureId };
+}
+
+/** Rows [begin, end) of `data` as a new CsrData (copies). */
+export function sliceRows(data: CsrData, begin: number, end: number): CsrData {
+  const lo = data.rowPtr[begin] ?? 0;
+  const hi = data.rowPtr[end] ?? lo;
+  const rowPtr = new Uint32Array(end - begin + 1);
+  for (let i = begin; i <= end; i++) rowPtr[i - begin] = (data.rowPtr[i] ?? hi) - lo;
+  const featureIds = data.featureIds.slice(lo, hi);
+  let maxFeatureId = 0;
+  for (let k = 0; k < featureIds.length; k++) if (featureIds[k]! > maxFeatureId) maxFeatureId = featureIds[k]!;
+  return {
+    numRows: end - begin,
+    rowPtr,
+    featureIds,
+    values: data.values.slice(lo, hi),
+    labels: data.labels.slice(begin, end),
+    weights: data.weights ? data.weights.slice(begin, end) : null,
+    maxFeatureId,
+  };
+}
+
+/** Rank `rank`'s contiguous share of `data` out of `size` (the first numRows % size ranks get one more row). */
+export function shardRows(data: CsrData, rank: number, size: number): CsrData {
+  const base = Math.floor(data.numRows / size);
+  const extra = data.numRows % size;
+  const begin = rank * base + Math.min(rank, extra);
+  return sliceRows(data, begin, begin + base + (rank < extra ? 1 : 0));
+}
+
+/** Global number of feature slots: allReduce-max of maxFeatureId + 1 over the given shards of every rank. */
+export async function globalNumFeatures(comm: Collective, ...shards: Array<CsrData | null | undefined>): Promise<number> {
+  let local = 0;
+  for (const s of shards) if (s) local = Math.max(local, s.maxFeatureId + 1);
+  const buf = new Int32Array([local]);
+  await comm.allReduce(buf, { op: 'max' });
+  return buf[0]!;
+}
+
+/** Global row and nonzero counts. */
+export async function globalCounts(comm: Collective, data: CsrData): Promise<{ rows: number; nnz: number }> {
+  const buf = new Float64Array([data.numRows, data.rowPtr[data.numRows] ?? 0]);
+  await comm.allReduce(buf, { op: 'sum' });
+  return { rows: buf[0]!, nnz: buf[1]! };
+}
+
+export interface SyntheticOptions {
+  rows: number;
+  /** Feature ids are 1..features (libsvm style). */
+  features: number;
+  /** Average nonzeros per row (each row has 1..2*nnzPerRow-1 distinct features). */
+  nnzPerRow: number;
+  seed?: number;
+  /** Label noise: probability of flipping a label (default 0.05). */
+  noise?: number;
+}
+
+/**
+ * A sparse binary-classification set from a hidden linear model (labels 0/1, ids 1-based,
+ * values in (0, 1]). Deterministic for a seed; used by tests and the bench.
+ */
+export function syntheticBinary(opts: SyntheticOptions): CsrData {
+  const rng = new Rng(opts.seed ?? 1);
+  const noise = opts.noise ?? 0.05;
+  const truth = new Float64Array(opts.features + 1);
+  for (let j = 1; j <= opts.features; j++) truth[j] = rng.normal() * (rng.next() < 0.3 ? 2 : 0.3);
+  const rows: Row[] = [];
+  const seen = new Set<number>();
+  for (let i = 0; i < opts.rows; i++) {
+    const k = 1 + rng.int(Math.max(1, 2 * opts.nnzPerRow - 1));
+    seen.clear();
+    const feats: Array<[number, number]> = [];
+    let z = -0.2;
+    while (feats.length < Math.min(k, opts.features)) {
+      const id = 1 + rng.int(opts.features);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const v = Math.fround(0.05 + 0.95 * rng.next());
+      feats.push([id, v]);
+      z += truth[id]! * v;
+    }
+    feats.sort((a, b) => a[0] - b[0]);
+    let label = rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+    if (rng.next() < noise) label = 1 - label;
+    rows.push({ label, features: feats });
+  }
+  return csrFromRows(rows);
+}
+
+/** Renders `data` in libsvm text format (labels written as 1 / -1 for binary 0/1 labels when `signed`). */
+export function toLibsvmText(data: CsrData, signed = true): string {
+  const lines: string[] = [];
+  for (let i = 0; i < data.numRows; i++) {
+    const y = data.labels[i]!;
+    const parts = [signed ? (y > 0 ? '+1' : '-1') : String(y)];
+    for (let k = data.rowPtr[i]!; k < data.rowPtr[i + 1]!; k++) parts.push(`${data.featureIds[k]}:${data.values[k]}`);
+    lines.push(parts.join(' '));
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,113 @@
+// Binary logistic regression primitives shared by the L-BFGS/OWL-QN and BCD trainers and by
+// the metrics: margins, the stable log-loss, one rank's loss-and-gradient pass, penalties.
+//
+// The objective is liblinear's: F(w) = 0.5*l2*||w||^2 + l1*||w||_1 + C * sum_i v_i*log(1 + exp(-y_i w.x_i)),
+// y_i = +1 when label > 0 else -1, v_i the instance weight (1 without a weight file). The
+// optional bias is the last slot of w, sits in every row with value 1 and is never penalised.
+// w is indexed by feature id (ids as in the file), so slot 0 is unused for 1-based libsvm data.
+import type { CsrData } from './dataset.js';
+
+/** Where the parameters live in w: feature ids 0..numFeatures-1, then the bias if any. */
+export interface LinearLayout {
+  numFeatures: number;
+  bias: boolean;
+  /** numFeatures + (bias ? 1 : 0) */
+  dim: number;
+}
+
+export function linearLayout(numFeatures: number, bias: boolean): LinearLayout {
+  return { numFeatures, bias, dim: numFeatures + (bias ? 1 : 0) };
+}
+
+/** Regularisation: 0.5*l2*||w||^2 + l1*||w||_1 over the feature slots (never the bias). */
+export interface Penalty {
+  l2: number;
+  l1: number;
+}
+
+/** log(1 + exp(t)) without overflow. */
+export function softplus(t: number): number {
+  return t > 0 ? t + Math.log1p(Math.exp(-t)) : Math.log1p(Math.exp(t));
+}
+
+/** 1 / (1 + exp(-z)). */
+export function sigmoid(z: number): number {
+  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+}
+
+/** +1 for label > 0, else -1 (liblinear's mapping of 0/1 and -1/+1 labels). */
+export function signOf(label: number): 1 | -1 {
+  return label > 0 ? 1 : -1;
+}
+
+/** out[i] = w.x_i (+ bias) for every row. */
+export function computeMargins(data: CsrData, w: Float64Array, layout: LinearLayout, out: Float64Array): Float64Array {
+  const { rowPtr, featureIds, values } = data;
+  const b = layout.bias ? w[layout.numFeatures]! : 0;
+  for (let i = 0; i < data.numRows; i++) {
+    let z = b;
+    const end = rowPtr[i + 1]!;
+    for (let k = rowPtr[i]!; k < end; k++) z += w[featureIds[k]!]! * values[k]!;
+    out[i] = z;
+  }
+  return out;
+}
+
+/**
+ * One rank's data term: returns C * sum_i v_i*loss_i over its rows and writes the gradient of
+ * that term into `grad` (length layout.dim, overwritten). `margins` is scratch of numRows.
+ */
+export function localLossGrad(
+  data: CsrData,
+  w: Float64Array,
+  layout: LinearLayout,
+  c: number,
+  grad: Float64Array,
+  margins: Float64Array,
+): number {
+  const { rowPtr, featureIds, values, labels, weights } = data;
+  computeMargins(data, w, layout, margins);
+  grad.fill(0);
+  let loss = 0;
+  let biasGrad = 0;
+  for (let i = 0; i < data.numRows; i++) {
+    const y = labels[i]! > 0 ? 1 : -1;
+    const cv = weights ? c * weights[i]! : c;
+    const t = -y * margins[i]!;
+    // One exp for both: softplus(t) = max(t, 0) + log1p(e), sigmoid(t) from e = exp(-|t|).
+    const e = Math.exp(-Math.abs(t));
+    loss += cv * ((t > 0 ? t : 0) + Math.log1p(e));
+    // d/dz log(1+exp(-y z)) = -y * sigmoid(-y z)
+    const r = -y * cv * (t >= 0 ? 1 / (1 + e) : e / (1 + e));
+    biasGrad += r;
+    const end = rowPtr[i + 1]!;
+    for (let k = rowPtr[i]!; k < end; k++) grad[featureIds[k]!]! += r * values[k]!;
+  }
+  if (layout.bias) grad[layout.numFeatures] = biasGrad;
+  return loss;
+}
+
+/** Value of the penalty at w. */
+export function penaltyValue(w: Float64Array, layout: LinearLayout, penalty: Penalty): number {
+  let sq = 0;
+  let abs = 0;
+  for (let j = 0; j < layout.numFeatures; j++) {
+    const v = w[j]!;
+    sq += v * v;
+    abs += Math.abs(v);
+  }
+  return 0.5 * penalty.l2 * sq + penalty.l1 * abs;
+}
+
+/** grad += gradient of 0.5*l2*||w||^2 (the smooth part of the penalty). */
+export function addL2Gradient(w: Float64Array, layout: LinearLayout, l2: number, grad: Float64Array): void {
+  if (l2 === 0) return;
+  for (let j = 0; j < layout.numFeatures; j++) grad[j]! += l2 * w[j]!;
+}
+
+/** Probabilities sigmoid(w.x + b) for every row. */
+export function predictProbabilities(data: CsrData, w: Float64Array, layout: LinearLayout): Float64Array {
+  const out = computeMargins(data, w, layout, new Float64Array(data.numRows));
+  for (let i = 0; i < out.length; i++) out[i] = sigmoid(out[i]!);
+  return out;
+}

@@ -1,0 +1,204 @@
+// Distributed factorization machine (order 2, k factors) with AdaGrad on the parameter server,
+// as KunPeng-FM: workers compute gradients asynchronously, servers apply AdaGrad.
+//
+// One table of dim k + 1 holds [w_i, v_i1..v_ik] per feature key; the global bias w0 is the
+// reserved key BIAS_KEY of the same table (only its column 0 is used). Per minibatch a worker
+// pulls the rows of the batch's distinct keys, computes every row's score and gradient in
+// O(k * nnz) (fm.ts), sums the gradients per key (L2 added per occurrence) and pushes them;
+// the servers' `adagrad` updater applies them. Consistency is ASP by default (pulls never
+// wait), SSP with a staleness bound; every rank runs the same number of minibatches per epoch
+// so clocks stay aligned. Rows are shuffled per epoch (seeded by seed, rank, epoch).
+//
+// Regression trains on labels minus the global training mean (labelOffset) and clips
+// predictions to the training label range; binary uses the logistic loss on 0/1 labels.
+//
+// Cost per minibatch and worker: O(k * nnz) arithmetic; one pull and one push of (k + 1)
+// floats per distinct key of the batch.
+import type { Collective } from '../common/collective.js';
+import type { CsrMatrix } from '../../lib/data/csr.js';
+import { Rng } from '../common/rng.js';
+import { binaryLabel } from '../ftrl/cli_flags.js';
+import { logLoss, sigmoid } from '../ftrl/ftrl.js';
+import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.js';
+import { fmAccumulateGradient, fmScore } from './fm.js';
+import type { FmTask } from './params.js';
+
+export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
+export { parseFmArgs, FM_DEFAULTS, FM_USAGE, type FmParams, type FmTask } from './params.js';
+
+export interface FmTrainOptions {
+  task: FmTask;
+  factors: number;
+  batch: number;
+  epochs: number;
+  l2w: number;
+  l2v: number;
+  seed: number;
+  labelThreshold?: number;
+  slowMs?: number;
+}
+
+export interface FmEpochStats {
+  epoch: number;
+  /** Regression: training RMSE before each minibatch's update; binary: log-loss. Over this rank's rows. */
+  trainLoss: number;
+  rows: number;
+  seconds: number;
+}
+
+export interface FmTrainContext {
+  comm: Collective;
+  /** ps.clock(), once per minibatch. */
+  clock(): Promise<void>;
+  /** Called on every rank after every epoch; its time is excluded from `seconds`. */
+  onEpoch?: (stats: FmEpochStats, labels: FmLabelInfo) => Promise<void>;
+}
+
+/** How labels map to the trained target (regression). */
+export interface FmLabelInfo {
+  /** Subtracted from labels before training, added to scores at prediction. */
+  offset: number;
+  /** Predictions are clipped to [min, max] (regression). */
+  min: number;
+  max: number;
+}
+
+export interface FmTrainResult {
+  slots: Slots;
+  labels: FmLabelInfo;
+  globalRows: number;
+  seconds: number;
+  steps: number;
+}
+
+/** Global label mean / min / max (regression) of every rank's rows. */
+export async function fmLabelInfo(comm: Collective, data: CsrMatrix, task: FmTask): Promise<FmLabelInfo> {
+  if (task === 'binary') return { offset: 0, min: 0, max: 1 };
+  let s = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < data.numRows; i++) {
+    const y = data.labels[i]!;
+    s += y;
+    if (y < lo) lo = y;
+    if (y > hi) hi = y;
+  }
+  const sum = new Float64Array([s, data.numRows]);
+  await comm.allReduce(sum, { op: 'sum' });
+  const mn = new Float64Array([lo === Infinity ? Number.MAX_VALUE : lo]);
+  const mx = new Float64Array([hi === -Infinity ? -Number.MAX_VALUE : hi]);
+  await comm.allReduce(mn, { op: 'min' });
+  await comm.allReduce(mx, { op: 'max' });
+  return { offset: sum[1]! > 0 ? sum[0]! / sum[1]! : 0, min: mn[0]!, max: mx[0]! };
+}
+
+/** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
+export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable, ctx: FmTrainContext): Promise<FmTrainResult> {
+  const { comm } = ctx;
+  const k = o.factors;
+  const stride = k + 1;
+  if (table.dim !== stride) throw new RangeError(`trainFm: table dim is ${table.dim}, expected factors + 1 = ${stride}`);
+  const labels = await fmLabelInfo(comm, data, o.task);
+  const slots = buildSlots(data, true);
+  const S = slots.numSlots;
+  const stamp = new Uint32Array(S);
+  const localPos = new Int32Array(S);
+  const list = new Uint32Array(S);
+  let gen = 0;
+  const sums = new Float64Array(k);
+  const nnz = data.rowPtr[data.numRows] ?? 0;
+  const posOf = new Int32Array(nnz);
+
+  const stepsBuf = new Int32Array([Math.ceil(data.numRows / o.batch)]);
+  await comm.allReduce(stepsBuf, { op: 'max' });
+  const steps = stepsBuf[0]!;
+  const rowsBuf = new Float64Array([data.numRows]);
+  await comm.allReduce(rowsBuf, { op: 'sum' });
+
+  const perm = new Uint32Array(data.numRows);
+  for (let i = 0; i < perm.length; i++) perm[i] = i;
+  let evalMs = 0;
+  const t0 = performance.now();
+  const rp = data.rowPtr;
+  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+    const te = performance.now();
+    const rng = new Rng((o.seed * 1000003 + comm.rank * 7919 + epoch) >>> 0);
+    for (let i = perm.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const t = perm[i]!;
+      perm[i] = perm[j]!;
+      perm[j] = t;
+    }
+    let loss = 0;
+    for (let step = 0; step < steps; step++) {
+      const lo = Math.min(step * o.batch, data.numRows);
+      const hi = Math.min(lo + o.batch, data.numRows);
+      if (hi > lo) {
+        // Distinct keys of the batch: slot -> position in the pulled rows.
+        gen++;
+        let m = 0;
+        stamp[0] = gen;
+        localPos[0] = m;
+        list[m++] = 0;
+        for (let b = lo; b < hi; b++) {
+          const r = perm[b]!;
+          for (let e = rp[r]!; e < rp[r + 1]!; e++) {
+            const s = slots.slotOf[e]!;
+            if (stamp[s] !== gen) {
+              stamp[s] = gen;
+              localPos[s] = m;
+              list[m++] = s;
+            }
+            posOf[e] = localPos[s]!;
+          }
+        }
+        const keys = keysOf(slots, list.subarray(0, m));
+        const params = await table.pull(keys);
+        const grad = new Float32Array(m * stride);
+        for (let b = lo; b < hi; b++) {
+          const r = perm[b]!;
+          const s = fmScore(params, k, params[0]!, posOf, data.values, rp[r]!, rp[r + 1]!, sums);
+          let dl: number;
+          if (o.task === 'regression') {
+            const y = data.labels[r]! - labels.offset;
+            const pred = Math.min(labels.max - labels.offset, Math.max(labels.min - labels.offset, s));
+            loss += (pred - y) * (pred - y);
+            dl = s - y;
+          } else {
+            const y = binaryLabel(data.labels[r]!, o.labelThreshold);
+            const p = sigmoid(s);
+            loss += logLoss(p, y);
+            dl = p - y;
+          }
+          grad[0] = grad[0]! + dl;
+          fmAccumulateGradient(params, k, posOf, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
+        }
+        await table.push(keys, grad);
+      }
+      await ctx.clock();
+      if (o.slowMs) await sleep(o.slowMs);
+    }
+    if (gen > 0xfffffff0) {
+      stamp.fill(0);
+      gen = 0;
+    }
+    const mean = data.numRows > 0 ? loss / data.numRows : 0;
+    const stats: FmEpochStats = { epoch, trainLoss: o.task === 'regression' ? Math.sqrt(mean) : mean, rows: data.numRows, seconds: (performance.now() - te) / 1000 };
+    if (ctx.onEpoch) {
+      const ts = performance.now();
+      await ctx.onEpoch(stats, labels);
+      evalMs += performance.now() - ts;
+    }
+  }
+  await comm.barrier();
+  return { slots, labels, globalRows: rowsBuf[0]!, seconds: (performance.now() - t0 - evalMs) / 1000, steps };
+}
+
+/** Scores of every row given the pulled parameter rows of `slots` (row s at s * (k + 1); w0 at the bias slot). */
+export function fmScores(data: CsrMatrix, slots: Slots, params: ArrayLike<number>, k: number): Float64Array {
+  const out = new Float64Array(data.numRows);
+  const sums = new Float64Array(k);
+  const w0 = slots.biasSlot >= 0 ? params[slots.biasSlot * (k + 1)]! : 0;
+  for (let r = 0; r < data.numRows; r++) out[r] = fmScore(params, k, w0, slots.slotOf, data.values, data.rowPtr[r]!, data.rowPtr[r + 1]!, sums);
+  return out;
+}

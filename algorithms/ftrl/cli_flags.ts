@@ -1,0 +1,189 @@
+// Command-line flags of the PS trainers (`shoal train ftrl|fm`): one small parser shared by the
+// launcher side (lib/trainers/*_cli.ts, which validates before starting anything) and the
+// worker entries (which re-parse the same argv). Pure: reads no files.
+
+/** A command line that cannot be used; the CLIs print the message and exit with code 2. */
+export class UsageError extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type FlagKind = 'int' | 'number' | 'string' | 'bool' | 'staleness';
+
+export interface FlagDef {
+  kind: FlagKind;
+  /** Inclusive bounds for int/number. */
+  min?: number;
+  max?: number;
+  /** Strictly greater than min (for rates). */
+  positive?: boolean;
+  choices?: readonly string[];
+  help: string;
+}
+
+export type FlagValues = Record<string, string | number | boolean | undefined>;
+
+/** Flags every PS trainer takes. */
+export const COMMON_FLAGS: Record<string, FlagDef> = {
+  train: { kind: 'string', help: 'training file(s), libsvm; several separated by commas (required)' },
+  test: { kind: 'string', help: 'test file evaluated by rank 0 after every epoch' },
+  np: { kind: 'int', min: 1, max: 1024, help: 'worker processes (default 1)' },
+  servers: { kind: 'int', min: 1, max: 256, help: 'parameter-server processes (default 2)' },
+  epochs: { kind: 'int', min: 1, max: 100000, help: 'passes over the training data' },
+  seed: { kind: 'int', min: 0, max: 2 ** 31 - 1, help: 'seed of initialisation and shuffling (default 1)' },
+  'model-out': { kind: 'string', help: 'write the model here (JSON; binary sidecar FILE.bin when large)' },
+  'metrics-out': { kind: 'string', help: 'write metrics.json here' },
+  'hash-bits': { kind: 'int', min: 1, max: 32, help: 'hash feature ids into [0, 2^k)' },
+  batch: { kind: 'int', min: 1, max: 1 << 24, help: 'rows per minibatch' },
+  staleness: { kind: 'staleness', help: "SSP bound in clocks: 0 = BSP, 'asp' = unbounded" },
+  'label-threshold': { kind: 'number', help: 'binary labels: positive iff label >= T (default: label > 0)' },
+  'slow-rank': { kind: 'int', min: 0, help: 'benchmarks: this rank sleeps --slow-ms per minibatch' },
+  'slow-ms': { kind: 'number', min: 0, help: 'milliseconds the slow rank sleeps per minibatch' },
+  'timeout-ms': { kind: 'int', min: 0, help: 'rendezvous and op timeout of the job (SHOAL_TIMEOUT_MS)' },
+  quiet: { kind: 'bool', help: 'rank 0 prints only the final metrics' },
+  help: { kind: 'bool', help: 'show this help' },
+};
+
+const ALIASES: Record<string, string> = { '-np': 'np', '-n': 'np', '-h': 'help' };
+
+/**
+ * Parses `--name value`, `--name=value`, `--flag` / `--no-flag` (bools) and `-np N`.
+ * @throws {UsageError} naming the command, the flag and what was wrong.
+ */
+export function parseFlags(command: string, argv: readonly string[], defs: Record<string, FlagDef>): FlagValues {
+  const out: FlagValues = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    let name: string | undefined = ALIASES[arg];
+    let inline: string | undefined;
+    if (name === undefined) {
+      if (!arg.startsWith('--')) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(arg)} (flags start with --)`);
+      const eq = arg.indexOf('=');
+      name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+      if (eq > 0) inline = arg.slice(eq + 1);
+    }
+    let def = defs[name];
+    if (def === undefined && name.startsWith('no-') && defs[name.slice(3)]?.kind === 'bool' && inline === undefined) {
+      out[name.slice(3)] = false;
+      continue;
+    }
+    if (def === undefined) throw new UsageError(`${command}: unknown flag --${name} (see --help)`);
+    if (def.kind === 'bool') {
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') throw new UsageError(`${command}: --${name} takes no value or true/false, got ${JSON.stringify(inline)}`);
+      out[name] = inline !== 'false';
+      continue;
+    }
+    let raw = inline;
+    if (raw === undefined) {
+      raw = argv[i + 1];
+      if (raw === undefined) throw new UsageError(`${command}: --${name} needs a value`);
+      i++;
+    }
+    out[name] = convert(command, name, def, raw);
+  }
+  return out;
+}
+
+function convert(command: string, name: string, def: FlagDef, raw: string): string | number {
+  const bad = (what: string): UsageError => new UsageError(`${command}: --${name} needs ${what}, got ${JSON.stringify(raw)}`);
+  switch (def.kind) {
+    case 'string':
+      if (raw === '') throw bad('a non-empty value');
+      if (def.choices && !def.choices.includes(raw)) throw bad(`one of ${def.choices.join(' | ')}`);
+      return raw;
+    case 'staleness': {
+      if (raw === 'asp' || raw === 'inf' || raw === 'infinity') return Infinity;
+      if (raw === 'bsp') return 0;
+      if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw bad("an integer >= 0 or 'asp'");
+      return Number(raw);
+    }
+    case 'int':
+    case 'number': {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v)) throw bad(def.kind === 'int' ? 'an integer' : 'a number');
+      if (def.kind === 'int' && !Number.isSafeInteger(v)) throw bad('an integer');
+      const range = rangeText(def);
+      if ((def.min !== undefined && v < def.min) || (def.max !== undefined && v > def.max) || (def.positive && !(v > 0))) throw bad(range);
+      return v;
+    }
+    default:
+      throw bad('a value');
+  }
+}
+
+function rangeText(def: FlagDef): string {
+  const kind = def.kind === 'int' ? 'an integer' : 'a number';
+  if (def.positive) return `${kind} > 0${def.max !== undefined ? ` and <= ${def.max}` : ''}`;
+  if (def.min !== undefined && def.max !== undefined) return `${kind} in [${def.min}, ${def.max}]`;
+  if (def.min !== undefined) return `${kind} >= ${def.min}`;
+  if (def.max !== undefined) return `${kind} <= ${def.max}`;
+  return kind;
+}
+
+/** The help text of a flag table. */
+export function flagHelp(defs: Record<string, FlagDef>): string {
+  return Object.entries(defs)
+    .map(([name, d]) => {
+      const v = d.kind === 'bool' ? '' : d.kind === 'staleness' ? ' S' : d.choices ? ` ${d.choices.join('|')}` : d.kind === 'string' ? ' FILE' : ' N';
+      return `  ${`--${name}${v}`.padEnd(28)}${d.help}`;
+    })
+    .join('\n');
+}
+
+/** Settings every PS trainer shares, after defaults. */
+export interface CommonParams {
+  train: string[];
+  test?: string;
+  np: number;
+  servers: number;
+  epochs: number;
+  seed: number;
+  modelOut?: string;
+  metricsOut?: string;
+  /** 0: feature ids used as they are. */
+  hashBits: number;
+  batch: number;
+  /** Infinity: ASP. */
+  staleness: number;
+  /** Binary tasks: positive iff label >= threshold; undefined: label > 0. */
+  labelThreshold?: number;
+  /** -1: none. */
+  slowRank: number;
+  slowMs: number;
+  timeoutMs?: number;
+  quiet: boolean;
+}
+
+/** Common params from parsed flags. */
+export function commonParams(command: string, f: FlagValues, defaults: { epochs: number; batch: number; staleness: number }): CommonParams {
+  const train = f['train'];
+  if (typeof train !== 'string') throw new UsageError(`${command}: --train FILE is required`);
+  const p: CommonParams = {
+    train: train.split(',').filter((s) => s !== ''),
+    np: (f['np'] as number | undefined) ?? 1,
+    servers: (f['servers'] as number | undefined) ?? 2,
+    epochs: (f['epochs'] as number | undefined) ?? defaults.epochs,
+    seed: (f['seed'] as number | undefined) ?? 1,
+    hashBits: (f['hash-bits'] as number | undefined) ?? 0,
+    batch: (f['batch'] as number | undefined) ?? defaults.batch,
+    staleness: (f['staleness'] as number | undefined) ?? defaults.staleness,
+    slowRank: (f['slow-rank'] as number | undefined) ?? -1,
+    slowMs: (f['slow-ms'] as number | undefined) ?? 0,
+    quiet: (f['quiet'] as boolean | undefined) ?? false,
+  };
+  if (p.train.length === 0) throw new UsageError(`${command}: --train needs at least one file`);
+  if (typeof f['test'] === 'string') p.test = f['test'];
+  if (typeof f['model-out'] === 'string') p.modelOut = f['model-out'];
+  if (typeof f['metrics-out'] === 'string') p.metricsOut = f['metrics-out'];
+  if (typeof f['label-threshold'] === 'number') p.labelThreshold = f['label-threshold'];
+  if (typeof f['timeout-ms'] === 'number') p.timeoutMs = f['timeout-ms'];
+  return p;
+}
+
+/** 0/1 label of a row for a binary task. */
+export function binaryLabel(label: number, threshold: number | undefined): number {
+  return (threshold === undefined ? label > 0 : label >= threshold) ? 1 : 0;
+}

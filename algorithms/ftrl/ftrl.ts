@@ -1,0 +1,89 @@
+// FTRL-Proximal per-coordinate math (McMahan et al. 2013), shared by the distributed trainer,
+// the unit tests and the single-process reference. Pure functions over plain numbers: no I/O,
+// no parameter server.
+//
+// State per coordinate i: z_i and n_i. With gradient g_i of the loss at the current w_i:
+//   sigma_i = (sqrt(n_i + g_i^2) - sqrt(n_i)) / alpha
+//   z_i    += g_i - sigma_i * w_i
+//   n_i    += g_i^2
+//   w_i     = 0                                                   if |z_i| <= l1
+//           = -(z_i - sign(z_i) * l1) / ((beta + sqrt(n_i)) / alpha + l2)   otherwise
+// which is exactly what the parameter server's `ftrl` updater derives on a pull, so a worker
+// pushing (dz, dn) and pulling w reproduces single-process FTRL when it is the only writer.
+//
+// Trust region (projection mode): after an update, |w_i| is kept <= R by clipping z_i to
+// |z_i| <= R * d_i + l1, d_i = (beta + sqrt(n_i)) / alpha + l2 (w is monotone in z).
+
+/** FTRL-Proximal hyper-parameters. */
+export interface FtrlHyper {
+  alpha: number;
+  beta: number;
+  l1: number;
+  l2: number;
+}
+
+/** The per-coordinate denominator (beta + sqrt(n)) / alpha + l2. */
+export function ftrlDenominator(n: number, h: FtrlHyper): number {
+  return (h.beta + Math.sqrt(Math.max(n, 0))) / h.alpha + h.l2;
+}
+
+/** The closed-form weight from z and n (0 when |z| <= l1). */
+export function ftrlWeight(z: number, n: number, h: FtrlHyper): number {
+  if (Math.abs(z) <= h.l1) return 0;
+  return -(z - Math.sign(z) * h.l1) / ftrlDenominator(n, h);
+}
+
+/**
+ * The z a server holding n and answering w must have: exact when w != 0; when w == 0 the
+ * server's z is only known to lie in [-l1, l1], and `guess` (the worker's own estimate) is
+ * clamped into that interval.
+ */
+export function ftrlZFromWeight(w: number, n: number, h: FtrlHyper, guess: number): number {
+  if (w === 0) return Math.min(h.l1, Math.max(-h.l1, guess));
+  return -w * ftrlDenominator(n, h) - Math.sign(w) * h.l1;
+}
+
+/** Result of one coordinate's update. */
+export interface FtrlDelta {
+  dz: number;
+  dn: number;
+  /** The new weight. */
+  w: number;
+  /** The trust region clipped this update. */
+  clipped: boolean;
+}
+
+/**
+ * One FTRL-Proximal step of one coordinate with gradient `g` at weight `w` (= ftrlWeight(z, n)).
+ * `trustRegion` (> 0, Infinity = off) bounds |w| after the step by clipping the z delta.
+ */
+export function ftrlStep(z: number, n: number, g: number, h: FtrlHyper, trustRegion = Infinity): FtrlDelta {
+  const w = ftrlWeight(z, n, h);
+  const n2 = n + g * g;
+  const sigma = (Math.sqrt(n2) - Math.sqrt(n)) / h.alpha;
+  let z2 = z + g - sigma * w;
+  let clipped = false;
+  if (trustRegion !== Infinity) {
+    const bound = trustRegion * ftrlDenominator(n2, h) + h.l1;
+    if (z2 > bound) {
+      z2 = bound;
+      clipped = true;
+    } else if (z2 < -bound) {
+      z2 = -bound;
+      clipped = true;
+    }
+  }
+  return { dz: z2 - z, dn: g * g, w: ftrlWeight(z2, n2, h), clipped };
+}
+
+export function sigmoid(m: number): number {
+  if (m >= 0) return 1 / (1 + Math.exp(-m));
+  const e = Math.exp(m);
+  return e / (1 + e);
+}
+
+/** Log-loss of probability p for a 0/1 label, p clipped to [1e-15, 1 - 1e-15]. */
+export function logLoss(p: number, y: number): number {
+  const q = Math.min(Math.max(p, 1e-15), 1 - 1e-15);
+  return y > 0 ? -Math.log(q) : -Math.log(1 - q);
+}

@@ -1,0 +1,244 @@
+// What the PS trainers (FTRL, FM) need from the parameter server and from their data, as
+// narrow interfaces: `KvTable` is satisfied by lib/ps/client.ts's PsTable and by the in-memory
+// tables below (single-process tests, the reference runs). Also the key bookkeeping shared by
+// both trainers: local slots for the distinct features of a CSR shard, and the union of every
+// rank's keys for the saved model. Must not import the native layer.
+import type { Collective } from '../common/collective.js';
+import type { CsrMatrix } from '../../lib/data/csr.js';
+import { ftrlWeight, type FtrlHyper } from './ftrl.js';
+
+/** A table of `dim` floats per uint64 key (PsTable's shape). */
+export interface KvTable {
+  readonly dim: number;
+  /** Floats a push carries per key (dim, or 2*dim for FTRL deltas). */
+  readonly pushFloats: number;
+  pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array>;
+  push(keys: BigUint64Array, values: Float32Array): Promise<void>;
+}
+
+/** The reserved key of a bias / global term: feature ids are < 2^32, so it never collides. */
+export const BIAS_KEY = 0xffff_ffff_ffff_ffffn;
+
+/** A shard's distinct feature ids mapped to dense local slots 0..numSlots-1. */
+export interface Slots {
+  /** Slot of every stored entry of the CSR (same indexing as featureIds). */
+  slotOf: Uint32Array;
+  /** PS key of every slot (slot 0 is BIAS_KEY when `withBias`). */
+  keys: BigUint64Array;
+  /** Feature id of every slot as a double (BIAS: -1). */
+  ids: Float64Array;
+  numSlots: number;
+  /** Slot of the bias, or -1. */
+  biasSlot: number;
+}
+
+/** Assigns local slots in first-seen order. O(nnz) with a Map (ids are < 2^32). */
+export function buildSlots(data: CsrMatrix, withBias: boolean): Slots {
+  const nnz = data.rowPtr[data.numRows] ?? 0;
+  const slotOf = new Uint32Array(nnz);
+  const map = new Map<number, number>();
+  const ids: number[] = [];
+  if (withBias) ids.push(-1);
+  const f = data.featureIds;
+  for (let k = 0; k < nnz; k++) {
+    const id = f[k]!;
+    let s = map.get(id);
+    if (s === undefined) {
+      s = ids.length;
+      map.set(id, s);
+      ids.push(id);
+    }
+    slotOf[k] = s;
+  }
+  const keys = new BigUint64Array(ids.length);
+  for (let s = 0; s < ids.length; s++) keys[s] = ids[s]! < 0 ? BIAS_KEY : BigInt(ids[s]!);
+  return { slotOf, keys, ids: Float64Array.from(ids), numSlots: ids.length, biasSlot: withBias ? 0 : -1 };
+}
+
+/**
+ * Distinct slots of rows [lo, hi) (plus the bias), with a generation-stamped marker so repeated
+ * calls cost O(entries), not O(numSlots).
+ */
+export class SlotCollector {
+  readonly #stamp: Uint32Array;
+  #gen = 0;
+  readonly #list: Uint32Array;
+
+  constructor(numSlots: number) {
+    this.#stamp = new Uint32Array(numSlots);
+    this.#list = new Uint32Array(numSlots);
+  }
+
+  /** Returns a view of the distinct slots (valid until the next call). */
+  collect(data: CsrMatrix, slots: Slots, lo: number, hi: number): Uint32Array {
+    const gen = ++this.#gen;
+    if (gen === 0xffffffff) {
+      this.#stamp.fill(0);
+      this.#gen = 1;
+    }
+    let m = 0;
+    if (slots.biasSlot >= 0) {
+      this.#stamp[slots.biasSlot] = this.#gen;
+      this.#list[m++] = slots.biasSlot;
+    }
+    const end = data.rowPtr[hi] ?? 0;
+    for (let k = data.rowPtr[lo] ?? 0; k < end; k++) {
+      const s = slots.slotOf[k]!;
+      if (this.#stamp[s] !== this.#gen) {
+        this.#stamp[s] = this.#gen;
+        this.#list[m++] = s;
+      }
+    }
+    return this.#list.subarray(0, m);
+  }
+}
+
+/** Keys of `list` slots. */
+export function keysOf(slots: Slots, list: Uint32Array): BigUint64Array {
+  const keys = new BigUint64Array(list.length);
+  for (let j = 0; j < list.length; j++) keys[j] = slots.keys[list[j]!]!;
+  return keys;
+}
+
+/** Pulls any number of keys in chunks (bounded message sizes). */
+export async function pullChunked(table: KvTable, keys: BigUint64Array, chunk = 1 << 18): Promise<Float32Array> {
+  if (keys.length <= chunk) return table.pull(keys);
+  const out = new Float32Array(keys.length * table.dim);
+  for (let i = 0; i < keys.length; i += chunk) {
+    const part = keys.subarray(i, Math.min(keys.length, i + chunk));
+    out.set(await table.pull(part), i * table.dim);
+  }
+  return out;
+}
+
+/**
+ * The sorted union of every rank's feature ids (doubles, exact below 2^53), on rank 0 (null
+ * elsewhere). Counts go by allGather; each rank writes its ids at its offset of a zero-filled
+ * buffer and a reduceTo(sum) concatenates them (x + 0 is exact). O(total) memory and bytes.
+ */
+export async function gatherIds(comm: Collective, ids: Float64Array): Promise<Float64Array | null> {
+  let all: Float64Array;
+  if (comm.size === 1) all = Float64Array.from(ids);
+  else {
+    const counts = new Int32Array(comm.size);
+    await comm.allGather(new Int32Array([ids.length]), counts);
+    let total = 0;
+    let offset = 0;
+    for (let r = 0; r < comm.size; r++) {
+      if (r === comm.rank) offset = total;
+      total += counts[r]!;
+    }
+    all = new Float64Array(total);
+    all.set(ids, offset);
+    await comm.reduceTo(all, 0, { op: 'sum' });
+    if (comm.rank !== 0) return null;
+  }
+  all.sort();
+  let m = 0;
+  for (let i = 0; i < all.length; i++) if (i === 0 || all[i] !== all[i - 1]) all[m++] = all[i]!;
+  return all.slice(0, m);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Base of the in-memory tables: rows of `stateFloats` per key, created on first touch. */
+abstract class LocalTable implements KvTable {
+  readonly dim: number;
+  abstract readonly pushFloats: number;
+  protected readonly rows = new Map<bigint, Float64Array>();
+
+  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats)) {
+    this.dim = dim;
+  }
+
+  protected row(key: bigint): Float64Array {
+    let r = this.rows.get(key);
+    if (!r) {
+      r = this.initRow(key);
+      this.rows.set(key, r);
+    }
+    return r;
+  }
+
+  protected abstract read(row: Float64Array, out: Float32Array, at: number): void;
+  protected abstract apply(row: Float64Array, values: Float32Array, at: number): void;
+
+  async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
+    const result = out ?? new Float32Array(keys.length * this.dim);
+    for (let i = 0; i < keys.length; i++) this.read(this.row(keys[i]!), result, i * this.dim);
+    return result;
+  }
+
+  async push(keys: BigUint64Array, values: Float32Array): Promise<void> {
+    // Like the PS client: values of repeated keys are summed, then applied once.
+    const sums = new Map<bigint, Float32Array>();
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      let s = sums.get(k);
+      if (!s) sums.set(k, (s = new Float32Array(this.pushFloats)));
+      for (let j = 0; j < this.pushFloats; j++) s[j] = Math.fround(s[j]! + values[i * this.pushFloats + j]!);
+    }
+    for (const [k, s] of sums) this.apply(this.row(k), s, 0);
+  }
+
+  /** Number of keys that exist. */
+  get size(): number {
+    return this.rows.size;
+  }
+}
+
+/** The PS `ftrl` updater in memory (float32 state, like the servers). */
+export class LocalFtrlTable extends LocalTable {
+  readonly pushFloats: number;
+  constructor(private readonly h: FtrlHyper) {
+    super(1, 2);
+    this.pushFloats = 2;
+  }
+  protected read(row: Float64Array, out: Float32Array, at: number): void {
+    out[at] = ftrlWeight(row[0]!, row[1]!, this.h);
+  }
+  protected apply(row: Float64Array, v: Float32Array): void {
+    row[0] = Math.fround(row[0]! + v[0]!);
+    row[1] = Math.fround(row[1]! + v[1]!);
+  }
+}
+
+/** The PS `add` updater in memory. */
+export class LocalAddTable extends LocalTable {
+  readonly pushFloats: number;
+  constructor(dim: number) {
+    super(dim, dim);
+    this.pushFloats = dim;
+  }
+  protected read(row: Float64Array, out: Float32Array, at: number): void {
+    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
+  }
+  protected apply(row: Float64Array, v: Float32Array): void {
+    for (let j = 0; j < this.dim; j++) row[j] = Math.fround(row[j]! + v[j]!);
+  }
+}
+
+/** The PS `adagrad` updater in memory (acc += g^2, w -= lr g / (sqrt(acc) + eps)). */
+export class LocalAdagradTable extends LocalTable {
+  readonly pushFloats: number;
+  constructor(dim: number, private readonly lr: number, private readonly eps: number, init: (key: bigint, j: number) => number = () => 0) {
+    super(dim, 2 * dim, (key) => {
+      const r = new Float64Array(2 * dim);
+      for (let j = 0; j < dim; j++) r[j] = Math.fround(init(key, j));
+      return r;
+    });
+    this.pushFloats = dim;
+  }
+  protected read(row: Float64Array, out: Float32Array, at: number): void {
+    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
+  }
+  protected apply(row: Float64Array, g: Float32Array): void {
+    for (let j = 0; j < this.dim; j++) {
+      const acc = Math.fround(row[this.dim + j]! + g[j]! * g[j]!);
+      row[this.dim + j] = acc;
+      row[j] = Math.fround(row[j]! - (this.lr * g[j]!) / (Math.sqrt(acc) + this.eps));
+    }
+  }
+}

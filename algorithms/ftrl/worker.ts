@@ -1,0 +1,158 @@
+// Entry script of `shoal train ftrl`: one worker of the job (the launcher starts -np of them
+// beside --servers parameter servers). Reads this rank's share of --train, trains with
+// trainFtrl, and on rank 0 evaluates --test after every epoch, then writes the model (weights
+// pulled from the servers for every feature any worker saw) and metrics.json.
+import { pathToFileURL } from 'node:url';
+import { readLibsvm } from '../../lib/data/libsvm.js';
+import type { CsrMatrix } from '../../lib/data/csr.js';
+import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
+import { localCollective } from '../common/collective.js';
+import { binaryLabel } from './cli_flags.js';
+import { sigmoid } from './ftrl.js';
+import { trainFtrl, type FtrlTables } from './index.js';
+import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from './kv.js';
+import { writeSparseModel } from './model.js';
+import { parseFtrlArgs, type FtrlParams } from './params.js';
+import { consistencyOf, initWorker, runEntry, secs, writeJson } from './ps_job.js';
+
+/** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
+export class FtrlEvaluator {
+  readonly #data: CsrMatrix;
+  readonly #slots;
+  readonly #labels: Float64Array;
+
+  constructor(data: CsrMatrix, bias: boolean, labelThreshold: number | undefined) {
+    this.#data = data;
+    this.#slots = buildSlots(data, bias);
+    this.#labels = new Float64Array(data.numRows);
+    for (let i = 0; i < data.numRows; i++) this.#labels[i] = binaryLabel(data.labels[i]!, labelThreshold);
+  }
+
+  async evaluate(table: KvTable): Promise<BinaryMetrics> {
+    const w = await pullChunked(table, this.#slots.keys);
+    const d = this.#data;
+    const probs = new Float64Array(d.numRows);
+    const b = this.#slots.biasSlot >= 0 ? w[this.#slots.biasSlot]! : 0;
+    for (let r = 0; r < d.numRows; r++) {
+      let m = b;
+      for (let k = d.rowPtr[r]!; k < d.rowPtr[r + 1]!; k++) m += w[this.#slots.slotOf[k]!]! * d.values[k]!;
+      probs[r] = sigmoid(m);
+    }
+    return binaryMetrics(localCollective(), probs, this.#labels);
+  }
+}
+
+export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
+  const p: FtrlParams = parseFtrlArgs(argv);
+  const comm = await initWorker();
+  try {
+    const hashBits = p.hashBits > 0 ? p.hashBits : undefined;
+    const tLoad = performance.now();
+    const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
+    const test = comm.rank === 0 && p.test ? new FtrlEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.bias, p.labelThreshold) : null;
+    const consistency = consistencyOf(p.staleness);
+    const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
+    const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
+    const tables: FtrlTables = { w, n, clock: () => comm.ps.clock() };
+    await comm.barrier();
+    const loadSeconds = (performance.now() - tLoad) / 1000;
+    const log = (line: string) => {
+      if (comm.rank === 0 && !p.quiet) console.log(line);
+    };
+    log(`ftrl: ${comm.size} workers, ${p.servers} servers, staleness ${p.staleness}, batch ${p.batch}, load ${loadSeconds.toFixed(2)}s`);
+
+    let last: BinaryMetrics | null = null;
+    const lossBuf = new Float64Array(2);
+    const result = await trainFtrl(
+      { ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 },
+      data,
+      tables,
+      {
+        comm,
+        onEpoch: async (s) => {
+          lossBuf[0] = s.trainLogloss * s.rows;
+          lossBuf[1] = s.clips;
+          await comm.reduceTo(lossBuf, 0, { op: 'sum' });
+          if (comm.rank !== 0) return;
+          last = test ? await test.evaluate(w) : null;
+          const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
+          comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
+          log(
+            `ftrl epoch ${s.epoch}/${p.epochs}  progressive-logloss ${(lossBuf[0]! / Math.max(1, s.rows * comm.size)).toFixed(5)}` +
+              (last ? `  test auc ${last.auc.toFixed(5)} logloss ${last.logloss.toFixed(5)}` : '') +
+              `  clips ${lossBuf[1]}  ${s.seconds.toFixed(2)}s`,
+          );
+        },
+      },
+    );
+
+    const keys = await gatherIds(comm, result.slots.ids);
+    if (comm.rank === 0 && keys) {
+      const trainSeconds = result.seconds;
+      const rowsPerSecond = (result.globalRows * p.epochs) / Math.max(trainSeconds, 1e-9);
+      const metrics: Record<string, unknown> = {
+        algorithm: 'ftrl',
+        workers: comm.size,
+        servers: p.servers,
+        staleness: p.staleness === Infinity ? 'asp' : p.staleness,
+        epochs: p.epochs,
+        train_rows: result.globalRows,
+        train_seconds: secs(trainSeconds),
+        rows_per_second: Math.round(rowsPerSecond),
+        load_seconds: secs(loadSeconds),
+        trust_region_clips: lossBuf[1],
+        steps_per_epoch: result.steps,
+      };
+      const m = last as BinaryMetrics | null;
+      if (m) {
+        metrics['auc'] = m.auc;
+        metrics['logloss'] = m.logloss;
+        metrics['accuracy'] = m.accuracy;
+        metrics['test_rows'] = m.count;
+      }
+      let nonZero = 0;
+      if (p.modelOut) {
+        const featureIds = keys.filter((id) => id >= 0);
+        const bigKeys = new BigUint64Array(featureIds.length + 1);
+        for (let i = 0; i < featureIds.length; i++) bigKeys[i] = BigInt(featureIds[i]!);
+        bigKeys[featureIds.length] = BIAS_KEY;
+        const ws = await pullChunked(w, bigKeys);
+        for (let i = 0; i < featureIds.length; i++) if (ws[i] !== 0) nonZero++;
+        const ids = new Uint32Array(nonZero);
+        const vals = new Float32Array(nonZero);
+        let j = 0;
+        for (let i = 0; i < featureIds.length; i++) {
+          if (ws[i] !== 0) {
+            ids[j] = featureIds[i]!;
+            vals[j++] = ws[i]!;
+          }
+        }
+        await writeSparseModel(
+          p.modelOut,
+          {
+            format: 'shoal-model',
+            version: 1,
+            algorithm: 'ftrl',
+            task: 'binary',
+            link: 'logistic',
+            bias: p.bias ? ws[featureIds.length]! : 0,
+            hashBits: p.hashBits,
+            labelThreshold: p.labelThreshold ?? null,
+            keysSeen: featureIds.length,
+            params: { alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, batch: p.batch, epochs: p.epochs, staleness: p.staleness === Infinity ? 'asp' : p.staleness, trustRegion: p.trustRegion === Infinity ? null : p.trustRegion },
+          },
+          { featureIds: ids, values: vals, dim: 1 },
+        );
+        metrics['model_nonzeros'] = nonZero;
+      }
+      metrics['keys_seen'] = keys.length;
+      if (p.metricsOut) await writeJson(p.metricsOut, metrics);
+      console.log(`ftrl result ${JSON.stringify(metrics)}`);
+    }
+    await comm.barrier();
+  } finally {
+    await comm.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runEntry(() => runFtrlWorker(process.argv.slice(2)));

@@ -1,0 +1,8 @@
+// Per-rank entry of `shoal train lambdamart` (started by lib/trainers/lambdamart_cli.ts under the launcher,
+// or run alone as a single process).
+import { rankMain } from '../../lib/trainers/mart_cli.js';
+
+process.exitCode = await rankMain('lambdamart', process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  return (err as { code?: string }).code === 'ERR_CONFIG' ? 2 : 1;
+});

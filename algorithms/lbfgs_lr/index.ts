@@ -1,0 +1,141 @@
+// Logistic regression, data-parallel: train(comm, data, params) with L-BFGS (L2), OWL-QN (L1)
+// or BCD (either; algorithms/bcd), and predict(model, data).
+//
+// Every rank holds the full weight vector and its own rows. One evaluation of the objective
+// is one pass over the local rows plus ONE fused allReduce of the Float64Array
+// [loss, grad_0, ..., grad_{dim-1}] (dim + 1 doubles); the penalty is added locally. The
+// allReduce result is bit-identical on every rank, so all ranks take the same steps and end
+// with the same model; np = 1, 2, 4 differ only by the summation order of the reduction.
+import type { Collective } from '../common/collective.js';
+import type { CsrData } from '../common/dataset.js';
+import { globalNumFeatures } from '../common/dataset.js';
+import { addL2Gradient, linearLayout, localLossGrad, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
+import { progressLogger } from '../common/progress.js';
+import { bcd } from '../bcd/index.js';
+import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult } from './lbfgs.js';
+import { owlqn } from './owlqn.js';
+import { lrParams, penaltyOf, type LrParams } from './params.js';
+
+export { lrParams, penaltyOf, LR_DEFAULTS, type LrParams, type LrSolver } from './params.js';
+
+/** The smooth part of the objective, C*sum(loss) + 0.5*l2*||w||^2, over every rank's rows. */
+export class LrObjective implements DifferentiableFunction {
+  readonly dim: number;
+  /** Evaluations so far (= fused allReduces). */
+  evaluations = 0;
+  readonly #buf: Float64Array;
+  readonly #margins: Float64Array;
+
+  constructor(
+    private readonly comm: Collective,
+    private readonly data: CsrData,
+    readonly layout: LinearLayout,
+    private readonly c: number,
+    private readonly l2: number,
+  ) {
+    this.dim = layout.dim;
+    this.#buf = new Float64Array(layout.dim + 1);
+    this.#margins = new Float64Array(data.numRows);
+  }
+
+  async evaluate(w: Float64Array, grad: Float64Array): Promise<number> {
+    const buf = this.#buf;
+    const g = buf.subarray(1);
+    buf[0] = localLossGrad(this.data, w, this.layout, this.c, g, this.#margins);
+    await this.comm.allReduce(buf, { op: 'sum' });
+    this.evaluations++;
+    grad.set(g);
+    addL2Gradient(w, this.layout, this.l2, grad);
+    let sq = 0;
+    for (let j = 0; j < this.layout.numFeatures; j++) sq += w[j]! * w[j]!;
+    return buf[0]! + 0.5 * this.l2 * sq;
+  }
+}
+
+export interface TrainContext {
+  /** Global feature slots (max feature id + 1); default: allReduce-max over the ranks' rows. */
+  numFeatures?: number;
+  /** Progress sink; default console.log on rank 0; null for silence. */
+  log?: ((line: string) => void) | null;
+}
+
+/** A trained linear model: weights indexed by feature id, plus the bias. */
+export interface LinearModel {
+  weights: Float64Array;
+  bias: number;
+  numFeatures: number;
+}
+
+export interface LrTrainResult extends LinearModel {
+  params: LrParams;
+  objective: number;
+  gradNorm: number;
+  iterations: number;
+  /** Objective evaluations (L-BFGS/OWL-QN) or allReduces (BCD). */
+  evaluations: number;
+  reason: QuasiNewtonResult['reason'];
+  seconds: number;
+}
+
+/**
+ * Trains logistic regression on this rank's rows. Collective: every rank calls it with its
+ * own rows and the same params. Returns the same model on every rank.
+ * @example
+ *   const comm = await init();
+ *   const model = await train(comm, myRows, { solver: 'lbfgs', c: 1 });
+ */
+export async function train(comm: Collective, data: CsrData, partial: Partial<LrParams> = {}, ctx: TrainContext = {}): Promise<LrTrainResult> {
+  const params = lrParams(partial);
+  const numFeatures = ctx.numFeatures ?? (await globalNumFeatures(comm, data));
+  const layout = linearLayout(numFeatures, params.bias);
+  const penalty: Penalty = penaltyOf(params);
+  const progress = progressLogger(comm, params.solver, ctx.log);
+  const common = { maxIter: params.maxIter, tol: params.tol };
+  let result: QuasiNewtonResult;
+  if (params.solver === 'bcd') {
+    result = await bcd(comm, data, layout, {
+      ...common,
+      c: params.c,
+      penalty,
+      seed: params.seed,
+      blockSize: params.blockSize,
+      hessian: params.bcdHessian,
+      onIteration: (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } }),
+    });
+  } else {
+    const fn = new LrObjective(comm, data, layout, params.c, penalty.l2);
+    const onIteration = (p: { iteration: number; objective: number; gradNorm: number; seconds: number; step: number; evaluations: number }): void =>
+      progress({ ...p, extra: { step: p.step, evals: p.evaluations } });
+    const x0 = new Float64Array(layout.dim);
+    result =
+      params.solver === 'owlqn'
+        ? await owlqn(fn, x0, { ...common, m: params.m, l1: penalty.l1, penalized: numFeatures, onIteration })
+        : await lbfgs(fn, x0, { ...common, m: params.m, onIteration });
+  }
+  return {
+    weights: result.x.slice(0, numFeatures),
+    bias: params.bias ? result.x[numFeatures]! : 0,
+    numFeatures,
+    params,
+    objective: result.objective,
+    gradNorm: result.gradNorm,
+    iterations: result.iterations,
+    evaluations: result.evaluations,
+    reason: result.reason,
+    seconds: result.seconds,
+  };
+}
+
+/** The weight vector in training layout (features, then the bias when `bias`). */
+export function packWeights(model: LinearModel, bias: boolean): Float64Array {
+  const w = new Float64Array(model.numFeatures + (bias ? 1 : 0));
+  w.set(model.weights.subarray(0, model.numFeatures));
+  if (bias) w[model.numFeatures] = model.bias;
+  return w;
+}
+
+/** Probabilities P(y = +1 | x) for every row. Feature ids must be < numFeatures. */
+export function predict(model: LinearModel, data: CsrData): Float64Array {
+  const bias = model.bias !== 0;
+  return predictProbabilities(data, packWeights(model, bias), linearLayout(model.numFeatures, bias));
+}

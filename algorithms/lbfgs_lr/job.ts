@@ -1,0 +1,131 @@
+// One rank's part of `shoal train lr`: read this rank's share of the train (and test) files,
+// agree on the number of features, train, evaluate on the test set (or the training set), and
+// on rank 0 write the model and the metrics. Collective: every rank runs it with the same
+// options.
+import { writeFile } from 'node:fs/promises';
+
+import { readLibsvm } from '../../lib/data/libsvm.js';
+import { ShoalError } from '../../lib/errors.js';
+import { saveLinearModel } from '../../lib/model.js';
+import type { Collective } from '../common/collective.js';
+import { globalCounts, globalNumFeatures, type CsrData } from '../common/dataset.js';
+import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
+import { predict, train, type LrTrainResult } from './index.js';
+import { penaltyOf, type LrParams } from './params.js';
+
+export interface LrJobOptions {
+  train: string[];
+  test: string[];
+  modelOut: string | null;
+  metricsOut: string | null;
+  params: LrParams;
+  skipBadLines?: boolean;
+  quiet?: boolean;
+}
+
+/** What metrics.json holds. */
+export interface LrJobMetrics {
+  objective: number;
+  auc: number;
+  logloss: number;
+  accuracy: number;
+  iterations: number;
+  train_seconds: number;
+  /** Non-zeros of the training data. */
+  nnz: number;
+  /** 'test' when a test file was given, else 'train'. */
+  evaluated_on: 'test' | 'train';
+  train_rows: number;
+  test_rows: number;
+  num_features: number;
+  /** Non-zero weights of the model. */
+  model_nnz: number;
+  evaluations: number;
+  stop_reason: string;
+  grad_norm: number;
+  read_seconds: number;
+  np: number;
+  solver: string;
+  train_auc: number;
+  train_logloss: number;
+}
+
+async function readShare(comm: Collective, files: string[], skipBadLines: boolean): Promise<CsrData> {
+  return readLibsvm(files, { rank: comm.rank, size: comm.size, skipBadLines });
+}
+
+/** Runs the job on this rank; returns the result and the metrics (the same on every rank). */
+export async function runLrJob(comm: Collective, opts: LrJobOptions): Promise<{ result: LrTrainResult; metrics: LrJobMetrics }> {
+  const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
+  const t0 = performance.now();
+  // A rank that cannot read its share must not leave the others waiting in a collective (they
+  // would fail with PeerLostError, exit 1, and maybe first): agree on failure, then all exit 2.
+  let trainData: CsrData | null = null;
+  let testData: CsrData | null = null;
+  let readError: unknown = null;
+  try {
+    trainData = await readShare(comm, opts.train, opts.skipBadLines ?? false);
+    testData = opts.test.length > 0 ? await readShare(comm, opts.test, opts.skipBadLines ?? false) : null;
+  } catch (err) {
+    readError = err;
+  }
+  const failed = new Int32Array([readError ? 1 : 0]);
+  await comm.allReduce(failed, { op: 'max' });
+  if (readError) throw readError;
+  if (failed[0] || !trainData) throw new ShoalError('ERR_INVALID_ARGUMENT', 'another rank could not read its share of the data (see its message)', { rank: comm.rank });
+  // Test features unseen in training get weight 0; sizing w over both keeps predict in range.
+  const numFeatures = await globalNumFeatures(comm, trainData, testData);
+  const counts = await globalCounts(comm, trainData);
+  const testCounts = testData ? await globalCounts(comm, testData) : { rows: 0, nnz: 0 };
+  const readSeconds = (performance.now() - t0) / 1000;
+  log?.(
+    `lr: ${opts.params.solver}, np ${comm.size}, ${counts.rows} train rows (${counts.nnz} nnz), ` +
+      `${testCounts.rows} test rows, ${numFeatures} feature slots, read in ${readSeconds.toFixed(2)}s`,
+  );
+  const result = await train(comm, trainData, opts.params, { numFeatures, log });
+  const evalData = testData ?? trainData;
+  const m: BinaryMetrics = await binaryMetrics(comm, predict(result, evalData), evalData.labels);
+  const tm: BinaryMetrics = testData ? await binaryMetrics(comm, predict(result, trainData), trainData.labels) : m;
+  let modelNnz = 0;
+  for (let j = 0; j < result.weights.length; j++) if (result.weights[j] !== 0) modelNnz++;
+  const metrics: LrJobMetrics = {
+    objective: result.objective,
+    auc: m.auc,
+    logloss: m.logloss,
+    accuracy: m.accuracy,
+    iterations: result.iterations,
+    train_seconds: result.seconds,
+    nnz: counts.nnz,
+    evaluated_on: testData ? 'test' : 'train',
+    train_rows: counts.rows,
+    test_rows: testCounts.rows,
+    num_features: numFeatures,
+    model_nnz: modelNnz,
+    evaluations: result.evaluations,
+    stop_reason: result.reason,
+    grad_norm: result.gradNorm,
+    read_seconds: readSeconds,
+    np: comm.size,
+    solver: opts.params.solver,
+    train_auc: tm.auc,
+    train_logloss: tm.logloss,
+  };
+  log?.(
+    `lr: done: objective ${result.objective.toFixed(6)} after ${result.iterations} iterations (${result.reason}), ` +
+      `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ${result.seconds.toFixed(2)}s`,
+  );
+  if (comm.rank === 0) {
+    if (opts.modelOut) {
+      const { solver, c, penalty, l1, bias, maxIter, tol, m: history, seed, blockSize, bcdHessian } = opts.params;
+      const params = { solver, c, penalty, ...penaltyOf(opts.params), l1Weight: penalty === 'l1' ? l1 : 0, bias, maxIter, tol, m: history, seed, blockSize, bcdHessian };
+      await saveLinearModel(
+        opts.modelOut,
+        { algorithm: 'lr', solver, bias: result.bias, numFeatures, params, metrics: { objective: metrics.objective, auc: metrics.auc, iterations: metrics.iterations } },
+        result.weights,
+      );
+    }
+    if (opts.metricsOut) await writeFile(opts.metricsOut, JSON.stringify(metrics, null, 2) + '\n');
+  }
+  await comm.barrier();
+  return { result, metrics };
+}

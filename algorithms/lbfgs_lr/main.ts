@@ -1,0 +1,36 @@
+// Entry script of one rank of `shoal train lr` (lib/train_cli.ts starts it under the
+// launcher): parse the same flags, join the job, run job.ts, exit 2 on bad input (flags,
+// unreadable or malformed files) and 1 on other failures.
+import { init } from '../../lib/index.js';
+import { ShoalError } from '../../lib/errors.js';
+import { parseTrainArgs } from '../../lib/train_cli.js';
+import { runLrJob } from './job.js';
+
+function exitCodeOf(err: unknown): number {
+  const code = (err as { code?: string } | null)?.code;
+  if (err instanceof ShoalError) return code === 'ERR_CONFIG' || code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_IO' ? 2 : 1;
+  return code === 'ERR_INVALID_ARGUMENT' ? 2 : 1;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseTrainArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  const comm = await init();
+  try {
+    await runLrJob(comm, args);
+  } catch (err) {
+    const code = exitCodeOf(err);
+    process.stderr.write(`shoal train: ${code === 2 || err instanceof ShoalError ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
+    return code;
+  }
+  await comm.close();
+  return 0;
+}
+
+process.exitCode = await main();
+if (process.exitCode !== 0) process.exit(process.exitCode);

@@ -1,0 +1,67 @@
+// Pointwise objectives of MART: per-row gradient and hessian of the loss at the current
+// margins (weights applied), and the training loss reported per round. Ranking lives in
+// algorithms/lambdamart.
+export interface RowObjective {
+  /** grad[i], hess[i] for every local row, weights applied. */
+  gradients(margins: Float64Array, grad: Float64Array, hess: Float64Array): void;
+  /** Sum of the weighted loss and the sum of weights over the local rows. */
+  loss(margins: Float64Array): [number, number];
+  /** Name of the loss column in progress lines. */
+  lossName: string;
+}
+
+export function sigmoid(x: number): number {
+  return 1 / (1 + Math.exp(-x));
+}
+
+/** Binary logistic on labels > 0 (positive) vs <= 0; hessians floored at 1e-16. */
+export function logisticObjective(labels: Float32Array, weights: Float32Array | null): RowObjective {
+  return {
+    lossName: 'logloss',
+    gradients(m, grad, hess) {
+      for (let i = 0; i < m.length; i++) {
+        const p = sigmoid(m[i]!);
+        const w = weights ? weights[i]! : 1;
+        grad[i] = (p - (labels[i]! > 0 ? 1 : 0)) * w;
+        hess[i] = Math.max(p * (1 - p), 1e-16) * w;
+      }
+    },
+    loss(m) {
+      let s = 0;
+      let sw = 0;
+      for (let i = 0; i < m.length; i++) {
+        const w = weights ? weights[i]! : 1;
+        const z = m[i]!;
+        // log(1 + exp(-y z)) computed stably.
+        const yz = labels[i]! > 0 ? z : -z;
+        s += w * (yz > 0 ? Math.log1p(Math.exp(-yz)) : -yz + Math.log1p(Math.exp(yz)));
+        sw += w;
+      }
+      return [s, sw];
+    },
+  };
+}
+
+/** Squared error 0.5 * (m - y)^2. The reported loss is the weighted mean squared error. */
+export function squaredErrorObjective(labels: Float32Array, weights: Float32Array | null): RowObjective {
+  return {
+    lossName: 'mse',
+    gradients(m, grad, hess) {
+      for (let i = 0; i < m.length; i++) {
+        const w = weights ? weights[i]! : 1;
+        grad[i] = (m[i]! - labels[i]!) * w;
+        hess[i] = w;
+      }
+    },
+    loss(m) {
+      let s = 0;
+      let sw = 0;
+      for (let i = 0; i < m.length; i++) {
+        const w = weights ? weights[i]! : 1;
+        s += w * (m[i]! - labels[i]!) ** 2;
+        sw += w;
+      }
+      return [s, sw];
+    },
+  };
+}

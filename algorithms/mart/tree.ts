@@ -1,0 +1,235 @@
+// Growing one regression tree over binned rows, data-parallel and deterministic.
+//
+// Every rank holds its own rows (as uint8 bins, bin 0 = missing) and their gradients and
+// hessians, already in FIXED POINT: integers held in doubles, scaled so that any sum over all
+// rows stays below 2^53 (index.ts picks the scale each round from the global maxima). Sums of
+// such values are exact, so histograms do not depend on the summation order: the same on every
+// rank, for any number of ranks and any partition of the rows, and the subtraction trick
+// (larger child = parent - smaller child) is exact too.
+//
+// Depth-wise growth. Level 0 builds the root's histogram; each later level builds, for every
+// node split at the previous level, the histogram of its child with the smaller hessian sum
+// (a global number, so every rank picks the same child) and derives the sibling by
+// subtraction. All histograms of a level sit in ONE contiguous Float64Array and are summed with
+// ONE allReduce per level (max_depth + 1 allReduces per tree, each 2 * slots * splits doubles).
+// Splits are found identically on every rank from the summed histograms: the gain
+//   GL^2/(HL+lambda) + GR^2/(HR+lambda) - G^2/(H+lambda)
+// must exceed gamma (and 1e-6), both children need a hessian sum >= min_child_weight (and > 0);
+// missing values (bin 0) are tried on both sides and the better side becomes the default.
+// Ties keep the first candidate in (feature, bin, missing right before left) order.
+import type { Collective } from '../common/collective.js';
+import { gbdtNative } from './native.js';
+
+/** A tree over bins (feature = slot, threshold = last bin that goes left). Node i is a leaf when left[i] < 0. */
+export interface BinTree {
+  left: number[];
+  right: number[];
+  feature: number[];
+  threshold: number[];
+  defaultLeft: number[];
+  /** Leaf values (already multiplied by eta); 0 at inner nodes. */
+  value: number[];
+  /** Split gain at inner nodes, 0 at leaves. */
+  gain: number[];
+  /** Hessian sum of the node. */
+  cover: number[];
+}
+
+export interface GrowParams {
+  maxDepth: number;
+  eta: number;
+  lambda: number;
+  gamma: number;
+  minChildWeight: number;
+}
+
+/** The binned rows of one rank and the histogram layout shared by all ranks. */
+export interface BinnedRows {
+  bins: Uint8Array;
+  numRows: number;
+  numFeatures: number;
+  /** Slot of (f, b) is binOffsets[f] + b; binOffsets[numFeatures] slots in all. */
+  binOffsets: Uint32Array;
+}
+
+export interface SplitCandidate {
+  gain: number;
+  feature: number;
+  threshold: number;
+  defaultLeft: boolean;
+  /** Fixed-point sums of the left and right child. */
+  gl: number;
+  hl: number;
+  gr: number;
+  hr: number;
+}
+
+/**
+ * Best split of a node from its summed histogram `hist` (2 doubles per slot, fixed point;
+ * `invG`/`invH` turn them into real sums), over the features with featureMask[f] = 1.
+ * Returns null when no split has gain > max(gamma, 1e-6).
+ */
+export function findSplit(
+  hist: Float64Array,
+  binOffsets: Uint32Array,
+  featureMask: Uint8Array,
+  g: number,
+  h: number,
+  invG: number,
+  invH: number,
+  p: GrowParams,
+): SplitCandidate | null {
+  const numFeatures = binOffsets.length - 1;
+  const lambda = p.lambda;
+  const parentScore = (g * invG) ** 2 / (h * invH + lambda);
+  let best: SplitCandidate | null = null;
+  let bestGain = Math.max(p.gamma, 1e-6);
+  for (let f = 0; f < numFeatures; f++) {
+    if (featureMask[f] === 0) continue;
+    const base = binOffsets[f]!;
+    const nb = binOffsets[f + 1]! - base - 1;
+    if (nb < 1) continue;
+    const gm = hist[2 * base]!;
+    const hm = hist[2 * base + 1]!;
+    let cg = 0;
+    let ch = 0;
+    for (let k = 1; k <= nb; k++) {
+      cg += hist[2 * (base + k)]!;
+      ch += hist[2 * (base + k) + 1]!;
+      for (let side = 0; side < 2; side++) {
+        const missingLeft = side === 1;
+        const gl = missingLeft ? cg + gm : cg;
+        const hl = missingLeft ? ch + hm : ch;
+        const gr = g - gl;
+        const hr = h - hl;
+        const hlr = hl * invH;
+        const hrr = hr * invH;
+        if (hl <= 0 || hr <= 0 || hlr < p.minChildWeight || hrr < p.minChildWeight) continue;
+        const glr = gl * invG;
+        const grr = gr * invG;
+        const gain = (glr * glr) / (hlr + lambda) + (grr * grr) / (hrr + lambda) - parentScore;
+        if (gain > bestGain) {
+          bestGain = gain;
+          best = { gain, feature: f, threshold: k, defaultLeft: missingLeft, gl, hl, gr, hr };
+        }
+      }
+    }
+  }
+  return best;
+}
+
+interface OpenNode {
+  id: number;
+  begin: number;
+  end: number;
+  g: number;
+  h: number;
+  hist: Float64Array | null;
+}
+
+/**
+ * Grows one tree. `rows` holds the local row indices (any order; reordered in place so every
+ * leaf's rows are contiguous); `grad`/`hess` are fixed-point (see the file comment).
+ * @returns the tree and, per leaf node id, the [begin, end) range of its rows in `rows`.
+ */
+export async function growTree(
+  comm: Collective,
+  data: BinnedRows,
+  grad: Float64Array,
+  hess: Float64Array,
+  invG: number,
+  invH: number,
+  rows: Uint32Array,
+  scratch: Uint32Array,
+  featureMask: Uint8Array,
+  p: GrowParams,
+  threads: number,
+): Promise<{ tree: BinTree; leafRanges: Map<number, [number, number]> }> {
+  const slots = data.binOffsets[data.numFeatures]!;
+  const width = 2 * slots;
+  const tree: BinTree = { left: [], right: [], feature: [], threshold: [], defaultLeft: [], value: [], gain: [], cover: [] };
+  const addNode = (): number => {
+    tree.left.push(-1);
+    tree.right.push(-1);
+    tree.feature.push(0);
+    tree.threshold.push(0);
+    tree.defaultLeft.push(0);
+    tree.value.push(0);
+    tree.gain.push(0);
+    tree.cover.push(0);
+    return tree.left.length - 1;
+  };
+  const leafRanges = new Map<number, [number, number]>();
+  const makeLeaf = (n: OpenNode): void => {
+    const gr = n.g * invG;
+    const hr = n.h * invH;
+    tree.value[n.id] = (-gr / (hr + p.lambda)) * p.eta;
+    tree.cover[n.id] = hr;
+    leafRanges.set(n.id, [n.begin, n.end]);
+  };
+
+  const rootHist = new Float64Array(width);
+  gbdtNative.buildHist(data.bins, data.numFeatures, rows, grad, hess, data.binOffsets, rootHist, threads);
+  await comm.allReduce(rootHist, { op: 'sum' });
+  let g0 = 0;
+  let h0 = 0;
+  for (let s = data.binOffsets[0]!; s < data.binOffsets[1]!; s++) {
+    g0 += rootHist[2 * s]!;
+    h0 += rootHist[2 * s + 1]!;
+  }
+  let level: OpenNode[] = [{ id: addNode(), begin: 0, end: rows.length, g: g0, h: h0, hist: rootHist }];
+
+  for (let depth = 0; level.length > 0; depth++) {
+    const next: OpenNode[] = [];
+    const pairs: Array<{ small: OpenNode; large: OpenNode; parent: Float64Array }> = [];
+    for (const n of level) {
+      const split = depth < p.maxDepth && n.hist ? findSplit(n.hist, data.binOffsets, featureMask, n.g, n.h, invG, invH, p) : null;
+      if (!split) {
+        makeLeaf(n);
+        continue;
+      }
+      const nl = gbdtNative.partitionRows(
+        data.bins,
+        data.numFeatures,
+        rows.subarray(n.begin, n.end),
+        split.feature,
+        split.threshold,
+        split.defaultLeft,
+        scratch,
+      );
+      const l = addNode();
+      const r = addNode();
+      tree.left[n.id] = l;
+      tree.right[n.id] = r;
+      tree.feature[n.id] = split.feature;
+      tree.threshold[n.id] = split.threshold;
+      tree.defaultLeft[n.id] = split.defaultLeft ? 1 : 0;
+      tree.gain[n.id] = split.gain;
+      tree.cover[n.id] = n.h * invH;
+      const left: OpenNode = { id: l, begin: n.begin, end: n.begin + nl, g: split.gl, h: split.hl, hist: null };
+      const right: OpenNode = { id: r, begin: n.begin + nl, end: n.end, g: split.gr, h: split.hr, hist: null };
+      next.push(left, right);
+      if (depth + 1 < p.maxDepth) {
+        const leftSmaller = split.hl <= split.hr;
+        pairs.push({ small: leftSmaller ? left : right, large: leftSmaller ? right : left, parent: n.hist! });
+      }
+    }
+    if (pairs.length > 0) {
+      const buf = new Float64Array(pairs.length * width);
+      pairs.forEach((pr, i) => {
+        const hist = buf.subarray(i * width, (i + 1) * width);
+        gbdtNative.buildHist(data.bins, data.numFeatures, rows.subarray(pr.small.begin, pr.small.end), grad, hess, data.binOffsets, hist, threads);
+      });
+      await comm.allReduce(buf, { op: 'sum' });
+      pairs.forEach((pr, i) => {
+        const small = buf.subarray(i * width, (i + 1) * width);
+        const large = new Float64Array(width);
+        for (let s = 0; s < width; s++) large[s] = pr.parent[s]! - small[s]!;
+        pr.small.hist = small;
+        pr.large.hist = large;
+      });
+    }
+    level = next;
+  }
+  return { tree, leafRanges };
+}

@@ -1,0 +1,241 @@
+// `shoal train lr ...`: parses the flags (pure, unit-testable), checks that the files can be
+// read, and re-executes the trainer entry (algorithms/lbfgs_lr/main.js) as -np ranks under the
+// launcher, so one command runs the whole distributed job. Inside the job every rank reads its
+// share of the files, trains, and rank 0 writes the model and the metrics. Usage errors and
+// unreadable files exit 2 with a message naming the flag or the file.
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
+import { ConfigError } from './errors.js';
+import { exitCodeFor, startJob } from './launcher.js';
+
+export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
+
+Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*||w||_1 + C*sum logloss).
+
+  --solver lbfgs|owlqn|bcd  L-BFGS (L2), OWL-QN (L1), block coordinate descent (either); default lbfgs
+  --train FILE              libsvm training file (repeatable: files are concatenated)
+  --test FILE               libsvm test file for the metrics (default: metrics on the training set)
+  -np N, --np N             ranks (default 1)
+  --c C                     weight of the loss term (default 1)
+  --l1 L                    L1 weight (default 1; owlqn, and bcd with --penalty l1)
+  --penalty l2|l1           bcd only (default l2, or l1 when --l1 is given)
+  --bias                    learn an unpenalised intercept
+  --max-iter N              iterations (passes over the blocks for bcd); default 500
+  --tol T                   stop when the relative objective decrease (over 3 iterations) is below T (default 1e-9)
+  --m M                     L-BFGS/OWL-QN history (default 10)
+  --block-size B            bcd features per block (default min(features, 256); dim/16 with diagonal)
+  --bcd-hessian block|diagonal  bcd block statistics (default block)
+  --seed S                  bcd block order seed (default 1)
+  --model-out FILE          write the model (JSON; FILE.bin sidecar above 1e5 weights)
+  --metrics-out FILE        write objective, auc, logloss, accuracy, iterations, train_seconds, nnz
+  --skip-bad-lines          skip malformed lines instead of failing
+  --timeout-ms T            collective and rendezvous timeout of the ranks
+  -q, --quiet               no progress lines
+
+example: shoal train lr --solver lbfgs --train a9a --test a9a.t -np 4 --model-out m.json --metrics-out metrics.json`;
+
+/** Parsed `shoal train` arguments. */
+export interface TrainArgs {
+  algorithm: 'lr';
+  np: number;
+  train: string[];
+  test: string[];
+  modelOut: string | null;
+  metricsOut: string | null;
+  params: LrParams;
+  skipBadLines: boolean;
+  timeoutMs: number | null;
+  quiet: boolean;
+  help: boolean;
+}
+
+function usage(message: string): ConfigError {
+  return new ConfigError('ERR_CONFIG', `shoal train: ${message}`);
+}
+
+/**
+ * Parses the arguments after `shoal train`. Pure: touches no files.
+ * @throws {ConfigError} ERR_CONFIG with a `shoal train: …` message naming the flag.
+ * @example parseTrainArgs(['lr', '--train', 'a9a', '--c', '2']).params.c // 2
+ */
+export function parseTrainArgs(argv: readonly string[]): TrainArgs {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: true };
+  }
+  const [algorithm, ...rest] = argv;
+  if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm)\n${TRAIN_USAGE}`);
+  if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm)`);
+  const out: TrainArgs = {
+    algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
+    params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: false,
+  };
+  const p: Partial<LrParams> = {};
+  let penalty: LrPenaltyKind | undefined;
+  let l1Given = false;
+  let i = 0;
+  const num = (flag: string, v: string, check: (n: number) => boolean, what: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || !check(n)) throw usage(`${flag} needs ${what}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  const int = (flag: string, v: string, min: number): number => num(flag, v, (n) => Number.isSafeInteger(n) && n >= min, `an integer >= ${min}`);
+  while (i < rest.length) {
+    const arg = rest[i] as string;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const take = (): string => {
+      if (inline !== undefined) {
+        i++;
+        return inline;
+      }
+      const v = rest[i + 1];
+      if (v === undefined || (v.startsWith('--') && v.length > 2)) throw usage(`${flag} needs a value`);
+      i += 2;
+      return v;
+    };
+    const flagOnly = (): void => {
+      if (inline !== undefined) throw usage(`${flag} takes no value`);
+      i++;
+    };
+    switch (flag) {
+      case '--solver': {
+        const v = take();
+        if (v !== 'lbfgs' && v !== 'owlqn' && v !== 'bcd') throw usage(`--solver needs lbfgs, owlqn or bcd, got ${JSON.stringify(v)}`);
+        p.solver = v as LrSolver;
+        break;
+      }
+      case '--train': out.train.push(take()); break;
+      case '--test': out.test.push(take()); break;
+      case '-np': case '-n': case '--np': out.np = int(flag, take(), 1); break;
+      case '--c': case '-c': p.c = num(flag, take(), (n) => n > 0, 'a number > 0'); break;
+      case '--l1': p.l1 = num(flag, take(), (n) => n > 0, 'a number > 0'); l1Given = true; break;
+      case '--penalty': {
+        const v = take();
+        if (v !== 'l1' && v !== 'l2') throw usage(`--penalty needs l1 or l2, got ${JSON.stringify(v)}`);
+        penalty = v;
+        break;
+      }
+      case '--bias': flagOnly(); p.bias = true; break;
+      case '--max-iter': p.maxIter = int(flag, take(), 0); break;
+      case '--tol': p.tol = num(flag, take(), (n) => n >= 0, 'a number >= 0'); break;
+      case '--m': p.m = int(flag, take(), 1); break;
+      case '--seed': p.seed = int(flag, take(), 0); break;
+      case '--block-size': p.blockSize = int(flag, take(), 1); break;
+      case '--bcd-hessian': {
+        const v = take();
+        if (v !== 'block' && v !== 'diagonal') throw usage(`--bcd-hessian needs block or diagonal, got ${JSON.stringify(v)}`);
+        p.bcdHessian = v;
+        break;
+      }
+      case '--model-out': out.modelOut = take(); break;
+      case '--metrics-out': out.metricsOut = take(); break;
+      case '--timeout-ms': out.timeoutMs = int(flag, take(), 1); break;
+      case '--skip-bad-lines': flagOnly(); out.skipBadLines = true; break;
+      case '-q': case '--quiet': flagOnly(); out.quiet = true; break;
+      default:
+        throw usage(`unknown option ${JSON.stringify(arg)} (see shoal train --help)`);
+    }
+  }
+  if (out.train.length === 0) throw usage('--train FILE is required');
+  const solver = p.solver ?? 'lbfgs';
+  if (penalty === 'l1' && solver === 'lbfgs') throw usage('--penalty l1 needs --solver owlqn or bcd (lbfgs is L2 only)');
+  if (penalty === 'l2' && solver === 'owlqn') throw usage('--penalty l2 needs --solver lbfgs or bcd (owlqn is L1 only)');
+  if (l1Given && solver === 'lbfgs') throw usage('--l1 needs --solver owlqn or bcd (lbfgs minimises the L2 objective)');
+  p.penalty = penalty ?? (solver === 'owlqn' || (solver === 'bcd' && l1Given) ? 'l1' : 'l2');
+  try {
+    out.params = lrParams(p);
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+  return out;
+}
+
+async function checkReadable(flag: string, file: string): Promise<void> {
+  try {
+    const s = await stat(file);
+    if (!s.isFile()) throw new Error('not a regular file');
+    await access(file, constants.R_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw usage(`cannot read ${flag} file ${JSON.stringify(file)}: ${e.code ?? e.message}`);
+  }
+}
+
+async function checkWritableDir(flag: string, file: string): Promise<void> {
+  const dir = dirname(file);
+  try {
+    const s = await stat(dir);
+    if (!s.isDirectory()) throw new Error('not a directory');
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw usage(`cannot write ${flag} file ${JSON.stringify(file)}: directory ${JSON.stringify(dir)}: ${e.code ?? e.message}`);
+  }
+}
+
+/** Checks that every input can be read and every output directory written. @throws {ConfigError} naming flag and file. */
+export async function checkTrainFiles(args: TrainArgs): Promise<void> {
+  for (const f of args.train) await checkReadable('--train', f);
+  for (const f of args.test) await checkReadable('--test', f);
+  if (args.modelOut) await checkWritableDir('--model-out', args.modelOut);
+  if (args.metricsOut) await checkWritableDir('--metrics-out', args.metricsOut);
+}
+
+/** The compiled per-rank entry of `shoal train lr`. */
+export const LR_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'algorithms', 'lbfgs_lr', 'main.js');
+
+/** Drops -np/--np N from argv (the ranks get the rest unchanged). */
+export function withoutNp(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-np' || a === '-n' || a === '--np') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--np=')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
+/** `shoal train` main: returns the exit status (2 for usage errors, the failing rank's status otherwise). */
+export async function trainMain(argv: string[]): Promise<number> {
+  const args = parseTrainArgs(argv);
+  if (args.help) {
+    process.stdout.write(`${TRAIN_USAGE}\n`);
+    return 0;
+  }
+  await checkTrainFiles(args);
+  const job = startJob({
+    np: args.np,
+    command: [process.execPath, LR_ENTRY, ...withoutNp(argv)],
+    quiet: true,
+    ...(args.timeoutMs !== null ? { timeoutMs: args.timeoutMs } : {}),
+    onLine: (rank, stream, line) => {
+      const text = args.np > 1 && (rank !== 0 || stream === 'stderr') ? `[${rank}] ${line}\n` : `${line}\n`;
+      (stream === 'stdout' ? process.stdout : process.stderr).write(text);
+    },
+  });
+  const forward = (signal: NodeJS.Signals) => () => job.interrupt(signal);
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    const result = await job.result;
+    if (!result.ok) {
+      const code = exitCodeFor(result);
+      if (code !== 2) process.stderr.write(`shoal train: ${result.summary}\n`);
+      return code;
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}

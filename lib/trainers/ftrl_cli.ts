@@ -1,0 +1,70 @@
+// `shoal train ftrl ...` and `shoal train fm ...` on the launcher side: validate the flags and
+// the input files (exit code 2 with a clear message), then run the compiled worker entry
+// (dist/algorithms/<algo>/worker.js) as -np workers beside --servers parameter servers under
+// runJob. The training itself lives in algorithms/ftrl and algorithms/fm.
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../algorithms/ftrl/cli_flags.js';
+import type { CommonParams } from '../../algorithms/ftrl/cli_flags.js';
+import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
+import { exitCodeFor, runJob } from '../launcher.js';
+
+/** Exit status for bad flags or unreadable input files. */
+export const TRAIN_USAGE_EXIT_CODE = 2;
+
+/** Checks every input file is a readable regular file. @throws {UsageError} */
+export function checkInputs(command: string, p: CommonParams): void {
+  const files = [...p.train.map((f) => ['--train', f] as const), ...(p.test ? [['--test', p.test] as const] : [])];
+  for (const [flag, f] of files) {
+    try {
+      if (!statSync(f).isFile()) throw new Error('not a regular file');
+      accessSync(f, fsConstants.R_OK);
+    } catch (err) {
+      throw new UsageError(`${command}: cannot read ${flag} ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  if (p.slowRank >= p.np) throw new UsageError(`${command}: --slow-rank ${p.slowRank} is not a worker rank (np ${p.np})`);
+}
+
+/**
+ * Parses, validates and launches a PS trainer job; returns the exit code (0 ok, 2 usage, else
+ * the job's failure code).
+ */
+export async function launchPsTrainer(
+  command: string,
+  algo: 'ftrl' | 'fm',
+  argv: readonly string[],
+  parse: (argv: readonly string[]) => CommonParams,
+): Promise<number> {
+  let p: CommonParams;
+  try {
+    p = parse(argv);
+    checkInputs(command, p);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      return TRAIN_USAGE_EXIT_CODE;
+    }
+    throw err;
+  }
+  const worker = fileURLToPath(new URL(`../../algorithms/${algo}/worker.js`, import.meta.url));
+  const result = await runJob({
+    np: p.np,
+    servers: p.servers,
+    command: [process.execPath, worker, ...argv],
+    quiet: true,
+    noDashboard: p.quiet,
+    ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
+  });
+  if (!result.ok) process.stderr.write(`${command}: ${result.summary}\n`);
+  return exitCodeFor(result);
+}
+
+/**
+ * `shoal train ftrl` (argv: the arguments after `ftrl`).
+ * @returns the process exit code: 0, 2 for bad flags or unreadable files, else the job's.
+ * @example process.exitCode = await main(['--train', 'a9a', '--test', 'a9a.t', '-np', '2']);
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  return launchPsTrainer('shoal train ftrl', 'ftrl', argv, parseFtrlArgs);
+}

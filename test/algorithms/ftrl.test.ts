@@ -1,0 +1,188 @@
+// FTRL-Proximal: the per-coordinate update against a hand-computed sequence, the distributed
+// trainer against sequential FTRL (in memory and through real servers), and the a9a goal.
+import test from 'ava';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
+import { LocalAddTable, LocalFtrlTable } from '../../algorithms/ftrl/kv.js';
+import { loadFtrlModel, predictFtrl } from '../../algorithms/ftrl/model.js';
+import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
+import { UsageError } from '../../algorithms/ftrl/cli_flags.js';
+import { localCollective } from '../../algorithms/common/collective.js';
+import { aucLocal } from '../../algorithms/common/metrics.js';
+import { readLibsvm } from '../../lib/data/libsvm.js';
+import { main } from '../../lib/trainers/ftrl_cli.js';
+import { runRanks } from '../helpers/run_job.js';
+
+const A9A = '/work/shared/data/a9a';
+const dir = mkdtempSync(join(tmpdir(), 'shoal-ftrl-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A small planted sparse logistic problem in libsvm text (labels ±1, features 1..F). */
+function plantedLibsvm(rows: number, features: number, seed: number): string {
+  let s = seed >>> 0;
+  const rnd = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296);
+  const truth = Array.from({ length: features + 1 }, () => (rnd() - 0.5) * 3);
+  const lines: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const ids = new Set<number>();
+    while (ids.size < 6) ids.add(1 + Math.floor(rnd() * features));
+    const sorted = [...ids].sort((a, b) => a - b);
+    let m = -0.3;
+    const parts = sorted.map((id) => {
+      const x = Math.round((0.5 + rnd()) * 100) / 100;
+      m += truth[id]! * x;
+      return `${id}:${x}`;
+    });
+    const y = rnd() < 1 / (1 + Math.exp(-m)) ? 1 : -1;
+    lines.push(`${y} ${parts.join(' ')}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+const trainFile = join(dir, 'train.svm');
+const testFile = join(dir, 'test.svm');
+{
+  const lines = plantedLibsvm(4000, 60, 7).split('\n');
+  writeFileSync(trainFile, lines.slice(0, 3000).join('\n') + '\n');
+  writeFileSync(testFile, lines.slice(3000).join('\n'));
+}
+
+test('ftrlStep follows a hand-computed sequence (alpha 1, beta 1, l1 0.5, l2 0)', (t) => {
+  const h = { alpha: 1, beta: 1, l1: 0.5, l2: 0 };
+  // g = 1 at w = 0: sigma = (sqrt(1) - 0) / 1 = 1, z = 0 + 1 - 1*0 = 1, n = 1,
+  // w = -(1 - 0.5) / ((1 + 1) / 1) = -0.25.
+  let z = 0;
+  let n = 0;
+  let d = ftrlStep(z, n, 1, h);
+  z += d.dz;
+  n += d.dn;
+  t.is(z, 1);
+  t.is(n, 1);
+  t.is(d.w, -0.25);
+  // g = -2 at w = -0.25: n = 5, sigma = sqrt(5) - 1, z = 1 - 2 + 0.25 (sqrt(5) - 1) = -0.6909830...,
+  // w = (0.6909830 - 0.5) / (1 + sqrt(5)) = 0.0590170...
+  d = ftrlStep(z, n, -2, h);
+  z += d.dz;
+  n += d.dn;
+  t.true(Math.abs(z - -0.6909830056250525) < 1e-12);
+  t.is(n, 5);
+  t.true(Math.abs(d.w - 0.05901699437494742) < 1e-12);
+  // g = 0.5: n = 5.25, z = -0.1942419..., |z| <= l1 so w = 0.
+  d = ftrlStep(z, n, 0.5, h);
+  z += d.dz;
+  n += d.dn;
+  t.true(Math.abs(z - -0.19424191638093719) < 1e-12);
+  t.is(n, 5.25);
+  t.is(d.w, 0);
+  t.is(ftrlWeight(z, n, h), 0);
+  t.false(d.clipped);
+});
+
+test('trust region clips the z delta so |w| <= R, and z is recoverable from w and n', (t) => {
+  const h = { alpha: 1, beta: 1, l1: 0.5, l2: 0.3 };
+  // Unclipped: z = 1, w = -(0.5) / (2 + 0.3) = -0.2174; with R = 0.1 the bound on |z| is 0.1 * 2.3 + 0.5.
+  const d = ftrlStep(0, 0, 1, h, 0.1);
+  t.true(d.clipped);
+  t.true(Math.abs(d.dz - 0.73) < 1e-12);
+  t.true(Math.abs(d.w - -0.1) < 1e-12);
+  for (const [zz, nn] of [[3, 2], [-4, 9], [0.2, 1]] as const) {
+    const w = ftrlWeight(zz, nn, h);
+    t.true(Math.abs(ftrlZFromWeight(w, nn, h, 0.1) - (w === 0 ? 0.1 : zz)) < 1e-12);
+  }
+  t.is(ftrlZFromWeight(0, 1, h, 2), 0.5, 'a guess outside [-l1, l1] is clamped');
+});
+
+async function inMemoryRun(o: Partial<FtrlTrainOptions>) {
+  const data = await readLibsvm(trainFile);
+  const opts: FtrlTrainOptions = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, batch: 37, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: Infinity, bias: true, ...o };
+  const w = new LocalFtrlTable(opts);
+  const n = new LocalAddTable(1);
+  await trainFtrl(opts, data, { w, n, clock: async () => {} }, { comm: localCollective() });
+  const ref = ftrlReference(opts, data);
+  let maxDiff = 0;
+  for (const [id, s] of ref) {
+    const key = id < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(id);
+    const got = (await w.pull(new BigUint64Array([key])))[0]!;
+    maxDiff = Math.max(maxDiff, Math.abs(got - ftrlWeight(s.z, s.n, opts)));
+  }
+  return { maxDiff, keys: ref.size, w, data };
+}
+
+test('one worker merging z/n deltas through ftrl/add tables equals sequential FTRL', async (t) => {
+  const r = await inMemoryRun({});
+  t.true(r.keys > 50);
+  t.true(r.maxDiff < 2e-5, `max |w - w_ref| = ${r.maxDiff}`);
+  const lazy = await inMemoryRun({ pushEvery: 3, pullEvery: 2 });
+  t.true(lazy.maxDiff < 2e-5, `push-every 3 / pull-every 2: max |w - w_ref| = ${lazy.maxDiff}`);
+});
+
+test('trust region keeps every weight inside [-R, R]', async (t) => {
+  const R = 0.05;
+  const data = await readLibsvm(trainFile);
+  const opts: FtrlTrainOptions = { alpha: 0.5, beta: 1, l1: 0, l2: 0, batch: 50, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: R, bias: true };
+  const w = new LocalFtrlTable(opts);
+  const res = await trainFtrl(opts, data, { w, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.true(res.clips > 0);
+  const all = await w.pull(res.slots.keys);
+  for (const v of all) t.true(Math.abs(v) <= R * (1 + 1e-6), `|w| = ${Math.abs(v)}`);
+});
+
+test('flags: defaults, bad values and unreadable files exit 2', async (t) => {
+  const p = parseFtrlArgs(['--train', 'a', '-np', '3', '--staleness', 'asp', '--hash-bits', '32', '--no-bias']);
+  t.is(p.np, 3);
+  t.is(p.staleness, Infinity);
+  t.is(p.hashBits, 32);
+  t.false(p.bias);
+  t.is(p.alpha, 0.1);
+  t.throws(() => parseFtrlArgs(['--train', 'a', '--alpha', '0']), { instanceOf: UsageError, message: /--alpha needs a number > 0, got "0"/ });
+  t.throws(() => parseFtrlArgs(['--train', 'a', '--hash-bits', '33']), { instanceOf: UsageError, message: /\[1, 32\]/ });
+  t.throws(() => parseFtrlArgs(['--bogus']), { instanceOf: UsageError, message: /unknown flag --bogus/ });
+  t.throws(() => parseFtrlArgs([]), { instanceOf: UsageError, message: /--train FILE is required/ });
+  t.is(await main(['--train', join(dir, 'missing.svm')]), 2);
+  t.is(await main(['--train', trainFile, '--push-every', 'x']), 2);
+});
+
+test.serial('one worker with real servers (BSP) reproduces sequential FTRL; the saved model predicts', async (t) => {
+  const model = join(dir, 'np1.model.json');
+  const metrics = join(dir, 'np1.metrics.json');
+  const args = ['--train', trainFile, '--test', testFile, '--alpha', '0.3', '--l1', '0.5', '--l2', '0.1', '--batch', '37', '--staleness', '0', '--model-out', model, '--metrics-out', metrics, '--quiet'];
+  const { result, output } = await runRanks(1, 'workers/ftrl.worker.js', args, { servers: 2, wallTimeoutMs: 60_000 });
+  t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
+  const data = await readLibsvm(trainFile);
+  const opts = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, bias: true };
+  const ref = ftrlReference(opts, data);
+  const m = await loadFtrlModel(model);
+  let maxDiff = 0;
+  for (const [id, s] of ref) {
+    const want = ftrlWeight(s.z, s.n, opts);
+    const got = id < 0 ? m.bias : (m.weights.get(id) ?? 0);
+    maxDiff = Math.max(maxDiff, Math.abs(got - want));
+  }
+  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}`);
+  const written = JSON.parse(readFileSync(metrics, 'utf8')) as { auc: number; epochs: number; train_seconds: number; rows_per_second: number };
+  const test = await readLibsvm(testFile);
+  t.true(Math.abs(aucLocal(predictFtrl(m, test), test.labels) - written.auc) < 1e-6);
+  t.true(written.auc > 0.8, `synthetic AUC ${written.auc}`);
+  t.is(written.epochs, 1);
+  t.true(written.rows_per_second > 0);
+});
+
+const haveA9a = existsSync(join(A9A, 'a9a')) && existsSync(join(A9A, 'a9a.t'));
+(haveA9a ? test.serial : test.skip)('a9a, one pass: AUC >= 0.902 at np 1 and np 2, within 0.002 of each other', async (t) => {
+  const aucs: number[] = [];
+  for (const np of [1, 2]) {
+    const metrics = join(dir, `a9a.${np}.json`);
+    const { result, output } = await runRanks(np, 'workers/ftrl.worker.js', ['--train', join(A9A, 'a9a'), '--test', join(A9A, 'a9a.t'), '--metrics-out', metrics, '--quiet'], {
+      servers: 2,
+      wallTimeoutMs: 90_000,
+    });
+    t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
+    const m = JSON.parse(readFileSync(metrics, 'utf8')) as { auc: number; train_seconds: number; rows_per_second: number };
+    t.log(`np ${np}: auc ${m.auc.toFixed(5)}, ${m.train_seconds}s, ${m.rows_per_second} rows/s`);
+    t.true(m.auc >= 0.902, `np ${np}: AUC ${m.auc}`);
+    aucs.push(m.auc);
+  }
+  t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.002);
+});
