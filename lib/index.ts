@@ -25,3 +25,4 @@ export { runJob, type RunOptions, type JobResult, type RankExit } from './launch
 export { PsClient, PsTable } from './ps/client.js';
 export type { TableOptions, UpdaterOptions, InitOptions as TableInitOptions, ConsistencyOptions } from './ps/table_options.js';
 export { loadModel, type Model, type TreeModel, type LoadedModel } from './model.js';
+export { sparseAllReduce, allGatherObject, bcastObject, type SparseRows } from '../collectives/index.js';

@@ -173,8 +173,9 @@ class Job {
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
     if (!opts.noDashboard) {
       const url = `http://${formatAddress({ host: dialHost, port: this.coordinator.port })}/?token=${token}`;
+      // Printed even when quiet (shoal train runs its job quietly): it is how users find the job.
       if (opts.onDashboard) opts.onDashboard(url);
-      else if (!opts.quiet) process.stderr.write(`[shoal] dashboard: ${url}\n`);
+      else process.stderr.write(`[shoal] dashboard: ${url}\n`);
     }
     const contract: Record<string, string> = {
       SHOAL_SIZE: String(np),

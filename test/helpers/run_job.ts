@@ -49,6 +49,7 @@ export async function runRanks(np: number, script: string, args: string[] = [], 
   const job = startJob({
     quiet: true,
     killGraceMs: 2000,
+    onDashboard: () => undefined,
     ...runOpts,
     np,
     command: [process.execPath, path, ...args],
