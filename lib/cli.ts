@@ -6,11 +6,11 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { FlagReader, USAGE_EXIT_CODE, usageError } from './cli_flags.js';
 import { ConfigError, ShoalError } from './errors.js';
 import { exitCodeFor, startJob, type RunOptions } from './launcher.js';
 
-/** Exit status for a command line that could not be understood. */
-export const USAGE_EXIT_CODE = 2;
+export { USAGE_EXIT_CODE };
 
 const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
 
@@ -46,113 +46,66 @@ ${RUN_USAGE}
 
 See docs/launching.md for mpirun, srun and Kubernetes recipes.`;
 
-function usage(message: string): ConfigError {
-  return new ConfigError('ERR_CONFIG', message);
-}
-
 /**
  * Parses the arguments after `shoal run`. Pure: reads no files.
- * @throws {ConfigError} ERR_CONFIG with a `shoal run: …` message on a usage error.
+ * @throws {UsageError} (a ConfigError) with a `shoal run: …` message on a usage error.
  * @example parseRunArgs(['-np', '4', '--', 'node', 'train.mjs']) // { np: 4, command: ['node', 'train.mjs'] }
  */
 export function parseRunArgs(argv: readonly string[]): RunOptions {
   let np: number | undefined;
   const opts: Partial<RunOptions> & { env: Record<string, string> } = { env: {} };
-  let i = 0;
-  const value = (flag: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined) throw usage(`shoal run: ${flag} needs a value`);
-    i += 2;
-    return v;
-  };
-  const positiveInt = (flag: string, v: string, min = 1): number => {
+  const r = new FlagReader('shoal run', argv);
+  // `shoal run` has always taken counts as plain digits (no 1e3, 0x10 or 2.0), unlike the
+  // trainers' Number() syntax; kept so that launch scripts keep their meaning.
+  const count = (min: 0 | 1): number => {
+    const v = r.takeValue();
     if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v))) {
-      throw usage(`shoal run: ${flag} needs a ${min === 0 ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}`);
+      throw r.error(`${r.flag} needs a ${min === 0 ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(v)}`);
     }
     return Number(v);
   };
-  while (i < argv.length) {
-    const arg = argv[i] as string;
-    if (arg === '--') {
-      i++;
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') break;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    const take = (): string => {
-      if (inline !== undefined) {
-        i++;
-        return inline;
-      }
-      return value(flag);
-    };
-    switch (flag) {
-      case '-np':
-      case '-n':
-      case '--np':
-        np = positiveInt(flag, take());
-        break;
-      case '--timeout-ms':
-        opts.timeoutMs = positiveInt(flag, take());
-        break;
-      case '--kill-grace-ms':
-        opts.killGraceMs = positiveInt(flag, take(), 0);
-        break;
-      case '--servers':
-        opts.servers = positiveInt(flag, take(), 0);
-        break;
-      case '--replication':
-        opts.replication = positiveInt(flag, take());
-        break;
-      case '--ps-updaters':
-        opts.psUpdaters = take();
-        break;
-      case '--dashboard-port':
-        opts.dashboardPort = positiveInt(flag, take());
-        break;
-      case '--no-dashboard':
-        opts.noDashboard = true;
-        break;
-      case '--stall-timeout-ms':
-        opts.stallTimeoutMs = positiveInt(flag, take(), 0);
-        break;
-      case '--hostfile':
-        opts.hostfile = take();
-        break;
+  // Options end at `--` or at the first argument that is not one: the command and its own flags.
+  const isOption = (a: string | undefined): boolean => a !== undefined && a.startsWith('-') && a !== '-';
+  while (isOption(r.peek()) && r.next()) {
+    if (r.arg === '--') break;
+    switch (r.flag) {
+      case '-np': case '-n': case '--np': np = count(1); break;
+      case '--timeout-ms': opts.timeoutMs = count(1); break;
+      case '--kill-grace-ms': opts.killGraceMs = count(0); break;
+      case '--servers': opts.servers = count(0); break;
+      case '--replication': opts.replication = count(1); break;
+      case '--ps-updaters': opts.psUpdaters = r.takeValue(); break;
+      case '--dashboard-port': opts.dashboardPort = count(1); break;
+      case '--no-dashboard': r.noValue(); opts.noDashboard = true; break;
+      case '--stall-timeout-ms': opts.stallTimeoutMs = count(0); break;
+      case '--hostfile': opts.hostfile = r.takeValue(); break;
       case '--rsh': {
-        const v = take();
-        if (v.trim() === '') throw usage('shoal run: --rsh needs a command, got ""');
+        const v = r.takeValue();
+        if (v.trim() === '') throw r.error('--rsh needs a command, got ""');
         opts.rsh = v;
         break;
       }
       case '--coordinator-host': {
-        const v = take();
-        if (v.trim() === '' || /\s/.test(v)) throw usage(`shoal run: --coordinator-host needs one address, got ${JSON.stringify(v)}`);
+        const v = r.takeValue();
+        if (v.trim() === '' || /\s/.test(v)) throw r.error(`--coordinator-host needs one address, got ${JSON.stringify(v)}`);
         opts.coordinatorHost = v;
         break;
       }
-      case '-x':
-      case '--env': {
-        const v = take();
+      case '-x': case '--env': {
+        const v = r.takeValue();
         const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(v);
-        if (!m) throw usage(`shoal run: ${flag} needs NAME=VALUE, got ${JSON.stringify(v)}`);
+        if (!m) throw r.error(`${r.flag} needs NAME=VALUE, got ${JSON.stringify(v)}`);
         opts.env[m[1] as string] = m[2] as string;
         break;
       }
-      case '-q':
-      case '--quiet':
-        if (inline !== undefined) throw usage(`shoal run: ${flag} takes no value`);
-        opts.quiet = true;
-        i++;
-        break;
+      case '-q': case '--quiet': r.noValue(); opts.quiet = true; break;
       default:
-        throw usage(`shoal run: unknown option ${JSON.stringify(arg)}\n${RUN_USAGE}`);
+        throw r.error(`unknown option ${JSON.stringify(r.arg)}\n${RUN_USAGE}`);
     }
   }
-  const command = argv.slice(i);
-  if (command.length === 0) throw usage(`shoal run: no command given\n${RUN_USAGE}`);
-  if (np === undefined && opts.hostfile === undefined) throw usage('shoal run: -np N is required (or --hostfile F to run one rank per slot)');
+  const command = r.rest();
+  if (command.length === 0) throw r.error(`no command given\n${RUN_USAGE}`);
+  if (np === undefined && opts.hostfile === undefined) throw r.error('-np N is required (or --hostfile F to run one rank per slot)');
   const result: RunOptions = { ...opts, np: np ?? 0, command };
   if (Object.keys(opts.env).length === 0) delete result.env;
   return result;
@@ -167,7 +120,7 @@ export function parseDemoArgs(argv: readonly string[], demoScript: string): RunO
   const opts = parseRunArgs([...(hasNp ? [] : ['--np', '4']), ...argv, '--', process.execPath, demoScript]);
   // A stray positional argument would have started the command early.
   if (opts.command.length !== 2 || opts.hostfile !== undefined) {
-    throw usage('shoal demo: usage: shoal demo [--np N] [--timeout-ms T] [--quiet]');
+    throw usageError('shoal demo', 'usage: shoal demo [--np N] [--timeout-ms T] [--quiet]');
   }
   return opts;
 }

@@ -1,7 +1,7 @@
 // `shoal datagen`: parses its arguments (pure, unit-testable) and runs generateDataset with
 // progress on stderr. The generators and the formats are in lib/data/datagen.ts.
 
-import { ConfigError } from './errors.js';
+import { FlagReader, usageError, type UsageError } from './cli_flags.js';
 import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from './data/datagen.js';
 
 export const DATAGEN_USAGE = `usage: shoal datagen --task T --out FILE [options]
@@ -27,8 +27,8 @@ Writes a synthetic libsvm data set with a planted model (same seed, same bytes).
   -q, --quiet             no progress on stderr
 Numbers may be written like 1e6.`;
 
-function usage(message: string): ConfigError {
-  return new ConfigError('ERR_CONFIG', `shoal datagen: ${message}`);
+function usage(message: string): UsageError {
+  return usageError('shoal datagen', message);
 }
 
 const TASKS: readonly DatagenTask[] = ['binary', 'dense', 'rank', 'ratings'];
@@ -41,93 +41,35 @@ export interface DatagenArgs extends DatagenOptions {
 
 /**
  * Parses the arguments after `shoal datagen`. Pure: touches no files.
- * @throws {ConfigError} ERR_CONFIG with a `shoal datagen: …` message on a usage error.
+ * @throws {UsageError} (a ConfigError) with a `shoal datagen: …` message on a usage error.
  * @example parseDatagenArgs(['--task', 'dense', '--rows', '1e4', '--out', 'd.svm']) // { task: 'dense', rows: 10000, ... }
  */
 export function parseDatagenArgs(argv: readonly string[]): DatagenArgs {
   const out: Partial<DatagenArgs> = { quiet: false, help: false };
-  let i = 0;
-  const count = (flag: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isSafeInteger(n) || n < min) throw usage(`${flag} needs an integer >= ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  while (i < argv.length) {
-    const arg = argv[i] as string;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    const take = (): string => {
-      if (inline !== undefined) {
-        i++;
-        return inline;
-      }
-      const v = argv[i + 1];
-      if (v === undefined) throw usage(`${flag} needs a value`);
-      i += 2;
-      return v;
-    };
-    const flagOnly = (): void => {
-      if (inline !== undefined) throw usage(`${flag} takes no value`);
-      i++;
-    };
-    switch (flag) {
+  const r = new FlagReader('shoal datagen', argv);
+  while (r.next()) {
+    switch (r.flag) {
       case '--task': {
-        const v = take();
+        const v = r.takeValue();
         if (!TASKS.includes(v as DatagenTask)) throw usage(`--task must be one of ${TASKS.join(', ')}, got ${JSON.stringify(v)}`);
         out.task = v as DatagenTask;
         break;
       }
-      case '--out':
-      case '-o':
-        out.out = take();
-        break;
-      case '--test-out':
-        out.testOut = take();
-        break;
-      case '--test-fraction': {
-        const v = take();
-        const f = Number(v);
-        if (v.trim() === '' || !(f >= 0 && f <= 1)) throw usage(`--test-fraction needs a number in [0, 1], got ${JSON.stringify(v)}`);
-        out.testFraction = f;
-        break;
-      }
-      case '--seed':
-        out.seed = count(flag, take(), 0);
-        break;
-      case '--rows':
-        out.rows = count(flag, take(), 0);
-        break;
-      case '--features':
-        out.features = count(flag, take(), 1);
-        break;
-      case '--nnz':
-        out.nnz = count(flag, take(), 1);
-        break;
-      case '--queries':
-        out.queries = count(flag, take(), 0);
-        break;
-      case '--users':
-        out.users = count(flag, take(), 1);
-        break;
-      case '--items':
-        out.items = count(flag, take(), 1);
-        break;
-      case '--no-qid':
-        flagOnly();
-        out.qid = false;
-        break;
-      case '-q':
-      case '--quiet':
-        flagOnly();
-        out.quiet = true;
-        break;
-      case '-h':
-      case '--help':
-        flagOnly();
-        out.help = true;
-        break;
+      case '--out': case '-o': out.out = r.takeValue(); break;
+      case '--test-out': out.testOut = r.takeValue(); break;
+      case '--test-fraction': out.testFraction = r.num((f) => f >= 0 && f <= 1, 'a number in [0, 1]'); break;
+      case '--seed': out.seed = r.int(0); break;
+      case '--rows': out.rows = r.int(0); break;
+      case '--features': out.features = r.int(1); break;
+      case '--nnz': out.nnz = r.int(1); break;
+      case '--queries': out.queries = r.int(0); break;
+      case '--users': out.users = r.int(1); break;
+      case '--items': out.items = r.int(1); break;
+      case '--no-qid': r.noValue(); out.qid = false; break;
+      case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
+      case '-h': case '--help': r.noValue(); out.help = true; break;
       default:
-        throw usage(`unknown option ${JSON.stringify(arg)}\n${DATAGEN_USAGE}`);
+        throw usage(`unknown option ${JSON.stringify(r.arg)}\n${DATAGEN_USAGE}`);
     }
   }
   if (out.help) return out as DatagenArgs;

@@ -7,7 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { localCollective } from '../algorithms/common/collective.js';
 import { binaryMetrics } from '../algorithms/common/metrics.js';
 import { readLibsvm } from './data/libsvm.js';
-import { ConfigError, ShoalError } from './errors.js';
+import { FlagReader, usageError, type UsageError } from './cli_flags.js';
+import { ShoalError } from './errors.js';
 import { loadModel } from './model.js';
 
 export const PREDICT_USAGE = `usage: shoal predict --model FILE --data FILE --out FILE [--metrics-out FILE]
@@ -27,40 +28,24 @@ export interface PredictArgs {
   help: boolean;
 }
 
-function usage(message: string): ConfigError {
-  return new ConfigError('ERR_CONFIG', `shoal predict: ${message}`);
+function usage(message: string): UsageError {
+  return usageError('shoal predict', message);
 }
 
-/** Parses the arguments after `shoal predict`. Pure. @throws {ConfigError} naming the flag. */
+/** Parses the arguments after `shoal predict`. Pure. @throws {UsageError} naming the flag. */
 export function parsePredictArgs(argv: readonly string[]): PredictArgs {
   const out: Partial<PredictArgs> = { metricsOut: null, skipBadLines: false, help: false };
   if (argv.includes('-h') || argv.includes('--help')) return { model: '', data: '', out: '', metricsOut: null, skipBadLines: false, help: true };
-  for (let i = 0; i < argv.length; ) {
-    const arg = argv[i] as string;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    const take = (): string => {
-      if (inline !== undefined) {
-        i++;
-        return inline;
-      }
-      const v = argv[i + 1];
-      if (v === undefined || (v.startsWith('--') && v.length > 2)) throw usage(`${flag} needs a value`);
-      i += 2;
-      return v;
-    };
-    switch (flag) {
-      case '--model': out.model = take(); break;
-      case '--data': out.data = take(); break;
-      case '--out': out.out = take(); break;
-      case '--metrics-out': out.metricsOut = take(); break;
-      case '--skip-bad-lines':
-        if (inline !== undefined) throw usage(`${flag} takes no value`);
-        out.skipBadLines = true;
-        i++;
-        break;
+  const r = new FlagReader('shoal predict', argv);
+  while (r.next()) {
+    switch (r.flag) {
+      case '--model': out.model = r.takeValue(); break;
+      case '--data': out.data = r.takeValue(); break;
+      case '--out': out.out = r.takeValue(); break;
+      case '--metrics-out': out.metricsOut = r.takeValue(); break;
+      case '--skip-bad-lines': r.noValue(); out.skipBadLines = true; break;
       default:
-        throw usage(`unknown option ${JSON.stringify(arg)}\n${PREDICT_USAGE}`);
+        throw usage(`unknown option ${JSON.stringify(r.arg)}\n${PREDICT_USAGE}`);
     }
   }
   for (const [key, flag] of [['model', '--model'], ['data', '--data'], ['out', '--out']] as const) {

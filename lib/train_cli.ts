@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
-import { ConfigError } from './errors.js';
+import { FlagReader, usageError, type UsageError } from './cli_flags.js';
 import { exitCodeFor, startJob } from './launcher.js';
 
 export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
@@ -53,13 +53,13 @@ export interface TrainArgs {
   help: boolean;
 }
 
-function usage(message: string): ConfigError {
-  return new ConfigError('ERR_CONFIG', `shoal train: ${message}`);
+function usage(message: string): UsageError {
+  return usageError('shoal train', message);
 }
 
 /**
  * Parses the arguments after `shoal train`. Pure: touches no files.
- * @throws {ConfigError} ERR_CONFIG with a `shoal train: …` message naming the flag.
+ * @throws {UsageError} (a ConfigError) with a `shoal train: …` message naming the flag.
  * @example parseTrainArgs(['lr', '--train', 'a9a', '--c', '2']).params.c // 2
  */
 export function parseTrainArgs(argv: readonly string[]): TrainArgs {
@@ -76,68 +76,30 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   const p: Partial<LrParams> = {};
   let penalty: LrPenaltyKind | undefined;
   let l1Given = false;
-  let i = 0;
-  const num = (flag: string, v: string, check: (n: number) => boolean, what: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || !check(n)) throw usage(`${flag} needs ${what}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-  const int = (flag: string, v: string, min: number): number => num(flag, v, (n) => Number.isSafeInteger(n) && n >= min, `an integer >= ${min}`);
-  while (i < rest.length) {
-    const arg = rest[i] as string;
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
-    const take = (): string => {
-      if (inline !== undefined) {
-        i++;
-        return inline;
-      }
-      const v = rest[i + 1];
-      if (v === undefined || (v.startsWith('--') && v.length > 2)) throw usage(`${flag} needs a value`);
-      i += 2;
-      return v;
-    };
-    const flagOnly = (): void => {
-      if (inline !== undefined) throw usage(`${flag} takes no value`);
-      i++;
-    };
-    switch (flag) {
-      case '--solver': {
-        const v = take();
-        if (v !== 'lbfgs' && v !== 'owlqn' && v !== 'bcd') throw usage(`--solver needs lbfgs, owlqn or bcd, got ${JSON.stringify(v)}`);
-        p.solver = v as LrSolver;
-        break;
-      }
-      case '--train': out.train.push(take()); break;
-      case '--test': out.test.push(take()); break;
-      case '-np': case '-n': case '--np': out.np = int(flag, take(), 1); break;
-      case '--c': case '-c': p.c = num(flag, take(), (n) => n > 0, 'a number > 0'); break;
-      case '--l1': p.l1 = num(flag, take(), (n) => n > 0, 'a number > 0'); l1Given = true; break;
-      case '--penalty': {
-        const v = take();
-        if (v !== 'l1' && v !== 'l2') throw usage(`--penalty needs l1 or l2, got ${JSON.stringify(v)}`);
-        penalty = v;
-        break;
-      }
-      case '--bias': flagOnly(); p.bias = true; break;
-      case '--max-iter': p.maxIter = int(flag, take(), 0); break;
-      case '--tol': p.tol = num(flag, take(), (n) => n >= 0, 'a number >= 0'); break;
-      case '--m': p.m = int(flag, take(), 1); break;
-      case '--seed': p.seed = int(flag, take(), 0); break;
-      case '--block-size': p.blockSize = int(flag, take(), 1); break;
-      case '--bcd-hessian': {
-        const v = take();
-        if (v !== 'block' && v !== 'diagonal') throw usage(`--bcd-hessian needs block or diagonal, got ${JSON.stringify(v)}`);
-        p.bcdHessian = v;
-        break;
-      }
-      case '--model-out': out.modelOut = take(); break;
-      case '--metrics-out': out.metricsOut = take(); break;
-      case '--timeout-ms': out.timeoutMs = int(flag, take(), 1); break;
-      case '--skip-bad-lines': flagOnly(); out.skipBadLines = true; break;
-      case '-q': case '--quiet': flagOnly(); out.quiet = true; break;
+  const r = new FlagReader('shoal train', rest);
+  while (r.next()) {
+    switch (r.flag) {
+      case '--solver': p.solver = r.oneOf<LrSolver>(['lbfgs', 'owlqn', 'bcd']); break;
+      case '--train': out.train.push(r.takeValue()); break;
+      case '--test': out.test.push(r.takeValue()); break;
+      case '-np': case '-n': case '--np': out.np = r.int(1); break;
+      case '--c': case '-c': p.c = r.num((n) => n > 0, 'a number > 0'); break;
+      case '--l1': p.l1 = r.num((n) => n > 0, 'a number > 0'); l1Given = true; break;
+      case '--penalty': penalty = r.oneOf<LrPenaltyKind>(['l1', 'l2']); break;
+      case '--bias': r.noValue(); p.bias = true; break;
+      case '--max-iter': p.maxIter = r.int(0); break;
+      case '--tol': p.tol = r.num((n) => n >= 0, 'a number >= 0'); break;
+      case '--m': p.m = r.int(1); break;
+      case '--seed': p.seed = r.int(0); break;
+      case '--block-size': p.blockSize = r.int(1); break;
+      case '--bcd-hessian': p.bcdHessian = r.oneOf<LrParams['bcdHessian']>(['block', 'diagonal']); break;
+      case '--model-out': out.modelOut = r.takeValue(); break;
+      case '--metrics-out': out.metricsOut = r.takeValue(); break;
+      case '--timeout-ms': out.timeoutMs = r.int(1); break;
+      case '--skip-bad-lines': r.noValue(); out.skipBadLines = true; break;
+      case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
       default:
-        throw usage(`unknown option ${JSON.stringify(arg)} (see shoal train --help)`);
+        throw usage(`unknown option ${JSON.stringify(r.arg)} (see shoal train --help)`);
     }
   }
   if (out.train.length === 0) throw usage('--train FILE is required');

@@ -4,21 +4,16 @@
 // by tests (csrFromRows, syntheticBinary). Feature ids are kept as in the file (libsvm is
 // 1-based): a weight vector is indexed by feature id and slot 0 simply stays unused.
 // This file reads no files; lib/data owns parsing.
+import type { CsrMatrix } from '../../lib/data/csr.js';
 import type { Collective } from './collective.js';
 import { Rng } from './rng.js';
 
-/** One rank's rows: row i has entries rowPtr[i]..rowPtr[i+1]-1 of featureIds/values. */
-export interface CsrData {
-  numRows: number;
-  rowPtr: Uint32Array;
-  featureIds: Uint32Array;
-  values: Float32Array;
-  labels: Float32Array;
-  /** Per-row instance weights (a .weight file), or null for all ones. */
-  weights: Float32Array | null;
-  /** Largest feature id present in these rows (0 when there are none). */
-  maxFeatureId: number;
-}
+/**
+ * One rank's rows: lib/data/csr.ts's CsrMatrix without the query ids (which only lambdamart
+ * reads), so rows built in memory need not invent them. One definition, so the two cannot drift.
+ * Rows built here by csrFromRows have maxFeatureId 0 when there are no entries.
+ */
+export type CsrData = Pick<CsrMatrix, 'numRows' | 'rowPtr' | 'featureIds' | 'values' | 'labels' | 'weights' | 'maxFeatureId'>;
 
 /** A row for csrFromRows: label and [featureId, value] pairs. */
 export interface Row {

@@ -1,15 +1,11 @@
 // Command-line flags of the PS trainers (`shoal train ftrl|fm`): one small parser shared by the
 // launcher side (lib/trainers/*_cli.ts, which validates before starting anything) and the
-// worker entries (which re-parse the same argv). Pure: reads no files.
+// worker entries (which re-parse the same argv). Walking argv, taking values, number checks
+// and the usage error (exit code 2) are lib/cli_flags.ts's, shared with the other commands.
+// Pure: reads no files.
+import { FlagReader, parseNumber, UsageError, usageError } from '../../lib/cli_flags.js';
 
-/** A command line that cannot be used; the CLIs print the message and exit with code 2. */
-export class UsageError extends Error {
-  readonly code = 'ERR_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError };
 
 export type FlagKind = 'int' | 'number' | 'string' | 'bool' | 'staleness';
 
@@ -55,40 +51,32 @@ const ALIASES: Record<string, string> = { '-np': 'np', '-n': 'np', '-h': 'help' 
  */
 export function parseFlags(command: string, argv: readonly string[], defs: Record<string, FlagDef>): FlagValues {
   const out: FlagValues = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    let name: string | undefined = ALIASES[arg];
-    let inline: string | undefined;
+  const r = new FlagReader(command, argv);
+  while (r.next()) {
+    let name = Object.hasOwn(ALIASES, r.arg) ? ALIASES[r.arg] : undefined;
     if (name === undefined) {
-      if (!arg.startsWith('--')) throw new UsageError(`${command}: unexpected argument ${JSON.stringify(arg)} (flags start with --)`);
-      const eq = arg.indexOf('=');
-      name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
-      if (eq > 0) inline = arg.slice(eq + 1);
+      if (!r.arg.startsWith('--')) throw r.error(`unexpected argument ${JSON.stringify(r.arg)} (flags start with --)`);
+      name = r.flag.slice(2);
     }
-    let def = defs[name];
-    if (def === undefined && name.startsWith('no-') && defs[name.slice(3)]?.kind === 'bool' && inline === undefined) {
+    // hasOwn: `--constructor` is an unknown flag, not Object.prototype's.
+    const def = Object.hasOwn(defs, name) ? defs[name] : undefined;
+    if (def === undefined && name.startsWith('no-') && defs[name.slice(3)]?.kind === 'bool' && r.inline === undefined) {
       out[name.slice(3)] = false;
       continue;
     }
-    if (def === undefined) throw new UsageError(`${command}: unknown flag --${name} (see --help)`);
+    if (def === undefined) throw r.error(`unknown flag --${name} (see --help)`);
     if (def.kind === 'bool') {
-      if (inline !== undefined && inline !== 'true' && inline !== 'false') throw new UsageError(`${command}: --${name} takes no value or true/false, got ${JSON.stringify(inline)}`);
-      out[name] = inline !== 'false';
+      if (r.inline !== undefined && r.inline !== 'true' && r.inline !== 'false') throw r.error(`--${name} takes no value or true/false, got ${JSON.stringify(r.inline)}`);
+      out[name] = r.inline !== 'false';
       continue;
     }
-    let raw = inline;
-    if (raw === undefined) {
-      raw = argv[i + 1];
-      if (raw === undefined) throw new UsageError(`${command}: --${name} needs a value`);
-      i++;
-    }
-    out[name] = convert(command, name, def, raw);
+    out[name] = convert(command, name, def, r.takeValue());
   }
   return out;
 }
 
 function convert(command: string, name: string, def: FlagDef, raw: string): string | number {
-  const bad = (what: string): UsageError => new UsageError(`${command}: --${name} needs ${what}, got ${JSON.stringify(raw)}`);
+  const bad = (what: string): UsageError => usageError(command, `--${name} needs ${what}, got ${JSON.stringify(raw)}`);
   switch (def.kind) {
     case 'string':
       if (raw === '') throw bad('a non-empty value');
@@ -102,12 +90,11 @@ function convert(command: string, name: string, def: FlagDef, raw: string): stri
     }
     case 'int':
     case 'number': {
-      const v = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(v)) throw bad(def.kind === 'int' ? 'an integer' : 'a number');
-      if (def.kind === 'int' && !Number.isSafeInteger(v)) throw bad('an integer');
-      const range = rangeText(def);
-      if ((def.min !== undefined && v < def.min) || (def.max !== undefined && v > def.max) || (def.positive && !(v > 0))) throw bad(range);
-      return v;
+      // One message with the whole range: `--hash-bits needs an integer in [1, 32], got "1.5"`.
+      const inRange = (v: number): boolean =>
+        (def.kind === 'number' || Number.isSafeInteger(v)) &&
+        (def.min === undefined || v >= def.min) && (def.max === undefined || v <= def.max) && (!def.positive || v > 0);
+      return parseNumber(command, `--${name}`, raw, inRange, rangeText(def));
     }
     default:
       throw bad('a value');
@@ -160,7 +147,7 @@ export interface CommonParams {
 /** Common params from parsed flags. */
 export function commonParams(command: string, f: FlagValues, defaults: { epochs: number; batch: number; staleness: number }): CommonParams {
   const train = f['train'];
-  if (typeof train !== 'string') throw new UsageError(`${command}: --train FILE is required`);
+  if (typeof train !== 'string') throw usageError(command, '--train FILE is required');
   const p: CommonParams = {
     train: train.split(',').filter((s) => s !== ''),
     np: (f['np'] as number | undefined) ?? 1,
@@ -174,7 +161,7 @@ export function commonParams(command: string, f: FlagValues, defaults: { epochs:
     slowMs: (f['slow-ms'] as number | undefined) ?? 0,
     quiet: (f['quiet'] as boolean | undefined) ?? false,
   };
-  if (p.train.length === 0) throw new UsageError(`${command}: --train needs at least one file`);
+  if (p.train.length === 0) throw usageError(command, '--train needs at least one file');
   if (typeof f['test'] === 'string') p.test = f['test'];
   if (typeof f['model-out'] === 'string') p.modelOut = f['model-out'];
   if (typeof f['metrics-out'] === 'string') p.metricsOut = f['metrics-out'];

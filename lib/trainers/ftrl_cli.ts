@@ -4,13 +4,13 @@
 // runJob. The training itself lives in algorithms/ftrl and algorithms/fm.
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../../algorithms/ftrl/cli_flags.js';
 import type { CommonParams } from '../../algorithms/ftrl/cli_flags.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
+import { USAGE_EXIT_CODE, UsageError, usageError } from '../cli_flags.js';
 import { exitCodeFor, runJob } from '../launcher.js';
 
 /** Exit status for bad flags or unreadable input files. */
-export const TRAIN_USAGE_EXIT_CODE = 2;
+export const TRAIN_USAGE_EXIT_CODE = USAGE_EXIT_CODE;
 
 /** Checks every input file is a readable regular file. @throws {UsageError} */
 export function checkInputs(command: string, p: CommonParams): void {
@@ -20,10 +20,10 @@ export function checkInputs(command: string, p: CommonParams): void {
       if (!statSync(f).isFile()) throw new Error('not a regular file');
       accessSync(f, fsConstants.R_OK);
     } catch (err) {
-      throw new UsageError(`${command}: cannot read ${flag} ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw usageError(command, `cannot read ${flag} ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  if (p.slowRank >= p.np) throw new UsageError(`${command}: --slow-rank ${p.slowRank} is not a worker rank (np ${p.np})`);
+  if (p.slowRank >= p.np) throw usageError(command, `--slow-rank ${p.slowRank} is not a worker rank (np ${p.np})`);
 }
 
 /**
