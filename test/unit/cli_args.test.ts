@@ -130,3 +130,15 @@ test('exitCodeFor maps results to shell statuses', (t) => {
   t.is(exitCodeFor({ ok: false, exits, interrupted: 'SIGINT', summary: '' }), 130);
   t.is(exitCodeFor({ ok: false, exits, interrupted: 'SIGTERM', summary: '' }), 143);
 });
+
+test('parseRunArgs: parameter-server and dashboard options, including flags that take no value', (t) => {
+  const o = parseRunArgs(['-np', '2', '--servers', '3', '--replication', '2', '--no-dashboard', '--stall-timeout-ms', '0', '--ps-updaters', 'u.mjs', '--', 'node', 'x.mjs']);
+  t.is(o.np, 2);
+  t.is(o.servers, 3);
+  t.is(o.replication, 2);
+  t.true(o.noDashboard);
+  t.is(o.stallTimeoutMs, 0);
+  t.is(o.psUpdaters, 'u.mjs');
+  t.deepEqual(o.command, ['node', 'x.mjs']);
+  t.is(parseRunArgs(['--dashboard-port', '8080', '-np', '1', 'node', 'x.mjs']).dashboardPort, 8080);
+});
