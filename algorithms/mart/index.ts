@@ -28,7 +28,7 @@ import { buildCuts, type FeatureCuts } from './sketch.js';
 import { growTree, type BinnedRows, type BinTree } from './tree.js';
 
 export { martParams, MART_DEFAULTS, type MartParams, type MartObjective } from './params.js';
-export { predict, predictMargins, loadMartModel, saveMartModel, parseMartModel, toXgboostJson, featureImportance, type MartModel, type MartTree } from './model.js';
+export { predict, predictMargins, loadMartModel, saveMartModel, parseMartModel, toXgboostJson, xgboostJsonText, featureImportance, type MartModel, type MartTree } from './model.js';
 export { buildCuts, type FeatureCuts } from './sketch.js';
 export { findSplit, growTree, type BinTree, type BinnedRows } from './tree.js';
 
@@ -240,7 +240,7 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
   let bestRound = 0;
   let bestMetrics: Metrics = {};
   let rounds = 0;
-  const grow = { maxDepth: p.maxDepth, eta: p.eta, lambda: p.lambda, gamma: p.gamma, minChildWeight: p.minChildWeight };
+  const grow = { maxDepth: p.maxDepth, maxLeaves: p.maxLeaves, eta: p.eta, lambda: p.lambda, gamma: p.gamma, minChildWeight: p.minChildWeight };
 
   for (let round = 0; round < p.rounds; round++) {
     const tr = performance.now();

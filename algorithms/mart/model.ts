@@ -127,11 +127,21 @@ function nextUp32(x: number): number {
   return f[0]!;
 }
 
+/** Keys of the XGBoost JSON model whose values are arrays of floats (XGBoost rejects integers there). */
+const XGB_FLOAT_KEYS = new Set(['base_weights', 'loss_changes', 'split_conditions', 'sum_hessian']);
+
 /**
- * The model in XGBoost's JSON model format (xgboost >= 1.0 `save_model('x.json')`), so
- * `xgb.Booster(model_file=...)` scores rows as Shoal does. Feature ids map to XGBoost's
- * 0-based columns unchanged (a libsvm file's id j is XGBoost's column j), and `x <= t` becomes
- * `x < nextafter32(t, +inf)`.
+ * The model in XGBoost's JSON model format (`save_model('x.json')`), loadable by XGBoost 1.x
+ * (from 1.0) and 2.x, so `xgb.Booster(model_file=...)` scores rows as Shoal does:
+ * - feature ids are XGBoost's column indices unchanged (XGBoost reads a libsvm file's id j as
+ *   column j), and `num_feature` is the model's feature slots (max id + 1);
+ * - XGBoost goes left when `x < split_condition` (float32 compare), Shoal when `x <= t` with
+ *   a float32 `t`, so the condition is the next float32 above `t`;
+ * - missing values (absent or NaN) take `default_left` in both;
+ * - `base_score` is the base margin in the objective's output space (a probability for
+ *   binary:logistic, as XGBoost stores it); leaf values are written as float32.
+ * Serialise with {@link xgboostJsonText}: XGBoost's loader wants `1.0`, not `1`, in its float
+ * arrays, which JSON.stringify cannot write.
  */
 export function toXgboostJson(model: MartModel): unknown {
   const objective =
@@ -139,7 +149,12 @@ export function toXgboostJson(model: MartModel): unknown {
       ? { name: 'binary:logistic', reg_loss_param: { scale_pos_weight: '1' } }
       : model.objective === 'reg:squarederror'
         ? { name: 'reg:squarederror', reg_loss_param: { scale_pos_weight: '1' } }
-        : { name: 'rank:ndcg', lambdarank_param: { lambdarank_num_pair_per_sample: '1', lambdarank_pair_method: 'topk' } };
+        : {
+            name: 'rank:ndcg',
+            // 1.x reads lambda_rank_param, 2.x lambdarank_param; each ignores the other.
+            lambda_rank_param: { num_pairsample: '1', fix_list_weight: '0' },
+            lambdarank_param: { lambdarank_num_pair_per_sample: '1', lambdarank_pair_method: 'topk' },
+          };
   const baseScore = model.objective === 'binary:logistic' ? sigmoid(model.baseMargin) : model.baseMargin;
   const trees = model.trees.map((t, id) => {
     const n = t.left.length;
@@ -152,7 +167,7 @@ export function toXgboostJson(model: MartModel): unknown {
     });
     const leaf = (i: number): boolean => t.left[i]! < 0;
     return {
-      base_weights: t.value.map((v, i) => (leaf(i) ? v : 0)),
+      base_weights: t.value.map((v, i) => (leaf(i) ? Math.fround(v) : 0)),
       categories: [],
       categories_nodes: [],
       categories_segments: [],
@@ -160,14 +175,14 @@ export function toXgboostJson(model: MartModel): unknown {
       default_left: t.defaultLeft.map((d, i) => (leaf(i) ? 0 : d)),
       id,
       left_children: t.left.map((l) => (l < 0 ? -1 : l)),
-      loss_changes: t.gain,
+      loss_changes: t.gain.map((g) => Math.fround(g)),
       parents,
       right_children: t.right.map((r, i) => (leaf(i) ? -1 : r)),
-      split_conditions: t.threshold.map((th, i) => (leaf(i) ? t.value[i]! : nextUp32(th))),
+      split_conditions: t.threshold.map((th, i) => (leaf(i) ? Math.fround(t.value[i]!) : nextUp32(th))),
       split_indices: t.feature.map((f, i) => (leaf(i) ? 0 : f)),
       split_type: new Array<number>(n).fill(0),
-      sum_hessian: t.cover,
-      tree_param: { num_deleted: '0', num_feature: String(model.numFeatures), num_nodes: String(n), size_leaf_vector: '1' },
+      sum_hessian: t.cover.map((c) => Math.fround(c)),
+      tree_param: { num_deleted: '0', num_feature: String(model.numFeatures), num_nodes: String(n), size_leaf_vector: '0' },
     };
   });
   return {
@@ -177,16 +192,52 @@ export function toXgboostJson(model: MartModel): unknown {
       feature_types: [],
       gradient_booster: {
         model: {
-          gbtree_model_param: { num_parallel_tree: '1', num_trees: String(trees.length) },
+          gbtree_model_param: { num_parallel_tree: '1', num_trees: String(trees.length), size_leaf_vector: '0' },
           iteration_indptr: Array.from({ length: trees.length + 1 }, (_, i) => i),
           tree_info: new Array<number>(trees.length).fill(0),
           trees,
         },
         name: 'gbtree',
       },
-      learner_model_param: { base_score: String(baseScore), boost_from_average: '0', num_class: '0', num_feature: String(model.numFeatures), num_target: '1' },
+      learner_model_param: { base_score: float32String(baseScore), boost_from_average: '0', num_class: '0', num_feature: String(model.numFeatures), num_target: '1' },
       objective,
     },
-    version: [2, 0, 0],
+    // The oldest format these fields are valid for; 2.x loads 1.x models.
+    version: [1, 7, 0],
   };
+}
+
+/**
+ * The shortest decimal that reads back as float32(x) (at most 9 significant digits). XGBoost
+ * parses its float fields as float32, and its parameter parser silently falls back to the
+ * default when a string such as base_score has more digits than a float holds.
+ */
+export function float32String(x: number): string {
+  const f = Math.fround(x);
+  if (f === 0 || !Number.isFinite(f)) return String(f);
+  for (let p = 1; p < 9; p++) {
+    const s = f.toPrecision(p);
+    if (Math.fround(Number(s)) === f) return String(Number(s));
+  }
+  return String(Number(f.toPrecision(9)));
+}
+
+/** A float for XGBoost's JSON reader: always with a '.' or an exponent; finite (F32_MAX for overflow). */
+function xgbFloat(x: number): string {
+  const v = Number.isNaN(x) ? 0 : Math.max(-F32_MAX, Math.min(F32_MAX, x));
+  const s = float32String(v);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+/** {@link toXgboostJson} as the JSON text XGBoost loads (floats written as floats). */
+export function xgboostJsonText(model: MartModel): string {
+  const write = (v: unknown, floats: boolean): string => {
+    if (Array.isArray(v)) return `[${v.map((e) => write(e, floats)).join(',')}]`;
+    if (typeof v === 'number') return floats ? xgbFloat(v) : String(v);
+    if (v !== null && typeof v === 'object') {
+      return `{${Object.entries(v).map(([k, e]) => `${JSON.stringify(k)}:${write(e, XGB_FLOAT_KEYS.has(k))}`).join(',')}}`;
+    }
+    return JSON.stringify(v);
+  };
+  return `${write(toXgboostJson(model), false)}\n`;
 }

@@ -10,6 +10,8 @@ export interface MartParams {
   /** Boosting rounds (trees). */
   rounds: number;
   maxDepth: number;
+  /** Leaf-wise growth (XGBoost's lossguide) to at most this many leaves per tree, within maxDepth; 0: depth-wise. */
+  maxLeaves: number;
   /** Learning rate (shrinkage of every leaf). */
   eta: number;
   /** At most this many bins per feature, including the missing-value bin; 2..256 (uint8 bins). */
@@ -41,6 +43,7 @@ export const MART_DEFAULTS: Readonly<MartParams> = Object.freeze({
   objective: 'binary:logistic',
   rounds: 100,
   maxDepth: 6,
+  maxLeaves: 0,
   eta: 0.3,
   maxBin: 256,
   lambda: 1,
@@ -74,6 +77,8 @@ export function martParams(p: Partial<MartParams> = {}): MartParams {
   }
   int('rounds', 0, 1e6);
   int('maxDepth', 1, 16);
+  int('maxLeaves', 0, 65536);
+  if (out.maxLeaves === 1) throw invalidArgument(OP, 'maxLeaves', '0 (depth-wise) or an integer in [2, 65536]', out.maxLeaves, true);
   real('eta', 0, 1e6, true);
   int('maxBin', 2, 256);
   real('lambda', 0, Infinity);

@@ -17,6 +17,16 @@
 // must exceed gamma (and 1e-6), both children need a hessian sum >= min_child_weight (and > 0);
 // missing values (bin 0) are tried on both sides and the better side becomes the default.
 // Ties keep the first candidate in (feature, bin, missing right before left) order.
+//
+// Leaf-wise growth (max_leaves > 0, XGBoost's grow_policy=lossguide, LightGBM's default):
+// the open leaf whose best split has the largest gain is split next (ties: the lowest node
+// id), until the tree has max_leaves leaves, no leaf has a split with enough gain, or every
+// open leaf is at max_depth. Each split builds the smaller child's histogram (the larger by
+// subtraction) with ONE allReduce, so a tree costs at most max_leaves - 1 allReduces of
+// 2 * slots doubles. The choice depends only on the reduced (exact) histograms, so every
+// rank grows the same tree, for any number of ranks. With max_leaves >= 2^max_depth it grows
+// the same tree as depth-wise growth (every split with enough gain is taken either way),
+// numbered in a different order.
 import type { Collective } from '../common/collective.js';
 import { gbdtNative } from './native.js';
 
@@ -41,6 +51,8 @@ export interface GrowParams {
   lambda: number;
   gamma: number;
   minChildWeight: number;
+  /** Leaf-wise growth up to this many leaves (0 or absent: depth-wise). */
+  maxLeaves?: number;
 }
 
 /** The binned rows of one rank and the histogram layout shared by all ranks. */
@@ -168,6 +180,10 @@ export async function growTree(
     leafRanges.set(n.id, [n.begin, n.end]);
   };
 
+  if ((p.maxLeaves ?? 0) > 0) {
+    return growLeafWise(comm, data, grad, hess, invG, invH, rows, scratch, featureMask, p, threads, tree, addNode, makeLeaf, leafRanges);
+  }
+
   const rootHist = new Float64Array(width);
   gbdtNative.buildHist(data.bins, data.numFeatures, rows, grad, hess, data.binOffsets, rootHist, threads);
   await comm.allReduce(rootHist, { op: 'sum' });
@@ -231,5 +247,93 @@ export async function growTree(
     }
     level = next;
   }
+  return { tree, leafRanges };
+}
+
+interface LeafCandidate extends OpenNode {
+  depth: number;
+  split: SplitCandidate | null;
+}
+
+/** Leaf-wise (best-first) growth; see the file comment. */
+async function growLeafWise(
+  comm: Collective,
+  data: BinnedRows,
+  grad: Float64Array,
+  hess: Float64Array,
+  invG: number,
+  invH: number,
+  rows: Uint32Array,
+  scratch: Uint32Array,
+  featureMask: Uint8Array,
+  p: GrowParams,
+  threads: number,
+  tree: BinTree,
+  addNode: () => number,
+  makeLeaf: (n: OpenNode) => void,
+  leafRanges: Map<number, [number, number]>,
+): Promise<{ tree: BinTree; leafRanges: Map<number, [number, number]> }> {
+  const width = 2 * data.binOffsets[data.numFeatures]!;
+  const maxLeaves = p.maxLeaves!;
+  const canSplit = (depth: number): boolean => depth < p.maxDepth;
+  const withSplit = (n: OpenNode, depth: number): LeafCandidate => {
+    const split = canSplit(depth) && n.hist ? findSplit(n.hist, data.binOffsets, featureMask, n.g, n.h, invG, invH, p) : null;
+    if (!split) n.hist = null; // no longer needed
+    return { ...n, depth, split };
+  };
+
+  const rootHist = new Float64Array(width);
+  gbdtNative.buildHist(data.bins, data.numFeatures, rows, grad, hess, data.binOffsets, rootHist, threads);
+  await comm.allReduce(rootHist, { op: 'sum' });
+  let g0 = 0;
+  let h0 = 0;
+  for (let s = data.binOffsets[0]!; s < data.binOffsets[1]!; s++) {
+    g0 += rootHist[2 * s]!;
+    h0 += rootHist[2 * s + 1]!;
+  }
+  // Open leaves in node-id order; `leaves` counts every leaf of the tree so far.
+  const open: LeafCandidate[] = [withSplit({ id: addNode(), begin: 0, end: rows.length, g: g0, h: h0, hist: rootHist }, 0)];
+  let leaves = 1;
+  while (leaves < maxLeaves) {
+    let pick = -1;
+    for (let i = 0; i < open.length; i++) {
+      const c = open[i]!;
+      if (c.split && (pick < 0 || c.split.gain > open[pick]!.split!.gain)) pick = i;
+    }
+    if (pick < 0) break;
+    const n = open[pick]!;
+    const split = n.split!;
+    open.splice(pick, 1);
+    const nl = gbdtNative.partitionRows(data.bins, data.numFeatures, rows.subarray(n.begin, n.end), split.feature, split.threshold, split.defaultLeft, scratch);
+    const l = addNode();
+    const r = addNode();
+    tree.left[n.id] = l;
+    tree.right[n.id] = r;
+    tree.feature[n.id] = split.feature;
+    tree.threshold[n.id] = split.threshold;
+    tree.defaultLeft[n.id] = split.defaultLeft ? 1 : 0;
+    tree.gain[n.id] = split.gain;
+    tree.cover[n.id] = n.h * invH;
+    leaves++;
+    const left: OpenNode = { id: l, begin: n.begin, end: n.begin + nl, g: split.gl, h: split.hl, hist: null };
+    const right: OpenNode = { id: r, begin: n.begin + nl, end: n.end, g: split.gr, h: split.hr, hist: null };
+    // Children's histograms only when they may still be split (below max_depth, leaves left).
+    if (canSplit(n.depth + 1) && leaves < maxLeaves) {
+      const leftSmaller = split.hl <= split.hr;
+      const small = leftSmaller ? left : right;
+      const large = leftSmaller ? right : left;
+      const hist = new Float64Array(width);
+      gbdtNative.buildHist(data.bins, data.numFeatures, rows.subarray(small.begin, small.end), grad, hess, data.binOffsets, hist, threads);
+      await comm.allReduce(hist, { op: 'sum' });
+      const parent = n.hist!;
+      for (let s = 0; s < width; s++) parent[s] = parent[s]! - hist[s]!; // reuse the parent's buffer
+      small.hist = hist;
+      large.hist = parent;
+    }
+    n.hist = null;
+    open.push(withSplit(left, n.depth + 1), withSplit(right, n.depth + 1));
+    open.sort((a, b) => a.id - b.id);
+  }
+  for (const n of open) makeLeaf(n);
   return { tree, leafRanges };
 }

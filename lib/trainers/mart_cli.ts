@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { localCollective, type Collective } from '../../algorithms/common/collective.js';
 import { readRankData, trainLambdaMart } from '../../algorithms/lambdamart/index.js';
-import { saveMartModel, toXgboostJson, train, type TrainResult } from '../../algorithms/mart/index.js';
+import { saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { ConfigError } from '../errors.js';
@@ -29,6 +29,7 @@ Gradient boosted trees (XGBoost's hist method, data-parallel) and LambdaMART (ND
   -np N                   ranks (default 1)
   --objective O           binary:logistic (mart default) | reg:squarederror
   --rounds N (100)  --max-depth D (6)  --eta E (0.3)  --max-bin B (256)  --lambda L (1)
+  --max-leaves N          leaf-wise growth (best gain first) to N leaves per tree (0: depth-wise)
   --gamma G (0)  --min-child-weight W (1)  --subsample F (1)  --colsample F (1)  --seed S (0)
   --early-stopping N      stop after N rounds without test improvement (keeps the best model)
   --ndcg-k K              lambdamart NDCG truncation (10)
@@ -70,7 +71,7 @@ export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[])
   };
   const p: Partial<MartParams> = { objective: algorithm === 'lambdamart' ? 'rank:ndcg' : 'binary:logistic' };
   const nums: Record<string, keyof MartParams> = {
-    '--rounds': 'rounds', '--max-depth': 'maxDepth', '--eta': 'eta', '--max-bin': 'maxBin', '--lambda': 'lambda', '--gamma': 'gamma',
+    '--rounds': 'rounds', '--max-depth': 'maxDepth', '--max-leaves': 'maxLeaves', '--eta': 'eta', '--max-bin': 'maxBin', '--lambda': 'lambda', '--gamma': 'gamma',
     '--min-child-weight': 'minChildWeight', '--subsample': 'subsample', '--colsample': 'colsampleBytree', '--seed': 'seed',
     '--early-stopping': 'earlyStoppingRounds', '--threads': 'threads', '--ndcg-k': 'ndcgK', '--sketch-size': 'sketchSize',
   };
@@ -159,7 +160,7 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
   }
   if (comm.rank === 0) {
     if (args.modelOut) await saveMartModel(args.modelOut, result.model);
-    if (args.exportXgboost) await writeFile(args.exportXgboost, `${JSON.stringify(toXgboostJson(result.model))}\n`);
+    if (args.exportXgboost) await writeFile(args.exportXgboost, xgboostJsonText(result.model));
     if (args.metricsOut) await writeFile(args.metricsOut, `${JSON.stringify(metricsJson(result), null, 2)}\n`);
     if (!args.quiet) console.log(`${args.algorithm}: ${JSON.stringify(metricsJson(result))}`);
   }

@@ -1,5 +1,7 @@
 // The parameter server end to end: workers and server processes started by the launcher
-// (`--servers K`), every rank checking results it can compute itself.
+// (`--servers K`), every rank checking results it can compute itself. Serial: each job is
+// 4-6 processes, and on 2 cores eight of them at once starve each other's heartbeats.
+// PS calls time out after 30 s so a stuck request fails with the servers it waited for.
 import test from 'ava';
 
 import { fixturePath, runRanks } from '../helpers/run_job.js';
@@ -10,15 +12,16 @@ interface Result {
 }
 
 async function psJob(t: import('ava').ExecutionContext, np: number, servers: number, scenario: string, extra: { psUpdaters?: string } = {}): Promise<Result[]> {
-  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000, ...extra });
-  t.false(run.timedOut, 'job hit the wall-clock limit');
-  t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000, env: { SHOAL_TEST_DEBUG: '1', SHOAL_PS_TIMEOUT_MS: '30000' }, ...extra });
+  const output = `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`;
+  t.false(run.timedOut, `job hit the wall-clock limit\n${output}`);
+  t.true(run.result.ok, output);
   const results = run.stdout.map((lines) => lines.filter((l) => l.startsWith('RESULT ')).map((l) => JSON.parse(l.slice(7)) as Result)[0]);
   t.is(results.filter(Boolean).length, np, 'every worker reports');
   return results as Result[];
 }
 
-test('pull/push with 3 workers and 2 servers: unsorted, duplicated keys, exact sums, every key replicated', async (t) => {
+test.serial('pull/push with 3 workers and 2 servers: unsorted, duplicated keys, exact sums, every key replicated', async (t) => {
   t.timeout(120_000);
   for (const r of await psJob(t, 3, 2, 'correctness')) {
     t.is(r['bad'], 0, JSON.stringify(r));
@@ -28,7 +31,7 @@ test('pull/push with 3 workers and 2 servers: unsorted, duplicated keys, exact s
   }
 });
 
-test('pull/push with 3 workers and 3 servers', async (t) => {
+test.serial('pull/push with 3 workers and 3 servers', async (t) => {
   t.timeout(120_000);
   for (const r of await psJob(t, 3, 3, 'correctness')) {
     t.is(r['bad'], 0, JSON.stringify(r));
@@ -42,7 +45,7 @@ function times(r: Result): Record<string, number> {
   return Object.fromEntries(r['events'] as Array<[string, number]>);
 }
 
-test('SSP (staleness 1): the fast worker is held exactly at the bound and released when the slow one clocks', async (t) => {
+test.serial('SSP (staleness 1): the fast worker is held exactly at the bound and released when the slow one clocks', async (t) => {
   t.timeout(120_000);
   const [fast, slow] = (await psJob(t, 2, 2, 'ssp')).map(times) as [Record<string, number>, Record<string, number>];
   // At clock 1 the bound (slowest >= 1 - 1) already holds: no wait for the slow worker.
@@ -52,7 +55,7 @@ test('SSP (staleness 1): the fast worker is held exactly at the bound and releas
   t.true(fast['pull@3']! >= slow['clock2']!, JSON.stringify({ fast, slow }));
 });
 
-test('BSP waits for every worker each clock; ASP never waits', async (t) => {
+test.serial('BSP waits for every worker each clock; ASP never waits', async (t) => {
   t.timeout(120_000);
   const [bFast, bSlow] = (await psJob(t, 2, 2, 'bsp')).map(times) as [Record<string, number>, Record<string, number>];
   t.true(bFast['pull@1']! >= bSlow['clock1']!, JSON.stringify({ bFast, bSlow }));
@@ -61,7 +64,7 @@ test('BSP waits for every worker each clock; ASP never waits', async (t) => {
   t.true(aFast['pull@3']! < aSlow['clock1']!, JSON.stringify({ aFast, aSlow }));
 });
 
-test('a server killed with SIGKILL mid-training loses no acknowledged push (replication 2, 3 servers)', async (t) => {
+test.serial('a server killed with SIGKILL mid-training loses no acknowledged push (replication 2, 3 servers)', async (t) => {
   t.timeout(120_000);
   for (const r of await psJob(t, 3, 3, 'failover')) {
     t.is(r['acked'], 60);
@@ -70,7 +73,7 @@ test('a server killed with SIGKILL mid-training loses no acknowledged push (repl
   }
 });
 
-test('save/load round trip restores the model; corrupt and truncated shard files are refused', async (t) => {
+test.serial('save/load round trip restores the model; corrupt and truncated shard files are refused', async (t) => {
   t.timeout(120_000);
   const r = (await psJob(t, 2, 2, 'snapshot'))[0]!;
   t.true(r['changedBeforeLoad'] as boolean, 'the model changed after the snapshot');
@@ -80,7 +83,7 @@ test('save/load round trip restores the model; corrupt and truncated shard files
   t.is(r['manifest'], 2, 'one shard file per table per server');
 });
 
-test('bad input: clear errors naming the table, nothing applied', async (t) => {
+test.serial('bad input: clear errors naming the table, nothing applied', async (t) => {
   t.timeout(120_000);
   for (const r of await psJob(t, 2, 2, 'errors')) {
     t.regex(String(r['mismatchedSpec']), /table 'e' already exists with dim 4.*asked for dim 8/);
@@ -92,7 +95,7 @@ test('bad input: clear errors naming the table, nothing applied', async (t) => {
   }
 });
 
-test('a user-defined updater written in JS runs on the servers (and its errors reach the worker)', async (t) => {
+test.serial('a user-defined updater written in JS runs on the servers (and its errors reach the worker)', async (t) => {
   t.timeout(120_000);
   const results = await psJob(t, 2, 2, 'custom', { psUpdaters: fixturePath('ps_updaters.mjs') });
   for (const r of results) {

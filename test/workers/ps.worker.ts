@@ -92,6 +92,7 @@ switch (scenario) {
       }
       await t.push(keys, ones);
       acked++;
+      if (process.env.SHOAL_TEST_DEBUG) process.stderr.write(`round ${round} acked ${Date.now()}\n`);
     }
     const total = new Float64Array([acked]);
     await comm.allReduce(total);
