@@ -122,6 +122,10 @@ void PsClient::loop() {
   for (auto& c : conns_) c.reset();
 }
 
+// Servers registered with the coordinator only once they were listening, so a refused or
+// failed connection means that server is gone: connect with a short deadline and treat a
+// failure like a lost server (fine while a replica of its keys is left), rather than retry
+// until the op's deadline.
 void PsClient::connectAll(InFlight& f) {
   if (static_cast<int>(f.op->servers.size()) != config_.numServers) {
     throw Error(ErrorCode::kInvalidArgument, "connect: " + std::to_string(f.op->servers.size()) + " server addresses for " +
@@ -130,13 +134,17 @@ void PsClient::connectAll(InFlight& f) {
   const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, config_.numServers};
   for (int s = 0; s < config_.numServers; ++s) {
     const auto& a = f.op->servers[static_cast<size_t>(s)];
-    const int fd = transport::connectTcp(a.host, a.port, f.deadline);
+    const Deadline attempt(std::min<int64_t>(f.deadline.remainingMs(10000), 10000));
+    int fd = -1;
     try {
-      runtime::handshakeAsClient(fd, self, s, f.deadline);
-    } catch (...) {
-      int x = fd;
-      transport::closeFd(x);
-      throw;
+      fd = transport::connectTcp(a.host, a.port, attempt);
+      runtime::handshakeAsClient(fd, self, s, attempt);
+    } catch (const Error& e) {
+      transport::closeFd(fd);
+      if (e.code() == ErrorCode::kAuth && std::string(e.what()).find("SHOAL_TOKEN") != std::string::npos) throw;
+      loseServer(s, std::string("cannot connect: ") + e.what());
+      if (!broken_.ok()) throw Error(broken_.code, broken_.message, s);
+      continue;
     }
     conns_[static_cast<size_t>(s)] = std::make_unique<Connection>(fd, s, a.host + ":" + std::to_string(a.port));
   }

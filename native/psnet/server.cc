@@ -218,8 +218,9 @@ void PsServer::acceptOne() {
   const int workers = config_.numWorkers;
   const int servers = config_.numServers;
   try {
-    // A silent or hostile client may hold the server up for at most a second.
-    const int peer = runtime::handshakeAsServer(fd, self, Deadline(1000), [workers, servers](int r) {
+    // A silent or hostile client may hold the server up for at most a few seconds (enough for a
+    // starved but honest client on an overloaded host).
+    const int peer = runtime::handshakeAsServer(fd, self, Deadline(5000), [workers, servers](int r) {
       return (r >= 0 && r < workers) || (r >= kServerIdBase && r < kServerIdBase + servers);
     });
     const uint64_t id = nextConnId_++;
