@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FlagReader, USAGE_EXIT_CODE, usageError } from './cli_flags.js';
 import { ConfigError, ShoalError } from './errors.js';
 import { exitCodeFor, startJob, type RunOptions } from './launcher.js';
+import { parseInjectSpec } from './fault_injection.js';
 
 export { USAGE_EXIT_CODE };
 
@@ -27,7 +28,9 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
   --coordinator-host H    address the coordinator binds to and ranks dial
   -x K=V, --env K=V       extra environment variable for every rank (repeatable)
   --kill-grace-ms T       SIGTERM→SIGKILL grace when stopping ranks (default 3000)
-  -q, --quiet             hide the coordinator's log lines`;
+  -q, --quiet             hide the coordinator's log lines
+  --inject SPEC           fault injection for tests, e.g. 'kill:rank=2:op=allReduce:seq=40'
+                          (repeatable or ';'-separated; see docs/fault_injection.md)`;
 
 const HELP = `shoal: distributed machine learning on Node.js
 
@@ -99,6 +102,16 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
         break;
       }
       case '-q': case '--quiet': r.noValue(); opts.quiet = true; break;
+      case '--inject': {
+        const v = r.takeValue();
+        try {
+          parseInjectSpec(v);
+        } catch (err) {
+          throw r.error(`--inject: ${(err as Error).message}`);
+        }
+        opts.inject = opts.inject === undefined ? v : `${opts.inject};${v}`;
+        break;
+      }
       default:
         throw r.error(`unknown option ${JSON.stringify(r.arg)}\n${RUN_USAGE}`);
     }

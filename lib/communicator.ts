@@ -7,6 +7,7 @@ import { native, NATIVE_ERROR_CODE, OP_KIND, REDUCE_OP, toShoalError, type Nativ
 import type { CoordinatorClient } from './coordinator_client.js';
 import type { PsClient } from './ps/client.js';
 import { telemetry } from './telemetry.js';
+import { faultBeforeSubmit } from './fault_injection.js';
 
 export type ReduceOp = keyof typeof REDUCE_OP;
 
@@ -259,6 +260,16 @@ export class Communicator {
     const site: { stack?: string } = {};
     Error.captureStackTrace(site, Communicator.prototype[op]);
     const seq = this.#seq;
+    if (this.group === 'world') {
+      // Fault injection (SHOAL_INJECT, docs/fault_injection.md): may kill, exit or delay this rank here.
+      const drop = faultBeforeSubmit(this.rank, this.size, op, seq);
+      if (drop && !this.#native.broken) {
+        // As if this rank's connection to `peer` dropped: break the communicator (and its splits);
+        // the comm thread tells every peer, so all ranks reject with a PeerLostError naming `peer`.
+        this.#native.abort(NATIVE_ERROR_CODE.ERR_PEER_LOST, `rank ${this.rank}: ${drop.reason}`, drop.peer, true);
+        for (const c of this.#children) c.abort(drop.reason);
+      }
+    }
     const bytes = (buf?.byteLength ?? 0) + (recv?.byteLength ?? 0);
     let pending: Promise<void>;
     try {

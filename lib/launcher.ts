@@ -14,6 +14,7 @@ import { formatAddress, isLocalAddress } from './env.js';
 import { makeToken } from './hmac_auth.js';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { INJECT_ENV, parseInjectSpec } from './fault_injection.js';
 import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
 
 export interface RunOptions {
@@ -52,6 +53,8 @@ export interface RunOptions {
   psUpdaters?: string;
   /** Called with the dashboard URL (token included) once the coordinator is up. */
   onDashboard?: (url: string) => void;
+  /** Fault-injection rules for the ranks (`--inject`, docs/fault_injection.md), passed as SHOAL_INJECT. */
+  inject?: string;
 }
 
 export interface RankExit {
@@ -149,6 +152,7 @@ class Job {
     if (!Array.isArray(opts.command) || opts.command.length === 0 || opts.command.some((a) => typeof a !== 'string')) {
       throw new ConfigError('ERR_CONFIG', 'shoal run: no command given (e.g. shoal run -np 4 -- node train.mjs)');
     }
+    if (opts.inject !== undefined) parseInjectSpec(opts.inject);  // a bad rule fails here, not in every rank
     const hosts = opts.hostfile === undefined ? null : readHostfile(opts.hostfile);
     const np = opts.np === 0 && hosts ? totalSlots(hosts) : opts.np;
     if (!Number.isInteger(np) || np < 1) throw new ConfigError('ERR_CONFIG', `shoal run: -np must be a positive integer, got ${String(opts.np)}`);
@@ -185,6 +189,7 @@ class Job {
       SHOAL_JOB_ID: randomBytes(6).toString('hex'),
     };
     if (opts.timeoutMs !== undefined) contract['SHOAL_TIMEOUT_MS'] = String(opts.timeoutMs);
+    if (opts.inject !== undefined) contract[INJECT_ENV] = opts.inject;
     const servers = opts.servers ?? 0;
     if (!Number.isInteger(servers) || servers < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --servers must be a non-negative integer, got ${String(opts.servers)}`);
     if (servers > 0) {

@@ -65,7 +65,8 @@ export interface NativeComm {
     root: number,
     timeoutMs: number,
   ): Promise<void>;
-  abort(code: number, message: string, peer: number): void;
+  /** Breaks the communicator; with tellPeers every other rank fails with the same cause. */
+  abort(code: number, message: string, peer: number, tellPeers?: boolean): void;
   close(): Promise<void>;
 }
 

@@ -225,8 +225,9 @@ Napi::Value NativeComm::collective(const Napi::CallbackInfo& info) {
   return submit(env, std::move(op), buf, recv, bytes <= engine_->config().tuning.smallMessageBytes);
 }
 
-// abort(code, message, peer): break the communicator from JS (e.g. the coordinator said a
-// rank died). Pending and later ops reject with this error.
+// abort(code, message, peer, tellPeers?): break the communicator from JS (e.g. the
+// coordinator said a rank died). Pending and later ops reject with this error; with
+// tellPeers the other ranks' ops fail with it too.
 Napi::Value NativeComm::abort(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!engine_) return env.Undefined();
@@ -234,7 +235,8 @@ Napi::Value NativeComm::abort(const Napi::CallbackInfo& info) {
   const std::string msg = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "aborted";
   const int peer = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : -1;
   const ErrorCode ec = code >= 1 && code <= 9 ? static_cast<ErrorCode>(code) : ErrorCode::kAborted;
-  engine_->abort(Status{ec, msg, peer});
+  const bool tellPeers = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  engine_->abort(Status{ec, msg, peer}, tellPeers);
   return env.Undefined();
 }
 

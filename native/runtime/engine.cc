@@ -60,12 +60,13 @@ void Engine::submit(std::unique_ptr<Op> op) {
   cv_.notify_one();
 }
 
-void Engine::abort(const Status& why) {
+void Engine::abort(const Status& why, bool tellPeers) {
   {
     std::lock_guard<std::mutex> lock(abortMutex_);
     if (aborted_.load(std::memory_order_acquire)) return;
     abortStatus_ = why;
     link_.setAbortStatus(why);
+    tellPeersPending_.store(tellPeers, std::memory_order_relaxed);
     aborted_.store(true, std::memory_order_release);
   }
   const uint64_t one = 1;
@@ -117,8 +118,12 @@ void Engine::loop() {
 void Engine::execute(Op& op) {
   Status status;
   if (aborted_.load(std::memory_order_acquire) && op.type != Op::Type::kClose) {
-    std::lock_guard<std::mutex> lock(abortMutex_);
-    status = abortStatus_;
+    {
+      std::lock_guard<std::mutex> lock(abortMutex_);
+      status = abortStatus_;
+    }
+    // Peers are told from here, the thread that owns the sockets (abort() runs on JS's).
+    if (tellPeersPending_.exchange(false) && connected_) link_.sendAbortToAll(Error(status.code, status.message, status.peer));
   } else if (closed_) {
     status = Status{ErrorCode::kInvalidUsage, "communicator is closed", -1};
   } else {
@@ -130,8 +135,9 @@ void Engine::execute(Op& op) {
       }
     } catch (const Error& e) {
       status = Status{e.code(), e.what(), e.peer()};
-      // Our own failure (not one a peer told us about): tell the others why we stop.
-      poison(e, e.code() != ErrorCode::kAborted);
+      // Our own failure (not one a peer told us about): tell the others why we stop. An abort
+      // from JS that asked for it is told too (tellPeersPending_).
+      poison(e, e.code() != ErrorCode::kAborted || tellPeersPending_.exchange(false));
     } catch (const std::exception& e) {
       status = Status{ErrorCode::kInternal, std::string("internal error: ") + e.what(), -1};
       poison(Error(ErrorCode::kInternal, status.message), true);

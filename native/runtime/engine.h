@@ -45,8 +45,9 @@ class Engine {
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
   // Breaks the communicator: the running op and every queued and later op fail with
-  // `why`. Thread-safe; the first abort wins.
-  void abort(const Status& why);
+  // `why`. Thread-safe; the first abort wins. With tellPeers, the comm thread also sends the
+  // reason to every peer (at the running or next op), so their ops fail with the same cause.
+  void abort(const Status& why, bool tellPeers = false);
   bool broken() const { return aborted_.load(std::memory_order_acquire); }
 
  private:
@@ -62,6 +63,7 @@ class Engine {
   int port_ = 0;
   int wakeFd_ = -1;
   std::atomic<bool> aborted_{false};
+  std::atomic<bool> tellPeersPending_{false};
   std::mutex abortMutex_;
   Status abortStatus_;
   bool connected_ = false;
