@@ -1,9 +1,23 @@
 // PS trainers benchmark: FTRL and FM rows/s and test metric at np 1 and 2 with 2 servers on
 // synthetic data (lib/data/datagen.ts), then SSP (staleness 2) against BSP time-to-metric with
 // one slowed worker (--slow-rank 1 --slow-ms 5). Each case is a fresh `shoal train` job (its own
-// processes), so JIT and GC state do not leak between cases. Prints a table.
+// processes), so JIT and GC state do not leak between cases. Prints a table; `wall s` is the
+// whole job (launch, load, train, evaluate), `train s` rank 0's training time (it ends with a
+// barrier, so it includes waiting for the slow rank).
 //
-//   node dist/bench/ps_algos.js [--rows N] [--keep DIR]
+//   node dist/bench/ps_algos.js [--rows N] [--keep DIR] [--slow-ms MS]
+//        [--straggler every|intermittent|intermittent-all] [--straggler-epochs E] [--straggler-prob P]
+//        [--ssp-staleness S] [--repeat N] [--seed S] [--only-straggler]
+//
+// --straggler every (default): the slow rank sleeps --slow-ms after every minibatch (FTRL and FM).
+// --straggler intermittent: FTRL only; the slow rank sleeps --slow-ms on a seeded random
+//   --straggler-prob (0.2) of its minibatches; BSP and SSP s=2 both run --straggler-epochs
+//   epochs (default 3) and are compared on wall time and final AUC (time to the same metric).
+// --straggler intermittent-all: as intermittent, but every rank is an intermittent straggler
+//   with its own seeded draws (BSP then waits for whichever rank is slow at each step).
+// --ssp-staleness S (default 2) is the SSP side of the intermittent comparison; --repeat N runs
+//   both N times, alternating, and prints medians.
+// --only-straggler skips the np 1 / np 2 throughput cases.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +33,7 @@ interface CaseResult {
   metric: string;
   value: number;
   trainSeconds: number;
+  wallSeconds: number;
   rowsPerSecond: number;
 }
 
@@ -27,16 +42,25 @@ function flag(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+function stringFlag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? String(process.argv[i + 1]) : fallback;
+}
+
 async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: string): Promise<CaseResult> {
   const metricsOut = join(dir, `${name.replace(/\W+/g, '_')}.json`);
   const run = algo === 'ftrl' ? ftrlMain : fmMain;
+  const t0 = performance.now();
   const code = await run([...args, '--metrics-out', metricsOut, '--quiet']);
+  const wallSeconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`${name}: exit code ${code}`);
   const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as Record<string, number | string>;
   const metric = algo === 'ftrl' || m['task'] === 'binary' ? 'auc' : 'rmse';
   const np = Number(args[args.indexOf('-np') + 1]);
   const si = args.indexOf('--staleness');
-  const slow = args.includes('--slow-rank') ? `rank ${args[args.indexOf('--slow-rank') + 1]} +${args[args.indexOf('--slow-ms') + 1]}ms` : '-';
+  const all = args.includes('intermittent-all');
+  const intermittent = all || args.includes('intermittent') ? `@${Math.round(100 * Number(args[args.indexOf('--straggler-prob') + 1]))}%` : '';
+  const slow = args.includes('--slow-ms') ? `${all ? 'all' : `rank ${args[args.indexOf('--slow-rank') + 1]}`} +${args[args.indexOf('--slow-ms') + 1]}ms${intermittent}` : '-';
   return {
     name,
     np,
@@ -45,6 +69,7 @@ async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: s
     metric,
     value: Number(m[metric]),
     trainSeconds: Number(m['train_seconds']),
+    wallSeconds,
     rowsPerSecond: Number(m['rows_per_second']),
   };
 }
@@ -61,19 +86,46 @@ async function bench(): Promise<void> {
     const ftrl = ['--train', bin, '--test', `${bin}.test`, '--servers', '2', '--hash-bits', '24', '--alpha', '0.1', '--batch', '256'];
     const fm = ['--train', rat, '--test', `${rat}.test`, '--servers', '2', '--epochs', '5', '--batch', '512'];
     const results: CaseResult[] = [];
-    for (const np of [1, 2]) results.push(await runCase('ftrl', `ftrl np ${np}`, [...ftrl, '-np', String(np)], dir));
-    for (const np of [1, 2]) results.push(await runCase('fm', `fm np ${np}`, [...fm, '-np', String(np)], dir));
-    const slow = ['--slow-rank', '1', '--slow-ms', '5'];
-    for (const s of ['0', '2']) results.push(await runCase('ftrl', `ftrl np 2 s=${s} slow`, [...ftrl, '-np', '2', '--staleness', s, ...slow], dir));
-    for (const s of ['0', '2']) results.push(await runCase('fm', `fm np 2 s=${s} slow`, [...fm, '-np', '2', '--staleness', s, ...slow], dir));
+    const medians: string[] = [];
+    const straggler = stringFlag('straggler', 'every');
+    if (!['every', 'intermittent', 'intermittent-all'].includes(straggler)) throw new Error(`--straggler must be every, intermittent or intermittent-all, got ${straggler}`);
+    const slowMs = String(flag('slow-ms', 5));
+    if (!process.argv.includes('--only-straggler')) {
+      for (const np of [1, 2]) results.push(await runCase('ftrl', `ftrl np ${np}`, [...ftrl, '-np', String(np)], dir));
+      for (const np of [1, 2]) results.push(await runCase('fm', `fm np ${np}`, [...fm, '-np', String(np)], dir));
+    }
+    const slow = ['--slow-rank', '1', '--slow-ms', slowMs];
+    if (straggler === 'every') {
+      for (const s of ['0', '2']) results.push(await runCase('ftrl', `ftrl np 2 s=${s} slow`, [...ftrl, '-np', '2', '--staleness', s, ...slow], dir));
+      for (const s of ['0', '2']) results.push(await runCase('fm', `fm np 2 s=${s} slow`, [...fm, '-np', '2', '--staleness', s, ...slow], dir));
+    } else {
+      const epochs = String(flag('straggler-epochs', 3));
+      const prob = String(flag('straggler-prob', 0.2));
+      const who = straggler === 'intermittent-all' ? ['--slow-ms', slowMs] : slow;
+      const inter = [...who, '--straggler', straggler, '--straggler-prob', prob, '--seed', String(flag('seed', 1)), '--epochs', epochs];
+      const ssp = String(flag('ssp-staleness', 2));
+      const repeat = flag('repeat', 1);
+      // BSP and SSP alternate, so drift of the machine's load hits both alike.
+      for (let i = 0; i < repeat; i++) {
+        for (const s of ['0', ssp]) results.push(await runCase('ftrl', `ftrl np 2 s=${s} ${straggler}`, [...ftrl, '-np', '2', '--staleness', s, ...inter], dir));
+      }
+      if (repeat > 1) {
+        const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+        for (const s of ['0', ssp]) {
+          const rs = results.filter((r) => r.staleness === s && r.name.includes(straggler));
+          medians.push(`median of ${rs.length}, s=${s}: train ${median(rs.map((r) => r.trainSeconds)).toFixed(2)} s, wall ${median(rs.map((r) => r.wallSeconds)).toFixed(2)} s, auc ${median(rs.map((r) => r.value)).toFixed(4)}`);
+        }
+      }
+    }
 
     console.log(`PS trainers, ${rows} synthetic rows (80% train), 2 servers, node ${process.version}, ${cpus().length} cores`);
-    console.log('case                      np  staleness  slowed           metric         train s     rows/s');
+    console.log('case                             np  staleness  slowed             metric         train s   wall s     rows/s');
     for (const r of results) {
       console.log(
-        `${r.name.padEnd(26)}${String(r.np).padStart(2)}  ${r.staleness.padEnd(9)}  ${r.slow.padEnd(15)}  ${`${r.metric} ${r.value.toFixed(4)}`.padEnd(13)}  ${r.trainSeconds.toFixed(2).padStart(7)}  ${String(r.rowsPerSecond).padStart(9)}`,
+        `${r.name.padEnd(33)}${String(r.np).padStart(2)}  ${r.staleness.padEnd(9)}  ${r.slow.padEnd(17)}  ${`${r.metric} ${r.value.toFixed(4)}`.padEnd(13)}  ${r.trainSeconds.toFixed(2).padStart(7)}  ${r.wallSeconds.toFixed(2).padStart(7)}  ${String(r.rowsPerSecond).padStart(9)}`,
       );
     }
+    for (const m of medians) console.log(m);
   } finally {
     if (keep < 0) rmSync(dir, { recursive: true, force: true });
   }

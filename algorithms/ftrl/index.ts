@@ -14,10 +14,17 @@
 //   (0 = BSP, Infinity = ASP), so a pull waits while this worker is more than s clocks ahead of
 //   the slowest. Every rank runs the same number of minibatches per epoch (the largest shard's;
 //   short shards run empty ones) so clocks never deadlock.
-// - Trust region (projection): each update's z delta is clipped so the worker's |w_i| stays
-//   <= R (ftrlStep); the clip count is reported. Concurrent workers may still push the global
-//   z past the region by up to (workers - 1) clipped steps; rollback mode (restore the last
-//   in-region model when a coordinate leaves it) is future work.
+// - Trust region, projection mode (default): each update's z delta is clipped so the worker's
+//   |w_i| stays <= R (ftrlStep); the clip count is reported. Concurrent workers may still push
+//   the global z past the region by up to (workers - 1) clipped steps.
+// - Trust region, rollback mode (KunPeng's): updates are not clipped. Rank 0 is the guardian:
+//   every `snapshotEvery` minibatches it records the pulled in-region weights of the keys it
+//   pulled as "last good" (the initial w = 0 is the first snapshot); when a pulled w_i is outside
+//   [-R, R] it adds to its pending z delta the correction that makes the server's z_i the z
+//   whose weight at the server's current n_i is the last good w_i (n_i is kept: the learning
+//   rate keeps decaying), so the next push brings w_i back to the snapshot; each such
+//   correction counts one rollback. Only rank 0 corrects, so a correction is never applied
+//   twice; a coordinate rank 0 never pulls is not guarded (see docs/ftrl.md).
 //
 // Cost per minibatch and worker: O(nnz) arithmetic; pull of 2 floats and push of 3 floats per
 // distinct key of the window, in 2 + 2 requests.
@@ -26,9 +33,11 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from './cli_flags.js';
 import { ftrlDenominator, ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoid, type FtrlHyper } from './ftrl.js';
 import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from './kv.js';
+import { Rng } from '../common/rng.js';
+import type { StragglerMode, TrustMode } from './params.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, sigmoid, logLoss, type FtrlHyper } from './ftrl.js';
-export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams } from './params.js';
+export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
 
 export interface FtrlTrainOptions extends FtrlHyper {
   batch: number;
@@ -36,10 +45,19 @@ export interface FtrlTrainOptions extends FtrlHyper {
   pushEvery: number;
   pullEvery: number;
   trustRegion: number;
+  /** 'projection' (default) or 'rollback'; see the header. */
+  trustMode?: TrustMode;
+  /** Rollback mode: snapshot the last good weights every this many minibatches (default 10). */
+  snapshotEvery?: number;
   bias: boolean;
   labelThreshold?: number;
   /** This rank sleeps this long per minibatch (benchmarks of stragglers). */
   slowMs?: number;
+  /** 'every' (default): sleep slowMs after every minibatch; 'intermittent'(-all): after a seeded random `stragglerProb` of them. */
+  straggler?: StragglerMode;
+  stragglerProb?: number;
+  /** Seed of the intermittent straggler's draws (mixed with the rank). */
+  seed?: number;
 }
 
 /** The two tables of a run: `w` (ftrl updater, dim 1) and `n` (add updater, dim 1). */
@@ -57,6 +75,8 @@ export interface FtrlEpochStats {
   rows: number;
   seconds: number;
   clips: number;
+  /** Rollback mode: coordinates rolled back to their last good weight in this epoch (rank 0 only). */
+  rollbacks: number;
 }
 
 export interface FtrlTrainContext {
@@ -72,6 +92,9 @@ export interface FtrlTrainResult {
   /** Training time (s), evaluation excluded. */
   seconds: number;
   clips: number;
+  rollbacks: number;
+  /** Minibatches this rank slept on (straggler benchmarks). */
+  slowedSteps: number;
   pushes: number;
   pulls: number;
   steps: number;
@@ -103,10 +126,34 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   let pushes = 0;
   let pulls = 0;
   let clipsTotal = 0;
+  let rollbacks = 0;
+  let rollbacksTotal = 0;
+  let slowedSteps = 0;
   let evalMs = 0;
+  const R = o.trustRegion;
+  const rollbackMode = (o.trustMode ?? 'projection') === 'rollback' && R !== Infinity;
+  // Projection clips every step; in rollback mode steps run free and rank 0 corrects on pulls.
+  const stepRegion = rollbackMode ? Infinity : R;
+  const guardian = rollbackMode && comm.rank === 0;
+  const snapshotEvery = Math.max(1, o.snapshotEvery ?? 10);
+  /** Last good (in-region) pulled weight per slot; 0 (the initial model) until the first snapshot. */
+  const good = guardian ? new Float64Array(S) : null;
+  /** Rollback corrections of z sitting in pdz, not yet pushed (so a second pull does not correct twice). */
+  const corrPending = guardian ? new Float64Array(S) : null;
+  let lastSnapshotPeriod = -1;
+  const slowRng = new Rng(((o.seed ?? 1) * 1000003 + comm.rank * 7919 + 0x5bd1) >>> 0);
+  const slowEvery = (o.straggler ?? 'every') === 'every';
+  const slowProb = o.stragglerProb ?? 0.2;
   const t0 = performance.now();
 
-  const pull = async (lo: number, hi: number): Promise<void> => {
+  const markDirty = (s: number): void => {
+    if (!dirty[s]) {
+      dirty[s] = 1;
+      dirtyList[numDirty++] = s;
+    }
+  };
+
+  const pull = async (lo: number, hi: number, snapshot: boolean): Promise<void> => {
     const list = collector.collect(data, slots, lo, hi);
     if (list.length === 0) return;
     const keys = keysOf(slots, list);
@@ -115,6 +162,20 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       const s = list[j]!;
       const nServer = Math.max(ns[j]!, 0);
       const zServer = ftrlZFromWeight(ws[j]!, nServer, h, z[s]! - pdz[s]!);
+      if (good && corrPending) {
+        // The server's z once this worker's pending corrections land.
+        const zEff = zServer + corrPending[s]!;
+        const wEff = ftrlWeight(zEff, nServer, h);
+        if (Math.abs(wEff) > R) {
+          const corr = ftrlZFromWeight(good[s]!, nServer, h, 0) - zEff;
+          pdz[s] = pdz[s]! + corr;
+          corrPending[s] = corrPending[s]! + corr;
+          markDirty(s);
+          rollbacks++;
+        } else if (snapshot) {
+          good[s] = wEff;
+        }
+      }
       z[s] = zServer + pdz[s]!;
       n[s] = nServer + pdn[s]!;
       w[s] = ftrlWeight(z[s]!, n[s]!, h);
@@ -136,6 +197,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       pdz[s] = 0;
       pdn[s] = 0;
       dirty[s] = 0;
+      if (corrPending) corrPending[s] = 0;
     }
     numDirty = 0;
     await Promise.all([tables.w.push(keys, zn), tables.n.push(keys, dn)]);
@@ -143,16 +205,13 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   };
 
   const update = (s: number, g: number): boolean => {
-    const d = ftrlStep(z[s]!, n[s]!, g, h, o.trustRegion);
+    const d = ftrlStep(z[s]!, n[s]!, g, h, stepRegion);
     z[s] = z[s]! + d.dz;
     n[s] = n[s]! + d.dn;
     w[s] = d.w;
     pdz[s] = pdz[s]! + d.dz;
     pdn[s] = pdn[s]! + d.dn;
-    if (!dirty[s]) {
-      dirty[s] = 1;
-      dirtyList[numDirty++] = s;
-    }
+    markDirty(s);
     return d.clipped;
   };
 
@@ -161,10 +220,18 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     const te = performance.now();
     let loss = 0;
     let clips = 0;
+    rollbacks = 0;
     for (let step = 0; step < steps; step++) {
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
-      if (step % o.pullEvery === 0) await pull(lo, Math.min(data.numRows, lo + o.pullEvery * o.batch));
+      const globalStep = (epoch - 1) * steps + step;
+      if (step % o.pullEvery === 0) {
+        // Snapshot on the first pull of every window of snapshotEvery minibatches.
+        const period = Math.floor(globalStep / snapshotEvery);
+        const snapshot = period !== lastSnapshotPeriod;
+        lastSnapshotPeriod = period;
+        await pull(lo, Math.min(data.numRows, lo + o.pullEvery * o.batch), snapshot);
+      }
       for (let r = lo; r < hi; r++) {
         const b = rp[r]!;
         const e = rp[r + 1]!;
@@ -179,10 +246,14 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       }
       if ((step + 1) % o.pushEvery === 0 || step === steps - 1) await push();
       await tables.clock();
-      if (o.slowMs) await sleep(o.slowMs);
+      if (o.slowMs && (slowEvery || slowRng.next() < slowProb)) {
+        slowedSteps++;
+        await sleep(o.slowMs);
+      }
     }
     clipsTotal += clips;
-    const stats: FtrlEpochStats = { epoch, trainLogloss: data.numRows > 0 ? loss / data.numRows : 0, rows: data.numRows, seconds: (performance.now() - te) / 1000, clips };
+    rollbacksTotal += rollbacks;
+    const stats: FtrlEpochStats = { epoch, trainLogloss: data.numRows > 0 ? loss / data.numRows : 0, rows: data.numRows, seconds: (performance.now() - te) / 1000, clips, rollbacks };
     if (ctx.onEpoch) {
       const ts = performance.now();
       await ctx.onEpoch(stats);
@@ -195,6 +266,8 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     globalRows: rowsBuf[0]!,
     seconds: (performance.now() - t0 - evalMs) / 1000,
     clips: clipsTotal,
+    rollbacks: rollbacksTotal,
+    slowedSteps,
     pushes,
     pulls,
     steps,

@@ -62,9 +62,11 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     log(`ftrl: ${comm.size} workers, ${p.servers} servers, staleness ${p.staleness}, batch ${p.batch}, load ${loadSeconds.toFixed(2)}s`);
 
     let last: BinaryMetrics | null = null;
-    const lossBuf = new Float64Array(2);
+    const lossBuf = new Float64Array(3);
+    let clipsTotal = 0;
+    let rollbacksTotal = 0;
     const result = await trainFtrl(
-      { ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 },
+      { ...p, slowMs: comm.rank === p.slowRank || p.straggler === 'intermittent-all' ? p.slowMs : 0 },
       data,
       tables,
       {
@@ -72,20 +74,27 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         onEpoch: async (s) => {
           lossBuf[0] = s.trainLogloss * s.rows;
           lossBuf[1] = s.clips;
+          lossBuf[2] = s.rollbacks;
           await comm.reduceTo(lossBuf, 0, { op: 'sum' });
           if (comm.rank !== 0) return;
+          clipsTotal += lossBuf[1]!;
+          rollbacksTotal += lossBuf[2]!;
           last = test ? await test.evaluate(w) : null;
           const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
           comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
           log(
             `ftrl epoch ${s.epoch}/${p.epochs}  progressive-logloss ${(lossBuf[0]! / Math.max(1, s.rows * comm.size)).toFixed(5)}` +
               (last ? `  test auc ${last.auc.toFixed(5)} logloss ${last.logloss.toFixed(5)}` : '') +
-              `  clips ${lossBuf[1]}  ${s.seconds.toFixed(2)}s`,
+              `  clips ${lossBuf[1]}` +
+              (p.trustMode === 'rollback' ? `  rollbacks ${lossBuf[2]}` : '') +
+              `  ${s.seconds.toFixed(2)}s`,
           );
         },
       },
     );
 
+    const slowedBuf = new Float64Array([result.slowedSteps]);
+    await comm.reduceTo(slowedBuf, 0, { op: 'sum' });
     const keys = await gatherIds(comm, result.slots.ids);
     if (comm.rank === 0 && keys) {
       const trainSeconds = result.seconds;
@@ -100,7 +109,10 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         train_seconds: secs(trainSeconds),
         rows_per_second: Math.round(rowsPerSecond),
         load_seconds: secs(loadSeconds),
-        trust_region_clips: lossBuf[1],
+        trust_mode: p.trustRegion === Infinity ? 'off' : p.trustMode,
+        trust_region_clips: clipsTotal,
+        trust_region_rollbacks: rollbacksTotal,
+        straggler: (p.slowRank >= 0 || p.straggler === 'intermittent-all') && p.slowMs > 0 ? { rank: p.straggler === 'intermittent-all' ? 'all' : p.slowRank, ms: p.slowMs, mode: p.straggler, ...(p.straggler !== 'every' ? { prob: p.stragglerProb } : {}), slowed_steps: slowedBuf[0] } : null,
         steps_per_epoch: result.steps,
       };
       const m = last as BinaryMetrics | null;
@@ -139,7 +151,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             hashBits: p.hashBits,
             labelThreshold: p.labelThreshold ?? null,
             keysSeen: featureIds.length,
-            params: { alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, batch: p.batch, epochs: p.epochs, staleness: p.staleness === Infinity ? 'asp' : p.staleness, trustRegion: p.trustRegion === Infinity ? null : p.trustRegion },
+            params: { alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, batch: p.batch, epochs: p.epochs, staleness: p.staleness === Infinity ? 'asp' : p.staleness, trustRegion: p.trustRegion === Infinity ? null : p.trustRegion, trustMode: p.trustMode },
           },
           { featureIds: ids, values: vals, dim: 1 },
         );

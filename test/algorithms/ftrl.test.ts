@@ -129,6 +129,93 @@ test('trust region keeps every weight inside [-R, R]', async (t) => {
   for (const v of all) t.true(Math.abs(v) <= R * (1 + 1e-6), `|w| = ${Math.abs(v)}`);
 });
 
+/** Rows that only push feature 1's weight up (label +1, x = 1), then one row touching it with x ~ 0. */
+async function monotoneData(rows: number) {
+  const f = join(dir, `monotone.${rows}.svm`);
+  writeFileSync(f, `${'1 1:1\n'.repeat(rows)}1 1:1e-9\n`);
+  return readLibsvm(f);
+}
+
+test('trust region, projection vs rollback on updates that push |w| past R', async (t) => {
+  // alpha 2, beta 1, no regularisation, batch 1: w1 = 0 -> 0.667 -> 1.09 (> R = 1) on the first two rows.
+  const R = 1;
+  const data = await monotoneData(2);
+  const base: FtrlTrainOptions = { alpha: 2, beta: 1, l1: 0, l2: 0, batch: 1, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: R, bias: false };
+  const key = new BigUint64Array([1n]);
+
+  // Unconstrained, the weight does leave the region.
+  const free = new LocalFtrlTable(base);
+  await trainFtrl({ ...base, trustRegion: Infinity }, data, { w: free, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.true((await free.pull(key))[0]! > R);
+
+  // Projection (the default): clipped, |w| <= R.
+  const proj = new LocalFtrlTable(base);
+  const pr = await trainFtrl(base, data, { w: proj, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.true(pr.clips > 0);
+  t.is(pr.rollbacks, 0);
+  t.true(Math.abs((await proj.pull(key))[0]!) <= R * (1 + 1e-6));
+
+  // Rollback: the pull before row 3 sees w = 1.09 and restores the snapshot taken at the pull
+  // before row 2 (w = 0.667); row 3 (x = 1e-9) moves it by ~1e-9.
+  const h = { alpha: 2, beta: 1, l1: 0, l2: 0 };
+  let z = 0;
+  let n = 0;
+  const d1 = ftrlStep(z, n, -0.5, h);
+  z += d1.dz;
+  n += d1.dn;
+  const lastGood = ftrlWeight(z, n, h);
+  t.true(lastGood > 0.6 && lastGood < R);
+  const rb = new LocalFtrlTable(base);
+  const rr = await trainFtrl({ ...base, trustMode: 'rollback', snapshotEvery: 1 }, data, { w: rb, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.is(rr.rollbacks, 1);
+  t.is(rr.clips, 0);
+  const wAfter = (await rb.pull(key))[0]!;
+  t.true(Math.abs(wAfter - lastGood) < 1e-5, `w after rollback ${wAfter}, last good ${lastGood}`);
+});
+
+test('rollback mode on a planted problem: rollbacks are counted, snapshots restore in-region weights', async (t) => {
+  const R = 0.05;
+  const data = await readLibsvm(trainFile);
+  const opts: FtrlTrainOptions = { alpha: 0.5, beta: 1, l1: 0, l2: 0, batch: 50, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: R, trustMode: 'rollback', snapshotEvery: 3, bias: true };
+  const w = new LocalFtrlTable(opts);
+  const res = await trainFtrl(opts, data, { w, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.true(res.rollbacks > 0, `rollbacks ${res.rollbacks}`);
+  t.is(res.clips, 0);
+  // Every weight is at most one minibatch of free updates away from a restored in-region value:
+  // far closer to the region than the unconstrained run.
+  const free = new LocalFtrlTable(opts);
+  await trainFtrl({ ...opts, trustRegion: Infinity }, data, { w: free, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const got = maxAbs(await w.pull(res.slots.keys));
+  const unconstrained = maxAbs(await free.pull(res.slots.keys));
+  t.true(unconstrained > R && got < unconstrained, `max |w| rollback ${got}, free ${unconstrained}`);
+});
+
+test('flags: trust mode, snapshot interval and intermittent straggler', (t) => {
+  const d = parseFtrlArgs(['--train', 'a']);
+  t.is(d.trustMode, 'projection');
+  t.is(d.straggler, 'every');
+  const p = parseFtrlArgs(['--train', 'a', '--trust-region', '0.5', '--trust-mode', 'rollback', '--snapshot-every', '4', '--straggler', 'intermittent', '--straggler-prob', '0.3']);
+  t.is(p.trustMode, 'rollback');
+  t.is(p.snapshotEvery, 4);
+  t.is(p.straggler, 'intermittent');
+  t.is(p.stragglerProb, 0.3);
+  t.throws(() => parseFtrlArgs(['--train', 'a', '--trust-mode', 'rollback']), { instanceOf: UsageError, message: /needs --trust-region/ });
+  t.throws(() => parseFtrlArgs(['--train', 'a', '--trust-mode', 'clip']), { instanceOf: UsageError });
+});
+
+test('intermittent straggler sleeps on a seeded ~20% of minibatches', async (t) => {
+  const data = await readLibsvm(trainFile);
+  const opts: FtrlTrainOptions = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, batch: 10, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: Infinity, bias: true, slowMs: 0.01, straggler: 'intermittent', stragglerProb: 0.2, seed: 3 };
+  const run = () => trainFtrl(opts, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const a = await run();
+  const b = await run();
+  t.is(a.slowedSteps, b.slowedSteps, 'seeded');
+  t.true(a.slowedSteps > 0.12 * a.steps && a.slowedSteps < 0.28 * a.steps, `${a.slowedSteps} of ${a.steps}`);
+  const every = await trainFtrl({ ...opts, straggler: 'every' }, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.is(every.slowedSteps, every.steps);
+});
+
 test('flags: defaults, bad values and unreadable files exit 2', async (t) => {
   const p = parseFtrlArgs(['--train', 'a', '-np', '3', '--staleness', 'asp', '--hash-bits', '32', '--no-bias']);
   t.is(p.np, 3);
