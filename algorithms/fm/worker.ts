@@ -12,7 +12,8 @@ import { binaryLabel } from '../ftrl/cli_flags.js';
 import { sigmoid } from '../ftrl/ftrl.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ftrl/kv.js';
 import { writeSparseModel } from '../ftrl/model.js';
-import { consistencyOf, initWorker, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
+import { init } from '../../lib/index.js';
+import { consistencyOf, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
 import { rmse } from './fm.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
 import { parseFmArgs, type FmParams, type FmTask } from './params.js';
@@ -55,7 +56,7 @@ function describeMetrics(m: FmMetrics): string {
 
 export async function runFmWorker(argv: readonly string[]): Promise<void> {
   const p: FmParams = parseFmArgs(argv);
-  const comm = await initWorker();
+  const comm = await init();
   try {
     const hashBits = p.hashBits > 0 ? p.hashBits : undefined;
     const tLoad = performance.now();

@@ -3,11 +3,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ConsistencyOptions } from '../../lib/ps/table_options.js';
-import { init } from '../../lib/index.js';
-import type { Communicator } from '../../lib/communicator.js';
-import { CoordinatorClient } from '../../lib/coordinator_client.js';
-import { detectEnv } from '../../lib/env.js';
-import { PsClient } from '../../lib/ps/client.js';
 import { UsageError } from './cli_flags.js';
 
 /** 0 → BSP, Infinity → ASP, else SSP with that bound. */
@@ -42,34 +37,3 @@ export function secs(s: number): number {
   return Math.round(s * 1000) / 1000;
 }
 
-/**
- * init() for a PS trainer worker. A one-worker job with servers needs a workaround:
- * lib/init.ts only dials the coordinator when size > 1, and then refuses SHOAL_NUM_SERVERS
- * ("no coordinator"). Here the world is made without servers and the parameter-server client
- * is connected the way init() does it.
- * TODO(issue 6): drop once init() dials the coordinator whenever SHOAL_NUM_SERVERS > 0.
- */
-export async function initWorker(): Promise<Communicator> {
-  const env = process.env;
-  const job = detectEnv(env);
-  const numServers = Number(env['SHOAL_NUM_SERVERS'] ?? 0);
-  if (job.size > 1 || !(numServers > 0) || !job.coordinator) return init();
-  const comm = await init({ env: { ...env, SHOAL_NUM_SERVERS: '' } });
-  const timeoutMs = job.timeoutMs;
-  const client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank: job.rank, size: job.size, timeoutMs });
-  try {
-    const servers = await client.lookup('ps/servers', timeoutMs);
-    const ps = await PsClient.connect(
-      servers.map((s) => ({ host: s.host, port: s.port })),
-      { workerRank: job.rank, numWorkers: job.size, token: job.token, replication: Number(env['SHOAL_PS_REPLICATION'] ?? 2) },
-      { timeoutMs: Number(env['SHOAL_PS_TIMEOUT_MS'] ?? 30 * 60_000) },
-    );
-    comm.attachPs(ps);
-    comm.onClose(() => client.close());
-  } catch (err) {
-    await client.close();
-    await comm.close();
-    throw err;
-  }
-  return comm;
-}

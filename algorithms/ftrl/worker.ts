@@ -13,7 +13,8 @@ import { trainFtrl, type FtrlTables } from './index.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from './kv.js';
 import { writeSparseModel } from './model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
-import { consistencyOf, initWorker, runEntry, secs, writeJson } from './ps_job.js';
+import { init } from '../../lib/index.js';
+import { consistencyOf, runEntry, secs, writeJson } from './ps_job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {
@@ -44,7 +45,7 @@ export class FtrlEvaluator {
 
 export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
   const p: FtrlParams = parseFtrlArgs(argv);
-  const comm = await initWorker();
+  const comm = await init();
   try {
     const hashBits = p.hashBits > 0 ? p.hashBits : undefined;
     const tLoad = performance.now();
