@@ -29,6 +29,8 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
   -x K=V, --env K=V       extra environment variable for every rank (repeatable)
   --kill-grace-ms T       SIGTERM→SIGKILL grace when stopping ranks (default 3000)
   -q, --quiet             hide the coordinator's log lines
+  --max-restarts K        replace a worker or server that dies, up to K times per job; workers
+                          resume with resilient() (docs/fault_tolerance.md; default 0)
   --inject SPEC           fault injection for tests, e.g. 'kill:rank=2:op=allReduce:seq=40'
                           (repeatable or ';'-separated; see docs/fault_injection.md)`;
 
@@ -81,6 +83,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
       case '--dashboard-port': opts.dashboardPort = count(1); break;
       case '--no-dashboard': r.noValue(); opts.noDashboard = true; break;
       case '--stall-timeout-ms': opts.stallTimeoutMs = count(0); break;
+      case '--max-restarts': opts.maxRestarts = count(0); break;
       case '--hostfile': opts.hostfile = r.takeValue(); break;
       case '--rsh': {
         const v = r.takeValue();

@@ -8,6 +8,8 @@ import type { CoordinatorClient } from './coordinator_client.js';
 import type { PsClient } from './ps/client.js';
 import { telemetry } from './telemetry.js';
 import { faultBeforeSubmit } from './fault_injection.js';
+import { epochOfWorldGroup, worldGroupName } from './coordinator_protocol.js';
+import { recoveryEnabled } from './recovery/recovery_env.js';
 
 export type ReduceOp = keyof typeof REDUCE_OP;
 
@@ -57,12 +59,15 @@ export class Communicator {
   readonly rank: number;
   /** Number of ranks in the group. */
   readonly size: number;
-  /** The group's name ('world', or 'world/split0/color1' ...). */
-  readonly group: string;
+  /** The group's name ('world', 'world#2' after two recoveries, or 'world/split0/color1' ...). */
+  get group(): string {
+    return this.#group;
+  }
   /** World rank of each member, by group rank. */
   readonly worldRanks: readonly number[];
 
   #native: NativeComm;
+  #group: string;
   #runtime: CommunicatorRuntime;
   #seq = 0;
   #splits = 0;
@@ -76,7 +81,7 @@ export class Communicator {
     this.#native = nativeComm;
     this.rank = rank;
     this.size = size;
-    this.group = group;
+    this.#group = group;
     this.worldRanks = worldRanks;
     this.#runtime = runtime;
   }
@@ -176,7 +181,7 @@ export class Communicator {
     }
     members.sort((a, b) => a.key - b.key || a.rank - b.rank);
     const newRank = members.findIndex((m) => m.rank === this.rank);
-    const group = `${this.group}/split${index}/color${color}`;
+    const group = `${this.#group}/split${index}/color${color}`;
     const worldRanks = members.map((m) => this.worldRanks[m.rank]!);
     const child = await connectCommunicator(group, newRank, members.length, worldRanks, this.#runtime);
     this.#children.add(child);
@@ -202,6 +207,37 @@ export class Communicator {
   abort(reason = 'aborted by the application'): void {
     this.#native.abort(NATIVE_ERROR_CODE.ERR_ABORTED, `rank ${this.rank}: ${reason}`, -1);
     for (const c of this.#children) c.abort(reason);
+  }
+
+  /**
+   * Rebuilds the world communicator after a worker was lost in a job started with
+   * `shoal run --max-restarts K`: waits until the launcher's replacement has joined, then
+   * connects every rank again in the job's next epoch (group 'world#<epoch>'). Splits of
+   * this communicator are closed (split again afterwards); sequence numbers restart at 0.
+   * Most code uses `resilient()` (lib/recovery/resilient.ts), which calls this.
+   * @throws {RendezvousError} when no replacement joins within `timeoutMs` (default: the init timeout).
+   */
+  async recover(options: { timeoutMs?: number } = {}): Promise<void> {
+    const epoch = epochOfWorldGroup(this.#group);
+    if (epoch === null) {
+      throw new ShoalError('ERR_INVALID_USAGE', `recover: only the world communicator can be rebuilt, not "${this.#group}"; split again after world.recover()`, { rank: this.rank });
+    }
+    const client = this.#runtime.client;
+    if (!client || this.size === 1) throw new ShoalError('ERR_INVALID_USAGE', 'recover: this job has no other ranks to recover with', { rank: this.rank });
+    if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', 'recover: communicator is closed', { rank: this.rank });
+    const timeoutMs = options.timeoutMs ?? this.#runtime.timeoutMs;
+    for (const c of [...this.#children]) {
+      c.abort('the world communicator is being rebuilt');
+      await c.close().catch(() => undefined);
+    }
+    this.#native.abort(NATIVE_ERROR_CODE.ERR_ABORTED, `rank ${this.rank}: rebuilding the world communicator`, -1);
+    await this.#native.close().catch(() => undefined);
+    const next = await client.waitEpoch(epoch, timeoutMs);
+    const joined = await joinWorld(this.rank, this.size, this.#runtime, next);
+    this.#native = joined.native;
+    this.#group = worldGroupName(joined.epoch);
+    this.#seq = 0;
+    this.#splits = 0;
   }
 
   /** @internal The coordinator reported a lost world rank. */
@@ -260,7 +296,7 @@ export class Communicator {
     const site: { stack?: string } = {};
     Error.captureStackTrace(site, Communicator.prototype[op]);
     const seq = this.#seq;
-    if (this.group === 'world') {
+    if (epochOfWorldGroup(this.#group) !== null) {
       // Fault injection (SHOAL_INJECT, docs/fault_injection.md): may kill, exit or delay this rank here.
       const drop = faultBeforeSubmit(this.rank, this.size, op, seq);
       if (drop && !this.#native.broken) {
@@ -278,7 +314,7 @@ export class Communicator {
       throw toShoalError(err, { rank: this.rank, op });
     }
     this.#seq++;
-    const settled = telemetry.collective(op, this.group, seq, bytes);
+    const settled = telemetry.collective(op, this.#group, seq, bytes);
     try {
       await pending;
       settled(true);
@@ -303,6 +339,26 @@ export async function connectCommunicator(
   worldRanks: number[],
   runtime: CommunicatorRuntime,
 ): Promise<Communicator> {
+  return new Communicator(await connectNative(group, rank, size, runtime), rank, size, group, worldRanks, runtime);
+}
+
+/**
+ * Connects the world communicator in `epoch` or, when a worker is lost during the rendezvous
+ * and the job can replace workers, in the next epoch that completes.
+ */
+export async function joinWorld(rank: number, size: number, runtime: CommunicatorRuntime, epoch: number): Promise<{ native: NativeComm; epoch: number }> {
+  for (;;) {
+    try {
+      return { native: await connectNative(worldGroupName(epoch), rank, size, runtime), epoch };
+    } catch (err) {
+      const again = runtime.client && recoveryEnabled() && err instanceof ShoalError && (err.code === 'ERR_PEER_LOST' || err.code === 'ERR_IO');
+      if (!again) throw err;
+      epoch = await runtime.client!.waitEpoch(epoch, runtime.timeoutMs);
+    }
+  }
+}
+
+async function connectNative(group: string, rank: number, size: number, runtime: CommunicatorRuntime): Promise<NativeComm> {
   const nativeComm = new native.NativeComm({
     rank,
     size,
@@ -311,8 +367,7 @@ export async function connectCommunicator(
     bindHost: runtime.bindHost,
     ...runtime.tuning,
   });
-  const comm = new Communicator(nativeComm, rank, size, group, worldRanks, runtime);
-  if (size === 1) return comm;
+  if (size === 1) return nativeComm;
   if (!runtime.client) {
     throw new ShoalError('ERR_CONFIG', `cannot form group "${group}" of ${size} ranks without a coordinator (set SHOAL_COORDINATOR)`);
   }
@@ -326,6 +381,6 @@ export async function connectCommunicator(
     await nativeComm.close().catch(() => undefined);
     throw err instanceof ShoalError ? err : toShoalError(err, { rank, op: 'connect' });
   }
-  return comm;
+  return nativeComm;
 }
 

@@ -24,6 +24,7 @@ import {
   MAX_GROUP_SIZE,
   MAX_HOST_LENGTH,
   MAX_MESSAGE_BYTES,
+  epochOfWorldGroup,
   formatRanks,
   isIntIn,
   parseMessage,
@@ -136,6 +137,9 @@ export class Coordinator {
   /** Tables of completed groups, for lookups (workers find the servers this way). */
   private readonly completed = new Map<string, PeerEndpoint[]>();
   private readonly lookups = new Map<string, Array<{ conn: Conn; id: number; timer: NodeJS.Timeout }>>();
+  /** Moves on with every lost worker: survivors and replacements rebuild the world in the new epoch. */
+  private epoch = 0;
+  private readonly epochWaiters: Array<{ conn: Conn; id: number; after: number; timer: NodeJS.Timeout }> = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   /** What the dashboard, /metrics and the stall inspector see. */
   private readonly jobView = new JobView();
@@ -251,6 +255,7 @@ export class Coordinator {
     }
     this.closing = new Promise((resolve) => {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      for (const w of this.epochWaiters.splice(0)) clearTimeout(w.timer);
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
       for (const conn of this.conns) this.end(conn, 1001, 'coordinator closed');
@@ -358,6 +363,12 @@ export class Coordinator {
       case 'lookup':
         this.onLookup(conn, msg);
         return;
+      case 'waitEpoch':
+        this.onWaitEpoch(conn, msg);
+        return;
+      case 'rejoin':
+        this.onRejoin(conn, entry, msg);
+        return;
       case 'metrics': {
         const who = describeIdentity(entry.rank);
         this.jobView.update(who.role, who.rank, msg['data']);
@@ -417,7 +428,7 @@ export class Coordinator {
       lastHeartbeatMs: Date.now(),
     });
     this.jobView.joined(role, rank, typeof host === 'string' ? host.slice(0, MAX_HOST_LENGTH) : conn.remote, isIntIn(pid, 0, Number.MAX_SAFE_INTEGER) ? pid : 0);
-    this.send(conn, { type: 'welcome', rank, size });
+    this.send(conn, { type: 'welcome', rank, size, epoch: this.epoch });
   }
 
   private onRegister(conn: Conn, entry: RankEntry, msg: Record<string, unknown>): void {
@@ -480,6 +491,56 @@ export class Coordinator {
     this.lookups.delete(g.name);
   }
 
+  /** Answers once the job has moved past epoch `after` (a survivor about to rebuild the world). */
+  private onWaitEpoch(conn: Conn, msg: Record<string, unknown>): void {
+    const { id, after, timeoutMs } = msg;
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || !isIntIn(after, 0, Number.MAX_SAFE_INTEGER) || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'waitEpoch: expected {id, after, timeoutMs}' });
+      return;
+    }
+    if (this.epoch > after) {
+      this.send(conn, { type: 'epoch', id, epoch: this.epoch });
+      return;
+    }
+    const timer = setTimeout(() => {
+      const i = this.epochWaiters.findIndex((w) => w.conn === conn && w.id === id);
+      if (i >= 0) this.epochWaiters.splice(i, 1);
+      this.send(conn, {
+        type: 'registerError',
+        id,
+        code: 'ERR_RENDEZVOUS',
+        message: `no worker was replaced within ${timeoutMs} ms (the job is still in epoch ${this.epoch}): recovery needs \`shoal run --max-restarts K\``,
+      });
+    }, timeoutMs);
+    this.epochWaiters.push({ conn, id, after, timer });
+  }
+
+  /**
+   * A replacement process takes over slot `groupRank` of a completed group (a parameter server
+   * restarted by the launcher): the table is updated, the caller gets it, everyone else hears.
+   */
+  private onRejoin(conn: Conn, entry: RankEntry, msg: Record<string, unknown>): void {
+    const { id, group, groupRank, host, port } = msg;
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER)) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'rejoin: "id" must be a non-negative integer' });
+      return;
+    }
+    const peers = typeof group === 'string' ? this.completed.get(group) : undefined;
+    const fail = (message: string): void => this.send(conn, { type: 'registerError', id, code: 'ERR_INVALID_ARGUMENT', message: `rejoin from ${describeIdentity(entry.rank).label}: ${message}` });
+    if (!peers) return fail(`group ${JSON.stringify(group)} has not completed, so there is no slot to take over`);
+    if (!isIntIn(groupRank, 0, peers.length - 1)) return fail(`groupRank must be an integer in 0..${peers.length - 1}, got ${JSON.stringify(groupRank)}`);
+    if (typeof host !== 'string' || host === '' || host.length > MAX_HOST_LENGTH) return fail('"host" must be a non-empty string');
+    if (!isIntIn(port, 1, 65535)) return fail(`port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
+    const updated = peers.map((p) => (p.rank === groupRank ? { rank: groupRank, host, port } : p));
+    this.completed.set(group as string, updated);
+    const role = describeIdentity(entry.rank).role;
+    this.log(`${describeIdentity(entry.rank).label} rejoined group "${String(group)}" at ${host}:${port}`);
+    this.send(conn, { type: 'table', id, group: group as string, peers: updated });
+    for (const other of this.ranks.values()) {
+      if (other.conn !== conn && other.alive) this.send(other.conn, { type: 'peerJoined', group: group as string, rank: groupRank, role, host, port });
+    }
+  }
+
   /** A process that is not a member wants a group's table (workers looking up the servers). */
   private onLookup(conn: Conn, msg: Record<string, unknown>): void {
     const { id, group, timeoutMs } = msg;
@@ -532,6 +593,22 @@ export class Coordinator {
       if (other.rank !== id && other.alive) this.send(other.conn, { type: 'peerLost', rank: who.rank, role: who.role, reason });
     }
     this.failGroupsOf(id, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: ${who.label} was lost (${reason})`);
+    if (who.role === 'worker') this.nextEpoch(who.label);
+  }
+
+  /** A worker was lost: the world of the current epoch is over; wake survivors waiting to rebuild it. */
+  private nextEpoch(cause: string): void {
+    this.epoch++;
+    for (const g of [...this.groups.values()]) {
+      const e = epochOfWorldGroup(g.name);
+      if (e !== null && e < this.epoch) this.failGroup(g, 'ERR_PEER_LOST', `rendezvous for group "${g.name}" failed: ${cause} was lost; the job moved to epoch ${this.epoch}`);
+    }
+    for (const w of [...this.epochWaiters]) {
+      if (w.after >= this.epoch) continue;
+      this.epochWaiters.splice(this.epochWaiters.indexOf(w), 1);
+      clearTimeout(w.timer);
+      this.send(w.conn, { type: 'epoch', id: w.id, epoch: this.epoch });
+    }
   }
 
   private failGroupsOf(worldRank: number, code: ErrorCode, message: (group: string) => string): void {

@@ -51,14 +51,25 @@ export interface DisconnectedEvent {
   reason: string;
 }
 
+export interface PeerJoinedEvent {
+  group: string;
+  rank: number;
+  role: 'worker' | 'server';
+  host: string;
+  port: number;
+}
+
 export interface CoordinatorClientEvents {
   peerLost: [PeerLostEvent];
+  /** A replacement took over a slot of a completed group (a restarted parameter server). */
+  peerJoined: [PeerJoinedEvent];
   disconnected: [DisconnectedEvent];
 }
 
 interface PendingRegister {
   group: string;
-  resolve: (peers: PeerEndpoint[]) => void;
+  /** Method syntax: one map holds tables (register, lookup, rejoin) and epochs (waitEpoch). */
+  resolve(value: unknown): void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -79,6 +90,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   readonly rank: number;
   readonly size: number;
   readonly address: CoordinatorAddress;
+  /** The job's epoch when this process joined (0 unless it replaces a lost worker). */
+  readonly epoch: number;
 
   private readonly ws: WebSocket;
   private readonly pending = new Map<number, PendingRegister>();
@@ -90,9 +103,10 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private closing: Promise<void> | null = null;
   private closedReason: string | null = null;
 
-  private constructor(ws: WebSocket, address: CoordinatorAddress, opts: CoordinatorClientOptions) {
+  private constructor(ws: WebSocket, address: CoordinatorAddress, opts: CoordinatorClientOptions, epoch: number) {
     super();
     this.ws = ws;
+    this.epoch = epoch;
     this.address = address;
     this.rank = opts.rank;
     this.size = opts.size;
@@ -122,7 +136,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       const attempt = await handshake(addr, opts, remaining);
-      if (attempt.ok) return new CoordinatorClient(attempt.ws, addr, opts);
+      if (attempt.ok) return new CoordinatorClient(attempt.ws, addr, opts, attempt.epoch);
       if (attempt.fatal) throw attempt.fatal;
       lastError = attempt.reason;
       const wait = Math.min(opts.retryDelayMs ?? 100, deadline - Date.now());
@@ -179,6 +193,38 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     });
   }
 
+  /**
+   * Resolves with the job's epoch once it is past `after` (a lost worker moved the job on).
+   * @throws {RendezvousError} ERR_RENDEZVOUS when no worker is lost and replaced in time.
+   */
+  waitEpoch(after: number, timeoutMs: number): Promise<number> {
+    return this.request('epoch change', timeoutMs, (id) => ({ type: 'waitEpoch', id, after, timeoutMs }));
+  }
+
+  /**
+   * Takes over slot `groupRank` of a completed group with a new endpoint (a replacement
+   * parameter server); the others get a 'peerJoined' event.
+   * @returns the group's updated table.
+   */
+  rejoin(group: string, groupRank: number, endpoint: { host: string; port: number }, timeoutMs: number): Promise<PeerEndpoint[]> {
+    return this.request(`group "${group}"`, timeoutMs, (id) => ({ type: 'rejoin', id, group, groupRank, host: endpoint.host, port: endpoint.port }));
+  }
+
+  private request<T>(what: string, timeoutMs: number, message: (id: number) => ClientMessage): Promise<T> {
+    if (this.closedReason !== null || this.closing) {
+      return Promise.reject(new RendezvousError('ERR_RENDEZVOUS', `cannot wait for ${what}: ${this.closedReason ?? 'the coordinator client is closed'}`, { rank: this.rank }));
+    }
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `waiting for ${what} timed out after ${timeoutMs} ms: no answer from the coordinator at ${formatAddress(this.address)}`, { rank: this.rank }));
+      }, timeoutMs + REGISTER_GRACE_MS);
+      this.pending.set(id, { group: what, resolve, reject, timer });
+      this.updateRef();
+      this.post(message(id));
+    });
+  }
+
   /** Heartbeats then carry `source()` (the rank's metrics) to the coordinator's dashboard. */
   setMetricsSource(source: () => unknown): void {
     this.metricsSource = source;
@@ -222,6 +268,16 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
           this.settle(msg['id'], errorForCode(asCode(msg['code']), String(msg['message']), { rank: this.rank }));
         }
         return;
+      case 'epoch':
+        if (isIntIn(msg['id'], 0, Number.MAX_SAFE_INTEGER) && isIntIn(msg['epoch'], 0, Number.MAX_SAFE_INTEGER)) this.settle(msg['id'], msg['epoch']);
+        return;
+      case 'peerJoined': {
+        const { group, rank, host, port } = msg;
+        if (typeof group === 'string' && isIntIn(rank, 0, Number.MAX_SAFE_INTEGER) && typeof host === 'string' && isIntIn(port, 1, 65535)) {
+          this.emit('peerJoined', { group, rank, role: msg['role'] === 'server' ? 'server' : 'worker', host, port });
+        }
+        return;
+      }
       case 'stall':
         this.lastStall = typeof msg['message'] === 'string' ? msg['message'] : null;
         return;
@@ -243,7 +299,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     if (!this.closing) this.emit('disconnected', { reason });
   }
 
-  private settle(id: number, outcome: PeerEndpoint[] | Error): void {
+  private settle(id: number, outcome: PeerEndpoint[] | number | Error): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
@@ -278,7 +334,7 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   }
 }
 
-type Handshake = { ok: true; ws: WebSocket } | { ok: false; fatal: Error | null; reason: string };
+type Handshake = { ok: true; ws: WebSocket; epoch: number } | { ok: false; fatal: Error | null; reason: string };
 
 /** One connection attempt: open, answer the challenge, wait for welcome. Never throws. */
 function handshake(addr: CoordinatorAddress, opts: CoordinatorClientOptions, budgetMs: number): Promise<Handshake> {
@@ -315,7 +371,7 @@ function handshake(addr: CoordinatorAddress, opts: CoordinatorClientOptions, bud
         };
         ws.send(JSON.stringify(hello));
       } else if (msg.type === 'welcome') {
-        finish({ ok: true, ws });
+        finish({ ok: true, ws, epoch: isIntIn(msg['epoch'], 0, Number.MAX_SAFE_INTEGER) ? msg['epoch'] : 0 });
       } else if (msg.type === 'error') {
         const code = asCode(msg['code']);
         const detail = String(msg['message'] ?? '');

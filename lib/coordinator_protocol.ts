@@ -4,7 +4,7 @@
 //
 //   server → client  {type:'challenge', nonce}                       on open
 //   client → server  {type:'hello', rank, size, role, pid, host, proof}
-//   server → client  {type:'welcome', rank, size}                    hello accepted
+//   server → client  {type:'welcome', rank, size, epoch}             hello accepted; epoch: see below
 //                    {type:'error', code, message}                   then the server closes (before welcome)
 //   client → server  {type:'register', id, group, groupSize, groupRank, host, port, timeoutMs}
 //   server → client  {type:'table', id, group, peers:[{rank, host, port}]}  sorted by rank
@@ -14,6 +14,13 @@
 //   client → server  {type:'lookup', id, group, timeoutMs}          a completed group's table (answered like register)
 //   client → server  {type:'metrics', data}                         a heartbeat carrying the process's metrics (telemetry.ts)
 //   server → client  {type:'stall', message}                        the stall inspector's diagnosis
+//   client → server  {type:'waitEpoch', id, after, timeoutMs}        answered {type:'epoch', id, epoch} once epoch > after
+//   client → server  {type:'rejoin', id, group, groupRank, host, port}  a replacement takes a completed group's slot:
+//                    answered with the group's table; everyone else gets {type:'peerJoined', group, rank, role, host, port}
+//
+// Epochs: the world group of epoch 0 is "world"; every lost worker moves the job to the next epoch,
+// whose world group is "world#<epoch>" (worldGroupName). Survivors and the lost rank's replacement
+// meet there (Communicator.recover); pending world groups of older epochs fail with ERR_PEER_LOST.
 
 import type { ErrorCode } from './errors.js';
 
@@ -35,7 +42,7 @@ export interface PeerEndpoint {
 
 export interface ChallengeMessage { type: 'challenge'; nonce: string }
 export interface HelloMessage { type: 'hello'; rank: number; size: number; role: 'worker' | 'server'; pid: number; host: string; proof: string }
-export interface WelcomeMessage { type: 'welcome'; rank: number; size: number }
+export interface WelcomeMessage { type: 'welcome'; rank: number; size: number; epoch: number }
 export interface ErrorMessage { type: 'error'; code: ErrorCode; message: string }
 export interface RegisterMessage {
   type: 'register';
@@ -55,9 +62,25 @@ export interface PeerLostMessage { type: 'peerLost'; rank: number; role: 'worker
 export interface MetricsMessage { type: 'metrics'; data: unknown }
 export interface StallMessage { type: 'stall'; message: string }
 export interface LookupMessage { type: 'lookup'; id: number; group: string; timeoutMs: number }
+export interface WaitEpochMessage { type: 'waitEpoch'; id: number; after: number; timeoutMs: number }
+export interface EpochMessage { type: 'epoch'; id: number; epoch: number }
+export interface RejoinMessage { type: 'rejoin'; id: number; group: string; groupRank: number; host: string; port: number }
+export interface PeerJoinedMessage { type: 'peerJoined'; group: string; rank: number; role: 'worker' | 'server'; host: string; port: number }
 
-export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | StallMessage;
-export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | MetricsMessage | HeartbeatMessage | ByeMessage;
+export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | StallMessage | EpochMessage | PeerJoinedMessage;
+export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | MetricsMessage | HeartbeatMessage | ByeMessage | WaitEpochMessage | RejoinMessage;
+
+/** The world group's rendezvous name in `epoch` (0: "world"). */
+export function worldGroupName(epoch: number): string {
+  return epoch === 0 ? 'world' : `world#${epoch}`;
+}
+
+/** The epoch of a world group name, or null for any other group. */
+export function epochOfWorldGroup(group: string): number | null {
+  if (group === 'world') return 0;
+  const m = /^world#(\d+)$/.exec(group);
+  return m ? Number(m[1]) : null;
+}
 
 /** Parses one frame into an object with a string `type`, or returns null. */
 export function parseMessage(text: string): ({ type: string } & Record<string, unknown>) | null {

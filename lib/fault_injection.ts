@@ -160,6 +160,8 @@ export function describeFiring(rule: InjectRule, rank: number, op: OpName, seq: 
 
 /** Environment variable holding the spec (`shoal run --inject` sets it for every rank). */
 export const INJECT_ENV = 'SHOAL_INJECT';
+/** Set by the launcher on a replacement process: how many restarts the job has had (lib/launcher.ts). */
+export const RESTART_ENV = 'SHOAL_RESTART';
 
 /** Read once per process (reading process.env on every op would cost the small collectives). */
 let loaded: { spec: string | undefined; rules: InjectRule[] } | null = null;
@@ -169,8 +171,11 @@ const fired = new Set<InjectRule>();
 function rulesFromEnv(): InjectRule[] {
   if (loaded === null) {
     const spec = process.env[INJECT_ENV];
+    // A replacement started by `--max-restarts` runs clean: re-firing the rule that killed its
+    // predecessor would only burn the restart budget.
+    const replacement = Number(process.env[RESTART_ENV] ?? 0) > 0;
     // A bad spec throws on every op, not just the first.
-    loaded = { spec, rules: spec === undefined ? [] : parseInjectSpec(spec) };
+    loaded = { spec, rules: spec === undefined || replacement ? [] : parseInjectSpec(spec) };
   }
   return loaded.rules;
 }

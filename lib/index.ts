@@ -26,3 +26,8 @@ export { PsClient, PsTable } from './ps/client.js';
 export type { TableOptions, UpdaterOptions, InitOptions as TableInitOptions, ConsistencyOptions } from './ps/table_options.js';
 export { loadModel, type Model, type TreeModel, type LoadedModel } from './model.js';
 export { sparseAllReduce, allGatherObject, bcastObject, type SparseRows } from '../collectives/index.js';
+export { TrainingState, readCheckpoint, type TrainingStateOptions, type CheckpointMeta } from './recovery/training_state.js';
+export { resilient, type ResilientOptions } from './recovery/resilient.js';
+export { recoveryEnabled, restartCount } from './recovery/recovery_env.js';
+export { encodeState, decodeState } from './recovery/state_codec.js';
+export type { RestartRecord } from './launcher.js';

@@ -5,7 +5,8 @@ import { availableParallelism, hostname } from 'node:os';
 
 import { Coordinator } from './coordinator.js';
 import { CoordinatorClient } from './coordinator_client.js';
-import { connectCommunicator, type Communicator, type CommunicatorRuntime } from './communicator.js';
+import { Communicator, joinWorld, type CommunicatorRuntime } from './communicator.js';
+import { worldGroupName } from './coordinator_protocol.js';
 import { coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { PsClient } from './ps/client.js';
@@ -98,7 +99,9 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   };
   let world: Communicator;
   try {
-    world = await connectCommunicator('world', job.rank, job.size, Array.from({ length: job.size }, (_, i) => i), runtime);
+    // A replacement for a lost worker (shoal run --max-restarts) joins the job's current epoch.
+    const joined = await joinWorld(job.rank, job.size, runtime, client?.epoch ?? 0);
+    world = new Communicator(joined.native, job.rank, job.size, worldGroupName(joined.epoch), Array.from({ length: job.size }, (_, i) => i), runtime);
   } catch (err) {
     await client?.close();
     await coordinator?.close();

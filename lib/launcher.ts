@@ -14,7 +14,8 @@ import { formatAddress, isLocalAddress } from './env.js';
 import { makeToken } from './hmac_auth.js';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { INJECT_ENV, parseInjectSpec } from './fault_injection.js';
+import { INJECT_ENV, RESTART_ENV, parseInjectSpec } from './fault_injection.js';
+import { MAX_RESTARTS_ENV } from './recovery/recovery_env.js';
 import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
 
 export interface RunOptions {
@@ -55,6 +56,22 @@ export interface RunOptions {
   onDashboard?: (url: string) => void;
   /** Fault-injection rules for the ranks (`--inject`, docs/fault_injection.md), passed as SHOAL_INJECT. */
   inject?: string;
+  /**
+   * Replace a worker or parameter server that dies, up to this many times in the whole job
+   * (`--max-restarts`, default 0: the first failure ends the job). Workers recover with
+   * `resilient()` (lib/recovery); docs/fault_tolerance.md.
+   */
+  maxRestarts?: number;
+}
+
+/** A process the launcher replaced. */
+export interface RestartRecord {
+  role: 'worker' | 'server';
+  rank: number;
+  /** How the replaced process ended, e.g. "killed by SIGKILL". */
+  cause: string;
+  /** Milliseconds since the job started. */
+  atMs: number;
 }
 
 export interface RankExit {
@@ -70,6 +87,8 @@ export interface JobResult {
   firstFailure?: RankExit;
   /** The signal that interrupted the launcher (SIGINT/SIGTERM), if any. */
   interrupted?: NodeJS.Signals;
+  /** Processes replaced under `maxRestarts`, in order (absent or empty: none). */
+  restarts?: RestartRecord[];
   summary: string;
 }
 
@@ -115,6 +134,8 @@ interface RankProc {
   child: ChildProcess;
   exit: RankExit | null;
   closed: Promise<void>;
+  /** A replacement took this process's place: it no longer counts for the job's result. */
+  replaced?: boolean;
 }
 
 /** Exit status of a child that could not be started at all (as shells report "command not found"). */
@@ -127,7 +148,13 @@ class Job {
   private readonly grace: number;
   private readonly procs: RankProc[] = [];
   private readonly serverProcs: RankProc[] = [];
-  private serversLost = 0;
+  /** Servers dead and not yet replaced. */
+  private serversDown = 0;
+  private readonly restarts: RestartRecord[] = [];
+  private readonly startedAt = Date.now();
+  /** How each rank and server was started, to start a replacement the same way. */
+  private readonly rankLaunch = new Map<number, { placement: RankPlacement; env: Record<string, string> }>();
+  private readonly serverLaunch = new Map<number, Record<string, string>>();
   /** Every worker has exited: servers are being asked to stop. */
   private workersDone = false;
   private firstFailure: RankExit | null = null;
@@ -190,6 +217,9 @@ class Job {
     };
     if (opts.timeoutMs !== undefined) contract['SHOAL_TIMEOUT_MS'] = String(opts.timeoutMs);
     if (opts.inject !== undefined) contract[INJECT_ENV] = opts.inject;
+    const maxRestarts = opts.maxRestarts ?? 0;
+    if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --max-restarts must be a non-negative integer, got ${String(opts.maxRestarts)}`);
+    if (maxRestarts > 0) contract[MAX_RESTARTS_ENV] = String(maxRestarts);
     const servers = opts.servers ?? 0;
     if (!Number.isInteger(servers) || servers < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --servers must be a non-negative integer, got ${String(opts.servers)}`);
     if (servers > 0) {
@@ -212,17 +242,20 @@ class Job {
         };
         // Across hosts, data sockets must listen on an address the other hosts can reach.
         if (multiHost && opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(p.host) ? dialHost : p.host;
+        this.rankLaunch.set(p.rank, { placement: p, env });
         this.spawnRank(p, env);
       }
       for (let i = 0; i < servers && !this.interrupted && !this.firstFailure; i++) {
-        this.spawnServer(i, {
+        const env = {
           ...(opts.env ?? {}),
           ...contract,
           SHOAL_ROLE: 'server',
           ...(opts.psUpdaters ? { SHOAL_PS_UPDATERS: resolvePath(opts.cwd ?? process.cwd(), opts.psUpdaters) } : {}),
           SHOAL_SERVER_RANK: String(i),
           SHOAL_NUM_WORKERS: String(np),
-        });
+        };
+        this.serverLaunch.set(i, env);
+        this.spawnServer(i, env);
       }
       this.spawned = true;
       this.checkAllExited();
@@ -320,6 +353,10 @@ class Job {
       return;
     }
     const failed = code !== 0 || signal !== null;
+    if (failed && this.canRestart()) {
+      this.restart(proc, 'worker');
+      return;
+    }
     if (failed && !this.firstFailure && !this.interrupted) {
       this.firstFailure = proc.exit;
       this.stopping = true;
@@ -337,10 +374,15 @@ class Job {
     const e = proc.exit!;
     const failed = !this.workersDone && !this.stopping && (e.code !== 0 || e.signal !== null);
     if (failed) {
-      this.serversLost++;
+      this.serversDown++;
       this.coordinator?.markDead(proc.rank, describeExit(e), 'server');
-      const replication = Math.min(this.opts.replication ?? 2, this.serverProcs.length);
-      if (this.serversLost >= replication) {
+      const replication = Math.min(this.opts.replication ?? 2, this.serverLaunch.size);
+      if (this.serversDown < replication && this.canRestart()) {
+        this.serversDown--;
+        this.restart(proc, 'server');
+        return;
+      }
+      if (this.serversDown >= replication) {
         this.firstFailure ??= { rank: -1 - proc.rank, code: e.code, signal: e.signal };
         this.stopping = true;
         this.stoppedOthers = this.stopRanks('SIGTERM');
@@ -349,6 +391,40 @@ class Job {
       }
     }
     this.checkAllExited();
+  }
+
+  private restartSummary(): string {
+    const n = this.restarts.length;
+    if (n === 0) return '';
+    return ` after ${n} ${plural(n, 'restart')} (${this.restarts.map((r) => `${r.role === 'server' ? 'server' : 'rank'} ${r.rank} ${r.cause}`).join('; ')})`;
+  }
+
+  private canRestart(): boolean {
+    return !this.stopping && !this.interrupted && !this.firstFailure && !this.workersDone && this.restarts.length < (this.opts.maxRestarts ?? 0);
+  }
+
+  /**
+   * Starts a process in the place of `dead`, with its environment plus SHOAL_RESTART. The
+   * coordinator has been told (markDead): survivors' ops fail, and they wait for the
+   * replacement in the job's next epoch (Communicator.recover).
+   */
+  private restart(dead: RankProc, role: 'worker' | 'server'): void {
+    const cause = describeExit(dead.exit!);
+    dead.replaced = true;
+    const record: RestartRecord = { role, rank: dead.rank, cause, atMs: Date.now() - this.startedAt };
+    this.restarts.push(record);
+    const label = role === 'server' ? `server ${dead.rank}` : `rank ${dead.rank}`;
+    if (!this.opts.quiet) {
+      process.stderr.write(`[shoal] ${label} ${cause}; starting a replacement (restart ${this.restarts.length} of ${this.opts.maxRestarts})\n`);
+    }
+    const restartEnv = { [RESTART_ENV]: String(this.restarts.length) };
+    if (role === 'worker') {
+      this.coordinator?.markDead(dead.rank, cause);
+      const launch = this.rankLaunch.get(dead.rank)!;
+      this.spawnRank(launch.placement, { ...launch.env, ...restartEnv });
+    } else {
+      this.spawnServer(dead.rank, { ...this.serverLaunch.get(dead.rank)!, SHOAL_SERVER_RESTART: String(this.restarts.length), ...restartEnv });
+    }
   }
 
   /** Sends `signal` to every running rank's process group and arms the SIGKILL fallback. */
@@ -374,7 +450,7 @@ class Job {
 
   private checkAllExited(): void {
     if (!this.spawned) return;
-    const workersExited = this.procs.every((p) => p.exit !== null);
+    const workersExited = this.procs.every((p) => p.exit !== null || p.replaced);
     if (workersExited && !this.workersDone) {
       // The job's work is done: stop the servers (they exit 0 on SIGTERM).
       this.workersDone = true;
@@ -384,7 +460,7 @@ class Job {
         this.killTimer.unref();
       }
     }
-    if (workersExited && this.serverProcs.every((p) => p.exit !== null) && this.allExited) {
+    if (workersExited && this.serverProcs.every((p) => p.exit !== null || p.replaced) && this.allExited) {
       const resolve = this.allExited;
       this.allExited = null;
       resolve();
@@ -397,12 +473,12 @@ class Job {
   }
 
   private result(np: number): JobResult {
-    const byRank = new Map(this.procs.map((p) => [p.rank, p.exit]));
+    const byRank = new Map(this.procs.filter((p) => !p.replaced).map((p) => [p.rank, p.exit]));
     const exits: RankExit[] = Array.from({ length: np }, (_, rank) => byRank.get(rank) ?? { rank, code: null, signal: null });
     const f = this.firstFailure;
     if (this.interrupted) {
       const n = this.procs.length;
-      return { ok: false, exits, interrupted: this.interrupted, summary: `shoal run: interrupted by ${this.interrupted}; stopped ${n} ${plural(n, 'rank')}` };
+      return { ok: false, exits, interrupted: this.interrupted, restarts: this.restarts, summary: `shoal run: interrupted by ${this.interrupted}; stopped ${n} ${plural(n, 'rank')}` };
     }
     if (f) {
       const verb = f.signal ? `was ${describeExit(f)}` : describeExit(f);
@@ -410,10 +486,11 @@ class Job {
         ok: false,
         exits,
         firstFailure: f,
+        restarts: this.restarts,
         summary: `shoal run: ${f.rank < 0 ? `server ${-1 - f.rank}` : `rank ${f.rank}`} ${verb} (first failure); stopped ${this.stoppedOthers} other ${this.serverProcs.length ? plural(this.stoppedOthers, 'process', 'processes') : plural(this.stoppedOthers, 'rank')}`,
       };
     }
-    return { ok: true, exits, summary: `shoal run: all ${np} ${plural(np, 'rank')} exited with code 0` };
+    return { ok: true, exits, restarts: this.restarts, summary: `shoal run: all ${np} ${plural(np, 'rank')} exited with code 0${this.restartSummary()}` };
   }
 }
 

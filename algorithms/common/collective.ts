@@ -16,6 +16,8 @@ export interface Collective {
   bcast<T extends AlgoBuffer>(buf: T, root: number): Promise<T>;
   allGather<T extends AlgoBuffer>(send: T, recv: T): Promise<T>;
   barrier(): Promise<void>;
+  /** Rebuilds the group after a lost worker was replaced (Communicator.recover; used by resilient()). */
+  recover?(options?: { timeoutMs?: number }): Promise<void>;
   /** Optional dashboard hook (Communicator.report); algorithms call it when present. */
   report?(values: Record<string, number>): void;
 }

@@ -38,12 +38,19 @@ class HashRing {
   // replicas must be in [1, servers()], else shoal::Error(kInvalidArgument).
   void owners(uint64_t key, int replicas, uint32_t* out) const;
 
+  // Calls fn(start, end, owners) for every arc of the ring: the keys whose ringHash lies in
+  // (start, end] (wrapping when start >= end) and their `replicas` owners, primary first.
+  // Used to name the key ranges a recovering server cannot get from a live replica.
+  template <typename F>
+  void forEachArc(int replicas, F&& fn) const;
+
   size_t servers() const { return servers_.size(); }
   bool hasServer(uint32_t serverId) const;
   int vnodesPerServer() const { return vnodes_; }
 
  private:
   size_t pointIndex(uint64_t key) const;
+  void ownersAtPoint(size_t point, int replicas, uint32_t* out) const;
   void rebuildIndex();
 
   static constexpr int kIndexBits = 16;
@@ -53,5 +60,16 @@ class HashRing {
   std::vector<std::pair<uint64_t, uint32_t>> points_;   // (position, server), sorted
   std::vector<uint32_t> index_;   // [b]: first point with position >= b << (64 - kIndexBits)
 };
+
+template <typename F>
+void HashRing::forEachArc(int replicas, F&& fn) const {
+  std::vector<uint32_t> out(static_cast<size_t>(replicas));
+  for (size_t p = 0; p < points_.size(); ++p) {
+    const uint64_t end = points_[p].first;
+    const uint64_t start = points_[p == 0 ? points_.size() - 1 : p - 1].first;
+    ownersAtPoint(p, replicas, out.data());
+    fn(start, end, static_cast<const uint32_t*>(out.data()));
+  }
+}
 
 }  // namespace shoal::ps

@@ -11,6 +11,11 @@
 //   kClock        empty (header.clock is the worker's new clock)        -> empty
 //   kSave / kLoad directory path bytes                      -> empty (kSave: JSON shard list)
 //   kStats        empty                                      -> JSON text
+// Server to server, when a replacement server restores a lost one's data (server_sync.cc):
+//   kSync         empty (header.clock: the joiner's rank)   -> uint64 clocks[numWorkers], sent
+//                 after the holder's kCreateTable, kSyncRows and kSyncApplied messages
+//   kSyncRows     uint64 keys[count], float rows[count * rowFloats]   (no response)
+//   kSyncApplied  uint64 (worker, update id) pairs[count]   (no response)
 // A failed request is answered with status != 0 and a UTF-8 message as payload.
 #pragma once
 
@@ -32,6 +37,9 @@ enum class MsgType : uint8_t {
   kSave = 6,
   kLoad = 7,
   kStats = 8,
+  kSync = 9,
+  kSyncRows = 10,
+  kSyncApplied = 11,
 };
 
 #pragma pack(push, 1)
@@ -83,6 +91,9 @@ inline const char* msgTypeName(MsgType t) {
     case MsgType::kSave: return "save";
     case MsgType::kLoad: return "load";
     case MsgType::kStats: return "stats";
+    case MsgType::kSync: return "sync";
+    case MsgType::kSyncRows: return "syncRows";
+    case MsgType::kSyncApplied: return "syncApplied";
   }
   return "?";
 }

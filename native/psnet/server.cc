@@ -23,17 +23,21 @@ constexpr uint32_t kOk = 0;
 uint32_t code(ErrorCode c) { return static_cast<uint32_t>(c); }
 }  // namespace
 
-PsServer::PsServer(const PsServerConfig& config) : config_(config), ring_(config.vnodes) {
+PsServer::PsServer(const PsServerConfig& config) : config_(config), fullRing_(config.vnodes), liveRing_(config.vnodes) {
   if (config_.replication > config_.numServers) config_.replication = config_.numServers;
   if (config_.replication < 1) config_.replication = 1;
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw Error(ErrorCode::kIo, "eventfd failed: " + transport::errnoText(errno));
   listenFd_ = transport::listenTcp(config_.bindHost, 0, &port_);
-  serverAlive_.assign(static_cast<size_t>(config_.numServers), true);
+  peers_.assign(static_cast<size_t>(config_.numServers), PeerState::kAlive);
+  joiner_.assign(static_cast<size_t>(config_.numServers), false);
   replicaConn_.assign(static_cast<size_t>(config_.numServers), 0);
   clocks_.assign(static_cast<size_t>(config_.numWorkers), 0);
-  for (int s = 0; s < config_.numServers; ++s) ring_.addServer(static_cast<uint32_t>(s));
-  replicating_ = config_.replication > 1;
+  for (int s = 0; s < config_.numServers; ++s) {
+    fullRing_.addServer(static_cast<uint32_t>(s));
+    liveRing_.addServer(static_cast<uint32_t>(s));
+  }
+  restoring_ = config_.restore;
 }
 
 PsServer::~PsServer() {
@@ -43,14 +47,30 @@ PsServer::~PsServer() {
 }
 
 void PsServer::start(const std::vector<runtime::PeerAddress>& servers) {
+  if (static_cast<int>(servers.size()) != config_.numServers) {
+    throw Error(ErrorCode::kInvalidArgument, "start: " + std::to_string(servers.size()) + " server addresses for " +
+                                                 std::to_string(config_.numServers) + " servers");
+  }
+  if (thread_.joinable()) throw Error(ErrorCode::kInvalidUsage, "start: the server is already running");
   servers_ = servers;
+  restoreStartMs_ = nowMs();
+  if (restoring_) setRestoreState("restoring", "");
   thread_ = std::thread([this] { loop(); });
 }
 
 void PsServer::serverLost(int rank) {
   {
     std::lock_guard<std::mutex> lock(lostMutex_);
-    lostQueue_.push_back(rank);
+    peerEvents_.emplace_back(rank, false);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsServer::serverJoined(int rank) {
+  {
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    peerEvents_.emplace_back(rank, true);
   }
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
@@ -123,7 +143,7 @@ void PsServer::adoptReplicaLinks() {
   }
   if (linksReady_) return;
   for (int s = 0; s < config_.numServers; ++s) {
-    if (s != config_.rank && serverAlive_[static_cast<size_t>(s)] && replicaConn_[static_cast<size_t>(s)] == 0) return;
+    if (s != config_.rank && peers_[static_cast<size_t>(s)] != PeerState::kLost && replicaConn_[static_cast<size_t>(s)] == 0) return;
   }
   linksReady_ = true;
   std::deque<std::pair<uint64_t, Message>> parked;
@@ -132,7 +152,7 @@ void PsServer::adoptReplicaLinks() {
 }
 
 void PsServer::loop() {
-  if (replicating_) {
+  if (config_.replication > 1) {
     linkThread_ = std::thread([this] { dialReplicas(); });
   } else {
     linksReady_ = true;
@@ -142,14 +162,15 @@ void PsServer::loop() {
   uint64_t tick = 0;
   while (!stopping_.load()) {
     {
-      std::vector<int> lost;
+      std::vector<std::pair<int, bool>> events;
       {
         std::lock_guard<std::mutex> lock(lostMutex_);
-        lost.swap(lostQueue_);
+        events.swap(peerEvents_);
       }
-      for (int r : lost) applyServerLoss(r);
+      for (auto [r, joined] : events) joined ? applyServerJoin(r) : applyServerLoss(r);
     }
     adoptReplicaLinks();
+    if (restoring_ && linksReady_ && !syncsSent_) requestSyncs();
     fds.clear();
     ids.clear();
     fds.push_back(pollfd{wakeFd_, POLLIN, 0});
@@ -201,12 +222,14 @@ std::string PsServer::statsJson() const {
       << ",\"memoryBytes\":" << t.store->memoryBytes() << "}";
     first = false;
   }
+  const bool allAlive = std::all_of(peers_.begin(), peers_.end(), [](PeerState p) { return p == PeerState::kAlive; });
   const uint64_t slowest = clocks_.empty() ? 0 : *std::min_element(clocks_.begin(), clocks_.end());
   const uint64_t fastest = clocks_.empty() ? 0 : *std::max_element(clocks_.begin(), clocks_.end());
   s << "],\"keys\":" << keys << ",\"memoryBytes\":" << bytes << ",\"pulls\":" << pulls_ << ",\"pushes\":" << pushes_
     << ",\"keysPulled\":" << keysPulled_ << ",\"keysPushed\":" << keysPushed_ << ",\"minClock\":" << slowest
     << ",\"maxClock\":" << fastest << ",\"deferredPulls\":" << deferred_.size()
-    << ",\"replicating\":" << (replicating_ ? "true" : "false") << "}";
+    << ",\"replicating\":" << (config_.replication > 1 && allAlive ? "true" : "false")
+    << ",\"restoring\":" << (restoring_ ? "true" : "false") << "}";
   return s.str();
 }
 
@@ -234,7 +257,6 @@ void PsServer::acceptOne() {
 void PsServer::dropConnection(uint64_t connId, const std::string& why) {
   auto it = conns_.find(connId);
   if (it == conns_.end()) return;
-  const int peer = it->second->peer();
   conns_.erase(it);
   for (int s = 0; s < config_.numServers; ++s) {
     if (replicaConn_[static_cast<size_t>(s)] == connId) {
@@ -242,27 +264,79 @@ void PsServer::dropConnection(uint64_t connId, const std::string& why) {
       applyServerLoss(s);
     }
   }
-  (void)peer;
   (void)why;
   // Deferred pulls of a vanished worker can never be answered: forget them.
   deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(), [&](const DeferredPull& d) { return d.connId == connId; }),
                   deferred_.end());
 }
 
+int PsServer::serverOf(uint64_t connId) const {
+  auto it = conns_.find(connId);
+  if (it == conns_.end() || it->second->peer() < kServerIdBase) return -1;
+  return it->second->peer() - kServerIdBase;
+}
+
 // After a server is lost its keys belong to the next servers on the ring, which hold the
-// replicas. Replication is suspended from then on: the new owners' next servers do not hold
-// those rows, and restoring the replication factor is the rejoin protocol's job.
+// replicas. Keys it co-owned have one copy fewer until a replacement restores it; every
+// other key keeps full replication.
 void PsServer::applyServerLoss(int rank) {
-  if (rank < 0 || rank >= config_.numServers || !serverAlive_[static_cast<size_t>(rank)] || rank == config_.rank) return;
-  serverAlive_[static_cast<size_t>(rank)] = false;
-  ring_.removeServer(static_cast<uint32_t>(rank));
-  replicating_ = false;
-  // Pushes waiting on that server's acknowledgement have been applied here: answer them.
+  if (rank < 0 || rank >= config_.numServers || rank == config_.rank || peers_[static_cast<size_t>(rank)] == PeerState::kLost) return;
+  peers_[static_cast<size_t>(rank)] = PeerState::kLost;
+  joiner_[static_cast<size_t>(rank)] = false;
+  if (liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.removeServer(static_cast<uint32_t>(rank));
+  // Pushes waiting on that server's acknowledgement need it no more: answer those whose
+  // other replicas have all confirmed.
   for (auto it = pendingPushes_.begin(); it != pendingPushes_.end();) {
-    it->second.waiting = 0;
-    reply(it->second.connId, makeResponse(it->second.request, kOk, 0));
+    auto& w = it->second.waitingOn;
+    w.erase(std::remove(w.begin(), w.end(), rank), w.end());
+    if (!w.empty()) {
+      ++it;
+      continue;
+    }
+    reply(it->second.connId, it->second.error.empty() ? makeResponse(it->second.request, kOk, 0)
+                                                      : makeError(it->second.request, it->second.errorCode, it->second.error));
     it = pendingPushes_.erase(it);
   }
+  // A holder we were restoring from is gone: ask the others again, so that the next owners
+  // of the ranges it was sending (with replication > 2) send them.
+  if (restoring_ && syncsSent_ && syncPending_.count(rank)) {
+    syncPending_.erase(rank);
+    syncsSent_ = false;  // the loop sends the kSync requests again
+  }
+}
+
+// A replacement announced itself: clients route its keys to it again.
+void PsServer::applyServerJoin(int rank) {
+  if (rank < 0 || rank >= config_.numServers || rank == config_.rank) return;
+  peers_[static_cast<size_t>(rank)] = PeerState::kAlive;
+  if (!liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.addServer(static_cast<uint32_t>(rank));
+}
+
+// The other owners of a key that get its updates: lost servers are skipped, a restoring
+// replacement is included (it must see every update made after its copy).
+void PsServer::replicaTargets(uint64_t key, std::vector<int>* out) const {
+  out->clear();
+  uint32_t owners[8];
+  fullRing_.owners(key, config_.replication, owners);
+  for (int c = 0; c < config_.replication; ++c) {
+    const int s = static_cast<int>(owners[c]);
+    if (s != config_.rank && peers_[static_cast<size_t>(s)] != PeerState::kLost && replicaConn_[static_cast<size_t>(s)] != 0) out->push_back(s);
+  }
+}
+
+uint64_t PsServer::sendToServer(int server, Message m) {
+  const uint64_t id = nextReplicationId_++;
+  sendReplicate(server, std::move(m), id, kServerSender);
+  return id;
+}
+
+void PsServer::sendReplicate(int server, Message m, uint64_t requestId, uint32_t worker) {
+  m.header().requestId = requestId;
+  m.header().worker = worker;
+  const uint64_t link = replicaConn_[static_cast<size_t>(server)];
+  reply(link, std::move(m));
+  std::string ignored;  // a failed link is noticed and dropped by the loop
+  if (auto it = conns_.find(link); it != conns_.end()) it->second->flush(&ignored);
 }
 
 // Only queues: handlers run inside a connection's receive(), so nothing here may destroy a
@@ -303,6 +377,15 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
       case MsgType::kClock: handleClock(connId, m); break;
       case MsgType::kSave: handleSave(connId, m); break;
       case MsgType::kLoad: handleLoad(connId, m); break;
+      case MsgType::kSync: handleSync(connId, m); break;
+      case MsgType::kSyncRows:
+        if (serverOf(connId) < 0) throw Error(ErrorCode::kInvalidUsage, "syncRows: only a parameter server may send rows");
+        handleSyncRows(m);
+        break;
+      case MsgType::kSyncApplied:
+        if (serverOf(connId) < 0) throw Error(ErrorCode::kInvalidUsage, "syncApplied: only a parameter server may send update ids");
+        handleSyncApplied(m);
+        break;
       case MsgType::kStats: {
         const std::string s = statsJson();
         Message r = makeResponse(h, kOk, s.size());
@@ -320,19 +403,25 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
 }
 
 void PsServer::onResponse(uint64_t connId, Message&& m) {
-  (void)connId;
   const PsHeader& h = m.header();
-  auto it = pendingPushes_.find(h.requestId);
-  if (it == pendingPushes_.end()) return;
-  if (--it->second.waiting > 0) return;
-  PendingPush done = it->second;
-  pendingPushes_.erase(it);
-  if (h.status != kOk) {
-    const std::string msg(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
-    reply(done.connId, makeError(done.request, h.status, "replica failed to apply the push: " + msg));
-  } else {
-    reply(done.connId, makeResponse(done.request, kOk, 0));
+  const int server = serverOf(connId);
+  if ((h.type & ~kResponseBit) == static_cast<uint8_t>(MsgType::kSync)) {
+    onSyncDone(server, m);
+    return;
   }
+  auto it = pendingPushes_.find(h.requestId);
+  if (it == pendingPushes_.end()) return;  // e.g. a forwarded clock or table: nothing waits
+  PendingPush& p = it->second;
+  auto w = std::find(p.waitingOn.begin(), p.waitingOn.end(), server);
+  if (w == p.waitingOn.end()) return;
+  p.waitingOn.erase(w);
+  if (h.status != kOk && p.error.empty()) {
+    p.errorCode = h.status;
+    p.error = "replica failed to apply the push: " + std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+  }
+  if (!p.waitingOn.empty()) return;
+  reply(p.connId, p.error.empty() ? makeResponse(p.request, kOk, 0) : makeError(p.request, p.errorCode, p.error));
+  pendingPushes_.erase(it);
 }
 
 void PsServer::handleCreateTable(uint64_t connId, const Message& m) {
@@ -366,7 +455,8 @@ void PsServer::handleCreateTable(uint64_t connId, const Message& m) {
   t.spec = spec;
   t.store = std::make_unique<ps::ShardStore>(cfg);
   t.staleness = stalenessOf(spec);
-  tables_.emplace(h.tableId, std::move(t));
+  const Table& created = tables_.emplace(h.tableId, std::move(t)).first->second;
+  forwardTableToJoiners(h.tableId, created);
   reply(connId, makeResponse(h, kOk, 0));
 }
 
@@ -451,27 +541,20 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
     }
     values = newRows.data();
   }
-  int waiting = 0;
+  std::vector<int> waitingOn;
   uint64_t replId = 0;
-  if (!fromReplica && replicating_) {
+  if (!fromReplica && config_.replication > 1) {
     // Forward each key to its other owners first, so the replicas apply it while we do.
-    const int copies = config_.replication;
     std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
-    std::vector<uint32_t> owners(static_cast<size_t>(copies));
+    std::vector<int> targets;
     for (uint32_t i = 0; i < h.count; ++i) {
-      ring_.owners(keys[i], copies, owners.data());
-      for (int c = 0; c < copies; ++c) {
-        if (owners[static_cast<size_t>(c)] != static_cast<uint32_t>(config_.rank)) byServer[owners[static_cast<size_t>(c)]].push_back(i);
-      }
+      replicaTargets(keys[i], &targets);
+      for (int s : targets) byServer[static_cast<size_t>(s)].push_back(i);
     }
-    replId = nextReplicationId_++;
     for (int s = 0; s < config_.numServers; ++s) {
       const auto& idx = byServer[static_cast<size_t>(s)];
-      const uint64_t link = replicaConn_[static_cast<size_t>(s)];
-      if (idx.empty() || link == 0) continue;
-      Message fwd = Message::make(MsgType::kReplicate, h.tableId, replId, idx.size() * (8 + pushFloats * sizeof(float)));
-      fwd.header().worker = worker;
-      fwd.header().clock = originalId;
+      if (idx.empty()) continue;
+      Message fwd = Message::make(MsgType::kReplicate, h.tableId, 0, idx.size() * (8 + pushFloats * sizeof(float)));
       fwd.header().count = static_cast<uint32_t>(idx.size());
       auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
       auto* fv = reinterpret_cast<float*>(fwd.payload() + idx.size() * 8);
@@ -479,11 +562,13 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
         fk[j] = keys[idx[j]];
         std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
       }
-      reply(link, std::move(fwd));
-      std::string ignored;  // a failed link is noticed and dropped by the loop
-      conns_[link]->flush(&ignored);
-      ++waiting;
+      // One request id for every replica of this push: onResponse tells them apart by link.
+      if (replId == 0) replId = nextReplicationId_;
+      fwd.header().clock = originalId;
+      sendReplicate(s, std::move(fwd), replId, worker);
+      waitingOn.push_back(s);
     }
+    if (replId != 0) nextReplicationId_ = replId + 1;
   }
   if (fresh) {
     t->store->push(keys, h.count, values);
@@ -492,11 +577,11 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
     keysPushed_ += h.count;
   }
   // Acknowledge now, or once every replica has confirmed (onResponse).
-  if (waiting == 0) {
+  if (waitingOn.empty()) {
     reply(connId, makeResponse(h, kOk, 0));
     return;
   }
-  pendingPushes_[replId] = PendingPush{connId, h, waiting};
+  pendingPushes_[replId] = PendingPush{connId, h, std::move(waitingOn), 0, std::string()};
 }
 
 void PsServer::handleClock(uint64_t connId, const Message& m) {
@@ -504,6 +589,15 @@ void PsServer::handleClock(uint64_t connId, const Message& m) {
   if (h.worker >= clocks_.size()) throw Error(ErrorCode::kInvalidArgument, "clock: worker " + std::to_string(h.worker) + " out of range");
   clocks_[h.worker] = std::max(clocks_[h.worker], h.clock);
   reply(connId, makeResponse(h, kOk, 0));
+  // A replacement learns the workers' clocks from us until every worker talks to it.
+  if (serverOf(connId) < 0) {
+    for (int s = 0; s < config_.numServers; ++s) {
+      if (!joiner_[static_cast<size_t>(s)] || peers_[static_cast<size_t>(s)] == PeerState::kLost || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+      Message fwd = Message::make(MsgType::kClock, 0, 0, 0);
+      fwd.header().clock = h.clock;
+      sendReplicate(s, std::move(fwd), nextReplicationId_++, h.worker);
+    }
+  }
   releaseDeferredPulls();
 }
 
@@ -517,7 +611,7 @@ void PsServer::handleSave(uint64_t connId, const Message& m) {
     // Each server writes the rows it is the primary owner of, so every key is saved once.
     const uint32_t me = static_cast<uint32_t>(config_.rank);
     const ShardFileInfo info = writeShard(dir, t.name, t.spec, *t.store, config_.rank,
-                                          [&](uint64_t key) { return ring_.primary(key) == me; });
+                                          [&](uint64_t key) { return liveRing_.primary(key) == me; });
     out << (first ? "" : ",") << "{\"table\":\"" << t.name << "\",\"file\":\"" << info.file << "\",\"keys\":" << info.keys
         << ",\"checksum\":\"" << info.checksum << "\"}";
     first = false;
@@ -533,7 +627,7 @@ void PsServer::handleLoad(uint64_t connId, const Message& m) {
   const PsHeader& h = m.header();
   const std::string dir(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   const uint32_t me = static_cast<uint32_t>(config_.rank);
-  const int copies = replicating_ ? config_.replication : 1;
+  const int copies = config_.replication;
   std::vector<uint32_t> owners(static_cast<size_t>(copies));
   size_t loaded = 0;
   // Every shard file is read by every server, which keeps the rows it owns under the
@@ -557,7 +651,7 @@ void PsServer::handleLoad(uint64_t connId, const Message& m) {
       }
       return t->store.get();
     }, [&](uint64_t key) {
-      ring_.owners(key, copies, owners.data());
+      fullRing_.owners(key, copies, owners.data());
       for (int c = 0; c < copies; ++c) if (owners[static_cast<size_t>(c)] == me) return true;
       return false;
     }, &loaded);

@@ -8,9 +8,16 @@
 // servers on the consistent-hash ring) has applied it too. Pushes carry (worker, request id)
 // and each server remembers the recent ones it applied, so a client that retries after a
 // failover never applies an update twice.
+//
+// A lost server's replacement starts in restore mode: it asks every live server for the rows
+// it owns (kSync, server_sync.cc); each holder streams them and from then on forwards every
+// later update of those keys on the same link, in order, so nothing acknowledged is missed.
+// Once every holder has finished, the replacement announces itself (serverJoined on the
+// others) and serves its ranges again with full replication.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -47,6 +54,8 @@ struct PsServerConfig {
   std::string token;
   std::string bindHost = "127.0.0.1";
   uint64_t maxMessageBytes = 1ull << 30;
+  bool restore = false;          // a replacement: copy this rank's data from the live servers
+  std::string snapshotDir;       // restore: where to find ranges no live server holds
 };
 
 class PsServer {
@@ -58,6 +67,10 @@ class PsServer {
   void start(const std::vector<runtime::PeerAddress>& servers);
   // Another server is gone (told by the coordinator): stop replicating to it.
   void serverLost(int rank);
+  // A replacement of `rank` finished restoring and announced itself: it serves again.
+  void serverJoined(int rank);
+  // Restore mode: JSON {state: "restoring"|"done"|"failed", error?, rows, fromSnapshot, ms}.
+  std::string restoreStatus();
   // Stops the thread and closes everything. Idempotent.
   void stop();
   // JSON: tables, keys, memory, request counters.
@@ -84,8 +97,13 @@ class PsServer {
   struct PendingPush {   // a push waiting for its replicas' acknowledgements
     uint64_t connId;
     PsHeader request;
-    int waiting;
+    std::vector<int> waitingOn;   // servers that have not confirmed yet
+    uint32_t errorCode = 0;       // first replica failure, reported once all have answered
+    std::string error;
   };
+  // How this server sees another one. kJoining: a replacement restoring from us; we forward
+  // updates of its keys to it but clients do not route to it yet.
+  enum class PeerState : uint8_t { kAlive, kLost, kJoining };
 
   void loop();
   void acceptOne();
@@ -108,7 +126,25 @@ class PsServer {
   void markApplied(uint32_t worker, uint64_t requestId);
   Table* findTable(uint32_t id);
   void applyServerLoss(int rank);
+  void applyServerJoin(int rank);
+  int serverOf(uint64_t connId) const;  // the server rank behind a connection, or -1
+  void replicaTargets(uint64_t key, std::vector<int>* out) const;
+  uint64_t sendToServer(int server, Message m);  // a server-to-server request; returns its id
+  void sendReplicate(int server, Message m, uint64_t requestId, uint32_t worker);
   std::string statsJson() const;
+  // server_sync.cc: the holder's and the replacement's side of a restore.
+  void handleSync(uint64_t connId, const Message& m);
+  void handleSyncRows(const Message& m);
+  void handleSyncApplied(const Message& m);
+  void onSyncDone(int server, const Message& m);
+  void requestSyncs();
+  void finishRestore();
+  void setRestoreState(const std::string& state, const std::string& error);
+  void forwardTableToJoiners(uint32_t tableId, const Table& t);
+  void sendTable(int server, uint32_t tableId, const Table& t);
+  static uint64_t nowMs() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  }
 
   PsServerConfig config_;
   int listenFd_ = -1;
@@ -118,14 +154,23 @@ class PsServer {
   std::thread thread_;
 
   std::mutex lostMutex_;
-  std::vector<int> lostQueue_;      // servers reported lost from other threads
+  std::vector<std::pair<int, bool>> peerEvents_;  // (server, joined?) from other threads, in order
   std::vector<std::pair<int, int>> dialed_;  // (server, fd) replica links made by linkThread_
   std::thread linkThread_;
   bool linksReady_ = false;         // every replica link is up (or its server lost)
   std::deque<std::pair<uint64_t, Message>> parkedPushes_;  // pushes that arrived before that
-  std::vector<bool> serverAlive_;
-  bool replicating_ = true;
-  ps::HashRing ring_;
+  std::vector<PeerState> peers_;    // by server rank
+  std::vector<bool> joiner_;        // servers that restored from us: they get clocks forwarded
+  ps::HashRing fullRing_;           // every server, dead or alive: owners of a key
+  ps::HashRing liveRing_;           // live servers only: where clients send a key
+  // Restore mode (replacement): holders whose kSync has not completed, and the outcome.
+  bool restoring_ = false;
+  bool syncsSent_ = false;
+  std::map<int, uint64_t> syncPending_;   // holder -> kSync request id
+  uint64_t restoreStartMs_ = 0;
+  size_t restoredRows_ = 0, snapshotRows_ = 0;
+  std::mutex restoreMutex_;
+  std::string restoreJson_ = "{\"state\":\"none\"}";
   std::vector<runtime::PeerAddress> servers_;
 
   uint64_t nextConnId_ = 1;

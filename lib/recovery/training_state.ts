@@ -1,0 +1,170 @@
+// TrainingState: the part of a training loop that must survive a failure, committed at the end
+// of every iteration. Three uses:
+//  - rollback: after a lost worker, every survivor returns to its last commit (restore());
+//  - catch-up: the replacement (and any survivor a commit behind) receives the most advanced
+//    rank's committed state (sync(), collective), so all ranks continue from the same point;
+//  - checkpoints: with `dir`, rank 0 writes each commit (or every `every`-th) to
+//    <dir>/checkpoint.bin, and `resume` starts a new job from such a file (`shoal train --resume`).
+// State is replicated (data-parallel trainers hold the same model on every rank), so one rank's
+// copy is enough; per-rank progress belongs in the parameter server (stateless workers).
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { Collective } from '../../algorithms/common/collective.js';
+import { ConfigError } from '../errors.js';
+import { decodeState, encodeState } from './state_codec.js';
+import { recoveryEnabled } from './recovery_env.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+const MAGIC = 0x4b434853; // "SHCK"
+const VERSION = 1;
+/** magic, version, commits (u64), meta bytes (u32), payload bytes (u64), sha256 of meta+payload. */
+const HEADER_BYTES = 4 + 4 + 8 + 4 + 8 + 32;
+
+/** Scalars that identify a job; a checkpoint is only resumed by a job with the same ones. */
+export type CheckpointMeta = Record<string, string | number | boolean | null>;
+
+export interface TrainingStateOptions {
+  /** Directory rank 0 writes checkpoints to (created if missing); default: no files. */
+  dir?: string | null;
+  /** Write every this many commits (default 1). */
+  every?: number;
+  /** Directory to resume from: rank 0 reads its checkpoint, sync() hands it to everyone. */
+  resume?: string | null;
+  /** Describes the job (algorithm, parameters, data); resuming a checkpoint with other values fails. */
+  meta?: CheckpointMeta;
+  /** Keep in-memory commits even when the job cannot replace workers (tests). */
+  alwaysKeep?: boolean;
+}
+
+/**
+ * @example
+ *   const state = new TrainingState(comm, { iteration: 0, w: new Float64Array(dim) });
+ *   await resilient(comm, state, async (s) => {
+ *     for (; s.iteration < 100; s.iteration++) { await step(s.w); state.commit(); }
+ *   });
+ */
+export class TrainingState<T extends object> {
+  /** The live state: mutate it freely between commits. */
+  value: T;
+  /** Commits so far (restored from a checkpoint on resume). */
+  commits = 0;
+  readonly #comm: Collective;
+  readonly #dir: string | null;
+  readonly #every: number;
+  readonly #meta: CheckpointMeta;
+  readonly #keep: boolean;
+  #committed: Uint8Array | null = null;
+
+  constructor(comm: Collective, initial: T, options: TrainingStateOptions = {}) {
+    this.#comm = comm;
+    this.value = initial;
+    this.#dir = options.dir ?? null;
+    this.#every = options.every ?? 1;
+    if (!Number.isInteger(this.#every) || this.#every < 1) throw new ConfigError('ERR_CONFIG', `checkpoint every must be a positive integer, got ${String(options.every)}`);
+    this.#meta = options.meta ?? {};
+    this.#keep = options.alwaysKeep === true || recoveryEnabled();
+    if (this.#keep) this.#committed = encodeState(initial);
+    if (options.resume && comm.rank === 0) {
+      const file = readCheckpoint(join(options.resume, CHECKPOINT_FILE), this.#meta);
+      this.commits = file.commits;
+      this.#committed = file.payload;
+      this.value = decodeState<T>(file.payload, file.path);
+    }
+  }
+
+  /** The iteration is complete: remember the state (and write a checkpoint when due). */
+  commit(): void {
+    this.commits++;
+    const writeFile = this.#dir !== null && this.#comm.rank === 0 && this.commits % this.#every === 0;
+    if (!this.#keep && !writeFile) return;
+    const bytes = encodeState(this.value);
+    if (this.#keep) this.#committed = bytes;
+    if (writeFile) writeCheckpoint(this.#dir!, this.commits, this.#meta, bytes);
+  }
+
+  /** Back to the last commit (after a failure interrupted an iteration). */
+  restore(): void {
+    if (!this.#committed) throw new ConfigError('ERR_CONFIG', 'TrainingState.restore: nothing was kept (the job was not started with --max-restarts)');
+    this.value = decodeState<T>(this.#committed);
+  }
+
+  /**
+   * Collective: every rank adopts the committed state of the rank with the most commits
+   * (the lowest such rank). A no-op when nobody has committed or resumed anything.
+   */
+  async sync(): Promise<void> {
+    const comm = this.#comm;
+    if (comm.size === 1) return;
+    const counts = new Float64Array(comm.size);
+    await comm.allGather(new Float64Array([this.commits]), counts);
+    let source = 0;
+    for (let r = 1; r < comm.size; r++) if (counts[r]! > counts[source]!) source = r;
+    const best = counts[source]!;
+    if (best === 0 || counts.every((c) => c === best)) return;
+    const mine = comm.rank === source ? (this.#committed ?? encodeState(this.value)) : null;
+    const length = new Float64Array([mine?.length ?? 0]);
+    await comm.bcast(length, source);
+    const bytes = mine ?? new Uint8Array(length[0]!);
+    await comm.bcast(bytes, source);
+    if (comm.rank !== source) {
+      this.value = decodeState<T>(bytes, `training state from rank ${source}`);
+      if (this.#keep) this.#committed = bytes;
+      this.commits = best;
+    }
+  }
+}
+
+/** Atomic: a crash leaves the previous checkpoint or the new one, never a torn file. */
+function writeCheckpoint(dir: string, commits: number, meta: CheckpointMeta, payload: Uint8Array): void {
+  mkdirSync(dir, { recursive: true });
+  const metaBytes = Buffer.from(JSON.stringify(meta));
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt32LE(MAGIC, 0);
+  header.writeUInt32LE(VERSION, 4);
+  header.writeBigUInt64LE(BigInt(commits), 8);
+  header.writeUInt32LE(metaBytes.length, 16);
+  header.writeBigUInt64LE(BigInt(payload.length), 20);
+  createHash('sha256').update(metaBytes).update(payload).digest().copy(header, 28);
+  const path = join(dir, CHECKPOINT_FILE);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const part of [header, metaBytes, payload]) writeSync(fd, part);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** Reads and verifies a checkpoint; errors name the file and what is wrong with it. */
+export function readCheckpoint(path: string, expectMeta: CheckpointMeta = {}): { path: string; commits: number; meta: CheckpointMeta; payload: Uint8Array } {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (err) {
+    throw new ConfigError('ERR_CONFIG', `--resume: cannot read ${path}: ${(err as Error).message}`);
+  }
+  const bad = (why: string): never => {
+    throw new ConfigError('ERR_CONFIG', `--resume: ${path} is not a usable Shoal checkpoint: ${why}`);
+  };
+  if (data.length < HEADER_BYTES || data.readUInt32LE(0) !== MAGIC) bad('bad magic (not a checkpoint)');
+  if (data.readUInt32LE(4) !== VERSION) bad(`version ${data.readUInt32LE(4)}, this build reads ${VERSION}`);
+  const commits = Number(data.readBigUInt64LE(8));
+  const metaLength = data.readUInt32LE(16);
+  const payloadLength = Number(data.readBigUInt64LE(20));
+  if (HEADER_BYTES + metaLength + payloadLength !== data.length) bad(`truncated: ${data.length} bytes, the header says ${HEADER_BYTES + metaLength + payloadLength}`);
+  const metaBytes = data.subarray(HEADER_BYTES, HEADER_BYTES + metaLength);
+  const payload = data.subarray(HEADER_BYTES + metaLength);
+  const sum = createHash('sha256').update(metaBytes).update(payload).digest();
+  if (!sum.equals(data.subarray(28, 60))) bad('checksum mismatch (the file is corrupt)');
+  const meta = JSON.parse(metaBytes.toString('utf8')) as CheckpointMeta;
+  for (const [key, want] of Object.entries(expectMeta)) {
+    if (meta[key] !== want) {
+      throw new ConfigError('ERR_CONFIG', `--resume: ${path} was written by a different job: ${key} was ${JSON.stringify(meta[key])}, this job has ${JSON.stringify(want)}`);
+    }
+  }
+  return { path, commits, meta, payload: new Uint8Array(payload) };
+}

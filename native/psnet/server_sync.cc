@@ -1,0 +1,275 @@
+// Restoring a lost server's data into its replacement, while training goes on.
+//
+// The replacement (restore mode) dials every live server and sends kSync. A holder answers
+// in one step of its I/O thread: it queues on that link the table specs, every row it is the
+// current primary of among the replacement's keys (both the replacement's primary ranges and
+// the ranges it replicated), its recent update ids (exactly-once retries), and last the kSync
+// response with the workers' clocks. In the same step it starts treating the replacement as
+// a replica of those keys, so every later push it applies is forwarded on the same link,
+// behind the copy, and acknowledged to the worker only after the replacement applied it.
+// TCP keeps the order, and the replacement applies the link's messages in order, so once the
+// kSync response has arrived from every holder it holds every acknowledged update of its
+// keys, and receives each later one before the worker hears it succeeded.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "psnet/server.h"
+#include "psnet/snapshot.h"
+#include "psnet/table_spec.h"
+
+namespace shoal {
+namespace psnet {
+
+namespace {
+
+constexpr uint32_t kOkStatus = 0;
+
+std::string jsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string hex64(uint64_t v) {
+  char buf[19];
+  std::snprintf(buf, sizeof(buf), "0x%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+}  // namespace
+
+std::string PsServer::restoreStatus() {
+  std::lock_guard<std::mutex> lock(restoreMutex_);
+  return restoreJson_;
+}
+
+void PsServer::setRestoreState(const std::string& state, const std::string& error) {
+  std::ostringstream s;
+  s << "{\"state\":\"" << state << "\",\"rows\":" << restoredRows_ << ",\"fromSnapshot\":" << snapshotRows_
+    << ",\"ms\":" << (nowMs() - restoreStartMs_);
+  if (!error.empty()) s << ",\"error\":" << jsonString(error);
+  s << "}";
+  std::lock_guard<std::mutex> lock(restoreMutex_);
+  restoreJson_ = s.str();
+}
+
+// Replacement: ask every live server for its part (again, after a holder was lost).
+void PsServer::requestSyncs() {
+  syncsSent_ = true;
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (s == config_.rank || peers_[static_cast<size_t>(s)] == PeerState::kLost || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+    Message m = Message::make(MsgType::kSync, 0, 0, 0);
+    m.header().clock = static_cast<uint64_t>(config_.rank);
+    syncPending_[s] = sendToServer(s, std::move(m));
+  }
+  if (syncPending_.empty()) finishRestore();
+}
+
+// Holder: stream the joiner's rows, then forward its keys' updates from now on (see top).
+void PsServer::handleSync(uint64_t connId, const Message& m) {
+  const int joiner = serverOf(connId);
+  if (joiner < 0 || joiner == config_.rank) throw Error(ErrorCode::kInvalidUsage, "sync: only another parameter server may ask for rows");
+  if (restoring_) {
+    throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is itself restoring and holds no complete copy");
+  }
+  // The asker replaces the process we knew as `joiner`: whatever that one owed is void.
+  if (peers_[static_cast<size_t>(joiner)] == PeerState::kAlive) applyServerLoss(joiner);
+  peers_[static_cast<size_t>(joiner)] = PeerState::kJoining;
+  joiner_[static_cast<size_t>(joiner)] = true;
+  replicaConn_[static_cast<size_t>(joiner)] = connId;
+
+  const uint32_t me = static_cast<uint32_t>(config_.rank);
+  const int copies = config_.replication;
+  std::vector<uint32_t> owners(static_cast<size_t>(copies));
+  const auto wanted = [&](uint64_t key) {
+    // Its key, and we are the server clients send it to (the one that forwards its updates).
+    if (liveRing_.primary(key) != me) return false;
+    fullRing_.owners(key, copies, owners.data());
+    return std::find(owners.begin(), owners.end(), static_cast<uint32_t>(joiner)) != owners.end();
+  };
+  const uint64_t budget = std::min<uint64_t>(config_.maxMessageBytes, 8ull << 20);
+  for (auto& [id, t] : tables_) {
+    sendTable(joiner, id, t);  // the spec goes before the rows
+    const uint32_t rowFloats = t.store->rowFloats();
+    const size_t rowBytes = 8 + static_cast<size_t>(rowFloats) * sizeof(float);
+    const size_t perMessage = std::max<size_t>(1, budget / rowBytes);
+    std::vector<uint64_t> keys;
+    std::vector<float> rows;
+    const auto flushRows = [&]() {
+      if (keys.empty()) return;
+      Message r = Message::make(MsgType::kSyncRows, id, 0, keys.size() * rowBytes);
+      r.header().count = static_cast<uint32_t>(keys.size());
+      std::memcpy(r.payload(), keys.data(), keys.size() * 8);
+      std::memcpy(r.payload() + keys.size() * 8, rows.data(), rows.size() * sizeof(float));
+      sendToServer(joiner, std::move(r));
+      keys.clear();
+      rows.clear();
+    };
+    t.store->forEach([&](uint64_t key, const float* row) {
+      if (!wanted(key)) return;
+      keys.push_back(key);
+      rows.insert(rows.end(), row, row + rowFloats);
+      if (keys.size() == perMessage) flushRows();
+    });
+    flushRows();
+  }
+  // Update ids we applied: a worker retrying one of them at the joiner must not apply it twice.
+  std::vector<uint64_t> pairs;
+  const size_t perMessage = std::max<size_t>(1, budget / 16);
+  const auto flushIds = [&]() {
+    if (pairs.empty()) return;
+    Message r = Message::make(MsgType::kSyncApplied, 0, 0, pairs.size() * 8);
+    r.header().count = static_cast<uint32_t>(pairs.size() / 2);
+    std::memcpy(r.payload(), pairs.data(), pairs.size() * 8);
+    sendToServer(joiner, std::move(r));
+    pairs.clear();
+  };
+  for (auto& [worker, ids] : applied_) {
+    for (uint64_t id : ids.second) {
+      pairs.push_back(worker);
+      pairs.push_back(id);
+      if (pairs.size() / 2 == perMessage) flushIds();
+    }
+  }
+  flushIds();
+  // Last, on the same link: the workers' clocks. Its arrival means the copy is complete.
+  Message done = makeResponse(m.header(), kOkStatus, clocks_.size() * 8);
+  std::memcpy(done.payload(), clocks_.data(), clocks_.size() * 8);
+  reply(connId, std::move(done));
+}
+
+// A table created after a replacement synced reaches it before any update of the table.
+void PsServer::forwardTableToJoiners(uint32_t tableId, const Table& t) {
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (!joiner_[static_cast<size_t>(s)] || peers_[static_cast<size_t>(s)] == PeerState::kLost || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+    sendTable(s, tableId, t);
+  }
+}
+
+void PsServer::sendTable(int s, uint32_t tableId, const Table& t) {
+  Message m = Message::make(MsgType::kCreateTable, tableId, 0, sizeof(TableSpec) + t.name.size());
+  TableSpec spec = t.spec;
+  spec.nameBytes = static_cast<uint32_t>(t.name.size());
+  std::memcpy(m.payload(), &spec, sizeof(spec));
+  std::memcpy(m.payload() + sizeof(spec), t.name.data(), t.name.size());
+  sendToServer(s, std::move(m));
+}
+
+void PsServer::handleSyncRows(const Message& m) {
+  const PsHeader& h = m.header();
+  Table* t = findTable(h.tableId);
+  if (!t) throw Error(ErrorCode::kInvalidArgument, "syncRows: unknown table id " + std::to_string(h.tableId));
+  const uint32_t rowFloats = t->store->rowFloats();
+  if (m.payloadBytes() != static_cast<uint64_t>(h.count) * (8 + rowFloats * sizeof(float))) {
+    throw Error(ErrorCode::kInvalidArgument, "syncRows for '" + t->name + "': payload does not hold " + std::to_string(h.count) + " rows");
+  }
+  const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
+  const auto* rows = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
+  for (uint32_t i = 0; i < h.count; ++i) t->store->putRaw(keys[i], rows + static_cast<size_t>(i) * rowFloats);
+  restoredRows_ += h.count;
+}
+
+void PsServer::handleSyncApplied(const Message& m) {
+  const PsHeader& h = m.header();
+  if (m.payloadBytes() != static_cast<uint64_t>(h.count) * 16) throw Error(ErrorCode::kInvalidArgument, "syncApplied: bad payload size");
+  const auto* pairs = reinterpret_cast<const uint64_t*>(m.payload());
+  for (uint32_t i = 0; i < h.count; ++i) markApplied(static_cast<uint32_t>(pairs[2 * i]), pairs[2 * i + 1]);
+}
+
+// Replacement: holder `server` finished its copy (the kSync response carries its clocks).
+void PsServer::onSyncDone(int server, const Message& m) {
+  auto it = syncPending_.find(server);
+  if (!restoring_ || it == syncPending_.end() || it->second != m.header().requestId) return;  // superseded
+  syncPending_.erase(it);
+  if (m.header().status != kOkStatus) {
+    restoring_ = false;
+    setRestoreState("failed", "parameter server " + std::to_string(server) + " could not send its rows: " +
+                                  std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()));
+    return;
+  }
+  if (m.payloadBytes() == clocks_.size() * 8) {
+    const auto* c = reinterpret_cast<const uint64_t*>(m.payload());
+    for (size_t w = 0; w < clocks_.size(); ++w) clocks_[w] = std::max(clocks_[w], c[w]);
+  }
+  if (syncPending_.empty()) finishRestore();
+}
+
+// Every live holder has sent its part. Ranges whose other owners are all lost come from the
+// snapshot directory, if one was given; otherwise the restore fails, naming them.
+void PsServer::finishRestore() {
+  const uint32_t me = static_cast<uint32_t>(config_.rank);
+  const int copies = config_.replication;
+  const auto orphaned = [&](const uint32_t* owners) {
+    bool mine = false, held = false;
+    for (int c = 0; c < copies; ++c) {
+      if (owners[c] == me) mine = true;
+      else if (peers_[owners[c]] != PeerState::kLost) held = true;
+    }
+    return mine && !held;
+  };
+  std::vector<std::pair<uint64_t, uint64_t>> arcs;
+  fullRing_.forEachArc(copies, [&](uint64_t start, uint64_t end, const uint32_t* owners) {
+    if (orphaned(owners)) arcs.emplace_back(start, end);
+  });
+  if (!arcs.empty()) {
+    std::string lost;
+    for (int s = 0; s < config_.numServers; ++s) {
+      if (peers_[static_cast<size_t>(s)] == PeerState::kLost && s != config_.rank) lost += (lost.empty() ? "" : ", ") + std::to_string(s);
+    }
+    std::string ranges;
+    for (size_t i = 0; i < arcs.size() && i < 3; ++i) ranges += (i ? ", " : "") + std::string("(") + hex64(arcs[i].first) + ", " + hex64(arcs[i].second) + "]";
+    if (arcs.size() > 3) ranges += ", ...";
+    const std::string what = std::to_string(arcs.size()) + " of its key ranges (ring positions " + ranges + ") have no live replica" +
+                             (lost.empty() ? std::string(" (replication 1)") : " (lost: server " + lost + ")");
+    if (config_.snapshotDir.empty()) {
+      restoring_ = false;
+      setRestoreState("failed", "parameter server " + std::to_string(config_.rank) + " cannot be restored: " + what +
+                                    " and no snapshot directory was given (SHOAL_PS_SNAPSHOT_DIR, a ps.save() directory)");
+      return;
+    }
+    try {
+      std::vector<uint32_t> owners(static_cast<size_t>(copies));
+      size_t verified = 0;
+      forEachShardFile(config_.snapshotDir, [&](const std::string& file) { readShard(file, nullptr, nullptr, &verified); });
+      forEachShardFile(config_.snapshotDir, [&](const std::string& file) {
+        readShard(file, [&](const std::string& name, const TableSpec& spec) -> ps::ShardStore* {
+          const uint32_t id = tableIdOf(name);
+          Table* t = findTable(id);
+          if (!t) {
+            Table nt;
+            nt.name = name;
+            nt.spec = spec;
+            nt.store = std::make_unique<ps::ShardStore>(toTableConfig(spec));
+            nt.staleness = stalenessOf(spec);
+            t = &tables_.emplace(id, std::move(nt)).first->second;
+          }
+          return t->store.get();
+        }, [&](uint64_t key) {
+          fullRing_.owners(key, copies, owners.data());
+          return orphaned(owners.data());
+        }, &snapshotRows_);
+      });
+    } catch (const Error& e) {
+      restoring_ = false;
+      setRestoreState("failed", "parameter server " + std::to_string(config_.rank) + ": " + what + " and the snapshot in " +
+                                    config_.snapshotDir + " could not be read: " + e.what());
+      return;
+    }
+  }
+  restoring_ = false;
+  setRestoreState("done", "");
+}
+
+}  // namespace psnet
+}  // namespace shoal
