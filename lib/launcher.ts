@@ -414,9 +414,8 @@ class Job {
     const record: RestartRecord = { role, rank: dead.rank, cause, atMs: Date.now() - this.startedAt };
     this.restarts.push(record);
     const label = role === 'server' ? `server ${dead.rank}` : `rank ${dead.rank}`;
-    if (!this.opts.quiet) {
-      process.stderr.write(`[shoal] ${label} ${cause}; starting a replacement (restart ${this.restarts.length} of ${this.opts.maxRestarts})\n`);
-    }
+    // Printed even when quiet (shoal train runs its job quietly): what died matters to the user.
+    process.stderr.write(`[shoal] ${label} ${cause}; starting a replacement (restart ${this.restarts.length} of ${this.opts.maxRestarts})\n`);
     const restartEnv = { [RESTART_ENV]: String(this.restarts.length) };
     if (role === 'worker') {
       this.coordinator?.markDead(dead.rank, cause);

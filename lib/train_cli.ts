@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
 import { FlagReader, usageError, type UsageError } from './cli_flags.js';
 import { exitCodeFor, startJob } from './launcher.js';
+import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from './recovery/recovery_flags.js';
 
 export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
 
@@ -35,6 +36,9 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --skip-bad-lines          skip malformed lines instead of failing
   --timeout-ms T            collective and rendezvous timeout of the ranks
   -q, --quiet               no progress lines
+${RECOVERY_USAGE}
+  (L-BFGS/OWL-QN continue from the last iteration, history included; bcd restarts after a loss
+  and takes no --checkpoint/--resume)
 
 example: shoal train lr --solver lbfgs --train a9a --test a9a.t -np 4 --model-out m.json --metrics-out metrics.json`;
 
@@ -51,6 +55,7 @@ export interface TrainArgs {
   timeoutMs: number | null;
   quiet: boolean;
   help: boolean;
+  recovery: RecoveryArgs;
 }
 
 function usage(message: string): UsageError {
@@ -64,14 +69,14 @@ function usage(message: string): UsageError {
  */
 export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (argv.includes('-h') || argv.includes('--help')) {
-    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: true };
+    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: true, recovery: defaultRecoveryArgs() };
   }
   const [algorithm, ...rest] = argv;
   if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm)\n${TRAIN_USAGE}`);
   if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm)`);
   const out: TrainArgs = {
     algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
-    params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: false,
+    params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: false, recovery: defaultRecoveryArgs(),
   };
   const p: Partial<LrParams> = {};
   let penalty: LrPenaltyKind | undefined;
@@ -99,6 +104,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case '--skip-bad-lines': r.noValue(); out.skipBadLines = true; break;
       case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
       default:
+        if (parseRecoveryFlag('shoal train', r.flag, () => r.takeValue(), out.recovery)) break;
         throw usage(`unknown option ${JSON.stringify(r.arg)} (see shoal train --help)`);
     }
   }
@@ -107,6 +113,9 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (penalty === 'l1' && solver === 'lbfgs') throw usage('--penalty l1 needs --solver owlqn or bcd (lbfgs is L2 only)');
   if (penalty === 'l2' && solver === 'owlqn') throw usage('--penalty l2 needs --solver lbfgs or bcd (owlqn is L1 only)');
   if (l1Given && solver === 'lbfgs') throw usage('--l1 needs --solver owlqn or bcd (lbfgs minimises the L2 objective)');
+  if (solver === 'bcd' && (out.recovery.checkpoint !== null || out.recovery.resume !== null)) {
+    throw usage('--checkpoint/--resume need --solver lbfgs or owlqn (bcd keeps per-rank state that is not checkpointed)');
+  }
   p.penalty = penalty ?? (solver === 'owlqn' || (solver === 'bcd' && l1Given) ? 'l1' : 'l2');
   try {
     out.params = lrParams(p);
@@ -177,6 +186,7 @@ export async function trainMain(argv: string[]): Promise<number> {
     np: args.np,
     command: [process.execPath, LR_ENTRY, ...withoutNp(argv)],
     quiet: true,
+    ...recoveryRunOptions(args.recovery),
     ...(args.timeoutMs !== null ? { timeoutMs: args.timeoutMs } : {}),
     onLine: (rank, stream, line) => {
       const text = args.np > 1 && (rank !== 0 || stream === 'stderr') ? `[${rank}] ${line}\n` : `${line}\n`;

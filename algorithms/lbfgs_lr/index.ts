@@ -12,7 +12,9 @@ import { globalNumFeatures } from '../common/dataset.js';
 import { addL2Gradient, linearLayout, localLossGrad, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
 import { progressLogger } from '../common/progress.js';
 import { bcd } from '../bcd/index.js';
-import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult } from './lbfgs.js';
+import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult, type QuasiNewtonState } from './lbfgs.js';
+import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
+import { resilient } from '../../lib/recovery/resilient.js';
 import { owlqn } from './owlqn.js';
 import { lrParams, penaltyOf, type LrParams } from './params.js';
 
@@ -57,6 +59,27 @@ export interface TrainContext {
   numFeatures?: number;
   /** Progress sink; default console.log on rank 0; null for silence. */
   log?: ((line: string) => void) | null;
+  /**
+   * Checkpoints and resume (`shoal train lr --checkpoint/--resume`). Under `--max-restarts` a lost
+   * rank costs one iteration: L-BFGS/OWL-QN continue from the last completed one (history
+   * included); BCD starts over (its per-rank margins are not part of the replicated state).
+   */
+  recovery?: TrainingStateOptions;
+  /**
+   * The state of a caller that runs train() inside its own resilient() (lib/recovery): train()
+   * then commits into it and does not recover by itself. There must be one resilient() per
+   * program: a replacement process re-runs the program from the start, so every collective
+   * before the recovery point must be inside it.
+   */
+  state?: LrTrainingState;
+}
+
+/** What `shoal train lr` keeps across a lost rank or a restart: the quasi-Newton iterate and history. */
+export type LrTrainingState = TrainingState<{ qn: QuasiNewtonState | null }>;
+
+/** A fresh state for train() (pass to resilient() and to train's ctx.state). */
+export function lrTrainingState(comm: Collective, options: TrainingStateOptions = {}): LrTrainingState {
+  return new TrainingState<{ qn: QuasiNewtonState | null }>(comm, { qn: null }, options);
 }
 
 /** A trained linear model: weights indexed by feature id, plus the bias. */
@@ -86,6 +109,11 @@ export interface LrTrainResult extends LinearModel {
  */
 export async function train(comm: Collective, data: CsrData, partial: Partial<LrParams> = {}, ctx: TrainContext = {}): Promise<LrTrainResult> {
   const params = lrParams(partial);
+  if (!ctx.state) {
+    const state = lrTrainingState(comm, ctx.recovery ?? {});
+    return resilient(comm, state, () => train(comm, data, partial, { ...ctx, state }));
+  }
+  const state = ctx.state;
   const numFeatures = ctx.numFeatures ?? (await globalNumFeatures(comm, data));
   const layout = linearLayout(numFeatures, params.bias);
   const penalty: Penalty = penaltyOf(params);
@@ -107,10 +135,9 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
     const onIteration = (p: { iteration: number; objective: number; gradNorm: number; seconds: number; step: number; evaluations: number }): void =>
       progress({ ...p, extra: { step: p.step, evals: p.evaluations } });
     const x0 = new Float64Array(layout.dim);
-    result =
-      params.solver === 'owlqn'
-        ? await owlqn(fn, x0, { ...common, m: params.m, l1: penalty.l1, penalized: numFeatures, onIteration })
-        : await lbfgs(fn, x0, { ...common, m: params.m, onIteration });
+    const s = state.value;
+    const qn = { ...common, m: params.m, onIteration, resume: s.qn, onCommit: (q: QuasiNewtonState) => ((s.qn = q), state.commit()) };
+    result = params.solver === 'owlqn' ? await owlqn(fn, x0, { ...qn, l1: penalty.l1, penalized: numFeatures }) : await lbfgs(fn, x0, qn);
   }
   return {
     weights: result.x.slice(0, numFeatures),

@@ -10,7 +10,9 @@ import { saveLinearModel } from '../../lib/model.js';
 import type { Collective } from '../common/collective.js';
 import { globalCounts, globalNumFeatures, type CsrData } from '../common/dataset.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
-import { predict, train, type LrTrainResult } from './index.js';
+import { lrTrainingState, predict, train, type LrTrainResult } from './index.js';
+import { resilient } from '../../lib/recovery/resilient.js';
+import type { TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { penaltyOf, type LrParams } from './params.js';
 
 export interface LrJobOptions {
@@ -21,6 +23,8 @@ export interface LrJobOptions {
   params: LrParams;
   skipBadLines?: boolean;
   quiet?: boolean;
+  /** Checkpoints / resume (TrainingState options; `shoal train lr --checkpoint/--resume`). */
+  recovery?: TrainingStateOptions;
 }
 
 /** What metrics.json holds. */
@@ -54,9 +58,12 @@ async function readShare(comm: Collective, files: string[], skipBadLines: boolea
   return readLibsvm(files, { rank: comm.rank, size: comm.size, skipBadLines });
 }
 
-/** Runs the job on this rank; returns the result and the metrics (the same on every rank). */
+/**
+ * Runs the job on this rank; returns the result and the metrics (the same on every rank).
+ * Under `--max-restarts` everything after reading runs inside one resilient() (a replacement
+ * rank re-runs this function from the start, so every collective must be inside it).
+ */
 export async function runLrJob(comm: Collective, opts: LrJobOptions): Promise<{ result: LrTrainResult; metrics: LrJobMetrics }> {
-  const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
   const t0 = performance.now();
   // A rank that cannot read its share must not leave the others waiting in a collective (they
   // would fail with PeerLostError, exit 1, and maybe first): agree on failure, then all exit 2.
@@ -69,6 +76,20 @@ export async function runLrJob(comm: Collective, opts: LrJobOptions): Promise<{ 
   } catch (err) {
     readError = err;
   }
+  const state = lrTrainingState(comm, opts.recovery ?? {});
+  return resilient(comm, state, () => trainAndReport(comm, opts, t0, trainData, testData, readError, state));
+}
+
+async function trainAndReport(
+  comm: Collective,
+  opts: LrJobOptions,
+  t0: number,
+  trainData: CsrData | null,
+  testData: CsrData | null,
+  readError: unknown,
+  state: ReturnType<typeof lrTrainingState>,
+): Promise<{ result: LrTrainResult; metrics: LrJobMetrics }> {
+  const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
   const failed = new Int32Array([readError ? 1 : 0]);
   await comm.allReduce(failed, { op: 'max' });
   if (readError) throw readError;
@@ -82,7 +103,7 @@ export async function runLrJob(comm: Collective, opts: LrJobOptions): Promise<{ 
     `lr: ${opts.params.solver}, np ${comm.size}, ${counts.rows} train rows (${counts.nnz} nnz), ` +
       `${testCounts.rows} test rows, ${numFeatures} feature slots, read in ${readSeconds.toFixed(2)}s`,
   );
-  const result = await train(comm, trainData, opts.params, { numFeatures, log });
+  const result = await train(comm, trainData, opts.params, { numFeatures, log, state });
   const evalData = testData ?? trainData;
   const m: BinaryMetrics = await binaryMetrics(comm, predict(result, evalData), evalData.labels);
   const tm: BinaryMetrics = testData ? await binaryMetrics(comm, predict(result, trainData), trainData.labels) : m;

@@ -10,7 +10,7 @@
 //   'max-iter'   maxIter iterations
 //   'line-search' no acceptable step even along -g (numerically at the optimum)
 import { strongWolfe, type LinePoint } from './line_search.js';
-import { dot, LbfgsHistory, norm2 } from './two_loop.js';
+import { dot, LbfgsHistory, norm2, type HistorySnapshot } from './two_loop.js';
 
 /** A differentiable function: returns f(x) and writes its gradient into `grad`. */
 export interface DifferentiableFunction {
@@ -45,6 +45,25 @@ export interface QuasiNewtonOptions {
   gradTol?: number;
   /** Called after every iteration (and once for iteration 0). */
   onIteration?: (info: IterationInfo) => void;
+  /** Called after every completed iteration with what it takes to continue from there (TrainingState.commit). */
+  onCommit?: (state: QuasiNewtonState) => void;
+  /** Continue from a state given to onCommit (a recovered or resumed run): the same iterations follow, bit for bit. */
+  resume?: QuasiNewtonState | null;
+}
+
+/** Everything an iteration of L-BFGS / OWL-QN depends on (plain data: a TrainingState can hold it). */
+export interface QuasiNewtonState {
+  iteration: number;
+  x: Float64Array;
+  g: Float64Array;
+  /** Objective (OWL-QN: including the L1 term). */
+  f: number;
+  /** Objectives of iterations 0..iteration (the stop test looks back). */
+  fs: number[];
+  evaluations: number;
+  history: HistorySnapshot;
+  /** Set when the committed iteration met a stop test: a resumed run stops there too. */
+  stopped: StopReason | null;
 }
 
 export interface QuasiNewtonResult {
@@ -77,21 +96,24 @@ export async function lbfgs(fn: DifferentiableFunction, x0: Float64Array, option
   const seconds = (): number => (performance.now() - t0) / 1000;
   const dim = fn.dim;
   const history = new LbfgsHistory(dim, m);
-  let x: Float64Array = Float64Array.from(x0);
-  let g: Float64Array = new Float64Array(dim);
-  let f = await fn.evaluate(x, g);
-  let evaluations = 1;
+  const r = options.resume ?? null;
+  let x: Float64Array = r ? Float64Array.from(r.x) : Float64Array.from(x0);
+  let g: Float64Array = r ? Float64Array.from(r.g) : new Float64Array(dim);
+  let f = r ? r.f : await fn.evaluate(x, g);
+  let evaluations = r ? r.evaluations : 1;
   let gnorm = norm2(g);
-  const fs = [f];
-  options.onIteration?.({ iteration: 0, objective: f, gradNorm: gnorm, step: 0, evaluations, seconds: seconds() });
+  const fs = r ? [...r.fs] : [f];
+  if (r) history.restore(r.history);
+  else options.onIteration?.({ iteration: 0, objective: f, gradNorm: gnorm, step: 0, evaluations, seconds: seconds() });
   const d = new Float64Array(dim);
   const s = new Float64Array(dim);
   const y = new Float64Array(dim);
   let reason: StopReason = 'max-iter';
-  let iteration = 0;
-  if (gnorm <= gradTol * Math.max(1, norm2(x))) reason = 'gradient';
+  let iteration = r ? r.iteration : 0;
+  if (r?.stopped) reason = r.stopped;
+  else if (!r && gnorm <= gradTol * Math.max(1, norm2(x))) reason = 'gradient';
   else {
-    for (iteration = 1; iteration <= maxIter; iteration++) {
+    for (iteration = iteration + 1; iteration <= maxIter; iteration++) {
       history.direction(g, d);
       let dg = dot(g, d);
       if (!(dg < 0)) {
@@ -135,12 +157,10 @@ export async function lbfgs(fn: DifferentiableFunction, x0: Float64Array, option
       gnorm = norm2(g);
       fs.push(f);
       options.onIteration?.({ iteration, objective: f, gradNorm: gnorm, step: p.alpha, evaluations, seconds: seconds() });
-      if (gnorm <= gradTol * Math.max(1, norm2(x))) {
-        reason = 'gradient';
-        break;
-      }
-      if (objectiveConverged(fs, past, tol)) {
-        reason = 'objective';
+      const stop: StopReason | null = gnorm <= gradTol * Math.max(1, norm2(x)) ? 'gradient' : objectiveConverged(fs, past, tol) ? 'objective' : null;
+      options.onCommit?.({ iteration, x, g, f, fs, evaluations, history: history.snapshot(), stopped: stop });
+      if (stop) {
+        reason = stop;
         break;
       }
     }

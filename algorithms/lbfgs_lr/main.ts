@@ -5,6 +5,7 @@ import { init } from '../../lib/index.js';
 import { ShoalError } from '../../lib/errors.js';
 import { parseTrainArgs } from '../../lib/train_cli.js';
 import { runLrJob } from './job.js';
+import { stateOptions } from '../../lib/recovery/recovery_flags.js';
 
 function exitCodeOf(err: unknown): number {
   const code = (err as { code?: string } | null)?.code;
@@ -22,7 +23,8 @@ async function main(): Promise<number> {
   }
   const comm = await init();
   try {
-    await runLrJob(comm, args);
+    const { solver, c, l1, penalty, bias, m } = args.params;
+    await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, { algorithm: 'lr', solver, c, l1, penalty, bias, m }) });
   } catch (err) {
     const code = exitCodeOf(err);
     process.stderr.write(`shoal train: ${code === 2 || err instanceof ShoalError ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);

@@ -54,24 +54,27 @@ export async function owlqn(fn: DifferentiableFunction, x0: Float64Array, option
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
   const history = new LbfgsHistory(dim, m);
+  const r = options.resume ?? null;
 
-  let x: Float64Array = Float64Array.from(x0);
-  let g: Float64Array = new Float64Array(dim);
-  let F = (await fn.evaluate(x, g)) + l1 * l1Norm(x, n);
-  let evaluations = 1;
+  let x: Float64Array = r ? Float64Array.from(r.x) : Float64Array.from(x0);
+  let g: Float64Array = r ? Float64Array.from(r.g) : new Float64Array(dim);
+  let F = r ? r.f : (await fn.evaluate(x, g)) + l1 * l1Norm(x, n);
+  let evaluations = r ? r.evaluations : 1;
   const pg = pseudoGradient(x, g, l1, n, new Float64Array(dim));
   let pgnorm = norm2(pg);
-  const Fs = [F];
-  options.onIteration?.({ iteration: 0, objective: F, gradNorm: pgnorm, step: 0, evaluations, seconds: seconds() });
+  const Fs = r ? [...r.fs] : [F];
+  if (r) history.restore(r.history);
+  else options.onIteration?.({ iteration: 0, objective: F, gradNorm: pgnorm, step: 0, evaluations, seconds: seconds() });
   const d = new Float64Array(dim);
   const s = new Float64Array(dim);
   const y = new Float64Array(dim);
   const orthant = new Float64Array(dim);
   let reason: StopReason = 'max-iter';
-  let iteration = 0;
-  if (pgnorm <= gradTol * Math.max(1, norm2(x))) reason = 'gradient';
+  let iteration = r ? r.iteration : 0;
+  if (r?.stopped) reason = r.stopped;
+  else if (!r && pgnorm <= gradTol * Math.max(1, norm2(x))) reason = 'gradient';
   else {
-    for (iteration = 1; iteration <= maxIter; iteration++) {
+    for (iteration = iteration + 1; iteration <= maxIter; iteration++) {
       history.direction(pg, d);
       for (let j = 0; j < dim; j++) if (d[j]! * pg[j]! >= 0) d[j] = 0;
       if (!(dot(d, pg) < 0)) {
@@ -122,12 +125,10 @@ export async function owlqn(fn: DifferentiableFunction, x0: Float64Array, option
       pgnorm = norm2(pg);
       Fs.push(F);
       options.onIteration?.({ iteration, objective: F, gradNorm: pgnorm, step: alpha, evaluations, seconds: seconds() });
-      if (pgnorm <= gradTol * Math.max(1, norm2(x))) {
-        reason = 'gradient';
-        break;
-      }
-      if (objectiveConverged(Fs, past, tol)) {
-        reason = 'objective';
+      const stop: StopReason | null = pgnorm <= gradTol * Math.max(1, norm2(x)) ? 'gradient' : objectiveConverged(Fs, past, tol) ? 'objective' : null;
+      options.onCommit?.({ iteration, x, g, f: F, fs: Fs, evaluations, history: history.snapshot(), stopped: stop });
+      if (stop) {
+        reason = stop;
         break;
       }
     }

@@ -14,6 +14,13 @@ export function norm2(a: Float64Array): number {
 }
 
 /** The last `m` (s, y) pairs in a ring. */
+/** The history's pairs, oldest first: pair k is s[k*dim, (k+1)*dim), likewise y; rho = 1/(s.y). */
+export interface HistorySnapshot {
+  s: Float64Array;
+  y: Float64Array;
+  rho: number[];
+}
+
 export class LbfgsHistory {
   readonly m: number;
   readonly #s: Float64Array[] = [];
@@ -57,6 +64,37 @@ export class LbfgsHistory {
     this.#y[slot]!.set(y);
     this.#rho[slot] = 1 / sy;
     return true;
+  }
+
+  /** The stored pairs, oldest first (copies), for checkpoints. */
+  snapshot(): HistorySnapshot {
+    const dim = this.#s[0]?.length ?? 0;
+    const s = new Float64Array(this.#count * dim);
+    const y = new Float64Array(this.#count * dim);
+    const rho: number[] = [];
+    for (let k = 0; k < this.#count; k++) {
+      const i = (this.#start + k) % this.m;
+      s.set(this.#s[i]!, k * dim);
+      y.set(this.#y[i]!, k * dim);
+      rho.push(this.#rho[i]!);
+    }
+    return { s, y, rho };
+  }
+
+  /** Replaces the pairs with a snapshot's (same dim and m), bit for bit. */
+  restore(snap: HistorySnapshot): void {
+    const count = snap.rho.length;
+    const dim = this.#s[0]?.length ?? 0;
+    if (count > this.m || snap.s.length !== count * dim || snap.y.length !== count * dim) {
+      throw new RangeError(`L-BFGS history snapshot of ${count} pairs over ${snap.s.length / Math.max(count, 1)} values does not fit m=${this.m}, dim=${dim}`);
+    }
+    this.#start = 0;
+    this.#count = count;
+    for (let k = 0; k < count; k++) {
+      this.#s[k]!.set(snap.s.subarray(k * dim, (k + 1) * dim));
+      this.#y[k]!.set(snap.y.subarray(k * dim, (k + 1) * dim));
+      this.#rho[k] = snap.rho[k]!;
+    }
   }
 
   /** out = -H g, with H0 = (s.y / y.y) I from the newest pair (identity when empty). */
