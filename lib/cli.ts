@@ -31,6 +31,10 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
   -q, --quiet             hide the coordinator's log lines
   --max-restarts K        replace a worker or server that dies, up to K times per job; workers
                           resume with resilient() (docs/fault_tolerance.md; default 0)
+  --backup-instances N    retire a straggler (compute per op above --straggler-factor x the
+                          others' median, default 2) and start a fresh process in its place, N times
+  --slow-rank R --slow-ms M   a deterministic stand-in straggler: rank R sleeps M ms before each
+                          op (its first life only; same as --inject delay:rank=R:ms=M)
   --inject SPEC           fault injection for tests, e.g. 'kill:rank=2:op=allReduce:seq=40'
                           (repeatable or ';'-separated; see docs/fault_injection.md)`;
 
@@ -58,6 +62,8 @@ See docs/launching.md for mpirun, srun and Kubernetes recipes.`;
  */
 export function parseRunArgs(argv: readonly string[]): RunOptions {
   let np: number | undefined;
+  let slowRank: number | undefined;
+  let slowMs: number | undefined;
   const opts: Partial<RunOptions> & { env: Record<string, string> } = { env: {} };
   const r = new FlagReader('shoal run', argv);
   // `shoal run` has always taken counts as plain digits (no 1e3, 0x10 or 2.0), unlike the
@@ -84,6 +90,15 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
       case '--no-dashboard': r.noValue(); opts.noDashboard = true; break;
       case '--stall-timeout-ms': opts.stallTimeoutMs = count(0); break;
       case '--max-restarts': opts.maxRestarts = count(0); break;
+      case '--backup-instances': opts.backupInstances = count(0); break;
+      case '--straggler-factor': {
+        const v = r.takeValue();
+        if (!(Number(v) > 1)) throw r.error(`--straggler-factor needs a number > 1, got ${JSON.stringify(v)}`);
+        opts.stragglerFactor = Number(v);
+        break;
+      }
+      case '--slow-rank': slowRank = count(0); break;
+      case '--slow-ms': slowMs = count(1); break;
       case '--hostfile': opts.hostfile = r.takeValue(); break;
       case '--rsh': {
         const v = r.takeValue();
@@ -122,9 +137,20 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
   const command = r.rest();
   if (command.length === 0) throw r.error(`no command given\n${RUN_USAGE}`);
   if (np === undefined && opts.hostfile === undefined) throw r.error('-np N is required (or --hostfile F to run one rank per slot)');
+  if ((slowRank === undefined) !== (slowMs === undefined)) throw r.error('--slow-rank R and --slow-ms M go together');
+  if (slowRank !== undefined) {
+    if (np !== undefined && slowRank >= np) throw r.error(`--slow-rank ${slowRank} is not a rank of this ${np}-rank job`);
+    const rule = slowRule(slowRank, slowMs!);
+    opts.inject = opts.inject === undefined ? rule : `${opts.inject};${rule}`;
+  }
   const result: RunOptions = { ...opts, np: np ?? 0, command };
   if (Object.keys(opts.env).length === 0) delete result.env;
   return result;
+}
+
+/** The fault-injection rule behind `--slow-rank R --slow-ms M`. */
+export function slowRule(rank: number, ms: number): string {
+  return `delay:rank=${rank}:ms=${ms}`;
 }
 
 /**

@@ -12,6 +12,7 @@
 import { attachMonitor, publish } from './monitor/http.js';
 import { JobView } from './monitor/job_view.js';
 import { inspectStalls } from './monitor/stall_inspector.js';
+import { StragglerDetector, type Straggler, type StragglerOptions } from './monitor/straggler_detector.js';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { ConfigError, RendezvousError, type ErrorCode } from './errors.js';
@@ -47,6 +48,8 @@ export interface CoordinatorOptions {
   stallTimeoutMs?: number;
   /** Serve the dashboard, /metrics and the feed (token-protected); default true. */
   dashboard?: boolean;
+  /** Watch for stragglers (monitor/straggler_detector.ts) and report each one confirmed. */
+  stragglers?: StragglerOptions & { onStraggler: (s: Straggler) => void };
 }
 
 export interface CoordinatorState {
@@ -145,6 +148,7 @@ export class Coordinator {
   private readonly jobView = new JobView();
   private feed: ReturnType<typeof attachMonitor> = new Set();
   private readonly stallTimeoutMs: number;
+  private readonly stragglers: { detector: StragglerDetector; onStraggler: (s: Straggler) => void } | null;
   private readonly reportedStalls = new Set<string>();
   private lastPublish = 0;
   private closing: Promise<void> | null = null;
@@ -156,6 +160,7 @@ export class Coordinator {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
     this.log = opts.log ?? ((line) => process.stderr.write(`[shoal coordinator] ${line}\n`));
+    this.stragglers = opts.stragglers ? { detector: new StragglerDetector(opts.stragglers), onStraggler: opts.stragglers.onStraggler } : null;
   }
 
   /**
@@ -280,6 +285,12 @@ export class Coordinator {
         this.jobView.stalls.push(stall.message);
         this.log(stall.message);
         for (const e of this.ranks.values()) if (e.alive && e.rank < SERVER_ID_BASE) this.send(e.conn, { type: 'stall', message: stall.message });
+      }
+    }
+    if (this.stragglers) {
+      for (const s of this.stragglers.detector.check(this.jobView.workers(), now)) {
+        this.log(s.message);
+        this.stragglers.onStraggler(s);
       }
     }
     if (now - this.lastPublish >= 1000) {
@@ -593,7 +604,10 @@ export class Coordinator {
       if (other.rank !== id && other.alive) this.send(other.conn, { type: 'peerLost', rank: who.rank, role: who.role, reason });
     }
     this.failGroupsOf(id, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: ${who.label} was lost (${reason})`);
-    if (who.role === 'worker') this.nextEpoch(who.label);
+    if (who.role === 'worker') {
+      this.stragglers?.detector.forget(who.rank);
+      this.nextEpoch(who.label);
+    }
   }
 
   /** A worker was lost: the world of the current epoch is over; wake survivors waiting to rebuild it. */

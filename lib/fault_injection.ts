@@ -167,6 +167,7 @@ export const RESTART_ENV = 'SHOAL_RESTART';
 let loaded: { spec: string | undefined; rules: InjectRule[] } | null = null;
 /** Rules that end the process or break the communicator fire at most once per process. */
 const fired = new Set<InjectRule>();
+const announced = new Set<InjectRule>();
 
 function rulesFromEnv(): InjectRule[] {
   if (loaded === null) {
@@ -200,12 +201,17 @@ export function faultBeforeSubmit(rank: number, size: number, op: OpName, seq: n
       if (rule.peer === rank) continue;  // a rule without rank= applies to the other ranks
       throw new ConfigError('ERR_CONFIG', `fault injection rule ${rule.index} ${JSON.stringify(rule.text)}: peer ${rule.peer} is not a rank of this ${size}-rank job`);
     }
-    const line = describeFiring(rule, rank, op, seq);
-    // Synchronous, so the line is out before a SIGKILL.
-    try {
-      writeSync(2, `${line}\n`);
-    } catch {
-      /* stderr closed */
+    // A delay on every op (a stand-in straggler, --slow-rank) is announced once, not per op.
+    const everyOp = rule.kind === 'delay' && rule.seq === undefined && rule.prob === undefined;
+    if (!everyOp || !announced.has(rule)) {
+      announced.add(rule);
+      const line = describeFiring(rule, rank, op, seq) + (everyOp ? ' (and before every later op; not logged again)' : '');
+      // Synchronous, so the line is out before a SIGKILL.
+      try {
+        writeSync(2, `${line}\n`);
+      } catch {
+        /* stderr closed */
+      }
     }
     switch (rule.kind) {
       case 'kill':
@@ -233,4 +239,5 @@ export function faultBeforeSubmit(rank: number, size: number, op: OpName, seq: n
 export function resetFaultInjection(): void {
   loaded = null;
   fired.clear();
+  announced.clear();
 }

@@ -62,6 +62,16 @@ export interface RunOptions {
    * `resilient()` (lib/recovery); docs/fault_tolerance.md.
    */
   maxRestarts?: number;
+  /**
+   * Backup instances for stragglers (`--backup-instances N`): a worker whose compute per op
+   * stays above `stragglerFactor` x the others' median is retired (SIGKILL) and a fresh process
+   * takes its rank and data shard, up to N times. Needs resilient() in the program, like restarts.
+   */
+  backupInstances?: number;
+  /** Default 2 (lib/monitor/straggler_detector.ts). */
+  stragglerFactor?: number;
+  /** Length of one straggler window in ms (default 1000). */
+  stragglerWindowMs?: number;
 }
 
 /** A process the launcher replaced. */
@@ -72,6 +82,8 @@ export interface RestartRecord {
   cause: string;
   /** Milliseconds since the job started. */
   atMs: number;
+  /** A straggler retired for a backup instance (does not count against maxRestarts). */
+  backup?: boolean;
 }
 
 export interface RankExit {
@@ -136,6 +148,8 @@ interface RankProc {
   closed: Promise<void>;
   /** A replacement took this process's place: it no longer counts for the job's result. */
   replaced?: boolean;
+  /** Being retired as a straggler: its exit starts a backup instance. */
+  retiring?: string;
 }
 
 /** Exit status of a child that could not be started at all (as shells report "command not found"). */
@@ -194,6 +208,9 @@ class Job {
       port: opts.dashboardPort ?? 0,
       token,
       dashboard: !opts.noDashboard,
+      ...((opts.backupInstances ?? 0) > 0
+        ? { stragglers: { ...(opts.stragglerFactor !== undefined ? { factor: opts.stragglerFactor } : {}), ...(opts.stragglerWindowMs !== undefined ? { windowMs: opts.stragglerWindowMs } : {}), onStraggler: (s: { rank: number; message: string }) => this.retire(s.rank, s.message) } }
+        : {}),
       ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
       // Once the job is being stopped, ranks dropping off is expected: keep the log to the cause.
       log: (line) => {
@@ -219,7 +236,10 @@ class Job {
     if (opts.inject !== undefined) contract[INJECT_ENV] = opts.inject;
     const maxRestarts = opts.maxRestarts ?? 0;
     if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --max-restarts must be a non-negative integer, got ${String(opts.maxRestarts)}`);
-    if (maxRestarts > 0) contract[MAX_RESTARTS_ENV] = String(maxRestarts);
+    const backups = opts.backupInstances ?? 0;
+    if (!Number.isInteger(backups) || backups < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --backup-instances must be a non-negative integer, got ${String(opts.backupInstances)}`);
+    if (opts.stragglerFactor !== undefined && !(opts.stragglerFactor > 1)) throw new ConfigError('ERR_CONFIG', `shoal run: --straggler-factor must be a number > 1, got ${String(opts.stragglerFactor)}`);
+    if (maxRestarts + backups > 0) contract[MAX_RESTARTS_ENV] = String(maxRestarts + backups);
     const servers = opts.servers ?? 0;
     if (!Number.isInteger(servers) || servers < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --servers must be a non-negative integer, got ${String(opts.servers)}`);
     if (servers > 0) {
@@ -353,6 +373,10 @@ class Job {
       return;
     }
     const failed = code !== 0 || signal !== null;
+    if (proc.retiring && !this.stopping && !this.interrupted && !this.workersDone) {
+      this.restart(proc, 'worker', proc.retiring);
+      return;
+    }
     if (failed && this.canRestart()) {
       this.restart(proc, 'worker');
       return;
@@ -400,7 +424,22 @@ class Job {
   }
 
   private canRestart(): boolean {
-    return !this.stopping && !this.interrupted && !this.firstFailure && !this.workersDone && this.restarts.length < (this.opts.maxRestarts ?? 0);
+    const used = this.restarts.filter((r) => !r.backup).length;
+    return !this.stopping && !this.interrupted && !this.firstFailure && !this.workersDone && used < (this.opts.maxRestarts ?? 0);
+  }
+
+  /** The coordinator confirmed a straggler: retire it for a backup instance while the budget lasts. */
+  private retire(rank: number, why: string): void {
+    const used = this.restarts.filter((r) => r.backup).length;
+    const proc = this.procs.find((p) => p.rank === rank && !p.replaced && p.exit === null);
+    if (!proc || proc.retiring || proc.child.pid === undefined || this.stopping || this.interrupted || this.workersDone) return;
+    if (used >= (this.opts.backupInstances ?? 0)) {
+      process.stderr.write(`[shoal] ${why}; no backup instance left (--backup-instances ${this.opts.backupInstances})\n`);
+      return;
+    }
+    proc.retiring = 'retired as a straggler';
+    process.stderr.write(`[shoal] ${why}; retiring it for a backup instance (${used + 1} of ${this.opts.backupInstances})\n`);
+    killGroup(proc.child.pid, 'SIGKILL');
   }
 
   /**
@@ -408,14 +447,15 @@ class Job {
    * coordinator has been told (markDead): survivors' ops fail, and they wait for the
    * replacement in the job's next epoch (Communicator.recover).
    */
-  private restart(dead: RankProc, role: 'worker' | 'server'): void {
-    const cause = describeExit(dead.exit!);
+  private restart(dead: RankProc, role: 'worker' | 'server', retired?: string): void {
+    const cause = retired ?? describeExit(dead.exit!);
     dead.replaced = true;
-    const record: RestartRecord = { role, rank: dead.rank, cause, atMs: Date.now() - this.startedAt };
+    const record: RestartRecord = { role, rank: dead.rank, cause, atMs: Date.now() - this.startedAt, ...(retired ? { backup: true } : {}) };
     this.restarts.push(record);
     const label = role === 'server' ? `server ${dead.rank}` : `rank ${dead.rank}`;
     // Printed even when quiet (shoal train runs its job quietly): what died matters to the user.
-    process.stderr.write(`[shoal] ${label} ${cause}; starting a replacement (restart ${this.restarts.length} of ${this.opts.maxRestarts})\n`);
+    if (retired) process.stderr.write(`[shoal] ${label} ${cause}; starting a backup instance\n`);
+    else process.stderr.write(`[shoal] ${label} ${cause}; starting a replacement (restart ${this.restarts.filter((r) => !r.backup).length} of ${this.opts.maxRestarts})\n`);
     const restartEnv = { [RESTART_ENV]: String(this.restarts.length) };
     if (role === 'worker') {
       this.coordinator?.markDead(dead.rank, cause);

@@ -4,11 +4,15 @@
 // trainer's TrainingState. Ranks re-parse the same argv, so both halves see the same values.
 import { parseInjectSpec } from '../fault_injection.js';
 import type { RunOptions } from '../launcher.js';
-import { parseInteger, usageError } from '../cli_flags.js';
+import { parseInteger, parseNumber, usageError } from '../cli_flags.js';
 import type { CheckpointMeta, TrainingStateOptions } from './training_state.js';
 
 export interface RecoveryArgs {
   maxRestarts: number;
+  backupInstances: number;
+  stragglerFactor: number | null;
+  slowRank: number | null;
+  slowMs: number | null;
   checkpoint: string | null;
   checkpointEvery: number;
   resume: string | null;
@@ -19,10 +23,13 @@ export const RECOVERY_USAGE = `  --max-restarts K        replace a rank that die
   --checkpoint DIR        rank 0 writes the training state to DIR/checkpoint.bin (atomically)
   --checkpoint-every N    ... every N iterations (default 1)
   --resume DIR            continue from DIR's checkpoint (same data and parameters; keeps checkpointing there)
-  --inject SPEC           fault injection, e.g. 'kill:rank=1:op=allReduce:seq=40' (docs/fault_injection.md)`;
+  --inject SPEC           fault injection, e.g. 'kill:rank=1:op=allReduce:seq=40' (docs/fault_injection.md)
+  --backup-instances N    retire a straggler and start a fresh rank in its place, up to N times
+  --straggler-factor F    a straggler computes F x longer per op than the others' median (default 2)
+  --slow-rank R --slow-ms M   stand-in straggler: rank R sleeps M ms before every op (first life only)`;
 
 export function defaultRecoveryArgs(): RecoveryArgs {
-  return { maxRestarts: 0, checkpoint: null, checkpointEvery: 1, resume: null, inject: null };
+  return { maxRestarts: 0, backupInstances: 0, stragglerFactor: null, slowRank: null, slowMs: null, checkpoint: null, checkpointEvery: 1, resume: null, inject: null };
 }
 
 /**
@@ -33,6 +40,18 @@ export function parseRecoveryFlag(command: string, flag: string, takeValue: () =
   switch (flag) {
     case '--max-restarts':
       out.maxRestarts = parseInteger(command, flag, takeValue(), 0);
+      return true;
+    case '--backup-instances':
+      out.backupInstances = parseInteger(command, flag, takeValue(), 0);
+      return true;
+    case '--straggler-factor':
+      out.stragglerFactor = parseNumber(command, flag, takeValue(), (n) => n > 1, 'a number > 1');
+      return true;
+    case '--slow-rank':
+      out.slowRank = parseInteger(command, flag, takeValue(), 0);
+      return true;
+    case '--slow-ms':
+      out.slowMs = parseInteger(command, flag, takeValue(), 1);
       return true;
     case '--checkpoint':
       out.checkpoint = nonEmpty(command, flag, takeValue());
@@ -64,8 +83,17 @@ function nonEmpty(command: string, flag: string, v: string): string {
 }
 
 /** What the launcher needs from the flags. */
-export function recoveryRunOptions(a: RecoveryArgs): Pick<RunOptions, 'maxRestarts' | 'inject'> {
-  return { ...(a.maxRestarts > 0 ? { maxRestarts: a.maxRestarts } : {}), ...(a.inject !== null ? { inject: a.inject } : {}) };
+export function recoveryRunOptions(a: RecoveryArgs): Pick<RunOptions, 'maxRestarts' | 'inject' | 'backupInstances' | 'stragglerFactor'> {
+  if ((a.slowRank === null) !== (a.slowMs === null)) throw usageError('shoal train', '--slow-rank R and --slow-ms M go together');
+  // The stand-in straggler is a fault-injection delay on every op of rank R (replacements run clean).
+  const slow = a.slowRank === null ? null : `delay:rank=${a.slowRank}:ms=${a.slowMs}`;
+  const inject = [a.inject, slow].filter((x) => x !== null).join(';');
+  return {
+    ...(a.maxRestarts > 0 ? { maxRestarts: a.maxRestarts } : {}),
+    ...(a.backupInstances > 0 ? { backupInstances: a.backupInstances } : {}),
+    ...(a.stragglerFactor !== null ? { stragglerFactor: a.stragglerFactor } : {}),
+    ...(inject !== '' ? { inject } : {}),
+  };
 }
 
 /** What a rank's TrainingState needs; `meta` identifies the job so --resume refuses another job's file. */

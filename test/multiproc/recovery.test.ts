@@ -90,7 +90,8 @@ test('without --max-restarts a loss still ends the job (no waiting for a replace
   t.false(run.timedOut);
   t.false(run.result.ok);
   t.deepEqual(run.result.restarts, []);
-  t.is(run.result.firstFailure?.rank, 1);
+  // Which exit the launcher sees first (the victim's, or a survivor's error exit) is a race.
+  t.is(run.result.exits[1]?.signal, 'SIGKILL');
 });
 
 test('checkpoint then --resume: a job killed at iteration 25 continues to the same sums', async (t) => {

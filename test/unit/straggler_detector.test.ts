@@ -1,0 +1,60 @@
+// The straggler detector on synthetic heartbeats: a rank that computes much longer per op than
+// the others' median is confirmed after `windows` windows in a row, once; uniform ranks and
+// small absolute differences are left alone; a replaced rank starts over.
+import test from 'ava';
+
+import type { ProcessView } from '../../lib/monitor/job_view.js';
+import { StragglerDetector } from '../../lib/monitor/straggler_detector.js';
+
+/** A worker whose counters say it spent `computeMs` computing over `ops` ops by time `now`. */
+function worker(rank: number, now: number, computeMs: number, ops: number, alive = true): ProcessView {
+  return {
+    role: 'worker', rank, host: 'h', pid: 1, alive, lostReason: null, lastHeartbeatMs: now, server: null,
+    rates: { pullsPerSec: 0, pushesPerSec: 0, keysPerSec: 0 },
+    metrics: {
+      startedAt: 0, now, current: null, lastSeq: {}, ops: { allReduce: ops }, bytes: 0,
+      collectiveSeconds: (now - computeMs) / 1000, psSeconds: 0, psCalls: 0, psKeys: 0, reports: [], timeline: [],
+    },
+  };
+}
+
+/** Every window: 100 ops; rank `slow` computes `slowMs` per op, the others 1 ms. */
+function run(d: StragglerDetector, windows: number, slow: number | null, slowMs: number, np = 4): Array<{ window: number; rank: number }> {
+  const found: Array<{ window: number; rank: number }> = [];
+  for (let k = 0; k <= windows; k++) {
+    const now = 1000 + k * d.windowMs;
+    const ws = Array.from({ length: np }, (_, r) => worker(r, now, k * 100 * (r === slow ? slowMs : 1), k * 100));
+    for (const s of d.check(ws, now)) found.push({ window: k, rank: s.rank });
+  }
+  return found;
+}
+
+test('a rank 10x slower per op is confirmed after 3 windows, once', (t) => {
+  const d = new StragglerDetector({ windowMs: 1000 });
+  t.deepEqual(run(d, 8, 2, 10), [{ window: 3, rank: 2 }]);
+});
+
+test('uniform ranks, or a difference under minExcessMs, are not stragglers', (t) => {
+  t.deepEqual(run(new StragglerDetector({ windowMs: 1000 }), 8, null, 1), []);
+  // 3x slower but only 2 ms more per op: noise on a busy machine, not worth a restart.
+  t.deepEqual(run(new StragglerDetector({ windowMs: 1000 }), 8, 1, 3), []);
+});
+
+test('the factor is configurable and a forgotten rank starts its streak over', (t) => {
+  t.deepEqual(run(new StragglerDetector({ windowMs: 1000, factor: 20 }), 8, 0, 10), []);
+  const d = new StragglerDetector({ windowMs: 1000, windows: 2 });
+  const ws = (k: number, slowMs: number): ProcessView[] => [0, 1, 2].map((r) => worker(r, 1000 + k * 1000, k * 100 * (r === 1 ? slowMs : 1), k * 100));
+  t.deepEqual(d.check(ws(0, 10), 1000), []);
+  t.deepEqual(d.check(ws(1, 10), 2000), []);
+  d.forget(1);
+  t.deepEqual(d.check(ws(2, 10), 3000), [], 'no previous sample after forget');
+  t.deepEqual(d.check(ws(3, 10), 4000), []);
+  t.deepEqual(d.check(ws(4, 10), 5000).map((s) => s.rank), [1]);
+});
+
+test('dead ranks and ranks without metrics are ignored', (t) => {
+  const d = new StragglerDetector({ windowMs: 1000, windows: 1 });
+  const at = (k: number): ProcessView[] => [worker(0, 1000 * k, 100 * k, 100 * k), worker(1, 1000 * k, 100 * k, 100 * k), worker(2, 1000 * k, 900 * k, 100 * k, false)];
+  d.check(at(1), 1000);
+  t.deepEqual(d.check(at(2), 2000), []);
+});
