@@ -39,6 +39,16 @@ export interface CommunicatorRuntime {
   tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number };
 }
 
+/**
+ * When the JS event loop last ran its timers. Small collectives can complete synchronously (the
+ * sync-wait fast path resolves the Promise at once), so a tight training loop of them runs on
+ * microtasks alone and starves every timer: heartbeats, metrics, the straggler detector's data.
+ * #submit yields one timer turn when this gets stale.
+ */
+let lastTimerTurn = Date.now();
+const TIMER_STARVATION_MS = 250;
+setInterval(() => (lastTimerTurn = Date.now()), 50).unref();
+
 /** FNV-1a, 32 bits: a communicator id every rank derives from the group's name alone. */
 export function commIdOf(group: string): number {
   let h = 0x811c9dc5;
@@ -291,6 +301,10 @@ export class Communicator {
       throw invalidArgument(op, 'options.timeoutMs', 'a number >= 0', timeoutMs, true);
     }
     if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
+    if (Date.now() - lastTimerTurn > TIMER_STARVATION_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      lastTimerTurn = Date.now();
+    }
     // Capture the caller's stack now (formatted only if needed): the rejection arrives from
     // the comm thread without one.
     const site: { stack?: string } = {};
