@@ -17,6 +17,7 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { ConfigError, RendezvousError, type ErrorCode } from './errors.js';
 import { makeNonce, verifyCoordinatorProof } from './hmac_auth.js';
+import { loadCoordinatorState, saveCoordinatorState } from './coordinator_state_file.js';
 import {
   COORDINATOR_HEALTH_PATH,
   COORDINATOR_WS_PATH,
@@ -48,6 +49,11 @@ export interface CoordinatorOptions {
   stallTimeoutMs?: number;
   /** Serve the dashboard, /metrics and the feed (token-protected); default true. */
   dashboard?: boolean;
+  /**
+   * Keep the job's state in this file (written on every change) and, if it exists at start,
+   * carry on from it: a coordinator restarted by the launcher after a crash (docs/fault_tolerance.md).
+   */
+  stateFile?: string;
   /** Watch for stragglers (monitor/straggler_detector.ts) and report each one confirmed. */
   stragglers?: StragglerOptions & { onStraggler: (s: Straggler) => void };
 }
@@ -152,6 +158,10 @@ export class Coordinator {
   private readonly reportedStalls = new Set<string>();
   private lastPublish = 0;
   private closing: Promise<void> | null = null;
+  private readonly stateFile: string | null;
+  /** After a restart: processes alive before it that have not reconnected yet. */
+  private readonly awaited = new Set<number>();
+  private awaitTimer: NodeJS.Timeout | null = null;
 
   private constructor(host: string, port: number, opts: CoordinatorOptions) {
     this.host = host;
@@ -161,6 +171,37 @@ export class Coordinator {
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
     this.log = opts.log ?? ((line) => process.stderr.write(`[shoal coordinator] ${line}\n`));
     this.stragglers = opts.stragglers ? { detector: new StragglerDetector(opts.stragglers), onStraggler: opts.stragglers.onStraggler } : null;
+    this.stateFile = opts.stateFile ?? null;
+    const saved = this.stateFile ? loadCoordinatorState(this.stateFile) : null;
+    if (saved) {
+      this.epoch = saved.epoch;
+      this.jobSize = saved.jobSize;
+      this.serverCount = saved.serverCount;
+      for (const [group, peers] of Object.entries(saved.completed)) this.completed.set(group, peers);
+      for (const id of saved.lost) this.lost.add(id);
+      for (const id of saved.alive) this.awaited.add(id);
+      this.log(`restarted from ${this.stateFile}: epoch ${this.epoch}, waiting for ${this.awaited.size} process(es) to reconnect`);
+      // Whoever does not come back within a heartbeat timeout died while we were down.
+      this.awaitTimer = setTimeout(() => {
+        for (const id of this.awaited) this.declareLost(id, 'did not reconnect after the coordinator restarted');
+        this.awaited.clear();
+      }, this.heartbeatTimeoutMs);
+      this.awaitTimer.unref();
+    }
+  }
+
+  /** Saves what a restarted coordinator needs (no-op without a state file). */
+  private persist(): void {
+    if (!this.stateFile || this.closing) return;
+    saveCoordinatorState(this.stateFile, {
+      version: 1,
+      epoch: this.epoch,
+      jobSize: this.jobSize,
+      serverCount: this.serverCount,
+      completed: Object.fromEntries(this.completed),
+      lost: [...this.lost],
+      alive: [...new Set([...[...this.ranks.values()].filter((e) => e.alive).map((e) => e.rank), ...this.awaited])],
+    });
   }
 
   /**
@@ -260,6 +301,7 @@ export class Coordinator {
     }
     this.closing = new Promise((resolve) => {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
+      if (this.awaitTimer) clearTimeout(this.awaitTimer);
       for (const w of this.epochWaiters.splice(0)) clearTimeout(w.timer);
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
@@ -388,6 +430,7 @@ export class Coordinator {
       case 'bye': {
         conn.saidBye = true;
         entry.alive = false;
+        this.persist();
         const who = describeIdentity(entry.rank);
         this.jobView.left(who.role, who.rank);
         this.failGroupsOf(entry.rank, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: rank ${entry.rank} left the job before it completed`);
@@ -439,6 +482,8 @@ export class Coordinator {
       lastHeartbeatMs: Date.now(),
     });
     this.jobView.joined(role, rank, typeof host === 'string' ? host.slice(0, MAX_HOST_LENGTH) : conn.remote, isIntIn(pid, 0, Number.MAX_SAFE_INTEGER) ? pid : 0);
+    this.awaited.delete(id);
+    this.persist();
     this.send(conn, { type: 'welcome', rank, size, epoch: this.epoch });
   }
 
@@ -495,6 +540,7 @@ export class Coordinator {
     const peers = [...g.members.values()].sort((a, b) => a.rank - b.rank).map(({ rank, host, port }) => ({ rank, host, port }));
     for (const m of g.members.values()) this.send(m.conn, { type: 'table', id: m.id, group: g.name, peers });
     this.completed.set(g.name, peers);
+    this.persist();
     for (const l of this.lookups.get(g.name) ?? []) {
       clearTimeout(l.timer);
       if (!l.conn.closed) this.send(l.conn, { type: 'table', id: l.id, group: g.name, peers });
@@ -544,6 +590,7 @@ export class Coordinator {
     if (!isIntIn(port, 1, 65535)) return fail(`port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
     const updated = peers.map((p) => (p.rank === groupRank ? { rank: groupRank, host, port } : p));
     this.completed.set(group as string, updated);
+    this.persist();
     const role = describeIdentity(entry.rank).role;
     this.log(`${describeIdentity(entry.rank).label} rejoined group "${String(group)}" at ${host}:${port}`);
     this.send(conn, { type: 'table', id, group: group as string, peers: updated });
@@ -595,6 +642,7 @@ export class Coordinator {
   /** A rank is gone: log it, tell every other live rank, fail the rendezvous it was part of. */
   private declareLost(id: number, reason: string): void {
     this.lost.add(id);
+    this.awaited.delete(id);
     const entry = this.ranks.get(id);
     if (entry) entry.alive = false;
     const who = describeIdentity(id);
@@ -608,11 +656,13 @@ export class Coordinator {
       this.stragglers?.detector.forget(who.rank);
       this.nextEpoch(who.label);
     }
+    this.persist();
   }
 
   /** A worker was lost: the world of the current epoch is over; wake survivors waiting to rebuild it. */
   private nextEpoch(cause: string): void {
     this.epoch++;
+    this.persist();
     for (const g of [...this.groups.values()]) {
       const e = epochOfWorldGroup(g.name);
       if (e !== null && e < this.epoch) this.failGroup(g, 'ERR_PEER_LOST', `rendezvous for group "${g.name}" failed: ${cause} was lost; the job moved to epoch ${this.epoch}`);

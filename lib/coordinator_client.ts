@@ -39,6 +39,11 @@ export interface CoordinatorClientOptions {
   retryDelayMs?: number;
   /** Parameter servers join as 'server' (their own rank space); default 'worker'. */
   role?: 'worker' | 'server';
+  /**
+   * When the link drops, keep reconnecting for this long (the launcher restarts a crashed
+   * coordinator on the same port) and re-send what was pending; default 0: give up at once.
+   */
+  reconnectMs?: number;
 }
 
 export interface PeerLostEvent {
@@ -60,6 +65,8 @@ export interface PeerJoinedEvent {
 }
 
 export interface CoordinatorClientEvents {
+  /** The link dropped and came back (a restarted coordinator); pending requests were re-sent. */
+  reconnected: [{ downMs: number }];
   peerLost: [PeerLostEvent];
   /** A replacement took over a slot of a completed group (a restarted parameter server). */
   peerJoined: [PeerJoinedEvent];
@@ -72,6 +79,8 @@ interface PendingRegister {
   resolve(value: unknown): void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** Re-sent after a reconnect: a restarted coordinator has never seen it. */
+  message: ClientMessage;
 }
 
 /** Extra time the client waits beyond a register's timeout for the coordinator's own verdict. */
@@ -93,7 +102,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   /** The job's epoch when this process joined (0 unless it replaces a lost worker). */
   readonly epoch: number;
 
-  private readonly ws: WebSocket;
+  private ws: WebSocket;
+  private readonly opts: CoordinatorClientOptions;
+  private reconnecting = false;
   private readonly pending = new Map<number, PendingRegister>();
   private nextId = 1;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -106,13 +117,12 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
   private constructor(ws: WebSocket, address: CoordinatorAddress, opts: CoordinatorClientOptions, epoch: number) {
     super();
     this.ws = ws;
+    this.opts = opts;
     this.epoch = epoch;
     this.address = address;
     this.rank = opts.rank;
     this.size = opts.size;
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('close', () => this.onClose('the coordinator closed the connection'));
-    ws.on('error', (err) => this.onClose(`connection error: ${err.message}`));
+    this.attach(ws);
     // Each heartbeat carries this process's metrics when a source is set (setMetricsSource).
     this.heartbeat = setInterval(() => {
       if (this.metricsSource) this.post({ type: 'metrics', data: this.metricsSource() });
@@ -120,6 +130,50 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     }, opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS);
     this.heartbeat.unref();
     this.updateRef();
+  }
+
+  private attach(ws: WebSocket): void {
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.onLinkDown('the coordinator closed the connection'));
+    ws.on('error', (err) => this.onLinkDown(`connection error: ${err.message}`));
+  }
+
+  /** The link dropped: reconnect if allowed (the coordinator may be restarting), else give up. */
+  private onLinkDown(reason: string): void {
+    if (this.closing || this.closedReason !== null || this.reconnecting) return;
+    const budget = this.opts.reconnectMs ?? 0;
+    if (budget <= 0) {
+      this.onClose(reason);
+      return;
+    }
+    this.reconnecting = true;
+    this.ws.removeAllListeners();
+    this.ws.on('error', () => {});
+    void this.reconnect(reason, Date.now(), budget);
+  }
+
+  private async reconnect(reason: string, since: number, budget: number): Promise<void> {
+    const deadline = since + budget;
+    while (!this.closing && Date.now() < deadline) {
+      const attempt = await handshake(this.address, this.opts, Math.max(1, deadline - Date.now()));
+      if (attempt.ok) {
+        this.reconnecting = false;
+        if (this.closing) {
+          attempt.ws.terminate();
+          return;
+        }
+        this.ws = attempt.ws;
+        this.attach(attempt.ws);
+        this.updateRef();
+        for (const p of this.pending.values()) this.post(p.message);
+        this.emit('reconnected', { downMs: Date.now() - since });
+        return;
+      }
+      if (attempt.fatal) break;
+      await new Promise((r) => setTimeout(r, this.opts.retryDelayMs ?? 100));
+    }
+    this.reconnecting = false;
+    this.onClose(`${reason}; no coordinator came back within ${budget} ms`);
   }
 
   /**
@@ -168,9 +222,10 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       const timer = setTimeout(() => {
         this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `rendezvous for group "${group}" timed out after ${timeoutMs} ms: no answer from the coordinator at ${formatAddress(this.address)}`, { rank: this.rank }));
       }, timeoutMs + REGISTER_GRACE_MS);
-      this.pending.set(id, { group, resolve, reject, timer });
+      const message: ClientMessage = { type: 'register', id, group, groupSize, groupRank, host: endpoint.host, port: endpoint.port, timeoutMs };
+      this.pending.set(id, { group, resolve, reject, timer, message });
       this.updateRef();
-      this.post({ type: 'register', id, group, groupSize, groupRank, host: endpoint.host, port: endpoint.port, timeoutMs });
+      this.post(message);
     });
   }
 
@@ -187,9 +242,10 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       const timer = setTimeout(() => {
         this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `lookup of group "${group}" timed out after ${timeoutMs} ms: no answer from the coordinator at ${formatAddress(this.address)}`, { rank: this.rank }));
       }, timeoutMs + REGISTER_GRACE_MS);
-      this.pending.set(id, { group, resolve, reject, timer });
+      const message: ClientMessage = { type: 'lookup', id, group, timeoutMs };
+      this.pending.set(id, { group, resolve, reject, timer, message });
       this.updateRef();
-      this.post({ type: 'lookup', id, group, timeoutMs });
+      this.post(message);
     });
   }
 
@@ -219,9 +275,10 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
       const timer = setTimeout(() => {
         this.settle(id, new RendezvousError('ERR_RENDEZVOUS', `waiting for ${what} timed out after ${timeoutMs} ms: no answer from the coordinator at ${formatAddress(this.address)}`, { rank: this.rank }));
       }, timeoutMs + REGISTER_GRACE_MS);
-      this.pending.set(id, { group: what, resolve, reject, timer });
+      const msg = message(id);
+      this.pending.set(id, { group: what, resolve, reject, timer, message: msg });
       this.updateRef();
-      this.post(message(id));
+      this.post(msg);
     });
   }
 

@@ -85,7 +85,9 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     if (job.hostsCoordinator) {
       coordinator = await Coordinator.start({ host: coordinatorListenHost(job.coordinator), port: job.coordinator.port, token: job.token });
     }
-    client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank: job.rank, size: job.size, timeoutMs });
+    // `shoal run` restarts a crashed coordinator on the same port: ride through it.
+    const reconnectMs = env.SHOAL_LAUNCHER === 'shoal' ? timeoutMs : 0;
+    client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank: job.rank, size: job.size, timeoutMs, reconnectMs });
   }
   const advertiseHost = env.SHOAL_ADVERTISE_HOST || (job.bindHost === '0.0.0.0' || job.bindHost === '::' ? hostname() : job.bindHost);
   const runtime: CommunicatorRuntime = {
@@ -130,6 +132,14 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     c.on('peerLost', ({ rank, role, reason }) => {
       if (role === 'server') world.psLost(rank, reason);
       else world.peerLost(rank, reason);
+    });
+    c.on('peerJoined', ({ group, rank, role, host, port }) => {
+      if (role !== 'server' || group !== 'ps/servers') return;
+      try {
+        world.psJoined(rank, host, port);
+      } catch (err) {
+        process.emitWarning(`ignoring a parameter-server announcement: ${(err as Error).message}`, { code: 'SHOAL_PS_JOIN' });
+      }
     });
     world.onClose(async () => {
       await c.close();

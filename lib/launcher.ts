@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants, networkInterfaces } from 'node:os';
 import { createInterface } from 'node:readline';
-import { Coordinator } from './coordinator.js';
+import { CoordinatorProcess } from './coordinator_process.js';
 import { ConfigError } from './errors.js';
 import { formatAddress, isLocalAddress } from './env.js';
 import { makeToken } from './hmac_auth.js';
@@ -111,6 +111,8 @@ export interface JobHandle {
   interrupt(signal: NodeJS.Signals): void;
   /** Pids of ranks still running. */
   pids(): number[];
+  /** Pid of the coordinator process (tests kill it to check that the job survives). */
+  coordinatorPid(): number | undefined;
 }
 
 /**
@@ -126,7 +128,7 @@ export function runJob(opts: RunOptions): Promise<JobResult> {
 /** Starts a job and returns a handle (the CLI uses it to forward signals). */
 export function startJob(opts: RunOptions): JobHandle {
   const job = new Job(opts);
-  return { result: job.run(), interrupt: (s) => job.interrupt(s), pids: () => job.pids() };
+  return { result: job.run(), interrupt: (s) => job.interrupt(s), pids: () => job.pids(), coordinatorPid: () => job.coordinatorPid() };
 }
 
 /** The exit status `shoal run` should return for a result (128 + signal number for signals). */
@@ -175,7 +177,9 @@ class Job {
   private stoppedOthers = 0;
   private interrupted: NodeJS.Signals | null = null;
   private killTimer: NodeJS.Timeout | null = null;
-  private coordinator: Coordinator | null = null;
+  private coordinator: CoordinatorProcess | null = null;
+  /** The job cannot go on for a reason that is no process's exit (the coordinator could not be restarted). */
+  private fatal: string | null = null;
   private allExited: (() => void) | null = null;
   /** The spawn loop has finished (exit events cannot arrive during it: spawn is synchronous). */
   private spawned = false;
@@ -203,19 +207,29 @@ class Job {
 
     const bindHost = opts.coordinatorHost ?? (hosts ? firstExternalIPv4() ?? '127.0.0.1' : '127.0.0.1');
     const token = makeToken();
-    this.coordinator = await Coordinator.start({
+    // The coordinator runs in its own process: if it dies it is restarted on the same port and
+    // the job goes on (lib/coordinator_process.ts).
+    this.coordinator = await CoordinatorProcess.start({
       host: bindHost,
       port: opts.dashboardPort ?? 0,
       token,
       dashboard: !opts.noDashboard,
-      ...((opts.backupInstances ?? 0) > 0
-        ? { stragglers: { ...(opts.stragglerFactor !== undefined ? { factor: opts.stragglerFactor } : {}), ...(opts.stragglerWindowMs !== undefined ? { windowMs: opts.stragglerWindowMs } : {}), onStraggler: (s: { rank: number; message: string }) => this.retire(s.rank, s.message) } }
-        : {}),
+      stragglers: (opts.backupInstances ?? 0) > 0 ? { ...(opts.stragglerFactor !== undefined ? { factor: opts.stragglerFactor } : {}), ...(opts.stragglerWindowMs !== undefined ? { windowMs: opts.stragglerWindowMs } : {}) } : null,
+      onStraggler: (rank, message) => this.retire(rank, message),
       ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
       // Once the job is being stopped, ranks dropping off is expected: keep the log to the cause.
       log: (line) => {
         if (!opts.quiet && !this.stopping) process.stderr.write(`[shoal] ${line}\n`);
       },
+      onRestart: (cause, n) => {
+        if (!this.stopping) process.stderr.write(`[shoal] the coordinator ${cause}; restarting it on port ${this.coordinator?.port} (restart ${n}); ranks reconnect\n`);
+      },
+    });
+    this.coordinator.onGiveUp((reason) => {
+      if (this.stopping) return;
+      this.fatal = reason;
+      this.stopping = true;
+      this.stoppedOthers = this.stopRanks('SIGTERM');
     });
     // A wildcard bind is not an address ranks can dial.
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
@@ -304,6 +318,10 @@ class Job {
     this.stopping = true;
     this.stopRanks(signal);
     this.checkAllExited();
+  }
+
+  coordinatorPid(): number | undefined {
+    return this.coordinator?.pid();
   }
 
   pids(): number[] {
@@ -518,6 +536,9 @@ class Job {
     if (this.interrupted) {
       const n = this.procs.length;
       return { ok: false, exits, interrupted: this.interrupted, restarts: this.restarts, summary: `shoal run: interrupted by ${this.interrupted}; stopped ${n} ${plural(n, 'rank')}` };
+    }
+    if (this.fatal) {
+      return { ok: false, exits, restarts: this.restarts, summary: `shoal run: ${this.fatal}; stopped ${this.stoppedOthers} ${plural(this.stoppedOthers, 'process', 'processes')}` };
     }
     if (f) {
       const verb = f.signal ? `was ${describeExit(f)}` : describeExit(f);

@@ -4,7 +4,7 @@
 
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startJob, type JobResult, type RunOptions } from '../../lib/launcher.js';
+import { startJob, type JobHandle, type JobResult, type RunOptions } from '../../lib/launcher.js';
 
 export interface RanksRun {
   result: JobResult;
@@ -21,6 +21,9 @@ export interface RunRanksOptions extends Partial<Omit<RunOptions, 'np' | 'comman
   wallTimeoutMs?: number;
   /** Also echo lines to this process's stderr as `[rank] line` (debugging). */
   echo?: boolean;
+  /** Called with the job's handle once it started, and with every line (tests that act mid-job). */
+  onStart?: (job: JobHandle) => void;
+  onLine?: (rank: number, stream: 'stdout' | 'stderr', line: string) => void;
 }
 
 /** dist/test/ — scripts given as relative paths are resolved here (e.g. 'workers/x.worker.js'). */
@@ -41,7 +44,7 @@ export function fixturePath(name: string): string {
  *   t.true(result.ok, result.summary);
  */
 export async function runRanks(np: number, script: string, args: string[] = [], opts: RunRanksOptions = {}): Promise<RanksRun> {
-  const { wallTimeoutMs = 60_000, echo = false, ...runOpts } = opts;
+  const { wallTimeoutMs = 60_000, echo = false, onStart, onLine, ...runOpts } = opts;
   const path = (isAbsolute(script) ? script : resolve(DIST_TEST_DIR, script)).replace(/\.ts$/, '.js');
   const stdout: string[][] = Array.from({ length: np }, () => []);
   const stderr: string[][] = Array.from({ length: np }, () => []);
@@ -57,8 +60,10 @@ export async function runRanks(np: number, script: string, args: string[] = [], 
       (stream === 'stdout' ? stdout : stderr)[rank]?.push(line);
       output[rank]?.push(line);
       if (echo) process.stderr.write(`[${rank}] ${line}\n`);
+      onLine?.(rank, stream, line);
     },
   });
+  onStart?.(job);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

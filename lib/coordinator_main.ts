@@ -1,0 +1,57 @@
+// Entry of the coordinator process `shoal run` starts beside the ranks (lib/coordinator_process.ts
+// starts it, and starts it again on the same port if it dies). Its configuration comes in
+// SHOAL_COORDINATOR_CONFIG (JSON, not argv: it holds the job token); it talks to the launcher
+// over the IPC channel: 'ready' {port}, 'log' {line}, 'straggler' {rank, message} out;
+// 'markDead' {rank, reason, role} and 'close' in. It exits when the launcher goes away.
+import { Coordinator } from './coordinator.js';
+
+interface Config {
+  host: string;
+  port: number;
+  token: string;
+  dashboard: boolean;
+  stallTimeoutMs?: number;
+  stragglers?: { factor?: number; windowMs?: number } | null;
+  stateFile: string;
+}
+
+type Inbound = { type: 'markDead'; rank: number; reason: string; role: 'worker' | 'server' } | { type: 'close' };
+
+const send = (msg: object): void => {
+  if (process.connected) process.send?.(msg);
+};
+
+const cfg = JSON.parse(process.env.SHOAL_COORDINATOR_CONFIG ?? 'null') as Config | null;
+if (!cfg || !process.send) {
+  process.stderr.write('coordinator_main: start me with `shoal run` (needs SHOAL_COORDINATOR_CONFIG and an IPC channel)\n');
+  process.exit(2);
+}
+delete process.env.SHOAL_COORDINATOR_CONFIG;
+
+const coordinator = await Coordinator.start({
+  host: cfg.host,
+  port: cfg.port,
+  token: cfg.token,
+  dashboard: cfg.dashboard,
+  stateFile: cfg.stateFile,
+  ...(cfg.stallTimeoutMs !== undefined ? { stallTimeoutMs: cfg.stallTimeoutMs } : {}),
+  ...(cfg.stragglers ? { stragglers: { ...cfg.stragglers, onStraggler: (s) => send({ type: 'straggler', rank: s.rank, message: s.message }) } } : {}),
+  log: (line) => send({ type: 'log', line }),
+});
+
+let closing = false;
+async function shutdown(): Promise<void> {
+  if (closing) return;
+  closing = true;
+  await coordinator.close();
+  process.exit(0);
+}
+process.on('message', (m: Inbound) => {
+  if (m.type === 'markDead') coordinator.markDead(m.rank, m.reason, m.role);
+  else if (m.type === 'close') void shutdown();
+});
+// The launcher died or closed the channel: nothing is left to coordinate.
+process.on('disconnect', () => void shutdown());
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => undefined);  // Ctrl-C is the launcher's to handle
+send({ type: 'ready', port: coordinator.port });

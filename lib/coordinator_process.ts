@@ -1,0 +1,199 @@
+// The launcher's handle on the coordinator, which runs in a process of its own so that it can
+// die (a crash, an OOM kill, `kill -9`) without taking the job with it: the launcher starts it
+// again, it reloads its state file (coordinator_state_file.ts), the ranks reconnect and re-send
+// what they were waiting for (coordinator_client.ts), and the job goes on.
+//
+// Ranks dial the launcher's port, which forwards every connection to the coordinator's private
+// loopback port. The public port never changes: a restarted coordinator could not rebind its
+// predecessor's port anyway (its connections linger in TIME_WAIT and uWS binds without
+// SO_REUSEADDR), and the forwarder is a few lines that do not crash.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { RendezvousError } from './errors.js';
+
+export interface CoordinatorProcessOptions {
+  host: string;
+  port: number;
+  token: string;
+  dashboard: boolean;
+  stallTimeoutMs?: number;
+  stragglers?: { factor?: number; windowMs?: number } | null;
+  /** The coordinator's log lines. */
+  log: (line: string) => void;
+  onStraggler?: (rank: number, message: string) => void;
+  /** Called when the coordinator died and is being restarted (for the job log). */
+  onRestart?: (cause: string, restarts: number) => void;
+}
+
+const MAIN = fileURLToPath(new URL('./coordinator_main.js', import.meta.url));
+/** A coordinator that keeps dying is a bug, not bad luck: stop the job after this many restarts. */
+const MAX_COORDINATOR_RESTARTS = 10;
+
+export class CoordinatorProcess {
+  /** The public port ranks and dashboards use. */
+  port = 0;
+  restarts = 0;
+  #opts: CoordinatorProcessOptions;
+  #child: ChildProcess | null = null;
+  /** The running coordinator's private port; 0 while it is down. */
+  #innerPort = 0;
+  #queue: object[] = [];
+  #closing = false;
+  #stateDir: string;
+  #server: Server | null = null;
+  #sockets = new Set<Socket>();
+  #onGiveUp: (reason: string) => void = () => {};
+
+  private constructor(opts: CoordinatorProcessOptions, stateDir: string) {
+    this.#opts = opts;
+    this.#stateDir = stateDir;
+  }
+
+  /**
+   * Listens on host:port, starts the coordinator process and waits until it is ready.
+   * @throws {RendezvousError} when the port cannot be bound or the coordinator does not start.
+   */
+  static async start(opts: CoordinatorProcessOptions): Promise<CoordinatorProcess> {
+    const cp = new CoordinatorProcess(opts, mkdtempSync(join(tmpdir(), 'shoal-coordinator-')));
+    try {
+      cp.port = await cp.#listen();
+      await cp.#spawn();
+    } catch (err) {
+      await cp.close();
+      throw err;
+    }
+    return cp;
+  }
+
+  /** Called (once) if the coordinator cannot be brought back. */
+  onGiveUp(fn: (reason: string) => void): void {
+    this.#onGiveUp = fn;
+  }
+
+  pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** The launcher saw a process exit abnormally (delivered after a restart if the coordinator is down). */
+  markDead(rank: number, reason: string, role: 'worker' | 'server' = 'worker'): void {
+    this.#send({ type: 'markDead', rank, reason, role });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const child = this.#child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      if (child.connected) child.send({ type: 'close' });
+      else child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(timer);
+    }
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    rmSync(this.#stateDir, { recursive: true, force: true });
+  }
+
+  #listen(): Promise<number> {
+    const server = createServer((client) => this.#forward(client));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new RendezvousError('ERR_RENDEZVOUS', `could not start the Shoal coordinator on ${this.#opts.host}:${this.#opts.port}: ${(err as NodeJS.ErrnoException).code ?? err.message} (the port is in use or the address is not local to this host)`)),
+      );
+      server.listen({ host: this.#opts.host, port: this.#opts.port, exclusive: true }, () => {
+        const addr = server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : this.#opts.port);
+      });
+    });
+  }
+
+  /** Pipes one connection to the coordinator; while it restarts, the client is dropped and retries. */
+  #forward(client: Socket): void {
+    if (this.#innerPort === 0 || this.#closing) {
+      client.destroy();
+      return;
+    }
+    const upstream = createConnection({ host: '127.0.0.1', port: this.#innerPort });
+    for (const s of [client, upstream]) {
+      this.#sockets.add(s);
+      s.setNoDelay(true);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        this.#sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  #send(msg: object): void {
+    if (this.#innerPort !== 0 && this.#child?.connected) this.#child.send(msg);
+    else this.#queue.push(msg);
+  }
+
+  #spawn(): Promise<void> {
+    const cfg = {
+      host: '127.0.0.1',
+      port: 0,
+      token: this.#opts.token,
+      dashboard: this.#opts.dashboard,
+      stallTimeoutMs: this.#opts.stallTimeoutMs,
+      stragglers: this.#opts.stragglers ?? null,
+      stateFile: join(this.#stateDir, 'coordinator.json'),
+    };
+    // Its own process group: a Ctrl-C meant for the launcher must not kill it mid-shutdown.
+    const child = fork(MAIN, [], {
+      detached: true,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, SHOAL_COORDINATOR_CONFIG: JSON.stringify(cfg) },
+    });
+    this.#child = child;
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      child.on('message', (m: { type: string; port?: number; line?: string; rank?: number; message?: string }) => {
+        if (m.type === 'ready' && typeof m.port === 'number') {
+          started = true;
+          this.#innerPort = m.port;
+          for (const q of this.#queue.splice(0)) child.send(q);
+          resolve();
+        } else if (m.type === 'log' && typeof m.line === 'string') this.#opts.log(m.line);
+        else if (m.type === 'straggler' && typeof m.rank === 'number') this.#opts.onStraggler?.(m.rank, String(m.message ?? ''));
+      });
+      child.once('exit', (code, signal) => {
+        this.#innerPort = 0;
+        // Connections through the forwarder lead nowhere now: drop them so ranks reconnect.
+        for (const s of this.#sockets) s.destroy();
+        const cause = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        if (!started) {
+          reject(new RendezvousError('ERR_RENDEZVOUS', `the Shoal coordinator process ${cause} before it was ready`));
+          return;
+        }
+        if (!this.#closing) void this.#restart(cause);
+      });
+    });
+  }
+
+  async #restart(cause: string): Promise<void> {
+    this.restarts++;
+    if (this.restarts > MAX_COORDINATOR_RESTARTS) {
+      this.#onGiveUp(`the coordinator ${cause} after ${MAX_COORDINATOR_RESTARTS} restarts`);
+      return;
+    }
+    this.#opts.onRestart?.(cause, this.restarts);
+    try {
+      await this.#spawn();
+    } catch (err) {
+      if (!this.#closing) this.#onGiveUp(`the coordinator ${cause} and could not be restarted: ${(err as Error).message}`);
+    }
+  }
+}
