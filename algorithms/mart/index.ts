@@ -14,23 +14,38 @@
 // do not (always when the sketch is exact, see sketch.ts): per-row gradients are
 // partition-independent, fixed-point sums are exact, row subsampling hashes the global row
 // index, column subsampling draws from a seeded generator every rank runs identically.
+//
+// Fault tolerance (lib/recovery): the boosting loop runs inside resilient() with a
+// TrainingState (state.ts) holding the setup, the trees (packed, in bin form), the round and the
+// early-stopping bookkeeping, committed after every round. No collective runs before the loop
+// function, so a replacement process joins the survivors in step; at the start of the loop
+// function every rank rebuilds its binned rows from the committed cuts and its train/test
+// margins from the committed trees, with the same floating-point additions in the same order
+// as the incremental updates. A recovered or resumed run therefore ends with exactly the model
+// of an undisturbed one.
 import { availableParallelism } from 'node:os';
 
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { Rng } from '../common/rng.js';
+import { ConfigError } from '../../lib/errors.js';
+import { resilient } from '../../lib/recovery/resilient.js';
+import { recoveryEnabled } from '../../lib/recovery/recovery_env.js';
+import { TrainingState, type CheckpointMeta, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { featureImportance, MART_FORMAT, MART_VERSION, F32_MAX, type MartModel, type MartTree } from './model.js';
 import { gbdtNative } from './native.js';
 import { logisticObjective, squaredErrorObjective, type RowObjective } from './objective.js';
 import { martParams, type MartParams } from './params.js';
 import { buildCuts, type FeatureCuts } from './sketch.js';
+import { appendTo, binTree, flatTree, forestSize, initialMartState, pushTree, setupCuts, type MartSetup, type MartState } from './state.js';
 import { growTree, type BinnedRows, type BinTree } from './tree.js';
 
 export { martParams, MART_DEFAULTS, type MartParams, type MartObjective } from './params.js';
 export { predict, predictMargins, loadMartModel, saveMartModel, parseMartModel, toXgboostJson, xgboostJsonText, featureImportance, type MartModel, type MartTree } from './model.js';
 export { buildCuts, type FeatureCuts } from './sketch.js';
 export { findSplit, growTree, type BinTree, type BinnedRows } from './tree.js';
+export { type MartState, type MartSetup, type PackedForest } from './state.js';
 
 /** Test-set metrics of one round, e.g. { auc, logloss } or { 'ndcg@10': ... }. */
 export type Metrics = Record<string, number>;
@@ -52,6 +67,13 @@ export interface TrainOptions {
   log?: ((line: string) => void) | null;
   /** Label of the progress lines (default 'mart'). */
   label?: string;
+  /**
+   * Fault tolerance (lib/recovery): the options of the run's TrainingState (checkpoint `dir`
+   * and `every`, `resume`, extra `meta`; martCheckpointMeta is always included) and where
+   * resilient() reports a recovery (default stderr). Without `dir`/`resume` and outside a job
+   * started with --max-restarts, commits cost nothing.
+   */
+  recovery?: TrainingStateOptions & { log?: (line: string) => void };
 }
 
 export interface RoundInfo extends Metrics {
@@ -69,6 +91,8 @@ export interface TrainResult {
   testMetrics: Metrics;
   history: RoundInfo[];
   trainSeconds: number;
+  /** Time this process spent in TrainingState.commit() (0 unless checkpointing or replacing workers). */
+  commitSeconds: number;
   /** The cut points the rows were binned with. */
   cuts: FeatureCuts;
 }
@@ -154,29 +178,7 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
   const log = options.log === undefined ? (comm.rank === 0 ? (line: string) => console.log(line) : null) : options.log;
   const test = options.test ?? null;
 
-  // Feature slots and global row count / offset.
-  let numFeatures = options.numFeatures ?? 0;
-  const counts = new Float64Array([Math.max(data.maxFeatureId + 1, test ? test.maxFeatureId + 1 : 0, 1), data.numRows]);
-  if (options.numFeatures === undefined) {
-    const mx = new Float64Array([counts[0]!]);
-    await comm.allReduce(mx, { op: 'max' });
-    numFeatures = mx[0]!;
-  }
-  const rowCounts = new Int32Array(comm.size);
-  await comm.allGather(new Int32Array([data.numRows]), rowCounts);
-  let totalRows = 0;
-  let offset = 0;
-  for (let r = 0; r < comm.size; r++) {
-    if (r === comm.rank) offset = totalRows;
-    totalRows += rowCounts[r]!;
-  }
-
-  const cuts = await buildCuts(comm, data, numFeatures, p.maxBin, p.sketchSize);
-  const binned = binData(data, cuts);
-  const testBinned = test ? binData(test, cuts) : null;
-  const threads = p.threads > 0 ? p.threads : comm.size === 1 ? availableParallelism() : 1;
-
-  // Objective and base margin.
+  // Objective (per-row gradients depend only on the margins: nothing to carry between rounds).
   const rowObjective: RowObjective | null =
     options.gradients !== undefined
       ? null
@@ -186,24 +188,6 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
           ? squaredErrorObjective(data.labels, data.weights)
           : null;
   if (!rowObjective && !options.gradients) throw new TypeError(`${label}: objective ${p.objective} needs options.gradients (use algorithms/lambdamart)`);
-  let baseMargin = 0;
-  if (p.objective === 'binary:logistic') {
-    const b = p.baseScore ?? 0.5;
-    baseMargin = Math.log(b / (1 - b));
-  } else if (p.objective === 'reg:squarederror') {
-    if (p.baseScore !== null) baseMargin = p.baseScore;
-    else {
-      const s = new Float64Array(2);
-      for (let i = 0; i < data.numRows; i++) {
-        const w = data.weights ? data.weights[i]! : 1;
-        s[0] = s[0]! + w * data.labels[i]!;
-        s[1] = s[1]! + w;
-      }
-      await comm.allReduce(s, { op: 'sum' });
-      baseMargin = s[1]! > 0 ? s[0]! / s[1]! : 0;
-    }
-  } else if (p.baseScore !== null) baseMargin = p.baseScore;
-
   const evaluate =
     options.evaluate ??
     (p.objective === 'binary:logistic'
@@ -222,123 +206,265 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
           return { rmse: Math.sqrt(s[0]! / Math.max(1, s[1]!)) };
         });
   const metric = options.metric ?? (p.objective === 'binary:logistic' ? { name: 'auc', maximize: true } : { name: 'rmse', maximize: false });
-
-  const n = data.numRows;
-  const margins = new Float64Array(n).fill(baseMargin);
-  const testMargins = testBinned ? new Float64Array(testBinned.numRows).fill(baseMargin) : null;
-  const grad = new Float64Array(n);
-  const hess = new Float64Array(n);
-  const rows = new Uint32Array(n);
-  const scratch = new Uint32Array(n);
-  const usable: number[] = [];
-  for (let f = 0; f < numFeatures; f++) if (cuts.cutPtr[f + 1]! > cuts.cutPtr[f]!) usable.push(f);
-  const featureMask = new Uint8Array(numFeatures);
-
-  const trees: MartTree[] = [];
-  const history: RoundInfo[] = [];
-  let best = metric.maximize ? -Infinity : Infinity;
-  let bestRound = 0;
-  let bestMetrics: Metrics = {};
-  let rounds = 0;
   const grow = { maxDepth: p.maxDepth, maxLeaves: p.maxLeaves, eta: p.eta, lambda: p.lambda, gamma: p.gamma, minChildWeight: p.minChildWeight };
 
-  for (let round = 0; round < p.rounds; round++) {
-    const tr = performance.now();
-    if (rowObjective) rowObjective.gradients(margins, grad, hess);
-    else options.gradients!(margins, grad, hess);
-    if (p.subsample < 1) {
-      for (let i = 0; i < n; i++) {
-        const id = options.rowIds ? options.rowIds[i]! : offset + i;
-        if (rowUniform(p.seed, round, id) >= p.subsample) {
-          grad[i] = 0;
-          hess[i] = 0;
+  // Everything needed to continue bit-identically lives in the TrainingState (state.ts); no
+  // collective runs before resilient(), so a replacement process enters it in step with the
+  // survivors (who call the loop function again after a loss).
+  const { log: recoveryLog, ...stateOpts } = options.recovery ?? {};
+  const state = new TrainingState<MartState>(comm, initialMartState(metric.maximize), {
+    ...stateOpts,
+    meta: { ...martCheckpointMeta(p, comm.size, label), ...stateOpts.meta },
+  });
+  let commitSeconds = 0;
+  let commitsHere = 0;
+
+  const out = await resilient(
+    comm,
+    state,
+    async (s: MartState) => {
+      const entered = performance.now();
+      // Setup, once per job (collective); after a recovery or on resume it comes from the state.
+      if (s.setup === null) s.setup = await agreeSetup(comm, data, test, p, options.numFeatures);
+      else await checkSetup(comm, s.setup, data, label);
+      const setup = s.setup;
+      const cuts = setupCuts(setup);
+      const numFeatures = setup.numFeatures;
+      let offset = 0;
+      let totalRows = 0;
+      for (let r = 0; r < comm.size; r++) {
+        if (r === comm.rank) offset = totalRows;
+        totalRows += setup.rowCounts[r]!;
+      }
+      const binned = binData(data, cuts);
+      const testBinned = test ? binData(test, cuts) : null;
+      const threads = p.threads > 0 ? p.threads : comm.size === 1 ? availableParallelism() : 1;
+
+      // Margins of the committed trees, rebuilt: per row the same additions in the same order
+      // as the incremental updates below (base margin, then each round's leaf value).
+      const n = data.numRows;
+      const margins = new Float64Array(n).fill(setup.baseMargin);
+      const testMargins = testBinned ? new Float64Array(testBinned.numRows).fill(setup.baseMargin) : null;
+      for (let t = 0; t < forestSize(s.forest); t++) {
+        const ft = flatTree(s.forest, t);
+        addTree(binned, ft, margins);
+        if (testBinned && testMargins) addTree(testBinned, ft, testMargins);
+      }
+      if (s.round > 0 && log) {
+        log(`${label}: continuing after round ${s.round} (${forestSize(s.forest)} trees rebuilt into the margins, rows binned, in ${((performance.now() - entered) / 1000).toFixed(3)} s)`);
+      }
+
+      const grad = new Float64Array(n);
+      const hess = new Float64Array(n);
+      const rows = new Uint32Array(n);
+      const scratch = new Uint32Array(n);
+      const usable: number[] = [];
+      for (let f = 0; f < numFeatures; f++) if (cuts.cutPtr[f + 1]! > cuts.cutPtr[f]!) usable.push(f);
+      const featureMask = new Uint8Array(numFeatures);
+
+      while (!s.stopped && s.round < p.rounds) {
+        const round = s.round;
+        const tr = performance.now();
+        if (rowObjective) rowObjective.gradients(margins, grad, hess);
+        else options.gradients!(margins, grad, hess);
+        if (p.subsample < 1) {
+          for (let i = 0; i < n; i++) {
+            const id = options.rowIds ? options.rowIds[i]! : offset + i;
+            if (rowUniform(p.seed, round, id) >= p.subsample) {
+              grad[i] = 0;
+              hess[i] = 0;
+            }
+          }
+        }
+        // Fixed point: integers whose global sums stay below 2^52 (exact, order-independent).
+        const mx = new Float64Array(2);
+        for (let i = 0; i < n; i++) {
+          const ag = Math.abs(grad[i]!);
+          if (ag > mx[0]!) mx[0] = ag;
+          if (hess[i]! > mx[1]!) mx[1] = hess[i]!;
+        }
+        if (comm.size > 1) await comm.allReduce(mx, { op: 'max' });
+        const sg = fixedPointScale(mx[0]!, totalRows);
+        const sh = fixedPointScale(mx[1]!, totalRows);
+        for (let i = 0; i < n; i++) {
+          grad[i] = Math.round(grad[i]! * sg);
+          hess[i] = Math.round(hess[i]! * sh);
+        }
+        // Column subsampling: the same draw on every rank (seeded by seed and round: no RNG state).
+        if (p.colsampleBytree < 1) {
+          featureMask.fill(0);
+          const rng = new Rng((p.seed * 7919 + round) >>> 0);
+          const pick = usable.slice();
+          const want = Math.max(1, Math.round(p.colsampleBytree * pick.length));
+          for (let i = 0; i < want && i < pick.length; i++) {
+            const j = i + rng.int(pick.length - i);
+            const tmp = pick[i]!;
+            pick[i] = pick[j]!;
+            pick[j] = tmp;
+            featureMask[pick[i]!] = 1;
+          }
+        } else featureMask.fill(1);
+
+        for (let i = 0; i < n; i++) rows[i] = i;
+        const { tree, leafRanges } = await growTree(comm, binned, grad, hess, 1 / sg, 1 / sh, rows, scratch, featureMask, grow, threads);
+        // Every row is in exactly one leaf: one addition per row and round, as addTreeBins does.
+        for (const [id, [b, e]] of leafRanges) {
+          const v = tree.value[id]!;
+          for (let k = b; k < e; k++) {
+            const r = rows[k]!;
+            margins[r] = margins[r]! + v;
+          }
+        }
+        const rounds = round + 1;
+
+        const info: RoundInfo = { round: rounds, seconds: 0 };
+        if (rowObjective) {
+          const sums = new Float64Array(rowObjective.loss(margins));
+          await comm.allReduce(sums, { op: 'sum' });
+          info[`train-${rowObjective.lossName}`] = sums[1]! > 0 ? sums[0]! / sums[1]! : Number.NaN;
+        }
+        let best = s.best;
+        let bestRound = s.bestRound;
+        let bestMetrics = s.bestMetrics;
+        let stop = false;
+        if (testBinned && testMargins) {
+          addTree(testBinned, flatten(tree), testMargins);
+          const m = await evaluate(testMargins);
+          for (const [k, v] of Object.entries(m)) info[`test-${k}`] = v;
+          const v = m[metric.name] ?? Number.NaN;
+          if (metric.maximize ? v > best : v < best) {
+            best = v;
+            bestRound = rounds;
+            bestMetrics = m;
+          }
+          if (p.earlyStoppingRounds > 0 && rounds - bestRound >= p.earlyStoppingRounds) stop = true;
+        } else bestRound = rounds;
+        info.seconds = (performance.now() - tr) / 1000;
+
+        // The round is complete (its last collective is done): record it and commit.
+        pushTree(s.forest, tree);
+        if (s.historyKeys.length === 0) s.historyKeys = Object.keys(info);
+        s.history = appendTo(s.history, s.historyKeys.map((k) => info[k] ?? Number.NaN));
+        s.best = best;
+        s.bestRound = bestRound;
+        s.bestMetrics = bestMetrics;
+        s.stopped = stop;
+        s.round = rounds;
+        const tc = performance.now();
+        state.commit();
+        commitSeconds += (performance.now() - tc) / 1000;
+        commitsHere++;
+
+        const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
+        comm.report?.({ iteration: rounds, loss });
+        if (log) {
+          const cols = Object.entries(info)
+            .filter(([k]) => k !== 'round' && k !== 'seconds')
+            .map(([k, v]) => `  ${k} ${v.toFixed(6)}`)
+            .join('');
+          log(`${label} round ${String(rounds).padStart(4)}${cols}  ${info.seconds.toFixed(3)}s`);
         }
       }
-    }
-    // Fixed point: integers whose global sums stay below 2^52 (exact, order-independent).
-    const mx = new Float64Array(2);
-    for (let i = 0; i < n; i++) {
-      const ag = Math.abs(grad[i]!);
-      if (ag > mx[0]!) mx[0] = ag;
-      if (hess[i]! > mx[1]!) mx[1] = hess[i]!;
-    }
-    if (comm.size > 1) await comm.allReduce(mx, { op: 'max' });
-    const sg = fixedPointScale(mx[0]!, totalRows);
-    const sh = fixedPointScale(mx[1]!, totalRows);
-    for (let i = 0; i < n; i++) {
-      grad[i] = Math.round(grad[i]! * sg);
-      hess[i] = Math.round(hess[i]! * sh);
-    }
-    // Column subsampling: the same draw on every rank.
-    if (p.colsampleBytree < 1) {
-      featureMask.fill(0);
-      const rng = new Rng((p.seed * 7919 + round) >>> 0);
-      const pick = usable.slice();
-      const want = Math.max(1, Math.round(p.colsampleBytree * pick.length));
-      for (let i = 0; i < want && i < pick.length; i++) {
-        const j = i + rng.int(pick.length - i);
-        const tmp = pick[i]!;
-        pick[i] = pick[j]!;
-        pick[j] = tmp;
-        featureMask[pick[i]!] = 1;
-      }
-    } else featureMask.fill(1);
+      return { s, cuts, hasTest: testBinned !== null };
+    },
+    recoveryLog ? { log: recoveryLog } : {},
+  );
 
-    for (let i = 0; i < n; i++) rows[i] = i;
-    const { tree, leafRanges } = await growTree(comm, binned, grad, hess, 1 / sg, 1 / sh, rows, scratch, featureMask, grow, threads);
-    for (const [id, [b, e]] of leafRanges) {
-      const v = tree.value[id]!;
-      for (let k = b; k < e; k++) { const r = rows[k]!; margins[r] = margins[r]! + v; }
-    }
-    trees.push(toModelTree(tree, cuts));
-    rounds = round + 1;
-
-    const info: RoundInfo = { round: rounds, seconds: 0 };
-    if (rowObjective) {
-      const s = new Float64Array(rowObjective.loss(margins));
-      await comm.allReduce(s, { op: 'sum' });
-      info[`train-${rowObjective.lossName}`] = s[1]! > 0 ? s[0]! / s[1]! : Number.NaN;
-    }
-    let stop = false;
-    if (testBinned && testMargins) {
-      addTree(testBinned, flatten(tree), testMargins);
-      const m = await evaluate(testMargins);
-      for (const [k, v] of Object.entries(m)) info[`test-${k}`] = v;
-      const v = m[metric.name] ?? Number.NaN;
-      if (metric.maximize ? v > best : v < best) {
-        best = v;
-        bestRound = rounds;
-        bestMetrics = m;
-      }
-      if (p.earlyStoppingRounds > 0 && rounds - bestRound >= p.earlyStoppingRounds) stop = true;
-    } else bestRound = rounds;
-    info.seconds = (performance.now() - tr) / 1000;
-    history.push(info);
-    const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
-    comm.report?.({ iteration: rounds, loss });
-    if (log) {
-      const cols = Object.entries(info)
-        .filter(([k]) => k !== 'round' && k !== 'seconds')
-        .map(([k, v]) => `  ${k} ${v.toFixed(6)}`)
-        .join('');
-      log(`${label} round ${String(rounds).padStart(4)}${cols}  ${info.seconds.toFixed(3)}s`);
-    }
-    if (stop) break;
+  const { s, cuts, hasTest } = out;
+  const setup = s.setup!;
+  const trees: MartTree[] = [];
+  for (let t = 0; t < forestSize(s.forest); t++) trees.push(toModelTree(binTree(s.forest, t), cuts));
+  const history: RoundInfo[] = [];
+  const width = s.historyKeys.length;
+  for (let r = 0; r < s.round; r++) {
+    const info: Record<string, number> = {};
+    s.historyKeys.forEach((k, j) => (info[k] = s.history[r * width + j]!));
+    history.push(info as RoundInfo);
   }
-
-  const kept = testBinned && p.earlyStoppingRounds > 0 ? trees.slice(0, bestRound) : trees;
+  const kept = hasTest && p.earlyStoppingRounds > 0 ? trees.slice(0, s.bestRound) : trees;
   const model: MartModel = {
     format: MART_FORMAT,
     version: MART_VERSION,
     objective: p.objective,
-    baseMargin,
-    numFeatures,
+    baseMargin: setup.baseMargin,
+    numFeatures: setup.numFeatures,
     trees: kept,
     params: p,
     featureImportance: featureImportance(kept),
   };
-  const testMetrics = testBinned ? (kept.length === trees.length ? (history[history.length - 1] ? stripTest(history[history.length - 1]!) : {}) : bestMetrics) : {};
-  return { model, rounds, bestRound, testMetrics, history, trainSeconds: (performance.now() - t0) / 1000, cuts };
+  const testMetrics = hasTest ? (kept.length === trees.length ? (history[history.length - 1] ? stripTest(history[history.length - 1]!) : {}) : s.bestMetrics) : {};
+  if (log && (stateOpts.dir || recoveryEnabled()) && commitsHere > 0) {
+    log(`${label}: ${commitsHere} commits here, ${((1000 * commitSeconds) / commitsHere).toFixed(3)} ms per round in commit()`);
+  }
+  return { model, rounds: s.round, bestRound: s.bestRound, testMetrics, history, trainSeconds: (performance.now() - t0) / 1000, commitSeconds, cuts };
+}
+
+/** The job-wide setup, agreed collectively: feature slots, rows per rank, cut points, base margin. */
+async function agreeSetup(comm: Collective, data: CsrData, test: CsrData | null, p: MartParams, fixedFeatures: number | undefined): Promise<MartSetup> {
+  let numFeatures = fixedFeatures ?? 0;
+  if (fixedFeatures === undefined) {
+    const mx = new Float64Array([Math.max(data.maxFeatureId + 1, test ? test.maxFeatureId + 1 : 0, 1)]);
+    await comm.allReduce(mx, { op: 'max' });
+    numFeatures = mx[0]!;
+  }
+  const counts = new Int32Array(comm.size);
+  await comm.allGather(new Int32Array([data.numRows]), counts);
+  const cuts = await buildCuts(comm, data, numFeatures, p.maxBin, p.sketchSize);
+  let baseMargin = 0;
+  if (p.objective === 'binary:logistic') {
+    const b = p.baseScore ?? 0.5;
+    baseMargin = Math.log(b / (1 - b));
+  } else if (p.objective === 'reg:squarederror') {
+    if (p.baseScore !== null) baseMargin = p.baseScore;
+    else {
+      const s = new Float64Array(2);
+      for (let i = 0; i < data.numRows; i++) {
+        const w = data.weights ? data.weights[i]! : 1;
+        s[0] = s[0]! + w * data.labels[i]!;
+        s[1] = s[1]! + w;
+      }
+      await comm.allReduce(s, { op: 'sum' });
+      baseMargin = s[1]! > 0 ? s[0]! / s[1]! : 0;
+    }
+  } else if (p.baseScore !== null) baseMargin = p.baseScore;
+  return { numFeatures, rowCounts: Float64Array.from(counts), baseMargin, cutPtr: cuts.cutPtr, cuts: cuts.cuts };
+}
+
+/** A setup from the state (resume, recovery) must fit this rank's data: every rank checks its row count (collective). */
+async function checkSetup(comm: Collective, setup: MartSetup, data: CsrData, label: string): Promise<void> {
+  const bad = new Float64Array(comm.size);
+  if (setup.rowCounts.length !== comm.size || setup.rowCounts[comm.rank] !== data.numRows) bad[comm.rank] = 1;
+  if (comm.size > 1) await comm.allReduce(bad, { op: 'max' });
+  const r = bad.findIndex((b) => b !== 0);
+  if (r >= 0) {
+    const had = setup.rowCounts[r];
+    const mine = r === comm.rank ? ` (it has ${data.numRows})` : '';
+    throw new ConfigError('ERR_CONFIG', `${label}: the training state was made with other data: rank ${r} had ${had ?? 'no'} training rows${mine}`);
+  }
+}
+
+/** The parameters that determine a MART/LambdaMART model, and the number of ranks: a checkpoint is only resumed by a job with the same ones. */
+export function martCheckpointMeta(p: MartParams, np: number, algorithm = 'mart'): CheckpointMeta {
+  return {
+    algorithm,
+    objective: p.objective,
+    rounds: p.rounds,
+    maxDepth: p.maxDepth,
+    maxLeaves: p.maxLeaves,
+    eta: p.eta,
+    maxBin: p.maxBin,
+    lambda: p.lambda,
+    gamma: p.gamma,
+    minChildWeight: p.minChildWeight,
+    subsample: p.subsample,
+    colsampleBytree: p.colsampleBytree,
+    seed: p.seed,
+    earlyStoppingRounds: p.earlyStoppingRounds,
+    baseScore: p.baseScore,
+    sketchSize: p.sketchSize,
+    ndcgK: p.ndcgK,
+    np,
+  };
 }
 
 function stripTest(info: RoundInfo): Metrics {

@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 
 import { localCollective, type Collective } from '../../algorithms/common/collective.js';
 import { readRankData, trainLambdaMart } from '../../algorithms/lambdamart/index.js';
-import { saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
+import { martCheckpointMeta, saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { ConfigError } from '../errors.js';
 import { init } from '../init.js';
 import { exitCodeFor, startJob } from '../launcher.js';
+import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, stateOptions, type RecoveryArgs } from '../recovery/recovery_flags.js';
 
 export type TreeAlgorithm = 'mart' | 'lambdamart';
 
@@ -39,7 +40,12 @@ Gradient boosted trees (XGBoost's hist method, data-parallel) and LambdaMART (ND
   --metrics-out FILE      test metrics, rounds, train_seconds
   -q, --quiet             no progress lines
 
-example: shoal train mart --train binary.train.svm --test binary.test.svm -np 2 --rounds 100 --max-depth 6 --eta 0.1 --metrics-out metrics.json`;
+Fault tolerance (the trees, round and early-stopping state are committed after every round;
+a recovered or resumed run ends with exactly the model of an undisturbed one):
+${RECOVERY_USAGE}
+
+example: shoal train mart --train binary.train.svm --test binary.test.svm -np 2 --rounds 100 --max-depth 6 --eta 0.1 --metrics-out metrics.json
+         shoal train mart ... -np 4 --max-restarts 2 --checkpoint ckpt   (then, after a crash: ... --resume ckpt)`;
 
 export interface MartArgs {
   algorithm: TreeAlgorithm;
@@ -57,6 +63,8 @@ export interface MartArgs {
   exportXgboost: string | null;
   quiet: boolean;
   help: boolean;
+  /** --max-restarts, --checkpoint, --checkpoint-every, --resume, --inject. */
+  recovery: RecoveryArgs;
 }
 
 function usage(message: string): ConfigError {
@@ -68,6 +76,7 @@ export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[])
   const out: MartArgs = {
     algorithm, np: 1, train: [], test: [], weights: null, testWeights: null, query: null, testQuery: null, partition: 'greedy',
     params: martParams(), modelOut: null, metricsOut: null, exportXgboost: null, quiet: false, help: false,
+    recovery: defaultRecoveryArgs(),
   };
   const p: Partial<MartParams> = { objective: algorithm === 'lambdamart' ? 'rank:ndcg' : 'binary:logistic' };
   const nums: Record<string, keyof MartParams> = {
@@ -86,6 +95,12 @@ export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[])
       out.quiet = true;
       continue;
     }
+    const takeValue = (): string => {
+      const x = args[++i];
+      if (x === undefined) throw usage(`${flag} needs a value`);
+      return x;
+    };
+    if (parseRecoveryFlag('shoal train', flag, takeValue, out.recovery)) continue;
     const v = args[i + 1];
     if (v === undefined) throw usage(`${flag} needs a value`);
     i++;
@@ -142,6 +157,8 @@ export function metricsJson(r: TrainResult): Record<string, number> {
 /** One rank of a run: reads its share, trains, rank 0 writes the outputs. Returns the result. */
 export async function runRank(args: MartArgs, comm: Collective): Promise<TrainResult> {
   const log = args.quiet ? null : undefined;
+  // Rank 0 checkpoints (--checkpoint/--resume); the meta makes --resume refuse another job's file.
+  const recovery = stateOptions(args.recovery, martCheckpointMeta(args.params, comm.size, args.algorithm));
   let result: TrainResult;
   if (args.algorithm === 'lambdamart') {
     const opt = (q: string | null, w: string | null): { queryFile?: string; weightFile?: string; mode: 'greedy' | 'reader' } => ({
@@ -151,12 +168,12 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
     });
     const tr = await readRankData(args.train, comm, opt(args.query, args.weights));
     const te = args.test.length > 0 ? await readRankData(args.test, comm, opt(args.testQuery, args.testWeights)) : null;
-    result = await trainLambdaMart(comm, tr, args.params, { test: te, ...(log === null ? { log } : {}) });
+    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, ...(log === null ? { log } : {}) });
   } else {
     const base = { rank: comm.rank, size: comm.size };
     const tr = await readLibsvm(args.train, { ...base, ...(args.weights ? { weightFile: args.weights } : {}) });
     const te = args.test.length > 0 ? await readLibsvm(args.test, { ...base, ...(args.testWeights ? { weightFile: args.testWeights } : {}) }) : null;
-    result = await train(comm, tr, args.params, { test: te, ...(log === null ? { log } : {}) });
+    result = await train(comm, tr, args.params, { test: te, recovery, ...(log === null ? { log } : {}) });
   }
   if (comm.rank === 0) {
     if (args.modelOut) await saveMartModel(args.modelOut, result.model);
@@ -212,6 +229,7 @@ export async function launchTrees(algorithm: TreeAlgorithm, argv: string[]): Pro
     np: args.np,
     command: [process.execPath, ENTRY[algorithm], ...withoutNp(argv[0] === algorithm ? argv.slice(1) : argv)],
     quiet: true,
+    ...recoveryRunOptions(args.recovery),
     onLine: (rank, stream, line) => {
       const text = args.np > 1 && (rank !== 0 || stream === 'stderr') ? `[${rank}] ${line}\n` : `${line}\n`;
       (stream === 'stdout' ? process.stdout : process.stderr).write(text);
