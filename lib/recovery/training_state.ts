@@ -56,6 +56,8 @@ export class TrainingState<T extends object> {
   readonly #meta: CheckpointMeta;
   readonly #keep: boolean;
   #committed: Uint8Array | null = null;
+  /** Rank 0 could not resume: every rank fails in sync(), so no rank waits on it in a collective. */
+  #resumeError: Error | null = null;
 
   constructor(comm: Collective, initial: T, options: TrainingStateOptions = {}) {
     this.#comm = comm;
@@ -67,10 +69,14 @@ export class TrainingState<T extends object> {
     this.#keep = options.alwaysKeep === true || recoveryEnabled();
     if (this.#keep) this.#committed = encodeState(initial);
     if (options.resume && comm.rank === 0) {
-      const file = readCheckpoint(join(options.resume, CHECKPOINT_FILE), this.#meta);
-      this.commits = file.commits;
-      this.#committed = file.payload;
-      this.value = decodeState<T>(file.payload, file.path);
+      try {
+        const file = readCheckpoint(join(options.resume, CHECKPOINT_FILE), this.#meta);
+        this.commits = file.commits;
+        this.#committed = file.payload;
+        this.value = decodeState<T>(file.payload, file.path);
+      } catch (err) {
+        this.#resumeError = err as Error;
+      }
     }
   }
 
@@ -96,9 +102,14 @@ export class TrainingState<T extends object> {
    */
   async sync(): Promise<void> {
     const comm = this.#comm;
+    if (this.#resumeError && comm.size === 1) throw this.#resumeError;
     if (comm.size === 1) return;
     const counts = new Float64Array(comm.size);
-    await comm.allGather(new Float64Array([this.commits]), counts);
+    // -1: this rank could not read the checkpoint it was asked to resume from.
+    await comm.allGather(new Float64Array([this.#resumeError ? -1 : this.commits]), counts);
+    if (this.#resumeError) throw this.#resumeError;
+    const failed = counts.indexOf(-1);
+    if (failed >= 0) throw new ConfigError('ERR_CONFIG', `--resume failed on rank ${failed} (its message says why)`);
     let source = 0;
     for (let r = 1; r < comm.size; r++) if (counts[r]! > counts[source]!) source = r;
     const best = counts[source]!;
