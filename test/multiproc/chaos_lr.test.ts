@@ -4,7 +4,7 @@
 // with exactly the model of an undisturbed run: the trainer is deterministic, so "within 0.002
 // AUC" is checked as "bit-identical".
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +94,53 @@ const model = (out: string): string => readFileSync(join(dir, `${out}.model.json
   const wrong = await shoal([...common('owlqn', 'owl-wrong'), '--resume', ckpt, '--c', '2']);
   t.is(wrong.code, 2, wrong.stderr);
   t.regex(wrong.stderr, /checkpoint\.bin was written by a different job: c was 1, this job has 2/);
+});
+
+/** Children of `pid` whose command line contains `needle` (Linux /proc). */
+function childrenMatching(pid: number, needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) out.push(Number(entry));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+(have ? test.serial : test.serial.skip)('L-BFGS: SIGKILL the coordinator process mid-training; the job completes with the same model', async (t) => {
+  t.timeout(240_000);
+  if (!existsSync(join(dir, 'base.model.json'))) {
+    const base = await shoal(common('lbfgs', 'base'));
+    t.is(base.code, 0, base.stderr);
+  }
+  const args = [...common('lbfgs', 'coord')].filter((a) => a !== '-q');
+  let killed: number[] = [];
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGTERM'), 120_000);
+    child.stdout.on('data', (d: Buffer) => {
+      // Kill it once training is under way (rank 0 prints one line per iteration).
+      if (killed.length === 0 && /lbfgs iter +10 /.test(d.toString())) {
+        killed = childrenMatching(child.pid!, 'coordinator_main');
+        for (const p of killed) process.kill(p, 'SIGKILL');
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+  t.is(killed.length, 1, 'found the coordinator process');
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /\[shoal\] the coordinator killed by SIGKILL; restarting it/);
+  t.is(model('coord'), model('base'));
 });
 
 test('bcd rejects --checkpoint with a clear usage error', async (t) => {
