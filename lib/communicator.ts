@@ -118,6 +118,11 @@ export class Communicator {
     this.#ps?.serverLost(serverRank, reason);
   }
 
+  /** @internal A replacement parameter server restored its data and listens at host:port. */
+  psJoined(serverRank: number, host: string, port: number): void {
+    this.#ps?.serverJoined(serverRank, host, port);
+  }
+
   /** True once an op failed for good (peer lost, mismatch, timeout) or abort() was called. */
   get broken(): boolean {
     return this.#native.broken;

@@ -16,6 +16,7 @@ export interface NativePsClient {
   load(dir: string, timeoutMs: number): Promise<string>;
   stats(timeoutMs: number): Promise<string>;
   serverLost(rank: number, reason: string): void;
+  serverJoined(rank: number, host: string, port: number): void;
   close(): Promise<void>;
 }
 
@@ -183,6 +184,15 @@ export class PsClient {
   /** @internal The coordinator says a server died. */
   serverLost(rank: number, reason: string): void {
     this.#native.serverLost(rank, reason);
+  }
+
+  /**
+   * @internal A replacement of server `rank` restored its data: its keys go to it again.
+   * @throws {RangeError} if `rank` is not a server index of this job.
+   */
+  serverJoined(rank: number, host: string, port: number): void {
+    if (this.#closed) return;
+    this.#native.serverJoined(rank, host, port);
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,17 @@ std::vector<runtime::PeerAddress> toAddresses(Napi::Value v, const std::string& 
   return out;
 }
 
+// A server index argument: an integer in [0, numServers).
+int serverIndexArg(const Napi::CallbackInfo& info, size_t i, int numServers, const std::string& op) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), op + ": expected a server index (number)");
+  const double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d < numServers) || d != static_cast<double>(static_cast<int>(d))) {
+    throw Napi::RangeError::New(info.Env(), op + ": server index " + info[i].ToString().Utf8Value() + " is out of range: the job has " +
+                                                std::to_string(numServers) + " servers (0.." + std::to_string(numServers - 1) + ")");
+  }
+  return static_cast<int>(d);
+}
+
 float optionalFloat(Napi::Object o, const char* key, float fallback) {
   if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
   Napi::Value v = o.Get(key);
@@ -47,12 +58,14 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativePsServer",
                        {InstanceAccessor<&NativePsServer::port>("port"), InstanceMethod<&NativePsServer::start>("start"),
-                        InstanceMethod<&NativePsServer::serverLost>("serverLost"), InstanceMethod<&NativePsServer::stop>("stop"),
+                        InstanceMethod<&NativePsServer::serverLost>("serverLost"), InstanceMethod<&NativePsServer::serverJoined>("serverJoined"),
+                        InstanceMethod<&NativePsServer::restoreStatus>("restoreStatus"), InstanceMethod<&NativePsServer::stop>("stop"),
                         InstanceMethod<&NativePsServer::setCustomUpdaters>("setCustomUpdaters"),
                         InstanceMethod<&NativePsServer::stats>("stats")});
   }
 
-  // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes? })
+  // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes?,
+  //                     restore?, snapshotDir? })  restore: a replacement that copies rank's data
   explicit NativePsServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsServer>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativePsServer: expected an options object");
@@ -65,6 +78,12 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsServer", 1, 8, 2));
     if (o.Has("bindHost") && !o.Get("bindHost").IsUndefined()) c.bindHost = requireString(o, "bindHost", "NativePsServer");
     c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsServer", 1024, 1LL << 40, 1LL << 30));
+    if (o.Has("restore") && !o.Get("restore").IsUndefined()) {
+      if (!o.Get("restore").IsBoolean()) throw Napi::TypeError::New(env, "NativePsServer: 'restore' must be a boolean");
+      c.restore = o.Get("restore").As<Napi::Boolean>().Value();
+    }
+    if (o.Has("snapshotDir") && !o.Get("snapshotDir").IsUndefined()) c.snapshotDir = requireString(o, "snapshotDir", "NativePsServer");
+    numServers_ = c.numServers;
     try {
       server_ = std::make_unique<psnet::PsServer>(c);
     } catch (const Error& e) {
@@ -80,12 +99,28 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   Napi::Value port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), server_ ? server_->port() : 0); }
   Napi::Value start(const Napi::CallbackInfo& info) {
     if (!server_) throwShoalError(info.Env(), ErrorCode::kInvalidUsage, "start: server is stopped");
-    server_->start(toAddresses(info[0], "start"));
+    const auto servers = toAddresses(info[0], "start");
+    try {
+      server_->start(servers);
+    } catch (const Error& e) {
+      throwShoalError(info.Env(), e.code(), std::string("NativePsServer.") + e.what(), e.peer());
+    }
     return info.Env().Undefined();
   }
   Napi::Value serverLost(const Napi::CallbackInfo& info) {
-    if (server_ && info.Length() > 0 && info[0].IsNumber()) server_->serverLost(info[0].As<Napi::Number>().Int32Value());
+    const int rank = serverIndexArg(info, 0, numServers_, "serverLost");
+    if (server_) server_->serverLost(rank);
     return info.Env().Undefined();
+  }
+  // serverJoined(rank): a replacement of server `rank` restored its data and serves again.
+  Napi::Value serverJoined(const Napi::CallbackInfo& info) {
+    const int rank = serverIndexArg(info, 0, numServers_, "serverJoined");
+    if (server_) server_->serverJoined(rank);
+    return info.Env().Undefined();
+  }
+  // restoreStatus(): JSON {state: "none"|"restoring"|"done"|"failed", rows, fromSnapshot, ms, error?}
+  Napi::Value restoreStatus(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->restoreStatus() : "{\"state\":\"none\"}");
   }
   Napi::Value stop(const Napi::CallbackInfo& info) {
     if (server_) server_->stop();
@@ -158,6 +193,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   }
 
   std::unique_ptr<psnet::PsServer> server_;
+  int numServers_ = 1;
   Napi::ThreadSafeFunction customTsfn_;
 };
 
@@ -169,7 +205,8 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
                         InstanceMethod<&NativePsClient::pull>("pull"), InstanceMethod<&NativePsClient::push>("push"),
                         InstanceMethod<&NativePsClient::clock>("clock"), InstanceMethod<&NativePsClient::save>("save"),
                         InstanceMethod<&NativePsClient::load>("load"), InstanceMethod<&NativePsClient::stats>("stats"),
-                        InstanceMethod<&NativePsClient::serverLost>("serverLost"), InstanceMethod<&NativePsClient::close>("close")});
+                        InstanceMethod<&NativePsClient::serverLost>("serverLost"), InstanceMethod<&NativePsClient::serverJoined>("serverJoined"),
+                        InstanceMethod<&NativePsClient::close>("close")});
   }
 
   // new NativePsClient({ workerRank, numWorkers, numServers, token, replication?, maxMessageBytes? })
@@ -185,12 +222,16 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsClient", 1, 8, 2));
     c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsClient", 1024, 1LL << 40, 1LL << 30));
     client_ = std::make_unique<psnet::PsClient>(c);
-    tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "shoal-ps", 0, 1);
+    // At process exit Node may finalize the TSFN before this object (whose finalizer then
+    // runs from the TSFN's close): releasing it then aborts, so remember it is gone.
+    auto gone = tsfnGone_;
+    tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "shoal-ps", 0, 1,
+                                          [gone](Napi::Env) { *gone = true; });
     tsfn_.Unref(env);
   }
   ~NativePsClient() override {
     client_.reset();
-    tsfn_.Release();
+    if (!*tsfnGone_) tsfn_.Release();
   }
 
  private:
@@ -333,7 +374,27 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     return info.Env().Undefined();
   }
 
+  // serverJoined(rank, host, port): a replacement of server `rank` listens at host:port.
+  Napi::Value serverJoined(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!client_) throwShoalError(env, ErrorCode::kInvalidUsage, "serverJoined: parameter-server client is closed");
+    const int rank = serverIndexArg(info, 0, client_->numServers(), "serverJoined");
+    if (info.Length() < 3 || !info[1].IsString() || info[1].As<Napi::String>().Utf8Value().empty()) {
+      throw Napi::TypeError::New(env, "serverJoined: expected (rank, host: non-empty string, port)");
+    }
+    const double port = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+    if (!(port >= 1 && port <= 65535) || port != static_cast<double>(static_cast<int>(port))) {
+      throw Napi::RangeError::New(env, "serverJoined: port must be an integer in [1, 65535]");
+    }
+    runtime::PeerAddress a;
+    a.host = info[1].As<Napi::String>().Utf8Value();
+    a.port = static_cast<int>(port);
+    client_->serverJoined(rank, a);
+    return env.Undefined();
+  }
+
   std::unique_ptr<psnet::PsClient> client_;
+  std::shared_ptr<bool> tsfnGone_ = std::make_shared<bool>(false);  // JS thread only
   Napi::ThreadSafeFunction tsfn_;
   size_t inflight_ = 0;
 };

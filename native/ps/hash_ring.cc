@@ -76,14 +76,18 @@ size_t HashRing::pointIndex(uint64_t key) const {
 uint32_t HashRing::primary(uint64_t key) const { return points_[pointIndex(key)].second; }
 
 void HashRing::owners(uint64_t key, int replicas, uint32_t* out) const {
+  checkReplicas(replicas);  // before the lookup: a bad count is reported even on an empty ring
   ownersAtPoint(pointIndex(key), replicas, out);
 }
 
-void HashRing::ownersAtPoint(size_t i, int replicas, uint32_t* out) const {
+void HashRing::checkReplicas(int replicas) const {
   if (replicas < 1 || static_cast<size_t>(replicas) > servers_.size()) {
     throw Error(ErrorCode::kInvalidArgument, "HashRing: 'replicas' must be in [1, " + std::to_string(servers_.size()) +
                                                  "] (the number of servers) but got " + std::to_string(replicas));
   }
+}
+
+void HashRing::ownersAtPoint(size_t i, int replicas, uint32_t* out) const {
   int found = 0;
   // Each server appears vnodes times, so distinct servers turn up within a few steps; the
   // walk is bounded by one lap.

@@ -50,7 +50,8 @@ class HashRing {
 
  private:
   size_t pointIndex(uint64_t key) const;
-  void ownersAtPoint(size_t point, int replicas, uint32_t* out) const;
+  void checkReplicas(int replicas) const;
+  void ownersAtPoint(size_t point, int replicas, uint32_t* out) const;  // replicas checked
   void rebuildIndex();
 
   static constexpr int kIndexBits = 16;
@@ -63,6 +64,7 @@ class HashRing {
 
 template <typename F>
 void HashRing::forEachArc(int replicas, F&& fn) const {
+  checkReplicas(replicas);
   std::vector<uint32_t> out(static_cast<size_t>(replicas));
   for (size_t p = 0; p < points_.size(); ++p) {
     const uint64_t end = points_[p].first;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "ps/mix64.h"
@@ -30,6 +31,15 @@ PsClient::PsClient(const PsClientConfig& config) : config_(config), ring_(config
   conns_.resize(static_cast<size_t>(config_.numServers));
   alive_.assign(static_cast<size_t>(config_.numServers), true);
   for (int s = 0; s < config_.numServers; ++s) ring_.addServer(static_cast<uint32_t>(s));
+  // Request ids double as push update ids, which servers remember per worker rank (exactly
+  // once across failover retries). A replacement worker (shoal run --max-restarts) has the
+  // same rank as the process it replaces: start above every id that process can have used
+  // (ms since the epoch << 20: it would need over 2^20 requests per ms of its life to reach
+  // ours), or the servers drop the replacement's pushes as duplicates.
+  nextRequestId_ = (static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count())
+                    << 20) + 1;
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -56,7 +66,16 @@ void PsClient::submit(std::unique_ptr<PsOp> op) {
 void PsClient::serverLost(int rank, const std::string& reason) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    lostQueue_.emplace_back(rank, reason);
+    peerEvents_.push_back(PeerEvent{rank, false, reason, {}});
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsClient::serverJoined(int rank, const runtime::PeerAddress& address) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peerEvents_.push_back(PeerEvent{rank, true, std::string(), address});
   }
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
@@ -67,15 +86,15 @@ void PsClient::loop() {
   std::vector<int> servers;
   while (true) {
     std::deque<std::unique_ptr<PsOp>> ops;
-    std::vector<std::pair<int, std::string>> lost;
+    std::vector<PeerEvent> events;
     bool stopping;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ops.swap(queue_);
-      lost.swap(lostQueue_);
+      events.swap(peerEvents_);
       stopping = stopping_;
     }
-    for (auto& [s, why] : lost) loseServer(s, why);
+    for (auto& e : events) e.joined ? joinServer(e.rank, e.address) : loseServer(e.rank, e.reason);
     for (auto& op : ops) {
       const uint64_t id = nextOpId_++;
       InFlight& f = inflight_[id];
@@ -371,6 +390,7 @@ void PsClient::complete(uint64_t opId) {
     info.dim = f.op->spec.dim;
     info.pushFloats = f.op->spec.updater == 4 ? 2 * f.op->spec.dim : f.op->spec.dim;  // ftrl pushes (dz, dn)
     info.name = f.op->text;
+    info.spec = f.op->spec;
     tables_[f.op->tableId] = info;
   }
   auto op = std::move(f.op);
@@ -429,6 +449,48 @@ void PsClient::loseServer(int server, const std::string& reason) {
     }
     // A lost server needs no clock, table or snapshot request any more.
     finishOne(sub.opId);
+  }
+}
+
+// A replacement restored the lost server's data (every holder forwarded it each update made
+// meanwhile), so its keys go to it again. Before any request it learns this worker's clock
+// and tables on the new connection, which it reads in order.
+void PsClient::joinServer(int server, const runtime::PeerAddress& address) {
+  if (server < 0 || server >= config_.numServers) return;
+  if (alive_[static_cast<size_t>(server)]) loseServer(server, "replaced by a new server process");
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, config_.numServers};
+  int fd = -1;
+  try {
+    fd = transport::connectTcp(address.host, address.port, Deadline(10000));
+    runtime::handshakeAsClient(fd, self, server, Deadline(10000));
+  } catch (const Error&) {
+    // Unreachable: keep sending its keys to the other owners, which forward them to it.
+    transport::closeFd(fd);
+    return;
+  }
+  auto conn = std::make_unique<Connection>(fd, server, address.host + ":" + std::to_string(address.port));
+  Message clock = Message::make(MsgType::kClock, 0, nextRequestId_++, 0);  // answers are ignored
+  clock.header().worker = static_cast<uint32_t>(config_.workerRank);
+  clock.header().clock = clock_;
+  conn->send(std::move(clock));
+  for (auto& [id, t] : tables_) {
+    Message m = Message::make(MsgType::kCreateTable, id, nextRequestId_++, sizeof(TableSpec) + t.name.size());
+    m.header().worker = static_cast<uint32_t>(config_.workerRank);
+    std::memcpy(m.payload(), &t.spec, sizeof(TableSpec));
+    std::memcpy(m.payload() + sizeof(TableSpec), t.name.data(), t.name.size());
+    conn->send(std::move(m));
+  }
+  conns_[static_cast<size_t>(server)] = std::move(conn);
+  alive_[static_cast<size_t>(server)] = true;
+  --lost_;
+  if (!ring_.hasServer(static_cast<uint32_t>(server))) ring_.addServer(static_cast<uint32_t>(server));
+  // Data had been lost (too many servers down); the replacement restored those ranges from a
+  // snapshot, so requests may go on, routed around the servers still missing.
+  if (!broken_.ok() && lost_ < config_.replication && lost_ < config_.numServers) {
+    broken_ = Status{};
+    for (int s = 0; s < config_.numServers; ++s) {
+      if (!alive_[static_cast<size_t>(s)] && ring_.hasServer(static_cast<uint32_t>(s))) ring_.removeServer(static_cast<uint32_t>(s));
+    }
   }
 }
 

@@ -3,7 +3,9 @@
 // by their primary server on the consistent-hash ring, sends to all servers in parallel,
 // and reassembles responses in the caller's key order, straight into the caller's arrays.
 // When a server is lost it re-routes that server's outstanding requests to the next owners
-// (the replicas), keeping each push's update id so nothing is applied twice.
+// (the replicas), keeping each push's update id so nothing is applied twice. When a
+// replacement server announces itself (serverJoined), it connects to it and routes its keys
+// there again.
 #pragma once
 
 #include <atomic>
@@ -63,12 +65,22 @@ class PsClient {
   void submit(std::unique_ptr<PsOp> op);
   // The coordinator says a server died (the socket may not have noticed yet).
   void serverLost(int rank, const std::string& reason);
+  // A replacement for server `rank` restored its data and listens at `address`.
+  void serverJoined(int rank, const runtime::PeerAddress& address);
+  int numServers() const { return config_.numServers; }
 
  private:
   struct TableInfo {
     uint32_t dim = 0;
     uint32_t pushFloats = 0;
     std::string name;
+    TableSpec spec{};     // re-sent to a replacement server before the first request
+  };
+  struct PeerEvent {      // from the coordinator, applied on the client thread in order
+    int rank;
+    bool joined;
+    std::string reason;
+    runtime::PeerAddress address;
   };
   struct InFlight {
     std::unique_ptr<PsOp> op;
@@ -98,6 +110,7 @@ class PsClient {
   void complete(uint64_t opId);
   void fail(uint64_t opId, const Status& s);
   void loseServer(int server, const std::string& reason);
+  void joinServer(int server, const runtime::PeerAddress& address);
   void checkDeadlines();
   void dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey);
 
@@ -106,7 +119,7 @@ class PsClient {
   std::thread thread_;
   std::mutex mutex_;
   std::deque<std::unique_ptr<PsOp>> queue_;
-  std::vector<std::pair<int, std::string>> lostQueue_;
+  std::vector<PeerEvent> peerEvents_;
   bool stopping_ = false;
 
   ps::HashRing ring_;

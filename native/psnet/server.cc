@@ -167,7 +167,16 @@ void PsServer::loop() {
         std::lock_guard<std::mutex> lock(lostMutex_);
         events.swap(peerEvents_);
       }
-      for (auto [r, joined] : events) joined ? applyServerJoin(r) : applyServerLoss(r);
+      for (auto [r, joined] : events) {
+        if (joined) {
+          applyServerJoin(r);
+        } else if (r >= 0 && r < config_.numServers && peers_[static_cast<size_t>(r)] == PeerState::kJoining) {
+          // The coordinator's notice can arrive after the replacement's kSync overtook it on
+          // TCP: it is about the old process. The replacement's own death drops its link.
+        } else {
+          applyServerLoss(r);
+        }
+      }
     }
     adoptReplicaLinks();
     if (restoring_ && linksReady_ && !syncsSent_) requestSyncs();
@@ -380,11 +389,11 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
       case MsgType::kSync: handleSync(connId, m); break;
       case MsgType::kSyncRows:
         if (serverOf(connId) < 0) throw Error(ErrorCode::kInvalidUsage, "syncRows: only a parameter server may send rows");
-        handleSyncRows(m);
+        handleSyncRows(serverOf(connId), m);
         break;
       case MsgType::kSyncApplied:
         if (serverOf(connId) < 0) throw Error(ErrorCode::kInvalidUsage, "syncApplied: only a parameter server may send update ids");
-        handleSyncApplied(m);
+        handleSyncApplied(serverOf(connId), m);
         break;
       case MsgType::kStats: {
         const std::string s = statsJson();
@@ -528,7 +537,9 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
   const uint64_t originalId = h.clock;
   const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
   const auto* values = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
-  const bool fresh = !alreadyApplied(worker, originalId);
+  // A forward from a holder is checked against the ids that holder passed on (its rows);
+  // a worker's retry against every holder's.
+  const bool fresh = !alreadyApplied(worker, originalId) && !inheritedApplied(fromReplica ? serverOf(connId) : -1, worker, originalId);
   std::vector<float> newRows;
   if (t->spec.updater == kCustomUpdater && !fromReplica && fresh) {
     // The user's updater turns (current rows, pushed values) into new rows; from here on the

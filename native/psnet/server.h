@@ -69,7 +69,8 @@ class PsServer {
   void serverLost(int rank);
   // A replacement of `rank` finished restoring and announced itself: it serves again.
   void serverJoined(int rank);
-  // Restore mode: JSON {state: "restoring"|"done"|"failed", error?, rows, fromSnapshot, ms}.
+  // Restore mode: JSON {state: "restoring"|"done"|"failed", error?, rows, fromSnapshot, ms,
+  // syncMs (of ms, the time since the links were up: the copy itself)}.
   std::string restoreStatus();
   // Stops the thread and closes everything. Idempotent.
   void stop();
@@ -134,8 +135,9 @@ class PsServer {
   std::string statsJson() const;
   // server_sync.cc: the holder's and the replacement's side of a restore.
   void handleSync(uint64_t connId, const Message& m);
-  void handleSyncRows(const Message& m);
-  void handleSyncApplied(const Message& m);
+  void handleSyncRows(int server, const Message& m);
+  void handleSyncApplied(int server, const Message& m);
+  bool inheritedApplied(int source, uint32_t worker, uint64_t requestId) const;
   void onSyncDone(int server, const Message& m);
   void requestSyncs();
   void finishRestore();
@@ -168,6 +170,8 @@ class PsServer {
   bool syncsSent_ = false;
   std::map<int, uint64_t> syncPending_;   // holder -> kSync request id
   uint64_t restoreStartMs_ = 0;
+  uint64_t syncStartMs_ = 0;
+  std::map<uint32_t, std::map<int, uint64_t>> syncRemaining_;  // table -> holder -> rows announced, not yet received        // when the first kSync went out (links were up)
   size_t restoredRows_ = 0, snapshotRows_ = 0;
   std::mutex restoreMutex_;
   std::string restoreJson_ = "{\"state\":\"none\"}";
@@ -183,6 +187,10 @@ class PsServer {
   uint64_t nextReplicationId_ = 1;
   // Per worker: recently applied push request ids (bounded), for exactly-once retries.
   std::unordered_map<uint32_t, std::pair<std::unordered_set<uint64_t>, std::deque<uint64_t>>> applied_;
+  // Replacement: the ids each holder had applied when it sent its rows, kept per holder. An
+  // id names one request to one server, but replicas see it for their own subset of its keys,
+  // so holder A's id must not suppress holder B's forward of the same id for other keys.
+  std::map<int, std::unordered_map<uint32_t, std::unordered_set<uint64_t>>> inherited_;
 
   std::vector<uint32_t> customKnown_;
   CustomUpdater custom_;

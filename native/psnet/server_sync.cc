@@ -57,7 +57,7 @@ std::string PsServer::restoreStatus() {
 void PsServer::setRestoreState(const std::string& state, const std::string& error) {
   std::ostringstream s;
   s << "{\"state\":\"" << state << "\",\"rows\":" << restoredRows_ << ",\"fromSnapshot\":" << snapshotRows_
-    << ",\"ms\":" << (nowMs() - restoreStartMs_);
+    << ",\"ms\":" << (nowMs() - restoreStartMs_) << ",\"syncMs\":" << (syncStartMs_ ? nowMs() - syncStartMs_ : 0);
   if (!error.empty()) s << ",\"error\":" << jsonString(error);
   s << "}";
   std::lock_guard<std::mutex> lock(restoreMutex_);
@@ -67,6 +67,7 @@ void PsServer::setRestoreState(const std::string& state, const std::string& erro
 // Replacement: ask every live server for its part (again, after a holder was lost).
 void PsServer::requestSyncs() {
   syncsSent_ = true;
+  if (syncStartMs_ == 0) syncStartMs_ = nowMs();
   for (int s = 0; s < config_.numServers; ++s) {
     if (s == config_.rank || peers_[static_cast<size_t>(s)] == PeerState::kLost || replicaConn_[static_cast<size_t>(s)] == 0) continue;
     Message m = Message::make(MsgType::kSync, 0, 0, 0);
@@ -106,23 +107,24 @@ void PsServer::handleSync(uint64_t connId, const Message& m) {
     const size_t perMessage = std::max<size_t>(1, budget / rowBytes);
     std::vector<uint64_t> keys;
     std::vector<float> rows;
-    const auto flushRows = [&]() {
-      if (keys.empty()) return;
-      Message r = Message::make(MsgType::kSyncRows, id, 0, keys.size() * rowBytes);
-      r.header().count = static_cast<uint32_t>(keys.size());
-      std::memcpy(r.payload(), keys.data(), keys.size() * 8);
-      std::memcpy(r.payload() + keys.size() * 8, rows.data(), rows.size() * sizeof(float));
-      sendToServer(joiner, std::move(r));
-      keys.clear();
-      rows.clear();
-    };
     t.store->forEach([&](uint64_t key, const float* row) {
       if (!wanted(key)) return;
       keys.push_back(key);
       rows.insert(rows.end(), row, row + rowFloats);
-      if (keys.size() == perMessage) flushRows();
     });
-    flushRows();
+    // header.clock: rows of this table still to come from us, this message's included, so
+    // the joiner can size its table first. Rows arrive in our table's slot order, which is
+    // hash order: inserted into a table smaller than the final one they would pile up in
+    // one region (long probe runs, quadratic time: 40 s for 650k rows before this).
+    for (size_t first = 0; first < keys.size(); first += perMessage) {
+      const size_t n = std::min(perMessage, keys.size() - first);
+      Message r = Message::make(MsgType::kSyncRows, id, 0, n * rowBytes);
+      r.header().count = static_cast<uint32_t>(n);
+      r.header().clock = keys.size() - first;
+      std::memcpy(r.payload(), keys.data() + first, n * 8);
+      std::memcpy(r.payload() + n * 8, rows.data() + first * rowFloats, n * rowFloats * sizeof(float));
+      sendToServer(joiner, std::move(r));
+    }
   }
   // Update ids we applied: a worker retrying one of them at the joiner must not apply it twice.
   std::vector<uint64_t> pairs;
@@ -166,7 +168,7 @@ void PsServer::sendTable(int s, uint32_t tableId, const Table& t) {
   sendToServer(s, std::move(m));
 }
 
-void PsServer::handleSyncRows(const Message& m) {
+void PsServer::handleSyncRows(int server, const Message& m) {
   const PsHeader& h = m.header();
   Table* t = findTable(h.tableId);
   if (!t) throw Error(ErrorCode::kInvalidArgument, "syncRows: unknown table id " + std::to_string(h.tableId));
@@ -174,17 +176,36 @@ void PsServer::handleSyncRows(const Message& m) {
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * (8 + rowFloats * sizeof(float))) {
     throw Error(ErrorCode::kInvalidArgument, "syncRows for '" + t->name + "': payload does not hold " + std::to_string(h.count) + " rows");
   }
+  if (h.clock < h.count) throw Error(ErrorCode::kInvalidArgument, "syncRows for '" + t->name + "': fewer rows announced than sent");
+  // Room for every row still announced by every holder (see handleSync).
+  auto& remaining = syncRemaining_[h.tableId];
+  remaining[server] = h.clock;
+  size_t announced = 0;
+  for (auto& [s, n] : remaining) announced += n;
+  t->store->reserve(t->store->size() + announced);
+  remaining[server] = h.clock - h.count;
   const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
   const auto* rows = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
   for (uint32_t i = 0; i < h.count; ++i) t->store->putRaw(keys[i], rows + static_cast<size_t>(i) * rowFloats);
   restoredRows_ += h.count;
 }
 
-void PsServer::handleSyncApplied(const Message& m) {
+void PsServer::handleSyncApplied(int server, const Message& m) {
   const PsHeader& h = m.header();
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * 16) throw Error(ErrorCode::kInvalidArgument, "syncApplied: bad payload size");
   const auto* pairs = reinterpret_cast<const uint64_t*>(m.payload());
-  for (uint32_t i = 0; i < h.count; ++i) markApplied(static_cast<uint32_t>(pairs[2 * i]), pairs[2 * i + 1]);
+  auto& ids = inherited_[server];
+  for (uint32_t i = 0; i < h.count; ++i) ids[static_cast<uint32_t>(pairs[2 * i])].insert(pairs[2 * i + 1]);
+}
+
+// source -1: any holder's (a worker's retry; see inherited_).
+bool PsServer::inheritedApplied(int source, uint32_t worker, uint64_t requestId) const {
+  for (auto& [server, byWorker] : inherited_) {
+    if (source >= 0 && server != source) continue;
+    auto it = byWorker.find(worker);
+    if (it != byWorker.end() && it->second.count(requestId)) return true;
+  }
+  return false;
 }
 
 // Replacement: holder `server` finished its copy (the kSync response carries its clocks).

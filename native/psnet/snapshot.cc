@@ -213,6 +213,15 @@ void readShard(const std::string& file,
   if (!getStore) return;  // verification only
   ps::ShardStore* store = getStore(name, spec);
   if (store->rowFloats() != rowFloats) throw Error(ErrorCode::kIo, "snapshot file " + file + " has rows of " + std::to_string(rowFloats) + " floats, the table has " + std::to_string(store->rowFloats()));
+  // Files hold rows in hash order: size the table for the kept rows first, or inserting
+  // them in that order into a growing table makes long probe runs (see server_sync.cc).
+  size_t kept = 0;
+  for (uint64_t i = 0, o = off; i < rows; ++i, o += 8 + rowFloats * 4) {
+    uint64_t key;
+    std::memcpy(&key, bytes.data() + o, 8);
+    if (keep(key)) ++kept;
+  }
+  store->reserve(store->size() + kept);
   std::vector<float> row(rowFloats);
   for (uint64_t i = 0; i < rows; ++i) {
     uint64_t key;
