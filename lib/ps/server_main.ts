@@ -103,7 +103,9 @@ async function connectCoordinator(address: NonNullable<typeof job.coordinator>):
   const deadline = Date.now() + job.timeoutMs;
   for (;;) {
     try {
-      return await CoordinatorClient.connect(address, { token: job.token, rank, size: numServers, timeoutMs: job.timeoutMs, role: 'server' });
+      // Under `shoal run` a crashed coordinator is restarted on the same port: ride through it.
+      const reconnectMs = process.env.SHOAL_LAUNCHER === 'shoal' ? job.timeoutMs : 0;
+      return await CoordinatorClient.connect(address, { token: job.token, rank, size: numServers, timeoutMs: job.timeoutMs, role: 'server', reconnectMs });
     } catch (err) {
       if (restart === 0 || !/already connected/.test((err as Error).message) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 200));
