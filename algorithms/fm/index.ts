@@ -12,6 +12,10 @@
 // Regression trains on labels minus the global training mean (labelOffset) and clips
 // predictions to the training label range; binary uses the logistic loss on 0/1 labels.
 //
+// Worker loss and checkpoints work as for FTRL (ftrl/recovery.ts): progress rows on the
+// servers, collective rounds at fixed data positions; a replacement replays the earlier
+// epochs' shuffles, so it continues on exactly the rows its predecessor had not pushed.
+//
 // Cost per minibatch and worker: O(k * nnz) arithmetic; one pull and one push of (k + 1)
 // floats per distinct key of the batch.
 import type { Collective } from '../common/collective.js';
@@ -22,6 +26,7 @@ import { logLoss, sigmoid } from '../ftrl/ftrl.js';
 import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
+import { PsRecovery } from '../ftrl/recovery.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
 export { parseFmArgs, FM_DEFAULTS, FM_USAGE, type FmParams, type FmTask } from './params.js';
@@ -50,8 +55,17 @@ export interface FmTrainContext {
   comm: Collective;
   /** ps.clock(), once per minibatch. */
   clock(): Promise<void>;
-  /** Called on every rank after every epoch; its time is excluded from `seconds`. */
+  /**
+   * Called on every rank after every epoch, inside the epoch's collective round (run again
+   * after a worker loss; see ftrl/recovery.ts); its time is excluded from `seconds`.
+   */
   onEpoch?: (stats: FmEpochStats, labels: FmLabelInfo) => Promise<void>;
+  /** Worker-loss recovery and checkpoints (ftrl/recovery.ts); default: none. */
+  recovery?: PsRecovery;
+  /** Checkpoint (when the recovery has a directory) after every this many minibatches; 0: at epoch ends only. */
+  checkpointEvery?: number;
+  /** Where resumption is reported; default: nowhere. */
+  log?: (line: string) => void;
 }
 
 /** How labels map to the trained target (regression). */
@@ -69,6 +83,10 @@ export interface FmTrainResult {
   globalRows: number;
   seconds: number;
   steps: number;
+  /** Key of the next collective round (ftrl/recovery.ts). */
+  nextRound: number;
+  /** Where this worker started (a replacement or --resume); null: from the beginning. */
+  resumedAt: { epoch: number; step: number } | null;
 }
 
 /** Global label mean / min / max (regression) of every rank's rows. */
@@ -98,7 +116,22 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   const k = o.factors;
   const stride = k + 1;
   if (table.dim !== stride) throw new RangeError(`trainFm: table dim is ${table.dim}, expected factors + 1 = ${stride}`);
-  const labels = await fmLabelInfo(comm, data, o.task);
+  // Setup collectives: run at the start and again after every world rebuild (ftrl/recovery.ts).
+  let labels: FmLabelInfo = { offset: 0, min: 0, max: 1 };
+  let steps = 0;
+  let globalRows = 0;
+  const rec = ctx.recovery ?? new PsRecovery(comm);
+  const resume = await rec.begin(async () => {
+    labels = await fmLabelInfo(comm, data, o.task);
+    const stepsBuf = new Int32Array([Math.ceil(data.numRows / o.batch)]);
+    await comm.allReduce(stepsBuf, { op: 'max' });
+    const rowsBuf = new Float64Array([data.numRows]);
+    await comm.allReduce(rowsBuf, { op: 'sum' });
+    steps = stepsBuf[0]!;
+    globalRows = rowsBuf[0]!;
+  });
+  const roundKey = (epoch: number, done: number): number => (epoch - 1) * (steps + 1) + done + 1;
+  const ckptEvery = rec.checkpointing ? Math.max(0, ctx.checkpointEvery ?? 0) : 0;
   const slots = buildSlots(data, true);
   const S = slots.numSlots;
   const stamp = new Uint32Array(S);
@@ -109,19 +142,28 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   const nnz = data.rowPtr[data.numRows] ?? 0;
   const posOf = new Int32Array(nnz);
 
-  const stepsBuf = new Int32Array([Math.ceil(data.numRows / o.batch)]);
-  await comm.allReduce(stepsBuf, { op: 'max' });
-  const steps = stepsBuf[0]!;
-  const rowsBuf = new Float64Array([data.numRows]);
-  await comm.allReduce(rowsBuf, { op: 'sum' });
-
   const perm = new Uint32Array(data.numRows);
   for (let i = 0; i < perm.length; i++) perm[i] = i;
   let evalMs = 0;
   const t0 = performance.now();
   const rp = data.rowPtr;
-  for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    const te = performance.now();
+  let startEpoch = 1;
+  let startStep = 0;
+  let resumedAt: { epoch: number; step: number } | null = null;
+  if (resume && resume.epoch >= 1) {
+    startEpoch = Math.min(resume.epoch, o.epochs + 1);
+    startStep = Math.min(resume.step, steps);
+    resumedAt = { epoch: startEpoch, step: startStep };
+    const t = performance.now();
+    const clocks = (startEpoch - 1) * steps + startStep;
+    await rec.catchUpClock(clocks);
+    (ctx.log ?? (() => undefined))(
+      `[ps recovery] rank ${comm.rank}: resuming fm at epoch ${startEpoch} minibatch ${startStep}/${steps} (skipping ${clocks} minibatches already pushed); clock caught up to ${clocks} in ${((performance.now() - t) / 1000).toFixed(2)} s`,
+    );
+  }
+  // The permutation of epoch e is the composition of the shuffles of epochs 1..e (each seeded
+  // by seed, rank and epoch): a worker starting at a later epoch replays the earlier shuffles.
+  const shuffle = (epoch: number): void => {
     const rng = new Rng((o.seed * 1000003 + comm.rank * 7919 + epoch) >>> 0);
     for (let i = perm.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);
@@ -129,8 +171,15 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       perm[i] = perm[j]!;
       perm[j] = t;
     }
-    let loss = 0;
-    for (let step = 0; step < steps; step++) {
+  };
+  for (let epoch = 1; epoch < startEpoch; epoch++) shuffle(epoch);
+  for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
+    const te = performance.now();
+    shuffle(epoch);
+    const resumed = epoch === startEpoch && resume !== null;
+    let loss = resumed ? resume.loss : 0;
+    for (let step = epoch === startEpoch ? startStep : 0; step < steps; step++) {
+      const ckptDue = ckptEvery > 0 && ((epoch - 1) * steps + step + 1) % ckptEvery === 0 && step !== steps - 1;
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
       if (hi > lo) {
@@ -174,9 +223,15 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
           fmAccumulateGradient(params, k, posOf, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
         }
         await table.push(keys, grad);
+        await rec.record({ epoch, step: step + 1, loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
       }
       await ctx.clock();
       if (o.slowMs) await sleep(o.slowMs);
+      if (ckptDue) {
+        const ts = performance.now();
+        await rec.round(roundKey(epoch, step + 1), () => rec.checkpoint(`epoch ${epoch} minibatch ${step + 1}`));
+        evalMs += performance.now() - ts;
+      }
     }
     if (gen > 0xfffffff0) {
       stamp.fill(0);
@@ -184,14 +239,16 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
     }
     const mean = data.numRows > 0 ? loss / data.numRows : 0;
     const stats: FmEpochStats = { epoch, trainLoss: o.task === 'regression' ? Math.sqrt(mean) : mean, rows: data.numRows, seconds: (performance.now() - te) / 1000 };
-    if (ctx.onEpoch) {
-      const ts = performance.now();
-      await ctx.onEpoch(stats, labels);
-      evalMs += performance.now() - ts;
-    }
+    const ts = performance.now();
+    await rec.round(roundKey(epoch, steps), async () => {
+      if (ctx.onEpoch) await ctx.onEpoch(stats, labels);
+      await rec.checkpoint(`end of epoch ${epoch}`);
+    });
+    evalMs += performance.now() - ts;
   }
-  await comm.barrier();
-  return { slots, labels, globalRows: rowsBuf[0]!, seconds: (performance.now() - t0 - evalMs) / 1000, steps };
+  const finalKey = o.epochs * (steps + 1) + 1;
+  await rec.round(finalKey, () => comm.barrier());
+  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, nextRound: finalKey + 1, resumedAt };
 }
 
 /** Scores of every row given the pulled parameter rows of `slots` (row s at s * (k + 1); w0 at the bias slot). */

@@ -1,5 +1,5 @@
 // FM trainer parameters: flags, defaults, validation.
-import { COMMON_FLAGS, commonParams, flagHelp, parseFlags, UsageError, type CommonParams, type FlagDef } from '../ftrl/cli_flags.js';
+import { COMMON_FLAGS, flagHelp, parseCommon, PS_RECOVERY_USAGE, UsageError, type CommonParams, type FlagDef } from '../ftrl/cli_flags.js';
 
 export type FmTask = 'regression' | 'binary';
 
@@ -46,14 +46,13 @@ export const FM_USAGE = `usage: shoal train fm --train FILE [--test FILE] [--tas
 Order-2 factorization machine trained with AdaGrad on the parameter servers; asynchronous
 (ASP) by default, SSP with --staleness S.
 
-${flagHelp(FM_FLAGS)}`;
+${flagHelp(FM_FLAGS)}
+${PS_RECOVERY_USAGE}`;
 
 /** Parses `shoal train fm` flags. @throws {UsageError} */
 export function parseFmArgs(argv: readonly string[]): FmParams {
   const cmd = 'shoal train fm';
-  const f = parseFlags(cmd, argv, FM_FLAGS);
-  if (f['help']) throw new UsageError(FM_USAGE);
-  const common = commonParams(cmd, f, FM_DEFAULTS);
+  const { f, common } = parseCommon(cmd, argv, FM_FLAGS, FM_USAGE, FM_DEFAULTS);
   const l2 = f['l2'] as number | undefined;
   const task = ((f['task'] as string | undefined) ?? FM_DEFAULTS.task) as FmTask;
   return {

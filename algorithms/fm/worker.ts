@@ -12,8 +12,8 @@ import { binaryLabel } from '../ftrl/cli_flags.js';
 import { sigmoid } from '../ftrl/ftrl.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ftrl/kv.js';
 import { writeSparseModel } from '../ftrl/model.js';
-import { init } from '../../lib/index.js';
-import { consistencyOf, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
+import { init, restartCount } from '../../lib/index.js';
+import { consistencyOf, psRecovery, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
 import { rmse } from './fm.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
 import { parseFmArgs, type FmParams, type FmTask } from './params.js';
@@ -68,81 +68,101 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
       updater: { type: 'adagrad', lr: p.lr, eps: p.eps },
       consistency: consistencyOf(p.staleness),
     });
-    await comm.barrier();
+    // Worker loss / checkpoints: progress rows on the servers, collective rounds (ftrl/recovery.ts).
+    const rec = await psRecovery(comm, p, 'fm');
     const loadSeconds = (performance.now() - tLoad) / 1000;
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
     };
     log(`fm: ${p.task}, k ${p.factors}, ${comm.size} workers, ${p.servers} servers, staleness ${p.staleness}, batch ${p.batch}, load ${loadSeconds.toFixed(2)}s`);
     let last: FmMetrics | null = null;
+    let lastEpoch = 0;
     const lossBuf = new Float64Array(2);
-    const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
-      comm,
-      clock: () => comm.ps.clock(),
-      onEpoch: async (s, labels) => {
-        // Mean of squares (regression) or log-loss, weighted by rows, over ranks.
-        lossBuf[0] = (p.task === 'regression' ? s.trainLoss * s.trainLoss : s.trainLoss) * s.rows;
-        lossBuf[1] = s.rows;
-        await comm.reduceTo(lossBuf, 0, { op: 'sum' });
-        if (comm.rank !== 0) return;
-        const mean = lossBuf[0]! / Math.max(1, lossBuf[1]!);
-        const trainLoss = p.task === 'regression' ? Math.sqrt(mean) : mean;
-        last = test ? await test.evaluate(table, labels) : null;
-        const metric: Record<string, number> = last ? ('rmse' in last ? { rmse: last.rmse } : { auc: last.auc }) : {};
-        comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...metric });
-        log(`fm epoch ${s.epoch}/${p.epochs}  train ${p.task === 'regression' ? 'rmse' : 'logloss'} ${trainLoss.toFixed(5)}${last ? `  ${describeMetrics(last)}` : ''}  ${s.seconds.toFixed(2)}s`);
-      },
-    });
+    try {
+      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
+        comm,
+        clock: () => comm.ps.clock(),
+        recovery: rec,
+        checkpointEvery: p.checkpointEveryBatches,
+        log: (line) => process.stderr.write(`${line}\n`),
+        onEpoch: async (s, labels) => {
+          // Mean of squares (regression) or log-loss, weighted by rows, over ranks.
+          lossBuf[0] = (p.task === 'regression' ? s.trainLoss * s.trainLoss : s.trainLoss) * s.rows;
+          lossBuf[1] = s.rows;
+          await comm.reduceTo(lossBuf, 0, { op: 'sum' });
+          if (comm.rank !== 0) return;
+          const mean = lossBuf[0]! / Math.max(1, lossBuf[1]!);
+          const trainLoss = p.task === 'regression' ? Math.sqrt(mean) : mean;
+          last = test ? await test.evaluate(table, labels) : null;
+          lastEpoch = s.epoch;
+          const metric: Record<string, number> = last ? ('rmse' in last ? { rmse: last.rmse } : { auc: last.auc }) : {};
+          comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...metric });
+          log(`fm epoch ${s.epoch}/${p.epochs}  train ${p.task === 'regression' ? 'rmse' : 'logloss'} ${trainLoss.toFixed(5)}${last ? `  ${describeMetrics(last)}` : ''}  ${s.seconds.toFixed(2)}s`);
+        },
+      });
 
-    const ids = await gatherIds(comm, result.slots.ids);
-    if (comm.rank === 0 && ids) {
-      const metrics: Record<string, unknown> = {
-        algorithm: 'fm',
-        task: p.task,
-        factors: p.factors,
-        workers: comm.size,
-        servers: p.servers,
-        staleness: p.staleness === Infinity ? 'asp' : p.staleness,
-        epochs: p.epochs,
-        train_rows: result.globalRows,
-        train_seconds: secs(result.seconds),
-        rows_per_second: Math.round((result.globalRows * p.epochs) / Math.max(result.seconds, 1e-9)),
-        load_seconds: secs(loadSeconds),
-        steps_per_epoch: result.steps,
-      };
-      const m = last as FmMetrics | null;
-      if (m) Object.assign(metrics, m);
-      const featureIds = Uint32Array.from(ids.filter((id) => id >= 0));
-      metrics['keys_seen'] = featureIds.length;
-      if (p.modelOut) {
-        const keys = new BigUint64Array(featureIds.length + 1);
-        for (let i = 0; i < featureIds.length; i++) keys[i] = BigInt(featureIds[i]!);
-        keys[featureIds.length] = BIAS_KEY;
-        const rows = await pullChunked(table, keys);
-        const stride = p.factors + 1;
-        await writeSparseModel(
-          p.modelOut,
-          {
-            format: 'shoal-model',
-            version: 1,
+      // The end of the job is one collective round: after a worker loss everyone runs it again.
+      await rec.round(result.nextRound, async () => {
+        const ids = await gatherIds(comm, result.slots.ids);
+        if (comm.rank === 0 && ids) {
+          // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
+          // interrupted): evaluate the final model now.
+          if (test && lastEpoch !== p.epochs) {
+            last = await test.evaluate(table, result.labels);
+            lastEpoch = p.epochs;
+          }
+          const metrics: Record<string, unknown> = {
             algorithm: 'fm',
             task: p.task,
             factors: p.factors,
-            w0: rows[featureIds.length * stride]!,
-            hashBits: p.hashBits,
-            labelOffset: result.labels.offset,
-            labelMin: result.labels.min,
-            labelMax: result.labels.max,
-            labelThreshold: p.labelThreshold ?? null,
-            params: { lr: p.lr, eps: p.eps, l2w: p.l2w, l2v: p.l2v, initStd: p.initStd, batch: p.batch, epochs: p.epochs, seed: p.seed, staleness: p.staleness === Infinity ? 'asp' : p.staleness },
-          },
-          { featureIds, values: rows.subarray(0, featureIds.length * stride), dim: stride },
-        );
-      }
-      if (p.metricsOut) await writeJson(p.metricsOut, metrics);
-      console.log(`fm result ${JSON.stringify(metrics)}`);
+            workers: comm.size,
+            servers: p.servers,
+            staleness: p.staleness === Infinity ? 'asp' : p.staleness,
+            epochs: p.epochs,
+            train_rows: result.globalRows,
+            train_seconds: secs(result.seconds),
+            rows_per_second: Math.round((result.globalRows * p.epochs) / Math.max(result.seconds, 1e-9)),
+            load_seconds: secs(loadSeconds),
+            steps_per_epoch: result.steps,
+            recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
+          };
+          const m = last as FmMetrics | null;
+          if (m) Object.assign(metrics, m);
+          const featureIds = Uint32Array.from(ids.filter((id) => id >= 0));
+          metrics['keys_seen'] = featureIds.length;
+          if (p.modelOut) {
+            const keys = new BigUint64Array(featureIds.length + 1);
+            for (let i = 0; i < featureIds.length; i++) keys[i] = BigInt(featureIds[i]!);
+            keys[featureIds.length] = BIAS_KEY;
+            const rows = await pullChunked(table, keys);
+            const stride = p.factors + 1;
+            await writeSparseModel(
+              p.modelOut,
+              {
+                format: 'shoal-model',
+                version: 1,
+                algorithm: 'fm',
+                task: p.task,
+                factors: p.factors,
+                w0: rows[featureIds.length * stride]!,
+                hashBits: p.hashBits,
+                labelOffset: result.labels.offset,
+                labelMin: result.labels.min,
+                labelMax: result.labels.max,
+                labelThreshold: p.labelThreshold ?? null,
+                params: { lr: p.lr, eps: p.eps, l2w: p.l2w, l2v: p.l2v, initStd: p.initStd, batch: p.batch, epochs: p.epochs, seed: p.seed, staleness: p.staleness === Infinity ? 'asp' : p.staleness },
+              },
+              { featureIds, values: rows.subarray(0, featureIds.length * stride), dim: stride },
+            );
+          }
+          if (p.metricsOut) await writeJson(p.metricsOut, metrics);
+          console.log(`fm result ${JSON.stringify(metrics)}`);
+        }
+        await comm.barrier();
+      });
+    } finally {
+      rec.stop();
     }
-    await comm.barrier();
   } finally {
     await comm.close();
   }

@@ -4,6 +4,7 @@
 // and the usage error (exit code 2) are lib/cli_flags.ts's, shared with the other commands.
 // Pure: reads no files.
 import { FlagReader, parseNumber, UsageError, usageError } from '../../lib/cli_flags.js';
+import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, type RecoveryArgs } from '../../lib/recovery/recovery_flags.js';
 
 export { UsageError };
 
@@ -46,13 +47,39 @@ export const COMMON_FLAGS: Record<string, FlagDef> = {
 const ALIASES: Record<string, string> = { '-np': 'np', '-n': 'np', '-h': 'help' };
 
 /**
- * Parses `--name value`, `--name=value`, `--flag` / `--no-flag` (bools) and `-np N`.
+ * The fault-tolerance flags as the PS trainers read them (lib/recovery/recovery_flags.ts), plus
+ * whether --checkpoint-every was given (PS trainers checkpoint at epoch ends unless it is).
+ */
+/** The shared fault-tolerance flags the PS trainers take (their own --slow-rank/--slow-ms stay theirs). */
+export const PS_RECOVERY_FLAGS: readonly string[] = ['--max-restarts', '--checkpoint', '--checkpoint-every', '--resume', '--inject'];
+
+const sharedRecoveryLine = (flag: string): string => RECOVERY_USAGE.split('\n').find((line) => line.trim().startsWith(`${flag} `)) ?? '';
+
+export const PS_RECOVERY_USAGE = [
+  sharedRecoveryLine('--max-restarts'),
+  '                          (PS trainers: the replacement reads its data position from the servers',
+  '                          and goes on after its last push; survivors are not interrupted)',
+  '  --checkpoint DIR        rank 0 writes a parameter-server snapshot (every table and the workers\'',
+  '                          positions) to DIR at the end of every pass',
+  '  --checkpoint-every N    ... and also after every N minibatches',
+  '  --resume DIR            load DIR\'s snapshot and go on from the recorded positions (same data, -np',
+  '                          and parameters; keeps checkpointing there unless --checkpoint says otherwise)',
+  sharedRecoveryLine('--inject'),
+].join('\n');
+
+/**
+ * Parses `--name value`, `--name=value`, `--flag` / `--no-flag` (bools) and `-np N`; with
+ * `recovery`, also the fault-tolerance flags (--max-restarts, --checkpoint, ...) into it.
  * @throws {UsageError} naming the command, the flag and what was wrong.
  */
-export function parseFlags(command: string, argv: readonly string[], defs: Record<string, FlagDef>): FlagValues {
+export function parseFlags(command: string, argv: readonly string[], defs: Record<string, FlagDef>, recovery?: RecoveryArgs & { checkpointEveryGiven?: boolean }): FlagValues {
   const out: FlagValues = {};
   const r = new FlagReader(command, argv);
   while (r.next()) {
+    if (recovery && PS_RECOVERY_FLAGS.includes(r.flag) && !Object.hasOwn(defs, r.flag.slice(2)) && parseRecoveryFlag(command, r.flag, () => r.takeValue(), recovery)) {
+      if (r.flag === '--checkpoint-every') recovery.checkpointEveryGiven = true;
+      continue;
+    }
     let name = Object.hasOwn(ALIASES, r.arg) ? ALIASES[r.arg] : undefined;
     if (name === undefined) {
       if (!r.arg.startsWith('--')) throw r.error(`unexpected argument ${JSON.stringify(r.arg)} (flags start with --)`);
@@ -142,6 +169,22 @@ export interface CommonParams {
   slowMs: number;
   timeoutMs?: number;
   quiet: boolean;
+  /** --max-restarts, --checkpoint, --checkpoint-every, --resume, --inject. */
+  recovery: RecoveryArgs;
+  /** --checkpoint-every N given: checkpoint every N minibatches; 0: at the end of every pass. */
+  checkpointEveryBatches: number;
+}
+
+/** parseFlags + commonParams with the recovery flags: what parseFtrlArgs / parseFmArgs start with. */
+export function parseCommon(command: string, argv: readonly string[], defs: Record<string, FlagDef>, usage: string, defaults: { epochs: number; batch: number; staleness: number }): { f: FlagValues; common: CommonParams } {
+  const rec: RecoveryArgs & { checkpointEveryGiven?: boolean } = defaultRecoveryArgs();
+  const f = parseFlags(command, argv, defs, rec);
+  if (f['help']) throw new UsageError(usage);
+  const common = commonParams(command, f, defaults);
+  common.checkpointEveryBatches = rec.checkpointEveryGiven ? rec.checkpointEvery : 0;
+  delete rec.checkpointEveryGiven;
+  common.recovery = rec;
+  return { f, common };
 }
 
 /** Common params from parsed flags. */
@@ -160,6 +203,8 @@ export function commonParams(command: string, f: FlagValues, defaults: { epochs:
     slowRank: (f['slow-rank'] as number | undefined) ?? -1,
     slowMs: (f['slow-ms'] as number | undefined) ?? 0,
     quiet: (f['quiet'] as boolean | undefined) ?? false,
+    recovery: defaultRecoveryArgs(),
+    checkpointEveryBatches: 0,
   };
   if (p.train.length === 0) throw usageError(command, '--train needs at least one file');
   if (typeof f['test'] === 'string') p.test = f['test'];

@@ -25,9 +25,14 @@
 //   rate keeps decaying), so the next push brings w_i back to the snapshot; each such
 //   correction counts one rollback. Only rank 0 corrects, so a correction is never applied
 //   twice; a coordinate rank 0 never pulls is not guarded (see docs/ftrl.md).
+// - Worker loss (recovery.ts): after every push the worker's position goes to the servers'
+//   progress table; a replacement reads it, catches its clock up and goes on from there. The
+//   world communicator is used only in rounds (setup, epoch ends, checkpoints, the end) that
+//   every rank runs at the same data position, so survivors and replacement stay in step.
 //
 // Cost per minibatch and worker: O(nnz) arithmetic; pull of 2 floats and push of 3 floats per
-// distinct key of the window, in 2 + 2 requests.
+// distinct key of the window, in 2 + 2 requests (plus a 1-key progress push at most every
+// 100 ms with --max-restarts / --checkpoint).
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from './cli_flags.js';
@@ -35,6 +40,7 @@ import { ftrlDenominator, ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoi
 import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from './kv.js';
 import { Rng } from '../common/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
+import { PsRecovery } from './recovery.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, sigmoid, logLoss, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
@@ -81,8 +87,18 @@ export interface FtrlEpochStats {
 
 export interface FtrlTrainContext {
   comm: Collective;
-  /** Called after every epoch on every rank (rank 0 evaluates); its time is excluded from `seconds`. */
+  /**
+   * Called after every epoch on every rank (rank 0 evaluates), inside the epoch's collective
+   * round (recovery.ts: run again after a worker loss, skipped on a replacement when the others
+   * had finished it); its time is excluded from `seconds`.
+   */
   onEpoch?: (stats: FtrlEpochStats) => Promise<void>;
+  /** Worker-loss recovery and checkpoints (recovery.ts); default: none. */
+  recovery?: PsRecovery;
+  /** Checkpoint (when the recovery has a directory) after every this many minibatches; 0: at epoch ends only. */
+  checkpointEvery?: number;
+  /** Where resumption is reported (rank's stderr in the worker); default: nowhere. */
+  log?: (line: string) => void;
 }
 
 export interface FtrlTrainResult {
@@ -98,6 +114,10 @@ export interface FtrlTrainResult {
   pushes: number;
   pulls: number;
   steps: number;
+  /** Key of the next collective round (recovery.ts): the caller's rounds after training use it and up. */
+  nextRound: number;
+  /** Where this worker started (a replacement or --resume): epoch and minibatch; null: from the beginning. */
+  resumedAt: { epoch: number; step: number } | null;
 }
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
@@ -116,12 +136,21 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   let numDirty = 0;
   const collector = new SlotCollector(S);
 
-  const counts = new Int32Array([Math.ceil(data.numRows / o.batch), data.numRows]);
-  const stepsBuf = new Int32Array([counts[0]!]);
-  await comm.allReduce(stepsBuf, { op: 'max' });
-  const steps = stepsBuf[0]!;
-  const rowsBuf = new Float64Array([data.numRows]);
-  await comm.allReduce(rowsBuf, { op: 'sum' });
+  // Setup collectives: run at the start and again after every world rebuild (recovery.ts).
+  let steps = 0;
+  let globalRows = 0;
+  const rec = ctx.recovery ?? new PsRecovery(comm);
+  const resume = await rec.begin(async () => {
+    const stepsBuf = new Int32Array([Math.ceil(data.numRows / o.batch)]);
+    await comm.allReduce(stepsBuf, { op: 'max' });
+    const rowsBuf = new Float64Array([data.numRows]);
+    await comm.allReduce(rowsBuf, { op: 'sum' });
+    steps = stepsBuf[0]!;
+    globalRows = rowsBuf[0]!;
+  });
+  /** Round keys grow with the data position; epoch e ends at e * (steps + 1). */
+  const roundKey = (epoch: number, done: number): number => (epoch - 1) * (steps + 1) + done + 1;
+  const ckptEvery = rec.checkpointing ? Math.max(0, ctx.checkpointEvery ?? 0) : 0;
 
   let pushes = 0;
   let pulls = 0;
@@ -216,16 +245,34 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   };
 
   const rp = data.rowPtr;
-  for (let epoch = 1; epoch <= o.epochs; epoch++) {
+  let startEpoch = 1;
+  let startStep = 0;
+  let resumedAt: { epoch: number; step: number } | null = null;
+  if (resume && resume.epoch >= 1) {
+    startEpoch = Math.min(resume.epoch, o.epochs + 1);
+    startStep = Math.min(resume.step, steps);
+    resumedAt = { epoch: startEpoch, step: startStep };
+    // Servers keep each worker's highest clock: clocks the lost process had sent are no-ops.
+    const t = performance.now();
+    const clocks = (startEpoch - 1) * steps + startStep;
+    await rec.catchUpClock(clocks);
+    (ctx.log ?? (() => undefined))(
+      `[ps recovery] rank ${comm.rank}: resuming ftrl at epoch ${startEpoch} minibatch ${startStep}/${steps} (skipping ${clocks} minibatches already pushed); clock caught up to ${clocks} in ${((performance.now() - t) / 1000).toFixed(2)} s`,
+    );
+  }
+  for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
     const te = performance.now();
-    let loss = 0;
-    let clips = 0;
-    rollbacks = 0;
-    for (let step = 0; step < steps; step++) {
+    const resumed = epoch === startEpoch && resume !== null;
+    let loss = resumed ? resume.loss : 0;
+    let clips = resumed ? resume.counters[0] : 0;
+    rollbacks = resumed ? resume.counters[1] : 0;
+    const first = epoch === startEpoch ? startStep : 0;
+    for (let step = first; step < steps; step++) {
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
       const globalStep = (epoch - 1) * steps + step;
-      if (step % o.pullEvery === 0) {
+      const ckptDue = ckptEvery > 0 && (globalStep + 1) % ckptEvery === 0 && step !== steps - 1;
+      if (step % o.pullEvery === 0 || step === first) {
         // Snapshot on the first pull of every window of snapshotEvery minibatches.
         const period = Math.floor(globalStep / snapshotEvery);
         const snapshot = period !== lastSnapshotPeriod;
@@ -244,26 +291,38 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
         if (slots.biasSlot >= 0 && update(slots.biasSlot, dl)) clips++;
         for (let k = b; k < e; k++) if (update(slots.slotOf[k]!, dl * data.values[k]!)) clips++;
       }
-      if ((step + 1) % o.pushEvery === 0 || step === steps - 1) await push();
+      if ((step + 1) % o.pushEvery === 0 || step === steps - 1 || ckptDue) {
+        await push();
+        await rec.record({ epoch, step: step + 1, loss, counters: [clips, rollbacks] }, step === steps - 1 || ckptDue);
+      }
       await tables.clock();
       if (o.slowMs && (slowEvery || slowRng.next() < slowProb)) {
         slowedSteps++;
         await sleep(o.slowMs);
       }
+      if (ckptDue) {
+        const ts = performance.now();
+        await rec.round(roundKey(epoch, step + 1), () => rec.checkpoint(`epoch ${epoch} minibatch ${step + 1}`));
+        evalMs += performance.now() - ts;
+      }
     }
     clipsTotal += clips;
     rollbacksTotal += rollbacks;
     const stats: FtrlEpochStats = { epoch, trainLogloss: data.numRows > 0 ? loss / data.numRows : 0, rows: data.numRows, seconds: (performance.now() - te) / 1000, clips, rollbacks };
-    if (ctx.onEpoch) {
-      const ts = performance.now();
-      await ctx.onEpoch(stats);
-      evalMs += performance.now() - ts;
-    }
+    const ts = performance.now();
+    await rec.round(roundKey(epoch, steps), async () => {
+      if (ctx.onEpoch) await ctx.onEpoch(stats);
+      await rec.checkpoint(`end of epoch ${epoch}`);
+    });
+    evalMs += performance.now() - ts;
   }
-  await comm.barrier();
+  const finalKey = o.epochs * (steps + 1) + 1;
+  await rec.round(finalKey, () => comm.barrier());
   return {
     slots,
-    globalRows: rowsBuf[0]!,
+    nextRound: finalKey + 1,
+    resumedAt,
+    globalRows,
     seconds: (performance.now() - t0 - evalMs) / 1000,
     clips: clipsTotal,
     rollbacks: rollbacksTotal,

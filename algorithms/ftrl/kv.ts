@@ -242,3 +242,18 @@ export class LocalAdagradTable extends LocalTable {
     }
   }
 }
+
+/** The PS `assign` updater in memory (the progress table of recovery.ts). */
+export class LocalAssignTable extends LocalTable {
+  readonly pushFloats: number;
+  constructor(dim: number) {
+    super(dim, dim);
+    this.pushFloats = dim;
+  }
+  protected read(row: Float64Array, out: Float32Array, at: number): void {
+    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
+  }
+  protected apply(row: Float64Array, v: Float32Array): void {
+    for (let j = 0; j < this.dim; j++) row[j] = v[j]!;
+  }
+}

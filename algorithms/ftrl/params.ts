@@ -1,7 +1,7 @@
 // FTRL trainer parameters: flags, defaults, validation. Defaults reach AUC 0.9023 on a9a in one
 // pass single-process (alpha 0.1, beta 1, l1 1, l2 1), the published single-machine reference.
 import { usageError } from '../../lib/cli_flags.js';
-import { COMMON_FLAGS, commonParams, flagHelp, parseFlags, UsageError, type CommonParams, type FlagDef } from './cli_flags.js';
+import { COMMON_FLAGS, flagHelp, parseCommon, PS_RECOVERY_USAGE, UsageError, type CommonParams, type FlagDef } from './cli_flags.js';
 
 export interface FtrlParams extends CommonParams {
   alpha: number;
@@ -73,14 +73,13 @@ export const FTRL_USAGE = `usage: shoal train ftrl --train FILE [--test FILE] [-
 FTRL-Proximal logistic regression, online, through the parameter server: workers push
 deltas of z and n, servers merge them, workers pull w under SSP (--staleness).
 
-${flagHelp(FTRL_FLAGS)}`;
+${flagHelp(FTRL_FLAGS)}
+${PS_RECOVERY_USAGE}`;
 
 /** Parses `shoal train ftrl` flags. @throws {UsageError} */
 export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
   const cmd = 'shoal train ftrl';
-  const f = parseFlags(cmd, argv, FTRL_FLAGS);
-  if (f['help']) throw new UsageError(FTRL_USAGE);
-  const common = commonParams(cmd, f, FTRL_DEFAULTS);
+  const { f, common } = parseCommon(cmd, argv, FTRL_FLAGS, FTRL_USAGE, FTRL_DEFAULTS);
   if (f['trust-mode'] === 'rollback' && f['trust-region'] === undefined) throw usageError(cmd, '--trust-mode rollback needs --trust-region R');
   return {
     ...common,

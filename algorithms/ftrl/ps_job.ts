@@ -3,7 +3,10 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ConsistencyOptions } from '../../lib/ps/table_options.js';
-import { UsageError } from './cli_flags.js';
+import type { Communicator } from '../../lib/communicator.js';
+import { recoveryEnabled, restartCount } from '../../lib/recovery/recovery_env.js';
+import { UsageError, type CommonParams } from './cli_flags.js';
+import { PROGRESS_DIM, PsRecovery } from './recovery.js';
 
 /** 0 → BSP, Infinity → ASP, else SSP with that bound. */
 export function consistencyOf(staleness: number): ConsistencyOptions {
@@ -37,3 +40,25 @@ export function secs(s: number): number {
   return Math.round(s * 1000) / 1000;
 }
 
+
+/**
+ * The worker's PsRecovery (recovery.ts): with --max-restarts (SHOAL_MAX_RESTARTS), --checkpoint
+ * or --resume it creates the `<prefix>.progress` table (one row per worker, assign, ASP) and
+ * wires ps.clock / ps.save / ps.load; otherwise rounds just run once.
+ */
+export async function psRecovery(comm: Communicator, p: CommonParams, prefix: string): Promise<PsRecovery> {
+  const enabled = recoveryEnabled();
+  const checkpointDir = p.recovery.checkpoint ?? p.recovery.resume;
+  const needed = enabled || checkpointDir !== null;
+  const progress = needed ? await comm.ps.table(`${prefix}.progress`, { dim: PROGRESS_DIM, updater: { type: 'assign' }, consistency: { mode: 'asp' } }) : null;
+  return new PsRecovery(comm, {
+    enabled,
+    restart: restartCount(),
+    progress,
+    clock: () => comm.ps.clock(),
+    checkpointDir,
+    resumeDir: p.recovery.resume,
+    save: (dir) => comm.ps.save(dir),
+    load: (dir) => comm.ps.load(dir),
+  });
+}

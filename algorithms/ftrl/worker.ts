@@ -13,8 +13,8 @@ import { trainFtrl, type FtrlTables } from './index.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from './kv.js';
 import { writeSparseModel } from './model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
-import { init } from '../../lib/index.js';
-import { consistencyOf, runEntry, secs, writeJson } from './ps_job.js';
+import { init, restartCount } from '../../lib/index.js';
+import { consistencyOf, psRecovery, runEntry, secs, writeJson } from './ps_job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {
@@ -55,7 +55,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
     const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
     const tables: FtrlTables = { w, n, clock: () => comm.ps.clock() };
-    await comm.barrier();
+    // Worker loss / checkpoints: progress rows on the servers, collective rounds (recovery.ts).
+    const rec = await psRecovery(comm, p, 'ftrl');
     const loadSeconds = (performance.now() - tLoad) / 1000;
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
@@ -63,106 +64,129 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     log(`ftrl: ${comm.size} workers, ${p.servers} servers, staleness ${p.staleness}, batch ${p.batch}, load ${loadSeconds.toFixed(2)}s`);
 
     let last: BinaryMetrics | null = null;
+    let lastEpoch = 0;
     const lossBuf = new Float64Array(3);
-    let clipsTotal = 0;
-    let rollbacksTotal = 0;
-    const result = await trainFtrl(
-      { ...p, slowMs: comm.rank === p.slowRank || p.straggler === 'intermittent-all' ? p.slowMs : 0 },
-      data,
-      tables,
-      {
-        comm,
-        onEpoch: async (s) => {
-          lossBuf[0] = s.trainLogloss * s.rows;
-          lossBuf[1] = s.clips;
-          lossBuf[2] = s.rollbacks;
-          await comm.reduceTo(lossBuf, 0, { op: 'sum' });
-          if (comm.rank !== 0) return;
-          clipsTotal += lossBuf[1]!;
-          rollbacksTotal += lossBuf[2]!;
-          last = test ? await test.evaluate(w) : null;
-          const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
-          comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
-          log(
-            `ftrl epoch ${s.epoch}/${p.epochs}  progressive-logloss ${(lossBuf[0]! / Math.max(1, s.rows * comm.size)).toFixed(5)}` +
-              (last ? `  test auc ${last.auc.toFixed(5)} logloss ${last.logloss.toFixed(5)}` : '') +
-              `  clips ${lossBuf[1]}` +
-              (p.trustMode === 'rollback' ? `  rollbacks ${lossBuf[2]}` : '') +
-              `  ${s.seconds.toFixed(2)}s`,
-          );
-        },
-      },
-    );
-
-    const slowedBuf = new Float64Array([result.slowedSteps]);
-    await comm.reduceTo(slowedBuf, 0, { op: 'sum' });
-    const keys = await gatherIds(comm, result.slots.ids);
-    if (comm.rank === 0 && keys) {
-      const trainSeconds = result.seconds;
-      const rowsPerSecond = (result.globalRows * p.epochs) / Math.max(trainSeconds, 1e-9);
-      const metrics: Record<string, unknown> = {
-        algorithm: 'ftrl',
-        workers: comm.size,
-        servers: p.servers,
-        staleness: p.staleness === Infinity ? 'asp' : p.staleness,
-        epochs: p.epochs,
-        train_rows: result.globalRows,
-        train_seconds: secs(trainSeconds),
-        rows_per_second: Math.round(rowsPerSecond),
-        load_seconds: secs(loadSeconds),
-        trust_mode: p.trustRegion === Infinity ? 'off' : p.trustMode,
-        trust_region_clips: clipsTotal,
-        trust_region_rollbacks: rollbacksTotal,
-        straggler: (p.slowRank >= 0 || p.straggler === 'intermittent-all') && p.slowMs > 0 ? { rank: p.straggler === 'intermittent-all' ? 'all' : p.slowRank, ms: p.slowMs, mode: p.straggler, ...(p.straggler !== 'every' ? { prob: p.stragglerProb } : {}), slowed_steps: slowedBuf[0] } : null,
-        steps_per_epoch: result.steps,
-      };
-      const m = last as BinaryMetrics | null;
-      if (m) {
-        metrics['auc'] = m.auc;
-        metrics['logloss'] = m.logloss;
-        metrics['accuracy'] = m.accuracy;
-        metrics['test_rows'] = m.count;
-      }
-      let nonZero = 0;
-      if (p.modelOut) {
-        const featureIds = keys.filter((id) => id >= 0);
-        const bigKeys = new BigUint64Array(featureIds.length + 1);
-        for (let i = 0; i < featureIds.length; i++) bigKeys[i] = BigInt(featureIds[i]!);
-        bigKeys[featureIds.length] = BIAS_KEY;
-        const ws = await pullChunked(w, bigKeys);
-        for (let i = 0; i < featureIds.length; i++) if (ws[i] !== 0) nonZero++;
-        const ids = new Uint32Array(nonZero);
-        const vals = new Float32Array(nonZero);
-        let j = 0;
-        for (let i = 0; i < featureIds.length; i++) {
-          if (ws[i] !== 0) {
-            ids[j] = featureIds[i]!;
-            vals[j++] = ws[i]!;
-          }
-        }
-        await writeSparseModel(
-          p.modelOut,
-          {
-            format: 'shoal-model',
-            version: 1,
-            algorithm: 'ftrl',
-            task: 'binary',
-            link: 'logistic',
-            bias: p.bias ? ws[featureIds.length]! : 0,
-            hashBits: p.hashBits,
-            labelThreshold: p.labelThreshold ?? null,
-            keysSeen: featureIds.length,
-            params: { alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, batch: p.batch, epochs: p.epochs, staleness: p.staleness === Infinity ? 'asp' : p.staleness, trustRegion: p.trustRegion === Infinity ? null : p.trustRegion, trustMode: p.trustMode },
+    // Per epoch: a round run again after a worker loss must not count twice.
+    const clipsByEpoch: number[] = [];
+    const rollbacksByEpoch: number[] = [];
+    const stderrLog = (line: string) => process.stderr.write(`${line}\n`);
+    try {
+      const result = await trainFtrl(
+        { ...p, slowMs: comm.rank === p.slowRank || p.straggler === 'intermittent-all' ? p.slowMs : 0 },
+        data,
+        tables,
+        {
+          comm,
+          recovery: rec,
+          checkpointEvery: p.checkpointEveryBatches,
+          log: stderrLog,
+          onEpoch: async (s) => {
+            lossBuf[0] = s.trainLogloss * s.rows;
+            lossBuf[1] = s.clips;
+            lossBuf[2] = s.rollbacks;
+            await comm.reduceTo(lossBuf, 0, { op: 'sum' });
+            if (comm.rank !== 0) return;
+            clipsByEpoch[s.epoch] = lossBuf[1]!;
+            rollbacksByEpoch[s.epoch] = lossBuf[2]!;
+            last = test ? await test.evaluate(w) : null;
+            lastEpoch = s.epoch;
+            const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
+            comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
+            log(
+              `ftrl epoch ${s.epoch}/${p.epochs}  progressive-logloss ${(lossBuf[0]! / Math.max(1, s.rows * comm.size)).toFixed(5)}` +
+                (last ? `  test auc ${last.auc.toFixed(5)} logloss ${last.logloss.toFixed(5)}` : '') +
+                `  clips ${lossBuf[1]}` +
+                (p.trustMode === 'rollback' ? `  rollbacks ${lossBuf[2]}` : '') +
+                `  ${s.seconds.toFixed(2)}s`,
+            );
           },
-          { featureIds: ids, values: vals, dim: 1 },
-        );
-        metrics['model_nonzeros'] = nonZero;
-      }
-      metrics['keys_seen'] = keys.length;
-      if (p.metricsOut) await writeJson(p.metricsOut, metrics);
-      console.log(`ftrl result ${JSON.stringify(metrics)}`);
+        },
+      );
+
+      // The end of the job is one collective round: after a worker loss everyone runs it again.
+      await rec.round(result.nextRound, async () => {
+        const slowedBuf = new Float64Array([result.slowedSteps]);
+        await comm.reduceTo(slowedBuf, 0, { op: 'sum' });
+        const keys = await gatherIds(comm, result.slots.ids);
+        if (comm.rank === 0 && keys) {
+          // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
+          // interrupted): evaluate the final model now.
+          if (test && lastEpoch !== p.epochs) {
+            last = await test.evaluate(w);
+            lastEpoch = p.epochs;
+          }
+          const clipsTotal = clipsByEpoch.reduce((a, b) => a + (b ?? 0), 0);
+          const rollbacksTotal = rollbacksByEpoch.reduce((a, b) => a + (b ?? 0), 0);
+          const trainSeconds = result.seconds;
+          const rowsPerSecond = (result.globalRows * p.epochs) / Math.max(trainSeconds, 1e-9);
+          const metrics: Record<string, unknown> = {
+            algorithm: 'ftrl',
+            workers: comm.size,
+            servers: p.servers,
+            staleness: p.staleness === Infinity ? 'asp' : p.staleness,
+            epochs: p.epochs,
+            train_rows: result.globalRows,
+            train_seconds: secs(trainSeconds),
+            rows_per_second: Math.round(rowsPerSecond),
+            load_seconds: secs(loadSeconds),
+            trust_mode: p.trustRegion === Infinity ? 'off' : p.trustMode,
+            trust_region_clips: clipsTotal,
+            trust_region_rollbacks: rollbacksTotal,
+            straggler: (p.slowRank >= 0 || p.straggler === 'intermittent-all') && p.slowMs > 0 ? { rank: p.straggler === 'intermittent-all' ? 'all' : p.slowRank, ms: p.slowMs, mode: p.straggler, ...(p.straggler !== 'every' ? { prob: p.stragglerProb } : {}), slowed_steps: slowedBuf[0] } : null,
+            steps_per_epoch: result.steps,
+            recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
+          };
+          const m = last as BinaryMetrics | null;
+          if (m) {
+            metrics['auc'] = m.auc;
+            metrics['logloss'] = m.logloss;
+            metrics['accuracy'] = m.accuracy;
+            metrics['test_rows'] = m.count;
+          }
+          let nonZero = 0;
+          if (p.modelOut) {
+            const featureIds = keys.filter((id) => id >= 0);
+            const bigKeys = new BigUint64Array(featureIds.length + 1);
+            for (let i = 0; i < featureIds.length; i++) bigKeys[i] = BigInt(featureIds[i]!);
+            bigKeys[featureIds.length] = BIAS_KEY;
+            const ws = await pullChunked(w, bigKeys);
+            for (let i = 0; i < featureIds.length; i++) if (ws[i] !== 0) nonZero++;
+            const ids = new Uint32Array(nonZero);
+            const vals = new Float32Array(nonZero);
+            let j = 0;
+            for (let i = 0; i < featureIds.length; i++) {
+              if (ws[i] !== 0) {
+                ids[j] = featureIds[i]!;
+                vals[j++] = ws[i]!;
+              }
+            }
+            await writeSparseModel(
+              p.modelOut,
+              {
+                format: 'shoal-model',
+                version: 1,
+                algorithm: 'ftrl',
+                task: 'binary',
+                link: 'logistic',
+                bias: p.bias ? ws[featureIds.length]! : 0,
+                hashBits: p.hashBits,
+                labelThreshold: p.labelThreshold ?? null,
+                keysSeen: featureIds.length,
+                params: { alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2, batch: p.batch, epochs: p.epochs, staleness: p.staleness === Infinity ? 'asp' : p.staleness, trustRegion: p.trustRegion === Infinity ? null : p.trustRegion, trustMode: p.trustMode },
+              },
+              { featureIds: ids, values: vals, dim: 1 },
+            );
+            metrics['model_nonzeros'] = nonZero;
+          }
+          metrics['keys_seen'] = keys.length;
+          if (p.metricsOut) await writeJson(p.metricsOut, metrics);
+          console.log(`ftrl result ${JSON.stringify(metrics)}`);
+        }
+        await comm.barrier();
+      });
+    } finally {
+      rec.stop();
     }
-    await comm.barrier();
   } finally {
     await comm.close();
   }

@@ -1,13 +1,16 @@
 // `shoal train ftrl ...` and `shoal train fm ...` on the launcher side: validate the flags and
 // the input files (exit code 2 with a clear message), then run the compiled worker entry
 // (dist/algorithms/<algo>/worker.js) as -np workers beside --servers parameter servers under
-// runJob. The training itself lives in algorithms/ftrl and algorithms/fm.
+// runJob, with the fault-tolerance flags (--max-restarts, --inject) passed to the launcher.
+// The training itself lives in algorithms/ftrl and algorithms/fm.
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommonParams } from '../../algorithms/ftrl/cli_flags.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
 import { USAGE_EXIT_CODE, UsageError, usageError } from '../cli_flags.js';
 import { exitCodeFor, runJob } from '../launcher.js';
+import { recoveryRunOptions } from '../recovery/recovery_flags.js';
 
 /** Exit status for bad flags or unreadable input files. */
 export const TRAIN_USAGE_EXIT_CODE = USAGE_EXIT_CODE;
@@ -24,6 +27,14 @@ export function checkInputs(command: string, p: CommonParams): void {
     }
   }
   if (p.slowRank >= p.np) throw usageError(command, `--slow-rank ${p.slowRank} is not a worker rank (np ${p.np})`);
+  const resume = p.recovery.resume;
+  if (resume !== null) {
+    try {
+      accessSync(join(resume, 'manifest.json'), fsConstants.R_OK);
+    } catch (err) {
+      throw usageError(command, `--resume ${resume}: no parameter-server snapshot there (${join(resume, 'manifest.json')}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
 }
 
 /**
@@ -55,6 +66,9 @@ export async function launchPsTrainer(
     quiet: true,
     noDashboard: p.quiet,
     ...(p.timeoutMs !== undefined ? { timeoutMs: p.timeoutMs } : {}),
+    // --max-restarts K replaces lost workers (and servers); the workers recover through the
+    // progress table on the servers (algorithms/ftrl/recovery.ts). --inject goes to the ranks.
+    ...recoveryRunOptions(p.recovery),
   });
   if (!result.ok) process.stderr.write(`${command}: ${result.summary}\n`);
   return exitCodeFor(result);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fmAccumulateGradient, fmGradVDirect, fmScore, fmScoreDirect, rmse, trainFm } from '../../algorithms/fm/index.js';
 import { loadFmModel, predictFm } from '../../algorithms/fm/model.js';
 import { parseFmArgs } from '../../algorithms/fm/params.js';
-import { LocalAdagradTable } from '../../algorithms/ftrl/kv.js';
+import { LocalAdagradTable, LocalAssignTable } from '../../algorithms/ftrl/kv.js';
+import { PROGRESS_DIM, PsRecovery } from '../../algorithms/ftrl/recovery.js';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { Rng } from '../../algorithms/common/rng.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
@@ -113,6 +114,45 @@ test('in memory, one worker learns the planted model (AdaGrad table)', async (t)
   const r = Math.sqrt(sq / test.numRows);
   t.log(`in-memory planted RMSE ${r.toFixed(4)} (noise ${noiseRmse.toFixed(4)})`);
   t.true(r < 0.3, `RMSE ${r}`);
+});
+
+test('in memory: a worker that dies in epoch 3 is replaced from its progress row; the model equals the undisturbed one', async (t) => {
+  const all = await readLibsvm(trainFile);
+  const data = { ...all, numRows: 3000, labels: all.labels.subarray(0, 3000), rowPtr: all.rowPtr.subarray(0, 3001) };
+  const k = 4;
+  const o = { task: 'regression' as const, factors: k, batch: 100, epochs: 4, l2w: 0.01, l2v: 0.01, seed: 3 };
+  const init = (key: bigint, j: number) => (key === 0xffff_ffff_ffff_ffffn ? 0 : 0.01 * Math.sin(Number(key % 1000n) * 7 + j));
+  const undisturbed = new LocalAdagradTable(k + 1, 0.1, 1e-8, init);
+  const ref = await trainFm(o, data, undisturbed, { comm: localCollective(), clock: async () => {} });
+
+  const table = new LocalAdagradTable(k + 1, 0.1, 1e-8, init);
+  const progress = new LocalAssignTable(PROGRESS_DIM);
+  let clocks = 0;
+  const dies = trainFm(o, data, table, {
+    comm: localCollective(),
+    clock: async () => {
+      if (++clocks === 2 * 30 + 12) throw new Error('killed'); // after minibatch 12 of epoch 3 was pushed
+    },
+    recovery: new PsRecovery(localCollective(), { progress, recordEveryMs: 0 }),
+  });
+  await t.throwsAsync(dies, { message: 'killed' });
+  let replacementClocks = 0;
+  const lines: string[] = [];
+  const res = await trainFm(o, data, table, {
+    comm: localCollective(),
+    clock: async () => void replacementClocks++,
+    recovery: new PsRecovery(localCollective(), { progress, restart: 1, clock: async () => void replacementClocks++, log: (l) => lines.push(l) }),
+    log: (l) => lines.push(l),
+  });
+  t.deepEqual(res.resumedAt, { epoch: 3, step: 12 });
+  t.is(replacementClocks, 4 * 30);
+  t.regex(lines.join('\n'), /resuming fm at epoch 3 minibatch 12\/30 \(skipping 72 minibatches already pushed\)/);
+  // The replacement replays the earlier epochs' shuffles, so it sees the same rows in the same order.
+  const a = await undisturbed.pull(ref.slots.keys);
+  const b = await table.pull(ref.slots.keys);
+  let maxDiff = 0;
+  for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+  t.is(maxDiff, 0);
 });
 
 test('flags: task defaults, bad values exit 2', async (t) => {
