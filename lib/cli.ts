@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `shoal` command. It parses arguments and dispatches to a subcommand; the work lives in
 // launcher.ts. Parsing is pure (parseRunArgs) so it can be unit-tested; usage errors exit 2.
-// The `ps` subcommand (elastic servers) has a slot in COMMANDS but no body yet.
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -49,6 +48,7 @@ commands:
   train   train a bundled algorithm: shoal train lr --train FILE [-np N] (shoal train --help)
   predict score a data file with a trained model (shoal predict --help)
   datagen write a synthetic libsvm data set (shoal datagen --help)
+  ps      add-server / remove-server N on a running job (shoal ps --help)
   help    show this help
 
 ${RUN_USAGE}
@@ -235,7 +235,7 @@ const COMMANDS: Record<string, Command> = {
   train: { summary: 'train a bundled algorithm', main: (argv) => trainCommand(argv) },
   predict: { summary: 'predict with a trained model', main: async (argv) => (await import('./predict_cli.js')).predictMain(argv) },
   datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./cli_datagen.js')).datagenMain(argv) },
-  ps: { summary: 'run parameter-server jobs (planned)' },
+  ps: { summary: 'add or drain parameter servers of a running job', main: async (argv) => (await import('./ps_cli.js')).psMain(argv) },
 };
 
 /** Runs the CLI and returns the exit status. */

@@ -10,6 +10,7 @@
 // only valid during the callback (we decode them synchronously).
 
 import { attachMonitor, publish } from './monitor/http.js';
+import { attachAdmin, type AdminHandler } from './admin_routes.js';
 import { JobView } from './monitor/job_view.js';
 import { inspectStalls } from './monitor/stall_inspector.js';
 import { StragglerDetector, type Straggler, type StragglerOptions } from './monitor/straggler_detector.js';
@@ -54,6 +55,8 @@ export interface CoordinatorOptions {
    * carry on from it: a coordinator restarted by the launcher after a crash (docs/fault_tolerance.md).
    */
   stateFile?: string;
+  /** Performs `shoal ps add-server|remove-server` requests (POST /v1/admin/...); without it they get 501. */
+  admin?: AdminHandler;
   /** Watch for stragglers (monitor/straggler_detector.ts) and report each one confirmed. */
   stragglers?: StragglerOptions & { onStraggler: (s: Straggler) => void };
 }
@@ -251,6 +254,7 @@ export class Coordinator {
           message: (ws, message, isBinary) => coordinator?.onMessage(ws.getUserData().conn, message, isBinary),
           close: (ws) => coordinator?.onClose(ws.getUserData().conn),
         });
+      attachAdmin(app, opts.token, () => opts.admin ?? null);
       const feed = opts.dashboard === false ? new Set<never>() : attachMonitor(app, () => (coordinator ? { token: opts.token, view: () => coordinator!.view() } : null));
       app.any('/*', (res: HttpResponse) => {
         res.writeStatus('404 Not Found').end('not found');
@@ -422,6 +426,12 @@ export class Coordinator {
       case 'rejoin':
         this.onRejoin(conn, entry, msg);
         return;
+      case 'extend':
+        this.onExtend(conn, entry, msg);
+        return;
+      case 'leave':
+        this.onLeave(conn, entry, msg);
+        return;
       case 'metrics': {
         const who = describeIdentity(entry.rank);
         this.jobView.update(who.role, who.rank, msg['data']);
@@ -585,7 +595,7 @@ export class Coordinator {
     const peers = typeof group === 'string' ? this.completed.get(group) : undefined;
     const fail = (message: string): void => this.send(conn, { type: 'registerError', id, code: 'ERR_INVALID_ARGUMENT', message: `rejoin from ${describeIdentity(entry.rank).label}: ${message}` });
     if (!peers) return fail(`group ${JSON.stringify(group)} has not completed, so there is no slot to take over`);
-    if (!isIntIn(groupRank, 0, peers.length - 1)) return fail(`groupRank must be an integer in 0..${peers.length - 1}, got ${JSON.stringify(groupRank)}`);
+    if (!peers.some((p) => p.rank === groupRank)) return fail(`group ${JSON.stringify(group)} has no member ${JSON.stringify(groupRank)} (members: ${formatRanks(peers.map((p) => p.rank))})`);
     if (typeof host !== 'string' || host === '' || host.length > MAX_HOST_LENGTH) return fail('"host" must be a non-empty string');
     if (!isIntIn(port, 1, 65535)) return fail(`port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
     const updated = peers.map((p) => (p.rank === groupRank ? { rank: groupRank, host, port } : p));
@@ -595,7 +605,54 @@ export class Coordinator {
     this.log(`${describeIdentity(entry.rank).label} rejoined group "${String(group)}" at ${host}:${port}`);
     this.send(conn, { type: 'table', id, group: group as string, peers: updated });
     for (const other of this.ranks.values()) {
-      if (other.conn !== conn && other.alive) this.send(other.conn, { type: 'peerJoined', group: group as string, rank: groupRank, role, host, port });
+      if (other.conn !== conn && other.alive) this.send(other.conn, { type: 'peerJoined', group: group as string, rank: groupRank as number, role, host, port });
+    }
+  }
+
+  /** A new member joins a completed group in a new slot (an added parameter server). */
+  private onExtend(conn: Conn, entry: RankEntry, msg: Record<string, unknown>): void {
+    const { id, group, host, port } = msg;
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER)) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'extend: "id" must be a non-negative integer' });
+      return;
+    }
+    const who = describeIdentity(entry.rank);
+    const peers = typeof group === 'string' ? this.completed.get(group) : undefined;
+    const fail = (message: string): void => this.send(conn, { type: 'registerError', id, code: 'ERR_INVALID_ARGUMENT', message: `extend from ${who.label}: ${message}` });
+    if (!peers) return fail(`group ${JSON.stringify(group)} has not completed, so it cannot grow`);
+    if (typeof host !== 'string' || host === '' || host.length > MAX_HOST_LENGTH) return fail('"host" must be a non-empty string');
+    if (!isIntIn(port, 1, 65535)) return fail(`port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
+    const rank = Math.max(-1, ...peers.map((p) => p.rank)) + 1;
+    const updated = [...peers, { rank, host, port }];
+    this.completed.set(group as string, updated);
+    this.persist();
+    this.log(`${who.label} joined group "${String(group)}" as member ${rank} at ${host}:${port}`);
+    this.send(conn, { type: 'table', id, group: group as string, peers: updated });
+    for (const other of this.ranks.values()) {
+      if (other.conn !== conn && other.alive) this.send(other.conn, { type: 'peerJoined', group: group as string, rank, role: who.role, host, port });
+    }
+  }
+
+  /** A member leaves a completed group for good (a drained parameter server). */
+  private onLeave(conn: Conn, entry: RankEntry, msg: Record<string, unknown>): void {
+    const { id, group, groupRank } = msg;
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER)) {
+      this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'leave: "id" must be a non-negative integer' });
+      return;
+    }
+    const who = describeIdentity(entry.rank);
+    const peers = typeof group === 'string' ? this.completed.get(group) : undefined;
+    const fail = (message: string): void => this.send(conn, { type: 'registerError', id, code: 'ERR_INVALID_ARGUMENT', message: `leave from ${who.label}: ${message}` });
+    if (!peers) return fail(`group ${JSON.stringify(group)} has not completed`);
+    if (!peers.some((p) => p.rank === groupRank)) return fail(`group ${JSON.stringify(group)} has no member ${JSON.stringify(groupRank)}`);
+    if (peers.length === 1) return fail(`member ${String(groupRank)} is the last one of group "${String(group)}"`);
+    const updated = peers.filter((p) => p.rank !== groupRank);
+    this.completed.set(group as string, updated);
+    this.persist();
+    this.log(`member ${String(groupRank)} left group "${String(group)}"`);
+    this.send(conn, { type: 'table', id, group: group as string, peers: updated });
+    for (const other of this.ranks.values()) {
+      if (other.conn !== conn && other.alive) this.send(other.conn, { type: 'peerLeft', group: group as string, rank: groupRank as number, role: who.role });
     }
   }
 

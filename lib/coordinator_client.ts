@@ -68,8 +68,10 @@ export interface CoordinatorClientEvents {
   /** The link dropped and came back (a restarted coordinator); pending requests were re-sent. */
   reconnected: [{ downMs: number }];
   peerLost: [PeerLostEvent];
-  /** A replacement took over a slot of a completed group (a restarted parameter server). */
+  /** A replacement took over a slot of a completed group (a restarted parameter server), or a new member took a new slot. */
   peerJoined: [PeerJoinedEvent];
+  /** A member left a completed group for good (a drained parameter server). */
+  peerLeft: [{ group: string; rank: number; role: 'worker' | 'server' }];
   disconnected: [DisconnectedEvent];
 }
 
@@ -266,6 +268,20 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     return this.request(`group "${group}"`, timeoutMs, (id) => ({ type: 'rejoin', id, group, groupRank, host: endpoint.host, port: endpoint.port }));
   }
 
+  /**
+   * Joins a completed group as a new member (an added parameter server): the new slot is the
+   * highest rank + 1; the others get a 'peerJoined' event.
+   * @returns the group's updated table (the caller's rank is the last entry's).
+   */
+  extend(group: string, endpoint: { host: string; port: number }, timeoutMs: number): Promise<PeerEndpoint[]> {
+    return this.request(`group "${group}"`, timeoutMs, (id) => ({ type: 'extend', id, group, host: endpoint.host, port: endpoint.port }));
+  }
+
+  /** Leaves a completed group for good (a drained server); the others get a 'peerLeft' event. @returns the table without it. */
+  leave(group: string, groupRank: number, timeoutMs: number): Promise<PeerEndpoint[]> {
+    return this.request(`group "${group}"`, timeoutMs, (id) => ({ type: 'leave', id, group, groupRank }));
+  }
+
   private request<T>(what: string, timeoutMs: number, message: (id: number) => ClientMessage): Promise<T> {
     if (this.closedReason !== null || this.closing) {
       return Promise.reject(new RendezvousError('ERR_RENDEZVOUS', `cannot wait for ${what}: ${this.closedReason ?? 'the coordinator client is closed'}`, { rank: this.rank }));
@@ -333,6 +349,11 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         if (typeof group === 'string' && isIntIn(rank, 0, Number.MAX_SAFE_INTEGER) && typeof host === 'string' && isIntIn(port, 1, 65535)) {
           this.emit('peerJoined', { group, rank, role: msg['role'] === 'server' ? 'server' : 'worker', host, port });
         }
+        return;
+      }
+      case 'peerLeft': {
+        const { group, rank } = msg;
+        if (typeof group === 'string' && isIntIn(rank, 0, Number.MAX_SAFE_INTEGER)) this.emit('peerLeft', { group, rank, role: msg['role'] === 'server' ? 'server' : 'worker' });
         return;
       }
       case 'stall':

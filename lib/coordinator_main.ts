@@ -15,7 +15,14 @@ interface Config {
   stateFile: string;
 }
 
-type Inbound = { type: 'markDead'; rank: number; reason: string; role: 'worker' | 'server' } | { type: 'close' };
+type Inbound =
+  | { type: 'markDead'; rank: number; reason: string; role: 'worker' | 'server' }
+  | { type: 'adminReply'; id: number; ok: boolean; message: string }
+  | { type: 'close' };
+
+/** Admin requests wait for the launcher's verdict. */
+const adminWaiting = new Map<number, { resolve: (m: string) => void; reject: (e: Error) => void }>();
+let nextAdminId = 1;
 
 const send = (msg: object): void => {
   if (process.connected) process.send?.(msg);
@@ -37,6 +44,12 @@ const coordinator = await Coordinator.start({
   ...(cfg.stallTimeoutMs !== undefined ? { stallTimeoutMs: cfg.stallTimeoutMs } : {}),
   ...(cfg.stragglers ? { stragglers: { ...cfg.stragglers, onStraggler: (s) => send({ type: 'straggler', rank: s.rank, message: s.message }) } } : {}),
   log: (line) => send({ type: 'log', line }),
+  admin: (action, server) =>
+    new Promise<string>((resolve, reject) => {
+      const id = nextAdminId++;
+      adminWaiting.set(id, { resolve, reject });
+      send({ type: 'admin', id, action, server });
+    }),
 });
 
 let closing = false;
@@ -48,6 +61,12 @@ async function shutdown(): Promise<void> {
 }
 process.on('message', (m: Inbound) => {
   if (m.type === 'markDead') coordinator.markDead(m.rank, m.reason, m.role);
+  else if (m.type === 'adminReply') {
+    const w = adminWaiting.get(m.id);
+    adminWaiting.delete(m.id);
+    if (m.ok) w?.resolve(m.message);
+    else w?.reject(new Error(m.message));
+  }
   else if (m.type === 'close') void shutdown();
 });
 // The launcher died or closed the channel: nothing is left to coordinate.

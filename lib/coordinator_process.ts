@@ -26,6 +26,8 @@ export interface CoordinatorProcessOptions {
   /** The coordinator's log lines. */
   log: (line: string) => void;
   onStraggler?: (rank: number, message: string) => void;
+  /** `shoal ps add-server|remove-server`: returns a message or throws the reason it refuses. */
+  onAdmin?: (action: 'add-server' | 'remove-server', server: number | null) => string;
   /** Called when the coordinator died and is being restarted (for the job log). */
   onRestart?: (cause: string, restarts: number) => void;
 }
@@ -160,7 +162,18 @@ export class CoordinatorProcess {
     this.#child = child;
     return new Promise<void>((resolve, reject) => {
       let started = false;
-      child.on('message', (m: { type: string; port?: number; line?: string; rank?: number; message?: string }) => {
+      child.on('message', (m: { type: string; port?: number; line?: string; rank?: number; message?: string; id?: number; action?: string; server?: number | null }) => {
+        if (m.type === 'admin') {
+          let reply: { ok: boolean; message: string };
+          try {
+            if (!this.#opts.onAdmin) throw new Error('this launcher does not take admin requests');
+            reply = { ok: true, message: this.#opts.onAdmin(m.action as 'add-server' | 'remove-server', m.server ?? null) };
+          } catch (err) {
+            reply = { ok: false, message: (err as Error).message };
+          }
+          if (child.connected) child.send({ type: 'adminReply', id: m.id, ...reply });
+          return;
+        }
         if (m.type === 'ready' && typeof m.port === 'number') {
           started = true;
           this.#innerPort = m.port;

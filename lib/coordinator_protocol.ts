@@ -17,6 +17,10 @@
 //   client → server  {type:'waitEpoch', id, after, timeoutMs}        answered {type:'epoch', id, epoch} once epoch > after
 //   client → server  {type:'rejoin', id, group, groupRank, host, port}  a replacement takes a completed group's slot:
 //                    answered with the group's table; everyone else gets {type:'peerJoined', group, rank, role, host, port}
+//   client → server  {type:'extend', id, group, host, port}          a new member (an added parameter server) takes a new
+//                    slot (max rank + 1): answered with the table; everyone else gets peerJoined with the new rank
+//   client → server  {type:'leave', id, group, groupRank}            a member leaves a completed group (a drained server):
+//                    answered with the table without it; everyone else gets {type:'peerLeft', group, rank, role}
 //
 // Epochs: the world group of epoch 0 is "world"; every lost worker moves the job to the next epoch,
 // whose world group is "world#<epoch>" (worldGroupName). Survivors and the lost rank's replacement
@@ -65,10 +69,13 @@ export interface LookupMessage { type: 'lookup'; id: number; group: string; time
 export interface WaitEpochMessage { type: 'waitEpoch'; id: number; after: number; timeoutMs: number }
 export interface EpochMessage { type: 'epoch'; id: number; epoch: number }
 export interface RejoinMessage { type: 'rejoin'; id: number; group: string; groupRank: number; host: string; port: number }
+export interface ExtendMessage { type: 'extend'; id: number; group: string; host: string; port: number }
+export interface LeaveMessage { type: 'leave'; id: number; group: string; groupRank: number }
+export interface PeerLeftMessage { type: 'peerLeft'; group: string; rank: number; role: 'worker' | 'server' }
 export interface PeerJoinedMessage { type: 'peerJoined'; group: string; rank: number; role: 'worker' | 'server'; host: string; port: number }
 
-export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | StallMessage | EpochMessage | PeerJoinedMessage;
-export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | MetricsMessage | HeartbeatMessage | ByeMessage | WaitEpochMessage | RejoinMessage;
+export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | StallMessage | EpochMessage | PeerJoinedMessage | PeerLeftMessage;
+export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | MetricsMessage | HeartbeatMessage | ByeMessage | WaitEpochMessage | RejoinMessage | ExtendMessage | LeaveMessage;
 
 /** The world group's rendezvous name in `epoch` (0: "world"). */
 export function worldGroupName(epoch: number): string {

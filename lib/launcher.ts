@@ -113,6 +113,13 @@ export interface JobHandle {
   pids(): number[];
   /** Pid of the coordinator process (tests kill it to check that the job survives). */
   coordinatorPid(): number | undefined;
+  /**
+   * Adds a parameter server to the running job (elastic servers, docs/parameter_server.md).
+   * @returns its server index. @throws {ConfigError} when the job has no servers or is stopping.
+   */
+  addServer(): number;
+  /** Drains server `index` (SIGUSR2): it hands its keys over and exits 0. @throws {ConfigError} naming the problem. */
+  removeServer(index: number): void;
 }
 
 /**
@@ -128,7 +135,14 @@ export function runJob(opts: RunOptions): Promise<JobResult> {
 /** Starts a job and returns a handle (the CLI uses it to forward signals). */
 export function startJob(opts: RunOptions): JobHandle {
   const job = new Job(opts);
-  return { result: job.run(), interrupt: (s) => job.interrupt(s), pids: () => job.pids(), coordinatorPid: () => job.coordinatorPid() };
+  return {
+    result: job.run(),
+    interrupt: (s) => job.interrupt(s),
+    pids: () => job.pids(),
+    coordinatorPid: () => job.coordinatorPid(),
+    addServer: () => job.addServer(),
+    removeServer: (i) => job.removeServer(i),
+  };
 }
 
 /** The exit status `shoal run` should return for a result (128 + signal number for signals). */
@@ -152,6 +166,8 @@ interface RankProc {
   replaced?: boolean;
   /** Being retired as a straggler: its exit starts a backup instance. */
   retiring?: string;
+  /** A parameter server asked to drain (removeServer): exiting 0 is its job. */
+  draining?: boolean;
 }
 
 /** Exit status of a child that could not be started at all (as shells report "command not found"). */
@@ -216,6 +232,7 @@ class Job {
       dashboard: !opts.noDashboard,
       stragglers: (opts.backupInstances ?? 0) > 0 ? { ...(opts.stragglerFactor !== undefined ? { factor: opts.stragglerFactor } : {}), ...(opts.stragglerWindowMs !== undefined ? { windowMs: opts.stragglerWindowMs } : {}) } : null,
       onStraggler: (rank, message) => this.retire(rank, message),
+      onAdmin: (action, server) => (action === 'add-server' ? `added parameter server ${this.addServer()}` : (this.removeServer(server ?? -1), `draining parameter server ${server}`)),
       ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
       // Once the job is being stopped, ranks dropping off is expected: keep the log to the cause.
       log: (line) => {
@@ -320,6 +337,33 @@ class Job {
     this.checkAllExited();
   }
 
+  addServer(): number {
+    if (this.serverLaunch.size === 0) throw new ConfigError('ERR_CONFIG', 'add-server: this job has no parameter servers (start it with --servers K)');
+    if (this.stopping || this.interrupted || this.workersDone || !this.spawned) throw new ConfigError('ERR_CONFIG', 'add-server: the job is not running (starting, stopping or finished)');
+    const index = Math.max(...this.serverLaunch.keys()) + 1;
+    const env: Record<string, string> = { ...this.serverLaunch.get(0)!, SHOAL_SERVER_RANK: String(index), SHOAL_SERVER_JOIN: '1' };
+    delete env['SHOAL_SERVER_RESTART'];
+    this.serverLaunch.set(index, env);
+    process.stderr.write(`[shoal] adding parameter server ${index}\n`);
+    this.spawnServer(index, env);
+    return index;
+  }
+
+  removeServer(index: number): void {
+    const live = this.serverProcs.filter((p) => !p.replaced && p.exit === null && !p.draining);
+    const proc = live.find((p) => p.rank === index);
+    if (!proc || proc.child.pid === undefined) {
+      throw new ConfigError('ERR_CONFIG', `remove-server: no running parameter server ${String(index)} (running: ${live.map((p) => p.rank).join(', ') || 'none'})`);
+    }
+    const replication = Math.min(this.opts.replication ?? 2, this.serverLaunch.size);
+    if (live.length - 1 < replication) {
+      throw new ConfigError('ERR_CONFIG', `remove-server: removing server ${index} would leave ${live.length - 1} server(s) for replication ${replication}`);
+    }
+    proc.draining = true;
+    process.stderr.write(`[shoal] draining parameter server ${index}\n`);
+    killGroup(proc.child.pid, 'SIGUSR2');
+  }
+
   coordinatorPid(): number | undefined {
     return this.coordinator?.pid();
   }
@@ -415,6 +459,10 @@ class Job {
   private onServerExit(proc: RankProc): void {
     const e = proc.exit!;
     const failed = !this.workersDone && !this.stopping && (e.code !== 0 || e.signal !== null);
+    if (proc.draining && !failed) {
+      if (!this.opts.quiet) process.stderr.write(`[shoal] parameter server ${proc.rank} drained and left the job\n`);
+      proc.replaced = true;  // gone for good, by request: not part of the job's result
+    }
     if (failed) {
       this.serversDown++;
       this.coordinator?.markDead(proc.rank, describeExit(e), 'server');
@@ -480,7 +528,9 @@ class Job {
       const launch = this.rankLaunch.get(dead.rank)!;
       this.spawnRank(launch.placement, { ...launch.env, ...restartEnv });
     } else {
-      this.spawnServer(dead.rank, { ...this.serverLaunch.get(dead.rank)!, SHOAL_SERVER_RESTART: String(this.restarts.length), ...restartEnv });
+      // A replacement restores the lost server's keys; it is not an added server any more.
+      const { SHOAL_SERVER_JOIN: _added, ...env } = this.serverLaunch.get(dead.rank)!;
+      this.spawnServer(dead.rank, { ...env, SHOAL_SERVER_RESTART: String(this.restarts.length), ...restartEnv });
     }
   }
 

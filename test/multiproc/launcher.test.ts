@@ -213,9 +213,9 @@ test('shoal CLI: usage errors exit 2, --version and help work', async (t) => {
   const unknown = await runCli(t, ['frobnicate']);
   t.is(unknown.code, 2);
   t.true(unknown.stderr.includes('unknown command "frobnicate"'));
-  const planned = await runCli(t, ['ps']);
-  t.is(planned.code, 2);
-  t.true(planned.stderr.includes('not implemented yet'));
+  const noJob = await runCli(t, ['ps', 'add-server']);
+  t.is(noJob.code, 2);
+  t.true(noJob.stderr.includes('which job? pass --job URL'), noJob.stderr);
   const noAlgorithm = await runCli(t, ['train']);
   t.is(noAlgorithm.code, 2);
   t.true(noAlgorithm.stderr.includes('which algorithm? (available: lr, mart, lambdamart, ftrl, fm)'), noAlgorithm.stderr);

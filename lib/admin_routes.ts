@@ -1,0 +1,43 @@
+// The coordinator's admin endpoints (behind the job token, like the dashboard):
+//   POST /v1/admin/ps/add-server                 -> 200 "added parameter server K"
+//   POST /v1/admin/ps/remove-server?server=N     -> 200 "draining parameter server N"
+// `shoal ps add-server|remove-server --job URL` calls them; the coordinator hands the request to
+// whoever can start and stop processes (the launcher, over IPC) and answers with its verdict
+// (400 with the reason when it refuses, 501 when nobody can act, e.g. under mpirun).
+import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
+
+import { authorized } from './monitor/http.js';
+
+export type AdminAction = 'add-server' | 'remove-server';
+/** Performs an admin action; resolves with a message, rejects with the reason it was refused. */
+export type AdminHandler = (action: AdminAction, server: number | null) => Promise<string>;
+
+export function attachAdmin(app: TemplatedApp, token: string, handler: () => AdminHandler | null): void {
+  const route = (action: AdminAction) => (res: HttpResponse, req: HttpRequest): void => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const reply = (status: string, text: string): void => {
+      if (!aborted) res.cork(() => res.writeStatus(status).writeHeader('content-type', 'text/plain').end(`${text}\n`));
+    };
+    if (!authorized(token, req)) {
+      reply('401 Unauthorized', '401: this job needs its token (?token=... or Authorization: Bearer ...)');
+      return;
+    }
+    const raw = req.getQuery('server') ?? '';
+    const server = raw === '' ? null : Number(raw);
+    if (action === 'remove-server' && (server === null || !Number.isInteger(server) || server < 0)) {
+      reply('400 Bad Request', `remove-server needs ?server=N (a server index), got ${JSON.stringify(raw)}`);
+      return;
+    }
+    const h = handler();
+    if (!h) {
+      reply('501 Not Implemented', `${action}: this coordinator cannot start or stop processes (only jobs started with \`shoal run\` can)`);
+      return;
+    }
+    h(action, server).then(
+      (message) => reply('200 OK', message),
+      (err: Error) => reply('400 Bad Request', err.message),
+    );
+  };
+  app.post('/v1/admin/ps/add-server', route('add-server')).post('/v1/admin/ps/remove-server', route('remove-server'));
+}

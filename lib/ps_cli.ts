@@ -1,0 +1,78 @@
+// `shoal ps add-server|remove-server`: grow or shrink the parameter servers of a running job.
+// The job is named by its dashboard URL (printed by `shoal run` / `shoal train`, token included)
+// or by --coordinator host:port plus SHOAL_TOKEN; the coordinator hands the request to the
+// launcher, which starts or drains the server (docs/parameter_server.md, "Elastic servers").
+import { FlagReader, usageError } from './cli_flags.js';
+import { ShoalError } from './errors.js';
+
+export const PS_USAGE = `usage: shoal ps add-server --job URL
+       shoal ps remove-server N --job URL
+
+  --job URL            the job's dashboard URL as printed at start (http://host:port/?token=...)
+  --coordinator H:P    instead of --job: the coordinator's address, with SHOAL_TOKEN in the environment
+
+add-server starts one more parameter server; only the key ranges it takes over move to it.
+remove-server drains server N: its keys move to the others, then it exits.`;
+
+export interface PsArgs {
+  action: 'add-server' | 'remove-server';
+  server: number | null;
+  base: string;
+  token: string;
+}
+
+/** Parses the arguments after `shoal ps`. Pure. @throws {UsageError} naming the flag. */
+export function parsePsArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): PsArgs | 'help' {
+  if (argv.includes('-h') || argv.includes('--help')) return 'help';
+  const [action, ...rest] = argv;
+  if (action !== 'add-server' && action !== 'remove-server') throw usageError('shoal ps', `expected add-server or remove-server, got ${JSON.stringify(action ?? '')}\n${PS_USAGE}`);
+  let server: number | null = null;
+  let job: string | null = null;
+  let coordinator: string | null = null;
+  const r = new FlagReader('shoal ps', rest);
+  while (r.next()) {
+    if (r.flag === '--job') job = r.takeValue();
+    else if (r.flag === '--coordinator') coordinator = r.takeValue();
+    else if (action === 'remove-server' && server === null && /^\d+$/.test(r.arg)) server = Number(r.arg);
+    else throw r.error(`unexpected argument ${JSON.stringify(r.arg)}\n${PS_USAGE}`);
+  }
+  if (action === 'remove-server' && server === null) throw usageError('shoal ps', 'remove-server needs the index of the server to drain, e.g. shoal ps remove-server 2 --job URL');
+  if (job !== null) {
+    let url: URL;
+    try {
+      url = new URL(job);
+    } catch {
+      throw usageError('shoal ps', `--job needs the dashboard URL (http://host:port/?token=...), got ${JSON.stringify(job)}`);
+    }
+    const token = url.searchParams.get('token') ?? env.SHOAL_TOKEN ?? '';
+    if (token === '') throw usageError('shoal ps', '--job URL has no ?token= (copy the whole dashboard URL) and SHOAL_TOKEN is not set');
+    return { action, server, base: `${url.protocol}//${url.host}`, token };
+  }
+  if (coordinator !== null) {
+    if (!env.SHOAL_TOKEN) throw usageError('shoal ps', '--coordinator needs the job token in SHOAL_TOKEN');
+    return { action, server, base: `http://${coordinator}`, token: env.SHOAL_TOKEN };
+  }
+  throw usageError('shoal ps', `which job? pass --job URL (the dashboard URL) or --coordinator host:port\n${PS_USAGE}`);
+}
+
+export async function psMain(argv: string[]): Promise<number> {
+  const args = parsePsArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(`${PS_USAGE}\n`);
+    return 0;
+  }
+  const path = args.action === 'add-server' ? '/v1/admin/ps/add-server' : `/v1/admin/ps/remove-server?server=${args.server}`;
+  let res: Response;
+  try {
+    res = await fetch(`${args.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${args.token}` }, signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw new ShoalError('ERR_RENDEZVOUS', `cannot reach the job's coordinator at ${args.base}: ${(err as Error).message}`);
+  }
+  const text = (await res.text()).trim();
+  if (!res.ok) {
+    process.stderr.write(`shoal ps ${args.action}: ${text} (HTTP ${res.status})\n`);
+    return res.status === 401 || res.status === 400 ? 2 : 1;
+  }
+  process.stdout.write(`${text}\n`);
+  return 0;
+}

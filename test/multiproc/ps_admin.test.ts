@@ -1,0 +1,43 @@
+// The admin route behind `shoal ps add-server|remove-server`: token-protected, and requests the
+// launcher refuses come back as 400 with its reason (elastic servers themselves are tested in
+// ps_elastic.test.ts).
+import test from 'ava';
+
+import { runRanks } from '../helpers/run_job.js';
+
+const WORKER = 'workers/recovery.worker.js';
+
+test('admin requests: 401 without the token, 400 with the launcher\'s reason', async (t) => {
+  t.timeout(120_000);
+  let url = '';
+  const answers: Array<{ status: number; text: string }> = [];
+  let asked: Promise<void> | null = null;
+  const ask = async (): Promise<void> => {
+    const u = new URL(url);
+    const base = `${u.protocol}//${u.host}`;
+    const token = u.searchParams.get('token')!;
+    const post = async (path: string, auth: boolean): Promise<void> => {
+      const res = await fetch(`${base}${path}`, { method: 'POST', headers: auth ? { authorization: `Bearer ${token}` } : {} });
+      answers.push({ status: res.status, text: (await res.text()).trim() });
+    };
+    await post('/v1/admin/ps/add-server', false);
+    await post('/v1/admin/ps/add-server', true);
+    await post('/v1/admin/ps/remove-server?server=5', true);
+    await post('/v1/admin/ps/remove-server', true);
+  };
+  const run = await runRanks(2, WORKER, ['300'], {
+    inject: 'delay:rank=0:ms=10',
+    onDashboard: (u) => (url = u),
+    noDashboard: false,
+    onLine: (_r, _s, line) => {
+      if (!asked && line.includes('[shoal inject]')) asked = ask();
+    },
+    wallTimeoutMs: 100_000,
+  });
+  await asked;
+  t.true(run.result.ok, run.result.summary);
+  t.deepEqual(answers.map((a) => a.status), [401, 400, 400, 400], JSON.stringify(answers));
+  t.regex(answers[1]!.text, /this job has no parameter servers \(start it with --servers K\)/);
+  t.regex(answers[2]!.text, /no running parameter server 5/);
+  t.regex(answers[3]!.text, /remove-server needs \?server=N/);
+});
