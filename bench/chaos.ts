@@ -186,6 +186,52 @@ async function coordinatorScenario(trainArgs: string[], afterLine: RegExp, metri
   });
 }
 
+/** The child of `pid` whose environment has `name=value` (a rank or a server of a CLI job). */
+function childWithEnv(pid: number, needle: string, name: string, value: string): number | null {
+  for (const p of childrenMatching(pid, needle)) {
+    try {
+      if (readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`${name}=${value}`)) return p;
+    } catch {
+      /* gone */
+    }
+  }
+  return null;
+}
+
+/**
+ * FM through the parameter server: SIGKILL a worker or a server from outside (PS workers run
+ * few collectives, so no injection point) once rank 0 reports epoch `atEpoch`.
+ */
+async function fmScenario(fm: string[], victim: 'worker' | 'server', atEpoch: number): Promise<void> {
+  const base = join(work, 'fm-base');
+  const out = join(work, `fm-${victim}`);
+  const b = await shoal([...fm, '--metrics-out', `${base}.json`, '--model-out', `${base}.model`]);
+  let killedAt: number | null = null;
+  const t0 = performance.now();
+  const c = await shoal([...fm, '--max-restarts', '1', '--metrics-out', `${out}.json`, '--model-out', `${out}.model`], (text, pid) => {
+    if (killedAt !== null || !new RegExp(`fm epoch ${atEpoch}/`).test(text)) return;
+    const p = victim === 'worker' ? childWithEnv(pid, 'fm/worker.js', 'SHOAL_RANK', '1') : childWithEnv(pid, 'server_main', 'SHOAL_SERVER_RANK', '1');
+    if (p !== null) {
+      process.kill(p, 'SIGKILL');
+      killedAt = performance.now() - t0;
+    }
+  });
+  if (b.code !== 0 || c.code !== 0) throw new Error(`fm ${victim}: exit ${b.code}/${c.code}\n${c.lines.map((l) => l.text).join('\n')}`);
+  const detect = victim === 'worker' ? firstAt(c, /\[ps recovery\] rank \d+: rank 1 lost/) : firstAt(c, /server 1 killed by SIGKILL; starting a replacement/);
+  const back = victim === 'worker' ? firstAt(c, /\[ps recovery\] rank 1: resuming fm/) : firstAt(c, /parameter server 1 \(restart 1\) restored/);
+  report({
+    scenario: `FM (parameter server, 2 servers, replication 2): SIGKILL ${victim} 1 after epoch ${atEpoch}`,
+    command: `shoal ${[...fm, '--max-restarts', '1'].join(' ')}  (then kill -9 the ${victim}'s process)`,
+    detectS: killedAt !== null && detect !== null ? (detect - killedAt) / 1000 : null,
+    recoverS: killedAt !== null && back !== null ? (back - killedAt) / 1000 : null,
+    baseWallS: b.wallS,
+    wallS: c.wallS,
+    metric: 'rmse',
+    base: metrics(`${base}.json`)['rmse']!,
+    value: metrics(`${out}.json`)['rmse']!,
+  });
+}
+
 async function stragglerScenario(trainArgs: string[], metric: string): Promise<void> {
   const slow = [...trainArgs, '--slow-rank', '1', '--slow-ms', '40'];
   const plain = await shoal([...trainArgs, '--metrics-out', join(work, 's0.json'), '-q']);
@@ -228,10 +274,9 @@ try {
   if (only.has('ps')) {
     const ratings = join(work, 'ratings.libfm');
     await datagenMain(['--task', 'ratings', '--out', ratings, '--test-out', `${ratings}.test`, '--rows', '200000', '--users', '2000', '--items', '1000', '--seed', '3']);
-    const fm = ['train', 'fm', '--train', ratings, '--test', `${ratings}.test`, '-np', np, '--servers', '2', '--task', 'regression'];
-    // FM workers talk to the servers; the kill point is a seeded PS-side trigger (see the FM docs).
-    const fmKill = process.env.SHOAL_CHAOS_FM_INJECT;
-    if (fmKill) await killScenario('FM', fm, fmKill, 'rmse');
+    const fm = ['train', 'fm', '--train', ratings, '--test', `${ratings}.test`, '-np', np, '--servers', '2', '--task', 'regression', '--epochs', '10', '--factors', '8', '--lr', '0.1', '--init-std', '0.1', '--batch', '256'];
+    await fmScenario(fm, 'worker', 3);
+    await fmScenario(fm, 'server', 3);
   }
 } finally {
   mkdirSync(RESULTS, { recursive: true });

@@ -123,6 +123,11 @@ export class Communicator {
     this.#ps?.serverJoined(serverRank, host, port);
   }
 
+  /** @internal A drained parameter server left the job (coordinator 'peerLeft'). */
+  psLeft(serverRank: number): void {
+    this.#ps?.serverLeft(serverRank);
+  }
+
   /** True once an op failed for good (peer lost, mismatch, timeout) or abort() was called. */
   get broken(): boolean {
     return this.#native.broken;

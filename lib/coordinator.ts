@@ -459,7 +459,8 @@ export class Coordinator {
       this.reject(conn, 'ERR_AUTH', 'wrong job token (SHOAL_TOKEN)');
       return;
     }
-    if (!isIntIn(size, 1, MAX_GROUP_SIZE) || rank >= size) {
+    // An added parameter server (elastic servers) has an index beyond the job's first server count.
+    if (!isIntIn(size, 1, MAX_GROUP_SIZE) || (rank >= size && role !== 'server')) {
       this.reject(conn, 'ERR_CONFIG', `hello from ${role} ${rank} has an invalid job size ${JSON.stringify(size)}`);
       return;
     }

@@ -113,7 +113,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     if (!client) throw new Error('SHOAL_NUM_SERVERS is set but there is no coordinator (SHOAL_COORDINATOR)');
     const servers = await client.lookup('ps/servers', timeoutMs);
     const ps = await PsClient.connect(
-      servers.map((s) => ({ host: s.host, port: s.port })),
+      servers.map((s) => ({ rank: s.rank, host: s.host, port: s.port })),
       {
         workerRank: job.rank,
         numWorkers: job.size,
@@ -139,6 +139,15 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
         world.psJoined(rank, host, port);
       } catch (err) {
         process.emitWarning(`ignoring a parameter-server announcement: ${(err as Error).message}`, { code: 'SHOAL_PS_JOIN' });
+      }
+    });
+    // A drained parameter server left the job (elastic remove): off every worker's ring.
+    c.on('peerLeft', ({ group, rank, role }) => {
+      if (role !== 'server' || group !== 'ps/servers') return;
+      try {
+        world.psLeft(rank);
+      } catch (err) {
+        process.emitWarning(`ignoring a parameter-server departure: ${(err as Error).message}`, { code: 'SHOAL_PS_LEAVE' });
       }
     });
     world.onClose(async () => {

@@ -190,6 +190,9 @@ class Job {
   /** Every worker has exited: servers are being asked to stop. */
   private workersDone = false;
   private firstFailure: RankExit | null = null;
+  /** Worker failures seen while the first failure is being decided. */
+  private readonly failures: RankExit[] = [];
+  private failureTimer: NodeJS.Timeout | null = null;
   private stoppedOthers = 0;
   private interrupted: NodeJS.Signals | null = null;
   private killTimer: NodeJS.Timeout | null = null;
@@ -320,6 +323,7 @@ class Job {
       }
     } finally {
       if (this.killTimer) clearTimeout(this.killTimer);
+      if (this.failureTimer) clearTimeout(this.failureTimer);
       process.off('exit', this.onProcessExit);
       await this.coordinator.close();
     }
@@ -444,10 +448,19 @@ class Job {
       return;
     }
     if (failed && !this.firstFailure && !this.interrupted) {
-      this.firstFailure = proc.exit;
-      this.stopping = true;
       this.coordinator?.markDead(proc.rank, describeExit(proc.exit));
-      this.stoppedOthers = this.stopRanks('SIGTERM');
+      // Exits arrive in no particular order: the rank that died first and the survivors that
+      // failed because of it (PeerLostError, code 1) can be reaped in either order. Collect
+      // the failures of a short window and name the likely cause (see rootCause).
+      this.failures.push(proc.exit);
+      if (!this.failureTimer) {
+        this.failureTimer = setTimeout(() => {
+          this.firstFailure = rootCause(this.failures);
+          this.stopping = true;
+          this.stoppedOthers = this.stopRanks('SIGTERM');
+          this.checkAllExited();
+        }, FAILURE_WINDOW_MS);
+      }
     }
     this.checkAllExited();
   }
@@ -557,6 +570,7 @@ class Job {
 
   private checkAllExited(): void {
     if (!this.spawned) return;
+    if (this.failureTimer && !this.firstFailure) return;  // the cause is being decided
     const workersExited = this.procs.every((p) => p.exit !== null || p.replaced);
     if (workersExited && !this.workersDone) {
       // The job's work is done: stop the servers (they exit 0 on SIGTERM).
@@ -602,6 +616,18 @@ class Job {
     }
     return { ok: true, exits, restarts: this.restarts, summary: `shoal run: all ${np} ${plural(np, 'rank')} exited with code 0${this.restartSummary()}` };
   }
+}
+
+/** How long failures are collected before the job's first failure is named. */
+const FAILURE_WINDOW_MS = 150;
+
+/**
+ * Of the failures seen together, the likely cause: a process killed by a signal or with an
+ * exit code other than 1 (survivors of a lost peer fail with an uncaught PeerLostError, code 1);
+ * else the first one reaped.
+ */
+function rootCause(failures: readonly RankExit[]): RankExit {
+  return failures.find((f) => f.signal !== null || (f.code !== null && f.code !== 1)) ?? failures[0]!;
 }
 
 function describeExit(e: RankExit): string {

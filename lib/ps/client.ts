@@ -7,7 +7,8 @@ import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from
 
 /** NativePsClient's surface (native/binding/ps_wrap.cc). */
 export interface NativePsClient {
-  connect(servers: Array<{ host: string; port: number }>, timeoutMs: number): Promise<void>;
+  /** A null entry is a server index no server holds (it left the job). */
+  connect(servers: Array<{ host: string; port: number } | null>, timeoutMs: number): Promise<void>;
   createTable(name: string, spec: TableSpec, timeoutMs: number): Promise<void>;
   pull(tableId: number, keys: BigUint64Array, out: Float32Array, timeoutMs: number): Promise<void>;
   push(tableId: number, keys: BigUint64Array, values: Float32Array, timeoutMs: number): Promise<void>;
@@ -17,6 +18,8 @@ export interface NativePsClient {
   stats(timeoutMs: number): Promise<string>;
   serverLost(rank: number, reason: string): void;
   serverJoined(rank: number, host: string, port: number): void;
+  serverAdded(rank: number, host: string, port: number): void;
+  serverLeft(rank: number): void;
   close(): Promise<void>;
 }
 
@@ -92,29 +95,34 @@ export class PsClient {
   readonly #tables = new Map<string, PsTable>();
   readonly timeoutMs: number;
   #closed = false;
+  /** Server indices known to this client (elastic servers: grows as servers are added). */
+  #numServers: number;
 
   /** @internal */
-  constructor(nativeClient: NativePsClient, rank: number, options: PsOptions) {
+  constructor(nativeClient: NativePsClient, rank: number, options: PsOptions, numServers = 0) {
     this.#native = nativeClient;
     this.#rank = rank;
     this.timeoutMs = options.timeoutMs;
+    this.#numServers = numServers;
   }
 
   /** @internal */
   static async connect(
-    servers: Array<{ host: string; port: number }>,
+    servers: Array<{ rank?: number; host: string; port: number }>,
     config: { workerRank: number; numWorkers: number; token: string; replication: number; maxMessageBytes?: number },
     options: PsOptions,
   ): Promise<PsClient> {
     const NativePsClient = (native as unknown as { NativePsClient: new (o: object) => NativePsClient }).NativePsClient;
-    const n = new NativePsClient({ ...config, numServers: servers.length });
+    // Server indices keep their numbers when servers leave (elastic remove): a gap is null.
+    const dense = byServerIndex(servers);
+    const n = new NativePsClient({ ...config, numServers: dense.length });
     try {
-      await n.connect(servers, options.timeoutMs);
+      await n.connect(dense, options.timeoutMs);
     } catch (err) {
       await n.close().catch(() => undefined);
       throw toShoalError(err, { rank: config.workerRank, op: 'ps.connect' });
     }
-    return new PsClient(n, config.workerRank, options);
+    return new PsClient(n, config.workerRank, options, dense.length);
   }
 
   /**
@@ -192,7 +200,22 @@ export class PsClient {
    */
   serverJoined(rank: number, host: string, port: number): void {
     if (this.#closed) return;
+    if (Number.isInteger(rank) && rank >= this.#numServers) {
+      // An added server (elastic add): it copied the ranges it takes over; it goes on the ring.
+      this.#native.serverAdded(rank, host, port);
+      this.#numServers = rank + 1;
+      return;
+    }
     this.#native.serverJoined(rank, host, port);
+  }
+
+  /**
+   * @internal Server `rank` drained and left the job: its keys are on the other servers.
+   * @throws {RangeError} if `rank` is not a server index of this job.
+   */
+  serverLeft(rank: number): void {
+    if (this.#closed) return;
+    this.#native.serverLeft(rank);
   }
 
   async close(): Promise<void> {
@@ -213,4 +236,16 @@ export class PsClient {
       done();
     }
   }
+}
+
+/**
+ * The coordinator's table of servers as an array by server index: a drained server's index
+ * stays free (null), so indices keep naming the same servers.
+ */
+export function byServerIndex<T extends { rank?: number; host: string; port: number }>(servers: T[]): Array<{ host: string; port: number } | null> {
+  if (servers.every((s) => s.rank === undefined)) return servers.map((s) => ({ host: s.host, port: s.port }));
+  const n = Math.max(-1, ...servers.map((s) => s.rank ?? -1)) + 1;
+  const out: Array<{ host: string; port: number } | null> = Array.from({ length: n }, () => null);
+  for (const s of servers) out[s.rank!] = { host: s.host, port: s.port };
+  return out;
 }

@@ -6,6 +6,13 @@
 // that server's data from the live servers (or, for ranges none holds, from the snapshot in
 // SHOAL_PS_SNAPSHOT_DIR), then takes over its slot in the coordinator's table, which tells
 // workers and servers to route to it again.
+//
+// Elastic servers (docs/parameter_server.md, "Elastic servers"): with SHOAL_SERVER_JOIN=1 it
+// is an added server with a new index (SHOAL_NUM_SERVERS is then the job's original count;
+// the live servers come from the coordinator's table). It copies the key ranges it takes
+// over on the ring with it added, from their current primaries, then joins the table
+// (CoordinatorClient.extend). SIGUSR2 drains it: the other servers copy the keys they will
+// own on the ring without it, then it leaves the table (CoordinatorClient.leave) and exits 0.
 import { CoordinatorClient } from '../coordinator_client.js';
 import { detectEnv } from '../env.js';
 import { ConfigError } from '../errors.js';
@@ -28,6 +35,10 @@ interface NativePsServer {
   serverLost(rank: number): void;
   serverJoined(rank: number): void;
   restoreStatus(): string;
+  serverAdded(rank: number): void;
+  serverLeft(rank: number): void;
+  drain(): void;
+  drainStatus(): string;
   stop(): void;
   stats(): string;
 }
@@ -49,39 +60,76 @@ interface RestoreStatus {
   error?: string;
 }
 
+interface DrainStatus {
+  state: 'none' | 'draining' | 'ready' | 'failed';
+  rows: number;
+  ms: number;
+  error?: string;
+}
+
 const startedAt = Date.now();
 const rank = intFromEnv('SHOAL_SERVER_RANK', 0);
 const numServers = intFromEnv('SHOAL_NUM_SERVERS', 1);
-if (rank >= numServers) {
+const join = process.env.SHOAL_SERVER_JOIN === '1';
+if (rank >= numServers && !join) {
   throw new ConfigError('ERR_CONFIG', `SHOAL_SERVER_RANK=${rank} is out of range: the job has ${numServers} parameter servers (0..${numServers - 1})`);
 }
 const restart = process.env.SHOAL_SERVER_RESTART ? intFromEnv('SHOAL_SERVER_RESTART', 0) : 0;
 const numWorkers = intFromEnv('SHOAL_NUM_WORKERS', 1);
-const replication = Math.min(intFromEnv('SHOAL_PS_REPLICATION', 1), numServers);
+const replication = intFromEnv('SHOAL_PS_REPLICATION', 1);
 // The worker contract (rank/size) does not apply to servers; read the shared parts only.
-const job = detectEnv({ ...process.env, SHOAL_RANK: String(rank), SHOAL_SIZE: String(numServers) });
+const job = detectEnv({ ...process.env, SHOAL_RANK: String(rank), SHOAL_SIZE: String(Math.max(numServers, rank + 1)) });
 if (!job.coordinator) throw new ConfigError('ERR_CONFIG', 'a parameter server needs SHOAL_COORDINATOR');
 
 const NativePsServer = (native as unknown as { NativePsServer: new (o: object) => NativePsServer }).NativePsServer;
 const maxMessageBytes = process.env.SHOAL_PS_MAX_MESSAGE_BYTES ? intFromEnv('SHOAL_PS_MAX_MESSAGE_BYTES', 1024) : undefined;
 const snapshotDir = process.env.SHOAL_PS_SNAPSHOT_DIR || undefined;
-const server = new NativePsServer({ rank, numServers, numWorkers, token: job.token, replication, bindHost: job.bindHost, maxMessageBytes, restore: restart > 0, snapshotDir });
 const client = await connectCoordinator(job.coordinator);
+// A replacement or an added server finds the others in the completed group's table (a
+// replacement's own slot is stale; an added server's index is after every other one).
+const table = restart === 0 && !join ? null : await client.lookup('ps/servers', job.timeoutMs);
+if (join && table!.some((p) => p.rank >= rank)) {
+  process.stderr.write(`[shoal] cannot add parameter server ${rank}: the job already has server ${Math.max(...table!.map((p) => p.rank))}\n`);
+  await client.close();
+  process.exit(1);
+}
+// By server index; a drained server's index stays free (null). An added server's is last.
+const slots = table ? Math.max(rank, ...table.map((p) => p.rank)) + 1 : numServers;
+const server = new NativePsServer({
+  rank,
+  numServers: slots,
+  numWorkers,
+  token: job.token,
+  replication: Math.min(replication, Math.max(slots, numServers)),
+  bindHost: job.bindHost,
+  maxMessageBytes,
+  restore: restart > 0 || join,
+  join,
+  snapshotDir,
+});
 const advertise = process.env.SHOAL_ADVERTISE_HOST || job.bindHost;
 const self = { host: advertise, port: server.port };
-// A replacement finds the others in the completed group's table (its own slot is stale).
-const peers =
-  restart === 0
-    ? await client.register('ps/servers', numServers, rank, self, job.timeoutMs)
-    : (await client.lookup('ps/servers', job.timeoutMs)).map((p) => (p.rank === rank ? { rank, ...self } : p));
+let known = slots;  // server indices this process knows (grows with added servers)
+const peers: Array<{ host: string; port: number } | null> = table
+  ? Array.from({ length: slots }, (_, r) => (r === rank ? self : (table.find((p) => p.rank === r) ?? null)))
+  : await client.register('ps/servers', numServers, rank, self, job.timeoutMs);
 client.on('peerLost', ({ rank: lost, role }) => {
-  if (role === 'server') server.serverLost(lost);
+  if (role === 'server' && lost < known) server.serverLost(lost);
 });
 client.on('peerJoined', ({ group, rank: joined, role }) => {
-  if (role === 'server' && group === 'ps/servers' && joined !== rank) server.serverJoined(joined);
+  if (role !== 'server' || group !== 'ps/servers' || joined === rank) return;
+  if (joined >= known) {
+    known = joined + 1;
+    server.serverAdded(joined);
+  } else {
+    server.serverJoined(joined);
+  }
+});
+client.on('peerLeft', ({ group, rank: left, role }) => {
+  if (role === 'server' && group === 'ps/servers' && left !== rank && left < known) server.serverLeft(left);
 });
 await loadCustomUpdaters(process.env.SHOAL_PS_UPDATERS);
-server.start(peers.map((p) => ({ host: p.host, port: p.port })));
+server.start(peers.map((p) => (p ? { host: p.host, port: p.port } : null)) as Array<{ host: string; port: number }>);
 client.setMetricsSource(() => ({ startedAt, now: Date.now(), server: JSON.parse(server.stats()) as unknown }));
 if (restart > 0) {
   const status = await restored();
@@ -98,6 +146,27 @@ if (restart > 0) {
   );
 }
 
+if (join) {
+  const status = await restored();
+  if (status.state !== 'done') {
+    process.stderr.write(`[shoal] parameter server ${rank} could not join: ${status.error ?? 'copy failed'}\n`);
+    server.stop();
+    await client.close();
+    process.exit(1);
+  }
+  const updated = await client.extend('ps/servers', self, job.timeoutMs);
+  const mine = updated[updated.length - 1];
+  if (!mine || mine.rank !== rank || mine.port !== self.port) {
+    process.stderr.write(`[shoal] parameter server ${rank} could not join: the coordinator gave it index ${mine?.rank ?? '?'}\n`);
+    server.stop();
+    await client.close();
+    process.exit(1);
+  }
+  process.stderr.write(
+    `[shoal] parameter server ${rank} joined: copied ${status.rows} rows (the ranges it took over) from the live servers in ${status.ms} ms (copy ${status.syncMs} ms); serving\n`,
+  );
+}
+
 /** The coordinator may not have noticed yet that the process we replace is gone: retry (bounded). */
 async function connectCoordinator(address: NonNullable<typeof job.coordinator>): Promise<CoordinatorClient> {
   const deadline = Date.now() + job.timeoutMs;
@@ -105,6 +174,7 @@ async function connectCoordinator(address: NonNullable<typeof job.coordinator>):
     try {
       // Under `shoal run` a crashed coordinator is restarted on the same port: ride through it.
       const reconnectMs = process.env.SHOAL_LAUNCHER === 'shoal' ? job.timeoutMs : 0;
+      // Servers say the job's original server count (an added server's index is beyond it).
       return await CoordinatorClient.connect(address, { token: job.token, rank, size: numServers, timeoutMs: job.timeoutMs, role: 'server', reconnectMs });
     } catch (err) {
       if (restart === 0 || !/already connected/.test((err as Error).message) || Date.now() > deadline) throw err;
@@ -138,6 +208,42 @@ async function loadCustomUpdaters(path: string | undefined): Promise<void> {
   });
 }
 
+/**
+ * SIGUSR2 (`shoal ps remove-server`, JobHandle.removeServer): the other servers copy the keys
+ * they will own without this one; then it leaves the coordinator's table, which switches
+ * everyone's ring, answers what is still in flight for a moment and exits 0. A refused drain
+ * (the last server, too few servers for the replication) is reported and the server keeps
+ * serving.
+ */
+let drainingNow = false;
+async function drainAndLeave(): Promise<void> {
+  if (drainingNow || stopping) return;
+  drainingNow = true;
+  server.drain();
+  let status: DrainStatus;
+  for (;;) {
+    status = JSON.parse(server.drainStatus()) as DrainStatus;
+    if (status.state === 'ready' || status.state === 'failed') break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  if (status.state === 'failed') {
+    process.stderr.write(`[shoal] ${status.error ?? `parameter server ${rank} could not drain`}; it keeps serving\n`);
+    drainingNow = false;
+    return;
+  }
+  try {
+    await client.leave('ps/servers', rank, job.timeoutMs);
+  } catch (err) {
+    process.stderr.write(`[shoal] parameter server ${rank} could not leave the job: ${(err as Error).message}; it keeps serving\n`);
+    drainingNow = false;
+    return;
+  }
+  process.stderr.write(`[shoal] parameter server ${rank} drained: the other servers copied ${status.rows} rows in ${status.ms} ms; leaving the job\n`);
+  // Workers switch ring on the coordinator's peerLeft; answer what they sent before that.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await stop();
+}
+
 let stopping = false;
 async function stop(): Promise<void> {
   if (stopping) return;
@@ -148,5 +254,6 @@ async function stop(): Promise<void> {
 }
 process.on('SIGTERM', () => void stop());
 process.on('SIGINT', () => void stop());
+process.on('SIGUSR2', () => void drainAndLeave());
 // The native server runs on its own thread; keep this process alive until told to stop.
 setInterval(() => undefined, 1 << 30);

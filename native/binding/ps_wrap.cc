@@ -3,6 +3,7 @@
 // TypedArrays pinned and used in place, Promises settled on the JS thread through a TSFN.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstring>
 #include <future>
 #include <memory>
@@ -24,6 +25,10 @@ std::vector<runtime::PeerAddress> toAddresses(Napi::Value v, const std::string& 
   std::vector<runtime::PeerAddress> out;
   for (uint32_t i = 0; i < arr.Length(); ++i) {
     Napi::Value e = arr.Get(i);
+    if (e.IsNull()) {  // a slot no server holds (it left the job): port 0
+      out.push_back(runtime::PeerAddress{});
+      continue;
+    }
     if (!e.IsObject()) throw Napi::TypeError::New(v.Env(), op + ": servers[" + std::to_string(i) + "] must be {host, port}");
     runtime::PeerAddress a;
     a.host = requireString(e.As<Napi::Object>(), "host", op);
@@ -60,12 +65,15 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
                        {InstanceAccessor<&NativePsServer::port>("port"), InstanceMethod<&NativePsServer::start>("start"),
                         InstanceMethod<&NativePsServer::serverLost>("serverLost"), InstanceMethod<&NativePsServer::serverJoined>("serverJoined"),
                         InstanceMethod<&NativePsServer::restoreStatus>("restoreStatus"), InstanceMethod<&NativePsServer::stop>("stop"),
+                        InstanceMethod<&NativePsServer::serverAdded>("serverAdded"), InstanceMethod<&NativePsServer::serverLeft>("serverLeft"),
+                        InstanceMethod<&NativePsServer::drain>("drain"), InstanceMethod<&NativePsServer::drainStatus>("drainStatus"),
                         InstanceMethod<&NativePsServer::setCustomUpdaters>("setCustomUpdaters"),
                         InstanceMethod<&NativePsServer::stats>("stats")});
   }
 
   // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes?,
-  //                     restore?, snapshotDir? })  restore: a replacement that copies rank's data
+  //                     restore?, snapshotDir?, join? })  restore: a replacement that copies rank's data;
+  //                     join (with restore): an added server that copies the ranges it takes over
   explicit NativePsServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsServer>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativePsServer: expected an options object");
@@ -81,6 +89,11 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     if (o.Has("restore") && !o.Get("restore").IsUndefined()) {
       if (!o.Get("restore").IsBoolean()) throw Napi::TypeError::New(env, "NativePsServer: 'restore' must be a boolean");
       c.restore = o.Get("restore").As<Napi::Boolean>().Value();
+    }
+    if (o.Has("join") && !o.Get("join").IsUndefined()) {
+      if (!o.Get("join").IsBoolean()) throw Napi::TypeError::New(env, "NativePsServer: 'join' must be a boolean");
+      c.join = o.Get("join").As<Napi::Boolean>().Value();
+      if (c.join) c.restore = true;
     }
     if (o.Has("snapshotDir") && !o.Get("snapshotDir").IsUndefined()) c.snapshotDir = requireString(o, "snapshotDir", "NativePsServer");
     numServers_ = c.numServers;
@@ -117,6 +130,29 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     const int rank = serverIndexArg(info, 0, numServers_, "serverJoined");
     if (server_) server_->serverJoined(rank);
     return info.Env().Undefined();
+  }
+  // serverAdded(rank): a server added to the job (a new index) copied its ranges and serves.
+  Napi::Value serverAdded(const Napi::CallbackInfo& info) {
+    const int rank = serverIndexArg(info, 0, psnet::kMaxServers, "serverAdded");
+    numServers_ = std::max(numServers_, rank + 1);
+    if (server_) server_->serverJoined(rank);
+    return info.Env().Undefined();
+  }
+  // serverLeft(rank): server `rank` drained and left the job.
+  Napi::Value serverLeft(const Napi::CallbackInfo& info) {
+    const int rank = serverIndexArg(info, 0, numServers_, "serverLeft");
+    if (server_) server_->serverLeft(rank);
+    return info.Env().Undefined();
+  }
+  // drain(): this server starts handing its keys over (elastic remove); see drainStatus().
+  Napi::Value drain(const Napi::CallbackInfo& info) {
+    if (!server_) throwShoalError(info.Env(), ErrorCode::kInvalidUsage, "drain: server is stopped");
+    server_->drain();
+    return info.Env().Undefined();
+  }
+  // drainStatus(): JSON {state: "none"|"draining"|"ready"|"failed", rows, ms, error?}
+  Napi::Value drainStatus(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), server_ ? server_->drainStatus() : "{\"state\":\"none\"}");
   }
   // restoreStatus(): JSON {state: "none"|"restoring"|"done"|"failed", rows, fromSnapshot, ms, error?}
   Napi::Value restoreStatus(const Napi::CallbackInfo& info) {
@@ -206,6 +242,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
                         InstanceMethod<&NativePsClient::clock>("clock"), InstanceMethod<&NativePsClient::save>("save"),
                         InstanceMethod<&NativePsClient::load>("load"), InstanceMethod<&NativePsClient::stats>("stats"),
                         InstanceMethod<&NativePsClient::serverLost>("serverLost"), InstanceMethod<&NativePsClient::serverJoined>("serverJoined"),
+                        InstanceMethod<&NativePsClient::serverAdded>("serverAdded"), InstanceMethod<&NativePsClient::serverLeft>("serverLeft"),
                         InstanceMethod<&NativePsClient::close>("close")});
   }
 
@@ -222,6 +259,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsClient", 1, 8, 2));
     c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsClient", 1024, 1LL << 40, 1LL << 30));
     client_ = std::make_unique<psnet::PsClient>(c);
+    numServers_ = c.numServers;
     // At process exit Node may finalize the TSFN before this object (whose finalizer then
     // runs from the TSFN's close): releasing it then aborts, so remember it is gone.
     auto gone = tsfnGone_;
@@ -375,12 +413,25 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
   }
 
   // serverJoined(rank, host, port): a replacement of server `rank` listens at host:port.
-  Napi::Value serverJoined(const Napi::CallbackInfo& info) {
+  Napi::Value serverJoined(const Napi::CallbackInfo& info) { return joined(info, false); }
+  // serverAdded(rank, host, port): a server added to the job (a new index) listens at host:port.
+  Napi::Value serverAdded(const Napi::CallbackInfo& info) { return joined(info, true); }
+  // serverLeft(rank): server `rank` drained and left the job.
+  Napi::Value serverLeft(const Napi::CallbackInfo& info) {
+    if (!client_) throwShoalError(info.Env(), ErrorCode::kInvalidUsage, "serverLeft: parameter-server client is closed");
+    const int rank = serverIndexArg(info, 0, numServers_, "serverLeft");
+    client_->serverLeft(rank);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value joined(const Napi::CallbackInfo& info, bool added) {
     Napi::Env env = info.Env();
-    if (!client_) throwShoalError(env, ErrorCode::kInvalidUsage, "serverJoined: parameter-server client is closed");
-    const int rank = serverIndexArg(info, 0, client_->numServers(), "serverJoined");
+    const char* op = added ? "serverAdded" : "serverJoined";
+    if (!client_) throwShoalError(env, ErrorCode::kInvalidUsage, std::string(op) + ": parameter-server client is closed");
+    if (numServers_ == 0) numServers_ = client_->numServers();
+    const int rank = serverIndexArg(info, 0, added ? psnet::kMaxServers : numServers_, op);
     if (info.Length() < 3 || !info[1].IsString() || info[1].As<Napi::String>().Utf8Value().empty()) {
-      throw Napi::TypeError::New(env, "serverJoined: expected (rank, host: non-empty string, port)");
+      throw Napi::TypeError::New(env, std::string(op) + ": expected (rank, host: non-empty string, port)");
     }
     const double port = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
     if (!(port >= 1 && port <= 65535) || port != static_cast<double>(static_cast<int>(port))) {
@@ -390,10 +441,12 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     a.host = info[1].As<Napi::String>().Utf8Value();
     a.port = static_cast<int>(port);
     client_->serverJoined(rank, a);
+    if (added) numServers_ = std::max(numServers_, rank + 1);
     return env.Undefined();
   }
 
   std::unique_ptr<psnet::PsClient> client_;
+  int numServers_ = 0;   // server indices known on the JS thread (grows with serverAdded)
   std::shared_ptr<bool> tsfnGone_ = std::make_shared<bool>(false);  // JS thread only
   Napi::ThreadSafeFunction tsfn_;
   size_t inflight_ = 0;

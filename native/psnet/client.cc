@@ -28,8 +28,10 @@ PsClient::PsClient(const PsClientConfig& config) : config_(config), ring_(config
   if (config_.replication < 1) config_.replication = 1;
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) throw Error(ErrorCode::kIo, "eventfd failed: " + transport::errnoText(errno));
+  initialServers_ = config_.numServers;
   conns_.resize(static_cast<size_t>(config_.numServers));
   alive_.assign(static_cast<size_t>(config_.numServers), true);
+  left_.assign(static_cast<size_t>(config_.numServers), false);
   for (int s = 0; s < config_.numServers; ++s) ring_.addServer(static_cast<uint32_t>(s));
   // Request ids double as push update ids, which servers remember per worker rank (exactly
   // once across failover retries). A replacement worker (shoal run --max-restarts) has the
@@ -66,7 +68,7 @@ void PsClient::submit(std::unique_ptr<PsOp> op) {
 void PsClient::serverLost(int rank, const std::string& reason) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    peerEvents_.push_back(PeerEvent{rank, false, reason, {}});
+    peerEvents_.push_back(PeerEvent{rank, 0, reason, {}});
   }
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
@@ -75,7 +77,16 @@ void PsClient::serverLost(int rank, const std::string& reason) {
 void PsClient::serverJoined(int rank, const runtime::PeerAddress& address) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    peerEvents_.push_back(PeerEvent{rank, true, std::string(), address});
+    peerEvents_.push_back(PeerEvent{rank, 1, std::string(), address});
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsClient::serverLeft(int rank) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peerEvents_.push_back(PeerEvent{rank, 2, std::string(), {}});
   }
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
@@ -94,7 +105,11 @@ void PsClient::loop() {
       events.swap(peerEvents_);
       stopping = stopping_;
     }
-    for (auto& e : events) e.joined ? joinServer(e.rank, e.address) : loseServer(e.rank, e.reason);
+    for (auto& e : events) {
+      if (e.kind == 1) joinServer(e.rank, e.address);
+      else if (e.kind == 2) leaveServer(e.rank);
+      else loseServer(e.rank, e.reason);
+    }
     for (auto& op : ops) {
       const uint64_t id = nextOpId_++;
       InFlight& f = inflight_[id];
@@ -150,9 +165,15 @@ void PsClient::connectAll(InFlight& f) {
     throw Error(ErrorCode::kInvalidArgument, "connect: " + std::to_string(f.op->servers.size()) + " server addresses for " +
                                                  std::to_string(config_.numServers) + " servers");
   }
-  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, config_.numServers};
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, kPsHandshakeSize};
   for (int s = 0; s < config_.numServers; ++s) {
     const auto& a = f.op->servers[static_cast<size_t>(s)];
+    if (a.port == 0) {  // a slot no server holds (it left the job)
+      left_[static_cast<size_t>(s)] = true;
+      alive_[static_cast<size_t>(s)] = false;
+      if (ring_.hasServer(static_cast<uint32_t>(s))) ring_.removeServer(static_cast<uint32_t>(s));
+      continue;
+    }
     const Deadline attempt(std::min<int64_t>(f.deadline.remainingMs(10000), 10000));
     int fd = -1;
     try {
@@ -320,7 +341,7 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
   InFlight& f = inflight_[opId];
   f.outstanding = 1;  // guard: complete only after every send is queued
   for (int s = 0; s < config_.numServers; ++s) {
-    if (!conns_[static_cast<size_t>(s)]) continue;
+    if (!conns_[static_cast<size_t>(s)] || left_[static_cast<size_t>(s)]) continue;
     const uint64_t rid = nextRequestId_++;
     Message m = Message::make(type, f.op->tableId, rid, payload.size());
     m.header().worker = static_cast<uint32_t>(config_.workerRank);
@@ -415,9 +436,13 @@ void PsClient::loseServer(int server, const std::string& reason) {
   if (server < 0 || server >= config_.numServers || !alive_[static_cast<size_t>(server)]) return;
   alive_[static_cast<size_t>(server)] = false;
   conns_[static_cast<size_t>(server)].reset();
-  ++lost_;
-  const bool dataLost = lost_ >= config_.replication || lost_ >= config_.numServers;
-  if (dataLost) {
+  // A server that left (drained) is no loss: its keys are fully replicated elsewhere; only
+  // its unanswered requests are re-sent (same update ids) to their owners on the new ring.
+  const bool gone = left_[static_cast<size_t>(server)];
+  if (!gone) ++lost_;
+  const bool dataLost = !gone && (lost_ >= config_.replication || lost_ >= config_.numServers);
+  if (gone) {
+  } else if (dataLost) {
     broken_ = Status{ErrorCode::kPeerLost,
                      "parameter server " + std::to_string(server) + " lost (" + reason + ")" +
                          (config_.replication > 1 ? "; no replica is left for some keys" : " and tables have no replicas (replication 1)"),
@@ -456,9 +481,12 @@ void PsClient::loseServer(int server, const std::string& reason) {
 // meanwhile), so its keys go to it again. Before any request it learns this worker's clock
 // and tables on the new connection, which it reads in order.
 void PsClient::joinServer(int server, const runtime::PeerAddress& address) {
-  if (server < 0 || server >= config_.numServers) return;
+  if (server < 0 || server >= kMaxServers) return;
+  growTo(server + 1);
+  // An added server (a slot no server held): no loss to undo.
+  const bool added = left_[static_cast<size_t>(server)];
   if (alive_[static_cast<size_t>(server)]) loseServer(server, "replaced by a new server process");
-  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, config_.numServers};
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.workerRank, kPsHandshakeSize};
   int fd = -1;
   try {
     fd = transport::connectTcp(address.host, address.port, Deadline(10000));
@@ -482,7 +510,8 @@ void PsClient::joinServer(int server, const runtime::PeerAddress& address) {
   }
   conns_[static_cast<size_t>(server)] = std::move(conn);
   alive_[static_cast<size_t>(server)] = true;
-  --lost_;
+  left_[static_cast<size_t>(server)] = false;
+  if (!added) --lost_;
   if (!ring_.hasServer(static_cast<uint32_t>(server))) ring_.addServer(static_cast<uint32_t>(server));
   // Data had been lost (too many servers down); the replacement restored those ranges from a
   // snapshot, so requests may go on, routed around the servers still missing.
@@ -492,6 +521,24 @@ void PsClient::joinServer(int server, const runtime::PeerAddress& address) {
       if (!alive_[static_cast<size_t>(s)] && ring_.hasServer(static_cast<uint32_t>(s))) ring_.removeServer(static_cast<uint32_t>(s));
     }
   }
+}
+
+// A drained server left: every key it owned is on its other owners and on the server that
+// took its place, so the ring just drops it. The connection stays until the server closes
+// it, so answers to requests already sent there still arrive; new ones go elsewhere.
+void PsClient::leaveServer(int server) {
+  if (server < 0 || server >= config_.numServers || left_[static_cast<size_t>(server)]) return;
+  left_[static_cast<size_t>(server)] = true;
+  if (!alive_[static_cast<size_t>(server)] && lost_ > 0) --lost_;  // it had been reported lost first
+  if (ring_.hasServer(static_cast<uint32_t>(server))) ring_.removeServer(static_cast<uint32_t>(server));
+}
+
+void PsClient::growTo(int servers) {
+  if (servers <= config_.numServers) return;
+  config_.numServers = servers;
+  conns_.resize(static_cast<size_t>(servers));
+  alive_.resize(static_cast<size_t>(servers), false);
+  left_.resize(static_cast<size_t>(servers), true);
 }
 
 void PsClient::checkDeadlines() {

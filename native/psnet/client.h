@@ -65,9 +65,12 @@ class PsClient {
   void submit(std::unique_ptr<PsOp> op);
   // The coordinator says a server died (the socket may not have noticed yet).
   void serverLost(int rank, const std::string& reason);
-  // A replacement for server `rank` restored its data and listens at `address`.
+  // A replacement for server `rank` restored its data and listens at `address`; or an added
+  // server (a rank this client has no server for) copied its ranges: it goes on the ring.
   void serverJoined(int rank, const runtime::PeerAddress& address);
-  int numServers() const { return config_.numServers; }
+  // Server `rank` drained and left the job: off the ring (answers still in flight are taken).
+  void serverLeft(int rank);
+  int numServers() const { return initialServers_; }
 
  private:
   struct TableInfo {
@@ -78,7 +81,7 @@ class PsClient {
   };
   struct PeerEvent {      // from the coordinator, applied on the client thread in order
     int rank;
-    bool joined;
+    int kind;             // 0 lost, 1 joined, 2 left
     std::string reason;
     runtime::PeerAddress address;
   };
@@ -111,6 +114,8 @@ class PsClient {
   void fail(uint64_t opId, const Status& s);
   void loseServer(int server, const std::string& reason);
   void joinServer(int server, const runtime::PeerAddress& address);
+  void leaveServer(int server);
+  void growTo(int servers);
   void checkDeadlines();
   void dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey);
 
@@ -125,6 +130,8 @@ class PsClient {
   ps::HashRing ring_;
   std::vector<std::unique_ptr<Connection>> conns_;   // by server rank (null: lost / not connected)
   std::vector<bool> alive_;
+  std::vector<bool> left_;                          // slots no server holds (left, or not added yet)
+  int initialServers_ = 0;
   int lost_ = 0;
   Status broken_;                                   // set when data was lost: every op fails
   std::map<uint32_t, TableInfo> tables_;

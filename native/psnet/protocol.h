@@ -16,6 +16,12 @@
 //                 after the holder's kCreateTable, kSyncRows and kSyncApplied messages
 //   kSyncRows     uint64 keys[count], float rows[count * rowFloats]   (no response)
 //   kSyncApplied  uint64 (worker, update id) pairs[count]   (no response)
+//                 kSync's header.count is the mode: kSyncReplace (0), kSyncAdd (1: a new server
+//                 joining the ring), kSyncDrain (2: header.clock is then the leaving server, and
+//                 the holder streams on its own link to the asker, ending with kSyncEnd)
+//   kSyncEnd      uint64 clocks[numWorkers]: a drain copy from this holder is complete (no response)
+//   kDrain        empty (header.clock: the leaving server) -> empty once the receiver holds every
+//                 key it owns on the ring without the leaving server (header.clock: rows copied)
 // A failed request is answered with status != 0 and a UTF-8 message as payload.
 #pragma once
 
@@ -40,7 +46,13 @@ enum class MsgType : uint8_t {
   kSync = 9,
   kSyncRows = 10,
   kSyncApplied = 11,
+  kSyncEnd = 12,
+  kDrain = 13,
 };
+
+constexpr uint32_t kSyncReplace = 0;
+constexpr uint32_t kSyncAdd = 1;
+constexpr uint32_t kSyncDrain = 2;
 
 #pragma pack(push, 1)
 struct PsHeader {
@@ -94,6 +106,8 @@ inline const char* msgTypeName(MsgType t) {
     case MsgType::kSync: return "sync";
     case MsgType::kSyncRows: return "syncRows";
     case MsgType::kSyncApplied: return "syncApplied";
+    case MsgType::kSyncEnd: return "syncEnd";
+    case MsgType::kDrain: return "drain";
   }
   return "?";
 }

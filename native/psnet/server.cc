@@ -53,6 +53,16 @@ void PsServer::start(const std::vector<runtime::PeerAddress>& servers) {
   }
   if (thread_.joinable()) throw Error(ErrorCode::kInvalidUsage, "start: the server is already running");
   servers_ = servers;
+  // Slots no server holds (servers that left): on neither ring.
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (s == config_.rank || servers_[static_cast<size_t>(s)].port != 0) continue;
+    peers_[static_cast<size_t>(s)] = PeerState::kAbsent;
+    fullRing_.removeServer(static_cast<uint32_t>(s));
+    liveRing_.removeServer(static_cast<uint32_t>(s));
+  }
+  // An added server owns its ranges on the new ring already; clients route to it only once it
+  // announced itself (finishRestore puts it on its own routing ring then).
+  if (config_.join) liveRing_.removeServer(static_cast<uint32_t>(config_.rank));
   restoreStartMs_ = nowMs();
   if (restoring_) setRestoreState("restoring", "");
   thread_ = std::thread([this] { loop(); });
@@ -61,7 +71,7 @@ void PsServer::start(const std::vector<runtime::PeerAddress>& servers) {
 void PsServer::serverLost(int rank) {
   {
     std::lock_guard<std::mutex> lock(lostMutex_);
-    peerEvents_.emplace_back(rank, false);
+    peerEvents_.emplace_back(rank, PeerEvent::kLost);
   }
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
@@ -70,7 +80,26 @@ void PsServer::serverLost(int rank) {
 void PsServer::serverJoined(int rank) {
   {
     std::lock_guard<std::mutex> lock(lostMutex_);
-    peerEvents_.emplace_back(rank, true);
+    peerEvents_.emplace_back(rank, PeerEvent::kJoined);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsServer::serverLeft(int rank) {
+  {
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    peerEvents_.emplace_back(rank, PeerEvent::kLeft);
+  }
+  const uint64_t one = 1;
+  (void)!::write(wakeFd_, &one, sizeof(one));
+}
+
+void PsServer::drain() {
+  setDrainState("draining", "");
+  {
+    std::lock_guard<std::mutex> lock(lostMutex_);
+    peerEvents_.emplace_back(config_.rank, PeerEvent::kDrain);
   }
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
@@ -107,9 +136,9 @@ PsServer::Table* PsServer::findTable(uint32_t id) {
 // (links are one-directional: requests go out on our link, come in on theirs). Dialing runs
 // on its own thread because the peer accepts in its I/O loop, which must keep running.
 void PsServer::dialReplicas() {
-  const runtime::HandshakeIdentity self{config_.token, kPsCommId, kServerIdBase + config_.rank, config_.numServers};
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, kServerIdBase + config_.rank, kPsHandshakeSize};
   for (int s = 0; s < config_.numServers && !stopping_.load(); ++s) {
-    if (s == config_.rank) continue;
+    if (s == config_.rank || servers_[static_cast<size_t>(s)].port == 0) continue;
     const auto& a = servers_[static_cast<size_t>(s)];
     int fd = -1;
     try {
@@ -143,7 +172,8 @@ void PsServer::adoptReplicaLinks() {
   }
   if (linksReady_) return;
   for (int s = 0; s < config_.numServers; ++s) {
-    if (s != config_.rank && peers_[static_cast<size_t>(s)] != PeerState::kLost && replicaConn_[static_cast<size_t>(s)] == 0) return;
+    const PeerState p = peers_[static_cast<size_t>(s)];
+    if (s != config_.rank && p != PeerState::kLost && p != PeerState::kAbsent && replicaConn_[static_cast<size_t>(s)] == 0) return;
   }
   linksReady_ = true;
   std::deque<std::pair<uint64_t, Message>> parked;
@@ -162,14 +192,18 @@ void PsServer::loop() {
   uint64_t tick = 0;
   while (!stopping_.load()) {
     {
-      std::vector<std::pair<int, bool>> events;
+      std::vector<std::pair<int, PeerEvent>> events;
       {
         std::lock_guard<std::mutex> lock(lostMutex_);
         events.swap(peerEvents_);
       }
-      for (auto [r, joined] : events) {
-        if (joined) {
+      for (auto [r, kind] : events) {
+        if (kind == PeerEvent::kJoined) {
           applyServerJoin(r);
+        } else if (kind == PeerEvent::kLeft) {
+          applyServerLeave(r);
+        } else if (kind == PeerEvent::kDrain) {
+          startDrain();
         } else if (r >= 0 && r < config_.numServers && peers_[static_cast<size_t>(r)] == PeerState::kJoining) {
           // The coordinator's notice can arrive after the replacement's kSync overtook it on
           // TCP: it is about the old process. The replacement's own death drops its link.
@@ -231,14 +265,16 @@ std::string PsServer::statsJson() const {
       << ",\"memoryBytes\":" << t.store->memoryBytes() << "}";
     first = false;
   }
-  const bool allAlive = std::all_of(peers_.begin(), peers_.end(), [](PeerState p) { return p == PeerState::kAlive; });
+  const bool allAlive = std::all_of(peers_.begin(), peers_.end(), [](PeerState p) { return p == PeerState::kAlive || p == PeerState::kAbsent; });
   const uint64_t slowest = clocks_.empty() ? 0 : *std::min_element(clocks_.begin(), clocks_.end());
   const uint64_t fastest = clocks_.empty() ? 0 : *std::max_element(clocks_.begin(), clocks_.end());
   s << "],\"keys\":" << keys << ",\"memoryBytes\":" << bytes << ",\"pulls\":" << pulls_ << ",\"pushes\":" << pushes_
     << ",\"keysPulled\":" << keysPulled_ << ",\"keysPushed\":" << keysPushed_ << ",\"minClock\":" << slowest
     << ",\"maxClock\":" << fastest << ",\"deferredPulls\":" << deferred_.size()
     << ",\"replicating\":" << (config_.replication > 1 && allAlive ? "true" : "false")
-    << ",\"restoring\":" << (restoring_ ? "true" : "false") << "}";
+    << ",\"restoring\":" << (restoring_ ? "true" : "false") << ",\"servers\":" << liveRing_.servers()
+    << ",\"syncedRows\":" << restoredRows_ << ",\"rowsSent\":" << rowsSent_ << ",\"rowsPruned\":" << rowsPruned_
+    << ",\"changing\":" << (pendingRing_ ? "true" : "false") << "}";
   return s.str();
 }
 
@@ -246,9 +282,9 @@ void PsServer::acceptOne() {
   std::string from;
   const int fd = transport::acceptTcp(listenFd_, Deadline(1), &from);
   if (fd < 0) return;
-  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.rank, config_.numServers};
+  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.rank, kPsHandshakeSize};
   const int workers = config_.numWorkers;
-  const int servers = config_.numServers;
+  const int servers = kMaxServers;  // elastic: an added server has an index beyond ours
   try {
     // A silent or hostile client may hold the server up for at most a few seconds (enough for a
     // starved but honest client on an overloaded host).
@@ -290,9 +326,28 @@ int PsServer::serverOf(uint64_t connId) const {
 // other key keeps full replication.
 void PsServer::applyServerLoss(int rank) {
   if (rank < 0 || rank >= config_.numServers || rank == config_.rank || peers_[static_cast<size_t>(rank)] == PeerState::kLost) return;
-  peers_[static_cast<size_t>(rank)] = PeerState::kLost;
+  // A server that left (drained) is on no ring: only what waited on its link is settled.
+  const bool left = peers_[static_cast<size_t>(rank)] == PeerState::kAbsent;
+  if (!left) peers_[static_cast<size_t>(rank)] = PeerState::kLost;
   joiner_[static_cast<size_t>(rank)] = false;
-  if (liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.removeServer(static_cast<uint32_t>(rank));
+  if (!left && liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.removeServer(static_cast<uint32_t>(rank));
+  // A server change in progress that involved it is off (an added server that died
+  // before announcing itself; the leaving server itself).
+  if (!left && pendingRing_ && (changeJoining_ == rank || changeLeaving_ == rank)) {
+    pendingRing_.reset();
+    changeJoining_ = changeLeaving_ = -1;
+  }
+  // A drain whose copies needed it fails, naming it (the leaving server keeps serving).
+  if (!left && drainAsked_ && drainSyncPending_.count(rank)) {
+    reply(drainConn_, makeError(drainRequest_, code(ErrorCode::kPeerLost), "parameter server " + std::to_string(rank) + " was lost during the drain"));
+    drainAsked_ = false;
+    drainSyncPending_.clear();
+  }
+  if (!left && draining_ && drainAcks_.count(rank)) {
+    draining_ = false;
+    drainAcks_.clear();
+    setDrainState("failed", "parameter server " + std::to_string(rank) + " was lost during the drain");
+  }
   // Pushes waiting on that server's acknowledgement need it no more: answer those whose
   // other replicas have all confirmed.
   for (auto it = pendingPushes_.begin(); it != pendingPushes_.end();) {
@@ -314,22 +369,107 @@ void PsServer::applyServerLoss(int rank) {
   }
 }
 
-// A replacement announced itself: clients route its keys to it again.
+// A replacement announced itself: clients route its keys to it again. An added server
+// (not on our ring of all servers) announced itself once every holder had copied its ranges
+// to it: both rings take it in, and rows this server no longer owns are dropped.
 void PsServer::applyServerJoin(int rank) {
-  if (rank < 0 || rank >= config_.numServers || rank == config_.rank) return;
+  if (rank < 0 || rank >= kMaxServers || rank == config_.rank) return;
+  growTo(rank + 1);
+  if (!fullRing_.hasServer(static_cast<uint32_t>(rank))) {
+    const ps::HashRing before = liveRing_;
+    peers_[static_cast<size_t>(rank)] = PeerState::kAlive;
+    fullRing_.addServer(static_cast<uint32_t>(rank));
+    if (!liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.addServer(static_cast<uint32_t>(rank));
+    if (changeJoining_ == rank) {
+      pendingRing_.reset();
+      changeJoining_ = -1;
+    }
+    pruneNotOwned(before);
+    return;
+  }
   peers_[static_cast<size_t>(rank)] = PeerState::kAlive;
   if (!liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.addServer(static_cast<uint32_t>(rank));
 }
 
+// A drained server left: every key it owned is on its other owners and the next server on
+// the ring (they copied it during the drain), so both rings just drop it.
+void PsServer::applyServerLeave(int rank) {
+  if (rank < 0 || rank >= config_.numServers || rank == config_.rank || peers_[static_cast<size_t>(rank)] == PeerState::kAbsent) return;
+  peers_[static_cast<size_t>(rank)] = PeerState::kAbsent;
+  joiner_[static_cast<size_t>(rank)] = false;
+  if (fullRing_.hasServer(static_cast<uint32_t>(rank))) fullRing_.removeServer(static_cast<uint32_t>(rank));
+  if (liveRing_.hasServer(static_cast<uint32_t>(rank))) liveRing_.removeServer(static_cast<uint32_t>(rank));
+  if (changeLeaving_ == rank) {
+    pendingRing_.reset();
+    changeLeaving_ = -1;
+  }
+}
+
+void PsServer::growTo(int servers) {
+  if (servers <= config_.numServers) return;
+  config_.numServers = servers;
+  peers_.resize(static_cast<size_t>(servers), PeerState::kAbsent);
+  joiner_.resize(static_cast<size_t>(servers), false);
+  replicaConn_.resize(static_cast<size_t>(servers), 0);
+  servers_.resize(static_cast<size_t>(servers));
+}
+
+// After an add: rows of keys this server owns no more (the added server took its place in
+// their owner set) are dropped. Keys it was the primary of stay: with one copy per key,
+// workers that have not switched yet still read them here (with two or more copies the old
+// primary always stays an owner, so this never applies).
+void PsServer::pruneNotOwned(const ps::HashRing& before) {
+  const uint32_t me = static_cast<uint32_t>(config_.rank);
+  const int copies = std::min<int>(config_.replication, static_cast<int>(fullRing_.servers()));
+  std::vector<uint32_t> owners(static_cast<size_t>(copies));
+  for (auto& [id, t] : tables_) {
+    std::vector<uint64_t> drop;
+    t.store->forEach([&](uint64_t key, const float*) {
+      fullRing_.owners(key, copies, owners.data());
+      if (std::find(owners.begin(), owners.end(), me) != owners.end()) return;
+      if (before.servers() > 0 && before.primary(key) == me) return;
+      drop.push_back(key);
+    });
+    for (uint64_t k : drop) t.store->erase(k);
+    rowsPruned_ += drop.size();
+  }
+}
+
 // The other owners of a key that get its updates: lost servers are skipped, a restoring
 // replacement is included (it must see every update made after its copy).
+// Whether this server owns `key` now or on the ring being switched to.
+bool PsServer::ownsKey(uint64_t key) const {
+  uint32_t owners[8];
+  const uint32_t me = static_cast<uint32_t>(config_.rank);
+  const int n = std::min<int>(config_.replication, static_cast<int>(fullRing_.servers()));
+  fullRing_.owners(key, n, owners);
+  if (std::find(owners, owners + n, me) != owners + n) return true;
+  if (!pendingRing_) return false;
+  const int m = std::min<int>(config_.replication, static_cast<int>(pendingRing_->servers()));
+  pendingRing_->owners(key, m, owners);
+  return std::find(owners, owners + m, me) != owners + m;
+}
+
+// During a server change the owners on the pending ring get every update too (an added
+// server, or the servers taking over a leaving one's keys), on the link their copy used.
 void PsServer::replicaTargets(uint64_t key, std::vector<int>* out) const {
   out->clear();
   uint32_t owners[8];
-  fullRing_.owners(key, config_.replication, owners);
-  for (int c = 0; c < config_.replication; ++c) {
-    const int s = static_cast<int>(owners[c]);
-    if (s != config_.rank && peers_[static_cast<size_t>(s)] != PeerState::kLost && replicaConn_[static_cast<size_t>(s)] != 0) out->push_back(s);
+  const auto take = [&](int n) {
+    for (int c = 0; c < n; ++c) {
+      const int s = static_cast<int>(owners[c]);
+      const PeerState p = peers_[static_cast<size_t>(s)];
+      if (s == config_.rank || p == PeerState::kLost || p == PeerState::kAbsent || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+      if (std::find(out->begin(), out->end(), s) == out->end()) out->push_back(s);
+    }
+  };
+  const int n = std::min<int>(config_.replication, static_cast<int>(fullRing_.servers()));
+  fullRing_.owners(key, n, owners);
+  take(n);
+  if (pendingRing_) {
+    const int m = std::min<int>(config_.replication, static_cast<int>(pendingRing_->servers()));
+    pendingRing_->owners(key, m, owners);
+    take(m);
   }
 }
 
@@ -395,6 +535,11 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
         if (serverOf(connId) < 0) throw Error(ErrorCode::kInvalidUsage, "syncApplied: only a parameter server may send update ids");
         handleSyncApplied(serverOf(connId), m);
         break;
+      case MsgType::kSyncEnd:
+        if (serverOf(connId) < 0) throw Error(ErrorCode::kInvalidUsage, "syncEnd: only a parameter server may send it");
+        handleSyncEnd(serverOf(connId), m);
+        break;
+      case MsgType::kDrain: handleDrain(connId, m); break;
       case MsgType::kStats: {
         const std::string s = statsJson();
         Message r = makeResponse(h, kOk, s.size());
@@ -415,7 +560,16 @@ void PsServer::onResponse(uint64_t connId, Message&& m) {
   const PsHeader& h = m.header();
   const int server = serverOf(connId);
   if ((h.type & ~kResponseBit) == static_cast<uint8_t>(MsgType::kSync)) {
-    onSyncDone(server, m);
+    auto d = drainSyncPending_.find(server);
+    if (d != drainSyncPending_.end() && d->second == h.requestId) {
+      onDrainSyncAnswer(server, m);
+    } else {
+      onSyncDone(server, m);
+    }
+    return;
+  }
+  if ((h.type & ~kResponseBit) == static_cast<uint8_t>(MsgType::kDrain)) {
+    onDrainAck(server, m);
     return;
   }
   auto it = pendingPushes_.find(h.requestId);
@@ -580,6 +734,29 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
       waitingOn.push_back(s);
     }
     if (replId != 0) nextReplicationId_ = replId + 1;
+  }
+  if (fresh && fromReplica && (pendingRing_ || fullRing_.servers() > static_cast<size_t>(config_.replication))) {
+    // A forward from a server that has not switched ring yet may name keys this server owns
+    // no more (an add moved them to the new server): acknowledge but do not recreate them.
+    // Keys it is about to own (a change in progress) are applied; their copy follows anyway.
+    std::vector<uint32_t> keep;
+    for (uint32_t i = 0; i < h.count; ++i) {
+      if (ownsKey(keys[i])) keep.push_back(i);
+    }
+    if (keep.size() != h.count) {
+      std::vector<uint64_t> k2(keep.size());
+      std::vector<float> v2(keep.size() * pushFloats);
+      for (size_t j = 0; j < keep.size(); ++j) {
+        k2[j] = keys[keep[j]];
+        std::memcpy(v2.data() + j * pushFloats, values + static_cast<size_t>(keep[j]) * pushFloats, pushFloats * sizeof(float));
+      }
+      if (!k2.empty()) t->store->push(k2.data(), k2.size(), v2.data());
+      markApplied(worker, originalId);
+      ++pushes_;
+      keysPushed_ += k2.size();
+      reply(connId, makeResponse(h, kOk, 0));
+      return;
+    }
   }
   if (fresh) {
     t->store->push(keys, h.count, values);

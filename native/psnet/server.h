@@ -44,6 +44,10 @@ namespace psnet {
 constexpr uint32_t kPsCommId = 0x50530001;
 // Servers identify themselves to each other as kServerIdBase + rank.
 constexpr int kServerIdBase = 0x10000;
+// Largest number of server slots (elastic servers: indices keep growing, gaps allowed).
+constexpr int kMaxServers = 1 << 15;
+// The "size" every PS handshake names: the number of servers changes while the job runs.
+constexpr int kPsHandshakeSize = kServerIdBase + kMaxServers;
 
 struct PsServerConfig {
   int rank = 0;
@@ -55,6 +59,7 @@ struct PsServerConfig {
   std::string bindHost = "127.0.0.1";
   uint64_t maxMessageBytes = 1ull << 30;
   bool restore = false;          // a replacement: copy this rank's data from the live servers
+  bool join = false;             // an added server (with restore): copy the ranges it takes over
   std::string snapshotDir;       // restore: where to find ranges no live server holds
 };
 
@@ -63,12 +68,21 @@ class PsServer {
   explicit PsServer(const PsServerConfig& config);  // binds the listener
   ~PsServer();
   int port() const { return port_; }
-  // Starts serving; `servers` holds every server's address by rank (for replication links).
+  // Starts serving; `servers` holds every server's address by rank (for replication links);
+  // an entry with port 0 is a slot no server holds (a server that left the job).
   void start(const std::vector<runtime::PeerAddress>& servers);
   // Another server is gone (told by the coordinator): stop replicating to it.
   void serverLost(int rank);
-  // A replacement of `rank` finished restoring and announced itself: it serves again.
+  // A replacement of `rank` finished restoring and announced itself: it serves again. A rank
+  // this server does not have on its ring is an added server: both rings take it in.
   void serverJoined(int rank);
+  // Server `rank` drained and left the job: both rings drop it (no data is lost).
+  void serverLeft(int rank);
+  // Starts draining this server (elastic remove): every other server copies the keys it will
+  // own on the ring without this one. drainStatus() says when that is done.
+  void drain();
+  // JSON {state: "none"|"draining"|"ready"|"failed", rows, ms, error?}.
+  std::string drainStatus();
   // Restore mode: JSON {state: "restoring"|"done"|"failed", error?, rows, fromSnapshot, ms,
   // syncMs (of ms, the time since the links were up: the copy itself)}.
   std::string restoreStatus();
@@ -104,7 +118,9 @@ class PsServer {
   };
   // How this server sees another one. kJoining: a replacement restoring from us; we forward
   // updates of its keys to it but clients do not route to it yet.
-  enum class PeerState : uint8_t { kAlive, kLost, kJoining };
+  // kAbsent: no server holds that slot (it left, or is an index this server never heard of).
+  enum class PeerState : uint8_t { kAlive, kLost, kJoining, kAbsent };
+  enum class PeerEvent : uint8_t { kLost, kJoined, kLeft, kDrain };
 
   void loop();
   void acceptOne();
@@ -128,8 +144,12 @@ class PsServer {
   Table* findTable(uint32_t id);
   void applyServerLoss(int rank);
   void applyServerJoin(int rank);
+  void applyServerLeave(int rank);
+  void growTo(int servers);     // makes room for server indices < servers (kAbsent)
+  void pruneNotOwned(const ps::HashRing& before);  // drops rows this server no longer owns
   int serverOf(uint64_t connId) const;  // the server rank behind a connection, or -1
   void replicaTargets(uint64_t key, std::vector<int>* out) const;
+  bool ownsKey(uint64_t key) const;
   uint64_t sendToServer(int server, Message m);  // a server-to-server request; returns its id
   void sendReplicate(int server, Message m, uint64_t requestId, uint32_t worker);
   std::string statsJson() const;
@@ -143,6 +163,15 @@ class PsServer {
   void finishRestore();
   void setRestoreState(const std::string& state, const std::string& error);
   void forwardTableToJoiners(uint32_t tableId, const Table& t);
+  // Elastic servers (server_sync.cc): the ring change in progress and the drain's two sides.
+  void beginChange(int joining, int leaving);
+  void streamTo(int target, const std::function<bool(uint64_t)>& wanted);
+  void handleDrain(uint64_t connId, const Message& m);
+  void handleSyncEnd(int server, const Message& m);
+  void onDrainSyncAnswer(int server, const Message& m);
+  void startDrain();
+  void onDrainAck(int server, const Message& m);
+  void setDrainState(const std::string& state, const std::string& error);
   void sendTable(int server, uint32_t tableId, const Table& t);
   static uint64_t nowMs() {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
@@ -156,7 +185,7 @@ class PsServer {
   std::thread thread_;
 
   std::mutex lostMutex_;
-  std::vector<std::pair<int, bool>> peerEvents_;  // (server, joined?) from other threads, in order
+  std::vector<std::pair<int, PeerEvent>> peerEvents_;  // from other threads, in order
   std::vector<std::pair<int, int>> dialed_;  // (server, fd) replica links made by linkThread_
   std::thread linkThread_;
   bool linksReady_ = false;         // every replica link is up (or its server lost)
@@ -165,6 +194,25 @@ class PsServer {
   std::vector<bool> joiner_;        // servers that restored from us: they get clocks forwarded
   ps::HashRing fullRing_;           // every server, dead or alive: owners of a key
   ps::HashRing liveRing_;           // live servers only: where clients send a key
+  // A ring change in progress (elastic add or drain): the ring every server switches to once
+  // the change is announced. Its owners get every update from now on, besides fullRing_'s.
+  std::unique_ptr<ps::HashRing> pendingRing_;
+  int changeJoining_ = -1, changeLeaving_ = -1;
+  // Drain, on every other server: the leaving server's kDrain waiting for our copies.
+  bool drainAsked_ = false;
+  uint64_t drainConn_ = 0;
+  PsHeader drainRequest_{};
+  std::map<int, uint64_t> drainSyncPending_;   // holder -> our kSync (drain) request id
+  size_t drainRowsBefore_ = 0;
+  // Drain, on the leaving server: servers that have not confirmed yet, and the outcome.
+  bool draining_ = false;
+  std::map<int, uint64_t> drainAcks_;          // server -> our kDrain request id
+  uint64_t drainStartMs_ = 0;
+  size_t drainRows_ = 0;
+  std::string drainError_;
+  std::mutex drainMutex_;
+  std::string drainJson_ = "{\"state\":\"none\"}";
+  size_t rowsSent_ = 0, rowsPruned_ = 0;
   // Restore mode (replacement): holders whose kSync has not completed, and the outcome.
   bool restoring_ = false;
   bool syncsSent_ = false;

@@ -69,39 +69,86 @@ void PsServer::requestSyncs() {
   syncsSent_ = true;
   if (syncStartMs_ == 0) syncStartMs_ = nowMs();
   for (int s = 0; s < config_.numServers; ++s) {
-    if (s == config_.rank || peers_[static_cast<size_t>(s)] == PeerState::kLost || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+    const PeerState p = peers_[static_cast<size_t>(s)];
+    if (s == config_.rank || p == PeerState::kLost || p == PeerState::kAbsent || replicaConn_[static_cast<size_t>(s)] == 0) continue;
     Message m = Message::make(MsgType::kSync, 0, 0, 0);
     m.header().clock = static_cast<uint64_t>(config_.rank);
+    m.header().count = config_.join ? kSyncAdd : kSyncReplace;
     syncPending_[s] = sendToServer(s, std::move(m));
   }
   if (syncPending_.empty()) finishRestore();
 }
 
 // Holder: stream the joiner's rows, then forward its keys' updates from now on (see top).
+// Mode kSyncAdd: the joiner is a new server; its keys are those it owns on the ring with it
+// added (only the arcs it takes over). Mode kSyncDrain: see handleDrain.
 void PsServer::handleSync(uint64_t connId, const Message& m) {
   const int joiner = serverOf(connId);
   if (joiner < 0 || joiner == config_.rank) throw Error(ErrorCode::kInvalidUsage, "sync: only another parameter server may ask for rows");
   if (restoring_) {
     throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is itself restoring and holds no complete copy");
   }
+  const uint32_t mode = m.header().count;
+  const uint32_t me = static_cast<uint32_t>(config_.rank);
+  const int copies = config_.replication;
+  std::vector<uint32_t> owners(static_cast<size_t>(copies)), pending(static_cast<size_t>(copies));
+  const auto has = [](const std::vector<uint32_t>& v, int s) { return std::find(v.begin(), v.end(), static_cast<uint32_t>(s)) != v.end(); };
+  if (mode == kSyncDrain) {
+    // The asker copies the keys it will own once `leaving` is gone, from their current
+    // primary, on the link our updates to it travel (ours to it), ending with kSyncEnd.
+    const int leaving = static_cast<int>(m.header().clock);
+    if (leaving < 0 || leaving >= config_.numServers || !fullRing_.hasServer(static_cast<uint32_t>(leaving))) {
+      throw Error(ErrorCode::kInvalidArgument, "sync: server " + std::to_string(leaving) + " is not on the ring, so it cannot leave it");
+    }
+    if (replicaConn_[static_cast<size_t>(joiner)] == 0) throw Error(ErrorCode::kPeerLost, "sync: no link to parameter server " + std::to_string(joiner));
+    beginChange(-1, leaving);
+    const int n = std::min<int>(copies, static_cast<int>(pendingRing_->servers()));
+    streamTo(joiner, [&](uint64_t key) {
+      if (liveRing_.primary(key) != me) return false;
+      pendingRing_->owners(key, n, pending.data());
+      if (std::find(pending.begin(), pending.begin() + n, static_cast<uint32_t>(joiner)) == pending.begin() + n) return false;
+      fullRing_.owners(key, copies, owners.data());
+      return !has(owners, joiner);
+    });
+    Message end = Message::make(MsgType::kSyncEnd, 0, 0, clocks_.size() * 8);
+    std::memcpy(end.payload(), clocks_.data(), clocks_.size() * 8);
+    sendToServer(joiner, std::move(end));
+    reply(connId, makeResponse(m.header(), kOkStatus, 0));
+    return;
+  }
+  if (mode == kSyncAdd) {
+    if (joiner < config_.numServers && fullRing_.hasServer(static_cast<uint32_t>(joiner))) {
+      throw Error(ErrorCode::kInvalidArgument, "sync: server " + std::to_string(joiner) + " is already on the ring (a replacement restores, it does not join)");
+    }
+    growTo(joiner + 1);
+    beginChange(joiner, -1);
+  } else if (mode != kSyncReplace) {
+    throw Error(ErrorCode::kInvalidArgument, "sync: unknown mode " + std::to_string(mode));
+  }
   // The asker replaces the process we knew as `joiner`: whatever that one owed is void.
   if (peers_[static_cast<size_t>(joiner)] == PeerState::kAlive) applyServerLoss(joiner);
   peers_[static_cast<size_t>(joiner)] = PeerState::kJoining;
   joiner_[static_cast<size_t>(joiner)] = true;
   replicaConn_[static_cast<size_t>(joiner)] = connId;
-
-  const uint32_t me = static_cast<uint32_t>(config_.rank);
-  const int copies = config_.replication;
-  std::vector<uint32_t> owners(static_cast<size_t>(copies));
-  const auto wanted = [&](uint64_t key) {
+  const ps::HashRing& ring = mode == kSyncAdd ? *pendingRing_ : fullRing_;
+  streamTo(joiner, [&](uint64_t key) {
     // Its key, and we are the server clients send it to (the one that forwards its updates).
     if (liveRing_.primary(key) != me) return false;
-    fullRing_.owners(key, copies, owners.data());
-    return std::find(owners.begin(), owners.end(), static_cast<uint32_t>(joiner)) != owners.end();
-  };
+    ring.owners(key, copies, owners.data());
+    return has(owners, joiner);
+  });
+  // Last, on the same link: the workers' clocks. Its arrival means the copy is complete.
+  Message done = makeResponse(m.header(), kOkStatus, clocks_.size() * 8);
+  std::memcpy(done.payload(), clocks_.data(), clocks_.size() * 8);
+  reply(connId, std::move(done));
+}
+
+// Queues on the link to `target`: every table's spec, the rows `wanted` picks, then the
+// update ids we applied (a worker retrying one of them there must not apply it twice).
+void PsServer::streamTo(int target, const std::function<bool(uint64_t)>& wanted) {
   const uint64_t budget = std::min<uint64_t>(config_.maxMessageBytes, 8ull << 20);
   for (auto& [id, t] : tables_) {
-    sendTable(joiner, id, t);  // the spec goes before the rows
+    sendTable(target, id, t);  // the spec goes before the rows
     const uint32_t rowFloats = t.store->rowFloats();
     const size_t rowBytes = 8 + static_cast<size_t>(rowFloats) * sizeof(float);
     const size_t perMessage = std::max<size_t>(1, budget / rowBytes);
@@ -123,10 +170,10 @@ void PsServer::handleSync(uint64_t connId, const Message& m) {
       r.header().clock = keys.size() - first;
       std::memcpy(r.payload(), keys.data() + first, n * 8);
       std::memcpy(r.payload() + n * 8, rows.data() + first * rowFloats, n * rowFloats * sizeof(float));
-      sendToServer(joiner, std::move(r));
+      sendToServer(target, std::move(r));
     }
+    rowsSent_ += keys.size();
   }
-  // Update ids we applied: a worker retrying one of them at the joiner must not apply it twice.
   std::vector<uint64_t> pairs;
   const size_t perMessage = std::max<size_t>(1, budget / 16);
   const auto flushIds = [&]() {
@@ -134,7 +181,7 @@ void PsServer::handleSync(uint64_t connId, const Message& m) {
     Message r = Message::make(MsgType::kSyncApplied, 0, 0, pairs.size() * 8);
     r.header().count = static_cast<uint32_t>(pairs.size() / 2);
     std::memcpy(r.payload(), pairs.data(), pairs.size() * 8);
-    sendToServer(joiner, std::move(r));
+    sendToServer(target, std::move(r));
     pairs.clear();
   };
   for (auto& [worker, ids] : applied_) {
@@ -145,10 +192,136 @@ void PsServer::handleSync(uint64_t connId, const Message& m) {
     }
   }
   flushIds();
-  // Last, on the same link: the workers' clocks. Its arrival means the copy is complete.
-  Message done = makeResponse(m.header(), kOkStatus, clocks_.size() * 8);
-  std::memcpy(done.payload(), clocks_.data(), clocks_.size() * 8);
-  reply(connId, std::move(done));
+}
+
+// One ring change at a time: the ring with `joining` added or `leaving` removed.
+void PsServer::beginChange(int joining, int leaving) {
+  if (pendingRing_) {
+    if (joining == changeJoining_ && leaving == changeLeaving_) return;
+    const std::string now = changeJoining_ >= 0 ? "server " + std::to_string(changeJoining_) + " is joining"
+                                                : "server " + std::to_string(changeLeaving_) + " is leaving";
+    throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + ": another server change is in progress (" + now + ")");
+  }
+  auto ring = std::make_unique<ps::HashRing>(fullRing_);
+  if (joining >= 0) ring->addServer(static_cast<uint32_t>(joining));
+  if (leaving >= 0) ring->removeServer(static_cast<uint32_t>(leaving));
+  pendingRing_ = std::move(ring);
+  changeJoining_ = joining;
+  changeLeaving_ = leaving;
+}
+
+// Every server but the leaving one, asked by it (kDrain): copy the keys we will own on the
+// ring without it from their current primaries (kSync, mode drain); answer once every
+// holder's kSyncEnd has arrived, so the copies are applied before anyone switches ring.
+void PsServer::handleDrain(uint64_t connId, const Message& m) {
+  const int leaving = static_cast<int>(m.header().clock);
+  if (serverOf(connId) != leaving) throw Error(ErrorCode::kInvalidUsage, "drain: only the leaving server may start its drain");
+  if (restoring_) throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is restoring");
+  if (drainAsked_) throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is already copying for a drain");
+  beginChange(-1, leaving);
+  drainAsked_ = true;
+  drainConn_ = connId;
+  drainRequest_ = m.header();
+  drainRowsBefore_ = restoredRows_;
+  drainSyncPending_.clear();
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (s == config_.rank || peers_[static_cast<size_t>(s)] != PeerState::kAlive || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+    Message r = Message::make(MsgType::kSync, 0, 0, 0);
+    r.header().count = kSyncDrain;
+    r.header().clock = static_cast<uint64_t>(leaving);
+    drainSyncPending_[s] = sendToServer(s, std::move(r));
+  }
+  if (drainSyncPending_.empty()) {
+    Message ok = makeResponse(drainRequest_, kOkStatus, 0);
+    ok.header().clock = 0;
+    reply(drainConn_, std::move(ok));
+    drainAsked_ = false;
+  }
+}
+
+void PsServer::onDrainSyncAnswer(int server, const Message& m) {
+  if (m.header().status == kOkStatus || !drainAsked_) return;  // the copy ends with kSyncEnd
+  const std::string why(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+  reply(drainConn_, makeError(drainRequest_, m.header().status,
+                              "parameter server " + std::to_string(config_.rank) + " could not copy from server " + std::to_string(server) + ": " + why));
+  drainAsked_ = false;
+  drainSyncPending_.clear();
+}
+
+// A holder's drain copy is complete (its rows came before this on the same link).
+void PsServer::handleSyncEnd(int server, const Message& m) {
+  if (m.payloadBytes() == clocks_.size() * 8) {
+    const auto* c = reinterpret_cast<const uint64_t*>(m.payload());
+    for (size_t w = 0; w < clocks_.size(); ++w) clocks_[w] = std::max(clocks_[w], c[w]);
+  }
+  if (!drainAsked_ || !drainSyncPending_.erase(server) || !drainSyncPending_.empty()) return;
+  Message ok = makeResponse(drainRequest_, kOkStatus, 0);
+  ok.header().clock = restoredRows_ - drainRowsBefore_;
+  reply(drainConn_, std::move(ok));
+  drainAsked_ = false;
+}
+
+// The leaving server: checks the request, then asks every other live server to copy.
+void PsServer::startDrain() {
+  const auto fail = [&](const std::string& why) {
+    draining_ = false;
+    setDrainState("failed", "cannot remove parameter server " + std::to_string(config_.rank) + ": " + why);
+  };
+  if (draining_) return;
+  if (restoring_) return fail("it is still restoring its own data");
+  int live = 0;
+  for (int s = 0; s < config_.numServers; ++s) live += (s == config_.rank || peers_[static_cast<size_t>(s)] == PeerState::kAlive) ? 1 : 0;
+  if (live <= 1) return fail("it is the last parameter server of the job");
+  if (live - 1 < config_.replication) {
+    return fail("the job would keep " + std::to_string(live - 1) + " server(s) for " + std::to_string(config_.replication) + " copies of each key");
+  }
+  try {
+    beginChange(-1, config_.rank);
+  } catch (const Error& e) {
+    return fail(e.what());
+  }
+  draining_ = true;
+  drainStartMs_ = nowMs();
+  drainRows_ = 0;
+  drainAcks_.clear();
+  for (int s = 0; s < config_.numServers; ++s) {
+    if (s == config_.rank || peers_[static_cast<size_t>(s)] != PeerState::kAlive || replicaConn_[static_cast<size_t>(s)] == 0) continue;
+    Message r = Message::make(MsgType::kDrain, 0, 0, 0);
+    r.header().clock = static_cast<uint64_t>(config_.rank);
+    drainAcks_[s] = sendToServer(s, std::move(r));
+  }
+  if (drainAcks_.empty()) return fail("no other live server is linked to it");
+  setDrainState("draining", "");
+}
+
+void PsServer::onDrainAck(int server, const Message& m) {
+  auto it = drainAcks_.find(server);
+  if (!draining_ || it == drainAcks_.end() || it->second != m.header().requestId) return;
+  if (m.header().status != kOkStatus) {
+    draining_ = false;
+    drainAcks_.clear();
+    pendingRing_.reset();
+    changeLeaving_ = -1;
+    setDrainState("failed", "parameter server " + std::to_string(server) + ": " + std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()));
+    return;
+  }
+  drainRows_ += m.header().clock;
+  drainAcks_.erase(it);
+  if (drainAcks_.empty()) setDrainState("ready", "");  // the JS side leaves the job now
+}
+
+std::string PsServer::drainStatus() {
+  std::lock_guard<std::mutex> lock(drainMutex_);
+  return drainJson_;
+}
+
+void PsServer::setDrainState(const std::string& state, const std::string& error) {
+  std::ostringstream s;
+  s << "{\"state\":\"" << state << "\",\"rows\":" << drainRows_ << ",\"ms\":" << (drainStartMs_ ? nowMs() - drainStartMs_ : 0);
+  if (!error.empty()) s << ",\"error\":" << jsonString(error);
+  s << "}";
+  std::lock_guard<std::mutex> lock(drainMutex_);
+  drainJson_ = s.str();
 }
 
 // A table created after a replacement synced reaches it before any update of the table.
@@ -229,6 +402,15 @@ void PsServer::onSyncDone(int server, const Message& m) {
 // Every live holder has sent its part. Ranges whose other owners are all lost come from the
 // snapshot directory, if one was given; otherwise the restore fails, naming them.
 void PsServer::finishRestore() {
+  if (config_.join) {
+    // An added server: each key it takes over was sent by the key's current primary (a key
+    // nobody has touched yet is created on first use). From its announcement on, clients
+    // route to it.
+    if (!liveRing_.hasServer(static_cast<uint32_t>(config_.rank))) liveRing_.addServer(static_cast<uint32_t>(config_.rank));
+    restoring_ = false;
+    setRestoreState("done", "");
+    return;
+  }
   const uint32_t me = static_cast<uint32_t>(config_.rank);
   const int copies = config_.replication;
   const auto orphaned = [&](const uint32_t* owners) {
