@@ -41,3 +41,26 @@ test('admin requests: 401 without the token, 400 with the launcher\'s reason', a
   t.regex(answers[2]!.text, /no running parameter server 5/);
   t.regex(answers[3]!.text, /remove-server needs \?server=N/);
 });
+
+test('shoal ps add-server --job URL grows a running job; keys stay exact', async (t) => {
+  t.timeout(180_000);
+  const { psMain } = await import('../../lib/ps_cli.js');
+  let url = '';
+  let cli = null as Promise<number> | null;
+  const run = await runRanks(3, 'workers/ps_elastic.worker.js', ['add'], {
+    servers: 2,
+    replication: 2,
+    noDashboard: false,
+    onDashboard: (u) => (url = u),
+    env: { SHOAL_PS_TIMEOUT_MS: '60000' },
+    onLine: (rank, _s, line) => {
+      if (rank === 0 && line.startsWith('ELASTIC ') && !cli) cli = psMain(['add-server', '--job', url]);
+    },
+    wallTimeoutMs: 150_000,
+  });
+  t.true(run.result.ok, `${run.result.summary}\n${run.output.flat().join('\n')}`);
+  t.is(await cli, 0, 'shoal ps add-server exited 0');
+  const results = run.stdout.map((lines) => JSON.parse(lines.find((l) => l.startsWith('RESULT '))!.slice(7)) as { wrong: number; servers?: Array<{ rank: number }> });
+  for (const r of results) t.is(r.wrong, 0);
+  t.true(results[0]!.servers?.some((s) => s.rank === 2), JSON.stringify(results[0]));
+});
