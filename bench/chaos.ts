@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { datagenMain } from '../lib/cli_datagen.js';
+import { psMain } from '../lib/ps_cli.js';
 
 const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -28,7 +29,7 @@ function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? (process.argv[i + 1] ?? dflt) : dflt;
 }
-const only = new Set(flag('only', 'lr,mart,resume,straggler,coordinator,ps').split(','));
+const only = new Set(flag('only', 'lr,mart,resume,straggler,coordinator,ps,servers').split(','));
 const np = flag('np', '3');
 const work = mkdtempSync(join(tmpdir(), 'shoal-chaos-'));
 
@@ -232,6 +233,37 @@ async function fmScenario(fm: string[], victim: 'worker' | 'server', atEpoch: nu
   });
 }
 
+/**
+ * Parameter-server membership with 1e6 keys while 3 workers push (the test workers of
+ * ps_rejoin / ps_elastic, which check every key against the acknowledged total):
+ *   replace  a server SIGKILLed and replaced (--max-restarts 1): rows restored hot
+ *   add      `shoal ps add-server --job URL` on 2 servers: rows moved to the new one
+ *   remove   `shoal ps remove-server 1 --job URL` on 3 servers: rows copied before it leaves
+ */
+async function serverScenario(kind: 'replace' | 'add' | 'remove'): Promise<void> {
+  const worker = fileURLToPath(new URL(`../test/workers/${kind === 'replace' ? 'ps_rejoin' : 'ps_elastic'}.worker.js`, import.meta.url));
+  const servers = kind === 'add' ? '2' : '3';
+  const args = ['run', '-np', '3', '--servers', servers, '--max-restarts', '1', '-x', 'SHOAL_TEST_KEYS=1000000', '-x', 'SHOAL_PS_TIMEOUT_MS=120000', 'node', worker, kind];
+  let url = '';
+  let asked: Promise<number> | null = null;
+  const r = await shoal(args, (text) => {
+    const m = /dashboard: (\S+)/.exec(text);
+    if (m) url = m[1]!;
+    if (!asked && kind !== 'replace' && text.includes('ELASTIC ')) asked = psMain(kind === 'add' ? ['add-server', '--job', url] : ['remove-server', '1', '--job', url]);
+  });
+  const code = asked ? await asked : 0;
+  const results = r.lines.filter((l) => /RESULT /.test(l.text)).map((l) => JSON.parse(l.text.slice(l.text.indexOf('RESULT ') + 7)) as { wrong: number });
+  if (r.code !== 0 || code !== 0 || results.length !== 3) throw new Error(`servers ${kind}: exit ${r.code}/${code}\n${r.lines.map((l) => l.text).join('\n')}`);
+  const line = r.lines.find((l) => /restored \d+ rows|joined: copied \d+ rows|drained: the other servers copied \d+ rows/.test(l.text))?.text ?? '';
+  const rows = Number(/(\d+) rows/.exec(line)?.[1] ?? NaN);
+  const ms = Number(/in (\d+) ms/.exec(line)?.[1] ?? NaN);
+  const wrong = results.reduce((n, x) => n + x.wrong, 0);
+  const what = { replace: 'a server SIGKILLed and replaced', add: 'shoal ps add-server (2 -> 3 servers)', remove: 'shoal ps remove-server 1 (3 -> 2 servers)' }[kind];
+  console.log(`PS, 1e6 keys, 3 workers pushing: ${what}\n  shoal ${args.join(' ')}\n  ${rows} rows copied in ${ms} ms; keys differing from the acknowledged totals: ${wrong}; wall ${r.wallS.toFixed(2)} s`);
+  rows > 0 && rowsTable.push({ kind, rows, ms, wrong, wallS: r.wallS });
+}
+const rowsTable: Array<{ kind: string; rows: number; ms: number; wrong: number; wallS: number }> = [];
+
 async function stragglerScenario(trainArgs: string[], metric: string): Promise<void> {
   const slow = [...trainArgs, '--slow-rank', '1', '--slow-ms', '40'];
   const plain = await shoal([...trainArgs, '--metrics-out', join(work, 's0.json'), '-q']);
@@ -278,8 +310,13 @@ try {
     await fmScenario(fm, 'worker', 3);
     await fmScenario(fm, 'server', 3);
   }
+  if (only.has('servers')) {
+    await serverScenario('replace');
+    await serverScenario('add');
+    await serverScenario('remove');
+  }
 } finally {
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'chaos.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadavg: loadavg(), rows }, null, 2));
+  writeFileSync(join(RESULTS, 'chaos.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: availableParallelism(), loadavg: loadavg(), rows, servers: rowsTable }, null, 2));
   rmSync(work, { recursive: true, force: true });
 }
