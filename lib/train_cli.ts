@@ -37,8 +37,8 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --timeout-ms T            collective and rendezvous timeout of the ranks
   -q, --quiet               no progress lines
 ${RECOVERY_USAGE}
-  (L-BFGS/OWL-QN continue from the last iteration, history included; bcd restarts after a loss
-  and takes no --checkpoint/--resume)
+  (every solver continues from the last completed iteration: L-BFGS/OWL-QN bit for bit, history
+  included; bcd recomputes its per-rank margins from w, so its last bits may differ)
 
 example: shoal train lr --solver lbfgs --train a9a --test a9a.t -np 4 --model-out m.json --metrics-out metrics.json`;
 
@@ -113,9 +113,6 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (penalty === 'l1' && solver === 'lbfgs') throw usage('--penalty l1 needs --solver owlqn or bcd (lbfgs is L2 only)');
   if (penalty === 'l2' && solver === 'owlqn') throw usage('--penalty l2 needs --solver lbfgs or bcd (owlqn is L1 only)');
   if (l1Given && solver === 'lbfgs') throw usage('--l1 needs --solver owlqn or bcd (lbfgs minimises the L2 objective)');
-  if (solver === 'bcd' && (out.recovery.checkpoint !== null || out.recovery.resume !== null)) {
-    throw usage('--checkpoint/--resume need --solver lbfgs or owlqn (bcd keeps per-rank state that is not checkpointed)');
-  }
   p.penalty = penalty ?? (solver === 'owlqn' || (solver === 'bcd' && l1Given) ? 'l1' : 'l2');
   try {
     out.params = lrParams(p);

@@ -38,7 +38,22 @@ import { penaltyValue, softplus, type LinearLayout, type Penalty } from '../comm
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { choleskySolve, softThresholdedNewton } from './block_newton.js';
 import { toCsc } from './csc.js';
-import { BlockScheduler } from './scheduler.js';
+import { BlockScheduler, type SchedulerSnapshot } from './scheduler.js';
+
+/**
+ * What BCD needs to continue after a lost rank or a restart (TrainingState). Margins are
+ * per-rank and are recomputed from w, so a continued run follows the same schedule but may
+ * differ from an uninterrupted one in the last bits.
+ */
+export interface BcdState {
+  iteration: number;
+  w: Float64Array;
+  F: number;
+  evaluations: number;
+  gradNorm: number;
+  scheduler: SchedulerSnapshot;
+  stopped: StopReason | null;
+}
 
 export { BlockScheduler } from './scheduler.js';
 
@@ -58,6 +73,10 @@ export interface BcdOptions {
    */
   hessian?: 'block' | 'diagonal';
   onIteration?: (info: IterationInfo & { blocks: number }) => void;
+  /** Called after every pass with the state to continue from there. */
+  onCommit?: (state: BcdState) => void;
+  /** Continue from a state given to onCommit. */
+  resume?: BcdState | null;
 }
 
 const SIGMA = 0.01;
@@ -101,17 +120,36 @@ export async function bcd(comm: Collective, data: CsrData, layout: LinearLayout,
   const rowVal = new Float64Array(blockSize + 1);
   const sorted = blockMode ? sortedRows(data) : null;
 
-  let evaluations = 0;
-  const init = new Float64Array([0]);
-  for (let i = 0; i < n; i++) init[0]! += cw[i]! * Math.LN2;
-  await comm.allReduce(init, { op: 'sum' });
-  evaluations++;
-  let F = init[0]!;
+  const r = options.resume ?? null;
   const scheduler = new BlockScheduler(numBlocks, options.seed === undefined ? {} : { seed: options.seed });
-  let reason: StopReason = 'max-iter';
+  let evaluations = 0;
+  let F: number;
   let iteration = 0;
   let gradNorm = Number.NaN;
-  options.onIteration?.({ iteration: 0, objective: F, gradNorm, step: 0, evaluations, seconds: seconds(), blocks: 0 });
+  if (r) {
+    if (r.w.length !== dim) throw new RangeError(`bcd: resumed weights have ${r.w.length} entries, the model has ${dim}`);
+    w.set(r.w);
+    // This rank's margins from w, column by column (all ranks do the same on resume).
+    for (let j = 0; j < dim; j++) {
+      const wj = w[j]!;
+      if (wj === 0) continue;
+      const end = csc.colPtr[j + 1]!;
+      for (let k = csc.colPtr[j]!; k < end; k++) margins[csc.rows[k]!]! += wj * csc.values[k]!;
+    }
+    F = r.F;
+    evaluations = r.evaluations;
+    iteration = r.iteration;
+    gradNorm = r.gradNorm;
+    scheduler.restore(r.scheduler);
+  } else {
+    const init = new Float64Array([0]);
+    for (let i = 0; i < n; i++) init[0]! += cw[i]! * Math.LN2;
+    await comm.allReduce(init, { op: 'sum' });
+    evaluations++;
+    F = init[0]!;
+    options.onIteration?.({ iteration: 0, objective: F, gradNorm, step: 0, evaluations, seconds: seconds(), blocks: 0 });
+  }
+  let reason: StopReason = r?.stopped ?? 'max-iter';
 
   const regAt = (j: number, v: number): number => (j >= layout.numFeatures ? 0 : 0.5 * penalty.l2 * v * v + penalty.l1 * Math.abs(v));
 
@@ -223,7 +261,7 @@ export async function bcd(comm: Collective, data: CsrData, layout: LinearLayout,
     return { delta, gsq };
   };
 
-  for (iteration = 1; iteration <= maxIter; iteration++) {
+  for (iteration = iteration + 1; iteration <= maxIter && !r?.stopped; iteration++) {
     const { blocks, full } = scheduler.plan((tol * Math.abs(F)) / numBlocks);
     const F0 = F;
     let gsq = 0;
@@ -301,12 +339,15 @@ export async function bcd(comm: Collective, data: CsrData, layout: LinearLayout,
     gradNorm = Math.sqrt(gsq);
     options.onIteration?.({ iteration, objective: F, gradNorm, step: 0, evaluations, seconds: seconds(), blocks: blocks.length });
     const rel = (F0 - F) / Math.max(Math.abs(F), 1);
-    if (full && rel < tol) {
+    const converged = full && rel < tol;
+    if (!full && rel < tol) scheduler.requestFullPass();
+    options.onCommit?.({ iteration, w, F, evaluations, gradNorm, scheduler: scheduler.snapshot(), stopped: converged ? 'objective' : null });
+    if (converged) {
       reason = 'objective';
       break;
     }
-    if (!full && rel < tol) scheduler.requestFullPass();
   }
+  if (r?.stopped) iteration = r.iteration;
   if (iteration > maxIter) iteration = maxIter;
   // The running objective accumulates rounding; report an exact one.
   let loss = 0;

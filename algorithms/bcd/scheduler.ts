@@ -15,6 +15,12 @@ export interface BlockSchedulerOptions {
   seed?: number;
 }
 
+export interface SchedulerSnapshot {
+  priority: Float64Array;
+  sinceFull: number;
+  forceFull: boolean;
+}
+
 export class BlockScheduler {
   readonly numBlocks: number;
   readonly #priority: Float64Array;
@@ -60,6 +66,18 @@ export class BlockScheduler {
   /** Records the objective decrease (>= 0) of the block's latest update. */
   report(block: number, decrease: number): void {
     this.#priority[block] = decrease;
+  }
+
+  /** What a checkpoint needs to continue the same schedule (the tie-break order comes from the seed). */
+  snapshot(): SchedulerSnapshot {
+    return { priority: Float64Array.from(this.#priority), sinceFull: this.#sinceFull, forceFull: this.#forceFull };
+  }
+
+  restore(s: SchedulerSnapshot): void {
+    if (s.priority.length !== this.numBlocks) throw new RangeError(`BCD schedule snapshot has ${s.priority.length} blocks, this run has ${this.numBlocks}`);
+    this.#priority.set(s.priority);
+    this.#sinceFull = s.sinceFull;
+    this.#forceFull = s.forceFull;
   }
 
   /** The next pass visits every block (used after a partial pass found nothing to do). */

@@ -11,7 +11,7 @@ import type { CsrData } from '../common/dataset.js';
 import { globalNumFeatures } from '../common/dataset.js';
 import { addL2Gradient, linearLayout, localLossGrad, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
 import { progressLogger } from '../common/progress.js';
-import { bcd } from '../bcd/index.js';
+import { bcd, type BcdState } from '../bcd/index.js';
 import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult, type QuasiNewtonState } from './lbfgs.js';
 import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { resilient } from '../../lib/recovery/resilient.js';
@@ -62,7 +62,7 @@ export interface TrainContext {
   /**
    * Checkpoints and resume (`shoal train lr --checkpoint/--resume`). Under `--max-restarts` a lost
    * rank costs one iteration: L-BFGS/OWL-QN continue from the last completed one (history
-   * included); BCD starts over (its per-rank margins are not part of the replicated state).
+   * included, bit for bit); BCD from its last pass (margins recomputed from w).
    */
   recovery?: TrainingStateOptions;
   /**
@@ -75,11 +75,11 @@ export interface TrainContext {
 }
 
 /** What `shoal train lr` keeps across a lost rank or a restart: the quasi-Newton iterate and history. */
-export type LrTrainingState = TrainingState<{ qn: QuasiNewtonState | null }>;
+export type LrTrainingState = TrainingState<{ qn: QuasiNewtonState | null; bcd: BcdState | null }>;
 
 /** A fresh state for train() (pass to resilient() and to train's ctx.state). */
 export function lrTrainingState(comm: Collective, options: TrainingStateOptions = {}): LrTrainingState {
-  return new TrainingState<{ qn: QuasiNewtonState | null }>(comm, { qn: null }, options);
+  return new TrainingState<{ qn: QuasiNewtonState | null; bcd: BcdState | null }>(comm, { qn: null, bcd: null }, options);
 }
 
 /** A trained linear model: weights indexed by feature id, plus the bias. */
@@ -129,6 +129,8 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
       blockSize: params.blockSize,
       hessian: params.bcdHessian,
       onIteration: (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } }),
+      resume: state.value.bcd,
+      onCommit: (b) => ((state.value.bcd = b), state.commit()),
     });
   } else {
     const fn = new LrObjective(comm, data, layout, params.c, penalty.l2);

@@ -23,8 +23,9 @@ async function main(): Promise<number> {
   }
   const comm = await init();
   try {
-    const { solver, c, l1, penalty, bias, m } = args.params;
-    await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, { algorithm: 'lr', solver, c, l1, penalty, bias, m }) });
+    const { solver, c, l1, penalty, bias, m, blockSize, bcdHessian, seed } = args.params;
+    const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}) };
+    await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });
   } catch (err) {
     const code = exitCodeOf(err);
     process.stderr.write(`shoal train: ${code === 2 || err instanceof ShoalError ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
