@@ -4,6 +4,7 @@ import { invalidArgument, describe } from '../errors.js';
 import { native, toShoalError } from '../native.js';
 import { telemetry } from '../telemetry.js';
 import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from './table_options.js';
+import { currentSnapshotDir, newGeneration, publishGeneration } from './snapshot_dir.js';
 
 /** NativePsClient's surface (native/binding/ps_wrap.cc). */
 export interface NativePsClient {
@@ -148,23 +149,22 @@ export class PsClient {
    * and a manifest. Call it from one worker.
    */
   async save(dir: string): Promise<void> {
-    const { mkdir, rename, writeFile } = await import('node:fs/promises');
-    const { resolve } = await import('node:path');
-    const abs = resolve(dir);
-    await mkdir(abs, { recursive: true });
+    const { rename, writeFile } = await import('node:fs/promises');
+    // A new generation, published only once complete (snapshot_dir.ts): a crash mid-save keeps the last snapshot.
+    const abs = await newGeneration(dir);
     const text = await this.call('save', (n) => n.save(abs, this.timeoutMs));
     const shards = (JSON.parse(text) as unknown[][]).flat();
     const manifest = { format: 'shoal-ps-snapshot', version: 1, savedAt: new Date().toISOString(), shards };
     const tmp = `${abs}/manifest.json.tmp-${process.pid}`;
     await writeFile(tmp, JSON.stringify(manifest, null, 2));
     await rename(tmp, `${abs}/manifest.json`);
+    await publishGeneration(dir, abs);
   }
 
   /** Restores every table from a snapshot written by save() (any number of servers). */
   async load(dir: string): Promise<void> {
     const { readFile } = await import('node:fs/promises');
-    const { resolve } = await import('node:path');
-    const abs = resolve(dir);
+    const abs = currentSnapshotDir(dir);
     const { access } = await import('node:fs/promises');
     let manifest: { format?: string; shards?: Array<{ file?: string }> };
     try {

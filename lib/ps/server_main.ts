@@ -18,6 +18,7 @@ import { detectEnv } from '../env.js';
 import { ConfigError } from '../errors.js';
 import { native } from '../native.js';
 import { updaterIdOf } from './table_options.js';
+import { currentSnapshotDir } from './snapshot_dir.js';
 
 /**
  * A user-defined updater (the slow path: runs in JS on the server process). `apply` gets one
@@ -83,7 +84,8 @@ if (!job.coordinator) throw new ConfigError('ERR_CONFIG', 'a parameter server ne
 
 const NativePsServer = (native as unknown as { NativePsServer: new (o: object) => NativePsServer }).NativePsServer;
 const maxMessageBytes = process.env.SHOAL_PS_MAX_MESSAGE_BYTES ? intFromEnv('SHOAL_PS_MAX_MESSAGE_BYTES', 1024) : undefined;
-const snapshotDir = process.env.SHOAL_PS_SNAPSHOT_DIR || undefined;
+// A ps.save() directory: its current generation (snapshot_dir.ts).
+const snapshotDir = process.env.SHOAL_PS_SNAPSHOT_DIR ? currentSnapshotDir(process.env.SHOAL_PS_SNAPSHOT_DIR) : undefined;
 const client = await connectCoordinator(job.coordinator);
 // A replacement or an added server finds the others in the completed group's table (a
 // replacement's own slot is stale; an added server's index is after every other one).

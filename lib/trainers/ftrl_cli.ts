@@ -11,6 +11,7 @@ import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
 import { USAGE_EXIT_CODE, UsageError, usageError } from '../cli_flags.js';
 import { exitCodeFor, runJob } from '../launcher.js';
 import { recoveryRunOptions } from '../recovery/recovery_flags.js';
+import { currentSnapshotDir } from '../ps/snapshot_dir.js';
 
 /** Exit status for bad flags or unreadable input files. */
 export const TRAIN_USAGE_EXIT_CODE = USAGE_EXIT_CODE;
@@ -29,10 +30,12 @@ export function checkInputs(command: string, p: CommonParams): void {
   if (p.slowRank >= p.np) throw usageError(command, `--slow-rank ${p.slowRank} is not a worker rank (np ${p.np})`);
   const resume = p.recovery.resume;
   if (resume !== null) {
+    let manifest = join(resume, 'manifest.json');
     try {
-      accessSync(join(resume, 'manifest.json'), fsConstants.R_OK);
+      manifest = join(currentSnapshotDir(resume), 'manifest.json');
+      accessSync(manifest, fsConstants.R_OK);
     } catch (err) {
-      throw usageError(command, `--resume ${resume}: no parameter-server snapshot there (${join(resume, 'manifest.json')}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw usageError(command, `--resume ${resume}: no parameter-server snapshot there (${manifest}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
 }

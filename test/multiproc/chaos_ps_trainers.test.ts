@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Rng } from '../../algorithms/common/rng.js';
 import { startJob, type JobResult } from '../../lib/launcher.js';
+import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-ps-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
@@ -251,7 +252,7 @@ test.serial('FM --checkpoint, the job dies in epoch 8, --resume goes on from the
   const first = await run('fm', [...FM_ARGS, '--checkpoint', ck], 'fm-ckpt-1', null, 0, 'exit:rank=1:op=reduceTo:seq=27:code=9');
   t.false(first.result.ok, 'the first run was meant to die');
   t.regex(first.result.summary, /rank 1 exited with code 9/);
-  t.true(existsSync(join(ck, 'manifest.json')));
+  t.true(existsSync(join(currentSnapshotDir(ck), 'manifest.json')));
   t.regex(text(first, 0), /checkpoint end of epoch 7 written/);
   const second = await run('fm', [...FM_ARGS, '--resume', ck], 'fm-ckpt-2', null, 0);
   t.true(second.result.ok, dump(second));

@@ -81,6 +81,7 @@ test.serial('save/load round trip restores the model; corrupt and truncated shar
   t.regex(String(r['corrupt']), /is corrupt \(checksum mismatch\)/);
   t.regex(String(r['truncated']), /is truncated/);
   t.is(r['manifest'], 2, 'one shard file per table per server');
+  t.true(r['generation'] as boolean, 'the snapshot is a generation published through CURRENT');
 });
 
 test.serial('bad input: clear errors naming the table, nothing applied', async (t) => {

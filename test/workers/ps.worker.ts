@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { init } from '../../lib/index.js';
+import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 
 const scenario = process.argv[2] ?? '';
 const comm = await init();
@@ -127,14 +128,17 @@ switch (scenario) {
       outcome.restored = after.every((v, i) => v === before[i]);
       outcome.changedBeforeLoad = changed.some((v, i) => v !== before[i]);
       // Flip one byte of a shard file: load must refuse it.
-      const shard = readdirSync(dir).find((f) => f.endsWith('.shard'))!;
-      const bytes = readFileSync(join(dir, shard));
+      // ps.save() wrote a generation and pointed CURRENT at it (lib/ps/snapshot_dir.ts).
+      const gen = currentSnapshotDir(dir);
+      outcome.generation = gen !== dir;
+      const shard = readdirSync(gen).find((f) => f.endsWith('.shard'))!;
+      const bytes = readFileSync(join(gen, shard));
       bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
-      writeFileSync(join(dir, shard), bytes);
+      writeFileSync(join(gen, shard), bytes);
       outcome.corrupt = await ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
-      writeFileSync(join(dir, shard), bytes.subarray(0, bytes.length - 30));
+      writeFileSync(join(gen, shard), bytes.subarray(0, bytes.length - 30));
       outcome.truncated = await ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
-      outcome.manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).shards.length;
+      outcome.manifest = JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')).shards.length;
     }
     void dirs;
     await comm.barrier();
