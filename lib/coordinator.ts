@@ -172,12 +172,18 @@ export class Coordinator {
     this.token = opts.token;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
-    this.log = opts.log ?? ((line) => process.stderr.write(`[shoal coordinator] ${line}\n`));
+    const sink = opts.log ?? ((line: string) => process.stderr.write(`[shoal coordinator] ${line}\n`));
+    // Everything the coordinator logs is an event worth showing on the dashboard too.
+    this.log = (line) => {
+      this.jobView.event(line);
+      sink(line);
+    };
     this.stragglers = opts.stragglers ? { detector: new StragglerDetector(opts.stragglers), onStraggler: opts.stragglers.onStraggler } : null;
     this.stateFile = opts.stateFile ?? null;
     const saved = this.stateFile ? loadCoordinatorState(this.stateFile) : null;
     if (saved) {
       this.epoch = saved.epoch;
+      this.jobView.epoch = saved.epoch;
       this.jobSize = saved.jobSize;
       this.serverCount = saved.serverCount;
       for (const [group, peers] of Object.entries(saved.completed)) this.completed.set(group, peers);
@@ -720,6 +726,8 @@ export class Coordinator {
   /** A worker was lost: the world of the current epoch is over; wake survivors waiting to rebuild it. */
   private nextEpoch(cause: string): void {
     this.epoch++;
+    this.jobView.epoch = this.epoch;
+    this.log(`epoch ${this.epoch}: ${cause} was lost; survivors rebuild the world with its replacement (if the job replaces workers)`);
     this.persist();
     for (const g of [...this.groups.values()]) {
       const e = epochOfWorldGroup(g.name);

@@ -17,6 +17,7 @@ small{color:#666}
 <h1>Shoal job <small id="status">connecting…</small></h1>
 <h2>Processes</h2><table id="procs"><thead><tr><th>role</th><th>rank</th><th>host</th><th>pid</th><th>state</th><th>heartbeat</th><th>iteration</th><th>time: <span class="c">&nbsp;compute&nbsp;</span> <span class="w">&nbsp;collectives&nbsp;</span> <span class="p">&nbsp;PS&nbsp;</span></th><th>ops</th><th>MB</th></tr></thead><tbody></tbody></table>
 <div id="stalls"></div>
+<h2>Events <small id="epoch"></small></h2><div id="events"><small>none yet</small></div>
 <h2>Training curve <small id="metricName"></small></h2><svg id="curve" width="720" height="240"></svg>
 <h2>Servers</h2><table id="servers"><thead><tr><th>server</th><th>state</th><th>keys</th><th>memory MB</th><th>pulls/s</th><th>pushes/s</th><th>keys/s</th><th>clock min..max</th></tr></thead><tbody></tbody></table>
 <h2>Recent collectives <small><a id="trace" href="#">download Chrome trace</a></small></h2><svg id="timeline" width="720" height="140"></svg>
@@ -42,6 +43,8 @@ function render(s) {
       p.rates.keysPerSec.toFixed(0) + '</td><td>' + (v.minClock ?? '') + '..' + (v.maxClock ?? '') + '</td></tr>';
   }).join('');
   document.getElementById('stalls').innerHTML = s.stalls.map(m => '<div>' + esc(m) + '</div>').join('');
+  document.getElementById('epoch').textContent = s.epoch ? '(epoch ' + s.epoch + ': the world was rebuilt ' + s.epoch + ' time' + (s.epoch > 1 ? 's' : '') + ')' : '';
+  if (s.events.length) document.getElementById('events').innerHTML = s.events.slice().reverse().map(e => '<div><small>' + new Date(e.t).toLocaleTimeString() + '</small> ' + esc(e.text) + '</div>').join('');
   drawCurve(s.reports);
 }
 function drawCurve(reports) {

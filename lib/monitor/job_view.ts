@@ -44,6 +44,15 @@ export class JobView {
   readonly reports: Array<ReportPoint & { rank: number }> = [];
   readonly timelines = new Map<number, OpRecord[]>();
   stalls: string[] = [];
+  /** The job's epoch (moves on with every lost worker; coordinator.ts). */
+  epoch = 0;
+  /** What the coordinator logged: losses, epochs, replacements, stragglers, membership changes. */
+  readonly events: Array<{ t: number; text: string }> = [];
+
+  event(text: string): void {
+    this.events.push({ t: Date.now(), text });
+    if (this.events.length > 200) this.events.splice(0, this.events.length - 200);
+  }
 
   static key(role: Role, rank: number): string {
     return `${role}:${rank}`;
@@ -166,6 +175,8 @@ export class JobView {
       processes: [...this.workers(), ...this.servers()].map(describe),
       reports: this.reports.slice(-2000),
       stalls: this.stalls.slice(-20),
+      epoch: this.epoch,
+      events: this.events.slice(-50),
     };
   }
 

@@ -21,6 +21,8 @@ test('Prometheus text parses back with the right names, labels and values', (t) 
   view.update('worker', 1, metrics(now));
   view.update('server', 0, { now, server: { tables: [{ name: 'w"eird\\name', keys: 10, memoryBytes: 320 }], pulls: 7, pushes: 9, keysPulled: 70, keysPushed: 90, minClock: 2, maxClock: 4 } });
   view.lost('worker', 1, 'killed by SIGKILL');
+  view.epoch = 1;
+  view.event('rank 1 lost: killed by SIGKILL');
   const samples = parsePrometheus(prometheusText(view));
   const get = (name: string, labels: Record<string, string>) =>
     samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
@@ -34,6 +36,10 @@ test('Prometheus text parses back with the right names, labels and values', (t) 
   t.is(get('shoal_server_keys', { role: 'server', table: 'w"eird\\name' }), 10);
   t.is(get('shoal_server_keys_total', { role: 'server' }), 160);
   t.is(get('shoal_ssp_clock_max', { role: 'server' }), 4);
+  t.is(get('shoal_epoch', {}), 1);
+  const state = view.state() as { epoch: number; events: Array<{ text: string }> };
+  t.is(state.epoch, 1);
+  t.deepEqual(state.events.map((e) => e.text), ['rank 1 lost: killed by SIGKILL']);
   // Every family is announced with HELP and TYPE.
   const text = prometheusText(view);
   for (const name of new Set(samples.map((s) => s.name))) {
