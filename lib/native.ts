@@ -75,6 +75,41 @@ export interface NativeBinding {
   /** dst = op(a, b) with the collectives' own kernels (tests and benchmarks). */
   reduce(dst: NativeBuffer, a: NativeBuffer, b: NativeBuffer, op: number): void;
   protocolVersion: number;
+  /** Logistic-regression kernels (native/linear/); algorithms/common/logistic.ts and lbfgs_lr/two_loop.ts wrap them. */
+  linear: LinearKernels;
+}
+
+/**
+ * The data term of logistic regression over CSR rows, synchronous and copy-free. Arguments are
+ * validated natively (TypeError for a wrong array type, RangeError for lengths, offsets and
+ * feature ids >= numFeatures); w and grad hold numFeatures + (bias ? 1 : 0) values.
+ */
+export interface LinearKernels {
+  /**
+   * Returns C * sum_i v_i * log(1 + exp(-y_i z_i)) and overwrites grad with its gradient (bias
+   * slot last). Rows are split into `threads` fixed contiguous chunks (deterministic for a given
+   * count); `work` is scratch of at least threads * 2 * dim doubles.
+   */
+  lossGrad(
+    rowPtr: Uint32Array,
+    featureIds: Uint32Array,
+    values: Float32Array,
+    labels: Float32Array,
+    weights: Float32Array | null,
+    w: Float64Array,
+    numFeatures: number,
+    bias: boolean,
+    c: number,
+    grad: Float64Array,
+    threads: number,
+    work: Float64Array,
+  ): number;
+  /**
+   * out = -H g, the L-BFGS two-loop recursion over the pairs s[k], y[k] (oldest first, each of
+   * g.length values) with rho[k] = 1/(s[k].y[k]) and H0 = (s.y/y.y) I from the newest pair;
+   * out = -g without pairs. out may be g but must not overlap a pair.
+   */
+  twoLoop(s: Float64Array[], y: Float64Array[], rho: Float64Array, g: Float64Array, out: Float64Array): void;
 }
 
 function load(): NativeBinding {

@@ -5,6 +5,7 @@
 // y_i = +1 when label > 0 else -1, v_i the instance weight (1 without a weight file). The
 // optional bias is the last slot of w, sits in every row with value 1 and is never penalised.
 // w is indexed by feature id (ids as in the file), so slot 0 is unused for 1-based libsvm data.
+import { native } from '../../lib/native.js';
 import type { CsrData } from './dataset.js';
 
 /** Where the parameters live in w: feature ids 0..numFeatures-1, then the bias if any. */
@@ -55,7 +56,13 @@ export function computeMargins(data: CsrData, w: Float64Array, layout: LinearLay
 
 /**
  * One rank's data term: returns C * sum_i v_i*loss_i over its rows and writes the gradient of
- * that term into `grad` (length layout.dim, overwritten). `margins` is scratch of numRows.
+ * that term into `grad` (length layout.dim, overwritten). One fused native pass over the rows
+ * (native/linear/logistic.h): per row the margin, then one e = exp(-|t|), t = -y*margin, for
+ * both the stable log-loss max(t, 0) + log1p(e) and the gradient factor -y*v*C*sigmoid(t),
+ * scattered in row order. `threads` (1..64) splits the rows into fixed contiguous chunks summed
+ * in order: the bits depend on the count, not on timing. `work` is reusable scratch of
+ * lossGradWorkSize(layout, threads) doubles (allocated per call when absent or short).
+ * Throws a RangeError when a feature id is >= layout.numFeatures.
  */
 export function localLossGrad(
   data: CsrData,
@@ -63,28 +70,27 @@ export function localLossGrad(
   layout: LinearLayout,
   c: number,
   grad: Float64Array,
-  margins: Float64Array,
+  threads = 1,
+  work: Float64Array | null = null,
 ): number {
-  const { rowPtr, featureIds, values, labels, weights } = data;
-  computeMargins(data, w, layout, margins);
-  grad.fill(0);
-  let loss = 0;
-  let biasGrad = 0;
-  for (let i = 0; i < data.numRows; i++) {
-    const y = labels[i]! > 0 ? 1 : -1;
-    const cv = weights ? c * weights[i]! : c;
-    const t = -y * margins[i]!;
-    // One exp for both: softplus(t) = max(t, 0) + log1p(e), sigmoid(t) from e = exp(-|t|).
-    const e = Math.exp(-Math.abs(t));
-    loss += cv * ((t > 0 ? t : 0) + Math.log1p(e));
-    // d/dz log(1+exp(-y z)) = -y * sigmoid(-y z)
-    const r = -y * cv * (t >= 0 ? 1 / (1 + e) : e / (1 + e));
-    biasGrad += r;
-    const end = rowPtr[i + 1]!;
-    for (let k = rowPtr[i]!; k < end; k++) grad[featureIds[k]!]! += r * values[k]!;
-  }
-  if (layout.bias) grad[layout.numFeatures] = biasGrad;
-  return loss;
+  const n = data.numRows;
+  const { featureIds, values } = data;
+  const rowPtr = fit(data.rowPtr, n + 1);
+  const labels = fit(data.labels, n);
+  const weights = data.weights ? fit(data.weights, n) : null;
+  const size = lossGradWorkSize(layout, threads);
+  const scratch = work && work.length >= size ? work : new Float64Array(size);
+  return native.linear.lossGrad(rowPtr, featureIds, values, labels, weights, w, layout.numFeatures, layout.bias, c, grad, threads, scratch);
+}
+
+/** Doubles of scratch localLossGrad needs: threads * 2 * layout.dim. */
+export function lossGradWorkSize(layout: LinearLayout, threads: number): number {
+  return Math.max(1, threads) * 2 * layout.dim;
+}
+
+/** The first n values of a (possibly over-allocated) array, without a copy. */
+function fit<T extends Uint32Array | Float32Array>(a: T, n: number): T {
+  return (a.length === n ? a : a.subarray(0, n)) as T;
 }
 
 /** Value of the penalty at w. */

@@ -74,8 +74,8 @@ export interface BinaryMetrics {
   count: number;
 }
 
-/** AUC, log-loss and accuracy of probabilities `probs` over every rank's rows. */
-export async function binaryMetrics(comm: Collective, probs: Float64Array, labels: ArrayLike<number>): Promise<BinaryMetrics> {
+/** This rank's [log-loss sum, correct count, rows] (probabilities clipped to [1e-15, 1 - 1e-15]), to be summed over ranks. */
+export function lossAccuracySums(probs: Float64Array, labels: ArrayLike<number>): Float64Array {
   const eps = 1e-15;
   let ll = 0;
   let correct = 0;
@@ -85,7 +85,12 @@ export async function binaryMetrics(comm: Collective, probs: Float64Array, label
     ll -= pos ? Math.log(p) : Math.log(1 - p);
     if (p > 0.5 === pos) correct++;
   }
-  const sums = new Float64Array([ll, correct, probs.length]);
+  return new Float64Array([ll, correct, probs.length]);
+}
+
+/** AUC, log-loss and accuracy of probabilities `probs` over every rank's rows. */
+export async function binaryMetrics(comm: Collective, probs: Float64Array, labels: ArrayLike<number>): Promise<BinaryMetrics> {
+  const sums = lossAccuracySums(probs, labels);
   await comm.allReduce(sums, { op: 'sum' });
   const a = await auc(comm, probs, labels);
   const count = sums[2]!;

@@ -9,7 +9,7 @@
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
 import { globalNumFeatures } from '../common/dataset.js';
-import { addL2Gradient, linearLayout, localLossGrad, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
+import { linearLayout, localLossGrad, lossGradWorkSize, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
 import { progressLogger } from '../common/progress.js';
 import { bcd, type BcdState } from '../bcd/index.js';
 import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult, type QuasiNewtonState } from './lbfgs.js';
@@ -20,13 +20,24 @@ import { lrParams, penaltyOf, type LrParams } from './params.js';
 
 export { lrParams, penaltyOf, LR_DEFAULTS, type LrParams, type LrSolver } from './params.js';
 
+/**
+ * Threads for one rank's loss/gradient pass: 2 for a single rank with at least 2^20 non-zeros,
+ * else 1 (ranks already share the cores). A fixed rule, not the machine's core count, so a
+ * run's bits do not depend on where it runs.
+ */
+export function lossGradThreads(ranks: number, data: CsrData): number {
+  return ranks === 1 && (data.rowPtr[data.numRows] ?? 0) >= 1 << 20 ? 2 : 1;
+}
+
 /** The smooth part of the objective, C*sum(loss) + 0.5*l2*||w||^2, over every rank's rows. */
 export class LrObjective implements DifferentiableFunction {
   readonly dim: number;
   /** Evaluations so far (= fused allReduces). */
   evaluations = 0;
+  /** Threads of the local pass (lossGradThreads). */
+  readonly threads: number;
   readonly #buf: Float64Array;
-  readonly #margins: Float64Array;
+  readonly #work: Float64Array;
 
   constructor(
     private readonly comm: Collective,
@@ -36,21 +47,33 @@ export class LrObjective implements DifferentiableFunction {
     private readonly l2: number,
   ) {
     this.dim = layout.dim;
+    this.threads = lossGradThreads(comm.size, data);
     this.#buf = new Float64Array(layout.dim + 1);
-    this.#margins = new Float64Array(data.numRows);
+    this.#work = new Float64Array(lossGradWorkSize(layout, this.threads));
   }
 
   async evaluate(w: Float64Array, grad: Float64Array): Promise<number> {
     const buf = this.#buf;
     const g = buf.subarray(1);
-    buf[0] = localLossGrad(this.data, w, this.layout, this.c, g, this.#margins);
+    buf[0] = localLossGrad(this.data, w, this.layout, this.c, g, this.threads, this.#work);
     await this.comm.allReduce(buf, { op: 'sum' });
     this.evaluations++;
-    grad.set(g);
-    addL2Gradient(w, this.layout, this.l2, grad);
+    // grad = g + l2*w on the feature slots (the bias is not penalised), and ||w||^2, in one pass.
+    const l2 = this.l2;
+    const nf = this.layout.numFeatures;
     let sq = 0;
-    for (let j = 0; j < this.layout.numFeatures; j++) sq += w[j]! * w[j]!;
-    return buf[0]! + 0.5 * this.l2 * sq;
+    if (l2 === 0) {
+      grad.set(g);
+      for (let j = 0; j < nf; j++) sq += w[j]! * w[j]!;
+    } else {
+      for (let j = 0; j < nf; j++) {
+        const wj = w[j]!;
+        grad[j] = g[j]! + l2 * wj;
+        sq += wj * wj;
+      }
+      for (let j = nf; j < this.dim; j++) grad[j] = g[j]!;
+    }
+    return buf[0]! + 0.5 * l2 * sq;
   }
 }
 

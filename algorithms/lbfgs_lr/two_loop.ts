@@ -2,6 +2,7 @@
 // two-loop recursion (Nocedal & Wright, Algorithm 7.4) that applies H to a vector in
 // O(m * dim) without forming it. Pure arithmetic on Float64Arrays; every rank holds the same
 // pairs (they derive from allReduced gradients), so every rank computes the same direction.
+import { native } from '../../lib/native.js';
 
 export function dot(a: Float64Array, b: Float64Array): number {
   let s = 0;
@@ -13,7 +14,6 @@ export function norm2(a: Float64Array): number {
   return Math.sqrt(dot(a, a));
 }
 
-/** The last `m` (s, y) pairs in a ring. */
 /** The history's pairs, oldest first: pair k is s[k*dim, (k+1)*dim), likewise y; rho = 1/(s.y). */
 export interface HistorySnapshot {
   s: Float64Array;
@@ -21,23 +21,28 @@ export interface HistorySnapshot {
   rho: number[];
 }
 
+/**
+ * The last `m` (s, y) pairs in a ring. A stored pair is never written again (push stores a
+ * fresh copy, restore fresh arrays), so a snapshot can keep references to the pairs and build
+ * its contiguous arrays only when read: a commit nobody encodes costs O(m), not 2*m*dim copies.
+ */
 export class LbfgsHistory {
   readonly m: number;
+  readonly #dim: number;
   readonly #s: Float64Array[] = [];
   readonly #y: Float64Array[] = [];
   readonly #rho: number[] = [];
-  readonly #alpha: Float64Array;
   #start = 0;
   #count = 0;
 
   constructor(dim: number, m: number) {
     this.m = m;
+    this.#dim = dim;
     for (let i = 0; i < m; i++) {
-      this.#s.push(new Float64Array(dim));
-      this.#y.push(new Float64Array(dim));
+      this.#s.push(new Float64Array(0));
+      this.#y.push(new Float64Array(0));
       this.#rho.push(0);
     }
-    this.#alpha = new Float64Array(m);
   }
 
   get count(): number {
@@ -60,68 +65,84 @@ export class LbfgsHistory {
     const slot = (this.#start + this.#count) % this.m;
     if (this.#count === this.m) this.#start = (this.#start + 1) % this.m;
     else this.#count++;
-    this.#s[slot]!.set(s);
-    this.#y[slot]!.set(y);
+    this.#s[slot] = s.slice();
+    this.#y[slot] = y.slice();
     this.#rho[slot] = 1 / sy;
     return true;
   }
 
-  /** The stored pairs, oldest first (copies), for checkpoints. */
+  /**
+   * The stored pairs, oldest first, for checkpoints. `s` and `y` are built on first read (and
+   * then kept) from the pairs as they are now: later pushes do not change them.
+   */
   snapshot(): HistorySnapshot {
-    const dim = this.#s[0]?.length ?? 0;
-    const s = new Float64Array(this.#count * dim);
-    const y = new Float64Array(this.#count * dim);
+    const dim = this.#dim;
+    const ss: Float64Array[] = [];
+    const ys: Float64Array[] = [];
     const rho: number[] = [];
     for (let k = 0; k < this.#count; k++) {
       const i = (this.#start + k) % this.m;
-      s.set(this.#s[i]!, k * dim);
-      y.set(this.#y[i]!, k * dim);
+      ss.push(this.#s[i]!);
+      ys.push(this.#y[i]!);
       rho.push(this.#rho[i]!);
     }
-    return { s, y, rho };
+    const concat = (parts: Float64Array[]): Float64Array => {
+      const out = new Float64Array(parts.length * dim);
+      parts.forEach((p, k) => out.set(p, k * dim));
+      return out;
+    };
+    let s: Float64Array | null = null;
+    let y: Float64Array | null = null;
+    return {
+      get s(): Float64Array {
+        return (s ??= concat(ss));
+      },
+      set s(v: Float64Array) {
+        s = v;
+      },
+      get y(): Float64Array {
+        return (y ??= concat(ys));
+      },
+      set y(v: Float64Array) {
+        y = v;
+      },
+      rho,
+    };
   }
 
   /** Replaces the pairs with a snapshot's (same dim and m), bit for bit. */
   restore(snap: HistorySnapshot): void {
     const count = snap.rho.length;
-    const dim = this.#s[0]?.length ?? 0;
+    const dim = this.#dim;
     if (count > this.m || snap.s.length !== count * dim || snap.y.length !== count * dim) {
       throw new RangeError(`L-BFGS history snapshot of ${count} pairs over ${snap.s.length / Math.max(count, 1)} values does not fit m=${this.m}, dim=${dim}`);
     }
     this.#start = 0;
     this.#count = count;
     for (let k = 0; k < count; k++) {
-      this.#s[k]!.set(snap.s.subarray(k * dim, (k + 1) * dim));
-      this.#y[k]!.set(snap.y.subarray(k * dim, (k + 1) * dim));
+      this.#s[k] = snap.s.slice(k * dim, (k + 1) * dim);
+      this.#y[k] = snap.y.slice(k * dim, (k + 1) * dim);
       this.#rho[k] = snap.rho[k]!;
     }
   }
 
-  /** out = -H g, with H0 = (s.y / y.y) I from the newest pair (identity when empty). */
+  /**
+   * out = -H g, with H0 = (s.y / y.y) I from the newest pair (identity when empty). Native
+   * (native/linear/two_loop.h): the same operations in the same order as the textbook passes
+   * (each dot product one sequential sum), so the same bits, without the JS loop overhead.
+   */
   direction(g: Float64Array, out: Float64Array): Float64Array {
-    out.set(g);
     const n = this.#count;
-    for (let k = n - 1; k >= 0; k--) {
-      const i = (this.#start + k) % this.m;
-      const a = this.#rho[i]! * dot(this.#s[i]!, out);
-      this.#alpha[i] = a;
-      const y = this.#y[i]!;
-      for (let j = 0; j < out.length; j++) out[j]! -= a * y[j]!;
-    }
-    if (n > 0) {
-      const i = (this.#start + n - 1) % this.m;
-      const y = this.#y[i]!;
-      const gamma = 1 / (this.#rho[i]! * dot(y, y));
-      for (let j = 0; j < out.length; j++) out[j]! *= gamma;
-    }
+    const s: Float64Array[] = [];
+    const y: Float64Array[] = [];
+    const rho = new Float64Array(n);
     for (let k = 0; k < n; k++) {
       const i = (this.#start + k) % this.m;
-      const b = this.#rho[i]! * dot(this.#y[i]!, out);
-      const s = this.#s[i]!;
-      const a = this.#alpha[i]!;
-      for (let j = 0; j < out.length; j++) out[j]! += (a - b) * s[j]!;
+      s.push(this.#s[i]!);
+      y.push(this.#y[i]!);
+      rho[k] = this.#rho[i]!;
     }
-    for (let j = 0; j < out.length; j++) out[j] = -out[j]!;
+    native.linear.twoLoop(s, y, rho, g, out);
     return out;
   }
 }

@@ -7,7 +7,10 @@
 // rows, turned into fixed point with a scale from the global maxima (one allReduce max), so
 // histogram sums are exact integers; one tree grown depth-wise with one histogram allReduce
 // per level (tree.ts); margins of the training rows updated from the leaves' row ranges, test
-// margins from the binned test rows. The training loss is one allReduce of two sums.
+// margins from the binned test rows. The training loss is one allReduce of two sums. Every
+// per-row pass of a round (logistic gradients and loss, the fixed-point maxima and rounding,
+// histograms, partitioning, leaf values into margins) is a native kernel (native/gbdt); the
+// default test AUC/log-loss is eval.ts (binaryMetrics' values, radix-sorted).
 //
 // Determinism: every rank computes the same trees (identical reduced histograms, identical
 // split arithmetic). The trees also do not depend on the number of ranks whenever the cuts
@@ -27,19 +30,19 @@ import { availableParallelism } from 'node:os';
 
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
-import { binaryMetrics } from '../common/metrics.js';
 import { Rng } from '../common/rng.js';
 import { ConfigError } from '../../lib/errors.js';
 import { resilient } from '../../lib/recovery/resilient.js';
 import { recoveryEnabled } from '../../lib/recovery/recovery_env.js';
 import { TrainingState, type CheckpointMeta, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { featureImportance, MART_FORMAT, MART_VERSION, F32_MAX, type MartModel, type MartTree } from './model.js';
+import { aucLogloss } from './eval.js';
 import { gbdtNative } from './native.js';
 import { logisticObjective, squaredErrorObjective, type RowObjective } from './objective.js';
 import { martParams, type MartParams } from './params.js';
 import { buildCuts, type FeatureCuts } from './sketch.js';
 import { appendTo, binTree, flatTree, forestSize, initialMartState, pushTree, setupCuts, type MartSetup, type MartState } from './state.js';
-import { growTree, type BinnedRows, type BinTree } from './tree.js';
+import { binColumns, growTree, type BinnedRows, type BinTree } from './tree.js';
 
 export { martParams, MART_DEFAULTS, type MartParams, type MartObjective } from './params.js';
 export { predict, predictMargins, loadMartModel, saveMartModel, parseMartModel, toXgboostJson, xgboostJsonText, featureImportance, type MartModel, type MartTree } from './model.js';
@@ -193,8 +196,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
     (p.objective === 'binary:logistic'
       ? async (m: Float64Array): Promise<Metrics> => {
           const probs = m.map((z) => 1 / (1 + Math.exp(-z)));
-          const r = await binaryMetrics(comm, probs, test!.labels);
-          return { auc: r.auc, logloss: r.logloss };
+          // binaryMetrics' auc and logloss, the same values without its comparator sort.
+          return aucLogloss(comm, probs, test!.labels);
         }
       : async (m: Float64Array): Promise<Metrics> => {
           const s = new Float64Array(2);
@@ -237,6 +240,7 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
         totalRows += setup.rowCounts[r]!;
       }
       const binned = binData(data, cuts);
+      binned.columns = binColumns(binned);
       const testBinned = test ? binData(test, cuts) : null;
       const threads = p.threads > 0 ? p.threads : comm.size === 1 ? availableParallelism() : 1;
 
@@ -256,7 +260,10 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
 
       const grad = new Float64Array(n);
       const hess = new Float64Array(n);
+      const gh = new Float64Array(2 * n);
+      const mx = new Float64Array(2);
       const rows = new Uint32Array(n);
+      const identity = Uint32Array.from({ length: n }, (_, i) => i);
       const scratch = new Uint32Array(n);
       const usable: number[] = [];
       for (let f = 0; f < numFeatures; f++) if (cuts.cutPtr[f + 1]! > cuts.cutPtr[f]!) usable.push(f);
@@ -276,20 +283,13 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
             }
           }
         }
-        // Fixed point: integers whose global sums stay below 2^52 (exact, order-independent).
-        const mx = new Float64Array(2);
-        for (let i = 0; i < n; i++) {
-          const ag = Math.abs(grad[i]!);
-          if (ag > mx[0]!) mx[0] = ag;
-          if (hess[i]! > mx[1]!) mx[1] = hess[i]!;
-        }
+        // Fixed point: integers whose global sums stay below 2^52 (exact, order-independent),
+        // interleaved as (gradient, hessian) pairs for the histogram kernel.
+        gbdtNative.absMax(grad, hess, mx);
         if (comm.size > 1) await comm.allReduce(mx, { op: 'max' });
         const sg = fixedPointScale(mx[0]!, totalRows);
         const sh = fixedPointScale(mx[1]!, totalRows);
-        for (let i = 0; i < n; i++) {
-          grad[i] = Math.round(grad[i]! * sg);
-          hess[i] = Math.round(hess[i]! * sh);
-        }
+        gbdtNative.quantizePairs(grad, hess, sg, sh, gh);
         // Column subsampling: the same draw on every rank (seeded by seed and round: no RNG state).
         if (p.colsampleBytree < 1) {
           featureMask.fill(0);
@@ -305,16 +305,18 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
           }
         } else featureMask.fill(1);
 
-        for (let i = 0; i < n; i++) rows[i] = i;
-        const { tree, leafRanges } = await growTree(comm, binned, grad, hess, 1 / sg, 1 / sh, rows, scratch, featureMask, grow, threads);
+        rows.set(identity);
+        const { tree, leafRanges } = await growTree(comm, binned, gh, 1 / sg, 1 / sh, rows, scratch, featureMask, grow, threads);
         // Every row is in exactly one leaf: one addition per row and round, as addTreeBins does.
+        const ranges = new Uint32Array(2 * leafRanges.size);
+        const values = new Float64Array(leafRanges.size);
+        let j = 0;
         for (const [id, [b, e]] of leafRanges) {
-          const v = tree.value[id]!;
-          for (let k = b; k < e; k++) {
-            const r = rows[k]!;
-            margins[r] = margins[r]! + v;
-          }
+          ranges[2 * j] = b;
+          ranges[2 * j + 1] = e;
+          values[j++] = tree.value[id]!;
         }
+        gbdtNative.addLeafValues(rows, ranges, values, margins);
         const rounds = round + 1;
 
         const info: RoundInfo = { round: rounds, seconds: 0 };

@@ -1,6 +1,8 @@
 // Pointwise objectives of MART: per-row gradient and hessian of the loss at the current
 // margins (weights applied), and the training loss reported per round. Ranking lives in
 // algorithms/lambdamart.
+import { gbdtNative } from './native.js';
+
 export interface RowObjective {
   /** grad[i], hess[i] for every local row, weights applied. */
   gradients(margins: Float64Array, grad: Float64Array, hess: Float64Array): void;
@@ -14,8 +16,27 @@ export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
 }
 
-/** Binary logistic on labels > 0 (positive) vs <= 0; hessians floored at 1e-16. */
+/**
+ * Binary logistic on labels > 0 (positive) vs <= 0; hessians floored at 1e-16. Both passes run
+ * natively (gbdt.logisticGradients / logisticLoss: C's exp and log1p, so values may differ in
+ * the last bit from a JS loop, identically on every rank); logisticReference is the JS form.
+ */
 export function logisticObjective(labels: Float32Array, weights: Float32Array | null): RowObjective {
+  const out = new Float64Array(2);
+  return {
+    lossName: 'logloss',
+    gradients(m, grad, hess) {
+      gbdtNative.logisticGradients(m, labels, weights, grad, hess);
+    },
+    loss(m) {
+      gbdtNative.logisticLoss(m, labels, weights, out);
+      return [out[0]!, out[1]!];
+    },
+  };
+}
+
+/** The JS form of logisticObjective (the reference of its native kernels in the tests). */
+export function logisticReference(labels: Float32Array, weights: Float32Array | null): RowObjective {
   return {
     lossName: 'logloss',
     gradients(m, grad, hess) {

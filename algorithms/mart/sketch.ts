@@ -25,6 +25,7 @@
 // (F*K*2*size received); the merge is O(size * F * K).
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
+import { gbdtNative } from './native.js';
 
 /** Per-feature ascending cut points: feature f's cuts are cuts[cutPtr[f] .. cutPtr[f+1]). */
 export interface FeatureCuts {
@@ -122,6 +123,24 @@ export function cutsFromSummary(s: Summary, maxBin: number): number[] {
 
 /** Sorted distinct local values and integer masses of every feature (ids >= numFeatures and NaN skipped). */
 export function localDistributions(data: CsrData, numFeatures: number): Summary[] {
+  if (!data.weights) {
+    // Unweighted: gathered, radix-sorted and merged natively (the same distributions as below).
+    const stored = (data.rowPtr[data.numRows] ?? 0) - (data.rowPtr[0] ?? 0);
+    const offsets = new Uint32Array(numFeatures + 1);
+    const distinct = new Uint32Array(numFeatures);
+    const vals = new Float32Array(stored);
+    const mult = new Uint32Array(stored);
+    gbdtNative.featureDistinct(data.rowPtr, data.featureIds, data.values, numFeatures, offsets, distinct, vals, mult);
+    const out: Summary[] = [];
+    for (let f = 0; f < numFeatures; f++) {
+      const lo = offsets[f]!;
+      const n = distinct[f]!;
+      const masses = new Float64Array(n);
+      for (let i = 0; i < n; i++) masses[i] = mult[lo + i]! * WEIGHT_UNIT;
+      out.push({ values: Float64Array.from(vals.subarray(lo, lo + n)), masses });
+    }
+    return out;
+  }
   const counts = new Uint32Array(numFeatures + 1);
   const nnz = data.rowPtr[data.numRows] ?? 0;
   for (let k = 0; k < nnz; k++) {

@@ -62,6 +62,34 @@ export interface BinnedRows {
   numFeatures: number;
   /** Slot of (f, b) is binOffsets[f] + b; binOffsets[numFeatures] slots in all. */
   binOffsets: Uint32Array;
+  /**
+   * Optional column-major copy of `bins` (columns[f * numRows + r], see binColumns): row
+   * partitioning reads one byte per row of the split feature; deep in a tree a node's rows are
+   * sparse, and in row-major order each of them costs a cache miss, in a column a few bytes.
+   */
+  columns?: Uint8Array;
+}
+
+/** The column-major copy of `b.bins` (BinnedRows.columns). */
+export function binColumns(b: BinnedRows): Uint8Array {
+  const n = b.numRows;
+  const nf = b.numFeatures;
+  const bins = b.bins;
+  const out = new Uint8Array(n * nf);
+  for (let f = 0; f < nf; f++) {
+    const col = f * n;
+    for (let r = 0, k = f; r < n; r++, k += nf) out[col + r] = bins[k]!;
+  }
+  return out;
+}
+
+/** Stable partition of `rows` by the split (see gbdtNative.partitionRows); returns the count left. */
+function partition(data: BinnedRows, rows: Uint32Array, s: SplitCandidate, scratch: Uint32Array): number {
+  if (data.columns) {
+    const n = data.numRows;
+    return gbdtNative.partitionRows(data.columns.subarray(s.feature * n, (s.feature + 1) * n), 1, rows, 0, s.threshold, s.defaultLeft, scratch);
+  }
+  return gbdtNative.partitionRows(data.bins, data.numFeatures, rows, s.feature, s.threshold, s.defaultLeft, scratch);
 }
 
 export interface SplitCandidate {
@@ -141,14 +169,14 @@ interface OpenNode {
 
 /**
  * Grows one tree. `rows` holds the local row indices (any order; reordered in place so every
- * leaf's rows are contiguous); `grad`/`hess` are fixed-point (see the file comment).
+ * leaf's rows are contiguous); `gh` holds each row's fixed-point (gradient, hessian) pair at
+ * gh[2r], gh[2r + 1] (see the file comment).
  * @returns the tree and, per leaf node id, the [begin, end) range of its rows in `rows`.
  */
 export async function growTree(
   comm: Collective,
   data: BinnedRows,
-  grad: Float64Array,
-  hess: Float64Array,
+  gh: Float64Array,
   invG: number,
   invH: number,
   rows: Uint32Array,
@@ -181,11 +209,11 @@ export async function growTree(
   };
 
   if ((p.maxLeaves ?? 0) > 0) {
-    return growLeafWise(comm, data, grad, hess, invG, invH, rows, scratch, featureMask, p, threads, tree, addNode, makeLeaf, leafRanges);
+    return growLeafWise(comm, data, gh, invG, invH, rows, scratch, featureMask, p, threads, tree, addNode, makeLeaf, leafRanges);
   }
 
   const rootHist = new Float64Array(width);
-  gbdtNative.buildHist(data.bins, data.numFeatures, rows, grad, hess, data.binOffsets, rootHist, threads);
+  gbdtNative.buildHistPairs(data.bins, data.numFeatures, rows, gh, data.binOffsets, rootHist, threads);
   await comm.allReduce(rootHist, { op: 'sum' });
   let g0 = 0;
   let h0 = 0;
@@ -204,15 +232,7 @@ export async function growTree(
         makeLeaf(n);
         continue;
       }
-      const nl = gbdtNative.partitionRows(
-        data.bins,
-        data.numFeatures,
-        rows.subarray(n.begin, n.end),
-        split.feature,
-        split.threshold,
-        split.defaultLeft,
-        scratch,
-      );
+      const nl = partition(data, rows.subarray(n.begin, n.end), split, scratch);
       const l = addNode();
       const r = addNode();
       tree.left[n.id] = l;
@@ -234,7 +254,7 @@ export async function growTree(
       const buf = new Float64Array(pairs.length * width);
       pairs.forEach((pr, i) => {
         const hist = buf.subarray(i * width, (i + 1) * width);
-        gbdtNative.buildHist(data.bins, data.numFeatures, rows.subarray(pr.small.begin, pr.small.end), grad, hess, data.binOffsets, hist, threads);
+        gbdtNative.buildHistPairs(data.bins, data.numFeatures, rows.subarray(pr.small.begin, pr.small.end), gh, data.binOffsets, hist, threads);
       });
       await comm.allReduce(buf, { op: 'sum' });
       pairs.forEach((pr, i) => {
@@ -259,8 +279,7 @@ interface LeafCandidate extends OpenNode {
 async function growLeafWise(
   comm: Collective,
   data: BinnedRows,
-  grad: Float64Array,
-  hess: Float64Array,
+  gh: Float64Array,
   invG: number,
   invH: number,
   rows: Uint32Array,
@@ -283,7 +302,7 @@ async function growLeafWise(
   };
 
   const rootHist = new Float64Array(width);
-  gbdtNative.buildHist(data.bins, data.numFeatures, rows, grad, hess, data.binOffsets, rootHist, threads);
+  gbdtNative.buildHistPairs(data.bins, data.numFeatures, rows, gh, data.binOffsets, rootHist, threads);
   await comm.allReduce(rootHist, { op: 'sum' });
   let g0 = 0;
   let h0 = 0;
@@ -304,7 +323,7 @@ async function growLeafWise(
     const n = open[pick]!;
     const split = n.split!;
     open.splice(pick, 1);
-    const nl = gbdtNative.partitionRows(data.bins, data.numFeatures, rows.subarray(n.begin, n.end), split.feature, split.threshold, split.defaultLeft, scratch);
+    const nl = partition(data, rows.subarray(n.begin, n.end), split, scratch);
     const l = addNode();
     const r = addNode();
     tree.left[n.id] = l;
@@ -323,7 +342,7 @@ async function growLeafWise(
       const small = leftSmaller ? left : right;
       const large = leftSmaller ? right : left;
       const hist = new Float64Array(width);
-      gbdtNative.buildHist(data.bins, data.numFeatures, rows.subarray(small.begin, small.end), grad, hess, data.binOffsets, hist, threads);
+      gbdtNative.buildHistPairs(data.bins, data.numFeatures, rows.subarray(small.begin, small.end), gh, data.binOffsets, hist, threads);
       await comm.allReduce(hist, { op: 'sum' });
       const parent = n.hist!;
       for (let s = 0; s < width; s++) parent[s] = parent[s]! - hist[s]!; // reuse the parent's buffer

@@ -14,6 +14,7 @@ void registerPs(Napi::Env env, Napi::Object exports);  // ps_store_wrap.cc
 void InitPs(Napi::Env env, Napi::Object exports);      // ps_wrap.cc
 void registerData(Napi::Env env, Napi::Object exports);  // data_wrap.cc
 void registerGbdt(Napi::Env env, Napi::Object exports);  // gbdt_wrap.cc
+void registerLinear(Napi::Env env, Napi::Object exports);  // linear_wrap.cc
 
 namespace {
 
@@ -42,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPs(env, exports);
   registerData(env, exports);
   registerGbdt(env, exports);
+  registerLinear(env, exports);
   exports.Set("protocolVersion", Napi::Number::New(env, 1));
   env.AddCleanupHook([] { shutdownAllComms(); });
   return exports;

@@ -18,6 +18,7 @@ import { float32String, type MartModel, type MartTree } from '../../algorithms/m
 import { cutsFromSummary, mergeSummaries, summarize, WEIGHT_UNIT } from '../../algorithms/mart/sketch.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { runRanks } from '../helpers/run_job.js';
+import { referenceHistogram } from '../helpers/gbdt_reference.js';
 
 const DATA = '/work/shared/data';
 
@@ -34,14 +35,7 @@ test('buildHist equals a JS reference (1 and 2 threads, row subsets)', (t) => {
   const hess = Float64Array.from({ length: numRows }, () => rng.int(500));
   const rows = Uint32Array.from({ length: 1200 }, (_, i) => (i * 7) % numRows);
   const slots = binOffsets[nf]!;
-  const want = new Float64Array(2 * slots);
-  for (const r of rows) {
-    for (let f = 0; f < nf; f++) {
-      const s = binOffsets[f]! + bins[r * nf + f]!;
-      want[2 * s] = want[2 * s]! + grad[r]!;
-      want[2 * s + 1] = want[2 * s + 1]! + hess[r]!;
-    }
-  }
+  const want = referenceHistogram(bins, nf, rows, grad, hess, binOffsets);
   for (const threads of [1, 2]) {
     const got = new Float64Array(2 * slots);
     gbdtNative.buildHist(bins, nf, rows, grad, hess, binOffsets, got, threads);
