@@ -1,5 +1,5 @@
 // The examples/ programs run as real jobs: examples/kmeans.mjs on 1 and 3 ranks finds the
-// planted centers, and every rank agrees on them.
+// planted centers, and every rank agrees on them, also after losing a rank.
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
@@ -22,3 +22,15 @@ for (const np of [1, 3]) {
     });
   });
 }
+
+test('examples/kmeans.mjs, np=3, a rank killed mid-way (--max-restarts 1): the same centers', async (t) => {
+  t.timeout(90_000);
+  const args = ['--k', '3', '--points', '3000', '--iters', '10'];
+  const centersOf = (stdout: string[][]): string[] => stdout.map((lines) => lines.find((l) => l.startsWith('CENTERS '))?.slice(8) ?? '');
+  const base = await runRanks(3, KMEANS, args, { wallTimeoutMs: 60_000 });
+  t.true(base.result.ok, base.result.summary);
+  const run = await runRanks(3, KMEANS, args, { maxRestarts: 1, inject: 'kill:rank=2:op=allReduce:seq=9', wallTimeoutMs: 60_000 });
+  t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+  t.is(run.result.restarts?.length, 1, 'rank 2 was replaced');
+  t.deepEqual(centersOf(run.stdout), centersOf(base.stdout));
+});
