@@ -13,13 +13,14 @@
 // Data: ../shared/data/a9a (LR, MART) and `shoal datagen --task ratings` (FM). Results also go
 // to bench/results/chaos.json.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { datagenMain } from '../lib/cli_datagen.js';
 import { psMain } from '../lib/ps_cli.js';
+import { childrenMatching, childWithEnv } from '../test/helpers/proc_tree.js';
 
 const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -143,21 +144,6 @@ async function resumeScenario(name: string, trainArgs: string[], inject: string,
   });
 }
 
-/** Children of `pid` whose command line contains `needle` (Linux /proc). */
-function childrenMatching(pid: number, needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
 
 async function coordinatorScenario(trainArgs: string[], afterLine: RegExp, metric: string): Promise<void> {
   const base = join(work, 'coord-base');
@@ -187,17 +173,6 @@ async function coordinatorScenario(trainArgs: string[], afterLine: RegExp, metri
   });
 }
 
-/** The child of `pid` whose environment has `name=value` (a rank or a server of a CLI job). */
-function childWithEnv(pid: number, needle: string, name: string, value: string): number | null {
-  for (const p of childrenMatching(pid, needle)) {
-    try {
-      if (readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(`${name}=${value}`)) return p;
-    } catch {
-      /* gone */
-    }
-  }
-  return null;
-}
 
 /**
  * FM through the parameter server: SIGKILL a worker or a server from outside (PS workers run

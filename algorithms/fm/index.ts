@@ -147,20 +147,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   let evalMs = 0;
   const t0 = performance.now();
   const rp = data.rowPtr;
-  let startEpoch = 1;
-  let startStep = 0;
-  let resumedAt: { epoch: number; step: number } | null = null;
-  if (resume && resume.epoch >= 1) {
-    startEpoch = Math.min(resume.epoch, o.epochs + 1);
-    startStep = Math.min(resume.step, steps);
-    resumedAt = { epoch: startEpoch, step: startStep };
-    const t = performance.now();
-    const clocks = (startEpoch - 1) * steps + startStep;
-    await rec.catchUpClock(clocks);
-    (ctx.log ?? (() => undefined))(
-      `[ps recovery] rank ${comm.rank}: resuming fm at epoch ${startEpoch} minibatch ${startStep}/${steps} (skipping ${clocks} minibatches already pushed); clock caught up to ${clocks} in ${((performance.now() - t) / 1000).toFixed(2)} s`,
-    );
-  }
+  const { startEpoch, startStep, resumedAt } = await rec.startAt(resume, o.epochs, steps, 'fm', ctx.log ?? (() => undefined));
   // The permutation of epoch e is the composition of the shuffles of epochs 1..e (each seeded
   // by seed, rank and epoch): a worker starting at a later epoch replays the earlier shuffles.
   const shuffle = (epoch: number): void => {

@@ -36,7 +36,7 @@
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from './cli_flags.js';
-import { ftrlDenominator, ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoid, type FtrlHyper } from './ftrl.js';
+import { ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoid, type FtrlHyper } from './ftrl.js';
 import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from './kv.js';
 import { Rng } from '../common/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
@@ -245,21 +245,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   };
 
   const rp = data.rowPtr;
-  let startEpoch = 1;
-  let startStep = 0;
-  let resumedAt: { epoch: number; step: number } | null = null;
-  if (resume && resume.epoch >= 1) {
-    startEpoch = Math.min(resume.epoch, o.epochs + 1);
-    startStep = Math.min(resume.step, steps);
-    resumedAt = { epoch: startEpoch, step: startStep };
-    // Servers keep each worker's highest clock: clocks the lost process had sent are no-ops.
-    const t = performance.now();
-    const clocks = (startEpoch - 1) * steps + startStep;
-    await rec.catchUpClock(clocks);
-    (ctx.log ?? (() => undefined))(
-      `[ps recovery] rank ${comm.rank}: resuming ftrl at epoch ${startEpoch} minibatch ${startStep}/${steps} (skipping ${clocks} minibatches already pushed); clock caught up to ${clocks} in ${((performance.now() - t) / 1000).toFixed(2)} s`,
-    );
-  }
+  const { startEpoch, startStep, resumedAt } = await rec.startAt(resume, o.epochs, steps, 'ftrl', ctx.log ?? (() => undefined));
   for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
     const te = performance.now();
     const resumed = epoch === startEpoch && resume !== null;

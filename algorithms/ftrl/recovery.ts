@@ -254,6 +254,31 @@ export class PsRecovery {
     }
   }
 
+  /**
+   * Where this worker starts, from the position begin() returned: (epoch 1, step 0) for a fresh
+   * worker; for a replacement or --resume, the recorded position (clamped to the run) after
+   * catching up its clock (servers keep each worker's highest clock, so clocks the lost process
+   * had sent are no-ops). Logs the resume as `[ps recovery] ...`.
+   */
+  async startAt(
+    resume: Progress | null,
+    epochs: number,
+    steps: number,
+    algorithm: string,
+    log: (line: string) => void,
+  ): Promise<{ startEpoch: number; startStep: number; resumedAt: { epoch: number; step: number } | null }> {
+    if (!resume || resume.epoch < 1) return { startEpoch: 1, startStep: 0, resumedAt: null };
+    const startEpoch = Math.min(resume.epoch, epochs + 1);
+    const startStep = Math.min(resume.step, steps);
+    const t = performance.now();
+    const clocks = (startEpoch - 1) * steps + startStep;
+    await this.catchUpClock(clocks);
+    log(
+      `[ps recovery] rank ${this.#comm.rank}: resuming ${algorithm} at epoch ${startEpoch} minibatch ${startStep}/${steps} (skipping ${clocks} minibatches already pushed); clock caught up to ${clocks} in ${((performance.now() - t) / 1000).toFixed(2)} s`,
+    );
+    return { startEpoch, startStep, resumedAt: { epoch: startEpoch, step: startStep } };
+  }
+
   /** Checkpoint: (all ranks) barrier, rank 0 saves the PS snapshot, barrier. Call inside a round. */
   async checkpoint(label: string): Promise<void> {
     const dir = this.#o.checkpointDir ?? null;

@@ -4,12 +4,13 @@
 // with exactly the model of an undisturbed run: the trainer is deterministic, so "within 0.002
 // AUC" is checked as "bit-identical".
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
+import { childrenMatching } from '../helpers/proc_tree.js';
 
 const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
 const DATA = fileURLToPath(new URL('../../../../shared/data/a9a/', import.meta.url));
@@ -96,21 +97,6 @@ const model = (out: string): string => readFileSync(join(dir, `${out}.model.json
   t.regex(wrong.stderr, /checkpoint\.bin was written by a different job: c was 1, this job has 2/);
 });
 
-/** Children of `pid` whose command line contains `needle` (Linux /proc). */
-function childrenMatching(pid: number, needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) out.push(Number(entry));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
 
 (have ? test.serial : test.serial.skip)('L-BFGS: SIGKILL the coordinator process mid-training; the job completes with the same model', async (t) => {
   t.timeout(240_000);
