@@ -281,7 +281,7 @@ try {
   if (only.has('ps')) {
     const ratings = join(work, 'ratings.libfm');
     await datagenMain(['--task', 'ratings', '--out', ratings, '--test-out', `${ratings}.test`, '--rows', '200000', '--users', '2000', '--items', '1000', '--seed', '3']);
-    const fm = ['train', 'fm', '--train', ratings, '--test', `${ratings}.test`, '-np', np, '--servers', '2', '--task', 'regression', '--epochs', '10', '--factors', '8', '--lr', '0.1', '--init-std', '0.1', '--batch', '256'];
+    const fm = ['train', 'fm', '--train', ratings, '--test', `${ratings}.test`, '-np', np, '--servers', '2', '--task', 'regression', '--epochs', '10', '--factors', '8', '--lr', '0.1', '--init-std', '0.1', '--batch', '256', '--staleness', '0'];
     await fmScenario(fm, 'worker', 3);
     await fmScenario(fm, 'server', 3);
   }
