@@ -4,16 +4,7 @@
 // over the IPC channel: 'ready' {port}, 'log' {line}, 'straggler' {rank, message} out;
 // 'markDead' {rank, reason, role} and 'close' in. It exits when the launcher goes away.
 import { Coordinator } from './coordinator.js';
-
-interface Config {
-  host: string;
-  port: number;
-  token: string;
-  dashboard: boolean;
-  stallTimeoutMs?: number;
-  stragglers?: { factor?: number; windowMs?: number } | null;
-  stateFile: string;
-}
+import type { CoordinatorProcessConfig as Config } from './coordinator_process.js';
 
 type Inbound =
   | { type: 'markDead'; rank: number; reason: string; role: 'worker' | 'server' }
@@ -36,8 +27,9 @@ if (!cfg || !process.send) {
 delete process.env.SHOAL_COORDINATOR_CONFIG;
 
 const coordinator = await Coordinator.start({
-  host: cfg.host,
-  port: cfg.port,
+  // Private: ranks reach it through the launcher's forwarding port.
+  host: '127.0.0.1',
+  port: 0,
   token: cfg.token,
   dashboard: cfg.dashboard,
   stateFile: cfg.stateFile,

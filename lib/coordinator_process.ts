@@ -32,6 +32,15 @@ export interface CoordinatorProcessOptions {
   onRestart?: (cause: string, restarts: number) => void;
 }
 
+/** What coordinator_main.ts reads from SHOAL_COORDINATOR_CONFIG. */
+export interface CoordinatorProcessConfig {
+  token: string;
+  dashboard: boolean;
+  stallTimeoutMs?: number;
+  stragglers: { factor?: number; windowMs?: number } | null;
+  stateFile: string;
+}
+
 const MAIN = fileURLToPath(new URL('./coordinator_main.js', import.meta.url));
 /** A coordinator that keeps dying is a bug, not bad luck: stop the job after this many restarts. */
 const MAX_COORDINATOR_RESTARTS = 10;
@@ -144,9 +153,7 @@ export class CoordinatorProcess {
   }
 
   #spawn(): Promise<void> {
-    const cfg = {
-      host: '127.0.0.1',
-      port: 0,
+    const cfg: CoordinatorProcessConfig = {
       token: this.#opts.token,
       dashboard: this.#opts.dashboard,
       stallTimeoutMs: this.#opts.stallTimeoutMs,

@@ -92,6 +92,18 @@ export async function globalCounts(comm: Collective, data: CsrData): Promise<{ r
   return { rows: buf[0]!, nnz: buf[1]! };
 }
 
+/**
+ * Minibatch passes in lockstep (the PS trainers): every rank runs `steps` minibatches per epoch,
+ * the most any rank needs for its rows; `rows` is the total over ranks.
+ */
+export async function globalMinibatches(comm: Collective, numRows: number, batch: number): Promise<{ steps: number; rows: number }> {
+  const steps = new Int32Array([Math.ceil(numRows / batch)]);
+  await comm.allReduce(steps, { op: 'max' });
+  const rows = new Float64Array([numRows]);
+  await comm.allReduce(rows, { op: 'sum' });
+  return { steps: steps[0]!, rows: rows[0]! };
+}
+
 export interface SyntheticOptions {
   rows: number;
   /** Feature ids are 1..features (libsvm style). */

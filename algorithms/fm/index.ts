@@ -27,6 +27,7 @@ import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
 import { PsRecovery } from '../ftrl/recovery.js';
+import { globalMinibatches } from '../common/dataset.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
 export { parseFmArgs, FM_DEFAULTS, FM_USAGE, type FmParams, type FmTask } from './params.js';
@@ -123,12 +124,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   const rec = ctx.recovery ?? new PsRecovery(comm);
   const resume = await rec.begin(async () => {
     labels = await fmLabelInfo(comm, data, o.task);
-    const stepsBuf = new Int32Array([Math.ceil(data.numRows / o.batch)]);
-    await comm.allReduce(stepsBuf, { op: 'max' });
-    const rowsBuf = new Float64Array([data.numRows]);
-    await comm.allReduce(rowsBuf, { op: 'sum' });
-    steps = stepsBuf[0]!;
-    globalRows = rowsBuf[0]!;
+    ({ steps, rows: globalRows } = await globalMinibatches(comm, data.numRows, o.batch));
   });
   const roundKey = (epoch: number, done: number): number => (epoch - 1) * (steps + 1) + done + 1;
   const ckptEvery = rec.checkpointing ? Math.max(0, ctx.checkpointEvery ?? 0) : 0;

@@ -41,6 +41,7 @@ import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } fr
 import { Rng } from '../common/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
 import { PsRecovery } from './recovery.js';
+import { globalMinibatches } from '../common/dataset.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, sigmoid, logLoss, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
@@ -141,12 +142,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   let globalRows = 0;
   const rec = ctx.recovery ?? new PsRecovery(comm);
   const resume = await rec.begin(async () => {
-    const stepsBuf = new Int32Array([Math.ceil(data.numRows / o.batch)]);
-    await comm.allReduce(stepsBuf, { op: 'max' });
-    const rowsBuf = new Float64Array([data.numRows]);
-    await comm.allReduce(rowsBuf, { op: 'sum' });
-    steps = stepsBuf[0]!;
-    globalRows = rowsBuf[0]!;
+    ({ steps, rows: globalRows } = await globalMinibatches(comm, data.numRows, o.batch));
   });
   /** Round keys grow with the data position; epoch e ends at e * (steps + 1). */
   const roundKey = (epoch: number, done: number): number => (epoch - 1) * (steps + 1) + done + 1;

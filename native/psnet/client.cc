@@ -50,8 +50,7 @@ PsClient::~PsClient() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
   }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
+  wake();
   if (thread_.joinable()) thread_.join();
   transport::closeFd(wakeFd_);
 }
@@ -61,33 +60,26 @@ void PsClient::submit(std::unique_ptr<PsOp> op) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(op));
   }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
+  wake();
 }
 
-void PsClient::serverLost(int rank, const std::string& reason) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    peerEvents_.push_back(PeerEvent{rank, 0, reason, {}});
-  }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
-}
+void PsClient::serverLost(int rank, const std::string& reason) { postPeerEvent(PeerEvent{rank, PeerEvent::Kind::kLost, reason, {}}); }
 
 void PsClient::serverJoined(int rank, const runtime::PeerAddress& address) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    peerEvents_.push_back(PeerEvent{rank, 1, std::string(), address});
-  }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
+  postPeerEvent(PeerEvent{rank, PeerEvent::Kind::kJoined, std::string(), address});
 }
 
-void PsClient::serverLeft(int rank) {
+void PsClient::serverLeft(int rank) { postPeerEvent(PeerEvent{rank, PeerEvent::Kind::kLeft, std::string(), {}}); }
+
+void PsClient::postPeerEvent(PeerEvent event) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    peerEvents_.push_back(PeerEvent{rank, 2, std::string(), {}});
+    peerEvents_.push_back(std::move(event));
   }
+  wake();
+}
+
+void PsClient::wake() {
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
 }
@@ -106,8 +98,8 @@ void PsClient::loop() {
       stopping = stopping_;
     }
     for (auto& e : events) {
-      if (e.kind == 1) joinServer(e.rank, e.address);
-      else if (e.kind == 2) leaveServer(e.rank);
+      if (e.kind == PeerEvent::Kind::kJoined) joinServer(e.rank, e.address);
+      else if (e.kind == PeerEvent::Kind::kLeft) leaveServer(e.rank);
       else loseServer(e.rank, e.reason);
     }
     for (auto& op : ops) {

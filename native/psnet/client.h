@@ -80,11 +80,14 @@ class PsClient {
     TableSpec spec{};     // re-sent to a replacement server before the first request
   };
   struct PeerEvent {      // from the coordinator, applied on the client thread in order
+    enum class Kind : uint8_t { kLost, kJoined, kLeft };
     int rank;
-    int kind;             // 0 lost, 1 joined, 2 left
+    Kind kind;
     std::string reason;
     runtime::PeerAddress address;
   };
+  void postPeerEvent(PeerEvent event);
+  void wake();
   struct InFlight {
     std::unique_ptr<PsOp> op;
     Deadline deadline{0};

@@ -68,39 +68,27 @@ void PsServer::start(const std::vector<runtime::PeerAddress>& servers) {
   thread_ = std::thread([this] { loop(); });
 }
 
-void PsServer::serverLost(int rank) {
-  {
-    std::lock_guard<std::mutex> lock(lostMutex_);
-    peerEvents_.emplace_back(rank, PeerEvent::kLost);
-  }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
-}
+void PsServer::serverLost(int rank) { postPeerEvent(rank, PeerEvent::kLost); }
 
-void PsServer::serverJoined(int rank) {
-  {
-    std::lock_guard<std::mutex> lock(lostMutex_);
-    peerEvents_.emplace_back(rank, PeerEvent::kJoined);
-  }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
-}
+void PsServer::serverJoined(int rank) { postPeerEvent(rank, PeerEvent::kJoined); }
 
-void PsServer::serverLeft(int rank) {
-  {
-    std::lock_guard<std::mutex> lock(lostMutex_);
-    peerEvents_.emplace_back(rank, PeerEvent::kLeft);
-  }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
-}
+void PsServer::serverLeft(int rank) { postPeerEvent(rank, PeerEvent::kLeft); }
 
 void PsServer::drain() {
   setDrainState("draining", "");
+  postPeerEvent(config_.rank, PeerEvent::kDrain);
+}
+
+// Called from JS threads: queue the event for the I/O thread and wake it.
+void PsServer::postPeerEvent(int rank, PeerEvent event) {
   {
     std::lock_guard<std::mutex> lock(lostMutex_);
-    peerEvents_.emplace_back(config_.rank, PeerEvent::kDrain);
+    peerEvents_.emplace_back(rank, event);
   }
+  wake();
+}
+
+void PsServer::wake() {
   const uint64_t one = 1;
   (void)!::write(wakeFd_, &one, sizeof(one));
 }
@@ -110,8 +98,7 @@ void PsServer::stop() {
     if (thread_.joinable()) thread_.join();
     return;
   }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
+  wake();
   if (thread_.joinable()) thread_.join();
   if (linkThread_.joinable()) linkThread_.join();
   conns_.clear();
@@ -125,6 +112,15 @@ void PsServer::setCustomUpdaters(std::vector<uint32_t> known, CustomUpdater fn) 
 std::string PsServer::stats() {
   std::lock_guard<std::mutex> lock(statsMutex_);
   return statsJson_;
+}
+
+PsServer::Table& PsServer::addTable(uint32_t id, const std::string& name, const TableSpec& spec) {
+  Table t;
+  t.name = name;
+  t.spec = spec;
+  t.store = std::make_unique<ps::ShardStore>(toTableConfig(spec));
+  t.staleness = stalenessOf(spec);
+  return tables_.emplace(id, std::move(t)).first->second;
 }
 
 PsServer::Table* PsServer::findTable(uint32_t id) {
@@ -150,8 +146,7 @@ void PsServer::dialReplicas() {
     std::lock_guard<std::mutex> lock(lostMutex_);
     dialed_.emplace_back(s, fd);
   }
-  const uint64_t one = 1;
-  (void)!::write(wakeFd_, &one, sizeof(one));
+  wake();
 }
 
 void PsServer::adoptReplicaLinks() {
@@ -611,14 +606,8 @@ void PsServer::handleCreateTable(uint64_t connId, const Message& m) {
     throw Error(ErrorCode::kInvalidArgument, "table '" + name + "': its custom updater is not loaded on parameter server " +
                                                  std::to_string(config_.rank) + " (start the job with --ps-updaters FILE that exports it)");
   }
-  const ps::TableConfig cfg = toTableConfig(spec);
-  ps::validate(cfg);
-  Table t;
-  t.name = name;
-  t.spec = spec;
-  t.store = std::make_unique<ps::ShardStore>(cfg);
-  t.staleness = stalenessOf(spec);
-  const Table& created = tables_.emplace(h.tableId, std::move(t)).first->second;
+  ps::validate(toTableConfig(spec));
+  const Table& created = addTable(h.tableId, name, spec);
   forwardTableToJoiners(h.tableId, created);
   reply(connId, makeResponse(h, kOk, 0));
 }
@@ -827,12 +816,7 @@ void PsServer::handleLoad(uint64_t connId, const Message& m) {
       const uint32_t id = tableIdOf(name);
       Table* t = findTable(id);
       if (!t) {
-        Table nt;
-        nt.name = name;
-        nt.spec = spec;
-        nt.store = std::make_unique<ps::ShardStore>(toTableConfig(spec));
-        nt.staleness = stalenessOf(spec);
-        t = &tables_.emplace(id, std::move(nt)).first->second;
+        t = &addTable(id, name, spec);
       } else if (!sameSpec(t->spec, spec)) {
         throw Error(ErrorCode::kInvalidArgument, "snapshot " + file + " holds table '" + name + "' with " + describeSpec(spec) +
                                                      " but the running table has " + describeSpec(t->spec));

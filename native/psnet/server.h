@@ -142,6 +142,9 @@ class PsServer {
   bool alreadyApplied(uint32_t worker, uint64_t requestId);
   void markApplied(uint32_t worker, uint64_t requestId);
   Table* findTable(uint32_t id);
+  Table& addTable(uint32_t id, const std::string& name, const TableSpec& spec);
+  void postPeerEvent(int rank, PeerEvent event);
+  void wake();
   void applyServerLoss(int rank);
   void applyServerJoin(int rank);
   void applyServerLeave(int rank);

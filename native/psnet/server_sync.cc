@@ -449,15 +449,7 @@ void PsServer::finishRestore() {
         readShard(file, [&](const std::string& name, const TableSpec& spec) -> ps::ShardStore* {
           const uint32_t id = tableIdOf(name);
           Table* t = findTable(id);
-          if (!t) {
-            Table nt;
-            nt.name = name;
-            nt.spec = spec;
-            nt.store = std::make_unique<ps::ShardStore>(toTableConfig(spec));
-            nt.staleness = stalenessOf(spec);
-            t = &tables_.emplace(id, std::move(nt)).first->second;
-          }
-          return t->store.get();
+          return (t ? t : &addTable(id, name, spec))->store.get();
         }, [&](uint64_t key) {
           fullRing_.owners(key, copies, owners.data());
           return orphaned(owners.data());

@@ -1,28 +1,16 @@
 // `shoal train lr` and `shoal predict` end to end: one command trains on 2 ranks and writes
 // the model and metrics; predict reproduces the metrics from the model; bad flags, unreadable
 // files and unknown feature ids exit 2 with a message naming the flag or the file.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
+import { shoal } from '../helpers/shoal_cli.js';
 
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
 const A9A = '/work/shared/data/a9a/a9a';
 const A9A_T = '/work/shared/data/a9a/a9a.t';
 
-function shoal(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-train-cli-'));
 

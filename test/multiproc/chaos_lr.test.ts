@@ -11,40 +11,20 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 import { childrenMatching } from '../helpers/proc_tree.js';
+import { Rng } from '../../algorithms/common/rng.js';
+import { CLI, shoal } from '../helpers/shoal_cli.js';
 
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
 const DATA = fileURLToPath(new URL('../../../../shared/data/a9a/', import.meta.url));
 const A9A = join(DATA, 'a9a');
 const A9A_T = join(DATA, 'a9a.t');
 const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-lr-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the CLI with a wall-clock bound; the job's own launcher kills its ranks when we SIGTERM it. */
-function shoal(args: string[], wallMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGTERM'), wallMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
-/** mulberry32: the seeded "random point" of each scenario. */
+/** The seeded "random point" of each scenario. */
 function draw(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 const have = existsSync(A9A) && existsSync(A9A_T);

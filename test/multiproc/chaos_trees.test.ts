@@ -9,42 +9,19 @@
 // logs the sequence number of every allReduce; a fixed-seed generator picks the rank and one of the
 // allReduces of the middle half of the run (inside the boosting loop). Serial tests, one job at
 // a time (3 ranks each), every run bounded by a wall clock.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 
 import { Rng } from '../../algorithms/common/rng.js';
 import { generateDataset } from '../../lib/data/datagen.js';
+import { shoal, type CliRun as Run } from '../helpers/shoal_cli.js';
 
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-trees-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `shoal ARGS` with a wall-clock bound (SIGTERM makes the launcher stop its ranks). */
-function shoal(args: string[], wallMs = 90_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGTERM'), wallMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const rng = new Rng(20250611);
 const MART = join(dir, 'dense.svm');

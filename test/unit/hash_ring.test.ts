@@ -4,6 +4,7 @@
 import test from 'ava';
 
 import { native } from '../../lib/native.js';
+import { Rng } from '../../algorithms/common/rng.js';
 
 interface HashRing {
   addServer(serverId: number): void;
@@ -19,14 +20,8 @@ const { HashRing } = native as unknown as { HashRing: new (vnodesPerServer?: num
 const N = 1_000_000;
 
 function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 function randomKeys(n: number, seed: number): BigUint64Array {

@@ -11,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 
 import { DataError } from '../../lib/data/data_error.js';
 import { hashFeatureId, readLibsvm, type ReadOptions, type ReadResult } from '../../lib/data/libsvm.js';
+import { Rng } from '../../algorithms/common/rng.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/test/unit -> <repo>/test/fixtures/data
@@ -28,14 +29,8 @@ function tmpFile(content: string | Buffer, suffix = '.svm'): string {
 }
 
 function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 function rows(r: ReadResult): Array<{ label: number; ids: number[]; vals: number[] }> {

@@ -6,6 +6,7 @@
 import test from 'ava';
 
 import { native } from '../../lib/native.js';
+import { Rng } from '../../algorithms/common/rng.js';
 
 interface PsStoreOptions {
   dim: number;
@@ -34,16 +35,10 @@ const { PsStore } = native as unknown as { PsStore: new (options: PsStoreOptions
 
 const MAX_U64 = (1n << 64n) - 1n;
 
-// Deterministic PRNG (mulberry32) so failures reproduce.
+// Seeded, so failures reproduce.
 function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** n random 64-bit keys (two 32-bit draws each), with the edge keys planted at the front. */

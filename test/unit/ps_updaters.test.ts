@@ -6,6 +6,7 @@
 import test from 'ava';
 
 import { native } from '../../lib/native.js';
+import { Rng } from '../../algorithms/common/rng.js';
 
 type UpdaterType = 'assign' | 'add' | 'sgd' | 'adagrad' | 'ftrl';
 
@@ -38,14 +39,8 @@ const { PsStore } = native as unknown as { PsStore: new (options: PsStoreOptions
 const f = Math.fround;
 
 function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** Float32 closeness: relative 1e-6 or absolute 1e-7 (FMA contraction on some targets). */

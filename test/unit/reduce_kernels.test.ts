@@ -6,6 +6,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 
 import { native, REDUCE_OP, type NativeBuffer } from '../../lib/native.js';
+import { Rng } from '../../algorithms/common/rng.js';
 
 type OpName = keyof typeof REDUCE_OP;
 type Elem = number | bigint;
@@ -25,16 +26,10 @@ interface DTypeCase {
 
 const OPS = Object.keys(REDUCE_OP) as OpName[];
 
-// Deterministic PRNG (mulberry32) so failures reproduce.
+// Seeded, so failures reproduce.
 function makeRng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** Float32 values from raw bit patterns (exact, including NaN payloads). */
