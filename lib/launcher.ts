@@ -225,7 +225,9 @@ class Job {
     const multiHost = new Set(placements.map((p) => p.host)).size > 1;
 
     const bindHost = opts.coordinatorHost ?? (hosts ? firstExternalIPv4() ?? '127.0.0.1' : '127.0.0.1');
-    const token = makeToken();
+    // A given SHOAL_TOKEN is kept, so a later job can resume this one's MACed checkpoints and
+    // PS snapshots (docs/fault_tolerance.md, "Files and the job secret").
+    const token = opts.env?.['SHOAL_TOKEN'] || process.env['SHOAL_TOKEN'] || makeToken();
     // The coordinator runs in its own process: if it dies it is restarted on the same port and
     // the job goes on (lib/coordinator_process.ts).
     this.coordinator = await CoordinatorProcess.start({

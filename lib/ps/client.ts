@@ -5,6 +5,7 @@ import { native, toShoalError } from '../native.js';
 import { telemetry } from '../telemetry.js';
 import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from './table_options.js';
 import { currentSnapshotDir, newGeneration, publishGeneration } from './snapshot_dir.js';
+import { readManifestListing, writeManifest, type ShardEntry } from './snapshot_manifest.js';
 
 /** NativePsClient's surface (native/binding/ps_wrap.cc). */
 export interface NativePsClient {
@@ -15,7 +16,8 @@ export interface NativePsClient {
   push(tableId: number, keys: BigUint64Array, values: Float32Array, timeoutMs: number): Promise<void>;
   clock(timeoutMs: number): Promise<void>;
   save(dir: string, timeoutMs: number): Promise<string>;
-  load(dir: string, timeoutMs: number): Promise<string>;
+  /** `listing`: the verified manifest's files (snapshot_manifest.ts). */
+  load(listing: string, timeoutMs: number): Promise<string>;
   stats(timeoutMs: number): Promise<string>;
   serverLost(rank: number, reason: string): void;
   serverJoined(rank: number, host: string, port: number): void;
@@ -95,13 +97,16 @@ export class PsClient {
   readonly #rank: number;
   readonly #tables = new Map<string, PsTable>();
   readonly timeoutMs: number;
+  /** The job token: snapshot manifests are MACed with it (snapshot_manifest.ts). */
+  readonly #secret: string | null;
   #closed = false;
   /** Server indices known to this client (elastic servers: grows as servers are added). */
   #numServers: number;
 
   /** @internal */
-  constructor(nativeClient: NativePsClient, rank: number, options: PsOptions, numServers = 0) {
+  constructor(nativeClient: NativePsClient, rank: number, options: PsOptions, numServers = 0, secret: string | null = null) {
     this.#native = nativeClient;
+    this.#secret = secret;
     this.#rank = rank;
     this.timeoutMs = options.timeoutMs;
     this.#numServers = numServers;
@@ -123,7 +128,7 @@ export class PsClient {
       await n.close().catch(() => undefined);
       throw toShoalError(err, { rank: config.workerRank, op: 'ps.connect' });
     }
-    return new PsClient(n, config.workerRank, options, dense.length);
+    return new PsClient(n, config.workerRank, options, dense.length, config.token || null);
   }
 
   /**
@@ -145,43 +150,25 @@ export class PsClient {
   }
 
   /**
-   * Writes a consistent snapshot of every table: one checksummed file per table per server
-   * and a manifest. Call it from one worker.
+   * Writes a consistent snapshot of every table: one file per table per server and a
+   * manifest with each file's SHA-256, MACed with the job secret. Call it from one worker.
    */
   async save(dir: string): Promise<void> {
-    const { rename, writeFile } = await import('node:fs/promises');
     // A new generation, published only once complete (snapshot_dir.ts): a crash mid-save keeps the last snapshot.
     const abs = await newGeneration(dir);
     const text = await this.call('save', (n) => n.save(abs, this.timeoutMs));
-    const shards = (JSON.parse(text) as unknown[][]).flat();
-    const manifest = { format: 'shoal-ps-snapshot', version: 1, savedAt: new Date().toISOString(), shards };
-    const tmp = `${abs}/manifest.json.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(manifest, null, 2));
-    await rename(tmp, `${abs}/manifest.json`);
+    await writeManifest(abs, (JSON.parse(text) as ShardEntry[][]).flat(), this.#secret);
     await publishGeneration(dir, abs);
   }
 
-  /** Restores every table from a snapshot written by save() (any number of servers). */
+  /**
+   * Restores every table from a snapshot written by save() (any number of servers). Only the
+   * files its manifest lists are read, and only if they match it; the manifest must verify
+   * with this job's secret (a snapshot of another job is refused, saying so).
+   */
   async load(dir: string): Promise<void> {
-    const { readFile } = await import('node:fs/promises');
-    const abs = currentSnapshotDir(dir);
-    const { access } = await import('node:fs/promises');
-    let manifest: { format?: string; shards?: Array<{ file?: string }> };
-    try {
-      manifest = JSON.parse(await readFile(`${abs}/manifest.json`, 'utf8')) as typeof manifest;
-    } catch (err) {
-      throw new Error(`ps.load: ${abs}/manifest.json is missing or not JSON (${(err as Error).message})`);
-    }
-    if (manifest.format !== 'shoal-ps-snapshot' || !Array.isArray(manifest.shards)) {
-      throw new Error(`ps.load: ${abs}/manifest.json is not a Shoal snapshot manifest`);
-    }
-    for (const shard of manifest.shards) {
-      const file = `${abs}/${String(shard.file)}`;
-      await access(file).catch(() => {
-        throw new Error(`ps.load: snapshot file ${file} listed in the manifest is missing`);
-      });
-    }
-    await this.call('load', (n) => n.load(abs, this.timeoutMs));
+    const listing = readManifestListing(currentSnapshotDir(dir), 'ps.load', this.#secret);
+    await this.call('load', (n) => n.load(listing, this.timeoutMs));
   }
 
   /** Per-server keys, memory and request counters. */

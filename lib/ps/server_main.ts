@@ -19,6 +19,7 @@ import { ConfigError } from '../errors.js';
 import { native } from '../native.js';
 import { updaterIdOf } from './table_options.js';
 import { currentSnapshotDir } from './snapshot_dir.js';
+import { readManifestListing } from './snapshot_manifest.js';
 
 /**
  * A user-defined updater (the slow path: runs in JS on the server process). `apply` gets one
@@ -84,8 +85,10 @@ if (!job.coordinator) throw new ConfigError('ERR_CONFIG', 'a parameter server ne
 
 const NativePsServer = (native as unknown as { NativePsServer: new (o: object) => NativePsServer }).NativePsServer;
 const maxMessageBytes = process.env.SHOAL_PS_MAX_MESSAGE_BYTES ? intFromEnv('SHOAL_PS_MAX_MESSAGE_BYTES', 1024) : undefined;
-// A ps.save() directory: its current generation (snapshot_dir.ts).
+// A ps.save() directory: its current generation (snapshot_dir.ts), whose manifest must verify
+// with the job secret; the native restore reads only the files it lists.
 const snapshotDir = process.env.SHOAL_PS_SNAPSHOT_DIR ? currentSnapshotDir(process.env.SHOAL_PS_SNAPSHOT_DIR) : undefined;
+const snapshotListing = snapshotDir ? readManifestListing(snapshotDir, `parameter server ${rank}: SHOAL_PS_SNAPSHOT_DIR`, job.token || null) : undefined;
 const client = await connectCoordinator(job.coordinator);
 // A replacement or an added server finds the others in the completed group's table (a
 // replacement's own slot is stale; an added server's index is after every other one).
@@ -107,7 +110,7 @@ const server = new NativePsServer({
   maxMessageBytes,
   restore: restart > 0 || join,
   join,
-  snapshotDir,
+  snapshotListing,
 });
 const advertise = process.env.SHOAL_ADVERTISE_HOST || job.bindHost;
 const self = { host: advertise, port: server.port };

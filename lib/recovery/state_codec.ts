@@ -37,6 +37,9 @@ function typedName(v: unknown): TypedName | null {
 }
 
 const align8 = (n: number): number => (n + 7) & ~7;
+/** Deeper states are refused: decoding recurses. */
+const MAX_DEPTH = 1000;
+const NON_FINITE = ['NaN', 'Infinity', '-Infinity'];
 
 /** Serializes `value`; throws naming the path of anything it cannot represent. */
 export function encodeState(value: unknown): Uint8Array {
@@ -97,26 +100,36 @@ export function decodeState<T = StateValue>(bytes: Uint8Array, source = 'trainin
     bad('corrupt header');
   }
   const blob = align8(12 + jsonLength);
-  const walk = (v: unknown): unknown => {
+  // Every field of an array reference is checked against the bytes that are there before
+  // anything is allocated; objects get own properties only (a "__proto__" key stays data).
+  const walk = (v: unknown, depth: number): unknown => {
+    if (depth > MAX_DEPTH) bad(`nested deeper than ${MAX_DEPTH} levels`);
     if (v === null || typeof v !== 'object') return v;
-    if (Array.isArray(v)) return v.map(walk);
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
     const o = v as Record<string, unknown>;
-    if (typeof o['$num'] === 'string') return Number(o['$num']);
-    if (typeof o['$ta'] === 'string') {
+    if ('$num' in o) {
+      if (!NON_FINITE.includes(o['$num'] as string)) bad(`bad number ${JSON.stringify(o['$num']).slice(0, 40)}`);
+      return Number(o['$num']);
+    }
+    if ('$ta' in o) {
       const name = o['$ta'] as TypedName;
-      const Ctor = TYPED[name];
+      const Ctor = typeof name === 'string' && Object.prototype.hasOwnProperty.call(TYPED, name) ? TYPED[name] : undefined;
       const off = o['o'];
       const n = o['n'];
-      if (!Ctor || typeof off !== 'number' || typeof n !== 'number') return bad(`unknown array ${JSON.stringify(o['$ta'])}`);
-      const byteLength = n * Ctor.BYTES_PER_ELEMENT;
-      if (blob + off + byteLength > bytes.length) bad('truncated array data');
+      if (!Ctor) return bad(`unknown array type ${JSON.stringify(o['$ta']).slice(0, 40)}`);
+      if (!Number.isSafeInteger(off) || !Number.isSafeInteger(n) || (off as number) < 0 || (n as number) < 0 || (off as number) % 8 !== 0) {
+        return bad(`bad array reference ${JSON.stringify({ o: off, n }).slice(0, 80)}`);
+      }
+      const byteLength = (n as number) * Ctor.BYTES_PER_ELEMENT;
+      const start = blob + (off as number);
+      if (start + byteLength > bytes.length) bad('truncated array data');
       const copy = new Uint8Array(byteLength);
-      copy.set(bytes.subarray(blob + off, blob + off + byteLength));
+      copy.set(bytes.subarray(start, start + byteLength));
       return new Ctor(copy.buffer);
     }
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(o)) out[k] = walk(x);
+    for (const [k, x] of Object.entries(o)) Object.defineProperty(out, k, { value: walk(x, depth + 1), enumerable: true, writable: true, configurable: true });
     return out;
   };
-  return walk(tree) as T;
+  return walk(tree, 0) as T;
 }

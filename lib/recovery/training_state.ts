@@ -7,20 +7,25 @@
 //    <dir>/checkpoint.bin, and `resume` starts a new job from such a file (`shoal train --resume`).
 // State is replicated (data-parallel trainers hold the same model on every rank), so one rank's
 // copy is enough; per-rank progress belongs in the parameter server (stateless workers).
-import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Collective } from '../../algorithms/common/collective.js';
 import { ConfigError } from '../errors.js';
+import { fileMac, jobSecret, macProblem } from '../file_mac.js';
 import { decodeState, encodeState } from './state_codec.js';
 import { recoveryEnabled } from './recovery_env.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 const MAGIC = 0x4b434853; // "SHCK"
-const VERSION = 1;
-/** magic, version, commits (u64), meta bytes (u32), payload bytes (u64), sha256 of meta+payload. */
-const HEADER_BYTES = 4 + 4 + 8 + 4 + 8 + 32;
+const VERSION = 2;
+/**
+ * magic, version, commits (u64), meta bytes (u32), payload bytes (u64), flags (u32: 1 = signed),
+ * then the MAC (lib/file_mac.ts) of those 32 bytes, the meta and the payload.
+ */
+const MAC_OFFSET = 32;
+const HEADER_BYTES = MAC_OFFSET + 32;
+const MAC_PURPOSE = 'shoal-checkpoint-v2';
 
 /** Scalars that identify a job; a checkpoint is only resumed by a job with the same ones. */
 export type CheckpointMeta = Record<string, string | number | boolean | null>;
@@ -130,6 +135,21 @@ export class TrainingState<T extends object> {
 /** Atomic: a crash leaves the previous checkpoint or the new one, never a torn file. */
 function writeCheckpoint(dir: string, commits: number, meta: CheckpointMeta, payload: Uint8Array): void {
   mkdirSync(dir, { recursive: true });
+  const path = join(dir, CHECKPOINT_FILE);
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (const part of encodeCheckpoint(commits, meta, payload)) writeSync(fd, part);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+/** A checkpoint file's parts (header, meta, payload), MACed with the job secret of `env`. */
+export function encodeCheckpoint(commits: number, meta: CheckpointMeta, payload: Uint8Array, env: NodeJS.ProcessEnv = process.env): Uint8Array[] {
+  const secret = jobSecret(env);
   const metaBytes = Buffer.from(JSON.stringify(meta));
   const header = Buffer.alloc(HEADER_BYTES);
   header.writeUInt32LE(MAGIC, 0);
@@ -137,17 +157,9 @@ function writeCheckpoint(dir: string, commits: number, meta: CheckpointMeta, pay
   header.writeBigUInt64LE(BigInt(commits), 8);
   header.writeUInt32LE(metaBytes.length, 16);
   header.writeBigUInt64LE(BigInt(payload.length), 20);
-  createHash('sha256').update(metaBytes).update(payload).digest().copy(header, 28);
-  const path = join(dir, CHECKPOINT_FILE);
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const part of [header, metaBytes, payload]) writeSync(fd, part);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  header.writeUInt32LE(secret === null ? 0 : 1, 28);
+  fileMac(secret, MAC_PURPOSE, [header.subarray(0, MAC_OFFSET), metaBytes, payload]).copy(header, MAC_OFFSET);
+  return [header, metaBytes, payload];
 }
 
 /** Reads and verifies a checkpoint; errors name the file and what is wrong with it. */
@@ -158,24 +170,51 @@ export function readCheckpoint(path: string, expectMeta: CheckpointMeta = {}): {
   } catch (err) {
     throw new ConfigError('ERR_CONFIG', `--resume: cannot read ${path}: ${(err as Error).message}`);
   }
+  return decodeCheckpoint(data, path, expectMeta);
+}
+
+/**
+ * The inverse of encodeCheckpoint for the bytes of file `path`: the MAC is checked before
+ * anything else is read, every length against the bytes that are there.
+ */
+export function decodeCheckpoint(
+  data: Uint8Array,
+  path: string,
+  expectMeta: CheckpointMeta = {},
+  env: NodeJS.ProcessEnv = process.env,
+): { path: string; commits: number; meta: CheckpointMeta; payload: Uint8Array } {
   const bad = (why: string): never => {
     throw new ConfigError('ERR_CONFIG', `--resume: ${path} is not a usable Shoal checkpoint: ${why}`);
   };
-  if (data.length < HEADER_BYTES || data.readUInt32LE(0) !== MAGIC) bad('bad magic (not a checkpoint)');
-  if (data.readUInt32LE(4) !== VERSION) bad(`version ${data.readUInt32LE(4)}, this build reads ${VERSION}`);
-  const commits = Number(data.readBigUInt64LE(8));
-  const metaLength = data.readUInt32LE(16);
-  const payloadLength = Number(data.readBigUInt64LE(20));
-  if (HEADER_BYTES + metaLength + payloadLength !== data.length) bad(`truncated: ${data.length} bytes, the header says ${HEADER_BYTES + metaLength + payloadLength}`);
-  const metaBytes = data.subarray(HEADER_BYTES, HEADER_BYTES + metaLength);
-  const payload = data.subarray(HEADER_BYTES + metaLength);
-  const sum = createHash('sha256').update(metaBytes).update(payload).digest();
-  if (!sum.equals(data.subarray(28, 60))) bad('checksum mismatch (the file is corrupt)');
-  const meta = JSON.parse(metaBytes.toString('utf8')) as CheckpointMeta;
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (buf.length < 8 || buf.readUInt32LE(0) !== MAGIC) bad('bad magic (not a checkpoint)');
+  const version = buf.readUInt32LE(4);
+  if (version !== VERSION) bad(`version ${version}, this build reads ${VERSION}${version === 1 ? ' (an unsigned checkpoint of an older Shoal)' : ''}`);
+  if (buf.length < HEADER_BYTES) bad(`truncated: ${buf.length} bytes, less than the ${HEADER_BYTES}-byte header`);
+  const metaLength = buf.readUInt32LE(16);
+  const payloadLength = buf.readBigUInt64LE(20);
+  const flags = buf.readUInt32LE(28);
+  const expected = BigInt(HEADER_BYTES + metaLength) + payloadLength;
+  if (expected !== BigInt(buf.length)) bad(`${expected < BigInt(buf.length) ? 'padded' : 'truncated'}: ${buf.length} bytes, the header says ${expected}`);
+  if (flags > 1) bad(`unknown flags ${flags}`);
+  const metaBytes = buf.subarray(HEADER_BYTES, HEADER_BYTES + metaLength);
+  const payload = buf.subarray(HEADER_BYTES + metaLength);
+  const problem = macProblem(jobSecret(env), flags === 1, buf.subarray(MAC_OFFSET, HEADER_BYTES), MAC_PURPOSE, [buf.subarray(0, MAC_OFFSET), metaBytes, payload]);
+  if (problem) throw new ConfigError('ERR_CONFIG', `--resume: ${path} ${problem}`);
+  const commits = buf.readBigUInt64LE(8);
+  if (commits > BigInt(Number.MAX_SAFE_INTEGER)) bad(`commit count ${commits} is out of range`);
+  let meta: unknown;
+  try {
+    meta = JSON.parse(metaBytes.toString('utf8'));
+  } catch {
+    bad('its job description is not JSON');
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) bad('its job description is not an object');
   for (const [key, want] of Object.entries(expectMeta)) {
-    if (meta[key] !== want) {
-      throw new ConfigError('ERR_CONFIG', `--resume: ${path} was written by a different job: ${key} was ${JSON.stringify(meta[key])}, this job has ${JSON.stringify(want)}`);
+    const had = Object.prototype.hasOwnProperty.call(meta, key) ? (meta as CheckpointMeta)[key] : undefined;
+    if (had !== want) {
+      throw new ConfigError('ERR_CONFIG', `--resume: ${path} was written by a different job: ${key} was ${JSON.stringify(had)}, this job has ${JSON.stringify(want)}`);
     }
   }
-  return { path, commits, meta, payload: new Uint8Array(payload) };
+  return { path, commits: Number(commits), meta: meta as CheckpointMeta, payload: new Uint8Array(payload) };
 }

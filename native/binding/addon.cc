@@ -15,6 +15,7 @@ void InitPs(Napi::Env env, Napi::Object exports);      // ps_wrap.cc
 void registerData(Napi::Env env, Napi::Object exports);  // data_wrap.cc
 void registerGbdt(Napi::Env env, Napi::Object exports);  // gbdt_wrap.cc
 void registerLinear(Napi::Env env, Napi::Object exports);  // linear_wrap.cc
+void registerSnapshot(Napi::Env env, Napi::Object exports);  // snapshot_wrap.cc
 
 namespace {
 
@@ -44,6 +45,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerData(env, exports);
   registerGbdt(env, exports);
   registerLinear(env, exports);
+  registerSnapshot(env, exports);
   exports.Set("protocolVersion", Napi::Number::New(env, 1));
   env.AddCleanupHook([] { shutdownAllComms(); });
   return exports;

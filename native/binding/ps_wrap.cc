@@ -72,7 +72,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   }
 
   // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes?,
-  //                     restore?, snapshotDir?, join? })  restore: a replacement that copies rank's data;
+  //                     restore?, snapshotListing?, join? })  restore: a replacement that copies rank's data;
   //                     join (with restore): an added server that copies the ranges it takes over
   explicit NativePsServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsServer>(info) {
     Napi::Env env = info.Env();
@@ -95,7 +95,14 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
       c.join = o.Get("join").As<Napi::Boolean>().Value();
       if (c.join) c.restore = true;
     }
-    if (o.Has("snapshotDir") && !o.Get("snapshotDir").IsUndefined()) c.snapshotDir = requireString(o, "snapshotDir", "NativePsServer");
+    if (o.Has("snapshotListing") && !o.Get("snapshotListing").IsUndefined()) {
+      c.snapshotListing = requireString(o, "snapshotListing", "NativePsServer");
+      try {
+        psnet::parseSnapshotListing(c.snapshotListing);
+      } catch (const Error& e) {
+        throw Napi::TypeError::New(env, std::string("NativePsServer: 'snapshotListing': ") + e.what());
+      }
+    }
     numServers_ = c.numServers;
     try {
       server_ = std::make_unique<psnet::PsServer>(c);
@@ -389,7 +396,17 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
 
   Napi::Value clock(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kClock, false, 0); }
   Napi::Value save(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kSave, true, 1); }
-  Napi::Value load(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kLoad, true, 1); }
+  // load(listing, timeoutMs): listing is the verified manifest's files (psnet/snapshot.h).
+  Napi::Value load(const Napi::CallbackInfo& info) {
+    if (info.Length() > 0 && info[0].IsString()) {
+      try {
+        psnet::parseSnapshotListing(info[0].As<Napi::String>().Utf8Value());
+      } catch (const Error& e) {
+        throw Napi::TypeError::New(info.Env(), std::string("ps.load: ") + e.what());
+      }
+    }
+    return simple(info, psnet::PsOp::Type::kLoad, true, 1);
+  }
   Napi::Value stats(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kStats, true, 0); }
   Napi::Value close(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kClose, false, 0); }
 

@@ -1,5 +1,6 @@
 #include "common/sha256.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -40,28 +41,50 @@ void compress(uint32_t h[8], const uint8_t block[64]) {
 
 }  // namespace
 
-Digest sha256(const void* data, size_t len) {
-  uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+Sha256::Sha256() : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::update(const void* data, size_t len) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  size_t full = len / 64;
-  for (size_t i = 0; i < full; ++i) compress(h, p + 64 * i);
+  totalBytes_ += len;
+  if (blockBytes_ > 0) {
+    const size_t take = std::min(len, 64 - blockBytes_);
+    std::memcpy(block_ + blockBytes_, p, take);
+    blockBytes_ += take;
+    p += take;
+    len -= take;
+    if (blockBytes_ < 64) return;
+    compress(h_, block_);
+    blockBytes_ = 0;
+  }
+  for (; len >= 64; p += 64, len -= 64) compress(h_, p);
+  if (len) std::memcpy(block_, p, len);
+  blockBytes_ = len;
+}
+
+Digest Sha256::finish() {
   uint8_t tail[128] = {0};
-  const size_t rest = len - full * 64;
-  if (rest) std::memcpy(tail, p + full * 64, rest);
+  const size_t rest = blockBytes_;
+  if (rest) std::memcpy(tail, block_, rest);
   tail[rest] = 0x80;
   const size_t tailLen = rest + 9 <= 64 ? 64 : 128;
-  const uint64_t bits = uint64_t(len) * 8;
+  const uint64_t bits = totalBytes_ * 8;
   for (int i = 0; i < 8; ++i) tail[tailLen - 1 - i] = uint8_t(bits >> (8 * i));
-  compress(h, tail);
-  if (tailLen == 128) compress(h, tail + 64);
+  compress(h_, tail);
+  if (tailLen == 128) compress(h_, tail + 64);
   Digest out;
   for (int i = 0; i < 8; ++i) {
-    out[4 * i] = uint8_t(h[i] >> 24);
-    out[4 * i + 1] = uint8_t(h[i] >> 16);
-    out[4 * i + 2] = uint8_t(h[i] >> 8);
-    out[4 * i + 3] = uint8_t(h[i]);
+    out[4 * i] = uint8_t(h_[i] >> 24);
+    out[4 * i + 1] = uint8_t(h_[i] >> 16);
+    out[4 * i + 2] = uint8_t(h_[i] >> 8);
+    out[4 * i + 3] = uint8_t(h_[i]);
   }
   return out;
+}
+
+Digest sha256(const void* data, size_t len) {
+  Sha256 s;
+  s.update(data, len);
+  return s.finish();
 }
 
 Digest hmacSha256(const std::string& key, const void* data, size_t len) {

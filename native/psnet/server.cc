@@ -790,7 +790,7 @@ void PsServer::handleSave(uint64_t connId, const Message& m) {
     const ShardFileInfo info = writeShard(dir, t.name, t.spec, *t.store, config_.rank,
                                           [&](uint64_t key) { return liveRing_.primary(key) == me; });
     out << (first ? "" : ",") << "{\"table\":\"" << t.name << "\",\"file\":\"" << info.file << "\",\"keys\":" << info.keys
-        << ",\"checksum\":\"" << info.checksum << "\"}";
+        << ",\"bytes\":" << info.bytes << ",\"sha256\":\"" << info.sha256 << "\"}";
     first = false;
   }
   out << "]";
@@ -802,7 +802,8 @@ void PsServer::handleSave(uint64_t connId, const Message& m) {
 
 void PsServer::handleLoad(uint64_t connId, const Message& m) {
   const PsHeader& h = m.header();
-  const std::string dir(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
+  // The payload lists the manifest's files with their sizes and SHA-256 (snapshot.h).
+  const SnapshotListing listing = parseSnapshotListing(std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()));
   const uint32_t me = static_cast<uint32_t>(config_.rank);
   const int copies = config_.replication;
   std::vector<uint32_t> owners(static_cast<size_t>(copies));
@@ -810,24 +811,21 @@ void PsServer::handleLoad(uint64_t connId, const Message& m) {
   // Every shard file is read by every server, which keeps the rows it owns under the
   // current ring, so a snapshot loads onto a different number of servers too. All files are
   // verified first, so a corrupt snapshot changes nothing.
-  forEachShardFile(dir, [&](const std::string& file) { readShard(file, nullptr, nullptr, &loaded); });
-  forEachShardFile(dir, [&](const std::string& file) {
-    readShard(file, [&](const std::string& name, const TableSpec& spec) -> ps::ShardStore* {
-      const uint32_t id = tableIdOf(name);
-      Table* t = findTable(id);
-      if (!t) {
-        t = &addTable(id, name, spec);
-      } else if (!sameSpec(t->spec, spec)) {
-        throw Error(ErrorCode::kInvalidArgument, "snapshot " + file + " holds table '" + name + "' with " + describeSpec(spec) +
-                                                     " but the running table has " + describeSpec(t->spec));
-      }
-      return t->store.get();
-    }, [&](uint64_t key) {
-      fullRing_.owners(key, copies, owners.data());
-      for (int c = 0; c < copies; ++c) if (owners[static_cast<size_t>(c)] == me) return true;
-      return false;
-    }, &loaded);
-  });
+  loadSnapshot(listing, [&](const std::string& name, const TableSpec& spec, const std::string& file) -> ps::ShardStore* {
+    const uint32_t id = tableIdOf(name);
+    Table* t = findTable(id);
+    if (!t) {
+      t = &addTable(id, name, spec);
+    } else if (!sameSpec(t->spec, spec)) {
+      throw Error(ErrorCode::kInvalidArgument, "snapshot " + file + " holds table '" + name + "' with " + describeSpec(spec) +
+                                                   " but the running table has " + describeSpec(t->spec));
+    }
+    return t->store.get();
+  }, [&](uint64_t key) {
+    fullRing_.owners(key, copies, owners.data());
+    for (int c = 0; c < copies; ++c) if (owners[static_cast<size_t>(c)] == me) return true;
+    return false;
+  }, &loaded);
   const std::string s = "{\"rows\":" + std::to_string(loaded) + "}";
   Message r = makeResponse(h, kOk, s.size());
   std::memcpy(r.payload(), s.data(), s.size());

@@ -60,7 +60,7 @@ struct PsServerConfig {
   uint64_t maxMessageBytes = 1ull << 30;
   bool restore = false;          // a replacement: copy this rank's data from the live servers
   bool join = false;             // an added server (with restore): copy the ranges it takes over
-  std::string snapshotDir;       // restore: where to find ranges no live server holds
+  std::string snapshotListing;   // restore: the ps.save() snapshot for ranges no live server holds (snapshot.h listing)
 };
 
 class PsServer {

@@ -435,7 +435,7 @@ void PsServer::finishRestore() {
     if (arcs.size() > 3) ranges += ", ...";
     const std::string what = std::to_string(arcs.size()) + " of its key ranges (ring positions " + ranges + ") have no live replica" +
                              (lost.empty() ? std::string(" (replication 1)") : " (lost: server " + lost + ")");
-    if (config_.snapshotDir.empty()) {
+    if (config_.snapshotListing.empty()) {
       restoring_ = false;
       setRestoreState("failed", "parameter server " + std::to_string(config_.rank) + " cannot be restored: " + what +
                                     " and no snapshot directory was given (SHOAL_PS_SNAPSHOT_DIR, a ps.save() directory)");
@@ -443,22 +443,19 @@ void PsServer::finishRestore() {
     }
     try {
       std::vector<uint32_t> owners(static_cast<size_t>(copies));
-      size_t verified = 0;
-      forEachShardFile(config_.snapshotDir, [&](const std::string& file) { readShard(file, nullptr, nullptr, &verified); });
-      forEachShardFile(config_.snapshotDir, [&](const std::string& file) {
-        readShard(file, [&](const std::string& name, const TableSpec& spec) -> ps::ShardStore* {
-          const uint32_t id = tableIdOf(name);
-          Table* t = findTable(id);
-          return (t ? t : &addTable(id, name, spec))->store.get();
-        }, [&](uint64_t key) {
-          fullRing_.owners(key, copies, owners.data());
-          return orphaned(owners.data());
-        }, &snapshotRows_);
-      });
+      // snapshotDir holds the manifest's listing (lib/ps/server_main.ts verified its MAC).
+      loadSnapshot(parseSnapshotListing(config_.snapshotListing), [&](const std::string& name, const TableSpec& spec, const std::string&) -> ps::ShardStore* {
+        const uint32_t id = tableIdOf(name);
+        Table* t = findTable(id);
+        return (t ? t : &addTable(id, name, spec))->store.get();
+      }, [&](uint64_t key) {
+        fullRing_.owners(key, copies, owners.data());
+        return orphaned(owners.data());
+      }, &snapshotRows_);
     } catch (const Error& e) {
       restoring_ = false;
       setRestoreState("failed", "parameter server " + std::to_string(config_.rank) + ": " + what + " and the snapshot in " +
-                                    config_.snapshotDir + " could not be read: " + e.what());
+                                    config_.snapshotListing.substr(0, config_.snapshotListing.find('\n')) + " could not be read: " + e.what());
       return;
     }
   }

@@ -1,6 +1,6 @@
 #include "psnet/snapshot.h"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <vector>
 
 #include "common/error.h"
+#include "ps/table_config.h"
+#include "psnet/table_spec.h"
 #include "transport/socket.h"
 
 namespace shoal {
@@ -19,40 +22,36 @@ namespace psnet {
 namespace {
 
 constexpr char kMagic[8] = {'S', 'H', 'O', 'A', 'L', 'S', 'N', 'P'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr const char* kSuffix = ".shard";
 
-// Word-at-a-time multiply-rotate hash: fast enough to checksum GBs, catches flipped bits
-// and truncation (it is not a cryptographic MAC).
-struct Checksum {
-  uint64_t h = 0x9E3779B97F4A7C15ull;
-  uint64_t tail = 0;
-  unsigned tailBytes = 0;
-  void add(const void* data, size_t len) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < len; ++i) {
-      tail |= uint64_t(p[i]) << (8 * tailBytes);
-      if (++tailBytes == 8) {
-        mix(tail);
-        tail = 0;
-        tailBytes = 0;
-      }
-    }
-  }
-  void mix(uint64_t w) {
-    h ^= w * 0xBF58476D1CE4E5B9ull;
-    h = (h << 27 | h >> 37) * 0x94D049BB133111EBull;
-  }
-  uint64_t finish() {
-    mix(tail ^ (uint64_t(tailBytes) << 56));
-    return h ^ (h >> 31);
-  }
-};
+// Table names are at most 200 characters (lib/ps/client.ts), up to 4 UTF-8 bytes each.
+constexpr uint32_t kMaxNameBytes = 800;
+constexpr size_t kFixedBytes = 8 + 4 + sizeof(TableSpec);
 
-std::string hex(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
-  return buf;
+std::string hexOf(const Digest& d) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : d) {
+    out += digits[b >> 4];
+    out += digits[b & 15];
+  }
+  return out;
+}
+
+bool digestFromHex(const std::string& text, Digest* out) {
+  if (text.size() != 64) return false;
+  for (size_t i = 0; i < 32; ++i) {
+    int v = 0;
+    for (int k = 0; k < 2; ++k) {
+      const char c = text[2 * i + k];
+      const int nib = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (nib < 0) return false;
+      v = v * 16 + nib;
+    }
+    (*out)[i] = static_cast<uint8_t>(v);
+  }
+  return true;
 }
 
 // Table names become file names: keep [A-Za-z0-9_-], hex-escape the rest.
@@ -91,24 +90,126 @@ class Writer {
     if (f_) std::fclose(f_);
   }
   void put(const void* data, size_t len) {
-    sum_.add(data, len);
+    sum_.update(data, len);
+    bytes_ += len;
     if (std::fwrite(data, 1, len, f_) != len) throw Error(ErrorCode::kIo, "write to " + path_ + " failed: " + transport::errnoText(errno));
   }
-  uint64_t close() {
-    const uint64_t c = sum_.finish();
-    if (std::fwrite(&c, 1, 8, f_) != 8 || std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0) {
+  // Flushes to disk; returns the file's SHA-256.
+  Digest close() {
+    if (std::fflush(f_) != 0 || ::fsync(fileno(f_)) != 0) {
       throw Error(ErrorCode::kIo, "write to " + path_ + " failed: " + transport::errnoText(errno));
     }
     std::fclose(f_);
     f_ = nullptr;
-    return c;
+    return sum_.finish();
   }
+  uint64_t bytes() const { return bytes_; }
 
  private:
   std::string path_;
   FILE* f_;
-  Checksum sum_;
+  Sha256 sum_;
+  uint64_t bytes_ = 0;
 };
+
+// Reads a whole file. With a manifest size, a file of another size is refused before
+// anything is allocated for it.
+std::vector<uint8_t> readFile(const std::string& path, const uint64_t* expectBytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot read snapshot file " + path + ": " + transport::errnoText(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw Error(ErrorCode::kIo, "cannot stat snapshot file " + path + ": " + transport::errnoText(errno));
+  if (!S_ISREG(st.st_mode)) throw Error(ErrorCode::kIo, "snapshot file " + path + " is not a regular file");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (expectBytes && size != *expectBytes) {
+    throw Error(ErrorCode::kIo, "snapshot file " + path + " is " + std::to_string(size) + " bytes, the manifest says " +
+                                    std::to_string(*expectBytes) + (size < *expectBytes ? " (truncated)" : " (extended)"));
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(ErrorCode::kIo, "cannot read snapshot file " + path + (n < 0 ? ": " + transport::errnoText(errno) : ": it shrank while being read"));
+    got += static_cast<size_t>(n);
+  }
+  return bytes;
+}
+
+// A shard file's structure, checked: every count is compared with the bytes that are there
+// (no multiplication that can overflow), the spec is a valid table spec and the row width
+// is the one that spec implies.
+struct ParsedShard {
+  ShardSummary summary;
+  size_t rowsOffset = 0;
+};
+
+ParsedShard parseShard(const std::vector<uint8_t>& bytes, const std::string& file) {
+  const auto bad = [&](const std::string& why) { return Error(ErrorCode::kIo, "snapshot file " + file + " " + why); };
+  if (bytes.size() < 12 || std::memcmp(bytes.data(), kMagic, 8) != 0) throw bad("is not a Shoal snapshot file (bad magic)");
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + 8, 4);
+  if (version != kVersion) {
+    throw bad("has format version " + std::to_string(version) + ", this build reads " + std::to_string(kVersion) +
+              (version == 1 ? " (written by an older Shoal: save it again with this one)" : ""));
+  }
+  if (bytes.size() < kFixedBytes) throw bad("is truncated (" + std::to_string(bytes.size()) + " bytes, the header alone is " + std::to_string(kFixedBytes) + ")");
+  ParsedShard p;
+  ShardSummary& s = p.summary;
+  std::memcpy(&s.spec, bytes.data() + 12, sizeof(TableSpec));
+  size_t off = kFixedBytes;
+  const size_t left = bytes.size() - off;
+  if (s.spec.nameBytes == 0 || s.spec.nameBytes > kMaxNameBytes) throw bad("has a table name of " + std::to_string(s.spec.nameBytes) + " bytes (1 to " + std::to_string(kMaxNameBytes) + " allowed)");
+  if (left < size_t{s.spec.nameBytes} + 12) throw bad("is truncated (it ends inside the table name or row count)");
+  s.table.assign(reinterpret_cast<const char*>(bytes.data() + off), s.spec.nameBytes);
+  off += s.spec.nameBytes;
+  std::memcpy(&s.rows, bytes.data() + off, 8);
+  std::memcpy(&s.rowFloats, bytes.data() + off + 8, 4);
+  off += 12;
+  if (s.spec.consistency > 2 || s.spec.staleness < 0) throw bad("holds table '" + s.table + "' with an invalid consistency model");
+  ps::TableConfig config;
+  try {
+    config = toTableConfig(s.spec);
+    ps::validate(config);
+  } catch (const Error& e) {
+    throw bad("holds table '" + s.table + "' with an invalid spec: " + e.what());
+  }
+  const uint32_t width = ps::rowFloatsPerKey(config);
+  if (s.rowFloats != width) {
+    throw bad("has rows of " + std::to_string(s.rowFloats) + " floats, but its table spec (" + describeSpec(s.spec) + ") implies " + std::to_string(width));
+  }
+  const uint64_t rowBytes = 8 + uint64_t{width} * 4;  // width <= a few * kMaxDim: no overflow
+  const uint64_t body = bytes.size() - off;
+  if (body % rowBytes != 0 || body / rowBytes != s.rows) {
+    throw bad("says it holds " + std::to_string(s.rows) + " rows of " + std::to_string(rowBytes) + " bytes, but " + std::to_string(body) +
+              " bytes follow the header (truncated, padded or a corrupt count)");
+  }
+  p.rowsOffset = off;
+  return p;
+}
+
+// The listed file, read and checked against the manifest (size, SHA-256), then parsed.
+std::vector<uint8_t> readListedShard(const std::string& dir, const ListedShard& shard, ParsedShard* parsed) {
+  const std::string path = dir + "/" + shard.file;
+  std::vector<uint8_t> bytes = readFile(path, &shard.bytes);
+  if (!digestEqual(sha256(bytes.data(), bytes.size()), shard.sha256)) {
+    throw Error(ErrorCode::kIo, "snapshot file " + path + " does not match the manifest (SHA-256 differs: the file was changed or corrupted)");
+  }
+  *parsed = parseShard(bytes, path);
+  return bytes;
+}
+
+bool validShardFileName(const std::string& f) {
+  if (f.empty() || f.size() > 255 || f.size() <= 6 || f.compare(f.size() - 6, 6, kSuffix) != 0) return false;
+  for (unsigned char c : f) {
+    if (!(std::isalnum(c) || c == '_' || c == '-' || c == '%' || c == '.')) return false;
+  }
+  return f[0] != '.';
+}
 
 }  // namespace
 
@@ -148,7 +249,8 @@ ShardFileInfo writeShard(const std::string& dir, const std::string& table, const
       w.put(&key, 8);
       w.put(row, rowFloats * sizeof(float));
     });
-    info.checksum = hex(w.close());
+    info.bytes = w.bytes();
+    info.sha256 = hexOf(w.close());
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw Error(ErrorCode::kIo, "cannot rename " + tmp + " to " + path + ": " + transport::errnoText(errno));
@@ -158,81 +260,75 @@ ShardFileInfo writeShard(const std::string& dir, const std::string& table, const
   return info;
 }
 
-void forEachShardFile(const std::string& dir, const std::function<void(const std::string&)>& fn) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) throw Error(ErrorCode::kIo, "cannot open snapshot directory " + dir + ": " + transport::errnoText(errno));
-  std::vector<std::string> files;
-  while (dirent* e = ::readdir(d)) {
-    const std::string n = e->d_name;
-    if (n.size() > 6 && n.compare(n.size() - 6, 6, kSuffix) == 0) files.push_back(dir + "/" + n);
+SnapshotListing parseSnapshotListing(const std::string& text) {
+  SnapshotListing listing;
+  size_t at = text.find('\n');
+  listing.dir = text.substr(0, at);
+  if (listing.dir.empty() || listing.dir.find('\0') != std::string::npos) {
+    throw Error(ErrorCode::kInvalidArgument, "snapshot listing: the first line must be the snapshot directory");
   }
-  ::closedir(d);
-  for (const auto& f : files) fn(f);
+  std::set<std::string> seen;
+  for (size_t line = 2; at != std::string::npos && at + 1 < text.size(); ++line) {
+    const size_t next = text.find('\n', at + 1);
+    const std::string l = text.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    at = next;
+    const auto bad = [&](const std::string& why) {
+      return Error(ErrorCode::kInvalidArgument, "snapshot listing line " + std::to_string(line) + " (\"" + l.substr(0, 120) + "\"): " + why);
+    };
+    const size_t sp1 = l.find(' ');
+    const size_t sp2 = sp1 == std::string::npos ? sp1 : l.find(' ', sp1 + 1);
+    if (sp2 == std::string::npos) throw bad("expected '<sha256> <bytes> <file>'");
+    ListedShard s;
+    if (!digestFromHex(l.substr(0, sp1), &s.sha256)) throw bad("the SHA-256 must be 64 lowercase hex digits");
+    const std::string bytes = l.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (bytes.empty() || bytes.size() > 19 || bytes.find_first_not_of("0123456789") != std::string::npos) throw bad("bad byte count");
+    s.bytes = std::stoull(bytes);
+    s.file = l.substr(sp2 + 1);
+    if (!validShardFileName(s.file)) throw bad("not a shard file name (a plain name ending in .shard)");
+    if (!seen.insert(s.file).second) throw bad("the file is listed twice");
+    listing.shards.push_back(std::move(s));
+  }
+  return listing;
 }
 
-void readShard(const std::string& file,
-               const std::function<ps::ShardStore*(const std::string& table, const TableSpec& spec)>& getStore,
-               const std::function<bool(uint64_t)>& keep, size_t* loaded) {
-  FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f) throw Error(ErrorCode::kIo, "cannot read snapshot file " + file + ": " + transport::errnoText(errno));
-  std::vector<uint8_t> bytes;
-  {
-    std::fseek(f, 0, SEEK_END);
-    const long size = std::ftell(f);
-    std::fseek(f, 0, SEEK_SET);
-    bytes.resize(size > 0 ? static_cast<size_t>(size) : 0);
-    const size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), f);
-    std::fclose(f);
-    if (got != bytes.size()) throw Error(ErrorCode::kIo, "cannot read snapshot file " + file);
-  }
-  const size_t fixed = 8 + 4 + sizeof(TableSpec);
-  if (bytes.size() < fixed + 12 + 8 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
-    throw Error(ErrorCode::kIo, "snapshot file " + file + " is not a Shoal snapshot or is truncated");
-  }
-  Checksum sum;
-  sum.add(bytes.data(), bytes.size() - 8);
-  uint64_t stored;
-  std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
-  TableSpec spec;
-  std::memcpy(&spec, bytes.data() + 12, sizeof(spec));
-  size_t off = fixed;
-  if (off + spec.nameBytes + 12 > bytes.size() - 8) throw Error(ErrorCode::kIo, "snapshot file " + file + " is truncated");
-  const std::string name(reinterpret_cast<const char*>(bytes.data() + off), spec.nameBytes);
-  off += spec.nameBytes;
-  uint64_t rows;
-  uint32_t rowFloats;
-  std::memcpy(&rows, bytes.data() + off, 8);
-  std::memcpy(&rowFloats, bytes.data() + off + 8, 4);
-  off += 12;
-  const uint64_t need = rows * (8 + uint64_t(rowFloats) * 4);
-  if (off + need + 8 != bytes.size()) {
-    throw Error(ErrorCode::kIo, "snapshot file " + file + " is truncated or padded: " + std::to_string(rows) + " rows need " +
-                                    std::to_string(off + need + 8) + " bytes, the file has " + std::to_string(bytes.size()));
-  }
-  if (sum.finish() != stored) throw Error(ErrorCode::kIo, "snapshot file " + file + " is corrupt (checksum mismatch)");
+void loadSnapshot(const SnapshotListing& listing, const StoreForTable& getStore, const std::function<bool(uint64_t)>& keep,
+                  size_t* loaded) {
+  ParsedShard parsed;
+  for (const ListedShard& shard : listing.shards) readListedShard(listing.dir, shard, &parsed);
   if (!getStore) return;  // verification only
-  ps::ShardStore* store = getStore(name, spec);
-  if (store->rowFloats() != rowFloats) throw Error(ErrorCode::kIo, "snapshot file " + file + " has rows of " + std::to_string(rowFloats) + " floats, the table has " + std::to_string(store->rowFloats()));
-  // Files hold rows in hash order: size the table for the kept rows first, or inserting
-  // them in that order into a growing table makes long probe runs (see server_sync.cc).
-  size_t kept = 0;
-  for (uint64_t i = 0, o = off; i < rows; ++i, o += 8 + rowFloats * 4) {
-    uint64_t key;
-    std::memcpy(&key, bytes.data() + o, 8);
-    if (keep(key)) ++kept;
-  }
-  store->reserve(store->size() + kept);
-  std::vector<float> row(rowFloats);
-  for (uint64_t i = 0; i < rows; ++i) {
-    uint64_t key;
-    std::memcpy(&key, bytes.data() + off, 8);
-    if (keep(key)) {
-      std::memcpy(row.data(), bytes.data() + off + 8, rowFloats * 4);
+  for (const ListedShard& shard : listing.shards) {
+    // Read again (one file in memory at a time) and re-checked: it may have changed since.
+    const std::vector<uint8_t> bytes = readListedShard(listing.dir, shard, &parsed);
+    const std::string path = listing.dir + "/" + shard.file;
+    const ShardSummary& s = parsed.summary;
+    ps::ShardStore* store = getStore(s.table, s.spec, path);
+    if (store->rowFloats() != s.rowFloats) {
+      throw Error(ErrorCode::kIo, "snapshot file " + path + " has rows of " + std::to_string(s.rowFloats) + " floats, the table has " + std::to_string(store->rowFloats()));
+    }
+    const size_t rowBytes = 8 + size_t{s.rowFloats} * 4;
+    // Files hold rows in hash order: size the table for the kept rows first, or inserting
+    // them in that order into a growing table makes long probe runs (see server_sync.cc).
+    size_t kept = 0;
+    for (size_t o = parsed.rowsOffset; o < bytes.size(); o += rowBytes) {
+      uint64_t key;
+      std::memcpy(&key, bytes.data() + o, 8);
+      if (keep(key)) ++kept;
+    }
+    store->reserve(store->size() + kept);
+    std::vector<float> row(s.rowFloats);
+    for (size_t o = parsed.rowsOffset; o < bytes.size(); o += rowBytes) {
+      uint64_t key;
+      std::memcpy(&key, bytes.data() + o, 8);
+      if (!keep(key)) continue;
+      std::memcpy(row.data(), bytes.data() + o + 8, s.rowFloats * 4);
       store->putRaw(key, row.data());
       ++*loaded;
     }
-    off += 8 + rowFloats * 4;
   }
+}
+
+ShardSummary inspectShardFile(const std::string& path) {
+  return parseShard(readFile(path, nullptr), path).summary;
 }
 
 }  // namespace psnet

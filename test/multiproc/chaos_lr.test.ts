@@ -14,6 +14,10 @@ import { childrenMatching } from '../helpers/proc_tree.js';
 import { Rng } from '../../algorithms/common/rng.js';
 import { CLI, shoal } from '../helpers/shoal_cli.js';
 
+// Checkpoints and PS snapshots are signed with the job secret: every job of this file (and
+// so a resumed one) runs with the same SHOAL_TOKEN, as a user resuming a job would.
+process.env.SHOAL_TOKEN = 'chaos-lr-test-secret';
+
 const DATA = fileURLToPath(new URL('../../../../shared/data/a9a/', import.meta.url));
 const A9A = join(DATA, 'a9a');
 const A9A_T = join(DATA, 'a9a.t');

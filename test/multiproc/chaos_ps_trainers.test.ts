@@ -25,6 +25,10 @@ import { Rng } from '../../algorithms/common/rng.js';
 import { startJob, type JobResult } from '../../lib/launcher.js';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 
+// Checkpoints and PS snapshots are signed with the job secret: every job of this file (and
+// so a resumed one) runs with the same SHOAL_TOKEN, as a user resuming a job would.
+process.env.SHOAL_TOKEN = 'chaos-ps-trainers-test-secret';
+
 const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-ps-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 

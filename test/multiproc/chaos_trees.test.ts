@@ -19,6 +19,10 @@ import { Rng } from '../../algorithms/common/rng.js';
 import { generateDataset } from '../../lib/data/datagen.js';
 import { shoal, type CliRun as Run } from '../helpers/shoal_cli.js';
 
+// Checkpoints and PS snapshots are signed with the job secret: every job of this file (and
+// so a resumed one) runs with the same SHOAL_TOKEN, as a user resuming a job would.
+process.env.SHOAL_TOKEN = 'chaos-trees-test-secret';
+
 const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-trees-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 

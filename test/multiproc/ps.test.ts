@@ -73,13 +73,18 @@ test.serial('a server killed with SIGKILL mid-training loses no acknowledged pus
   }
 });
 
-test.serial('save/load round trip restores the model; corrupt and truncated shard files are refused', async (t) => {
+test.serial('save/load round trip restores the model; corrupt, truncated, unlisted, foreign and overflowing snapshot files are refused, naming the file', async (t) => {
   t.timeout(120_000);
   const r = (await psJob(t, 2, 2, 'snapshot'))[0]!;
   t.true(r['changedBeforeLoad'] as boolean, 'the model changed after the snapshot');
   t.true(r['restored'] as boolean, 'load brought back the saved values');
-  t.regex(String(r['corrupt']), /is corrupt \(checksum mismatch\)/);
-  t.regex(String(r['truncated']), /is truncated/);
+  t.regex(String(r['corrupt']), /snapshot file \S+\/snap\.\d\.shard does not match the manifest \(SHA-256 differs/);
+  t.regex(String(r['truncated']), /snapshot file \S+\/snap\.\d\.shard is \d+ bytes, the manifest says \d+ \(truncated\)/);
+  t.is(r['unlistedIgnored'], 'loaded', 'a shard file the manifest does not list is not read');
+  t.regex(String(r['tamperedManifest']), /ps\.load: \S+manifest\.json was written by another job or with another secret, or was changed since/);
+  t.regex(String(r['foreign']), /manifest\.json was written by another job or with another secret.*run with the SHOAL_TOKEN of the job that wrote it/);
+  t.regex(String(r['overflow']), /snapshot file \S+\/snap\.0\.shard says it holds 2305843009213693952 rows of 24 bytes, but 0 bytes follow the header/);
+  t.is(r['serversAlive'], 2, 'both servers survived the crafted file');
   t.is(r['manifest'], 2, 'one shard file per table per server');
   t.true(r['generation'] as boolean, 'the snapshot is a generation published through CURRENT');
 });

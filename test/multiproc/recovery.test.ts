@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { runRanks } from '../helpers/run_job.js';
 
 const WORKER = 'workers/recovery.worker.js';
+// Checkpoints are signed with the job secret: a resumed job must have the same SHOAL_TOKEN.
+const SECRET = { SHOAL_TOKEN: 'recovery-test-secret' };
 
 interface Result {
   rank: number;
@@ -100,10 +102,10 @@ test('checkpoint then --resume: a job killed at iteration 25 continues to the sa
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const np = 2;
   const iters = 40;
-  const first = await runRanks(np, WORKER, [String(iters), dir], { inject: 'exit:rank=0:op=allReduce:seq=26:code=9', quiet: true, killGraceMs: 500, wallTimeoutMs: 60_000 });
+  const first = await runRanks(np, WORKER, [String(iters), dir], { env: SECRET, inject: 'exit:rank=0:op=allReduce:seq=26:code=9', quiet: true, killGraceMs: 500, wallTimeoutMs: 60_000 });
   t.false(first.result.ok, 'the first run was meant to die');
   t.is(results(first.stdout).filter(Boolean).length, 0);
-  const second = await runRanks(np, WORKER, [String(iters), dir, dir], { quiet: true, wallTimeoutMs: 60_000 });
+  const second = await runRanks(np, WORKER, [String(iters), dir, dir], { env: SECRET, quiet: true, wallTimeoutMs: 60_000 });
   t.true(second.result.ok, `${second.result.summary}\n${second.output.flat().join('\n')}`);
   for (const r of results(second.stdout)) {
     t.deepEqual(r?.acc, expected(np, iters));
@@ -111,14 +113,18 @@ test('checkpoint then --resume: a job killed at iteration 25 continues to the sa
   }
 });
 
-test('--resume refuses a checkpoint of another job, naming the file and the difference', async (t) => {
+test('--resume refuses a checkpoint of another job (other parameters, or another secret), naming the file and the difference', async (t) => {
   t.timeout(120_000);
   const dir = mkdtempSync(join(tmpdir(), 'shoal-ckpt-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const first = await runRanks(2, WORKER, ['10', dir], { quiet: true, wallTimeoutMs: 60_000 });
+  const first = await runRanks(2, WORKER, ['10', dir], { env: SECRET, quiet: true, wallTimeoutMs: 60_000 });
   t.true(first.result.ok, first.result.summary);
-  const second = await runRanks(2, WORKER, ['12', dir, dir], { quiet: true, killGraceMs: 500, wallTimeoutMs: 60_000 });
+  const second = await runRanks(2, WORKER, ['12', dir, dir], { env: SECRET, quiet: true, killGraceMs: 500, wallTimeoutMs: 60_000 });
   t.false(second.result.ok);
   const text = second.stderr[0]!.join('\n');
   t.regex(text, /checkpoint\.bin was written by a different job: iters was 10, this job has 12/);
+  // Same parameters, another secret (a fresh shoal run without SHOAL_TOKEN gets a random one).
+  const foreign = await runRanks(2, WORKER, ['10', dir, dir], { quiet: true, killGraceMs: 500, wallTimeoutMs: 60_000 });
+  t.false(foreign.result.ok);
+  t.regex(foreign.stderr[0]!.join('\n'), /checkpoint\.bin was written by another job or with another secret.*run with the SHOAL_TOKEN of the job that wrote it/);
 });

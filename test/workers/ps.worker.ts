@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 import { init } from '../../lib/index.js';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
+import { writeManifest, type ShardEntry } from '../../lib/ps/snapshot_manifest.js';
+import { withRowCount, writeSignedSnapshot } from '../helpers/ps_snapshot_files.js';
 
 const scenario = process.argv[2] ?? '';
 const comm = await init();
@@ -127,18 +129,38 @@ switch (scenario) {
       const after = await t.pull(all);
       outcome.restored = after.every((v, i) => v === before[i]);
       outcome.changedBeforeLoad = changed.some((v, i) => v !== before[i]);
-      // Flip one byte of a shard file: load must refuse it.
       // ps.save() wrote a generation and pointed CURRENT at it (lib/ps/snapshot_dir.ts).
       const gen = currentSnapshotDir(dir);
       outcome.generation = gen !== dir;
+      const secret = process.env.SHOAL_TOKEN!;
+      const refusal = (): Promise<string> => ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
       const shard = readdirSync(gen).find((f) => f.endsWith('.shard'))!;
-      const bytes = readFileSync(join(gen, shard));
-      bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0xff;
-      writeFileSync(join(gen, shard), bytes);
-      outcome.corrupt = await ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
-      writeFileSync(join(gen, shard), bytes.subarray(0, bytes.length - 30));
-      outcome.truncated = await ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
-      outcome.manifest = JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')).shards.length;
+      const original = readFileSync(join(gen, shard));
+      const manifestText = readFileSync(join(gen, 'manifest.json'), 'utf8');
+      // Flip one byte of a shard file: load must refuse it.
+      const flipped = Buffer.from(original);
+      flipped[flipped.length - 20] = flipped[flipped.length - 20]! ^ 0xff;
+      writeFileSync(join(gen, shard), flipped);
+      outcome.corrupt = await refusal();
+      writeFileSync(join(gen, shard), original.subarray(0, original.length - 30));
+      outcome.truncated = await refusal();
+      writeFileSync(join(gen, shard), original);
+      // A file the manifest does not list is never read, whatever it holds.
+      writeFileSync(join(gen, 'snap.7.shard'), Buffer.from('not a shard file'));
+      outcome.unlistedIgnored = await refusal();
+      // An edited manifest, and a snapshot of a job with another secret.
+      writeFileSync(join(gen, 'manifest.json'), manifestText.replace('"keys": ', '"keys": 1'));
+      outcome.tamperedManifest = await refusal();
+      writeFileSync(join(gen, 'manifest.json'), manifestText);
+      await writeManifest(gen, (JSON.parse(manifestText) as { shards: ShardEntry[] }).shards, 'the secret of another job');
+      outcome.foreign = await refusal();
+      // The crafted file that used to crash every server: its row count overflows
+      // rows * (8 + 4 * rowFloats) to the 0 bytes that follow; it is listed in a manifest
+      // signed with the job's own secret, so it reaches the servers' parser.
+      await writeSignedSnapshot(gen, new Map([['snap.0.shard', withRowCount(original, 1n << 61n)]]), secret);
+      outcome.overflow = await refusal();
+      outcome.serversAlive = (await ps.stats()).length;
+      outcome.manifest = (JSON.parse(manifestText) as { shards: unknown[] }).shards.length;
     }
     void dirs;
     await comm.barrier();
