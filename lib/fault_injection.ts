@@ -2,8 +2,11 @@
 // (or the SHOAL_INJECT environment variable) holds rules `kind:key=value:...` separated by ';'.
 // Every rank parses them on its first collective; Communicator#submit calls
 // faultBeforeSubmit() right before it hands an op of the world communicator to the engine,
-// and a matching rule kills, delays, exits or breaks the rank there. Decisions are pure
-// functions of (rule, world rank, op, seq): the same spec fires at the same places every run.
+// and PsClient calls faultBeforePsCall() before each push, pull and clock; a matching rule
+// kills, delays, exits or breaks the rank there. Decisions are pure functions of (rule, world
+// rank, op, seq): the same spec fires at the same places every run. Rules with `server=K`
+// are for parameter server K: server_main passes their request number to the native server,
+// which kills itself when it receives that request (serverKillRequest()).
 
 import { writeSync } from 'node:fs';
 import { ConfigError } from './errors.js';
@@ -11,7 +14,16 @@ import { OP_KIND, type OpName } from './native.js';
 
 export const INJECT_KINDS = ['kill', 'delay', 'drop-connection', 'exit'] as const;
 export type InjectKind = (typeof INJECT_KINDS)[number];
-export type InjectOp = OpName | 'any';
+/** Parameter-server calls a worker's rule can fire before (each has its own seq). */
+export const PS_INJECT_OPS = ['push', 'pull', 'clock'] as const;
+export type PsInjectOp = (typeof PS_INJECT_OPS)[number];
+/** What a rule can fire before: a collective or a PS call. */
+export type InjectPoint = OpName | PsInjectOp;
+export type InjectOp = InjectPoint | 'any';
+
+export function isPsInjectOp(op: string): op is PsInjectOp {
+  return (PS_INJECT_OPS as readonly string[]).includes(op);
+}
 
 export interface InjectRule {
   /** The rule as written, for messages. */
@@ -21,10 +33,14 @@ export interface InjectRule {
   kind: InjectKind;
   /** World rank that fires the rule; undefined: every rank. */
   rank?: number;
-  /** Op name, or 'any' (the default). */
+  /** Op name, or 'any' (the default: every collective, no PS call). */
   op: InjectOp;
-  /** Sequence number on the world communicator; undefined: every matching op. */
+  /** Sequence number on the world communicator (of that PS call for push/pull/clock); undefined: every matching op. */
   seq?: number;
+  /** A server rule: the parameter server index that dies. */
+  server?: number;
+  /** Server rules: the request (1 = its first) at which the server dies. */
+  request?: number;
   /** Fire with this probability per (seed, rank, seq); undefined: always. */
   prob?: number;
   /** Seed of the `prob` decision (default 0). */
@@ -44,14 +60,16 @@ export interface DropConnectionAction {
   reason: string;
 }
 
-const COMMON_KEYS = ['rank', 'op', 'seq', 'prob', 'seed'] as const;
+const COMMON_KEYS = ['rank', 'op', 'seq', 'prob', 'seed', 'server', 'request'] as const;
+/** The keys a server rule (server=K) may have. */
+const SERVER_RULE_KEYS = ['server', 'request'];
 const KIND_KEYS: Record<InjectKind, readonly string[]> = {
   kill: [],
   delay: ['ms'],
   'drop-connection': ['peer'],
   exit: ['code'],
 };
-const OPS: readonly string[] = [...Object.keys(OP_KIND), 'any'];
+const OPS: readonly string[] = [...Object.keys(OP_KIND), ...PS_INJECT_OPS, 'any'];
 
 /**
  * Parses a fault-injection spec: rules `kind:key=value:...` separated by ';' (empty rules
@@ -99,6 +117,8 @@ function parseRule(text: string, index: number): InjectRule {
       case 'ms': rule.ms = int(2_147_483_647); break;
       case 'peer': rule.peer = int(); break;
       case 'code': rule.code = int(255); break;
+      case 'server': rule.server = int(); break;
+      case 'request': rule.request = int(); break;
       case 'op':
         if (!OPS.includes(value)) throw fail(`op must be one of ${OPS.join(', ')}, got ${JSON.stringify(value)}`);
         rule.op = value as InjectOp;
@@ -112,6 +132,14 @@ function parseRule(text: string, index: number): InjectRule {
     }
   }
   if (seen.has('seed') && !seen.has('prob')) throw fail('seed is only meaningful with prob');
+  if (seen.has('server') || seen.has('request')) {
+    if (kind !== 'kill') throw fail(`server rules are kill rules (kill:server=K:request=N), not ${kind}`);
+    if (!seen.has('server') || !seen.has('request')) throw fail('a server rule needs both server=K and request=N');
+    if (rule.request === 0) throw fail('request counts from 1 (the server\'s first request)');
+    const other = [...seen].find((k) => !SERVER_RULE_KEYS.includes(k));
+    if (other) throw fail(`field ${JSON.stringify(other)} does not apply to a server rule`);
+  }
+  if (kind === 'drop-connection' && isPsInjectOp(rule.op)) throw fail(`drop-connection breaks a communicator; it cannot fire before a PS ${rule.op}`);
   if (kind === 'delay' && rule.ms === undefined) throw fail('delay needs ms=N');
   if (kind === 'drop-connection') {
     if (rule.peer === undefined) throw fail('drop-connection needs peer=P');
@@ -140,16 +168,18 @@ export function injectDraw(seed: number, rank: number, seq: number): number {
 }
 
 /** Whether `rule` fires on world rank `rank` right before submitting `op` with sequence number `seq`. */
-export function ruleMatches(rule: InjectRule, rank: number, op: OpName, seq: number): boolean {
+export function ruleMatches(rule: InjectRule, rank: number, op: InjectPoint, seq: number): boolean {
+  if (rule.server !== undefined) return false;  // a server's rule
   if (rule.rank !== undefined && rule.rank !== rank) return false;
-  if (rule.op !== 'any' && rule.op !== op) return false;
+  // 'any' is every collective; PS calls only match rules that name them.
+  if (rule.op === 'any' ? isPsInjectOp(op) : rule.op !== op) return false;
   if (rule.seq !== undefined && rule.seq !== seq) return false;
   if (rule.prob !== undefined && !(injectDraw(rule.seed, rank, seq) < rule.prob)) return false;
   return true;
 }
 
 /** The message a rank prints (to stderr) when it fires a rule. */
-export function describeFiring(rule: InjectRule, rank: number, op: OpName, seq: number): string {
+export function describeFiring(rule: InjectRule, rank: number, op: InjectPoint, seq: number): string {
   const what =
     rule.kind === 'delay' ? `delay ${rule.ms} ms` :
     rule.kind === 'drop-connection' ? `drop-connection to rank ${rule.peer}` :
@@ -192,6 +222,29 @@ function sleepBlocking(ms: number): void {
  * @throws {ConfigError} when SHOAL_INJECT does not parse or names ranks outside the world.
  */
 export function faultBeforeSubmit(rank: number, size: number, op: OpName, seq: number): DropConnectionAction | null {
+  return fireRules(rank, size, op, seq);
+}
+
+/**
+ * @internal Called by PsClient before push, pull and clock (`seq`: that call's number on
+ * this worker, 0 first). Kills, exits or sleeps when a rule names the call.
+ */
+export function faultBeforePsCall(rank: number, op: PsInjectOp, seq: number): void {
+  fireRules(rank, Number.MAX_SAFE_INTEGER, op, seq);
+}
+
+/**
+ * The request at which parameter server `server` must kill itself (kill:server=K:request=N),
+ * or 0. A replacement server (SHOAL_SERVER_RESTART > 0) runs clean, like a replacement rank.
+ * @throws {ConfigError} when SHOAL_INJECT does not parse.
+ */
+export function serverKillRequest(server: number, env: NodeJS.ProcessEnv = process.env): number {
+  const spec = env[INJECT_ENV];
+  if (spec === undefined || Number(env['SHOAL_SERVER_RESTART'] ?? 0) > 0) return 0;
+  return parseInjectSpec(spec).find((r) => r.server === server)?.request ?? 0;
+}
+
+function fireRules(rank: number, size: number, op: InjectPoint, seq: number): DropConnectionAction | null {
   const rules = rulesFromEnv();
   if (rules.length === 0) return null;
   let action: DropConnectionAction | null = null;

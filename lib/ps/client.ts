@@ -1,6 +1,7 @@
 // The workers' parameter-server API: comm.ps.table(...) returns a PsTable whose pull and
 // push run on the native client's I/O thread (dedup, partition by server, reassemble).
 import { invalidArgument, describe } from '../errors.js';
+import { faultBeforePsCall, isPsInjectOp, type PsInjectOp } from '../fault_injection.js';
 import { native, toShoalError } from '../native.js';
 import { telemetry } from '../telemetry.js';
 import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from './table_options.js';
@@ -97,6 +98,8 @@ export class PsClient {
   readonly #rank: number;
   readonly #tables = new Map<string, PsTable>();
   readonly timeoutMs: number;
+  /** Calls so far of each kind fault-injection rules can name. */
+  readonly #injectSeq: Record<PsInjectOp, number> = { push: 0, pull: 0, clock: 0 };
   /** The job token: snapshot manifests are MACed with it (snapshot_manifest.ts). */
   readonly #secret: string | null;
   #closed = false;
@@ -214,6 +217,8 @@ export class PsClient {
   /** @internal */
   async call<T>(op: string, fn: (n: NativePsClient) => Promise<T>, keys = 0): Promise<T> {
     if (this.#closed) throw invalidArgument(`ps.${op}`, 'client', 'an open parameter-server client', 'a closed one');
+    // Fault injection (op=push|pull|clock): each kind of call has its own seq on this worker.
+    if (isPsInjectOp(op)) faultBeforePsCall(this.#rank, op, this.#injectSeq[op]++);
     const done = telemetry.psCall(keys);
     try {
       return await fn(this.#native);

@@ -20,6 +20,7 @@ import { native } from '../native.js';
 import { updaterIdOf } from './table_options.js';
 import { currentSnapshotDir } from './snapshot_dir.js';
 import { readManifestListing } from './snapshot_manifest.js';
+import { serverKillRequest } from '../fault_injection.js';
 
 /**
  * A user-defined updater (the slow path: runs in JS on the server process). `apply` gets one
@@ -111,6 +112,8 @@ const server = new NativePsServer({
   restore: restart > 0 || join,
   join,
   snapshotListing,
+  // Fault injection: kill:server=K:request=N (docs/fault_injection.md).
+  killAtRequest: serverKillRequest(rank),
 });
 const advertise = process.env.SHOAL_ADVERTISE_HOST || job.bindHost;
 const self = { host: advertise, port: server.port };

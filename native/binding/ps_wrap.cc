@@ -72,7 +72,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   }
 
   // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes?,
-  //                     restore?, snapshotListing?, join? })  restore: a replacement that copies rank's data;
+  //                     restore?, snapshotListing?, join?, killAtRequest? })  restore: a replacement that copies rank's data;
   //                     join (with restore): an added server that copies the ranges it takes over
   explicit NativePsServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsServer>(info) {
     Napi::Env env = info.Env();
@@ -86,6 +86,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsServer", 1, 8, 2));
     if (o.Has("bindHost") && !o.Get("bindHost").IsUndefined()) c.bindHost = requireString(o, "bindHost", "NativePsServer");
     c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsServer", 1024, 1LL << 40, 1LL << 30));
+    c.killAtRequest = static_cast<uint64_t>(optionalInt64(o, "killAtRequest", "NativePsServer", 0, 1LL << 53, 0));
     if (o.Has("restore") && !o.Get("restore").IsUndefined()) {
       if (!o.Get("restore").IsBoolean()) throw Napi::TypeError::New(env, "NativePsServer: 'restore' must be a boolean");
       c.restore = o.Get("restore").As<Napi::Boolean>().Value();

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "psnet/inject_hook.h"
 #include "psnet/snapshot.h"
 #include "psnet/table_spec.h"
 #include "runtime/handshake.h"
@@ -506,6 +507,7 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
     onResponse(connId, std::move(m));
     return;
   }
+  killAtRequest(config_.killAtRequest, ++requestsReceived_, config_.rank, msgTypeName(static_cast<MsgType>(h.type)));
   try {
     switch (static_cast<MsgType>(h.type)) {
       case MsgType::kCreateTable: handleCreateTable(connId, m); break;

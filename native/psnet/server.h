@@ -61,6 +61,7 @@ struct PsServerConfig {
   bool restore = false;          // a replacement: copy this rank's data from the live servers
   bool join = false;             // an added server (with restore): copy the ranges it takes over
   std::string snapshotListing;   // restore: the ps.save() snapshot for ranges no live server holds (snapshot.h listing)
+  uint64_t killAtRequest = 0;    // fault injection: SIGKILL at this request (inject_hook.h); 0 = never
 };
 
 class PsServer {
@@ -224,6 +225,7 @@ class PsServer {
   uint64_t syncStartMs_ = 0;
   std::map<uint32_t, std::map<int, uint64_t>> syncRemaining_;  // table -> holder -> rows announced, not yet received        // when the first kSync went out (links were up)
   size_t restoredRows_ = 0, snapshotRows_ = 0;
+  uint64_t requestsReceived_ = 0;  // for config_.killAtRequest
   std::mutex restoreMutex_;
   std::string restoreJson_ = "{\"state\":\"none\"}";
   std::vector<runtime::PeerAddress> servers_;

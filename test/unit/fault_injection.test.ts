@@ -1,7 +1,7 @@
 import test from 'ava';
 import { parseRunArgs } from '../../lib/cli.js';
 import { ConfigError } from '../../lib/errors.js';
-import { describeFiring, faultBeforeSubmit, injectDraw, parseInjectSpec, resetFaultInjection, ruleMatches } from '../../lib/fault_injection.js';
+import { describeFiring, faultBeforeSubmit, injectDraw, parseInjectSpec, resetFaultInjection, ruleMatches, serverKillRequest } from '../../lib/fault_injection.js';
 import { runJob } from '../../lib/launcher.js';
 
 test('parseInjectSpec: every kind, defaults and separators', (t) => {
@@ -24,7 +24,7 @@ test('parseInjectSpec: errors name the rule and the bad field', (t) => {
     ['kill:rank=1;kill:rank=x', /rule 2 "kill:rank=x": rank must be an integer .* got "x"/],
     ['kill:rank=-1', /rank must be an integer/],
     ['kill:seq=1.5', /seq must be an integer/],
-    ['kill:op=allreduce', /op must be one of allReduce, reduceTo, bcast, allGather, barrier, any, got "allreduce"/],
+    ['kill:op=allreduce', /op must be one of allReduce, reduceTo, bcast, allGather, barrier, push, pull, clock, any, got "allreduce"/],
     ['kill:rank', /field "rank" is not key=value/],
     ['kill:ms=5', /unknown field "ms" for kill/],
     ['kill:rank=1:rank=2', /field "rank" given twice/],
@@ -35,6 +35,46 @@ test('parseInjectSpec: errors name the rule and the bad field', (t) => {
     ['kill:prob=', /prob must be a number/],
     ['kill:seed=3', /seed is only meaningful with prob/],
     ['exit:code=256', /code must be an integer in \[0, 255\]/],
+  ];
+  for (const [spec, re] of cases) {
+    const err = t.throws(() => parseInjectSpec(spec), { instanceOf: ConfigError }, spec);
+    t.regex(err?.message ?? '', re, spec);
+  }
+});
+
+test('PS rules: op=push|pull|clock match only that PS call; op=any never matches a PS call; server rules match no worker', (t) => {
+  const [push, any, server] = parseInjectSpec('kill:rank=1:op=push:seq=3; delay:ms=5; kill:server=1:request=120');
+  t.like(push, { kind: 'kill', rank: 1, op: 'push', seq: 3 });
+  t.true(ruleMatches(push!, 1, 'push', 3));
+  t.false(ruleMatches(push!, 1, 'push', 2));
+  t.false(ruleMatches(push!, 1, 'pull', 3));
+  t.false(ruleMatches(push!, 1, 'allReduce', 3), 'a push rule does not fire before a collective with the same seq');
+  t.true(ruleMatches(any!, 0, 'barrier', 9));
+  t.false(ruleMatches(any!, 0, 'push', 9), 'op=any is every collective, not PS calls');
+  t.like(server, { kind: 'kill', server: 1, request: 120 });
+  for (const op of ['push', 'allReduce'] as const) t.false(ruleMatches(server!, 1, op, 120));
+  t.is(describeFiring(push!, 1, 'push', 3), '[shoal inject] rank 1: kill at push seq 3');
+});
+
+test('serverKillRequest: the request of the rule naming this server; none for other servers or a replacement', (t) => {
+  const env = { SHOAL_INJECT: 'kill:rank=0:op=clock:seq=1; kill:server=1:request=120' };
+  t.is(serverKillRequest(1, env), 120);
+  t.is(serverKillRequest(0, env), 0);
+  t.is(serverKillRequest(1, { ...env, SHOAL_SERVER_RESTART: '1' }), 0, 'a replacement server runs clean');
+  t.is(serverKillRequest(1, {}), 0);
+  t.throws(() => serverKillRequest(1, { SHOAL_INJECT: 'kill:server=1' }), { instanceOf: ConfigError, message: /needs both server=K and request=N/ });
+});
+
+test('PS and server rules: errors name the rule and the field', (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['kill:server=1', /a server rule needs both server=K and request=N/],
+    ['kill:request=5', /a server rule needs both server=K and request=N/],
+    ['kill:server=1:request=0', /request counts from 1/],
+    ['kill:server=1:request=5:rank=2', /field "rank" does not apply to a server rule/],
+    ['kill:server=1:request=5:op=push', /field "op" does not apply to a server rule/],
+    ['delay:server=1:request=5:ms=3', /server rules are kill rules \(kill:server=K:request=N\), not delay/],
+    ['drop-connection:peer=1:op=push', /drop-connection breaks a communicator; it cannot fire before a PS push/],
+    ['kill:op=pushh', /op must be one of .*push, pull, clock, any, got "pushh"/],
   ];
   for (const [spec, re] of cases) {
     const err = t.throws(() => parseInjectSpec(spec), { instanceOf: ConfigError }, spec);

@@ -76,10 +76,11 @@ switch (scenario) {
     result({ events });
     break;
   }
-  case 'failover': {
+  case 'failover':
+  case 'failover-injected': {
     // Every worker adds 1 to each of 300 keys per round; worker 0 SIGKILLs one server in the
-    // middle. Acknowledged rounds are counted; at the end every key must equal the sum of
-    // acknowledged rounds over workers, exactly.
+    // middle (failover-injected: a fault-injection rule kills it). Acknowledged rounds are
+    // counted; at the end every key must equal the sum of acknowledged rounds over workers, exactly.
     const t = await ps.table('counts', { dim: 1, updater: { type: 'add' } });
     const keys = new BigUint64Array(300);
     for (let i = 0; i < keys.length; i++) keys[i] = BigInt(i) * 1000003n + 17n;
@@ -87,7 +88,7 @@ switch (scenario) {
     let acked = 0;
     let killed = -1;
     for (let round = 0; round < 60; round++) {
-      if (rank === 0 && round === 20) {
+      if (scenario === 'failover' && rank === 0 && round === 20) {
         const stats = (await ps.stats()) as Array<{ rank: number; pid: number }>;
         const victim = stats.find((s) => s.rank === 1)!;
         process.kill(victim.pid, 'SIGKILL');
@@ -96,6 +97,7 @@ switch (scenario) {
       await t.push(keys, ones);
       acked++;
       if (process.env.SHOAL_TEST_DEBUG) process.stderr.write(`round ${round} acked ${Date.now()}\n`);
+      if (scenario === 'failover-injected') process.stdout.write(`push ${round} acked\n`);
     }
     const total = new Float64Array([acked]);
     await comm.allReduce(total);
