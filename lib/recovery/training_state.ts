@@ -139,7 +139,7 @@ function writeCheckpoint(dir: string, commits: number, meta: CheckpointMeta, pay
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    for (const part of encodeCheckpoint(commits, meta, payload)) writeSync(fd, part);
+    for (const part of encodeCheckpoint(commits, Buffer.from(JSON.stringify(meta)), payload)) writeSync(fd, part);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -147,10 +147,9 @@ function writeCheckpoint(dir: string, commits: number, meta: CheckpointMeta, pay
   renameSync(tmp, path);
 }
 
-/** A checkpoint file's parts (header, meta, payload), MACed with the job secret of `env`. */
-export function encodeCheckpoint(commits: number, meta: CheckpointMeta, payload: Uint8Array, env: NodeJS.ProcessEnv = process.env): Uint8Array[] {
+/** A checkpoint file's parts (header, meta JSON, payload), MACed with the job secret of `env`. */
+export function encodeCheckpoint(commits: number, metaBytes: Uint8Array, payload: Uint8Array, env: NodeJS.ProcessEnv = process.env): Uint8Array[] {
   const secret = jobSecret(env);
-  const metaBytes = Buffer.from(JSON.stringify(meta));
   const header = Buffer.alloc(HEADER_BYTES);
   header.writeUInt32LE(MAGIC, 0);
   header.writeUInt32LE(VERSION, 4);

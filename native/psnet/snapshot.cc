@@ -39,6 +39,22 @@ std::string hexOf(const Digest& d) {
   return out;
 }
 
+// A table name read from a file, for messages: control bytes (a NUL would cut the JS error
+// message short) are shown as \xNN.
+std::string quoted(const std::string& name) {
+  std::string out = "'";
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "'";
+}
+
 bool digestFromHex(const std::string& text, Digest* out) {
   if (text.size() != 64) return false;
   for (size_t i = 0; i < 32; ++i) {
@@ -170,13 +186,13 @@ ParsedShard parseShard(const std::vector<uint8_t>& bytes, const std::string& fil
   std::memcpy(&s.rows, bytes.data() + off, 8);
   std::memcpy(&s.rowFloats, bytes.data() + off + 8, 4);
   off += 12;
-  if (s.spec.consistency > 2 || s.spec.staleness < 0) throw bad("holds table '" + s.table + "' with an invalid consistency model");
+  if (s.spec.consistency > 2 || s.spec.staleness < 0) throw bad("holds table " + quoted(s.table) + " with an invalid consistency model");
   ps::TableConfig config;
   try {
     config = toTableConfig(s.spec);
     ps::validate(config);
   } catch (const Error& e) {
-    throw bad("holds table '" + s.table + "' with an invalid spec: " + e.what());
+    throw bad("holds table " + quoted(s.table) + " with an invalid spec: " + e.what());
   }
   const uint32_t width = ps::rowFloatsPerKey(config);
   if (s.rowFloats != width) {

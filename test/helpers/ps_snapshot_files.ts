@@ -41,3 +41,27 @@ export async function writeSignedSnapshot(gen: string, files: Map<string, Uint8A
 export function readManifestJson(gen: string): { shards: ShardEntry[]; [k: string]: unknown } {
   return JSON.parse(readFileSync(join(gen, 'manifest.json'), 'utf8')) as { shards: ShardEntry[] };
 }
+
+/** A shard file as native/psnet/snapshot.cc writes it (version 2), built here for tests. */
+export function encodeShardFile(table: string, dim: number, updater: 'add' | 'adagrad', rows: Array<[bigint, number[]]>): Buffer {
+  const name = Buffer.from(table, 'utf8');
+  const rowFloats = updater === 'adagrad' ? 2 * dim : dim;
+  const head = Buffer.alloc(NAME_OFFSET);
+  head.write('SHOALSNP', 0, 'latin1');
+  head.writeUInt32LE(2, 8);
+  head.writeUInt32LE(dim, SPEC_OFFSET);
+  head.writeUInt8(updater === 'adagrad' ? 3 : 1, SPEC_OFFSET + 4);  // ps::UpdaterKind
+  head.writeFloatLE(0.1, SPEC_OFFSET + 12);  // lr
+  head.writeFloatLE(1e-8, SPEC_OFFSET + 16);  // eps
+  head.writeUInt32LE(name.length, NAME_BYTES_OFFSET);
+  const counts = Buffer.alloc(12);
+  counts.writeBigUInt64LE(BigInt(rows.length), 0);
+  counts.writeUInt32LE(rowFloats, 8);
+  const body = Buffer.alloc(rows.length * (8 + 4 * rowFloats));
+  rows.forEach(([key, values], i) => {
+    const at = i * (8 + 4 * rowFloats);
+    body.writeBigUInt64LE(key, at);
+    for (let j = 0; j < rowFloats; j++) body.writeFloatLE(values[j] ?? 0, at + 8 + 4 * j);
+  });
+  return Buffer.concat([head, name, counts, body]);
+}
