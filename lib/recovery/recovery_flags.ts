@@ -3,6 +3,7 @@
 // The launcher half (recoveryRunOptions) goes to startJob; the rank half (stateOptions) to the
 // trainer's TrainingState. Ranks re-parse the same argv, so both halves see the same values.
 import { parseInjectSpec } from '../fault_injection.js';
+import { jobSecret } from '../file_mac.js';
 import type { RunOptions } from '../launcher.js';
 import { parseInteger, parseNumber, usageError } from '../cli_flags.js';
 import type { CheckpointMeta, TrainingStateOptions } from './training_state.js';
@@ -82,9 +83,14 @@ function nonEmpty(command: string, flag: string, v: string): string {
   return v;
 }
 
-/** What the launcher needs from the flags. */
-export function recoveryRunOptions(a: RecoveryArgs): Pick<RunOptions, 'maxRestarts' | 'inject' | 'backupInstances' | 'stragglerFactor'> {
+/**
+ * What the launcher needs from the flags. Called once by each `shoal train` launcher, so it
+ * is also where a --checkpoint that a later --resume could not verify is pointed out.
+ */
+export function recoveryRunOptions(a: RecoveryArgs, env: NodeJS.ProcessEnv = process.env): Pick<RunOptions, 'maxRestarts' | 'inject' | 'backupInstances' | 'stragglerFactor'> {
   if ((a.slowRank === null) !== (a.slowMs === null)) throw usageError('shoal train', '--slow-rank R and --slow-ms M go together');
+  const note = checkpointSecretNote(a, env);
+  if (note) process.stderr.write(`${note}\n`);
   // The stand-in straggler is a fault-injection delay on every op of rank R (replacements run clean).
   const slow = a.slowRank === null ? null : `delay:rank=${a.slowRank}:ms=${a.slowMs}`;
   const inject = [a.inject, slow].filter((x) => x !== null).join(';');
@@ -94,6 +100,17 @@ export function recoveryRunOptions(a: RecoveryArgs): Pick<RunOptions, 'maxRestar
     ...(a.stragglerFactor !== null ? { stragglerFactor: a.stragglerFactor } : {}),
     ...(inject !== '' ? { inject } : {}),
   };
+}
+
+/**
+ * Checkpoints (and PS snapshots) are MACed with the job secret; without SHOAL_TOKEN the
+ * launcher makes a random one, which a later --resume does not have.
+ */
+export function checkpointSecretNote(a: RecoveryArgs, env: NodeJS.ProcessEnv = process.env): string | null {
+  if ((a.checkpoint === null && a.resume === null) || jobSecret(env) !== null) return null;
+  return '[shoal] checkpoints are signed with the job secret, and SHOAL_TOKEN is not set: this job gets a random one, so a ' +
+    'later --resume cannot verify its checkpoints, nor can it verify an earlier job\'s. Set the same SHOAL_TOKEN for both runs (e.g. export SHOAL_TOKEN=$(openssl rand -hex 32)); ' +
+    "this job's secret is also the token= of its dashboard URL.";
 }
 
 /** What a rank's TrainingState needs; `meta` identifies the job so --resume refuses another job's file. */

@@ -97,14 +97,3 @@ for (const [label, env] of [['signed (SHOAL_TOKEN set)', { SHOAL_TOKEN: 'fuzz-se
     t.log(JSON.stringify({ mutatedRefused: refused, resigned: outcomes }));
   });
 }
-
-test('a checkpoint signed with another secret, an unsigned one under a secret, and a signed one without a secret are refused, saying how to proceed', (t) => {
-  const parts = (env: NodeJS.ProcessEnv): Uint8Array => join(encodeCheckpoint(1, Buffer.from('{}'), encodeState({ x: 1 }), env));
-  t.throws(() => decodeCheckpoint(parts({ SHOAL_TOKEN: 'job A' }), FILE, {}, { SHOAL_TOKEN: 'job B' }), {
-    instanceOf: ConfigError,
-    message: `--resume: ${FILE} was written by another job or with another secret, or was changed since (its HMAC-SHA256 does not verify with this job's SHOAL_TOKEN): run with the SHOAL_TOKEN of the job that wrote it (shoal run keeps a SHOAL_TOKEN set in its environment)`,
-  });
-  t.throws(() => decodeCheckpoint(parts({}), FILE, {}, { SHOAL_TOKEN: 'job B' }), { message: /is unsigned \(written by a job without SHOAL_TOKEN\) and this job has a secret/ });
-  t.throws(() => decodeCheckpoint(parts({ SHOAL_TOKEN: 'job A' }), FILE, {}, {}), { message: /is signed with a job secret and this job has none: run it with SHOAL_TOKEN set/ });
-  t.is(decodeCheckpoint(parts({ SHOAL_TOKEN: 'job A' }), FILE, {}, { SHOAL_TOKEN: 'job A' }).commits, 1);
-});
