@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "psnet/inject_hook.h"
+#include "psnet/json_text.h"
 #include "psnet/snapshot.h"
 #include "psnet/table_spec.h"
 #include "runtime/handshake.h"
@@ -257,7 +258,7 @@ std::string PsServer::statsJson() const {
   for (auto& [tid, t] : tables_) {
     keys += t.store->size();
     bytes += t.store->memoryBytes();
-    s << (first ? "" : ",") << "{\"name\":\"" << t.name << "\",\"keys\":" << t.store->size()
+    s << (first ? "" : ",") << "{\"name\":" << jsonString(t.name) << ",\"keys\":" << t.store->size()
       << ",\"memoryBytes\":" << t.store->memoryBytes() << "}";
     first = false;
   }
@@ -791,7 +792,7 @@ void PsServer::handleSave(uint64_t connId, const Message& m) {
     const uint32_t me = static_cast<uint32_t>(config_.rank);
     const ShardFileInfo info = writeShard(dir, t.name, t.spec, *t.store, config_.rank,
                                           [&](uint64_t key) { return liveRing_.primary(key) == me; });
-    out << (first ? "" : ",") << "{\"table\":\"" << t.name << "\",\"file\":\"" << info.file << "\",\"keys\":" << info.keys
+    out << (first ? "" : ",") << "{\"table\":" << jsonString(t.name) << ",\"file\":\"" << info.file << "\",\"keys\":" << info.keys
         << ",\"bytes\":" << info.bytes << ",\"sha256\":\"" << info.sha256 << "\"}";
     first = false;
   }

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "psnet/json_text.h"
 #include "psnet/server.h"
 #include "psnet/snapshot.h"
 #include "psnet/table_spec.h"
@@ -25,21 +26,6 @@ namespace psnet {
 namespace {
 
 constexpr uint32_t kOkStatus = 0;
-
-std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string hex64(uint64_t v) {
   char buf[19];

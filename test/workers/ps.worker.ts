@@ -108,9 +108,13 @@ switch (scenario) {
   }
   case 'snapshot': {
     const t = await ps.table('snap', { dim: 2, updater: { type: 'adagrad', lr: 0.1 }, init: { type: 'normal', std: 0.1, seed: 3 } });
+    // A name JSON must escape: the servers' save report carries it.
+    const quoted = await ps.table('quote"back\\slash', { dim: 1, updater: { type: 'add' } });
+    const one = new BigUint64Array([1n]);
     const keys = keysFor(rank, 500);
     const g = new Float32Array(keys.length * 2).fill(0.5);
     await t.push(keys, g);
+    if (rank === 0) await quoted.push(one, new Float32Array([5]));
     await comm.barrier();
     const dirs = new Float64Array(1);
     let dir = '';
@@ -127,7 +131,9 @@ switch (scenario) {
     await comm.barrier();
     const outcome: Record<string, unknown> = {};
     if (rank === 0) {
+      await quoted.push(one, new Float32Array([1]));
       await ps.load(dir);
+      outcome.quotedName = (await quoted.pull(one))[0];
       const after = await t.pull(all);
       outcome.restored = after.every((v, i) => v === before[i]);
       outcome.changedBeforeLoad = changed.some((v, i) => v !== before[i]);
@@ -136,7 +142,7 @@ switch (scenario) {
       outcome.generation = gen !== dir;
       const secret = process.env.SHOAL_TOKEN!;
       const refusal = (): Promise<string> => ps.load(dir).then(() => 'loaded', (e: Error) => e.message);
-      const shard = readdirSync(gen).find((f) => f.endsWith('.shard'))!;
+      const shard = readdirSync(gen).find((f) => f.startsWith('snap.') && f.endsWith('.shard'))!;
       const original = readFileSync(join(gen, shard));
       const manifestText = readFileSync(join(gen, 'manifest.json'), 'utf8');
       // Flip one byte of a shard file: load must refuse it.
