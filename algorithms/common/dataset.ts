@@ -79,8 +79,8 @@ export function shardRows(data: CsrData, rank: number, size: number): CsrData {
 
 /**
  * Default bound on the feature slots (largest id + 1) of the dense trainers: 2^24 ids, i.e.
- * 128 MiB per float64 vector (64 MiB per float32 one). L-BFGS keeps about 2m + 6 such vectors
- * (m = 10: ~3.3 GiB); a larger id space wants hashing or a sharded model.
+ * 128 MiB per float64 vector (64 MiB per float32 one). L-BFGS keeps 2m such history vectors
+ * and a few more (m = 10: roughly 3 GiB); a larger id space wants hashing or a sharded model.
  */
 export const DEFAULT_MAX_FEATURES = 2 ** 24;
 

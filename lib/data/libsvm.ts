@@ -274,9 +274,11 @@ async function readWeights(file: string): Promise<Float32Array> {
   for (let i = 0; i < lines.length; i++) {
     const s = (lines[i] as string).trim();
     const v = s === '' ? NaN : Number(s);
-    if (Number.isNaN(v) && !/^[+-]?nan$/i.test(s)) {
+    // Like labels and values: finite in float32 (a NaN weight would poison the whole model).
+    if (!Number.isFinite(Math.fround(v))) {
       const col = (lines[i] as string).length - (lines[i] as string).trimStart().length + 1;
-      throw new DataError('ERR_INVALID_ARGUMENT', `${file}:${i + 1}:${col}: expected a weight (a number), found ${s === '' ? 'end of line' : `'${s.slice(0, 24)}'`}`, {
+      const what = Number.isNaN(v) ? 'a weight (a finite number)' : 'a weight that is finite in float32';
+      throw new DataError('ERR_INVALID_ARGUMENT', `${file}:${i + 1}:${col}: expected ${what}, found ${s === '' ? 'end of line' : `'${s.slice(0, 24)}'`}`, {
         file,
         line: i + 1,
         column: col,

@@ -402,7 +402,11 @@ test('.query and qid: fixtures; side-file mismatches are errors', async (t) => {
   writeFileSync(`${data}.weight`, '1\n2\n3\n4\n');
   await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight has 4 weights but .* has 3 rows$/ });
   writeFileSync(`${data}.weight`, '1\nheavy\n3\n');
-  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:2:1: expected a weight \(a number\), found 'heavy'$/ });
+  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:2:1: expected a weight \(a finite number\), found 'heavy'$/ });
+  writeFileSync(`${data}.weight`, '1\n2\n nan\n');
+  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:3:2: expected a weight \(a finite number\), found 'nan'$/ });
+  writeFileSync(`${data}.weight`, '1\n1e39\n3\n');
+  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:2:1: expected a weight that is finite in float32, found '1e39'$/ });
   t.is((await readLibsvm(data, { weightFile: false })).weights, null);
   writeFileSync(`${data}.query`, '2\n');
   await t.throwsAsync(readLibsvm(data, { weightFile: false }), { instanceOf: DataError, message: /row 3 is not in any query/ });
