@@ -10,7 +10,7 @@ import { localCollective, type Collective } from '../../algorithms/common/collec
 import { readRankData, trainLambdaMart } from '../../algorithms/lambdamart/index.js';
 import { martCheckpointMeta, saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
-import { checkNotEmpty, DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/dataset.js';
+import { DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/dataset.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { ConfigError } from '../errors.js';
 import { init } from '../init.js';
@@ -171,13 +171,10 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
   // Rank 0 checkpoints (--checkpoint/--resume); the meta makes --resume refuse another job's file.
   const recovery = stateOptions(args.recovery, martCheckpointMeta(args.params, comm.size, args.algorithm));
   let result: TrainResult;
-  // An id beyond --max-features stops the read at its line; no rows at all is an error.
+  // An id beyond --max-features stops the read at its line; train() refuses no rows at all
+  // (inside its recovery scope: a collective out here would desynchronise a replacement rank).
   const limit = { maxFeatures: args.maxFeatures, maxFeaturesHint: denseLimitHint(args.maxFeatures, false) };
-  const nonEmpty = async (rows: number): Promise<void> => {
-    const total = new Float64Array([rows]);
-    await comm.allReduce(total, { op: 'sum' });
-    checkNotEmpty(`shoal train ${args.algorithm}`, total[0]!, args.train);
-  };
+  const checks = { maxFeatures: args.maxFeatures, files: args.train };
   if (args.algorithm === 'lambdamart') {
     const opt = (q: string | null, w: string | null): { queryFile?: string; weightFile?: string; mode: 'greedy' | 'reader'; maxFeatures: number; maxFeaturesHint: string } => ({
       ...limit,
@@ -187,14 +184,12 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
     });
     const tr = await readRankData(args.train, comm, opt(args.query, args.weights));
     const te = args.test.length > 0 ? await readRankData(args.test, comm, opt(args.testQuery, args.testWeights)) : null;
-    await nonEmpty(tr.numRows);
-    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, maxFeatures: args.maxFeatures, ...(log === null ? { log } : {}) });
+    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, ...checks, ...(log === null ? { log } : {}) });
   } else {
     const base = { rank: comm.rank, size: comm.size, ...limit };
     const tr = await readLibsvm(args.train, { ...base, ...(args.weights ? { weightFile: args.weights } : {}) });
     const te = args.test.length > 0 ? await readLibsvm(args.test, { ...base, ...(args.testWeights ? { weightFile: args.testWeights } : {}) }) : null;
-    await nonEmpty(tr.numRows);
-    result = await train(comm, tr, args.params, { test: te, recovery, maxFeatures: args.maxFeatures, ...(log === null ? { log } : {}) });
+    result = await train(comm, tr, args.params, { test: te, recovery, ...checks, ...(log === null ? { log } : {}) });
   }
   if (comm.rank === 0) {
     if (args.modelOut) await saveMartModel(args.modelOut, result.model);

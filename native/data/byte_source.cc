@@ -108,6 +108,7 @@ void GzipSource::restart() {
   z_ = openInflater();
   kept_.clear();
   keptStart_ = 0;
+  keptNewlineBase_ = 0;
   ended_ = false;
 }
 
@@ -179,7 +180,9 @@ size_t GzipSource::read(uint64_t offset, char* dst, size_t n) {
     if (keepFrom > keptStart_) {
       const size_t drop = static_cast<size_t>(std::min<uint64_t>(keepFrom - keptStart_, kept_.size()));
       if (drop >= kept_.size() / 2) {
-        kept_.erase(kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(drop));
+        const auto cut = kept_.begin() + static_cast<std::ptrdiff_t>(drop);
+        keptNewlineBase_ += static_cast<uint64_t>(std::count(kept_.begin(), cut, '\n'));
+        kept_.erase(kept_.begin(), cut);
         keptStart_ += drop;
       }
     }

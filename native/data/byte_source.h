@@ -23,6 +23,12 @@ class ByteSource {
   virtual size_t read(uint64_t offset, char* dst, size_t n) = 0;
   // The whole source as one contiguous block, or nullptr when it must be read in windows.
   virtual const char* contiguous() const { return nullptr; }
+  // The smallest offset read() serves without starting over, and the number of '\n' before
+  // it (so line numbers need not re-read what lies before). Files and memory: 0 and 0.
+  virtual uint64_t resumePoint(uint64_t& newlinesBefore) const {
+    newlinesBefore = 0;
+    return 0;
+  }
 };
 
 // A regular file, read with pread so no file position is shared. The size is taken once at
@@ -67,6 +73,10 @@ class GzipSource : public ByteSource {
   GzipSource& operator=(const GzipSource&) = delete;
   uint64_t size() override;
   size_t read(uint64_t offset, char* dst, size_t n) override;
+  uint64_t resumePoint(uint64_t& newlinesBefore) const override {
+    newlinesBefore = keptNewlineBase_;
+    return keptStart_;
+  }
 
  private:
   struct Inflater;
@@ -81,6 +91,7 @@ class GzipSource : public ByteSource {
   std::unique_ptr<Inflater> z_;
   std::vector<char> kept_;   // decompressed bytes [keptStart_, keptStart_ + kept_.size())
   uint64_t keptStart_ = 0;
+  uint64_t keptNewlineBase_ = 0;  // '\n' bytes before keptStart_
   bool ended_ = false;
   bool sizeKnown_ = false;
   uint64_t size_ = 0;

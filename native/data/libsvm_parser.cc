@@ -102,13 +102,13 @@ struct LineFailure {
   bool fatal = false;  // not skippable: a limit of the model, not a malformed line
 };
 
-// Why a parsed number cannot be stored as a float32 label or value, or "" when it can.
-// Values that round to FLT_MAX are fine; the next ones overflow to inf.
-std::string float32Problem(double d) {
+// Why a parsed number cannot be stored as a float32 label or value, or nullptr when it can
+// (on the hot path: no allocation). Values that round to FLT_MAX are fine; larger ones overflow.
+const char* float32Problem(double d) {
   if (std::isnan(d)) return "is not a number";
   if (std::isinf(d)) return "is infinite";
   if (std::isinf(static_cast<float>(d))) return "overflows float32 (largest 3.4028235e38)";
-  return "";
+  return nullptr;
 }
 
 // The token at p up to whitespace, for messages.
@@ -136,7 +136,7 @@ bool parseRow(const char* b, const char* e, const ReadOptions& options, CsrOutpu
     fail = {static_cast<size_t>(p - b), "expected a label (a number), found " + describeToken(p, e)};
     return false;
   }
-  if (std::string why = float32Problem(d); !why.empty()) {
+  if (const char* why = float32Problem(d)) {
     fail = {static_cast<size_t>(p - b), "label " + tokenAt(p, e) + " " + why + "; labels must be finite numbers"};
     return false;
   }
@@ -204,7 +204,7 @@ bool parseRow(const char* b, const char* e, const ReadOptions& options, CsrOutpu
       fail = {static_cast<size_t>(valStart - b), "expected a value after ':', found " + describeToken(valStart, e)};
       return false;
     }
-    if (std::string why = float32Problem(d); !why.empty()) {
+    if (const char* why = float32Problem(d)) {
       fail = {static_cast<size_t>(valStart - b), "value " + tokenAt(valStart, e) + " of feature " + std::to_string(id) + " " + why +
                                                      "; values must be finite numbers (leave a feature out for 0 or missing)"};
       return false;
@@ -252,12 +252,19 @@ uint64_t previousQidKey(ByteSource& src, uint64_t pos) {
   }
 }
 
-// Turns byte offsets into 1-based line numbers, counting forward from the last answer.
+// Turns byte offsets into 1-based line numbers, counting forward from the last answer, or
+// from the source's resume point when that is further on (a gzip source would otherwise
+// inflate again from the start for every skipped line).
 class LineCounter {
  public:
   explicit LineCounter(ByteSource& src) : src_(src) {}
   uint64_t lineAt(uint64_t offset) {
-    if (offset < at_) {
+    uint64_t base = 0;
+    const uint64_t resume = src_.resumePoint(base);
+    if (resume <= offset && (at_ < resume || offset < at_)) {
+      at_ = resume;
+      newlines_ = base;
+    } else if (offset < at_) {
       at_ = 0;
       newlines_ = 0;
     }

@@ -101,7 +101,7 @@ test('shoal train mart and lambdamart: bad values, ids beyond the limit and empt
   const cases: Array<[string[], RegExp]> = [
     [['train', 'mart', '--train', file(`${GOOD}+1 1:nan\n`)], /\.svm:5:6: value nan of feature 1 is not a number/],
     [['train', 'mart', '--train', file(`${GOOD}+1 300000000:1\n`)], /\.svm:5:4: feature id 300000000 is above the largest id allowed, 16777215; .*renumber the ids/],
-    [['train', 'mart', '--train', file('')], /shoal train mart: no rows in .*\.svm/],
+    [['train', 'mart', '--train', file('')], /mart: no rows in .*\.svm: the data is empty/],
     [['train', 'lambdamart', '--train', file('1 qid:1 1:1\n0 qid:1 2:inf\n')], /\.svm:2:11: value inf of feature 2 is infinite/],
     [['train', 'lambdamart', '--train', file('# nothing\n')], /lambdamart: no rows in .*\.svm: the data is empty/],
   ];

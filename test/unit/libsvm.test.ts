@@ -461,6 +461,20 @@ test('gzip is streamed: large and multi-member files give the plain file rows, w
       `size ${size}`,
     );
   }
+  // Skipped lines far apart (beyond what the inflater keeps) get the same line numbers as in
+  // the plain file.
+  const lines = text.split('\n');
+  const longAt = f.text.split('\n').length - 1;
+  for (const i of [5000, 5001, longAt - 1, longAt + 1, longAt + 100]) lines[i] = '1 1:nan';
+  const withBad = lines.join('\n');
+  const badPlain = await readLibsvm(tmpFile(withBad), { skipBadLines: true });
+  const badGz = await readLibsvm(tmpFile(gzipSync(withBad, { level: 1 }), '.svm.gz'), { skipBadLines: true });
+  t.is(badPlain.skippedLines, 5);
+  t.is(badGz.skippedLines, badPlain.skippedLines);
+  t.deepEqual(
+    badGz.skipped.map((m) => m.replace(/^.*?\.svm(\.gz)?:/, '')),
+    badPlain.skipped.map((m) => m.replace(/^.*?\.svm:/, '')),
+  );
   // Two members (as `cat a.gz b.gz` makes) read as one text.
   const parts = ['1 1:1\n0 2:2\n', '1 3:3\n'];
   const multi = tmpFile(Buffer.concat(parts.map((p) => gzipSync(p))), '.svm.gz');
