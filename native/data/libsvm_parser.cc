@@ -44,22 +44,41 @@ uint64_t qidKeyOf(const char* p, const char* e) {
   return v;
 }
 
-// "'tok'" for messages: the token at p (up to whitespace), shortened; or "end of line".
-std::string describeChar(const char* p, const char* e);
-
-std::string describeToken(const char* p, const char* e) {
-  if (p == e || *p == '#' || isSpace(*p)) return describeChar(p, e);
-  const char* q = p;
-  while (q < e && !isSpace(*q) && q - p < 24) ++q;
-  std::string tok(p, q);
-  if (q < e && !isSpace(*q)) tok += "...";
-  return "'" + tok + "'";
+// Bytes for a message: control bytes (NUL, ...) as \xNN so the message stays one clean line.
+std::string escaped(const char* p, const char* q) {
+  std::string out;
+  for (; p < q; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
+// The token at p up to whitespace (at most 24 bytes, then "..."), for messages.
+std::string tokenAt(const char* p, const char* e) {
+  const char* q = p;
+  while (q < e && !isSpace(*q) && q - p < 24) ++q;
+  return escaped(p, q) + (q < e && !isSpace(*q) ? "..." : "");
+}
+
+// What was found at p, for messages: "end of line", "a space", or the quoted character.
 std::string describeChar(const char* p, const char* e) {
   if (p == e || *p == '#') return "end of line";
   if (isSpace(*p)) return *p == '\t' ? "a tab" : *p == '\r' ? "'\\r'" : "a space";
-  return "'" + std::string(1, *p) + "'";
+  return "'" + escaped(p, p + 1) + "'";
+}
+
+// "'tok'" for messages: the token at p, shortened; or what describeChar says.
+std::string describeToken(const char* p, const char* e) {
+  if (p == e || *p == '#' || isSpace(*p)) return describeChar(p, e);
+  return "'" + tokenAt(p, e) + "'";
 }
 
 // Parses a float token starting at p; returns the end of the number or nullptr.
@@ -111,12 +130,6 @@ const char* float32Problem(double d) {
   return nullptr;
 }
 
-// The token at p up to whitespace, for messages.
-std::string tokenAt(const char* p, const char* e) {
-  const char* q = p;
-  while (q < e && !isSpace(*q) && q - p < 24) ++q;
-  return std::string(p, q) + (q < e && !isSpace(*q) ? "..." : "");
-}
 
 struct ParsedRow {
   float label = 0;

@@ -140,6 +140,8 @@ test('malformed input fails with FILE:LINE:COLUMN and the offending token', asyn
     ['1 3:1e39\n', '1:5: value 1e39 of feature 3 overflows float32 (largest 3.4028235e38); values must be finite numbers (leave a feature out for 0 or missing)'],
     ['1 3:-1e400\n', '1:5: value -1e400 of feature 3 is infinite; values must be finite numbers (leave a feature out for 0 or missing)'],
     ['1 qid:x 1:2\n', "1:3: expected qid:N with N an integer below 2^32, found 'qid:x'"],
+    ['1 1:1\0\n', "1:5: expected a value after ':', found '1\\x00'"],
+    ['1 1:1 \x01:1\n', "1:7: expected a feature id (digits), found '\\x01'"],
     ['1 1:2 qid:3\n', "1:7: expected a feature id (digits), found 'q'"],
     ['# c\r\n\r\n1 1:1\r\n0\t5:1\t6;1\r\n', "4:8: expected ':' after feature id, found ';'"],
     ['1 1:1#ok\n1 2:2 #ok\n1 2:x#\n', "3:5: expected a value after ':', found 'x#'"],

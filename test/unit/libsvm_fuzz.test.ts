@@ -119,6 +119,7 @@ function check(bytes: Buffer, path: string, options: ReadOptions, o: Outcome): s
     if (e.code !== 'ERR_INVALID_ARGUMENT') return `code ${e.code}: ${e.message}`;
     if (e.line === undefined || e.column === undefined || e.file !== path) return `no location: ${e.message}`;
     if (!e.message.startsWith(`${path}:${e.line}:${e.column}: `)) return `message does not start with file:line:column: ${e.message}`;
+    if (/[\x00-\x1f\x7f]/.test(e.message)) return `control bytes in the message: ${JSON.stringify(e.message)}`;
     const lines = bytes.toString('latin1').split('\n');
     if (e.line < 1 || e.line > lines.length) return `line ${e.line} outside 1..${lines.length}: ${e.message}`;
     if (e.column < 1 || e.column > lines[e.line - 1]!.length + 1) return `column ${e.column} outside line ${e.line}: ${e.message}`;
