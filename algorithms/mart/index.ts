@@ -362,7 +362,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
         commitsHere++;
 
         const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
-        comm.report?.({ iteration: rounds, loss });
+        // LambdaMART without a test set has no loss to show (NaN), which report() refuses.
+        comm.report?.(Number.isFinite(loss) ? { iteration: rounds, loss } : { iteration: rounds });
         if (log) {
           const cols = Object.entries(info)
             .filter(([k]) => k !== 'round' && k !== 'seconds')

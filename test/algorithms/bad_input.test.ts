@@ -112,6 +112,15 @@ test('shoal train mart and lambdamart: bad values, ids beyond the limit and empt
   }
 });
 
+test('lambdamart: ranks with an empty share (reader partition) and no --test still train', async (t) => {
+  t.timeout(120_000);
+  const data = file('1 qid:1 1:1 2:0.5\n0 qid:1 1:0.2 2:1\n2 qid:2 1:1\n0 qid:2 2:1\n');
+  const model = join(dir, 'rank.json');
+  const r = await shoal(['train', 'lambdamart', '--train', data, '--partition', 'reader', '-np', '4', '--rounds', '2', '-q', '--model-out', model]);
+  t.is(r.code, 0, r.stderr);
+  t.is((JSON.parse(readFileSync(model, 'utf8')) as { trees: unknown[] }).trees.length, 2);
+});
+
 test('--hash-bits trains on ids beyond the dense limit; predict hashes the same way', async (t) => {
   t.timeout(180_000);
   const data = syntheticBinary({ rows: 400, features: 30, nnzPerRow: 5, seed: 11 });
