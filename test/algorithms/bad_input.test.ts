@@ -13,10 +13,12 @@ import { gzipSync } from 'node:zlib';
 import test from 'ava';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, globalNumFeatures, syntheticBinary, toLibsvmText } from '../../algorithms/common/dataset.js';
+import { csrFromRows, DEFAULT_MAX_FEATURES, globalNumFeatures, syntheticBinary, toLibsvmText } from '../../algorithms/common/dataset.js';
 import { train as trainLr } from '../../algorithms/lbfgs_lr/index.js';
 import { train as trainMart } from '../../algorithms/mart/index.js';
-import { ShoalError } from '../../lib/errors.js';
+import { ConfigError, ShoalError } from '../../lib/errors.js';
+import { parseTrainArgs } from '../../lib/train_cli.js';
+import { parseMartArgs } from '../../lib/trainers/mart_cli.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bad-input-'));
@@ -186,4 +188,17 @@ test('the SDK trainers refuse a dense model beyond maxFeatures before allocating
   await t.throwsAsync(trainMart(comm, rows, { rounds: 1 }, { log: null }), { instanceOf: ShoalError, message: /^mart: the largest feature id is 2147483653/ });
   // globalNumFeatures counts ids past 2^31 (it used to wrap in an Int32).
   t.is(await globalNumFeatures(comm, rows), 2 ** 31 + 6);
+});
+
+test('--max-features and --hash-bits: parsed, defaults, and bad values are usage errors', (t) => {
+  const lr = parseTrainArgs(['lr', '--train', 'a.svm']);
+  t.is(lr.maxFeatures, DEFAULT_MAX_FEATURES);
+  t.is(lr.hashBits, 0);
+  t.like(parseTrainArgs(['lr', '--train', 'a.svm', '--max-features', '1e6', '--hash-bits', '20']), { maxFeatures: 1e6, hashBits: 20 });
+  for (const bad of [['--max-features', '0'], ['--max-features', '2.5'], ['--max-features', String(2 ** 32 + 1)], ['--hash-bits', '0'], ['--hash-bits', '33']]) {
+    t.throws(() => parseTrainArgs(['lr', '--train', 'a.svm', ...bad]), { instanceOf: ConfigError, message: new RegExp(`${bad[0]} needs an integer in`) }, bad.join(' '));
+  }
+  t.is(parseMartArgs('mart', ['--train', 'a.svm']).maxFeatures, DEFAULT_MAX_FEATURES);
+  t.is(parseMartArgs('mart', ['--train', 'a.svm', '--max-features', '100']).maxFeatures, 100);
+  t.throws(() => parseMartArgs('lambdamart', ['--train', 'a.svm', '--max-features', '-1']), { instanceOf: ConfigError, message: /--max-features expects an integer in \[1, 2\^32\]/ });
 });
