@@ -4,7 +4,8 @@
 // Format (version 1):
 //   { "format": "shoal-model", "version": 1, "algorithm": "lr", "solver": "lbfgs",
 //     "weights": [w_0, ..., w_{numFeatures-1}] | null, "weightsFile"?: "model.bin",
-//     "bias": b, "numFeatures": n, "params": {...}, "metrics"?: {...} }
+//     "bias": b, "numFeatures": n, "hashBits"?: B, "params": {...}, "metrics"?: {...} }
+// hashBits (absent: 0) says the ids were hashed into [0, 2^B) by the reader; predict must too.
 // weights[j] is the weight of feature id j exactly as ids appear in the data file (libsvm ids
 // are 1-based, so weights[0] is unused and 0 there). Models with more than 1e5 weights keep
 // them in a binary sidecar next to the JSON (`weightsFile`, relative to the JSON's directory):
@@ -33,6 +34,8 @@ export interface ModelHeader {
   solver: string;
   bias: number;
   numFeatures: number;
+  /** Rows must be read with these hash bits (0 or absent: ids as in the file). */
+  hashBits?: number;
   params: Record<string, unknown>;
   metrics?: Record<string, unknown>;
 }
@@ -88,6 +91,7 @@ export async function saveLinearModel(path: string, header: ModelHeader, weights
     ...(sidecar ? { weightsFile: binName } : {}),
     bias: header.bias,
     numFeatures: header.numFeatures,
+    ...(header.hashBits ? { hashBits: header.hashBits } : {}),
     params: header.params,
     ...(header.metrics ? { metrics: header.metrics } : {}),
   };
@@ -158,6 +162,8 @@ export async function loadModel(path: string): Promise<LoadedModel> {
   const numFeatures = doc.numFeatures;
   if (typeof numFeatures !== 'number' || !Number.isSafeInteger(numFeatures) || numFeatures < 0) throw bad(path, '"numFeatures" must be an integer >= 0');
   const bias = typeof doc.bias === 'number' ? doc.bias : 0;
+  const hashBits = doc.hashBits ?? 0;
+  if (typeof hashBits !== 'number' || !Number.isInteger(hashBits) || hashBits < 0 || hashBits > 32) throw bad(path, '"hashBits" must be an integer in [0, 32]');
   let weights: Float64Array;
   if (Array.isArray(doc.weights)) {
     if (doc.weights.length !== numFeatures || !doc.weights.every((v) => typeof v === 'number')) throw bad(path, `"weights" must hold numFeatures = ${numFeatures} numbers`);
@@ -181,6 +187,7 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     solver: typeof doc.solver === 'string' ? doc.solver : 'unknown',
     bias,
     numFeatures,
+    hashBits,
     params: (doc.params ?? {}) as Record<string, unknown>,
   };
   if (doc.metrics && typeof doc.metrics === 'object') header.metrics = doc.metrics as Record<string, unknown>;

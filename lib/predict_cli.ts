@@ -69,18 +69,21 @@ export async function predictMain(argv: string[]): Promise<number> {
   }
   let data;
   try {
-    const hashBits = 'hashBits' in model && model.hashBits > 0 ? { hashBits: model.hashBits } : {};
-    data = await readLibsvm(args.data, { skipBadLines: args.skipBadLines, ...hashBits });
+    const hashBits = 'hashBits' in model && model.hashBits !== undefined && model.hashBits > 0 ? { hashBits: model.hashBits } : {};
+    // Trees simply never split on features they did not see; a linear model must know them
+    // all, so the reader stops at the first line with an id the model does not have.
+    const known =
+      model.algorithm === 'lr'
+        ? { maxFeatures: Math.max(1, model.numFeatures), maxFeaturesHint: `the model ${JSON.stringify(args.model)} knows ids 0..${model.numFeatures - 1} (numFeatures ${model.numFeatures}); was it trained on other data?` }
+        : {};
+    data = await readLibsvm(args.data, { skipBadLines: args.skipBadLines, ...hashBits, ...known });
   } catch (err) {
     if (err instanceof ShoalError || (err as { code?: string }).code === 'ERR_INVALID_ARGUMENT') throw usage(`--data ${JSON.stringify(args.data)}: ${(err as Error).message}`);
     throw err;
   }
-  // Trees simply never split on features they did not see; a linear model must know them all.
-  if (model.algorithm === 'lr' && data.maxFeatureId >= model.numFeatures) {
-    throw usage(
-      `--data ${JSON.stringify(args.data)} has feature id ${data.maxFeatureId} but the model ${JSON.stringify(args.model)} ` +
-        `knows ids 0..${model.numFeatures - 1} (numFeatures ${model.numFeatures}); was it trained on other data?`,
-    );
+  if (data.numRows === 0) {
+    const skipped = data.skippedLines > 0 ? ` (${data.skippedLines} malformed lines skipped)` : '';
+    throw usage(`--data ${JSON.stringify(args.data)}: no rows to score: the file is empty or only blank and comment lines${skipped}`);
   }
   const probs = model.predict(data);
   const lines: string[] = new Array<string>(probs.length);

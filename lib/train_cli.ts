@@ -8,6 +8,7 @@ import { access, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
 import { FlagReader, usageError, type UsageError } from './cli_flags.js';
 import { exitCodeFor, startJob } from './launcher.js';
@@ -33,7 +34,10 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --seed S                  bcd block order seed (default 1)
   --model-out FILE          write the model (JSON; FILE.bin sidecar above 1e5 weights)
   --metrics-out FILE        write objective, auc, logloss, accuracy, iterations, train_seconds, nnz
-  --skip-bad-lines          skip malformed lines instead of failing
+  --skip-bad-lines          skip malformed lines instead of failing (counted; ids above --max-features still fail)
+  --max-features N          refuse data whose largest feature id is N or more, before allocating
+                            the dense model (default 16777216 = 2^24: 128 MiB per float64 vector)
+  --hash-bits B             hash feature ids into [0, 2^B) (1..32; the model records B for predict)
   --timeout-ms T            collective and rendezvous timeout of the ranks
   -q, --quiet               no progress lines
 ${RECOVERY_USAGE}
@@ -52,6 +56,10 @@ export interface TrainArgs {
   metricsOut: string | null;
   params: LrParams;
   skipBadLines: boolean;
+  /** Feature slots allowed (largest id + 1); DEFAULT_MAX_FEATURES unless --max-features. */
+  maxFeatures: number;
+  /** 0: ids as written. */
+  hashBits: number;
   timeoutMs: number | null;
   quiet: boolean;
   help: boolean;
@@ -69,14 +77,14 @@ function usage(message: string): UsageError {
  */
 export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (argv.includes('-h') || argv.includes('--help')) {
-    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: true, recovery: defaultRecoveryArgs() };
+    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, help: true, recovery: defaultRecoveryArgs() };
   }
   const [algorithm, ...rest] = argv;
   if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm)\n${TRAIN_USAGE}`);
   if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm)`);
   const out: TrainArgs = {
     algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
-    params: lrParams(), skipBadLines: false, timeoutMs: null, quiet: false, help: false, recovery: defaultRecoveryArgs(),
+    params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, help: false, recovery: defaultRecoveryArgs(),
   };
   const p: Partial<LrParams> = {};
   let penalty: LrPenaltyKind | undefined;
@@ -102,6 +110,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case '--metrics-out': out.metricsOut = r.takeValue(); break;
       case '--timeout-ms': out.timeoutMs = r.int(1); break;
       case '--skip-bad-lines': r.noValue(); out.skipBadLines = true; break;
+      case '--max-features': out.maxFeatures = r.num((n) => Number.isInteger(n) && n >= 1 && n <= 2 ** 32, 'an integer in [1, 2^32]'); break;
+      case '--hash-bits': out.hashBits = r.num((n) => Number.isInteger(n) && n >= 1 && n <= 32, 'an integer in [1, 32]'); break;
       case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
       default:
         if (parseRecoveryFlag('shoal train', r.flag, () => r.takeValue(), out.recovery)) break;

@@ -5,6 +5,7 @@
 // 1-based): a weight vector is indexed by feature id and slot 0 simply stays unused.
 // This file reads no files; lib/data owns parsing.
 import type { CsrMatrix } from '../../lib/data/csr.js';
+import { ShoalError } from '../../lib/errors.js';
 import type { Collective } from './collective.js';
 import { Rng } from './rng.js';
 
@@ -76,11 +77,54 @@ export function shardRows(data: CsrData, rank: number, size: number): CsrData {
   return sliceRows(data, begin, begin + base + (rank < extra ? 1 : 0));
 }
 
+/**
+ * Default bound on the feature slots (largest id + 1) of the dense trainers: 2^24 ids, i.e.
+ * 128 MiB per float64 vector (64 MiB per float32 one). L-BFGS keeps 2m such history vectors
+ * and a few more (m = 10: roughly 3 GiB); a larger id space wants hashing or a sharded model.
+ */
+export const DEFAULT_MAX_FEATURES = 2 ** 24;
+
+/**
+ * What to do about an id beyond `maxFeatures`, for the reader's error (readLibsvm's
+ * maxFeaturesHint) and checkDenseFeatures. `hashFlag`: the trainer has --hash-bits.
+ */
+export function denseLimitHint(maxFeatures: number, hashFlag: boolean): string {
+  const mib = (maxFeatures * 8) / 2 ** 20;
+  return (
+    `a dense model holds one weight per id up to the largest, and --max-features allows ${maxFeatures} ids ` +
+    `(${mib >= 1 ? mib.toFixed(0) : mib.toFixed(3)} MiB per float64 vector; default 2^24); ` +
+    (hashFlag ? 'hash the ids into fewer slots with --hash-bits B (e.g. --hash-bits 20), ' : 'renumber the ids densely, ') +
+    'raise --max-features if the memory is there, or use a sharded model (--servers, planned)'
+  );
+}
+
+/**
+ * Refuses a dense model of `numFeatures` slots above `maxFeatures`, before anything is allocated.
+ * @throws {ShoalError} ERR_INVALID_ARGUMENT naming the slots and the limit.
+ */
+export function checkDenseFeatures(who: string, numFeatures: number, maxFeatures = DEFAULT_MAX_FEATURES, hashFlag = false): void {
+  if (numFeatures > maxFeatures) {
+    throw new ShoalError('ERR_INVALID_ARGUMENT', `${who}: the largest feature id is ${numFeatures - 1}, so a dense model needs ${numFeatures} slots; ${denseLimitHint(maxFeatures, hashFlag)}`, { op: who });
+  }
+}
+
+/**
+ * Refuses to train on no rows at all (every rank's share empty), which would otherwise give
+ * an empty model and exit 0.
+ * @throws {ShoalError} ERR_INVALID_ARGUMENT naming the files.
+ */
+export function checkNotEmpty(who: string, rows: number, files: readonly string[], skippedLines = 0): void {
+  if (rows > 0) return;
+  const skipped = skippedLines > 0 ? `; ${skippedLines} malformed lines were skipped (--skip-bad-lines)` : '';
+  throw new ShoalError('ERR_INVALID_ARGUMENT', `${who}: no rows in ${files.join(', ')}: the data is empty or only blank and comment lines${skipped}`, { op: who });
+}
+
 /** Global number of feature slots: allReduce-max of maxFeatureId + 1 over the given shards of every rank. */
 export async function globalNumFeatures(comm: Collective, ...shards: Array<CsrData | null | undefined>): Promise<number> {
   let local = 0;
   for (const s of shards) if (s) local = Math.max(local, s.maxFeatureId + 1);
-  const buf = new Int32Array([local]);
+  // Float64: ids reach 2^32 - 1, beyond an Int32.
+  const buf = new Float64Array([local]);
   await comm.allReduce(buf, { op: 'max' });
   return buf[0]!;
 }
@@ -95,12 +139,16 @@ export async function globalCounts(comm: Collective, data: CsrData): Promise<{ r
 /**
  * Minibatch passes in lockstep (the PS trainers): every rank runs `steps` minibatches per epoch,
  * the most any rank needs for its rows; `rows` is the total over ranks.
+ * @throws {ShoalError} ERR_INVALID_ARGUMENT on every rank when no rank has a row.
  */
 export async function globalMinibatches(comm: Collective, numRows: number, batch: number): Promise<{ steps: number; rows: number }> {
   const steps = new Int32Array([Math.ceil(numRows / batch)]);
   await comm.allReduce(steps, { op: 'max' });
   const rows = new Float64Array([numRows]);
   await comm.allReduce(rows, { op: 'sum' });
+  if (rows[0] === 0) {
+    throw new ShoalError('ERR_INVALID_ARGUMENT', "no training rows: every rank's share of the data is empty (an empty file, or only blank and comment lines)", { op: 'train' });
+  }
   return { steps: steps[0]!, rows: rows[0]! };
 }
 

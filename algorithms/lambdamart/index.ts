@@ -20,7 +20,7 @@
 // Either way the trees equal the single-process ones: per-row gradients do not depend on the
 // placement and MART's histogram sums are exact (algorithms/mart/tree.ts).
 import type { Collective } from '../common/collective.js';
-import type { CsrData } from '../common/dataset.js';
+import { checkNotEmpty, type CsrData } from '../common/dataset.js';
 import { readLibsvm, type ReadOptions } from '../../lib/data/libsvm.js';
 import { train, type Metrics, type TrainResult, type TrainOptions } from '../mart/index.js';
 import type { MartParams } from '../mart/params.js';
@@ -221,18 +221,23 @@ export function selectQueries(data: CsrData & { qids: Uint32Array | null }, grou
 export async function readRankData(
   paths: string | string[],
   comm: { rank: number; size: number },
-  options: { queryFile?: string | false; weightFile?: string | false; mode?: 'greedy' | 'reader' } = {},
+  options: { queryFile?: string | false; weightFile?: string | false; mode?: 'greedy' | 'reader'; maxFeatures?: number; maxFeaturesHint?: string } = {},
 ): Promise<RankData> {
   const ro: ReadOptions = {};
+  if (options.maxFeatures !== undefined) ro.maxFeatures = options.maxFeatures;
+  if (options.maxFeaturesHint !== undefined) ro.maxFeaturesHint = options.maxFeaturesHint;
   if (options.queryFile !== undefined) ro.queryFile = options.queryFile;
   if (options.weightFile !== undefined) ro.weightFile = options.weightFile;
   const name = Array.isArray(paths) ? paths.join(',') : paths;
   if ((options.mode ?? 'greedy') === 'reader') {
     const d = await readLibsvm(paths, { ...ro, rank: comm.rank, size: comm.size });
     checkLabels(d.labels, name);
-    return { ...d, maxFeatureId: Math.max(0, d.maxFeatureId), groups: queryBoundaries(d.qids, d.numRows, name) };
+    // A rank's share may be empty (small files, many ranks): no rows, no queries.
+    const groups = d.numRows === 0 ? new Uint32Array([0]) : queryBoundaries(d.qids, d.numRows, name);
+    return { ...d, maxFeatureId: Math.max(0, d.maxFeatureId), groups };
   }
   const all = await readLibsvm(paths, ro);
+  checkNotEmpty('lambdamart', all.numRows, Array.isArray(paths) ? paths : [paths], all.skippedLines);
   checkLabels(all.labels, name);
   const groups = queryBoundaries(all.qids, all.numRows, name);
   const sizes = Array.from({ length: groups.length - 1 }, (_, q) => groups[q + 1]! - groups[q]!);

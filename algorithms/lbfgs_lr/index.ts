@@ -8,7 +8,7 @@
 // with the same model; np = 1, 2, 4 differ only by the summation order of the reduction.
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
-import { globalNumFeatures } from '../common/dataset.js';
+import { checkDenseFeatures, globalNumFeatures } from '../common/dataset.js';
 import { linearLayout, localLossGrad, lossGradWorkSize, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
 import { progressLogger } from '../common/progress.js';
 import { bcd, type BcdState } from '../bcd/index.js';
@@ -80,6 +80,8 @@ export class LrObjective implements DifferentiableFunction {
 export interface TrainContext {
   /** Global feature slots (max feature id + 1); default: allReduce-max over the ranks' rows. */
   numFeatures?: number;
+  /** Refuse more feature slots than this before allocating (default DEFAULT_MAX_FEATURES, 2^24). */
+  maxFeatures?: number;
   /** Progress sink; default console.log on rank 0; null for silence. */
   log?: ((line: string) => void) | null;
   /**
@@ -138,6 +140,7 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
   }
   const state = ctx.state;
   const numFeatures = ctx.numFeatures ?? (await globalNumFeatures(comm, data));
+  checkDenseFeatures(`lr ${params.solver}`, numFeatures, ctx.maxFeatures);
   const layout = linearLayout(numFeatures, params.bias);
   const penalty: Penalty = penaltyOf(params);
   const progress = progressLogger(comm, params.solver, ctx.log);

@@ -4,11 +4,11 @@
 // options.
 import { writeFile } from 'node:fs/promises';
 
-import { readLibsvm } from '../../lib/data/libsvm.js';
+import { readLibsvm, type ReadResult } from '../../lib/data/libsvm.js';
 import { ShoalError } from '../../lib/errors.js';
 import { saveLinearModel } from '../../lib/model.js';
 import type { Collective } from '../common/collective.js';
-import { globalCounts, globalNumFeatures, type CsrData } from '../common/dataset.js';
+import { checkNotEmpty, DEFAULT_MAX_FEATURES, denseLimitHint, globalCounts, globalNumFeatures } from '../common/dataset.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
 import { lrTrainingState, predict, train, type LrTrainResult } from './index.js';
 import { resilient } from '../../lib/recovery/resilient.js';
@@ -22,6 +22,10 @@ export interface LrJobOptions {
   metricsOut: string | null;
   params: LrParams;
   skipBadLines?: boolean;
+  /** Feature slots allowed (largest id + 1); default DEFAULT_MAX_FEATURES. */
+  maxFeatures?: number;
+  /** Hash ids into [0, 2^hashBits) (0 or absent: ids as written); the model records it. */
+  hashBits?: number;
   quiet?: boolean;
   /** Checkpoints / resume (TrainingState options; `shoal train lr --checkpoint/--resume`). */
   recovery?: TrainingStateOptions;
@@ -54,8 +58,18 @@ export interface LrJobMetrics {
   train_logloss: number;
 }
 
-async function readShare(comm: Collective, files: string[], skipBadLines: boolean): Promise<CsrData> {
-  return readLibsvm(files, { rank: comm.rank, size: comm.size, skipBadLines });
+// Labels must be -1, 0 or 1, and an id beyond the dense limit stops the read at its line.
+async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
+  const maxFeatures = opts.maxFeatures ?? DEFAULT_MAX_FEATURES;
+  return readLibsvm(files, {
+    rank: comm.rank,
+    size: comm.size,
+    skipBadLines: opts.skipBadLines ?? false,
+    binaryLabels: true,
+    maxFeatures,
+    maxFeaturesHint: denseLimitHint(maxFeatures, true),
+    ...(opts.hashBits ? { hashBits: opts.hashBits } : {}),
+  });
 }
 
 /**
@@ -67,12 +81,12 @@ export async function runLrJob(comm: Collective, opts: LrJobOptions): Promise<{ 
   const t0 = performance.now();
   // A rank that cannot read its share must not leave the others waiting in a collective (they
   // would fail with PeerLostError, exit 1, and maybe first): agree on failure, then all exit 2.
-  let trainData: CsrData | null = null;
-  let testData: CsrData | null = null;
+  let trainData: ReadResult | null = null;
+  let testData: ReadResult | null = null;
   let readError: unknown = null;
   try {
-    trainData = await readShare(comm, opts.train, opts.skipBadLines ?? false);
-    testData = opts.test.length > 0 ? await readShare(comm, opts.test, opts.skipBadLines ?? false) : null;
+    trainData = await readShare(comm, opts.train, opts);
+    testData = opts.test.length > 0 ? await readShare(comm, opts.test, opts) : null;
   } catch (err) {
     readError = err;
   }
@@ -84,8 +98,8 @@ async function trainAndReport(
   comm: Collective,
   opts: LrJobOptions,
   t0: number,
-  trainData: CsrData | null,
-  testData: CsrData | null,
+  trainData: ReadResult | null,
+  testData: ReadResult | null,
   readError: unknown,
   state: ReturnType<typeof lrTrainingState>,
 ): Promise<{ result: LrTrainResult; metrics: LrJobMetrics }> {
@@ -98,12 +112,16 @@ async function trainAndReport(
   const numFeatures = await globalNumFeatures(comm, trainData, testData);
   const counts = await globalCounts(comm, trainData);
   const testCounts = testData ? await globalCounts(comm, testData) : { rows: 0, nnz: 0 };
+  const skipped = new Float64Array([trainData.skippedLines]);
+  await comm.allReduce(skipped, { op: 'sum' });
+  checkNotEmpty('lr', counts.rows, opts.train, skipped[0]);
+  if (testData) checkNotEmpty('lr --test', testCounts.rows, opts.test);
   const readSeconds = (performance.now() - t0) / 1000;
   log?.(
     `lr: ${opts.params.solver}, np ${comm.size}, ${counts.rows} train rows (${counts.nnz} nnz), ` +
       `${testCounts.rows} test rows, ${numFeatures} feature slots, read in ${readSeconds.toFixed(2)}s`,
   );
-  const result = await train(comm, trainData, opts.params, { numFeatures, log, state });
+  const result = await train(comm, trainData, opts.params, { numFeatures, maxFeatures: opts.maxFeatures ?? DEFAULT_MAX_FEATURES, log, state });
   const evalData = testData ?? trainData;
   const m: BinaryMetrics = await binaryMetrics(comm, predict(result, evalData), evalData.labels);
   const tm: BinaryMetrics = testData ? await binaryMetrics(comm, predict(result, trainData), trainData.labels) : m;
@@ -141,7 +159,7 @@ async function trainAndReport(
       const params = { solver, c, penalty, ...penaltyOf(opts.params), l1Weight: penalty === 'l1' ? l1 : 0, bias, maxIter, tol, m: history, seed, blockSize, bcdHessian };
       await saveLinearModel(
         opts.modelOut,
-        { algorithm: 'lr', solver, bias: result.bias, numFeatures, params, metrics: { objective: metrics.objective, auc: metrics.auc, iterations: metrics.iterations } },
+        { algorithm: 'lr', solver, bias: result.bias, numFeatures, ...(opts.hashBits ? { hashBits: opts.hashBits } : {}), params, metrics: { objective: metrics.objective, auc: metrics.auc, iterations: metrics.iterations } },
         result.weights,
       );
     }

@@ -24,7 +24,8 @@ async function main(): Promise<number> {
   const comm = await init();
   try {
     const { solver, c, l1, penalty, bias, m, blockSize, bcdHessian, seed } = args.params;
-    const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}) };
+    // Hashed ids index another weight vector: a checkpoint must not resume across --hash-bits.
+    const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}), ...(args.hashBits ? { hashBits: args.hashBits } : {}) };
     await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });
   } catch (err) {
     const code = exitCodeOf(err);

@@ -29,7 +29,7 @@
 import { availableParallelism } from 'node:os';
 
 import type { Collective } from '../common/collective.js';
-import type { CsrData } from '../common/dataset.js';
+import { checkDenseFeatures, checkNotEmpty, type CsrData } from '../common/dataset.js';
 import { Rng } from '../common/rng.js';
 import { ConfigError } from '../../lib/errors.js';
 import { resilient } from '../../lib/recovery/resilient.js';
@@ -66,6 +66,10 @@ export interface TrainOptions {
   rowIds?: Uint32Array;
   /** Feature slots; default: allReduce-max of the max feature id + 1 over train (and test). */
   numFeatures?: number;
+  /** Refuse more feature slots than this before allocating (default DEFAULT_MAX_FEATURES, 2^24). */
+  maxFeatures?: number;
+  /** The training files, for the message when no rank has a row. */
+  files?: readonly string[];
   /** Progress sink; default console.log on rank 0; null for silence. */
   log?: ((line: string) => void) | null;
   /** Label of the progress lines (default 'mart'). */
@@ -228,7 +232,7 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
     async (s: MartState) => {
       const entered = performance.now();
       // Setup, once per job (collective); after a recovery or on resume it comes from the state.
-      if (s.setup === null) s.setup = await agreeSetup(comm, data, test, p, options.numFeatures);
+      if (s.setup === null) s.setup = await agreeSetup(comm, data, test, p, options);
       else await checkSetup(comm, s.setup, data, label);
       const setup = s.setup;
       const cuts = setupCuts(setup);
@@ -358,7 +362,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
         commitsHere++;
 
         const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
-        comm.report?.({ iteration: rounds, loss });
+        // LambdaMART without a test set has no loss to show (NaN), which report() refuses.
+        comm.report?.(Number.isFinite(loss) ? { iteration: rounds, loss } : { iteration: rounds });
         if (log) {
           const cols = Object.entries(info)
             .filter(([k]) => k !== 'round' && k !== 'seconds')
@@ -402,15 +407,20 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
 }
 
 /** The job-wide setup, agreed collectively: feature slots, rows per rank, cut points, base margin. */
-async function agreeSetup(comm: Collective, data: CsrData, test: CsrData | null, p: MartParams, fixedFeatures: number | undefined): Promise<MartSetup> {
+async function agreeSetup(comm: Collective, data: CsrData, test: CsrData | null, p: MartParams, options: TrainOptions): Promise<MartSetup> {
+  const fixedFeatures = options.numFeatures;
   let numFeatures = fixedFeatures ?? 0;
   if (fixedFeatures === undefined) {
     const mx = new Float64Array([Math.max(data.maxFeatureId + 1, test ? test.maxFeatureId + 1 : 0, 1)]);
     await comm.allReduce(mx, { op: 'max' });
     numFeatures = mx[0]!;
   }
+  const who = p.objective === 'rank:ndcg' ? 'lambdamart' : 'mart';
+  // Bins and sketches are dense over the feature slots.
+  checkDenseFeatures(who, numFeatures, options.maxFeatures);
   const counts = new Int32Array(comm.size);
   await comm.allGather(new Int32Array([data.numRows]), counts);
+  checkNotEmpty(who, counts.reduce((a, b) => a + b, 0), options.files ?? ['the training data']);
   const cuts = await buildCuts(comm, data, numFeatures, p.maxBin, p.sketchSize);
   let baseMargin = 0;
   if (p.objective === 'binary:logistic') {

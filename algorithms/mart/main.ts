@@ -4,5 +4,7 @@ import { rankMain } from '../../lib/trainers/mart_cli.js';
 
 process.exitCode = await rankMain('mart', process.argv.slice(2)).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : String(err));
-  return (err as { code?: string }).code === 'ERR_CONFIG' ? 2 : 1;
+  // Bad flags and bad input data (a file:line:column message) are the user's to fix: 2.
+  const code = (err as { code?: string }).code;
+  return code === 'ERR_CONFIG' || code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_IO' ? 2 : 1;
 });

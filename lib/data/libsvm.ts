@@ -1,8 +1,8 @@
 // readLibsvm: reads this rank's share of libsvm/svmlight files (optionally gzipped) into a
 // CsrMatrix. This module decides which files and byte ranges a rank reads, finds and parses
 // the side files (FILE.weight, FILE.query), decompresses gzip, and maps native errors onto
-// DataError; the grammar, the split inside a file and the parse itself live in
-// native/data/libsvm_parser.{h,cc} and run off the JS thread.
+// DataError; the grammar, the split inside a file, gzip inflation and the parse itself live
+// in native/data/ and run off the JS thread.
 //
 // Split rule. With at least `size` files, rank r reads files i with i % size === r, whole.
 // Otherwise every rank reads every file and takes, from a file of B bytes, the rows whose
@@ -15,16 +15,16 @@
 //
 // Costs. A plain file is read with pread, one rank's byte range (plus the end of its last
 // query). With a weight or .query file, a rank also scans the bytes before its range once to
-// count rows (fast, but the last rank reads the whole file). A gzip file cannot be entered in
-// the middle: every rank decompresses the whole stream (node:zlib, streamed) and holds the
-// decompressed text in memory while the parser takes its share, so gzip costs each rank the
-// full decompression time and the full decompressed size in memory, transiently.
+// count rows (fast, but the last rank reads the whole file). A gzip file is split exactly like
+// its decompressed text (same rows per rank as the plain file) but cannot be entered in the
+// middle: it is inflated in 1 MiB steps as the parser reads it, keeping only a few MiB of
+// text, so memory stays bounded whatever the file's size. One rank reading a whole .gz file
+// inflates it once; with size > 1 every rank first inflates the whole file once to learn the
+// decompressed size (B above), then inflates again up to the end of its share, skipping the
+// lines before it: time, not memory, grows with the file.
 
-import { createReadStream, existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 import { describe, invalidArgument, type ErrorCode } from '../errors.js';
 import { native } from '../native.js';
@@ -39,6 +39,16 @@ export interface ReadOptions {
   hashBits?: number;
   /** Count and skip malformed lines instead of throwing (see ReadResult.skippedLines). */
   skipBadLines?: boolean;
+  /**
+   * Feature ids (after hashing) must be below this, else the read fails at the first line with
+   * a larger id, even with skipBadLines: a dense model sized maxFeatureId + 1 would not fit.
+   * Default 2^32 (no limit beyond the uint32 ids).
+   */
+  maxFeatures?: number;
+  /** Appended to the maxFeatures error: what the limit is and how to get past it. */
+  maxFeaturesHint?: string;
+  /** Labels must be -1, 0 or 1 (binary classification); others fail with FILE:LINE:COLUMN. */
+  binaryLabels?: boolean;
   /**
    * Per-line weights; default: FILE.weight next to the data if it exists (LightGBM convention;
    * for FILE.gz also FILE-without-.gz.weight); false: never. A name is allowed only with one data file.
@@ -62,6 +72,7 @@ export interface ReadResult extends CsrMatrix {
 interface NativeSource {
   name: string;
   path?: string;
+  gzip?: boolean;
   data?: Uint8Array;
   rank: number;
   size: number;
@@ -79,8 +90,16 @@ interface NativeReadResult extends CsrMatrix {
   sources: Array<{ firstRow: number; numRows: number; reachedEnd: boolean }>;
 }
 
+interface NativeReadOptions {
+  hashBits: number;
+  skipBadLines: boolean;
+  maxFeatureId?: number;
+  maxFeatureIdHint?: string;
+  binaryLabels?: boolean;
+}
+
 interface DataBinding {
-  readLibsvm(sources: NativeSource[], options: { hashBits: number; skipBadLines: boolean }): Promise<NativeReadResult>;
+  readLibsvm(sources: NativeSource[], options: NativeReadOptions): Promise<NativeReadResult>;
   hashFeatureId(id: number | bigint, bits: number): number;
 }
 
@@ -89,7 +108,8 @@ const OP = 'readLibsvm';
 
 /**
  * Reads this rank's share of one or more libsvm files (`label [qid:Q] id:value ... # comment`;
- * `.gz` files are decompressed) into CSR arrays.
+ * `.gz` files are inflated as they are parsed, in bounded memory) into CSR arrays. Labels and
+ * values must be finite float32 numbers (nan, inf, 1e39 fail with FILE:LINE:COLUMN).
  *
  * Ranks call it with the same `paths` and their own `rank`/`size`; no communication happens.
  * Row order is file order. Feature ids are kept as written (1-based ids stay 1-based).
@@ -102,7 +122,7 @@ const OP = 'readLibsvm';
  * by the arrays (freed when they are collected). They are never copied or reused by Shoal.
  *
  * @param paths one file or a list of files, read as if concatenated in this order.
- * @param options rank/size share, hashBits, skipBadLines, weightFile, queryFile.
+ * @param options rank/size share, hashBits, skipBadLines, maxFeatures, binaryLabels, weightFile, queryFile.
  * @returns the rows, plus `skippedLines`, `skipped` (first messages), `bytes` and `files`.
  * @throws {TypeError|RangeError} ERR_INVALID_ARGUMENT for bad arguments.
  * @throws {DataError} ERR_INVALID_ARGUMENT for malformed data, e.g. `a9a.t:1234:17: expected ':'
@@ -115,7 +135,7 @@ const OP = 'readLibsvm';
  */
 export async function readLibsvm(paths: string | string[], options: ReadOptions = {}): Promise<ReadResult> {
   const files = checkPaths(paths);
-  const { rank, size, hashBits, skipBadLines } = checkOptions(options, files.length);
+  const { rank, size, native: nativeOptions } = checkOptions(options, files.length);
 
   const wholeFiles = files.length >= size;
   const mine = wholeFiles ? files.filter((_, i) => i % size === rank) : files;
@@ -138,8 +158,8 @@ export async function readLibsvm(paths: string | string[], options: ReadOptions 
     const isMine = wholeFiles ? i % size === rank : true;
     if (isMine) {
       const src: NativeSource = { name: file, rank: wholeFiles ? 0 : rank, size: wholeFiles ? 1 : size };
-      if (file.endsWith('.gz')) src.data = await gunzip(file);
-      else src.path = file;
+      src.path = file;
+      if (file.endsWith('.gz')) src.gzip = true;
       if (g !== undefined) {
         src.groupSizes = g;
         src.groupsName = queryFiles[i] as string;
@@ -158,7 +178,7 @@ export async function readLibsvm(paths: string | string[], options: ReadOptions 
 
   let r: NativeReadResult;
   try {
-    r = await dataNative.readLibsvm(sources, { hashBits, skipBadLines });
+    r = await dataNative.readLibsvm(sources, nativeOptions);
   } catch (err) {
     throw toDataError(err);
   }
@@ -195,7 +215,7 @@ function checkPaths(paths: string | string[]): string[] {
   return [...list];
 }
 
-function checkOptions(o: ReadOptions, numFiles: number): { rank: number; size: number; hashBits: number; skipBadLines: boolean } {
+function checkOptions(o: ReadOptions, numFiles: number): { rank: number; size: number; native: NativeReadOptions } {
   if (o === null || typeof o !== 'object') throw invalidArgument(OP, 'options', 'an object', o);
   const size = o.size ?? 1;
   if (!Number.isInteger(size) || size < 1 || size > 2 ** 30) throw invalidArgument(OP, 'size', 'an integer >= 1', size, true);
@@ -206,13 +226,21 @@ function checkOptions(o: ReadOptions, numFiles: number): { rank: number; size: n
     throw invalidArgument(OP, 'hashBits', 'an integer in [1, 32]', o.hashBits, true);
   }
   if (o.skipBadLines !== undefined && typeof o.skipBadLines !== 'boolean') throw invalidArgument(OP, 'skipBadLines', 'a boolean', o.skipBadLines);
+  if (o.binaryLabels !== undefined && typeof o.binaryLabels !== 'boolean') throw invalidArgument(OP, 'binaryLabels', 'a boolean', o.binaryLabels);
+  if (o.maxFeatures !== undefined && (!Number.isInteger(o.maxFeatures) || o.maxFeatures < 1 || o.maxFeatures > 2 ** 32)) {
+    throw invalidArgument(OP, 'maxFeatures', 'an integer in [1, 2^32]', o.maxFeatures, true);
+  }
+  if (o.maxFeaturesHint !== undefined && typeof o.maxFeaturesHint !== 'string') throw invalidArgument(OP, 'maxFeaturesHint', 'a string', o.maxFeaturesHint);
   for (const key of ['weightFile', 'queryFile'] as const) {
     const v = o[key];
     if (v === undefined || v === false) continue;
     if (typeof v !== 'string' || v.length === 0) throw invalidArgument(OP, key, 'a file name or false', v);
     if (numFiles !== 1) throw invalidArgument(OP, key, 'false or undefined when reading several files (each uses FILE' + (key === 'weightFile' ? '.weight)' : '.query)'), v);
   }
-  return { rank, size, hashBits, skipBadLines: o.skipBadLines ?? false };
+  const native: NativeReadOptions = { hashBits, skipBadLines: o.skipBadLines ?? false, binaryLabels: o.binaryLabels ?? false };
+  if (o.maxFeatures !== undefined) native.maxFeatureId = o.maxFeatures - 1;
+  if (o.maxFeaturesHint !== undefined) native.maxFeatureIdHint = o.maxFeaturesHint;
+  return { rank, size, native };
 }
 
 // The side file of `file`: the option's own name, none for false, else FILE.ext (for
@@ -246,9 +274,11 @@ async function readWeights(file: string): Promise<Float32Array> {
   for (let i = 0; i < lines.length; i++) {
     const s = (lines[i] as string).trim();
     const v = s === '' ? NaN : Number(s);
-    if (Number.isNaN(v) && !/^[+-]?nan$/i.test(s)) {
+    // Like labels and values: finite in float32 (a NaN weight would poison the whole model).
+    if (!Number.isFinite(Math.fround(v))) {
       const col = (lines[i] as string).length - (lines[i] as string).trimStart().length + 1;
-      throw new DataError('ERR_INVALID_ARGUMENT', `${file}:${i + 1}:${col}: expected a weight (a number), found ${s === '' ? 'end of line' : `'${s.slice(0, 24)}'`}`, {
+      const what = Number.isNaN(v) ? 'a weight (a finite number)' : 'a weight that is finite in float32';
+      throw new DataError('ERR_INVALID_ARGUMENT', `${file}:${i + 1}:${col}: expected ${what}, found ${s === '' ? 'end of line' : `'${s.slice(0, 24)}'`}`, {
         file,
         line: i + 1,
         column: col,
@@ -276,33 +306,6 @@ async function readGroupSizes(file: string): Promise<Uint32Array> {
     out[i] = v;
   }
   return out;
-}
-
-// Decompresses a whole gzip file (all members) into one buffer, streaming through zlib.
-async function gunzip(file: string): Promise<Uint8Array> {
-  try {
-    await stat(file);
-  } catch (err) {
-    throw ioError(file, err);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  try {
-    await pipeline(
-      createReadStream(file),
-      createGunzip({ chunkSize: 1 << 20 }),
-      new Writable({
-        write(chunk: Buffer, _enc, done) {
-          chunks.push(chunk);
-          total += chunk.length;
-          done();
-        },
-      }),
-    );
-  } catch (err) {
-    throw ioError(file, err, 'cannot decompress');
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
 }
 
 function ioError(file: string, err: unknown, what = 'cannot read'): DataError {

@@ -10,6 +10,7 @@ import { localCollective, type Collective } from '../../algorithms/common/collec
 import { readRankData, trainLambdaMart } from '../../algorithms/lambdamart/index.js';
 import { martCheckpointMeta, saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
+import { DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/dataset.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { ConfigError } from '../errors.js';
 import { init } from '../init.js';
@@ -35,6 +36,8 @@ Gradient boosted trees (XGBoost's hist method, data-parallel) and LambdaMART (ND
   --early-stopping N      stop after N rounds without test improvement (keeps the best model)
   --ndcg-k K              lambdamart NDCG truncation (10)
   --threads T             histogram threads per rank (0: all cores at -np 1, else 1)
+  --max-features N        refuse data whose largest feature id is N or more, before allocating
+                          (default 16777216 = 2^24; bins and sketches are dense over the ids)
   --model-out FILE        model JSON (shoal-mart format)
   --export-xgboost FILE   the model in XGBoost's JSON format
   --metrics-out FILE      test metrics, rounds, train_seconds
@@ -61,6 +64,8 @@ export interface MartArgs {
   modelOut: string | null;
   metricsOut: string | null;
   exportXgboost: string | null;
+  /** Feature slots allowed (largest id + 1); DEFAULT_MAX_FEATURES unless --max-features. */
+  maxFeatures: number;
   quiet: boolean;
   help: boolean;
   /** --max-restarts, --checkpoint, --checkpoint-every, --resume, --inject. */
@@ -75,7 +80,7 @@ function usage(message: string): ConfigError {
 export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[]): MartArgs {
   const out: MartArgs = {
     algorithm, np: 1, train: [], test: [], weights: null, testWeights: null, query: null, testQuery: null, partition: 'greedy',
-    params: martParams(), modelOut: null, metricsOut: null, exportXgboost: null, quiet: false, help: false,
+    params: martParams(), modelOut: null, metricsOut: null, exportXgboost: null, maxFeatures: DEFAULT_MAX_FEATURES, quiet: false, help: false,
     recovery: defaultRecoveryArgs(),
   };
   const p: Partial<MartParams> = { objective: algorithm === 'lambdamart' ? 'rank:ndcg' : 'binary:logistic' };
@@ -127,6 +132,12 @@ export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[])
       case '--model-out': out.modelOut = v; break;
       case '--metrics-out': out.metricsOut = v; break;
       case '--export-xgboost': out.exportXgboost = v; break;
+      case '--max-features': {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw usage(`${flag} expects an integer in [1, 2^32], got ${JSON.stringify(v)}`);
+        out.maxFeatures = n;
+        break;
+      }
       case '--objective':
         if (algorithm === 'lambdamart') throw usage('--objective is fixed to rank:ndcg for lambdamart');
         p.objective = v as MartParams['objective'];
@@ -160,20 +171,25 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
   // Rank 0 checkpoints (--checkpoint/--resume); the meta makes --resume refuse another job's file.
   const recovery = stateOptions(args.recovery, martCheckpointMeta(args.params, comm.size, args.algorithm));
   let result: TrainResult;
+  // An id beyond --max-features stops the read at its line; train() refuses no rows at all
+  // (inside its recovery scope: a collective out here would desynchronise a replacement rank).
+  const limit = { maxFeatures: args.maxFeatures, maxFeaturesHint: denseLimitHint(args.maxFeatures, false) };
+  const checks = { maxFeatures: args.maxFeatures, files: args.train };
   if (args.algorithm === 'lambdamart') {
-    const opt = (q: string | null, w: string | null): { queryFile?: string; weightFile?: string; mode: 'greedy' | 'reader' } => ({
+    const opt = (q: string | null, w: string | null): { queryFile?: string; weightFile?: string; mode: 'greedy' | 'reader'; maxFeatures: number; maxFeaturesHint: string } => ({
+      ...limit,
       mode: args.partition,
       ...(q ? { queryFile: q } : {}),
       ...(w ? { weightFile: w } : {}),
     });
     const tr = await readRankData(args.train, comm, opt(args.query, args.weights));
     const te = args.test.length > 0 ? await readRankData(args.test, comm, opt(args.testQuery, args.testWeights)) : null;
-    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, ...(log === null ? { log } : {}) });
+    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, ...checks, ...(log === null ? { log } : {}) });
   } else {
-    const base = { rank: comm.rank, size: comm.size };
+    const base = { rank: comm.rank, size: comm.size, ...limit };
     const tr = await readLibsvm(args.train, { ...base, ...(args.weights ? { weightFile: args.weights } : {}) });
     const te = args.test.length > 0 ? await readLibsvm(args.test, { ...base, ...(args.testWeights ? { weightFile: args.testWeights } : {}) }) : null;
-    result = await train(comm, tr, args.params, { test: te, recovery, ...(log === null ? { log } : {}) });
+    result = await train(comm, tr, args.params, { test: te, recovery, ...checks, ...(log === null ? { log } : {}) });
   }
   if (comm.rank === 0) {
     if (args.modelOut) await saveMartModel(args.modelOut, result.model);

@@ -136,8 +136,9 @@ class ReadLibsvmWorker : public Napi::AsyncWorker {
   uint64_t column_ = 0;
 };
 
-// readLibsvm(sources, { hashBits, skipBadLines, maxSkipReports }) -> Promise<result>.
-// sources[i]: { name, path? | data?: Uint8Array, rank, size, groupSizes?: Uint32Array,
+// readLibsvm(sources, { hashBits, skipBadLines, maxSkipReports, maxFeatureId, maxFeatureIdHint,
+// binaryLabels }) -> Promise<result>.
+// sources[i]: { name, path?, gzip? | data?: Uint8Array, rank, size, groupSizes?: Uint32Array,
 // groupsName?, qidBase?, weights?: Float32Array, weightsName? }.
 Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -150,6 +151,9 @@ Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
   options.hashBits = static_cast<int>(optionalInt64(opts, "hashBits", kOp, 0, 32, 0));
   options.skipBadLines = opts.Has("skipBadLines") && opts.Get("skipBadLines").ToBoolean().Value();
   options.maxSkipReports = static_cast<size_t>(optionalInt64(opts, "maxSkipReports", kOp, 0, 1 << 20, 10));
+  options.maxFeatureId = static_cast<uint32_t>(optionalInt64(opts, "maxFeatureId", kOp, 0, 0xffffffffLL, 0xffffffffLL));
+  options.maxFeatureIdHint = optionalString(opts, "maxFeatureIdHint", "");
+  options.binaryLabels = opts.Has("binaryLabels") && opts.Get("binaryLabels").ToBoolean().Value();
 
   std::vector<data::SourceSpec> specs;
   std::vector<Napi::ObjectReference> keepAlive;
@@ -166,6 +170,7 @@ Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
     } else {
       spec.path = requireString(s, "path", kOp);
       if (spec.path.empty()) throw Napi::TypeError::New(env, std::string(kOp) + ": 'path' must not be empty");
+      spec.gzip = s.Has("gzip") && s.Get("gzip").ToBoolean().Value();
     }
     spec.size = static_cast<uint32_t>(optionalInt64(s, "size", kOp, 1, 1 << 30, 1));
     spec.rank = static_cast<uint32_t>(optionalInt64(s, "rank", kOp, 0, spec.size - 1, 0));

@@ -1,11 +1,12 @@
-// Where the libsvm reader gets its bytes: a file read with pread in windows, or a block of
-// memory owned by someone else (gzip data decompressed by lib/data/libsvm.ts). LineReader
-// walks either one line at a time without loading more than a window of a file. Nothing here
-// knows the libsvm grammar, and nothing here throws anything but shoal::Error (ERR_IO).
+// Where the libsvm reader gets its bytes: a file read with pread in windows, a gzip file
+// inflated as it is read (GzipSource), or a block of memory owned by someone else. LineReader
+// walks any of them one line at a time without loading more than a window of a file. Nothing
+// here knows the libsvm grammar, and nothing here throws anything but shoal::Error (ERR_IO).
 #pragma once
 
 #include <cstddef>  // for size_t
 #include <cstdint>  // for uint64_t
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,12 +15,20 @@ namespace shoal::data {
 class ByteSource {
  public:
   virtual ~ByteSource() = default;
-  virtual uint64_t size() const = 0;
+  // Total bytes. For a GzipSource this inflates the whole file once (without keeping it), so
+  // callers that can do without it (one rank reading a whole file) should.
+  virtual uint64_t size() = 0;
   // Copies up to n bytes at offset into dst and returns how many were copied (short only at
   // the end of the source). Throws shoal::Error(kIo) on a read failure.
   virtual size_t read(uint64_t offset, char* dst, size_t n) = 0;
   // The whole source as one contiguous block, or nullptr when it must be read in windows.
   virtual const char* contiguous() const { return nullptr; }
+  // The smallest offset read() serves without starting over, and the number of '\n' before
+  // it (so line numbers need not re-read what lies before). Files and memory: 0 and 0.
+  virtual uint64_t resumePoint(uint64_t& newlinesBefore) const {
+    newlinesBefore = 0;
+    return 0;
+  }
 };
 
 // A regular file, read with pread so no file position is shared. The size is taken once at
@@ -30,7 +39,7 @@ class FileSource : public ByteSource {
   ~FileSource() override;
   FileSource(const FileSource&) = delete;
   FileSource& operator=(const FileSource&) = delete;
-  uint64_t size() const override { return size_; }
+  uint64_t size() override { return size_; }
   size_t read(uint64_t offset, char* dst, size_t n) override;
 
  private:
@@ -43,13 +52,49 @@ class FileSource : public ByteSource {
 class MemorySource : public ByteSource {
  public:
   MemorySource(const char* data, uint64_t size) : data_(data), size_(size) {}
-  uint64_t size() const override { return size_; }
+  uint64_t size() override { return size_; }
   size_t read(uint64_t offset, char* dst, size_t n) override;
   const char* contiguous() const override { return data_; }
 
  private:
   const char* data_;
   uint64_t size_;
+};
+
+// A gzip file (one or more members) decompressed as it is read, in bounded memory: the
+// inflater keeps the last few MiB it produced, so reads that move forward, or back by less
+// than that (the split rule's look at the previous line), cost nothing extra; a read further
+// back restarts the inflater from the beginning of the file (correct, only slower).
+class GzipSource : public ByteSource {
+ public:
+  explicit GzipSource(const std::string& path);
+  ~GzipSource() override;
+  GzipSource(const GzipSource&) = delete;
+  GzipSource& operator=(const GzipSource&) = delete;
+  uint64_t size() override;
+  size_t read(uint64_t offset, char* dst, size_t n) override;
+  uint64_t resumePoint(uint64_t& newlinesBefore) const override {
+    newlinesBefore = keptNewlineBase_;
+    return keptStart_;
+  }
+
+ private:
+  struct Inflater;
+  std::unique_ptr<Inflater> openInflater() const;
+  // Reads the next block of compressed bytes; returns false at the end of the file.
+  bool readInput(Inflater& z);
+  // Inflates up to maxBytes more of the file onto `out`; returns false at the end of the data.
+  bool inflateMore(Inflater& z, std::vector<char>& out, size_t maxBytes);
+  void restart();
+
+  std::string path_;
+  std::unique_ptr<Inflater> z_;
+  std::vector<char> kept_;   // decompressed bytes [keptStart_, keptStart_ + kept_.size())
+  uint64_t keptStart_ = 0;
+  uint64_t keptNewlineBase_ = 0;  // '\n' bytes before keptStart_
+  bool ended_ = false;
+  bool sizeKnown_ = false;
+  uint64_t size_ = 0;
 };
 
 struct Line {
@@ -71,6 +116,7 @@ class LineReader {
   void refill();
 
   ByteSource& source_;
+  bool atEnd_ = false;          // the source returned a short read: no bytes after len_
   std::vector<char> window_;
   const char* base_ = nullptr;  // window_.data(), or the source's own memory
   uint64_t windowStart_ = 0;    // absolute offset of base_[0]

@@ -8,7 +8,7 @@
 #include "data/libsvm_parser.h"
 
 #include <charconv>  // for std::from_chars
-#include <cmath>     // for HUGE_VAL
+#include <cmath>     // for HUGE_VAL, std::isnan, std::isinf
 #include <cstring>   // for memcmp
 #include <memory>
 
@@ -44,22 +44,41 @@ uint64_t qidKeyOf(const char* p, const char* e) {
   return v;
 }
 
-// "'tok'" for messages: the token at p (up to whitespace), shortened; or "end of line".
-std::string describeChar(const char* p, const char* e);
-
-std::string describeToken(const char* p, const char* e) {
-  if (p == e || *p == '#' || isSpace(*p)) return describeChar(p, e);
-  const char* q = p;
-  while (q < e && !isSpace(*q) && q - p < 24) ++q;
-  std::string tok(p, q);
-  if (q < e && !isSpace(*q)) tok += "...";
-  return "'" + tok + "'";
+// Bytes for a message: control bytes (NUL, ...) as \xNN so the message stays one clean line.
+std::string escaped(const char* p, const char* q) {
+  std::string out;
+  for (; p < q; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
+// The token at p up to whitespace (at most 24 bytes, then "..."), for messages.
+std::string tokenAt(const char* p, const char* e) {
+  const char* q = p;
+  while (q < e && !isSpace(*q) && q - p < 24) ++q;
+  return escaped(p, q) + (q < e && !isSpace(*q) ? "..." : "");
+}
+
+// What was found at p, for messages: "end of line", "a space", or the quoted character.
 std::string describeChar(const char* p, const char* e) {
   if (p == e || *p == '#') return "end of line";
   if (isSpace(*p)) return *p == '\t' ? "a tab" : *p == '\r' ? "'\\r'" : "a space";
-  return "'" + std::string(1, *p) + "'";
+  return "'" + escaped(p, p + 1) + "'";
+}
+
+// "'tok'" for messages: the token at p, shortened; or what describeChar says.
+std::string describeToken(const char* p, const char* e) {
+  if (p == e || *p == '#' || isSpace(*p)) return describeChar(p, e);
+  return "'" + tokenAt(p, e) + "'";
 }
 
 // Parses a float token starting at p; returns the end of the number or nullptr.
@@ -99,7 +118,18 @@ inline const char* parseNumber(const char* p, const char* e, double& out) {
 struct LineFailure {
   size_t column0 = 0;  // 0-based byte offset in the line
   std::string what;
+  bool fatal = false;  // not skippable: a limit of the model, not a malformed line
 };
+
+// Why a parsed number cannot be stored as a float32 label or value, or nullptr when it can
+// (on the hot path: no allocation). Values that round to FLT_MAX are fine; larger ones overflow.
+const char* float32Problem(double d) {
+  if (std::isnan(d)) return "is not a number";
+  if (std::isinf(d)) return "is infinite";
+  if (std::isinf(static_cast<float>(d))) return "overflows float32 (largest 3.4028235e38)";
+  return nullptr;
+}
+
 
 struct ParsedRow {
   float label = 0;
@@ -108,13 +138,23 @@ struct ParsedRow {
 };
 
 // One data line into out.featureIds/out.values. On failure the caller rolls both back.
-bool parseRow(const char* b, const char* e, int hashBits, CsrOutput& out, ParsedRow& row, LineFailure& fail) {
+bool parseRow(const char* b, const char* e, const ReadOptions& options, CsrOutput& out, ParsedRow& row, LineFailure& fail) {
+  const int hashBits = options.hashBits;
+  const bool binaryLabels = options.binaryLabels;
   const char* p = b;
   while (p < e && isSpace(*p)) ++p;
   double d = 0;
   const char* q = parseNumber(p, e, d);
   if (q == nullptr || !endsToken(q, e)) {
     fail = {static_cast<size_t>(p - b), "expected a label (a number), found " + describeToken(p, e)};
+    return false;
+  }
+  if (const char* why = float32Problem(d)) {
+    fail = {static_cast<size_t>(p - b), "label " + tokenAt(p, e) + " " + why + "; labels must be finite numbers"};
+    return false;
+  }
+  if (binaryLabels && d != 1 && d != 0 && d != -1) {
+    fail = {static_cast<size_t>(p - b), "label " + tokenAt(p, e) + " is not a binary label; expected -1, 0 or 1 (+1)"};
     return false;
   }
   row.label = static_cast<float>(d);
@@ -140,7 +180,9 @@ bool parseRow(const char* b, const char* e, int hashBits, CsrOutput& out, Parsed
     if (p == e || *p == '#') break;
     const char* idStart = p;
     if (!isDigit(*p)) {
-      fail = {static_cast<size_t>(p - b), "expected a feature id (digits), found " + describeChar(p, e)};
+      const bool signedId = (*p == '-' || *p == '+') && p + 1 < e && isDigit(p[1]);
+      fail = {static_cast<size_t>(p - b), signedId ? "feature id " + tokenAt(p, e) + " is signed; ids are non-negative integers"
+                                                   : "expected a feature id (digits), found " + describeChar(p, e)};
       return false;
     }
     uint64_t id = 0;
@@ -151,6 +193,10 @@ bool parseRow(const char* b, const char* e, int hashBits, CsrOutput& out, Parsed
       id = id * 10 + digit;
       ++p;
     } while (p < e && isDigit(*p));
+    if (p < e && (*p == '.' || *p == 'e' || *p == 'E')) {
+      fail = {static_cast<size_t>(idStart - b), "feature id " + tokenAt(idStart, e) + " is not an integer; ids are non-negative integers"};
+      return false;
+    }
     if (p == e || *p != ':') {
       fail = {static_cast<size_t>(p - b), "expected ':' after feature id, found " + describeChar(p, e)};
       return false;
@@ -171,8 +217,21 @@ bool parseRow(const char* b, const char* e, int hashBits, CsrOutput& out, Parsed
       fail = {static_cast<size_t>(valStart - b), "expected a value after ':', found " + describeToken(valStart, e)};
       return false;
     }
+    if (const char* why = float32Problem(d)) {
+      fail = {static_cast<size_t>(valStart - b), "value " + tokenAt(valStart, e) + " of feature " + std::to_string(id) + " " + why +
+                                                     "; values must be finite numbers (leave a feature out for 0 or missing)"};
+      return false;
+    }
     p = end;
     const uint32_t stored = hashBits == 0 ? static_cast<uint32_t>(id) : hashFeatureId(id, hashBits);
+    if (stored > options.maxFeatureId) {
+      fail = {static_cast<size_t>(idStart - b),
+              "feature id " + std::to_string(stored) + (hashBits == 0 ? "" : " (hashed from " + std::to_string(id) + ")") +
+                  " is above the largest id allowed, " + std::to_string(options.maxFeatureId) +
+                  (options.maxFeatureIdHint.empty() ? "" : "; " + options.maxFeatureIdHint),
+              true};
+      return false;
+    }
     out.featureIds.push(stored);
     out.values.push(static_cast<float>(d));
     if (stored > maxId || !any) maxId = stored;
@@ -206,12 +265,19 @@ uint64_t previousQidKey(ByteSource& src, uint64_t pos) {
   }
 }
 
-// Turns byte offsets into 1-based line numbers, counting forward from the last answer.
+// Turns byte offsets into 1-based line numbers, counting forward from the last answer, or
+// from the source's resume point when that is further on (a gzip source would otherwise
+// inflate again from the start for every skipped line).
 class LineCounter {
  public:
   explicit LineCounter(ByteSource& src) : src_(src) {}
   uint64_t lineAt(uint64_t offset) {
-    if (offset < at_) {
+    uint64_t base = 0;
+    const uint64_t resume = src_.resumePoint(base);
+    if (resume <= offset && (at_ < resume || offset < at_)) {
+      at_ = resume;
+      newlines_ = base;
+    } else if (offset < at_) {
       at_ = 0;
       newlines_ = 0;
     }
@@ -243,15 +309,18 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
   std::unique_ptr<ByteSource> src;
   if (spec.path.empty()) {
     src = std::make_unique<MemorySource>(spec.data, spec.dataSize);
+  } else if (spec.gzip) {
+    src = std::make_unique<GzipSource>(spec.path);
   } else {
     src = std::make_unique<FileSource>(spec.path);
   }
   if (out.rowPtr.size() == 0) out.rowPtr.push(0);
 
-  const uint64_t total = src->size();
+  // One rank reading a whole source never needs its size (a gzip file's costs a pass).
   uint64_t lo = 0;
-  uint64_t hi = total;
+  uint64_t hi = ~uint64_t{0};
   if (spec.size > 1) {
+    const uint64_t total = src->size();
     // floor(r*B/size) without overflow: r*B can exceed 64 bits.
     lo = static_cast<uint64_t>(static_cast<unsigned __int128>(spec.rank) * total / spec.size);
     hi = static_cast<uint64_t>(static_cast<unsigned __int128>(spec.rank + 1) * total / spec.size);
@@ -334,7 +403,7 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
       }
     }
     if (taking) {
-      lastTakenEnd = line.offset + static_cast<uint64_t>(line.end - line.begin) + 1;
+      lastTakenEnd = reader->position();  // just past this line's '\n' (or the end)
       if (spec.hasWeights && rowIndex >= spec.numWeights) {
         throw fail(line.offset, 0, "row " + std::to_string(rowIndex + 1) + " has no weight: " + spec.weightsName +
                                        " has " + std::to_string(spec.numWeights) + " weights");
@@ -342,7 +411,7 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
       const size_t nnzBefore = out.featureIds.size();
       ParsedRow row;
       LineFailure failure;
-      if (parseRow(line.begin, line.end, options.hashBits, out, row, failure)) {
+      if (parseRow(line.begin, line.end, options, out, row, failure)) {
         if (out.featureIds.size() > kMaxId32 || out.labels.size() >= kMaxId32) {
           throw Error(ErrorCode::kInvalidArgument, spec.name + ": more than 2^32-1 non-zeros or rows for one rank; use more ranks");
         }
@@ -356,7 +425,7 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
         out.featureIds.resize(nnzBefore);
         out.values.resize(nnzBefore);
         ParseError err = fail(line.offset, failure.column0, failure.what);
-        if (!options.skipBadLines) throw err;
+        if (!options.skipBadLines || failure.fatal) throw err;
         ++out.skippedLines;
         if (out.skipped.size() < options.maxSkipReports) out.skipped.emplace_back(err.what());
       }
@@ -364,7 +433,7 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
     }
     ++rowIndex;
   }
-  out.bytes += lastTakenEnd > firstTaken ? std::min(lastTakenEnd, total) - firstTaken : 0;
+  out.bytes += lastTakenEnd > firstTaken ? lastTakenEnd - firstTaken : 0;
 
   // Only a rank that read to the end knows the file's row count: it checks the side files.
   if (result.reachedEnd && spec.hasWeights && rowIndex != spec.numWeights) {

@@ -4,8 +4,12 @@
 // values, because the binding runs it on a worker thread (binding/data_wrap.cc).
 //
 // Grammar, one row per line:   label [qid:Q] [id:value ...] [# comment]
-//   label and value: a decimal float as std::from_chars reads it (also inf/nan), optional '+'.
-//   id: decimal digits, < 2^32 unless hashing; Q: decimal digits, < 2^32.
+//   label and value: a decimal float as std::from_chars reads it, optional '+', finite in
+//   float32 (nan, inf and |x| > 3.4028235e38, e.g. 1e39, are errors; tiny values round to 0).
+//   With binaryLabels the label must be -1, 0 or 1 (as "+1", "1.0", ... too).
+//   id: decimal digits, < 2^32 unless hashing, and <= maxFeatureId (after hashing): an id
+//   above that is an error even with skipBadLines, because it is a limit of the model, not a
+//   malformed line. Q: decimal digits, < 2^32.
 //   Tokens are separated by spaces, tabs or '\r' (so CRLF files parse); '#' starts a comment.
 //   Blank lines and comment-only lines are not rows. Anything else is malformed and fails
 //   with "FILE:LINE:COLUMN: message" (1-based, columns count bytes), unless skipBadLines.
@@ -133,12 +137,16 @@ struct ReadOptions {
   int hashBits = 0;  // 0: ids as written; 1..32: hash into [0, 2^hashBits)
   bool skipBadLines = false;
   size_t maxSkipReports = 10;
+  uint32_t maxFeatureId = 0xffffffffu;  // larger (stored) ids fail the read
+  std::string maxFeatureIdHint;         // appended to that error: what the limit is and what to do
+  bool binaryLabels = false;            // labels must be -1, 0 or 1
 };
 
 // One file or memory block and this rank's share of it.
 struct SourceSpec {
   std::string name;         // as the user wrote it; every message starts with it
   std::string path;         // the file to read, or empty when `data` is set
+  bool gzip = false;        // `path` is gzip data, inflated as it is read
   const char* data = nullptr;
   uint64_t dataSize = 0;
   uint32_t rank = 0;

@@ -44,7 +44,7 @@ test.serial('shoal train lr -np 2 writes model and metrics; shoal predict reprod
   writeFileSync(wide, '+1 3:1 500:1\n-1 1:1\n');
   const w = await shoal(['predict', '--model', model, '--data', wide, '--out', join(dir, 'w.txt')]);
   t.is(w.code, 2);
-  t.regex(w.stderr, /--data ".*wide\.svm" has feature id 500 .*numFeatures 124/);
+  t.regex(w.stderr, /--data ".*wide\.svm": .*wide\.svm:1:8: feature id 500 is above the largest id allowed, 123; the model .* knows ids 0\.\.123 \(numFeatures 124\)/);
 });
 
 test('usage errors exit 2 and name the flag or the file', async (t) => {

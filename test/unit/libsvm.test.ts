@@ -95,10 +95,10 @@ test('values are float32 of the decimal (Math.fround(Number(s)))', async (t) => 
     const v = (rng() - 0.5) * 10 ** Math.floor(rng() * 20 - 10);
     toks.push(i % 3 === 0 ? v.toExponential(Math.floor(rng() * 12)) : String(v));
   }
-  toks.push('0', '-0', '1e-50', '-1e50', '3.4028235e38', '123456789012345678901234567890', '.5', '5.', 'inf', '-inf');
+  toks.push('0', '-0', '1e-50', '-3.4028235e38', '3.4028235e38', '3.40282356e38', '123456789012345678901234567890', '.5', '5.');
   const r = await readLibsvm(tmpFile(toks.map((s, i) => `${s} ${i}:${s}\n`).join('')));
   t.is(r.numRows, toks.length);
-  const want = toks.map((s) => Math.fround(s === 'inf' ? Infinity : s === '-inf' ? -Infinity : Number(s)));
+  const want = toks.map((s) => Math.fround(Number(s)));
   t.deepEqual([...r.values], want);
   t.deepEqual([...r.labels], want);
 });
@@ -125,8 +125,23 @@ test('malformed input fails with FILE:LINE:COLUMN and the offending token', asyn
     ['1 1:\n', "1:5: expected a value after ':', found end of line"],
     ['1 1: 2\n', "1:5: expected a value after ':', found a space"],
     ['1 x:1\n', "1:3: expected a feature id (digits), found 'x'"],
-    ['1 -1:2\n', "1:3: expected a feature id (digits), found '-'"],
+    ['1 -1:2\n', "1:3: feature id -1:2 is signed; ids are non-negative integers"],
+    ['1 - 1:2\n', "1:3: expected a feature id (digits), found '-'"],
+    ['1 1.5:2\n', "1:3: feature id 1.5:2 is not an integer; ids are non-negative integers"],
+    ['1 2e3:2\n', "1:3: feature id 2e3:2 is not an integer; ids are non-negative integers"],
+    // Non-finite or float32-overflowing labels and values.
+    ['nan 1:1\n', '1:1: label nan is not a number; labels must be finite numbers'],
+    ['1 1:1\n-inf 1:1\n', '2:1: label -inf is infinite; labels must be finite numbers'],
+    ['1e39 1:1\n', '1:1: label 1e39 overflows float32 (largest 3.4028235e38); labels must be finite numbers'],
+    ['1 1:1 7:nan\n', '1:9: value nan of feature 7 is not a number; values must be finite numbers (leave a feature out for 0 or missing)'],
+    ['1 3:inf\n', '1:5: value inf of feature 3 is infinite; values must be finite numbers (leave a feature out for 0 or missing)'],
+    ['1 3:-Infinity\n', '1:5: value -Infinity of feature 3 is infinite; values must be finite numbers (leave a feature out for 0 or missing)'],
+    ['1 3:+NaN\n', '1:5: value +NaN of feature 3 is not a number; values must be finite numbers (leave a feature out for 0 or missing)'],
+    ['1 3:1e39\n', '1:5: value 1e39 of feature 3 overflows float32 (largest 3.4028235e38); values must be finite numbers (leave a feature out for 0 or missing)'],
+    ['1 3:-1e400\n', '1:5: value -1e400 of feature 3 is infinite; values must be finite numbers (leave a feature out for 0 or missing)'],
     ['1 qid:x 1:2\n', "1:3: expected qid:N with N an integer below 2^32, found 'qid:x'"],
+    ['1 1:1\0\n', "1:5: expected a value after ':', found '1\\x00'"],
+    ['1 1:1 \x01:1\n', "1:7: expected a feature id (digits), found '\\x01'"],
     ['1 1:2 qid:3\n', "1:7: expected a feature id (digits), found 'q'"],
     ['# c\r\n\r\n1 1:1\r\n0\t5:1\t6;1\r\n', "4:8: expected ':' after feature id, found ';'"],
     ['1 1:1#ok\n1 2:2 #ok\n1 2:x#\n', "3:5: expected a value after ':', found 'x#'"],
@@ -389,7 +404,11 @@ test('.query and qid: fixtures; side-file mismatches are errors', async (t) => {
   writeFileSync(`${data}.weight`, '1\n2\n3\n4\n');
   await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight has 4 weights but .* has 3 rows$/ });
   writeFileSync(`${data}.weight`, '1\nheavy\n3\n');
-  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:2:1: expected a weight \(a number\), found 'heavy'$/ });
+  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:2:1: expected a weight \(a finite number\), found 'heavy'$/ });
+  writeFileSync(`${data}.weight`, '1\n2\n nan\n');
+  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:3:2: expected a weight \(a finite number\), found 'nan'$/ });
+  writeFileSync(`${data}.weight`, '1\n1e39\n3\n');
+  await t.throwsAsync(readLibsvm(data), { instanceOf: DataError, message: /\.weight:2:1: expected a weight that is finite in float32, found '1e39'$/ });
   t.is((await readLibsvm(data, { weightFile: false })).weights, null);
   writeFileSync(`${data}.query`, '2\n');
   await t.throwsAsync(readLibsvm(data, { weightFile: false }), { instanceOf: DataError, message: /row 3 is not in any query/ });
@@ -416,6 +435,88 @@ test('gzip gives the same rows as the plain file, whole and split', async (t) =>
   await t.throwsAsync(readLibsvm(bad), { message: /\.svm\.gz:2:5: expected a value/ });
   const corrupt = tmpFile(Buffer.from('not gzip at all'), '.svm.gz');
   await t.throwsAsync(readLibsvm(corrupt), { instanceOf: DataError, code: 'ERR_IO' } as never);
+});
+
+test('gzip is streamed: large and multi-member files give the plain file rows, whole and split', async (t) => {
+  // About 13 MiB of text (more than the few MiB the inflater keeps) with qid runs, then one
+  // 6 MiB line, so a rank's look back at the line before its share must restart the inflater.
+  const f = randomFile(77, 220000, true);
+  const longLine = `1 qid:999999 ${Array.from({ length: 700000 }, (_, i) => `${i}:1`).join(' ')}\n`;
+  const text = f.text + longLine + randomFile(78, 3000, false).text;
+  t.true(text.length > 12 << 20);
+  const plain = tmpFile(text);
+  const gz = tmpFile(gzipSync(text, { level: 1 }), '.svm.gz');
+  const whole = await readLibsvm(plain);
+  const zipped = await readLibsvm(gz);
+  t.is(zipped.numRows, whole.numRows);
+  t.deepEqual([...zipped.rowPtr], [...whole.rowPtr]);
+  t.deepEqual([...zipped.featureIds], [...whole.featureIds]);
+  t.deepEqual([...zipped.labels], [...whole.labels]);
+  t.deepEqual([...(zipped.qids ?? [])], [...(whole.qids ?? [])]);
+  t.is(zipped.bytes, whole.bytes);
+  for (const size of [2, 3, 4]) {
+    const a = await shares(plain, size);
+    const b = await shares(gz, size);
+    t.deepEqual(
+      b.map((r) => [r.numRows, r.bytes, r.rowPtr[r.numRows], [...(r.qids ?? [])].join()]),
+      a.map((r) => [r.numRows, r.bytes, r.rowPtr[r.numRows], [...(r.qids ?? [])].join()]),
+      `size ${size}`,
+    );
+  }
+  // Skipped lines far apart (beyond what the inflater keeps) get the same line numbers as in
+  // the plain file.
+  const lines = text.split('\n');
+  const longAt = f.text.split('\n').length - 1;
+  for (const i of [5000, 5001, longAt - 1, longAt + 1, longAt + 100]) lines[i] = '1 1:nan';
+  const withBad = lines.join('\n');
+  const badPlain = await readLibsvm(tmpFile(withBad), { skipBadLines: true });
+  const badGz = await readLibsvm(tmpFile(gzipSync(withBad, { level: 1 }), '.svm.gz'), { skipBadLines: true });
+  t.is(badPlain.skippedLines, 5);
+  t.is(badGz.skippedLines, badPlain.skippedLines);
+  t.deepEqual(
+    badGz.skipped.map((m) => m.replace(/^.*?\.svm(\.gz)?:/, '')),
+    badPlain.skipped.map((m) => m.replace(/^.*?\.svm:/, '')),
+  );
+  // Two members (as `cat a.gz b.gz` makes) read as one text.
+  const parts = ['1 1:1\n0 2:2\n', '1 3:3\n'];
+  const multi = tmpFile(Buffer.concat(parts.map((p) => gzipSync(p))), '.svm.gz');
+  t.deepEqual(rows(await readLibsvm(multi)), rows(await readLibsvm(tmpFile(parts.join('')))));
+  // Truncated gzip data is an I/O error naming the file, not a crash or a short read.
+  const full = gzipSync(randomFile(79, 500, false).text);
+  const cut = tmpFile(full.subarray(0, full.length >> 1), '.svm.gz');
+  const err = await t.throwsAsync(readLibsvm(cut), { instanceOf: DataError });
+  t.is(err?.code, 'ERR_IO');
+  t.regex(err?.message ?? '', /\.svm\.gz: cannot decompress: unexpected end of file/);
+});
+
+test('binaryLabels accepts -1, 0, 1 in any spelling and names the first other label', async (t) => {
+  const r = await readLibsvm(tmpFile('+1 1:1\n-1 1:1\n0 1:1\n1.0 2:1\n-0 2:1\n1e0 3:1\n'), { binaryLabels: true });
+  t.deepEqual([...r.labels], [1, -1, 0, 1, -0, 1]);
+  const path = tmpFile('1 1:1\n0 2:1\n2 1:1\n');
+  const err = await t.throwsAsync(readLibsvm(path, { binaryLabels: true }), { instanceOf: DataError });
+  t.true(err?.message.endsWith('.svm:3:1: label 2 is not a binary label; expected -1, 0 or 1 (+1)'), err?.message);
+  t.like(err, { line: 3, column: 1 });
+  // Without the option any finite label is a label (regression, relevance grades).
+  t.deepEqual([...(await readLibsvm(path)).labels], [1, 0, 2]);
+  const skipped = await readLibsvm(path, { binaryLabels: true, skipBadLines: true });
+  t.is(skipped.numRows, 2);
+  t.is(skipped.skippedLines, 1);
+});
+
+test('maxFeatures refuses the first line with a larger id, even with skipBadLines, with the hint', async (t) => {
+  const path = tmpFile('1 1:1 5:1\n0 2:1\n1 3:1 300000000:1 4:1\n1 2:1\n');
+  t.is((await readLibsvm(path, { maxFeatures: 300000001 })).maxFeatureId, 300000000);
+  for (const skipBadLines of [false, true]) {
+    const err = await t.throwsAsync(readLibsvm(path, { maxFeatures: 1 << 24, maxFeaturesHint: 'use --hash-bits', skipBadLines }), { instanceOf: DataError });
+    t.true(err?.message.endsWith('.svm:3:7: feature id 300000000 is above the largest id allowed, 16777215; use --hash-bits'), err?.message);
+    t.like(err, { code: 'ERR_INVALID_ARGUMENT', line: 3, column: 7 });
+  }
+  // The limit applies to hashed ids: 2^20 buckets cannot fit under 1000.
+  const hashed = await t.throwsAsync(readLibsvm(path, { hashBits: 20, maxFeatures: 1000 }), { instanceOf: DataError });
+  t.regex(hashed?.message ?? '', /:1:3: feature id \d+ \(hashed from 1\) is above the largest id allowed, 999$/);
+  t.is((await readLibsvm(path, { hashBits: 10, maxFeatures: 1024 })).numRows, 4);
+  await t.throwsAsync(readLibsvm(path, { maxFeatures: 0 }), { instanceOf: RangeError });
+  await t.throwsAsync(readLibsvm(path, { maxFeatures: 2 ** 32 + 1 }), { instanceOf: RangeError });
 });
 
 test('several files: split the list when there are at least size files, else split each file', async (t) => {
