@@ -69,6 +69,7 @@ interface DrainStatus {
 }
 
 const startedAt = Date.now();
+const unparseableLogged = new Set<string>();
 const rank = intFromEnv('SHOAL_SERVER_RANK', 0);
 const numServers = intFromEnv('SHOAL_NUM_SERVERS', 1);
 const join = process.env.SHOAL_SERVER_JOIN === '1';
@@ -132,7 +133,8 @@ client.on('peerLeft', ({ group, rank: left, role }) => {
 });
 await loadCustomUpdaters(process.env.SHOAL_PS_UPDATERS);
 server.start(peers.map((p) => (p ? { host: p.host, port: p.port } : null)) as Array<{ host: string; port: number }>);
-client.setMetricsSource(() => ({ startedAt, now: Date.now(), server: JSON.parse(server.stats()) as unknown }));
+// Runs in the heartbeat timer: a throw there would kill the server, so bad text only loses the stats.
+client.setMetricsSource(() => ({ startedAt, now: Date.now(), server: parseNativeJson('stats', server.stats(), null) }));
 if (restart > 0) {
   const status = await restored();
   if (status.state !== 'done') {
@@ -169,6 +171,28 @@ if (join) {
   );
 }
 
+/**
+ * JSON text from the native server. It is produced by an escaping writer, so a parse error
+ * is a bug; it must still not kill the process from a timer: log it once per kind and use
+ * `fallback`.
+ */
+function parseNativeJson<T>(what: string, text: string, fallback: T): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    if (!unparseableLogged.has(what)) {
+      unparseableLogged.add(what);
+      process.stderr.write(`[shoal] parameter server ${rank}: unreadable ${what} from the native server (${(err as Error).message}); continuing\n`);
+    }
+    return fallback;
+  }
+}
+
+/** A restore or drain whose status cannot be read is reported as failed, not waited on forever. */
+function unreadable(what: string): { state: 'failed'; rows: 0; fromSnapshot: 0; ms: 0; syncMs: 0; error: string } {
+  return { state: 'failed', rows: 0, fromSnapshot: 0, ms: 0, syncMs: 0, error: `unreadable ${what} from the native server` };
+}
+
 /** The coordinator may not have noticed yet that the process we replace is gone: retry (bounded). */
 async function connectCoordinator(address: NonNullable<typeof job.coordinator>): Promise<CoordinatorClient> {
   const deadline = Date.now() + job.timeoutMs;
@@ -188,7 +212,7 @@ async function connectCoordinator(address: NonNullable<typeof job.coordinator>):
 /** Waits for the native restore (copy from the live servers, then the snapshot) to end. */
 async function restored(): Promise<RestoreStatus> {
   for (;;) {
-    const status = JSON.parse(server.restoreStatus()) as RestoreStatus;
+    const status = parseNativeJson<RestoreStatus>('restore status', server.restoreStatus(), unreadable('restore status'));
     if (status.state === 'done' || status.state === 'failed') return status;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -224,7 +248,7 @@ async function drainAndLeave(): Promise<void> {
   server.drain();
   let status: DrainStatus;
   for (;;) {
-    status = JSON.parse(server.drainStatus()) as DrainStatus;
+    status = parseNativeJson<DrainStatus>('drain status', server.drainStatus(), unreadable('drain status'));
     if (status.state === 'ready' || status.state === 'failed') break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -35,6 +35,7 @@
 #include "ps/shard_store.h"
 #include "psnet/connection.h"
 #include "psnet/protocol.h"
+#include "runtime/handshake_acceptor.h"
 #include "runtime/op.h"
 
 namespace shoal {
@@ -123,7 +124,7 @@ class PsServer {
   enum class PeerEvent : uint8_t { kLost, kJoined, kLeft, kDrain };
 
   void loop();
-  void acceptOne();
+  void adoptAccepted();   // connections whose handshake completed become Connections
   void dialReplicas();
   void adoptReplicaLinks();
   void onMessage(uint64_t connId, Message&& m);
@@ -183,6 +184,7 @@ class PsServer {
   PsServerConfig config_;
   int listenFd_ = -1;
   int port_ = 0;
+  std::unique_ptr<runtime::HandshakeAcceptor> acceptor_;
   int wakeFd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -17,6 +17,8 @@ int listenTcp(const std::string& host, int port, int* boundPort);
 int connectTcp(const std::string& host, int port, const Deadline& deadline);
 // Accepts one connection, waiting until the deadline; returns -1 on timeout.
 int acceptTcp(int listenFd, const Deadline& deadline, std::string* peerAddr);
+// Accepts one queued connection without waiting; returns -1 if none is queued.
+int tryAcceptTcp(int listenFd, std::string* peerAddr);
 // Non-blocking, TCP_NODELAY, big socket buffers (sizes from SHOAL_SOCKET_BUFFER_BYTES).
 void tuneSocket(int fd);
 void setNonBlocking(int fd);
