@@ -17,6 +17,7 @@ import { CoordinatorClient } from '../coordinator_client.js';
 import { detectEnv } from '../env.js';
 import { ConfigError } from '../errors.js';
 import { native } from '../native.js';
+import { nativeJsonReader } from './native_json.js';
 import { updaterIdOf } from './table_options.js';
 import { currentSnapshotDir } from './snapshot_dir.js';
 
@@ -69,10 +70,10 @@ interface DrainStatus {
 }
 
 const startedAt = Date.now();
-const unparseableLogged = new Set<string>();
 const rank = intFromEnv('SHOAL_SERVER_RANK', 0);
 const numServers = intFromEnv('SHOAL_NUM_SERVERS', 1);
 const join = process.env.SHOAL_SERVER_JOIN === '1';
+const parseNativeJson = nativeJsonReader((line) => process.stderr.write(`[shoal] parameter server ${rank}: ${line}\n`));
 if (rank >= numServers && !join) {
   throw new ConfigError('ERR_CONFIG', `SHOAL_SERVER_RANK=${rank} is out of range: the job has ${numServers} parameter servers (0..${numServers - 1})`);
 }
@@ -169,23 +170,6 @@ if (join) {
   process.stderr.write(
     `[shoal] parameter server ${rank} joined: copied ${status.rows} rows (the ranges it took over) from the live servers in ${status.ms} ms (copy ${status.syncMs} ms); serving\n`,
   );
-}
-
-/**
- * JSON text from the native server. It is produced by an escaping writer, so a parse error
- * is a bug; it must still not kill the process from a timer: log it once per kind and use
- * `fallback`.
- */
-function parseNativeJson<T>(what: string, text: string, fallback: T): T {
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    if (!unparseableLogged.has(what)) {
-      unparseableLogged.add(what);
-      process.stderr.write(`[shoal] parameter server ${rank}: unreadable ${what} from the native server (${(err as Error).message}); continuing\n`);
-    }
-    return fallback;
-  }
 }
 
 /** A restore or drain whose status cannot be read is reported as failed, not waited on forever. */
