@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -50,9 +51,12 @@ class Connection {
   bool flush(std::string* error);
   // Reads what is available, calling onMessage(Message&&) per complete message. Returns
   // false (with *error) on EOF or failure. A bad magic or version, or a payload above
-  // maxPayload, is a protocol error (the caller drops the connection).
+  // maxPayload, is a protocol error (the caller drops the connection). Stops early, at a
+  // message boundary, while more than maxQueued bytes of answers wait to be written: a peer
+  // that sends requests without reading the answers is not read either (readable() says so).
   template <typename F>
-  bool receive(F&& onMessage, uint64_t maxPayload, std::string* error);
+  bool receive(F&& onMessage, uint64_t maxPayload, std::string* error, size_t maxQueued = SIZE_MAX);
+  bool readable(size_t maxQueued) const { return queuedBytes_ <= maxQueued; }
 
  private:
   // First payload buffer of a message; it doubles as bytes arrive, up to the announced size.
@@ -73,8 +77,9 @@ class Connection {
 };
 
 template <typename F>
-bool Connection::receive(F&& onMessage, uint64_t maxPayload, std::string* error) {
+bool Connection::receive(F&& onMessage, uint64_t maxPayload, std::string* error, size_t maxQueued) {
   while (true) {
+    if (inHeaderDone_ == 0 && !readable(maxQueued)) return true;
     if (inHeaderDone_ < sizeof(PsHeader)) {
       size_t got = 0;
       if (!readSome(reinterpret_cast<uint8_t*>(&inHeader_) + inHeaderDone_, sizeof(PsHeader) - inHeaderDone_, &got, error)) return false;

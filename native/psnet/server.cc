@@ -226,7 +226,8 @@ void PsServer::loop() {
     ids.resize(fds.size(), 0);
     const size_t firstConn = fds.size();
     for (auto& [id, c] : conns_) {
-      fds.push_back(pollfd{c->fd(), static_cast<short>(POLLIN | (c->wantsWrite() ? POLLOUT : 0)), 0});
+      const short in = c->readable(queueLimit(*c)) ? POLLIN : 0;
+      fds.push_back(pollfd{c->fd(), static_cast<short>(in | (c->wantsWrite() ? POLLOUT : 0)), 0});
       ids.push_back(id);
     }
     const int rc = poll(fds.data(), fds.size(), 200);
@@ -242,8 +243,9 @@ void PsServer::loop() {
       auto it = conns_.find(id);
       if (it == conns_.end()) continue;
       std::string err;
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        const bool ok = it->second->receive([&](Message&& m) { onMessage(id, std::move(m)); }, config_.maxMessageBytes, &err);
+      if ((fds[i].events & POLLIN) && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        const bool ok = it->second->receive([&](Message&& m) { onMessage(id, std::move(m)); }, config_.maxMessageBytes, &err,
+                                            queueLimit(*it->second));
         if (!ok) {
           // A peer that half-closed still gets the answers to what it sent (best effort).
           std::string ignored;
@@ -285,6 +287,13 @@ std::string PsServer::statsJson() const {
     << ",\"syncedRows\":" << restoredRows_ << ",\"rowsSent\":" << rowsSent_ << ",\"rowsPruned\":" << rowsPruned_
     << ",\"changing\":" << (pendingRing_ ? "true" : "false") << "}";
   return s.str();
+}
+
+// Answers a worker may leave unread before the server stops reading its requests. Server
+// links are always read: each one carries requests one way and answers the other, so
+// throttling them could stall two servers on each other.
+size_t PsServer::queueLimit(const Connection& c) const {
+  return c.peer() >= kServerIdBase ? SIZE_MAX : static_cast<size_t>(config_.maxMessageBytes);
 }
 
 void PsServer::adoptAccepted() {

@@ -125,6 +125,7 @@ class PsServer {
 
   void loop();
   void adoptAccepted();   // connections whose handshake completed become Connections
+  size_t queueLimit(const Connection& c) const;
   void dialReplicas();
   void adoptReplicaLinks();
   void onMessage(uint64_t connId, Message&& m);

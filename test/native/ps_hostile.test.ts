@@ -127,6 +127,39 @@ test.serial('an announced payload above the limit closes that connection only; a
   );
 });
 
+test.serial('a worker that sends pulls but never reads the answers is throttled: bounded server memory, others served', async (t) => {
+  t.timeout(90_000);
+  const limit = 8 * 2 ** 20;
+  await withServer(
+    async (server) => {
+      const client = await connectWorker(server, 30_000);
+      try {
+        const dim = 256;
+        const n = 8000; // 8000 keys x 256 floats: an 8.2 MB answer, just under the limit
+        const wide = await client.table('wide', { dim });
+        const keyBytes = Buffer.alloc(8 * n);
+        for (let i = 0; i < n; i++) keyBytes.writeBigUInt64LE(BigInt(i), 8 * i);
+        await wide.pull(new BigUint64Array(keyBytes.buffer, keyBytes.byteOffset, n)); // rows exist before we measure
+        const c = await authenticated(server);
+        c.socket.pause(); // read nothing from now on
+        const rssBefore = process.memoryUsage().rss;
+        // 64 pulls: 4 MB of requests asking for 524 MB of answers.
+        for (let i = 0; i < 64; i++) c.socket.write(psMessage({ type: PS_TYPE.pull, tableId: tableIdOf('wide'), count: n, requestId: BigInt(i + 1) }, keyBytes));
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        t.true(await roundTrip(client, 'while_throttled', 100), 'another worker is served meanwhile');
+        const grown = process.memoryUsage().rss - rssBefore;
+        t.log(`RSS growth with 64 unread 8.2 MB answers requested (limit ${limit} B): ${(grown / 2 ** 20).toFixed(1)} MiB`);
+        t.true(grown < 150 * 2 ** 20, `RSS grew by ${grown} bytes`);
+        c.socket.destroy();
+        t.true(await roundTrip(client, 'after_throttled', 100));
+      } finally {
+        await client.close();
+      }
+    },
+    { maxMessageBytes: limit },
+  );
+});
+
 test.serial("table names: 'a\"b' and other bad names are refused by the SDK, the binding and the server; stats stay JSON", async (t) => {
   t.timeout(90_000);
   await withServer(async (server) => {
