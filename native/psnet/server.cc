@@ -20,6 +20,7 @@ namespace psnet {
 
 namespace {
 constexpr size_t kAppliedWindow = 1 << 16;  // remembered push ids per worker
+constexpr size_t kMaxParkedPulls = 1024;     // per connection (BSP/SSP pulls waiting for a clock)
 constexpr uint32_t kOk = 0;
 
 uint32_t code(ErrorCode c) { return static_cast<uint32_t>(c); }
@@ -652,7 +653,7 @@ void PsServer::handlePull(uint64_t connId, Message&& m) {
   if (!t) throw Error(ErrorCode::kInvalidArgument, "pull: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * 8) throw Error(ErrorCode::kInvalidArgument, "pull: payload does not hold count keys");
   if (!pullReady(*t, h.clock)) {
-    deferred_.push_back(DeferredPull{connId, std::move(m)});
+    parkPull(connId, std::move(m));
     return;
   }
   const uint32_t dim = t->store->dim();
@@ -668,6 +669,24 @@ void PsServer::handlePull(uint64_t connId, Message&& m) {
   ++pulls_;
   keysPulled_ += h.count;
   reply(connId, std::move(r));
+}
+
+// Pulls waiting for the slowest worker's clock are bounded per connection, in number and
+// bytes: an honest worker parks about one per table, a client asking for clocks nobody will
+// reach soon gets an error instead of growing the server.
+void PsServer::parkPull(uint64_t connId, Message&& m) {
+  size_t count = 0, bytes = m.bytes.size();
+  for (const auto& d : deferred_) {
+    if (d.connId != connId) continue;
+    ++count;
+    bytes += d.request.bytes.size();
+  }
+  if (count >= kMaxParkedPulls || bytes > config_.maxMessageBytes) {
+    throw Error(ErrorCode::kInvalidArgument, "pull at clock " + std::to_string(m.header().clock) + ": " + std::to_string(count) +
+                                                 " pulls of this worker already wait for slower workers (limit " +
+                                                 std::to_string(kMaxParkedPulls) + " pulls, SHOAL_PS_MAX_MESSAGE_BYTES bytes)");
+  }
+  deferred_.push_back(DeferredPull{connId, std::move(m)});
 }
 
 void PsServer::releaseDeferredPulls() {

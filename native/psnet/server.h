@@ -140,6 +140,7 @@ class PsServer {
   void handleSave(uint64_t connId, const Message& m);
   void handleLoad(uint64_t connId, const Message& m);
   bool pullReady(const Table& t, uint64_t clock) const;
+  void parkPull(uint64_t connId, Message&& m);
   void releaseDeferredPulls();
   bool alreadyApplied(uint32_t worker, uint64_t requestId);
   void markApplied(uint32_t worker, uint64_t requestId);

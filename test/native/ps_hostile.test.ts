@@ -160,6 +160,32 @@ test.serial('a worker that sends pulls but never reads the answers is throttled:
   );
 });
 
+test.serial('pulls parked for a clock nobody reached are bounded per connection; the excess is refused', async (t) => {
+  t.timeout(90_000);
+  await withServer(async (server) => {
+    const client = await connectWorker(server, 30_000);
+    try {
+      const bsp = await client.table('bsp', { dim: 1, consistency: { mode: 'bsp' } });
+      const c = await authenticated(server);
+      const key = Buffer.alloc(8);
+      const total = 1100;
+      for (let i = 0; i < total; i++) c.socket.write(psMessage({ type: PS_TYPE.pull, tableId: tableIdOf('bsp'), count: 1, clock: 1000n, requestId: BigInt(i + 1) }, key));
+      // 1024 wait for clock 1000; each one past that is answered with an error at once.
+      const refused = total - 1024;
+      for (let i = 0; i < refused; i++) {
+        const answer = await readPsMessage(c.reader, 20_000);
+        t.not(answer.header.status, 0);
+        if (i === 0) t.regex(answer.payload.toString(), /1024 pulls of this worker already wait for slower workers/);
+      }
+      // The honest worker (clock 0) is not held up by them.
+      t.deepEqual(Array.from(await bsp.pull(new BigUint64Array([3n]))), [0]);
+      c.socket.destroy();
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 test.serial("table names: 'a\"b' and other bad names are refused by the SDK, the binding and the server; stats stay JSON", async (t) => {
   t.timeout(90_000);
   await withServer(async (server) => {
