@@ -153,16 +153,6 @@ int tryAcceptTcp(int listenFd, std::string* peerAddr) {
   }
 }
 
-int acceptTcp(int listenFd, const Deadline& deadline, std::string* peerAddr) {
-  while (true) {
-    const int fd = tryAcceptTcp(listenFd, peerAddr);
-    if (fd >= 0) return fd;
-    if (deadline.expired()) return -1;
-    pollfd p{listenFd, POLLIN, 0};
-    poll(&p, 1, deadline.remainingMs(200));
-  }
-}
-
 void writeAll(int fd, const void* data, size_t len, const Deadline& deadline, const char* what) {
   const char* p = static_cast<const char*>(data);
   while (len > 0) {

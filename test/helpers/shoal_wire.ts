@@ -101,7 +101,8 @@ export interface HandshakeIdentity {
 const HELLO_MAGIC = 0x4f4c4548; // "HELO"
 export const PROTOCOL_VERSION = 1;
 
-function hello(id: HandshakeIdentity): Buffer {
+/** The connector's first message: magic, version, communicator, ranks, size, a fresh nonce. */
+export function hello(id: HandshakeIdentity): Buffer {
   const b = Buffer.alloc(56);
   b.writeUInt32LE(HELLO_MAGIC, 0);
   b.writeUInt16LE(PROTOCOL_VERSION, 4);
@@ -112,6 +113,9 @@ function hello(id: HandshakeIdentity): Buffer {
   randomBytes(32).copy(b, 24);
   return b;
 }
+
+/** Hello bytes the listener does not check: the reserved word and the nonce. */
+export const HELLO_UNCHECKED_BYTES = new Set([6, 7, ...Array.from({ length: 32 }, (_, i) => 24 + i)]);
 
 function proof(token: string, label: 'S' | 'C', helloBytes: Buffer, serverNonce: Buffer): Buffer {
   return createHmac('sha256', token).update(Buffer.from(label)).update(helloBytes).update(serverNonce).digest();

@@ -7,7 +7,7 @@ import test from 'ava';
 
 import { Rng } from '../../lib/data/rng.js';
 import { native, OP_KIND, REDUCE_OP } from '../../lib/native.js';
-import { authenticate, dial, frame, FRAME_HEADER_BYTES, FRAME_UNCHECKED_BYTES } from '../helpers/shoal_wire.js';
+import { authenticate, dial, frame, FRAME_HEADER_BYTES, FRAME_UNCHECKED_BYTES, hello, HELLO_UNCHECKED_BYTES } from '../helpers/shoal_wire.js';
 
 const TOKEN = 'rendezvous-test-token';
 const COMM_ID = 7;
@@ -49,6 +49,56 @@ test.serial('silent and garbage-sending strangers on a rank port do not hold up 
   } finally {
     for (const s of strangers) s.destroy();
     await Promise.all(ranks.map((r) => r.close()));
+  }
+});
+
+test.serial('handshake decoder: seeded fuzz of mutated hellos on a rank listener; only valid ones get a challenge, then the real rank connects', async (t) => {
+  t.timeout(300_000);
+  const rng = new Rng(99);
+  const [a, b] = [engine(0, 2), engine(1, 2)];
+  const peers = [a, b].map((r) => ({ host: '127.0.0.1', port: r.port }));
+  try {
+    const connecting = a.connect(peers, 240_000);
+    const problems: string[] = [];
+    let challenged = 0;
+    const CASES = 1000;
+    for (let first = 0; first < CASES; first += 20) {
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, k) => {
+          const i = first + k;
+          const valid = hello({ token: TOKEN, commId: COMM_ID, fromRank: 1, toRank: 0, size: 2 });
+          const bytes = Buffer.from(valid);
+          for (let n = 1 + (rng.nextUint32() % 3); n > 0; n--) {
+            const at = rng.nextUint32() % bytes.length;
+            bytes[at] = bytes[at]! ^ (1 + (rng.nextUint32() % 255));
+          }
+          const mustRefuse = [...bytes.keys()].some((at) => bytes[at] !== valid[at] && !HELLO_UNCHECKED_BYTES.has(at));
+          const { socket, reader } = await dial(a.port);
+          try {
+            socket.write(bytes);
+            const challenge = await reader.read(64, 20_000).then(
+              () => true,
+              () => false,
+            );
+            if (challenge) challenged++;
+            if (challenge && mustRefuse) problems.push(`case ${i}: a hello with a changed checked field got a challenge`);
+            if (!challenge && !mustRefuse) problems.push(`case ${i}: a valid hello (changed nonce or reserved bytes) got no challenge`);
+          } finally {
+            socket.destroy();
+          }
+        }),
+      );
+    }
+    t.deepEqual(problems, []);
+    t.log(`${CASES} mutated hellos: ${challenged} got a challenge (valid apart from nonce/reserved), ${CASES - challenged} were dropped`);
+    // The real rank 1 still gets through, and the pair works.
+    await Promise.all([connecting, b.connect(peers, 60_000)]);
+    const x = new Float64Array([1]);
+    const y = new Float64Array([2]);
+    await Promise.all([a.collective(OP_KIND.allReduce, x, null, REDUCE_OP.sum, -1, 30_000), b.collective(OP_KIND.allReduce, y, null, REDUCE_OP.sum, -1, 30_000)]);
+    t.deepEqual([x[0], y[0]], [3, 3]);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
   }
 });
 
