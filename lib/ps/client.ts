@@ -4,7 +4,7 @@ import { invalidArgument, describe } from '../errors.js';
 import { faultBeforePsCall, isPsInjectOp, type PsInjectOp } from '../fault_injection.js';
 import { native, toShoalError } from '../native.js';
 import { telemetry } from '../telemetry.js';
-import { pushFloatsPerKey, toTableSpec, type TableOptions, type TableSpec } from './table_options.js';
+import { pushFloatsPerKey, toTableSpec, validateTableName, type TableOptions, type TableSpec } from './table_options.js';
 import { currentSnapshotDir, newGeneration, publishGeneration } from './snapshot_dir.js';
 import { readManifestListing, writeManifest, type ShardEntry } from './snapshot_manifest.js';
 
@@ -139,7 +139,7 @@ export class PsClient {
    * same options (different options are an error naming both).
    */
   async table(name: string, options: TableOptions = {}): Promise<PsTable> {
-    if (typeof name !== 'string' || name === '' || name.length > 200) throw invalidArgument('ps.table', 'name', 'a non-empty string', name);
+    validateTableName(name);
     const spec = toTableSpec(name, options);
     await this.call('table', (n) => n.createTable(name, spec, this.timeoutMs));
     const t = new PsTable(this, name, spec);

@@ -17,6 +17,7 @@ import { CoordinatorClient } from '../coordinator_client.js';
 import { detectEnv } from '../env.js';
 import { ConfigError } from '../errors.js';
 import { native } from '../native.js';
+import { nativeJsonReader } from './native_json.js';
 import { updaterIdOf } from './table_options.js';
 import { currentSnapshotDir } from './snapshot_dir.js';
 import { readManifestListing } from './snapshot_manifest.js';
@@ -74,6 +75,7 @@ const startedAt = Date.now();
 const rank = intFromEnv('SHOAL_SERVER_RANK', 0);
 const numServers = intFromEnv('SHOAL_NUM_SERVERS', 1);
 const join = process.env.SHOAL_SERVER_JOIN === '1';
+const parseNativeJson = nativeJsonReader((line) => process.stderr.write(`[shoal] parameter server ${rank}: ${line}\n`));
 if (rank >= numServers && !join) {
   throw new ConfigError('ERR_CONFIG', `SHOAL_SERVER_RANK=${rank} is out of range: the job has ${numServers} parameter servers (0..${numServers - 1})`);
 }
@@ -138,7 +140,8 @@ client.on('peerLeft', ({ group, rank: left, role }) => {
 });
 await loadCustomUpdaters(process.env.SHOAL_PS_UPDATERS);
 server.start(peers.map((p) => (p ? { host: p.host, port: p.port } : null)) as Array<{ host: string; port: number }>);
-client.setMetricsSource(() => ({ startedAt, now: Date.now(), server: JSON.parse(server.stats()) as unknown }));
+// Runs in the heartbeat timer: a throw there would kill the server, so bad text only loses the stats.
+client.setMetricsSource(() => ({ startedAt, now: Date.now(), server: parseNativeJson('stats', server.stats(), null) }));
 if (restart > 0) {
   const status = await restored();
   if (status.state !== 'done') {
@@ -175,6 +178,11 @@ if (join) {
   );
 }
 
+/** A restore or drain whose status cannot be read is reported as failed, not waited on forever. */
+function unreadable(what: string): { state: 'failed'; rows: 0; fromSnapshot: 0; ms: 0; syncMs: 0; error: string } {
+  return { state: 'failed', rows: 0, fromSnapshot: 0, ms: 0, syncMs: 0, error: `unreadable ${what} from the native server` };
+}
+
 /** The coordinator may not have noticed yet that the process we replace is gone: retry (bounded). */
 async function connectCoordinator(address: NonNullable<typeof job.coordinator>): Promise<CoordinatorClient> {
   const deadline = Date.now() + job.timeoutMs;
@@ -194,7 +202,7 @@ async function connectCoordinator(address: NonNullable<typeof job.coordinator>):
 /** Waits for the native restore (copy from the live servers, then the snapshot) to end. */
 async function restored(): Promise<RestoreStatus> {
   for (;;) {
-    const status = JSON.parse(server.restoreStatus()) as RestoreStatus;
+    const status = parseNativeJson<RestoreStatus>('restore status', server.restoreStatus(), unreadable('restore status'));
     if (status.state === 'done' || status.state === 'failed') return status;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -230,7 +238,7 @@ async function drainAndLeave(): Promise<void> {
   server.drain();
   let status: DrainStatus;
   for (;;) {
-    status = JSON.parse(server.drainStatus()) as DrainStatus;
+    status = parseNativeJson<DrainStatus>('drain status', server.drainStatus(), unreadable('drain status'));
     if (status.state === 'ready' || status.state === 'failed') break;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -62,6 +62,26 @@ function finite(where: string, name: string, v: unknown, positive = false): numb
   return v;
 }
 
+/** Longest table name, in characters (all ASCII). Same rule as native/psnet/table_spec.cc. */
+export const MAX_TABLE_NAME_LENGTH = 128;
+const TABLE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
+
+/**
+ * Table names are 1..128 characters of [A-Za-z0-9_.:-], starting with a letter, digit or '_':
+ * they end up in the servers' stats, logs and snapshot file names.
+ * @throws {TypeError} naming the table otherwise.
+ */
+export function validateTableName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || name.length < 1 || name.length > MAX_TABLE_NAME_LENGTH || !TABLE_NAME.test(name)) {
+    throw invalidArgument(
+      'ps.table',
+      'name',
+      `a table name of 1..${MAX_TABLE_NAME_LENGTH} characters of [A-Za-z0-9_.:-] starting with a letter, digit or '_'`,
+      name,
+    );
+  }
+}
+
 export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
   const where = `ps.table('${name}')`;
   if (typeof o !== 'object' || o === null) throw invalidArgument(where, 'options', 'an object', o);

@@ -13,6 +13,7 @@
 #include "psnet/client.h"
 #include "psnet/server.h"
 #include "psnet/snapshot.h"
+#include "psnet/table_spec.h"
 
 namespace shoal {
 namespace binding {
@@ -336,6 +337,11 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) throw Napi::TypeError::New(env, "createTable: expected (name, spec)");
     const std::string name = info[0].As<Napi::String>().Utf8Value();
+    try {
+      psnet::validateTableName(name);
+    } catch (const Error& e) {
+      throwShoalError(env, e.code(), std::string("createTable: ") + e.what());
+    }
     Napi::Object o = info[1].As<Napi::Object>();
     auto op = std::make_unique<psnet::PsOp>();
     op->type = psnet::PsOp::Type::kCreateTable;

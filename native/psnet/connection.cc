@@ -64,6 +64,25 @@ bool Connection::flush(std::string* error) {
   return true;
 }
 
+bool Connection::checkHeader(const PsHeader& h, uint64_t maxPayload, std::string* error) {
+  if (h.magic != kPsMagic || h.version != kPsVersion) {
+    *error = "malformed message (bad magic or protocol version)";
+    return false;
+  }
+  if (h.payloadBytes > maxPayload) {
+    *error = "message of " + std::to_string(h.payloadBytes) + " bytes exceeds the limit of " + std::to_string(maxPayload) +
+             " (SHOAL_PS_MAX_MESSAGE_BYTES)";
+    return false;
+  }
+  return true;
+}
+
+void Connection::growPayload() {
+  const uint64_t have = inMessage_.payloadBytes();
+  const uint64_t next = std::min<uint64_t>(inHeader_.payloadBytes, std::max<uint64_t>(2 * have, kFirstChunkBytes));
+  inMessage_.bytes.resize(sizeof(PsHeader) + next);
+}
+
 bool Connection::readSome(uint8_t* dst, size_t len, size_t* got, std::string* error) {
   const ssize_t n = ::recv(fd_, dst, len, 0);
   if (n > 0) {

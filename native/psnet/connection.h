@@ -4,6 +4,8 @@
 // each on its own single I/O thread.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -48,11 +50,19 @@ class Connection {
   // Writes what the socket takes. Returns false (with *error) if the connection failed.
   bool flush(std::string* error);
   // Reads what is available, calling onMessage(Message&&) per complete message. Returns
-  // false (with *error) on EOF or failure. Payloads above maxPayload are a protocol error.
+  // false (with *error) on EOF or failure. A bad magic or version, or a payload above
+  // maxPayload, is a protocol error (the caller drops the connection). Stops early, at a
+  // message boundary, while more than maxQueued bytes of answers wait to be written: a peer
+  // that sends requests without reading the answers is not read either (readable() says so).
   template <typename F>
-  bool receive(F&& onMessage, uint64_t maxPayload, std::string* error);
+  bool receive(F&& onMessage, uint64_t maxPayload, std::string* error, size_t maxQueued = SIZE_MAX);
+  bool readable(size_t maxQueued) const { return queuedBytes_ <= maxQueued; }
 
  private:
+  // First payload buffer of a message; it doubles as bytes arrive, up to the announced size.
+  static constexpr uint64_t kFirstChunkBytes = 64 << 10;
+  static bool checkHeader(const PsHeader& h, uint64_t maxPayload, std::string* error);
+  void growPayload();
   bool readSome(uint8_t* dst, size_t len, size_t* got, std::string* error);
 
   int fd_;
@@ -67,34 +77,28 @@ class Connection {
 };
 
 template <typename F>
-bool Connection::receive(F&& onMessage, uint64_t maxPayload, std::string* error) {
+bool Connection::receive(F&& onMessage, uint64_t maxPayload, std::string* error, size_t maxQueued) {
   while (true) {
+    if (inHeaderDone_ == 0 && !readable(maxQueued)) return true;
     if (inHeaderDone_ < sizeof(PsHeader)) {
       size_t got = 0;
       if (!readSome(reinterpret_cast<uint8_t*>(&inHeader_) + inHeaderDone_, sizeof(PsHeader) - inHeaderDone_, &got, error)) return false;
       if (got == 0) return true;
       inHeaderDone_ += got;
       if (inHeaderDone_ < sizeof(PsHeader)) continue;
-      if (inHeader_.magic != kPsMagic || inHeader_.version != kPsVersion) {
-        *error = "malformed message (bad magic or protocol version)";
-        return false;
-      }
-      if (inHeader_.payloadBytes > maxPayload) {
-        *error = "message of " + std::to_string(inHeader_.payloadBytes) + " bytes exceeds the limit of " +
-                 std::to_string(maxPayload) + " (SHOAL_PS_MAX_MESSAGE_BYTES)";
-        return false;
-      }
-      inMessage_.bytes.resize(sizeof(PsHeader) + inHeader_.payloadBytes);
+      if (!checkHeader(inHeader_, maxPayload, error)) return false;
+      // The buffer grows as bytes arrive (growPayload): an announced size costs nothing.
+      inMessage_.bytes.resize(sizeof(PsHeader) + std::min<uint64_t>(inHeader_.payloadBytes, kFirstChunkBytes));
       inMessage_.header() = inHeader_;
       inPayloadDone_ = 0;
     }
-    const size_t want = inMessage_.payloadBytes() - inPayloadDone_;
-    if (want > 0) {
+    if (inPayloadDone_ < inHeader_.payloadBytes) {
+      if (inPayloadDone_ == inMessage_.payloadBytes()) growPayload();
       size_t got = 0;
-      if (!readSome(inMessage_.payload() + inPayloadDone_, want, &got, error)) return false;
+      if (!readSome(inMessage_.payload() + inPayloadDone_, inMessage_.payloadBytes() - inPayloadDone_, &got, error)) return false;
       if (got == 0) return true;
       inPayloadDone_ += got;
-      if (inPayloadDone_ < inMessage_.payloadBytes()) continue;
+      if (inPayloadDone_ < inHeader_.payloadBytes) continue;
     }
     inHeaderDone_ = 0;
     Message done = std::move(inMessage_);

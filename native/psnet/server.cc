@@ -9,10 +9,11 @@
 #include <sstream>
 
 #include "psnet/inject_hook.h"
-#include "psnet/json_text.h"
+#include "psnet/json.h"
 #include "psnet/snapshot.h"
 #include "psnet/table_spec.h"
 #include "runtime/handshake.h"
+#include "runtime/handshake_acceptor.h"
 #include "transport/socket.h"
 
 namespace shoal {
@@ -20,6 +21,7 @@ namespace psnet {
 
 namespace {
 constexpr size_t kAppliedWindow = 1 << 16;  // remembered push ids per worker
+constexpr size_t kMaxParkedPulls = 1024;     // per connection (BSP/SSP pulls waiting for a clock)
 constexpr uint32_t kOk = 0;
 
 uint32_t code(ErrorCode c) { return static_cast<uint32_t>(c); }
@@ -40,6 +42,12 @@ PsServer::PsServer(const PsServerConfig& config) : config_(config), fullRing_(co
     liveRing_.addServer(static_cast<uint32_t>(s));
   }
   restoring_ = config_.restore;
+  const int workers = config_.numWorkers;
+  // Workers, and servers (kServerIdBase + index; elastic: an added server's index is beyond ours).
+  runtime::AcceptorConfig accept{config_.token, kPsCommId, config_.rank, kPsHandshakeSize, [workers](int r) {
+    return (r >= 0 && r < workers) || (r >= kServerIdBase && r < kServerIdBase + kMaxServers);
+  }};
+  acceptor_ = std::make_unique<runtime::HandshakeAcceptor>(listenFd_, std::move(accept));
 }
 
 PsServer::~PsServer() {
@@ -104,6 +112,7 @@ void PsServer::stop() {
   if (thread_.joinable()) thread_.join();
   if (linkThread_.joinable()) linkThread_.join();
   conns_.clear();
+  acceptor_.reset();  // closes connections still in their handshake
 }
 
 void PsServer::setCustomUpdaters(std::vector<uint32_t> known, CustomUpdater fn) {
@@ -215,10 +224,12 @@ void PsServer::loop() {
     ids.clear();
     fds.push_back(pollfd{wakeFd_, POLLIN, 0});
     ids.push_back(0);
-    fds.push_back(pollfd{listenFd_, POLLIN, 0});
-    ids.push_back(0);
+    acceptor_->addPollFds(&fds);
+    ids.resize(fds.size(), 0);
+    const size_t firstConn = fds.size();
     for (auto& [id, c] : conns_) {
-      fds.push_back(pollfd{c->fd(), static_cast<short>(POLLIN | (c->wantsWrite() ? POLLOUT : 0)), 0});
+      const short in = c->readable(queueLimit(*c)) ? POLLIN : 0;
+      fds.push_back(pollfd{c->fd(), static_cast<short>(in | (c->wantsWrite() ? POLLOUT : 0)), 0});
       ids.push_back(id);
     }
     const int rc = poll(fds.data(), fds.size(), 200);
@@ -227,15 +238,20 @@ void PsServer::loop() {
       uint64_t v;
       (void)!::read(wakeFd_, &v, sizeof(v));
     }
-    if (fds[1].revents & POLLIN) acceptOne();
-    for (size_t i = 2; i < fds.size(); ++i) {
+    // Handshakes advance on every pass; a stranger gets a bounded slot, never the thread.
+    adoptAccepted();
+    for (size_t i = firstConn; i < fds.size(); ++i) {
       const uint64_t id = ids[i];
       auto it = conns_.find(id);
       if (it == conns_.end()) continue;
       std::string err;
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-        const bool ok = it->second->receive([&](Message&& m) { onMessage(id, std::move(m)); }, config_.maxMessageBytes, &err);
+      if ((fds[i].events & POLLIN) && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        const bool ok = it->second->receive([&](Message&& m) { onMessage(id, std::move(m)); }, config_.maxMessageBytes, &err,
+                                            queueLimit(*it->second));
         if (!ok) {
+          // A peer that half-closed still gets the answers to what it sent (best effort).
+          std::string ignored;
+          it->second->flush(&ignored);
           dropConnection(id, err);
           continue;
         }
@@ -275,24 +291,17 @@ std::string PsServer::statsJson() const {
   return s.str();
 }
 
-void PsServer::acceptOne() {
-  std::string from;
-  const int fd = transport::acceptTcp(listenFd_, Deadline(1), &from);
-  if (fd < 0) return;
-  const runtime::HandshakeIdentity self{config_.token, kPsCommId, config_.rank, kPsHandshakeSize};
-  const int workers = config_.numWorkers;
-  const int servers = kMaxServers;  // elastic: an added server has an index beyond ours
-  try {
-    // A silent or hostile client may hold the server up for at most a few seconds (enough for a
-    // starved but honest client on an overloaded host).
-    const int peer = runtime::handshakeAsServer(fd, self, Deadline(5000), [workers, servers](int r) {
-      return (r >= 0 && r < workers) || (r >= kServerIdBase && r < kServerIdBase + servers);
-    });
+// Answers a worker may leave unread before the server stops reading its requests. Server
+// links are always read: each one carries requests one way and answers the other, so
+// throttling them could stall two servers on each other.
+size_t PsServer::queueLimit(const Connection& c) const {
+  return c.peer() >= kServerIdBase ? SIZE_MAX : static_cast<size_t>(config_.maxMessageBytes);
+}
+
+void PsServer::adoptAccepted() {
+  for (const auto& a : acceptor_->step()) {
     const uint64_t id = nextConnId_++;
-    conns_[id] = std::make_unique<Connection>(fd, peer, from);
-  } catch (const Error&) {
-    int f = fd;
-    transport::closeFd(f);
+    conns_[id] = std::make_unique<Connection>(a.fd, a.peer, a.from);
   }
 }
 
@@ -504,12 +513,19 @@ void PsServer::flushAll() {
 
 void PsServer::onMessage(uint64_t connId, Message&& m) {
   const PsHeader& h = m.header();
+  const int server = serverOf(connId);
   if (h.type & kResponseBit) {
-    onResponse(connId, std::move(m));
+    if (server >= 0) onResponse(connId, std::move(m));  // workers answer nothing: ignored
     return;
   }
   killAtRequest(config_.killAtRequest, ++requestsReceived_, config_.rank, msgTypeName(static_cast<MsgType>(h.type)));
   try {
+    // A worker speaks only for itself: the rank it proved in the handshake.
+    auto conn = conns_.find(connId);
+    if (server < 0 && conn != conns_.end() && h.worker != static_cast<uint32_t>(conn->second->peer())) {
+      throw Error(ErrorCode::kInvalidArgument, "request names worker " + std::to_string(h.worker) + " on the connection of worker " +
+                                                   std::to_string(conn->second->peer()));
+    }
     switch (static_cast<MsgType>(h.type)) {
       case MsgType::kCreateTable: handleCreateTable(connId, m); break;
       case MsgType::kPull: handlePull(connId, std::move(m)); break;
@@ -520,7 +536,10 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
         }
         handlePush(connId, m, false);
         break;
-      case MsgType::kReplicate: handlePush(connId, m, true); break;
+      case MsgType::kReplicate:
+        if (server < 0) throw Error(ErrorCode::kInvalidUsage, "replicate: only a parameter server may forward pushes");
+        handlePush(connId, m, true);
+        break;
       case MsgType::kClock: handleClock(connId, m); break;
       case MsgType::kSave: handleSave(connId, m); break;
       case MsgType::kLoad: handleLoad(connId, m); break;
@@ -592,6 +611,14 @@ void PsServer::handleCreateTable(uint64_t connId, const Message& m) {
   std::memcpy(&spec, m.payload(), sizeof(spec));
   if (m.payloadBytes() != sizeof(TableSpec) + spec.nameBytes) throw Error(ErrorCode::kInvalidArgument, "createTable: bad name length");
   const std::string name(reinterpret_cast<const char*>(m.payload() + sizeof(TableSpec)), spec.nameBytes);
+  validateTableName(name);  // a hostile or buggy client's name never reaches stats or files
+  if (h.tableId != tableIdOf(name)) {
+    throw Error(ErrorCode::kInvalidArgument, "createTable: table id " + std::to_string(h.tableId) + " is not the id of table '" + name + "'");
+  }
+  if (spec.consistency > static_cast<uint8_t>(Consistency::kAsp) || spec.staleness < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "table '" + name + "': bad consistency " + std::to_string(spec.consistency) +
+                                                 " / staleness " + std::to_string(spec.staleness));
+  }
   if (Table* t = findTable(h.tableId)) {
     if (t->name != name) {
       throw Error(ErrorCode::kInvalidArgument, "table id " + std::to_string(h.tableId) + " is taken by table '" + t->name +
@@ -628,15 +655,40 @@ void PsServer::handlePull(uint64_t connId, Message&& m) {
   if (!t) throw Error(ErrorCode::kInvalidArgument, "pull: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * 8) throw Error(ErrorCode::kInvalidArgument, "pull: payload does not hold count keys");
   if (!pullReady(*t, h.clock)) {
-    deferred_.push_back(DeferredPull{connId, std::move(m)});
+    parkPull(connId, std::move(m));
     return;
   }
   const uint32_t dim = t->store->dim();
-  Message r = makeResponse(h, kOk, static_cast<size_t>(h.count) * dim * sizeof(float));
+  const uint64_t answerBytes = static_cast<uint64_t>(h.count) * dim * sizeof(float);
+  if (answerBytes > config_.maxMessageBytes) {
+    // 8 bytes per key in, dim * 4 out: bounded like a request, not by what a client asks for.
+    throw Error(ErrorCode::kInvalidArgument, "pull of " + std::to_string(h.count) + " keys from '" + t->name + "': the answer (" +
+                                                 std::to_string(answerBytes) + " bytes) exceeds the limit of " +
+                                                 std::to_string(config_.maxMessageBytes) + " (SHOAL_PS_MAX_MESSAGE_BYTES); split the pull");
+  }
+  Message r = makeResponse(h, kOk, answerBytes);
   t->store->pull(reinterpret_cast<const uint64_t*>(m.payload()), h.count, reinterpret_cast<float*>(r.payload()));
   ++pulls_;
   keysPulled_ += h.count;
   reply(connId, std::move(r));
+}
+
+// Pulls waiting for the slowest worker's clock are bounded per connection, in number and
+// bytes: an honest worker parks about one per table, a client asking for clocks nobody will
+// reach soon gets an error instead of growing the server.
+void PsServer::parkPull(uint64_t connId, Message&& m) {
+  size_t count = 0, bytes = m.bytes.size();
+  for (const auto& d : deferred_) {
+    if (d.connId != connId) continue;
+    ++count;
+    bytes += d.request.bytes.size();
+  }
+  if (count >= kMaxParkedPulls || bytes > config_.maxMessageBytes) {
+    throw Error(ErrorCode::kInvalidArgument, "pull at clock " + std::to_string(m.header().clock) + ": " + std::to_string(count) +
+                                                 " pulls of this worker already wait for slower workers (limit " +
+                                                 std::to_string(kMaxParkedPulls) + " pulls, SHOAL_PS_MAX_MESSAGE_BYTES bytes)");
+  }
+  deferred_.push_back(DeferredPull{connId, std::move(m)});
 }
 
 void PsServer::releaseDeferredPulls() {
@@ -792,8 +844,8 @@ void PsServer::handleSave(uint64_t connId, const Message& m) {
     const uint32_t me = static_cast<uint32_t>(config_.rank);
     const ShardFileInfo info = writeShard(dir, t.name, t.spec, *t.store, config_.rank,
                                           [&](uint64_t key) { return liveRing_.primary(key) == me; });
-    out << (first ? "" : ",") << "{\"table\":" << jsonString(t.name) << ",\"file\":\"" << info.file << "\",\"keys\":" << info.keys
-        << ",\"bytes\":" << info.bytes << ",\"sha256\":\"" << info.sha256 << "\"}";
+    out << (first ? "" : ",") << "{\"table\":" << jsonString(t.name) << ",\"file\":" << jsonString(info.file)
+        << ",\"keys\":" << info.keys << ",\"bytes\":" << info.bytes << ",\"sha256\":" << jsonString(info.sha256) << "}";
     first = false;
   }
   out << "]";
@@ -815,6 +867,7 @@ void PsServer::handleLoad(uint64_t connId, const Message& m) {
   // current ring, so a snapshot loads onto a different number of servers too. All files are
   // verified first, so a corrupt snapshot changes nothing.
   loadSnapshot(listing, [&](const std::string& name, const TableSpec& spec, const std::string& file) -> ps::ShardStore* {
+    validateTableName(name);
     const uint32_t id = tableIdOf(name);
     Table* t = findTable(id);
     if (!t) {

@@ -35,6 +35,7 @@
 #include "ps/shard_store.h"
 #include "psnet/connection.h"
 #include "psnet/protocol.h"
+#include "runtime/handshake_acceptor.h"
 #include "runtime/op.h"
 
 namespace shoal {
@@ -124,7 +125,8 @@ class PsServer {
   enum class PeerEvent : uint8_t { kLost, kJoined, kLeft, kDrain };
 
   void loop();
-  void acceptOne();
+  void adoptAccepted();   // connections whose handshake completed become Connections
+  size_t queueLimit(const Connection& c) const;
   void dialReplicas();
   void adoptReplicaLinks();
   void onMessage(uint64_t connId, Message&& m);
@@ -139,6 +141,7 @@ class PsServer {
   void handleSave(uint64_t connId, const Message& m);
   void handleLoad(uint64_t connId, const Message& m);
   bool pullReady(const Table& t, uint64_t clock) const;
+  void parkPull(uint64_t connId, Message&& m);
   void releaseDeferredPulls();
   bool alreadyApplied(uint32_t worker, uint64_t requestId);
   void markApplied(uint32_t worker, uint64_t requestId);
@@ -184,6 +187,7 @@ class PsServer {
   PsServerConfig config_;
   int listenFd_ = -1;
   int port_ = 0;
+  std::unique_ptr<runtime::HandshakeAcceptor> acceptor_;
   int wakeFd_ = -1;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -15,9 +15,10 @@
 #include <cstring>
 #include <sstream>
 
-#include "psnet/json_text.h"
+#include "psnet/json.h"
 #include "psnet/server.h"
 #include "psnet/snapshot.h"
+#include "psnet/json.h"
 #include "psnet/table_spec.h"
 
 namespace shoal {
@@ -42,7 +43,7 @@ std::string PsServer::restoreStatus() {
 
 void PsServer::setRestoreState(const std::string& state, const std::string& error) {
   std::ostringstream s;
-  s << "{\"state\":\"" << state << "\",\"rows\":" << restoredRows_ << ",\"fromSnapshot\":" << snapshotRows_
+  s << "{\"state\":" << jsonString(state) << ",\"rows\":" << restoredRows_ << ",\"fromSnapshot\":" << snapshotRows_
     << ",\"ms\":" << (nowMs() - restoreStartMs_) << ",\"syncMs\":" << (syncStartMs_ ? nowMs() - syncStartMs_ : 0);
   if (!error.empty()) s << ",\"error\":" << jsonString(error);
   s << "}";
@@ -201,7 +202,7 @@ void PsServer::beginChange(int joining, int leaving) {
 // holder's kSyncEnd has arrived, so the copies are applied before anyone switches ring.
 void PsServer::handleDrain(uint64_t connId, const Message& m) {
   const int leaving = static_cast<int>(m.header().clock);
-  if (serverOf(connId) != leaving) throw Error(ErrorCode::kInvalidUsage, "drain: only the leaving server may start its drain");
+  if (leaving < 0 || serverOf(connId) != leaving) throw Error(ErrorCode::kInvalidUsage, "drain: only the leaving server may start its drain");
   if (restoring_) throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is restoring");
   if (drainAsked_) throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is already copying for a drain");
   beginChange(-1, leaving);
@@ -303,7 +304,7 @@ std::string PsServer::drainStatus() {
 
 void PsServer::setDrainState(const std::string& state, const std::string& error) {
   std::ostringstream s;
-  s << "{\"state\":\"" << state << "\",\"rows\":" << drainRows_ << ",\"ms\":" << (drainStartMs_ ? nowMs() - drainStartMs_ : 0);
+  s << "{\"state\":" << jsonString(state) << ",\"rows\":" << drainRows_ << ",\"ms\":" << (drainStartMs_ ? nowMs() - drainStartMs_ : 0);
   if (!error.empty()) s << ",\"error\":" << jsonString(error);
   s << "}";
   std::lock_guard<std::mutex> lock(drainMutex_);

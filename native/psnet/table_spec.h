@@ -51,5 +51,11 @@ inline bool sameSpec(const TableSpec& a, const TableSpec& b) {
 
 std::string describeSpec(const TableSpec& s);
 
+// Table names: 1..kMaxTableNameBytes characters of [A-Za-z0-9_.:-], not starting with '.',
+// ':' or '-' (docs/parameter_server.md). Names end up in stats JSON, logs and snapshot file
+// names, so nothing else is accepted. Throws kInvalidArgument naming the table.
+constexpr size_t kMaxTableNameBytes = 128;
+void validateTableName(const std::string& name);
+
 }  // namespace psnet
 }  // namespace shoal

@@ -1,5 +1,6 @@
 #include "runtime/engine.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -9,12 +10,17 @@
 #include <sstream>
 
 #include "runtime/handshake.h"
+#include "runtime/handshake_acceptor.h"
 #include "transport/socket.h"
 
 namespace shoal {
 namespace runtime {
 
 namespace {
+// How long an unauthenticated connection may take over its handshake. Generous: handshakes
+// no longer wait on each other, and an honest rank may be starved on an overloaded host.
+constexpr int kHandshakeMs = 10000;
+
 int makeWakeFd() {
   const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fd < 0) throw Error(ErrorCode::kIo, "eventfd failed: " + transport::errnoText(errno));
@@ -206,14 +212,24 @@ void Engine::connectMesh(Op& op) {
     peers[static_cast<size_t>(j)].address = a.host + ":" + std::to_string(a.port);
   }
   int missing = size - 1 - rank;
-  int rejected = 0;
-  std::string lastRejection;
+  // Handshakes run side by side, each for a bounded time, so a silent stranger on our port
+  // delays no higher rank's connection.
+  HandshakeAcceptor acceptor(listenFd_, AcceptorConfig{config_.token, config_.commId, rank, size, nullptr, kHandshakeMs});
+  std::vector<pollfd> fds;
   while (missing > 0) {
     if (aborted_.load(std::memory_order_acquire)) throw Error(abortStatus_.code, abortStatus_.message, abortStatus_.peer);
-    std::string from;
-    int fd = transport::acceptTcp(listenFd_, Deadline(std::min<int64_t>(deadline.remainingMs(200), 200)), &from);
-    if (fd < 0) {
-      if (!deadline.expired()) continue;
+    for (const auto& a : acceptor.step()) {
+      if (peers[static_cast<size_t>(a.peer)].fd >= 0) {
+        int dup = a.fd;
+        transport::closeFd(dup);  // the first connection of that rank stays
+        continue;
+      }
+      peers[static_cast<size_t>(a.peer)].fd = a.fd;
+      peers[static_cast<size_t>(a.peer)].address = a.from;
+      --missing;
+    }
+    if (missing == 0) break;
+    if (deadline.expired()) {
       std::ostringstream s;
       s << "connect: rank" << (missing > 1 ? "s" : "");
       bool first = true;
@@ -223,21 +239,12 @@ void Engine::connectMesh(Op& op) {
         first = false;
       }
       s << " did not connect to rank " << rank << " within " << deadline.timeoutMs() << " ms";
-      if (rejected) s << "; " << rejected << " connection attempt(s) rejected, last: " << lastRejection;
-      throw Error(rejected ? ErrorCode::kAuth : ErrorCode::kTimeout, s.str());
+      if (acceptor.rejected()) s << "; " << acceptor.rejected() << " connection attempt(s) rejected, last: " << acceptor.lastRejection();
+      throw Error(acceptor.rejected() ? ErrorCode::kAuth : ErrorCode::kTimeout, s.str());
     }
-    try {
-      // A silent or hostile client may not hold us up for long.
-      const int peer = handshakeAsServer(fd, self, Deadline(std::min<int64_t>(deadline.remainingMs(2000), 2000)));
-      if (peers[static_cast<size_t>(peer)].fd >= 0) throw Error(ErrorCode::kIo, "rank " + std::to_string(peer) + " connected twice");
-      peers[static_cast<size_t>(peer)].fd = fd;
-      peers[static_cast<size_t>(peer)].address = from;
-      --missing;
-    } catch (const Error& e) {
-      transport::closeFd(fd);
-      ++rejected;
-      lastRejection = std::string(e.what()) + " (from " + from + ")";
-    }
+    fds.clear();
+    acceptor.addPollFds(&fds);
+    poll(fds.data(), fds.size(), deadline.remainingMs(200));
   }
   transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
   connected_ = true;

@@ -1,5 +1,8 @@
 #include "runtime/handshake.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+
 #include <cstring>
 #include <random>
 
@@ -97,42 +100,116 @@ void handshakeAsClient(int fd, const HandshakeIdentity& self, int peer, const De
   }
 }
 
-int handshakeAsServer(int fd, const HandshakeIdentity& self, const Deadline& deadline,
-                      const std::function<bool(int)>& acceptPeer) {
-  Hello hello{};
-  transport::readAll(fd, &hello, sizeof(hello), deadline, "handshake");
+ServerHandshake::ServerHandshake(int fd, std::string token, uint32_t commId, int rank, int size,
+                                 std::function<bool(int)> acceptPeer)
+    : fd_(fd), token_(std::move(token)), commId_(commId), rank_(rank), size_(size), acceptPeer_(std::move(acceptPeer)) {
+  static_assert(sizeof(Hello) <= sizeof(in_) && sizeof(Challenge) <= sizeof(out_), "handshake buffers");
+}
+
+ServerHandshake::State ServerHandshake::fail(const std::string& why) {
+  error_ = why;
+  return State::kFailed;
+}
+
+bool ServerHandshake::readInto(uint8_t* dst, size_t len) {
+  while (inDone_ < len) {
+    const ssize_t n = ::recv(fd_, dst + inDone_, len - inDone_, 0);
+    if (n > 0) {
+      inDone_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+    error_ = n == 0 ? "the connection closed during the handshake" : "recv failed during the handshake: " + transport::errnoText(errno);
+    return false;
+  }
+  return true;
+}
+
+bool ServerHandshake::writeOut() {
+  while (outDone_ < outLen_) {
+    const ssize_t n = ::send(fd_, out_ + outDone_, outLen_ - outDone_, MSG_NOSIGNAL);
+    if (n > 0) {
+      outDone_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+    error_ = "send failed during the handshake: " + transport::errnoText(errno);
+    return false;
+  }
+  return true;
+}
+
+void ServerHandshake::onHello() {
+  Hello hello;
+  std::memcpy(&hello, in_, sizeof(hello));
   if (hello.magic != kHelloMagic || hello.version != transport::kProtocolVersion) {
     throw Error(ErrorCode::kIo, "not a Shoal peer (bad handshake magic or protocol version)");
   }
-  if (hello.commId != self.commId || hello.toRank != self.rank || hello.size != self.size) {
+  if (hello.commId != commId_ || hello.toRank != rank_ || hello.size != size_) {
     throw Error(ErrorCode::kIo, "handshake for communicator " + std::to_string(hello.commId) + " rank " +
                                     std::to_string(hello.toRank) + " of " + std::to_string(hello.size) +
-                                    " reached communicator " + std::to_string(self.commId) + " rank " +
-                                    std::to_string(self.rank) + " of " + std::to_string(self.size));
+                                    " reached communicator " + std::to_string(commId_) + " rank " + std::to_string(rank_) +
+                                    " of " + std::to_string(size_));
   }
-  const bool allowed = acceptPeer ? acceptPeer(hello.fromRank) : (hello.fromRank > self.rank && hello.fromRank < self.size);
-  if (!allowed) {
-    throw Error(ErrorCode::kIo, "handshake from unexpected rank " + std::to_string(hello.fromRank));
-  }
+  const bool allowed = acceptPeer_ ? acceptPeer_(hello.fromRank) : (hello.fromRank > rank_ && hello.fromRank < size_);
+  if (!allowed) throw Error(ErrorCode::kIo, "handshake from unexpected rank " + std::to_string(hello.fromRank));
+  std::memcpy(hello_, &hello, sizeof(hello));
   Challenge ch{};
   randomNonce(ch.nonce);
-  const Digest mine = proof(self.token, 'S', hello, ch.nonce);
+  std::memcpy(serverNonce_, ch.nonce, 32);
+  const Digest mine = proof(token_, 'S', hello, ch.nonce);
   std::memcpy(ch.mac, mine.data(), 32);
-  transport::writeAll(fd, &ch, sizeof(ch), deadline, "handshake");
-  uint8_t theirs[32];
+  std::memcpy(out_, &ch, sizeof(ch));
+  outLen_ = sizeof(ch);
+  outDone_ = 0;
+  peer_ = hello.fromRank;
+}
+
+void ServerHandshake::onProof() {
+  Hello hello;
+  std::memcpy(&hello, hello_, sizeof(hello));
+  proofOk_ = digestEqual(toDigest(in_), proof(token_, 'C', hello, serverNonce_));
+  out_[0] = proofOk_ ? 1 : 0;
+  outLen_ = 1;
+  outDone_ = 0;
+}
+
+ServerHandshake::State ServerHandshake::advance() {
   try {
-    transport::readAll(fd, theirs, 32, deadline, "handshake");
+    while (true) {
+      switch (step_) {
+        case Step::kReadHello:
+          if (!readInto(in_, sizeof(Hello))) return State::kFailed;
+          if (inDone_ < sizeof(Hello)) return State::kRunning;
+          onHello();
+          step_ = Step::kWriteChallenge;
+          break;
+        case Step::kWriteChallenge:
+          if (!writeOut()) return State::kFailed;
+          if (wantsWrite()) return State::kRunning;
+          inDone_ = 0;
+          step_ = Step::kReadProof;
+          break;
+        case Step::kReadProof:
+          if (!readInto(in_, 32)) {
+            return fail("rank " + std::to_string(peer_) + " broke off the handshake after our challenge (" + error_ +
+                        "): it did not accept this rank's proof (different SHOAL_TOKEN?)");
+          }
+          if (inDone_ < 32) return State::kRunning;
+          onProof();
+          step_ = Step::kWriteAck;
+          break;
+        case Step::kWriteAck:
+          // A refusal is told best-effort: the connection is closed either way.
+          if (!writeOut() && proofOk_) return State::kFailed;
+          if (proofOk_ && wantsWrite()) return State::kRunning;
+          if (!proofOk_) return fail("authentication failed (wrong SHOAL_TOKEN)");
+          return State::kDone;
+      }
+    }
   } catch (const Error& e) {
-    throw Error(ErrorCode::kAuth,
-                "rank " + std::to_string(hello.fromRank) + " broke off the handshake after our challenge (" + e.what() +
-                    "): it did not accept this rank's proof (different SHOAL_TOKEN?)",
-                hello.fromRank);
+    return fail(e.what());
   }
-  const bool ok = digestEqual(toDigest(theirs), proof(self.token, 'C', hello, ch.nonce));
-  const uint8_t ack = ok ? 1 : 0;
-  transport::writeAll(fd, &ack, 1, deadline, "handshake");
-  if (!ok) throw Error(ErrorCode::kAuth, "authentication failed (wrong SHOAL_TOKEN)", hello.fromRank);
-  return hello.fromRank;
 }
 
 }  // namespace runtime

@@ -130,7 +130,7 @@ int connectTcp(const std::string& host, int port, const Deadline& deadline) {
                   std::to_string(deadline.timeoutMs()) + " ms: " + errnoText(lastErr));
 }
 
-int acceptTcp(int listenFd, const Deadline& deadline, std::string* peerAddr) {
+int tryAcceptTcp(int listenFd, std::string* peerAddr) {
   while (true) {
     sockaddr_storage addr{};
     socklen_t len = sizeof(addr);
@@ -146,12 +146,10 @@ int acceptTcp(int listenFd, const Deadline& deadline, std::string* peerAddr) {
       if (peerAddr) *peerAddr = buf;
       return fd;
     }
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
-      throw Error(ErrorCode::kIo, "accept() failed: " + errnoText(errno));
-    }
-    if (deadline.expired()) return -1;
-    pollfd p{listenFd, POLLIN, 0};
-    poll(&p, 1, deadline.remainingMs(200));
+    // A connection reset while queued is not the listener's failure: try the next one.
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    throw Error(ErrorCode::kIo, "accept() failed: " + errnoText(errno));
   }
 }
 

@@ -15,8 +15,8 @@ int listenTcp(const std::string& host, int port, int* boundPort);
 // Connects to host:port, retrying refused connections until the deadline (the peer may not
 // be listening yet). Returns a non-blocking fd with TCP_NODELAY and large buffers.
 int connectTcp(const std::string& host, int port, const Deadline& deadline);
-// Accepts one connection, waiting until the deadline; returns -1 on timeout.
-int acceptTcp(int listenFd, const Deadline& deadline, std::string* peerAddr);
+// Accepts one queued connection without waiting; returns -1 if none is queued.
+int tryAcceptTcp(int listenFd, std::string* peerAddr);
 // Non-blocking, TCP_NODELAY, big socket buffers (sizes from SHOAL_SOCKET_BUFFER_BYTES).
 void tuneSocket(int fd);
 void setNonBlocking(int fd);

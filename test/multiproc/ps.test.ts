@@ -86,7 +86,7 @@ test.serial('save/load round trip restores the model; corrupt, truncated, unlist
   t.regex(String(r['overflow']), /snapshot file \S+\/snap\.0\.shard says it holds 2305843009213693952 rows of 24 bytes, but 0 bytes follow the header/);
   t.is(r['serversAlive'], 2, 'both servers survived the crafted file');
   t.is(r['manifest'], 4, 'one shard file per table per server (2 tables, 2 servers)');
-  t.is(r['quotedName'], 5, 'a table whose name has a quote and a backslash is saved and restored');
+  t.is(r['quotedName'], 5, 'a table whose name uses the allowed punctuation is saved and restored');
   t.true(r['generation'] as boolean, 'the snapshot is a generation published through CURRENT');
 });
 

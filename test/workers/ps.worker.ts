@@ -108,8 +108,8 @@ switch (scenario) {
   }
   case 'snapshot': {
     const t = await ps.table('snap', { dim: 2, updater: { type: 'adagrad', lr: 0.1 }, init: { type: 'normal', std: 0.1, seed: 3 } });
-    // A name JSON must escape: the servers' save report carries it.
-    const quoted = await ps.table('quote"back\\slash', { dim: 1, updater: { type: 'add' } });
+    // A name with every punctuation mark the table-name rule allows survives save and load.
+    const quoted = await ps.table('q.name:with-punct_1', { dim: 1, updater: { type: 'add' } });
     const one = new BigUint64Array([1n]);
     const keys = keysFor(rank, 500);
     const g = new Float32Array(keys.length * 2).fill(0.5);
