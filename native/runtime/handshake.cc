@@ -89,8 +89,13 @@ void handshakeAsClient(int fd, const HandshakeIdentity& self, int peer, const De
   uint8_t ack = 0;
   try {
     transport::readAll(fd, &ack, 1, deadline, "handshake");
-  } catch (const Error&) {
-    ack = 0;
+  } catch (const Error& e) {
+    // No answer at all is not a refusal (a refusing peer writes 0 before it closes): the
+    // peer died or hung mid-handshake, which callers treat as a lost peer, not a bad token.
+    throw Error(ErrorCode::kIo,
+                "rank " + std::to_string(peer) + " went away during the handshake with rank " + std::to_string(self.rank) +
+                    " (" + e.what() + ")",
+                peer);
   }
   if (ack != 1) {
     throw Error(ErrorCode::kAuth,

@@ -69,7 +69,7 @@ test('a rank killed with SIGKILL mid-allReduce makes every survivor reject with 
 test('a hung rank (SIGSTOP) is detected by the coordinator heartbeat and breaks the others', async (t) => {
   t.timeout(60_000);
   const np = 3;
-  const run = await spawnWorld(np, 'workers/failures.worker.js', ['hang'], { heartbeatTimeoutMs: 2000, wallTimeoutMs: 12_000 });
+  const run = await spawnWorld(np, 'workers/failures.worker.js', ['hang'], { heartbeatTimeoutMs: 4000, wallTimeoutMs: 20_000 });
   const all = outcomes(run.stdout);
   for (let rank = 0; rank < np - 1; rank++) {
     const o = all[rank]![0];
