@@ -169,18 +169,18 @@ export class PsRecovery {
         await this.#comm.barrier();
       });
     }
-    // The handshake: retried like any round when a rank is lost during it.
-    for (;;) {
-      if (this.#recovering) await this.#recovering;
-      if (this.#fatal) throw this.#fatal;
-      try {
-        await this.#handshake();
-        break;
-      } catch (err) {
-        if (!this.enabled || !isPeerLost(err)) throw err;
-        this.#startRecovery(err);
-      }
+    // The handshake. A loss during it is recovered like one during a round, but the recovery
+    // runs the handshake itself in the new world: running it here again would put this rank
+    // one handshake ahead of the replacement's (a MismatchError, or a hang when the
+    // replacement is already training and the SSP bound holds it for this rank's clock).
+    try {
+      await this.#handshake();
+    } catch (err) {
+      if (!this.enabled || !isPeerLost(err)) throw err;
+      this.#startRecovery(err);
     }
+    if (this.#recovering) await this.#recovering;
+    if (this.#fatal) throw this.#fatal;
     if (this.enabled) {
       this.#timer = setInterval(() => this.#watch(), this.#o.watchMs ?? 50);
       this.#timer.unref();

@@ -358,7 +358,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
         commitsHere++;
 
         const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
-        comm.report?.({ iteration: rounds, loss });
+        // LambdaMART without a test set has no per-row loss to show.
+        comm.report?.({ iteration: rounds, ...(Number.isFinite(loss) ? { loss } : {}) });
         if (log) {
           const cols = Object.entries(info)
             .filter(([k]) => k !== 'round' && k !== 'seconds')

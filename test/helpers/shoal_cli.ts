@@ -1,6 +1,9 @@
 // Runs the `shoal` CLI (dist/lib/cli.js) as a child process, as a user would, with a wall-clock
-// bound: past it the CLI gets SIGTERM, and its launcher stops the ranks it started.
+// bound: past it the CLI gets SIGTERM, and its launcher stops the ranks it started. runCli()
+// gives each stdout line to a callback, for tests that act on the job while it runs.
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
@@ -24,4 +27,27 @@ export function shoal(args: string[], wallMs = 120_000): Promise<CliRun> {
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface CliLines {
+  code: number | null;
+  signal: string | null;
+  stdout: string[];
+  stderr: string;
+}
+
+/** Runs the CLI as a subprocess; `onStdout` may signal it once some output arrived. */
+export function runCli(t: ExecutionContext, args: string[], onStdout?: (line: string, all: string[], pid: number) => void): Promise<CliLines> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const stdout: string[] = [];
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    stdout.push(line);
+    onStdout?.(line, stdout, child.pid as number);
+  });
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
