@@ -528,6 +528,15 @@ export class Coordinator {
     if (!isIntIn(port, 1, 65535)) return invalid(`group "${group}": port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
     if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) return invalid(`group "${group}": timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
 
+    // The world of an epoch that a later loss ended can never fill (a survivor learned of epoch
+    // e just before another rank died): fail at once, so it waits for the next epoch rather than
+    // for the rendezvous timeout.
+    const epoch = epochOfWorldGroup(group);
+    if (epoch !== null && epoch < this.epoch) {
+      this.send(conn, { type: 'registerError', id, code: 'ERR_PEER_LOST', message: `rendezvous for group "${group}" failed: the job has moved on to epoch ${this.epoch} (a rank was lost)` });
+      return;
+    }
+
     const member: Member = { conn, worldRank: entry.rank, id, rank: groupRank, host, port, timeoutMs };
     let pending = this.groups.get(group);
     if (!pending) {

@@ -14,7 +14,8 @@ export interface CliRun {
   stderr: string;
 }
 
-export function shoal(args: string[], wallMs = 120_000): Promise<CliRun> {
+/** `onStderrLine` sees each stderr line with the CLI's pid (tests that act on the job as it runs). */
+export function shoal(args: string[], wallMs = 120_000, onStderrLine?: (line: string, pid: number) => void): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -22,6 +23,7 @@ export function shoal(args: string[], wallMs = 120_000): Promise<CliRun> {
     const timer = setTimeout(() => child.kill('SIGTERM'), wallMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    if (onStderrLine) createInterface({ input: child.stderr }).on('line', (line) => onStderrLine(line, child.pid!));
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
