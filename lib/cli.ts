@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FlagReader, USAGE_EXIT_CODE, usageError } from './cli_flags.js';
 import { ConfigError, ShoalError } from './errors.js';
-import { exitCodeFor, startJob, type RunOptions } from './launcher.js';
+import { exitCodeFor, type RunOptions } from './launcher.js';
+import { runJobForwardingSignals } from './job_signals.js';
 import { parseInjectSpec } from './fault_injection.js';
 
 export { USAGE_EXIT_CODE };
@@ -173,24 +174,9 @@ function version(): string {
 }
 
 async function runCommand(opts: RunOptions): Promise<number> {
-  const job = startJob(opts);
-  // Ranks live in their own process groups, so Ctrl-C reaches only us: forward it.
-  const forward = (signal: NodeJS.Signals) => () => job.interrupt(signal);
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  const onHup = forward('SIGHUP');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  process.on('SIGHUP', onHup);
-  try {
-    const result = await job.result;
-    if (!result.ok) process.stderr.write(`${result.summary}\n`);
-    return exitCodeFor(result);
-  } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-    process.off('SIGHUP', onHup);
-  }
+  const result = await runJobForwardingSignals(opts);
+  if (!result.ok) process.stderr.write(`${result.summary}\n`);
+  return exitCodeFor(result);
 }
 
 interface Command {

@@ -59,6 +59,11 @@ export interface CoordinatorOptions {
   admin?: AdminHandler;
   /** Watch for stragglers (monitor/straggler_detector.ts) and report each one confirmed. */
   stragglers?: StragglerOptions & { onStraggler: (s: Straggler) => void };
+  /**
+   * A process went silent (no heartbeat) and was declared lost. Its process may still exist
+   * (stopped, hung): the launcher ends it, since the job has moved on without it.
+   */
+  onSilent?: (silent: { role: 'worker' | 'server'; rank: number; pid: number }, reason: string) => void;
 }
 
 export interface CoordinatorState {
@@ -137,6 +142,7 @@ export class Coordinator {
   private readonly token: string;
   private readonly heartbeatTimeoutMs: number;
   private readonly log: (line: string) => void;
+  private readonly onSilent: CoordinatorOptions['onSilent'];
   private listenSocket: us_listen_socket | null = null;
   private readonly conns = new Set<Conn>();
   private readonly ranks = new Map<number, RankEntry>();
@@ -180,6 +186,7 @@ export class Coordinator {
     };
     this.stragglers = opts.stragglers ? { detector: new StragglerDetector(opts.stragglers), onStraggler: opts.stragglers.onStraggler } : null;
     this.stateFile = opts.stateFile ?? null;
+    this.onSilent = opts.onSilent;
     const saved = this.stateFile ? loadCoordinatorState(this.stateFile) : null;
     if (saved) {
       this.epoch = saved.epoch;
@@ -371,8 +378,11 @@ export class Coordinator {
   private sweep(now: number): void {
     for (const entry of this.ranks.values()) {
       if (entry.alive && now - entry.lastHeartbeatMs > this.heartbeatTimeoutMs) {
-        this.declareLost(entry.rank, `no heartbeat for ${this.heartbeatTimeoutMs} ms`);
+        const reason = `no heartbeat for ${this.heartbeatTimeoutMs} ms`;
+        this.declareLost(entry.rank, reason);
         this.end(entry.conn, 4000, 'no heartbeat');
+        const { role, rank } = describeIdentity(entry.rank);
+        this.onSilent?.({ role, rank, pid: entry.pid }, reason);
       }
     }
   }
@@ -517,6 +527,15 @@ export class Coordinator {
     if (typeof host !== 'string' || host === '' || host.length > MAX_HOST_LENGTH) return invalid(`group "${group}": "host" must be a non-empty string`);
     if (!isIntIn(port, 1, 65535)) return invalid(`group "${group}": port must be an integer in 1..65535, got ${JSON.stringify(port)}`);
     if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) return invalid(`group "${group}": timeoutMs must be a positive number, got ${JSON.stringify(timeoutMs)}`);
+
+    // The world of an epoch that a later loss ended can never fill (a survivor learned of epoch
+    // e just before another rank died): fail at once, so it waits for the next epoch rather than
+    // for the rendezvous timeout.
+    const epoch = epochOfWorldGroup(group);
+    if (epoch !== null && epoch < this.epoch) {
+      this.send(conn, { type: 'registerError', id, code: 'ERR_PEER_LOST', message: `rendezvous for group "${group}" failed: the job has moved on to epoch ${this.epoch} (a rank was lost)` });
+      return;
+    }
 
     const member: Member = { conn, worldRank: entry.rank, id, rank: groupRank, host, port, timeoutMs };
     let pending = this.groups.get(group);

@@ -1,7 +1,8 @@
 // Entry of the coordinator process `shoal run` starts beside the ranks (lib/coordinator_process.ts
 // starts it, and starts it again on the same port if it dies). Its configuration comes in
 // SHOAL_COORDINATOR_CONFIG (JSON, not argv: it holds the job token); it talks to the launcher
-// over the IPC channel: 'ready' {port}, 'log' {line}, 'straggler' {rank, message} out;
+// over the IPC channel: 'ready' {port}, 'log' {line}, 'straggler' {rank, message},
+// 'silent' {role, rank, pid, reason} (declared lost for want of heartbeats) out;
 // 'markDead' {rank, reason, role} and 'close' in. It exits when the launcher goes away.
 import { Coordinator } from './coordinator.js';
 import type { CoordinatorProcessConfig as Config } from './coordinator_process.js';
@@ -16,7 +17,9 @@ const adminWaiting = new Map<number, { resolve: (m: string) => void; reject: (e:
 let nextAdminId = 1;
 
 const send = (msg: object): void => {
-  if (process.connected) process.send?.(msg);
+  // The callback takes a write error (EPIPE: the launcher just went away) that would otherwise
+  // be an unhandled 'error' event; the 'disconnect' handler below shuts down.
+  if (process.connected) process.send?.(msg, undefined, {}, () => undefined);
 };
 
 const cfg = JSON.parse(process.env.SHOAL_COORDINATOR_CONFIG ?? 'null') as Config | null;
@@ -36,6 +39,7 @@ const coordinator = await Coordinator.start({
   ...(cfg.stallTimeoutMs !== undefined ? { stallTimeoutMs: cfg.stallTimeoutMs } : {}),
   ...(cfg.stragglers ? { stragglers: { ...cfg.stragglers, onStraggler: (s) => send({ type: 'straggler', rank: s.rank, message: s.message }) } } : {}),
   log: (line) => send({ type: 'log', line }),
+  onSilent: (silent, reason) => send({ type: 'silent', ...silent, reason }),
   admin: (action, server) =>
     new Promise<string>((resolve, reject) => {
       const id = nextAdminId++;

@@ -28,6 +28,8 @@ export interface CoordinatorProcessOptions {
   onStraggler?: (rank: number, message: string) => void;
   /** `shoal ps add-server|remove-server`: returns a message or throws the reason it refuses. */
   onAdmin?: (action: 'add-server' | 'remove-server', server: number | null) => string;
+  /** A process went silent and was declared lost (Coordinator's onSilent): the launcher ends it. */
+  onSilent?: (silent: { role: 'worker' | 'server'; rank: number; pid: number }, reason: string) => void;
   /** Called when the coordinator died and is being restarted (for the job log). */
   onRestart?: (cause: string, restarts: number) => void;
 }
@@ -169,7 +171,7 @@ export class CoordinatorProcess {
     this.#child = child;
     return new Promise<void>((resolve, reject) => {
       let started = false;
-      child.on('message', (m: { type: string; port?: number; line?: string; rank?: number; message?: string; id?: number; action?: string; server?: number | null }) => {
+      child.on('message', (m: { type: string; port?: number; line?: string; rank?: number; message?: string; id?: number; action?: string; server?: number | null; role?: 'worker' | 'server'; pid?: number; reason?: string }) => {
         if (m.type === 'admin') {
           let reply: { ok: boolean; message: string };
           try {
@@ -188,6 +190,7 @@ export class CoordinatorProcess {
           resolve();
         } else if (m.type === 'log' && typeof m.line === 'string') this.#opts.log(m.line);
         else if (m.type === 'straggler' && typeof m.rank === 'number') this.#opts.onStraggler?.(m.rank, String(m.message ?? ''));
+        else if (m.type === 'silent' && typeof m.rank === 'number' && typeof m.pid === 'number') this.#opts.onSilent?.({ role: m.role === 'server' ? 'server' : 'worker', rank: m.rank, pid: m.pid }, String(m.reason ?? ''));
       });
       child.once('exit', (code, signal) => {
         this.#innerPort = 0;

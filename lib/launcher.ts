@@ -90,6 +90,8 @@ export interface RankExit {
   rank: number;
   code: number | null;
   signal: string | null;
+  /** Why the launcher ended it, when it did so because the process stopped responding. */
+  cause?: string;
 }
 
 export interface JobResult {
@@ -168,6 +170,10 @@ interface RankProc {
   retiring?: string;
   /** A parameter server asked to drain (removeServer): exiting 0 is its job. */
   draining?: boolean;
+  /** The coordinator heard nothing from it (stopped, hung): the launcher killed it for this reason. */
+  silent?: string;
+  /** Signalled by the launcher to stop the job: its exit is not a failure of its own. */
+  stoppedByLauncher?: boolean;
 }
 
 /** Exit status of a child that could not be started at all (as shells report "command not found"). */
@@ -190,7 +196,10 @@ class Job {
   /** Every worker has exited: servers are being asked to stop. */
   private workersDone = false;
   private firstFailure: RankExit | null = null;
-  /** Worker failures seen while the first failure is being decided. */
+  /**
+   * Every failure of a process's own (not an exit the launcher caused by stopping the job), in
+   * the order reaped; servers as rank -1 - index. The first failure is chosen from them.
+   */
   private readonly failures: RankExit[] = [];
   private failureTimer: NodeJS.Timeout | null = null;
   private stoppedOthers = 0;
@@ -237,6 +246,7 @@ class Job {
       dashboard: !opts.noDashboard,
       stragglers: (opts.backupInstances ?? 0) > 0 ? { ...(opts.stragglerFactor !== undefined ? { factor: opts.stragglerFactor } : {}), ...(opts.stragglerWindowMs !== undefined ? { windowMs: opts.stragglerWindowMs } : {}) } : null,
       onStraggler: (rank, message) => this.retire(rank, message),
+      onSilent: ({ pid }, reason) => this.endSilent(pid, reason),
       onAdmin: (action, server) => (action === 'add-server' ? `added parameter server ${this.addServer()}` : (this.removeServer(server ?? -1), `draining parameter server ${server}`)),
       ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
       // Once the job is being stopped, ranks dropping off is expected: keep the log to the cause.
@@ -435,7 +445,7 @@ class Job {
 
   private onExit(proc: RankProc, code: number | null, signal: NodeJS.Signals | null): void {
     if (proc.exit) return;
-    proc.exit = { rank: proc.rank, code, signal };
+    proc.exit = { rank: proc.rank, code, signal, ...(proc.silent ? { cause: `made no progress (${proc.silent}) and was killed by the launcher` } : {}) };
     if (proc.server) {
       this.onServerExit(proc);
       return;
@@ -449,13 +459,14 @@ class Job {
       this.restart(proc, 'worker');
       return;
     }
-    if (failed && !this.firstFailure && !this.interrupted) {
+    if (failed && !this.interrupted && (!proc.stoppedByLauncher || proc.silent)) {
       this.coordinator?.markDead(proc.rank, describeExit(proc.exit));
       // Exits arrive in no particular order: the rank that died first and the survivors that
       // failed because of it (PeerLostError, code 1) can be reaped in either order. Collect
-      // the failures of a short window and name the likely cause (see rootCause).
+      // the failures of a short window and name the likely cause (see rootCause); failures
+      // reaped later still count for the summary (result()).
       this.failures.push(proc.exit);
-      if (!this.failureTimer) {
+      if (!this.failureTimer && !this.firstFailure) {
         this.failureTimer = setTimeout(() => {
           this.firstFailure = rootCause(this.failures);
           this.stopping = true;
@@ -488,7 +499,9 @@ class Job {
         return;
       }
       if (this.serversDown >= replication) {
-        this.firstFailure ??= { rank: -1 - proc.rank, code: e.code, signal: e.signal };
+        const failure = { ...e, rank: -1 - proc.rank };
+        this.failures.push(failure);
+        this.firstFailure ??= failure;
         this.stopping = true;
         this.stoppedOthers = this.stopRanks('SIGTERM');
       } else if (!this.opts.quiet) {
@@ -549,6 +562,19 @@ class Job {
     }
   }
 
+  /**
+   * The coordinator declared the process `pid` lost for want of heartbeats, but it has not exited
+   * (SIGSTOPped, hung in native code, swapped out): the job has moved on without it, so end it.
+   * Its exit then counts as its own failure (a worker may be replaced), named with the reason.
+   */
+  private endSilent(pid: number, reason: string): void {
+    const proc = [...this.procs, ...this.serverProcs].find((p) => p.child.pid === pid && p.exit === null && !p.replaced);
+    if (!proc) return;  // already gone, or not ours (a remote rank's pid)
+    proc.silent = reason;
+    process.stderr.write(`[shoal] ${proc.server ? 'server' : 'rank'} ${proc.rank} made no progress (${reason}); killing it\n`);
+    killGroup(pid, 'SIGKILL');
+  }
+
   /** Sends `signal` to every running rank's process group and arms the SIGKILL fallback. */
   private stopRanks(signal: NodeJS.Signals): number {
     const n = this.signalAll(signal);
@@ -564,7 +590,10 @@ class Job {
     let n = 0;
     for (const p of [...this.procs, ...this.serverProcs]) {
       if (p.child.pid === undefined || (p.exit !== null && !includeExited)) continue;
-      if (p.exit === null) n++;
+      if (p.exit === null) {
+        n++;
+        p.stoppedByLauncher = true;
+      }
       killGroup(p.child.pid, signal);
     }
     return n;
@@ -598,7 +627,8 @@ class Job {
   private result(np: number): JobResult {
     const byRank = new Map(this.procs.filter((p) => !p.replaced).map((p) => [p.rank, p.exit]));
     const exits: RankExit[] = Array.from({ length: np }, (_, rank) => byRank.get(rank) ?? { rank, code: null, signal: null });
-    const f = this.firstFailure;
+    // Failures reaped after the decision (a silent rank's kill lands after its victims' exits) can still name the cause.
+    const f = this.failures.length > 0 ? rootCause(this.failures) : this.firstFailure;
     if (this.interrupted) {
       const n = this.procs.length;
       return { ok: false, exits, interrupted: this.interrupted, restarts: this.restarts, summary: `shoal run: interrupted by ${this.interrupted}; stopped ${n} ${plural(n, 'rank')}` };
@@ -607,7 +637,7 @@ class Job {
       return { ok: false, exits, restarts: this.restarts, summary: `shoal run: ${this.fatal}; stopped ${this.stoppedOthers} ${plural(this.stoppedOthers, 'process', 'processes')}` };
     }
     if (f) {
-      const verb = f.signal ? `was ${describeExit(f)}` : describeExit(f);
+      const verb = f.signal && !f.cause ? `was ${describeExit(f)}` : describeExit(f);
       return {
         ok: false,
         exits,
@@ -624,15 +654,17 @@ class Job {
 const FAILURE_WINDOW_MS = 150;
 
 /**
- * Of the failures seen together, the likely cause: a process killed by a signal or with an
- * exit code other than 1 (survivors of a lost peer fail with an uncaught PeerLostError, code 1);
- * else the first one reaped.
+ * Of the failures seen, the likely cause, the first reaped of: a process the launcher ended
+ * because it stopped responding (its peers fail because of it, and may be reaped first); a
+ * process killed by a signal or with an exit code other than 1 (survivors of a lost peer fail
+ * with an uncaught PeerLostError, code 1); else the first one reaped.
  */
-function rootCause(failures: readonly RankExit[]): RankExit {
-  return failures.find((f) => f.signal !== null || (f.code !== null && f.code !== 1)) ?? failures[0]!;
+export function rootCause(failures: readonly RankExit[]): RankExit {
+  return failures.find((f) => f.cause !== undefined) ?? failures.find((f) => f.signal !== null || (f.code !== null && f.code !== 1)) ?? failures[0]!;
 }
 
 function describeExit(e: RankExit): string {
+  if (e.cause) return e.cause;
   return e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`;
 }
 

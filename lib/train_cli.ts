@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
 import { FlagReader, usageError, type UsageError } from './cli_flags.js';
-import { exitCodeFor, startJob } from './launcher.js';
+import { exitCodeFor } from './launcher.js';
+import { runJobForwardingSignals } from './job_signals.js';
 import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from './recovery/recovery_flags.js';
 
 export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
@@ -189,7 +190,7 @@ export async function trainMain(argv: string[]): Promise<number> {
     return 0;
   }
   await checkTrainFiles(args);
-  const job = startJob({
+  const result = await runJobForwardingSignals({
     np: args.np,
     command: [process.execPath, LR_ENTRY, ...withoutNp(argv)],
     quiet: true,
@@ -200,21 +201,10 @@ export async function trainMain(argv: string[]): Promise<number> {
       (stream === 'stdout' ? process.stdout : process.stderr).write(text);
     },
   });
-  const forward = (signal: NodeJS.Signals) => () => job.interrupt(signal);
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  try {
-    const result = await job.result;
-    if (!result.ok) {
-      const code = exitCodeFor(result);
-      if (code !== 2) process.stderr.write(`shoal train: ${result.summary}\n`);
-      return code;
-    }
-    return 0;
-  } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+  if (!result.ok) {
+    const code = exitCodeFor(result);
+    if (code !== 2) process.stderr.write(`shoal train: ${result.summary}\n`);
+    return code;
   }
+  return 0;
 }

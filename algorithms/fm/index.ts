@@ -26,7 +26,7 @@ import { logLoss, sigmoid } from '../ftrl/ftrl.js';
 import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
-import { PsRecovery } from '../ftrl/recovery.js';
+import { checkpointDue, PsRecovery } from '../ftrl/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
@@ -122,11 +122,14 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   let steps = 0;
   let globalRows = 0;
   const rec = ctx.recovery ?? new PsRecovery(comm);
-  const resume = await rec.begin(async () => {
-    labels = await fmLabelInfo(comm, data, o.task);
-    ({ steps, rows: globalRows } = await globalMinibatches(comm, data.numRows, o.batch));
-  });
   const roundKey = (epoch: number, done: number): number => (epoch - 1) * (steps + 1) + done + 1;
+  const resume = await rec.begin(
+    async () => {
+      labels = await fmLabelInfo(comm, data, o.task);
+      ({ steps, rows: globalRows } = await globalMinibatches(comm, data.numRows, o.batch));
+    },
+    (p) => roundKey(p.epoch, p.step),
+  );
   const ckptEvery = rec.checkpointing ? Math.max(0, ctx.checkpointEvery ?? 0) : 0;
   const slots = buildSlots(data, true);
   const S = slots.numSlots;
@@ -143,7 +146,10 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   let evalMs = 0;
   const t0 = performance.now();
   const rp = data.rowPtr;
+  const checkpointRound = (epoch: number, done: number) => rec.round(roundKey(epoch, done), () => rec.checkpoint(`epoch ${epoch} minibatch ${done}`));
   const { startEpoch, startStep, resumedAt } = await rec.startAt(resume, o.epochs, steps, 'fm', ctx.log ?? (() => undefined));
+  // A position recorded for a checkpoint round: see trainFtrl.
+  if (resume !== null && startStep > 0 && checkpointDue(ckptEvery, startEpoch, startStep - 1, steps)) await checkpointRound(startEpoch, startStep);
   // The permutation of epoch e is the composition of the shuffles of epochs 1..e (each seeded
   // by seed, rank and epoch): a worker starting at a later epoch replays the earlier shuffles.
   const shuffle = (epoch: number): void => {
@@ -162,7 +168,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
     const resumed = epoch === startEpoch && resume !== null;
     let loss = resumed ? resume.loss : 0;
     for (let step = epoch === startEpoch ? startStep : 0; step < steps; step++) {
-      const ckptDue = ckptEvery > 0 && ((epoch - 1) * steps + step + 1) % ckptEvery === 0 && step !== steps - 1;
+      const ckptDue = checkpointDue(ckptEvery, epoch, step, steps);
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
       if (hi > lo) {
@@ -212,7 +218,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       if (o.slowMs) await sleep(o.slowMs);
       if (ckptDue) {
         const ts = performance.now();
-        await rec.round(roundKey(epoch, step + 1), () => rec.checkpoint(`epoch ${epoch} minibatch ${step + 1}`));
+        await checkpointRound(epoch, step + 1);
         evalMs += performance.now() - ts;
       }
     }

@@ -40,7 +40,7 @@ import { ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoid, type FtrlHyper
 import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from './kv.js';
 import { Rng } from '../common/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
-import { PsRecovery } from './recovery.js';
+import { checkpointDue, PsRecovery } from './recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, sigmoid, logLoss, type FtrlHyper } from './ftrl.js';
@@ -141,11 +141,14 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   let steps = 0;
   let globalRows = 0;
   const rec = ctx.recovery ?? new PsRecovery(comm);
-  const resume = await rec.begin(async () => {
-    ({ steps, rows: globalRows } = await globalMinibatches(comm, data.numRows, o.batch));
-  });
   /** Round keys grow with the data position; epoch e ends at e * (steps + 1). */
   const roundKey = (epoch: number, done: number): number => (epoch - 1) * (steps + 1) + done + 1;
+  const resume = await rec.begin(
+    async () => {
+      ({ steps, rows: globalRows } = await globalMinibatches(comm, data.numRows, o.batch));
+    },
+    (p) => roundKey(p.epoch, p.step),
+  );
   const ckptEvery = rec.checkpointing ? Math.max(0, ctx.checkpointEvery ?? 0) : 0;
 
   let pushes = 0;
@@ -241,7 +244,11 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   };
 
   const rp = data.rowPtr;
+  const checkpointRound = (epoch: number, done: number) => rec.round(roundKey(epoch, done), () => rec.checkpoint(`epoch ${epoch} minibatch ${done}`));
   const { startEpoch, startStep, resumedAt } = await rec.startAt(resume, o.epochs, steps, 'ftrl', ctx.log ?? (() => undefined));
+  // A position recorded for a checkpoint round: the loss may have interrupted that round, and the
+  // others then run it again. Join it (it is skipped if they had finished it).
+  if (resume !== null && startStep > 0 && checkpointDue(ckptEvery, startEpoch, startStep - 1, steps)) await checkpointRound(startEpoch, startStep);
   for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
     const te = performance.now();
     const resumed = epoch === startEpoch && resume !== null;
@@ -253,7 +260,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
       const globalStep = (epoch - 1) * steps + step;
-      const ckptDue = ckptEvery > 0 && (globalStep + 1) % ckptEvery === 0 && step !== steps - 1;
+      const ckptDue = checkpointDue(ckptEvery, epoch, step, steps);
       if (step % o.pullEvery === 0 || step === first) {
         // Snapshot on the first pull of every window of snapshotEvery minibatches.
         const period = Math.floor(globalStep / snapshotEvery);
@@ -284,7 +291,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       }
       if (ckptDue) {
         const ts = performance.now();
-        await rec.round(roundKey(epoch, step + 1), () => rec.checkpoint(`epoch ${epoch} minibatch ${step + 1}`));
+        await checkpointRound(epoch, step + 1);
         evalMs += performance.now() - ts;
       }
     }

@@ -19,12 +19,13 @@
 // the next world epoch. So a watcher notices the broken communicator (the coordinator breaks it
 // when it reports the loss) and rebuilds the world in the background (comm.recover()) while the
 // training loop keeps waiting on the servers. Every world epoch starts with the same
-// "handshake" round on every rank: an allReduce(max) of the key of the last round each rank
-// completed (survivors know it exactly; a replacement says 0), then the trainer's setup
-// collectives (shard sizes, label statistics) which a replacement needs and survivors recompute
-// to stay in step. A round whose key is not above the agreed key is skipped, so a replacement
-// never waits in a round the others have passed, and a round interrupted by the loss is run
-// again by everyone after the rebuild.
+// "handshake" round on every rank: the trainer's setup collectives (shard sizes, label
+// statistics), which a replacement needs and survivors recompute to stay in step, then an
+// allReduce(max) of the key of the last round each rank completed (survivors know it exactly;
+// a replacement says the last round before its predecessor's recorded position). A round whose
+// key is not above the agreed key is skipped, so a replacement never waits in a round the
+// others have passed, and a round interrupted by the loss is run again by everyone after the
+// rebuild (a replacement that resumes at a checkpoint position joins that round first).
 //
 // The same table makes --checkpoint/--resume work: a checkpoint round (all ranks have pushed
 // everything up to the same position) has rank 0 write a PS snapshot (every table, progress
@@ -106,6 +107,15 @@ export interface PsRecoveryOptions {
   recordEveryMs?: number;
 }
 
+/**
+ * Whether a mid-epoch checkpoint round follows minibatch `step` (0-based) of `epoch` (1-based):
+ * every `every` minibatches of the run (0: never), except after an epoch's last minibatch,
+ * where the epoch's own round checkpoints.
+ */
+export function checkpointDue(every: number, epoch: number, step: number, steps: number): boolean {
+  return every > 0 && ((epoch - 1) * steps + step + 1) % every === 0 && step !== steps - 1;
+}
+
 const isPeerLost = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'ERR_PEER_LOST';
 
 /**
@@ -119,6 +129,7 @@ export class PsRecovery {
   /** Key of the last round completed (agreed in every handshake). */
   #done = 0;
   #setup: (() => Promise<void>) | null = null;
+  #positionRound: ((p: Progress) => number) | null = null;
   #recovering: Promise<void> | null = null;
   #fatal: unknown = null;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -155,9 +166,12 @@ export class PsRecovery {
    * The first collectives of the job: loads --resume (rank 0, original workers only), runs the
    * handshake with `setup` (kept and re-run after every rebuild), starts the watcher, and
    * returns this worker's recorded position (null: start from the beginning).
+   * `positionRound` gives the key of the round at a recorded position (the first round a
+   * worker there has not necessarily finished); it may use what `setup` computed.
    */
-  async begin(setup: () => Promise<void>): Promise<Progress | null> {
+  async begin(setup: () => Promise<void>, positionRound?: (p: Progress) => number): Promise<Progress | null> {
     this.#setup = setup;
+    this.#positionRound = positionRound ?? null;
     const resume = this.#o.resumeDir ?? null;
     if (resume !== null && !this.isReplacement) {
       await this.round(0.5, async () => {
@@ -169,18 +183,18 @@ export class PsRecovery {
         await this.#comm.barrier();
       });
     }
-    // The handshake: retried like any round when a rank is lost during it.
-    for (;;) {
-      if (this.#recovering) await this.#recovering;
-      if (this.#fatal) throw this.#fatal;
-      try {
-        await this.#handshake();
-        break;
-      } catch (err) {
-        if (!this.enabled || !isPeerLost(err)) throw err;
-        this.#startRecovery(err);
-      }
+    // The handshake. A loss during it is recovered like one during a round, but the recovery
+    // runs the handshake itself in the new world: running it here again would put this rank
+    // one handshake ahead of the replacement's (a MismatchError, or a hang when the
+    // replacement is already training and the SSP bound holds it for this rank's clock).
+    try {
+      await this.#handshake();
+    } catch (err) {
+      if (!this.enabled || !isPeerLost(err)) throw err;
+      this.#startRecovery(err);
     }
+    if (this.#recovering) await this.#recovering;
+    if (this.#fatal) throw this.#fatal;
     if (this.enabled) {
       this.#timer = setInterval(() => this.#watch(), this.#o.watchMs ?? 50);
       this.#timer.unref();
@@ -208,7 +222,12 @@ export class PsRecovery {
         this.#done = key;
         return v;
       } catch (err) {
-        if (!this.enabled || !isPeerLost(err)) throw err;
+        if (!this.enabled) throw err;
+        // The watcher began rebuilding the world while this round ran outside collectives (rank
+        // 0 writing a checkpoint): its next collective finds the old engine closed, which is
+        // the loss too. Run the round again in the new world.
+        if (this.#recovering) continue;
+        if (!isPeerLost(err)) throw err;
         this.#startRecovery(err);
       }
     }
@@ -303,10 +322,22 @@ export class PsRecovery {
   }
 
   async #handshake(): Promise<void> {
-    const buf = new Float64Array([this.#done]);
+    if (this.#setup) await this.#setup();
+    const buf = new Float64Array([Math.max(this.#done, await this.#predecessorRounds())]);
     await this.#comm.allReduce(buf, { op: 'max' });
     this.#done = buf[0]!;
-    if (this.#setup) await this.#setup();
+  }
+
+  /**
+   * A replacement's predecessor had finished every round before its recorded position, which
+   * the others may not have: a reduceTo round completes on the other ranks before the root,
+   * so a rank can be a round or an epoch ahead of the root when it dies. Agreeing on less would
+   * have the replacement skip rounds the others run (a MismatchError or a hang).
+   */
+  async #predecessorRounds(): Promise<number> {
+    if (!this.isReplacement || !this.#positionRound || !this.#o.progress) return 0;
+    const p = decodeProgress(await this.#o.progress.pull(new BigUint64Array([BigInt(this.#comm.rank)])));
+    return p ? this.#positionRound(p) - 1 : 0;
   }
 
   #watch(): void {

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import type { CommonParams } from '../../algorithms/ftrl/cli_flags.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
 import { USAGE_EXIT_CODE, UsageError, usageError } from '../cli_flags.js';
-import { exitCodeFor, runJob } from '../launcher.js';
+import { exitCodeFor } from '../launcher.js';
+import { runJobForwardingSignals } from '../job_signals.js';
 import { recoveryRunOptions } from '../recovery/recovery_flags.js';
 import { currentSnapshotDir } from '../ps/snapshot_dir.js';
 
@@ -62,7 +63,7 @@ export async function launchPsTrainer(
     throw err;
   }
   const worker = fileURLToPath(new URL(`../../algorithms/${algo}/worker.js`, import.meta.url));
-  const result = await runJob({
+  const result = await runJobForwardingSignals({
     np: p.np,
     servers: p.servers,
     command: [process.execPath, worker, ...argv],

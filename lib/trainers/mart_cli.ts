@@ -14,7 +14,8 @@ import { DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/da
 import { readLibsvm } from '../data/libsvm.js';
 import { ConfigError } from '../errors.js';
 import { init } from '../init.js';
-import { exitCodeFor, startJob } from '../launcher.js';
+import { exitCodeFor } from '../launcher.js';
+import { runJobForwardingSignals } from '../job_signals.js';
 import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, stateOptions, type RecoveryArgs } from '../recovery/recovery_flags.js';
 
 export type TreeAlgorithm = 'mart' | 'lambdamart';
@@ -241,7 +242,7 @@ export async function launchTrees(algorithm: TreeAlgorithm, argv: string[]): Pro
     process.stdout.write(`${MART_USAGE}\n`);
     return 0;
   }
-  const job = startJob({
+  const result = await runJobForwardingSignals({
     np: args.np,
     command: [process.execPath, ENTRY[algorithm], ...withoutNp(argv[0] === algorithm ? argv.slice(1) : argv)],
     quiet: true,
@@ -251,7 +252,6 @@ export async function launchTrees(algorithm: TreeAlgorithm, argv: string[]): Pro
       (stream === 'stdout' ? process.stdout : process.stderr).write(text);
     },
   });
-  const result = await job.result;
   if (!result.ok) {
     const code = exitCodeFor(result);
     process.stderr.write(`shoal train ${algorithm}: ${result.summary}\n`);

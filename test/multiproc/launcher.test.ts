@@ -3,16 +3,12 @@
 // hostfile launches through a stand-in remote shell. Every test kills whatever it started.
 
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { runJob } from '../../lib/launcher.js';
 import { fixturePath, runRanks } from '../helpers/run_job.js';
-
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
+import { runCli } from '../helpers/shoal_cli.js';
 
 /** Alive and not a zombie (orphans may be reparented to a PID 1 that does not reap). */
 function isAlive(pid: number): boolean {
@@ -55,29 +51,6 @@ function killAtEnd(t: ExecutionContext, pids: number[]): void {
 
 function pidsFrom(lines: string[][], prefix: string): number[] {
   return lines.flat().filter((l) => l.startsWith(prefix)).flatMap((l) => l.slice(prefix.length).trim().split(/\s+/).map(Number));
-}
-
-interface CliRun {
-  code: number | null;
-  signal: string | null;
-  stdout: string[];
-  stderr: string;
-}
-
-/** Runs the CLI as a subprocess; `onStdout` may signal it once some output arrived. */
-function runCli(t: ExecutionContext, args: string[], onStdout?: (line: string, all: string[], pid: number) => void): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const stdout: string[] = [];
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    stdout.push(line);
-    onStdout?.(line, stdout, child.pid as number);
-  });
-  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
 
 test('output is captured per rank, the env contract is set, the last partial line is kept', async (t) => {
@@ -226,3 +199,25 @@ test('shoal CLI: usage errors exit 2, --version and help work', async (t) => {
   t.is(help.code, 0);
   t.true(help.stdout.some((l) => l.startsWith('usage: shoal run')));
 });
+
+// A SIGSTOPped rank is alive but silent: the coordinator declares it lost when its heartbeats
+// stop (10 s), and the launcher must then end it and name it, whether its peers finished (exit
+// 0) or failed because of it (PeerLostError, exit 1).
+for (const mode of ['exit', 'wait'] as const) {
+  test(`shoal run (CLI): a SIGSTOPped rank whose peers ${mode === 'exit' ? 'exited 0' : 'wait for it'} is killed and named as the first failure`, async (t) => {
+    t.timeout(90_000);
+    const pids: number[] = [];
+    killAtEnd(t, pids);
+    const t0 = Date.now();
+    const run = await runCli(t, ['run', '-np', '3', '-q', '--', process.execPath, fixturePath('stop_rank.mjs'), '1', mode], (line) => {
+      const m = /^\[\d+\] pid (\d+)$/.exec(line);
+      if (m) pids.push(Number(m[1]));
+    });
+    const seconds = (Date.now() - t0) / 1000;
+    t.is(pids.length, 3, run.stdout.join('\n'));
+    t.is(run.code, 128 + 9, run.stderr);  // the stopped rank's end: SIGKILL
+    t.true(run.stderr.includes('shoal run: rank 1 made no progress (no heartbeat for 10000 ms) and was killed by the launcher (first failure)'), run.stderr);
+    t.deepEqual(await survivors(pids), [], 'the stopped rank is gone');
+    t.true(seconds < 60, `took ${seconds} s`);
+  });
+}
