@@ -1,5 +1,6 @@
 // Logistic regression, data-parallel: train(comm, data, params) with L-BFGS (L2), TRON (L2;
-// algorithms/tron), OWL-QN (L1) or BCD (either; algorithms/bcd), and predict(model, data).
+// algorithms/tron), OWL-QN (L1), orthant-wise Newton-CG (L1; algorithms/tron) or BCD (either;
+// algorithms/bcd), and predict(model, data).
 //
 // Every rank holds the full weight vector and its own rows. One evaluation of the objective
 // is one pass over the local rows plus ONE fused allReduce of the Float64Array
@@ -149,14 +150,15 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
   const progress = progressLogger(comm, params.solver, ctx.log);
   const common = { maxIter: params.maxIter, tol: params.tol };
   let result: QuasiNewtonResult & { gradNorm0?: number };
-  if (params.solver === 'tron') {
+  if (params.solver === 'tron' || params.solver === 'newton-l1') {
     const s = state.value;
     result = await tronLr(comm, data, layout, {
       c: params.c,
       l2: penalty.l2,
+      l1: penalty.l1,
       eps: params.eps,
       maxIter: params.maxIter,
-      onIteration: (p) => progress({ ...p, extra: { step: p.step, 'cg steps': p.products, evals: p.evaluations } }),
+      onIteration: (p) => progress({ ...p, extra: { step: p.step, 'cg steps': p.products, evals: p.evaluations, delta: p.delta } }),
       resume: s.tron,
       onCommit: (t) => ((s.tron = t), state.commit()),
     });

@@ -1,14 +1,14 @@
-// Parameters of the logistic-regression trainers (L-BFGS, OWL-QN, BCD, TRON): defaults, validation
+// Parameters of the logistic-regression trainers (L-BFGS, OWL-QN, BCD, TRON, Newton-L1): defaults, validation
 // and the penalty each solver minimises. Validation errors are RangeErrors naming the field.
 
-export type LrSolver = 'lbfgs' | 'owlqn' | 'bcd' | 'tron';
+export type LrSolver = 'lbfgs' | 'owlqn' | 'bcd' | 'tron' | 'newton-l1';
 export type LrPenaltyKind = 'l2' | 'l1';
 
 export interface LrParams {
   solver: LrSolver;
   /** Weight of the data term (liblinear's C). */
   c: number;
-  /** 'l2': 0.5*||w||^2; 'l1': l1*||w||_1. lbfgs and tron are L2 only, owlqn L1 only, bcd either. */
+  /** 'l2': 0.5*||w||^2; 'l1': l1*||w||_1. lbfgs and tron are L2 only, owlqn and newton-l1 L1 only, bcd either. */
   penalty: LrPenaltyKind;
   /** L1 weight when penalty is 'l1'. */
   l1: number;
@@ -19,7 +19,8 @@ export interface LrParams {
   /** Relative objective decrease under which to stop (lbfgs, owlqn, bcd). */
   tol: number;
   /**
-   * liblinear's -e (tron): stop when ||g|| <= eps * max(min(#pos, #neg), 1) / #rows * ||g(0)||.
+   * liblinear's -e (tron, newton-l1): stop when ||g|| <= eps * max(min(#pos, #neg), 1) / #rows * ||g(0)||
+   * (newton-l1: the 1-norm of the minimum-norm subgradient, as liblinear -s 6).
    */
   eps: number;
   /** L-BFGS history size. */
@@ -53,11 +54,12 @@ function check(ok: boolean, name: string, expected: string, value: unknown): voi
 
 /** Fills defaults and validates; owlqn implies penalty 'l1'. @throws {RangeError} naming the field. */
 export function lrParams(partial: Partial<LrParams> = {}): LrParams {
-  const p: LrParams = { ...LR_DEFAULTS, ...(partial.solver === 'owlqn' && partial.penalty === undefined ? { penalty: 'l1' } : {}), ...partial };
-  check(['lbfgs', 'owlqn', 'bcd', 'tron'].includes(p.solver), 'solver', "'lbfgs' | 'owlqn' | 'bcd' | 'tron'", p.solver);
+  const l1Only = partial.solver === 'owlqn' || partial.solver === 'newton-l1';
+  const p: LrParams = { ...LR_DEFAULTS, ...(l1Only && partial.penalty === undefined ? { penalty: 'l1' } : {}), ...partial };
+  check(['lbfgs', 'owlqn', 'bcd', 'tron', 'newton-l1'].includes(p.solver), 'solver', "'lbfgs' | 'owlqn' | 'bcd' | 'tron' | 'newton-l1'", p.solver);
   check(p.penalty === 'l2' || p.penalty === 'l1', 'penalty', "'l2' | 'l1'", p.penalty);
   check(!((p.solver === 'lbfgs' || p.solver === 'tron') && p.penalty === 'l1'), 'penalty', `'l2' with solver ${p.solver} (use owlqn or bcd for L1)`, p.penalty);
-  check(!(p.solver === 'owlqn' && p.penalty === 'l2'), 'penalty', "'l1' with solver owlqn (use lbfgs or bcd for L2)", p.penalty);
+  check(!((p.solver === 'owlqn' || p.solver === 'newton-l1') && p.penalty === 'l2'), 'penalty', `'l1' with solver ${p.solver} (use lbfgs, tron or bcd for L2)`, p.penalty);
   check(Number.isFinite(p.c) && p.c > 0, 'c', 'a number > 0', p.c);
   check(Number.isFinite(p.l1) && p.l1 > 0, 'l1', 'a number > 0', p.l1);
   check(typeof p.bias === 'boolean', 'bias', 'a boolean', p.bias);

@@ -65,12 +65,27 @@ export interface TronResult extends QuasiNewtonResult {
   products: number;
 }
 
-const ETA0 = 1e-4;
+export const ETA0 = 1e-4;
 const ETA1 = 0.25;
 const ETA2 = 0.75;
 const SIGMA1 = 0.25;
 const SIGMA2 = 0.5;
 const SIGMA3 = 4;
+
+/**
+ * The trust-region radius after a step of M-norm `snorm` with g.s = `gs`, actual decrease
+ * `actual` and model decrease `predicted` (the paper's rules). A step is taken when
+ * actual > ETA0 * predicted.
+ */
+export function updateRadius(delta: number, snorm: number, gs: number, actual: number, predicted: number): number {
+  // alpha: the minimiser of the quadratic through f, g.s and f(w + s) along s, in units of s.
+  const curv = -actual - gs;
+  const alpha = curv <= 0 ? SIGMA3 : Math.max(SIGMA1, (-0.5 * gs) / curv);
+  if (!(actual >= ETA0 * predicted)) return Math.min(Math.max(alpha, SIGMA1) * snorm, SIGMA2 * delta);
+  if (actual < ETA1 * predicted) return Math.max(SIGMA1 * delta, Math.min(alpha * snorm, SIGMA2 * delta));
+  if (actual < ETA2 * predicted) return Math.max(SIGMA1 * delta, Math.min(alpha * snorm, SIGMA3 * delta));
+  return Math.max(delta, Math.min(alpha * snorm, SIGMA3 * delta));
+}
 
 /** Minimises `fn` from `x0` (not modified). */
 export async function tron(fn: NewtonFunction, x0: Float64Array, options: TronOptions = {}): Promise<TronResult> {
@@ -121,13 +136,7 @@ export async function tron(fn: NewtonFunction, x0: Float64Array, options: TronOp
       const snorm = step.norm;
       // Until a first step is taken, the radius is at most that step's length.
       if (iteration === 0) delta = Math.min(delta, snorm);
-      // alpha: the minimiser of the quadratic through f, g.s and fNew along s, in units of s.
-      const curv = fNew - f - gs;
-      const alpha = curv <= 0 ? SIGMA3 : Math.max(SIGMA1, (-0.5 * gs) / curv);
-      if (!(actual >= ETA0 * predicted)) delta = Math.min(Math.max(alpha, SIGMA1) * snorm, SIGMA2 * delta);
-      else if (actual < ETA1 * predicted) delta = Math.max(SIGMA1 * delta, Math.min(alpha * snorm, SIGMA2 * delta));
-      else if (actual < ETA2 * predicted) delta = Math.max(SIGMA1 * delta, Math.min(alpha * snorm, SIGMA3 * delta));
-      else delta = Math.max(delta, Math.min(alpha * snorm, SIGMA3 * delta));
+      delta = updateRadius(delta, snorm, gs, actual, predicted);
       let stop: StopReason | null = null;
       if (actual > ETA0 * predicted) {
         iteration++;
