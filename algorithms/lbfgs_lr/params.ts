@@ -41,7 +41,7 @@ export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
   bias: false,
   maxIter: 500,
   tol: 1e-9,
-  eps: 1e-4,
+  eps: 1e-5,
   m: 10,
   seed: 1,
   blockSize: 0,

@@ -19,7 +19,7 @@
 // caller), after maxIter steps, or when the line search cannot decrease F any more.
 import type { StopReason } from '../lbfgs_lr/lbfgs.js';
 import { dot } from '../lbfgs_lr/two_loop.js';
-import { trustRegionCg } from './trust_region_cg.js';
+import { mNorm, trustRegionCg } from './trust_region_cg.js';
 import { ETA0, updateRadius, type NewtonFunction, type TronOptions, type TronResult } from './tron.js';
 
 export interface OrthantNewtonOptions extends TronOptions {
@@ -120,12 +120,21 @@ export async function orthantNewton(fn: NewtonFunction, x0: Float64Array, option
       const gt = new Float64Array(dim);
       const Ft = (await fn.evaluate(wt, gt)) + l1 * l1Norm(wt, penalized);
       evaluations++;
-      // TRON's radius rules with the model decrease of the unprojected step: a projection that
-      // costs decrease shrinks the region, so the next steps cross fewer zeros.
-      const predicted = -0.5 * (dot(pg, step.s) - dot(step.s, step.r));
+      // TRON's radius rules on the face's quadratic model at the projected step p (F is smooth
+      // on the closed orthant, so the model holds there too): one more product, H p.
+      const p = new Float64Array(dim);
+      for (let j = 0; j < dim; j++) p[j] = wt[j]! - w[j]!;
+      const hp = new Float64Array(dim);
+      await fn.hessianVector(p, hp);
+      products++;
+      const predicted = -(gp + 0.5 * dot(p, hp));
       const actual = F - Ft;
-      if (iteration === 0) delta = Math.min(delta, step.norm);
-      delta = updateRadius(delta, step.norm, gp, actual, predicted);
+      const pnorm = mNorm(p, m);
+      if (iteration === 0) delta = Math.min(delta, pnorm);
+      delta = updateRadius(delta, pnorm, gp, actual, predicted);
+      // The model is good and the region cut the CG path: let it grow (TRON's interpolation
+      // alone keeps it in place when the cut step is already near the model's minimiser).
+      if (actual >= 0.75 * predicted && step.boundary) delta = Math.max(delta, 2 * step.norm);
       let stop: StopReason | null = null;
       if (actual > ETA0 * predicted && actual > 0) {
         iteration++;
@@ -134,7 +143,7 @@ export async function orthantNewton(fn: NewtonFunction, x0: Float64Array, option
         g = gt;
         F = Ft;
         pgNorm = minNormSubgradient(w, g, l1, penalized, pg);
-        options.onIteration?.(info(step.norm));
+        options.onIteration?.(info(pnorm));
         if (pgNorm <= gradTol * pgNorm0) stop = 'gradient';
       }
       if (!stop && Math.abs(actual) <= 1e-12 * Math.abs(F) && Math.abs(predicted) <= 1e-12 * Math.abs(F)) stop = 'objective';
