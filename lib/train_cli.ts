@@ -27,7 +27,7 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --penalty l2|l1           bcd only (default l2, or l1 when --l1 is given)
   --bias                    learn an unpenalised intercept
   --max-iter N              iterations (Newton steps for tron/newton-l1, passes over the blocks for bcd); default 500
-  --tol T                   stop when the relative objective decrease (over 3 iterations) is below T (default 1e-9)
+  --tol T                   lbfgs, owlqn, bcd: stop when the relative objective decrease (over 3 iterations) is below T (default 1e-9)
   --eps E                   tron, newton-l1: liblinear's -e, stop when ||g|| <= E * max(min(#pos,#neg),1)/#rows * ||g(0)||
                             (newton-l1: 1-norm of the minimum-norm subgradient, as -s 6); default 1e-5,
                             tighter than liblinear's 0.01: a9a's L1 optimum within 1e-6 needs it
