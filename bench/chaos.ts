@@ -262,7 +262,7 @@ async function stragglerScenario(trainArgs: string[], metric: string): Promise<v
 }
 
 const haveA9a = existsSync(join(A9A, 'a9a')) && existsSync(join(A9A, 'a9a.t'));
-const lr = ['train', 'lr', '--train', join(A9A, 'a9a'), '--test', join(A9A, 'a9a.t'), '-np', np, '--max-iter', '300'];
+const lr = ['train', 'lr', '--solver', 'lbfgs', '--train', join(A9A, 'a9a'), '--test', join(A9A, 'a9a.t'), '-np', np, '--max-iter', '300'];
 const mart = ['train', 'mart', '--train', join(A9A, 'a9a'), '--test', join(A9A, 'a9a.t'), '-np', np, '--rounds', '100', '--max-depth', '6', '--eta', '0.1'];
 
 try {

@@ -103,7 +103,38 @@ export interface LinearKernels {
     grad: Float64Array,
     threads: number,
     work: Float64Array,
+    /** When given (numRows doubles): each row's C*v_i*sigma*(1-sigma), the D of the Hessian X'DX. */
+    curvature?: Float64Array | null,
   ): number;
+  /**
+   * out = X' (curvature .* (X v)) over the rows (bias slot last, a column of ones): the data
+   * term's Hessian times v at the w where lossGrad wrote `curvature`. Same chunking and scratch
+   * size as lossGrad (deterministic for a thread count).
+   */
+  hessianVector(
+    rowPtr: Uint32Array,
+    featureIds: Uint32Array,
+    values: Float32Array,
+    curvature: Float64Array,
+    v: Float64Array,
+    numFeatures: number,
+    bias: boolean,
+    out: Float64Array,
+    threads: number,
+    work: Float64Array,
+  ): void;
+  /** out_j = sum_i curvature_i * x_ij^2 (bias: sum_i curvature_i): the diagonal of X'DX, same chunking. */
+  hessianDiagonal(
+    rowPtr: Uint32Array,
+    featureIds: Uint32Array,
+    values: Float32Array,
+    curvature: Float64Array,
+    numFeatures: number,
+    bias: boolean,
+    out: Float64Array,
+    threads: number,
+    work: Float64Array,
+  ): void;
   /**
    * out = -H g, the L-BFGS two-loop recursion over the pairs s[k], y[k] (oldest first, each of
    * g.length values) with rho[k] = 1/(s[k].y[k]) and H0 = (s.y/y.y) I from the newest pair;

@@ -19,16 +19,20 @@ export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
 
 Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*||w||_1 + C*sum logloss).
 
-  --solver lbfgs|owlqn|bcd  L-BFGS (L2), OWL-QN (L1), block coordinate descent (either); default lbfgs
+  --solver tron|lbfgs|newton-l1|owlqn|bcd  trust-region Newton (L2), L-BFGS (L2), orthant-wise
+                            Newton-CG (L1), OWL-QN (L1), block coordinate descent (either); default tron
   --train FILE              libsvm training file (repeatable: files are concatenated)
   --test FILE               libsvm test file for the metrics (default: metrics on the training set)
   -np N, --np N             ranks (default 1)
   --c C                     weight of the loss term (default 1)
-  --l1 L                    L1 weight (default 1; owlqn, and bcd with --penalty l1)
+  --l1 L                    L1 weight (default 1; owlqn, newton-l1, and bcd with --penalty l1)
   --penalty l2|l1           bcd only (default l2, or l1 when --l1 is given)
   --bias                    learn an unpenalised intercept
-  --max-iter N              iterations (passes over the blocks for bcd); default 500
-  --tol T                   stop when the relative objective decrease (over 3 iterations) is below T (default 1e-9)
+  --max-iter N              iterations (Newton steps for tron/newton-l1, passes over the blocks for bcd); default 500
+  --tol T                   lbfgs, owlqn, bcd: stop when the relative objective decrease (over 3 iterations) is below T (default 1e-9)
+  --eps E                   tron, newton-l1: liblinear's -e, stop when ||g|| <= E * max(min(#pos,#neg),1)/#rows * ||g(0)||
+                            (newton-l1: 1-norm of the minimum-norm subgradient, as -s 6); default 1e-5,
+                            tighter than liblinear's 0.01: a9a's L1 optimum within 1e-6 needs it
   --m M                     L-BFGS/OWL-QN history (default 10)
   --block-size B            bcd features per block (default min(features, 256); dim/16 with diagonal)
   --bcd-hessian block|diagonal  bcd block statistics (default block)
@@ -93,7 +97,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   const r = new FlagReader('shoal train', rest);
   while (r.next()) {
     switch (r.flag) {
-      case '--solver': p.solver = r.oneOf<LrSolver>(['lbfgs', 'owlqn', 'bcd']); break;
+      case '--solver': p.solver = r.oneOf<LrSolver>(['lbfgs', 'tron', 'owlqn', 'newton-l1', 'bcd']); break;
       case '--train': out.train.push(r.takeValue()); break;
       case '--test': out.test.push(r.takeValue()); break;
       case '-np': case '-n': case '--np': out.np = r.int(1); break;
@@ -103,6 +107,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case '--bias': r.noValue(); p.bias = true; break;
       case '--max-iter': p.maxIter = r.int(0); break;
       case '--tol': p.tol = r.num((n) => n >= 0, 'a number >= 0'); break;
+      case '--eps': p.eps = r.num((n) => n > 0, 'a number > 0'); break;
       case '--m': p.m = r.int(1); break;
       case '--seed': p.seed = r.int(0); break;
       case '--block-size': p.blockSize = r.int(1); break;
@@ -120,11 +125,11 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     }
   }
   if (out.train.length === 0) throw usage('--train FILE is required');
-  const solver = p.solver ?? 'lbfgs';
-  if (penalty === 'l1' && solver === 'lbfgs') throw usage('--penalty l1 needs --solver owlqn or bcd (lbfgs is L2 only)');
-  if (penalty === 'l2' && solver === 'owlqn') throw usage('--penalty l2 needs --solver lbfgs or bcd (owlqn is L1 only)');
-  if (l1Given && solver === 'lbfgs') throw usage('--l1 needs --solver owlqn or bcd (lbfgs minimises the L2 objective)');
-  p.penalty = penalty ?? (solver === 'owlqn' || (solver === 'bcd' && l1Given) ? 'l1' : 'l2');
+  const solver = p.solver ?? 'tron';
+  if (penalty === 'l1' && (solver === 'lbfgs' || solver === 'tron')) throw usage(`--penalty l1 needs --solver newton-l1, owlqn or bcd (${solver} is L2 only)`);
+  if (penalty === 'l2' && (solver === 'owlqn' || solver === 'newton-l1')) throw usage(`--penalty l2 needs --solver lbfgs, tron or bcd (${solver} is L1 only)`);
+  if (l1Given && (solver === 'lbfgs' || solver === 'tron')) throw usage(`--l1 needs --solver newton-l1, owlqn or bcd (${solver} minimises the L2 objective)`);
+  p.penalty = penalty ?? (solver === 'owlqn' || solver === 'newton-l1' || (solver === 'bcd' && l1Given) ? 'l1' : 'l2');
   try {
     out.params = lrParams(p);
   } catch (err) {

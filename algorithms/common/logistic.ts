@@ -62,6 +62,7 @@ export function computeMargins(data: CsrData, w: Float64Array, layout: LinearLay
  * scattered in row order. `threads` (1..64) splits the rows into fixed contiguous chunks summed
  * in order: the bits depend on the count, not on timing. `work` is reusable scratch of
  * lossGradWorkSize(layout, threads) doubles (allocated per call when absent or short).
+ * `curvature` (numRows doubles), when given, receives each row's C*v_i*sigma*(1-sigma).
  * Throws a RangeError when a feature id is >= layout.numFeatures.
  */
 export function localLossGrad(
@@ -72,6 +73,7 @@ export function localLossGrad(
   grad: Float64Array,
   threads = 1,
   work: Float64Array | null = null,
+  curvature: Float64Array | null = null,
 ): number {
   const n = data.numRows;
   const { featureIds, values } = data;
@@ -80,7 +82,7 @@ export function localLossGrad(
   const weights = data.weights ? fit(data.weights, n) : null;
   const size = lossGradWorkSize(layout, threads);
   const scratch = work && work.length >= size ? work : new Float64Array(size);
-  return native.linear.lossGrad(rowPtr, featureIds, values, labels, weights, w, layout.numFeatures, layout.bias, c, grad, threads, scratch);
+  return native.linear.lossGrad(rowPtr, featureIds, values, labels, weights, w, layout.numFeatures, layout.bias, c, grad, threads, scratch, curvature);
 }
 
 /** Doubles of scratch localLossGrad needs: threads * 2 * layout.dim. */

@@ -1,5 +1,6 @@
-// Logistic regression, data-parallel: train(comm, data, params) with L-BFGS (L2), OWL-QN (L1)
-// or BCD (either; algorithms/bcd), and predict(model, data).
+// Logistic regression, data-parallel: train(comm, data, params) with L-BFGS (L2), TRON (L2;
+// algorithms/tron), OWL-QN (L1), orthant-wise Newton-CG (L1; algorithms/tron) or BCD (either;
+// algorithms/bcd), and predict(model, data).
 //
 // Every rank holds the full weight vector and its own rows. One evaluation of the objective
 // is one pass over the local rows plus ONE fused allReduce of the Float64Array
@@ -12,6 +13,7 @@ import { checkDenseFeatures, globalNumFeatures } from '../common/dataset.js';
 import { linearLayout, localLossGrad, lossGradWorkSize, predictProbabilities, type LinearLayout, type Penalty } from '../common/logistic.js';
 import { progressLogger } from '../common/progress.js';
 import { bcd, type BcdState } from '../bcd/index.js';
+import { tronLr, type TronState } from '../tron/index.js';
 import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult, type QuasiNewtonState } from './lbfgs.js';
 import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { resilient } from '../../lib/recovery/resilient.js';
@@ -36,6 +38,8 @@ export class LrObjective implements DifferentiableFunction {
   evaluations = 0;
   /** Threads of the local pass (lossGradThreads). */
   readonly threads: number;
+  /** When set (numRows doubles), each pass also writes the rows' loss curvature D here (Newton solvers). */
+  curvature: Float64Array | null = null;
   readonly #buf: Float64Array;
   readonly #work: Float64Array;
 
@@ -55,7 +59,7 @@ export class LrObjective implements DifferentiableFunction {
   async evaluate(w: Float64Array, grad: Float64Array): Promise<number> {
     const buf = this.#buf;
     const g = buf.subarray(1);
-    buf[0] = localLossGrad(this.data, w, this.layout, this.c, g, this.threads, this.#work);
+    buf[0] = localLossGrad(this.data, w, this.layout, this.c, g, this.threads, this.#work, this.curvature);
     await this.comm.allReduce(buf, { op: 'sum' });
     this.evaluations++;
     // grad = g + l2*w on the feature slots (the bias is not penalised), and ||w||^2, in one pass.
@@ -100,11 +104,12 @@ export interface TrainContext {
 }
 
 /** What `shoal train lr` keeps across a lost rank or a restart: the quasi-Newton iterate and history. */
-export type LrTrainingState = TrainingState<{ qn: QuasiNewtonState | null; bcd: BcdState | null }>;
+export type LrTrainingState = TrainingState<LrSolverStates>;
+type LrSolverStates = { qn: QuasiNewtonState | null; bcd: BcdState | null; tron: TronState | null };
 
 /** A fresh state for train() (pass to resilient() and to train's ctx.state). */
 export function lrTrainingState(comm: Collective, options: TrainingStateOptions = {}): LrTrainingState {
-  return new TrainingState<{ qn: QuasiNewtonState | null; bcd: BcdState | null }>(comm, { qn: null, bcd: null }, options);
+  return new TrainingState<LrSolverStates>(comm, { qn: null, bcd: null, tron: null }, options);
 }
 
 /** A trained linear model: weights indexed by feature id, plus the bias. */
@@ -118,6 +123,8 @@ export interface LrTrainResult extends LinearModel {
   params: LrParams;
   objective: number;
   gradNorm: number;
+  /** ||g|| at the start (tron; the reference of its stop rule), else null. */
+  gradNorm0: number | null;
   iterations: number;
   /** Objective evaluations (L-BFGS/OWL-QN) or allReduces (BCD). */
   evaluations: number;
@@ -145,8 +152,20 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
   const penalty: Penalty = penaltyOf(params);
   const progress = progressLogger(comm, params.solver, ctx.log);
   const common = { maxIter: params.maxIter, tol: params.tol };
-  let result: QuasiNewtonResult;
-  if (params.solver === 'bcd') {
+  let result: QuasiNewtonResult & { gradNorm0?: number };
+  if (params.solver === 'tron' || params.solver === 'newton-l1') {
+    const s = state.value;
+    result = await tronLr(comm, data, layout, {
+      c: params.c,
+      l2: penalty.l2,
+      l1: penalty.l1,
+      eps: params.eps,
+      maxIter: params.maxIter,
+      onIteration: (p) => progress({ ...p, extra: { step: p.step, 'cg steps': p.products, evals: p.evaluations, delta: p.delta } }),
+      resume: s.tron,
+      onCommit: (t) => ((s.tron = t), state.commit()),
+    });
+  } else if (params.solver === 'bcd') {
     result = await bcd(comm, data, layout, {
       ...common,
       c: params.c,
@@ -174,6 +193,7 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
     params,
     objective: result.objective,
     gradNorm: result.gradNorm,
+    gradNorm0: result.gradNorm0 ?? null,
     iterations: result.iterations,
     evaluations: result.evaluations,
     reason: result.reason,

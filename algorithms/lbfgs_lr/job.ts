@@ -51,6 +51,8 @@ export interface LrJobMetrics {
   evaluations: number;
   stop_reason: string;
   grad_norm: number;
+  /** ||g|| / ||g(0)|| at the end (the -e stop rule's ratio; null when the solver does not track g(0)). */
+  grad_norm_ratio: number | null;
   read_seconds: number;
   np: number;
   solver: string;
@@ -143,20 +145,22 @@ async function trainAndReport(
     evaluations: result.evaluations,
     stop_reason: result.reason,
     grad_norm: result.gradNorm,
+    grad_norm_ratio: result.gradNorm0 ? result.gradNorm / result.gradNorm0 : null,
     read_seconds: readSeconds,
     np: comm.size,
     solver: opts.params.solver,
     train_auc: tm.auc,
     train_logloss: tm.logloss,
   };
+  const ratio = result.gradNorm0 ? `, |g|/|g0| ${(result.gradNorm / result.gradNorm0).toExponential(3)}` : '';
   log?.(
-    `lr: done: objective ${result.objective.toFixed(6)} after ${result.iterations} iterations (${result.reason}), ` +
+    `lr: done: objective ${result.objective.toFixed(6)} after ${result.iterations} iterations (${result.reason}${ratio}), ` +
       `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ${result.seconds.toFixed(2)}s`,
   );
   if (comm.rank === 0) {
     if (opts.modelOut) {
-      const { solver, c, penalty, l1, bias, maxIter, tol, m: history, seed, blockSize, bcdHessian } = opts.params;
-      const params = { solver, c, penalty, ...penaltyOf(opts.params), l1Weight: penalty === 'l1' ? l1 : 0, bias, maxIter, tol, m: history, seed, blockSize, bcdHessian };
+      const { solver, c, penalty, l1, bias, maxIter, tol, eps, m: history, seed, blockSize, bcdHessian } = opts.params;
+      const params = { solver, c, penalty, ...penaltyOf(opts.params), l1Weight: penalty === 'l1' ? l1 : 0, bias, maxIter, tol, eps, m: history, seed, blockSize, bcdHessian };
       await saveLinearModel(
         opts.modelOut,
         { algorithm: 'lr', solver, bias: result.bias, numFeatures, ...(opts.hashBits ? { hashBits: opts.hashBits } : {}), params, metrics: { objective: metrics.objective, auc: metrics.auc, iterations: metrics.iterations } },

@@ -1,5 +1,5 @@
 // The binding of the logistic-regression kernels as `exports.linear`: lossGrad
-// (linear/logistic.h) and twoLoop (linear/two_loop.h). Synchronous on the JS thread (one bounded pass over caller memory, no
+// (linear/logistic.h), hessianVector and hessianDiagonal (linear/hessian_vector.h) and twoLoop (linear/two_loop.h). Synchronous on the JS thread (one bounded pass over caller memory, no
 // peers, no I/O) and copy-free: arguments are TypedArrays used in place. Every argument is
 // checked here (types, lengths, ascending row offsets, no overlap between inputs and outputs);
 // feature ids are checked by the kernel in the same pass (an id >= numFeatures is a RangeError
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "binding/convert.h"
+#include "linear/hessian_vector.h"
 #include "linear/logistic.h"
 #include "linear/two_loop.h"
 
@@ -116,7 +117,7 @@ std::string badIdMessage(const linear::Csr& x, size_t row, size_t numFeatures) {
 }
 
 // lossGrad(rowPtr, featureIds, values, labels, weights | null, w, numFeatures, bias, c, grad,
-//          threads, work) -> loss
+//          threads, work[, curvature | null]) -> loss
 Napi::Value LossGrad(const Napi::CallbackInfo& info) {
   const char* op = "lossGrad";
   Napi::Env env = info.Env();
@@ -148,13 +149,63 @@ Napi::Value LossGrad(const Napi::CallbackInfo& info) {
            " values");
   need(env, !overlap(grad, w), op, "'grad' overlaps 'w'");
   need(env, !overlap(work, w) && !overlap(work, grad), op, "'work' overlaps 'w' or 'grad'");
+  Span<double> curvature;
+  if (info.Length() > 12) curvature = arg<double>(info, 12, napi_float64_array, op, "curvature", true);
+  if (curvature.data != nullptr) {
+    need(env, curvature.count == x.numRows, op, "'curvature' must hold one value per row (" + std::to_string(x.numRows) + ")");
+    need(env, !overlap(curvature, w) && !overlap(curvature, grad) && !overlap(curvature, work), op,
+         "'curvature' overlaps 'w', 'grad' or 'work'");
+  }
   double loss = 0;
   size_t badRow = 0;
-  if (!linear::lossGrad(x, labels.data, weights.data, w.data, layout, c, grad.data, &loss, threads, work.data, &badRow)) {
+  if (!linear::lossGrad(x, labels.data, weights.data, w.data, layout, c, grad.data, &loss, threads, work.data, &badRow,
+                        curvature.data)) {
     throw Napi::RangeError::New(env, prefix(op) + badIdMessage(x, badRow, layout.numFeatures));
   }
   return Napi::Number::New(env, loss);
 }
+
+// hessianVector(rowPtr, featureIds, values, curvature, v, numFeatures, bias, out, threads, work)
+// hessianDiagonal(rowPtr, featureIds, values, curvature, numFeatures, bias, out, threads, work)
+// (the same arguments without v).
+Napi::Value HessianProduct(const Napi::CallbackInfo& info, bool diagonal) {
+  const char* op = diagonal ? "hessianDiagonal" : "hessianVector";
+  Napi::Env env = info.Env();
+  const size_t nargs = diagonal ? 9 : 10;
+  if (info.Length() < nargs) {
+    throw Napi::TypeError::New(env, prefix(op) + "expected " + std::to_string(nargs) + " arguments (rowPtr, featureIds, values, curvature, " +
+                                        (diagonal ? "" : "v, ") + "numFeatures, bias, out, threads, work)");
+  }
+  const size_t a = diagonal ? 4 : 5;  // index of numFeatures
+  const linear::Csr x = csrArgs(info, op);
+  auto d = arg<double>(info, 3, napi_float64_array, op, "curvature");
+  Span<double> v;
+  if (!diagonal) v = arg<double>(info, 4, napi_float64_array, op, "v");
+  linear::Layout layout;
+  layout.numFeatures = count(info, a, op, "numFeatures", 4294967296.0);
+  layout.bias = flag(info, a + 1, op, "bias");
+  auto out = arg<double>(info, a + 2, napi_float64_array, op, "out");
+  const int threads = static_cast<int>(count(info, a + 3, op, "threads", kMaxThreads));
+  auto work = arg<double>(info, a + 4, napi_float64_array, op, "work");
+  const size_t dim = layout.numFeatures + (layout.bias ? 1 : 0);
+  need(env, d.count == x.numRows, op, "'curvature' must hold one value per row (" + std::to_string(x.numRows) + ")");
+  need(env, diagonal || v.count == dim, op, "'v' must hold numFeatures + (bias ? 1 : 0) = " + std::to_string(dim) + " values");
+  need(env, out.count == dim, op, "'out' must hold numFeatures + (bias ? 1 : 0) = " + std::to_string(dim) + " values");
+  need(env, threads >= 1, op, "'threads' must be >= 1");
+  need(env, work.count >= static_cast<size_t>(threads) * 2 * dim, op,
+       "'work' must hold threads * 2 * (numFeatures + (bias ? 1 : 0)) = " + std::to_string(static_cast<size_t>(threads) * 2 * dim) +
+           " values");
+  need(env, !overlap(out, v) && !overlap(out, d), op, "'out' overlaps 'v' or 'curvature'");
+  need(env, !overlap(work, v) && !overlap(work, out) && !overlap(work, d), op, "'work' overlaps 'v', 'out' or 'curvature'");
+  size_t badRow = 0;
+  const bool ok = diagonal ? linear::hessianDiagonal(x, d.data, layout, out.data, threads, work.data, &badRow)
+                           : linear::hessianVector(x, d.data, v.data, layout, out.data, threads, work.data, &badRow);
+  if (!ok) throw Napi::RangeError::New(env, prefix(op) + badIdMessage(x, badRow, layout.numFeatures));
+  return env.Undefined();
+}
+
+Napi::Value HessianVector(const Napi::CallbackInfo& info) { return HessianProduct(info, false); }
+Napi::Value HessianDiagonal(const Napi::CallbackInfo& info) { return HessianProduct(info, true); }
 
 // The Float64Arrays of a JS array argument (the history's s or y vectors), each of `dim` values.
 std::vector<Span<double>> vectors(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t dim) {
@@ -213,6 +264,8 @@ Napi::Value TwoLoop(const Napi::CallbackInfo& info) {
 void registerLinear(Napi::Env env, Napi::Object exports) {
   Napi::Object linear = Napi::Object::New(env);
   linear.Set("lossGrad", Napi::Function::New(env, LossGrad, "lossGrad"));
+  linear.Set("hessianVector", Napi::Function::New(env, HessianVector, "hessianVector"));
+  linear.Set("hessianDiagonal", Napi::Function::New(env, HessianDiagonal, "hessianDiagonal"));
   linear.Set("twoLoop", Napi::Function::New(env, TwoLoop, "twoLoop"));
   exports.Set("linear", linear);
 }

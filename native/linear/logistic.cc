@@ -12,8 +12,9 @@
 #include "linear/logistic.h"
 
 #include <cmath>  // for std::exp, std::log1p, std::fabs
-#include <thread>
 #include <vector>
+
+#include "linear/row_chunks.h"
 
 namespace shoal {
 namespace linear {
@@ -23,7 +24,7 @@ namespace {
 // Rows [begin, end) into wg (2*dim doubles: wg[2j] = w_j, wg[2j+1] = the gradient sum, zeroed
 // here). Returns the first bad row (a feature id >= numFeatures) or SIZE_MAX.
 size_t lossGradRange(const Csr& x, const float* labels, const float* weights, const double* w, const Layout& layout, double c,
-                     size_t begin, size_t end, double* wg, double* lossOut, double* biasGradOut) {
+                     size_t begin, size_t end, double* wg, double* lossOut, double* biasGradOut, double* curvature) {
   const size_t nf = layout.numFeatures;
   const size_t dim = nf + (layout.bias ? 1 : 0);
   for (size_t j = 0; j < dim; j++) {
@@ -56,6 +57,8 @@ size_t lossGradRange(const Csr& x, const float* labels, const float* weights, co
     // d/dz log(1+exp(-y z)) = -y * sigmoid(-y z)
     const double r = -y * cv * (t >= 0 ? 1 / (1 + e) : e / (1 + e));
     biasGrad += r;
+    // d2/dz2 = sigmoid(t) * sigmoid(-t) = e / (1 + e)^2, for Newton solvers (tron).
+    if (curvature != nullptr) curvature[i] = cv * (e / ((1 + e) * (1 + e)));
     for (size_t k = kb; k < ke; k++) wg[2 * static_cast<size_t>(ids[k]) + 1] += r * static_cast<double>(values[k]);
   }
   *lossOut = loss;
@@ -66,7 +69,7 @@ size_t lossGradRange(const Csr& x, const float* labels, const float* weights, co
 }  // namespace
 
 bool lossGrad(const Csr& x, const float* labels, const float* weights, const double* w, const Layout& layout, double c,
-              double* grad, double* loss, int threads, double* work, size_t* badRow) {
+              double* grad, double* loss, int threads, double* work, size_t* badRow, double* curvature) {
   const size_t nf = layout.numFeatures;
   const size_t dim = nf + (layout.bias ? 1 : 0);
   const size_t n = x.numRows;
@@ -76,30 +79,10 @@ bool lossGrad(const Csr& x, const float* labels, const float* weights, const dou
   std::vector<double> biasGrads(threads, 0.0);
   std::vector<size_t> bads(threads, SIZE_MAX);
   auto chunk = [&](int t) {
-    const size_t begin = n * static_cast<size_t>(t) / static_cast<size_t>(threads);
-    const size_t end = n * static_cast<size_t>(t + 1) / static_cast<size_t>(threads);
-    bads[t] = lossGradRange(x, labels, weights, w, layout, c, begin, end, work + 2 * dim * static_cast<size_t>(t), &losses[t],
-                            &biasGrads[t]);
+    bads[t] = lossGradRange(x, labels, weights, w, layout, c, chunkBegin(n, t, threads), chunkBegin(n, t + 1, threads),
+                            work + 2 * dim * static_cast<size_t>(t), &losses[t], &biasGrads[t], curvature);
   };
-  if (threads == 1) {
-    chunk(0);
-  } else {
-    // A thread that cannot be started (resource limits) runs its chunk here instead: same
-    // chunks, same order of the final sums, same bits.
-    std::vector<std::thread> pool;
-    pool.reserve(threads - 1);
-    int started = 1;
-    for (; started < threads; started++) {
-      try {
-        pool.emplace_back(chunk, started);
-      } catch (...) {
-        break;
-      }
-    }
-    chunk(0);
-    for (int t = started; t < threads; t++) chunk(t);
-    for (auto& th : pool) th.join();
-  }
+  runChunks(threads, chunk);
   for (int t = 0; t < threads; t++) {
     if (bads[t] != SIZE_MAX) {
       *badRow = bads[t];

@@ -38,8 +38,10 @@ struct Layout {
 // fixed contiguous chunks, one thread each; `work` holds threads * 2 * (numFeatures + bias)
 // doubles of scratch (per chunk, w and its gradient interleaved). Returns false (grad and
 // *loss unspecified) when a feature id is >= numFeatures; `badRow` then names the row.
+// curvature, when not null, receives each row's second derivative of its loss term,
+// C * v_i * sigma(z_i) * (1 - sigma(z_i)) (numRows doubles): the D of the Hessian X'DX.
 bool lossGrad(const Csr& x, const float* labels, const float* weights, const double* w, const Layout& layout, double c,
-              double* grad, double* loss, int threads, double* work, size_t* badRow);
+              double* grad, double* loss, int threads, double* work, size_t* badRow, double* curvature = nullptr);
 
 }  // namespace linear
 }  // namespace shoal

@@ -54,7 +54,7 @@ test('usage errors exit 2 and name the flag or the file', async (t) => {
     [['train', 'lr', '--train', join(dir, 'nope.svm')], /cannot read --train file ".*nope\.svm": ENOENT/],
     [['train', 'lr', '--train', A9A, '--test', '/nonexistent/t.svm'], /cannot read --test file "\/nonexistent\/t\.svm"/],
     [['train', 'lr', '--train', A9A, '--model-out', '/nonexistent/dir/m.json'], /cannot write --model-out file/],
-    [['train', 'lr', '--solver', 'newton', '--train', A9A], /--solver needs lbfgs, owlqn or bcd/],
+    [['train', 'lr', '--solver', 'newton', '--train', A9A], /--solver needs lbfgs, tron, owlqn, newton-l1 or bcd/],
     [['predict', '--model', join(dir, 'none.json'), '--data', A9A_T, '--out', join(dir, 'x')], /--model cannot read model/],
     [['predict', '--data', A9A_T], /--model FILE is required/],
   ];

@@ -3,31 +3,7 @@
 // liblinear's optima (L2: 10529.563, L1: 10558.72) and test AUC 0.9025 +- 0.001.
 import test from 'ava';
 
-import { runRanks } from '../helpers/run_job.js';
-
-interface Result {
-  rank: number;
-  objective: number;
-  iterations: number;
-  reason: string;
-  seconds: number;
-  digest: string;
-  auc: number;
-  weights?: number[];
-}
-
-async function job(t: import('ava').ExecutionContext, np: number, spec: object, wallTimeoutMs = 90_000): Promise<Result[]> {
-  const run = await runRanks(np, 'workers/lr.worker.js', [JSON.stringify(spec)], { wallTimeoutMs });
-  t.false(run.timedOut, 'job hit the wall-clock limit');
-  t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
-  const results = run.stdout.map((lines) => {
-    const line = lines.find((l) => l.startsWith('RESULT '));
-    if (!line) throw new Error('a rank printed no RESULT');
-    return JSON.parse(line.slice(7)) as Result;
-  });
-  t.is(new Set(results.map((r) => r.digest)).size, 1, 'ranks hold different weights');
-  return results;
-}
+import { lrJob as job } from '../helpers/lr_job.js';
 
 const rel = (a: number, b: number): number => Math.abs(a - b) / Math.abs(b);
 

@@ -141,8 +141,8 @@ test('train/predict flags: defaults, penalties, errors name the flag', (t) => {
   t.is(parseTrainArgs(['lr', '--train', 'x', '--solver', 'bcd', '--l1', '3']).params.penalty, 'l1');
   t.is(parseTrainArgs(['lr', '--train', 'x', '--solver', 'bcd']).params.penalty, 'l2');
   t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--c', '-1']), { message: /--c needs a number > 0/ });
-  t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--solver', 'sgd']), { message: /--solver needs lbfgs, owlqn or bcd/ });
-  t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--l1', '2']), { message: /--l1 needs --solver owlqn or bcd/ });
+  t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--solver', 'sgd']), { message: /--solver needs lbfgs, tron, owlqn, newton-l1 or bcd/ });
+  t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--l1', '2']), { message: /--l1 needs --solver newton-l1, owlqn or bcd/ });
   t.throws(() => parseTrainArgs(['lr']), { message: /--train FILE is required/ });
   t.throws(() => parseTrainArgs(['gbdt', '--train', 'x']), { message: /unknown algorithm "gbdt"/ });
   t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--bogus']), { message: /unknown option "--bogus"/ });

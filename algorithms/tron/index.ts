@@ -1,0 +1,44 @@
+// `shoal train lr --solver tron`: L2 logistic regression by trust-region Newton (tron.ts), and
+// `--solver newton-l1`: L1 by orthant-wise Newton-CG (orthant_newton.ts), both on the
+// distributed objective with Hessian-vector products (lr_newton.ts) and stopped by liblinear's
+// -e rule (common/stopping.ts). Per outer iteration: one fused allReduce for f and g (dim + 1
+// doubles) per evaluation and one allReduce of dim doubles per CG step.
+import type { Collective } from '../common/collective.js';
+import type { CsrData } from '../common/dataset.js';
+import type { LinearLayout } from '../common/logistic.js';
+import { classBalancedTol } from '../common/stopping.js';
+import type { IterationInfo } from '../lbfgs_lr/lbfgs.js';
+import { LrNewtonObjective } from './lr_newton.js';
+import { orthantNewton } from './orthant_newton.js';
+import { tron, type TronResult, type TronState } from './tron.js';
+
+export { tron, type NewtonFunction, type TronResult, type TronState } from './tron.js';
+export { LrNewtonObjective } from './lr_newton.js';
+
+export interface TronLrOptions {
+  c: number;
+  l2: number;
+  /** > 0: the L1 problem (newton-l1; then l2 must be 0). */
+  l1?: number;
+  eps: number;
+  maxIter: number;
+  onIteration?: (info: IterationInfo & { products: number; delta: number }) => void;
+  onCommit?: (state: TronState) => void;
+  resume?: TronState | null;
+}
+
+/** Collective: every rank calls it with its own rows; returns the same result everywhere. */
+export async function tronLr(comm: Collective, data: CsrData, layout: LinearLayout, options: TronLrOptions): Promise<TronResult> {
+  const gradTol = await classBalancedTol(comm, data, options.eps);
+  const fn = new LrNewtonObjective(comm, data, layout, options.c, options.l2);
+  const solverOptions = {
+    maxIter: options.maxIter,
+    gradTol,
+    ...(options.onIteration ? { onIteration: options.onIteration } : {}),
+    ...(options.onCommit ? { onCommit: options.onCommit } : {}),
+    resume: options.resume ?? null,
+  };
+  const x0 = new Float64Array(layout.dim);
+  const l1 = options.l1 ?? 0;
+  return l1 > 0 ? orthantNewton(fn, x0, { ...solverOptions, l1, penalized: layout.numFeatures }) : tron(fn, x0, solverOptions);
+}

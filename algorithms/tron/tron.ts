@@ -1,0 +1,163 @@
+// TRON: trust-region Newton method (Lin, Weng & Keerthi, "Trust region Newton method for
+// large-scale logistic regression", JMLR 2008; liblinear's solver for -s 0) for a smooth,
+// twice differentiable f with Hessian-vector products.
+//
+// Per outer iteration: a truncated CG solve of the Newton system inside the trust region
+// (trust_region_cg.ts, a few Hessian-vector products), one evaluation of f and its gradient
+// at w + s, and the ratio of actual to predicted decrease decides whether the step is taken
+// and how the radius delta changes (the paper's rules, eta = 1e-4 / 0.25 / 0.75, sigma =
+// 0.25 / 0.5 / 4). Convergence is locally quadratic; on logistic regression a handful of outer
+// iterations and a few dozen products reach a tight optimum, against hundreds of L-BFGS steps.
+//
+// Stops when ||g|| <= gradTol * ||g0|| (the caller scales gradTol as liblinear does), after
+// maxIter accepted steps, or when neither actual nor predicted decrease is above 1e-12 |f|.
+// The state after every outer iteration (accepted or not) goes to onCommit; resuming
+// re-evaluates f, g and the curvature at the committed w (one evaluation), which gives the same
+// bits as the uninterrupted run.
+import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
+import { dot, norm2 } from '../lbfgs_lr/two_loop.js';
+import { mNorm, trustRegionCg } from './trust_region_cg.js';
+
+/** f with its gradient and Hessian-vector products at the last accepted point. */
+export interface NewtonFunction {
+  readonly dim: number;
+  /** f(w); writes the gradient. The point becomes a candidate for acceptLast(). */
+  evaluate(w: Float64Array, grad: Float64Array): Promise<number>;
+  /** The last evaluated point is now the one hessianVector() uses. */
+  acceptLast(): void;
+  /** out = H v at the accepted point. */
+  hessianVector(v: Float64Array, out: Float64Array): Promise<void>;
+  /** out = the diagonal of H at the accepted point (for the preconditioner); optional. */
+  hessianDiagonal?(out: Float64Array): Promise<void>;
+}
+
+/** What TRON needs to continue after a lost rank or a restart. */
+export interface TronState {
+  iteration: number;
+  w: Float64Array;
+  delta: number;
+  gradNorm0: number;
+  evaluations: number;
+  products: number;
+  stopped: StopReason | null;
+}
+
+export interface TronOptions {
+  maxIter?: number;
+  /** Stop when ||g|| <= gradTol * ||g(x0)|| (default 1e-3). */
+  gradTol?: number;
+  /** CG stops at residual xi * ||g|| (default 0.1). */
+  xi?: number;
+  /**
+   * Weight of the Hessian's diagonal in the preconditioner M = (1 - a) I + a diag(H) (0: plain
+   * CG; needs fn.hessianDiagonal). Default 0.01.
+   */
+  precondition?: number;
+  onIteration?: (info: IterationInfo & { products: number; delta: number }) => void;
+  onCommit?: (state: TronState) => void;
+  resume?: TronState | null;
+}
+
+export interface TronResult extends QuasiNewtonResult {
+  /** ||g|| at the start point (the stop rule's reference). */
+  gradNorm0: number;
+  /** Hessian-vector products (CG steps). */
+  products: number;
+}
+
+export const ETA0 = 1e-4;
+const ETA1 = 0.25;
+const ETA2 = 0.75;
+const SIGMA1 = 0.25;
+const SIGMA2 = 0.5;
+const SIGMA3 = 4;
+
+/**
+ * The trust-region radius after a step of M-norm `snorm` with g.s = `gs`, actual decrease
+ * `actual` and model decrease `predicted` (the paper's rules). A step is taken when
+ * actual > ETA0 * predicted.
+ */
+export function updateRadius(delta: number, snorm: number, gs: number, actual: number, predicted: number): number {
+  // alpha: the minimiser of the quadratic through f, g.s and f(w + s) along s, in units of s.
+  const curv = -actual - gs;
+  const alpha = curv <= 0 ? SIGMA3 : Math.max(SIGMA1, (-0.5 * gs) / curv);
+  if (!(actual >= ETA0 * predicted)) return Math.min(Math.max(alpha, SIGMA1) * snorm, SIGMA2 * delta);
+  if (actual < ETA1 * predicted) return Math.max(SIGMA1 * delta, Math.min(alpha * snorm, SIGMA2 * delta));
+  if (actual < ETA2 * predicted) return Math.max(SIGMA1 * delta, Math.min(alpha * snorm, SIGMA3 * delta));
+  return Math.max(delta, Math.min(alpha * snorm, SIGMA3 * delta));
+}
+
+/** Minimises `fn` from `x0` (not modified). */
+export async function tron(fn: NewtonFunction, x0: Float64Array, options: TronOptions = {}): Promise<TronResult> {
+  const maxIter = options.maxIter ?? 500;
+  const gradTol = options.gradTol ?? 1e-3;
+  const xi = options.xi ?? 0.1;
+  const dim = fn.dim;
+  const a = fn.hessianDiagonal ? (options.precondition ?? 0.01) : 0;
+  // M = (1 - a) I + a diag(H) at the accepted point; null for plain CG.
+  const m = a > 0 ? new Float64Array(dim) : null;
+  const precondition = async (): Promise<void> => {
+    if (!m) return;
+    await fn.hessianDiagonal!(m);
+    for (let j = 0; j < dim; j++) m[j] = 1 - a + a * m[j]!;
+  };
+  const t0 = performance.now();
+  const seconds = (): number => (performance.now() - t0) / 1000;
+  const r = options.resume ?? null;
+  let w = r ? Float64Array.from(r.w) : Float64Array.from(x0);
+  let g = new Float64Array(dim);
+  let f = await fn.evaluate(w, g);
+  fn.acceptLast();
+  let gnorm = norm2(g);
+  const gnorm0 = r ? r.gradNorm0 : gnorm;
+  await precondition();
+  let delta = r ? r.delta : mNorm(g, m && m.map((v) => 1 / v));
+  let evaluations = (r?.evaluations ?? 0) + 1;
+  let products = r?.products ?? 0;
+  let iteration = r?.iteration ?? 0;
+  let reason: StopReason = 'max-iter';
+  const info = (step: number) => ({ iteration, objective: f, gradNorm: gnorm, step, evaluations, products, delta, seconds: seconds() });
+  if (!r) options.onIteration?.(info(0));
+  const hv = (v: Float64Array, out: Float64Array): Promise<void> => fn.hessianVector(v, out);
+  if (r?.stopped) reason = r.stopped;
+  else if (gnorm <= gradTol * gnorm0) reason = 'gradient';
+  else {
+    while (iteration < maxIter) {
+      const step = await trustRegionCg(g, delta, hv, m, xi);
+      products += step.products;
+      const wNew = new Float64Array(dim);
+      for (let j = 0; j < dim; j++) wNew[j] = w[j]! + step.s[j]!;
+      const gNew = new Float64Array(dim);
+      const fNew = await fn.evaluate(wNew, gNew);
+      evaluations++;
+      const gs = dot(g, step.s);
+      const predicted = -0.5 * (gs - dot(step.s, step.r));
+      const actual = f - fNew;
+      const snorm = step.norm;
+      // Until a first step is taken, the radius is at most that step's length.
+      if (iteration === 0) delta = Math.min(delta, snorm);
+      delta = updateRadius(delta, snorm, gs, actual, predicted);
+      let stop: StopReason | null = null;
+      if (actual > ETA0 * predicted) {
+        iteration++;
+        fn.acceptLast();
+        w = wNew;
+        g = gNew;
+        f = fNew;
+        gnorm = norm2(g);
+        options.onIteration?.(info(snorm));
+        if (gnorm <= gradTol * gnorm0) stop = 'gradient';
+        else await precondition();
+      }
+      // No decrease left to measure in double precision: the optimum is as good as it gets.
+      if (!stop && Math.abs(actual) <= 1e-12 * Math.abs(f) && Math.abs(predicted) <= 1e-12 * Math.abs(f)) stop = 'objective';
+      if (!stop && !(delta > 0)) stop = 'line-search';
+      options.onCommit?.({ iteration, w, delta, gradNorm0: gnorm0, evaluations, products, stopped: stop });
+      if (stop) {
+        reason = stop;
+        break;
+      }
+    }
+  }
+  return { x: w, objective: f, gradNorm: gnorm, gradNorm0: gnorm0, iterations: iteration, evaluations, products, reason, seconds: seconds() };
+}
