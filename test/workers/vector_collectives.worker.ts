@@ -4,6 +4,7 @@
 // the test can check every rank holds identical bits. Any failed check exits non-zero.
 import { createHash } from 'node:crypto';
 
+import { Rng } from '../../lib/data/rng.js';
 import { init, sparseOwner, type ReduceOp } from '../../lib/index.js';
 import { sparseAllReduce } from '../../collectives/index.js';
 
@@ -88,13 +89,8 @@ for (const kind of ['float32', 'float64', 'int32', 'int64'] as const) {
 
 // --- sparse ----------------------------------------------------------------------------
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t ^= t + Math.imul(t ^ (t >>> 7), 61 | t);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 const MAX = (1n << 64n) - 1n;
 // Rank r's pairs: keys from a pool shared by all ranks (so they overlap), incl. 0 and 2^64-1,
