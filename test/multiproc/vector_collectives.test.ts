@@ -19,3 +19,15 @@ for (const np of [1, 2, 3, 4]) {
     t.is(new Set(digests).size, 1, `ranks disagree on sparse result bits: ${digests.join(' ')}`);
   });
 }
+
+for (const how of ['counts', 'dim'] as const) {
+  test(`ranks disagreeing on ${how === 'counts' ? 'allGatherv counts' : 'the sparse row width'} fail with a MismatchError on both ranks`, async (t) => {
+    t.timeout(120_000);
+    const run = await runRanks(2, 'workers/vector_mismatch.worker.js', [how], { wallTimeoutMs: 90_000 });
+    t.false(run.timedOut, 'job hit the wall-clock limit');
+    for (const [rank, lines] of run.stdout.entries()) {
+      const line = lines.find((l) => l.startsWith('ERROR ') || l === 'NO ERROR') ?? 'nothing';
+      t.regex(line, /^ERROR ERR_MISMATCH collective mismatch/, `rank ${rank}: ${line}`);
+    }
+  });
+}
