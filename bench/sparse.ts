@@ -2,7 +2,7 @@
 // the whole key space and the old allGather-based sparse allReduce, in one run per np.
 //
 //   npm run bench:sparse -- [--np 2,4] [--keys 1000000] [--dim 1] [--densities 0.01,0.1,0.5] [--iters 7]
-//                           [--gather-max-density 0.1]
+//                           [--gather-max-pairs 200000]
 //
 // Each np is one job through the launcher running bench/sparse_worker.js (the methods and the
 // timing are described there). Prints a markdown table of median milliseconds per call (the
@@ -17,11 +17,11 @@ import { startJob } from '../lib/launcher.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const worker = resolve(here, 'sparse_worker.js');
 
-const opts = new Map<string, string>([['--np', '2,4'], ['--keys', '1000000'], ['--dim', '1'], ['--densities', '0.01,0.1,0.5'], ['--iters', '7'], ['--gather-max-density', '0.1']]);
+const opts = new Map<string, string>([['--np', '2,4'], ['--keys', '1000000'], ['--dim', '1'], ['--densities', '0.01,0.1,0.5'], ['--iters', '7'], ['--gather-max-pairs', '200000']]);
 for (let i = 2; i < process.argv.length; i += 2) {
   const flag = process.argv[i]!;
   if (!opts.has(flag) || process.argv[i + 1] === undefined) {
-    console.error(`usage: node dist/bench/sparse.js [--np 2,4] [--keys N] [--dim D] [--densities 0.01,0.1,0.5] [--iters K] [--gather-max-density D]`);
+    console.error(`usage: node dist/bench/sparse.js [--np 2,4] [--keys N] [--dim D] [--densities 0.01,0.1,0.5] [--iters K] [--gather-max-pairs N]`);
     process.exit(2);
   }
   opts.set(flag, process.argv[i + 1]!);
@@ -31,7 +31,7 @@ interface Row { np: number; density: number; keysPerRank: number; unique: number
 const rows: Row[] = [];
 let failed = false;
 for (const np of opts.get('--np')!.split(',').map(Number)) {
-  const workerArgs = ['--keys', '--dim', '--densities', '--iters', '--gather-max-density'].flatMap((f) => [f, opts.get(f)!]);
+  const workerArgs = ['--keys', '--dim', '--densities', '--iters', '--gather-max-pairs'].flatMap((f) => [f, opts.get(f)!]);
   let done = false;
   const job = startJob({
     np,

@@ -1,6 +1,6 @@
 // One rank of the sparse allReduce benchmark (started by bench/sparse.ts through the launcher).
 //
-//   sparse_worker.js --keys 1000000 --dim 1 --densities 0.01,0.1,0.5 --iters 7 --gather-max-density 0.1
+//   sparse_worker.js --keys 1000000 --dim 1 --densities 0.01,0.1,0.5 --iters 7 --gather-max-pairs 200000
 //
 // For each density, every rank holds density * keys distinct keys drawn from [0, keys) with
 // its own seed (so ranks overlap about as much as random gradients do) and float32 rows, and
@@ -26,7 +26,7 @@ const keySpace = Number(args.get('--keys') ?? 1e6);
 const dim = Number(args.get('--dim') ?? 1);
 const densities = (args.get('--densities') ?? '0.01,0.1,0.5').split(',').map(Number);
 const iters = Number(args.get('--iters') ?? 7);
-const gatherMaxDensity = Number(args.get('--gather-max-density') ?? 0.1);
+const gatherMaxDensity = Number(args.get('--gather-max-pairs') ?? 0.1);
 
 const comm = await init();
 const { rank, size } = comm;
