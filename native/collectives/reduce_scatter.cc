@@ -7,8 +7,9 @@
 // (r-s-2) mod p from its left, which it combines with its own input of that block:
 // partial = op(received, mine). The last step receives block r, which then holds all p
 // contributions and is written straight into recv. Two scratch blocks alternate (one being
-// sent, one being received). Cost: p-1 steps; each rank sends and receives n - n_r bytes
-// ((p-1)/p · n for equal blocks), n = the send buffer's bytes, and reduces as many.
+// sent, one being received). Cost: p-1 steps; rank r sends every block but its own
+// (n - n_r bytes, n = the send buffer's bytes) and receives every block but block r-1
+// (n - n_{r-1}), (p-1)/p · n each way for equal blocks, and reduces what it receives.
 #include <cstring>
 
 #include "collectives/context.h"
