@@ -2,6 +2,7 @@
 // progress on stderr. The generators and the formats are in lib/data/datagen.ts.
 
 import { FlagReader, usageError, type UsageError } from './cli_flags.js';
+import type { IdSpaceBits } from './data/id_space.js';
 import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from './data/datagen.js';
 
 export const DATAGEN_USAGE = `usage: shoal datagen --task T --out FILE [options]
@@ -23,6 +24,10 @@ Writes a synthetic libsvm data set with a planted model (same seed, same bytes).
   --nnz N                 binary: mean non-zeros per row (default ${DATAGEN_DEFAULTS.binary.nnz})
   --queries N             rank: queries of 5..40 documents (default ${DATAGEN_DEFAULTS.rank.queries})
   --users N, --items N    ratings (default ${DATAGEN_DEFAULTS.ratings.users} and ${DATAGEN_DEFAULTS.ratings.items})
+  --id-space 40|64        binary/ratings: write each feature id hashed into [1, 2^40) or
+                          [1, 2^64) (a bijective mix of the planted index, so distinct
+                          features keep distinct ids; fields sorted by id) instead of
+                          1..features; read such files with --hash-bits
   --no-qid                rank: write only the .query file, no qid: fields
   -q, --quiet             no progress on stderr
 Numbers may be written like 1e6.`;
@@ -65,6 +70,12 @@ export function parseDatagenArgs(argv: readonly string[]): DatagenArgs {
       case '--queries': out.queries = r.int(0); break;
       case '--users': out.users = r.int(1); break;
       case '--items': out.items = r.int(1); break;
+      case '--id-space': {
+        const v = r.takeValue();
+        if (v !== '40' && v !== '64') throw usage(`--id-space must be 40 or 64, got ${JSON.stringify(v)}`);
+        out.idSpace = Number(v) as IdSpaceBits;
+        break;
+      }
       case '--no-qid': r.noValue(); out.qid = false; break;
       case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
       case '-h': case '--help': r.noValue(); out.help = true; break;

@@ -25,6 +25,33 @@ export type ReduceToOptions = AllReduceOptions;
 export type BcastOptions = CollectiveOptions;
 export type AllGatherOptions = CollectiveOptions;
 export type BarrierOptions = CollectiveOptions;
+export interface ReduceScatterOptions extends AllReduceOptions {
+  /** Elements of each rank's block, one entry per rank (default: send.length / size each). */
+  counts?: ArrayLike<number>;
+}
+export type AllGathervOptions = CollectiveOptions;
+export interface SparseOptions extends CollectiveOptions {
+  /** Floats per row (default 1): values holds keys.length * dim floats. */
+  dim?: number;
+}
+/** Sparse rows: sorted unique keys and keys.length * dim values, row i for keys[i]. */
+export interface SparseResult {
+  keys: BigUint64Array;
+  values: Float32Array;
+}
+
+/**
+ * The rank that owns `key` in sparseAllReduce/sparseReduceScatter on `size` ranks: its hash
+ * range (splitmix64 mix, then floor(hash * size / 2^64)), as native/collectives/context.h.
+ */
+export function sparseOwner(key: bigint, size: number): number {
+  const M = (1n << 64n) - 1n;
+  let z = (key + 0x9e3779b97f4a7c15n) & M;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+  z ^= z >> 31n;
+  return Number((z * BigInt(size)) >> 64n);
+}
 
 /** How a communicator reaches the rest of the job; shared by a world and its splits. */
 export interface CommunicatorRuntime {
@@ -177,6 +204,68 @@ export class Communicator {
     return recv;
   }
 
+  /**
+   * Reduces `send` across ranks and scatters the result (MPI_Reduce_scatter): `send` holds
+   * sum(counts) elements in `size` blocks, block i = counts[i] elements; afterwards `recv`
+   * (counts[rank] elements, not overlapping `send`) holds op over every rank's block `rank`.
+   * Without counts every block is send.length / size. Ring algorithm; `send` is unchanged.
+   * @example await comm.reduceScatter(grad, myShard, { op: 'sum' });
+   */
+  async reduceScatter<T extends CollectiveBuffer>(send: T, recv: T, options: ReduceScatterOptions = {}): Promise<T> {
+    checkBuffer('reduceScatter', 'send', send);
+    checkBuffer('reduceScatter', 'recv', recv);
+    const op = this.#reduceOp('reduceScatter', options.op);
+    let counts: number[];
+    if (options.counts === undefined) {
+      if (send.length % this.size !== 0) {
+        throw invalidArgument('reduceScatter', 'send', `a length divisible by size = ${this.size} (or pass options.counts)`, send, true);
+      }
+      counts = new Array<number>(this.size).fill(send.length / this.size);
+    } else {
+      counts = this.#counts('reduceScatter', options.counts);
+    }
+    await this.#run('reduceScatter', send.byteLength + recv.byteLength, options, () =>
+      this.#native.reduceScatter(send, recv, counts, op, this.#timeout('reduceScatter', options)),
+    );
+    return recv;
+  }
+
+  /**
+   * recv = concat over ranks of `send`, where rank i sends counts[i] elements (0 allowed);
+   * every rank passes the same counts and recv holds sum(counts). Ring algorithm.
+   * @example await comm.allGatherv(mine, all, [3, 0, 5]);
+   */
+  async allGatherv<T extends CollectiveBuffer>(send: T, recv: T, counts: ArrayLike<number>, options: AllGathervOptions = {}): Promise<T> {
+    checkBuffer('allGatherv', 'send', send);
+    checkBuffer('allGatherv', 'recv', recv);
+    if (dtypeOf(send) !== dtypeOf(recv)) throw invalidArgument('allGatherv', 'recv', `a ${send.constructor.name} like 'send'`, recv);
+    const list = this.#counts('allGatherv', counts);
+    await this.#run('allGatherv', send.byteLength + recv.byteLength, options, () =>
+      this.#native.allGatherv(send, recv, list, this.#timeout('allGatherv', options)),
+    );
+    return recv;
+  }
+
+  /**
+   * Sums sparse rows across ranks: every rank passes (key, row) pairs (keys may repeat and
+   * be unsorted; rows of `dim` float32 values) and gets every key of the job once, sorted,
+   * with the rows summed, bit-identical on every rank. Keys are partitioned by hash range
+   * (sparseOwner): each owner merges its keys, then the owners' results are gathered; no
+   * rank's pairs are padded (native/collectives/sparse_all_reduce.cc).
+   * @example const { keys, values } = await comm.sparseAllReduce(ids, grads, { dim: 4 });
+   */
+  async sparseAllReduce(keys: BigUint64Array, values: Float32Array, options: SparseOptions = {}): Promise<SparseResult> {
+    return this.#sparse('sparseAllReduce', keys, values, options);
+  }
+
+  /**
+   * Like sparseAllReduce, but each rank gets only the keys it owns (sparseOwner(key, size) ===
+   * rank), sorted, with rows summed over all ranks; skips the final gather.
+   */
+  async sparseReduceScatter(keys: BigUint64Array, values: Float32Array, options: SparseOptions = {}): Promise<SparseResult> {
+    return this.#sparse('sparseReduceScatter', keys, values, options);
+  }
+
   /** Resolves once every rank has entered the barrier. */
   async barrier(options: BarrierOptions = {}): Promise<void> {
     await this.#submit('barrier', null, null, 0, -1, options);
@@ -291,6 +380,45 @@ export class Communicator {
     return REDUCE_OP[key];
   }
 
+  async #sparse(op: 'sparseAllReduce' | 'sparseReduceScatter', keys: BigUint64Array, values: Float32Array, options: SparseOptions): Promise<SparseResult> {
+    if (!(keys instanceof BigUint64Array)) throw invalidArgument(op, 'keys', 'a BigUint64Array', keys);
+    if (!(values instanceof Float32Array)) throw invalidArgument(op, 'values', 'a Float32Array', values);
+    if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
+    const dim = options.dim ?? 1;
+    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1 || dim > 1 << 24) {
+      throw invalidArgument(op, 'options.dim', 'an integer in [1, 2^24]', dim, true);
+    }
+    if (values.length !== keys.length * dim) {
+      throw invalidArgument(op, 'values', `length keys.length * dim = ${keys.length * dim}`, values, true);
+    }
+    let result: SparseResult | undefined;
+    await this.#run(op, keys.byteLength + values.byteLength, options, () =>
+      this.#native.sparseAllReduce(keys, values, dim, op === 'sparseReduceScatter', this.#timeout(op, options)).then((r) => {
+        result = r;
+      }),
+    );
+    return result!;
+  }
+
+  #counts(op: string, counts: unknown): number[] {
+    const list = counts !== null && typeof counts === 'object' && 'length' in counts ? Array.from(counts as ArrayLike<unknown>) : null;
+    if (!list || list.length !== this.size) {
+      throw invalidArgument(op, 'counts', `one count per rank (${this.size} non-negative integers)`, counts, Array.isArray(counts));
+    }
+    list.forEach((c, i) => {
+      if (typeof c !== 'number' || !Number.isSafeInteger(c) || c < 0) throw invalidArgument(op, `counts[${i}]`, 'a non-negative integer', c, true);
+    });
+    return list as number[];
+  }
+
+  #timeout(op: string, options: CollectiveOptions): number {
+    const timeoutMs = options.timeoutMs ?? this.#runtime.opTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
+      throw invalidArgument(op, 'options.timeoutMs', 'a number >= 0', timeoutMs, true);
+    }
+    return timeoutMs;
+  }
+
   #checkRoot(op: string, root: unknown): void {
     if (typeof root !== 'number' || !Number.isInteger(root) || root < 0 || root >= this.size) {
       throw invalidArgument(op, 'root', `an integer rank in [0, ${this.size})`, root, typeof root === 'number');
@@ -306,10 +434,15 @@ export class Communicator {
     options: CollectiveOptions,
   ): Promise<void> {
     if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
-    const timeoutMs = options.timeoutMs ?? this.#runtime.opTimeoutMs;
-    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0)) {
-      throw invalidArgument(op, 'options.timeoutMs', 'a number >= 0', timeoutMs, true);
-    }
+    const timeoutMs = this.#timeout(op, options);
+    const bytes = (buf?.byteLength ?? 0) + (recv?.byteLength ?? 0);
+    await this.#run(op, bytes, options, () => this.#native.collective(OP_KIND[op], buf, recv, reduceOp, root, timeoutMs));
+  }
+
+  /** Runs one op: closed check, fault injection, telemetry, error mapping with the caller's stack. */
+  async #run(op: OpName, bytes: number, options: CollectiveOptions, call: () => Promise<void>): Promise<void> {
+    if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
+    this.#timeout(op, options);
     if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
     if (Date.now() - lastTimerTurn > TIMER_STARVATION_MS) {
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -330,10 +463,9 @@ export class Communicator {
         for (const c of this.#children) c.abort(drop.reason);
       }
     }
-    const bytes = (buf?.byteLength ?? 0) + (recv?.byteLength ?? 0);
     let pending: Promise<void>;
     try {
-      pending = this.#native.collective(OP_KIND[op], buf, recv, reduceOp, root, timeoutMs);
+      pending = call();
     } catch (err) {
       throw toShoalError(err, { rank: this.rank, op });
     }

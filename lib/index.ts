@@ -2,7 +2,12 @@
 export { init, type InitOptions } from './init.js';
 export {
   Communicator,
+  sparseOwner,
   type AllReduceOptions,
+  type ReduceScatterOptions,
+  type AllGathervOptions,
+  type SparseOptions,
+  type SparseResult,
   type ReduceToOptions,
   type BcastOptions,
   type AllGatherOptions,

@@ -9,7 +9,17 @@ import { fileURLToPath } from 'node:url';
 import { errorForCode, type ErrorCode, type ShoalError, type ShoalErrorDetails } from './errors.js';
 
 /** Collective kinds, as native/transport/frame.h OpKind. */
-export const OP_KIND = { allReduce: 1, reduceTo: 2, bcast: 3, allGather: 4, barrier: 5 } as const;
+export const OP_KIND = {
+  allReduce: 1,
+  reduceTo: 2,
+  bcast: 3,
+  allGather: 4,
+  barrier: 5,
+  reduceScatter: 6,
+  allGatherv: 7,
+  sparseAllReduce: 8,
+  sparseReduceScatter: 9,
+} as const;
 export type OpName = keyof typeof OP_KIND;
 
 /** Reduce ops, as native/common/dtype.h ReduceOp. */
@@ -65,6 +75,18 @@ export interface NativeComm {
     root: number,
     timeoutMs: number,
   ): Promise<void>;
+  /** Ring reduce-scatter; counts[i] elements of send go to rank i (native/collectives/reduce_scatter.cc). */
+  reduceScatter(send: NativeBuffer, recv: NativeBuffer, counts: number[], reduceOp: number, timeoutMs: number): Promise<void>;
+  /** Ring allgather of counts[i] elements from rank i (native/collectives/all_gatherv.cc). */
+  allGatherv(send: NativeBuffer, recv: NativeBuffer, counts: number[], timeoutMs: number): Promise<void>;
+  /** Sums (key, row) pairs by hash-range owner; scatterOnly: only this rank's range (native/collectives/sparse_all_reduce.cc). */
+  sparseAllReduce(
+    keys: BigUint64Array,
+    values: Float32Array,
+    dim: number,
+    scatterOnly: boolean,
+    timeoutMs: number,
+  ): Promise<{ keys: BigUint64Array; values: Float32Array }>;
   /** Breaks the communicator; with tellPeers every other rank fails with the same cause. */
   abort(code: number, message: string, peer: number, tellPeers?: boolean): void;
   close(): Promise<void>;

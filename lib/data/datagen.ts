@@ -23,6 +23,11 @@
 //            /work/shared/data). rating = clamp(round(3.6 + b_u + b_i + <p_u, q_i> + noise),
 //            1, 5) with 8 planted factors. The same (user, item) pair may occur twice.
 //
+// Id space (idSpace 40 or 64, binary and ratings): every written feature id is
+// spreadId(index, bits) (lib/data/id_space.ts), a bijective hash of the planted index into
+// [1, 2^bits), fields sorted by id; labels and the planted model are those of the plain data
+// set (plantedModel scores planted indices, not spread ids).
+//
 // Train/test split: with testOut, each row (each query for rank) goes to the test file with
 // probability testFraction, decided by its own random stream, so the union of the two files
 // is the same data set whatever the fraction.
@@ -30,6 +35,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 
 import { invalidArgument } from '../errors.js';
+import { ID_SPACE_BITS, spreadFields, type IdSpaceBits } from './id_space.js';
 import { hashNormal, Rng } from './rng.js';
 
 export type DatagenTask = 'binary' | 'dense' | 'rank' | 'ratings';
@@ -55,6 +61,8 @@ export interface DatagenOptions {
   /** ratings: users (default 1e5) and items (default 1e4). */
   users?: number;
   items?: number;
+  /** binary, ratings: write feature ids hashed into [1, 2^idSpace) (lib/data/id_space.ts) instead of 1..features. */
+  idSpace?: IdSpaceBits;
   /** rank: write qid: fields as well as the .query file (default true). */
   qid?: boolean;
   /** Called now and then with rows (queries for rank) done and the total. */
@@ -276,6 +284,13 @@ export async function generateDataset(options: DatagenOptions): Promise<DatagenR
   if (f !== undefined && !(typeof f === 'number' && f >= 0 && f <= 1)) throw invalidArgument(op, 'testFraction', 'a number in [0, 1]', f, true);
   const testOut = options.testOut ?? (f !== undefined ? `${options.out}.test` : undefined);
   const fraction = testOut === undefined ? 0 : (f ?? 0.2);
+  const bits = options.idSpace;
+  if (bits !== undefined && !(ID_SPACE_BITS as readonly number[]).includes(bits)) {
+    throw invalidArgument(op, 'idSpace', ID_SPACE_BITS.join(' or '), bits, true);
+  }
+  if (bits !== undefined && options.task !== 'binary' && options.task !== 'ratings') {
+    throw invalidArgument(op, 'idSpace', `no value for task '${options.task}' (id spaces apply to tasks 'binary' and 'ratings')`, bits, true);
+  }
 
   const rng = new Rng(r.seed, 0);
   const splitRng = new Rng(r.seed, 1);
@@ -320,7 +335,8 @@ export async function generateDataset(options: DatagenOptions): Promise<DatagenR
           for (let k = 0; k < count; k++) if (k === 0 || sorted[k] !== sorted[k - 1]) sorted[n++] = sorted[k] as number;
           const label = rng.next() < sigmoid(model.score(sorted, ones, 0, n)) ? 1 : 0;
           let line = String(label);
-          for (let k = 0; k < n; k++) line += ` ${sorted[k]}:1`;
+          if (bits !== undefined) line += spreadFields(sorted, n, bits);
+          else for (let k = 0; k < n; k++) line += ` ${sorted[k]}:1`;
           emit(line + '\n');
           break;
         }
@@ -368,7 +384,7 @@ export async function generateDataset(options: DatagenOptions): Promise<DatagenR
           idx[1] = r.users + i;
           const pred = model.score(idx, vals, 0, 2) + 0.4 * rng.normal();
           const rating = Math.min(5, Math.max(1, Math.round(pred)));
-          emit(`${rating} ${u}:1 ${r.users + i}:1\n`);
+          emit(bits !== undefined ? `${rating}${spreadFields(idx, 2, bits)}\n` : `${rating} ${u}:1 ${r.users + i}:1\n`);
           break;
         }
       }

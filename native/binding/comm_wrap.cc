@@ -19,6 +19,7 @@ struct NativeComm::Pending {
   Napi::Reference<Napi::Value> recv;
   Napi::ObjectReference owner;        // keeps the NativeComm alive until the op settles
   Status status;
+  ResultMaker result;                 // what the Promise resolves with (default: undefined)
   // Who delivers the result: kPending until the comm thread finishes (kDone) or the JS
   // thread stops waiting synchronously (kAsync, the TSFN then delivers it).
   enum : int { kPending = 0, kDone = 1, kAsync = 2 };
@@ -46,6 +47,9 @@ Napi::Function NativeComm::Define(Napi::Env env) {
                          InstanceMethod<&NativeComm::collective>("collective"),
                          InstanceMethod<&NativeComm::abort>("abort"),
                          InstanceMethod<&NativeComm::close>("close"),
+                         InstanceMethod<&NativeComm::reduceScatter>("reduceScatter"),
+                         InstanceMethod<&NativeComm::allGatherv>("allGatherv"),
+                         InstanceMethod<&NativeComm::sparseAllReduce>("sparseAllReduce"),
                      });
 }
 
@@ -102,7 +106,7 @@ void NativeComm::settle(Napi::Env env, Napi::Function, NativeComm* self, Pending
   std::unique_ptr<Pending> p(pending);
   if (env) {
     if (p->status.ok()) {
-      p->deferred.Resolve(env.Undefined());
+      p->deferred.Resolve(p->result ? p->result(env) : env.Undefined());
     } else {
       p->deferred.Reject(makeShoalError(env, p->status.code, p->status.message, p->status.peer).Value());
     }
@@ -111,8 +115,9 @@ void NativeComm::settle(Napi::Env env, Napi::Function, NativeComm* self, Pending
 }
 
 Napi::Promise NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv,
-                                 bool small) {
+                                 bool small, ResultMaker result) {
   auto* pending = new Pending(env);
+  pending->result = std::move(result);
   Napi::Promise promise = pending->deferred.Promise();
   if (!buf.IsUndefined()) pending->buf = Napi::Persistent(buf);
   if (!recv.IsUndefined()) pending->recv = Napi::Persistent(recv);

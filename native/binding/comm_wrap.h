@@ -5,7 +5,10 @@
 
 #include <napi.h>
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "runtime/engine.h"
 
@@ -28,9 +31,17 @@ class NativeComm : public Napi::ObjectWrap<NativeComm> {
   Napi::Value collective(const Napi::CallbackInfo& info);
   Napi::Value abort(const Napi::CallbackInfo& info);
   Napi::Value close(const Napi::CallbackInfo& info);
+  // comm_wrap_vector_ops.cc: the variable-size collectives.
+  Napi::Value reduceScatter(const Napi::CallbackInfo& info);
+  Napi::Value allGatherv(const Napi::CallbackInfo& info);
+  Napi::Value sparseAllReduce(const Napi::CallbackInfo& info);
+  std::vector<size_t> toCounts(Napi::Value v, const std::string& op);
 
   struct Pending;
-  Napi::Promise submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv, bool small);
+  // Builds the value an op's Promise resolves with, on the JS thread once the op succeeded.
+  using ResultMaker = std::function<Napi::Value(Napi::Env)>;
+  Napi::Promise submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv, bool small,
+                       ResultMaker result = nullptr);
   static void settle(Napi::Env env, Napi::Function, NativeComm* self, Pending* pending);
 
   std::unique_ptr<runtime::Engine> engine_;

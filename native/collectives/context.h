@@ -11,6 +11,7 @@
 #include "common/deadline.h"
 #include "common/dtype.h"
 #include "common/reduce_kernels.h"
+#include "common/sparse_rows.h"
 #include "transport/link.h"
 
 namespace shoal {
@@ -71,6 +72,33 @@ void reduceToBinomialTree(Context& c, void* buf, size_t count, int root);
 void reduceToPipelinedChain(Context& c, void* buf, size_t count, int root);
 void allGather(Context& c, const void* send, void* recv, size_t count);
 void barrier(Context& c);
+// counts[i]: elements of rank i's block; send holds sum(counts), recv counts[rank].
+void reduceScatter(Context& c, const void* send, void* recv, const std::vector<size_t>& counts);
+// counts[i]: elements rank i contributes; recv holds sum(counts), in rank order.
+void allGatherv(Context& c, const void* send, void* recv, const std::vector<size_t>& counts);
+// Sum (key, row) pairs across ranks; scatterOnly keeps only this rank's hash range.
+void sparseAllReduce(Context& c, const uint64_t* keys, const float* values, size_t n, size_t dim, bool scatterOnly,
+                     SparseRows& out);
+
+// Building blocks of the variable-size collectives (steps numbered from firstStep).
+// Sends words[j] to every rank j != rank and returns what each rank j sent us in got[j].
+void exchangeWords(Context& c, uint16_t step, const uint64_t* words, uint64_t* got);
+// Ring allgather of variable byte blocks: block i (bytes[i]) lands at recv + sum(bytes[<i]).
+void allGathervBytes(Context& c, uint16_t firstStep, const void* send, uint8_t* recv, const std::vector<size_t>& bytes);
+// Every rank sends block j of `send` (offset sum(sendBytes[<j]), length sendBytes[j]) to
+// rank j: counts first, then the payloads, all peers at once. recv gets what each rank sent
+// us, in rank order; recvBytes[j] how much rank j sent.
+void allToAllv(Context& c, uint16_t firstStep, const uint8_t* send, const std::vector<size_t>& sendBytes,
+               std::vector<uint8_t>& recv, std::vector<size_t>& recvBytes);
+// Which rank owns `key` in the sparse collectives: the key's hash range (splitmix64 mix,
+// then the high 64 bits of hash * size). lib/communicator.ts sparseOwner() mirrors it.
+inline int sparseOwner(uint64_t key, int size) {
+  uint64_t z = key + 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return static_cast<int>((static_cast<unsigned __int128>(z) * static_cast<unsigned>(size)) >> 64);
+}
 
 }  // namespace collectives
 }  // namespace shoal

@@ -175,6 +175,12 @@ void Engine::runCollective(Op& op) {
   desc.root = op.root;
   desc.seq = op.seq;
   desc.count = op.count;
+  // Variable-size ops: what every rank passes alike (per-rank sizes differ by design).
+  if (op.kind == transport::OpKind::kReduceScatter || op.kind == transport::OpKind::kAllGatherv) {
+    desc.count = 0;
+    for (size_t n : op.counts) desc.count += n;
+  }
+  if (op.kind == transport::OpKind::kSparseAllReduce || op.kind == transport::OpKind::kSparseReduceScatter) desc.count = op.dim;
   const Deadline deadline(op.timeoutMs);
   collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning};
   switch (op.kind) {
@@ -183,6 +189,13 @@ void Engine::runCollective(Op& op) {
     case transport::OpKind::kBcast: collectives::bcast(ctx, op.buf, op.count, op.root); break;
     case transport::OpKind::kAllGather: collectives::allGather(ctx, op.buf, op.recv, op.count); break;
     case transport::OpKind::kBarrier: collectives::barrier(ctx); break;
+    case transport::OpKind::kReduceScatter: collectives::reduceScatter(ctx, op.buf, op.recv, op.counts); break;
+    case transport::OpKind::kAllGatherv: collectives::allGatherv(ctx, op.buf, op.recv, op.counts); break;
+    case transport::OpKind::kSparseAllReduce:
+    case transport::OpKind::kSparseReduceScatter:
+      collectives::sparseAllReduce(ctx, static_cast<const uint64_t*>(op.buf), static_cast<const float*>(op.recv), op.count, op.dim,
+                                   op.kind == transport::OpKind::kSparseReduceScatter, *op.sparseOut);
+      break;
     default: throw Error(ErrorCode::kInvalidArgument, "unknown collective kind");
   }
 }

@@ -4,11 +4,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "common/sparse_rows.h"
 #include "transport/frame.h"
 
 namespace shoal {
@@ -31,6 +33,10 @@ struct Op {
   size_t count = 0;         // elements (allGather: per rank)
   int64_t timeoutMs = 0;    // <= 0: no deadline
   uint64_t seq = 0;         // assigned at submit, in call order
+  // reduceScatter: elements of each rank's block; allGatherv: elements from each rank.
+  std::vector<size_t> counts;
+  size_t dim = 0;           // sparse ops: floats per row (buf: uint64 keys, recv: float rows)
+  std::shared_ptr<SparseRows> sparseOut;  // sparse ops: the result, read by the binding
   std::vector<PeerAddress> peers;  // kConnect: every rank's address, by rank
   // Called exactly once on the comm thread; must not throw.
   std::function<void(const Status&)> done;

@@ -28,6 +28,10 @@ enum class OpKind : uint8_t {
   kBcast = 3,
   kAllGather = 4,
   kBarrier = 5,
+  kReduceScatter = 6,
+  kAllGatherv = 7,
+  kSparseAllReduce = 8,
+  kSparseReduceScatter = 9,
 };
 
 inline const char* opKindName(OpKind k) {
@@ -38,6 +42,10 @@ inline const char* opKindName(OpKind k) {
     case OpKind::kBcast: return "bcast";
     case OpKind::kAllGather: return "allGather";
     case OpKind::kBarrier: return "barrier";
+    case OpKind::kReduceScatter: return "reduceScatter";
+    case OpKind::kAllGatherv: return "allGatherv";
+    case OpKind::kSparseAllReduce: return "sparseAllReduce";
+    case OpKind::kSparseReduceScatter: return "sparseReduceScatter";
   }
   return "?";
 }

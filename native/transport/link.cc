@@ -31,7 +31,7 @@ std::string describeOp(OpKind kind, DType dtype, ReduceOp op, int root, uint64_t
     return s.str();
   }
   s << dtypeName(dtype) << ", count=" << count;
-  if (kind == OpKind::kAllReduce || kind == OpKind::kReduceTo) s << ", op=" << reduceOpName(op);
+  if (kind == OpKind::kAllReduce || kind == OpKind::kReduceTo || kind == OpKind::kReduceScatter) s << ", op=" << reduceOpName(op);
   if (kind == OpKind::kReduceTo || kind == OpKind::kBcast) s << ", root=" << root;
   s << ")";
   return s.str();
@@ -165,7 +165,7 @@ void Link::checkHeader(const OpDesc& op, const Xfer& x, const FrameHeader& h) {
   const auto theirKind = static_cast<OpKind>(h.opKind);
   const bool sameOp = h.seq == op.seq && theirKind == op.kind && h.dtype == static_cast<uint8_t>(op.dtype) &&
                       h.count == op.count && h.root == op.root &&
-                      (op.kind != OpKind::kAllReduce && op.kind != OpKind::kReduceTo ? true : h.reduceOp == static_cast<uint8_t>(op.reduceOp));
+                      (op.kind != OpKind::kAllReduce && op.kind != OpKind::kReduceTo && op.kind != OpKind::kReduceScatter ? true : h.reduceOp == static_cast<uint8_t>(op.reduceOp));
   if (!sameOp) {
     const DType theirType = validDType(h.dtype) ? static_cast<DType>(h.dtype) : DType::kUint8;
     const ReduceOp theirOp = validReduceOp(h.reduceOp) ? static_cast<ReduceOp>(h.reduceOp) : ReduceOp::kSum;

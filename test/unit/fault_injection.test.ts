@@ -24,7 +24,7 @@ test('parseInjectSpec: errors name the rule and the bad field', (t) => {
     ['kill:rank=1;kill:rank=x', /rule 2 "kill:rank=x": rank must be an integer .* got "x"/],
     ['kill:rank=-1', /rank must be an integer/],
     ['kill:seq=1.5', /seq must be an integer/],
-    ['kill:op=allreduce', /op must be one of allReduce, reduceTo, bcast, allGather, barrier, push, pull, clock, any, got "allreduce"/],
+    ['kill:op=allreduce', /op must be one of allReduce, reduceTo, bcast, allGather, barrier, reduceScatter, allGatherv, sparseAllReduce, sparseReduceScatter, push, pull, clock, any, got "allreduce"/],
     ['kill:rank', /field "rank" is not key=value/],
     ['kill:ms=5', /unknown field "ms" for kill/],
     ['kill:rank=1:rank=2', /field "rank" given twice/],
