@@ -11,9 +11,9 @@ export interface CliRun {
   stderr: string;
 }
 
-export function shoal(args: string[], wallMs = 120_000): Promise<CliRun> {
+export function shoal(args: string[], wallMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGTERM'), wallMs);
