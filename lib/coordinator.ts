@@ -131,6 +131,11 @@ const MAX_HELLO_BYTES = 4096;
  * heartbeat timeout so a slow rank is reported by the heartbeat check, with its reason, first.
  * uWS counts in 4 s ticks, hence the multiple of 4.
  */
+/** setTimeout turns delays beyond 2^31-1 ms into 1 ms: a huge rank-supplied timeout means "a very long time". */
+function timerDelay(ms: number): number {
+  return Math.min(ms, 2 ** 31 - 1);
+}
+
 function idleTimeoutSeconds(heartbeatTimeoutMs: number): number {
   const seconds = Math.max(32, Math.ceil((3 * heartbeatTimeoutMs) / 1000));
   return Math.min(960, Math.ceil(seconds / 4) * 4);
@@ -355,6 +360,8 @@ export class Coordinator {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       if (this.awaitTimer) clearTimeout(this.awaitTimer);
       for (const w of this.epochWaiters.splice(0)) clearTimeout(w.timer);
+      for (const waiting of this.lookups.values()) for (const l of waiting) clearTimeout(l.timer);
+      this.lookups.clear();
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
       for (const conn of this.conns) {
@@ -476,6 +483,7 @@ export class Coordinator {
     conn.closed = true;
     conn.ws = null;
     this.settleHello(conn);
+    this.dropWaitsOf(conn);
     this.conns.delete(conn);
     if (this.closing || conn.rank === null) return;
     const entry = this.ranks.get(conn.rank);
@@ -638,7 +646,7 @@ export class Coordinator {
       g.timeoutMs = Math.min(g.timeoutMs, timeoutMs);
       if (g.timer) clearTimeout(g.timer);
       const delay = Math.max(0, g.firstArrivalMs + g.timeoutMs - Date.now());
-      g.timer = setTimeout(() => this.timeoutGroup(g), delay);
+      g.timer = setTimeout(() => this.timeoutGroup(g), timerDelay(delay));
     }
   }
 
@@ -666,8 +674,10 @@ export class Coordinator {
       this.send(conn, { type: 'epoch', id, epoch: this.epoch });
       return;
     }
-    const timer = setTimeout(() => {
-      const i = this.epochWaiters.findIndex((w) => w.conn === conn && w.id === id);
+    // Removed by identity: a rank may reuse an id, and each entry owns exactly one timer.
+    const waiter = { conn, id, after, timer: null as unknown as NodeJS.Timeout };
+    waiter.timer = setTimeout(() => {
+      const i = this.epochWaiters.indexOf(waiter);
       if (i >= 0) this.epochWaiters.splice(i, 1);
       this.send(conn, {
         type: 'registerError',
@@ -675,8 +685,8 @@ export class Coordinator {
         code: 'ERR_RENDEZVOUS',
         message: `no worker was replaced within ${timeoutMs} ms (the job is still in epoch ${this.epoch}): recovery needs \`shoal run --max-restarts K\``,
       });
-    }, timeoutMs);
-    this.epochWaiters.push({ conn, id, after, timer });
+    }, timerDelay(timeoutMs));
+    this.epochWaiters.push(waiter);
   }
 
   /**
@@ -756,7 +766,7 @@ export class Coordinator {
   /** A process that is not a member wants a group's table (workers looking up the servers). */
   private onLookup(conn: Conn, msg: Record<string, unknown>): void {
     const { id, group, timeoutMs } = msg;
-    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || typeof group !== 'string' || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || typeof group !== 'string' || group.length > MAX_GROUP_NAME_LENGTH || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
       this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'lookup: expected {id, group, timeoutMs}' });
       return;
     }
@@ -765,10 +775,10 @@ export class Coordinator {
       this.send(conn, { type: 'table', id, group, peers });
       return;
     }
-    const timer = setTimeout(() => {
-      const waiting = this.lookups.get(group)?.filter((l) => l.id !== id || l.conn !== conn) ?? [];
-      if (waiting.length) this.lookups.set(group, waiting);
-      else this.lookups.delete(group);
+    // Removed by identity: a rank may reuse an id, and each entry owns exactly one timer.
+    const lookup = { conn, id, timer: null as unknown as NodeJS.Timeout };
+    lookup.timer = setTimeout(() => {
+      this.dropLookup(group, lookup);
       const arrived = this.groups.get(group)?.members.size ?? 0;
       this.send(conn, {
         type: 'registerError',
@@ -776,10 +786,26 @@ export class Coordinator {
         code: 'ERR_RENDEZVOUS',
         message: `lookup of group "${group}" timed out after ${timeoutMs} ms: ${arrived} member(s) had registered`,
       });
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
     const list = this.lookups.get(group) ?? [];
-    list.push({ conn, id, timer });
+    list.push(lookup);
     this.lookups.set(group, list);
+  }
+
+  private dropLookup(group: string, lookup: { timer: NodeJS.Timeout }): void {
+    clearTimeout(lookup.timer);
+    const waiting = this.lookups.get(group)?.filter((l) => l !== lookup) ?? [];
+    if (waiting.length) this.lookups.set(group, waiting);
+    else this.lookups.delete(group);
+  }
+
+  /** A closed connection's pending lookups and epoch waits have no one to answer: drop them and their timers. */
+  private dropWaitsOf(conn: Conn): void {
+    for (const [group, waiting] of [...this.lookups]) for (const l of waiting) if (l.conn === conn) this.dropLookup(group, l);
+    for (const w of this.epochWaiters.filter((x) => x.conn === conn)) {
+      clearTimeout(w.timer);
+      this.epochWaiters.splice(this.epochWaiters.indexOf(w), 1);
+    }
   }
 
   private timeoutGroup(g: PendingGroup): void {
