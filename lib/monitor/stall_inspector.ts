@@ -4,6 +4,9 @@
 // for the world communicator (split communicators are reported by their op only).
 import type { JobView, ProcessView } from './job_view.js';
 
+/** A process heard from less recently than this is "silent" (job_view.ts processState says the same). */
+const SILENT_MS = 5000;
+
 export interface Stall {
   key: string;      // op/group/seq: reported once per stall
   message: string;
@@ -23,6 +26,7 @@ export function inspectStalls(view: JobView, thresholdMs: number, now = Date.now
   const stalls: Stall[] = [];
   for (const [key, arrived] of stuck) {
     const first = arrived[0]!.metrics!.current!;
+    if (first.group === 'world' && !diagnosable(workers, arrived, now)) continue;
     const waitedS = Math.round((now - Math.min(...arrived.map((w) => w.metrics!.current!.since))) / 1000);
     const here = new Set(arrived.map((w) => w.rank));
     const missing: string[] = [];
@@ -42,9 +46,20 @@ export function inspectStalls(view: JobView, thresholdMs: number, now = Date.now
   return stalls;
 }
 
+/**
+ * A stall is reported once, so its diagnosis must not rest on metrics older than the stall:
+ * under load a heartbeat can arrive seconds late, and a rank that already finished the
+ * previous op would be described as still inside it. Wait until every missing rank that is
+ * alive and not silent has sent metrics since the coordinator saw the first rank arrive.
+ */
+function diagnosable(workers: ProcessView[], arrived: ProcessView[], now: number): boolean {
+  const since = Math.min(...arrived.map((w) => w.currentSinceMs ?? now));
+  return workers.every((w) => arrived.includes(w) || !w.alive || w.metrics === null || now - w.lastHeartbeatMs > SILENT_MS || w.metricsAtMs >= since);
+}
+
 function whereIs(w: ProcessView, seq: number, now: number): string {
   if (!w.alive) return w.lostReason ? `dead: ${w.lostReason}` : 'finished';
-  if (now - w.lastHeartbeatMs > 5000) return `silent for ${Math.round((now - w.lastHeartbeatMs) / 1000)} s`;
+  if (now - w.lastHeartbeatMs > SILENT_MS) return `silent for ${Math.round((now - w.lastHeartbeatMs) / 1000)} s`;
   const c = w.metrics?.current;
   if (c) return `in ${c.op} seq ${c.seq}${c.group === 'world' ? '' : ` on ${c.group}`} (desync)`;
   const last = w.metrics?.lastSeq['world'];
