@@ -124,18 +124,20 @@ const DEFAULT_MAX_UNAUTHENTICATED = 1024;
 /** The only message before the hello is the hello itself: a few hundred bytes. */
 const MAX_HELLO_BYTES = 4096;
 
-/**
- * uWS's idle timeout (seconds) for rank connections. Liveness is judged by our heartbeats
- * (HEARTBEAT_INTERVAL_MS, declared dead after heartbeatTimeoutMs); this only reaps sockets that
- * went silent below that (a dead TCP peer nobody declared lost). It stays well above the
- * heartbeat timeout so a slow rank is reported by the heartbeat check, with its reason, first.
- * uWS counts in 4 s ticks, hence the multiple of 4.
- */
 /** setTimeout turns delays beyond 2^31-1 ms into 1 ms: a huge rank-supplied timeout means "a very long time". */
 function timerDelay(ms: number): number {
   return Math.min(ms, 2 ** 31 - 1);
 }
 
+const defaultLog = (line: string): void => void process.stderr.write(`[shoal coordinator] ${line}\n`);
+
+/**
+ * uWS's idle timeout (seconds) for rank connections. Liveness is judged by our heartbeats
+ * (HEARTBEAT_INTERVAL_MS, declared dead after heartbeatTimeoutMs); this only reaps sockets that
+ * went silent below that (a dead TCP peer nobody declared lost). It stays well above the
+ * heartbeat timeout so a slow rank is reported by the heartbeat check, with its reason, first.
+ * uWS counts in 4 s ticks and allows at most 960 s.
+ */
 function idleTimeoutSeconds(heartbeatTimeoutMs: number): number {
   const seconds = Math.max(32, Math.ceil((3 * heartbeatTimeoutMs) / 1000));
   return Math.min(960, Math.ceil(seconds / 4) * 4);
@@ -208,7 +210,7 @@ export class Coordinator {
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.helloTimeoutMs = opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
-    const sink = opts.log ?? ((line: string) => process.stderr.write(`[shoal coordinator] ${line}\n`));
+    const sink = opts.log ?? defaultLog;
     // Everything the coordinator logs is an event worth showing on the dashboard too.
     this.log = (line) => {
       this.jobView.event(line);
@@ -267,8 +269,7 @@ export class Coordinator {
     const secrets = routeSecrets(opts.token);
     return new Promise((resolve, reject) => {
       let coordinator: Coordinator | null = null;
-      const fallbackLog = opts.log ?? ((line: string) => process.stderr.write(`[shoal coordinator] ${line}\n`));
-      const log = (line: string): void => (coordinator ? coordinator.log(line) : fallbackLog(line));
+      const log = (line: string): void => (coordinator ? coordinator.log(line) : (opts.log ?? defaultLog)(line));
       // Every handler below runs inside a uWS callback, where an exception would end the process.
       const app = uWS.App()
         .get(COORDINATOR_HEALTH_PATH, (res: HttpResponse) => {

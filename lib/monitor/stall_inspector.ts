@@ -26,14 +26,14 @@ export function inspectStalls(view: JobView, thresholdMs: number, now = Date.now
   const stalls: Stall[] = [];
   for (const [key, arrived] of stuck) {
     const first = arrived[0]!.metrics!.current!;
-    if (first.group === 'world' && !diagnosable(workers, arrived, now)) continue;
+    if (first.group === 'world' && (!diagnosable(workers, arrived, now) || allOthersFinished(workers, arrived, first.seq))) continue;
     const waitedS = Math.round((now - Math.min(...arrived.map((w) => w.metrics!.current!.since))) / 1000);
     const here = new Set(arrived.map((w) => w.rank));
     const missing: string[] = [];
     if (first.group === 'world') {
       for (const w of workers) {
         if (here.has(w.rank)) continue;
-        missing.push(`rank ${w.rank} (${whereIs(w, first.seq, now)})`);
+        missing.push(`rank ${w.rank} (${whereIs(w, now)})`);
       }
     }
     const ranks = [...here].sort((a, b) => a - b).join(', ');
@@ -57,11 +57,20 @@ function diagnosable(workers: ProcessView[], arrived: ProcessView[], now: number
   return workers.every((w) => arrived.includes(w) || !w.alive || w.metrics === null || now - w.lastHeartbeatMs > SILENT_MS || w.metricsAtMs >= since);
 }
 
-function whereIs(w: ProcessView, seq: number, now: number): string {
+/**
+ * Every other rank already finished world op `seq`: nobody is missing. Seen when the waiters'
+ * metrics are older than the others' (a late heartbeat under load); it was reported as a stall.
+ */
+function allOthersFinished(workers: ProcessView[], arrived: ProcessView[], seq: number): boolean {
+  const others = workers.filter((w) => !arrived.includes(w));
+  return others.length > 0 && others.every((w) => (w.metrics?.lastSeq['world'] ?? -1) >= seq);
+}
+
+function whereIs(w: ProcessView, now: number): string {
   if (!w.alive) return w.lostReason ? `dead: ${w.lostReason}` : 'finished';
   if (now - w.lastHeartbeatMs > SILENT_MS) return `silent for ${Math.round((now - w.lastHeartbeatMs) / 1000)} s`;
   const c = w.metrics?.current;
   if (c) return `in ${c.op} seq ${c.seq}${c.group === 'world' ? '' : ` on ${c.group}`} (desync)`;
   const last = w.metrics?.lastSeq['world'];
-  return `busy computing; last finished seq ${last ?? 'none'}${last !== undefined && last >= seq ? ' (ahead?)' : ''}`;
+  return `busy computing; last finished seq ${last ?? 'none'}`;
 }

@@ -97,3 +97,16 @@ test('a stall waits for metrics sent since it began before it names what a missi
   view.update('worker', 1, metrics(start, { lastSeq: { world: 8 } }));
   t.deepEqual(inspectStalls(view, 30_000, start).map((s) => s.message), ['stall: allReduce seq 9 has waited 40 s; arrived: rank 0; missing: rank 1 (busy computing; last finished seq 8)']);
 });
+
+test('no stall is reported when every other rank already finished the op (the waiter\'s metrics were late)', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  for (let r = 0; r < 3; r++) view.joined('worker', r, 'h', r);
+  view.update('worker', 0, metrics(now, { current: { op: 'allReduce', group: 'world', seq: 32, since: now - 40_000 }, lastSeq: { world: 31 } }));
+  view.update('worker', 1, metrics(now, { lastSeq: { world: 34 } }));
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 33 } }));
+  t.deepEqual(inspectStalls(view, 30_000, now), []);
+  // One rank still short of it: that one is missing.
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 31 } }));
+  t.deepEqual(inspectStalls(view, 30_000, now).map((s) => s.message), ['stall: allReduce seq 32 has waited 40 s; arrived: rank 0; missing: rank 1 (busy computing; last finished seq 34), rank 2 (busy computing; last finished seq 31)']);
+});
