@@ -18,6 +18,7 @@ import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { ConfigError, RendezvousError, type ErrorCode } from './errors.js';
 import { makeNonce, verifyCoordinatorProof } from './hmac_auth.js';
+import { guarded, rateLimited, routeSecrets } from './coordinator_http.js';
 import { loadCoordinatorState, saveCoordinatorState } from './coordinator_state_file.js';
 import {
   COORDINATOR_HEALTH_PATH,
@@ -64,6 +65,10 @@ export interface CoordinatorOptions {
    * (stopped, hung): the launcher ends it, since the job has moved on without it.
    */
   onSilent?: (silent: { role: 'worker' | 'server'; rank: number; pid: number }, reason: string) => void;
+  /** A connection that has not proven the token this long after opening is closed; default 10000. */
+  helloTimeoutMs?: number;
+  /** Connections still owing their hello beyond this many are refused (503); default 1024. */
+  maxUnauthenticated?: number;
 }
 
 export interface CoordinatorState {
@@ -74,6 +79,10 @@ export interface CoordinatorState {
 /** One WebSocket connection. `rank` is set once its hello was accepted. */
 interface Conn {
   ws: UwsWebSocket<ConnData> | null;
+  /** Open and not yet authenticated: counts against maxUnauthenticated. */
+  awaitingHello: boolean;
+  /** Closes the connection if no valid hello arrives in time. */
+  helloTimer: NodeJS.Timeout | null;
   closed: boolean;
   /** An error was sent and end() called: ignore anything else it sends. */
   rejected: boolean;
@@ -115,6 +124,29 @@ interface PendingGroup {
 type ListenWithOptions = (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
 /** Without this flag uWS sets SO_REUSEPORT and a second coordinator could silently share the port. */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
+const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_UNAUTHENTICATED = 1024;
+/** The only message before the hello is the hello itself: a few hundred bytes. */
+const MAX_HELLO_BYTES = 4096;
+
+/** setTimeout turns delays beyond 2^31-1 ms into 1 ms: a huge rank-supplied timeout means "a very long time". */
+function timerDelay(ms: number): number {
+  return Math.min(ms, 2 ** 31 - 1);
+}
+
+const defaultLog = (line: string): void => void process.stderr.write(`[shoal coordinator] ${line}\n`);
+
+/**
+ * uWS's idle timeout (seconds) for rank connections. Liveness is judged by our heartbeats
+ * (HEARTBEAT_INTERVAL_MS, declared dead after heartbeatTimeoutMs); this only reaps sockets that
+ * went silent below that (a dead TCP peer nobody declared lost). It stays well above the
+ * heartbeat timeout so a slow rank is reported by the heartbeat check, with its reason, first.
+ * uWS counts in 4 s ticks and allows at most 960 s.
+ */
+function idleTimeoutSeconds(heartbeatTimeoutMs: number): number {
+  const seconds = Math.max(32, Math.ceil((3 * heartbeatTimeoutMs) / 1000));
+  return Math.min(960, Math.ceil(seconds / 4) * 4);
+}
 
 /**
  * The rendezvous and heartbeat server of one job.
@@ -141,6 +173,11 @@ export class Coordinator {
 
   private readonly token: string;
   private readonly heartbeatTimeoutMs: number;
+  private readonly helloTimeoutMs: number;
+  /** Open connections that have not sent a valid hello yet. */
+  private unauthenticated = 0;
+  /** Rejected hellos are logged at most once a second: a stranger must not flood the log. */
+  private readonly logRejected: (line: string) => void;
   private readonly log: (line: string) => void;
   private readonly onSilent: CoordinatorOptions['onSilent'];
   private listenSocket: us_listen_socket | null = null;
@@ -177,13 +214,15 @@ export class Coordinator {
     this.port = port;
     this.token = opts.token;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.helloTimeoutMs = opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS;
     this.stallTimeoutMs = opts.stallTimeoutMs ?? 30_000;
-    const sink = opts.log ?? ((line: string) => process.stderr.write(`[shoal coordinator] ${line}\n`));
+    const sink = opts.log ?? defaultLog;
     // Everything the coordinator logs is an event worth showing on the dashboard too.
     this.log = (line) => {
       this.jobView.event(line);
       sink(line);
     };
+    this.logRejected = rateLimited(this.log, 1000);
     this.stragglers = opts.stragglers ? { detector: new StragglerDetector(opts.stragglers), onStraggler: opts.stragglers.onStraggler } : null;
     this.stateFile = opts.stateFile ?? null;
     this.onSilent = opts.onSilent;
@@ -233,8 +272,12 @@ export class Coordinator {
     if (!isIntIn(port, 0, 65535)) {
       return Promise.reject(new ConfigError('ERR_CONFIG', `Coordinator.start: port must be an integer in 0..65535, got ${String(port)}`));
     }
+    const maxUnauthenticated = opts.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
+    const secrets = routeSecrets(opts.token);
     return new Promise((resolve, reject) => {
       let coordinator: Coordinator | null = null;
+      const log = (line: string): void => (coordinator ? coordinator.log(line) : (opts.log ?? defaultLog)(line));
+      // Every handler below runs inside a uWS callback, where an exception would end the process.
       const app = uWS.App()
         .get(COORDINATOR_HEALTH_PATH, (res: HttpResponse) => {
           res.writeStatus('200 OK').writeHeader('content-type', 'text/plain').end('ok');
@@ -243,11 +286,16 @@ export class Coordinator {
           maxPayloadLength: MAX_MESSAGE_BYTES,
           // uWS drops sends beyond this; a table for a very large job must still fit.
           maxBackpressure: 4 * MAX_MESSAGE_BYTES,
-          // Liveness is ours (heartbeats with a configurable timeout), not uWS's idle timer.
-          idleTimeout: 0,
-          upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+          idleTimeout: idleTimeoutSeconds(opts.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS),
+          upgrade: guarded(log, 'ws upgrade', (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+            if (!coordinator || coordinator.unauthenticated >= maxUnauthenticated) {
+              res.writeStatus('503 Service Unavailable').end(coordinator ? 'too many connections waiting to authenticate' : 'starting');
+              return;
+            }
             const conn: Conn = {
               ws: null,
+              awaitingHello: false,
+              helloTimer: null,
               closed: false,
               rejected: false,
               nonce: makeNonce(),
@@ -262,13 +310,13 @@ export class Coordinator {
               req.getHeader('sec-websocket-extensions'),
               context,
             );
-          },
-          open: (ws) => coordinator?.onOpen(ws),
-          message: (ws, message, isBinary) => coordinator?.onMessage(ws.getUserData().conn, message, isBinary),
-          close: (ws) => coordinator?.onClose(ws.getUserData().conn),
+          }),
+          open: (ws) => coordinator?.guard('open', ws.getUserData().conn, () => coordinator?.onOpen(ws)),
+          message: (ws, message, isBinary) => coordinator?.guard('message', ws.getUserData().conn, () => coordinator?.onMessage(ws.getUserData().conn, message, isBinary)),
+          close: (ws) => coordinator?.guard('close', ws.getUserData().conn, () => coordinator?.onClose(ws.getUserData().conn)),
         });
-      attachAdmin(app, opts.token, () => opts.admin ?? null);
-      const feed = opts.dashboard === false ? new Set<never>() : attachMonitor(app, () => (coordinator ? { token: opts.token, view: () => coordinator!.view() } : null));
+      attachAdmin(app, secrets, () => opts.admin ?? null, log);
+      const feed = opts.dashboard === false ? new Set<never>() : attachMonitor(app, () => (coordinator ? { secrets, view: () => coordinator!.view() } : null), log);
       app.any('/*', (res: HttpResponse) => {
         res.writeStatus('404 Not Found').end('not found');
       });
@@ -320,9 +368,14 @@ export class Coordinator {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       if (this.awaitTimer) clearTimeout(this.awaitTimer);
       for (const w of this.epochWaiters.splice(0)) clearTimeout(w.timer);
+      for (const waiting of this.lookups.values()) for (const l of waiting) clearTimeout(l.timer);
+      this.lookups.clear();
       if (this.listenSocket) uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
-      for (const conn of this.conns) this.end(conn, 1001, 'coordinator closed');
+      for (const conn of this.conns) {
+        this.settleHello(conn);
+        this.end(conn, 1001, 'coordinator closed');
+      }
       for (const ws of this.feed) ws.end(1001, 'coordinator closed');
       // Closing is asynchronous inside uWS; one turn lets the close frames go out.
       setImmediate(resolve);
@@ -365,11 +418,16 @@ export class Coordinator {
       const now = Date.now();
       const late = now - last > 2 * every;
       last = now;
-      // If this process stalled (rank 0 busy, machine overloaded), heartbeats that arrived
-      // meanwhile are still unread in the sockets: timers run before I/O is polled. Judge
-      // nobody this round; the next one sees them.
-      if (!late) this.sweep(now);
-      this.monitor(now);
+      // A timer's exception would end the process; the metrics it reads come from the ranks.
+      try {
+        // If this process stalled (rank 0 busy, machine overloaded), heartbeats that arrived
+        // meanwhile are still unread in the sockets: timers run before I/O is polled. Judge
+        // nobody this round; the next one sees them.
+        if (!late) this.sweep(now);
+        this.monitor(now);
+      } catch (err) {
+        this.log(`sweep failed: ${(err as Error)?.message ?? String(err)}`);
+      }
     }, every);
     // The listen socket keeps a hosting process alive while it should; the sweep must not.
     this.sweepTimer.unref();
@@ -387,6 +445,23 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Runs a WebSocket callback. An exception there must not end the process: it is logged and
+   * that one connection is closed (1011, internal error).
+   */
+  private guard(what: string, conn: Conn, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log(`${what} from ${conn.remote}: ${(err as Error)?.message ?? String(err)}; closing that connection`);
+      try {
+        this.end(conn, 1011, 'internal error');
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
   private onOpen(ws: UwsWebSocket<ConnData>): void {
     const conn = ws.getUserData().conn;
     conn.ws = ws;
@@ -395,12 +470,31 @@ export class Coordinator {
       this.end(conn, 1001, 'coordinator closed');
       return;
     }
+    this.unauthenticated++;
+    conn.awaitingHello = true;
+    conn.helloTimer = setTimeout(() => {
+      this.guard('hello deadline', conn, () => {
+        this.logRejected(`closed a connection from ${conn.remote}: no hello within ${this.helloTimeoutMs} ms`);
+        this.reject(conn, 'ERR_AUTH', `no hello proving the job token within ${this.helloTimeoutMs} ms`);
+      });
+    }, this.helloTimeoutMs);
     this.send(conn, { type: 'challenge', nonce: conn.nonce });
+  }
+
+  /** The connection proved the token or closed: it no longer counts against maxUnauthenticated. */
+  private settleHello(conn: Conn): void {
+    if (!conn.awaitingHello) return;
+    conn.awaitingHello = false;
+    if (conn.helloTimer) clearTimeout(conn.helloTimer);
+    conn.helloTimer = null;
+    this.unauthenticated--;
   }
 
   private onClose(conn: Conn): void {
     conn.closed = true;
     conn.ws = null;
+    this.settleHello(conn);
+    this.dropWaitsOf(conn);
     this.conns.delete(conn);
     if (this.closing || conn.rank === null) return;
     const entry = this.ranks.get(conn.rank);
@@ -411,6 +505,10 @@ export class Coordinator {
 
   private onMessage(conn: Conn, data: ArrayBuffer, isBinary: boolean): void {
     if (conn.closed || conn.rejected || this.closing) return;
+    if (conn.rank === null && data.byteLength > MAX_HELLO_BYTES) {
+      this.reject(conn, 'ERR_AUTH', `expected a hello message (at most ${MAX_HELLO_BYTES} bytes), got ${data.byteLength} bytes`);
+      return;
+    }
     const msg = isBinary ? null : parseMessage(Buffer.from(data).toString('utf8'));
     if (conn.rank === null) {
       if (msg === null || msg.type !== 'hello') {
@@ -471,7 +569,7 @@ export class Coordinator {
     const { rank, size, pid, host, proof } = msg;
     const role = msg['role'] === 'server' ? 'server' : 'worker';
     if (!isIntIn(rank, 0, MAX_GROUP_SIZE - 1) || !verifyCoordinatorProof(this.token, conn.nonce, rank, proof)) {
-      this.log(`rejected a connection from ${conn.remote}: wrong job token`);
+      this.logRejected(`rejected a connection from ${conn.remote}: wrong job token`);
       this.reject(conn, 'ERR_AUTH', 'wrong job token (SHOAL_TOKEN)');
       return;
     }
@@ -498,6 +596,7 @@ export class Coordinator {
     }
     if (role === 'server') this.serverCount ??= size;
     else this.jobSize ??= { size, rank };
+    this.settleHello(conn);
     conn.rank = id;
     this.lost.delete(id);
     this.ranks.set(id, {
@@ -567,7 +666,7 @@ export class Coordinator {
       g.timeoutMs = Math.min(g.timeoutMs, timeoutMs);
       if (g.timer) clearTimeout(g.timer);
       const delay = Math.max(0, g.firstArrivalMs + g.timeoutMs - Date.now());
-      g.timer = setTimeout(() => this.timeoutGroup(g), delay);
+      g.timer = setTimeout(() => this.timeoutGroup(g), timerDelay(delay));
     }
   }
 
@@ -595,8 +694,10 @@ export class Coordinator {
       this.send(conn, { type: 'epoch', id, epoch: this.epoch });
       return;
     }
-    const timer = setTimeout(() => {
-      const i = this.epochWaiters.findIndex((w) => w.conn === conn && w.id === id);
+    // Removed by identity: a rank may reuse an id, and each entry owns exactly one timer.
+    const waiter = { conn, id, after, timer: null as unknown as NodeJS.Timeout };
+    waiter.timer = setTimeout(() => {
+      const i = this.epochWaiters.indexOf(waiter);
       if (i >= 0) this.epochWaiters.splice(i, 1);
       this.send(conn, {
         type: 'registerError',
@@ -604,8 +705,8 @@ export class Coordinator {
         code: 'ERR_RENDEZVOUS',
         message: `no worker was replaced within ${timeoutMs} ms (the job is still in epoch ${this.epoch}): recovery needs \`shoal run --max-restarts K\``,
       });
-    }, timeoutMs);
-    this.epochWaiters.push({ conn, id, after, timer });
+    }, timerDelay(timeoutMs));
+    this.epochWaiters.push(waiter);
   }
 
   /**
@@ -685,7 +786,7 @@ export class Coordinator {
   /** A process that is not a member wants a group's table (workers looking up the servers). */
   private onLookup(conn: Conn, msg: Record<string, unknown>): void {
     const { id, group, timeoutMs } = msg;
-    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || typeof group !== 'string' || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
+    if (!isIntIn(id, 0, Number.MAX_SAFE_INTEGER) || typeof group !== 'string' || group.length > MAX_GROUP_NAME_LENGTH || typeof timeoutMs !== 'number' || !(timeoutMs > 0)) {
       this.send(conn, { type: 'error', code: 'ERR_INVALID_USAGE', message: 'lookup: expected {id, group, timeoutMs}' });
       return;
     }
@@ -694,10 +795,10 @@ export class Coordinator {
       this.send(conn, { type: 'table', id, group, peers });
       return;
     }
-    const timer = setTimeout(() => {
-      const waiting = this.lookups.get(group)?.filter((l) => l.id !== id || l.conn !== conn) ?? [];
-      if (waiting.length) this.lookups.set(group, waiting);
-      else this.lookups.delete(group);
+    // Removed by identity: a rank may reuse an id, and each entry owns exactly one timer.
+    const lookup = { conn, id, timer: null as unknown as NodeJS.Timeout };
+    lookup.timer = setTimeout(() => {
+      this.dropLookup(group, lookup);
       const arrived = this.groups.get(group)?.members.size ?? 0;
       this.send(conn, {
         type: 'registerError',
@@ -705,10 +806,26 @@ export class Coordinator {
         code: 'ERR_RENDEZVOUS',
         message: `lookup of group "${group}" timed out after ${timeoutMs} ms: ${arrived} member(s) had registered`,
       });
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
     const list = this.lookups.get(group) ?? [];
-    list.push({ conn, id, timer });
+    list.push(lookup);
     this.lookups.set(group, list);
+  }
+
+  private dropLookup(group: string, lookup: { timer: NodeJS.Timeout }): void {
+    clearTimeout(lookup.timer);
+    const waiting = this.lookups.get(group)?.filter((l) => l !== lookup) ?? [];
+    if (waiting.length) this.lookups.set(group, waiting);
+    else this.lookups.delete(group);
+  }
+
+  /** A closed connection's pending lookups and epoch waits have no one to answer: drop them and their timers. */
+  private dropWaitsOf(conn: Conn): void {
+    for (const [group, waiting] of [...this.lookups]) for (const l of waiting) if (l.conn === conn) this.dropLookup(group, l);
+    for (const w of this.epochWaiters.filter((x) => x.conn === conn)) {
+      clearTimeout(w.timer);
+      this.epochWaiters.splice(this.epochWaiters.indexOf(w), 1);
+    }
   }
 
   private timeoutGroup(g: PendingGroup): void {

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { hostname, networkInterfaces } from 'node:os';
 import { ConfigError } from './errors.js';
+import { jobSecretFromEnv, missingSecretError } from './job_secret.js';
 
 export type LauncherKind = 'shoal' | 'openmpi' | 'pmi' | 'slurm' | 'kubernetes' | 'none';
 
@@ -22,10 +23,8 @@ export interface JobEnv {
   localRank: number;
   /** Where the rendezvous coordinator listens; null only when size === 1 and nothing is configured. */
   coordinator: CoordinatorAddress | null;
-  /** Job secret shared by all ranks ('' for a lone process with no coordinator). */
+  /** Job secret shared by all ranks, from SHOAL_TOKEN or SHOAL_TOKEN_FILE ('' when neither is set; only a job of one may run so). */
   token: string;
-  /** True when SHOAL_TOKEN was not set and the token was derived from the job id (init prints the warning). */
-  tokenDerived: boolean;
   launcher: LauncherKind;
   /** This process must start the coordinator in-process: rank 0 of a foreign launch whose SHOAL_COORDINATOR is local. */
   hostsCoordinator: boolean;
@@ -81,18 +80,9 @@ export function detectEnv(env: Env = process.env): JobEnv {
 
   const jobId = nonEmpty(env, 'SHOAL_JOB_ID') ?? placement.launcherJobId ?? (coordinator ? `c-${sha256(formatAddress(coordinator)).slice(0, 12)}` : 'local');
 
-  let token = '';
-  let tokenDerived = false;
-  const tokenRaw = env['SHOAL_TOKEN'];
-  if (tokenRaw !== undefined) {
-    if (tokenRaw.trim() === '') throw configError('SHOAL_TOKEN is set but empty: unset it or give every rank the same secret, e.g. SHOAL_TOKEN=$(openssl rand -hex 32)');
-    token = tokenRaw;
-  } else if (coordinator !== null) {
-    // Every rank sees the same launcher job id and coordinator address, so every rank derives
-    // the same token. It only keeps unrelated jobs apart; it is not a secret (init warns).
-    token = sha256(`shoal-derived-token-v1|${placement.launcherJobId ?? ''}|${formatAddress(coordinator)}`);
-    tokenDerived = true;
-  }
+  // No derived default: a secret computed from the job id or the address is no secret.
+  const token = jobSecretFromEnv(env) ?? '';
+  if (token === '' && size > 1) throw missingSecretError(`the job has ${size} ranks (from ${sizeSource(launcher)})`);
 
   const bindHost = nonEmpty(env, 'SHOAL_BIND_HOST') ?? DEFAULT_BIND_HOST;
   if (/\s/.test(bindHost)) throw configError(`SHOAL_BIND_HOST must be one address, got ${JSON.stringify(bindHost)}`);
@@ -102,7 +92,7 @@ export function detectEnv(env: Env = process.env): JobEnv {
 
   const hostsCoordinator = launcher !== 'shoal' && rank === 0 && coordinator !== null && isLocalAddress(coordinator.host);
 
-  return { rank, size, localRank: placement.localRank, coordinator, token, tokenDerived, launcher, hostsCoordinator, bindHost, timeoutMs, jobId };
+  return { rank, size, localRank: placement.localRank, coordinator, token, launcher, hostsCoordinator, bindHost, timeoutMs, jobId };
 }
 
 function detectPlacement(env: Env): Placement {

@@ -9,6 +9,7 @@ import { Communicator, joinWorld, type CommunicatorRuntime } from './communicato
 import { worldGroupName } from './coordinator_protocol.js';
 import { coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
 import { ConfigError } from './errors.js';
+import { missingSecretError } from './job_secret.js';
 import { PsClient } from './ps/client.js';
 import { telemetry } from './telemetry.js';
 
@@ -70,16 +71,10 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   const job: JobEnv = detectEnv(env);
   const timeoutMs = options.timeoutMs ?? job.timeoutMs;
   const opTimeoutMs = options.opTimeoutMs ?? numberFromEnv(env, 'SHOAL_OP_TIMEOUT_MS') ?? DEFAULT_OP_TIMEOUT_MS;
-  if (job.tokenDerived) {
-    process.emitWarning(
-      'SHOAL_TOKEN is not set: using a secret derived from the job id, which other local users may guess. ' +
-        'Pass -x SHOAL_TOKEN=$(openssl rand -hex 32) (mpirun) or export it (srun, Kubernetes).',
-      { code: 'SHOAL_WEAK_TOKEN' },
-    );
-  }
   let coordinator: Coordinator | null = null;
   let client: CoordinatorClient | null = null;
   const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
+  if (numServers > 0 && job.token === '') throw missingSecretError(`the job has ${numServers} parameter server(s) (SHOAL_NUM_SERVERS)`);
   // A job with parameter servers needs the coordinator even with a single worker.
   if (job.coordinator && (job.size > 1 || numServers > 0)) {
     if (job.hostsCoordinator) {

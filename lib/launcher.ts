@@ -11,7 +11,8 @@ import { createInterface } from 'node:readline';
 import { CoordinatorProcess } from './coordinator_process.js';
 import { ConfigError } from './errors.js';
 import { formatAddress, isLocalAddress } from './env.js';
-import { makeToken } from './hmac_auth.js';
+import { makeToken, viewerToken } from './hmac_auth.js';
+import { checkedSecret, jobSecretFromEnv } from './job_secret.js';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INJECT_ENV, RESTART_ENV, parseInjectSpec } from './fault_injection.js';
@@ -52,7 +53,12 @@ export interface RunOptions {
   stallTimeoutMs?: number;
   /** Module whose exported updaters the servers load (`--ps-updaters`). */
   psUpdaters?: string;
-  /** Called with the dashboard URL (token included) once the coordinator is up. */
+  /**
+   * The job secret every rank proves. Default: SHOAL_TOKEN from `env`, else SHOAL_TOKEN or
+   * SHOAL_TOKEN_FILE from this process's environment, else a fresh random one.
+   */
+  token?: string;
+  /** Called with the dashboard URL (with the read-only viewer token, never the job secret) once the coordinator is up. */
   onDashboard?: (url: string) => void;
   /** Fault-injection rules for the ranks (`--inject`, docs/fault_injection.md), passed as SHOAL_INJECT. */
   inject?: string;
@@ -236,7 +242,7 @@ class Job {
     const bindHost = opts.coordinatorHost ?? (hosts ? firstExternalIPv4() ?? '127.0.0.1' : '127.0.0.1');
     // A given SHOAL_TOKEN is kept, so a later job can resume this one's MACed checkpoints and
     // PS snapshots (docs/fault_tolerance.md, "Files and the job secret").
-    const token = opts.env?.['SHOAL_TOKEN'] || process.env['SHOAL_TOKEN'] || makeToken();
+    const token = jobSecret(opts);
     // The coordinator runs in its own process: if it dies it is restarted on the same port and
     // the job goes on (lib/coordinator_process.ts).
     this.coordinator = await CoordinatorProcess.start({
@@ -266,7 +272,8 @@ class Job {
     // A wildcard bind is not an address ranks can dial.
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
     if (!opts.noDashboard) {
-      const url = `http://${formatAddress({ host: dialHost, port: this.coordinator.port })}/?token=${token}`;
+      // The URL ends up in terminals, logs and browser history: it carries the read-only token.
+      const url = `http://${formatAddress({ host: dialHost, port: this.coordinator.port })}/?token=${viewerToken(token)}`;
       // Printed even when quiet (shoal train runs its job quietly): it is how users find the job.
       if (opts.onDashboard) opts.onDashboard(url);
       else process.stderr.write(`[shoal] dashboard: ${url}\n`);
@@ -396,9 +403,17 @@ class Job {
     if (opts.hostfile !== undefined && !isLocalAddress(p.host)) {
       const [rsh, ...rshArgs] = (opts.rsh ?? 'ssh').trim().split(/\s+/) as [string, ...string[]];
       const cwd = opts.cwd ?? process.cwd();
-      // The remote shell joins its arguments into one command line, hence the quoting.
-      const remote = ['cd', shellQuote(cwd), '&&', 'exec', 'env', ...Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`)), ...opts.command.map(shellQuote)];
-      child = spawn(rsh, [...rshArgs, p.host, ...remote], { ...spawnOpts, env: process.env });
+      const { SHOAL_TOKEN: secret = '', ...visible } = env;
+      // The remote shell joins its arguments into one command line, hence the quoting. The
+      // secret is not in it (argv shows in `ps` on both hosts): the remote side reads it as the
+      // first line of its stdin and exports it just for the rank.
+      const remote = [
+        'cd', shellQuote(cwd), '&&', 'exec', 'env', ...Object.entries(visible).map(([k, v]) => shellQuote(`${k}=${v}`)),
+        '/bin/sh', '-c', shellQuote(READ_SECRET_THEN_EXEC), 'shoal-rank', ...opts.command.map(shellQuote),
+      ];
+      child = spawn(rsh, [...rshArgs, p.host, ...remote], { ...spawnOpts, stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+      child.stdin?.on('error', () => undefined);  // an rsh that exits early closes the pipe; its exit is reported
+      child.stdin?.end(`${secret}\n`);
     } else {
       child = spawn(program, args, { ...spawnOpts, env: { ...process.env, ...env } });
     }
@@ -710,4 +725,15 @@ function plural(n: number, word: string, many = `${word}s`): string {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** Run by the remote shell for a hostfile rank: the job secret is the first line of stdin. */
+const READ_SECRET_THEN_EXEC = 'IFS= read -r SHOAL_TOKEN && export SHOAL_TOKEN && exec "$@"';
+
+/** The job's secret: RunOptions.token, -x SHOAL_TOKEN, SHOAL_TOKEN(_FILE) of the launcher's environment, or a fresh one. */
+function jobSecret(opts: RunOptions): string {
+  if (opts.token !== undefined) return checkedSecret(opts.token, 'shoal run: the job token');
+  const passed = opts.env?.['SHOAL_TOKEN'];
+  if (passed !== undefined) return checkedSecret(passed, 'shoal run: -x SHOAL_TOKEN');
+  return jobSecretFromEnv(process.env) ?? makeToken();
 }

@@ -1,15 +1,18 @@
 // `shoal ps add-server|remove-server`: grow or shrink the parameter servers of a running job.
-// The job is named by its dashboard URL (printed by `shoal run` / `shoal train`, token included)
-// or by --coordinator host:port plus SHOAL_TOKEN; the coordinator hands the request to the
+// The job is named by its dashboard URL (printed by `shoal run` / `shoal train`) or by
+// --coordinator host:port. Admin requests need the job secret (SHOAL_TOKEN or SHOAL_TOKEN_FILE):
+// the token in the dashboard URL is read-only. The coordinator hands the request to the
 // launcher, which starts or drains the server (docs/parameter_server.md, "Elastic servers").
 import { FlagReader, usageError } from './cli_flags.js';
 import { ShoalError } from './errors.js';
+import { jobSecretFromEnv } from './job_secret.js';
 
-export const PS_USAGE = `usage: shoal ps add-server --job URL
-       shoal ps remove-server N --job URL
+export const PS_USAGE = `usage: SHOAL_TOKEN=<job secret> shoal ps add-server --job URL
+       SHOAL_TOKEN=<job secret> shoal ps remove-server N --job URL
 
-  --job URL            the job's dashboard URL as printed at start (http://host:port/?token=...)
-  --coordinator H:P    instead of --job: the coordinator's address, with SHOAL_TOKEN in the environment
+  --job URL            the job's dashboard URL as printed at start (only its address is used)
+  --coordinator H:P    instead of --job: the coordinator's address
+  The job secret comes from SHOAL_TOKEN or SHOAL_TOKEN_FILE (the dashboard's token is read-only).
 
 add-server starts one more parameter server; only the key ranges it takes over move to it.
 remove-server drains server N: its keys move to the others, then it exits.`;
@@ -44,19 +47,20 @@ export function parsePsArgs(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     } catch {
       throw usageError('shoal ps', `--job needs the dashboard URL (http://host:port/?token=...), got ${JSON.stringify(job)}`);
     }
-    const token = url.searchParams.get('token') ?? env.SHOAL_TOKEN ?? '';
-    if (token === '') throw usageError('shoal ps', '--job URL has no ?token= (copy the whole dashboard URL) and SHOAL_TOKEN is not set');
-    return { action, server, base: `${url.protocol}//${url.host}`, token };
+    return { action, server, base: `${url.protocol}//${url.host}`, token: adminSecret(env) };
   }
-  if (coordinator !== null) {
-    if (!env.SHOAL_TOKEN) throw usageError('shoal ps', '--coordinator needs the job token in SHOAL_TOKEN');
-    return { action, server, base: `http://${coordinator}`, token: env.SHOAL_TOKEN };
-  }
+  if (coordinator !== null) return { action, server, base: `http://${coordinator}`, token: adminSecret(env) };
   throw usageError('shoal ps', `which job? pass --job URL (the dashboard URL) or --coordinator host:port\n${PS_USAGE}`);
 }
 
-export async function psMain(argv: string[]): Promise<number> {
-  const args = parsePsArgs(argv);
+function adminSecret(env: NodeJS.ProcessEnv): string {
+  const secret = jobSecretFromEnv(env);
+  if (secret === undefined) throw usageError('shoal ps', 'admin requests need the job secret in SHOAL_TOKEN (or SHOAL_TOKEN_FILE); the token in the dashboard URL is read-only');
+  return secret;
+}
+
+export async function psMain(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const args = parsePsArgs(argv, env);
   if (args === 'help') {
     process.stdout.write(`${PS_USAGE}\n`);
     return 0;
@@ -71,7 +75,7 @@ export async function psMain(argv: string[]): Promise<number> {
   const text = (await res.text()).trim();
   if (!res.ok) {
     process.stderr.write(`shoal ps ${args.action}: ${text} (HTTP ${res.status})\n`);
-    return res.status === 401 || res.status === 400 ? 2 : 1;
+    return res.status === 401 || res.status === 403 || res.status === 400 ? 2 : 1;
   }
   process.stdout.write(`${text}\n`);
   return 0;

@@ -1,18 +1,18 @@
-// The coordinator's monitoring endpoints, all behind the job token (query `token=` or
-// `Authorization: Bearer <token>`, else 401):
+// The coordinator's monitoring endpoints, all behind a token (query `token=` or
+// `Authorization: Bearer <token>`, else 401). The read-only viewer token (the one in printed
+// dashboard URLs) and the job secret both open them:
 //   GET /            the dashboard page          GET /metrics     Prometheus text
 //   GET /api/state   the dashboard's JSON        GET /api/trace   Chrome trace of recent collectives
-//   WS  /v1/feed     the state, pushed every second
-import { timingSafeEqual } from 'node:crypto';
+//   WS  /v1/feed     the state, pushed every second (it reads nothing from the browser)
+import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket } from '@trufflesuite/uws-js-unofficial';
-
+import { accessOf, deny, guarded, type RouteSecrets } from '../coordinator_http.js';
 import { DASHBOARD_HTML } from './dashboard_html.js';
 import type { JobView } from './job_view.js';
 import { prometheusText } from './prometheus.js';
 
 export interface MonitorHost {
-  readonly token: string;
+  readonly secrets: RouteSecrets;
   view(): JobView | null;
 }
 
@@ -20,51 +20,45 @@ interface FeedData {
   open: boolean;
 }
 
-export function authorized(token: string, req: HttpRequest): boolean {
-  const fromQuery = req.getQuery('token') ?? '';
-  const header = req.getHeader('authorization');
-  const given = fromQuery !== '' ? decodeURIComponent(fromQuery) : header.startsWith('Bearer ') ? header.slice(7) : '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function deny(res: HttpResponse): void {
-  res.writeStatus('401 Unauthorized').writeHeader('content-type', 'text/plain').end('401: this job needs its token (?token=... or Authorization: Bearer ...)\n');
-}
+/** Feed clients only listen; anything bigger than this from them is a protocol error. */
+const FEED_MAX_MESSAGE_BYTES = 1024;
 
 /** Registers the routes on the coordinator's uWS app; returns the feed's subscriber set. */
-export function attachMonitor(app: TemplatedApp, host: () => MonitorHost | null): Set<UwsWebSocket<FeedData>> {
+export function attachMonitor(app: TemplatedApp, host: () => MonitorHost | null, log: (line: string) => void): Set<UwsWebSocket<FeedData>> {
   const subscribers = new Set<UwsWebSocket<FeedData>>();
-  const serve = (type: string, body: (view: JobView) => string) => (res: HttpResponse, req: HttpRequest) => {
-    const h = host();
-    const view = h?.view();
-    if (!h || !view) {
-      res.writeStatus('503 Service Unavailable').end('starting');
-      return;
-    }
-    if (!authorized(h.token, req)) {
-      deny(res);
-      return;
-    }
-    res.writeStatus('200 OK').writeHeader('content-type', type).writeHeader('cache-control', 'no-store').end(body(view));
-  };
+  const serve = (path: string, type: string, body: (view: JobView) => string) =>
+    guarded(log, `GET ${path}`, (res: HttpResponse, req: HttpRequest) => {
+      const h = host();
+      const view = h?.view();
+      if (!h || !view) {
+        res.writeStatus('503 Service Unavailable').end('starting');
+        return;
+      }
+      const access = accessOf(req, h.secrets);
+      if (access === 'none') {
+        deny(res, access);
+        return;
+      }
+      res.writeStatus('200 OK').writeHeader('content-type', type).writeHeader('cache-control', 'no-store').end(body(view));
+    });
   app
-    .get('/', serve('text/html; charset=utf-8', () => DASHBOARD_HTML))
-    .get('/metrics', serve('text/plain; version=0.0.4; charset=utf-8', (v) => prometheusText(v)))
-    .get('/api/state', serve('application/json', (v) => JSON.stringify(v.state())))
-    .get('/api/trace', serve('application/json', (v) => JSON.stringify(v.chromeTrace())))
+    .get('/', serve('/', 'text/html; charset=utf-8', () => DASHBOARD_HTML))
+    .get('/metrics', serve('/metrics', 'text/plain; version=0.0.4; charset=utf-8', (v) => prometheusText(v)))
+    .get('/api/state', serve('/api/state', 'application/json', (v) => JSON.stringify(v.state())))
+    .get('/api/trace', serve('/api/trace', 'application/json', (v) => JSON.stringify(v.chromeTrace())))
     .ws<FeedData>('/v1/feed', {
       idleTimeout: 120,
+      maxPayloadLength: FEED_MAX_MESSAGE_BYTES,
       maxBackpressure: 16 * 1024 * 1024,
-      upgrade: (res, req, context) => {
+      upgrade: guarded(log, 'feed upgrade', (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
         const h = host();
-        if (!h || !authorized(h.token, req)) {
-          deny(res);
+        const access = h ? accessOf(req, h.secrets) : 'none';
+        if (access === 'none') {
+          deny(res, access);
           return;
         }
         res.upgrade<FeedData>({ open: true }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
-      },
+      }),
       open: (ws) => {
         subscribers.add(ws);
         const view = host()?.view();

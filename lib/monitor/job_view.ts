@@ -30,6 +30,10 @@ export interface ProcessView {
   lostReason: string | null;
   lastHeartbeatMs: number;
   metrics: MetricsSnapshot | null;
+  /** When (coordinator clock) the latest metrics arrived. */
+  metricsAtMs: number;
+  /** When (coordinator clock) metrics first showed the process in its current op; null when in none. */
+  currentSinceMs: number | null;
   server: ServerStats | null;
   /** Keys/s and pushes/s from the last two server samples. */
   rates: { pullsPerSec: number; pushesPerSec: number; keysPerSec: number };
@@ -68,6 +72,8 @@ export class JobView {
       lostReason: null,
       lastHeartbeatMs: Date.now(),
       metrics: null,
+      metricsAtMs: 0,
+      currentSinceMs: null,
       server: null,
       rates: { pullsPerSec: 0, pushesPerSec: 0, keysPerSec: 0 },
     });
@@ -121,10 +127,14 @@ export class JobView {
       if (list.length > TIMELINE_PER_RANK) list.splice(0, list.length - TIMELINE_PER_RANK);
       this.timelines.set(rank, list);
     }
+    const current = m.current && typeof m.current === 'object' ? m.current : null;
+    const opKey = (c: MetricsSnapshot['current'] | undefined): string | null => (c ? `${c.op}/${c.group}/${c.seq}` : null);
+    if (opKey(current) !== opKey(p.metrics?.current)) p.currentSinceMs = current ? Date.now() : null;
+    p.metricsAtMs = Date.now();
     p.metrics = {
       startedAt: num(m.startedAt, this.startedAt),
       now: num(m.now, Date.now()),
-      current: m.current && typeof m.current === 'object' ? m.current : null,
+      current,
       lastSeq: m.lastSeq && typeof m.lastSeq === 'object' ? m.lastSeq : {},
       ops: m.ops && typeof m.ops === 'object' ? m.ops : {},
       bytes: num(m.bytes, 0),

@@ -4,6 +4,9 @@
 // for the world communicator (split communicators are reported by their op only).
 import type { JobView, ProcessView } from './job_view.js';
 
+/** A process heard from less recently than this is "silent" (job_view.ts processState says the same). */
+const SILENT_MS = 5000;
+
 export interface Stall {
   key: string;      // op/group/seq: reported once per stall
   message: string;
@@ -23,13 +26,14 @@ export function inspectStalls(view: JobView, thresholdMs: number, now = Date.now
   const stalls: Stall[] = [];
   for (const [key, arrived] of stuck) {
     const first = arrived[0]!.metrics!.current!;
+    if (first.group === 'world' && (!diagnosable(workers, arrived, now) || allOthersFinished(workers, arrived, first.seq))) continue;
     const waitedS = Math.round((now - Math.min(...arrived.map((w) => w.metrics!.current!.since))) / 1000);
     const here = new Set(arrived.map((w) => w.rank));
     const missing: string[] = [];
     if (first.group === 'world') {
       for (const w of workers) {
         if (here.has(w.rank)) continue;
-        missing.push(`rank ${w.rank} (${whereIs(w, first.seq, now)})`);
+        missing.push(`rank ${w.rank} (${whereIs(w, now)})`);
       }
     }
     const ranks = [...here].sort((a, b) => a - b).join(', ');
@@ -42,11 +46,31 @@ export function inspectStalls(view: JobView, thresholdMs: number, now = Date.now
   return stalls;
 }
 
-function whereIs(w: ProcessView, seq: number, now: number): string {
+/**
+ * A stall is reported once, so its diagnosis must not rest on metrics older than the stall:
+ * under load a heartbeat can arrive seconds late, and a rank that already finished the
+ * previous op would be described as still inside it. Wait until every missing rank that is
+ * alive and not silent has sent metrics since the coordinator saw the first rank arrive.
+ */
+function diagnosable(workers: ProcessView[], arrived: ProcessView[], now: number): boolean {
+  const since = Math.min(...arrived.map((w) => w.currentSinceMs ?? now));
+  return workers.every((w) => arrived.includes(w) || !w.alive || w.metrics === null || now - w.lastHeartbeatMs > SILENT_MS || w.metricsAtMs >= since);
+}
+
+/**
+ * Every other rank already finished world op `seq`: nobody is missing. Seen when the waiters'
+ * metrics are older than the others' (a late heartbeat under load); it was reported as a stall.
+ */
+function allOthersFinished(workers: ProcessView[], arrived: ProcessView[], seq: number): boolean {
+  const others = workers.filter((w) => !arrived.includes(w));
+  return others.length > 0 && others.every((w) => (w.metrics?.lastSeq['world'] ?? -1) >= seq);
+}
+
+function whereIs(w: ProcessView, now: number): string {
   if (!w.alive) return w.lostReason ? `dead: ${w.lostReason}` : 'finished';
-  if (now - w.lastHeartbeatMs > 5000) return `silent for ${Math.round((now - w.lastHeartbeatMs) / 1000)} s`;
+  if (now - w.lastHeartbeatMs > SILENT_MS) return `silent for ${Math.round((now - w.lastHeartbeatMs) / 1000)} s`;
   const c = w.metrics?.current;
   if (c) return `in ${c.op} seq ${c.seq}${c.group === 'world' ? '' : ` on ${c.group}`} (desync)`;
   const last = w.metrics?.lastSeq['world'];
-  return `busy computing; last finished seq ${last ?? 'none'}${last !== undefined && last >= seq ? ' (ahead?)' : ''}`;
+  return `busy computing; last finished seq ${last ?? 'none'}`;
 }

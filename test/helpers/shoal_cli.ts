@@ -14,10 +14,16 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `onStderrLine` sees each stderr line with the CLI's pid (tests that act on the job as it runs). */
-export function shoal(args: string[], wallMs = 120_000, onStderrLine?: (line: string, pid: number) => void): Promise<CliRun> {
+export interface ShoalOptions {
+  /** The CLI's environment; default this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** Sees each stderr line with the CLI's pid (tests that act on the job as it runs). */
+  onStderrLine?: (line: string, pid: number) => void;
+}
+
+export function shoal(args: string[], wallMs = 120_000, { env = process.env, onStderrLine }: ShoalOptions = {}): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => child.kill('SIGTERM'), wallMs);

@@ -6,6 +6,8 @@ import test from 'ava';
 import { runRanks } from '../helpers/run_job.js';
 
 const WORKER = 'workers/recovery.worker.js';
+/** The job secret, as a user would export it: admin routes need it (the dashboard URL's token is read-only). */
+const SECRET = 'a1'.repeat(16);
 
 test('admin requests: 401 without the token, 400 with the launcher\'s reason', async (t) => {
   t.timeout(120_000);
@@ -15,9 +17,8 @@ test('admin requests: 401 without the token, 400 with the launcher\'s reason', a
   const ask = async (): Promise<void> => {
     const u = new URL(url);
     const base = `${u.protocol}//${u.host}`;
-    const token = u.searchParams.get('token')!;
     const post = async (path: string, auth: boolean): Promise<void> => {
-      const res = await fetch(`${base}${path}`, { method: 'POST', headers: auth ? { authorization: `Bearer ${token}` } : {} });
+      const res = await fetch(`${base}${path}`, { method: 'POST', headers: auth ? { authorization: `Bearer ${SECRET}` } : {} });
       answers.push({ status: res.status, text: (await res.text()).trim() });
     };
     await post('/v1/admin/ps/add-server', false);
@@ -27,6 +28,7 @@ test('admin requests: 401 without the token, 400 with the launcher\'s reason', a
   };
   const run = await runRanks(2, WORKER, ['300'], {
     inject: 'delay:rank=0:ms=10',
+    token: SECRET,
     onDashboard: (u) => (url = u),
     noDashboard: false,
     onLine: (_r, _s, line) => {
@@ -51,10 +53,11 @@ test('shoal ps add-server --job URL grows a running job; keys stay exact', async
     servers: 2,
     replication: 2,
     noDashboard: false,
+    token: SECRET,
     onDashboard: (u) => (url = u),
     env: { SHOAL_PS_TIMEOUT_MS: '60000' },
     onLine: (rank, _s, line) => {
-      if (rank === 0 && line.startsWith('ELASTIC ') && !cli) cli = psMain(['add-server', '--job', url]);
+      if (rank === 0 && line.startsWith('ELASTIC ') && !cli) cli = psMain(['add-server', '--job', url], { ...process.env, SHOAL_TOKEN: SECRET });
     },
     wallTimeoutMs: 150_000,
   });

@@ -43,7 +43,7 @@ type Trainer = keyof typeof TRAINERS;
 async function trainsThrough(t: import('ava').ExecutionContext, name: string, args: string[], restarts: number, onStderrLine?: (line: string, pid: number) => void): Promise<string> {
   t.timeout(150_000);
   const model = join(dir, `${name.replace(/\W+/g, '_')}.json`);
-  const run = await shoal(['train', ...args, '--max-restarts', String(restarts), '--model-out', model], 120_000, onStderrLine);
+  const run = await shoal(['train', ...args, '--max-restarts', String(restarts), '--model-out', model], 120_000, { onStderrLine });
   t.is(run.code, 0, run.stderr);
   t.is(run.stderr.match(/starting a replacement/g)?.length, restarts, run.stderr);
   t.true(existsSync(model), 'model written');

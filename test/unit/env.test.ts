@@ -1,4 +1,7 @@
 import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { coordinatorListenHost, detectEnv, formatAddress, isLocalAddress, parseCoordinator } from '../../lib/env.js';
 import { ConfigError } from '../../lib/errors.js';
 
@@ -18,7 +21,6 @@ test('nothing set: a lone process with defaults', (t) => {
     localRank: 0,
     coordinator: null,
     token: '',
-    tokenDerived: false,
     launcher: 'none',
     hostsCoordinator: false,
     bindHost: '127.0.0.1',
@@ -44,7 +46,6 @@ test('shoal run contract', (t) => {
   t.is(job.localRank, 2);
   t.deepEqual(job.coordinator, { host: '127.0.0.1', port: 40123 });
   t.is(job.token, 'secret');
-  t.false(job.tokenDerived);
   t.is(job.launcher, 'shoal');
   t.false(job.hostsCoordinator, 'shoal run hosts the coordinator itself');
   t.is(job.timeoutMs, 5000);
@@ -61,40 +62,58 @@ test('manual SHOAL_RANK without the launcher: rank 0 hosts a local coordinator',
 });
 
 test('OpenMPI variables', (t) => {
-  const env = { OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_SIZE: '3', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_MCA_ess_base_jobid: '12345', ...COORD };
+  const env = { OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_SIZE: '3', OMPI_COMM_WORLD_LOCAL_RANK: '1', OMPI_MCA_ess_base_jobid: '12345', ...COORD, SHOAL_TOKEN: 'mpi-secret' };
   const job = detectEnv(env);
   t.is(job.launcher, 'openmpi');
   t.is(job.rank, 1);
   t.is(job.size, 3);
   t.is(job.localRank, 1);
   t.is(job.jobId, '12345');
-  t.true(job.tokenDerived);
-  t.regex(job.token, /^[0-9a-f]{64}$/);
+  t.is(job.token, 'mpi-secret');
   t.false(job.hostsCoordinator);
   const r0 = detectEnv({ ...env, OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_LOCAL_RANK: '0' });
   t.true(r0.hostsCoordinator);
-  t.is(r0.token, job.token, 'every rank derives the same token');
 });
 
-test('derived tokens differ between jobs', (t) => {
-  const a = detectEnv({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_MCA_ess_base_jobid: '1', ...COORD });
-  const b = detectEnv({ OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_MCA_ess_base_jobid: '2', ...COORD });
-  t.not(a.token, b.token);
+test('a multi-rank job without SHOAL_TOKEN is refused under every launcher, saying how to set one', (t) => {
+  const launches: NodeJS.ProcessEnv[] = [
+    { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', OMPI_MCA_ess_base_jobid: '1', ...COORD },
+    { PMI_RANK: '1', PMI_SIZE: '2', ...COORD },
+    { SLURM_PROCID: '0', SLURM_NTASKS: '2', SLURM_JOB_ID: '7', ...COORD },
+    { JOB_COMPLETION_INDEX: '0', SHOAL_SIZE: '2', ...COORD },
+    { SHOAL_RANK: '1', SHOAL_SIZE: '2', ...COORD },
+  ];
+  for (const env of launches) configError(t, env, 'no job secret is set', 'SHOAL_TOKEN_FILE', 'export SHOAL_TOKEN=$(openssl rand -hex 16)');
+  configError(t, { ...launches[0], SHOAL_TOKEN: '  ' }, 'SHOAL_TOKEN is set but empty');
+});
+
+test('SHOAL_TOKEN_FILE: the secret is read from the file; SHOAL_TOKEN wins when both are set', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-token-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'token');
+  writeFileSync(file, 'from-the-file\n', { mode: 0o600 });
+  const env = { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', ...COORD, SHOAL_TOKEN_FILE: file };
+  t.is(detectEnv(env).token, 'from-the-file');
+  t.is(detectEnv({ ...env, SHOAL_TOKEN: 'direct' }).token, 'direct');
+  configError(t, { ...env, SHOAL_TOKEN_FILE: join(dir, 'missing') }, `SHOAL_TOKEN_FILE=${join(dir, 'missing')}`, 'cannot read');
+  writeFileSync(file, '\n');
+  configError(t, env, 'is empty');
+  writeFileSync(file, 'two\nlines\n');
+  configError(t, env, 'single line');
 });
 
 test('MPICH/PMI variables', (t) => {
   const job = detectEnv({ PMI_RANK: '3', PMI_SIZE: '4', MPI_LOCALRANKID: '1', ...COORD, SHOAL_TOKEN: 't' });
   t.is(job.launcher, 'pmi');
   t.deepEqual([job.rank, job.size, job.localRank], [3, 4, 1]);
-  t.is(detectEnv({ PMI_RANK: '0', PMI_SIZE: '2', PMI_LOCAL_RANK: '0', ...COORD }).localRank, 0);
+  t.is(detectEnv({ PMI_RANK: '0', PMI_SIZE: '2', PMI_LOCAL_RANK: '0', ...COORD, SHOAL_TOKEN: 't' }).localRank, 0);
 });
 
 test('Slurm variables', (t) => {
-  const job = detectEnv({ SLURM_PROCID: '5', SLURM_NTASKS: '8', SLURM_LOCALID: '1', SLURM_JOB_ID: '777', SLURM_STEP_ID: '0', ...COORD });
+  const job = detectEnv({ SLURM_PROCID: '5', SLURM_NTASKS: '8', SLURM_LOCALID: '1', SLURM_JOB_ID: '777', SLURM_STEP_ID: '0', ...COORD, SHOAL_TOKEN: 's' });
   t.is(job.launcher, 'slurm');
   t.deepEqual([job.rank, job.size, job.localRank], [5, 8, 1]);
   t.is(job.jobId, '777.0');
-  t.true(job.tokenDerived);
 });
 
 test('Kubernetes Indexed Job: size from SHOAL_SIZE', (t) => {
@@ -117,6 +136,7 @@ test('precedence: SHOAL_RANK > OpenMPI > PMI > Slurm > Kubernetes', (t) => {
     SLURM_PROCID: '3', SLURM_NTASKS: '5',
     JOB_COMPLETION_INDEX: '4',
     ...COORD,
+    SHOAL_TOKEN: 'p',
   };
   t.is(detectEnv(all).rank, 0);
   const { SHOAL_RANK, ...noShoal } = all;
@@ -138,10 +158,10 @@ test('SHOAL_COORDINATOR is required when size > 1 and the error shows an example
   configError(t, { SLURM_PROCID: '0', SLURM_NTASKS: '2' }, 'SHOAL_COORDINATOR', 'SLURM_NTASKS');
 });
 
-test('size 1 with a coordinator keeps it and derives a token', (t) => {
+test('size 1 with a coordinator keeps it; without SHOAL_TOKEN its token is empty (init refuses parameter servers then)', (t) => {
   const job = detectEnv({ ...COORD });
   t.deepEqual(job.coordinator, { host: '127.0.0.1', port: 29500 });
-  t.true(job.tokenDerived);
+  t.is(job.token, '');
   t.true(job.hostsCoordinator);
 });
 
@@ -200,7 +220,7 @@ test('SHOAL_TOKEN, SHOAL_TIMEOUT_MS and SHOAL_BIND_HOST validation', (t) => {
 });
 
 test('hostsCoordinator only when the coordinator address is local', (t) => {
-  const base = { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2' };
+  const base = { OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '2', SHOAL_TOKEN: 'k' };
   for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '0.0.0.0']) {
     t.true(detectEnv({ ...base, SHOAL_COORDINATOR: `${host}:1` }).hostsCoordinator, host);
   }

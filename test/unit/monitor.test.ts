@@ -81,3 +81,32 @@ test('the stall inspector tells dead, desynced and busy ranks apart', (t) => {
   );
   t.is(inspectStalls(view, 60_000, now).length, 0, 'nothing under the threshold');
 });
+
+test('a stall waits for metrics sent since it began before it names what a missing rank is doing', (t) => {
+  const view = new JobView();
+  const start = Date.now();
+  view.joined('worker', 0, 'h', 0);
+  view.joined('worker', 1, 'h', 1);
+  // Rank 1's last metrics predate the stall: they still show it inside the previous op.
+  view.update('worker', 1, metrics(start, { current: { op: 'allReduce', group: 'world', seq: 8, since: start - 5 }, lastSeq: { world: 7 } }));
+  const stale = view.processes.get(JobView.key('worker', 1))!;
+  stale.metricsAtMs = start - 1;  // received just before rank 0 was seen arriving at seq 9
+  view.update('worker', 0, metrics(start, { current: { op: 'allReduce', group: 'world', seq: 9, since: start - 40_000 } }));
+  t.deepEqual(inspectStalls(view, 30_000, start), [], 'not reported from stale metrics');
+  // Fresh metrics from rank 1: it finished seq 8 and computes.
+  view.update('worker', 1, metrics(start, { lastSeq: { world: 8 } }));
+  t.deepEqual(inspectStalls(view, 30_000, start).map((s) => s.message), ['stall: allReduce seq 9 has waited 40 s; arrived: rank 0; missing: rank 1 (busy computing; last finished seq 8)']);
+});
+
+test('no stall is reported when every other rank already finished the op (the waiter\'s metrics were late)', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  for (let r = 0; r < 3; r++) view.joined('worker', r, 'h', r);
+  view.update('worker', 0, metrics(now, { current: { op: 'allReduce', group: 'world', seq: 32, since: now - 40_000 }, lastSeq: { world: 31 } }));
+  view.update('worker', 1, metrics(now, { lastSeq: { world: 34 } }));
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 33 } }));
+  t.deepEqual(inspectStalls(view, 30_000, now), []);
+  // One rank still short of it: that one is missing.
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 31 } }));
+  t.deepEqual(inspectStalls(view, 30_000, now).map((s) => s.message), ['stall: allReduce seq 32 has waited 40 s; arrived: rank 0; missing: rank 1 (busy computing; last finished seq 34), rank 2 (busy computing; last finished seq 31)']);
+});

@@ -9,7 +9,7 @@ import { StragglerDetector } from '../../lib/monitor/straggler_detector.js';
 /** A worker whose counters say it spent `computeMs` computing over `ops` ops by time `now`. */
 function worker(rank: number, now: number, computeMs: number, ops: number, alive = true): ProcessView {
   return {
-    role: 'worker', rank, host: 'h', pid: 1, alive, lostReason: null, lastHeartbeatMs: now, server: null,
+    role: 'worker', rank, host: 'h', pid: 1, alive, lostReason: null, lastHeartbeatMs: now, metricsAtMs: now, currentSinceMs: null, server: null,
     rates: { pullsPerSec: 0, pushesPerSec: 0, keysPerSec: 0 },
     metrics: {
       startedAt: 0, now, current: null, lastSeq: {}, ops: { allReduce: ops }, bytes: 0,

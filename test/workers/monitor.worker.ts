@@ -1,7 +1,19 @@
 // Rank program for the monitoring test. 'train': a few iterations that report a loss, then
 // rank 1 lags so the stall inspector fires. 'timeout': rank 1 lags longer than rank 0's op
-// timeout, whose error must carry the stall diagnosis.
+// timeout, whose error must carry the stall diagnosis. Rank 1's lag lasts until the test has
+// seen what it waits for (it creates MONITOR_RELEASE_FILE), at most 30 s: fixed sleeps were
+// too short on a loaded machine.
+import { existsSync } from 'node:fs';
+
 import { init } from '../../lib/index.js';
+
+/** Rank 1's lag: until the release file exists (bounded), or `ms` without one. */
+async function lag(ms: number): Promise<void> {
+  const release = process.env.MONITOR_RELEASE_FILE;
+  if (!release) return new Promise((r) => setTimeout(r, ms));
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(release) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}
 
 const scenario = process.argv[2] ?? 'train';
 const comm = await init();
@@ -12,12 +24,12 @@ if (scenario === 'train') {
     if (comm.rank === 0) comm.report({ iteration: it, loss: 1 / (it + 1) });
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (comm.rank === 1) await new Promise((r) => setTimeout(r, 3000));
+  if (comm.rank === 1) await lag(3000);
   await comm.allReduce(g);
 } else {
   await comm.barrier();
-  if (comm.rank === 1) await new Promise((r) => setTimeout(r, 4000));
-  const outcome = await comm.allReduce(g, { timeoutMs: comm.rank === 0 ? 3000 : 0 }).then(
+  if (comm.rank === 1) await lag(4000);
+  const outcome = await comm.allReduce(g, { timeoutMs: comm.rank === 0 ? Number(process.env.MONITOR_TIMEOUT_MS ?? 3000) : 0 }).then(
     () => 'ok',
     (e: Error) => e.message,
   );
