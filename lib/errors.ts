@@ -100,3 +100,13 @@ export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
   return `${typeof value} ${String(value)}`;
 }
+
+/**
+ * The exit code of a trainer rank that failed with `err`: 2 for what the user must fix (bad
+ * flags or configuration, malformed or unreadable input: `ERR_CONFIG`, `ERR_INVALID_ARGUMENT`,
+ * `ERR_IO`), 1 for anything else.
+ */
+export function userErrorExitCode(err: unknown): 1 | 2 {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ERR_CONFIG' || code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_IO' ? 2 : 1;
+}

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import type { ConsistencyOptions } from '../../lib/ps/table_options.js';
 import type { Communicator } from '../../lib/communicator.js';
 import { recoveryEnabled, restartCount } from '../../lib/recovery/recovery_env.js';
+import { userErrorExitCode } from '../../lib/errors.js';
 import { UsageError, type CommonParams } from './cli_flags.js';
 import { PROGRESS_DIM, PsRecovery } from './recovery.js';
 
@@ -23,14 +24,18 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
   await rename(tmp, path);
 }
 
-/** Runs an entry script's body: usage errors exit 2, anything else prints its message and exits 1. */
+/**
+ * Runs an entry script's body: usage errors and bad input (a FILE:LINE:COLUMN message) print
+ * their message and exit 2; anything else prints its stack and exits 1.
+ */
 export function runEntry(body: () => Promise<void>): void {
   body().then(
     () => process.exit(0),
     (err: unknown) => {
-      const e = err as Error & { code?: string };
-      process.stderr.write(`${e instanceof UsageError ? e.message : `error: ${e?.stack ?? String(err)}`}\n`);
-      process.exit(e instanceof UsageError ? 2 : 1);
+      const e = err as Error;
+      const userError = e instanceof UsageError || userErrorExitCode(err) === 2;
+      process.stderr.write(`${userError ? e.message : `error: ${e?.stack ?? String(err)}`}\n`);
+      process.exit(userError ? 2 : 1);
     },
   );
 }

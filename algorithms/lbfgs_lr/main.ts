@@ -2,16 +2,10 @@
 // launcher): parse the same flags, join the job, run job.ts, exit 2 on bad input (flags,
 // unreadable or malformed files) and 1 on other failures.
 import { init } from '../../lib/index.js';
-import { ShoalError } from '../../lib/errors.js';
+import { ShoalError, userErrorExitCode } from '../../lib/errors.js';
 import { parseTrainArgs } from '../../lib/train_cli.js';
 import { runLrJob } from './job.js';
 import { stateOptions } from '../../lib/recovery/recovery_flags.js';
-
-function exitCodeOf(err: unknown): number {
-  const code = (err as { code?: string } | null)?.code;
-  if (err instanceof ShoalError) return code === 'ERR_CONFIG' || code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_IO' ? 2 : 1;
-  return code === 'ERR_INVALID_ARGUMENT' ? 2 : 1;
-}
 
 async function main(): Promise<number> {
   let args;
@@ -28,7 +22,7 @@ async function main(): Promise<number> {
     const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}), ...(args.hashBits ? { hashBits: args.hashBits } : {}) };
     await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });
   } catch (err) {
-    const code = exitCodeOf(err);
+    const code = userErrorExitCode(err);
     process.stderr.write(`shoal train: ${code === 2 || err instanceof ShoalError ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);
     return code;
   }

@@ -1,10 +1,10 @@
 // Per-rank entry of `shoal train mart` (started by lib/trainers/mart_cli.ts under the launcher,
 // or run alone as a single process).
+import { userErrorExitCode } from '../../lib/errors.js';
 import { rankMain } from '../../lib/trainers/mart_cli.js';
 
 process.exitCode = await rankMain('mart', process.argv.slice(2)).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : String(err));
   // Bad flags and bad input data (a file:line:column message) are the user's to fix: 2.
-  const code = (err as { code?: string }).code;
-  return code === 'ERR_CONFIG' || code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_IO' ? 2 : 1;
+  return userErrorExitCode(err);
 });

@@ -202,3 +202,14 @@ test('--max-features and --hash-bits: parsed, defaults, and bad values are usage
   t.is(parseMartArgs('mart', ['--train', 'a.svm', '--max-features', '100']).maxFeatures, 100);
   t.throws(() => parseMartArgs('lambdamart', ['--train', 'a.svm', '--max-features', '-1']), { instanceOf: ConfigError, message: /--max-features expects an integer in \[1, 2\^32\]/ });
 });
+
+for (const trainer of ['ftrl', 'fm'] as const) {
+  test(`shoal train ${trainer}: a nan value -> exit 2 naming FILE:LINE:COLUMN, no stack trace`, async (t) => {
+    t.timeout(120_000);
+    const path = file(`${GOOD}+1 1:1 2:nan\n`);
+    const r = await shoal(['train', trainer, '--train', path]);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, new RegExp(`${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:10: value nan of feature 2 is not a number`));
+    t.notRegex(r.stderr, /\n\s+at /, 'a data error is the user\'s to fix: its message, not a stack');
+  });
+}
