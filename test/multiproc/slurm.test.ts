@@ -4,7 +4,7 @@
 // for the file, one job at a time on this small machine.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -135,7 +135,7 @@ run(`sbatch -n ${NTASKS}: a batch script running srun gives the same results`, a
     if (!['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', ''].includes(state)) break;
     await delay(500);
   }
-  const out = readFileSync(output, 'utf8');
+  const out = existsSync(output) ? readFileSync(output, 'utf8') : `(no output file ${output})`;
   t.is(state, 'COMPLETED', `${show}\n${out}\n${cluster.logs()}`);
   t.regex(show, /\bExitCode=0:0\b/, show);
   checkResults(t, out, NTASKS);
