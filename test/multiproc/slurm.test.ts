@@ -1,0 +1,176 @@
+// Shoal jobs launched by a real Slurm (munged + slurmctld + slurmd on 127.0.0.1, brought up
+// by test/helpers/slurm_cluster.ts): rank and size come from SLURM_PROCID/SLURM_NTASKS, rank 0
+// hosts the coordinator at SHOAL_COORDINATOR (docs/launching.md, "Slurm"). Serial: one cluster
+// for the file, one job at a time on this small machine.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+
+import { freePort, slurmUnavailable, startSlurmCluster, type SlurmCluster } from '../helpers/slurm_cluster.js';
+
+const test = anyTest as TestFn<{ cluster?: SlurmCluster }>;
+const unavailable = slurmUnavailable();
+// CI (.ci/run, root on Debian 12) installs slurm-wlm and munge and sets SHOAL_REQUIRE_SLURM=1:
+// there a missing Slurm fails instead of skipping.
+const required = Boolean(process.env.CI) || process.env.SHOAL_REQUIRE_SLURM === '1';
+const skipping = unavailable !== null && !required;
+type Impl = (t: ExecutionContext<{ cluster?: SlurmCluster }>) => Promise<void>;
+const run = (title: string, impl: Impl): void => {
+  if (skipping) test.serial.skip(`${title} (skipped: ${unavailable})`, impl);
+  else test.serial(title, impl);
+};
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../../../test/fixtures/${name}`, import.meta.url));
+const NTASKS = 4;
+
+interface RankResult {
+  rank: number;
+  size: number;
+  procid: number;
+  ntasks: number;
+  launcher: string;
+  hostsCoordinator: boolean;
+  sum: number[];
+  max: number[];
+  bcast: number[];
+  gathered: number[];
+}
+
+/** Checks every rank's RESULT line against the values the fixture's inputs must give. */
+function checkResults(t: { is: (a: unknown, b: unknown, m?: string) => void; deepEqual: (a: unknown, b: unknown, m?: string) => void }, out: string, n: number): void {
+  const results = out
+    .split('\n')
+    .map((l) => l.replace(/^\d+: /, ''))
+    .filter((l) => l.startsWith('RESULT '))
+    .map((l) => JSON.parse(l.slice('RESULT '.length)) as RankResult)
+    .sort((a, b) => a.rank - b.rank);
+  t.deepEqual(results.map((r) => r.rank), Array.from({ length: n }, (_, i) => i), out);
+  const gathered = Array.from({ length: n }, (_, i) => [i * 10, i + 0.5]).flat();
+  for (const r of results) {
+    t.is(r.launcher, 'slurm', out);
+    t.is(r.procid, r.rank, out);
+    t.is(r.size, n, out);
+    t.is(r.ntasks, n, out);
+    t.is(r.hostsCoordinator, r.rank === 0, out);
+    t.deepEqual(r.sum, [(n * (n + 1)) / 2, n * (n - 1), -(n * (n - 1)) / 2], out);
+    t.deepEqual(r.max, [3 * (n - 1), 0], out);
+    t.deepEqual(r.bcast, [7, 8, 9, n - 1], out);
+    t.deepEqual(r.gathered, gathered, out);
+  }
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  /** True when our bound had to kill the command. */
+  killed: boolean;
+  ms: number;
+}
+
+/** Runs a Slurm client command (srun, sbatch) to completion, SIGKILLed after `boundMs`. */
+async function runBounded(cluster: SlurmCluster, cmd: string, args: string[], extraEnv: Record<string, string>, boundMs: number): Promise<Exit> {
+  const started = Date.now();
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cluster.env(extraEnv) });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    child.kill('SIGKILL');
+  }, boundMs);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  return { code, signal, out, killed, ms: Date.now() - started };
+}
+
+async function shoalEnv(): Promise<Record<string, string>> {
+  return { SHOAL_COORDINATOR: `127.0.0.1:${await freePort()}`, SHOAL_TOKEN: randomBytes(32).toString('hex'), SHOAL_TIMEOUT_MS: '60000' };
+}
+
+test.before(async (t) => {
+  if (skipping) return;
+  t.timeout(150_000);
+  if (unavailable !== null) throw new Error(`the Slurm tests must run here (CI or SHOAL_REQUIRE_SLURM=1): ${unavailable}`);
+  const cluster = await startSlurmCluster({ cpus: 8, startTimeoutMs: 120_000 });
+  t.context.cluster = cluster;
+  t.log(`Slurm cluster up in ${cluster.setupMs} ms (node ${cluster.node}, ${cluster.dir})`);
+});
+
+test.after.always('stop the Slurm cluster', async (t) => {
+  await t.context.cluster?.stop();
+});
+
+run(`srun -n ${NTASKS}: allReduce, bcast and allGather give the known results`, async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('slurm_collectives.mjs')], await shoalEnv(), 180_000);
+  t.false(r.killed, `srun did not finish within 180 s\n${r.out}\n${cluster.logs()}`);
+  t.is(r.code, 0, `${r.out}\n${cluster.logs()}`);
+  checkResults(t, r.out, NTASKS);
+});
+
+run(`sbatch -n ${NTASKS}: a batch script running srun gives the same results`, async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  const script = join(cluster.dir, 'collectives.sbatch');
+  const output = join(cluster.dir, 'collectives.out');
+  // SHOAL_COORDINATOR and SHOAL_TOKEN come from sbatch's environment (--export=ALL, the default).
+  writeFileSync(script, `#!/bin/sh\nexec srun -l ${JSON.stringify(process.execPath)} ${JSON.stringify(fixture('slurm_collectives.mjs'))}\n`, { mode: 0o755 });
+  const submit = cluster.run('sbatch', ['--parsable', '-n', String(NTASKS), '-o', output, script], 30_000, await shoalEnv());
+  const jobId = submit.trim().split(';')[0]!;
+  t.regex(jobId, /^\d+$/, submit);
+  const until = Date.now() + 180_000;
+  let state = '';
+  let show = '';
+  while (Date.now() < until) {
+    show = cluster.run('scontrol', ['show', 'job', '-o', jobId]);
+    state = /JobState=(\S+)/.exec(show)?.[1] ?? '';
+    if (!['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', ''].includes(state)) break;
+    await delay(500);
+  }
+  const out = existsSync(output) ? readFileSync(output, 'utf8') : `(no output file ${output})`;
+  t.is(state, 'COMPLETED', `${show}\n${out}\n${cluster.logs()}`);
+  t.regex(show, /\bExitCode=0:0\b/, show);
+  checkResults(t, out, NTASKS);
+});
+
+run('srun: a task SIGKILLed mid-allReduce makes the others fail with PeerLostError naming it, and srun ends', async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  const victim = 2;
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('slurm_kill_rank.mjs'), String(victim)], await shoalEnv(), 150_000);
+  t.false(r.killed, `srun did not end within 150 s after task ${victim} was killed\n${r.out}\n${cluster.logs()}`);
+  t.not(r.code, 0, r.out);
+  t.regex(r.out, new RegExp(`^${victim}: KILLING rank ${victim} `, 'm'), r.out);
+  const lost = r.out
+    .split('\n')
+    .map((l) => /^(\d+): LOST (.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ task: Number(m[1]), ...(JSON.parse(m[2]!) as { rank: number; peerLost: boolean; name: string; code: string; peer: number; message: string }) }))
+    .sort((a, b) => a.rank - b.rank);
+  t.deepEqual(
+    lost.map((l) => l.rank),
+    Array.from({ length: NTASKS }, (_, i) => i).filter((i) => i !== victim),
+    r.out,
+  );
+  for (const l of lost) {
+    t.is(l.task, l.rank, r.out);
+    t.true(l.peerLost, `rank ${l.rank} failed with ${l.name} (${l.code}), not PeerLostError: ${l.message}`);
+    t.is(l.peer, victim, `rank ${l.rank}: ${l.message}`);
+    t.regex(l.message, new RegExp(`\\b${victim}\\b`), `rank ${l.rank}: ${l.message}`);
+  }
+  t.notRegex(r.out, /NOFAIL/, r.out);
+  t.log(`srun ended ${r.ms} ms after it started (exit ${r.code}); rank 0 got: ${lost[0]?.name}: ${lost[0]?.message}`);
+});
+
+// (c) A parameter-server job under srun is not tested: servers are separate processes
+// (lib/ps/server_main.ts, SHOAL_ROLE=server, SHOAL_SERVER_RANK, SHOAL_NUM_WORKERS) that only
+// `shoal run --servers K` starts; under srun every task is a worker whose rank and size come
+// from SLURM_PROCID/SLURM_NTASKS, and nothing maps tasks to server roles (docs/launching.md).
