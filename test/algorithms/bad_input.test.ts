@@ -183,7 +183,7 @@ test('the SDK trainers refuse a dense model beyond maxFeatures before allocating
   const comm = localCollective();
   await t.throwsAsync(trainLr(comm, rows, { maxIter: 1 }, { log: null }), {
     instanceOf: ShoalError,
-    message: /^lr lbfgs: the largest feature id is 2147483653, so a dense model needs 2147483654 slots; .*--max-features allows 16777216 ids/,
+    message: /^lr tron: the largest feature id is 2147483653, so a dense model needs 2147483654 slots; .*--max-features allows 16777216 ids/,
   });
   await t.throwsAsync(trainMart(comm, rows, { rounds: 1 }, { log: null }), { instanceOf: ShoalError, message: /^mart: the largest feature id is 2147483653/ });
   // globalNumFeatures counts ids past 2^31 (it used to wrap in an Int32).

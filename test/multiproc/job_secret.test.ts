@@ -48,7 +48,7 @@ test('hostfile ranks get the secret (from SHOAL_TOKEN_FILE) on stdin: it is not 
   const run = await shoal(
     ['run', '-np', '2', '-q', '--hostfile', hostfile, '--rsh', `/bin/sh ${fixturePath('rsh.sh')}`, '--coordinator-host', '127.0.0.1', '--', process.execPath, fixturePath('rendezvous.mjs')],
     100_000,
-    cleanEnv({ SHOAL_TOKEN_FILE: tokenFile, SHOAL_TEST_RSH_ARGV: argvLog }),
+    { env: cleanEnv({ SHOAL_TOKEN_FILE: tokenFile, SHOAL_TEST_RSH_ARGV: argvLog }) },
   );
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /\[1\] launcher=shoal hosts=false table=0@40000,1@40001/, 'the ranks proved the secret to the coordinator');

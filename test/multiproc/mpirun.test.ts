@@ -2,7 +2,7 @@
 // rank 0 hosts the coordinator at SHOAL_COORDINATOR, and the collectives run as usual.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/free_port.js';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
@@ -10,17 +10,6 @@ import test from 'ava';
 const hasMpirun = spawnSync('mpirun', ['--version'], { stdio: 'ignore' }).status === 0;
 // CI installs openmpi-bin (.ci/run); there a missing mpirun is a failure, not a skip.
 const mpiTest = hasMpirun || process.env.CI ? test : test.skip;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** Runs mpirun to completion (SIGKILL after 100 s); its exit code and interleaved output. */
 async function mpirun(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {

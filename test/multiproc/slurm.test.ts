@@ -11,7 +11,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 
-import { freePort, slurmUnavailable, startSlurmCluster, type SlurmCluster } from '../helpers/slurm_cluster.js';
+import { freePort } from '../helpers/free_port.js';
+import { slurmUnavailable, startSlurmCluster, type SlurmCluster } from '../helpers/slurm_cluster.js';
 
 const test = anyTest as TestFn<{ cluster?: SlurmCluster }>;
 const unavailable = slurmUnavailable();
