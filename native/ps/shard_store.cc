@@ -87,8 +87,12 @@ SlotTable& SlotTable::operator=(SlotTable&& other) noexcept {
 
 namespace {
 
-// Capacity that holds `keys` keys at the 0.8 load limit.
-size_t capacityFor(size_t keys) { return std::max(ShardStore::kMinCapacity, (keys * 5 + 3) / 4); }
+// Capacity that holds `keys` keys at the load limit.
+size_t capacityFor(size_t keys) {
+  return std::max(ShardStore::kMinCapacity, (keys * ShardStore::kMaxLoadDen + ShardStore::kMaxLoadNum - 1) / ShardStore::kMaxLoadNum);
+}
+
+size_t grownCapacity(size_t capacity) { return capacity + capacity / 4; }
 
 // Keys ahead of the current one whose home slot is prefetched: at 10^7 keys nearly every
 // lookup is a cache miss, and overlapping ~16 of them is what makes a batch fast.
@@ -142,10 +146,10 @@ float* ShardStore::insertAbsent(uint64_t key) {
     ++size_;
     return zeroRow_.get();
   }
-  // Counting both tables keeps the current one under 0.8 even after it absorbs the old.
-  if ((cur_.used_ + old_.used_ + 1) * 5 > cur_.capacity() * 4) {
-    if (migrating()) finishMigration();  // only if one call inserted > 0.8x the old table
-    startGrow(cur_.capacity() * 2);
+  // Counting both tables keeps the current one under the limit even after it absorbs the old.
+  if ((cur_.used_ + old_.used_ + 1) * kMaxLoadDen > cur_.capacity() * kMaxLoadNum) {
+    if (migrating()) finishMigration();  // only if one call inserted > 0.2x the old table
+    startGrow(grownCapacity(cur_.capacity()));
   }
   size_t s = cur_.home(key);
   while (cur_.keys_[s] != 0) s = cur_.next(s);
@@ -170,7 +174,7 @@ void ShardStore::startGrow(size_t capacity) {
     old_ = detail::SlotTable();
     return;
   }
-  // Load <= 0.8, so an empty slot exists; starting there means no probe run straddles the
+  // Load <= 0.85, so an empty slot exists; starting there means no probe run straddles the
   // start of the walk.
   migrateStart_ = 0;
   while (old_.keys_[migrateStart_] != 0) ++migrateStart_;

@@ -289,12 +289,27 @@ void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
 // updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
 // the request being re-routed after a failover, which the new owners may have applied
 // already as replicas.
+// A server's share goes out in messages of about kMessageBytes (a first attempt only: a
+// re-routed request keeps its update id, so it stays one message per server). The server
+// applies, and its replica applies, the first parts while later ones are still being built
+// and sent, instead of the whole request's stages running one after the other.
 void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
   for (uint32_t u : uniqIdx) byServer[ring_.primary(f.uniq[u])].push_back(u);
+  const TableInfo& t = tables_[f.op->tableId];
+  const size_t bytesPerKey = 8 + sizeof(float) * std::max(t.dim, t.pushFloats);
+  const size_t perMessage = updateId != 0 ? SIZE_MAX : std::max<size_t>(kMessageBytes / bytesPerKey, 1024);
   for (int s = 0; s < config_.numServers; ++s) {
-    if (!byServer[static_cast<size_t>(s)].empty()) sendKeys(opId, s, std::move(byServer[static_cast<size_t>(s)]), updateId);
+    auto& all = byServer[static_cast<size_t>(s)];
+    if (all.size() <= perMessage) {
+      if (!all.empty()) sendKeys(opId, s, std::move(all), updateId);
+      continue;
+    }
+    for (size_t from = 0; from < all.size(); from += perMessage) {
+      const size_t to = std::min(all.size(), from + perMessage);
+      sendKeys(opId, s, std::vector<uint32_t>(all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to)), updateId);
+    }
   }
 }
 

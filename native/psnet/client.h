@@ -73,6 +73,8 @@ class PsClient {
   int numServers() const { return initialServers_; }
 
  private:
+  // Target size of one pull or push message (partitionAndSend splits a server's share).
+  static constexpr size_t kMessageBytes = 1 << 20;
   struct TableInfo {
     uint32_t dim = 0;
     uint32_t pushFloats = 0;
