@@ -4,9 +4,11 @@
 // threads, the wire, replication or which keys this server should own (HashRing does).
 // Not thread-safe: the server engine calls it from one thread.
 //
-// Layout. Keys sit in one contiguous uint64 array and rows (rowFloats() floats each) in one
-// contiguous float arena indexed by the same slot, so there is no per-key allocation and a
-// key costs 8 + 4 * rowFloats bytes per slot. Key 0 marks an empty slot, which lets a fresh
+// Layout. One zeroed block per table, 8 + 4 * rowFloats bytes per slot, no per-key
+// allocation. Small rows (slot of at most kInterleaveBytes, e.g. dim 1 AdaGrad: 16 bytes)
+// sit right after their key, so a lookup costs one cache miss instead of two; larger rows
+// go to a separate arena indexed by the same slot, after a dense key array, so probing
+// past other keys does not drag their rows through the cache. Key 0 marks an empty slot, which lets a fresh
 // table come straight from zeroed pages (no initialisation pass); the real key 0 lives
 // in a side slot. A key's home slot is mulhi(storeHash(key), capacity) ("fastrange"), so
 // the capacity need not be a power of two (reserve() can size a table exactly, growth can
@@ -43,6 +45,7 @@
 
 #include <cstddef>  // for size_t
 #include <cstdint>  // for uint64_t, uint32_t
+#include <cstring>  // for memcpy
 #include <memory>
 
 #include "ps/mix64.h"
@@ -53,7 +56,8 @@ namespace shoal::ps {
 
 namespace detail {
 
-// One probing array: keys[capacity] (0 = empty) and rows[capacity * stride], zero-filled.
+// One probing array of `capacity` slots, each a key (0 = empty) and a row of `stride`
+// floats, zero-filled: interleaved (key, row, key, row...) or keys[capacity] then rows.
 class SlotTable {
  public:
   SlotTable() = default;
@@ -68,14 +72,23 @@ class SlotTable {
     return static_cast<size_t>((static_cast<unsigned __int128>(storeHash(key)) * capacity_) >> 64);
   }
   size_t next(size_t slot) const { return slot + 1 == capacity_ ? 0 : slot + 1; }
-  float* row(size_t slot) const { return rows_ + slot * stride_; }
+  // Interleaved keys are only 4-byte aligned when the row has an odd number of floats.
+  uint64_t key(size_t slot) const {
+    uint64_t k;
+    std::memcpy(&k, keyAt(slot), sizeof(k));
+    return k;
+  }
+  void setKey(size_t slot, uint64_t k) { std::memcpy(keyAt(slot), &k, sizeof(k)); }
+  const uint8_t* keyAt(size_t slot) const { return base_ + slot * keyStride_; }
+  uint8_t* keyAt(size_t slot) { return base_ + slot * keyStride_; }
+  float* row(size_t slot) const { return reinterpret_cast<float*>(rows_ + slot * rowStride_); }
   size_t capacity() const { return capacity_; }
-  size_t keyBytes() const { return capacity_ * sizeof(uint64_t); }
-  size_t rowBytes() const { return capacity_ * stride_ * sizeof(float); }
-  size_t bytes() const { return keyBytes() + rowBytes(); }
+  size_t bytes() const { return capacity_ * (sizeof(uint64_t) + stride_ * sizeof(float)); }
 
-  uint64_t* keys_ = nullptr;
-  float* rows_ = nullptr;
+  uint8_t* base_ = nullptr;  // the block; keys start here
+  uint8_t* rows_ = nullptr;  // first row
+  size_t keyStride_ = 0;
+  size_t rowStride_ = 0;
   size_t capacity_ = 0;
   size_t used_ = 0;
   uint32_t stride_ = 0;
@@ -125,6 +138,8 @@ class ShardStore {
   bool migrating() const { return old_.capacity() != 0; }
 
   static constexpr size_t kMinCapacity = 16;
+  // Slots up to this size hold key and row together (see Layout).
+  static constexpr size_t kInterleaveBytes = 32;
   // Old-table slots moved per call, plus kMigratePerKey per key in the call.
   static constexpr size_t kMigrateChunk = 1024;
   static constexpr size_t kMigratePerKey = 8;
@@ -160,7 +175,8 @@ void ShardStore::forEach(F&& f) const {
   if (zeroPresent_) f(uint64_t{0}, static_cast<const float*>(zeroRow_.get()));
   for (const detail::SlotTable* t : {&old_, &cur_}) {
     for (size_t i = 0; i < t->capacity(); ++i) {
-      if (t->keys_[i] != 0) f(t->keys_[i], static_cast<const float*>(t->row(i)));
+      const uint64_t k = t->key(i);
+      if (k != 0) f(k, static_cast<const float*>(t->row(i)));
     }
   }
 }
