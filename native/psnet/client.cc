@@ -275,6 +275,11 @@ void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
     }
     f.index[i] = table[slot].index;
   }
+  f.distinct = f.uniq.size() == op.count;
+  if (f.distinct) {
+    f.uniqValues.clear();
+    return;
+  }
   f.uniqValues.resize(f.uniq.size() * floatsPerKey);
   if (sumValues) {
     std::fill(f.uniqValues.begin(), f.uniqValues.end(), 0.0f);
@@ -335,8 +340,9 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   for (size_t j = 0; j < n; ++j) keys[j] = f.uniq[uniqIdx[j]];
   if (push) {
     auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
+    const float* src = f.sendValues();
     for (size_t j = 0; j < n; ++j) {
-      std::memcpy(vals + j * t.pushFloats, f.uniqValues.data() + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
+      std::memcpy(vals + j * t.pushFloats, src + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
     }
   }
   requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId};
@@ -379,8 +385,9 @@ void PsClient::onResponse(int server, Message&& m) {
       if (f.status.ok()) f.status = Status{ErrorCode::kIo, "parameter server " + std::to_string(server) + " sent a pull answer of the wrong size", -1};
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
+      float* dst = f.pullValues();
       for (size_t j = 0; j < sub.uniqIdx.size(); ++j) {
-        std::memcpy(f.uniqValues.data() + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
+        std::memcpy(dst + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
       }
     }
   } else if (m.payloadBytes() > 0) {
@@ -403,7 +410,7 @@ void PsClient::finishOne(uint64_t opId) {
 void PsClient::complete(uint64_t opId) {
   auto it = inflight_.find(opId);
   InFlight& f = it->second;
-  if (f.op->type == PsOp::Type::kPull) {
+  if (f.op->type == PsOp::Type::kPull && !f.distinct) {
     const uint32_t dim = tables_[f.op->tableId].dim;
     for (size_t i = 0; i < f.op->count; ++i) {
       std::memcpy(f.op->out + i * dim, f.uniqValues.data() + static_cast<size_t>(f.index[i]) * dim, dim * sizeof(float));

@@ -73,6 +73,24 @@ test.serial('a server killed with SIGKILL mid-training loses no acknowledged pus
   }
 });
 
+test.serial('a server killed with SIGKILL while pushes of 300 000 keys are split into several messages per server loses no acknowledged push', async (t) => {
+  t.timeout(180_000);
+  for (const r of await psJob(t, 3, 3, 'failover-large')) {
+    t.is(r['acked'], 16);
+    t.is(r['total'], 48);
+    t.is(r['wrong'], 0, `keys differing from the acknowledged total: ${JSON.stringify(r)}`);
+  }
+});
+
+test.serial('requests of several messages per server (2 servers, whole forwards): distinct and repeated keys, exact sums, every key on both servers', async (t) => {
+  t.timeout(180_000);
+  for (const r of await psJob(t, 3, 2, 'large')) {
+    t.is(r['bad'], 0, JSON.stringify(r));
+    t.is(r['checked'], 750_000);
+    t.deepEqual(r['serverKeys'], [r['n'], r['n']]);
+  }
+});
+
 test.serial('save/load round trip restores the model; corrupt, truncated, unlisted, foreign and overflowing snapshot files are refused, naming the file', async (t) => {
   t.timeout(120_000);
   const r = (await psJob(t, 2, 2, 'snapshot'))[0]!;
