@@ -83,12 +83,13 @@ class SlotTable {
   uint8_t* keyAt(size_t slot) { return base_ + slot * keyStride_; }
   float* row(size_t slot) const { return reinterpret_cast<float*>(rows_ + slot * rowStride_); }
   size_t capacity() const { return capacity_; }
-  size_t bytes() const { return capacity_ * (sizeof(uint64_t) + stride_ * sizeof(float)); }
+  size_t bytes() const { return bytes_; }
 
   uint8_t* base_ = nullptr;  // the block; keys start here
   uint8_t* rows_ = nullptr;  // first row
   size_t keyStride_ = 0;
   size_t rowStride_ = 0;
+  size_t bytes_ = 0;
   size_t capacity_ = 0;
   size_t used_ = 0;
   uint32_t stride_ = 0;
