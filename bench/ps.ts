@@ -1,6 +1,8 @@
 // Parameter-server throughput: `npm run bench:ps -- --workers 2 --servers 2 --keys 1e6 --dim 1,16`
 // Starts the workers and servers with the launcher, measures pull and push of unique random
-// keys (AdaGrad), and the servers' memory per stored row after a --load-keys load.
+// keys (AdaGrad), the CPU time all workers and servers spent per key (Linux, local servers:
+// on a shared host it varies far less than wall-clock throughput), and the servers' memory
+// per stored row after a --load-keys load.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -38,9 +40,11 @@ if (!result.ok) {
   process.exit(1);
 }
 console.log(`Shoal parameter server: ${workers} workers, ${servers} servers (replication ${Math.min(replication, servers)}), ${keys} unique random keys per request, AdaGrad, node ${process.version}`);
-console.log('op     dim   keys/s (all workers)     MB/s');
+console.log('op     dim   keys/s (all workers)     MB/s   CPU ns/key (workers + servers)');
 for (const r of rows.filter((x) => x['op'] !== 'memory')) {
-  console.log(`${String(r['op']).padEnd(5)} ${String(r['dim']).padStart(4)}   ${(Number(r['keysPerSec']) / 1e6).toFixed(2).padStart(10)} M       ${Number(r['MBps']).toFixed(0).padStart(6)}`);
+  console.log(
+    `${String(r['op']).padEnd(5)} ${String(r['dim']).padStart(4)}   ${(Number(r['keysPerSec']) / 1e6).toFixed(2).padStart(10)} M       ${Number(r['MBps']).toFixed(0).padStart(6)}   ${Number(r['cpuNsPerKey']).toFixed(0).padStart(8)}`,
+  );
 }
 const mem = rows.find((x) => x['op'] === 'memory');
 if (mem) console.log(`memory: ${Number(mem['bytesPerStoredRow']).toFixed(2)} bytes per stored row (dim 1, AdaGrad) over ${mem['storedRows']} rows (${loadKeys} keys x replicas)`);

@@ -1,5 +1,7 @@
 // One worker of the parameter-server benchmark (bench/ps.ts starts it under the launcher).
 // argv[2]: JSON { keys, dims: number[], iters, loadKeys }. Rank 0 prints `RES {json}` lines.
+import { readFileSync } from 'node:fs';
+
 import { init } from '../lib/index.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as { keys: number; dims: number[]; iters: number; loadKeys: number };
@@ -21,6 +23,29 @@ function randomKeys(n: number, salt: number): BigUint64Array {
   return out;
 }
 
+/** CPU seconds a local process has used (Linux /proc: utime + stime, in USER_HZ = 100 ticks). */
+function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function ownCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+// CPU time of every worker and server process, summed: on a loaded host wall-clock
+// throughput mostly measures the other tenants, CPU per key measures the code.
+const serverPids = ((await ps.stats()) as Array<{ pid: number }>).map((s) => s.pid);
+function serversCpuSeconds(): number {
+  try {
+    return serverPids.reduce((a, pid) => a + procCpuSeconds(pid), 0);
+  } catch {
+    return Number.NaN;  // servers on other hosts (or no /proc): not measured
+  }
+}
+
 async function slowest(seconds: number): Promise<number> {
   const t = new Float64Array([seconds]);
   await comm.allReduce(t, { op: 'max' });
@@ -39,13 +64,19 @@ for (const dim of spec.dims) {
     ['push', () => table.push(keys, grads)],
   ] as const) {
     await comm.barrier();
+    const servers0 = rank === 0 ? serversCpuSeconds() : 0;
+    const own0 = ownCpuSeconds();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < spec.iters; i++) await fn();
+    const own = new Float64Array([ownCpuSeconds() - own0]);
     const secs = await slowest(Number(process.hrtime.bigint() - t0) / 1e9);
+    await comm.allReduce(own, { op: 'sum' });
     const keysPerSec = (size * spec.keys * spec.iters) / secs;
     const bytesPerKey = 8 + dim * 4; // key + values on the wire
     if (rank === 0) {
-      console.log(`RES ${JSON.stringify({ op, dim, workers: size, keysPerRequest: spec.keys, iters: spec.iters, seconds: secs, keysPerSec, MBps: (keysPerSec * bytesPerKey) / 1e6 })}`);
+      const cpuSeconds = own[0]! + serversCpuSeconds() - servers0;
+      const cpuNsPerKey = (cpuSeconds * 1e9) / (size * spec.keys * spec.iters);
+      console.log(`RES ${JSON.stringify({ op, dim, workers: size, keysPerRequest: spec.keys, iters: spec.iters, seconds: secs, keysPerSec, MBps: (keysPerSec * bytesPerKey) / 1e6, cpuSeconds, cpuNsPerKey })}`);
     }
   }
 }

@@ -55,28 +55,37 @@ void freeZeroed(void* p, size_t bytes) {
 }  // namespace
 
 SlotTable::SlotTable(size_t capacity, uint32_t stride) : capacity_(capacity), stride_(stride) {
-  keys_ = static_cast<uint64_t*>(allocZeroed(keyBytes()));
-  rows_ = static_cast<float*>(allocZeroed(rowBytes()));
-  if (keys_ == nullptr || rows_ == nullptr) {
-    freeZeroed(keys_, keyBytes());
-    freeZeroed(rows_, rowBytes());
-    keys_ = nullptr;
-    rows_ = nullptr;
-    throw Error(ErrorCode::kInternal, "ShardStore: out of memory allocating " + std::to_string(capacity) + " slots (" +
-                                          std::to_string(bytes()) + " bytes)");
+  const size_t rowBytes = stride * sizeof(float);
+  size_t rowsOffset;
+  if (sizeof(uint64_t) + rowBytes <= ShardStore::kInterleaveBytes) {
+    keyStride_ = rowStride_ = sizeof(uint64_t) + rowBytes;
+    rowsOffset = sizeof(uint64_t);
+    bytes_ = capacity * keyStride_;
+  } else {
+    keyStride_ = sizeof(uint64_t);
+    rowStride_ = rowBytes;
+    // Rows start on a cache line: a 128-byte row then spans 2 lines, not 3.
+    rowsOffset = (capacity * sizeof(uint64_t) + 63) / 64 * 64;
+    bytes_ = rowsOffset + capacity * rowBytes;
   }
+  base_ = static_cast<uint8_t*>(allocZeroed(bytes_));
+  if (base_ == nullptr) {
+    throw Error(ErrorCode::kInternal, "ShardStore: out of memory allocating " + std::to_string(capacity) + " slots (" +
+                                          std::to_string(bytes_) + " bytes)");
+  }
+  rows_ = base_ + rowsOffset;
 }
 
-SlotTable::~SlotTable() {
-  freeZeroed(keys_, keyBytes());
-  freeZeroed(rows_, rowBytes());
-}
+SlotTable::~SlotTable() { freeZeroed(base_, bytes()); }
 
 SlotTable::SlotTable(SlotTable&& other) noexcept { *this = std::move(other); }
 
 SlotTable& SlotTable::operator=(SlotTable&& other) noexcept {
-  std::swap(keys_, other.keys_);
+  std::swap(base_, other.base_);
   std::swap(rows_, other.rows_);
+  std::swap(keyStride_, other.keyStride_);
+  std::swap(rowStride_, other.rowStride_);
+  std::swap(bytes_, other.bytes_);
   std::swap(capacity_, other.capacity_);
   std::swap(used_, other.used_);
   std::swap(stride_, other.stride_);
@@ -87,8 +96,12 @@ SlotTable& SlotTable::operator=(SlotTable&& other) noexcept {
 
 namespace {
 
-// Capacity that holds `keys` keys at the 0.8 load limit.
-size_t capacityFor(size_t keys) { return std::max(ShardStore::kMinCapacity, (keys * 5 + 3) / 4); }
+// Capacity that holds `keys` keys at the load limit.
+size_t capacityFor(size_t keys) {
+  return std::max(ShardStore::kMinCapacity, (keys * ShardStore::kMaxLoadDen + ShardStore::kMaxLoadNum - 1) / ShardStore::kMaxLoadNum);
+}
+
+size_t grownCapacity(size_t capacity) { return capacity + capacity / 4; }
 
 // Keys ahead of the current one whose home slot is prefetched: at 10^7 keys nearly every
 // lookup is a cache miss, and overlapping ~16 of them is what makes a batch fast.
@@ -124,13 +137,13 @@ size_t ShardStore::oldProbeStart(uint64_t key) const {
 float* ShardStore::find(uint64_t key) const {
   if (key == 0) return zeroPresent_ ? zeroRow_.get() : nullptr;
   for (size_t s = cur_.home(key);; s = cur_.next(s)) {
-    const uint64_t k = cur_.keys_[s];
+    const uint64_t k = cur_.key(s);
     if (k == key) return cur_.row(s);
     if (k == 0) break;
   }
   if (!migrating()) return nullptr;
   for (size_t s = oldProbeStart(key);; s = old_.next(s)) {
-    const uint64_t k = old_.keys_[s];
+    const uint64_t k = old_.key(s);
     if (k == key) return old_.row(s);
     if (k == 0) return nullptr;
   }
@@ -142,14 +155,14 @@ float* ShardStore::insertAbsent(uint64_t key) {
     ++size_;
     return zeroRow_.get();
   }
-  // Counting both tables keeps the current one under 0.8 even after it absorbs the old.
-  if ((cur_.used_ + old_.used_ + 1) * 5 > cur_.capacity() * 4) {
-    if (migrating()) finishMigration();  // only if one call inserted > 0.8x the old table
-    startGrow(cur_.capacity() * 2);
+  // Counting both tables keeps the current one under the limit even after it absorbs the old.
+  if ((cur_.used_ + old_.used_ + 1) * kMaxLoadDen > cur_.capacity() * kMaxLoadNum) {
+    if (migrating()) finishMigration();  // only if one call inserted > 0.2x the old table
+    startGrow(grownCapacity(cur_.capacity()));
   }
   size_t s = cur_.home(key);
-  while (cur_.keys_[s] != 0) s = cur_.next(s);
-  cur_.keys_[s] = key;
+  while (cur_.key(s) != 0) s = cur_.next(s);
+  cur_.setKey(s, key);
   ++cur_.used_;
   ++size_;
   return cur_.row(s);
@@ -170,10 +183,10 @@ void ShardStore::startGrow(size_t capacity) {
     old_ = detail::SlotTable();
     return;
   }
-  // Load <= 0.8, so an empty slot exists; starting there means no probe run straddles the
+  // Load <= 0.85, so an empty slot exists; starting there means no probe run straddles the
   // start of the walk.
   migrateStart_ = 0;
-  while (old_.keys_[migrateStart_] != 0) ++migrateStart_;
+  while (old_.key(migrateStart_) != 0) ++migrateStart_;
 }
 
 void ShardStore::migrate(size_t slots) {
@@ -183,14 +196,14 @@ void ShardStore::migrate(size_t slots) {
   while (slots > 0 && old_.used_ > 0 && migrateDone_ < cap) {
     size_t i = migrateStart_ + migrateDone_;
     if (i >= cap) i -= cap;
-    const uint64_t k = old_.keys_[i];
+    const uint64_t k = old_.key(i);
     if (k != 0) {
       size_t s = cur_.home(k);
-      while (cur_.keys_[s] != 0) s = cur_.next(s);
-      cur_.keys_[s] = k;
+      while (cur_.key(s) != 0) s = cur_.next(s);
+      cur_.setKey(s, k);
       std::memcpy(cur_.row(s), old_.row(i), bytes);
       ++cur_.used_;
-      old_.keys_[i] = 0;
+      old_.setKey(i, 0);
       --old_.used_;
     }
     ++migrateDone_;
@@ -209,7 +222,8 @@ void ShardStore::pull(const uint64_t* keys, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) {
     if (i + kPrefetchDistance < n) {
       const size_t s = cur_.home(keys[i + kPrefetchDistance]);
-      __builtin_prefetch(cur_.keys_ + s);
+      __builtin_prefetch(cur_.keyAt(s));
+      __builtin_prefetch(cur_.keyAt(s) + 64);  // at load 0.7-0.85 probe runs often cross a line
       __builtin_prefetch(cur_.row(s));
     }
     const float* row = findOrCreate(keys[i]);
@@ -227,7 +241,8 @@ void ShardStore::push(const uint64_t* keys, size_t n, const float* values) {
   for (size_t i = 0; i < n; ++i) {
     if (i + kPrefetchDistance < n) {
       const size_t s = cur_.home(keys[i + kPrefetchDistance]);
-      __builtin_prefetch(cur_.keys_ + s, 1);
+      __builtin_prefetch(cur_.keyAt(s), 1);
+      __builtin_prefetch(cur_.keyAt(s) + 64, 1);  // at load 0.7-0.85 probe runs often cross a line
       __builtin_prefetch(cur_.row(s), 1);
     }
     apply_(config_.updater, dim, findOrCreate(keys[i]), values + i * pushFloats_);
@@ -267,23 +282,23 @@ bool ShardStore::erase(uint64_t key) {
 bool ShardStore::eraseFrom(detail::SlotTable& t, uint64_t key, bool isOld) {
   size_t hole = isOld ? oldProbeStart(key) : t.home(key);
   for (;; hole = t.next(hole)) {
-    const uint64_t k = t.keys_[hole];
+    const uint64_t k = t.key(hole);
     if (k == key) break;
     if (k == 0) return false;
   }
   const size_t bytes = stride_ * sizeof(float);
   for (size_t j = t.next(hole);; j = t.next(j)) {
-    const uint64_t k = t.keys_[j];
+    const uint64_t k = t.key(j);
     if (k == 0) break;
     const size_t h = isOld ? oldProbeStart(k) : t.home(k);
     // The key at j may move into the hole iff the hole lies in its run [h, j) (cyclic).
     const bool covers = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
     if (!covers) continue;
-    t.keys_[hole] = k;
+    t.setKey(hole, k);
     std::memcpy(t.row(hole), t.row(j), bytes);
     hole = j;
   }
-  t.keys_[hole] = 0;
+  t.setKey(hole, 0);
   --t.used_;
   --size_;
   return true;

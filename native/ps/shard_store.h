@@ -4,25 +4,31 @@
 // threads, the wire, replication or which keys this server should own (HashRing does).
 // Not thread-safe: the server engine calls it from one thread.
 //
-// Layout. Keys sit in one contiguous uint64 array and rows (rowFloats() floats each) in one
-// contiguous float arena indexed by the same slot, so there is no per-key allocation and a
-// key costs 8 + 4 * rowFloats bytes per slot. Key 0 marks an empty slot, which lets a fresh
+// Layout. One zeroed block per table, 8 + 4 * rowFloats bytes per slot, no per-key
+// allocation. Small rows (slot of at most kInterleaveBytes, e.g. dim 1 AdaGrad: 16 bytes)
+// sit right after their key, so a lookup costs one cache miss instead of two; larger rows
+// go to a separate arena indexed by the same slot, after a dense key array, so probing
+// past other keys does not drag their rows through the cache. Key 0 marks an empty slot, which lets a fresh
 // table come straight from zeroed pages (no initialisation pass); the real key 0 lives
 // in a side slot. A key's home slot is mulhi(storeHash(key), capacity) ("fastrange"), so
-// the capacity need not be a power of two (reserve() can size a table exactly) and doubling
-// the table sends old slot i to about new slot 2i, which makes migration a streaming copy.
+// the capacity need not be a power of two (reserve() can size a table exactly, growth can
+// be by 1.25) and growing the table sends old slot i to about new slot 1.25i, which makes
+// migration a streaming copy.
 //
 // Growth. When an insert would push the load factor (keys in both tables / capacity) past
-// 0.8, the table doubles incrementally: the old table stays, and every call first moves
-// kMigrateChunk + kMigratePerKey * n of its slots (n = keys in the call) into the new one.
-// At 4 slots per key the old table (capacity C) drains within C/4 inserted keys, long
-// before the new one (2C) reaches its own limit 0.8C inserts later. Migration walks the old
+// 0.85, the table grows by 1.25x, incrementally: the old table stays, and every call first
+// moves kMigrateChunk + kMigratePerKey * n of its slots (n = keys in the call) into the new
+// one. The small factor keeps memory per key between 16/0.85 and 16*1.25/0.85 bytes (dim 1
+// AdaGrad: 18.8 to 23.5) instead of 20 to 40 with doubling at 0.8; the price is moving
+// each row about 4 times over the table's life instead of once. At 8 slots per key the old
+// table (capacity C) drains within C/8 inserted keys, before the new one (1.25C) reaches
+// its own limit 0.85 * 0.25C inserts later. Migration walks the old
 // table circularly from an empty slot and clears each slot it moves; a lookup whose home
 // lies in the already-walked arc starts probing at the migration frontier instead, which is
 // exactly where the rest of its probe run now begins. Each key lives in exactly one table;
-// new keys always go to the new one. No call does more than O(kMigrateChunk + 4n)
-// migration work, except one that alone inserts more than 0.8C keys: it finishes the
-// migration before growing again (O(C), less than its own n).
+// new keys always go to the new one. No call does more than O(kMigrateChunk + 8n)
+// migration work, except one that alone inserts more than 0.21C keys: it finishes the
+// migration before growing again (O(C), under 5 times its own n).
 //
 // Large arrays are mmap'ed with MADV_HUGEPAGE (Linux): random slots across hundreds of MB
 // otherwise cost a TLB miss per lookup on top of the cache miss.
@@ -39,6 +45,7 @@
 
 #include <cstddef>  // for size_t
 #include <cstdint>  // for uint64_t, uint32_t
+#include <cstring>  // for memcpy
 #include <memory>
 
 #include "ps/mix64.h"
@@ -49,7 +56,8 @@ namespace shoal::ps {
 
 namespace detail {
 
-// One probing array: keys[capacity] (0 = empty) and rows[capacity * stride], zero-filled.
+// One probing array of `capacity` slots, each a key (0 = empty) and a row of `stride`
+// floats, zero-filled: interleaved (key, row, key, row...) or keys[capacity] then rows.
 class SlotTable {
  public:
   SlotTable() = default;
@@ -64,14 +72,24 @@ class SlotTable {
     return static_cast<size_t>((static_cast<unsigned __int128>(storeHash(key)) * capacity_) >> 64);
   }
   size_t next(size_t slot) const { return slot + 1 == capacity_ ? 0 : slot + 1; }
-  float* row(size_t slot) const { return rows_ + slot * stride_; }
+  // Interleaved keys are only 4-byte aligned when the row has an odd number of floats.
+  uint64_t key(size_t slot) const {
+    uint64_t k;
+    std::memcpy(&k, keyAt(slot), sizeof(k));
+    return k;
+  }
+  void setKey(size_t slot, uint64_t k) { std::memcpy(keyAt(slot), &k, sizeof(k)); }
+  const uint8_t* keyAt(size_t slot) const { return base_ + slot * keyStride_; }
+  uint8_t* keyAt(size_t slot) { return base_ + slot * keyStride_; }
+  float* row(size_t slot) const { return reinterpret_cast<float*>(rows_ + slot * rowStride_); }
   size_t capacity() const { return capacity_; }
-  size_t keyBytes() const { return capacity_ * sizeof(uint64_t); }
-  size_t rowBytes() const { return capacity_ * stride_ * sizeof(float); }
-  size_t bytes() const { return keyBytes() + rowBytes(); }
+  size_t bytes() const { return bytes_; }
 
-  uint64_t* keys_ = nullptr;
-  float* rows_ = nullptr;
+  uint8_t* base_ = nullptr;  // the block; keys start here
+  uint8_t* rows_ = nullptr;  // first row
+  size_t keyStride_ = 0;
+  size_t rowStride_ = 0;
+  size_t bytes_ = 0;
   size_t capacity_ = 0;
   size_t used_ = 0;
   uint32_t stride_ = 0;
@@ -121,9 +139,14 @@ class ShardStore {
   bool migrating() const { return old_.capacity() != 0; }
 
   static constexpr size_t kMinCapacity = 16;
+  // Slots up to this size hold key and row together (see Layout).
+  static constexpr size_t kInterleaveBytes = 32;
   // Old-table slots moved per call, plus kMigratePerKey per key in the call.
   static constexpr size_t kMigrateChunk = 1024;
-  static constexpr size_t kMigratePerKey = 4;
+  static constexpr size_t kMigratePerKey = 8;
+  // Load limit kMaxLoadNum / kMaxLoadDen (0.85) and growth factor 5/4.
+  static constexpr size_t kMaxLoadNum = 17;
+  static constexpr size_t kMaxLoadDen = 20;
 
  private:
   float* find(uint64_t key) const;
@@ -153,7 +176,8 @@ void ShardStore::forEach(F&& f) const {
   if (zeroPresent_) f(uint64_t{0}, static_cast<const float*>(zeroRow_.get()));
   for (const detail::SlotTable* t : {&old_, &cur_}) {
     for (size_t i = 0; i < t->capacity(); ++i) {
-      if (t->keys_[i] != 0) f(t->keys_[i], static_cast<const float*>(t->row(i)));
+      const uint64_t k = t->key(i);
+      if (k != 0) f(k, static_cast<const float*>(t->row(i)));
     }
   }
 }

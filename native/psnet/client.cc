@@ -275,6 +275,11 @@ void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
     }
     f.index[i] = table[slot].index;
   }
+  f.distinct = f.uniq.size() == op.count;
+  if (f.distinct) {
+    f.uniqValues.clear();
+    return;
+  }
   f.uniqValues.resize(f.uniq.size() * floatsPerKey);
   if (sumValues) {
     std::fill(f.uniqValues.begin(), f.uniqValues.end(), 0.0f);
@@ -289,12 +294,27 @@ void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
 // updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
 // the request being re-routed after a failover, which the new owners may have applied
 // already as replicas.
+// A server's share goes out in messages of about kMessageBytes (a first attempt only: a
+// re-routed request keeps its update id, so it stays one message per server). The server
+// applies, and its replica applies, the first parts while later ones are still being built
+// and sent, instead of the whole request's stages running one after the other.
 void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
   for (uint32_t u : uniqIdx) byServer[ring_.primary(f.uniq[u])].push_back(u);
+  const TableInfo& t = tables_[f.op->tableId];
+  const size_t bytesPerKey = 8 + sizeof(float) * std::max(t.dim, t.pushFloats);
+  const size_t perMessage = updateId != 0 ? SIZE_MAX : std::max<size_t>(kMessageBytes / bytesPerKey, 1024);
   for (int s = 0; s < config_.numServers; ++s) {
-    if (!byServer[static_cast<size_t>(s)].empty()) sendKeys(opId, s, std::move(byServer[static_cast<size_t>(s)]), updateId);
+    auto& all = byServer[static_cast<size_t>(s)];
+    if (all.size() <= perMessage) {
+      if (!all.empty()) sendKeys(opId, s, std::move(all), updateId);
+      continue;
+    }
+    for (size_t from = 0; from < all.size(); from += perMessage) {
+      const size_t to = std::min(all.size(), from + perMessage);
+      sendKeys(opId, s, std::vector<uint32_t>(all.begin() + static_cast<std::ptrdiff_t>(from), all.begin() + static_cast<std::ptrdiff_t>(to)), updateId);
+    }
   }
 }
 
@@ -320,8 +340,9 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   for (size_t j = 0; j < n; ++j) keys[j] = f.uniq[uniqIdx[j]];
   if (push) {
     auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
+    const float* src = f.sendValues();
     for (size_t j = 0; j < n; ++j) {
-      std::memcpy(vals + j * t.pushFloats, f.uniqValues.data() + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
+      std::memcpy(vals + j * t.pushFloats, src + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
     }
   }
   requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId};
@@ -364,8 +385,9 @@ void PsClient::onResponse(int server, Message&& m) {
       if (f.status.ok()) f.status = Status{ErrorCode::kIo, "parameter server " + std::to_string(server) + " sent a pull answer of the wrong size", -1};
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
+      float* dst = f.pullValues();
       for (size_t j = 0; j < sub.uniqIdx.size(); ++j) {
-        std::memcpy(f.uniqValues.data() + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
+        std::memcpy(dst + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
       }
     }
   } else if (m.payloadBytes() > 0) {
@@ -388,7 +410,7 @@ void PsClient::finishOne(uint64_t opId) {
 void PsClient::complete(uint64_t opId) {
   auto it = inflight_.find(opId);
   InFlight& f = it->second;
-  if (f.op->type == PsOp::Type::kPull) {
+  if (f.op->type == PsOp::Type::kPull && !f.distinct) {
     const uint32_t dim = tables_[f.op->tableId].dim;
     for (size_t i = 0; i < f.op->count; ++i) {
       std::memcpy(f.op->out + i * dim, f.uniqValues.data() + static_cast<size_t>(f.index[i]) * dim, dim * sizeof(float));

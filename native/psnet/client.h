@@ -73,6 +73,8 @@ class PsClient {
   int numServers() const { return initialServers_; }
 
  private:
+  // Target size of one pull or push message (partitionAndSend splits a server's share).
+  static constexpr size_t kMessageBytes = 1 << 20;
   struct TableInfo {
     uint32_t dim = 0;
     uint32_t pushFloats = 0;
@@ -97,6 +99,11 @@ class PsClient {
     std::vector<uint64_t> uniq;        // distinct keys
     std::vector<uint32_t> index;       // caller's key i -> position in uniq
     std::vector<float> uniqValues;     // pull: values per distinct key; push: summed pushes
+    // No key repeats: uniq is the caller's order, so requests read the caller's values and
+    // pull answers land in the caller's array directly (uniqValues stays empty).
+    bool distinct = false;
+    const float* sendValues() const { return distinct ? op->values : uniqValues.data(); }
+    float* pullValues() { return distinct ? op->out : uniqValues.data(); }
   };
   struct SubRequest {
     uint64_t opId;

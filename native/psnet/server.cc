@@ -456,6 +456,11 @@ bool PsServer::ownsKey(uint64_t key) const {
   return std::find(owners, owners + m, me) != owners + m;
 }
 
+// Every key's owners are all servers of the ring (so replicaTargets() is the same for all).
+bool PsServer::everyServerOwnsEveryKey() const {
+  return !pendingRing_ && fullRing_.servers() <= static_cast<size_t>(config_.replication);
+}
+
 // During a server change the owners on the pending ring get every update too (an added
 // server, or the servers taking over a leaving one's keys), on the link their copy used.
 void PsServer::replicaTargets(uint64_t key, std::vector<int>* out) const {
@@ -755,21 +760,35 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
   if (!fromReplica && config_.replication > 1) {
     // Forward each key to its other owners first, so the replicas apply it while we do.
     std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
-    std::vector<int> targets;
-    for (uint32_t i = 0; i < h.count; ++i) {
-      replicaTargets(keys[i], &targets);
-      for (int s : targets) byServer[static_cast<size_t>(s)].push_back(i);
+    std::vector<int> whole;  // servers that get every key of the push
+    if (everyServerOwnsEveryKey()) {
+      // Every key has the same owners (replication >= servers, no change under way): one
+      // lookup instead of one per key, and the push is forwarded as a whole.
+      if (h.count > 0) replicaTargets(keys[0], &whole);
+    } else {
+      std::vector<int> targets;
+      for (uint32_t i = 0; i < h.count; ++i) {
+        replicaTargets(keys[i], &targets);
+        for (int s : targets) byServer[static_cast<size_t>(s)].push_back(i);
+      }
     }
     for (int s = 0; s < config_.numServers; ++s) {
       const auto& idx = byServer[static_cast<size_t>(s)];
-      if (idx.empty()) continue;
-      Message fwd = Message::make(MsgType::kReplicate, h.tableId, 0, idx.size() * (8 + pushFloats * sizeof(float)));
-      fwd.header().count = static_cast<uint32_t>(idx.size());
+      const bool all = std::find(whole.begin(), whole.end(), s) != whole.end();
+      if (idx.empty() && !all) continue;
+      const size_t n = all ? h.count : idx.size();
+      Message fwd = Message::make(MsgType::kReplicate, h.tableId, 0, n * (8 + pushFloats * sizeof(float)));
+      fwd.header().count = static_cast<uint32_t>(n);
       auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
-      auto* fv = reinterpret_cast<float*>(fwd.payload() + idx.size() * 8);
-      for (size_t j = 0; j < idx.size(); ++j) {
-        fk[j] = keys[idx[j]];
-        std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
+      auto* fv = reinterpret_cast<float*>(fwd.payload() + n * 8);
+      if (all) {
+        std::memcpy(fk, keys, n * 8);
+        std::memcpy(fv, values, n * pushFloats * sizeof(float));
+      } else {
+        for (size_t j = 0; j < n; ++j) {
+          fk[j] = keys[idx[j]];
+          std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
+        }
       }
       // One request id for every replica of this push: onResponse tells them apart by link.
       if (replId == 0) replId = nextReplicationId_;

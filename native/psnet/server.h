@@ -155,6 +155,7 @@ class PsServer {
   void growTo(int servers);     // makes room for server indices < servers (kAbsent)
   void pruneNotOwned(const ps::HashRing& before);  // drops rows this server no longer owns
   int serverOf(uint64_t connId) const;  // the server rank behind a connection, or -1
+  bool everyServerOwnsEveryKey() const;
   void replicaTargets(uint64_t key, std::vector<int>* out) const;
   bool ownsKey(uint64_t key) const;
   uint64_t sendToServer(int server, Message m);  // a server-to-server request; returns its id

@@ -64,12 +64,31 @@ test.serial('BSP waits for every worker each clock; ASP never waits', async (t) 
   t.true(aFast['pull@3']! < aSlow['clock1']!, JSON.stringify({ aFast, aSlow }));
 });
 
+/** 3 workers, 3 servers, one SIGKILLed mid-way: every key equals the acknowledged total. */
+async function failoverExact(t: import('ava').ExecutionContext, scenario: string, rounds: number): Promise<void> {
+  for (const r of await psJob(t, 3, 3, scenario)) {
+    t.is(r['acked'], rounds);
+    t.is(r['total'], 3 * rounds);
+    t.is(r['wrong'], 0, `keys differing from the acknowledged total: ${JSON.stringify(r)}`);
+  }
+}
+
 test.serial('a server killed with SIGKILL mid-training loses no acknowledged push (replication 2, 3 servers)', async (t) => {
   t.timeout(120_000);
-  for (const r of await psJob(t, 3, 3, 'failover')) {
-    t.is(r['acked'], 60);
-    t.is(r['total'], 180);
-    t.is(r['wrong'], 0, `keys differing from the acknowledged total: ${JSON.stringify(r)}`);
+  await failoverExact(t, 'failover', 60);
+});
+
+test.serial('a server killed with SIGKILL while pushes of 300 000 keys are split into several messages per server loses no acknowledged push', async (t) => {
+  t.timeout(180_000);
+  await failoverExact(t, 'failover-large', 16);
+});
+
+test.serial('requests of several messages per server (2 servers, whole forwards): distinct and repeated keys, exact sums, every key on both servers', async (t) => {
+  t.timeout(180_000);
+  for (const r of await psJob(t, 3, 2, 'large')) {
+    t.is(r['bad'], 0, JSON.stringify(r));
+    t.is(r['checked'], 750_000);
+    t.deepEqual(r['serverKeys'], [r['n'], r['n']]);
   }
 });
 

@@ -50,6 +50,30 @@ switch (scenario) {
     result({ bad, checked: probe.length * dim, distinct: expected.size, serverKeys: stats.map((s) => s.keys) });
     break;
   }
+  case 'large': {
+    // Requests above the client's ~1 MiB message size (87 000 keys of dim 1 per message):
+    // several messages per server, with distinct keys (values read from and answers written
+    // to the caller's arrays) and with repeated keys (summed first).
+    const n = 250_000;
+    const w = await ps.table('big', { dim: 1, updater: { type: 'add' } });
+    const keys = new BigUint64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = BigInt(i) * 1000003n + 17n;
+    await w.push(keys, new Float32Array(n).fill(rank + 1));
+    const twice = new BigUint64Array(2 * n);
+    twice.set(keys);
+    twice.set(keys.slice().reverse(), n);
+    await w.push(twice, new Float32Array(2 * n).fill(1));
+    await comm.barrier();
+    const expected = (size * (size + 1)) / 2 + 2 * size;
+    const rows = await w.pull(keys);
+    const rowsTwice = await w.pull(twice);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (rows[i] !== expected) bad++;
+    for (let i = 0; i < 2 * n; i++) if (rowsTwice[i] !== expected) bad++;
+    const stats = (await ps.stats()) as Array<{ tables: Array<{ name: string; keys: number }> }>;
+    result({ bad, checked: 3 * n, n, serverKeys: stats.map((s) => s.tables.find((t) => t.name === 'big')!.keys) });
+    break;
+  }
   case 'ssp':
   case 'bsp':
   case 'asp': {
@@ -77,18 +101,22 @@ switch (scenario) {
     break;
   }
   case 'failover':
+  case 'failover-large':
   case 'failover-injected': {
     // Every worker adds 1 to each of 300 keys per round; worker 0 SIGKILLs one server in the
     // middle (failover-injected: a fault-injection rule kills it). Acknowledged rounds are
     // counted; at the end every key must equal the sum of acknowledged rounds over workers, exactly.
+    // failover-large: 300 000 keys, so each push is several messages per server.
+    const large = scenario === 'failover-large';
     const t = await ps.table('counts', { dim: 1, updater: { type: 'add' } });
-    const keys = new BigUint64Array(300);
+    const keys = new BigUint64Array(large ? 300_000 : 300);
     for (let i = 0; i < keys.length; i++) keys[i] = BigInt(i) * 1000003n + 17n;
     const ones = new Float32Array(keys.length).fill(1);
     let acked = 0;
     let killed = -1;
-    for (let round = 0; round < 60; round++) {
-      if (scenario === 'failover' && rank === 0 && round === 20) {
+    const rounds = large ? 16 : 60;
+    for (let round = 0; round < rounds; round++) {
+      if (scenario !== 'failover-injected' && rank === 0 && round === Math.floor(rounds / 3)) {
         const stats = (await ps.stats()) as Array<{ rank: number; pid: number }>;
         const victim = stats.find((s) => s.rank === 1)!;
         process.kill(victim.pid, 'SIGKILL');
