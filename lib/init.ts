@@ -55,6 +55,16 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const cpu = numberFromEnv(env, 'SHOAL_COMM_CPU', -1) ?? (localRank !== undefined ? localRank % availableParallelism() : undefined);
   if (cpu !== undefined && cpu >= 0) t.cpu = cpu;
   if (frame !== undefined) t.maxFrameBytes = frame;
+  // Same-host peers exchange payloads through shared memory unless SHOAL_TRANSPORT=tcp.
+  const transport = env['SHOAL_TRANSPORT'];
+  if (transport !== undefined && transport !== '') {
+    if (transport !== 'auto' && transport !== 'tcp' && transport !== 'shm') {
+      throw new ConfigError('ERR_CONFIG', `SHOAL_TRANSPORT=${transport} must be auto, tcp or shm`);
+    }
+    t.transport = transport;
+  }
+  const ring = numberFromEnv(env, 'SHOAL_SHM_RING_BYTES', 4096);
+  if (ring !== undefined) t.shmRingBytes = ring;
   return t;
 }
 
