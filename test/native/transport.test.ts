@@ -39,6 +39,25 @@ for (const [option, kind] of [[undefined, 'shm'], ['auto', 'shm'], ['shm', 'shm'
   });
 }
 
+test.serial('a peer with the wrong token is refused before any segment exists', async (t) => {
+  const a = new native.NativeComm({ rank: 0, size: 2, commId: 9, token: 'secret', transport: 'shm' });
+  const b = new native.NativeComm({ rank: 1, size: 2, commId: 9, token: 'guess', transport: 'shm' });
+  const peers = [
+    { host: '127.0.0.1', port: a.port },
+    { host: '127.0.0.1', port: b.port },
+  ];
+  let sawSegment = false;
+  const watch = setInterval(() => (sawSegment ||= ourSegments().length > 0), 5);
+  const [ra, rb] = await Promise.allSettled([a.connect(peers, 3000), b.connect(peers, 3000)]);
+  clearInterval(watch);
+  t.is(ra.status, 'rejected');
+  t.is(rb.status, 'rejected');
+  t.is(((rb as PromiseRejectedResult).reason as { code: string }).code, 'ERR_AUTH');
+  t.false(sawSegment, 'a segment was created for an unauthenticated peer');
+  t.deepEqual(a.transports, []);
+  await Promise.all([a.close(), b.close()]);
+});
+
 test('the binding rejects a bad transport or ring size', (t) => {
   const base = { rank: 0, size: 2, commId: 1, token: 'x' };
   t.throws(() => new native.NativeComm({ ...base, transport: 'udp' as never }), { instanceOf: TypeError, message: /transport must be 'auto', 'tcp' or 'shm'/ });
