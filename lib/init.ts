@@ -80,6 +80,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   const job: JobEnv = detectEnv(env);
   const timeoutMs = options.timeoutMs ?? job.timeoutMs;
   const opTimeoutMs = options.opTimeoutMs ?? numberFromEnv(env, 'SHOAL_OP_TIMEOUT_MS') ?? DEFAULT_OP_TIMEOUT_MS;
+  const tuning = { ...tuningFromEnv(env), ...options.tuning };  // a bad value fails before anything starts
   if (job.tokenDerived) {
     process.emitWarning(
       'SHOAL_TOKEN is not set: using a secret derived from the job id, which other local users may guess. ' +
@@ -107,7 +108,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     timeoutMs,
     opTimeoutMs,
     client,
-    tuning: { ...tuningFromEnv(env), ...options.tuning },
+    tuning,
   };
   let world: Communicator;
   try {

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 
 import test from 'ava';
 
+import { init } from '../../lib/index.js';
 import { native, OP_KIND } from '../../lib/native.js';
 import type { NativeCommOptions } from '../../lib/native.js';
 
@@ -64,6 +65,14 @@ test('the binding rejects a bad transport or ring size', (t) => {
   t.throws(() => new native.NativeComm({ ...base, transport: 3 as never }), { instanceOf: TypeError });
   t.throws(() => new native.NativeComm({ ...base, shmRingBytes: 5000 }), { instanceOf: RangeError, message: /multiple of 4096/ });
   t.throws(() => new native.NativeComm({ ...base, shmRingBytes: 1024 }), { message: /shmRingBytes/ });
+});
+
+test('init() rejects a bad SHOAL_TRANSPORT or ring size by name', async (t) => {
+  await t.throwsAsync(init({ env: { SHOAL_TRANSPORT: 'udp' } }), { message: /SHOAL_TRANSPORT=udp must be auto, tcp or shm/ });
+  await t.throwsAsync(init({ env: { SHOAL_SHM_RING_BYTES: '100' } }), { message: /SHOAL_SHM_RING_BYTES=100 must be a number >= 4096/ });
+  const comm = await init({ env: { SHOAL_TRANSPORT: 'tcp' } });
+  t.deepEqual(comm.transports, ['self']);
+  await comm.close();
 });
 
 test('a size-1 communicator reports only itself', (t) => {
