@@ -1,8 +1,11 @@
-// Collective benchmark: Shoal (TCP) side by side with OpenMPI over TCP loopback.
+// Collective benchmark: Shoal side by side with OpenMPI, each over one or more transports.
 //
 //   node dist/bench/collectives.js [--np 2,4] [--sizes 8,4K,64K,1M,16M,64M]
 //        [--ops allreduce,bcast,reduce] [--time 1.0] [--json FILE] [--no-mpi]
+//        [--transports tcp,shm] [--mpi-btls tcp,sm]
 //
+// --transports runs the Shoal job once per SHOAL_TRANSPORT value; --mpi-btls runs OpenMPI once
+// per transport (tcp: btl tcp,self over loopback; sm: its shared-memory btl vader,self).
 // For each np, ranks are started through the launcher (runJob) running collectives_worker.js,
 // which measures every (op, size) the way /work/shared/anchors/collectives/mpi_coll.c does
 // (barrier-fenced iterations, per-iteration time = max over ranks, median/min/p90), and prints
@@ -16,7 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { startJob } from '../lib/launcher.js';
-import { buildMpiColl, mpiAvailable, runMpiColl, type MpiRow, type MpiRun } from './mpi_anchor.js';
+import { buildMpiColl, mpiAvailable, mpiBtlArgs, runMpiColl, type MpiBtl, type MpiRow, type MpiRun } from './mpi_anchor.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/bench/collectives.js -> repo root (two levels up), then the shared anchors next to it.
@@ -28,6 +31,9 @@ const workerScript = resolve(here, 'collectives_worker.js');
 
 type BenchOp = 'allreduce' | 'bcast' | 'reduce';
 const ALL_OPS: readonly BenchOp[] = ['allreduce', 'reduce', 'bcast'];
+type Transport = 'tcp' | 'shm' | 'auto';
+const TRANSPORTS: readonly Transport[] = ['tcp', 'shm', 'auto'];
+const MPI_BTLS: readonly MpiBtl[] = ['tcp', 'sm'];
 
 interface Options {
   np: number[];
@@ -36,10 +42,15 @@ interface Options {
   time: number;
   json: string | null;
   mpi: boolean;
+  transports: Transport[];
+  mpiBtls: MpiBtl[];
 }
 
 const USAGE = `usage: node dist/bench/collectives.js [--np 2,4] [--sizes 8,4K,64K,1M,16M,64M]
        [--ops allreduce,bcast,reduce] [--time 1.0] [--json FILE] [--no-mpi]
+       [--transports tcp,shm] [--mpi-btls tcp,sm]
+  --transports  Shoal runs, one per SHOAL_TRANSPORT (tcp, shm, auto; default auto)
+  --mpi-btls    OpenMPI runs, one per transport (tcp: btl tcp,self; sm: btl vader,self; default tcp)
   --np     world sizes to run (default 2,4)
   --sizes  message sizes in bytes; K = 1024, M = 1024², G = 1024³ (default 8,4K,64K,1M,16M,64M)
   --ops    any of allreduce, bcast, reduce (default all three)
@@ -57,8 +68,16 @@ export function parseSize(s: string): number {
   return n;
 }
 
+function listOf<T extends string>(flag: string, raw: string, allowed: readonly T[]): T[] {
+  return raw.split(',').map((s) => {
+    const v = s.trim().toLowerCase();
+    if (!(allowed as readonly string[]).includes(v)) throw new Error(`bad ${flag} entry '${s}' (${allowed.join(', ')})`);
+    return v as T;
+  });
+}
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = { np: [2, 4], sizes: [8, 4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20], ops: [...ALL_OPS], time: 1.0, json: null, mpi: true };
+  const o: Options = { np: [2, 4], sizes: [8, 4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20], ops: [...ALL_OPS], time: 1.0, json: null, mpi: true, transports: ['auto'], mpiBtls: ['tcp'] };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -90,6 +109,12 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--json':
         o.json = value();
+        break;
+      case '--transports':
+        o.transports = listOf(flag, value(), TRANSPORTS);
+        break;
+      case '--mpi-btls':
+        o.mpiBtls = listOf(flag, value(), MPI_BTLS);
         break;
       case '--no-mpi':
         o.mpi = false;
@@ -136,12 +161,13 @@ function wallLimitMs(o: Options, np: number): number {
   return Math.ceil((points * o.time * 3 * Math.max(1, np / 2) + 60) * 1000);
 }
 
-async function runShoal(o: Options, np: number): Promise<ShoalRun> {
+async function runShoal(o: Options, np: number, transport: Transport): Promise<ShoalRun> {
   const out: ShoalRun = { ok: false, rows: [], checkErrors: null, summary: '', log: [] };
   const workerArgs = ['--ops', o.ops.join(','), '--sizes', o.sizes.join(','), '--time', String(o.time)];
   const job = startJob({
     np,
     command: [process.execPath, workerScript, ...workerArgs],
+    env: { SHOAL_TRANSPORT: transport },
     quiet: true,
     onLine: (rank, stream, line) => {
       if (rank === 0 && stream === 'stdout' && line.startsWith('RES ')) {
@@ -150,7 +176,7 @@ async function runShoal(o: Options, np: number): Promise<ShoalRun> {
           const row = msg as unknown as ShoalRow & { kind?: string };
           delete row.kind;
           out.rows.push(row);
-          process.stderr.write(`  shoal   ${row.op.padEnd(9)} np=${np} ${fmtSize(row.bytes).padStart(7)}  ${fmtUs(row.med_us).padStart(9)} µs  (${row.iters} iters)\n`);
+          process.stderr.write(`  shoal-${transport} ${row.op.padEnd(9)} np=${np} ${fmtSize(row.bytes).padStart(7)}  ${fmtUs(row.med_us).padStart(9)} µs  (${row.iters} iters)\n`);
         } else if (msg.kind === 'done') {
           out.checkErrors = Number(msg.check_errors);
         }
@@ -198,23 +224,24 @@ interface TableRow {
   op: BenchOp;
   np: number;
   bytes: number;
-  shoal: ShoalRow | null;
-  mpi: MpiRow | null;
-  /** OpenMPI median / Shoal median (>1: Shoal faster). */
-  ratio: number | null;
+  /** By Shoal transport and by OpenMPI btl; null where the run has no such point. */
+  shoal: Record<string, ShoalRow | null>;
+  mpi: Record<string, MpiRow | null>;
+  /** `${btl}/${transport}`: OpenMPI median / Shoal median (>1: Shoal faster). */
+  ratio: Record<string, number | null>;
 }
 
-function printTable(rows: TableRow[], mpiWanted: boolean): void {
-  const cols = ['op', 'np', 'size', 'Shoal med µs', 'Shoal busbw GB/s', 'OpenMPI-TCP med µs', 'OpenMPI busbw GB/s', 'ratio'];
+function printTable(rows: TableRow[], o: Options, mpiWanted: boolean): void {
+  const btls = mpiWanted ? o.mpiBtls : [];
+  const cols = ['op', 'np', 'size', ...o.transports.map((t) => `Shoal-${t} µs`), ...btls.map((b) => `OpenMPI-${b} µs`),
+    ...btls.flatMap((b) => o.transports.map((t) => `OpenMPI-${b}/Shoal-${t}`))];
   const cells = rows.map((r) => [
     r.op,
     String(r.np),
     fmtSize(r.bytes),
-    fmtUs(r.shoal?.med_us),
-    fmtGBs(r.shoal?.busbw_GBs),
-    mpiWanted ? fmtUs(r.mpi?.med_us) : 'n/a',
-    mpiWanted ? fmtGBs(r.mpi?.busbw_GBs) : 'n/a',
-    r.ratio === null ? '-' : r.ratio.toFixed(2),
+    ...o.transports.map((t) => fmtUs(r.shoal[t]?.med_us)),
+    ...btls.map((b) => fmtUs(r.mpi[b]?.med_us)),
+    ...btls.flatMap((b) => o.transports.map((t) => r.ratio[`${b}/${t}`]?.toFixed(2) ?? '-')),
   ]);
   const widths = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const line = (vals: string[]): string => vals.map((v, i) => (i < 1 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
@@ -246,29 +273,33 @@ async function main(): Promise<void> {
   const useMpi = mpiReason === null;
 
   const cpuModel = cpus()[0]?.model ?? 'unknown';
-  console.log(`# Shoal collectives vs OpenMPI (TCP loopback); float32 sum, root 0`);
+  console.log(`# Shoal collectives (SHOAL_TRANSPORT=${o.transports.join('|')}) vs OpenMPI (btl ${o.mpiBtls.join('|')}); float32 sum, root 0`);
   console.log(`# node ${process.version}, ${platform()}-${arch()}, ${cpus().length} cores (${cpuModel})`);
   console.log(`# np=${o.np.join(',')} sizes=${o.sizes.map(fmtSize).join(',')} ops=${o.ops.join(',')} time=${o.time}s/point`);
   if (!useMpi) console.log(`# OpenMPI reference skipped: ${mpiReason}`);
 
-  const shoalRuns: Record<number, ShoalRun> = {};
-  const mpiRuns: Record<number, MpiRun> = {};
+  // Keyed `${np}/${transport or btl}`; the runs alternate so slow phases of a noisy machine
+  // hit every column alike.
+  const shoalRuns: Record<string, ShoalRun> = {};
+  const mpiRuns: Record<string, MpiRun> = {};
   let failed = false;
   for (const np of o.np) {
-    process.stderr.write(`running Shoal np=${np} ...\n`);
-    const s = await runShoal(o, np);
-    shoalRuns[np] = s;
-    if (!s.ok) {
-      failed = true;
-      console.error(`# Shoal np=${np} failed: ${s.summary}; check_errors=${s.checkErrors ?? 'unknown'}`);
+    for (const transport of o.transports) {
+      process.stderr.write(`running Shoal np=${np} SHOAL_TRANSPORT=${transport} ...\n`);
+      const s = await runShoal(o, np, transport);
+      shoalRuns[`${np}/${transport}`] = s;
+      if (!s.ok) {
+        failed = true;
+        console.error(`# Shoal np=${np} ${transport} failed: ${s.summary}; check_errors=${s.checkErrors ?? 'unknown'}`);
+      }
     }
-    if (useMpi) {
-      process.stderr.write(`running OpenMPI np=${np} ...\n`);
-      const m = await runMpiColl(mpiBinary, np, o.time, o.sizes, wallLimitMs(o, np));
-      mpiRuns[np] = m;
+    for (const btl of useMpi ? o.mpiBtls : []) {
+      process.stderr.write(`running OpenMPI np=${np} btl ${btl} ...\n`);
+      const m = await runMpiColl(mpiBinary, np, o.time, o.sizes, wallLimitMs(o, np), btl);
+      mpiRuns[`${np}/${btl}`] = m;
       if (!m.ok) {
         failed = true;
-        console.error(`# OpenMPI np=${np} failed (check_errors=${m.checkErrors ?? 'unknown'}):\n${m.log.slice(-20).join('\n')}`);
+        console.error(`# OpenMPI np=${np} ${btl} failed (check_errors=${m.checkErrors ?? 'unknown'}):\n${m.log.slice(-20).join('\n')}`);
       }
     }
   }
@@ -281,14 +312,21 @@ async function main(): Promise<void> {
     for (const np of o.np) {
       for (const requested of o.sizes) {
         const bytes = Math.max(1, Math.floor(requested / 4)) * 4;
-        const shoal = shoalRuns[np]?.rows.find((r) => r.op === op && r.bytes === bytes) ?? null;
-        const mpi = mpiRuns[np]?.rows.find((r) => r.op === op && r.bytes === bytes) ?? null;
-        const ratio = shoal && mpi ? mpi.med_us / shoal.med_us : null;
-        rows.push({ op, np, bytes, shoal, mpi, ratio });
+        const row: TableRow = { op, np, bytes, shoal: {}, mpi: {}, ratio: {} };
+        for (const t of o.transports) row.shoal[t] = shoalRuns[`${np}/${t}`]?.rows.find((r) => r.op === op && r.bytes === bytes) ?? null;
+        for (const b of useMpi ? o.mpiBtls : []) {
+          const mpi = mpiRuns[`${np}/${b}`]?.rows.find((r) => r.op === op && r.bytes === bytes) ?? null;
+          row.mpi[b] = mpi;
+          for (const t of o.transports) {
+            const shoal = row.shoal[t];
+            row.ratio[`${b}/${t}`] = shoal && mpi ? mpi.med_us / shoal.med_us : null;
+          }
+        }
+        rows.push(row);
       }
     }
   }
-  printTable(rows, useMpi);
+  printTable(rows, o, useMpi);
   console.log('\nmed µs: median over iterations of the slowest rank\'s time for one call (barrier-fenced).');
   console.log('busbw: GB/s (1e9 B/s); allreduce bytes/t*2(p-1)/p, reduce/bcast bytes/t. ratio: OpenMPI med / Shoal med (>1: Shoal faster).');
 
@@ -306,7 +344,7 @@ async function main(): Promise<void> {
       reduceOp: 'sum',
       root: 0,
       options: o,
-      mpi: useMpi ? { library: mpiLibrary, transport: 'pml ob1, btl tcp,self, btl_tcp_if_include lo' } : { skipped: mpiReason },
+      mpi: useMpi ? { library: mpiLibrary, transports: Object.fromEntries(o.mpiBtls.map((b) => [b, mpiBtlArgs(b).join(' ')])) } : { skipped: mpiReason },
       definitions: {
         med_us: 'median over iterations of max-over-ranks time of one barrier-fenced call',
         algbw_GBs: 'bytes / med / 1e9',
@@ -316,8 +354,8 @@ async function main(): Promise<void> {
       },
       rows,
       failures: {
-        shoal: Object.entries(shoalRuns).filter(([, r]) => !r.ok).map(([np, r]) => ({ np: Number(np), summary: r.summary, checkErrors: r.checkErrors, log: r.log.slice(-50) })),
-        mpi: Object.entries(mpiRuns).filter(([, r]) => !r.ok).map(([np, r]) => ({ np: Number(np), checkErrors: r.checkErrors, log: r.log.slice(-50) })),
+        shoal: Object.entries(shoalRuns).filter(([, r]) => !r.ok).map(([run, r]) => ({ run, summary: r.summary, checkErrors: r.checkErrors, log: r.log.slice(-50) })),
+        mpi: Object.entries(mpiRuns).filter(([, r]) => !r.ok).map(([run, r]) => ({ run, checkErrors: r.checkErrors, log: r.log.slice(-50) })),
       },
     };
     writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');

@@ -1,7 +1,8 @@
 // The OpenMPI reference for bench/collectives.ts: compiles
 // <repo>/../shared/anchors/collectives/mpi_coll.c into bench/results/mpi_coll with mpicc and runs
 // it under mpirun over TCP loopback (pml ob1, btl tcp,self: the fair comparison for Shoal's TCP
-// transport), parsing its `RES op=.. np=.. bytes=.. ...` lines.
+// transport) or over OpenMPI's shared-memory BTL (vader,self: its default on one host), parsing
+// its `RES op=.. np=.. bytes=.. ...` lines.
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
@@ -89,14 +90,19 @@ export function parseMpiLine(line: string): MpiRow | null {
  * Runs `mpirun ... binary time sizes...` with np ranks over TCP loopback.
  * Kills the run (SIGTERM, then SIGKILL) after timeoutMs.
  */
-export function runMpiColl(binary: string, np: number, timeS: number, sizes: number[], timeoutMs: number): Promise<MpiRun> {
+export type MpiBtl = 'tcp' | 'sm';
+
+/** mpirun arguments that pick the transport: TCP over loopback, or the shared-memory BTL. */
+export function mpiBtlArgs(btl: MpiBtl): string[] {
+  return btl === 'tcp' ? ['--mca', 'pml', 'ob1', '--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', 'lo'] : ['--mca', 'pml', 'ob1', '--mca', 'btl', 'vader,self'];
+}
+
+export function runMpiColl(binary: string, np: number, timeS: number, sizes: number[], timeoutMs: number, btl: MpiBtl = 'tcp'): Promise<MpiRun> {
   const args = [
     '--allow-run-as-root',
     '--oversubscribe',
     '-np', String(np),
-    '--mca', 'pml', 'ob1',
-    '--mca', 'btl', 'tcp,self',
-    '--mca', 'btl_tcp_if_include', 'lo',
+    ...mpiBtlArgs(btl),
     binary,
     String(timeS),
     ...sizes.map(String),

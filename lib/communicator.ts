@@ -63,7 +63,7 @@ export interface CommunicatorRuntime {
   client: CoordinatorClient | null;
   /** The coordinator's latest stall diagnosis, appended to timeout errors. */
   stallDiagnosis?: () => string | null;
-  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number };
+  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number };
 }
 
 /**
@@ -102,6 +102,10 @@ export class Communicator {
   }
   /** World rank of each member, by group rank. */
   readonly worldRanks: readonly number[];
+  /** How this rank reaches each rank of the group: 'self', 'tcp' or 'shm' (same host). */
+  get transports(): readonly string[] {
+    return this.#native.transports;
+  }
 
   #native: NativeComm;
   #group: string;

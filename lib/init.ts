@@ -56,6 +56,16 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const cpu = numberFromEnv(env, 'SHOAL_COMM_CPU', -1) ?? (localRank !== undefined ? localRank % availableParallelism() : undefined);
   if (cpu !== undefined && cpu >= 0) t.cpu = cpu;
   if (frame !== undefined) t.maxFrameBytes = frame;
+  // Same-host peers exchange payloads through shared memory unless SHOAL_TRANSPORT=tcp.
+  const transport = env['SHOAL_TRANSPORT'];
+  if (transport !== undefined && transport !== '') {
+    if (transport !== 'auto' && transport !== 'tcp' && transport !== 'shm') {
+      throw new ConfigError('ERR_CONFIG', `SHOAL_TRANSPORT=${transport} must be auto, tcp or shm`);
+    }
+    t.transport = transport;
+  }
+  const ring = numberFromEnv(env, 'SHOAL_SHM_RING_BYTES', 4096);
+  if (ring !== undefined) t.shmRingBytes = ring;
   return t;
 }
 
@@ -71,6 +81,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   const job: JobEnv = detectEnv(env);
   const timeoutMs = options.timeoutMs ?? job.timeoutMs;
   const opTimeoutMs = options.opTimeoutMs ?? numberFromEnv(env, 'SHOAL_OP_TIMEOUT_MS') ?? DEFAULT_OP_TIMEOUT_MS;
+  const tuning = { ...tuningFromEnv(env), ...options.tuning };  // a bad value fails before anything starts
   let coordinator: Coordinator | null = null;
   let client: CoordinatorClient | null = null;
   const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
@@ -92,7 +103,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     timeoutMs,
     opTimeoutMs,
     client,
-    tuning: { ...tuningFromEnv(env), ...options.tuning },
+    tuning,
   };
   let world: Communicator;
   try {

@@ -60,12 +60,18 @@ export interface NativeCommOptions {
   syncWaitUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;
+  /** Data channel to peers on this host: 'auto' (shared memory when on one host, default), 'tcp' or 'shm'. */
+  transport?: 'auto' | 'tcp' | 'shm';
+  /** Shared-memory ring size per direction per same-host pair (multiple of 4096). */
+  shmRingBytes?: number;
 }
 
 /** One engine: a comm thread, a listening socket and the connections to every peer. */
 export interface NativeComm {
   readonly port: number;
   readonly broken: boolean;
+  /** 'self', 'tcp' or 'shm' for each rank once connected. */
+  readonly transports: string[];
   connect(peers: Array<{ host: string; port: number }>, timeoutMs: number): Promise<void>;
   collective(
     kind: number,

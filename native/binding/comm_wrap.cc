@@ -43,6 +43,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
                      {
                          InstanceAccessor<&NativeComm::port>("port"),
                          InstanceAccessor<&NativeComm::broken>("broken"),
+                         InstanceAccessor<&NativeComm::transports>("transports"),
                          InstanceMethod<&NativeComm::connect>("connect"),
                          InstanceMethod<&NativeComm::collective>("collective"),
                          InstanceMethod<&NativeComm::abort>("abort"),
@@ -54,7 +55,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 }
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?,
-//                  smallMessageBytes?, segmentBytes? })
+//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -75,6 +76,15 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 50));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
+  if (o.Has("transport") && !o.Get("transport").IsUndefined()) {
+    try {
+      cfg.transport = runtime::parseTransportMode(requireString(o, "transport", "NativeComm"));
+    } catch (const Error& e) {
+      throw Napi::TypeError::New(env, std::string("NativeComm: ") + e.what());
+    }
+  }
+  cfg.shmRingBytes = static_cast<size_t>(optionalInt64(o, "shmRingBytes", "NativeComm", 4096, 1LL << 30, 1LL << 20));
+  if (cfg.shmRingBytes % 4096 != 0) throw Napi::RangeError::New(env, "NativeComm: 'shmRingBytes' must be a multiple of 4096");
   try {
     engine_ = std::make_unique<runtime::Engine>(cfg);
   } catch (const Error& e) {
@@ -96,6 +106,14 @@ void NativeComm::shutdown() {
 
 Napi::Value NativeComm::port(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), engine_ ? engine_->port() : 0);
+}
+
+Napi::Value NativeComm::transports(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<std::string> kinds = engine_ ? engine_->transports() : std::vector<std::string>{};
+  Napi::Array out = Napi::Array::New(env, kinds.size());
+  for (uint32_t i = 0; i < kinds.size(); ++i) out.Set(i, Napi::String::New(env, kinds[i]));
+  return out;
 }
 
 Napi::Value NativeComm::broken(const Napi::CallbackInfo& info) {

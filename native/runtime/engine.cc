@@ -260,7 +260,20 @@ void Engine::connectMesh(Op& op) {
     poll(fds.data(), fds.size(), deadline.remainingMs(200));
   }
   transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
+  selectTransports(link_, config_.transport, config_.shmRingBytes, deadline);
+  std::vector<std::string> kinds;
+  for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));
+  {
+    std::lock_guard<std::mutex> lock(transportsMutex_);
+    transports_ = std::move(kinds);
+  }
   connected_ = true;
+}
+
+std::vector<std::string> Engine::transports() const {
+  if (config_.size == 1) return {"self"};
+  std::lock_guard<std::mutex> lock(transportsMutex_);
+  return transports_;
 }
 
 void Engine::closeMesh() {

@@ -12,9 +12,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "collectives/context.h"
 #include "runtime/op.h"
+#include "runtime/transport_select.h"
 #include "transport/link.h"
 
 namespace shoal {
@@ -30,6 +32,8 @@ struct EngineConfig {
   int spinUs = 200;            // busy-poll sockets this long before sleeping in poll()
   int cpu = -1;                // pin the comm thread to this CPU (-1: let the kernel choose)
   int queueSpinUs = 20;        // busy-wait (yielding) this long for the next op before sleeping
+  TransportMode transport = TransportMode::kAuto;  // data channel to same-host peers
+  size_t shmRingBytes = 1u << 20;                  // per direction per same-host pair
   collectives::Tuning tuning;
 };
 
@@ -42,6 +46,8 @@ class Engine {
 
   int port() const { return port_; }
   const EngineConfig& config() const { return config_; }
+  // "self" | "tcp" | "shm" per rank once connected (empty before). Thread-safe.
+  std::vector<std::string> transports() const;
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
   // Breaks the communicator: the running op and every queued and later op fail with
@@ -67,6 +73,8 @@ class Engine {
   std::mutex abortMutex_;
   Status abortStatus_;
   bool connected_ = false;
+  mutable std::mutex transportsMutex_;
+  std::vector<std::string> transports_;
   bool closed_ = false;
   uint64_t nextSeq_ = 0;
 

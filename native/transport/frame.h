@@ -18,6 +18,7 @@ enum class FrameType : uint8_t {
   kData = 1,     // payload of a collective step
   kAbort = 2,    // sender broke its communicator; payload is the reason (UTF-8)
   kGoodbye = 3,  // sender closed its communicator cleanly; no payload
+  kWake = 4,     // shared-memory peers only, on the TCP connection: "I moved data or freed space"
 };
 
 // Collective kinds; also lib/native.ts OpKind.

@@ -21,6 +21,24 @@ constexpr size_t kMaxAbortMessage = 4096;
 constexpr size_t kHeaderBytes = sizeof(FrameHeader);
 
 bool wouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+std::string readAbortMessage(int fd, const FrameHeader& h) {
+  std::string msg;
+  msg.resize(std::min<size_t>(h.payloadBytes, kMaxAbortMessage));
+  try {
+    if (!msg.empty()) readAll(fd, msg.data(), msg.size(), Deadline(1000), "abort message");
+  } catch (const Error&) {
+    msg = "(reason unreadable)";
+  }
+  return msg;
+}
+
+// Dekker-style: the side that moved head/tail looks at the other side's waiting flag only
+// after a full fence, and the sleeper re-checks the ring after raising its flag (Link::run).
+bool takeWaiter(std::atomic<uint32_t>& waiting) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return waiting.load(std::memory_order_relaxed) != 0 && waiting.exchange(0) != 0;
+}
 }  // namespace
 
 std::string describeOp(OpKind kind, DType dtype, ReduceOp op, int root, uint64_t count) {
@@ -47,6 +65,11 @@ Link::Link(int rank, int size, uint32_t commId, size_t maxFrameBytes, int spinUs
       aborted_(aborted),
       wakeFd_(wakeFd),
       peers_(static_cast<size_t>(size)) {}
+
+std::string Link::transportOf(int peer) const {
+  if (peer == rank_) return "self";
+  return peers_[static_cast<size_t>(peer)].shm ? "shm" : "tcp";
+}
 
 std::string Link::where(const OpDesc& op) const {
   return std::string(opKindName(op.kind)) + " seq " + std::to_string(op.seq);
@@ -90,25 +113,18 @@ bool Link::progressSend(const OpDesc& op, Xfer& x) {
   while (!x.complete) {
     if (!x.started) startFrame(op, x);
     if (x.headerDone < kHeaderBytes) {
-      const ssize_t n = ::send(p.fd, reinterpret_cast<const uint8_t*>(&x.header) + x.headerDone,
-                               kHeaderBytes - x.headerDone, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (wouldBlock(errno)) return progressed;
-        failPeer(op, x.peer, "send failed: " + errnoText(errno));
-      }
-      x.headerDone += static_cast<size_t>(n);
-      p.midFrame = true;
+      const size_t n = writeSome(op, x.peer, reinterpret_cast<const uint8_t*>(&x.header) + x.headerDone, kHeaderBytes - x.headerDone);
+      if (n == 0) return progressed;
+      x.headerDone += n;
+      p.midFrame = !p.shm;  // the TCP stream of a shared-memory peer never holds part of a frame
       progressed = true;
       continue;
     }
     const size_t avail = x.available ? std::min(*x.available, x.frameEnd) : x.frameEnd;
     if (x.done < avail) {
-      const ssize_t n = ::send(p.fd, x.data + x.done, avail - x.done, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (wouldBlock(errno)) return progressed;
-        failPeer(op, x.peer, "send failed: " + errnoText(errno));
-      }
-      x.done += static_cast<size_t>(n);
+      const size_t n = writeSome(op, x.peer, x.data + x.done, avail - x.done);
+      if (n == 0) return progressed;
+      x.done += n;
       progressed = true;
     }
     if (x.done == x.frameEnd) {
@@ -125,15 +141,118 @@ bool Link::progressSend(const OpDesc& op, Xfer& x) {
   return progressed;
 }
 
-void Link::readAbortFrame(const OpDesc& op, int peer, const FrameHeader& h) {
-  std::string msg;
-  const size_t len = std::min<size_t>(h.payloadBytes, kMaxAbortMessage);
-  msg.resize(len);
-  try {
-    if (len) readAll(peers_[static_cast<size_t>(peer)].fd, msg.data(), len, Deadline(1000), "abort message");
-  } catch (const Error&) {
-    msg = "(reason unreadable)";
+size_t Link::writeSome(const OpDesc& op, int peer, const void* data, size_t len) {
+  Peer& p = peers_[static_cast<size_t>(peer)];
+  if (!p.shm) {
+    const ssize_t n = ::send(p.fd, data, len, MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (wouldBlock(errno)) return 0;
+    failPeer(op, peer, "send failed: " + errnoText(errno));
   }
+  if (p.closing != Peer::Closing::kNone) raiseClosing(op, peer);
+  ShmRing& ring = p.shm->out();
+  const size_t n = ring.write(data, len);
+  if (n) {
+    if (takeWaiter(ring.control().readerWaiting)) sendWake(peer);
+    return n;
+  }
+  drainControl(peer);  // full: is the reader still there?
+  if (p.closing != Peer::Closing::kNone) raiseClosing(op, peer);
+  return 0;
+}
+
+size_t Link::readSome(const OpDesc& op, int peer, void* data, size_t len, bool midMessage) {
+  Peer& p = peers_[static_cast<size_t>(peer)];
+  if (!p.shm) {
+    const ssize_t n = ::recv(p.fd, data, len, 0);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) {
+      failPeer(op, peer, midMessage ? "connection closed mid-message (the process exited or was killed)"
+                                    : "connection closed (the process exited or was killed)");
+    }
+    if (wouldBlock(errno)) return 0;
+    failPeer(op, peer, "recv failed: " + errnoText(errno));
+  }
+  ShmRing& ring = p.shm->in();
+  for (int pass = 0; pass < 2; ++pass) {
+    const size_t n = ring.read(data, len);
+    if (n) {
+      if (takeWaiter(ring.control().writerWaiting)) sendWake(peer);
+      return n;
+    }
+    if (pass == 0) drainControl(peer);
+    // Everything the peer wrote before it closed is in the ring by now (its head moved before
+    // its socket did), so a close only counts once the ring is empty: the second pass.
+    if (p.closing == Peer::Closing::kNone) return 0;
+  }
+  raiseClosing(op, peer);
+}
+
+void Link::drainControl(int peer) {
+  Peer& p = peers_[static_cast<size_t>(peer)];
+  while (p.closing == Peer::Closing::kNone) {
+    const ssize_t n = ::recv(p.fd, reinterpret_cast<uint8_t*>(&p.control) + p.controlDone, kHeaderBytes - p.controlDone, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && !wouldBlock(errno))) {
+      p.closing = Peer::Closing::kEof;
+      p.closingText = n == 0 ? "connection closed (the process exited or was killed)" : "connection error: " + errnoText(errno);
+      return;
+    }
+    if (n < 0) return;
+    p.controlDone += static_cast<size_t>(n);
+    if (p.controlDone < kHeaderBytes) continue;
+    p.controlDone = 0;
+    const FrameHeader& h = p.control;
+    const auto type = static_cast<FrameType>(h.type);
+    if (h.magic != kFrameMagic || h.version != kProtocolVersion || type == FrameType::kData) {
+      p.closing = Peer::Closing::kMalformed;
+      p.closingText = "sent a malformed frame on its control connection";
+    } else if (type == FrameType::kGoodbye) {
+      p.closing = Peer::Closing::kGoodbye;
+    } else if (type == FrameType::kAbort) {
+      p.closingText = readAbortMessage(p.fd, h);
+      p.closing = Peer::Closing::kAbort;
+    }
+    // kWake: nothing to do; the caller looks at the rings again.
+  }
+}
+
+void Link::raiseClosing(const OpDesc& op, int peer) {
+  Peer& p = peers_[static_cast<size_t>(peer)];
+  switch (p.closing) {
+    case Peer::Closing::kGoodbye: throwGoodbye(op, peer);
+    case Peer::Closing::kAbort: throwAbort(op, peer, p.control, p.closingText);
+    case Peer::Closing::kMalformed:
+      throw Error(ErrorCode::kIo, "rank " + std::to_string(peer) + " " + p.closingText + " during " + where(op), peer);
+    default: failPeer(op, peer, p.closingText);
+  }
+}
+
+void Link::sendWake(int peer) {
+  FrameHeader h{};
+  h.magic = kFrameMagic;
+  h.version = kProtocolVersion;
+  h.type = static_cast<uint8_t>(FrameType::kWake);
+  h.commId = commId_;
+  h.root = -1;
+  try {
+    writeAll(peers_[static_cast<size_t>(peer)].fd, &h, sizeof(h), Deadline(1000), "wake frame");
+  } catch (const Error&) {
+    // The peer is gone: its end of the connection says so when we next look.
+  }
+}
+
+void Link::readAbortFrame(const OpDesc& op, int peer, const FrameHeader& h) {
+  throwAbort(op, peer, h, readAbortMessage(peers_[static_cast<size_t>(peer)].fd, h));
+}
+
+void Link::throwGoodbye(const OpDesc& op, int peer) {
+  throw Error(ErrorCode::kPeerLost,
+              "rank " + std::to_string(peer) + " closed its communicator while rank " + std::to_string(rank_) +
+                  " was still in " + where(op) + " (ranks must issue the same collectives)",
+              peer);
+}
+
+void Link::throwAbort(const OpDesc& op, int peer, const FrameHeader& h, const std::string& msg) {
   ErrorCode code = static_cast<ErrorCode>(h.code);
   if (h.code == 0 || h.code > static_cast<uint32_t>(ErrorCode::kInternal)) code = ErrorCode::kAborted;
   // Keep the original code and culprit (e.g. the lost rank) so every rank reports the
@@ -151,12 +270,7 @@ void Link::checkHeader(const OpDesc& op, const Xfer& x, const FrameHeader& h) {
   }
   const auto type = static_cast<FrameType>(h.type);
   if (type == FrameType::kAbort) readAbortFrame(op, x.peer, h);
-  if (type == FrameType::kGoodbye) {
-    throw Error(ErrorCode::kPeerLost,
-                "rank " + std::to_string(x.peer) + " closed its communicator while rank " + std::to_string(rank_) +
-                    " was still in " + where(op) + " (ranks must issue the same collectives)",
-                x.peer);
-  }
+  if (type == FrameType::kGoodbye) throwGoodbye(op, x.peer);
   if (type != FrameType::kData) throw Error(ErrorCode::kIo, "rank " + std::to_string(x.peer) + " sent an unknown frame type", x.peer);
   if (h.commId != commId_) {
     throw Error(ErrorCode::kIo, "rank " + std::to_string(x.peer) + " sent a frame of communicator " + std::to_string(h.commId) +
@@ -193,25 +307,17 @@ bool Link::progressRecv(const OpDesc& op, Xfer& x) {
   while (!x.complete) {
     if (!x.started) startFrame(op, x);
     if (x.headerDone < kHeaderBytes) {
-      const ssize_t n = ::recv(p.fd, reinterpret_cast<uint8_t*>(&x.header) + x.headerDone, kHeaderBytes - x.headerDone, 0);
-      if (n == 0) failPeer(op, x.peer, "connection closed (the process exited or was killed)");
-      if (n < 0) {
-        if (wouldBlock(errno)) return progressed;
-        failPeer(op, x.peer, "recv failed: " + errnoText(errno));
-      }
-      x.headerDone += static_cast<size_t>(n);
+      const size_t n = readSome(op, x.peer, reinterpret_cast<uint8_t*>(&x.header) + x.headerDone, kHeaderBytes - x.headerDone, false);
+      if (n == 0) return progressed;
+      x.headerDone += n;
       progressed = true;
       if (x.headerDone == kHeaderBytes) checkHeader(op, x, x.header);
       continue;
     }
     if (x.done < x.frameEnd) {
-      const ssize_t n = ::recv(p.fd, x.data + x.done, x.frameEnd - x.done, 0);
-      if (n == 0) failPeer(op, x.peer, "connection closed mid-message (the process exited or was killed)");
-      if (n < 0) {
-        if (wouldBlock(errno)) return progressed;
-        failPeer(op, x.peer, "recv failed: " + errnoText(errno));
-      }
-      x.done += static_cast<size_t>(n);
+      const size_t n = readSome(op, x.peer, x.data + x.done, x.frameEnd - x.done, true);
+      if (n == 0) return progressed;
+      x.done += n;
       progressed = true;
       if (x.onSegment && x.segmentBytes) {
         while (x.done - x.segmentsDone >= x.segmentBytes) {
@@ -240,6 +346,12 @@ bool Link::progressRecv(const OpDesc& op, Xfer& x) {
 // (frames we need later, or a goodbye/abort), deal with it when we get there.
 void Link::checkBystander(const OpDesc& op, int peer) {
   Peer& p = peers_[static_cast<size_t>(peer)];
+  if (p.shm) {
+    drainControl(peer);
+    if (p.closing == Peer::Closing::kEof && p.shm->in().readable() == 0) failPeer(op, peer, p.closingText);
+    if (p.closing != Peer::Closing::kNone) p.hangupPending = true;
+    return;
+  }
   uint8_t byte;
   const ssize_t n = ::recv(p.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) failPeer(op, peer, "connection closed (the process exited or was killed)");
@@ -286,6 +398,19 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
       }
       throw Error(ErrorCode::kTimeout, s.str(), culprit);
     }
+    // Shared-memory peers wake us over their TCP connection once they see our flag; data
+    // may have moved before the flag went up, so look once more after raising it.
+    if (armShmWaits(op, xfers, n, true)) {
+      bool moved = false;
+      for (size_t i = 0; i < n; ++i) {
+        if (!xfers[i].complete) moved |= xfers[i].isSend ? progressSend(op, xfers[i]) : progressRecv(op, xfers[i]);
+      }
+      if (moved) {
+        armShmWaits(op, xfers, n, false);
+        lastProgress = Clock::now();
+        continue;
+      }
+    }
     // Sleep until a socket we need is ready, a bystander hangs up, or we are woken.
     fds.clear();
     fdPeer.clear();
@@ -293,7 +418,8 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
     fdPeer.push_back(-1);
     std::vector<short> want(static_cast<size_t>(size_), 0);
     for (size_t i = 0; i < n; ++i) {
-      if (!xfers[i].complete) want[static_cast<size_t>(xfers[i].peer)] |= xfers[i].isSend ? POLLOUT : POLLIN;
+      const bool shm = peers_[static_cast<size_t>(xfers[i].peer)].shm != nullptr;
+      if (!xfers[i].complete) want[static_cast<size_t>(xfers[i].peer)] |= xfers[i].isSend && !shm ? POLLOUT : POLLIN;
     }
     for (int r = 0; r < size_; ++r) {
       const Peer& p = peers_[static_cast<size_t>(r)];
@@ -313,11 +439,31 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
       }
       for (size_t i = 1; i < fds.size(); ++i) {
         const int r = fdPeer[i];
-        if (!want[static_cast<size_t>(r)] && (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) checkBystander(op, r);
+        const bool shm = peers_[static_cast<size_t>(r)].shm != nullptr;
+        if (!want[static_cast<size_t>(r)] && (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+          checkBystander(op, r);
+        } else if (shm && fds[i].revents) {
+          drainControl(r);  // eat the wake frames; a close is raised by the next pass
+        }
       }
     }
+    armShmWaits(op, xfers, n, false);
     lastProgress = Clock::now() - std::chrono::microseconds(spinUs_ / 2);  // spin a little after a wake-up
   }
+}
+
+bool Link::armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm) {
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    Xfer& x = xfers[i];
+    Peer& p = peers_[static_cast<size_t>(x.peer)];
+    if (!p.shm || (arm && x.complete)) continue;
+    if (arm && p.closing != Peer::Closing::kNone && (x.isSend || p.shm->in().readable() == 0)) raiseClosing(op, x.peer);
+    auto& flag = x.isSend ? p.shm->out().control().writerWaiting : p.shm->in().control().readerWaiting;
+    flag.store(arm ? 1 : 0, std::memory_order_seq_cst);
+    any = true;
+  }
+  return any;
 }
 
 void Link::sendControl(FrameType type, const Error* reason) {
@@ -355,7 +501,10 @@ void Link::sendAbortToAll(const Error& reason) { sendControl(FrameType::kAbort, 
 void Link::sendGoodbyeToAll() { sendControl(FrameType::kGoodbye, nullptr); }
 
 void Link::closeAll() {
-  for (Peer& p : peers_) closeFd(p.fd);
+  for (Peer& p : peers_) {
+    closeFd(p.fd);
+    p.shm.reset();
+  }
 }
 
 }  // namespace transport

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "common/dtype.h"
 #include "common/error.h"
 #include "transport/frame.h"
+#include "transport/shm_pipe.h"
 
 namespace shoal {
 namespace transport {
@@ -86,6 +88,15 @@ struct Peer {
   std::string address;       // host:port, for messages
   bool hangupPending = false;// peer closed after sending data we have not read yet
   bool midFrame = false;     // we stopped sending in the middle of a frame (no abort frame possible)
+
+  // Same-host peers: data frames go through shared memory; the TCP connection (fd) then
+  // carries only wake, abort and goodbye frames, read as they come into `control`.
+  std::unique_ptr<ShmPipe> shm;
+  enum class Closing { kNone, kEof, kGoodbye, kAbort, kMalformed };
+  Closing closing = Closing::kNone;  // what the peer's TCP stream ended with
+  FrameHeader control{};
+  size_t controlDone = 0;
+  std::string closingText;           // abort reason, or what broke the stream
 };
 
 class Link {
@@ -94,6 +105,8 @@ class Link {
        const std::atomic<bool>* aborted, int wakeFd);
 
   int rank() const { return rank_; }
+  // "self", "tcp" or "shm" for each rank (after connect).
+  std::string transportOf(int peer) const;
   int size() const { return size_; }
   std::vector<Peer>& peers() { return peers_; }
 
@@ -110,12 +123,24 @@ class Link {
   void setAbortStatus(const Status& s) { abortStatus_ = s; }
 
  private:
+  // Move bytes over the peer's data channel (socket or shared memory); 0 means "would
+  // block". They throw when the peer is gone, with the same errors on both channels.
+  size_t writeSome(const OpDesc& op, int peer, const void* data, size_t len);
+  size_t readSome(const OpDesc& op, int peer, void* data, size_t len, bool midMessage);
+  // Shared-memory peers: read what arrived on the TCP connection (wakes, goodbye, abort, EOF).
+  void drainControl(int peer);
+  [[noreturn]] void raiseClosing(const OpDesc& op, int peer);
+  void sendWake(int peer);
+  // Before sleeping: ask shared-memory peers to wake us; true if something moved meanwhile.
+  bool armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm);
   bool progressSend(const OpDesc& op, Xfer& x);
   bool progressRecv(const OpDesc& op, Xfer& x);
   void startFrame(const OpDesc& op, Xfer& x);
   void checkHeader(const OpDesc& op, const Xfer& x, const FrameHeader& h);
   [[noreturn]] void failPeer(const OpDesc& op, int peer, const std::string& what);
   [[noreturn]] void readAbortFrame(const OpDesc& op, int peer, const FrameHeader& h);
+  [[noreturn]] void throwAbort(const OpDesc& op, int peer, const FrameHeader& h, const std::string& msg);
+  [[noreturn]] void throwGoodbye(const OpDesc& op, int peer);
   void checkBystander(const OpDesc& op, int peer);
   void sendControl(FrameType type, const Error* reason);
   std::string where(const OpDesc& op) const;

@@ -1,0 +1,95 @@
+// Transport selection: ranks on one host exchange payloads through shared memory unless told
+// otherwise, and with either channel forced the collectives and the failure semantics are the
+// same (exact results, MismatchError on every rank, PeerLostError naming a SIGKILLed rank).
+// The whole multiproc suite can also be run under SHOAL_TRANSPORT=tcp|shm (docs/transport.md).
+import test from 'ava';
+
+import { runRanks } from '../helpers/run_job.js';
+import { spawnWorld } from '../helpers/spawn_world.js';
+
+type Mode = 'tcp' | 'shm';
+const MODES: Mode[] = ['tcp', 'shm'];
+
+function transportsOf(stdout: string[][]): Array<{ world: string[]; split: string[] }> {
+  return stdout.map((lines) => JSON.parse(lines.find((l) => l.startsWith('TRANSPORTS '))?.slice(11) ?? 'null'));
+}
+
+interface Outcome {
+  code?: string;
+  name?: string;
+  peer?: number;
+  op?: string;
+}
+
+/** Each rank's first `OUTCOME {json}` line (workers/failures.worker.ts), or null. */
+function outcomeOf(lines: string[]): Outcome | null {
+  const line = lines.find((l) => l.startsWith('OUTCOME '));
+  return line ? (JSON.parse(line.slice(8)) as Outcome) : null;
+}
+
+function expected(np: number, rank: number, kind: string): string[] {
+  return Array.from({ length: np }, (_, r) => (r === rank ? 'self' : kind));
+}
+
+for (const [setting, kind] of [['auto', 'shm'], ['', 'shm'], ['tcp', 'tcp'], ['shm', 'shm']] as const) {
+  test(`SHOAL_TRANSPORT=${setting || '(unset)'} on one host: every pair uses ${kind}, world and split`, async (t) => {
+    t.timeout(120_000);
+    const np = 3;
+    const run = await runRanks(np, 'workers/transport.worker.js', [], { env: { SHOAL_TRANSPORT: setting }, wallTimeoutMs: 100_000 });
+    t.false(run.timedOut, 'job hit the wall-clock limit');
+    t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+    for (const [rank, seen] of transportsOf(run.stdout).entries()) {
+      t.deepEqual(seen?.world, expected(np, rank, kind), `rank ${rank}`);
+      t.deepEqual(seen?.split, expected(np, rank, kind), `rank ${rank} (split)`);
+    }
+  });
+}
+
+for (const mode of MODES) {
+  test(`${mode}: collective sweep through tiny rings, segments and frames is exact and bit-identical`, async (t) => {
+    t.timeout(180_000);
+    // 4 KiB rings wrap inside every frame header and fill up constantly (writers sleep);
+    // every message above 0 bytes takes the ring/chain algorithms.
+    const run = await runRanks(3, 'workers/collectives.worker.js', [JSON.stringify({ counts: [1, 2, 3, 1000, 33333] })], {
+      env: {
+        SHOAL_TRANSPORT: mode,
+        SHOAL_SHM_RING_BYTES: '4096',
+        SHOAL_SMALL_MESSAGE_BYTES: '0',
+        SHOAL_SEGMENT_BYTES: '64',
+        SHOAL_MAX_FRAME_BYTES: '1024',
+      },
+      wallTimeoutMs: 150_000,
+    });
+    t.false(run.timedOut, 'job hit the wall-clock limit');
+    t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+    const digests = run.stdout.map((lines) => lines.find((l) => l.startsWith('DIGEST '))?.slice(7) ?? 'missing');
+    t.is(new Set(digests).size, 1, `ranks disagree on result bits: ${digests.join(' ')}`);
+    t.not(digests[0], 'missing');
+  });
+
+  test(`${mode}: a rank killed with SIGKILL mid-allReduce makes every survivor reject with PeerLostError naming it`, async (t) => {
+    t.timeout(60_000);
+    const np = 3;
+    const run = await spawnWorld(np, 'workers/failures.worker.js', ['kill-mid-allreduce'], { env: { SHOAL_TRANSPORT: mode }, wallTimeoutMs: 30_000 });
+    t.false(run.timedOut, 'survivors hung');
+    t.is(run.exits[np - 1]!.signal, 'SIGKILL');
+    for (let rank = 0; rank < np - 1; rank++) {
+      const o = outcomeOf(run.stdout[rank]!);
+      t.is(o?.code, 'ERR_PEER_LOST', `rank ${rank}: ${JSON.stringify(o)} ${run.stderr[rank]!.join('\n')}`);
+      t.is(o?.name, 'PeerLostError');
+      t.is(o?.peer, np - 1, `rank ${rank}: ${JSON.stringify(o)}`);
+      t.is(o?.op, 'allReduce');
+    }
+  });
+
+  test(`${mode}: mismatched op kinds reject on every rank with MismatchError`, async (t) => {
+    t.timeout(60_000);
+    const run = await spawnWorld(3, 'workers/failures.worker.js', ['mismatch-kind'], { env: { SHOAL_TRANSPORT: mode } });
+    t.false(run.timedOut);
+    for (let rank = 0; rank < 3; rank++) {
+      const o = outcomeOf(run.stdout[rank]!);
+      t.is(o?.code, 'ERR_MISMATCH', `rank ${rank}: ${JSON.stringify(o)} ${run.stderr[rank]!.join('\n')}`);
+      t.is(o?.name, 'MismatchError');
+    }
+  });
+}

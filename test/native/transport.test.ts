@@ -1,0 +1,82 @@
+// The transport option of the binding, in one process: two engines on this host pick shared
+// memory by default, TCP when told, validate the option, and leave no segment name behind.
+import { readdirSync } from 'node:fs';
+
+import test from 'ava';
+
+import { init } from '../../lib/index.js';
+import { native, OP_KIND } from '../../lib/native.js';
+import type { NativeCommOptions } from '../../lib/native.js';
+
+async function pair(extra: Partial<NativeCommOptions>) {
+  const a = new native.NativeComm({ rank: 0, size: 2, commId: 9, token: 'secret', ...extra });
+  const b = new native.NativeComm({ rank: 1, size: 2, commId: 9, token: 'secret', ...extra });
+  const peers = [
+    { host: '127.0.0.1', port: a.port },
+    { host: '127.0.0.1', port: b.port },
+  ];
+  await Promise.all([a.connect(peers, 10_000), b.connect(peers, 10_000)]);
+  return { a, b };
+}
+
+function ourSegments(): string[] {
+  return readdirSync('/dev/shm').filter((f) => f.startsWith(`shoal-${process.pid}-`));
+}
+
+for (const [option, kind] of [[undefined, 'shm'], ['auto', 'shm'], ['shm', 'shm'], ['tcp', 'tcp']] as const) {
+  test.serial(`transport ${option ?? '(default)'}: both engines report ${kind} and a 1 MiB allReduce through 4 KiB rings is exact`, async (t) => {
+    const { a, b } = await pair({ transport: option, shmRingBytes: 4096 });
+    t.deepEqual(a.transports, ['self', kind]);
+    t.deepEqual(b.transports, [kind, 'self']);
+    t.deepEqual(ourSegments(), [], 'segment names must be unlinked once both sides mapped them');
+    const n = 1 << 18;
+    const x = new Int32Array(n).map((_, i) => i);
+    const y = new Int32Array(n).map((_, i) => 3 * i);
+    await Promise.all([a.collective(OP_KIND.allReduce, x, null, 0, -1, 20_000), b.collective(OP_KIND.allReduce, y, null, 0, -1, 20_000)]);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (x[i] !== 4 * i || y[i] !== 4 * i) bad++;
+    t.is(bad, 0);
+    await Promise.all([a.close(), b.close()]);
+  });
+}
+
+test.serial('a peer with the wrong token is refused before any segment exists', async (t) => {
+  const a = new native.NativeComm({ rank: 0, size: 2, commId: 9, token: 'secret', transport: 'shm' });
+  const b = new native.NativeComm({ rank: 1, size: 2, commId: 9, token: 'guess', transport: 'shm' });
+  const peers = [
+    { host: '127.0.0.1', port: a.port },
+    { host: '127.0.0.1', port: b.port },
+  ];
+  let sawSegment = false;
+  const watch = setInterval(() => (sawSegment ||= ourSegments().length > 0), 5);
+  const [ra, rb] = await Promise.allSettled([a.connect(peers, 3000), b.connect(peers, 3000)]);
+  clearInterval(watch);
+  t.is(ra.status, 'rejected');
+  t.is(rb.status, 'rejected');
+  t.is(((rb as PromiseRejectedResult).reason as { code: string }).code, 'ERR_AUTH');
+  t.false(sawSegment, 'a segment was created for an unauthenticated peer');
+  t.deepEqual(a.transports, []);
+  await Promise.all([a.close(), b.close()]);
+});
+
+test('the binding rejects a bad transport or ring size', (t) => {
+  const base = { rank: 0, size: 2, commId: 1, token: 'x' };
+  t.throws(() => new native.NativeComm({ ...base, transport: 'udp' as never }), { instanceOf: TypeError, message: /transport must be 'auto', 'tcp' or 'shm'/ });
+  t.throws(() => new native.NativeComm({ ...base, transport: 3 as never }), { instanceOf: TypeError });
+  t.throws(() => new native.NativeComm({ ...base, shmRingBytes: 5000 }), { instanceOf: RangeError, message: /multiple of 4096/ });
+  t.throws(() => new native.NativeComm({ ...base, shmRingBytes: 1024 }), { message: /shmRingBytes/ });
+});
+
+test('init() rejects a bad SHOAL_TRANSPORT or ring size by name', async (t) => {
+  await t.throwsAsync(init({ env: { SHOAL_TRANSPORT: 'udp' } }), { message: /SHOAL_TRANSPORT=udp must be auto, tcp or shm/ });
+  await t.throwsAsync(init({ env: { SHOAL_SHM_RING_BYTES: '100' } }), { message: /SHOAL_SHM_RING_BYTES=100 must be a number >= 4096/ });
+  const comm = await init({ env: { SHOAL_TRANSPORT: 'tcp' } });
+  t.deepEqual(comm.transports, ['self']);
+  await comm.close();
+});
+
+test('a size-1 communicator reports only itself', (t) => {
+  const c = new native.NativeComm({ rank: 0, size: 1, commId: 1, token: 'x' });
+  t.deepEqual(c.transports, ['self']);
+  void c.close();
+});
