@@ -133,6 +133,26 @@ export async function authenticate(socket: Socket, reader: SocketReader, id: Han
   if (ack[0] !== 1) throw new Error('the listener refused our proof');
 }
 
+// --- Transport selection (native/runtime/transport_select.cc) ------------------------------
+
+/** Offer: magic, willing, ringBytes, host id (32), segment name (64), cookie (32). */
+export const TRANSPORT_OFFER_BYTES = 4 + 4 + 8 + 32 + 64 + 32;
+const TRANSPORT_OFFER_MAGIC = 0x4f4d4853;  // "SHMO"
+const TRANSPORT_ANSWER_MAGIC = 0x414d4853; // "SHMA"
+
+/**
+ * After the handshake a collective rank's lower-ranked peer offers a shared-memory segment;
+ * as the higher rank, read that offer and answer "TCP only", as a peer on another host would.
+ */
+export async function declineSharedMemory(socket: Socket, reader: SocketReader, timeoutMs = 10_000): Promise<void> {
+  const offer = await reader.read(TRANSPORT_OFFER_BYTES, timeoutMs);
+  if (offer.readUInt32LE(0) !== TRANSPORT_OFFER_MAGIC) throw new Error('expected a transport offer after the handshake');
+  const answer = Buffer.alloc(8);
+  answer.writeUInt32LE(TRANSPORT_ANSWER_MAGIC, 0);
+  answer.writeUInt32LE(0, 4);
+  socket.write(answer);
+}
+
 // --- Parameter-server messages (native/psnet/protocol.h) ---------------------------------
 
 export const PS_COMM_ID = 0x50530001;
