@@ -8,7 +8,7 @@ export interface OpRecord {
   group: string;
   seq: number;
   bytes: number;
-  start: number; // ms since epoch
+  start: number; // ms since epoch, fractional (preciseNow)
   end: number;
   ok: boolean;
 }
@@ -45,6 +45,14 @@ export interface MetricsSnapshot {
 
 const MAX_PENDING = 1000;
 
+/**
+ * Wall-clock ms with sub-ms precision, for op start/end: the Chrome trace is in µs and most
+ * collectives take well under a millisecond, so Date.now() would round them all to 0 or 1 ms.
+ */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export class Telemetry {
   readonly startedAt = Date.now();
   #current: CurrentOp | null = null;
@@ -60,10 +68,10 @@ export class Telemetry {
 
   /** A collective was submitted; returns a function to call when it settles. */
   collective(op: string, group: string, seq: number, bytes: number): (ok: boolean) => void {
-    const start = Date.now();
-    this.#current = { op, group, seq, since: start };
+    const start = preciseNow();
+    this.#current = { op, group, seq, since: Date.now() };
     return (ok) => {
-      const end = Date.now();
+      const end = preciseNow();
       if (this.#current?.seq === seq && this.#current.group === group) this.#current = null;
       this.#lastSeq[group] = seq;
       this.#ops[op] = (this.#ops[op] ?? 0) + 1;

@@ -10,12 +10,12 @@ h1{font-size:1.3em;margin:0 0 .3em} h2{font-size:1.05em;margin:1.2em 0 .4em}
 table{border-collapse:collapse;background:#fff} td,th{padding:3px 9px;border-bottom:1px solid #e4e4e4;text-align:left;font-variant-numeric:tabular-nums}
 .dead{color:#b00020;font-weight:600}.waiting{color:#a15c00}.running{color:#137333}
 .bar{display:flex;height:12px;width:260px;background:#eee}.bar span{display:block;height:100%}
-.c{background:#4c8bf5}.w{background:#f5a623}.p{background:#9b59b6}
+.c{background:#4c8bf5}.w{background:#f5a623}.b{background:#e8453c}.p{background:#9b59b6}
 #stalls div{color:#b00020} svg{background:#fff;border:1px solid #e4e4e4}
 small{color:#666}
 </style></head><body>
 <h1>Shoal job <small id="status">connecting…</small></h1>
-<h2>Processes</h2><table id="procs"><thead><tr><th>role</th><th>rank</th><th>host</th><th>pid</th><th>state</th><th>heartbeat</th><th>iteration</th><th>time: <span class="c">&nbsp;compute&nbsp;</span> <span class="w">&nbsp;collectives&nbsp;</span> <span class="p">&nbsp;PS&nbsp;</span></th><th>ops</th><th>MB</th></tr></thead><tbody></tbody></table>
+<h2>Processes</h2><table id="procs"><thead><tr><th>role</th><th>rank</th><th>host</th><th>pid</th><th>state</th><th>heartbeat</th><th>iteration</th><th>time: <span class="c">&nbsp;compute&nbsp;</span> <span class="w">&nbsp;collectives&nbsp;</span> <span class="b">&nbsp;waiting now&nbsp;</span> <span class="p">&nbsp;PS&nbsp;</span></th><th>ops</th><th title="bytes of user buffers passed to finished collectives since the process started">collective MB (total)</th></tr></thead><tbody></tbody></table>
 <div id="stalls"></div>
 <h2>Events <small id="epoch"></small></h2><div id="events"><small>none yet</small></div>
 <h2>Training curve <small id="metricName"></small></h2><svg id="curve" width="720" height="240"></svg>
@@ -33,7 +33,7 @@ function render(s) {
     return '<tr><td>worker</td><td>' + p.rank + '</td><td>' + esc(p.host) + '</td><td>' + p.pid + '</td><td class="' + cls + '">' + esc(p.state) +
       '</td><td>' + (p.lastHeartbeatAgoMs / 1000).toFixed(1) + ' s ago</td><td>' + (p.iteration ?? '') +
       '</td><td><div class="bar"><span class="c" style="width:' + (100 * t.compute / all) + '%"></span><span class="w" style="width:' + (100 * t.collectives / all) +
-      '%"></span><span class="p" style="width:' + (100 * t.ps / all) + '%"></span></div></td><td>' + ops + '</td><td>' + (p.bytes / 1e6).toFixed(1) + '</td></tr>';
+      '%"></span><span class="b" style="width:' + (100 * t.waiting / all) + '%"></span><span class="p" style="width:' + (100 * t.ps / all) + '%"></span></div></td><td>' + ops + '</td><td>' + (p.bytes / 1e6).toFixed(1) + '</td></tr>';
   });
   document.querySelector('#procs tbody').innerHTML = rows.join('');
   document.querySelector('#servers tbody').innerHTML = s.processes.filter(p => p.role === 'server').map(p => {

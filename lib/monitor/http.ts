@@ -26,7 +26,7 @@ const FEED_MAX_MESSAGE_BYTES = 1024;
 /** Registers the routes on the coordinator's uWS app; returns the feed's subscriber set. */
 export function attachMonitor(app: TemplatedApp, host: () => MonitorHost | null, log: (line: string) => void): Set<UwsWebSocket<FeedData>> {
   const subscribers = new Set<UwsWebSocket<FeedData>>();
-  const serve = (path: string, type: string, body: (view: JobView) => string) =>
+  const serve = (path: string, type: string, body: (view: JobView) => string, headers: Record<string, string> = {}) =>
     guarded(log, `GET ${path}`, (res: HttpResponse, req: HttpRequest) => {
       const h = host();
       const view = h?.view();
@@ -39,13 +39,16 @@ export function attachMonitor(app: TemplatedApp, host: () => MonitorHost | null,
         deny(res, access);
         return;
       }
-      res.writeStatus('200 OK').writeHeader('content-type', type).writeHeader('cache-control', 'no-store').end(body(view));
+      res.writeStatus('200 OK').writeHeader('content-type', type).writeHeader('cache-control', 'no-store');
+      for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+      res.end(body(view));
     });
   app
     .get('/', serve('/', 'text/html; charset=utf-8', () => DASHBOARD_HTML))
     .get('/metrics', serve('/metrics', 'text/plain; version=0.0.4; charset=utf-8', (v) => prometheusText(v)))
     .get('/api/state', serve('/api/state', 'application/json', (v) => JSON.stringify(v.state())))
-    .get('/api/trace', serve('/api/trace', 'application/json', (v) => JSON.stringify(v.chromeTrace())))
+    // A download (the dashboard's link), not a page: the browser saves it for chrome://tracing or Perfetto.
+    .get('/api/trace', serve('/api/trace', 'application/json', (v) => JSON.stringify(v.chromeTrace()), { 'content-disposition': 'attachment; filename="shoal-trace.json"' }))
     .ws<FeedData>('/v1/feed', {
       idleTimeout: 120,
       maxPayloadLength: FEED_MAX_MESSAGE_BYTES,

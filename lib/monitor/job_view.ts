@@ -161,7 +161,9 @@ export class JobView {
     const describe = (p: ProcessView) => {
       const m = p.metrics;
       const wall = m ? Math.max(0.001, (m.now - m.startedAt) / 1000) : 0;
-      const waiting = m ? m.collectiveSeconds : 0;
+      const collectives = m ? m.collectiveSeconds : 0;
+      // collectiveSeconds counts finished ops only: time blocked in the current one is waiting, not compute.
+      const waiting = m?.current ? Math.max(0, (m.now - m.current.since) / 1000) : 0;
       const ps = m ? m.psSeconds : 0;
       return {
         role: p.role,
@@ -174,7 +176,7 @@ export class JobView {
         iteration: lastReport(this.reports, p.rank, 'iteration'),
         ops: m?.ops ?? {},
         bytes: m?.bytes ?? 0,
-        seconds: { wall, collectives: waiting, ps, compute: Math.max(0, wall - waiting - ps) },
+        seconds: { wall, collectives, waiting, ps, compute: Math.max(0, wall - collectives - waiting - ps) },
         server: p.server,
         rates: p.rates,
       };
@@ -202,8 +204,9 @@ export class JobView {
           ph: 'X',
           pid: 1,
           tid: rank,
-          ts: e.start * 1000,
-          dur: Math.max(1, (e.end - e.start) * 1000),
+          // Whole µs: the ranks send fractional ms (telemetry.ts preciseNow).
+          ts: Math.round(e.start * 1000),
+          dur: Math.max(1, Math.round((e.end - e.start) * 1000)),
           args: { bytes: e.bytes, ok: e.ok },
         });
       }

@@ -39,7 +39,7 @@ test('a running job serves /metrics and a live feed behind its token; the stall 
   const { path: releasePath, release } = releaseFile(t);
   let url = '';
   let jobDone = false;
-  const seen: { metrics?: string; unauthorized?: number; feed: FeedState[] } = { feed: [] };
+  const seen: { metrics?: string; unauthorized?: number; feed: FeedState[]; trace?: { status: number; type: string | null; disposition: string | null; body: string } } = { feed: [] };
   let probe: Promise<void> = Promise.resolve();
   const job = runRanks(3, 'workers/monitor.worker.js', ['train'], {
     stallTimeoutMs: 1000,
@@ -68,6 +68,9 @@ test('a running job serves /metrics and a live feed behind its token; the stall 
           const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text().catch(() => '');
           if (allRanksCounted(text, 3)) {
             seen.metrics = text;
+            // The same heartbeats handed over the finished collectives: the trace has them.
+            const r = await fetch(`${base}/api/trace`, { headers: { authorization: `Bearer ${token}` } });
+            seen.trace = { status: r.status, type: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'), body: await r.text() };
             break;
           }
           await sleep(250);
@@ -93,6 +96,14 @@ test('a running job serves /metrics and a live feed behind its token; the stall 
   const withReports = seen.feed.filter((f) => f.reports.length > 0);
   t.true(withReports.length > 0, 'the feed carries the reported values');
   t.is(withReports[withReports.length - 1]!.processes.length, 3);
+  // The trace is a download with real µs timestamps (not whole ms written as µs).
+  t.is(seen.trace?.status, 200);
+  t.is(seen.trace?.type, 'application/json');
+  t.is(seen.trace?.disposition, 'attachment; filename="shoal-trace.json"');
+  const spans = (JSON.parse(seen.trace?.body ?? '{"traceEvents":[]}') as { traceEvents: Array<{ ph: string; ts: number; tid: number }> }).traceEvents.filter((e) => e.ph === 'X');
+  t.deepEqual([...new Set(spans.map((e) => e.tid))].sort(), [0, 1, 2]);
+  t.true(spans.every((e) => Number.isInteger(e.ts)));
+  t.true(spans.some((e) => e.ts % 1000 !== 0), `timestamps: ${spans.slice(0, 5).map((e) => e.ts).join(', ')}`);
   const stalls = seen.feed.flatMap((f) => f.stalls);
   t.true(stalls.some((m) => /stall: allReduce seq 40 .*arrived: ranks 0, 2; missing: rank 1 \(busy computing; last finished seq 39\)/.test(m)), JSON.stringify(stalls));
 });

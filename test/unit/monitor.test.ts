@@ -48,18 +48,32 @@ test('Prometheus text parses back with the right names, labels and values', (t) 
   }
 });
 
-test('state() splits each rank\'s time into compute, collectives and PS calls', (t) => {
+test('state() splits each rank\'s time into compute, collectives, waiting in the current op and PS calls', (t) => {
   const view = new JobView();
   const now = Date.now();
   view.joined('worker', 0, 'h', 1);
-  view.update('worker', 0, metrics(now, { current: { op: 'allReduce', group: 'world', seq: 5, since: now - 100 } }));
-  const state = view.state() as { processes: Array<{ state: string; seconds: { wall: number; compute: number; collectives: number; ps: number } }> };
-  const p = state.processes[0]!;
-  t.is(p.state, 'waiting in allReduce seq 5');
-  t.is(p.seconds.wall, 10);
-  t.is(p.seconds.collectives, 2);
-  t.is(p.seconds.ps, 1);
-  t.is(p.seconds.compute, 7);
+  view.joined('worker', 1, 'h', 2);
+  // Rank 0 has been blocked in allReduce seq 5 for 3 s (by its own clock): waiting, not compute.
+  view.update('worker', 0, metrics(now, { current: { op: 'allReduce', group: 'world', seq: 5, since: now - 3000 } }));
+  view.update('worker', 1, metrics(now));
+  type Seconds = { wall: number; compute: number; collectives: number; waiting: number; ps: number };
+  const state = view.state() as { processes: Array<{ state: string; seconds: Seconds }> };
+  const [p, idle] = state.processes;
+  t.is(p!.state, 'waiting in allReduce seq 5');
+  t.deepEqual(p!.seconds, { wall: 10, collectives: 2, waiting: 3, ps: 1, compute: 4 });
+  t.deepEqual(idle!.seconds, { wall: 10, collectives: 2, waiting: 0, ps: 1, compute: 7 });
+});
+
+test('the Chrome trace keeps sub-millisecond timestamps as whole microseconds', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  view.joined('worker', 0, 'h', 1);
+  const start = 1_700_000_000_123.4567;
+  view.update('worker', 0, metrics(now, { timeline: [{ op: 'allReduce', group: 'world', seq: 1, bytes: 8, start, end: start + 0.0421, ok: true }] }));
+  const trace = view.chromeTrace() as { traceEvents: Array<{ ph: string; ts: number; dur: number }> };
+  const op = trace.traceEvents.find((e) => e.ph === 'X')!;
+  t.is(op.ts, 1_700_000_000_123_457);
+  t.is(op.dur, 42);
 });
 
 test('the stall inspector tells dead, desynced and busy ranks apart', (t) => {
