@@ -86,8 +86,9 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   let client: CoordinatorClient | null = null;
   const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
   if (numServers > 0 && job.token === '') throw missingSecretError(`the job has ${numServers} parameter server(s) (SHOAL_NUM_SERVERS)`);
-  // A job with parameter servers needs the coordinator even with a single worker.
-  if (job.coordinator && (job.size > 1 || numServers > 0)) {
+  // A job with parameter servers needs the coordinator even with a single worker. Under
+  // `shoal run` a single rank connects too: the launcher printed a dashboard URL for it.
+  if (job.coordinator && (job.size > 1 || numServers > 0 || env.SHOAL_LAUNCHER === 'shoal')) {
     if (job.hostsCoordinator) {
       coordinator = await Coordinator.start({ host: coordinatorListenHost(job.coordinator), port: job.coordinator.port, token: job.token });
     }

@@ -126,3 +126,38 @@ test("a rank's timeout error carries the stall inspector's diagnosis", async (t)
   t.regex(message, /timed out after 8000 ms/);
   t.regex(message, /stall: allReduce seq 1 has waited \d+ s; arrived: rank 0; missing: rank 1 \(busy computing; last finished seq 0\)/);
 });
+
+test('a one-rank job under the launcher shows up on its dashboard', async (t) => {
+  t.timeout(90_000);
+  const { path: releasePath, release } = releaseFile(t);
+  let jobDone = false;
+  let metrics = '';
+  let probe: Promise<void> = Promise.resolve();
+  const job = runRanks(1, 'workers/monitor.worker.js', ['hold'], {
+    wallTimeoutMs: 70_000,
+    env: { MONITOR_RELEASE_FILE: releasePath },
+    onDashboard: (u) => {
+      probe = (async () => {
+        const base = u.slice(0, u.indexOf('/?'));
+        const token = new URL(u).searchParams.get('token') ?? '';
+        // Until rank 0's collectives and its report arrived; the rank holds (30 s at most) until released.
+        while (!jobDone) {
+          const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text().catch(() => '');
+          if (allRanksCounted(text, 1) && text.includes('name="loss"')) {
+            metrics = text;
+            break;
+          }
+          await sleep(250);
+        }
+        release();
+      })();
+    },
+  });
+  const run = await job;
+  jobDone = true;
+  await probe;
+  t.true(run.result.ok, run.result.summary);
+  const samples = parsePrometheus(metrics);
+  t.deepEqual(samples.filter((s) => s.name === 'shoal_up' && s.labels['role'] === 'worker').map((s) => [s.labels['rank'], s.value]), [['0', 1]]);
+  t.true(samples.some((s) => s.name === 'shoal_report' && s.labels['name'] === 'loss' && s.value === 0.5), 'the reported loss is exported');
+});

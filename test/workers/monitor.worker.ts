@@ -2,7 +2,8 @@
 // rank 1 lags so the stall inspector fires. 'timeout': rank 1 lags longer than rank 0's op
 // timeout, whose error must carry the stall diagnosis. Rank 1's lag lasts until the test has
 // seen what it waits for (it creates MONITOR_RELEASE_FILE), at most 30 s: fixed sleeps were
-// too short on a loaded machine.
+// too short on a loaded machine. 'hold' (one rank): a few ops and a report, then it waits for
+// the release file so the test can read the dashboard while the job runs.
 import { existsSync } from 'node:fs';
 
 import { init } from '../../lib/index.js';
@@ -25,6 +26,11 @@ if (scenario === 'train') {
     await new Promise((r) => setTimeout(r, 100));
   }
   if (comm.rank === 1) await lag(3000);
+  await comm.allReduce(g);
+} else if (scenario === 'hold') {
+  for (let it = 0; it < 3; it++) await comm.allReduce(g);
+  comm.report({ iteration: 3, loss: 0.5 });
+  await lag(30_000);
   await comm.allReduce(g);
 } else {
   await comm.barrier();
