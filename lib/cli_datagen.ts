@@ -1,6 +1,7 @@
 // `shoal datagen`: parses its arguments (pure, unit-testable) and runs generateDataset with
 // progress on stderr. The generators and the formats are in lib/data/datagen.ts.
 
+import { formatSeconds } from '../algorithms/common/progress.js';
 import { FlagReader, usageError, type UsageError } from './cli_flags.js';
 import type { IdSpaceBits } from './data/id_space.js';
 import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from './data/datagen.js';
@@ -104,10 +105,13 @@ export async function datagenMain(argv: string[]): Promise<number> {
     options.onProgress = (done, total) => {
       // A terminal gets a live line; a log gets a line every 10 s (and at the end).
       const now = Date.now();
-      if (tty) process.stderr.write(`\rdatagen: ${Math.floor((100 * done) / total)}% (${done}/${total})`);
+      const unit = options.task === 'rank' ? 'queries' : 'rows';
+      const secs = Math.max(1e-3, (now - started) / 1000);
+      const rate = `${Math.round(done / secs)} ${unit}/s  ETA ${formatSeconds(((total - done) * secs) / Math.max(1, done))}`;
+      if (tty) process.stderr.write(`\rdatagen: ${Math.floor((100 * done) / total)}% (${done}/${total})  ${rate}\x1b[K`);
       else if (now - lastReport >= 10_000 || done === total) {
         lastReport = now;
-        process.stderr.write(`datagen: ${done}/${total} ${options.task === 'rank' ? 'queries' : 'rows'}\n`);
+        process.stderr.write(`datagen: ${done}/${total} ${unit}  ${rate}\n`);
       }
     };
   }

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
+import { LOG_EVERY_USAGE } from '../algorithms/common/progress.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
 import { FlagReader, usageError, type UsageError } from './cli_flags.js';
 import { exitCodeFor } from './launcher.js';
@@ -45,6 +46,8 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --hash-bits B             hash feature ids into [0, 2^B) (1..32; the model records B for predict)
   --timeout-ms T            collective and rendezvous timeout of the ranks
   -q, --quiet               no progress lines
+  --log-every N             ${LOG_EVERY_USAGE};
+                            the lines show elapsed time and ETA (≤: the solver may stop before --max-iter)
 ${RECOVERY_USAGE}
   (every solver continues from the last completed iteration: L-BFGS/OWL-QN bit for bit, history
   included; bcd recomputes its per-rank margins from w, so its last bits may differ)
@@ -67,6 +70,8 @@ export interface TrainArgs {
   hashBits: number;
   timeoutMs: number | null;
   quiet: boolean;
+  /** --log-every N: every N-th iteration line, plus the first and the last. */
+  logEvery: number;
   help: boolean;
   recovery: RecoveryArgs;
 }
@@ -82,14 +87,14 @@ function usage(message: string): UsageError {
  */
 export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (argv.includes('-h') || argv.includes('--help')) {
-    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, help: true, recovery: defaultRecoveryArgs() };
+    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: true, recovery: defaultRecoveryArgs() };
   }
   const [algorithm, ...rest] = argv;
   if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm)\n${TRAIN_USAGE}`);
   if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm)`);
   const out: TrainArgs = {
     algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
-    params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, help: false, recovery: defaultRecoveryArgs(),
+    params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: false, recovery: defaultRecoveryArgs(),
   };
   const p: Partial<LrParams> = {};
   let penalty: LrPenaltyKind | undefined;
@@ -119,6 +124,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case '--max-features': out.maxFeatures = r.num((n) => Number.isInteger(n) && n >= 1 && n <= 2 ** 32, 'an integer in [1, 2^32]'); break;
       case '--hash-bits': out.hashBits = r.num((n) => Number.isInteger(n) && n >= 1 && n <= 32, 'an integer in [1, 32]'); break;
       case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
+      case '--log-every': out.logEvery = r.int(1); break;
       default:
         if (parseRecoveryFlag('shoal train', r.flag, () => r.takeValue(), out.recovery)) break;
         throw usage(`unknown option ${JSON.stringify(r.arg)} (see shoal train --help)`);

@@ -8,6 +8,7 @@ import { readLibsvm } from '../../lib/data/libsvm.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { localCollective } from '../common/collective.js';
+import { progressPacer } from '../common/progress.js';
 import { binaryLabel } from '../ftrl/cli_flags.js';
 import { sigmoid } from '../ftrl/ftrl.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ftrl/kv.js';
@@ -74,6 +75,8 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
     };
+    // Every epoch runs (no early stop): the ETA is from the epochs left.
+    const pacer = progressPacer(comm.rank === 0 && !p.quiet ? log : null, { every: p.logEvery, planned: p.epochs });
     log(`fm: ${p.task}, k ${p.factors}, ${comm.size} workers, ${p.servers} servers, staleness ${p.staleness}, batch ${p.batch}, load ${loadSeconds.toFixed(2)}s`);
     let last: FmMetrics | null = null;
     let lastEpoch = 0;
@@ -97,7 +100,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
           lastEpoch = s.epoch;
           const metric: Record<string, number> = last ? ('rmse' in last ? { rmse: last.rmse } : { auc: last.auc }) : {};
           comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...metric });
-          log(`fm epoch ${s.epoch}/${p.epochs}  train ${p.task === 'regression' ? 'rmse' : 'logloss'} ${trainLoss.toFixed(5)}${last ? `  ${describeMetrics(last)}` : ''}  ${s.seconds.toFixed(2)}s`);
+          pacer.step(s.epoch, `fm epoch ${s.epoch}/${p.epochs}  train ${p.task === 'regression' ? 'rmse' : 'logloss'} ${trainLoss.toFixed(5)}${last ? `  ${describeMetrics(last)}` : ''}  ${s.seconds.toFixed(2)}s`);
         },
       });
 

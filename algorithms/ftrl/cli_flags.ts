@@ -4,6 +4,7 @@
 // and the usage error (exit code 2) are lib/cli_flags.ts's, shared with the other commands.
 // Pure: reads no files.
 import { FlagReader, parseNumber, UsageError, usageError } from '../../lib/cli_flags.js';
+import { LOG_EVERY_USAGE } from '../common/progress.js';
 import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, type RecoveryArgs } from '../../lib/recovery/recovery_flags.js';
 
 export { UsageError };
@@ -41,6 +42,7 @@ export const COMMON_FLAGS: Record<string, FlagDef> = {
   'slow-ms': { kind: 'number', min: 0, help: 'milliseconds the slow rank sleeps per minibatch' },
   'timeout-ms': { kind: 'int', min: 0, help: 'rendezvous and op timeout of the job (SHOAL_TIMEOUT_MS)' },
   quiet: { kind: 'bool', help: 'rank 0 prints only the final metrics' },
+  'log-every': { kind: 'int', min: 1, help: `${LOG_EVERY_USAGE}; lines show elapsed time and ETA` },
   help: { kind: 'bool', help: 'show this help' },
 };
 
@@ -169,6 +171,8 @@ export interface CommonParams {
   slowMs: number;
   timeoutMs?: number;
   quiet: boolean;
+  /** --log-every N: every N-th epoch line, plus the first and the last. */
+  logEvery: number;
   /** --max-restarts, --checkpoint, --checkpoint-every, --resume, --inject. */
   recovery: RecoveryArgs;
   /** --checkpoint-every N given: checkpoint every N minibatches; 0: at the end of every pass. */
@@ -203,6 +207,7 @@ export function commonParams(command: string, f: FlagValues, defaults: { epochs:
     slowRank: (f['slow-rank'] as number | undefined) ?? -1,
     slowMs: (f['slow-ms'] as number | undefined) ?? 0,
     quiet: (f['quiet'] as boolean | undefined) ?? false,
+    logEvery: (f['log-every'] as number | undefined) ?? 1,
     recovery: defaultRecoveryArgs(),
     checkpointEveryBatches: 0,
   };

@@ -7,6 +7,7 @@ import { readLibsvm } from '../../lib/data/libsvm.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
 import { localCollective } from '../common/collective.js';
+import { progressPacer } from '../common/progress.js';
 import { binaryLabel } from './cli_flags.js';
 import { sigmoid } from './ftrl.js';
 import { trainFtrl, type FtrlTables } from './index.js';
@@ -61,6 +62,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
     };
+    // Every epoch runs (no early stop): the ETA is from the epochs left.
+    const pacer = progressPacer(comm.rank === 0 && !p.quiet ? log : null, { every: p.logEvery, planned: p.epochs });
     log(`ftrl: ${comm.size} workers, ${p.servers} servers, staleness ${p.staleness}, batch ${p.batch}, load ${loadSeconds.toFixed(2)}s`);
 
     let last: BinaryMetrics | null = null;
@@ -92,7 +95,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             lastEpoch = s.epoch;
             const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
             comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
-            log(
+            pacer.step(
+              s.epoch,
               `ftrl epoch ${s.epoch}/${p.epochs}  progressive-logloss ${(lossBuf[0]! / Math.max(1, s.rows * comm.size)).toFixed(5)}` +
                 (last ? `  test auc ${last.auc.toFixed(5)} logloss ${last.logloss.toFixed(5)}` : '') +
                 `  clips ${lossBuf[1]}` +

@@ -88,6 +88,8 @@ export interface TrainContext {
   maxFeatures?: number;
   /** Progress sink; default console.log on rank 0; null for silence. */
   log?: ((line: string) => void) | null;
+  /** Print every N-th iteration line (plus the first and the last); default 1. */
+  logEvery?: number;
   /**
    * Checkpoints and resume (`shoal train lr --checkpoint/--resume`). Under `--max-restarts` a lost
    * rank costs one iteration: L-BFGS/OWL-QN continue from the last completed one (history
@@ -150,7 +152,8 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
   checkDenseFeatures(`lr ${params.solver}`, numFeatures, ctx.maxFeatures);
   const layout = linearLayout(numFeatures, params.bias);
   const penalty: Penalty = penaltyOf(params);
-  const progress = progressLogger(comm, params.solver, ctx.log);
+  // Every solver may stop before maxIter (tolerance): the ETA is an upper bound.
+  const progress = progressLogger(comm, params.solver, ctx.log, { every: ctx.logEvery ?? 1, planned: params.maxIter, mayStopEarly: true });
   const common = { maxIter: params.maxIter, tol: params.tol };
   let result: QuasiNewtonResult & { gradNorm0?: number };
   if (params.solver === 'tron' || params.solver === 'newton-l1') {
@@ -186,6 +189,7 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
     const qn = { ...common, m: params.m, onIteration, resume: s.qn, onCommit: (q: QuasiNewtonState) => ((s.qn = q), state.commit()) };
     result = params.solver === 'owlqn' ? await owlqn(fn, x0, { ...qn, l1: penalty.l1, penalized: numFeatures }) : await lbfgs(fn, x0, qn);
   }
+  progress.finish();
   return {
     weights: result.x.slice(0, numFeatures),
     bias: params.bias ? result.x[numFeatures]! : 0,

@@ -27,6 +27,8 @@ export interface LrJobOptions {
   /** Hash ids into [0, 2^hashBits) (0 or absent: ids as written); the model records it. */
   hashBits?: number;
   quiet?: boolean;
+  /** --log-every: print every N-th iteration line (plus the first and the last); default 1. */
+  logEvery?: number;
   /** Checkpoints / resume (TrainingState options; `shoal train lr --checkpoint/--resume`). */
   recovery?: TrainingStateOptions;
 }
@@ -123,7 +125,7 @@ async function trainAndReport(
     `lr: ${opts.params.solver}, np ${comm.size}, ${counts.rows} train rows (${counts.nnz} nnz), ` +
       `${testCounts.rows} test rows, ${numFeatures} feature slots, read in ${readSeconds.toFixed(2)}s`,
   );
-  const result = await train(comm, trainData, opts.params, { numFeatures, maxFeatures: opts.maxFeatures ?? DEFAULT_MAX_FEATURES, log, state });
+  const result = await train(comm, trainData, opts.params, { numFeatures, maxFeatures: opts.maxFeatures ?? DEFAULT_MAX_FEATURES, log, logEvery: opts.logEvery ?? 1, state });
   const evalData = testData ?? trainData;
   const m: BinaryMetrics = await binaryMetrics(comm, predict(result, evalData), evalData.labels);
   const tm: BinaryMetrics = testData ? await binaryMetrics(comm, predict(result, trainData), trainData.labels) : m;

@@ -30,6 +30,7 @@ import { availableParallelism } from 'node:os';
 
 import type { Collective } from '../common/collective.js';
 import { checkDenseFeatures, checkNotEmpty, type CsrData } from '../common/dataset.js';
+import { progressPacer } from '../common/progress.js';
 import { Rng } from '../common/rng.js';
 import { ConfigError } from '../../lib/errors.js';
 import { resilient } from '../../lib/recovery/resilient.js';
@@ -72,6 +73,8 @@ export interface TrainOptions {
   files?: readonly string[];
   /** Progress sink; default console.log on rank 0; null for silence. */
   log?: ((line: string) => void) | null;
+  /** Print every N-th round line (plus the first and the last); default 1. */
+  logEvery?: number;
   /** Label of the progress lines (default 'mart'). */
   label?: string;
   /**
@@ -273,6 +276,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
       for (let f = 0; f < numFeatures; f++) if (cuts.cutPtr[f + 1]! > cuts.cutPtr[f]!) usable.push(f);
       const featureMask = new Uint8Array(numFeatures);
 
+      // Early stopping may end the run before p.rounds: the ETA is then an upper bound.
+      const pacer = progressPacer(log, { every: options.logEvery ?? 1, planned: p.rounds, mayStopEarly: p.earlyStoppingRounds > 0 });
       while (!s.stopped && s.round < p.rounds) {
         const round = s.round;
         const tr = performance.now();
@@ -369,9 +374,10 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
             .filter(([k]) => k !== 'round' && k !== 'seconds')
             .map(([k, v]) => `  ${k} ${v.toFixed(6)}`)
             .join('');
-          log(`${label} round ${String(rounds).padStart(4)}${cols}  ${info.seconds.toFixed(3)}s`);
+          pacer.step(rounds, `${label} round ${String(rounds).padStart(4)}${cols}  ${info.seconds.toFixed(3)}s`);
         }
       }
+      pacer.finish();
       return { s, cuts, hasTest: testBinned !== null };
     },
     recoveryLog ? { log: recoveryLog } : {},

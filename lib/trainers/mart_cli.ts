@@ -10,6 +10,7 @@ import { localCollective, type Collective } from '../../algorithms/common/collec
 import { readRankData, trainLambdaMart } from '../../algorithms/lambdamart/index.js';
 import { martCheckpointMeta, saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
+import { LOG_EVERY_USAGE } from '../../algorithms/common/progress.js';
 import { DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/dataset.js';
 import { readLibsvm } from '../data/libsvm.js';
 import { ConfigError } from '../errors.js';
@@ -43,6 +44,8 @@ Gradient boosted trees (XGBoost's hist method, data-parallel) and LambdaMART (ND
   --export-xgboost FILE   the model in XGBoost's JSON format
   --metrics-out FILE      test metrics, rounds, train_seconds
   -q, --quiet             no progress lines
+  --log-every N           ${LOG_EVERY_USAGE};
+                          the lines show elapsed time and ETA (≤ with --early-stopping)
 
 Fault tolerance (the trees, round and early-stopping state are committed after every round;
 a recovered or resumed run ends with exactly the model of an undisturbed one):
@@ -68,6 +71,8 @@ export interface MartArgs {
   /** Feature slots allowed (largest id + 1); DEFAULT_MAX_FEATURES unless --max-features. */
   maxFeatures: number;
   quiet: boolean;
+  /** --log-every N: every N-th round line, plus the first and the last. */
+  logEvery: number;
   help: boolean;
   /** --max-restarts, --checkpoint, --checkpoint-every, --resume, --inject. */
   recovery: RecoveryArgs;
@@ -81,7 +86,7 @@ function usage(message: string): ConfigError {
 export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[]): MartArgs {
   const out: MartArgs = {
     algorithm, np: 1, train: [], test: [], weights: null, testWeights: null, query: null, testQuery: null, partition: 'greedy',
-    params: martParams(), modelOut: null, metricsOut: null, exportXgboost: null, maxFeatures: DEFAULT_MAX_FEATURES, quiet: false, help: false,
+    params: martParams(), modelOut: null, metricsOut: null, exportXgboost: null, maxFeatures: DEFAULT_MAX_FEATURES, quiet: false, logEvery: 1, help: false,
     recovery: defaultRecoveryArgs(),
   };
   const p: Partial<MartParams> = { objective: algorithm === 'lambdamart' ? 'rank:ndcg' : 'binary:logistic' };
@@ -122,6 +127,12 @@ export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[])
         const n = Number(v);
         if (!Number.isInteger(n) || n < 1) throw usage(`${flag} expects an integer >= 1, got ${JSON.stringify(v)}`);
         out.np = n;
+        break;
+      }
+      case '--log-every': {
+        const n = Number(v);
+        if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw usage(`${flag} expects an integer >= 1, got ${JSON.stringify(v)}`);
+        out.logEvery = n;
         break;
       }
       case '--train': out.train.push(v); break;
@@ -169,6 +180,7 @@ export function metricsJson(r: TrainResult): Record<string, number> {
 /** One rank of a run: reads its share, trains, rank 0 writes the outputs. Returns the result. */
 export async function runRank(args: MartArgs, comm: Collective): Promise<TrainResult> {
   const log = args.quiet ? null : undefined;
+  const logEvery = args.logEvery;
   // Rank 0 checkpoints (--checkpoint/--resume); the meta makes --resume refuse another job's file.
   const recovery = stateOptions(args.recovery, martCheckpointMeta(args.params, comm.size, args.algorithm));
   let result: TrainResult;
@@ -185,12 +197,12 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
     });
     const tr = await readRankData(args.train, comm, opt(args.query, args.weights));
     const te = args.test.length > 0 ? await readRankData(args.test, comm, opt(args.testQuery, args.testWeights)) : null;
-    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, ...checks, ...(log === null ? { log } : {}) });
+    result = await trainLambdaMart(comm, tr, args.params, { test: te, recovery, logEvery, ...checks, ...(log === null ? { log } : {}) });
   } else {
     const base = { rank: comm.rank, size: comm.size, ...limit };
     const tr = await readLibsvm(args.train, { ...base, ...(args.weights ? { weightFile: args.weights } : {}) });
     const te = args.test.length > 0 ? await readLibsvm(args.test, { ...base, ...(args.testWeights ? { weightFile: args.testWeights } : {}) }) : null;
-    result = await train(comm, tr, args.params, { test: te, recovery, ...checks, ...(log === null ? { log } : {}) });
+    result = await train(comm, tr, args.params, { test: te, recovery, logEvery, ...checks, ...(log === null ? { log } : {}) });
   }
   if (comm.rank === 0) {
     if (args.modelOut) await saveMartModel(args.modelOut, result.model);
