@@ -2,16 +2,21 @@
 // pacer on its own, then real `shoal train lr|mart|ftrl` runs with a known number of steps
 // print exactly the first, every N-th and the last line; a bad N is a usage error (exit 2);
 // `shoal datagen` shows its rate and ETA.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import test from 'ava';
 
+import { syntheticBinary, toLibsvmText } from '../../algorithms/common/dataset.js';
 import { formatSeconds, progressPacer } from '../../algorithms/common/progress.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
-const A9A = '/work/shared/data/a9a/a9a';
+// Generated here: the tests never depend on the shared data sets.
+const dataDir = mkdtempSync(join(tmpdir(), 'shoal-progress-'));
+test.after.always(() => rmSync(dataDir, { recursive: true, force: true }));
+const TRAIN = join(dataDir, 'train.svm');
+writeFileSync(TRAIN, toLibsvmText(syntheticBinary({ rows: 4000, features: 60, nnzPerRow: 8, seed: 3 })) + '\n');
 
 /** The step numbers of the progress lines matched by `re` (group 1). */
 function steps(out: string, re: RegExp): number[] {
@@ -40,7 +45,7 @@ test('the pacer prints the first, every N-th and the held last step, with elapse
 
 test('shoal train lr --log-every 5 over 12 iterations prints iterations 0 (the start), 5, 10, 12', async (t) => {
   t.timeout(120_000);
-  const r = await shoal(['train', 'lr', '--solver', 'lbfgs', '--train', A9A, '--max-iter', '12', '--tol', '0', '--log-every', '5']);
+  const r = await shoal(['train', 'lr', '--solver', 'lbfgs', '--train', TRAIN, '--max-iter', '12', '--tol', '0', '--log-every', '5']);
   t.is(r.code, 0, r.stderr);
   t.deepEqual(steps(r.stdout, /^lbfgs iter +(\d+) /gm), [0, 5, 10, 12], r.stdout);
   t.regex(r.stdout, /after 12 iterations/);
@@ -49,7 +54,7 @@ test('shoal train lr --log-every 5 over 12 iterations prints iterations 0 (the s
 
 test('shoal train mart --log-every 5 over 12 rounds prints rounds 1, 5, 10, 12', async (t) => {
   t.timeout(120_000);
-  const r = await shoal(['train', 'mart', '--train', A9A, '--rounds', '12', '--max-depth', '3', '--log-every', '5']);
+  const r = await shoal(['train', 'mart', '--train', TRAIN, '--rounds', '12', '--max-depth', '3', '--log-every', '5']);
   t.is(r.code, 0, r.stderr);
   t.deepEqual(steps(r.stdout, /^mart round +(\d+) /gm), [1, 5, 10, 12], r.stdout);
   const last = r.stdout.split('\n').find((l) => /^mart round +12 /.test(l))!;
@@ -58,7 +63,7 @@ test('shoal train mart --log-every 5 over 12 rounds prints rounds 1, 5, 10, 12',
 
 test('shoal train ftrl --log-every 5 over 7 epochs prints epochs 1, 5, 7', async (t) => {
   t.timeout(120_000);
-  const r = await shoal(['train', 'ftrl', '--train', A9A, '--epochs', '7', '--log-every', '5']);
+  const r = await shoal(['train', 'ftrl', '--train', TRAIN, '--epochs', '7', '--log-every', '5']);
   t.is(r.code, 0, r.stderr);
   t.deepEqual(steps(r.stdout, /^(?:\[0\] )?ftrl epoch (\d+)\/7 /gm), [1, 5, 7], r.stdout);
   for (const line of r.stdout.split('\n').filter((l) => /^(\[0\] )?ftrl epoch/.test(l))) t.regex(line, /  elapsed \d+\.\ds  ETA \S+$/);
@@ -68,7 +73,7 @@ test('--log-every 0 or abc is a usage error (exit 2) for every trainer', async (
   t.timeout(120_000);
   for (const algo of ['lr', 'mart', 'lambdamart', 'ftrl', 'fm']) {
     for (const bad of ['0', 'abc']) {
-      const r = await shoal(['train', algo, '--train', A9A, '--log-every', bad], 30_000);
+      const r = await shoal(['train', algo, '--train', TRAIN, '--log-every', bad], 30_000);
       t.is(r.code, 2, `${algo} --log-every ${bad}: ${r.stderr}`);
       t.regex(r.stderr, new RegExp(`--log-every .*${bad}`), `${algo} ${bad}`);
     }
@@ -79,7 +84,7 @@ test('--log-every 0 or abc is a usage error (exit 2) for every trainer', async (
 
 test('shoal datagen progress lines show the rows/s rate and the ETA', async (t) => {
   t.timeout(60_000);
-  const out = join(mkdtempSync(join(tmpdir(), 'shoal-progress-')), 'd.svm');
+  const out = join(dataDir, 'd.svm');
   const r = await shoal(['datagen', '--task', 'binary', '--rows', '2000', '--features', '1000', '--out', out], 60_000);
   t.is(r.code, 0, r.stderr);
   // stderr is a pipe here: the periodic line form, always printed at the end.
