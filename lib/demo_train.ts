@@ -26,7 +26,7 @@ export async function demoTrainMain(argv: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'shoal-demo-'));
   const train = join(dir, 'train.svm');
   const test = join(dir, 'test.svm');
-  process.stdout.write(`Shoal demo: ${rows} synthetic rows (sparse, CTR-like, planted model), L-BFGS logistic regression on ${np} local ranks\n`);
+  process.stdout.write(`Shoal demo: ${rows} synthetic rows (sparse, CTR-like, planted model), logistic regression (trust-region Newton, the default L2 solver) on ${np} local ranks\n`);
   process.stdout.write(`1. shoal datagen --task binary --rows ${rows} --features 100000 --nnz 20 --out ${train} --test-out ${test}\n`);
   let code = await datagenMain(['--task', 'binary', '--rows', String(rows), '--features', '100000', '--nnz', '20', '--seed', '7', '--out', train, '--test-out', test, '--quiet']);
   if (code !== 0) return code;
