@@ -18,11 +18,11 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { datagenMain } from '../lib/cli_datagen.js';
-import { psMain } from '../lib/ps_cli.js';
+import { datagenMain } from '../cli/datagen_cli.js';
+import { psMain } from '../cli/ps_cli.js';
 import { childrenMatching, childWithEnv } from '../test/helpers/proc_tree.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/cli.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const A9A = fileURLToPath(new URL('../../../shared/data/a9a/', import.meta.url));
 

@@ -24,7 +24,7 @@ import { linearLayout } from '../algorithms/common/logistic.js';
 import { objective } from '../algorithms/common/metrics.js';
 import { readLibsvm } from '../lib/data/libsvm.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/cli.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const A9A = '/work/shared/data/a9a/a9a';
 

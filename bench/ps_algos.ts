@@ -22,8 +22,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '../lib/data/datagen.js';
-import { main as ftrlMain } from '../lib/trainers/ftrl_cli.js';
-import { main as fmMain } from '../lib/trainers/fm_cli.js';
+import { main as ftrlMain } from '../cli/trainers/ftrl_cli.js';
+import { main as fmMain } from '../cli/trainers/fm_cli.js';
 
 interface CaseResult {
   name: string;

@@ -7,7 +7,7 @@
 //
 // Data: `shoal datagen --task dense --rows N --features 28` (datagenMain in-process; train file
 // plus a 20 % test file; same seed, same bytes). Every system runs as a child process:
-//   shoal    node dist/lib/cli.js train mart --train F --test T -np K --rounds R --max-depth D
+//   shoal    node dist/cli/cli.js train mart --train F --test T -np K --rounds R --max-depth D
 //            --eta E --max-bin B --metrics-out M -q   (test AUC and train_seconds from M)
 //   xgboost  xgboost CONF data=F?format=libsvm eval[test]=T?format=libsvm tree_method=hist
 //            nthread=2 ... (test AUC from the last `test-auc:` line; no train clock)
@@ -27,9 +27,9 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { datagenMain } from '../lib/cli_datagen.js';
+import { datagenMain } from '../cli/datagen_cli.js';
 
-const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/cli.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 function flag(name: string, dflt: string): string {
@@ -170,7 +170,7 @@ for (const np of nps) {
     peakRssMB: mb(r.peakTotal),
     maxProcessRssMB: mb(r.peakProcess),
     auc: m.auc,
-    command: `node dist/lib/cli.js ${args.slice(1).join(' ')}`,
+    command: `node dist/cli/cli.js ${args.slice(1).join(' ')}`,
   });
   console.log(`shoal np ${np}: ${r.wall.toFixed(1)} s, auc ${m.auc.toFixed(4)}`);
 }

@@ -29,7 +29,6 @@ export {
 export { runJob, type RunOptions, type JobResult, type RankExit } from './launcher.js';
 export { PsClient, PsTable } from './ps/client.js';
 export type { TableOptions, UpdaterOptions, InitOptions as TableInitOptions, ConsistencyOptions } from './ps/table_options.js';
-export { loadModel, type Model, type TreeModel, type LoadedModel } from './model.js';
 export { sparseAllReduce, allGatherObject, bcastObject, type SparseRows } from '../collectives/index.js';
 export { TrainingState, readCheckpoint, type TrainingStateOptions, type CheckpointMeta } from './recovery/training_state.js';
 export { resilient, type ResilientOptions } from './recovery/resilient.js';

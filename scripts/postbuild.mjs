@@ -1,7 +1,7 @@
 // After tsc: make the CLI executable so `npx shoal` and the package's bin work directly.
 import { chmodSync, existsSync } from 'node:fs';
 
-const cli = new URL('../dist/lib/cli.js', import.meta.url);
+const cli = new URL('../dist/cli/cli.js', import.meta.url);
 if (existsSync(cli)) chmodSync(cli, 0o755);
 
 // In Shoal's own checkout, `npx shoal` should run this build rather than look for a package
@@ -22,7 +22,7 @@ if (basename(dirname(root)) !== 'node_modules') {
     } catch {
       // no previous link
     }
-    symlinkSync('../../dist/lib/cli.js', link);
+    symlinkSync('../../dist/cli/cli.js', link);
   } catch (err) {
     console.warn(`postbuild: could not link node_modules/.bin/shoal: ${err.message}`);
   }

@@ -1,5 +1,5 @@
 // Command-line flags of the PS trainers (`shoal train ftrl|fm`): one small parser shared by the
-// launcher side (lib/trainers/*_cli.ts, which validates before starting anything) and the
+// launcher side (cli/trainers/*_cli.ts, which validates before starting anything) and the
 // worker entries (which re-parse the same argv). Walking argv, taking values, number checks
 // and the usage error (exit code 2) are lib/cli_flags.ts's, shared with the other commands.
 // Pure: reads no files.

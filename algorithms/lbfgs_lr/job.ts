@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 
 import { readLibsvm, type ReadResult } from '../../lib/data/libsvm.js';
 import { ShoalError } from '../../lib/errors.js';
-import { saveLinearModel } from '../../lib/model.js';
+import { saveLinearModel } from '../model.js';
 import type { Collective } from '../common/collective.js';
 import { checkNotEmpty, DEFAULT_MAX_FEATURES, denseLimitHint, globalCounts, globalNumFeatures } from '../common/dataset.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';

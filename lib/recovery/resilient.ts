@@ -4,7 +4,7 @@
 // with the launcher's replacement (Communicator.recover), and all ranks (the replacement
 // included) adopt the most advanced committed state (TrainingState.sync) and call `loop` again.
 // Without --max-restarts it is just `await state.sync(); return loop(state.value)`.
-import type { Collective } from '../../algorithms/common/collective.js';
+import type { Collective } from '../collective.js';
 import { ShoalError } from '../errors.js';
 import { recoveryEnabled, restartCount } from './recovery_env.js';
 import type { TrainingState } from './training_state.js';

@@ -10,7 +10,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Collective } from '../../algorithms/common/collective.js';
+import type { Collective } from '../collective.js';
 import { ConfigError } from '../errors.js';
 import { fileMac, jobSecret, macProblem } from '../file_mac.js';
 import { decodeState, encodeState } from './state_codec.js';

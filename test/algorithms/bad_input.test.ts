@@ -17,8 +17,8 @@ import { csrFromRows, DEFAULT_MAX_FEATURES, globalNumFeatures, syntheticBinary, 
 import { train as trainLr } from '../../algorithms/lbfgs_lr/index.js';
 import { train as trainMart } from '../../algorithms/mart/index.js';
 import { ConfigError, ShoalError } from '../../lib/errors.js';
-import { parseTrainArgs } from '../../lib/train_cli.js';
-import { parseMartArgs } from '../../lib/trainers/mart_cli.js';
+import { parseTrainArgs } from '../../cli/train_cli.js';
+import { parseMartArgs } from '../../cli/trainers/mart_cli.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bad-input-'));

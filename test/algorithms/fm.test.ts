@@ -13,7 +13,7 @@ import { PROGRESS_DIM, PsRecovery } from '../../algorithms/ftrl/recovery.js';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { Rng } from '../../algorithms/common/rng.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
-import { main } from '../../lib/trainers/fm_cli.js';
+import { main } from '../../cli/trainers/fm_cli.js';
 import { runRanks } from '../helpers/run_job.js';
 
 const ML = '/work/shared/data/movielens100k';

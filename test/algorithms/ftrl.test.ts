@@ -13,7 +13,7 @@ import { UsageError } from '../../algorithms/ftrl/cli_flags.js';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
-import { main } from '../../lib/trainers/ftrl_cli.js';
+import { main } from '../../cli/trainers/ftrl_cli.js';
 import { runRanks } from '../helpers/run_job.js';
 
 const A9A = '/work/shared/data/a9a';

@@ -14,9 +14,9 @@ import { aucLocal, binaryMetrics, objective } from '../../algorithms/common/metr
 import { LrObjective, predict, train } from '../../algorithms/lbfgs_lr/index.js';
 import { lbfgs } from '../../algorithms/lbfgs_lr/lbfgs.js';
 import { BlockScheduler } from '../../algorithms/bcd/scheduler.js';
-import { loadModel, saveLinearModel, type Model } from '../../lib/model.js';
-import { parseTrainArgs } from '../../lib/train_cli.js';
-import { parsePredictArgs } from '../../lib/predict_cli.js';
+import { loadModel, saveLinearModel, type Model } from '../../algorithms/model.js';
+import { parseTrainArgs } from '../../cli/train_cli.js';
+import { parsePredictArgs } from '../../cli/predict_cli.js';
 
 const comm = localCollective();
 

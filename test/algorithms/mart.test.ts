@@ -226,7 +226,7 @@ test('max_leaves: leaf-wise growth caps the leaves, splits best gain first, and 
   t.throws(() => martParams({ maxLeaves: -2 }), { instanceOf: RangeError, message: /'maxLeaves'/ });
 });
 
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/cli.js', import.meta.url));
 function shoalCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });

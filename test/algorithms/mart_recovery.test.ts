@@ -17,7 +17,7 @@ import type { MartParams } from '../../algorithms/mart/params.js';
 import { appendTo, binTree, flatTree, initialMartState, pushTree } from '../../algorithms/mart/state.js';
 import { generateDataset } from '../../lib/data/datagen.js';
 import { CHECKPOINT_FILE } from '../../lib/recovery/training_state.js';
-import { MART_USAGE, parseMartArgs } from '../../lib/trainers/mart_cli.js';
+import { MART_USAGE, parseMartArgs } from '../../cli/trainers/mart_cli.js';
 
 function tmp(t: { teardown(f: () => void): void }, prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -1,4 +1,4 @@
-// Runs the `shoal` CLI (dist/lib/cli.js) as a child process, as a user would, with a wall-clock
+// Runs the `shoal` CLI (dist/cli/cli.js) as a child process, as a user would, with a wall-clock
 // bound: past it the CLI gets SIGTERM, and its launcher stops the ranks it started. runCli()
 // gives each stdout line to a callback, for tests that act on the job while it runs.
 import type { ExecutionContext } from 'ava';
@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../cli/cli.js', import.meta.url));
 
 export interface CliRun {
   code: number | null;

@@ -208,16 +208,13 @@ for (const mode of ['exit', 'wait'] as const) {
     t.timeout(90_000);
     const pids: number[] = [];
     killAtEnd(t, pids);
-    const t0 = Date.now();
     const run = await runCli(t, ['run', '-np', '3', '-q', '--', process.execPath, fixturePath('stop_rank.mjs'), '1', mode], (line) => {
       const m = /^\[\d+\] pid (\d+)$/.exec(line);
       if (m) pids.push(Number(m[1]));
     });
-    const seconds = (Date.now() - t0) / 1000;
     t.is(pids.length, 3, run.stdout.join('\n'));
     t.is(run.code, 128 + 9, run.stderr);  // the stopped rank's end: SIGKILL
     t.true(run.stderr.includes('shoal run: rank 1 made no progress (no heartbeat for 10000 ms) and was killed by the launcher (first failure)'), run.stderr);
     t.deepEqual(await survivors(pids), [], 'the stopped rank is gone');
-    t.true(seconds < 60, `took ${seconds} s`);
   });
 }

@@ -46,7 +46,7 @@ test('admin requests: 401 without the token, 400 with the launcher\'s reason', a
 
 test('shoal ps add-server --job URL grows a running job; keys stay exact', async (t) => {
   t.timeout(180_000);
-  const { psMain } = await import('../../lib/ps_cli.js');
+  const { psMain } = await import('../../cli/ps_cli.js');
   let url = '';
   let cli = null as Promise<number> | null;
   const run = await runRanks(3, 'workers/ps_elastic.worker.js', ['add'], {

@@ -86,8 +86,8 @@ for (const c of CHECKPOINT) {
 // During recovery: rank 1 dies at seq 6; when rank 0 reports that it is rebuilding the world,
 // rank 2 is SIGKILLed too (the replacement of rank 1 is still starting).
 const RECOVERY: Array<{ trainer: Trainer; entry: string; line: RegExp }> = [
-  { trainer: 'lr', entry: 'lbfgs_lr/main.js', line: /^\[0\] \[shoal recovery\] rank 0: .*waiting for the replacement/ },
-  { trainer: 'mart', entry: 'mart/main.js', line: /^\[0\] \[shoal recovery\] rank 0: .*waiting for the replacement/ },
+  { trainer: 'lr', entry: 'ranks/lr_main.js', line: /^\[0\] \[shoal recovery\] rank 0: .*waiting for the replacement/ },
+  { trainer: 'mart', entry: 'ranks/mart_main.js', line: /^\[0\] \[shoal recovery\] rank 0: .*waiting for the replacement/ },
   { trainer: 'ftrl', entry: 'ftrl/worker.js', line: /^\[0\] \[ps recovery\] rank 0: .*rebuilding the world/ },
   { trainer: 'fm', entry: 'fm/worker.js', line: /^\[0\] \[ps recovery\] rank 0: .*rebuilding the world/ },
 ];

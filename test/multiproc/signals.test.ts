@@ -43,12 +43,12 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'lr', args: ['lr', '--train', data.binary, '--max-iter', '100000', '--tol', '0', ...SLOW], entry: 'lbfgs_lr/main.js', servers: 0 },
-  { name: 'lr --solver bcd', args: ['lr', '--solver', 'bcd', '--train', data.binary, '--max-iter', '100000', '--tol', '0', ...SLOW], entry: 'lbfgs_lr/main.js', servers: 0 },
+  { name: 'lr', args: ['lr', '--train', data.binary, '--max-iter', '100000', '--tol', '0', ...SLOW], entry: 'ranks/lr_main.js', servers: 0 },
+  { name: 'lr --solver bcd', args: ['lr', '--solver', 'bcd', '--train', data.binary, '--max-iter', '100000', '--tol', '0', ...SLOW], entry: 'ranks/lr_main.js', servers: 0 },
   { name: 'ftrl', args: ['ftrl', '--train', data.binary, '--epochs', '100000', ...SLOW], entry: 'ftrl/worker.js', servers: 2 },
   { name: 'fm', args: ['fm', '--train', data.ratings, '--task', 'regression', '--epochs', '100000', ...SLOW], entry: 'fm/worker.js', servers: 2 },
-  { name: 'mart', args: ['mart', '--train', data.binary, '--rounds', '100000', '--max-depth', '3', ...SLOW], entry: 'mart/main.js', servers: 0 },
-  { name: 'lambdamart', args: ['lambdamart', '--train', data.rank, '--rounds', '100000', '--max-depth', '3', ...SLOW], entry: 'lambdamart/main.js', servers: 0 },
+  { name: 'mart', args: ['mart', '--train', data.binary, '--rounds', '100000', '--max-depth', '3', ...SLOW], entry: 'ranks/mart_main.js', servers: 0 },
+  { name: 'lambdamart', args: ['lambdamart', '--train', data.rank, '--rounds', '100000', '--max-depth', '3', ...SLOW], entry: 'ranks/lambdamart_main.js', servers: 0 },
 ];
 
 /** Signals each trainer is tested with: SIGTERM for all, SIGINT and SIGHUP for two of them. */

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseDemoArgs, parseRunArgs } from '../../lib/cli.js';
+import { parseDemoArgs, parseRunArgs } from '../../cli/cli.js';
 import { ConfigError } from '../../lib/errors.js';
 import { parseHostfile, placeRanks, readHostfile, totalSlots } from '../../lib/hostfile.js';
 import { exitCodeFor, shellQuote } from '../../lib/launcher.js';

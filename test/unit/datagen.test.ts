@@ -1,4 +1,4 @@
-// generateDataset and `shoal datagen` (lib/data/datagen.ts, lib/cli_datagen.ts): same seed,
+// generateDataset and `shoal datagen` (lib/data/datagen.ts, cli/datagen_cli.ts): same seed,
 // same bytes; every task's shape as readLibsvm sees it; the planted model is learnable (AUC
 // for the classifiers, relevance order for rank, RMSE for ratings); the train/test split; and
 // the command line.
@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { main } from '../../lib/cli.js';
-import { parseDatagenArgs } from '../../lib/cli_datagen.js';
+import { main } from '../../cli/cli.js';
+import { parseDatagenArgs } from '../../cli/datagen_cli.js';
 import { csrNnz } from '../../lib/data/csr.js';
 import { generateDataset, plantedModel, type DatagenOptions } from '../../lib/data/datagen.js';
 import { readLibsvm, type ReadResult } from '../../lib/data/libsvm.js';

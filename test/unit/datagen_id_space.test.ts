@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { parseDatagenArgs } from '../../lib/cli_datagen.js';
+import { parseDatagenArgs } from '../../cli/datagen_cli.js';
 import { generateDataset } from '../../lib/data/datagen.js';
 import { spreadId, ID_SPACE_BITS } from '../../lib/data/id_space.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';

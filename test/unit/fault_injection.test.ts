@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseRunArgs } from '../../lib/cli.js';
+import { parseRunArgs } from '../../cli/cli.js';
 import { ConfigError } from '../../lib/errors.js';
 import { describeFiring, faultBeforeSubmit, injectDraw, parseInjectSpec, resetFaultInjection, ruleMatches, serverKillRequest } from '../../lib/fault_injection.js';
 import { runJob } from '../../lib/launcher.js';

@@ -2,7 +2,7 @@
 // --coordinator, the job secret from SHOAL_TOKEN (never the URL's read-only token); bad input names the flag.
 import test from 'ava';
 
-import { parsePsArgs } from '../../lib/ps_cli.js';
+import { parsePsArgs } from '../../cli/ps_cli.js';
 
 test('add-server with the dashboard URL', (t) => {
   t.deepEqual(parsePsArgs(['add-server', '--job', 'http://127.0.0.1:4000/?token=viewer'], { SHOAL_TOKEN: 'secret' }), { action: 'add-server', server: null, base: 'http://127.0.0.1:4000', token: 'secret' });

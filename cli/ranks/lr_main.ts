@@ -1,10 +1,10 @@
-// Entry script of one rank of `shoal train lr` (lib/train_cli.ts starts it under the
+// Entry script of one rank of `shoal train lr` (cli/train_cli.ts starts it under the
 // launcher): parse the same flags, join the job, run job.ts, exit 2 on bad input (flags,
 // unreadable or malformed files) and 1 on other failures.
 import { init } from '../../lib/index.js';
 import { ShoalError, userErrorExitCode } from '../../lib/errors.js';
-import { parseTrainArgs } from '../../lib/train_cli.js';
-import { runLrJob } from './job.js';
+import { parseTrainArgs } from '../train_cli.js';
+import { runLrJob } from '../../algorithms/lbfgs_lr/job.js';
 import { stateOptions } from '../../lib/recovery/recovery_flags.js';
 
 async function main(): Promise<number> {

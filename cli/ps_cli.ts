@@ -3,9 +3,9 @@
 // --coordinator host:port. Admin requests need the job secret (SHOAL_TOKEN or SHOAL_TOKEN_FILE):
 // the token in the dashboard URL is read-only. The coordinator hands the request to the
 // launcher, which starts or drains the server (docs/parameter_server.md, "Elastic servers").
-import { FlagReader, usageError } from './cli_flags.js';
-import { ShoalError } from './errors.js';
-import { jobSecretFromEnv } from './job_secret.js';
+import { FlagReader, usageError } from '../lib/cli_flags.js';
+import { ShoalError } from '../lib/errors.js';
+import { jobSecretFromEnv } from '../lib/job_secret.js';
 
 export const PS_USAGE = `usage: SHOAL_TOKEN=<job secret> shoal ps add-server --job URL
        SHOAL_TOKEN=<job secret> shoal ps remove-server N --job URL

@@ -1,5 +1,5 @@
 // `shoal train lr ...`: parses the flags (pure, unit-testable), checks that the files can be
-// read, and re-executes the trainer entry (algorithms/lbfgs_lr/main.js) as -np ranks under the
+// read, and re-executes the trainer entry (cli/ranks/lr_main.js) as -np ranks under the
 // launcher, so one command runs the whole distributed job. Inside the job every rank reads its
 // share of the files, trains, and rank 0 writes the model and the metrics. Usage errors and
 // unreadable files exit 2 with a message naming the flag or the file.
@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { LOG_EVERY_USAGE } from '../algorithms/common/progress.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
-import { FlagReader, usageError, type UsageError } from './cli_flags.js';
-import { exitCodeFor } from './launcher.js';
-import { runJobForwardingSignals } from './job_signals.js';
-import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from './recovery/recovery_flags.js';
+import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
+import { exitCodeFor } from '../lib/launcher.js';
+import { runJobForwardingSignals } from '../lib/job_signals.js';
+import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from '../lib/recovery/recovery_flags.js';
 
 export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
 
@@ -176,7 +176,7 @@ export async function checkTrainFiles(args: TrainArgs): Promise<void> {
 }
 
 /** The compiled per-rank entry of `shoal train lr`. */
-export const LR_ENTRY = join(dirname(fileURLToPath(import.meta.url)), '..', 'algorithms', 'lbfgs_lr', 'main.js');
+export const LR_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'ranks', 'lr_main.js');
 
 /** Drops -np/--np N from argv (the ranks get the rest unchanged). */
 export function withoutNp(argv: readonly string[]): string[] {

@@ -1,15 +1,15 @@
 // `shoal predict --model M --data FILE --out PREDS [--metrics-out J]`: one process loads a
-// model (lib/model.ts), reads the whole data file, writes one probability per line and, if
+// model (algorithms/model.ts), reads the whole data file, writes one probability per line and, if
 // asked, the metrics against the file's labels. Bad flags, unreadable files and data with
 // feature ids the model does not know exit 2 with a message naming the flag or file.
 import { writeFile } from 'node:fs/promises';
 
 import { localCollective } from '../algorithms/common/collective.js';
 import { binaryMetrics } from '../algorithms/common/metrics.js';
-import { readLibsvm } from './data/libsvm.js';
-import { FlagReader, usageError, type UsageError } from './cli_flags.js';
-import { ShoalError } from './errors.js';
-import { loadModel } from './model.js';
+import { readLibsvm } from '../lib/data/libsvm.js';
+import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
+import { ShoalError } from '../lib/errors.js';
+import { loadModel } from '../algorithms/model.js';
 
 export const PREDICT_USAGE = `usage: shoal predict --model FILE --data FILE --out FILE [--metrics-out FILE]
 

@@ -1,5 +1,5 @@
 // `shoal train mart|lambdamart ...`: flag parsing (pure), and the two halves of a run: main()
-// re-executes the per-rank entry (algorithms/{mart,lambdamart}/main.js) as -np ranks under the
+// re-executes the per-rank entry (cli/ranks/{mart,lambdamart}_main.js) as -np ranks under the
 // launcher; runRank() is what each rank does (read its share, train, rank 0 writes the model,
 // metrics.json and an optional XGBoost export). Usage errors exit 2 naming the flag.
 import { writeFile } from 'node:fs/promises';
@@ -12,12 +12,12 @@ import { martCheckpointMeta, saveMartModel, train, xgboostJsonText, type TrainRe
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
 import { LOG_EVERY_USAGE } from '../../algorithms/common/progress.js';
 import { DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/dataset.js';
-import { readLibsvm } from '../data/libsvm.js';
-import { ConfigError } from '../errors.js';
-import { init } from '../init.js';
-import { exitCodeFor } from '../launcher.js';
-import { runJobForwardingSignals } from '../job_signals.js';
-import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, stateOptions, type RecoveryArgs } from '../recovery/recovery_flags.js';
+import { readLibsvm } from '../../lib/data/libsvm.js';
+import { ConfigError } from '../../lib/errors.js';
+import { init } from '../../lib/init.js';
+import { exitCodeFor } from '../../lib/launcher.js';
+import { runJobForwardingSignals } from '../../lib/job_signals.js';
+import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, stateOptions, type RecoveryArgs } from '../../lib/recovery/recovery_flags.js';
 
 export type TreeAlgorithm = 'mart' | 'lambdamart';
 
@@ -213,7 +213,7 @@ export async function runRank(args: MartArgs, comm: Collective): Promise<TrainRe
   return result;
 }
 
-/** The per-rank entry: `node algorithms/{mart,lambdamart}/main.js ARGS` inside a job (or alone). Returns the exit code. */
+/** The per-rank entry: `node cli/ranks/{mart,lambdamart}_main.js ARGS` inside a job (or alone). Returns the exit code. */
 export async function rankMain(algorithm: TreeAlgorithm, argv: string[]): Promise<number> {
   const args = parseMartArgs(algorithm, argv);
   const inJob = process.env.SHOAL_COORDINATOR !== undefined;
@@ -227,8 +227,8 @@ export async function rankMain(algorithm: TreeAlgorithm, argv: string[]): Promis
 }
 
 const ENTRY: Record<TreeAlgorithm, string> = {
-  mart: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'algorithms', 'mart', 'main.js'),
-  lambdamart: join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'algorithms', 'lambdamart', 'main.js'),
+  mart: join(dirname(fileURLToPath(import.meta.url)), '..', 'ranks', 'mart_main.js'),
+  lambdamart: join(dirname(fileURLToPath(import.meta.url)), '..', 'ranks', 'lambdamart_main.js'),
 };
 
 /** Drops -np N from argv. */

@@ -10,14 +10,14 @@
 // are 1-based, so weights[0] is unused and 0 there). Models with more than 1e5 weights keep
 // them in a binary sidecar next to the JSON (`weightsFile`, relative to the JSON's directory):
 // numFeatures little-endian float64 values, nothing else.
-import { loadFmModel, predictFm } from '../algorithms/fm/model.js';
-import { loadFtrlModel, predictFtrl } from '../algorithms/ftrl/model.js';
-import { parseMartModel, predict as martPredict, predictMargins, type MartModel } from '../algorithms/mart/model.js';
+import { loadFmModel, predictFm } from './fm/model.js';
+import { loadFtrlModel, predictFtrl } from './ftrl/model.js';
+import { parseMartModel, predict as martPredict, predictMargins, type MartModel } from './mart/model.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-import type { CsrMatrix } from './data/csr.js';
-import { ShoalError } from './errors.js';
+import type { CsrMatrix } from '../lib/data/csr.js';
+import { ShoalError } from '../lib/errors.js';
 
 export const MODEL_FORMAT = 'shoal-model';
 const MART_FORMAT = 'shoal-mart';

@@ -1,6 +1,6 @@
 // The `npm start` / `shoal demo` job: every rank all-reduces and broadcasts buffers of
 // growing size, checks the results, and rank 0 prints latency and bandwidth per size.
-import { init } from './index.js';
+import { init } from '../lib/index.js';
 
 const comm = await init();
 const { rank, size } = comm;

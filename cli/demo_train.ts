@@ -1,12 +1,12 @@
 // `npm start` / `shoal demo`: the main job on data the project makes itself. Generates a
 // synthetic sparse binary data set with a planted model (`shoal datagen`), trains L-BFGS
 // logistic regression on local ranks (`shoal train lr`), and prints progress and test AUC.
-// `shoal demo collectives` runs the collectives bandwidth demo instead (lib/demo.ts).
+// `shoal demo collectives` runs the collectives bandwidth demo instead (cli/demo.ts).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { datagenMain } from './cli_datagen.js';
+import { datagenMain } from './datagen_cli.js';
 import { trainMain } from './train_cli.js';
 
 export async function demoTrainMain(argv: string[]): Promise<number> {

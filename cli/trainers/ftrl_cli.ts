@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommonParams } from '../../algorithms/ftrl/cli_flags.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
-import { USAGE_EXIT_CODE, UsageError, usageError } from '../cli_flags.js';
-import { exitCodeFor } from '../launcher.js';
-import { runJobForwardingSignals } from '../job_signals.js';
-import { recoveryRunOptions } from '../recovery/recovery_flags.js';
-import { currentSnapshotDir } from '../ps/snapshot_dir.js';
+import { USAGE_EXIT_CODE, UsageError, usageError } from '../../lib/cli_flags.js';
+import { exitCodeFor } from '../../lib/launcher.js';
+import { runJobForwardingSignals } from '../../lib/job_signals.js';
+import { recoveryRunOptions } from '../../lib/recovery/recovery_flags.js';
+import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 
 /** Exit status for bad flags or unreadable input files. */
 export const TRAIN_USAGE_EXIT_CODE = USAGE_EXIT_CODE;

@@ -1,5 +1,5 @@
 // `shoal train lambdamart ...`: the same flags and job shape as `shoal train mart`
-// (lib/trainers/mart_cli.ts), with lambda gradients and query-aware placement.
+// (cli/trainers/mart_cli.ts), with lambda gradients and query-aware placement.
 import { launchTrees, MART_USAGE } from './mart_cli.js';
 
 export { MART_USAGE as LAMBDAMART_USAGE };

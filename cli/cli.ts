@@ -5,11 +5,11 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { FlagReader, USAGE_EXIT_CODE, usageError } from './cli_flags.js';
-import { ConfigError, ShoalError } from './errors.js';
-import { exitCodeFor, type RunOptions } from './launcher.js';
-import { runJobForwardingSignals } from './job_signals.js';
-import { parseInjectSpec } from './fault_injection.js';
+import { FlagReader, USAGE_EXIT_CODE, usageError } from '../lib/cli_flags.js';
+import { ConfigError, ShoalError } from '../lib/errors.js';
+import { exitCodeFor, type RunOptions } from '../lib/launcher.js';
+import { runJobForwardingSignals } from '../lib/job_signals.js';
+import { parseInjectSpec } from '../lib/fault_injection.js';
 
 export { USAGE_EXIT_CODE };
 
@@ -220,7 +220,7 @@ const COMMANDS: Record<string, Command> = {
   help: { summary: 'show help', main: async () => (process.stdout.write(`${HELP}\n`), 0) },
   train: { summary: 'train a bundled algorithm', main: (argv) => trainCommand(argv) },
   predict: { summary: 'predict with a trained model', main: async (argv) => (await import('./predict_cli.js')).predictMain(argv) },
-  datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./cli_datagen.js')).datagenMain(argv) },
+  datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./datagen_cli.js')).datagenMain(argv) },
   ps: { summary: 'add or drain parameter servers of a running job', main: async (argv) => (await import('./ps_cli.js')).psMain(argv) },
 };
 

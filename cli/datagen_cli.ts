@@ -2,9 +2,9 @@
 // progress on stderr. The generators and the formats are in lib/data/datagen.ts.
 
 import { formatSeconds } from '../algorithms/common/progress.js';
-import { FlagReader, usageError, type UsageError } from './cli_flags.js';
-import type { IdSpaceBits } from './data/id_space.js';
-import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from './data/datagen.js';
+import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
+import type { IdSpaceBits } from '../lib/data/id_space.js';
+import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from '../lib/data/datagen.js';
 
 export const DATAGEN_USAGE = `usage: shoal datagen --task T --out FILE [options]
 
