@@ -24,7 +24,9 @@ export function progressLogger(comm: Collective, label: string, log?: ((line: st
   const logger = (p: ProgressInfo): void => {
     if (comm.report) {
       const values: Record<string, number> = {};
-      for (const [k, v] of Object.entries({ iteration: p.iteration, objective: p.objective, gradNorm: p.gradNorm })) if (Number.isFinite(v)) values[k] = v;
+      // `planned` lets the dashboard show an ETA (lib/monitor/job_view.ts); extra columns are charted too.
+      const all = { ...p.extra, iteration: p.iteration, objective: p.objective, gradNorm: p.gradNorm, ...(pace ? { planned: pace.planned } : {}) };
+      for (const [k, v] of Object.entries(all)) if (Number.isFinite(v)) values[k] = v;
       comm.report(values);
     }
     if (!sink) return;

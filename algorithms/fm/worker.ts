@@ -99,7 +99,8 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
           last = test ? await test.evaluate(table, labels) : null;
           lastEpoch = s.epoch;
           const metric: Record<string, number> = last ? ('rmse' in last ? { rmse: last.rmse } : { auc: last.auc }) : {};
-          comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...metric });
+          // Regression's training number is an RMSE, not a loss: named for what it is on the charts.
+          comm.report({ epoch: s.epoch, iteration: s.epoch, planned: p.epochs, ...(p.task === 'regression' ? { 'train-rmse': trainLoss } : { loss: trainLoss }), ...metric });
           pacer.step(s.epoch, `fm epoch ${s.epoch}/${p.epochs}  train ${p.task === 'regression' ? 'rmse' : 'logloss'} ${trainLoss.toFixed(5)}${last ? `  ${describeMetrics(last)}` : ''}  ${s.seconds.toFixed(2)}s`);
         },
       });

@@ -94,7 +94,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             last = test ? await test.evaluate(w) : null;
             lastEpoch = s.epoch;
             const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
-            comm.report({ epoch: s.epoch, iteration: s.epoch, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
+            comm.report({ epoch: s.epoch, iteration: s.epoch, planned: p.epochs, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
             pacer.step(
               s.epoch,
               `ftrl epoch ${s.epoch}/${p.epochs}  progressive-logloss ${(lossBuf[0]! / Math.max(1, s.rows * comm.size)).toFixed(5)}` +

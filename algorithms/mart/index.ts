@@ -368,7 +368,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
 
         const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
         // LambdaMART without a test set has no loss to show (NaN), which report() refuses.
-        comm.report?.(Number.isFinite(loss) ? { iteration: rounds, loss } : { iteration: rounds });
+        const charted = Object.fromEntries(Object.entries(info).filter(([k, v]) => k !== 'round' && k !== 'seconds' && Number.isFinite(v)));
+        comm.report?.({ ...charted, iteration: rounds, planned: p.rounds, ...(Number.isFinite(loss) ? { loss } : {}) });
         if (log) {
           const cols = Object.entries(info)
             .filter(([k]) => k !== 'round' && k !== 'seconds')

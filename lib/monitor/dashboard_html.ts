@@ -1,7 +1,26 @@
-// The dashboard: one self-contained page (no build step, no external assets) that follows
-// the coordinator's /v1/feed WebSocket and draws processes, time split, training curve,
-// servers, stalls and a timeline of recent collectives.
-export const DASHBOARD_HTML = `<!doctype html>
+// The dashboard: one self-contained page (uPlot inlined, no external assets) that follows the
+// coordinator's /v1/feed WebSocket and draws processes, time split, charts of every reported
+// metric and rate (charts_js.ts, from /api/series), servers, stalls and a timeline of recent
+// collectives. The same page with the data embedded (`pageData`) is the static report of
+// `--report` and `shoal report` (run_report.ts): it draws once and connects to nothing.
+import { CHARTS_JS } from './charts_js.js';
+import { uplotAssets } from './uplot_assets.js';
+
+/** What a static report embeds: one run (its final state, stall history) or several runs to overlay. */
+export interface PageData {
+  title: string;
+  runs: Array<{ name: string; summary: Record<string, unknown>; state: object | null; stalls: string[]; series: object[] }>;
+}
+
+/** The live dashboard (pageData absent) or a static report of finished runs. */
+export function dashboardHtml(pageData?: PageData): string {
+  const { js, css } = uplotAssets();
+  // JSON inside <script>: "<" escaped so no "</script>" in the data can end the element.
+  const data = pageData ? JSON.stringify(pageData).replace(/</g, '\\u003c') : 'null';
+  return PAGE.replace('/*UPLOT_CSS*/', () => css).replace('/*UPLOT_JS*/', () => js).replace('/*CHARTS_JS*/', () => CHARTS_JS).replace('/*PAGE_DATA*/', () => data);
+}
+
+const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Shoal job</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
@@ -12,18 +31,26 @@ table{border-collapse:collapse;background:#fff} td,th{padding:3px 9px;border-bot
 .bar{display:flex;height:12px;width:260px;background:#eee}.bar span{display:block;height:100%}
 .c{background:#4c8bf5}.w{background:#f5a623}.b{background:#e8453c}.p{background:#9b59b6}
 #stalls div{color:#b00020} svg{background:#fff;border:1px solid #e4e4e4}
-small{color:#666}
+small{color:#666} #charts{display:flex;flex-wrap:wrap;gap:12px} .chart{background:#fff;border:1px solid #e4e4e4;padding:4px 8px}
+.chart h3{font-size:.95em;margin:.2em 0} #progress{margin:.2em 0 .6em;font-variant-numeric:tabular-nums}
+/*UPLOT_CSS*/
 </style></head><body>
 <h1>Shoal job <small id="status">connecting…</small></h1>
+<div id="progress"></div>
+<div id="runs"></div>
 <h2>Processes</h2><table id="procs"><thead><tr><th>role</th><th>rank</th><th>host</th><th>pid</th><th>state</th><th>heartbeat</th><th>iteration</th><th>time: <span class="c">&nbsp;compute&nbsp;</span> <span class="w">&nbsp;collectives&nbsp;</span> <span class="b">&nbsp;waiting now&nbsp;</span> <span class="p">&nbsp;PS&nbsp;</span></th><th>ops</th><th title="bytes of user buffers passed to finished collectives since the process started">collective MB (total)</th></tr></thead><tbody></tbody></table>
 <div id="stalls"></div>
 <h2>Events <small id="epoch"></small></h2><div id="events"><small>none yet</small></div>
-<h2>Training curve <small id="metricName"></small></h2><svg id="curve" width="720" height="240"></svg>
+<h2>Charts <small id="chartControls"></small></h2><div id="charts"></div>
+<div id="final"></div>
 <h2>Servers</h2><table id="servers"><thead><tr><th>server</th><th>state</th><th>keys</th><th>memory MB</th><th>pulls/s</th><th>pushes/s</th><th>keys/s</th><th>clock min..max</th></tr></thead><tbody></tbody></table>
-<h2>Recent collectives <small><a id="trace" href="#">download Chrome trace</a></small></h2><svg id="timeline" width="720" height="140"></svg>
+<div id="recent"><h2>Recent collectives <small><a id="trace" href="#">download Chrome trace</a></small></h2><svg id="timeline" width="720" height="140"></svg></div>
+<script>/*UPLOT_JS*/</script>
 <script>
+const PAGE_DATA = /*PAGE_DATA*/;
 const token = new URLSearchParams(location.search).get('token') || '';
 document.getElementById('trace').href = '/api/trace?token=' + encodeURIComponent(token);
+/*CHARTS_JS*/
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 function render(s) {
   const rows = s.processes.filter(p => p.role === 'worker').map(p => {
@@ -45,23 +72,28 @@ function render(s) {
   document.getElementById('stalls').innerHTML = s.stalls.map(m => '<div>' + esc(m) + '</div>').join('');
   document.getElementById('epoch').textContent = s.epoch ? '(epoch ' + s.epoch + ': the world was rebuilt ' + s.epoch + ' time' + (s.epoch > 1 ? 's' : '') + ')' : '';
   if (s.events.length) document.getElementById('events').innerHTML = s.events.slice().reverse().map(e => '<div><small>' + new Date(e.t).toLocaleTimeString() + '</small> ' + esc(e.text) + '</div>').join('');
-  drawCurve(s.reports);
+  drawProgress(s);
 }
-function drawCurve(reports) {
-  const svg = document.getElementById('curve');
-  const names = new Set(); reports.forEach(r => Object.keys(r.values).forEach(k => names.add(k)));
-  const metric = ['loss', 'objective', 'auc', 'rmse'].find(n => names.has(n)) || [...names].find(n => n !== 'iteration');
-  document.getElementById('metricName').textContent = metric ? '(' + metric + ')' : '(nothing reported yet: comm.report({iteration, loss}))';
-  if (!metric) { svg.innerHTML = ''; return; }
-  const pts = reports.filter(r => typeof r.values[metric] === 'number').map((r, i) => [r.values.iteration ?? i, r.values[metric]]);
-  if (!pts.length) return;
-  const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs) || 1, y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const W = 720, H = 240, m = 40;
-  const sx = x => m + (W - 2 * m) * (x - x0) / ((x1 - x0) || 1), sy = y => H - m + -(H - 2 * m) * (y - y0) / ((y1 - y0) || 1);
-  svg.innerHTML = '<polyline fill="none" stroke="#4c8bf5" stroke-width="2" points="' + pts.map(p => sx(p[0]) + ',' + sy(p[1])).join(' ') + '"/>' +
-    '<text x="4" y="' + (m - 8) + '" font-size="11">' + y1.toPrecision(6) + '</text><text x="4" y="' + (H - m + 14) + '" font-size="11">' + y0.toPrecision(6) + '</text>' +
-    '<text x="' + (W - m) + '" y="' + (H - 8) + '" font-size="11">' + x1 + '</text>';
+function drawProgress(s) {
+  const p = s.progress || {};
+  const parts = ['elapsed ' + secs(s.elapsedSeconds)];
+  if (p.iteration != null) parts.push('iteration ' + p.iteration + (p.planned != null ? ' of ' + p.planned : ''));
+  if (p.etaSeconds != null) parts.push('ETA ' + secs(p.etaSeconds));
+  document.getElementById('progress').textContent = parts.join(' · ');
+}
+/** Seconds as 12.3s, 4m05s or 1h02m (as on the trainers' progress lines). */
+function secs(s) {
+  if (!(s >= 0)) return '?';
+  if (s < 60) return s.toFixed(1) + 's';
+  const m = Math.floor(s / 60);
+  return m < 60 ? m + 'm' + String(Math.floor(s % 60)).padStart(2, '0') + 's' : Math.floor(m / 60) + 'h' + String(m % 60).padStart(2, '0') + 'm';
+}
+/** The latest value of every reported name, per rank. */
+function finalTable(latest) {
+  const ranks = Object.keys(latest || {}); if (!ranks.length) return '';
+  const names = [...new Set(ranks.flatMap(r => Object.keys(latest[r])))].sort();
+  return '<h2>Final metrics</h2><table><thead><tr><th>rank</th>' + names.map(n => '<th>' + esc(n) + '</th>').join('') + '</tr></thead><tbody>' +
+    ranks.map(r => '<tr><td>' + r + '</td>' + names.map(n => '<td>' + (latest[r][n] == null ? '' : fmt(latest[r][n])) + '</td>').join('') + '</tr>').join('') + '</tbody></table>';
 }
 async function timeline() {
   const r = await fetch('/api/trace?token=' + encodeURIComponent(token)); if (!r.ok) return;
@@ -77,8 +109,38 @@ async function timeline() {
 function connect() {
   const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/v1/feed?token=' + encodeURIComponent(token));
   ws.onopen = () => { document.getElementById('status').textContent = 'live'; };
-  ws.onmessage = (e) => { render(JSON.parse(e.data)); };
+  ws.onmessage = (e) => { const s = JSON.parse(e.data); render(s); loadSeries(s.seriesVersion); };
   ws.onclose = () => { document.getElementById('status').textContent = 'disconnected (job finished?)'; setTimeout(connect, 2000); };
 }
-connect(); setInterval(timeline, 2000);
+let seriesVersion = -1, seriesLoading = false;
+async function loadSeries(version) {
+  if (version === seriesVersion || seriesLoading) return;
+  seriesLoading = true;
+  try {
+    const r = await fetch('/api/series?token=' + encodeURIComponent(token));
+    if (r.ok) { const body = await r.json(); seriesVersion = version; setRuns([{ name: 'this job', series: body.series }]); }
+  } finally { seriesLoading = false; }
+}
+/** A finished run (or several): draw once from the embedded data. */
+function showStatic(d) {
+  document.title = d.title;
+  document.querySelector('h1').firstChild.textContent = d.title + ' ';
+  document.getElementById('recent').remove();
+  const one = d.runs.length === 1 ? d.runs[0] : null;
+  document.getElementById('status').textContent = one ? String(one.summary.result || '') : d.runs.length + ' runs';
+  if (one && one.state) {
+    render(Object.assign({}, one.state, { stalls: one.stalls }));
+    document.getElementById('final').innerHTML = finalTable(one.state.latest);
+  } else {
+    for (const id of ['procs', 'servers']) document.getElementById(id).previousElementSibling.remove(), document.getElementById(id).remove();
+    document.getElementById('events').previousElementSibling.remove(); document.getElementById('events').remove();
+    document.getElementById('runs').innerHTML = '<table><thead><tr><th>run</th><th>result</th><th>elapsed</th><th>final values (rank 0)</th></tr></thead><tbody>' + d.runs.map(r =>
+      '<tr><td>' + esc(r.name) + '</td><td>' + esc(r.summary.result || '') + '</td><td>' + secs(r.summary.elapsedSeconds) + '</td><td>' +
+      esc(Object.entries((r.state && r.state.latest && (r.state.latest['0'] || Object.values(r.state.latest)[0])) || {}).map(([k, v]) => k + ' ' + fmt(v)).join(', ')) + '</td></tr>').join('') + '</tbody></table>';
+  }
+  setRuns(d.runs);
+}
+document.getElementById('chartControls').innerHTML = chartControls(); bindChartControls();
+if (PAGE_DATA) showStatic(PAGE_DATA);
+else { connect(); setInterval(timeline, 2000); }
 </script></body></html>`;

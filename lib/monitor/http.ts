@@ -3,11 +3,12 @@
 // dashboard URLs) and the job secret both open them:
 //   GET /            the dashboard page          GET /metrics     Prometheus text
 //   GET /api/state   the dashboard's JSON        GET /api/trace   Chrome trace of recent collectives
+//   GET /api/series  every metric's history (downsampled; series_store.ts)
 //   WS  /v1/feed     the state, pushed every second (it reads nothing from the browser)
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 
 import { accessOf, deny, guarded, type RouteSecrets } from '../coordinator_http.js';
-import { DASHBOARD_HTML } from './dashboard_html.js';
+import { dashboardHtml } from './dashboard_html.js';
 import type { JobView } from './job_view.js';
 import { prometheusText } from './prometheus.js';
 
@@ -44,9 +45,10 @@ export function attachMonitor(app: TemplatedApp, host: () => MonitorHost | null,
       res.end(body(view));
     });
   app
-    .get('/', serve('/', 'text/html; charset=utf-8', () => DASHBOARD_HTML))
+    .get('/', serve('/', 'text/html; charset=utf-8', () => dashboardHtml()))
     .get('/metrics', serve('/metrics', 'text/plain; version=0.0.4; charset=utf-8', (v) => prometheusText(v)))
     .get('/api/state', serve('/api/state', 'application/json', (v) => JSON.stringify(v.state())))
+    .get('/api/series', serve('/api/series', 'application/json', (v) => JSON.stringify({ version: v.series.version, series: v.series.all() })))
     // A download (the dashboard's link), not a page: the browser saves it for chrome://tracing or Perfetto.
     .get('/api/trace', serve('/api/trace', 'application/json', (v) => JSON.stringify(v.chromeTrace()), { 'content-disposition': 'attachment; filename="shoal-trace.json"' }))
     .ws<FeedData>('/v1/feed', {

@@ -2,7 +2,8 @@
 // with its heartbeat (lib/telemetry.ts): who is alive and in which op, where time goes
 // (compute vs collectives vs parameter-server calls), the training curve the algorithms
 // report, per-server tables, and the last collectives of each rank as a timeline.
-import type { MetricsSnapshot, OpRecord, ReportPoint } from '../telemetry.js';
+import type { MetricsSnapshot, OpRecord } from '../telemetry.js';
+import { AXIS_KEYS, SeriesStore, type SeriesData } from './series_store.js';
 
 export type Role = 'worker' | 'server';
 
@@ -39,13 +40,37 @@ export interface ProcessView {
   rates: { pullsPerSec: number; pushesPerSec: number; keysPerSec: number };
 }
 
-const MAX_REPORTS = 20_000;
 const TIMELINE_PER_RANK = 200;
+/** Names of the rate series the coordinator derives from the counters (not reported by the algorithm). */
+export const COLLECTIVE_RATE = 'collective GB/s';
+export const PS_KEY_RATE = 'PS keys/s';
+
+/** How far the training is: the furthest iteration any worker reported, out of the planned ones. */
+export interface Progress {
+  iteration: number | null;
+  /** `planned` as the trainer reported it (max-iter, rounds, epochs); null when it did not. */
+  planned: number | null;
+  /** Seconds left at the rate since the first reported iteration; null without a plan or a rate. */
+  etaSeconds: number | null;
+}
+
+export interface JobDump {
+  state: object;
+  stalls: string[];
+  series: SeriesData[];
+}
 
 export class JobView {
   readonly startedAt = Date.now();
   readonly processes = new Map<string, ProcessView>();
-  readonly reports: Array<ReportPoint & { rank: number }> = [];
+  /** Every reported value and derived rate over the whole job, downsampled (series_store.ts). */
+  readonly series = new SeriesStore();
+  /** The latest value of each reported name, per worker rank. */
+  readonly latest = new Map<number, Record<string, number>>();
+  #planned: number | null = null;
+  /** The first report that carried an iteration (coordinator clock ms): the ETA's rate starts there. */
+  #firstIteration: { iteration: number; atMs: number } | null = null;
+  #maxIteration: number | null = null;
   readonly timelines = new Map<number, OpRecord[]>();
   stalls: string[] = [];
   /** The job's epoch (moves on with every lost worker; coordinator.ts). */
@@ -114,13 +139,10 @@ export class JobView {
         };
       }
       p.server = m.server;
+      if (prev && dt > 0) this.series.add(PS_KEY_RATE, 'server', rank, 'seconds', (Date.now() - this.startedAt) / 1000, p.rates.keysPerSec, (Date.now() - this.startedAt) / 1000);
     }
-    if (Array.isArray(m.reports)) {
-      for (const r of m.reports.slice(0, 1000)) {
-        if (r && typeof r.t === 'number' && r.values && typeof r.values === 'object') this.reports.push({ t: r.t, values: r.values, rank });
-      }
-      if (this.reports.length > MAX_REPORTS) this.reports.splice(0, this.reports.length - MAX_REPORTS);
-    }
+    if (Array.isArray(m.reports) && role === 'worker') for (const r of m.reports.slice(0, 1000)) this.#addReport(rank, r);
+    if (role === 'worker') this.#addRates(rank, p.metrics, m);
     if (Array.isArray(m.timeline) && role === 'worker') {
       const list = this.timelines.get(rank) ?? [];
       for (const e of m.timeline.slice(0, 1000)) if (e && typeof e.start === 'number' && typeof e.end === 'number') list.push(e);
@@ -145,6 +167,47 @@ export class JobView {
       reports: [],
       timeline: [],
     };
+  }
+
+  /** One `comm.report` of a worker: its values become points of their series, x its iteration (else seconds). */
+  #addReport(rank: number, r: unknown): void {
+    const point = r as { t?: unknown; values?: unknown } | null;
+    if (!point || typeof point.t !== 'number' || !point.values || typeof point.values !== 'object') return;
+    const values: Record<string, number> = {};
+    for (const [k, v] of Object.entries(point.values as Record<string, unknown>)) if (typeof v === 'number' && Number.isFinite(v)) values[k] = v;
+    this.latest.set(rank, { ...this.latest.get(rank), ...values });
+    const seconds = (point.t - this.startedAt) / 1000;
+    const iteration = values['iteration'] ?? values['epoch'];
+    if (values['planned'] !== undefined && values['planned'] > 0) this.#planned = values['planned'];
+    if (iteration !== undefined) {
+      if (this.#firstIteration === null) this.#firstIteration = { iteration, atMs: Date.now() };
+      this.#maxIteration = Math.max(this.#maxIteration ?? iteration, iteration);
+    }
+    for (const [k, v] of Object.entries(values)) {
+      if (!AXIS_KEYS.has(k)) this.series.add(k, 'worker', rank, iteration === undefined ? 'seconds' : 'iteration', iteration ?? seconds, v, seconds);
+    }
+  }
+
+  /** Collective GB/s and PS keys/s of a worker between its last two metrics messages (its own clock). */
+  #addRates(rank: number, prev: MetricsSnapshot | null, m: Partial<MetricsSnapshot>): void {
+    if (!prev || typeof m.now !== 'number' || typeof m.bytes !== 'number' || typeof m.psKeys !== 'number') return;
+    const dt = (m.now - prev.now) / 1000;
+    // A replacement process starts its counters at 0: no rate across the swap.
+    if (!(dt > 0) || m.bytes < prev.bytes || m.psKeys < prev.psKeys) return;
+    const seconds = (m.now - this.startedAt) / 1000;
+    this.series.add(COLLECTIVE_RATE, 'worker', rank, 'seconds', seconds, (m.bytes - prev.bytes) / dt / 1e9, seconds);
+    if (m.psKeys > 0) this.series.add(PS_KEY_RATE, 'worker', rank, 'seconds', seconds, (m.psKeys - prev.psKeys) / dt, seconds);
+  }
+
+  progress(now = Date.now()): Progress {
+    const iteration = this.#maxIteration;
+    const planned = this.#planned;
+    let etaSeconds: number | null = null;
+    const first = this.#firstIteration;
+    if (planned !== null && iteration !== null && first !== null && iteration > first.iteration) {
+      etaSeconds = (Math.max(0, planned - iteration) * (now - first.atMs)) / 1000 / (iteration - first.iteration);
+    }
+    return { iteration, planned, etaSeconds };
   }
 
   workers(): ProcessView[] {
@@ -173,7 +236,7 @@ export class JobView {
         state: processState(p, now),
         lastHeartbeatAgoMs: now - p.lastHeartbeatMs,
         current: m?.current ?? null,
-        iteration: lastReport(this.reports, p.rank, 'iteration'),
+        iteration: p.role === 'worker' ? (this.latest.get(p.rank)?.['iteration'] ?? this.latest.get(p.rank)?.['epoch'] ?? null) : null,
         ops: m?.ops ?? {},
         bytes: m?.bytes ?? 0,
         seconds: { wall, collectives, waiting, ps, compute: Math.max(0, wall - collectives - waiting - ps) },
@@ -185,11 +248,20 @@ export class JobView {
       startedAt: this.startedAt,
       now,
       processes: [...this.workers(), ...this.servers()].map(describe),
-      reports: this.reports.slice(-2000),
+      elapsedSeconds: (now - this.startedAt) / 1000,
+      progress: this.progress(now),
+      latest: Object.fromEntries(this.latest),
+      // The series themselves are fetched from /api/series when this moves (they can be large).
+      seriesVersion: this.series.version,
       stalls: this.stalls.slice(-20),
       epoch: this.epoch,
       events: this.events.slice(-50),
     };
+  }
+
+  /** Everything a run report needs (run_report.ts): the state, the whole stall history and the series. */
+  dump(): JobDump {
+    return { state: this.state(), stalls: this.stalls.slice(-1000), series: this.series.all() };
   }
 
   /** Chrome trace-event JSON (chrome://tracing, Perfetto) of the recent collectives. */
@@ -221,14 +293,6 @@ export function processState(p: ProcessView, now = Date.now()): string {
   const c = p.metrics?.current;
   if (c) return `waiting in ${c.op} seq ${c.seq}`;
   return p.metrics ? 'running' : 'starting';
-}
-
-function lastReport(reports: Array<ReportPoint & { rank: number }>, rank: number, name: string): number | null {
-  for (let i = reports.length - 1; i >= 0; i--) {
-    const r = reports[i]!;
-    if (r.rank === rank && typeof r.values[name] === 'number') return r.values[name]!;
-  }
-  return null;
 }
 
 function num(v: unknown, fallback: number): number {

@@ -84,9 +84,7 @@ export function prometheusText(view: JobView): string {
       clockMax.add(l, s.maxClock ?? 0);
     }
   }
-  const latest = new Map<string, { rank: number; value: number }>();
-  for (const r of view.reports) for (const [k, v] of Object.entries(r.values)) latest.set(`${r.rank}\u0000${k}`, { rank: r.rank, value: v });
-  for (const [key, { rank, value }] of latest) report.add({ rank, role: 'worker', name: key.split('\u0000')[1]! }, value);
+  for (const [rank, values] of view.latest) for (const [name, value] of Object.entries(values)) report.add({ rank, role: 'worker', name }, value);
   const epoch = new Family('shoal_epoch', 'gauge', 'How many times a lost worker made the job rebuild its world (0 when none was lost).');
   epoch.add({}, view.epoch);
   return renderFamilies([up, hb, waiting, ops, bytes, coll, ps, psCalls, compute, report, keys, mem, pulls, pushes, keysServed, clockMin, clockMax, epoch]);

@@ -14,7 +14,7 @@ import { parsePrometheus } from '../helpers/prometheus.js';
 
 interface FeedState {
   processes: Array<{ rank: number; state: string }>;
-  reports: unknown[];
+  seriesVersion: number;
   stalls: string[];
 }
 
@@ -93,8 +93,8 @@ test('a running job serves /metrics and a live feed behind its token; the stall 
   t.true(ops.every((s) => s.value > 0));
   t.true(samples.some((s) => s.name === 'shoal_report' && s.labels['name'] === 'loss'), 'the reported loss is exported');
   t.true(seen.feed.length >= 2, `feed messages: ${seen.feed.length}`);
-  const withReports = seen.feed.filter((f) => f.reports.length > 0);
-  t.true(withReports.length > 0, 'the feed carries the reported values');
+  const withReports = seen.feed.filter((f) => f.seriesVersion > 0);
+  t.true(withReports.length > 0, 'the feed announces the reported series');
   t.is(withReports[withReports.length - 1]!.processes.length, 3);
   // The trace is a download with real µs timestamps (not whole ms written as µs).
   t.is(seen.trace?.status, 200);
