@@ -10,6 +10,7 @@ import { ConfigError, ShoalError } from '../lib/errors.js';
 import { exitCodeFor, type RunOptions } from '../lib/launcher.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
 import { parseInjectSpec } from '../lib/fault_injection.js';
+import { parseReportDir, REPORT_USAGE, withReportFlag } from '../lib/monitor/report_flag.js';
 
 export { USAGE_EXIT_CODE };
 
@@ -22,6 +23,7 @@ const RUN_USAGE = `usage: shoal run -np N [options] [--] <command> [args...]
   --ps-updaters FILE      module whose exported updaters tables can use ({ type: 'custom', name })
   --dashboard-port P      port of the coordinator and its dashboard (default: any free port)
   --no-dashboard          don't serve or print the dashboard URL
+${REPORT_USAGE}
   --stall-timeout-ms T    report a collective that waited T ms and who is missing (default 30000)
   --hostfile F            OpenMPI-style hostfile: "host [slots=N]" per line
   --rsh CMD               remote shell for hostfile ranks (default: ssh)
@@ -48,6 +50,7 @@ commands:
           \`shoal demo collectives\`: all-reduce/broadcast bandwidth on 4 ranks
   train   train a bundled algorithm: shoal train lr --train FILE [-np N] (shoal train --help)
   predict score a data file with a trained model (shoal predict --help)
+  report  overlay the runs written by --report DIR in one HTML page (shoal report --help)
   datagen write a synthetic libsvm data set (shoal datagen --help)
   ps      add-server / remove-server N on a running job (shoal ps --help)
   help    show this help
@@ -89,6 +92,7 @@ export function parseRunArgs(argv: readonly string[]): RunOptions {
       case '--ps-updaters': opts.psUpdaters = r.takeValue(); break;
       case '--dashboard-port': opts.dashboardPort = count(1); break;
       case '--no-dashboard': r.noValue(); opts.noDashboard = true; break;
+      case '--report': opts.report = parseReportDir('shoal run', r.takeValue()); break;
       case '--stall-timeout-ms': opts.stallTimeoutMs = count(0); break;
       case '--max-restarts': opts.maxRestarts = count(0); break;
       case '--backup-instances': opts.backupInstances = count(0); break;
@@ -218,7 +222,8 @@ const COMMANDS: Record<string, Command> = {
         : (await import('./demo_train.js')).demoTrainMain(argv),
   },
   help: { summary: 'show help', main: async () => (process.stdout.write(`${HELP}\n`), 0) },
-  train: { summary: 'train a bundled algorithm', main: (argv) => trainCommand(argv) },
+  train: { summary: 'train a bundled algorithm', main: (argv) => withReportFlag('shoal train', argv, trainCommand) },
+  report: { summary: 'one HTML page overlaying the --report runs given', main: async (argv) => (await import('./report_cli.js')).reportMain(argv) },
   predict: { summary: 'predict with a trained model', main: async (argv) => (await import('./predict_cli.js')).predictMain(argv) },
   datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./datagen_cli.js')).datagenMain(argv) },
   ps: { summary: 'add or drain parameter servers of a running job', main: async (argv) => (await import('./ps_cli.js')).psMain(argv) },

@@ -14,6 +14,7 @@ import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../a
 import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
 import { exitCodeFor } from '../lib/launcher.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
+import { REPORT_USAGE } from '../lib/monitor/report_flag.js';
 import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from '../lib/recovery/recovery_flags.js';
 
 export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
@@ -49,6 +50,7 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --log-every N             ${LOG_EVERY_USAGE};
                             the lines show elapsed time and ETA (≤: the solver may stop before --max-iter)
 ${RECOVERY_USAGE}
+${REPORT_USAGE} (every algorithm)
   (every solver continues from the last completed iteration: L-BFGS/OWL-QN bit for bit, history
   included; bcd recomputes its per-rank margins from w, so its last bits may differ)
 

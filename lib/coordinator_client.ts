@@ -308,6 +308,8 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
     if (this.closing) return this.closing;
     this.closing = new Promise<void>((resolve) => {
       this.stopHeartbeat();
+      // The last reports and counters since the previous heartbeat: a short job's whole curve.
+      if (this.metricsSource) this.post({ type: 'metrics', data: this.metricsSource() });
       this.post({ type: 'bye' });
       this.failPending('the coordinator client was closed');
       if (this.ws.readyState === WebSocket.CLOSED) {

@@ -3,13 +3,15 @@
 // SHOAL_COORDINATOR_CONFIG (JSON, not argv: it holds the job token); it talks to the launcher
 // over the IPC channel: 'ready' {port}, 'log' {line}, 'straggler' {rank, message},
 // 'silent' {role, rank, pid, reason} (declared lost for want of heartbeats) out;
-// 'markDead' {rank, reason, role} and 'close' in. It exits when the launcher goes away.
+// 'markDead' {rank, reason, role}, 'dump' {id} (answered with 'dump' {id, data}: the job's
+// history for --report) and 'close' in. It exits when the launcher goes away.
 import { Coordinator } from './coordinator.js';
 import type { CoordinatorProcessConfig as Config } from './coordinator_process.js';
 
 type Inbound =
   | { type: 'markDead'; rank: number; reason: string; role: 'worker' | 'server' }
   | { type: 'adminReply'; id: number; ok: boolean; message: string }
+  | { type: 'dump'; id: number }
   | { type: 'close' };
 
 /** Admin requests wait for the launcher's verdict. */
@@ -63,6 +65,7 @@ process.on('message', (m: Inbound) => {
     if (m.ok) w?.resolve(m.message);
     else w?.reject(new Error(m.message));
   }
+  else if (m.type === 'dump') send({ type: 'dump', id: m.id, data: coordinator.view().dump() });
   else if (m.type === 'close') void shutdown();
 });
 // The launcher died or closed the channel: nothing is left to coordinate.

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { RendezvousError } from './errors.js';
+import type { JobDump } from './monitor/job_view.js';
 
 export interface CoordinatorProcessOptions {
   host: string;
@@ -61,6 +62,8 @@ export class CoordinatorProcess {
   #server: Server | null = null;
   #sockets = new Set<Socket>();
   #onGiveUp: (reason: string) => void = () => {};
+  #dumps = new Map<number, (data: JobDump | null) => void>();
+  #nextDump = 1;
 
   private constructor(opts: CoordinatorProcessOptions, stateDir: string) {
     this.#opts = opts;
@@ -95,6 +98,24 @@ export class CoordinatorProcess {
   /** The launcher saw a process exit abnormally (delivered after a restart if the coordinator is down). */
   markDead(rank: number, reason: string, role: 'worker' | 'server' = 'worker'): void {
     this.#send({ type: 'markDead', rank, reason, role });
+  }
+
+  /** The job's history (monitor/job_view.ts dump) for --report; null if the coordinator does not answer within `timeoutMs`. */
+  dump(timeoutMs: number): Promise<JobDump | null> {
+    const child = this.#child;
+    if (this.#innerPort === 0 || !child?.connected) return Promise.resolve(null);
+    const id = this.#nextDump++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#dumps.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.#dumps.set(id, (data) => {
+        clearTimeout(timer);
+        resolve(data);
+      });
+      child.send({ type: 'dump', id });
+    });
   }
 
   async close(): Promise<void> {
@@ -171,7 +192,7 @@ export class CoordinatorProcess {
     this.#child = child;
     return new Promise<void>((resolve, reject) => {
       let started = false;
-      child.on('message', (m: { type: string; port?: number; line?: string; rank?: number; message?: string; id?: number; action?: string; server?: number | null; role?: 'worker' | 'server'; pid?: number; reason?: string }) => {
+      child.on('message', (m: { type: string; data?: JobDump; port?: number; line?: string; rank?: number; message?: string; id?: number; action?: string; server?: number | null; role?: 'worker' | 'server'; pid?: number; reason?: string }) => {
         if (m.type === 'admin') {
           let reply: { ok: boolean; message: string };
           try {
@@ -181,6 +202,12 @@ export class CoordinatorProcess {
             reply = { ok: false, message: (err as Error).message };
           }
           if (child.connected) child.send({ type: 'adminReply', id: m.id, ...reply });
+          return;
+        }
+        if (m.type === 'dump' && typeof m.id === 'number') {
+          const done = this.#dumps.get(m.id);
+          this.#dumps.delete(m.id);
+          if (done && m.data) done(m.data);
           return;
         }
         if (m.type === 'ready' && typeof m.port === 'number') {
@@ -194,6 +221,8 @@ export class CoordinatorProcess {
       });
       child.once('exit', (code, signal) => {
         this.#innerPort = 0;
+        for (const done of this.#dumps.values()) done(null);
+        this.#dumps.clear();
         // Connections through the forwarder lead nowhere now: drop them so ranks reconnect.
         for (const s of this.#sockets) s.destroy();
         const cause = signal ? `killed by ${signal}` : `exited with code ${code}`;

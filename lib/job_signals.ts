@@ -5,6 +5,7 @@
 // started (SIGKILL after the grace period, a second signal at once) and reports the signal;
 // the command then exits 128 + the signal's number (exitCodeFor).
 import { startJob, type JobResult, type RunOptions } from './launcher.js';
+import { scopedReportDir } from './monitor/report_flag.js';
 
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -13,7 +14,8 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
  * @throws {ConfigError} as runJob does.
  */
 export async function runJobForwardingSignals(opts: RunOptions): Promise<JobResult> {
-  const job = startJob(opts);
+  const report = opts.report ?? scopedReportDir();
+  const job = startJob(report === undefined ? opts : { ...opts, report });
   const handlers = FORWARDED_SIGNALS.map((signal) => [signal, () => job.interrupt(signal)] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);
   try {

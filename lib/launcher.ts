@@ -18,6 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { INJECT_ENV, RESTART_ENV, parseInjectSpec } from './fault_injection.js';
 import { MAX_RESTARTS_ENV } from './recovery/recovery_env.js';
 import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
+import type { JobDump } from './monitor/job_view.js';
+import { prepareReportDir, writeRunReport } from './monitor/run_report.js';
+
+/** How long the launcher waits for the coordinator's history at the end of a --report job. */
+const REPORT_DUMP_TIMEOUT_MS = 10_000;
 
 export interface RunOptions {
   /** Number of ranks; 0 with a hostfile means one rank per slot. */
@@ -78,6 +83,11 @@ export interface RunOptions {
   stragglerFactor?: number;
   /** Length of one straggler window in ms (default 1000). */
   stragglerWindowMs?: number;
+  /**
+   * `--report DIR`: when the job ends (also when it fails or is interrupted) write DIR/report.html,
+   * DIR/series.jsonl and DIR/summary.json (lib/monitor/run_report.ts). DIR is created up front.
+   */
+  report?: string;
 }
 
 /** A process the launcher replaced. */
@@ -238,6 +248,9 @@ class Job {
     if (!Number.isInteger(this.grace) || this.grace < 0) throw new ConfigError('ERR_CONFIG', `shoal run: killGraceMs must be a non-negative integer, got ${String(opts.killGraceMs)}`);
     const placements: RankPlacement[] = hosts ? placeRanks(hosts, np) : Array.from({ length: np }, (_, rank) => ({ rank, host: '127.0.0.1', localRank: rank }));
     const multiHost = new Set(placements.map((p) => p.host)).size > 1;
+    const startedAtMs = Date.now();
+    const reportDir = opts.report === undefined ? null : prepareReportDir('shoal run', resolvePath(opts.cwd ?? process.cwd(), opts.report));
+    let dump: JobDump | null = null;
 
     const bindHost = opts.coordinatorHost ?? (hosts ? firstExternalIPv4() ?? '127.0.0.1' : '127.0.0.1');
     // A given SHOAL_TOKEN is kept, so a later job can resume this one's MACed checkpoints and
@@ -344,9 +357,21 @@ class Job {
       if (this.killTimer) clearTimeout(this.killTimer);
       if (this.failureTimer) clearTimeout(this.failureTimer);
       process.off('exit', this.onProcessExit);
+      // The coordinator holds the job's history: ask for it before it goes.
+      if (reportDir !== null) dump = await this.coordinator.dump(REPORT_DUMP_TIMEOUT_MS);
       await this.coordinator.close();
     }
-    return this.result(np);
+    const result = this.result(np);
+    if (reportDir !== null) {
+      try {
+        writeRunReport(reportDir, { command: opts.command, startedAtMs, result, dump });
+        process.stderr.write(`[shoal] report: ${reportDir}/report.html${dump === null ? ' (the coordinator did not answer: no charts)' : ''}\n`);
+      } catch (err) {
+        // The job's own outcome stands; the report is what failed.
+        process.stderr.write(`[shoal] could not write the report to ${reportDir}: ${(err as Error).message}\n`);
+      }
+    }
+    return result;
   }
 
   interrupt(signal: NodeJS.Signals): void {

@@ -129,7 +129,8 @@ function showStatic(d) {
   const one = d.runs.length === 1 ? d.runs[0] : null;
   document.getElementById('status').textContent = one ? String(one.summary.result || '') : d.runs.length + ' runs';
   if (one && one.state) {
-    render(Object.assign({}, one.state, { stalls: one.stalls }));
+    // The job is over: an ETA from its last heartbeat would mislead.
+    render(Object.assign({}, one.state, { stalls: one.stalls, progress: Object.assign({}, one.state.progress, { etaSeconds: null }) }));
     document.getElementById('final').innerHTML = finalTable(one.state.latest);
   } else {
     for (const id of ['procs', 'servers']) document.getElementById(id).previousElementSibling.remove(), document.getElementById(id).remove();

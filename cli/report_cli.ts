@@ -1,0 +1,35 @@
+// `shoal report DIR... [--out FILE]`: one self-contained HTML page overlaying runs written by
+// `--report DIR` (the same metric of every run on one chart, the legend naming the run).
+import { resolve } from 'node:path';
+
+import { FlagReader, usageError } from '../lib/cli_flags.js';
+import { writeOverlayReport } from '../lib/monitor/run_report.js';
+
+const REPORT_CLI_USAGE = `usage: shoal report DIR... [--out FILE]
+
+  DIR...        directories written by --report DIR (shoal run, shoal train)
+  --out FILE    the page to write (default: shoal-report.html)
+
+example: shoal train lr --train a9a -np 2 --report runs/tron && shoal train lr --solver lbfgs --train a9a -np 2 --report runs/lbfgs
+         shoal report runs/tron runs/lbfgs --out compare.html`;
+
+/** Returns the exit status; usage errors and unreadable runs throw a ConfigError (exit 2). */
+export async function reportMain(argv: string[]): Promise<number> {
+  const dirs: string[] = [];
+  let out = 'shoal-report.html';
+  const r = new FlagReader('shoal report', argv);
+  while (r.next()) {
+    if (r.flag === '--help' || r.flag === '-h') {
+      process.stdout.write(`${REPORT_CLI_USAGE}\n`);
+      return 0;
+    }
+    if (r.flag === '--out') out = r.takeValue();
+    else if (r.arg.startsWith('-')) throw usageError('shoal report', `unknown option ${JSON.stringify(r.arg)}\n${REPORT_CLI_USAGE}`);
+    else dirs.push(r.arg);
+  }
+  if (dirs.length === 0) throw usageError('shoal report', `which runs? give one or more --report directories\n${REPORT_CLI_USAGE}`);
+  if (out.trim() === '') throw usageError('shoal report', '--out needs a file name, got ""');
+  writeOverlayReport(dirs, resolve(out));
+  process.stdout.write(`shoal report: ${dirs.length} run${dirs.length === 1 ? '' : 's'} -> ${resolve(out)}\n`);
+  return 0;
+}
