@@ -249,7 +249,7 @@ class Job {
     const placements: RankPlacement[] = hosts ? placeRanks(hosts, np) : Array.from({ length: np }, (_, rank) => ({ rank, host: '127.0.0.1', localRank: rank }));
     const multiHost = new Set(placements.map((p) => p.host)).size > 1;
     const startedAtMs = Date.now();
-    const reportDir = opts.report === undefined ? null : prepareReportDir('shoal run', resolvePath(opts.cwd ?? process.cwd(), opts.report));
+    const reportDir = opts.report === undefined ? null : prepareReportDir('shoal', resolvePath(opts.cwd ?? process.cwd(), opts.report));
     let dump: JobDump | null = null;
 
     const bindHost = opts.coordinatorHost ?? (hosts ? firstExternalIPv4() ?? '127.0.0.1' : '127.0.0.1');

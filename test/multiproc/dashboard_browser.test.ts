@@ -1,0 +1,106 @@
+// The charts in a real browser: headless Chromium (DevTools protocol on 127.0.0.1) opens a live
+// job's dashboard, the job's --report page and a `shoal report` overlay, and reads what uPlot
+// drew from window.shoalCharts (lib/monitor/charts_js.ts): series and points per metric. Skips,
+// naming the reason, where Chromium is missing or cannot start (CI installs it: .ci/run).
+import test, { type ExecutionContext } from 'ava';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { writeOverlayReport } from '../../lib/monitor/run_report.js';
+import { chromiumPath, chromiumUnavailable, pollPage, startChromium, type Browser, type Page } from '../helpers/headless_chrome.js';
+import { runRanks } from '../helpers/run_job.js';
+
+type Charts = Record<string, { series: number; points: number[]; labels: string[] }>;
+
+const unavailable = chromiumUnavailable();
+const required = process.env.SHOAL_REQUIRE_CHROMIUM === '1';
+const run = (title: string, impl: (t: ExecutionContext) => Promise<void>): void => {
+  if (unavailable !== null && !required) test.serial.skip(`${title} (skipped: ${unavailable})`, impl);
+  else test.serial(title, impl);
+};
+
+const ITERATIONS = 40;
+const CHARTS = 'JSON.stringify(window.shoalCharts || {})';
+
+async function charts(page: Page, done: (c: Charts) => boolean, timeoutMs: number): Promise<Charts> {
+  const text = await pollPage<string>(page, CHARTS, (v) => done(JSON.parse(v) as Charts), timeoutMs);
+  return JSON.parse(text) as Charts;
+}
+
+/** Ticks "aggregate ranks" and waits for the loss chart to show `series` lines. */
+async function aggregate(page: Page, series: number): Promise<Charts> {
+  await page.evaluate("document.getElementById('aggregate').click(), true");
+  return charts(page, (c) => c['loss']?.series === series, 20_000);
+}
+
+run('a live dashboard, the --report page and a shoal report overlay chart every metric per rank and aggregated', async (t) => {
+  t.timeout(175_000);
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-charts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const release = join(dir, 'release');
+  const reportDir = join(dir, 'run-a');
+  const browser: Browser = await startChromium(chromiumPath()!);
+  t.teardown(() => browser.close());
+
+  const live: { perRank?: Charts; aggregated?: Charts; progress?: string; error?: string } = {};
+  let probe: Promise<void> = Promise.resolve();
+  const job = runRanks(2, 'workers/charts.worker.js', [], {
+    report: reportDir,
+    wallTimeoutMs: 150_000,
+    env: { CHARTS_RELEASE_FILE: release, CHARTS_ITERATIONS: String(ITERATIONS) },
+    onDashboard: (url) => {
+      probe = (async () => {
+        try {
+          const page = await browser.open(url);
+          // Every iteration of both ranks is on the charts, and a rate has been derived.
+          live.perRank = await charts(page, (c) => c['loss']?.points.join() === `${ITERATIONS},${ITERATIONS}` && c['collective GB/s'] !== undefined, 120_000);
+          live.progress = await page.evaluate<string>("document.getElementById('progress').textContent");
+          live.aggregated = await aggregate(page, 1);
+          page.close();
+        } catch (err) {
+          live.error = (err as Error).message;
+        } finally {
+          writeFileSync(release, '');
+        }
+      })();
+    },
+  });
+  const { result, output } = await job;
+  await probe;
+  t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
+  t.is(live.error, undefined);
+
+  // Live: one line per rank, every point, axes by iteration; aggregated: one line per metric.
+  t.deepEqual(live.perRank?.['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'] });
+  t.deepEqual(live.perRank?.['auc']?.points, [ITERATIONS, ITERATIONS]);
+  t.is(live.perRank?.['collective GB/s']?.series, 2);
+  t.regex(live.progress ?? '', new RegExp(`elapsed .* · iteration ${ITERATIONS} of ${ITERATIONS}`));
+  t.deepEqual(live.aggregated?.['loss'], { series: 1, points: [ITERATIONS], labels: ['ranks (mean)'] });
+  t.deepEqual(live.aggregated?.['collective GB/s']?.labels, ['ranks (sum)']);
+
+  // The report the job left: the same charts from the embedded data, and the processes table.
+  for (const f of ['report.html', 'series.jsonl', 'summary.json']) t.true(existsSync(join(reportDir, f)), f);
+  const summary = JSON.parse(readFileSync(join(reportDir, 'summary.json'), 'utf8')) as { ok: boolean; exits: unknown[] };
+  t.true(summary.ok);
+  t.is(summary.exits.length, 2);
+  const lines = readFileSync(join(reportDir, 'series.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metric: string; rank: number });
+  t.is(lines.filter((l) => l.metric === 'loss').length, 2 * ITERATIONS);
+  const report = await browser.open(`file://${join(reportDir, 'report.html')}`);
+  const fromReport = await charts(report, (c) => c['loss'] !== undefined, 30_000);
+  t.deepEqual(fromReport['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'] });
+  t.deepEqual(fromReport['auc']?.points, [ITERATIONS, ITERATIONS]);
+  t.is(await report.evaluate<number>("document.querySelectorAll('#procs tbody tr').length"), 2);
+  report.close();
+
+  // Two runs overlaid: each run's ranks on the same chart, the legend naming the run.
+  cpSync(reportDir, join(dir, 'run-b'), { recursive: true });
+  const overlayFile = join(dir, 'overlay.html');
+  writeOverlayReport([reportDir, join(dir, 'run-b')], overlayFile);
+  const overlay = await browser.open(`file://${overlayFile}`);
+  const both = await charts(overlay, (c) => c['loss'] !== undefined, 30_000);
+  t.deepEqual(both['loss']?.labels, ['run-a rank 0', 'run-a rank 1', 'run-b rank 0', 'run-b rank 1']);
+  t.deepEqual(both['loss']?.points, [ITERATIONS, ITERATIONS, ITERATIONS, ITERATIONS]);
+  t.deepEqual((await aggregate(overlay, 2))['loss']?.labels, ['run-a ranks (mean)', 'run-b ranks (mean)']);
+  overlay.close();
+});
