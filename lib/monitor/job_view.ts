@@ -128,18 +128,19 @@ export class JobView {
     if (!p || typeof data !== 'object' || data === null) return;
     p.lastHeartbeatMs = Date.now();
     const m = data as Partial<MetricsSnapshot> & { server?: ServerStats };
-    if (m.server && typeof m.server === 'object') {
+    // A stats message with counters below the last ones comes from a server shutting down (its
+    // tables gone): keep the last real numbers. (A replacement process starts with p.server null.)
+    const counters = (v: ServerStats) => [v.pulls ?? 0, v.pushes ?? 0, (v.keysPulled ?? 0) + (v.keysPushed ?? 0)];
+    if (m.server && typeof m.server === 'object' && !(p.server && counters(m.server).some((c, i) => c < counters(p.server!)[i]!))) {
       const prev = p.server;
       const dt = p.metrics && typeof m.now === 'number' ? (m.now - p.metrics.now) / 1000 : 0;
       if (prev && dt > 0) {
-        p.rates = {
-          pullsPerSec: ((m.server.pulls ?? 0) - (prev.pulls ?? 0)) / dt,
-          pushesPerSec: ((m.server.pushes ?? 0) - (prev.pushes ?? 0)) / dt,
-          keysPerSec: ((m.server.keysPulled ?? 0) + (m.server.keysPushed ?? 0) - (prev.keysPulled ?? 0) - (prev.keysPushed ?? 0)) / dt,
-        };
+        const [pulls, pushes, keys] = counters(m.server).map((c, i) => (c - counters(prev)[i]!) / dt) as [number, number, number];
+        p.rates = { pullsPerSec: pulls, pushesPerSec: pushes, keysPerSec: keys };
+        const seconds = (Date.now() - this.startedAt) / 1000;
+        this.series.add(PS_KEY_RATE, 'server', rank, 'seconds', seconds, keys, seconds);
       }
       p.server = m.server;
-      if (prev && dt > 0) this.series.add(PS_KEY_RATE, 'server', rank, 'seconds', (Date.now() - this.startedAt) / 1000, p.rates.keysPerSec, (Date.now() - this.startedAt) / 1000);
     }
     if (Array.isArray(m.reports) && role === 'worker') for (const r of m.reports.slice(0, 1000)) this.#addReport(rank, r);
     if (role === 'worker') this.#addRates(rank, p.metrics, m);

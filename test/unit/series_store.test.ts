@@ -84,3 +84,16 @@ test('a replacement process (counters back at 0) adds no negative rate', (t) => 
   view.update('worker', 0, m(2, 10));
   t.deepEqual(view.series.all().find((s) => s.metric === COLLECTIVE_RATE)!.y, [1]);
 });
+
+test('a server\'s last stats message from shutdown (counters back at 0) keeps the last numbers and adds no negative rate', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  view.joined('server', 0, 'h', 1);
+  view.update('server', 0, { now, server: { keys: 10, pulls: 5, pushes: 5, keysPulled: 50, keysPushed: 50 } });
+  view.update('server', 0, { now: now + 1000, server: { keys: 10, pulls: 7, pushes: 9, keysPulled: 70, keysPushed: 90 } });
+  view.update('server', 0, { now: now + 2000, server: {} });
+  const server = view.servers()[0]!;
+  t.is(server.server?.keys, 10);
+  t.deepEqual(server.rates, { pullsPerSec: 2, pushesPerSec: 4, keysPerSec: 60 });
+  t.deepEqual(view.series.all().find((s) => s.role === 'server')!.y, [60]);
+});
