@@ -36,6 +36,9 @@ function linesOf(metric) {
   return lines;
 }
 const PALETTE = ['#4c8bf5', '#e8453c', '#f5a623', '#137333', '#9b59b6', '#00a3a3', '#795548', '#e91e63', '#607d8b', '#8bc34a'];
+/** One colour per line label on every chart (a run or rank keeps its colour from chart to chart). */
+const colours = new Map();
+function colourOf(label) { if (!colours.has(label)) colours.set(label, PALETTE[colours.size % PALETTE.length]); return colours.get(label); }
 function drawCharts() {
   const box = document.getElementById('charts');
   const metrics = [...new Set(chartState.runs.flatMap(r => r.series.map(s => s.metric)))].sort((a, b) => rankOf(a) - rankOf(b) || (a < b ? -1 : 1));
@@ -57,8 +60,9 @@ function drawCharts() {
         width: Math.min(640, Math.max(360, box.clientWidth / 2 - 24)), height: 240,
         scales: { x: { time: false }, y: { distr: chartState.log ? 3 : 1 } },
         axes: [{ label: xLabel }, { label: metric, size: 70, values: (u, vals) => vals.map(fmt) }],
-        series: [{ label: lines[0].xKind === 'iteration' ? 'iteration' : 's', value: (u, v) => fmt(v) }].concat(lines.map((l, i) => ({ label: l.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: l.xy[0].length < 60 }, value: (u, v) => fmt(v) }))),
+        series: [{ label: lines[0].xKind === 'iteration' ? 'iteration' : 's', value: (u, v) => fmt(v) }].concat(lines.map((l) => ({ label: l.label, stroke: colourOf(l.label), width: 1.5, spanGaps: true, points: { show: l.xy[0].length < 60 }, value: (u, v) => fmt(v) }))),
         legend: { live: true },
+        plugins: [tooltip()],
       };
       // Log scale needs positive values: keep the chart linear for a metric that reaches 0 or below.
       if (chartState.log && lines.some(l => l.xy[1].some(v => v <= 0))) opts.scales.y.distr = 1;
@@ -68,6 +72,24 @@ function drawCharts() {
     window.shoalCharts[metric] = { series: lines.length, points: lines.map(l => l.xy[0].length), labels: lines.map(l => l.label) };
   }
   for (const metric of Object.keys(chartState.plots)) if (!seen.has(metric)) { chartState.plots[metric].u.destroy(); chartState.plots[metric].el.remove(); delete chartState.plots[metric]; delete window.shoalCharts[metric]; }
+}
+/** A box by the cursor with x and every line's value there (the legend shows them too, further away). */
+function tooltip() {
+  let tip;
+  return { hooks: {
+    init: (u) => { tip = document.createElement('div'); tip.className = 'tip'; tip.style.display = 'none'; u.over.appendChild(tip); },
+    setCursor: (u) => {
+      const i = u.cursor.idx;
+      const rows = [];
+      if (i != null) for (let s = 1; s < u.series.length; s++) { const v = u.data[s][i]; if (v != null) rows.push('<span style="color:' + colourOf(u.series[s].label) + '">&#9632;</span> ' + esc(u.series[s].label) + ' ' + fmt(v)); }
+      if (!rows.length) { tip.style.display = 'none'; return; }
+      tip.innerHTML = '<b>' + esc(u.series[0].label) + ' ' + fmt(u.data[0][i]) + '</b><br>' + rows.join('<br>');
+      tip.style.display = 'block';
+      const left = u.cursor.left + 12 + tip.offsetWidth > u.over.clientWidth ? u.cursor.left - tip.offsetWidth - 12 : u.cursor.left + 12;
+      tip.style.left = Math.max(0, left) + 'px';
+      tip.style.top = (u.cursor.top + 12) + 'px';
+    },
+  } };
 }
 /** Training metrics first (loss, objective, auc, ...), then the rates. */
 function rankOf(metric) { const i = ['loss', 'objective', 'auc', 'rmse'].indexOf(metric); return i >= 0 ? i : isRate(metric) ? 100 : 50; }

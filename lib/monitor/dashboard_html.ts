@@ -32,7 +32,7 @@ table{border-collapse:collapse;background:#fff} td,th{padding:3px 9px;border-bot
 .c{background:#4c8bf5}.w{background:#f5a623}.b{background:#e8453c}.p{background:#9b59b6}
 #stalls div{color:#b00020} svg{background:#fff;border:1px solid #e4e4e4}
 small{color:#666} #charts{display:flex;flex-wrap:wrap;gap:12px} .chart{background:#fff;border:1px solid #e4e4e4;padding:4px 8px}
-.chart h3{font-size:.95em;margin:.2em 0} #progress{margin:.2em 0 .6em;font-variant-numeric:tabular-nums}
+.chart h3{font-size:.95em;margin:.2em 0} .tip{position:absolute;pointer-events:none;background:#fff;border:1px solid #ccc;padding:3px 6px;font-size:12px;z-index:10;white-space:nowrap} #progress{margin:.2em 0 .6em;font-variant-numeric:tabular-nums}
 /*UPLOT_CSS*/
 </style></head><body>
 <h1>Shoal job <small id="status">connecting…</small></h1>
@@ -43,7 +43,7 @@ small{color:#666} #charts{display:flex;flex-wrap:wrap;gap:12px} .chart{backgroun
 <h2>Events <small id="epoch"></small></h2><div id="events"><small>none yet</small></div>
 <h2>Charts <small id="chartControls"></small></h2><div id="charts"></div>
 <div id="final"></div>
-<h2>Servers</h2><table id="servers"><thead><tr><th>server</th><th>state</th><th>keys</th><th>memory MB</th><th>pulls/s</th><th>pushes/s</th><th>keys/s</th><th>clock min..max</th></tr></thead><tbody></tbody></table>
+<div id="serversBox"><h2>Servers</h2><table id="servers"><thead><tr><th>server</th><th>state</th><th>keys</th><th>memory MB</th><th>pulls/s</th><th>pushes/s</th><th>keys/s</th><th>clock min..max</th></tr></thead><tbody></tbody></table></div>
 <div id="recent"><h2>Recent collectives <small><a id="trace" href="#">download Chrome trace</a></small></h2><svg id="timeline" width="720" height="140"></svg></div>
 <script>/*UPLOT_JS*/</script>
 <script>
@@ -69,6 +69,8 @@ function render(s) {
       ((v.memoryBytes || 0) / 1e6).toFixed(1) + '</td><td>' + p.rates.pullsPerSec.toFixed(0) + '</td><td>' + p.rates.pushesPerSec.toFixed(0) + '</td><td>' +
       p.rates.keysPerSec.toFixed(0) + '</td><td>' + (v.minClock ?? '') + '..' + (v.maxClock ?? '') + '</td></tr>';
   }).join('');
+  // Jobs without parameter servers have no use for the table.
+  document.getElementById('serversBox').style.display = s.processes.some(p => p.role === 'server') ? '' : 'none';
   document.getElementById('stalls').innerHTML = s.stalls.map(m => '<div>' + esc(m) + '</div>').join('');
   document.getElementById('epoch').textContent = s.epoch ? '(epoch ' + s.epoch + ': the world was rebuilt ' + s.epoch + ' time' + (s.epoch > 1 ? 's' : '') + ')' : '';
   if (s.events.length) document.getElementById('events').innerHTML = s.events.slice().reverse().map(e => '<div><small>' + new Date(e.t).toLocaleTimeString() + '</small> ' + esc(e.text) + '</div>').join('');
@@ -133,7 +135,8 @@ function showStatic(d) {
     render(Object.assign({}, one.state, { stalls: one.stalls, progress: Object.assign({}, one.state.progress, { etaSeconds: null }) }));
     document.getElementById('final').innerHTML = finalTable(one.state.latest);
   } else {
-    for (const id of ['procs', 'servers']) document.getElementById(id).previousElementSibling.remove(), document.getElementById(id).remove();
+    document.getElementById('serversBox').remove();
+    document.getElementById('procs').previousElementSibling.remove(); document.getElementById('procs').remove();
     document.getElementById('events').previousElementSibling.remove(); document.getElementById('events').remove();
     document.getElementById('runs').innerHTML = '<table><thead><tr><th>run</th><th>result</th><th>elapsed</th><th>final values (rank 0)</th></tr></thead><tbody>' + d.runs.map(r =>
       '<tr><td>' + esc(r.name) + '</td><td>' + esc(r.summary.result || '') + '</td><td>' + secs(r.summary.elapsedSeconds) + '</td><td>' +

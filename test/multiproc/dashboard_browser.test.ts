@@ -22,6 +22,15 @@ const run = (title: string, impl: (t: ExecutionContext) => Promise<void>): void 
 
 const ITERATIONS = 40;
 const CHARTS = 'JSON.stringify(window.shoalCharts || {})';
+/** Moves the mouse to the middle of the loss chart; returns the tooltip's display and text. */
+const HOVER_LOSS = `(() => {
+  const over = document.querySelector('.chart[data-metric="loss"] .u-over');
+  const r = over.getBoundingClientRect();
+  const at = { clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true };
+  over.dispatchEvent(new MouseEvent('mouseenter', at));
+  over.dispatchEvent(new MouseEvent('mousemove', at));
+  return new Promise((done) => requestAnimationFrame(() => { const tip = over.querySelector('.tip'); done(tip.style.display + '|' + tip.textContent); }));
+})()`;
 
 async function charts(page: Page, done: (c: Charts) => boolean, timeoutMs: number): Promise<Charts> {
   const text = await pollPage<string>(page, CHARTS, (v) => done(JSON.parse(v) as Charts), timeoutMs);
@@ -91,6 +100,8 @@ run('a live dashboard, the --report page and a shoal report overlay chart every 
   t.deepEqual(fromReport['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'] });
   t.deepEqual(fromReport['auc']?.points, [ITERATIONS, ITERATIONS]);
   t.is(await report.evaluate<number>("document.querySelectorAll('#procs tbody tr').length"), 2);
+  // The cursor in the middle of the loss chart: the tooltip names the iteration and both ranks' values.
+  t.regex(await report.evaluate<string>(HOVER_LOSS), /^block\|iteration \d+.*rank 0 [\d.]+.*rank 1 [\d.]+$/);
   report.close();
 
   // Two runs overlaid: each run's ranks on the same chart, the legend naming the run.
