@@ -62,8 +62,9 @@ run('a live dashboard, the --report page and a shoal report overlay chart every 
       probe = (async () => {
         try {
           const page = await browser.open(url);
-          // Every iteration of both ranks is on the charts, and a rate has been derived.
-          live.perRank = await charts(page, (c) => c['loss']?.points.join() === `${ITERATIONS},${ITERATIONS}` && c['collective GB/s'] !== undefined, 120_000);
+          // Every iteration of both ranks is on the charts, and each rank's rate has been derived
+          // (from two metrics messages: the ranks keep sending them while they wait for the release).
+          live.perRank = await charts(page, (c) => c['loss']?.points.join() === `${ITERATIONS},${ITERATIONS}` && c['collective GB/s']?.series === 2, 120_000);
           live.progress = await page.evaluate<string>("document.getElementById('progress').textContent");
           live.aggregated = await aggregate(page, 1);
           page.close();
