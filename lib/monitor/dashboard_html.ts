@@ -114,14 +114,16 @@ function connect() {
   ws.onmessage = (e) => { const s = JSON.parse(e.data); render(s); loadSeries(s.seriesVersion); };
   ws.onclose = () => { document.getElementById('status').textContent = 'disconnected (job finished?)'; setTimeout(connect, 2000); };
 }
-let seriesVersion = -1, seriesLoading = false;
+let seriesVersion = -1, seriesLoading = false, nextSeriesAt = 0;
+/** Fetches the series when they changed; a big job's (about 1 MB) at most every 4x the time the last fetch and draw took. */
 async function loadSeries(version) {
-  if (version === seriesVersion || seriesLoading) return;
+  if (version === seriesVersion || seriesLoading || Date.now() < nextSeriesAt) return;
   seriesLoading = true;
+  const t0 = performance.now();
   try {
     const r = await fetch('/api/series?token=' + encodeURIComponent(token));
     if (r.ok) { const body = await r.json(); seriesVersion = version; setRuns([{ name: 'this job', series: body.series }]); }
-  } finally { seriesLoading = false; }
+  } finally { seriesLoading = false; nextSeriesAt = Date.now() + 4 * (performance.now() - t0); }
 }
 /** A finished run (or several): draw once from the embedded data. */
 function showStatic(d) {
