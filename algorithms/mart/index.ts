@@ -366,10 +366,10 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
         commitSeconds += (performance.now() - tc) / 1000;
         commitsHere++;
 
-        const loss = info[`train-${rowObjective?.lossName ?? ''}`] ?? info[`test-${metric.name}`] ?? Number.NaN;
-        // LambdaMART without a test set has no loss to show (NaN), which report() refuses.
+        // Every column of the progress line is charted under its own name (train-logloss, test-auc,
+        // ...); report() refuses NaN, e.g. LambdaMART's metrics without a test set.
         const charted = Object.fromEntries(Object.entries(info).filter(([k, v]) => k !== 'round' && k !== 'seconds' && Number.isFinite(v)));
-        comm.report?.({ ...charted, iteration: rounds, planned: p.rounds, ...(Number.isFinite(loss) ? { loss } : {}) });
+        comm.report?.({ ...charted, iteration: rounds, planned: p.rounds });
         if (log) {
           const cols = Object.entries(info)
             .filter(([k]) => k !== 'round' && k !== 'seconds')
