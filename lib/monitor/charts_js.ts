@@ -21,7 +21,11 @@ function linesOf(metric) {
   for (const run of chartState.runs) {
     const list = run.series.filter(s => s.metric === metric);
     if (chartState.mode === 'rank') {
-      for (const s of list) lines.push({ label: (many ? run.name + ' ' : '') + (s.role === 'server' ? 'server ' : 'rank ') + s.rank, xy: sortedXY(s.x, s.y), xKind: s.xKind });
+      for (const s of list) {
+        // Downsampled points (n > 1) keep their bucket's min and max: the tooltip shows them.
+        const buckets = new Map(); s.x.forEach((x, i) => { if (s.n[i] > 1) buckets.set(x, [s.lo[i], s.hi[i], s.n[i]]); });
+        lines.push({ label: (many ? run.name + ' ' : '') + (s.role === 'server' ? 'server ' : 'rank ') + s.rank, xy: sortedXY(s.x, s.y), xKind: s.xKind, buckets });
+      }
       continue;
     }
     for (const role of ['worker', 'server']) {
@@ -62,26 +66,28 @@ function drawCharts() {
         axes: [{ label: xLabel }, { label: metric, size: 70, values: (u, vals) => vals.map(fmt) }],
         series: [{ label: lines[0].xKind === 'iteration' ? 'iteration' : 's', value: (u, v) => fmt(v) }].concat(lines.map((l) => ({ label: l.label, stroke: colourOf(l.label), width: 1.5, spanGaps: true, points: { show: l.xy[0].length < 60 }, value: (u, v) => fmt(v) }))),
         legend: { live: true },
-        plugins: [tooltip()],
+        plugins: [tooltip(lines)],
       };
       // Log scale needs positive values: keep the chart linear for a metric that reaches 0 or below.
       if (chartState.log && lines.some(l => l.xy[1].some(v => v <= 0))) opts.scales.y.distr = 1;
-      p = { u: new uPlot(opts, data, el), el, key };
+      p = { u: new uPlot(opts, data, el), el, key, lines };
       chartState.plots[metric] = p;
-    } else p.u.setData(data);
-    window.shoalCharts[metric] = { series: lines.length, points: lines.map(l => l.xy[0].length), labels: lines.map(l => l.label) };
+    } else { p.lines.splice(0, p.lines.length, ...lines); p.u.setData(data); }
+    window.shoalCharts[metric] = { series: lines.length, points: lines.map(l => l.xy[0].length), labels: lines.map(l => l.label), x: [data[0][0], data[0][data[0].length - 1]] };
   }
   for (const metric of Object.keys(chartState.plots)) if (!seen.has(metric)) { chartState.plots[metric].u.destroy(); chartState.plots[metric].el.remove(); delete chartState.plots[metric]; delete window.shoalCharts[metric]; }
 }
 /** A box by the cursor with x and every line's value there (the legend shows them too, further away). */
-function tooltip() {
+function tooltip(lines) {
   let tip;
   return { hooks: {
     init: (u) => { tip = document.createElement('div'); tip.className = 'tip'; tip.style.display = 'none'; u.over.appendChild(tip); },
     setCursor: (u) => {
       const i = u.cursor.idx;
       const rows = [];
-      if (i != null) for (let s = 1; s < u.series.length; s++) { const v = u.data[s][i]; if (v != null) rows.push('<span style="color:' + colourOf(u.series[s].label) + '">&#9632;</span> ' + esc(u.series[s].label) + ' ' + fmt(v)); }
+      if (i != null) for (let s = 1; s < u.series.length; s++) { const v = u.data[s][i]; if (v == null) continue;
+        const b = lines[s - 1].buckets && lines[s - 1].buckets.get(u.data[0][i]);
+        rows.push('<span style="color:' + colourOf(u.series[s].label) + '">&#9632;</span> ' + esc(u.series[s].label) + ' ' + fmt(v) + (b ? ' <small>(mean of ' + b[2] + ': ' + fmt(b[0]) + '..' + fmt(b[1]) + ')</small>' : '')); }
       if (!rows.length) { tip.style.display = 'none'; return; }
       tip.innerHTML = '<b>' + esc(u.series[0].label) + ' ' + fmt(u.data[0][i]) + '</b><br>' + rows.join('<br>');
       tip.style.display = 'block';

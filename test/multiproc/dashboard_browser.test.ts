@@ -7,11 +7,13 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { writeOverlayReport } from '../../lib/monitor/run_report.js';
+import { JobView } from '../../lib/monitor/job_view.js';
+import { DEFAULT_SERIES_CAPACITY } from '../../lib/monitor/series_store.js';
+import { writeOverlayReport, writeRunReport } from '../../lib/monitor/run_report.js';
 import { chromiumPath, chromiumUnavailable, pollPage, startChromium, type Browser, type Page } from '../helpers/headless_chrome.js';
 import { runRanks } from '../helpers/run_job.js';
 
-type Charts = Record<string, { series: number; points: number[]; labels: string[] }>;
+type Charts = Record<string, { series: number; points: number[]; labels: string[]; x: [number, number] }>;
 
 const unavailable = chromiumUnavailable();
 const required = process.env.SHOAL_REQUIRE_CHROMIUM === '1';
@@ -82,11 +84,11 @@ run('a live dashboard, the --report page and a shoal report overlay chart every 
   t.is(live.error, undefined);
 
   // Live: one line per rank, every point, axes by iteration; aggregated: one line per metric.
-  t.deepEqual(live.perRank?.['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'] });
+  t.deepEqual(live.perRank?.['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'], x: [1, ITERATIONS] });
   t.deepEqual(live.perRank?.['auc']?.points, [ITERATIONS, ITERATIONS]);
   t.is(live.perRank?.['collective GB/s']?.series, 2);
   t.regex(live.progress ?? '', new RegExp(`elapsed .* · iteration ${ITERATIONS} of ${ITERATIONS}`));
-  t.deepEqual(live.aggregated?.['loss'], { series: 1, points: [ITERATIONS], labels: ['ranks (mean)'] });
+  t.deepEqual(live.aggregated?.['loss'], { series: 1, points: [ITERATIONS], labels: ['ranks (mean)'], x: [1, ITERATIONS] });
   t.deepEqual(live.aggregated?.['collective GB/s']?.labels, ['ranks (sum)']);
 
   // The report the job left: the same charts from the embedded data, and the processes table.
@@ -98,7 +100,7 @@ run('a live dashboard, the --report page and a shoal report overlay chart every 
   t.is(lines.filter((l) => l.metric === 'loss').length, 2 * ITERATIONS);
   const report = await browser.open(`file://${join(reportDir, 'report.html')}`);
   const fromReport = await charts(report, (c) => c['loss'] !== undefined, 30_000);
-  t.deepEqual(fromReport['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'] });
+  t.deepEqual(fromReport['loss'], { series: 2, points: [ITERATIONS, ITERATIONS], labels: ['rank 0', 'rank 1'], x: [1, ITERATIONS] });
   t.deepEqual(fromReport['auc']?.points, [ITERATIONS, ITERATIONS]);
   t.is(await report.evaluate<number>("document.querySelectorAll('#procs tbody tr').length"), 2);
   // The cursor in the middle of the loss chart: the tooltip names the iteration and both ranks' values.
@@ -115,4 +117,31 @@ run('a live dashboard, the --report page and a shoal report overlay chart every 
   t.deepEqual(both['loss']?.points, [ITERATIONS, ITERATIONS, ITERATIONS, ITERATIONS]);
   t.deepEqual((await aggregate(overlay, 2))['loss']?.labels, ['run-a ranks (mean)', 'run-b ranks (mean)']);
   overlay.close();
+});
+
+run('a long run\'s downsampled history draws from its first iteration to its last, within the capacity, and the tooltip shows a bucket\'s range', async (t) => {
+  t.timeout(120_000);
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-charts-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const view = new JobView();
+  const now = Date.now();
+  view.joined('worker', 0, 'h', 1);
+  const iterations = 5000;
+  // A heartbeat carries at most 1000 reports: five of them.
+  for (let k = 0; k < iterations / 1000; k++) {
+    const reports = Array.from({ length: 1000 }, (_, j) => ({ t: now + k * 1000 + j, values: { iteration: k * 1000 + j + 1, loss: 1 / (k * 1000 + j + 1) } }));
+    view.update('worker', 0, { startedAt: now, now: now + k * 1000, bytes: 0, psKeys: 0, reports });
+  }
+  writeRunReport(dir, { command: ['x'], startedAtMs: now, result: { ok: true, exits: [], summary: 'ok' }, dump: view.dump() });
+  const browser = await startChromium(chromiumPath()!);
+  t.teardown(() => browser.close());
+  const page = await browser.open(`file://${join(dir, 'report.html')}`);
+  const loss = (await charts(page, (c) => c['loss'] !== undefined, 30_000))['loss']!;
+  t.is(loss.series, 1);
+  t.true(loss.points[0]! <= DEFAULT_SERIES_CAPACITY && loss.points[0]! >= DEFAULT_SERIES_CAPACITY / 2, `points: ${loss.points[0]}`);
+  // The first bucket's mean x is near iteration 1, the last near the end: the start is not lost.
+  t.true(loss.x[0] < 10, `first x ${loss.x[0]}`);
+  t.true(loss.x[1] > iterations - 10, `last x ${loss.x[1]}`);
+  t.regex(await page.evaluate<string>(HOVER_LOSS), /rank 0 [\d.e-]+ \(mean of \d+: [\d.e-]+\.\.[\d.e-]+\)/);
+  page.close();
 });
