@@ -81,6 +81,7 @@ function drawProgress(s) {
   const parts = ['elapsed ' + secs(s.elapsedSeconds)];
   if (p.iteration != null) parts.push('iteration ' + p.iteration + (p.planned != null ? ' of ' + p.planned : ''));
   if (p.etaSeconds != null) parts.push('ETA ' + secs(p.etaSeconds));
+  if (s.seriesDropped) parts.push(s.seriesDropped + ' reported values not charted (more than 4096 series, or names over 200 characters)');
   document.getElementById('progress').textContent = parts.join(' · ');
 }
 /** Seconds as 12.3s, 4m05s or 1h02m (as on the trainers' progress lines). */

@@ -254,6 +254,7 @@ export class JobView {
       latest: Object.fromEntries(this.latest),
       // The series themselves are fetched from /api/series when this moves (they can be large).
       seriesVersion: this.series.version,
+      seriesDropped: this.series.dropped,
       stalls: this.stalls.slice(-20),
       epoch: this.epoch,
       events: this.events.slice(-50),

@@ -28,6 +28,14 @@ export interface SeriesData {
 /** Points per series (default). 600 x a few metrics x 64 ranks stays well under a megabyte of JSON. */
 export const DEFAULT_SERIES_CAPACITY = 600;
 
+/**
+ * Series in all (names x processes). A program that reports a new name every iteration
+ * (`loss_${i}`) would otherwise grow the coordinator without bound; later names are dropped, counted.
+ */
+export const MAX_SERIES = 4096;
+/** Longer names are dropped: they are not metric names. */
+export const MAX_METRIC_NAME = 200;
+
 /** Keys of `comm.report` that are the x-axis or plan, not something to chart. */
 export const AXIS_KEYS = new Set(['iteration', 'epoch', 'planned']);
 
@@ -36,6 +44,8 @@ export class SeriesStore {
   readonly #capacity: number;
   /** Moves on with every change: the dashboard fetches the series only when it moved. */
   version = 0;
+  /** Points refused because their series would have been one too many, or their name too long. */
+  dropped = 0;
 
   constructor(capacity = DEFAULT_SERIES_CAPACITY) {
     if (!Number.isInteger(capacity) || capacity < 4) throw new RangeError(`SeriesStore: capacity must be an integer >= 4, got ${capacity}`);
@@ -48,6 +58,10 @@ export class SeriesStore {
     const key = `${metric}\u0000${role}\u0000${rank}`;
     let s = this.#series.get(key);
     if (!s) {
+      if (this.#series.size >= MAX_SERIES || metric.length > MAX_METRIC_NAME) {
+        this.dropped++;
+        return;
+      }
       s = { metric, role, rank, xKind, x: [], y: [], lo: [], hi: [], n: [], t: [], width: 1 };
       this.#series.set(key, s);
     }

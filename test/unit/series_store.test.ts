@@ -3,7 +3,7 @@
 import test from 'ava';
 
 import { COLLECTIVE_RATE, JobView, PS_KEY_RATE } from '../../lib/monitor/job_view.js';
-import { SeriesStore } from '../../lib/monitor/series_store.js';
+import { MAX_METRIC_NAME, MAX_SERIES, SeriesStore } from '../../lib/monitor/series_store.js';
 
 test('a 100k-point series stays within its capacity, keeps its start and every raw point\'s weight', (t) => {
   const store = new SeriesStore(500);
@@ -96,4 +96,15 @@ test('a server\'s last stats message from shutdown (counters back at 0) keeps th
   t.is(server.server?.keys, 10);
   t.deepEqual(server.rates, { pullsPerSec: 2, pushesPerSec: 4, keysPerSec: 60 });
   t.deepEqual(view.series.all().find((s) => s.role === 'server')!.y, [60]);
+});
+
+test('a program reporting a new name every iteration cannot grow the history without bound', (t) => {
+  const store = new SeriesStore();
+  for (let i = 0; i < MAX_SERIES + 100; i++) store.add(`loss_${i}`, 'worker', 0, 'iteration', i, 1, 0);
+  store.add('x'.repeat(MAX_METRIC_NAME + 1), 'worker', 0, 'iteration', 1, 1, 0);
+  t.is(store.all().length, MAX_SERIES);
+  t.is(store.dropped, 101);
+  // Existing series still take points.
+  store.add('loss_0', 'worker', 0, 'iteration', 1, 2, 0);
+  t.is(store.count('loss_0', 'worker', 0), 2);
 });
