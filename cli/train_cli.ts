@@ -90,8 +90,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: true, recovery: defaultRecoveryArgs() };
   }
   const [algorithm, ...rest] = argv;
-  if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm)\n${TRAIN_USAGE}`);
-  if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm)`);
+  if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm, lasso)\n${TRAIN_USAGE}`);
+  if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm, lasso)`);
   const out: TrainArgs = {
     algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
     params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: false, recovery: defaultRecoveryArgs(),

@@ -35,3 +35,5 @@ export { resilient, type ResilientOptions } from './recovery/resilient.js';
 export { recoveryEnabled, restartCount } from './recovery/recovery_env.js';
 export { encodeState, decodeState } from './recovery/state_codec.js';
 export type { RestartRecord } from './launcher.js';
+export { ParamScheduler, type ParamSchedulerOptions, type SchedulePolicy, type DependencyCheck } from './schedule/param_scheduler.js';
+export { runScheduledRounds, type ScheduledRoundsOptions, type ScheduledRoundsResult, type RoundInfo } from './schedule/scheduled_rounds.js';
