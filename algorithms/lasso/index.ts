@@ -40,7 +40,7 @@ export interface LassoResult {
   updates: number;
   rounds: number;
   converged: boolean;
-  /** The objective became NaN or infinite (coupled coordinates updated together). */
+  /** Stopped: the objective ended a pass above its start, or stopped being finite (coupled coordinates updated together). */
   diverged: boolean;
   seconds: number;
 }
@@ -102,7 +102,9 @@ export async function trainLasso(comm: Collective, data: CsrData, p: LassoParams
         if (updatesBefore > 0) history.push({ updates: updatesBefore, objective });
         hooks.onHistory?.({ updates: updatesBefore, objective }, Math.floor(updatesBefore / d));
       }
-      if (!Number.isFinite(objective)) diverged = true;
+      // Coordinate descent from w = 0 never ends a pass above f(0) unless coupled coordinates
+      // of one round overshoot together (Shotgun's divergence): stop instead of running away.
+      if (!Number.isFinite(objective) || (updatesBefore >= nextPassAt && objective > history[0]!.objective)) diverged = true;
       else if (updatesBefore >= nextPassAt) {
         // A rise is no convergence: too many coupled coordinates in a round overshoot (Shotgun).
         const decrease = passStartObjective - objective;
