@@ -7,6 +7,7 @@ import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
 import { ParamScheduler, type SchedulePolicy } from '../../lib/schedule/param_scheduler.js';
 import { runScheduledRounds } from '../../lib/schedule/scheduled_rounds.js';
+import { CorrelationCache } from './correlation_cache.js';
 import { LassoState } from './lasso_state.js';
 
 export interface LassoParams {
@@ -75,6 +76,7 @@ export async function trainLasso(comm: Collective, data: CsrData, p: LassoParams
     seed: p.seed,
     ...(p.candidates !== undefined ? { candidates: p.candidates } : {}),
   });
+  const correlations = new CorrelationCache(state, comm);
   const history: HistoryPoint[] = [{ updates: 0, objective: sq[d]! / (2 * state.n) }];
   // A point about 8 times per pass (at least once), and the pass-to-pass test for stopping.
   const recordEvery = Math.max(1, Math.floor(d / 8));
@@ -91,10 +93,7 @@ export async function trainLasso(comm: Collective, data: CsrData, p: LassoParams
     maxRounds: Math.ceil((p.maxPasses * d) / Math.max(1, Math.min(p.parallel, d))),
     // Both submit their allReduce before any await: the same order on every rank.
     push: (params) => comm.allReduce(state.partialSums(params, new Float64Array(params.length + 1)), { op: 'sum' }),
-    dependency: (candidates) => {
-      const gram = comm.allReduce(state.localGram(candidates), { op: 'sum' });
-      return gram.then((g) => state.correlations(candidates, g));
-    },
+    dependency: (candidates) => correlations.matrix(candidates),
     pull: async (params, sums) => {
       // sums[P] is the residual norm before this round: the objective at `updatesBefore`.
       const objective = state.objective(sums[params.length]!);

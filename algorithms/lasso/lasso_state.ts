@@ -104,41 +104,32 @@ export class LassoState {
     return globalResidualSq / (2 * this.n) + this.lambda * l1;
   }
 
-  /** This rank's column dot products of every pair a < b of `candidates`, packed row by row. */
-  localGram(candidates: Uint32Array): Float64Array {
+  /**
+   * This rank's column dot products x_a . x_b of the given pairs (candidate positions, a < b
+   * in each pair): each column a is scattered once and dotted with its partners.
+   */
+  localDots(candidates: Uint32Array, pairs: ReadonlyArray<readonly [number, number]>): Float64Array {
     const { colPtr, rows, values } = this.#csc;
-    const k = candidates.length;
-    const out = new Float64Array((k * (k - 1)) / 2);
+    const out = new Float64Array(pairs.length);
     const dense = this.#dense;
-    let at = 0;
-    for (let a = 0; a < k; a++) {
-      const ja = candidates[a]!;
+    let i = 0;
+    while (i < pairs.length) {
+      const ja = candidates[pairs[i]![0]]!;
       for (let q = colPtr[ja]!; q < colPtr[ja + 1]!; q++) dense[rows[q]!] = values[q]!;
-      for (let b = a + 1; b < k; b++) {
-        const jb = candidates[b]!;
+      for (; i < pairs.length && candidates[pairs[i]![0]] === ja; i++) {
+        const jb = candidates[pairs[i]![1]]!;
         let s = 0;
         for (let q = colPtr[jb]!; q < colPtr[jb + 1]!; q++) s += values[q]! * dense[rows[q]!]!;
-        out[at++] = s;
+        out[i] = s;
       }
       for (let q = colPtr[ja]!; q < colPtr[ja + 1]!; q++) dense[rows[q]!] = 0;
     }
     return out;
   }
 
-  /** The k x k |correlation| matrix from the global packed Gram of localGram. */
-  correlations(candidates: Uint32Array, gram: Float64Array): Float64Array {
-    const k = candidates.length;
-    const out = new Float64Array(k * k);
-    let at = 0;
-    for (let a = 0; a < k; a++) {
-      for (let b = a + 1; b < k; b++) {
-        const norm = Math.sqrt(this.colSq[candidates[a]!]! * this.colSq[candidates[b]!]!);
-        const c = norm > 0 ? Math.abs(gram[at]!) / norm : 0;
-        at++;
-        out[a * k + b] = c;
-        out[b * k + a] = c;
-      }
-    }
-    return out;
+  /** |x_a . x_b| / (||x_a|| ||x_b||) from a global dot product. */
+  correlation(ja: number, jb: number, dot: number): number {
+    const norm = Math.sqrt(this.colSq[ja]! * this.colSq[jb]!);
+    return norm > 0 ? Math.abs(dot) / norm : 0;
   }
 }
