@@ -63,7 +63,8 @@ try {
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const fmt = (x: number): string => (Number.isFinite(x) ? String(Math.round(x)) : 'never');
 
-  console.log('\n| scheduler | np | servers | updates to 1e-3 | to 1e-4 | total updates | final rel. gap | train s | wall s |');
+  console.log(`\nnp 1 rows: mean over seeds ${seeds.join(',')}`);
+  console.log('| scheduler | np | servers | updates to 1e-3 | to 1e-4 | total updates | final rel. gap | train s | wall s |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   const curves: Record<string, HistoryPoint[]> = {};
   const to3: Record<string, number> = {};
@@ -77,7 +78,7 @@ try {
   }
   for (const scheduler of ['dependency', 'random']) {
     const { m, wall } = run(scheduler, seeds[0]!, ['-np', '2', '--servers', '2']);
-    console.log(`| ${scheduler} | 2 | 2 | ${fmt(reach(m.history, 1e-3))} | ${fmt(reach(m.history, 1e-4))} | ${m.updates} | ${((m.objective - ref.objective) / ref.objective).toExponential(1)} | ${m.train_seconds.toFixed(3)} | ${wall.toFixed(2)} |`);
+    console.log(`| ${scheduler} (seed ${seeds[0]}) | 2 | 2 | ${fmt(reach(m.history, 1e-3))} | ${fmt(reach(m.history, 1e-4))} | ${m.updates} | ${((m.objective - ref.objective) / ref.objective).toExponential(1)} | ${m.train_seconds.toFixed(3)} | ${wall.toFixed(2)} |`);
   }
   console.log(`| sklearn (coordinate descent, 1 process) | | | | | | 0 | ${ref.seconds.toFixed(3)} | |`);
   console.log(`\ndependency / random updates to 1e-3 (mean over seeds ${seeds.join(',')}): ${(to3['dependency']! / to3['random']!).toFixed(2)}`);
