@@ -28,6 +28,7 @@ export {
 } from './errors.js';
 export { runJob, type RunOptions, type JobResult, type RankExit } from './launcher.js';
 export { PsClient, PsTable } from './ps/client.js';
+export { SspClientCache, CachedTable, type SspCacheStats, type CacheableTable } from './ps/ssp_cache.js';
 export type { TableOptions, UpdaterOptions, InitOptions as TableInitOptions, ConsistencyOptions } from './ps/table_options.js';
 export { sparseAllReduce, allGatherObject, bcastObject, type SparseRows } from '../collectives/index.js';
 export { TrainingState, readCheckpoint, type TrainingStateOptions, type CheckpointMeta } from './recovery/training_state.js';
