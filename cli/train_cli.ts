@@ -12,7 +12,7 @@ import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { LOG_EVERY_USAGE } from '../algorithms/common/progress.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
 import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
-import { exitCodeFor } from '../lib/launcher.js';
+import { jobExitCode, rankLinePrinter } from './rank_output.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
 import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from '../lib/recovery/recovery_flags.js';
 
@@ -207,15 +207,7 @@ export async function trainMain(argv: string[]): Promise<number> {
     quiet: true,
     ...recoveryRunOptions(args.recovery),
     ...(args.timeoutMs !== null ? { timeoutMs: args.timeoutMs } : {}),
-    onLine: (rank, stream, line) => {
-      const text = args.np > 1 && (rank !== 0 || stream === 'stderr') ? `[${rank}] ${line}\n` : `${line}\n`;
-      (stream === 'stdout' ? process.stdout : process.stderr).write(text);
-    },
+    onLine: rankLinePrinter(args.np),
   });
-  if (!result.ok) {
-    const code = exitCodeFor(result);
-    if (code !== 2) process.stderr.write(`shoal train: ${result.summary}\n`);
-    return code;
-  }
-  return 0;
+  return jobExitCode('shoal train', result);
 }

@@ -5,7 +5,7 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LassoParams } from '../../algorithms/lasso/index.js';
 import { FlagReader, USAGE_EXIT_CODE, UsageError, usageError } from '../../lib/cli_flags.js';
-import { exitCodeFor } from '../../lib/launcher.js';
+import { jobExitCode, rankLinePrinter } from '../rank_output.js';
 import { runJobForwardingSignals } from '../../lib/job_signals.js';
 import type { SchedulePolicy } from '../../lib/schedule/param_scheduler.js';
 
@@ -128,15 +128,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     quiet: true,
     noDashboard: true,
     ...(args.timeoutMs !== null ? { timeoutMs: args.timeoutMs } : {}),
-    onLine: (rank, stream, line) => {
-      const text = args.np > 1 && (rank !== 0 || stream === 'stderr') ? `[${rank}] ${line}\n` : `${line}\n`;
-      (stream === 'stdout' ? process.stdout : process.stderr).write(text);
-    },
+    onLine: rankLinePrinter(args.np),
   });
-  if (!result.ok) {
-    const code = exitCodeFor(result);
-    if (code !== USAGE_EXIT_CODE) process.stderr.write(`${COMMAND}: ${result.summary}\n`);
-    return code;
-  }
-  return 0;
+  return jobExitCode(COMMAND, result);
 }
