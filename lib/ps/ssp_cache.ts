@@ -44,6 +44,9 @@ function wordsOf(keys: BigUint64Array): Uint32Array {
 }
 if (wordsOf(BigUint64Array.of(1n))[0] !== 1) throw new Error('ssp_cache: a little-endian host is assumed');
 
+/** fetchedAt of a slot whose row never arrived (created by a pull that is still fetching, or failed). */
+const NEVER = -0x80000000;
+
 /** A growable arena of fixed-width float rows indexed by key. */
 class KeyedRows {
   readonly width: number;
@@ -86,6 +89,16 @@ class KeyedRows {
     return s;
   }
 
+  /** The keys of the given slots. */
+  keysOf(slots: readonly number[]): BigUint64Array {
+    const w = new Uint32Array(2 * slots.length);
+    for (let m = 0; m < slots.length; m++) {
+      w[2 * m] = this.#keyWords[2 * slots[m]!]!;
+      w[2 * m + 1] = this.#keyWords[2 * slots[m]! + 1]!;
+    }
+    return new BigUint64Array(w.buffer);
+  }
+
   /** The keys of slots 0..count-1. */
   keys(): BigUint64Array {
     return new BigUint64Array(this.#keyWords.slice(0, 2 * this.count).buffer);
@@ -107,11 +120,13 @@ export class CachedTable implements CacheableTable {
   readonly #additive: boolean;
   /** Rows as fetched (plus own flushed pushes when additive), and the clock of each fetch. */
   readonly #rows: KeyedRows;
-  #fetchedAt = new Int32Array(64);
+  #fetchedAt = new Int32Array(64).fill(NEVER);
+  /** The pull call that is fetching each slot (dedups the keys of one pull). */
+  #fetchGen = new Uint32Array(64);
+  #pullGen = 0;
+  #slotScratch = new Int32Array(1024);
   /** Pushes summed per key since the last clock. */
   readonly #pending: KeyedRows;
-  /** Scratch of pull(): the keys it fetches. */
-  readonly #missing = new U64Index();
 
   /** @internal */
   constructor(table: CacheableTable, cache: SspClientCache, additive: boolean) {
@@ -140,48 +155,54 @@ export class CachedTable implements CacheableTable {
     const now = this.#cache.clockValue;
     const oldest = now - this.#cache.staleness;
     const words = wordsOf(keys);
-    // Keys to fetch, each once: `missing` maps a key to its position in the fetch.
-    const missing = this.#missing;
-    missing.clear();
-    const missingAt: number[] = [];
-    const fetchFrom: number[] = [];
+    // One probe per key: a missing key gets its slot now (never fetched yet: NEVER) and joins
+    // the fetch once, however often it repeats in `keys`.
+    const callGen = ++this.#pullGen;
+    const slotOf = this.#scratch(keys.length);
+    const fetchSlots: number[] = [];
     for (let i = 0; i < keys.length; i++) {
-      const s = this.#rows.find(words, i);
-      if (s >= 0 && this.#fetchedAt[s]! >= oldest) {
+      const s = this.#rows.slot(words, i);
+      this.#ensureSlotState(s);
+      slotOf[i] = s;
+      if (this.#fetchedAt[s]! >= oldest) {
         this.#copyOut(s, words, i, result);
         stats.keysServedLocally++;
-        continue;
+      } else if (this.#fetchGen[s] !== callGen) {
+        this.#fetchGen[s] = callGen;
+        fetchSlots.push(s);
       }
-      if (missing.get(words[2 * i]!, words[2 * i + 1]!) < 0) {
-        missing.add(words[2 * i]!, words[2 * i + 1]!, fetchFrom.length);
-        fetchFrom.push(i);
-      }
-      missingAt.push(i);
     }
     stats.keysRead += keys.length;
-    if (fetchFrom.length === 0) return result;
-    const fetchWords = new Uint32Array(2 * fetchFrom.length);
-    fetchFrom.forEach((i, m) => {
-      fetchWords[2 * m] = words[2 * i]!;
-      fetchWords[2 * m + 1] = words[2 * i + 1]!;
-    });
-    const fetchKeys = new BigUint64Array(fetchWords.buffer);
+    if (fetchSlots.length === 0) return result;
+    const fetchKeys = this.#rows.keysOf(fetchSlots);
     const fetched = await this.#table.pull(fetchKeys);
     stats.keysFetched += fetchKeys.length;
     stats.pullRequests++;
-    for (let m = 0; m < fetchFrom.length; m++) {
-      const s = this.#rows.slot(fetchWords, m);
-      if (s >= this.#fetchedAt.length) {
-        const grown = new Int32Array(Math.max(this.#fetchedAt.length * 2, s + 1));
-        grown.set(this.#fetchedAt);
-        this.#fetchedAt = grown;
-      }
-      const rows = this.#rows.data;
+    const rows = this.#rows.data;
+    for (let m = 0; m < fetchSlots.length; m++) {
+      const s = fetchSlots[m]!;
       for (let c = 0; c < dim; c++) rows[s * dim + c] = fetched[m * dim + c]!;
       this.#fetchedAt[s] = now;
     }
-    for (const i of missingAt) this.#copyOut(this.#rows.find(words, i), words, i, result);
+    for (let i = 0; i < keys.length; i++) if (this.#fetchGen[slotOf[i]!] === callGen) this.#copyOut(slotOf[i]!, words, i, result);
     return result;
+  }
+
+  /** Per-slot state arrays cover slot `s`; a new slot was never fetched. */
+  #ensureSlotState(s: number): void {
+    if (s < this.#fetchedAt.length) return;
+    const n = Math.max(this.#fetchedAt.length * 2, s + 1);
+    const at = new Int32Array(n).fill(NEVER);
+    at.set(this.#fetchedAt);
+    const gen = new Uint32Array(n);
+    gen.set(this.#fetchGen);
+    this.#fetchedAt = at;
+    this.#fetchGen = gen;
+  }
+
+  #scratch(n: number): Int32Array {
+    if (this.#slotScratch.length < n) this.#slotScratch = new Int32Array(Math.max(n, 2 * this.#slotScratch.length));
+    return this.#slotScratch;
   }
 
   /** Adds the pushes to this clock's local sums; they are sent at the next clock(). */
