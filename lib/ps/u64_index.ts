@@ -8,6 +8,8 @@ export class U64Index {
   #stamp: Uint32Array;
   #gen = 1;
   #mask: number;
+  /** 32 - log2(capacity): the home slot is the product's top bits (Fibonacci hashing). */
+  #shift: number;
   size = 0;
 
   constructor(capacity = 1024) {
@@ -18,15 +20,16 @@ export class U64Index {
     this.#value = new Int32Array(cap);
     this.#stamp = new Uint32Array(cap);
     this.#mask = cap - 1;
+    this.#shift = 32 - Math.log2(cap);
   }
 
   #home(lo: number, hi: number): number {
-    return Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> 0;
+    return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> this.#shift;
   }
 
   /** The value stored for (lo, hi), or -1. */
   get(lo: number, hi: number): number {
-    for (let i = this.#home(lo, hi) & this.#mask; ; i = (i + 1) & this.#mask) {
+    for (let i = this.#home(lo, hi); ; i = (i + 1) & this.#mask) {
       if (this.#stamp[i] !== this.#gen) return -1;
       if (this.#lo[i] === lo && this.#hi[i] === hi) return this.#value[i]!;
     }
@@ -35,7 +38,7 @@ export class U64Index {
   /** Stores value (>= 0) for (lo, hi), which must not be present. */
   add(lo: number, hi: number, value: number): void {
     if (2 * (this.size + 1) > this.#stamp.length) this.#grow();
-    let i = this.#home(lo, hi) & this.#mask;
+    let i = this.#home(lo, hi);
     while (this.#stamp[i] === this.#gen) i = (i + 1) & this.#mask;
     this.#stamp[i] = this.#gen;
     this.#lo[i] = lo;
@@ -61,6 +64,7 @@ export class U64Index {
     this.#stamp = new Uint32Array(cap);
     this.#gen = 1;
     this.#mask = cap - 1;
+    this.#shift = 32 - Math.log2(cap);
     this.size = 0;
     for (let i = 0; i < stamp.length; i++) if (stamp[i] === gen) this.add(lo[i]!, hi[i]!, value[i]!);
   }
