@@ -90,7 +90,8 @@ export async function trainLasso(comm: Collective, data: CsrData, p: LassoParams
 
   const { rounds, updates } = await runScheduledRounds<Float64Array>({
     scheduler,
-    maxRounds: Math.ceil((p.maxPasses * d) / Math.max(1, Math.min(p.parallel, d))),
+    // Every round updates at least one coordinate; onRound stops at maxPasses * d updates.
+    maxRounds: Math.ceil(p.maxPasses * d),
     // Both submit their allReduce before any await: the same order on every rank.
     push: (params) => comm.allReduce(state.partialSums(params, new Float64Array(params.length + 1)), { op: 'sum' }),
     dependency: (candidates) => correlations.matrix(candidates),
@@ -120,7 +121,7 @@ export async function trainLasso(comm: Collective, data: CsrData, p: LassoParams
       }
       return changes;
     },
-    onRound: () => converged || diverged,
+    onRound: ({ updates: done }) => converged || diverged || done >= p.maxPasses * d,
   });
   await pending;
   const rr = new Float64Array([0]);

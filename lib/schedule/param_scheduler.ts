@@ -59,6 +59,7 @@ export class ParamScheduler {
   readonly #visited: Uint8Array;
   /** Scheduled and not reported yet: their priority is stale, so the next round skips them. */
   readonly #inFlight: Uint8Array;
+  #inFlightCount = 0;
   #visitedCount = 0;
   readonly #rng: Rng;
   /** 'random': a permutation whose prefix is shuffled afresh each round. 'cyclic': the next start. */
@@ -113,7 +114,10 @@ export class ParamScheduler {
   }
 
   #mark(params: Uint32Array): Uint32Array {
-    for (const j of params) this.#inFlight[j] = 1;
+    for (const j of params) {
+      if (!this.#inFlight[j]) this.#inFlightCount++;
+      this.#inFlight[j] = 1;
+    }
     return params;
   }
 
@@ -124,6 +128,7 @@ export class ParamScheduler {
       const j = params[i]!;
       if (j >= this.numParams) throw invalidArgument('ParamScheduler.report', 'params', `ids below numParams = ${this.numParams}`, j);
       const c = changes[i]!;
+      if (this.#inFlight[j]) this.#inFlightCount--;
       this.#inFlight[j] = 0;
       this.#priority[j] = Number.isFinite(c) ? c * c : Number.MAX_VALUE;
       if (!this.#visited[j]) {
@@ -175,8 +180,10 @@ export class ParamScheduler {
     const heapKey = new Float64Array(count);
     const heapId = new Uint32Array(count);
     let size = 0;
+    // With fewer than `count` others left (tiny models), in-flight parameters are drawn too.
+    const skipInFlight = n - this.#inFlightCount >= count;
     for (let j = 0; j < n; j++) {
-      if (this.#inFlight[j]) continue;
+      if (skipInFlight && this.#inFlight[j]) continue;
       const weight = (this.#visited[j] ? this.#priority[j]! : unvisited) + floor;
       let u = this.#rng.next();
       while (u === 0) u = this.#rng.next();

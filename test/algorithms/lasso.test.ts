@@ -227,3 +227,11 @@ test('shoal train lasso: bad flags and files exit 2 naming them', async (t) => {
   t.regex(r.stderr, /cannot read --train .*missing\.svm: ENOENT/);
   t.notRegex(r.stderr, /\n\s+at /);
 });
+
+test('ParamScheduler: a model no larger than a round still gets full rounds while one is in flight', async (t) => {
+  const s = new ParamScheduler({ numParams: 3, batch: 3, seed: 1 });
+  const first = await s.schedule();
+  const second = await s.schedule(); // the first round is not reported yet
+  t.is(first.length, 3);
+  t.is(second.length, 3);
+});
