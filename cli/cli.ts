@@ -204,6 +204,10 @@ const TRAINERS: Record<string, () => Promise<(argv: string[]) => Promise<number>
     const { main } = await import('./trainers/fm_cli.js');
     return (argv) => main(argv.slice(1));
   },
+  lasso: async () => {
+    const { main } = await import('./trainers/lasso_cli.js');
+    return (argv) => main(argv.slice(1));
+  },
 };
 
 async function trainCommand(argv: string[]): Promise<number> {

@@ -12,7 +12,7 @@ import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { LOG_EVERY_USAGE } from '../algorithms/common/progress.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
 import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
-import { exitCodeFor } from '../lib/launcher.js';
+import { jobExitCode, rankLinePrinter } from './rank_output.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
 import { REPORT_USAGE } from '../lib/monitor/report_flag.js';
 import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, type RecoveryArgs } from '../lib/recovery/recovery_flags.js';
@@ -92,8 +92,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: true, recovery: defaultRecoveryArgs() };
   }
   const [algorithm, ...rest] = argv;
-  if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm)\n${TRAIN_USAGE}`);
-  if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm)`);
+  if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm, lasso)\n${TRAIN_USAGE}`);
+  if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm, lasso)`);
   const out: TrainArgs = {
     algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
     params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: false, recovery: defaultRecoveryArgs(),
@@ -209,15 +209,7 @@ export async function trainMain(argv: string[]): Promise<number> {
     quiet: true,
     ...recoveryRunOptions(args.recovery),
     ...(args.timeoutMs !== null ? { timeoutMs: args.timeoutMs } : {}),
-    onLine: (rank, stream, line) => {
-      const text = args.np > 1 && (rank !== 0 || stream === 'stderr') ? `[${rank}] ${line}\n` : `${line}\n`;
-      (stream === 'stdout' ? process.stdout : process.stderr).write(text);
-    },
+    onLine: rankLinePrinter(args.np),
   });
-  if (!result.ok) {
-    const code = exitCodeFor(result);
-    if (code !== 2) process.stderr.write(`shoal train: ${result.summary}\n`);
-    return code;
-  }
-  return 0;
+  return jobExitCode('shoal train', result);
 }

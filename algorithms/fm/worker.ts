@@ -14,7 +14,7 @@ import { sigmoid } from '../ftrl/ftrl.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ftrl/kv.js';
 import { writeSparseModel } from '../ftrl/model.js';
 import { init, restartCount } from '../../lib/index.js';
-import { consistencyOf, psRecovery, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
+import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
 import { rmse } from './fm.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
 import { parseFmArgs, type FmParams, type FmTask } from './params.js';
@@ -71,6 +71,8 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     });
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (ftrl/recovery.ts).
     const rec = await psRecovery(comm, p, 'fm');
+    // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock.
+    const cache = psCacheOf(comm, p);
     const loadSeconds = (performance.now() - tLoad) / 1000;
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
@@ -82,9 +84,9 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     let lastEpoch = 0;
     const lossBuf = new Float64Array(2);
     try {
-      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
+      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, cache ? cache.table(table) : table, {
         comm,
-        clock: () => comm.ps.clock(),
+        clock: () => (cache ? cache.clock() : comm.ps.clock()),
         recovery: rec,
         checkpointEvery: p.checkpointEveryBatches,
         log: (line) => process.stderr.write(`${line}\n`),
@@ -108,6 +110,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
       // The end of the job is one collective round: after a worker loss everyone runs it again.
       await rec.round(result.nextRound, async () => {
         const ids = await gatherIds(comm, result.slots.ids);
+        const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
         if (comm.rank === 0 && ids) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.
@@ -130,6 +133,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
             steps_per_epoch: result.steps,
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
+          if (cacheTotals) metrics['ps_cache'] = cacheTotals;
           const m = last as FmMetrics | null;
           if (m) Object.assign(metrics, m);
           const featureIds = Uint32Array.from(ids.filter((id) => id >= 0));

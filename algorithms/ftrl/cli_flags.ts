@@ -37,6 +37,7 @@ export const COMMON_FLAGS: Record<string, FlagDef> = {
   'hash-bits': { kind: 'int', min: 1, max: 32, help: 'hash feature ids into [0, 2^k)' },
   batch: { kind: 'int', min: 1, max: 1 << 24, help: 'rows per minibatch' },
   staleness: { kind: 'staleness', help: "SSP bound in clocks: 0 = BSP, 'asp' = unbounded" },
+  'ps-cache': { kind: 'int', min: 0, max: 1000, help: 'SSP client cache: serve rows fetched within S clocks locally, push once per clock (lib/ps/ssp_cache.ts; default off)' },
   'label-threshold': { kind: 'number', help: 'binary labels: positive iff label >= T (default: label > 0)' },
   'slow-rank': { kind: 'int', min: 0, help: 'benchmarks: this rank sleeps --slow-ms per minibatch' },
   'slow-ms': { kind: 'number', min: 0, help: 'milliseconds the slow rank sleeps per minibatch' },
@@ -164,6 +165,8 @@ export interface CommonParams {
   batch: number;
   /** Infinity: ASP. */
   staleness: number;
+  /** --ps-cache S: the workers' SSP client cache bound in clocks; undefined: no cache. */
+  psCache?: number;
   /** Binary tasks: positive iff label >= threshold; undefined: label > 0. */
   labelThreshold?: number;
   /** -1: none. */
@@ -188,6 +191,10 @@ export function parseCommon(command: string, argv: readonly string[], defs: Reco
   common.checkpointEveryBatches = rec.checkpointEveryGiven ? rec.checkpointEvery : 0;
   delete rec.checkpointEveryGiven;
   common.recovery = rec;
+  // Recovery clocks the servers itself, past the cache's pending pushes.
+  if (common.psCache !== undefined && (rec.maxRestarts > 0 || rec.checkpoint !== null || rec.resume !== null)) {
+    throw usageError(command, '--ps-cache does not combine with --max-restarts, --checkpoint or --resume (worker recovery clocks past the cache)');
+  }
   return { f, common };
 }
 
@@ -217,6 +224,7 @@ export function commonParams(command: string, f: FlagValues, defaults: { epochs:
   if (typeof f['metrics-out'] === 'string') p.metricsOut = f['metrics-out'];
   if (typeof f['label-threshold'] === 'number') p.labelThreshold = f['label-threshold'];
   if (typeof f['timeout-ms'] === 'number') p.timeoutMs = f['timeout-ms'];
+  if (typeof f['ps-cache'] === 'number') p.psCache = f['ps-cache'];
   return p;
 }
 

@@ -15,7 +15,7 @@ import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from './kv
 import { writeSparseModel } from './model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
 import { init, restartCount } from '../../lib/index.js';
-import { consistencyOf, psRecovery, runEntry, secs, writeJson } from './ps_job.js';
+import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from './ps_job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {
@@ -55,7 +55,9 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const consistency = consistencyOf(p.staleness);
     const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
     const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
-    const tables: FtrlTables = { w, n, clock: () => comm.ps.clock() };
+    // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock; n adds pushes.
+    const cache = psCacheOf(comm, p);
+    const tables: FtrlTables = cache ? { w: cache.table(w), n: cache.table(n, { additive: true }), clock: () => cache.clock() } : { w, n, clock: () => comm.ps.clock() };
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (recovery.ts).
     const rec = await psRecovery(comm, p, 'ftrl');
     const loadSeconds = (performance.now() - tLoad) / 1000;
@@ -112,6 +114,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         const slowedBuf = new Float64Array([result.slowedSteps]);
         await comm.reduceTo(slowedBuf, 0, { op: 'sum' });
         const keys = await gatherIds(comm, result.slots.ids);
+        const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
         if (comm.rank === 0 && keys) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.
@@ -140,6 +143,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             steps_per_epoch: result.steps,
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
+          if (cacheTotals) metrics['ps_cache'] = cacheTotals;
           const m = last as BinaryMetrics | null;
           if (m) {
             metrics['auc'] = m.auc;

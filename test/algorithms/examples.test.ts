@@ -34,3 +34,19 @@ test('examples/kmeans.mjs, np=3, a rank killed mid-way (--max-restarts 1): the s
   t.is(run.result.restarts?.length, 1, 'rank 2 was replaced');
   t.deepEqual(centersOf(run.stdout), centersOf(base.stdout));
 });
+
+const LASSO = fileURLToPath(new URL('../../../examples/scheduled_lasso.mjs', import.meta.url));
+
+test('examples/scheduled_lasso.mjs: np 1 and np 2 with a server reach the same Lasso optimum (KKT)', async (t) => {
+  t.timeout(120_000);
+  const results: Array<{ objective: number; kkt: number; serverDiff: number | null }> = [];
+  for (const [np, servers, extra] of [[1, 0, []], [2, 1, ['--ps']]] as const) {
+    const run = await runRanks(np, LASSO, ['--rows', '600', ...extra], { wallTimeoutMs: 100_000, ...(servers ? { servers } : {}) });
+    t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+    const lines = run.stdout.map((l) => l.find((s) => s.startsWith('RESULT '))?.slice(7) ?? '{}');
+    results.push(JSON.parse(lines[0]!) as { objective: number; kkt: number; serverDiff: number | null });
+  }
+  for (const r of results) t.true(r.kkt < 1e-9, `KKT violation ${r.kkt}`);
+  t.true(Math.abs(results[0]!.objective - results[1]!.objective) <= 1e-10 * results[0]!.objective);
+  t.true(results[1]!.serverDiff !== null && results[1]!.serverDiff < 1e-6, `server copy differs by ${results[1]!.serverDiff}`);
+});

@@ -192,6 +192,20 @@ test.serial('np 3 with 2 servers reaches the planted model; the saved model pred
   t.true(bm.auc > 0.85, `AUC ${bm.auc}`);
 });
 
+test.serial('np 2 with 2 servers and the SSP client cache (--ps-cache 2) reaches the planted model with fewer keys fetched', async (t) => {
+  const metrics = join(dir, 'fm.cache.json');
+  const args = ['--train', trainFile, '--test', testFile, '--factors', '4', '--epochs', '15', '--lr', '0.1', '--l2', '0.01', '--ps-cache', '2', '--metrics-out', metrics, '--quiet'];
+  const { result, output } = await runRanks(2, 'workers/fm.worker.js', args, { servers: 2, wallTimeoutMs: 90_000 });
+  t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
+  const m = JSON.parse(readFileSync(metrics, 'utf8')) as { rmse: number; ps_cache: Record<string, number> };
+  const c = m.ps_cache;
+  t.log(`np 2 cache s=2: RMSE ${m.rmse.toFixed(4)}; keys read ${c['keysRead']}, fetched ${c['keysFetched']}, pushed ${c['keysPushed']}, sent ${c['keysSent']}`);
+  t.true(m.rmse < 0.3, `RMSE ${m.rmse}`);
+  t.true(c['keysServedLocally']! > 0 && c['keysFetched']! < c['keysRead']!, JSON.stringify(c));
+  t.true(c['pushRequests']! <= c['clocks']! && c['keysSent']! <= c['keysPushed']!, 'at most one push per clock, repeated keys summed');
+  t.is(await main(['--train', trainFile, '--ps-cache', '1', '--max-restarts', '1']), 2, '--ps-cache with worker recovery is refused');
+});
+
 const haveMl = existsSync(join(ML, 'u1.base.libfm')) && existsSync(join(ML, 'u1.test.libfm'));
 // One worker: with a single pusher ASP is deterministic, so the goal is checked on a fixed
 // number (0.9203), not on a timing-dependent draw (np 2 gave 0.9209-0.9237 across runs).
