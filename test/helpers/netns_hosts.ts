@@ -153,7 +153,7 @@ case "$host" in
 ${cases}
   *) echo "netns rsh: no namespace host $host" >&2; exit 255 ;;
 esac
-exec ip netns exec "$ns" /bin/sh -c "$*"
+exec ip netns exec "$ns" unshare --uts /bin/sh -c 'hostname "$0" && exec /bin/sh -c "$1"' "$ns" "$*"
 `,
     );
     chmodSync(this.rsh, 0o755);
@@ -175,7 +175,12 @@ exec ip netns exec "$ns" /bin/sh -c "$*"
 
   /** Starts `cmd` inside host i's namespace. */
   spawn(i: number, cmd: string[], opts: SpawnOptions = {}): ChildProcess {
-    return spawn('ip', ['netns', 'exec', this.names[i]!, ...cmd], opts);
+    return spawn('ip', ['netns', 'exec', this.names[i]!, ...this.ownHostname(i), ...cmd], opts);
+  }
+
+  /** Command prefix giving a process the host's own hostname (UTS namespace): OpenMPI tells nodes apart by name. */
+  private ownHostname(i: number): string[] {
+    return ['unshare', '--uts', '/bin/sh', '-c', 'hostname "$0" && exec "$@"', this.names[i]!];
   }
 
   /** Pids of every process on host i. */
