@@ -29,22 +29,30 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `shoal <args>` inside host 0, bounded; `onLine` sees stderr lines as they come. */
+/** Runs `shoal <args>` inside host 0, bounded; `onLine` sees stdout and stderr lines as they come. */
 function shoalOnHost0(t: ExecutionContext, hosts: NetnsHosts, args: string[], wallMs: number, onLine?: (line: string) => void): Promise<Run> {
   return new Promise((resolve) => {
     const child = hosts.spawn(0, [process.execPath, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let partial = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    let partialOut = '';
+    const lines = (text: string, rest: string): string => {
+      let buf = rest + text;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        onLine?.(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+      return buf;
+    };
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      partialOut = lines(d.toString(), partialOut);
+    });
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      partial += d.toString();
-      let nl: number;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        onLine?.(partial.slice(0, nl));
-        partial = partial.slice(nl + 1);
-      }
+      partial = lines(d.toString(), partial);
     });
     const timer = setTimeout(() => {
       t.log(`shoal ${args[0]} hit the ${wallMs} ms wall-clock limit`);
@@ -91,4 +99,34 @@ nsTest('parameter servers across hosts: servers go round-robin over the hostfile
   }
   // Each server binds its host's address (SHOAL_BIND_HOST): server 1 could only listen on
   // 10.77.0.2 inside host 1's namespace, so the job finishing means it ran there.
+});
+
+nsTest('a whole host dies mid-training: its ranks restart on a host with free slots and the model is exactly the undisturbed one', async (t) => {
+  // 3 hosts, 2 slots each, 4 ranks: hosts 0 and 1 run two ranks each, host 2 is spare.
+  const hosts = withHosts(t, 3, 1000);
+  const data = join(dir, 'binary.svm');
+  const gen = await shoal(['datagen', '--task', 'binary', '--rows', '20000', '--features', '3000', '--out', data, '-q'], 60_000);
+  t.is(gen.code, 0, gen.stderr);
+  const hostfile = hosts.hostfile(2);
+  const train = (out: string): string[] => [process.execPath, LR_ENTRY, 'lr', '--solver', 'lbfgs', '--train', data, '--max-iter', '100', '--tol', '0', '--model-out', join(dir, out)];
+  const base = await shoalOnHost0(t, hosts, ['run', '--hostfile', hostfile, '--rsh', hosts.rsh, '-np', '4', '-q', '--no-dashboard', '--', ...train('base.json')], 150_000);
+  t.is(base.code, 0, base.stderr);
+
+  let killed = 0;
+  const chaos = await shoalOnHost0(
+    t, hosts,
+    ['run', '--hostfile', hostfile, '--rsh', hosts.rsh, '-np', '4', '--max-restarts', '2', '-q', '--no-dashboard', '--', ...train('chaos.json'), '--max-restarts', '2'],
+    150_000,
+    (line) => {
+      // Power off host 1 (every process in its namespace at once) at L-BFGS iteration 10.
+      if (killed === 0 && /^\[0\] lbfgs iter +10 /.test(line)) killed = hosts.killHost(1);
+    },
+  );
+  t.is(chaos.code, 0, chaos.stderr);
+  t.is(killed, 2, 'host 1 ran two processes (its ranks) when it was killed');
+  t.regex(chaos.stderr, /\[shoal\] rank 2 killed by SIGKILL; starting a replacement \(restart \d of 2\)/);
+  t.regex(chaos.stderr, /\[shoal\] rank 3 killed by SIGKILL; starting a replacement \(restart \d of 2\)/);
+  t.regex(chaos.stderr, new RegExp(`rank 2 moves from ${hosts.addrs[1]!.replace(/\./g, '\\.')} to ${hosts.addrs[2]!.replace(/\./g, '\\.')}`));
+  t.regex(chaos.stderr, new RegExp(`rank 3 moves from ${hosts.addrs[1]!.replace(/\./g, '\\.')} to ${hosts.addrs[2]!.replace(/\./g, '\\.')}`));
+  t.is(readFileSync(join(dir, 'chaos.json'), 'utf8'), readFileSync(join(dir, 'base.json'), 'utf8'));
 });
