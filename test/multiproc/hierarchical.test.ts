@@ -33,7 +33,9 @@ test('2 hosts x 2 ranks (contiguous): hierarchical collectives are exact', async
   await check(t, ['a', 'a', 'b', 'b'], [0, 0, 1, 1]);
 });
 
-test('interleaved hosts and unequal host sizes: the leaders are the lowest ranks, results exact', async (t) => {
+test('interleaved hosts, equal and unequal host sizes: the leaders are the lowest ranks, results exact', async (t) => {
+  // Equal sizes take the reduce-scatter form with non-contiguous local groups; unequal ones go through leaders.
+  await check(t, ['x', 'y', 'x', 'y'], [0, 1, 0, 1]);
   await check(t, ['x', 'y', 'x', 'y', 'y'], [0, 1, 0, 1, 1]);
 });
 
