@@ -162,3 +162,24 @@ nsTest('a whole host dies under an FTRL job with servers on both hosts: workers 
   t.true(Math.abs(a - b) <= 0.002, `AUC undisturbed ${a}, with host 1 lost ${b}`);
   t.log(`FTRL, host 1 lost after pass 1: AUC ${a.toFixed(5)} -> ${b.toFixed(5)}`);
 });
+
+nsTest('a straggling host (egress capped at 2 Mbit/s) under an ASP FTRL job: its workers are detected by their slow parameter-server calls and move to the spare host', async (t) => {
+  // Host 1 (ranks 2 and 3) has a slow network; host 0 runs ranks 0, 1 and the server; host 2 is spare.
+  const hosts = withHosts(t, 3, [1000, 2, 1000]);
+  const train = join(dir, 'slow.svm');
+  const testFile = join(dir, 'slow.t');
+  const gen = await shoal(['datagen', '--task', 'binary', '--rows', '160000', '--features', '1000', '--nnz', '8', '--out', train, '--test-out', testFile, '-q'], 60_000);
+  t.is(gen.code, 0, gen.stderr);
+  const run = await shoalOnHost0(
+    t, hosts,
+    ['run', '--hostfile', hosts.hostfile(2), '--rsh', hosts.rsh, '-np', '4', '--servers', '1', '--backup-instances', '2', '--no-dashboard', '--',
+      process.execPath, FTRL_WORKER, '--train', train, '--test', testFile, '--epochs', '2', '--batch', '16', '--staleness', 'asp', '--metrics-out', join(dir, 'slow.json')],
+    240_000,
+  );
+  t.is(run.code, 0, run.stderr);
+  const detected = [...run.stderr.matchAll(/rank (\d) is a straggler: [\d.]+ ms per parameter-server call/g)].map((m) => Number(m[1]));
+  t.true(detected.length >= 1, run.stderr);
+  t.true(detected.every((r) => r === 2 || r === 3), `only host 1's ranks are slow: ${detected.join(', ')}`);
+  for (const r of detected) t.regex(run.stderr, new RegExp(`rank ${r} moves from 10\\.77\\.0\\.2 to 10\\.77\\.0\\.3`));
+  t.true((JSON.parse(readFileSync(join(dir, 'slow.json'), 'utf8')) as { auc: number }).auc > 0.75);
+});
