@@ -53,6 +53,8 @@ commands:
   report  overlay the runs written by --report DIR in one HTML page (shoal report --help)
   datagen write a synthetic libsvm data set (shoal datagen --help)
   ps      add-server / remove-server N on a running job (shoal ps --help)
+  coordinator  a job's coordinator as a process of its own (shoal coordinator --help)
+  k8s     shoal k8s manifest: a Kubernetes Indexed Job + headless Service (shoal k8s --help)
   help    show this help
 
 ${RUN_USAGE}
@@ -231,6 +233,8 @@ const COMMANDS: Record<string, Command> = {
   predict: { summary: 'predict with a trained model', main: async (argv) => (await import('./predict_cli.js')).predictMain(argv) },
   datagen: { summary: 'write a synthetic data set', main: async (argv) => (await import('./datagen_cli.js')).datagenMain(argv) },
   ps: { summary: 'add or drain parameter servers of a running job', main: async (argv) => (await import('./ps_cli.js')).psMain(argv) },
+  coordinator: { summary: 'run a coordinator on its own (jobs under mpirun, srun, Kubernetes)', main: async (argv) => (await import('./coordinator_cli.js')).coordinatorMain(argv) },
+  k8s: { summary: 'print a Kubernetes Indexed Job + headless Service for a job', main: async (argv) => (await import('./k8s_manifest.js')).k8sMain(argv) },
 };
 
 /** Runs the CLI and returns the exit status. */

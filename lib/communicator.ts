@@ -63,7 +63,7 @@ export interface CommunicatorRuntime {
   client: CoordinatorClient | null;
   /** The coordinator's latest stall diagnosis, appended to timeout errors. */
   stallDiagnosis?: () => string | null;
-  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number };
+  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number; hierarchical?: boolean; hostId?: string };
 }
 
 /**
@@ -105,6 +105,14 @@ export class Communicator {
   /** How this rank reaches each rank of the group: 'self', 'tcp' or 'shm' (same host). */
   get transports(): readonly string[] {
     return this.#native.transports;
+  }
+  /**
+   * Host index of each rank of the group, as every rank agreed at connect (equal: same host;
+   * SHOAL_HOST_ID overrides what a host is). With two hosts or more and a host running two
+   * ranks or more, allReduce, reduceTo, bcast and allGather go within hosts, then across.
+   */
+  get hosts(): readonly number[] {
+    return this.#native.hosts;
   }
 
   #native: NativeComm;

@@ -90,7 +90,10 @@ export function detectEnv(env: Env = process.env): JobEnv {
   const timeoutRaw = nonEmpty(env, 'SHOAL_TIMEOUT_MS');
   const timeoutMs = timeoutRaw === undefined ? DEFAULT_TIMEOUT_MS : parseInteger('SHOAL_TIMEOUT_MS', timeoutRaw, 1);
 
-  const hostsCoordinator = launcher !== 'shoal' && rank === 0 && coordinator !== null && isLocalAddress(coordinator.host);
+  // SHOAL_COORDINATOR_EXTERNAL=1: a `shoal coordinator` process serves the job, so it does not die with rank 0.
+  const external = nonEmpty(env, 'SHOAL_COORDINATOR_EXTERNAL');
+  if (external !== undefined && external !== '0' && external !== '1') throw configError(`SHOAL_COORDINATOR_EXTERNAL must be 0 or 1, got ${JSON.stringify(external)}`);
+  const hostsCoordinator = launcher !== 'shoal' && external !== '1' && rank === 0 && coordinator !== null && isLocalAddress(coordinator.host);
 
   return { rank, size, localRank: placement.localRank, coordinator, token, launcher, hostsCoordinator, bindHost, timeoutMs, jobId };
 }

@@ -102,3 +102,22 @@ export function placeRanks(hosts: readonly HostSlots[], np: number): RankPlaceme
   }
   return out;
 }
+
+/** Which hostfile host (index) runs parameter server `index`: round-robin, so replicas land on other hosts. */
+export function serverHostIndex(index: number, hostCount: number): number {
+  return index % hostCount;
+}
+
+/**
+ * The host for a worker that replaces one lost (or retired as a straggler) on `from`: the first
+ * other host in file order with a slot free of `liveHosts` (the hosts of the workers still
+ * running, one entry per worker), else `from` itself.
+ */
+export function replacementHost(hosts: readonly HostSlots[], liveHosts: readonly string[], from: string): string {
+  for (const h of hosts) {
+    if (h.host === from) continue;
+    const used = liveHosts.filter((x) => x === h.host).length;
+    if (used < h.slots) return h.host;
+  }
+  return from;
+}

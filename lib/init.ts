@@ -64,6 +64,18 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
     }
     t.transport = transport;
   }
+  // Topology-aware collectives (docs/algorithms.md): SHOAL_HIERARCHICAL=0 turns them off;
+  // SHOAL_HOST_ID names this rank's host (tests simulate hosts on one machine with it).
+  const hier = env['SHOAL_HIERARCHICAL'];
+  if (hier !== undefined && hier !== '') {
+    if (hier !== '0' && hier !== '1') throw new ConfigError('ERR_CONFIG', `SHOAL_HIERARCHICAL=${hier} must be 0 or 1`);
+    t.hierarchical = hier === '1';
+  }
+  const hostId = env['SHOAL_HOST_ID'];
+  if (hostId !== undefined && hostId !== '') {
+    if (hostId.length > 255) throw new ConfigError('ERR_CONFIG', `SHOAL_HOST_ID must be at most 255 characters, got ${hostId.length}`);
+    t.hostId = hostId;
+  }
   const ring = numberFromEnv(env, 'SHOAL_SHM_RING_BYTES', 4096);
   if (ring !== undefined) t.shmRingBytes = ring;
   return t;

@@ -17,7 +17,7 @@ import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INJECT_ENV, RESTART_ENV, parseInjectSpec } from './fault_injection.js';
 import { MAX_RESTARTS_ENV } from './recovery/recovery_env.js';
-import { placeRanks, readHostfile, totalSlots, type RankPlacement } from './hostfile.js';
+import { placeRanks, readHostfile, replacementHost, serverHostIndex, totalSlots, type HostSlots, type RankPlacement } from './hostfile.js';
 import type { JobDump } from './monitor/job_view.js';
 import { prepareReportDir, writeRunReport } from './monitor/run_report.js';
 
@@ -209,6 +209,11 @@ class Job {
   /** How each rank and server was started, to start a replacement the same way. */
   private readonly rankLaunch = new Map<number, { placement: RankPlacement; env: Record<string, string> }>();
   private readonly serverLaunch = new Map<number, Record<string, string>>();
+  /** Hostfile hosts (null without --hostfile) and where each server runs on them. */
+  private hosts: HostSlots[] | null = null;
+  private readonly serverHost = new Map<number, string>();
+  /** The address ranks on other hosts reach this host by (the coordinator's). */
+  private dialHost = '127.0.0.1';
   /** Every worker has exited: servers are being asked to stop. */
   private workersDone = false;
   private firstFailure: RankExit | null = null;
@@ -243,6 +248,7 @@ class Job {
     }
     if (opts.inject !== undefined) parseInjectSpec(opts.inject);  // a bad rule fails here, not in every rank
     const hosts = opts.hostfile === undefined ? null : readHostfile(opts.hostfile);
+    this.hosts = hosts;
     const np = opts.np === 0 && hosts ? totalSlots(hosts) : opts.np;
     if (!Number.isInteger(np) || np < 1) throw new ConfigError('ERR_CONFIG', `shoal run: -np must be a positive integer, got ${String(opts.np)}`);
     if (!Number.isInteger(this.grace) || this.grace < 0) throw new ConfigError('ERR_CONFIG', `shoal run: killGraceMs must be a non-negative integer, got ${String(opts.killGraceMs)}`);
@@ -284,6 +290,7 @@ class Job {
     });
     // A wildcard bind is not an address ranks can dial.
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
+    this.dialHost = dialHost;
     if (!opts.noDashboard) {
       // The URL ends up in terminals, logs and browser history: it carries the read-only token.
       const url = `http://${formatAddress({ host: dialHost, port: this.coordinator.port })}/?token=${viewerToken(token)}`;
@@ -332,7 +339,11 @@ class Job {
         this.spawnRank(p, env);
       }
       for (let i = 0; i < servers && !this.interrupted && !this.firstFailure; i++) {
-        const env = {
+        // With a hostfile, servers go round-robin over its hosts (server i on host i mod H), so
+        // losing one host leaves the replicas on the others.
+        const host = hosts ? hosts[serverHostIndex(i, hosts.length)]!.host : '127.0.0.1';
+        this.serverHost.set(i, host);
+        const env: Record<string, string> = {
           ...(opts.env ?? {}),
           ...contract,
           SHOAL_ROLE: 'server',
@@ -340,6 +351,7 @@ class Job {
           SHOAL_SERVER_RANK: String(i),
           SHOAL_NUM_WORKERS: String(np),
         };
+        if (multiHost && opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(host) ? dialHost : host;
         this.serverLaunch.set(i, env);
         this.spawnServer(i, env);
       }
@@ -391,6 +403,9 @@ class Job {
     const index = Math.max(...this.serverLaunch.keys()) + 1;
     const env: Record<string, string> = { ...this.serverLaunch.get(0)!, SHOAL_SERVER_RANK: String(index), SHOAL_SERVER_JOIN: '1' };
     delete env['SHOAL_SERVER_RESTART'];
+    const host = this.hosts ? this.hosts[serverHostIndex(index, this.hosts.length)]!.host : '127.0.0.1';
+    this.serverHost.set(index, host);
+    if (this.serverLaunch.get(0)!['SHOAL_BIND_HOST'] !== undefined && this.opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(host) ? this.dialHost : host;
     this.serverLaunch.set(index, env);
     process.stderr.write(`[shoal] adding parameter server ${index}\n`);
     this.spawnServer(index, env);
@@ -420,28 +435,34 @@ class Job {
     return this.procs.filter((p) => p.exit === null && p.child.pid !== undefined).map((p) => p.child.pid as number);
   }
 
-  private spawnRank(p: RankPlacement, env: Record<string, string>): void {
+  /**
+   * Starts `command` on `host`: directly when the host is this one (or there is no hostfile),
+   * else through the remote shell. The child leads its own process group.
+   */
+  private spawnOn(host: string, command: readonly string[], env: Record<string, string>): ChildProcess {
     const opts = this.opts;
-    const [program, ...args] = this.opts.command as [string, ...string[]];
-    let child: ChildProcess;
+    const [program, ...args] = command as [string, ...string[]];
     const spawnOpts = { cwd: opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'] };
-    if (opts.hostfile !== undefined && !isLocalAddress(p.host)) {
-      const [rsh, ...rshArgs] = (opts.rsh ?? 'ssh').trim().split(/\s+/) as [string, ...string[]];
-      const cwd = opts.cwd ?? process.cwd();
-      const { SHOAL_TOKEN: secret = '', ...visible } = env;
-      // The remote shell joins its arguments into one command line, hence the quoting. The
-      // secret is not in it (argv shows in `ps` on both hosts): the remote side reads it as the
-      // first line of its stdin and exports it just for the rank.
-      const remote = [
-        'cd', shellQuote(cwd), '&&', 'exec', 'env', ...Object.entries(visible).map(([k, v]) => shellQuote(`${k}=${v}`)),
-        '/bin/sh', '-c', shellQuote(READ_SECRET_THEN_EXEC), 'shoal-rank', ...opts.command.map(shellQuote),
-      ];
-      child = spawn(rsh, [...rshArgs, p.host, ...remote], { ...spawnOpts, stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
-      child.stdin?.on('error', () => undefined);  // an rsh that exits early closes the pipe; its exit is reported
-      child.stdin?.end(`${secret}\n`);
-    } else {
-      child = spawn(program, args, { ...spawnOpts, env: { ...process.env, ...env } });
-    }
+    if (opts.hostfile === undefined || isLocalAddress(host)) return spawn(program, args, { ...spawnOpts, env: { ...process.env, ...env } });
+    const [rsh, ...rshArgs] = (opts.rsh ?? 'ssh').trim().split(/\s+/) as [string, ...string[]];
+    const cwd = opts.cwd ?? process.cwd();
+    const { SHOAL_TOKEN: secret = '', ...visible } = env;
+    // The remote shell joins its arguments into one command line, hence the quoting. The
+    // secret is not in it (argv shows in `ps` on both hosts): the remote side reads it as the
+    // first line of its stdin and exports it just for the rank.
+    const remote = [
+      'cd', shellQuote(cwd), '&&', 'exec', 'env', ...Object.entries(visible).map(([k, v]) => shellQuote(`${k}=${v}`)),
+      '/bin/sh', '-c', shellQuote(READ_SECRET_THEN_EXEC), 'shoal-rank', ...command.map(shellQuote),
+    ];
+    const child = spawn(rsh, [...rshArgs, host, ...remote], { ...spawnOpts, stdio: ['pipe', 'pipe', 'pipe'], env: process.env });
+    child.stdin?.on('error', () => undefined);  // an rsh that exits early closes the pipe; its exit is reported
+    child.stdin?.end(`${secret}\n`);
+    return child;
+  }
+
+  private spawnRank(p: RankPlacement, env: Record<string, string>): void {
+    const [program] = this.opts.command as [string, ...string[]];
+    const child = this.spawnOn(p.host, this.opts.command, env);
     const proc: RankProc = { rank: p.rank, child, exit: null, closed: Promise.resolve() };
     proc.closed = new Promise<void>((resolve) => {
       child.once('close', () => resolve());
@@ -463,10 +484,10 @@ class Job {
     this.procs.push(proc);
   }
 
-  /** Parameter servers run lib/ps/server_main.js (never user code), on this host. */
+  /** Parameter servers run lib/ps/server_main.js (never user code), on their hostfile host (this one without a hostfile; the same node and path there). */
   private spawnServer(index: number, env: Record<string, string>): void {
     const main = fileURLToPath(new URL('./ps/server_main.js', import.meta.url));
-    const child = spawn(process.execPath, [main], { cwd: this.opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = this.spawnOn(this.serverHost.get(index) ?? '127.0.0.1', [process.execPath, main], env);
     const proc: RankProc = { rank: index, server: true, child, exit: null, closed: Promise.resolve() };
     proc.closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     child.once('error', () => this.onExit(proc, SPAWN_FAILED_CODE, null));
@@ -593,13 +614,31 @@ class Job {
     const restartEnv = { [RESTART_ENV]: String(this.restarts.length) };
     if (role === 'worker') {
       this.coordinator?.markDead(dead.rank, cause);
-      const launch = this.rankLaunch.get(dead.rank)!;
+      const launch = this.moveOffHost(this.rankLaunch.get(dead.rank)!, label);
+      this.rankLaunch.set(dead.rank, launch);
       this.spawnRank(launch.placement, { ...launch.env, ...restartEnv });
     } else {
       // A replacement restores the lost server's keys; it is not an added server any more.
       const { SHOAL_SERVER_JOIN: _added, ...env } = this.serverLaunch.get(dead.rank)!;
       this.spawnServer(dead.rank, { ...env, SHOAL_SERVER_RESTART: String(this.restarts.length), ...restartEnv });
     }
+  }
+
+  /**
+   * Where a replacement or backup instance of a worker runs: on another hostfile host with a
+   * free slot when there is one (a dead or slow host is the likeliest to fail again), else where
+   * the worker ran. Servers keep their host: their place on the hash ring is per server.
+   */
+  private moveOffHost(launch: { placement: RankPlacement; env: Record<string, string> }, label: string): { placement: RankPlacement; env: Record<string, string> } {
+    if (!this.hosts) return launch;
+    const live = this.procs.filter((q) => !q.replaced && q.exit === null).map((q) => this.rankLaunch.get(q.rank)?.placement.host ?? '');
+    const host = replacementHost(this.hosts, live, launch.placement.host);
+    if (host === launch.placement.host) return launch;
+    const localRank = live.filter((h) => h === host).length;
+    const env: Record<string, string> = { ...launch.env, SHOAL_LOCAL_RANK: String(localRank), SHOAL_LOCAL_SIZE: String(localRank + 1) };
+    if (launch.env['SHOAL_BIND_HOST'] !== undefined && this.opts.env?.['SHOAL_BIND_HOST'] === undefined) env['SHOAL_BIND_HOST'] = isLoopback(host) ? this.dialHost : host;
+    process.stderr.write(`[shoal] ${label} moves from ${launch.placement.host} to ${host}, which has a free slot\n`);
+    return { placement: { ...launch.placement, host, localRank }, env };
   }
 
   /**

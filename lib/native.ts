@@ -64,6 +64,10 @@ export interface NativeCommOptions {
   transport?: 'auto' | 'tcp' | 'shm';
   /** Shared-memory ring size per direction per same-host pair (multiple of 4096). */
   shmRingBytes?: number;
+  /** false: flat collectives even when ranks share hosts (default true). */
+  hierarchical?: boolean;
+  /** Which host this process counts as (SHOAL_HOST_ID); default: boot id + network namespace. */
+  hostId?: string;
 }
 
 /** One engine: a comm thread, a listening socket and the connections to every peer. */
@@ -72,6 +76,8 @@ export interface NativeComm {
   readonly broken: boolean;
   /** 'self', 'tcp' or 'shm' for each rank once connected. */
   readonly transports: string[];
+  /** Host index of each rank once connected (ranks on one host share it). */
+  readonly hosts: number[];
   connect(peers: Array<{ host: string; port: number }>, timeoutMs: number): Promise<void>;
   collective(
     kind: number,

@@ -3,7 +3,9 @@
 // spent inside collectives or parameter-server calls, divided by the collectives and PS calls
 // it finished) over windows of `windowMs`. In a synchronous job every rank finishes the same
 // ops, so a rank whose per-op compute exceeds `factor` x the median of the others (and the
-// median by at least `minExcessMs`) is what the others wait for. After `windows` such windows
+// median by at least `minExcessMs`) is what the others wait for. Likewise a worker whose
+// parameter-server calls take `factor` x the others' median per call: it sits behind a slow
+// link (a host with a slow network). After `windows` such windows
 // in a row it is reported once; the launcher may then retire it and start a backup instance.
 import type { ProcessView } from './job_view.js';
 
@@ -30,6 +32,8 @@ interface Sample {
   at: number;
   computeMs: number;
   ops: number;
+  psMs: number;
+  psCalls: number;
 }
 
 export class StragglerDetector {
@@ -39,6 +43,8 @@ export class StragglerDetector {
   readonly minExcessMs: number;
   #last = new Map<number, Sample>();
   #streak = new Map<number, number>();
+  /** Each worker's latest per-call PS time: a worker done with its PS work (waiting for the others) still sets the pace. */
+  #psLatest = new Map<number, number>();
   #lastEval = 0;
 
   constructor(options: StragglerOptions = {}) {
@@ -52,6 +58,7 @@ export class StragglerDetector {
   forget(rank: number): void {
     this.#last.delete(rank);
     this.#streak.delete(rank);
+    this.#psLatest.delete(rank);
   }
 
   /** Called often (every coordinator sweep); evaluates once per window. Returns newly confirmed stragglers. */
@@ -59,34 +66,55 @@ export class StragglerDetector {
     if (now - this.#lastEval < this.windowMs) return [];
     this.#lastEval = now;
     const perOp = new Map<number, number>();
+    const perPsCall = new Map<number, number>();
     for (const w of workers) {
       const m = w.metrics;
       if (!w.alive || !m) continue;
       const ops = Object.values(m.ops).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0) + m.psCalls;
-      const sample: Sample = { at: m.now, computeMs: m.now - m.startedAt - 1000 * (m.collectiveSeconds + m.psSeconds), ops };
+      // A collective still in flight is waiting, not computing (its time is counted when it settles).
+      const inFlightMs = m.current ? Math.max(0, m.now - m.current.since) : 0;
+      const sample: Sample = { at: m.now, computeMs: m.now - m.startedAt - 1000 * (m.collectiveSeconds + m.psSeconds) - inFlightMs, ops, psMs: 1000 * m.psSeconds, psCalls: m.psCalls };
       const prev = this.#last.get(w.rank);
       this.#last.set(w.rank, sample);
       if (!prev || sample.ops < prev.ops || sample.at <= prev.at) continue;
       // A rank that finished no op in the window is stuck or very slow: count its whole window.
       perOp.set(w.rank, (sample.computeMs - prev.computeMs) / Math.max(1, sample.ops - prev.ops));
+      // Parameter-server calls are each worker's own round trips (unlike a collective, which
+      // makes every rank wait for the slowest): a worker whose calls take longer than the others'
+      // sits behind a slow link, such as its host's network.
+      if (sample.psCalls > prev.psCalls) {
+        perPsCall.set(w.rank, (sample.psMs - prev.psMs) / (sample.psCalls - prev.psCalls));
+        this.#psLatest.set(w.rank, perPsCall.get(w.rank)!);
+      }
     }
     const found: Straggler[] = [];
     if (perOp.size < 2) return found;
     for (const [rank, ms] of perOp) {
-      const others = [...perOp].filter(([r]) => r !== rank).map(([, v]) => v).sort((a, b) => a - b);
-      const median = others.length % 2 ? others[(others.length - 1) / 2]! : (others[others.length / 2 - 1]! + others[others.length / 2]!) / 2;
-      const slow = ms > this.factor * median && ms - median > this.minExcessMs;
-      const streak = slow ? (this.#streak.get(rank) ?? 0) + 1 : 0;
+      const median = medianOfOthers(perOp, rank);
+      const psMs = perPsCall.get(rank);
+      const psMedian = this.#psLatest.size >= 2 ? medianOfOthers(this.#psLatest, rank) : NaN;
+      const slowCompute = ms > this.factor * median && ms - median > this.minExcessMs;
+      const slowPs = psMs !== undefined && psMs > this.factor * psMedian && psMs - psMedian > this.minExcessMs;
+      const streak = slowCompute || slowPs ? (this.#streak.get(rank) ?? 0) + 1 : 0;
       this.#streak.set(rank, streak);
       if (streak === this.windows) {
+        const what = slowCompute
+          ? `${ms.toFixed(1)} ms of compute per op vs a median of ${median.toFixed(1)} ms for the other ranks`
+          : `${psMs!.toFixed(1)} ms per parameter-server call vs a median of ${psMedian.toFixed(1)} ms for the other ranks (a slow link from its host?)`;
         found.push({
           rank,
-          perOpMs: ms,
-          medianMs: median,
-          message: `rank ${rank} is a straggler: ${ms.toFixed(1)} ms of compute per op vs a median of ${median.toFixed(1)} ms for the other ranks, ${this.windows} windows of ${this.windowMs / 1000} s in a row`,
+          perOpMs: slowCompute ? ms : psMs!,
+          medianMs: slowCompute ? median : psMedian,
+          message: `rank ${rank} is a straggler: ${what}, ${this.windows} windows of ${this.windowMs / 1000} s in a row`,
         });
       }
     }
     return found;
   }
+}
+
+/** Median of the values of every rank but `rank`. */
+function medianOfOthers(values: ReadonlyMap<number, number>, rank: number): number {
+  const others = [...values].filter(([r]) => r !== rank).map(([, v]) => v).sort((a, b) => a - b);
+  return others.length % 2 ? others[(others.length - 1) / 2]! : (others[others.length / 2 - 1]! + others[others.length / 2]!) / 2;
 }

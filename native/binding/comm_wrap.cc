@@ -44,6 +44,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
                          InstanceAccessor<&NativeComm::port>("port"),
                          InstanceAccessor<&NativeComm::broken>("broken"),
                          InstanceAccessor<&NativeComm::transports>("transports"),
+                         InstanceAccessor<&NativeComm::hosts>("hosts"),
                          InstanceMethod<&NativeComm::connect>("connect"),
                          InstanceMethod<&NativeComm::collective>("collective"),
                          InstanceMethod<&NativeComm::abort>("abort"),
@@ -55,7 +56,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 }
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?,
-//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes? })
+//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -76,6 +77,14 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 50));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
+  if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
+    if (!o.Get("hierarchical").IsBoolean()) throw Napi::TypeError::New(env, "NativeComm: 'hierarchical' must be a boolean");
+    cfg.tuning.hierarchical = o.Get("hierarchical").As<Napi::Boolean>().Value();
+  }
+  if (o.Has("hostId") && !o.Get("hostId").IsUndefined()) {
+    cfg.hostId = requireString(o, "hostId", "NativeComm");
+    if (cfg.hostId.size() > 255) throw Napi::RangeError::New(env, "NativeComm: 'hostId' must be at most 255 characters");
+  }
   if (o.Has("transport") && !o.Get("transport").IsUndefined()) {
     try {
       cfg.transport = runtime::parseTransportMode(requireString(o, "transport", "NativeComm"));
@@ -113,6 +122,14 @@ Napi::Value NativeComm::transports(const Napi::CallbackInfo& info) {
   const std::vector<std::string> kinds = engine_ ? engine_->transports() : std::vector<std::string>{};
   Napi::Array out = Napi::Array::New(env, kinds.size());
   for (uint32_t i = 0; i < kinds.size(); ++i) out.Set(i, Napi::String::New(env, kinds[i]));
+  return out;
+}
+
+Napi::Value NativeComm::hosts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::vector<int> hosts = engine_ ? engine_->hosts() : std::vector<int>{};
+  Napi::Array out = Napi::Array::New(env, hosts.size());
+  for (uint32_t i = 0; i < hosts.size(); ++i) out.Set(i, Napi::Number::New(env, hosts[i]));
   return out;
 }
 

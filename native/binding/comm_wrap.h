@@ -28,6 +28,7 @@ class NativeComm : public Napi::ObjectWrap<NativeComm> {
   Napi::Value port(const Napi::CallbackInfo& info);
   Napi::Value broken(const Napi::CallbackInfo& info);
   Napi::Value transports(const Napi::CallbackInfo& info);
+  Napi::Value hosts(const Napi::CallbackInfo& info);
   Napi::Value connect(const Napi::CallbackInfo& info);
   Napi::Value collective(const Napi::CallbackInfo& info);
   Napi::Value abort(const Napi::CallbackInfo& info);

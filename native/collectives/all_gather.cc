@@ -12,6 +12,7 @@ namespace shoal {
 namespace collectives {
 
 void allGather(Context& c, const void* send, void* recv, size_t count) {
+  if (c.useHierarchy()) return allGatherHierarchical(c, send, recv, count);
   const int p = c.size();
   const int r = c.rank();
   const size_t block = count * c.elementBytes();

@@ -14,6 +14,7 @@ namespace collectives {
 
 void bcast(Context& c, void* buf, size_t count, int root) {
   if (c.size() == 1) return;
+  if (c.useHierarchy()) return bcastHierarchical(c, buf, count, root);
   const size_t bytes = count * c.elementBytes();
   if (bytes <= c.tuning.smallMessageBytes) {
     bcastBinomialTree(c, buf, bytes, root);

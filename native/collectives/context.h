@@ -12,6 +12,7 @@
 #include "common/dtype.h"
 #include "common/reduce_kernels.h"
 #include "common/sparse_rows.h"
+#include "collectives/topology.h"
 #include "transport/link.h"
 
 namespace shoal {
@@ -34,12 +35,13 @@ class Scratch {
   }
 
  private:
-  std::vector<uint8_t> slots_[2];
+  std::vector<uint8_t> slots_[4];  // 0, 1: flat algorithms; 2, 3: hierarchical ones around them
 };
 
 struct Tuning {
   size_t smallMessageBytes = 64 << 10;  // at or below: latency-optimal algorithms
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
+  bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
 };
 
 struct Context {
@@ -48,12 +50,36 @@ struct Context {
   const Deadline& deadline;
   Scratch& scratch;
   const Tuning& tuning;
+  const Topology* topology = nullptr;
+  // A sub-group (hierarchical algorithms run the flat ones among some ranks): rank() and
+  // size() are within `group`, peers named in Xfers are group ranks, and every step number
+  // gets `stepBase` added so the phases' frames cannot be taken for one another.
+  const std::vector<int>* group = nullptr;
+  int groupRank = -1;
+  uint16_t stepBase = 0;
 
-  int rank() const { return link.rank(); }
-  int size() const { return link.size(); }
+  int rank() const { return group ? groupRank : link.rank(); }
+  int size() const { return group ? static_cast<int>(group->size()) : link.size(); }
   size_t elementBytes() const { return dtypeSize(op.dtype); }
   // Runs one step: all xfers progress together until every one completes.
-  void run(Xfer* xs, size_t n) { link.run(op, xs, n, deadline); }
+  void run(Xfer* xs, size_t n) {
+    if (group) {
+      for (size_t i = 0; i < n; ++i) {
+        xs[i].peer = (*group)[static_cast<size_t>(xs[i].peer)];
+        xs[i].step = static_cast<uint16_t>(xs[i].step + stepBase);
+      }
+    }
+    link.run(op, xs, n, deadline);
+  }
+  // True when the flat algorithms should give way to the hierarchical ones (same on every rank).
+  bool useHierarchy() const { return !group && tuning.hierarchical && topology && topology->multiRankHosts(); }
+  // The context of a sub-group of this communicator's ranks; this rank must be in `members`.
+  Context within(const std::vector<int>& members, uint16_t base) const {
+    Context sub{link, op, deadline, scratch, tuning, topology, &members, -1, base};
+    for (size_t i = 0; i < members.size(); ++i)
+      if (members[i] == link.rank()) sub.groupRank = static_cast<int>(i);
+    return sub;
+  }
   // dst = op(a, b) over `count` elements.
   void reduce(void* dst, const void* a, const void* b, size_t count) const {
     shoal::reduce(op.dtype, op.reduceOp, dst, a, b, count);
@@ -71,6 +97,11 @@ void reduceTo(Context& c, void* buf, size_t count, int root);
 void reduceToBinomialTree(Context& c, void* buf, size_t count, int root);
 void reduceToPipelinedChain(Context& c, void* buf, size_t count, int root);
 void allGather(Context& c, const void* send, void* recv, size_t count);
+// Hierarchical forms (Context::useHierarchy): within each host, then among host leaders.
+void allReduceHierarchical(Context& c, void* buf, size_t count);
+void reduceToHierarchical(Context& c, void* buf, size_t count, int root);
+void bcastHierarchical(Context& c, void* buf, size_t count, int root);
+void allGatherHierarchical(Context& c, const void* send, void* recv, size_t count);
 void barrier(Context& c);
 // counts[i]: elements of rank i's block; send holds sum(counts), recv counts[rank].
 void reduceScatter(Context& c, const void* send, void* recv, const std::vector<size_t>& counts);

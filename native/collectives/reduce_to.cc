@@ -22,6 +22,7 @@ namespace collectives {
 void reduceTo(Context& c, void* buf, size_t count, int root) {
   const int p = c.size();
   if (p == 1) return;
+  if (c.useHierarchy()) return reduceToHierarchical(c, buf, count, root);
   const size_t bytes = count * c.elementBytes();
   if (bytes <= c.tuning.smallMessageBytes) {
     reduceToBinomialTree(c, buf, count, root);

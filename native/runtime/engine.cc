@@ -11,6 +11,7 @@
 
 #include "runtime/handshake.h"
 #include "runtime/handshake_acceptor.h"
+#include "runtime/host_topology.h"
 #include "transport/socket.h"
 
 namespace shoal {
@@ -182,7 +183,7 @@ void Engine::runCollective(Op& op) {
   }
   if (op.kind == transport::OpKind::kSparseAllReduce || op.kind == transport::OpKind::kSparseReduceScatter) desc.count = op.dim;
   const Deadline deadline(op.timeoutMs);
-  collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning};
+  collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning, &topology_};
   switch (op.kind) {
     case transport::OpKind::kAllReduce: collectives::allReduce(ctx, op.buf, op.count); break;
     case transport::OpKind::kReduceTo: collectives::reduceTo(ctx, op.buf, op.count, op.root); break;
@@ -261,11 +262,13 @@ void Engine::connectMesh(Op& op) {
   }
   transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
   selectTransports(link_, config_.transport, config_.shmRingBytes, deadline);
+  collectives::Topology topology = exchangeHostKeys(link_, localHostKey(config_.hostId), deadline);
   std::vector<std::string> kinds;
   for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));
   {
     std::lock_guard<std::mutex> lock(transportsMutex_);
     transports_ = std::move(kinds);
+    topology_ = std::move(topology);
   }
   connected_ = true;
 }
@@ -274,6 +277,12 @@ std::vector<std::string> Engine::transports() const {
   if (config_.size == 1) return {"self"};
   std::lock_guard<std::mutex> lock(transportsMutex_);
   return transports_;
+}
+
+std::vector<int> Engine::hosts() const {
+  if (config_.size == 1) return {0};
+  std::lock_guard<std::mutex> lock(transportsMutex_);
+  return topology_.hostOf;
 }
 
 void Engine::closeMesh() {

@@ -35,6 +35,7 @@ struct EngineConfig {
   TransportMode transport = TransportMode::kAuto;  // data channel to same-host peers
   size_t shmRingBytes = 1u << 20;                  // per direction per same-host pair
   collectives::Tuning tuning;
+  std::string hostId;  // SHOAL_HOST_ID: which ranks share a host (empty: boot id + network namespace)
 };
 
 class Engine {
@@ -48,6 +49,8 @@ class Engine {
   const EngineConfig& config() const { return config_; }
   // "self" | "tcp" | "shm" per rank once connected (empty before). Thread-safe.
   std::vector<std::string> transports() const;
+  // Host index of each rank once connected (ranks sharing a host share an index; empty before).
+  std::vector<int> hosts() const;
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
   // Breaks the communicator: the running op and every queued and later op fail with
@@ -75,6 +78,7 @@ class Engine {
   bool connected_ = false;
   mutable std::mutex transportsMutex_;
   std::vector<std::string> transports_;
+  collectives::Topology topology_;  // written by connectMesh before connected_, then read-only
   bool closed_ = false;
   uint64_t nextSeq_ = 0;
 

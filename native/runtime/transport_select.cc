@@ -1,5 +1,7 @@
 #include "runtime/transport_select.h"
 
+#include "runtime/host_topology.h"
+
 #include <unistd.h>
 
 #include <cstring>
@@ -24,7 +26,7 @@ struct Offer {
   uint32_t magic;
   uint32_t willing;  // 0: the creator wants TCP (or could not create a segment)
   uint64_t ringBytes;
-  uint8_t host[32];  // hash of boot id and uid: a cheap "same host?" before trying to open
+  uint8_t host[32];  // hash of boot id, network namespace and uid: a cheap "same host?" before trying to open
   char name[64];
   uint8_t cookie[transport::ShmPipe::kCookieBytes];
 };
@@ -33,14 +35,6 @@ struct Answer {
   uint32_t accepted;
 };
 #pragma pack(pop)
-
-Digest hostId() {
-  std::string id;
-  std::ifstream f("/proc/sys/kernel/random/boot_id");
-  std::getline(f, id);
-  id += "/" + std::to_string(getuid());
-  return sha256(id.data(), id.size());
-}
 
 std::string rankText(int r) { return "rank " + std::to_string(r); }
 }  // namespace
@@ -58,7 +52,7 @@ void selectTransports(transport::Link& link, TransportMode mode, size_t ringByte
   const int rank = link.rank();
   const int size = link.size();
   auto& peers = link.peers();
-  const Digest host = hostId();
+  const Digest host = localHostKey("");  // the real host (and network namespace), never SHOAL_HOST_ID
   std::random_device rd;
   struct Created {
     std::string name;

@@ -153,6 +153,21 @@ export async function declineSharedMemory(socket: Socket, reader: SocketReader, 
   socket.write(answer);
 }
 
+// --- Host keys (native/runtime/host_topology.cc) -------------------------------------------
+
+/** Host key message: magic "HOST", then a 32-byte key (SHA-256 of the host's identity). */
+export const HOST_KEY_BYTES = 4 + 32;
+const HOST_KEY_MAGIC = 0x54534f48;
+
+/** After the transport exchange every rank sends every peer its host key: send one of another host and read the peer's. */
+export async function exchangeHostKey(socket: Socket, reader: SocketReader, timeoutMs = 10_000): Promise<void> {
+  const mine = Buffer.alloc(HOST_KEY_BYTES, 0x5a);
+  mine.writeUInt32LE(HOST_KEY_MAGIC, 0);
+  socket.write(mine);
+  const theirs = await reader.read(HOST_KEY_BYTES, timeoutMs);
+  if (theirs.readUInt32LE(0) !== HOST_KEY_MAGIC) throw new Error('expected a host key after the transport exchange');
+}
+
 // --- Parameter-server messages (native/psnet/protocol.h) ---------------------------------
 
 export const PS_COMM_ID = 0x50530001;

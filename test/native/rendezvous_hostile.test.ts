@@ -7,7 +7,7 @@ import test from 'ava';
 
 import { Rng } from '../../lib/data/rng.js';
 import { native, OP_KIND, REDUCE_OP } from '../../lib/native.js';
-import { authenticate, declineSharedMemory, dial, frame, FRAME_HEADER_BYTES, FRAME_UNCHECKED_BYTES, hello, HELLO_UNCHECKED_BYTES } from '../helpers/shoal_wire.js';
+import { authenticate, declineSharedMemory, dial, exchangeHostKey, frame, FRAME_HEADER_BYTES, FRAME_UNCHECKED_BYTES, hello, HELLO_UNCHECKED_BYTES } from '../helpers/shoal_wire.js';
 
 const TOKEN = 'rendezvous-test-token';
 const COMM_ID = 7;
@@ -120,6 +120,7 @@ async function deliver(bytes: Buffer, closeAfter: boolean): Promise<{ ok: boolea
   try {
     await authenticate(socket, reader, { token: TOKEN, commId: COMM_ID, fromRank: 1, toRank: 0, size: 2 });
     await declineSharedMemory(socket, reader);
+    await exchangeHostKey(socket, reader);
     await connecting;
     const x = new Float64Array([1, 2, 3]);
     const op = a.collective(OP_KIND.allReduce, x, null, REDUCE_OP.sum, -1, 20_000);

@@ -58,3 +58,23 @@ test('dead ranks and ranks without metrics are ignored', (t) => {
   d.check(at(1), 1000);
   t.deepEqual(d.check(at(2), 2000), []);
 });
+
+/** A PS worker: per window 100 PS calls of `callMs` each and 1 ms of compute per call. */
+function psWorker(rank: number, k: number, callMs: number, now: number): ProcessView {
+  const v = worker(rank, now, 0, 0);
+  const calls = k * 100;
+  const psMs = calls * callMs;
+  v.metrics = { ...v.metrics!, ops: {}, collectiveSeconds: 0, psCalls: calls, psSeconds: psMs / 1000, startedAt: now - psMs - calls };
+  return v;
+}
+
+test('a worker whose parameter-server calls take 10x the others (a slow link) is confirmed, named as such', (t) => {
+  const d = new StragglerDetector({ windowMs: 1000 });
+  const found: string[] = [];
+  for (let k = 0; k <= 5; k++) {
+    const now = 100_000 + k * 1000;
+    for (const s of d.check([0, 1, 2, 3].map((r) => psWorker(r, k, r === 3 ? 30 : 3, now)), now)) found.push(`${k}: ${s.message}`);
+  }
+  t.is(found.length, 1, found.join('\n'));
+  t.regex(found[0]!, /^3: rank 3 is a straggler: 30\.0 ms per parameter-server call vs a median of 3\.0 ms/);
+});
