@@ -5,7 +5,7 @@
 // /work/shared/data/a9a/a9a is there; Shoal at np 1, 2, 4 (a scaling table), default settings.
 //
 //   node dist/bench/linear.js [--rows 300000] [--features 100000] [--nnz 20] [--nps 1,2,4] [--no-a9a] [--no-l1]
-//                             [--no-qn] [--repeat 3]
+//                             [--no-l2] [--no-qn] [--repeat 3]
 //
 // --repeat R runs the whole plan of a set R times in turn (liblinear and every Shoal run side by
 // side in each round), and reports per run the median wall time and the median over rounds of
@@ -45,6 +45,7 @@ const nps = flag('nps', '1,2,4').split(',').map(Number);
 const withA9a = !process.argv.includes('--no-a9a') && existsSync(A9A);
 const withL1 = !process.argv.includes('--no-l1');
 const withQn = !process.argv.includes('--no-qn');
+const withL2 = !process.argv.includes('--no-l2');
 const repeat = Math.max(1, Number(flag('repeat', '1')));
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
@@ -109,9 +110,11 @@ const sets: Array<[string, string]> = [[`synthetic ${rows}x${features}`, synthet
 if (withA9a) sets.push(['a9a', A9A]);
 for (const [set, file] of sets) {
   const plan: Array<() => Promise<Row>> = [];
-  if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l2', ['-s', '0', '-c', '1', '-e', '1e-4']));
-  for (const np of nps) plan.push(() => shoalRun(set, file, 'l2', 'tron', np));
-  if (withQn) plan.push(() => shoalRun(set, file, 'l2', 'lbfgs', 2));
+  if (withL2) {
+    if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l2', ['-s', '0', '-c', '1', '-e', '1e-4']));
+    for (const np of nps) plan.push(() => shoalRun(set, file, 'l2', 'tron', np));
+    if (withQn) plan.push(() => shoalRun(set, file, 'l2', 'lbfgs', 2));
+  }
   if (withL1) {
     if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l1', ['-s', '6', '-c', '1', '-e', '1e-5']));
     for (const np of nps) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', np));
