@@ -5,6 +5,12 @@
 // /work/shared/data/a9a/a9a is there; Shoal at np 1, 2, 4 (a scaling table), default settings.
 //
 //   node dist/bench/linear.js [--rows 300000] [--features 100000] [--nnz 20] [--nps 1,2,4] [--no-a9a] [--no-l1]
+//                             [--no-l2] [--no-qn] [--repeat 3]
+//
+// --repeat R runs the whole plan of a set R times in turn (liblinear and every Shoal run side by
+// side in each round), and reports per run the median wall time and the median over rounds of
+// its ratio to liblinear's time in the same round: on a machine shared with other jobs the
+// load changes between rounds, the ratio within a round much less. --no-qn skips lbfgs/owlqn.
 //
 // Every run is a whole command timed from spawn to exit (process start, rendezvous, reading
 // the file, training, metrics; liblinear: read, train, write the model). Objectives are
@@ -38,6 +44,9 @@ const nnz = Number(flag('nnz', '20'));
 const nps = flag('nps', '1,2,4').split(',').map(Number);
 const withA9a = !process.argv.includes('--no-a9a') && existsSync(A9A);
 const withL1 = !process.argv.includes('--no-l1');
+const withQn = !process.argv.includes('--no-qn');
+const withL2 = !process.argv.includes('--no-l2');
+const repeat = Math.max(1, Number(flag('repeat', '1')));
 
 function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
   const t0 = performance.now();
@@ -52,7 +61,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout
 }
 
 type Penalty = 'l2' | 'l1';
-interface Row { set: string; penalty: Penalty; run: string; np: number | null; wall: number; objective: number; iterations: number | null }
+interface Row { set: string; penalty: Penalty; run: string; np: number | null; wall: number; objective: number; iterations: number | null; round: number }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-linear-'));
 const synthetic = join(dir, 'binary.svm');
@@ -68,7 +77,7 @@ async function shoalRun(set: string, file: string, penalty: Penalty, solver: str
   const r = await run(process.execPath, [CLI, 'train', 'lr', '--solver', solver, '--train', file, '-np', String(np), '-q', '--metrics-out', metricsOut]);
   if (r.code !== 0) throw new Error(`shoal train --solver ${solver} -np ${np} failed: ${r.stderr}`);
   const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as { objective: number; iterations: number };
-  return { set, penalty, run: `shoal ${solver}`, np, wall: r.seconds, objective: m.objective, iterations: m.iterations };
+  return { set, penalty, run: `shoal ${solver}`, np, wall: r.seconds, objective: m.objective, iterations: m.iterations, round: 0 };
 }
 
 /** liblinear's objective of its model file, evaluated with Shoal's code (same convention). */
@@ -93,7 +102,7 @@ async function liblinearRun(set: string, file: string, penalty: Penalty, args: s
   if (r.code !== 0) throw new Error(`liblinear-train ${args.join(' ')} failed: ${r.stderr}`);
   // -s 6 prints "#iter = N"; -s 0 (TRON) one "iter N act ..." line per Newton iteration.
   const iters = /#iter = (\d+)/.exec(r.stdout) ?? [...r.stdout.matchAll(/^iter +(\d+) act/gm)].at(-1) ?? null;
-  return { set, penalty, run: `liblinear ${args.join(' ')}`, np: null, wall: r.seconds, objective: await liblinearObjective(file, model, penalty), iterations: iters ? Number(iters[1]) : null };
+  return { set, penalty, run: `liblinear ${args.join(' ')}`, np: null, wall: r.seconds, objective: await liblinearObjective(file, model, penalty), iterations: iters ? Number(iters[1]) : null, round: 0 };
 }
 
 const table: Row[] = [];
@@ -101,33 +110,49 @@ const sets: Array<[string, string]> = [[`synthetic ${rows}x${features}`, synthet
 if (withA9a) sets.push(['a9a', A9A]);
 for (const [set, file] of sets) {
   const plan: Array<() => Promise<Row>> = [];
-  if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l2', ['-s', '0', '-c', '1', '-e', '1e-4']));
-  for (const np of nps) plan.push(() => shoalRun(set, file, 'l2', 'tron', np));
-  plan.push(() => shoalRun(set, file, 'l2', 'lbfgs', 2));
+  if (withL2) {
+    if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l2', ['-s', '0', '-c', '1', '-e', '1e-4']));
+    for (const np of nps) plan.push(() => shoalRun(set, file, 'l2', 'tron', np));
+    if (withQn) plan.push(() => shoalRun(set, file, 'l2', 'lbfgs', 2));
+  }
   if (withL1) {
     if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l1', ['-s', '6', '-c', '1', '-e', '1e-5']));
     for (const np of nps) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', np));
-    plan.push(() => shoalRun(set, file, 'l1', 'owlqn', 2));
+    if (withQn) plan.push(() => shoalRun(set, file, 'l1', 'owlqn', 2));
   }
-  for (const step of plan) {
-    const row = await step();
-    table.push(row);
-    console.log(`${set} ${row.run}${row.np ? ` np ${row.np}` : ''}: objective ${row.objective.toFixed(6)}, ${row.iterations ?? '-'} iterations, wall ${row.wall.toFixed(2)}s`);
+  for (let round = 0; round < repeat; round++) {
+    for (const step of plan) {
+      const row = { ...(await step()), round };
+      table.push(row);
+      console.log(`${set} round ${round + 1}: ${row.run}${row.np ? ` np ${row.np}` : ''}: objective ${row.objective.toFixed(6)}, ${row.iterations ?? '-'} iterations, wall ${row.wall.toFixed(2)}s`);
+    }
   }
 }
 
-console.log('\n| set | penalty | run | np | iterations | objective | gap | wall s | x liblinear |');
-console.log('|---|---|---|---:|---:|---:|---:|---:|---:|');
-for (const row of table) {
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+console.log(`\nMedians over ${repeat} round(s); "x liblinear" is the median of the per-round ratios.`);
+console.log('\n| set | penalty | run | np | iterations | objective | gap | wall s (median) | wall s (all rounds) | x liblinear |');
+console.log('|---|---|---|---:|---:|---:|---:|---:|---|---:|');
+const keys = [...new Set(table.map((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}`))];
+for (const key of keys) {
+  const runs = table.filter((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}` === key);
+  const row = runs[0]!;
   const peers = table.filter((r) => r.set === row.set && r.penalty === row.penalty);
   const best = Math.min(...peers.map((r) => r.objective));
-  const lib = peers.find((r) => r.np === null);
-  const gap = (row.objective - best) / best;
-  const ratio = lib ? (row.wall / lib.wall).toFixed(2) : '-';
+  const worst = Math.max(...runs.map((r) => r.objective));
+  const gap = (worst - best) / best;
+  const ratios = runs.flatMap((r) => {
+    const lib = peers.find((p) => p.np === null && p.round === r.round);
+    return lib ? [r.wall / lib.wall] : [];
+  });
+  const ratio = ratios.length ? median(ratios).toFixed(2) : '-';
   console.log(
-    `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np ?? '-'} | ${row.iterations ?? '-'} | ${row.objective.toFixed(4)} | ${gap.toExponential(1)} | ${row.wall.toFixed(2)} | ${ratio} |`,
+    `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np ?? '-'} | ${row.iterations ?? '-'} | ${worst.toFixed(4)} | ${gap.toExponential(1)} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${runs.map((r) => r.wall.toFixed(1)).join(' / ')} | ${ratio} |`,
   );
 }
 console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 if (!existsSync(RESULTS)) mkdirSync(RESULTS, { recursive: true });
-writeFileSync(join(RESULTS, 'linear.json'), JSON.stringify({ node: process.version, cores: availableParallelism(), load: loadavg(), rows, features, nnz, table }, null, 2) + '\n');
+writeFileSync(join(RESULTS, 'linear.json'), JSON.stringify({ node: process.version, cores: availableParallelism(), load: loadavg(), rows, features, nnz, repeat, table }, null, 2) + '\n');

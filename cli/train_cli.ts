@@ -21,8 +21,8 @@ export const TRAIN_USAGE = `usage: shoal train lr --train FILE [options]
 
 Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*||w||_1 + C*sum logloss).
 
-  --solver tron|lbfgs|newton-l1|owlqn|bcd  trust-region Newton (L2), L-BFGS (L2), orthant-wise
-                            Newton-CG (L1), OWL-QN (L1), block coordinate descent (either); default tron
+  --solver tron|lbfgs|newton-l1|owlqn|bcd  trust-region Newton (L2), L-BFGS (L2), newGLMNET
+                            (L1), OWL-QN (L1), block coordinate descent (either); default tron
   --train FILE              libsvm training file (repeatable: files are concatenated)
   --test FILE               libsvm test file for the metrics (default: metrics on the training set)
   -np N, --np N             ranks (default 1)

@@ -175,6 +175,66 @@ export interface LinearKernels {
    * out = -g without pairs. out may be g but must not overlap a pair.
    */
   twoLoop(s: Float64Array[], y: Float64Array[], rho: Float64Array, g: Float64Array, out: Float64Array): void;
+  /**
+   * C * sum_i v_i * log(1 + exp(-y_i m_i)) at margins m = z + t*dz (dz null: m = z); when r and d
+   * are given, each row's C v_i (sigma_i - 1) y_i and C v_i sigma_i (1 - sigma_i) (newton-l1).
+   */
+  rowsLoss(z: Float64Array, dz: Float64Array | null, t: number, labels: Float32Array, weights: Float32Array | null, c: number, r: Float64Array | null, d: Float64Array | null): number;
+  /** Per column of a CSC block over r.length rows: G_j = sum_i x_ij r_i, H_j = nu + sum_i d_i x_ij^2. */
+  columnStats(colPtr: Uint32Array, rowIdx: Uint32Array, values: Float32Array, r: Float64Array, d: Float64Array, nu: number, G: Float64Array, H: Float64Array): void;
+  /**
+   * newGLMNET's inner solver: coordinate descent with shrinking over the `active` columns on the
+   * quadratic model G.d + d'(X'DX + nu I)d/2 + l1*|w + d|_1 (columns >= penalized: no L1), from
+   * d and xd = X d (one value per row, D.length) as given (zeros to start; continues a call that
+   * stopped at maxPasses). Returns the passes made (< maxPasses: converged).
+   */
+  coordinateDescent(
+    colPtr: Uint32Array,
+    rowIdx: Uint32Array,
+    values: Float32Array,
+    D: Float64Array,
+    G: Float64Array,
+    H: Float64Array,
+    w: Float64Array,
+    active: Uint32Array,
+    d: Float64Array,
+    xd: Float64Array,
+    options: CdOptions,
+  ): number;
+  /** Q = X'DX over the CSR rows as a dense dim x dim row-major matrix (bias: a column of ones; numFeatures <= 65535). */
+  denseHessian(rowPtr: Uint32Array, featureIds: Uint32Array, values: Float32Array, D: Float64Array, numFeatures: number, bias: boolean, Q: Float64Array): void;
+  /** coordinateDescent on the model with the dense Hessian Q (+ nu I; H its diagonal + nu), from d and qd = Q d as given. */
+  denseCoordinateDescent(Q: Float64Array, G: Float64Array, H: Float64Array, w: Float64Array, active: Uint32Array, numRows: number, d: Float64Array, qd: Float64Array, options: CdOptions): number;
+  /** out[k] = sum_i x_i,cols[k] * D_i * xd_i over this CSC's rows (D.length): a block's share of the model gradient. */
+  columnDots(colPtr: Uint32Array, rowIdx: Uint32Array, values: Float32Array, D: Float64Array, xd: Float64Array, cols: Uint32Array, out: Float64Array): void;
+  /**
+   * coordinateDescent's step on every column of `cols` at once, with the model gradient
+   * G_j + dots[k] + nu d_j (dots: columnDots summed over all ranks); updates d and this rank's
+   * xd. Returns the block's violation 1-norm before the steps.
+   */
+  blockStep(
+    colPtr: Uint32Array,
+    rowIdx: Uint32Array,
+    values: Float32Array,
+    G: Float64Array,
+    H: Float64Array,
+    w: Float64Array,
+    cols: Uint32Array,
+    dots: Float64Array,
+    d: Float64Array,
+    xd: Float64Array,
+    options: CdOptions,
+  ): number;
+}
+
+/** The inner solver's settings (newton-l1): L1 weight, L1-penalized column count, Hessian shift, tolerance, pass limit, order seed. */
+export interface CdOptions {
+  l1: number;
+  penalized: number;
+  nu: number;
+  tol: number;
+  maxPasses: number;
+  seed: number;
 }
 
 function load(): NativeBinding {

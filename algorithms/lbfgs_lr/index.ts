@@ -1,5 +1,5 @@
 // Logistic regression, data-parallel: train(comm, data, params) with L-BFGS (L2), TRON (L2;
-// algorithms/tron), OWL-QN (L1), orthant-wise Newton-CG (L1; algorithms/tron) or BCD (either;
+// algorithms/tron), OWL-QN (L1), newGLMNET (L1; algorithms/tron) or BCD (either;
 // algorithms/bcd), and predict(model, data).
 //
 // Every rank holds the full weight vector and its own rows. One evaluation of the objective

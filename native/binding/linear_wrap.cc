@@ -1,17 +1,21 @@
 // The binding of the logistic-regression kernels as `exports.linear`: lossGrad
-// (linear/logistic.h), hessianVector and hessianDiagonal (linear/hessian_vector.h) and twoLoop (linear/two_loop.h). Synchronous on the JS thread (one bounded pass over caller memory, no
+// (linear/logistic.h), hessianVector and hessianDiagonal (linear/hessian_vector.h), twoLoop
+// (linear/two_loop.h), and rowsLoss, columnStats, coordinateDescent, denseHessian,
+// denseCoordinateDescent, columnDots, blockStep (linear/l1_coordinate_descent.h). Synchronous on the JS thread (one bounded pass over caller memory, no
 // peers, no I/O) and copy-free: arguments are TypedArrays used in place. Every argument is
 // checked here (types, lengths, ascending row offsets, no overlap between inputs and outputs);
 // feature ids are checked by the kernel in the same pass (an id >= numFeatures is a RangeError
 // naming the row), so a bad call throws a JS error and never reads or writes out of bounds.
 #include <napi.h>
 
+#include <cmath>    // for std::isfinite
 #include <cstdint>  // for uint32_t
 #include <string>
 #include <vector>
 
 #include "binding/convert.h"
 #include "linear/hessian_vector.h"
+#include "linear/l1_coordinate_descent.h"
 #include "linear/logistic.h"
 #include "linear/two_loop.h"
 
@@ -207,6 +211,276 @@ Napi::Value HessianProduct(const Napi::CallbackInfo& info, bool diagonal) {
 Napi::Value HessianVector(const Napi::CallbackInfo& info) { return HessianProduct(info, false); }
 Napi::Value HessianDiagonal(const Napi::CallbackInfo& info) { return HessianProduct(info, true); }
 
+// The CSC arguments at i..i+2 over `numRows` rows, checked like csrArgs (row indices are
+// checked by the kernels as they read them). With `only`, just those columns' offsets are
+// checked (the block calls of newton-l1 touch a few columns of a large matrix each).
+linear::Csc cscArgs(const Napi::CallbackInfo& info, size_t i, size_t numRows, const char* op, const Span<uint32_t>* only = nullptr) {
+  Napi::Env env = info.Env();
+  auto colPtr = arg<uint32_t>(info, i, napi_uint32_array, op, "colPtr");
+  auto rows = arg<uint32_t>(info, i + 1, napi_uint32_array, op, "rowIdx");
+  auto values = arg<float>(info, i + 2, napi_float32_array, op, "values");
+  need(env, colPtr.count >= 1, op, "'colPtr' is empty (it holds numCols + 1 offsets)");
+  const size_t cols = colPtr.count - 1;
+  need(env, colPtr.data[0] == 0, op, "'colPtr' must start at 0");
+  auto checkColumn = [&](size_t j) {
+    if (colPtr.data[j] > colPtr.data[j + 1]) need(env, false, op, "'colPtr' is not ascending at column " + std::to_string(j));
+  };
+  if (only == nullptr) {
+    for (size_t j = 0; j < cols; j++) checkColumn(j);
+    need(env, colPtr.data[cols] <= rows.count, op, "'rowIdx' is shorter than colPtr[numCols]");
+    need(env, colPtr.data[cols] <= values.count, op, "'values' is shorter than colPtr[numCols]");
+  } else {
+    for (size_t k = 0; k < only->count; k++) {
+      const size_t j = only->data[k];
+      need(env, j < cols, op, "cols[" + std::to_string(k) + "] = " + std::to_string(j) + " is not a column (" + std::to_string(cols) + ")");
+      checkColumn(j);
+      need(env, colPtr.data[j + 1] <= rows.count && colPtr.data[j + 1] <= values.count, op,
+           "'rowIdx' or 'values' is shorter than colPtr[" + std::to_string(j + 1) + "]");
+    }
+  }
+  linear::Csc x;
+  x.colPtr = colPtr.data;
+  x.numCols = cols;
+  x.rowIdx = rows.data;
+  x.values = values.data;
+  x.numRows = numRows;
+  return x;
+}
+
+double number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), prefix(op) + "'" + name + "' must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+void needRows(Napi::Env env, size_t count, size_t numRows, const char* op, const char* name) {
+  need(env, count == numRows, op, std::string("'") + name + "' must hold one value per row (" + std::to_string(numRows) + ")");
+}
+
+void needCols(Napi::Env env, size_t count, size_t numCols, const char* op, const char* name) {
+  need(env, count == numCols, op, std::string("'") + name + "' must hold one value per column (" + std::to_string(numCols) + ")");
+}
+
+// rowsLoss(z, dz | null, t, labels, weights | null, c, r | null, d | null) -> loss
+Napi::Value RowsLoss(const Napi::CallbackInfo& info) {
+  const char* op = "rowsLoss";
+  Napi::Env env = info.Env();
+  if (info.Length() < 8) throw Napi::TypeError::New(env, "linear.rowsLoss: expected 8 arguments (z, dz, t, labels, weights, c, r, d)");
+  auto z = arg<double>(info, 0, napi_float64_array, op, "z");
+  auto dz = arg<double>(info, 1, napi_float64_array, op, "dz", true);
+  const double t = number(info, 2, op, "t");
+  auto labels = arg<float>(info, 3, napi_float32_array, op, "labels");
+  auto weights = arg<float>(info, 4, napi_float32_array, op, "weights", true);
+  const double c = number(info, 5, op, "c");
+  auto r = arg<double>(info, 6, napi_float64_array, op, "r", true);
+  auto d = arg<double>(info, 7, napi_float64_array, op, "d", true);
+  const size_t n = z.count;
+  if (dz.data != nullptr) needRows(env, dz.count, n, op, "dz");
+  needRows(env, labels.count, n, op, "labels");
+  if (weights.data != nullptr) needRows(env, weights.count, n, op, "weights");
+  need(env, (r.data == nullptr) == (d.data == nullptr), op, "'r' and 'd' must both be given or both be null");
+  if (r.data != nullptr) {
+    needRows(env, r.count, n, op, "r");
+    needRows(env, d.count, n, op, "d");
+    need(env, !overlap(r, d) && !overlap(r, z) && !overlap(d, z) && !overlap(r, dz) && !overlap(d, dz), op,
+         "'r' or 'd' overlaps another array");
+  }
+  return Napi::Number::New(env, linear::rowsLoss(n, z.data, dz.data, t, labels.data, weights.data, c, r.data, d.data));
+}
+
+// columnStats(colPtr, rowIdx, values, r, d, nu, G, H)
+Napi::Value ColumnStats(const Napi::CallbackInfo& info) {
+  const char* op = "columnStats";
+  Napi::Env env = info.Env();
+  if (info.Length() < 8) throw Napi::TypeError::New(env, "linear.columnStats: expected 8 arguments (colPtr, rowIdx, values, r, d, nu, G, H)");
+  auto r = arg<double>(info, 3, napi_float64_array, op, "r");
+  auto d = arg<double>(info, 4, napi_float64_array, op, "d");
+  const linear::Csc x = cscArgs(info, 0, r.count, op);
+  const double nu = number(info, 5, op, "nu");
+  auto G = arg<double>(info, 6, napi_float64_array, op, "G");
+  auto H = arg<double>(info, 7, napi_float64_array, op, "H");
+  needRows(env, d.count, r.count, op, "d");
+  needCols(env, G.count, x.numCols, op, "G");
+  needCols(env, H.count, x.numCols, op, "H");
+  need(env, !overlap(G, H) && !overlap(G, r) && !overlap(G, d) && !overlap(H, r) && !overlap(H, d), op, "'G' or 'H' overlaps another array");
+  if (!linear::columnStats(x, r.data, d.data, nu, G.data, H.data)) {
+    throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(r.count) + ")");
+  }
+  return env.Undefined();
+}
+
+// The options object { l1, penalized, nu, tol, maxPasses, seed } at i (numCols: the bound of penalized).
+linear::CdOptions cdOptions(const Napi::CallbackInfo& info, size_t i, const char* op, size_t numCols) {
+  Napi::Env env = info.Env();
+  if (!info[i].IsObject()) throw Napi::TypeError::New(env, prefix(op) + "expected an options object { l1, penalized, nu, tol, maxPasses, seed }");
+  Napi::Object o = info[i].As<Napi::Object>();
+  auto field = [&](const char* name) -> double {
+    Napi::Value v = o.Get(name);
+    if (!v.IsNumber()) throw Napi::TypeError::New(env, prefix(op) + "options." + name + " must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+  };
+  auto whole = [&](const char* name, double hi) -> size_t {
+    const double v = field(name);
+    if (!(v >= 0 && v <= hi) || v != static_cast<double>(static_cast<uint64_t>(v))) {
+      throw Napi::RangeError::New(env, prefix(op) + "options." + name + " must be an integer in [0, " + std::to_string(static_cast<uint64_t>(hi)) + "]");
+    }
+    return static_cast<size_t>(v);
+  };
+  linear::CdOptions options;
+  options.l1 = field("l1");
+  options.penalized = whole("penalized", static_cast<double>(numCols));
+  options.nu = field("nu");
+  options.tol = field("tol");
+  options.maxPasses = whole("maxPasses", 1e9);
+  options.seed = whole("seed", 4294967295.0);
+  need(env, options.l1 >= 0 && std::isfinite(options.l1), op, "options.l1 must be a finite number >= 0");
+  need(env, options.nu > 0 && std::isfinite(options.nu), op, "options.nu must be a finite number > 0");
+  need(env, options.tol >= 0, op, "options.tol must be >= 0");
+  return options;
+}
+
+// The columns argument of the block calls: ids < numCols, no repeats (a block steps each once).
+void checkColumns(Napi::Env env, const Span<uint32_t>& cols, size_t numCols, const char* op) {
+  std::vector<uint8_t> seen(numCols, 0);
+  for (size_t s = 0; s < cols.count; s++) {
+    const uint32_t j = cols.data[s];
+    need(env, j < numCols, op, "column " + std::to_string(j) + " at " + std::to_string(s) + " is not a column (" + std::to_string(numCols) + ")");
+    need(env, !seen[j], op, "column " + std::to_string(j) + " appears twice");
+    seen[j] = 1;
+  }
+}
+
+// coordinateDescent(colPtr, rowIdx, values, D, G, H, w, active, d, xd,
+//                   { l1, penalized, nu, tol, maxPasses, seed }) -> passes
+Napi::Value CoordinateDescent(const Napi::CallbackInfo& info) {
+  const char* op = "coordinateDescent";
+  Napi::Env env = info.Env();
+  if (info.Length() < 11 || !info[10].IsObject()) {
+    throw Napi::TypeError::New(env, "linear.coordinateDescent: expected 11 arguments (colPtr, rowIdx, values, D, G, H, w, active, d, xd, "
+                                    "{ l1, penalized, nu, tol, maxPasses, seed })");
+  }
+  auto D = arg<double>(info, 3, napi_float64_array, op, "D");
+  const linear::Csc x = cscArgs(info, 0, D.count, op);
+  auto G = arg<double>(info, 4, napi_float64_array, op, "G");
+  auto H = arg<double>(info, 5, napi_float64_array, op, "H");
+  auto w = arg<double>(info, 6, napi_float64_array, op, "w");
+  auto active = arg<uint32_t>(info, 7, napi_uint32_array, op, "active");
+  auto d = arg<double>(info, 8, napi_float64_array, op, "d");
+  auto xd = arg<double>(info, 9, napi_float64_array, op, "xd");
+  linear::CdOptions options = cdOptions(info, 10, op, x.numCols);
+  needCols(env, G.count, x.numCols, op, "G");
+  needCols(env, H.count, x.numCols, op, "H");
+  needCols(env, w.count, x.numCols, op, "w");
+  needCols(env, d.count, x.numCols, op, "d");
+  needRows(env, xd.count, D.count, op, "xd");
+  need(env, active.count <= x.numCols, op, "'active' holds more entries than there are columns");
+  checkColumns(env, active, x.numCols, op);
+  need(env, !overlap(d, xd) && !overlap(d, G) && !overlap(d, H) && !overlap(d, w) && !overlap(d, D), op, "'d' overlaps another array");
+  need(env, !overlap(xd, G) && !overlap(xd, H) && !overlap(xd, w) && !overlap(xd, D), op, "'xd' overlaps another array");
+  const size_t passes = linear::coordinateDescent(x, D.data, G.data, H.data, w.data, active.data, active.count, options, d.data, xd.data);
+  if (passes == 0 && options.maxPasses > 0) {
+    throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(D.count) + ")");
+  }
+  return Napi::Number::New(env, static_cast<double>(passes));
+}
+
+// denseHessian(rowPtr, featureIds, values, D, numFeatures, bias, Q): Q = X'DX, dim x dim row-major.
+Napi::Value DenseHessian(const Napi::CallbackInfo& info) {
+  const char* op = "denseHessian";
+  Napi::Env env = info.Env();
+  if (info.Length() < 7) throw Napi::TypeError::New(env, "linear.denseHessian: expected 7 arguments (rowPtr, featureIds, values, D, numFeatures, bias, Q)");
+  const linear::Csr x = csrArgs(info, op);
+  auto D = arg<double>(info, 3, napi_float64_array, op, "D");
+  linear::Layout layout;
+  layout.numFeatures = count(info, 4, op, "numFeatures", 65535.0);
+  layout.bias = flag(info, 5, op, "bias");
+  auto Q = arg<double>(info, 6, napi_float64_array, op, "Q");
+  const size_t dim = layout.numFeatures + (layout.bias ? 1 : 0);
+  needRows(env, D.count, x.numRows, op, "D");
+  need(env, Q.count == dim * dim, op, "'Q' must hold dim * dim = " + std::to_string(dim * dim) + " values");
+  need(env, !overlap(Q, D), op, "'Q' overlaps 'D'");
+  if (!linear::denseHessian(x, D.data, layout, Q.data)) {
+    throw Napi::RangeError::New(env, prefix(op) + "a feature id in 'featureIds' is >= numFeatures (" + std::to_string(layout.numFeatures) + ")");
+  }
+  return env.Undefined();
+}
+
+// denseCoordinateDescent(Q, G, H, w, active, numRows, d, qd, options) -> passes
+Napi::Value DenseCoordinateDescent(const Napi::CallbackInfo& info) {
+  const char* op = "denseCoordinateDescent";
+  Napi::Env env = info.Env();
+  if (info.Length() < 9) {
+    throw Napi::TypeError::New(env, "linear.denseCoordinateDescent: expected 9 arguments (Q, G, H, w, active, numRows, d, qd, options)");
+  }
+  auto Q = arg<double>(info, 0, napi_float64_array, op, "Q");
+  auto G = arg<double>(info, 1, napi_float64_array, op, "G");
+  auto H = arg<double>(info, 2, napi_float64_array, op, "H");
+  auto w = arg<double>(info, 3, napi_float64_array, op, "w");
+  auto active = arg<uint32_t>(info, 4, napi_uint32_array, op, "active");
+  const size_t numRows = count(info, 5, op, "numRows", 9007199254740991.0);
+  auto d = arg<double>(info, 6, napi_float64_array, op, "d");
+  auto qd = arg<double>(info, 7, napi_float64_array, op, "qd");
+  const size_t dim = G.count;
+  const linear::CdOptions options = cdOptions(info, 8, op, dim);
+  need(env, Q.count == dim * dim, op, "'Q' must hold G.length^2 = " + std::to_string(dim * dim) + " values");
+  needCols(env, H.count, dim, op, "H");
+  needCols(env, w.count, dim, op, "w");
+  needCols(env, d.count, dim, op, "d");
+  needCols(env, qd.count, dim, op, "qd");
+  checkColumns(env, active, dim, op);
+  need(env, !overlap(d, qd) && !overlap(d, Q) && !overlap(d, G) && !overlap(d, H) && !overlap(d, w), op, "'d' overlaps another array");
+  need(env, !overlap(qd, Q) && !overlap(qd, G) && !overlap(qd, H) && !overlap(qd, w), op, "'qd' overlaps another array");
+  const size_t passes = linear::denseCoordinateDescent(dim, numRows, Q.data, G.data, H.data, w.data, active.data, active.count, options, d.data, qd.data);
+  return Napi::Number::New(env, static_cast<double>(passes));
+}
+
+// columnDots(colPtr, rowIdx, values, D, xd, cols, out): out[k] = sum_i x_i,cols[k] D_i xd_i.
+Napi::Value ColumnDots(const Napi::CallbackInfo& info) {
+  const char* op = "columnDots";
+  Napi::Env env = info.Env();
+  if (info.Length() < 7) throw Napi::TypeError::New(env, "linear.columnDots: expected 7 arguments (colPtr, rowIdx, values, D, xd, cols, out)");
+  auto D = arg<double>(info, 3, napi_float64_array, op, "D");
+  auto xd = arg<double>(info, 4, napi_float64_array, op, "xd");
+  auto cols = arg<uint32_t>(info, 5, napi_uint32_array, op, "cols");
+  auto out = arg<double>(info, 6, napi_float64_array, op, "out");
+  const linear::Csc x = cscArgs(info, 0, D.count, op, &cols);
+  needRows(env, xd.count, D.count, op, "xd");
+  need(env, out.count >= cols.count, op, "'out' must hold at least one value per entry of 'cols' (" + std::to_string(cols.count) + ")");
+  need(env, !overlap(out, D) && !overlap(out, xd), op, "'out' overlaps 'D' or 'xd'");
+  if (!linear::columnDots(x, D.data, xd.data, cols.data, cols.count, out.data)) {
+    throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(D.count) + ")");
+  }
+  return env.Undefined();
+}
+
+// blockStep(colPtr, rowIdx, values, G, H, w, cols, dots, d, xd, options) -> the block's violation 1-norm
+Napi::Value BlockStep(const Napi::CallbackInfo& info) {
+  const char* op = "blockStep";
+  Napi::Env env = info.Env();
+  if (info.Length() < 11) {
+    throw Napi::TypeError::New(env, "linear.blockStep: expected 11 arguments (colPtr, rowIdx, values, G, H, w, cols, dots, d, xd, options)");
+  }
+  auto G = arg<double>(info, 3, napi_float64_array, op, "G");
+  auto H = arg<double>(info, 4, napi_float64_array, op, "H");
+  auto w = arg<double>(info, 5, napi_float64_array, op, "w");
+  auto cols = arg<uint32_t>(info, 6, napi_uint32_array, op, "cols");
+  auto dots = arg<double>(info, 7, napi_float64_array, op, "dots");
+  auto d = arg<double>(info, 8, napi_float64_array, op, "d");
+  auto xd = arg<double>(info, 9, napi_float64_array, op, "xd");
+  const linear::Csc x = cscArgs(info, 0, xd.count, op, &cols);
+  const linear::CdOptions options = cdOptions(info, 10, op, x.numCols);
+  needCols(env, G.count, x.numCols, op, "G");
+  needCols(env, H.count, x.numCols, op, "H");
+  needCols(env, w.count, x.numCols, op, "w");
+  needCols(env, d.count, x.numCols, op, "d");
+  need(env, dots.count >= cols.count, op, "'dots' must hold at least one value per entry of 'cols' (" + std::to_string(cols.count) + ")");
+  checkColumns(env, cols, x.numCols, op);
+  need(env, !overlap(d, xd) && !overlap(d, G) && !overlap(d, H) && !overlap(d, w) && !overlap(d, dots), op, "'d' overlaps another array");
+  need(env, !overlap(xd, G) && !overlap(xd, H) && !overlap(xd, w) && !overlap(xd, dots), op, "'xd' overlaps another array");
+  const double norm1 = linear::blockStep(x, G.data, H.data, w.data, cols.data, cols.count, dots.data, options, d.data, xd.data);
+  if (norm1 < 0) throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(xd.count) + ")");
+  return Napi::Number::New(env, norm1);
+}
+
 // The Float64Arrays of a JS array argument (the history's s or y vectors), each of `dim` values.
 std::vector<Span<double>> vectors(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, size_t dim) {
   Napi::Env env = info.Env();
@@ -267,6 +541,13 @@ void registerLinear(Napi::Env env, Napi::Object exports) {
   linear.Set("hessianVector", Napi::Function::New(env, HessianVector, "hessianVector"));
   linear.Set("hessianDiagonal", Napi::Function::New(env, HessianDiagonal, "hessianDiagonal"));
   linear.Set("twoLoop", Napi::Function::New(env, TwoLoop, "twoLoop"));
+  linear.Set("rowsLoss", Napi::Function::New(env, RowsLoss, "rowsLoss"));
+  linear.Set("columnStats", Napi::Function::New(env, ColumnStats, "columnStats"));
+  linear.Set("coordinateDescent", Napi::Function::New(env, CoordinateDescent, "coordinateDescent"));
+  linear.Set("denseHessian", Napi::Function::New(env, DenseHessian, "denseHessian"));
+  linear.Set("denseCoordinateDescent", Napi::Function::New(env, DenseCoordinateDescent, "denseCoordinateDescent"));
+  linear.Set("columnDots", Napi::Function::New(env, ColumnDots, "columnDots"));
+  linear.Set("blockStep", Napi::Function::New(env, BlockStep, "blockStep"));
   exports.Set("linear", linear);
 }
 
