@@ -211,7 +211,7 @@ bool parseRow(const char* b, const char* e, const ReadOptions& options, CsrOutpu
     }
     if (hashBits == 0 && id > kMaxId32 && !options.keyIds) {
       fail = {static_cast<size_t>(idStart - b), "feature id " + std::to_string(id) +
-                                                    " is 2^32 or more; use --hash-bits (hashBits) to hash large ids"};
+                                                    " is 2^32 or more; use --hash-bits (hashBits) to hash large ids, or keep them as keys in the sharded model (shoal train lr --servers K; readLibsvm keyIds)"};
       return false;
     }
     ++p;
