@@ -11,6 +11,7 @@ import { predictProbabilities } from '../common/logistic.js';
 import type { LrParams } from '../lbfgs_lr/params.js';
 import { penaltyOf } from '../lbfgs_lr/params.js';
 import type { IterationInfo, StopReason } from '../lbfgs_lr/lbfgs.js';
+import { ShoalError } from '../../lib/errors.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import { ShardedEvaluator } from './evaluator.js';
 import { shardedQuasiNewton } from './quasi_newton.js';
@@ -90,7 +91,7 @@ export async function trainSharded(
       if (cmd[0] !== EVAL) break;
       await evaluator.evaluate();
     }
-    if (cmd[0] === FAILED) throw new Error('lr --servers: rank 0 stopped the solver (see its message)');
+    if (cmd[0] === FAILED) throw new ShoalError('ERR_ABORTED', 'lr --servers: rank 0 stopped the solver (see its message)', { rank: comm.rank });
   }
   await evaluator.pullPoint();
   const seconds = (performance.now() - t0) / 1000;
