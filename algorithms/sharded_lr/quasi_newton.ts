@@ -1,13 +1,14 @@
 // L-BFGS and OWL-QN with every vector on the parameter servers (KunPeng's layout). The driver
 // (rank 0) runs the same iterations as algorithms/lbfgs_lr/lbfgs.ts and owlqn.ts, but each
 // vector operation is a vector program the servers run shard-wise (lib/ps/vector_program.ts),
-// and only scalars come back: dot products, norms, the L1 norm, the losses. Each element
-// operation is the dense loop's, bit for bit; the sums differ only in their order (per server,
-// then across servers), so the objective matches the dense path to rounding.
+// and only scalars come back: dot products, norms, the L1 norm, the losses. The trial points,
+// gradients, pairs and OWL-QN's projections are the dense loops' element operations; the
+// direction comes from a Gram matrix (vector-free L-BFGS), so it is the two-loop recursion's
+// up to rounding, and the objective matches the dense path to rounding.
 //
-// Per iteration (m pairs in the history): the two-loop recursion is 2m + 1 programs (each a
-// fused axpy and the next dot product), a trial point is 2 programs around one evaluation
-// (pull, native pass, push, one scalar allReduce), accepting it is 1 program.
+// Per iteration: the direction is 2 programs (the Gram matrix of the 2m + 1 basis vectors, then
+// their combination), a trial point is 2 programs around one evaluation (pull, native pass,
+// push, one scalar allReduce), accepting it is 1 program.
 import { strongWolfe, type LinePoint } from '../lbfgs_lr/line_search.js';
 import { objectiveConverged, type IterationInfo, type QuasiNewtonResult, type StopReason } from '../lbfgs_lr/lbfgs.js';
 import type { VectorProgram } from '../../lib/ps/vector_program.js';
@@ -86,28 +87,45 @@ class ShardedSolver {
     return { f, dg: sums.all[0]!, sums };
   }
 
-  /** D = -H q by the two-loop recursion over the history; `extra` is appended to the last program. */
+  /**
+   * D = -H q, vector-free (Chen, Wang & Zhou 2014, "Large-scale L-BFGS using MapReduce"): one
+   * program returns the Gram matrix of the basis [s_0..s_{n-1}, y_0..y_{n-1}, q], the two-loop
+   * recursion runs on the driver over coefficients of that basis, and one program forms D as
+   * their combination. Two programs per direction instead of 2n + 1; mathematically the
+   * two-loop recursion, rounded differently. `extra` is appended to the last program.
+   */
   async #direction(q: number, extra: (p: VectorProgram) => void): Promise<VectorSums> {
     const pairs = this.#history.pairs;
     const n = pairs.length;
     if (n === 0) return this.#run((p) => (p.lincomb(D, -1, q), extra(p)));
-    const alpha = new Array<number>(n);
-    let next = (await this.#run((p) => p.copy(D, q).dot(pairs[n - 1]!.s, D))).all[0]!;
-    for (let k = n - 1; k > 0; k--) {
-      const a = (alpha[k] = pairs[k]!.rho * next);
-      next = (await this.#run((p) => p.lincomb(D, 1, D, -a, pairs[k]!.y).dot(pairs[k - 1]!.s, D))).all[0]!;
+    const basis = [...pairs.map((x) => x.s), ...pairs.map((x) => x.y), q];
+    const size = basis.length;
+    const gram = await this.#run((p) => {
+      for (let i = 0; i < size; i++) for (let j = i; j < size; j++) p.dot(basis[i]!, basis[j]!);
+    });
+    const B: number[][] = Array.from({ length: size }, () => new Array<number>(size).fill(0));
+    let at = 0;
+    for (let i = 0; i < size; i++) {
+      for (let j = i; j < size; j++) B[i]![j] = B[j]![i] = gram.all[at++]!;
     }
-    const a0 = (alpha[0] = pairs[0]!.rho * next);
+    // The vector being transformed is sum_j delta_j basis_j; its dot with basis_i is (B delta)_i.
+    const delta = new Array<number>(size).fill(0);
+    delta[size - 1] = 1;
+    const dotWith = (i: number): number => delta.reduce((sum, dj, j) => sum + dj * B[i]![j]!, 0);
+    const alpha = new Array<number>(n);
+    for (let k = n - 1; k >= 0; k--) {
+      alpha[k] = pairs[k]!.rho * dotWith(k);
+      delta[n + k]! -= alpha[k]!;
+    }
     const newest = pairs[n - 1]!;
     const gamma = 1 / (newest.rho * newest.yy);
-    next = (await this.#run((p) => p.lincomb(D, 1, D, -a0, pairs[0]!.y).lincomb(D, gamma, D).dot(pairs[0]!.y, D))).all[0]!;
-    for (let k = 0; k < n - 1; k++) {
-      const coef = alpha[k]! - pairs[k]!.rho * next;
-      next = (await this.#run((p) => p.lincomb(D, 1, D, coef, pairs[k]!.s).dot(pairs[k + 1]!.y, D))).all[0]!;
-    }
-    const coef = alpha[n - 1]! - newest.rho * next;
-    // -(d + coef*s) = (-1)*d + (-coef)*s exactly.
-    return this.#run((p) => (p.lincomb(D, -1, D, -coef, newest.s), extra(p)));
+    for (let j = 0; j < size; j++) delta[j]! *= gamma;
+    for (let k = 0; k < n; k++) delta[k]! += alpha[k]! - pairs[k]!.rho * dotWith(n + k);
+    return this.#run((p) => {
+      p.lincomb(D, -delta[0]!, basis[0]!, -delta[1]!, basis[1]!);
+      for (let j = 2; j < size; j++) p.lincomb(D, 1, D, -delta[j]!, basis[j]!);
+      extra(p);
+    });
   }
 
   /** W, GW move to the accepted point (X, gt); the pair (s, y) is offered to the history. Returns ||g||^2 and ||w||^2 sums. */
