@@ -168,6 +168,9 @@ function checkShardedArgs(out: TrainArgs, argv: readonly string[]): void {
     if (argv.includes(flag)) throw usage(`${flag} does not apply with --servers (${flag === '--model-out' ? 'the sharded model stays on the servers; use --metrics-out' : 'ids are kept as 64-bit keys'})`);
   }
   if (out.replication > out.servers) throw usage(`--replication ${out.replication} is more than --servers ${out.servers}`);
+  const rec = out.recovery;
+  const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
+  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (the sharded model has no checkpoint or recovery; a lost rank or server fails the job)`);
 }
 
 async function checkReadable(flag: string, file: string): Promise<void> {

@@ -79,6 +79,7 @@ test('flags the sharded model does not support exit 2 naming the flag', async (t
     [['--solver', 'lbfgs', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --servers/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
     [['--solver', 'lbfgs', '--replication', '2'], /--replication needs --servers K/],
+    [['--solver', 'lbfgs', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --servers yet/],
   ];
   for (const [args, pattern] of cases) {
     const r = await shoal(['train', 'lr', '--train', dense, ...args]);
