@@ -19,25 +19,18 @@
 // the same way. "gap" is relative to the lowest objective any run reached for that penalty;
 // "x liblinear" is the wall time over liblinear's in the same run. Results go to
 // bench/results/linear.json with node version, core count and the load average.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { localCollective } from '../algorithms/common/collective.js';
-import { linearLayout } from '../algorithms/common/logistic.js';
-import { objective } from '../algorithms/common/metrics.js';
-import { readLibsvm } from '../lib/data/libsvm.js';
+import { flag, liblinearObjective, runTimed, type Penalty } from './lr_common.js';
 
 const CLI = fileURLToPath(new URL('../cli/cli.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 const A9A = '/work/shared/data/a9a/a9a';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? (process.argv[i + 1] ?? dflt) : dflt;
-}
 const rows = Number(flag('rows', '300000'));
 const features = Number(flag('features', '100000'));
 const nnz = Number(flag('nnz', '20'));
@@ -48,19 +41,8 @@ const withQn = !process.argv.includes('--no-qn');
 const withL2 = !process.argv.includes('--no-l2');
 const repeat = Math.max(1, Number(flag('repeat', '1')));
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr, seconds: (performance.now() - t0) / 1000 }));
-  });
-}
+const run = runTimed;
 
-type Penalty = 'l2' | 'l1';
 interface Row { set: string; penalty: Penalty; run: string; np: number | null; wall: number; objective: number; iterations: number | null; round: number }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-linear-'));
@@ -78,22 +60,6 @@ async function shoalRun(set: string, file: string, penalty: Penalty, solver: str
   if (r.code !== 0) throw new Error(`shoal train --solver ${solver} -np ${np} failed: ${r.stderr}`);
   const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as { objective: number; iterations: number };
   return { set, penalty, run: `shoal ${solver}`, np, wall: r.seconds, objective: m.objective, iterations: m.iterations, round: 0 };
-}
-
-/** liblinear's objective of its model file, evaluated with Shoal's code (same convention). */
-async function liblinearObjective(file: string, model: string, penalty: Penalty): Promise<number> {
-  // Model file: header lines, then "w", then one weight per feature id 1..n; weights are for
-  // the first label listed, so flip the sign when that label is not the positive one.
-  const lines = readFileSync(model, 'utf8').split('\n');
-  const labelLine = lines.find((l) => l.startsWith('label ')) ?? 'label 1 -1';
-  const first = Number(labelLine.split(/\s+/)[1]);
-  const at = lines.indexOf('w');
-  const ws = lines.slice(at + 1).filter((l) => l.trim() !== '').map((l) => Number(l.trim()));
-  const data = await readLibsvm(file);
-  const numFeatures = Math.max(data.maxFeatureId + 1, ws.length + 1);
-  const w = new Float64Array(numFeatures);
-  ws.forEach((v, j) => (w[j + 1] = first > 0 ? v : -v));
-  return objective(localCollective(), data, w, linearLayout(numFeatures, false), 1, penalty === 'l2' ? { l2: 1, l1: 0 } : { l2: 0, l1: 1 });
 }
 
 async function liblinearRun(set: string, file: string, penalty: Penalty, args: string[]): Promise<Row> {

@@ -28,7 +28,8 @@ Writes a synthetic libsvm data set with a planted model (same seed, same bytes).
   --id-space 40|64        binary/ratings: write each feature id hashed into [1, 2^40) or
                           [1, 2^64) (a bijective mix of the planted index, so distinct
                           features keep distinct ids; fields sorted by id) instead of
-                          1..features; read such files with --hash-bits
+                          1..features; read such files with --hash-bits, or keep the ids
+                          with the sharded model: shoal train lr --servers K
   --no-qid                rank: write only the .query file, no qid: fields
   -q, --quiet             no progress on stderr
 Numbers may be written like 1e6.`;

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { LOG_EVERY_USAGE } from '../algorithms/common/progress.js';
 import { lrParams, type LrParams, type LrPenaltyKind, type LrSolver } from '../algorithms/lbfgs_lr/params.js';
+import { MAX_SHARDED_M } from '../algorithms/sharded_lr/slots.js';
 import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
 import { jobExitCode, rankLinePrinter } from './rank_output.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
@@ -45,6 +46,11 @@ Logistic regression (liblinear's objective: 0.5*||w||^2 + C*sum logloss, or l1*|
   --max-features N          refuse data whose largest feature id is N or more, before allocating
                             the dense model (default 16777216 = 2^24: 128 MiB per float64 vector)
   --hash-bits B             hash feature ids into [0, 2^B) (1..32; the model records B for predict)
+  --servers K               sharded model (lbfgs, owlqn): w, the gradient and the L-BFGS history live on
+                            K parameter servers by uint64 feature id (any id up to 2^64-1; no dense
+                            vector anywhere); only scalars cross the network for the solver's steps.
+                            Metrics only (no --model-out yet); docs/logistic_regression.md
+  --replication R           copies of each key with --servers (default 1; a lost server fails the job)
   --timeout-ms T            collective and rendezvous timeout of the ranks
   -q, --quiet               no progress lines
   --log-every N             ${LOG_EVERY_USAGE};
@@ -70,6 +76,10 @@ export interface TrainArgs {
   maxFeatures: number;
   /** 0: ids as written. */
   hashBits: number;
+  /** --servers K: the sharded model on K parameter servers (0: the dense model). */
+  servers: number;
+  /** --replication R (with --servers). */
+  replication: number;
   timeoutMs: number | null;
   quiet: boolean;
   /** --log-every N: every N-th iteration line, plus the first and the last. */
@@ -89,14 +99,14 @@ function usage(message: string): UsageError {
  */
 export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (argv.includes('-h') || argv.includes('--help')) {
-    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: true, recovery: defaultRecoveryArgs() };
+    return { algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null, params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, servers: 0, replication: 1, timeoutMs: null, quiet: false, logEvery: 1, help: true, recovery: defaultRecoveryArgs() };
   }
   const [algorithm, ...rest] = argv;
   if (algorithm === undefined) throw usage(`which algorithm? (available: lr, mart, lambdamart, ftrl, fm, lasso)\n${TRAIN_USAGE}`);
   if (algorithm !== 'lr') throw usage(`unknown algorithm ${JSON.stringify(algorithm)} (available: lr, mart, lambdamart, ftrl, fm, lasso)`);
   const out: TrainArgs = {
     algorithm: 'lr', np: 1, train: [], test: [], modelOut: null, metricsOut: null,
-    params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, timeoutMs: null, quiet: false, logEvery: 1, help: false, recovery: defaultRecoveryArgs(),
+    params: lrParams(), skipBadLines: false, maxFeatures: DEFAULT_MAX_FEATURES, hashBits: 0, servers: 0, replication: 1, timeoutMs: null, quiet: false, logEvery: 1, help: false, recovery: defaultRecoveryArgs(),
   };
   const p: Partial<LrParams> = {};
   let penalty: LrPenaltyKind | undefined;
@@ -125,6 +135,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
       case '--skip-bad-lines': r.noValue(); out.skipBadLines = true; break;
       case '--max-features': out.maxFeatures = r.num((n) => Number.isInteger(n) && n >= 1 && n <= 2 ** 32, 'an integer in [1, 2^32]'); break;
       case '--hash-bits': out.hashBits = r.num((n) => Number.isInteger(n) && n >= 1 && n <= 32, 'an integer in [1, 32]'); break;
+      case '--servers': out.servers = r.int(1); break;
+      case '--replication': out.replication = r.int(1); break;
       case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
       case '--log-every': out.logEvery = r.int(1); break;
       default:
@@ -143,7 +155,24 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   } catch (err) {
     throw usage((err as Error).message);
   }
+  if (out.servers > 0) checkShardedArgs(out, argv);
+  else if (argv.includes('--replication')) throw usage('--replication needs --servers K (the dense model has no servers)');
   return out;
+}
+
+// The sharded model (--servers) runs L-BFGS and OWL-QN only, keeps ids as 64-bit keys and
+// has no model file yet: refuse what it would otherwise ignore.
+function checkShardedArgs(out: TrainArgs, argv: readonly string[]): void {
+  const solver = out.params.solver;
+  if (solver !== 'lbfgs' && solver !== 'owlqn') throw usage(`--servers needs --solver lbfgs or owlqn (${solver} keeps a dense model on every rank)`);
+  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
+  for (const flag of ['--model-out', '--hash-bits', '--max-features']) {
+    if (argv.includes(flag)) throw usage(`${flag} does not apply with --servers (${flag === '--model-out' ? 'the sharded model stays on the servers; use --metrics-out' : 'ids are kept as 64-bit keys'})`);
+  }
+  if (out.replication > out.servers) throw usage(`--replication ${out.replication} is more than --servers ${out.servers}`);
+  const rec = out.recovery;
+  const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
+  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (the sharded model has no checkpoint or recovery; a lost rank or server fails the job)`);
 }
 
 async function checkReadable(flag: string, file: string): Promise<void> {
@@ -205,6 +234,7 @@ export async function trainMain(argv: string[]): Promise<number> {
   await checkTrainFiles(args);
   const result = await runJobForwardingSignals({
     np: args.np,
+    ...(args.servers > 0 ? { servers: args.servers, replication: args.replication, noDashboard: args.quiet } : {}),
     command: [process.execPath, LR_ENTRY, ...withoutNp(argv)],
     quiet: true,
     ...recoveryRunOptions(args.recovery),

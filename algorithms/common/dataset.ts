@@ -94,7 +94,7 @@ export function denseLimitHint(maxFeatures: number, hashFlag: boolean): string {
     `a dense model holds one weight per id up to the largest, and --max-features allows ${maxFeatures} ids ` +
     `(${mib >= 1 ? mib.toFixed(0) : mib.toFixed(3)} MiB per float64 vector; default 2^24); ` +
     (hashFlag ? 'hash the ids into fewer slots with --hash-bits B (e.g. --hash-bits 20), ' : 'renumber the ids densely, ') +
-    'raise --max-features if the memory is there, or use a sharded model (--servers, planned)'
+    'raise --max-features if the memory is there, or train the sharded model (shoal train lr --solver lbfgs|owlqn --servers K: ids up to 2^64-1, no dense vector)'
   );
 }
 

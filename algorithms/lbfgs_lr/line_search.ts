@@ -7,14 +7,18 @@
 // LR trainer); all ranks see the same values, so they take the same branches. If zoom runs out
 // of evaluations it returns the best point with sufficient decrease, if any.
 
-/** One evaluated trial point. */
-export interface LinePoint {
+/**
+ * One evaluated trial point. `V` is how the caller names the point's x and gradient: arrays
+ * here, slot handles for the sharded solver (algorithms/sharded_lr), whose vectors live on
+ * the parameter servers. The search only reads alpha, f and dg.
+ */
+export interface LinePoint<V = Float64Array> {
   alpha: number;
   f: number;
   /** phi'(alpha) = grad(x + alpha d) . d */
   dg: number;
-  x: Float64Array;
-  g: Float64Array;
+  x: V;
+  g: V;
 }
 
 export interface LineSearchOptions {
@@ -24,12 +28,12 @@ export interface LineSearchOptions {
   maxStep?: number;
 }
 
-export interface LineSearchResult {
-  point: LinePoint | null;
+export interface LineSearchResult<V = Float64Array> {
+  point: LinePoint<V> | null;
   evals: number;
 }
 
-function cubicMin(lo: LinePoint, hi: LinePoint): number {
+function cubicMin<V>(lo: LinePoint<V>, hi: LinePoint<V>): number {
   const d1 = lo.dg + hi.dg - (3 * (lo.f - hi.f)) / (lo.alpha - hi.alpha);
   const disc = d1 * d1 - lo.dg * hi.dg;
   if (!(disc >= 0)) return Number.NaN;
@@ -43,12 +47,12 @@ function cubicMin(lo: LinePoint, hi: LinePoint): number {
  * @param start the point at alpha = 0 (f, dg < 0)
  * @param alpha0 first trial step
  */
-export async function strongWolfe(
-  evalAt: (alpha: number) => Promise<LinePoint>,
-  start: LinePoint,
+export async function strongWolfe<V = Float64Array>(
+  evalAt: (alpha: number) => Promise<LinePoint<V>>,
+  start: LinePoint<V>,
   alpha0: number,
   options: LineSearchOptions = {},
-): Promise<LineSearchResult> {
+): Promise<LineSearchResult<V>> {
   const c1 = options.c1 ?? 1e-4;
   const c2 = options.c2 ?? 0.9;
   const maxEvals = options.maxEvals ?? 25;
@@ -56,10 +60,10 @@ export async function strongWolfe(
   const f0 = start.f;
   const dg0 = start.dg;
   let evals = 0;
-  const armijo = (p: LinePoint): boolean => p.f <= f0 + c1 * p.alpha * dg0;
-  const curvature = (p: LinePoint): boolean => Math.abs(p.dg) <= -c2 * dg0;
+  const armijo = (p: LinePoint<V>): boolean => p.f <= f0 + c1 * p.alpha * dg0;
+  const curvature = (p: LinePoint<V>): boolean => Math.abs(p.dg) <= -c2 * dg0;
 
-  const zoom = async (lo: LinePoint, hi: LinePoint): Promise<LineSearchResult> => {
+  const zoom = async (lo: LinePoint<V>, hi: LinePoint<V>): Promise<LineSearchResult<V>> => {
     while (evals < maxEvals) {
       const left = Math.min(lo.alpha, hi.alpha);
       const right = Math.max(lo.alpha, hi.alpha);

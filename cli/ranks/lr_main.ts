@@ -5,6 +5,7 @@ import { init } from '../../lib/index.js';
 import { ShoalError, userErrorExitCode } from '../../lib/errors.js';
 import { parseTrainArgs } from '../train_cli.js';
 import { runLrJob } from '../../algorithms/lbfgs_lr/job.js';
+import { runShardedLrJob } from '../../algorithms/sharded_lr/job.js';
 import { stateOptions } from '../../lib/recovery/recovery_flags.js';
 
 async function main(): Promise<number> {
@@ -20,7 +21,8 @@ async function main(): Promise<number> {
     const { solver, c, l1, penalty, bias, m, blockSize, bcdHessian, seed } = args.params;
     // Hashed ids index another weight vector: a checkpoint must not resume across --hash-bits.
     const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}), ...(args.hashBits ? { hashBits: args.hashBits } : {}) };
-    await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });
+    if (args.servers > 0) await runShardedLrJob(comm, comm.ps, args);
+    else await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });
   } catch (err) {
     const code = userErrorExitCode(err);
     process.stderr.write(`shoal train: ${code === 2 || err instanceof ShoalError ? (err as Error).message : ((err as Error).stack ?? String(err))}\n`);

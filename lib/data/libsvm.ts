@@ -50,6 +50,12 @@ export interface ReadOptions {
   /** Labels must be -1, 0 or 1 (binary classification); others fail with FILE:LINE:COLUMN. */
   binaryLabels?: boolean;
   /**
+   * Ids are 64-bit keys (any value up to 2^64-1; a model sharded on the parameter servers):
+   * featureIds become this rank's local indices 0..k-1 into `keys`, its distinct ids in
+   * first-seen order. Excludes hashBits and maxFeatures.
+   */
+  keyIds?: boolean;
+  /**
    * Per-line weights; default: FILE.weight next to the data if it exists (LightGBM convention;
    * for FILE.gz also FILE-without-.gz.weight); false: never. A name is allowed only with one data file.
    */
@@ -67,6 +73,8 @@ export interface ReadResult extends CsrMatrix {
   files: string[];
   /** The messages ("FILE:LINE:COLUMN: what") of the first 10 skipped lines. */
   skipped: string[];
+  /** keyIds: the id of each local index (featureIds index it). */
+  keys?: BigUint64Array;
 }
 
 interface NativeSource {
@@ -84,6 +92,7 @@ interface NativeSource {
 }
 
 interface NativeReadResult extends CsrMatrix {
+  keys?: BigUint64Array;
   skippedLines: number;
   skipped: string[];
   bytes: number;
@@ -96,6 +105,7 @@ interface NativeReadOptions {
   maxFeatureId?: number;
   maxFeatureIdHint?: string;
   binaryLabels?: boolean;
+  keyIds?: boolean;
 }
 
 interface DataBinding {
@@ -195,6 +205,7 @@ export async function readLibsvm(paths: string | string[], options: ReadOptions 
     skipped: r.skipped,
     bytes: r.bytes,
     files: mine,
+    ...(r.keys ? { keys: r.keys } : {}),
   };
 }
 
@@ -237,7 +248,9 @@ function checkOptions(o: ReadOptions, numFiles: number): { rank: number; size: n
     if (typeof v !== 'string' || v.length === 0) throw invalidArgument(OP, key, 'a file name or false', v);
     if (numFiles !== 1) throw invalidArgument(OP, key, 'false or undefined when reading several files (each uses FILE' + (key === 'weightFile' ? '.weight)' : '.query)'), v);
   }
-  const native: NativeReadOptions = { hashBits, skipBadLines: o.skipBadLines ?? false, binaryLabels: o.binaryLabels ?? false };
+  if (o.keyIds !== undefined && typeof o.keyIds !== 'boolean') throw invalidArgument(OP, 'keyIds', 'a boolean', o.keyIds);
+  if (o.keyIds && (o.hashBits !== undefined || o.maxFeatures !== undefined)) throw invalidArgument(OP, 'keyIds', 'false when hashBits or maxFeatures is set', o.keyIds);
+  const native: NativeReadOptions = { hashBits, skipBadLines: o.skipBadLines ?? false, binaryLabels: o.binaryLabels ?? false, keyIds: o.keyIds ?? false };
   if (o.maxFeatures !== undefined) native.maxFeatureId = o.maxFeatures - 1;
   if (o.maxFeaturesHint !== undefined) native.maxFeatureIdHint = o.maxFeaturesHint;
   return { rank, size, native };

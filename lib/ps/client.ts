@@ -20,6 +20,8 @@ export interface NativePsClient {
   /** `listing`: the verified manifest's files (snapshot_manifest.ts). */
   load(listing: string, timeoutMs: number): Promise<string>;
   stats(timeoutMs: number): Promise<string>;
+  /** A vector program (24-byte instructions) on a vector table: the servers' partial sums as JSON, in server order. */
+  vector(tableId: number, program: Uint8Array, timeoutMs: number): Promise<string>;
   serverLost(rank: number, reason: string): void;
   serverJoined(rank: number, host: string, port: number): void;
   serverAdded(rank: number, host: string, port: number): void;
@@ -49,6 +51,8 @@ export class PsTable {
   readonly dim: number;
   /** Floats per key in a push (dim, or 2*dim for FTRL's deltas of z and n). */
   readonly pushFloats: number;
+  /** Float64 slots per key of a vector table; 0 otherwise. */
+  readonly slots: number;
   readonly #id: number;
   readonly #client: PsClient;
 
@@ -58,7 +62,23 @@ export class PsTable {
     this.name = name;
     this.dim = spec.dim;
     this.pushFloats = pushFloatsPerKey(spec);
+    this.slots = spec.slots ?? 0;
     this.#id = tableIdOf(name);
+  }
+
+  /**
+   * Runs a vector program (lib/ps/vector_program.ts) on every server's rows of this vector
+   * table. Returns each reduction's total: the servers' partial sums added in server order
+   * (NaN where a sum was not finite).
+   */
+  async run(program: Uint8Array): Promise<number[]> {
+    if (this.slots === 0) throw invalidArgument(`${this.name}.run`, 'table', "a vector table (updater 'vector')", this.name);
+    if (!(program instanceof Uint8Array)) throw invalidArgument(`${this.name}.run`, 'program', 'a Uint8Array (VectorProgram.bytes())', program);
+    const text = await this.#client.call('vector', (n) => n.vector(this.#id, program, this.#client.timeoutMs));
+    const perServer = JSON.parse(text) as Array<Array<number | null>>;
+    const totals: number[] = [];
+    for (const sums of perServer) sums.forEach((v, i) => (totals[i] = (totals[i] ?? 0) + (v ?? Number.NaN)));
+    return totals;
   }
 
   /**

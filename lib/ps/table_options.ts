@@ -9,7 +9,13 @@ export type UpdaterOptions =
   | { type: 'adagrad'; lr?: number; eps?: number }
   | { type: 'ftrl'; alpha?: number; beta?: number; l1?: number; l2?: number }
   /** A user-defined updater exported by the module given to `shoal run --ps-updaters FILE`. */
-  | { type: 'custom'; name: string };
+  | { type: 'custom'; name: string }
+  /**
+   * `slots` float64 values per key, for solvers that keep their vectors on the servers and
+   * run vector programs there (lib/ps/vector_program.ts). A pull returns slot 0, a push adds
+   * into slot 1, one float64 per key each (as a Float32Array view of 2 floats per key); dim is 2.
+   */
+  | { type: 'vector'; slots: number };
 
 export type InitOptions =
   | { type: 'zeros' }
@@ -48,9 +54,13 @@ export interface TableSpec {
   high?: number;
   seed?: number;
   customUpdater?: number;
+  /** updater 'vector': float64 slots per key. */
+  slots?: number;
 }
 
-const UPDATERS = { assign: 0, add: 1, sgd: 2, adagrad: 3, ftrl: 4, custom: 5 } as const;
+const UPDATERS = { assign: 0, add: 1, sgd: 2, adagrad: 3, ftrl: 4, custom: 5, vector: 6 } as const;
+/** Most float64 slots of a vector table (native ps::kMaxVectorSlots). */
+export const MAX_VECTOR_SLOTS = 255;
 const INITS = { zeros: 0, normal: 1, uniform: 2 } as const;
 const MODES = { bsp: 0, ssp: 1, asp: 2 } as const;
 
@@ -88,7 +98,7 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
   const dim = o.dim ?? 1;
   if (!Number.isInteger(dim) || dim < 1 || dim > 1 << 20) throw invalidArgument(where, 'dim', 'an integer in [1, 2^20]', dim, true);
   const u = o.updater ?? { type: 'add' };
-  if (!u || !(u.type in UPDATERS)) throw invalidArgument(where, 'updater.type', "'assign' | 'add' | 'sgd' | 'adagrad' | 'ftrl' | 'custom'", u?.type);
+  if (!u || !(u.type in UPDATERS)) throw invalidArgument(where, 'updater.type', "'assign' | 'add' | 'sgd' | 'adagrad' | 'ftrl' | 'custom' | 'vector'", u?.type);
   const i = o.init ?? { type: 'zeros' };
   if (!i || !(i.type in INITS)) throw invalidArgument(where, 'init.type', "'zeros' | 'normal' | 'uniform'", i?.type);
   const c = o.consistency ?? { mode: 'asp' };
@@ -102,6 +112,13 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
   if (u.type === 'custom') {
     if (typeof u.name !== 'string' || u.name === '') throw invalidArgument(where, 'updater.name', 'the name of an updater exported by --ps-updaters', u.name);
     spec.customUpdater = updaterIdOf(u.name);
+  }
+  if (u.type === 'vector') {
+    if (!Number.isInteger(u.slots) || u.slots < 2 || u.slots > MAX_VECTOR_SLOTS) throw invalidArgument(where, 'updater.slots', `an integer in [2, ${MAX_VECTOR_SLOTS}]`, u.slots, true);
+    if (o.dim !== undefined && o.dim !== 2) throw invalidArgument(where, 'dim', '2 (or absent) for a vector table: one float64 per pull and push', o.dim, true);
+    if (i.type !== 'zeros') throw invalidArgument(where, 'init.type', "'zeros' for a vector table", i.type);
+    spec.dim = 2;
+    spec.slots = u.slots;
   }
   const set = (key: keyof TableSpec, value: number | undefined) => {
     if (value !== undefined) (spec as unknown as Record<string, number>)[key] = value;

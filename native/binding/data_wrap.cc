@@ -62,6 +62,7 @@ class ReadLibsvmWorker : public Napi::AsyncWorker {
   void Execute() override {
     // Nothing may throw out of a worker thread: every failure becomes a status for OnOK.
     try {
+      out_.keyIds = options_.keyIds;
       for (const data::SourceSpec& spec : specs_) results_.push_back(data::readSource(spec, options_, out_));
       data::finish(out_);
     } catch (const data::ParseError& e) {
@@ -96,6 +97,7 @@ class ReadLibsvmWorker : public Napi::AsyncWorker {
     r.Set("numRows", Napi::Number::New(env, numRows));
     r.Set("rowPtr", takeArray<uint32_t, Napi::Uint32Array>(env, out_.rowPtr));
     r.Set("featureIds", takeArray<uint32_t, Napi::Uint32Array>(env, out_.featureIds));
+    if (out_.keyIds) r.Set("keys", takeArray<uint64_t, Napi::TypedArrayOf<uint64_t>>(env, out_.keys));
     r.Set("values", takeArray<float, Napi::Float32Array>(env, out_.values));
     r.Set("labels", takeArray<float, Napi::Float32Array>(env, out_.labels));
     r.Set("qids", out_.anyQid ? takeArray<uint32_t, Napi::Uint32Array>(env, out_.qids).As<Napi::Value>() : env.Null());
@@ -154,6 +156,8 @@ Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
   options.maxFeatureId = static_cast<uint32_t>(optionalInt64(opts, "maxFeatureId", kOp, 0, 0xffffffffLL, 0xffffffffLL));
   options.maxFeatureIdHint = optionalString(opts, "maxFeatureIdHint", "");
   options.binaryLabels = opts.Has("binaryLabels") && opts.Get("binaryLabels").ToBoolean().Value();
+  options.keyIds = opts.Has("keyIds") && opts.Get("keyIds").ToBoolean().Value();
+  if (options.keyIds && options.hashBits != 0) throw Napi::RangeError::New(env, std::string(kOp) + ": keyIds and hashBits exclude each other");
 
   std::vector<data::SourceSpec> specs;
   std::vector<Napi::ObjectReference> keepAlive;

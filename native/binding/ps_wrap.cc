@@ -10,6 +10,7 @@
 #include <string>
 
 #include "binding/convert.h"
+#include "ps/vector_program.h"
 #include "psnet/client.h"
 #include "psnet/server.h"
 #include "psnet/snapshot.h"
@@ -250,6 +251,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
                         InstanceMethod<&NativePsClient::pull>("pull"), InstanceMethod<&NativePsClient::push>("push"),
                         InstanceMethod<&NativePsClient::clock>("clock"), InstanceMethod<&NativePsClient::save>("save"),
                         InstanceMethod<&NativePsClient::load>("load"), InstanceMethod<&NativePsClient::stats>("stats"),
+                        InstanceMethod<&NativePsClient::vector>("vector"),
                         InstanceMethod<&NativePsClient::serverLost>("serverLost"), InstanceMethod<&NativePsClient::serverJoined>("serverJoined"),
                         InstanceMethod<&NativePsClient::serverAdded>("serverAdded"), InstanceMethod<&NativePsClient::serverLeft>("serverLeft"),
                         InstanceMethod<&NativePsClient::close>("close")});
@@ -347,7 +349,8 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     op->type = psnet::PsOp::Type::kCreateTable;
     psnet::TableSpec& s = op->spec;
     s.dim = static_cast<uint32_t>(requireInt64(o, "dim", "createTable", 1, 1 << 20));
-    s.updater = static_cast<uint8_t>(requireInt(o, "updater", "createTable", 0, 5));
+    s.updater = static_cast<uint8_t>(requireInt(o, "updater", "createTable", 0, 6));
+    s.vectorSlots = static_cast<uint8_t>(optionalInt64(o, "slots", "createTable", 0, ps::kMaxVectorSlots, 0));
     s.init = static_cast<uint8_t>(requireInt(o, "init", "createTable", 0, 2));
     s.consistency = static_cast<uint8_t>(requireInt(o, "consistency", "createTable", 0, 2));
     s.staleness = static_cast<int32_t>(optionalInt64(o, "staleness", "createTable", 0, 1 << 30, 0));
@@ -399,6 +402,29 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     op->floats = vals.ElementLength();
     op->timeoutMs = timeoutArg(info, 3, name);
     return submit(env, std::move(op), info[1], info[2], false);
+  }
+
+  // vector(tableId, program: Uint8Array of 24-byte instructions, timeoutMs) -> Promise<string>:
+  // the servers' partial sums as a JSON array of arrays, in server order (ps/vector_program.h).
+  Napi::Value vector(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "vector: expected (tableId, program: Uint8Array)");
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "vector: expected a Uint8Array for 'program'");
+    }
+    auto prog = info[1].As<Napi::TypedArray>();
+    const size_t bytes = prog.ByteLength();
+    if (bytes == 0 || bytes % sizeof(ps::VectorInstr) != 0 || bytes / sizeof(ps::VectorInstr) > ps::kMaxVectorInstrs) {
+      throw Napi::RangeError::New(env, "vector: 'program' must hold 1.." + std::to_string(ps::kMaxVectorInstrs) + " instructions of " +
+                                           std::to_string(sizeof(ps::VectorInstr)) + " bytes (got " + std::to_string(bytes) + " bytes)");
+    }
+    auto op = std::make_unique<psnet::PsOp>();
+    op->type = psnet::PsOp::Type::kVector;
+    op->tableId = info[0].As<Napi::Number>().Uint32Value();
+    op->text.assign(reinterpret_cast<const char*>(static_cast<uint8_t*>(prog.ArrayBuffer().Data()) + prog.ByteOffset()), bytes);
+    op->count = bytes / sizeof(ps::VectorInstr);
+    op->timeoutMs = timeoutArg(info, 2, "vector");
+    return submit(env, std::move(op), env.Undefined(), env.Undefined(), true);
   }
 
   Napi::Value clock(const Napi::CallbackInfo& info) { return simple(info, psnet::PsOp::Type::kClock, false, 0); }

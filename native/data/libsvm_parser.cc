@@ -7,6 +7,10 @@
 // one (by counting '\n' from the last place we counted), never on the hot path.
 #include "data/libsvm_parser.h"
 
+#include <vector>
+
+#include "ps/mix64.h"
+
 #include <charconv>  // for std::from_chars
 #include <cmath>     // for HUGE_VAL, std::isnan, std::isinf
 #include <cstring>   // for memcmp
@@ -205,9 +209,9 @@ bool parseRow(const char* b, const char* e, const ReadOptions& options, CsrOutpu
       fail = {static_cast<size_t>(idStart - b), "feature id " + std::string(idStart, p) + " does not fit in 64 bits"};
       return false;
     }
-    if (hashBits == 0 && id > kMaxId32) {
+    if (hashBits == 0 && id > kMaxId32 && !options.keyIds) {
       fail = {static_cast<size_t>(idStart - b), "feature id " + std::to_string(id) +
-                                                    " is 2^32 or more; use --hash-bits (hashBits) to hash large ids"};
+                                                    " is 2^32 or more; use --hash-bits (hashBits) to hash large ids, or keep them as keys in the sharded model (shoal train lr --servers K; readLibsvm keyIds)"};
       return false;
     }
     ++p;
@@ -223,6 +227,12 @@ bool parseRow(const char* b, const char* e, const ReadOptions& options, CsrOutpu
       return false;
     }
     p = end;
+    if (options.keyIds) {
+      out.featureIds.push(0);  // the index into out.keys, set by finish()
+      out.ids64.push(id);
+      out.values.push(static_cast<float>(d));
+      continue;
+    }
     const uint32_t stored = hashBits == 0 ? static_cast<uint32_t>(id) : hashFeatureId(id, hashBits);
     if (stored > options.maxFeatureId) {
       fail = {static_cast<size_t>(idStart - b),
@@ -424,6 +434,7 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
       } else {
         out.featureIds.resize(nnzBefore);
         out.values.resize(nnzBefore);
+        if (out.keyIds) out.ids64.resize(nnzBefore);
         ParseError err = fail(line.offset, failure.column0, failure.what);
         if (!options.skipBadLines || failure.fatal) throw err;
         ++out.skippedLines;
@@ -447,7 +458,34 @@ SourceResult readSource(const SourceSpec& spec, const ReadOptions& options, CsrO
   return result;
 }
 
+namespace {
+
+// keyIds: featureIds[k] = the index of ids64[k] among the rank's distinct ids (first-seen
+// order, in `keys`), through an open-addressing table of twice the non-zeros' power of two.
+void compactKeys(CsrOutput& out) {
+  const size_t nnz = out.ids64.size();
+  size_t cap = 16;
+  while (cap < 2 * nnz) cap <<= 1;
+  std::vector<uint32_t> slot(cap, 0xffffffffu);  // index into keys, or empty
+  const size_t mask = cap - 1;
+  for (size_t k = 0; k < nnz; ++k) {
+    const uint64_t id = out.ids64[k];
+    size_t h = ps::mix64(id) & mask;
+    while (slot[h] != 0xffffffffu && out.keys[slot[h]] != id) h = (h + 1) & mask;
+    if (slot[h] == 0xffffffffu) {
+      slot[h] = static_cast<uint32_t>(out.keys.size());
+      out.keys.push(id);
+    }
+    out.featureIds[k] = slot[h];
+  }
+  out.maxFeatureId = static_cast<int64_t>(out.keys.size()) - 1;
+  out.keys.shrinkToFit();
+}
+
+}  // namespace
+
 void finish(CsrOutput& out) {
+  if (out.keyIds) compactKeys(out);
   if (out.rowPtr.size() == 0) out.rowPtr.push(0);
   out.rowPtr.shrinkToFit();
   out.featureIds.shrinkToFit();

@@ -123,6 +123,11 @@ struct CsrOutput {
   GrowArray<float> labels;
   GrowArray<uint32_t> qids;    // kept only when anyQid
   GrowArray<float> weights;    // kept only when anyWeight
+  // ReadOptions::keyIds: the ids as written (64-bit) while reading; finish() turns featureIds
+  // into indices into `keys`, this rank's distinct ids in first-seen order.
+  bool keyIds = false;
+  GrowArray<uint64_t> ids64;
+  GrowArray<uint64_t> keys;
   bool anyQid = false;
   bool anyWeight = false;
   int64_t maxFeatureId = -1;
@@ -140,6 +145,9 @@ struct ReadOptions {
   uint32_t maxFeatureId = 0xffffffffu;  // larger (stored) ids fail the read
   std::string maxFeatureIdHint;         // appended to that error: what the limit is and what to do
   bool binaryLabels = false;            // labels must be -1, 0 or 1
+  // Ids are keys of any 64-bit value (a model sharded by key on the parameter servers):
+  // featureIds become local indices 0..k-1 into CsrOutput::keys. No hashing, no maxFeatureId.
+  bool keyIds = false;
 };
 
 // One file or memory block and this rank's share of it.

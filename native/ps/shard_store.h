@@ -127,6 +127,10 @@ class ShardStore {
   // modify the store.
   template <typename F>
   void forEach(F&& f) const;
+  // f(uint64_t key, float* row) for every row: f may change the row, not the key set
+  // (vector programs, ps/vector_program.h).
+  template <typename F>
+  void forEachMutable(F&& f);
 
   size_t size() const { return size_; }
   // Bytes allocated for the tables (old and new while migrating) and the side slot.
@@ -178,6 +182,17 @@ void ShardStore::forEach(F&& f) const {
     for (size_t i = 0; i < t->capacity(); ++i) {
       const uint64_t k = t->key(i);
       if (k != 0) f(k, static_cast<const float*>(t->row(i)));
+    }
+  }
+}
+
+template <typename F>
+void ShardStore::forEachMutable(F&& f) {
+  if (zeroPresent_) f(uint64_t{0}, zeroRow_.get());
+  for (detail::SlotTable* t : {&old_, &cur_}) {
+    for (size_t i = 0; i < t->capacity(); ++i) {
+      const uint64_t k = t->key(i);
+      if (k != 0) f(k, t->row(i));
     }
   }
 }

@@ -11,6 +11,7 @@ uint32_t stateFloatsPerKey(const TableConfig& config) {
   switch (config.updater.kind) {
     case UpdaterKind::kAdagrad: return config.dim;
     case UpdaterKind::kFtrl: return 2 * config.dim;
+    case UpdaterKind::kVector: return 2 * config.updater.vectorSlots - config.dim;
     default: return 0;
   }
 }
@@ -31,6 +32,7 @@ const char* updaterKindName(UpdaterKind kind) {
     case UpdaterKind::kSgd: return "sgd";
     case UpdaterKind::kAdagrad: return "adagrad";
     case UpdaterKind::kFtrl: return "ftrl";
+    case UpdaterKind::kVector: return "vector";
   }
   return "?";
 }
@@ -99,7 +101,12 @@ void validate(const TableConfig& config) {
       // w's denominator is (beta + sqrt(n)) / alpha + l2, zero while n = 0 if beta = l2 = 0.
       if (up.beta == 0 && up.l2 == 0) invalid("updater.beta", "> 0 when updater.l2 is 0 (w would divide by zero)", up.beta);
       break;
-    default: invalid("updater.kind", "0 (assign) .. 4 (ftrl)", static_cast<int>(up.kind));
+    case UpdaterKind::kVector:
+      if (config.dim != 2) invalid("dim", "2 for a vector table (one float64 per pull and push)", config.dim);
+      if (up.vectorSlots < 2 || up.vectorSlots > kMaxVectorSlots) invalid("updater.slots", "an integer in [2, " + std::to_string(kMaxVectorSlots) + "]", up.vectorSlots);
+      if (init.kind != InitKind::kZeros) invalid("init.kind", "zeros for a vector table", static_cast<int>(init.kind));
+      break;
+    default: invalid("updater.kind", "0 (assign) .. 4 (ftrl) or 6 (vector)", static_cast<int>(up.kind));
   }
 }
 

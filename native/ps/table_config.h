@@ -7,13 +7,18 @@
 
 namespace shoal::ps {
 
-enum class UpdaterKind : uint8_t { kAssign = 0, kAdd = 1, kSgd = 2, kAdagrad = 3, kFtrl = 4 };
+// kVector (6; 5 is the wire's custom updater): a row of `vectorSlots` float64 slots for
+// solvers that keep their vectors on the servers (ps/vector_program.h). dim must be 2: a pull
+// returns slot 0 (the point workers evaluate at) and a push adds one float64 into slot 1 (the
+// gradient), each as two floats' bytes.
+enum class UpdaterKind : uint8_t { kAssign = 0, kAdd = 1, kSgd = 2, kAdagrad = 3, kFtrl = 4, kVector = 6 };
 
 // Fields an updater does not use are ignored (sgd reads lr; adagrad lr and eps; ftrl alpha,
 // beta, l1 and l2).
 struct UpdaterConfig {
   UpdaterKind kind = UpdaterKind::kAdd;
   float lr = 0.01f, eps = 1e-8f, alpha = 0.05f, beta = 1.0f, l1 = 0.0f, l2 = 0.0f;
+  uint32_t vectorSlots = 0;  // kVector only: float64 slots per key (2..kMaxVectorSlots)
 };
 
 enum class InitKind : uint8_t { kZeros = 0, kNormal = 1, kUniform = 2 };
@@ -31,6 +36,8 @@ struct TableConfig {
   InitConfig init;
   UpdaterConfig updater;
 };
+
+inline constexpr uint32_t kMaxVectorSlots = 255;
 
 // Widest row we accept: keeps rowFloats * 4 bytes and batch sizes far from overflow.
 inline constexpr uint32_t kMaxDim = 1u << 20;

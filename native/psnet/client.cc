@@ -217,6 +217,19 @@ void PsClient::start(uint64_t opId) {
       case PsOp::Type::kSave: sendToAll(opId, MsgType::kSave, op.text, 0); return;
       case PsOp::Type::kLoad: sendToAll(opId, MsgType::kLoad, op.text, 0); return;
       case PsOp::Type::kStats: sendToAll(opId, MsgType::kStats, std::string(), 0); return;
+      case PsOp::Type::kVector: {
+        auto t = tables_.find(op.tableId);
+        if (t == tables_.end()) throw Error(ErrorCode::kInvalidArgument, "unknown table id (create it with ps.table() first)");
+        if (t->second.spec.updater != 6) throw Error(ErrorCode::kInvalidArgument, "vector program on table '" + t->second.name + "', which is not a vector table");
+        // Every server runs the program on the rows it holds: a lost server's partial sums
+        // cannot be made up by another, so refuse rather than return a partial answer.
+        if (lost_ > 0) {
+          throw Error(ErrorCode::kPeerLost, "vector program on table '" + t->second.name + "': " + std::to_string(lost_) +
+                                                " parameter server(s) lost; the sums would miss their rows");
+        }
+        sendToAll(opId, MsgType::kVector, op.text, 0, static_cast<uint32_t>(op.count));
+        return;
+      }
       case PsOp::Type::kPull:
       case PsOp::Type::kPush: {
         auto t = tables_.find(op.tableId);
@@ -350,7 +363,7 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   conns_[static_cast<size_t>(server)]->send(std::move(m));
 }
 
-void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock) {
+void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock, uint32_t count) {
   InFlight& f = inflight_[opId];
   f.outstanding = 1;  // guard: complete only after every send is queued
   for (int s = 0; s < config_.numServers; ++s) {
@@ -359,6 +372,7 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
     Message m = Message::make(type, f.op->tableId, rid, payload.size());
     m.header().worker = static_cast<uint32_t>(config_.workerRank);
     m.header().clock = clock;
+    m.header().count = count;
     if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
     requests_[rid] = SubRequest{opId, s, {}, 0};
     ++f.outstanding;
@@ -390,6 +404,8 @@ void PsClient::onResponse(int server, Message&& m) {
         std::memcpy(dst + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
       }
     }
+  } else if (f.op->type == PsOp::Type::kVector) {
+    f.answerOf[server].assign(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   } else if (m.payloadBytes() > 0) {
     f.answers.emplace_back(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   }
@@ -416,6 +432,7 @@ void PsClient::complete(uint64_t opId) {
       std::memcpy(f.op->out + i * dim, f.uniqValues.data() + static_cast<size_t>(f.index[i]) * dim, dim * sizeof(float));
     }
   }
+  for (auto& [server, answer] : f.answerOf) f.answers.push_back(std::move(answer));  // server order: sums add up the same way every run
   std::string text = "[";
   for (size_t i = 0; i < f.answers.size(); ++i) text += (i ? "," : "") + f.answers[i];
   text += "]";
@@ -481,6 +498,11 @@ void PsClient::loseServer(int server, const std::string& reason) {
       continue;
     }
     const PsOp::Type t = fit->second.op->type;
+    if (t == PsOp::Type::kVector) {
+      fail(sub.opId, Status{ErrorCode::kPeerLost, "parameter server " + std::to_string(server) + " was lost (" + reason +
+                                                      ") during a vector program: its rows' partial sums are missing", server});
+      continue;
+    }
     if (t == PsOp::Type::kPull || t == PsOp::Type::kPush) {
       ++fit->second.outstanding;  // keep the op open while re-routing
       partitionAndSend(sub.opId, sub.uniqIdx, sub.updateId);

@@ -41,7 +41,7 @@ struct PsClientConfig {
 };
 
 struct PsOp {
-  enum class Type { kConnect, kCreateTable, kPull, kPush, kClock, kSave, kLoad, kStats, kClose };
+  enum class Type { kConnect, kCreateTable, kPull, kPush, kClock, kSave, kLoad, kStats, kVector, kClose };
   Type type = Type::kPull;
   uint32_t tableId = 0;
   const uint64_t* keys = nullptr;
@@ -50,7 +50,7 @@ struct PsOp {
   float* out = nullptr;            // pull: count * dim
   size_t floats = 0;               // length of values (push) or out (pull), checked against the table
   TableSpec spec{};                // createTable
-  std::string text;                // createTable: name; save/load: directory
+  std::string text;                // createTable: name; save/load: directory; vector: the program's bytes
   std::vector<runtime::PeerAddress> servers;  // connect
   int64_t timeoutMs = 0;
   // Called once on the client thread with the outcome and, for save/load/stats, the
@@ -96,6 +96,7 @@ class PsClient {
     int outstanding = 0;
     Status status;
     std::vector<std::string> answers;
+    std::map<int, std::string> answerOf;  // vector: each server's answer, joined in server order
     std::vector<uint64_t> uniq;        // distinct keys
     std::vector<uint32_t> index;       // caller's key i -> position in uniq
     std::vector<float> uniqValues;     // pull: values per distinct key; push: summed pushes
@@ -115,7 +116,7 @@ class PsClient {
   void loop();
   void start(uint64_t opId);
   void connectAll(InFlight& f);
-  void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock);
+  void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock, uint32_t count = 0);
   void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
   void onResponse(int server, Message&& m);

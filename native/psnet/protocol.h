@@ -11,6 +11,9 @@
 //   kClock        empty (header.clock is the worker's new clock)        -> empty
 //   kSave / kLoad directory path bytes                      -> empty (kSave: JSON shard list)
 //   kStats        empty                                      -> JSON text
+//   kVector       ps::VectorInstr program[count] (24 bytes each) on a vector table
+//                 -> JSON array of this server's partial sums, one per reduction
+//                 (ps/vector_program.h; %.17g, so every double survives the text)
 // Server to server, when a replacement server restores a lost one's data (server_sync.cc):
 //   kSync         empty (header.clock: the joiner's rank)   -> uint64 clocks[numWorkers], sent
 //                 after the holder's kCreateTable, kSyncRows and kSyncApplied messages
@@ -48,6 +51,7 @@ enum class MsgType : uint8_t {
   kSyncApplied = 11,
   kSyncEnd = 12,
   kDrain = 13,
+  kVector = 14,
 };
 
 constexpr uint32_t kSyncReplace = 0;
@@ -76,7 +80,7 @@ struct TableSpec {
   uint8_t updater;
   uint8_t init;
   uint8_t consistency;   // 0 bsp, 1 ssp, 2 asp
-  uint8_t reserved;
+  uint8_t vectorSlots;   // updater 6 (vector): float64 slots per key; else 0
   int32_t staleness;
   float lr, eps, alpha, beta, l1, l2;
   float initMean, initStd, initLow, initHigh;
@@ -108,6 +112,7 @@ inline const char* msgTypeName(MsgType t) {
     case MsgType::kSyncApplied: return "syncApplied";
     case MsgType::kSyncEnd: return "syncEnd";
     case MsgType::kDrain: return "drain";
+    case MsgType::kVector: return "vector";
   }
   return "?";
 }

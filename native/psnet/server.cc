@@ -562,6 +562,7 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
         handleSyncEnd(serverOf(connId), m);
         break;
       case MsgType::kDrain: handleDrain(connId, m); break;
+      case MsgType::kVector: handleVector(connId, m); break;
       case MsgType::kStats: {
         const std::string s = statsJson();
         Message r = makeResponse(h, kOk, s.size());

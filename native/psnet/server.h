@@ -161,6 +161,7 @@ class PsServer {
   uint64_t sendToServer(int server, Message m);  // a server-to-server request; returns its id
   void sendReplicate(int server, Message m, uint64_t requestId, uint32_t worker);
   std::string statsJson() const;
+  void handleVector(uint64_t connId, const Message& m);  // server_vector.cc
   // server_sync.cc: the holder's and the replacement's side of a restore.
   void handleSync(uint64_t connId, const Message& m);
   void handleSyncRows(int server, const Message& m);

@@ -14,6 +14,7 @@ std::string describeSpec(const TableSpec& s) {
   o << "dim " << s.dim << ", updater " << (s.updater == kCustomUpdater ? "custom" : ps::updaterKindName(static_cast<ps::UpdaterKind>(s.updater))) << ", init "
     << ps::initKindName(static_cast<ps::InitKind>(s.init)) << ", consistency " << (s.consistency < 3 ? kModes[s.consistency] : "?");
   if (s.consistency == 1) o << " (staleness " << s.staleness << ")";
+  if (s.vectorSlots != 0) o << ", " << static_cast<int>(s.vectorSlots) << " slots";
   return o.str();
 }
 

@@ -22,6 +22,7 @@ inline ps::TableConfig toTableConfig(const TableSpec& s) {
   c.updater.beta = s.beta;
   c.updater.l1 = s.l1;
   c.updater.l2 = s.l2;
+  c.updater.vectorSlots = s.vectorSlots;
   c.init.kind = static_cast<ps::InitKind>(s.init);
   c.init.mean = s.initMean;
   c.init.std = s.initStd;
@@ -46,7 +47,7 @@ inline bool sameSpec(const TableSpec& a, const TableSpec& b) {
   return a.dim == b.dim && a.updater == b.updater && a.customUpdater == b.customUpdater && a.init == b.init && a.consistency == b.consistency &&
          a.staleness == b.staleness && a.lr == b.lr && a.eps == b.eps && a.alpha == b.alpha && a.beta == b.beta &&
          a.l1 == b.l1 && a.l2 == b.l2 && a.initMean == b.initMean && a.initStd == b.initStd && a.initLow == b.initLow &&
-         a.initHigh == b.initHigh && a.initSeed == b.initSeed;
+         a.initHigh == b.initHigh && a.initSeed == b.initSeed && a.vectorSlots == b.vectorSlots;
 }
 
 std::string describeSpec(const TableSpec& s);

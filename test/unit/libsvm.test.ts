@@ -103,12 +103,24 @@ test('values are float32 of the decimal (Math.fround(Number(s)))', async (t) => 
   t.deepEqual([...r.labels], want);
 });
 
+test('keyIds: ids up to 2^64-1 become local indices into keys (first-seen order); skipped lines leave no key behind', async (t) => {
+  const file = tmpFile('1 18446744073709551615:1 7:2\n0 bad\n-1 7:3 4294967296:1 0:4\n1 5:x 99:1\n');
+  const r = await readLibsvm(file, { keyIds: true, skipBadLines: true });
+  t.is(r.numRows, 2);
+  t.deepEqual([...r.keys!], [18446744073709551615n, 7n, 4294967296n, 0n]);
+  t.deepEqual([...r.featureIds], [0, 1, 1, 2, 3]);
+  t.deepEqual([...r.values], [1, 2, 3, 1, 4]);
+  t.is(r.maxFeatureId, 3);
+  t.is(r.skippedLines, 2);
+  await t.throwsAsync(readLibsvm(file, { keyIds: true, hashBits: 8 }), { message: /keyIds/ });
+});
+
 test('huge feature ids: 2^32-1 is fine, 2^32 needs hashBits', async (t) => {
   const r = await readLibsvm(tmpFile('1 4294967295:1 0:2\n'));
   t.deepEqual([...r.featureIds], [4294967295, 0]);
   t.is(r.maxFeatureId, 4294967295);
   const err = await parseError('1 1:1\n0 2:1 4294967296:1\n');
-  t.regex(err.message, /:2:7: feature id 4294967296 is 2\^32 or more; use --hash-bits \(hashBits\) to hash large ids$/);
+  t.regex(err.message, /:2:7: feature id 4294967296 is 2\^32 or more; use --hash-bits \(hashBits\) to hash large ids, or keep them as keys in the sharded model \(shoal train lr --servers K; readLibsvm keyIds\)$/);
   const big = await parseError('1 99999999999999999999999:1\n');
   t.regex(big.message, /:1:3: feature id 99999999999999999999999 does not fit in 64 bits$/);
 });

@@ -5,6 +5,7 @@
 #include "ps/updaters/assign.h"
 #include "ps/updaters/ftrl.h"
 #include "ps/updaters/sgd.h"
+#include "ps/updaters/vector_add.h"
 
 namespace shoal::ps {
 
@@ -15,6 +16,7 @@ ApplyFn applyFnFor(UpdaterKind kind) {
     case UpdaterKind::kSgd: return &applySgd;
     case UpdaterKind::kAdagrad: return &applyAdagrad;
     case UpdaterKind::kFtrl: return &applyFtrl;
+    case UpdaterKind::kVector: return &applyVectorAdd;
   }
   return nullptr;
 }

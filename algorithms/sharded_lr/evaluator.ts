@@ -1,0 +1,57 @@
+// One rank's part of every objective evaluation of the sharded solver: pull the current point
+// (slot 0) for the keys in its rows only, run the native loss-and-gradient pass over its rows
+// in a local compact index space, push the sparse gradient (summed in float64 into slot 1 on
+// the servers), and sum the losses with one scalar allReduce. The allReduce also tells the
+// driver that every rank's push was acknowledged.
+import type { Collective } from '../common/collective.js';
+import type { CsrData } from '../common/dataset.js';
+import { linearLayout, localLossGrad, lossGradWorkSize, type LinearLayout } from '../common/logistic.js';
+import { lossGradThreads } from '../lbfgs_lr/index.js';
+import { BIAS_KEY, type ShardedVectors } from './sharded_vectors.js';
+
+export class ShardedEvaluator {
+  /** This rank's weights at the evaluated point, by local index (then the bias). */
+  readonly w: Float64Array;
+  readonly layout: LinearLayout;
+  readonly #grad: Float64Array;
+  readonly #work: Float64Array;
+  readonly #threads: number;
+  readonly #loss = new Float64Array(1);
+
+  /**
+   * @param data rows whose feature ids are local indices 0..keys.length-1 (readLibsvm keyIds)
+   * @param keys the key of each local index
+   */
+  constructor(
+    private readonly comm: Collective,
+    private readonly data: CsrData,
+    private readonly keys: BigUint64Array,
+    private readonly vectors: ShardedVectors,
+    private readonly c: number,
+  ) {
+    this.layout = linearLayout(keys.length, vectors.bias !== null);
+    this.w = new Float64Array(this.layout.dim);
+    this.#grad = new Float64Array(this.layout.dim);
+    this.#threads = lossGradThreads(comm.size, data);
+    this.#work = new Float64Array(lossGradWorkSize(this.layout, this.#threads));
+  }
+
+  /** Pulls slot 0 of this rank's keys (and the bias) into `w`. */
+  async pullPoint(): Promise<void> {
+    const k = this.keys.length;
+    // A vector table answers one float64 per key, as 2 floats: land it straight in w.
+    await this.vectors.w.pull(this.keys, new Float32Array(this.w.buffer, 0, 2 * k));
+    if (this.vectors.bias) await this.vectors.bias.pull(BIAS_KEY, new Float32Array(this.w.buffer, 8 * k, 2));
+  }
+
+  /** One evaluation, collective: returns C * (sum of every rank's losses); the gradient is on the servers. */
+  async evaluate(): Promise<number> {
+    await this.pullPoint();
+    const k = this.keys.length;
+    this.#loss[0] = localLossGrad(this.data, this.w, this.layout, this.c, this.#grad, this.#threads, this.#work);
+    await this.vectors.w.push(this.keys, new Float32Array(this.#grad.buffer, 0, 2 * k));
+    if (this.vectors.bias) await this.vectors.bias.push(BIAS_KEY, new Float32Array(this.#grad.buffer, 8 * k, 2));
+    await this.comm.allReduce(this.#loss, { op: 'sum' });
+    return this.#loss[0]!;
+  }
+}

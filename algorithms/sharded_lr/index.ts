@@ -1,0 +1,110 @@
+// Logistic regression with the model sharded over the parameter servers (`shoal train lr
+// --servers K`, KunPeng's L-BFGS layout): w, the gradient, the direction and the L-BFGS pairs
+// live on the servers by uint64 feature key, in vector tables (lib/ps/vector_program.ts);
+// no process holds a dense vector over the id space. Rank 0 drives the solver
+// (quasi_newton.ts) and broadcasts a command before every evaluation; every rank then pulls
+// the weights of its own rows' keys, runs the native loss-and-gradient pass, pushes its sparse
+// gradient and joins one scalar allReduce (evaluator.ts).
+import type { Collective } from '../common/collective.js';
+import type { CsrData } from '../common/dataset.js';
+import { predictProbabilities } from '../common/logistic.js';
+import type { LrParams } from '../lbfgs_lr/params.js';
+import { penaltyOf } from '../lbfgs_lr/params.js';
+import type { IterationInfo, StopReason } from '../lbfgs_lr/lbfgs.js';
+import { ShoalError } from '../../lib/errors.js';
+import type { PsClient } from '../../lib/ps/client.js';
+import { ShardedEvaluator } from './evaluator.js';
+import { shardedQuasiNewton } from './quasi_newton.js';
+import { ShardedVectors } from './sharded_vectors.js';
+import { MAX_SHARDED_M, slotsFor, W, X } from './slots.js';
+
+export { MAX_SHARDED_M } from './slots.js';
+
+/** Solvers that run sharded. */
+export const SHARDED_SOLVERS = ['lbfgs', 'owlqn'] as const;
+
+const EVAL = 1;
+const DONE = 2;
+const FAILED = 3;
+const REASONS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
+
+export interface ShardedTrainResult {
+  objective: number;
+  gradNorm: number;
+  iterations: number;
+  evaluations: number;
+  reason: StopReason;
+  seconds: number;
+  /** Non-zero feature weights of the model (over every key). */
+  modelNnz: number;
+  /** Vector programs the driver ran. */
+  programs: number;
+  /** Distinct feature keys over every rank's rows (rows of the servers' w table). */
+  numKeys: number;
+  /** This rank's weights at the end, by local index of `keys` (then the bias). */
+  localWeights: Float64Array;
+  /** P(y = +1) of each of this rank's training rows. */
+  predict(data: CsrData, keys: BigUint64Array): Promise<Float64Array>;
+}
+
+/**
+ * Trains on this rank's rows. Collective over `comm` and the servers behind `ps`: every rank
+ * calls it with its rows (feature ids = local indices into `keys`) and the same params.
+ * @throws {RangeError} for a solver other than lbfgs/owlqn or m above MAX_SHARDED_M.
+ */
+export async function trainSharded(
+  comm: Collective,
+  ps: PsClient,
+  data: CsrData,
+  keys: BigUint64Array,
+  params: LrParams,
+  onIteration?: (info: IterationInfo) => void,
+): Promise<ShardedTrainResult> {
+  if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use lbfgs or owlqn)`);
+  if (params.m > MAX_SHARDED_M) throw new RangeError(`lr --servers: m = ${params.m} is above ${MAX_SHARDED_M} (a vector table holds 10 + 2m slots of at most 255)`);
+  const t0 = performance.now();
+  const vectors = await ShardedVectors.open(ps, 'lr', slotsFor(params.m), params.bias);
+  const evaluator = new ShardedEvaluator(comm, data, keys, vectors, params.c);
+  const cmd = new Float64Array(9);
+  if (comm.rank === 0) {
+    const evaluate = async (): Promise<number> => {
+      cmd[0] = EVAL;
+      await comm.bcast(cmd, 0);
+      return evaluator.evaluate();
+    };
+    const penalty = penaltyOf(params);
+    try {
+      const r = await shardedQuasiNewton(vectors, evaluate, { m: params.m, maxIter: params.maxIter, tol: params.tol, l2: penalty.l2, l1: penalty.l1, ...(onIteration ? { onIteration } : {}) });
+      // Slot X (what workers pull) takes the final iterate.
+      const nnz = await vectors.run((p) => p.copy(X, W).countNonZero(W).countRows());
+      cmd.set([DONE, r.objective, r.gradNorm, r.iterations, r.evaluations, REASONS.indexOf(r.reason), nnz.w[0]!, vectors.programs, nnz.w[1]!]);
+    } catch (err) {
+      // The other ranks wait for a command: tell them, then fail with the cause.
+      cmd[0] = FAILED;
+      await comm.bcast(cmd, 0).catch(() => undefined);
+      throw err;
+    }
+    await comm.bcast(cmd, 0);
+  } else {
+    for (;;) {
+      await comm.bcast(cmd, 0);
+      if (cmd[0] !== EVAL) break;
+      await evaluator.evaluate();
+    }
+    if (cmd[0] === FAILED) throw new ShoalError('ERR_ABORTED', 'lr --servers: rank 0 stopped the solver (see its message)', { rank: comm.rank });
+  }
+  await evaluator.pullPoint();
+  const seconds = (performance.now() - t0) / 1000;
+  const t = { objective: cmd[1]!, gradNorm: cmd[2]!, iterations: cmd[3]!, evaluations: cmd[4]!, reason: REASONS[cmd[5]!]!, modelNnz: cmd[6]!, programs: cmd[7]!, numKeys: cmd[8]! };
+  return {
+    ...t,
+    seconds,
+    localWeights: evaluator.w,
+    predict: async (rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> => {
+      if (rowKeys === keys) return predictProbabilities(rows, evaluator.w, evaluator.layout);
+      const other = new ShardedEvaluator(comm, rows, rowKeys, vectors, params.c);
+      await other.pullPoint();
+      return predictProbabilities(rows, other.w, other.layout);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+// `shoal train lr --servers K`: the sharded model (w, gradient, direction and L-BFGS pairs on
+// the parameter servers, ids as 64-bit keys) reaches the dense path's objective on the same
+// rows, at np 1, 2 and 4; bad combinations of flags and a lost server fail with messages
+// naming the cause; without --servers, ids of 2^32 and more are refused pointing at --servers.
+// Data: generated (shoal datagen), once with ids 1..features and once with the same features
+// spread over a 2^64 id space, so the two files hold the same rows up to feature names.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+import { shoal } from '../helpers/shoal_cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-lr-sharded-'));
+const dense = join(dir, 'dense.svm');
+const wide = join(dir, 'wide64.svm');
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+test.before(async () => {
+  const common = ['datagen', '--task', 'binary', '--rows', '3000', '--features', '1500', '--nnz', '12', '--seed', '7', '-q'];
+  for (const [out, extra] of [[dense, []], [wide, ['--id-space', '64']]] as const) {
+    const r = await shoal([...common, ...extra, '--out', out]);
+    if (r.code !== 0) throw new Error(`datagen failed: ${r.stderr}`);
+  }
+});
+
+interface Metrics {
+  objective: number;
+  iterations: number;
+  num_features: number;
+  model_nnz: number;
+  auc: number;
+  np: number;
+}
+
+async function train(file: string, name: string, args: string[]): Promise<Metrics & { code: number | null; stderr: string }> {
+  const out = join(dir, `${name}.json`);
+  // Tight convergence, so the comparison measures the models, not where the stop rule fired.
+  const r = await shoal(['train', 'lr', '--train', file, '-q', '--tol', '1e-13', '--max-iter', '3000', '--metrics-out', out, ...args], 150_000);
+  if (r.code !== 0) return { code: r.code, stderr: r.stderr } as Metrics & { code: number | null; stderr: string };
+  return { ...(JSON.parse(readFileSync(out, 'utf8')) as Metrics), code: 0, stderr: r.stderr };
+}
+
+function relative(a: number, b: number): number {
+  return Math.abs(a - b) / Math.abs(b);
+}
+
+test.serial('lbfgs --servers matches the dense objective at np 1, 2 and 4', async (t) => {
+  t.timeout(600_000);
+  const ref = await train(dense, 'dense-lbfgs', ['--solver', 'lbfgs']);
+  t.is(ref.code, 0, ref.stderr);
+  for (const [np, servers] of [[1, 1], [2, 2], [4, 2]] as const) {
+    const s = await train(wide, `sharded-lbfgs-${np}`, ['--solver', 'lbfgs', '-np', String(np), '--servers', String(servers)]);
+    t.is(s.code, 0, s.stderr);
+    t.true(relative(s.objective, ref.objective) < 1e-9, `np ${np}: sharded ${s.objective} vs dense ${ref.objective}`);
+    t.is(s.np, np);
+    // Every feature that occurs is a key on the servers; the dense model has one slot per id 0..max.
+    t.is(s.num_features, ref.model_nnz, 'one key per feature present in the rows');
+    t.true(Math.abs(s.auc - ref.auc) < 1e-6);
+  }
+});
+
+test.serial('owlqn --bias --servers matches the dense objective, including the sparsity of the model', async (t) => {
+  t.timeout(300_000);
+  const args = ['--solver', 'owlqn', '--l1', '2', '--bias'];
+  const ref = await train(dense, 'dense-owlqn', args);
+  t.is(ref.code, 0, ref.stderr);
+  const s = await train(wide, 'sharded-owlqn', [...args, '-np', '2', '--servers', '2', '--replication', '2']);
+  t.is(s.code, 0, s.stderr);
+  t.true(relative(s.objective, ref.objective) < 1e-9, `sharded ${s.objective} vs dense ${ref.objective}`);
+  t.is(s.model_nnz, ref.model_nnz);
+  t.true(s.model_nnz < s.num_features, 'L1 zeroes some weights');
+});
+
+test('flags the sharded model does not support exit 2 naming the flag', async (t) => {
+  t.timeout(60_000);
+  const cases: Array<[string[], RegExp]> = [
+    [['--servers', '2'], /--servers needs --solver lbfgs or owlqn \(tron keeps a dense model/],
+    [['--solver', 'lbfgs', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --servers/],
+    [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
+    [['--solver', 'lbfgs', '--replication', '2'], /--replication needs --servers K/],
+    [['--solver', 'lbfgs', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --servers yet/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await shoal(['train', 'lr', '--train', dense, ...args]);
+    t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, pattern, args.join(' '));
+  }
+});
+
+test('without --servers, ids of 2^32 and more are refused with a message pointing at --servers', async (t) => {
+  t.timeout(60_000);
+  const r = await shoal(['train', 'lr', '--solver', 'lbfgs', '--train', wide]);
+  t.is(r.code, 2, r.stderr);
+  t.regex(r.stderr, /wide64\.svm:1:\d+: feature id \d+ is 2\^32 or more; .*shoal train lr --servers K/);
+});
+
+test('a parameter server lost during training fails the job with a message naming it', async (t) => {
+  t.timeout(120_000);
+  // Server 1 kills itself at its 300th request (SHOAL_INJECT, docs/fault_injection.md).
+  const env = { ...process.env, SHOAL_INJECT: 'kill:server=1:request=300' };
+  const r = await shoal(['train', 'lr', '--solver', 'lbfgs', '--train', wide, '-q', '-np', '2', '--servers', '2'], 100_000, { env });
+  t.not(r.code, 0);
+  t.regex(r.stderr, /parameter server 1 (was )?lost/);
+});

@@ -1,0 +1,87 @@
+// Vector tables and vector programs (native/ps/vector_program.h, lib/ps/vector_program.ts) on
+// a real in-process server: float64 pushes sum exactly, programs give the dense arithmetic's
+// values, keys nobody pulled or pushed take no row, and bad programs get errors naming the
+// instruction and slot (the server keeps serving) instead of aborting.
+import test from 'ava';
+
+import { VectorProgram } from '../../lib/ps/vector_program.js';
+import { connectWorker, startServer } from '../helpers/ps_inprocess.js';
+
+const keys = BigUint64Array.from([1n, 2n ** 63n + 5n, 2n ** 64n - 1n, 0n]);
+
+function f32(values: number[]): Float32Array {
+  return new Float32Array(Float64Array.from(values).buffer);
+}
+
+test.serial('float64 pushes sum in slot 1; programs compute lincomb, dot, |.|_1 and OWL-QN steps exactly; pull reads slot 0', async (t) => {
+  t.timeout(60_000);
+  const server = startServer();
+  const client = await connectWorker(server, 30_000);
+  try {
+    const v = await client.table('vec', { updater: { type: 'vector', slots: 6 } });
+    t.is(v.slots, 6);
+    const g1 = [0.1, -2.5, 1e-300, 3];
+    const g2 = [0.2, 0.5, -1, 0];
+    await v.push(keys, f32(g1));
+    await v.push(keys, f32(g2));
+    const g = g1.map((x, i) => x + g2[i]!);
+    // slot 2 = 2*g - 1*g = g; slot 3 = 0.5 * g; results: g.g, |g|_1, count, rows.
+    const p = new VectorProgram().lincomb(2, 2, 1, -1, 1).lincomb(3, 0.5, 2).dot(1, 1).absSum(3).countNonZero(3).countRows();
+    const r = await v.run(p.bytes());
+    t.is(r.length, 4);
+    // The server sums rows in its table's order: equal up to the order of the additions.
+    const gg = g.reduce((s, x) => s + x * x, 0);
+    t.true(Math.abs(r[0]! - gg) <= 1e-15 * gg, `dot of the pushed sums: ${r[0]} vs ${gg}`);
+    t.true(Math.abs(r[1]! - g.reduce((s, x) => s + Math.abs(0.5 * x), 0)) < 1e-12);
+    t.is(r[2], 4);
+    t.is(r[3], 4, 'only the 4 keys pushed have rows');
+    // Pull returns slot 0: copy slot 3 there.
+    await v.run(new VectorProgram().copy(0, 3).bytes());
+    const out = new Float64Array(keys.length);
+    await v.pull(keys, new Float32Array(out.buffer));
+    t.deepEqual([...out], g.map((x) => 0.5 * x));
+    // OWL-QN: pg of x = slot 3 (0.5 g), grad = slot 1 (g), l1 = 1; then project x + 1*d onto x's orthant.
+    await v.run(new VectorProgram().pseudoGradient(4, 3, 1, 1).lincomb(5, -1, 4).project(0, 3, 1, 5, 4, true).bytes());
+    await v.pull(keys, new Float32Array(out.buffer));
+    const expected = g.map((gj) => {
+      const x = 0.5 * gj;
+      const pg = x > 0 ? gj + 1 : x < 0 ? gj - 1 : gj + 1 < 0 ? gj + 1 : gj - 1 > 0 ? gj - 1 : 0;
+      const xv = x - pg;
+      const orthant = x !== 0 ? Math.sign(x) : Math.sign(-pg);
+      return Math.sign(xv) !== orthant ? 0 : xv;
+    });
+    t.deepEqual([...out], expected);
+  } finally {
+    await client.close();
+    server.stop();
+  }
+});
+
+test.serial('bad programs and bad vector tables are refused with the instruction and slot named; the server keeps serving', async (t) => {
+  t.timeout(60_000);
+  const server = startServer();
+  const client = await connectWorker(server, 30_000);
+  try {
+    const v = await client.table('vec2', { updater: { type: 'vector', slots: 4 } });
+    await v.push(keys.subarray(0, 1), f32([1]));
+    const outOfRange = await t.throwsAsync(v.run(new VectorProgram().dot(1, 1).lincomb(9, 1, 0).bytes()));
+    t.regex(outOfRange!.message, /table 'vec2': vector program instruction 1: slot c = 9 is out of range \(the table has 4 slots\)/);
+    // A raw program with an unknown op (what a client bypassing the builder could send).
+    const raw = new Uint8Array(24);
+    raw[0] = 99;
+    const badOp = await t.throwsAsync(v.run(raw));
+    t.regex(badOp!.message, /instruction 0: unknown op 99/);
+    await t.throwsAsync(v.run(new Uint8Array(10)), { message: /'program' must hold 1\.\.1024 instructions of 24 bytes \(got 10 bytes\)/ });
+    const plain = await client.table('plain', { dim: 1 });
+    await t.throwsAsync(plain.run(new VectorProgram().dot(0, 0).bytes()), { message: /a vector table/ });
+    t.throws(() => new VectorProgram().dot(0, 300), { message: /slot b/ });
+    await t.throwsAsync(client.table('vec3', { updater: { type: 'vector', slots: 1 } }), { message: /updater\.slots/ });
+    await t.throwsAsync(client.table('vec4', { dim: 3, updater: { type: 'vector', slots: 4 } }), { message: /'dim'/ });
+    // Still serving: the sum is there.
+    const r = await v.run(new VectorProgram().dot(1, 1).bytes());
+    t.deepEqual(r, [1]);
+  } finally {
+    await client.close();
+    server.stop();
+  }
+});
