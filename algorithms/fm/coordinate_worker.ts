@@ -1,0 +1,120 @@
+// One worker of `shoal train fm --solver als|mcmc` (called from fm/worker.ts; no parameter
+// servers). Reads this rank's share of --train, runs trainFmCoordinate, and on rank 0
+// evaluates --test after every iteration: ALS on the current parameters, MCMC on the average
+// of the predictions of every sample after burn-in (as libFM reports it). Rank 0 writes the
+// model (ALS: the final parameters; MCMC: the kept samples, model.ts) and metrics.json.
+import type { Communicator } from '../../lib/communicator.js';
+import type { CsrMatrix } from '../../lib/data/csr.js';
+import { readLibsvm } from '../../lib/data/libsvm.js';
+import { binaryMetrics } from '../common/metrics.js';
+import { localCollective } from '../common/collective.js';
+import { progressPacer } from '../common/progress.js';
+import { binaryLabel } from '../ftrl/cli_flags.js';
+import { writeSparseModel } from '../ftrl/model.js';
+import { secs, writeJson } from '../ftrl/ps_job.js';
+import { rmse } from './fm.js';
+import { scoreSample, trainFmCoordinate, type FmCoordinateSolver } from './coordinate_solver.js';
+import { FmPredictionAverage, type FmOutput } from './model.js';
+import type { FmParams } from './params.js';
+
+export type FmCoordinateMetrics = { rmse: number } | { auc: number; logloss: number; accuracy: number };
+
+async function metricsOf(p: FmParams, predictions: Float64Array, labels: Float64Array): Promise<FmCoordinateMetrics> {
+  if (p.task === 'regression') return { rmse: rmse(predictions, labels) };
+  const m = await binaryMetrics(localCollective(), predictions, labels);
+  return { auc: m.auc, logloss: m.logloss, accuracy: m.accuracy };
+}
+
+/** The body of a coordinate-solver worker, after init(). */
+export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Promise<void> {
+  const solver = p.solver as FmCoordinateSolver;
+  const hashBits = p.hashBits > 0 ? p.hashBits : undefined;
+  const tLoad = performance.now();
+  const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
+  const test: CsrMatrix | null = comm.rank === 0 && p.test ? await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }) : null;
+  const testLabels = test ? Float64Array.from(test.labels, (y) => (p.task === 'binary' ? binaryLabel(y, p.labelThreshold) : y)) : null;
+  const loadSeconds = (performance.now() - tLoad) / 1000;
+  const log = (line: string) => {
+    if (comm.rank === 0 && !p.quiet) console.log(line);
+  };
+  const pacer = progressPacer(comm.rank === 0 && !p.quiet ? log : null, { every: p.logEvery, planned: p.epochs });
+  log(`fm: ${solver}, ${p.task}, k ${p.factors}, ${comm.size} workers, ${p.epochs} iterations, load ${loadSeconds.toFixed(2)}s`);
+
+  let featureIndex: Map<number, number> | null = null;
+  let average: FmPredictionAverage | null = null;
+  let last: FmCoordinateMetrics | null = null;
+  let output: FmOutput | null = null;
+  const result = await trainFmCoordinate({ ...p, solver, iterations: p.epochs }, data, {
+    comm,
+    onIteration: async (s, current, averaged) => {
+      if (test && testLabels && averaged && output) {
+        // ALS reports the current model, MCMC the running average of its samples.
+        if (solver === 'als' || average === null) average = new FmPredictionAverage(test.numRows, output);
+        average.add(scoreSample(current, p.factors, featureIndex!, test));
+        last = await metricsOf(p, average.predictions(), testLabels);
+      }
+      if (comm.rank !== 0) return;
+      const metric: Record<string, number> = last ? ('rmse' in last ? { rmse: last.rmse } : { auc: last.auc }) : {};
+      comm.report({ epoch: s.iteration, iteration: s.iteration, loss: s.trainRmse, ...metric });
+      const m = last as FmCoordinateMetrics | null;
+      const shown = m ? ('rmse' in m ? `  test rmse ${m.rmse.toFixed(5)}` : `  test auc ${m.auc.toFixed(5)} logloss ${m.logloss.toFixed(5)}`) : '';
+      pacer.step(s.iteration, `fm ${solver} iteration ${s.iteration}/${p.epochs}  train rmse ${s.trainRmse.toFixed(5)}${shown}  ${s.seconds.toFixed(3)}s`);
+    },
+    onStart: (featureIds, labelMin, labelMax) => {
+      featureIndex = new Map(Array.from(featureIds, (id, g) => [id, g]));
+      output = { task: p.task, link: 'probit', labelOffset: 0, labelMin, labelMax };
+    },
+  });
+
+  if (comm.rank === 0) {
+    const metrics: Record<string, unknown> = {
+      algorithm: 'fm',
+      solver,
+      task: p.task,
+      factors: p.factors,
+      workers: comm.size,
+      iterations: p.epochs,
+      train_rows: result.globalRows,
+      features: result.featureIds.length,
+      blocks: result.blocks,
+      allreduces_per_iteration: result.allReducesPerIteration,
+      train_seconds: secs(result.seconds),
+      seconds_per_iteration: secs(result.seconds / p.epochs),
+      load_seconds: secs(loadSeconds),
+      samples_kept: result.samples.length,
+    };
+    if (last) Object.assign(metrics, last);
+    if (p.modelOut) {
+      const stride = p.factors + 1;
+      const S = result.samples.length;
+      const G = result.featureIds.length;
+      const values = new Float32Array(G * S * stride);
+      for (let g = 0; g < G; g++) for (let s = 0; s < S; s++) values.set(result.samples[s]!.params.subarray(g * stride, (g + 1) * stride), (g * S + s) * stride);
+      await writeSparseModel(
+        p.modelOut,
+        {
+          format: 'shoal-model',
+          version: 1,
+          algorithm: 'fm',
+          solver,
+          task: p.task,
+          factors: p.factors,
+          samples: S,
+          w0: result.samples[0]!.w0,
+          w0Samples: result.samples.map((s) => s.w0),
+          link: 'probit',
+          hashBits: p.hashBits,
+          labelOffset: 0,
+          labelMin: result.labelMin,
+          labelMax: result.labelMax,
+          labelThreshold: p.labelThreshold ?? null,
+          params: { iterations: p.epochs, seed: p.seed, initStd: p.initStd, ...(solver === 'als' ? { l2w: p.l2w, l2v: p.l2v } : { burnIn: p.burnIn, keepSamples: p.keepSamples }) },
+        },
+        { featureIds: Uint32Array.from(result.featureIds), values, dim: S * stride },
+      );
+    }
+    if (p.metricsOut) await writeJson(p.metricsOut, metrics);
+    console.log(`fm result ${JSON.stringify(metrics)}`);
+  }
+  await comm.barrier();
+}

@@ -1,0 +1,81 @@
+// See coordinate_kernels.h.
+#include "fm/coordinate_kernels.h"
+
+#include <cmath>
+
+namespace shoal {
+namespace fm {
+
+namespace {
+
+constexpr double kScale = 4294967296.0;  // 2^32
+constexpr __int128 kLimb = static_cast<__int128>(1) << 26;
+
+bool addTerm(__int128& acc, double term) {
+  if (!(std::fabs(term) < kExactTermLimit)) return false;
+  // Round half away from zero by truncation (llround is a libm call, 5x slower here).
+  const double scaled = term * kScale;
+  acc += static_cast<__int128>(static_cast<long long>(scaled + (scaled >= 0 ? 0.5 : -0.5)));
+  return true;
+}
+
+// acc = high * 2^26 + low with low in [0, 2^26).
+void writeLimbs(__int128 acc, double* high, double* low) {
+  __int128 h = acc / kLimb;
+  __int128 l = acc - h * kLimb;
+  if (l < 0) {
+    l += kLimb;
+    h -= 1;
+  }
+  *high = static_cast<double>(h);
+  *low = static_cast<double>(l);
+}
+
+}  // namespace
+
+long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* resid,
+                double* limbs) {
+  const size_t sums = 2 * blockLen;
+  for (size_t b = 0; b < blockLen; b++) {
+    const size_t g = static_cast<size_t>(block[b]);
+    __int128 s2 = 0;
+    __int128 se = 0;
+    const double v = c.factor < 0 ? 0.0 : c.params[g * c.stride + 1 + static_cast<size_t>(c.factor)];
+    const double* qf = c.factor < 0 ? nullptr : c.q + static_cast<size_t>(c.factor) * cols.numRows;
+    for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
+      const uint32_t i = cols.colRow[e];
+      if (i >= cols.numRows) return -2 - static_cast<long>(i);
+      const double x = cols.colVal[e];
+      const double h = c.factor < 0 ? x : x * (qf[i] - v * x);
+      if (!addTerm(s2, h * h) || !addTerm(se, h * resid[i])) return static_cast<long>(b);
+    }
+    writeLimbs(s2, &limbs[2 * b], &limbs[sums + 2 * b]);
+    writeLimbs(se, &limbs[2 * b + 1], &limbs[sums + 2 * b + 1]);
+  }
+  return -1;
+}
+
+void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
+                const double* oldValue, double* q, double* resid) {
+  for (size_t b = 0; b < blockLen; b++) {
+    const double d = delta[b];
+    if (d == 0) continue;
+    const size_t g = static_cast<size_t>(block[b]);
+    const double old = oldValue[b];
+    for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
+      const uint32_t i = cols.colRow[e];
+      const double x = cols.colVal[e];
+      if (c.factor < 0) {
+        resid[i] -= d * x;
+      } else {
+        double& qi = q[static_cast<size_t>(c.factor) * cols.numRows + i];
+        const double h = x * (qi - old * x);
+        qi += d * x;
+        resid[i] -= d * h;
+      }
+    }
+  }
+}
+
+}  // namespace fm
+}  // namespace shoal
