@@ -93,6 +93,8 @@ export interface FmCoordinateResult {
   blocks: number;
   allReducesPerIteration: number;
   seconds: number;
+  /** This process's CPU seconds (user + system) in training, callbacks excluded. */
+  cpuSeconds: number;
 }
 
 const ALPHA0 = 1;
@@ -108,7 +110,9 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
   const mcmc = o.solver === 'mcmc';
   const binary = o.task === 'binary';
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let callbackMs = 0;
+  let callbackCpuUs = 0;
 
   const { featureIds, blocks, globalRows, rowOffset } = await featureBlocks(comm, data);
   const G = featureIds.length;
@@ -228,20 +232,6 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
   const thin = Math.max(1, Math.ceil(averagedIterations / Math.max(1, o.keepSamples)));
   for (let it = 1; it <= o.iterations; it++) {
     const ti = performance.now();
-    if (binary) {
-      for (let i = 0; i < n; i++) {
-        const yhat = target[i]! - resid[i]!;
-        let z: number;
-        if (mcmc) {
-          rng.reset(STREAM.target, it, rowOffset + i);
-          z = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
-        } else {
-          z = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
-        }
-        resid[i] = resid[i]! + (z - target[i]!);
-        target[i] = z;
-      }
-    }
     // Noise precision and w0 from [sum e^2, sum e].
     globalSums.reset();
     for (let i = 0; i < n; i++) {
@@ -264,6 +254,22 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     if (mcmc) for (let f = 0; f < k; f++) [lambdaV[f], muV[f]] = drawHyper(it, 2 + f, 1 + f, muV[f]!);
     for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, lambdaV[f]!, muV[f]!);
 
+    // Probit: new latent targets from the new predictions (libFM's order: the first iteration
+    // regresses on +-1).
+    if (binary) {
+      for (let i = 0; i < n; i++) {
+        const yhat = target[i]! - resid[i]!;
+        let z: number;
+        if (mcmc) {
+          rng.reset(STREAM.target, it, rowOffset + i);
+          z = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
+        } else {
+          z = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+        }
+        resid[i] = resid[i]! + (z - target[i]!);
+        target[i] = z;
+      }
+    }
     // Let timers run (heartbeats, dashboard): at np 1, and with small allReduces that complete
     // synchronously, the loop above never returns to the event loop.
     await new Promise((resolve) => setImmediate(resolve));
@@ -272,8 +278,11 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     const stats: FmIterationStats = { iteration: it, trainRmse: Math.sqrt(sse / Math.max(1, globalRows)), alpha, seconds: (performance.now() - ti) / 1000 };
     if (ctx.onIteration) {
       const tc = performance.now();
+      const cc = process.cpuUsage();
       await ctx.onIteration(stats, { w0, params }, averaged);
       callbackMs += performance.now() - tc;
+      const dc = process.cpuUsage(cc);
+      callbackCpuUs += dc.user + dc.system;
     }
   }
   if (!mcmc) samples.push({ w0, params: params.slice() });
@@ -286,7 +295,13 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     blocks: blocks.length,
     allReducesPerIteration: 1 + blocks.length * (1 + k),
     seconds: (performance.now() - t0 - callbackMs) / 1000,
+    cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
   };
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage, excludedUs: number): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system - excludedUs) / 1e6;
 }
 
 function labelMin(data: CsrMatrix): number {

@@ -80,6 +80,8 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
       allreduces_per_iteration: result.allReducesPerIteration,
       train_seconds: secs(result.seconds),
       seconds_per_iteration: secs(result.seconds / p.epochs),
+      // Rank 0's CPU time: on a shared machine wall time also counts waiting for a core.
+      cpu_seconds_per_iteration: secs(result.cpuSeconds / p.epochs),
       load_seconds: secs(loadSeconds),
       samples_kept: result.samples.length,
     };

@@ -91,20 +91,20 @@ export class FmPredictionAverage {
   }
 
   add(scores: ArrayLike<number>): void {
-    const binary = this.#out.task === 'binary';
-    const probit = this.#out.link === 'probit';
+    const o = this.#out;
+    const binary = o.task === 'binary';
+    const probit = o.link === 'probit';
     for (let i = 0; i < this.#sum.length; i++) {
       const s = scores[i]!;
-      this.#sum[i] = this.#sum[i]! + (binary ? (probit ? normalCdf(s) : sigmoid(s)) : s);
+      this.#sum[i] = this.#sum[i]! + (binary ? (probit ? normalCdf(s) : sigmoid(s)) : Math.min(o.labelMax, Math.max(o.labelMin, s + o.labelOffset)));
     }
     this.#count++;
   }
 
-  /** Averaged predictions: clipped ratings (regression) or probabilities (binary). */
+  /** Averaged predictions: ratings (regression) or probabilities (binary). */
   predictions(): Float64Array {
-    const o = this.#out;
     const n = Math.max(1, this.#count);
-    return this.#sum.map((s) => (o.task === 'binary' ? s / n : Math.min(o.labelMax, Math.max(o.labelMin, s / n + o.labelOffset))));
+    return this.#sum.map((s) => s / n);
   }
 }
 

@@ -41,7 +41,8 @@ export const FM_DEFAULTS = {
   coordinateInitStd: 0.1,
   alsL2w: 10,
   alsL2v: 10,
-  burnIn: 0,
+  /** MCMC: measured on u1 (BENCHMARKS.md): averaging from iteration 11 on beats averaging all (libFM's default). */
+  burnIn: 10,
   keepSamples: 50,
 };
 

@@ -2,6 +2,7 @@
 #include "fm/coordinate_kernels.h"
 
 #include <cmath>
+#include <cstdint>
 
 namespace shoal {
 namespace fm {
@@ -11,11 +12,25 @@ namespace {
 constexpr double kScale = 4294967296.0;  // 2^32
 constexpr __int128 kLimb = static_cast<__int128>(1) << 26;
 
-bool addTerm(__int128& acc, double term) {
+// Terms below 2^20 become integers below 2^52, so an int64 takes 2^11 of them without
+// overflow; every kFlushEvery terms it is added into the 128-bit total.
+constexpr uint32_t kFlushEvery = 1024;
+
+struct ExactAcc {
+  __int128 total = 0;
+  int64_t part = 0;
+
+  void flush() {
+    total += part;
+    part = 0;
+  }
+};
+
+inline bool addTerm(ExactAcc& acc, double term) {
   if (!(std::fabs(term) < kExactTermLimit)) return false;
   // Round half away from zero by truncation (llround is a libm call, 5x slower here).
   const double scaled = term * kScale;
-  acc += static_cast<__int128>(static_cast<long long>(scaled + (scaled >= 0 ? 0.5 : -0.5)));
+  acc.part += static_cast<int64_t>(scaled + std::copysign(0.5, scaled));
   return true;
 }
 
@@ -38,8 +53,9 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
   const size_t sums = 2 * blockLen;
   for (size_t b = 0; b < blockLen; b++) {
     const size_t g = static_cast<size_t>(block[b]);
-    __int128 s2 = 0;
-    __int128 se = 0;
+    ExactAcc s2;
+    ExactAcc se;
+    uint32_t sinceFlush = 0;
     const double v = c.factor < 0 ? 0.0 : c.params[g * c.stride + 1 + static_cast<size_t>(c.factor)];
     const double* qf = c.factor < 0 ? nullptr : c.q + static_cast<size_t>(c.factor) * cols.numRows;
     for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
@@ -48,9 +64,16 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
       const double x = cols.colVal[e];
       const double h = c.factor < 0 ? x : x * (qf[i] - v * x);
       if (!addTerm(s2, h * h) || !addTerm(se, h * resid[i])) return static_cast<long>(b);
+      if (++sinceFlush == kFlushEvery) {
+        s2.flush();
+        se.flush();
+        sinceFlush = 0;
+      }
     }
-    writeLimbs(s2, &limbs[2 * b], &limbs[sums + 2 * b]);
-    writeLimbs(se, &limbs[2 * b + 1], &limbs[sums + 2 * b + 1]);
+    s2.flush();
+    se.flush();
+    writeLimbs(s2.total, &limbs[2 * b], &limbs[sums + 2 * b]);
+    writeLimbs(se.total, &limbs[2 * b + 1], &limbs[sums + 2 * b + 1]);
   }
   return -1;
 }

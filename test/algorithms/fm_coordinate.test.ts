@@ -222,9 +222,11 @@ test('native fm kernels reject bad arguments with errors naming them', (t) => {
 });
 
 const haveMl = existsSync(join(ML, 'u1.base.libfm')) && existsSync(join(ML, 'u1.test.libfm'));
-(haveMl ? test.serial : test.skip)('MovieLens 100k u1 (np 2, defaults): MCMC RMSE <= 0.915, ALS RMSE <= 0.93', async (t) => {
+(haveMl ? test.serial : test.skip)('MovieLens 100k u1 (np 2, defaults, seed 1): MCMC RMSE <= 0.911, ALS RMSE <= 0.93', async (t) => {
   const data = ['--train', join(ML, 'u1.base.libfm'), '--test', join(ML, 'u1.test.libfm'), '--quiet'];
-  for (const [solver, goal] of [['mcmc', 0.915], ['als', 0.93]] as const) {
+    // Deterministic for a seed at any np, so the goal is checked on a fixed number (MCMC 0.9108;
+  // seeds 2 and 3 gave 0.9100 and 0.9096).
+  for (const [solver, goal] of [['mcmc', 0.911], ['als', 0.93]] as const) {
     const metrics = join(dir, `ml.${solver}.json`);
     const { result, output } = await runRanks(2, 'workers/fm.worker.js', [...data, '--solver', solver, '--metrics-out', metrics], { wallTimeoutMs: 170_000 });
     t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
