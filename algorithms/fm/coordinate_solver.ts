@@ -24,13 +24,21 @@
 // over the replicated parameters in feature order on every rank, and a row's cached terms see
 // the same updates in the same order wherever it lives.
 //
+// Recovery (lib/recovery): the iterations run inside resilient() with a TrainingState
+// (FmCoordinateState: parameters, hyper-parameters, kept samples, the caller's evaluation sums)
+// committed after each; the per-row caches are recomputed from the parameters at the start of
+// every iteration, so continuing from a commit (a replaced worker, --resume) gives the bits of
+// an uninterrupted run.
+//
 // Cost per iteration and worker: O(k * local nnz) arithmetic, O(k * features) for the draws.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from '../ftrl/cli_flags.js';
 import { CoordinateStream, STREAM, truncatedMeanAbove } from './coordinate_stream.js';
 import { ExactSums } from './exact_sums.js';
-import { featureBlocks } from './feature_blocks.js';
+import { featureBlocks, type FeatureBlocks } from './feature_blocks.js';
+import { resilient } from '../../lib/recovery/resilient.js';
+import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { fmScore } from './fm.js';
 import { native } from '../../lib/native.js';
 import type { FmTask } from './params.js';
@@ -79,7 +87,16 @@ export interface FmCoordinateContext {
    * same on every rank); `averaged` says whether MCMC averages this sample (after burn-in;
    * always true for ALS). Its time is excluded from the result's seconds.
    */
-  onIteration?: (stats: FmIterationStats, current: FmSample, averaged: boolean) => Promise<void> | void;
+  onIteration?: (stats: FmIterationStats, current: FmSample, averaged: boolean, evaluation: { sum: Float64Array; count: number }) => Promise<void> | void;
+  /** Length of the evaluation sums kept in the training state for onIteration (rank 0's test rows); default 0. */
+  evaluationRows?: number;
+  /**
+   * Checkpoints (`dir`, `every` iterations), `resume`, and worker replacement under
+   * --max-restarts (lib/recovery: TrainingState + resilient()). Default: none.
+   */
+  recovery?: TrainingStateOptions & { log?: (line: string) => void };
+  /** Where notes about recovery go; default: nowhere. */
+  log?: (line: string) => void;
 }
 
 export interface FmCoordinateResult {
@@ -95,12 +112,39 @@ export interface FmCoordinateResult {
   seconds: number;
   /** This process's CPU seconds (user + system) in training, callbacks excluded. */
   cpuSeconds: number;
+  /** Iterations already done when this process started (from --resume or a replaced worker's state); null: from the start. */
+  resumedAt: number | null;
+  /** The evaluation sums of the state (FmCoordinateContext.evaluationRows). */
+  evaluation: { sum: Float64Array; count: number };
 }
 
 const ALPHA0 = 1;
 const GAMMA0 = 1;
 const BETA0 = 1;
 const MU0 = 0;
+
+/**
+ * What survives a lost worker or a restart (lib/recovery TrainingState, committed after every
+ * iteration; replicated, so any rank's copy will do). The per-row caches are not in it: every
+ * iteration recomputes them from the parameters (as libFM does), so a resumed run continues
+ * with the same bits as an uninterrupted one.
+ */
+export interface FmCoordinateState {
+  /** Iterations completed. */
+  iteration: number;
+  w0: number;
+  alpha: number;
+  muW: number;
+  lambdaW: number;
+  muV: Float64Array;
+  lambdaV: Float64Array;
+  /** Empty until the first iteration sets it up. */
+  params: Float64Array;
+  /** MCMC's kept samples so far. */
+  samples: FmSample[];
+  /** The caller's running evaluation (rank 0's test prediction sums; see FmCoordinateContext.evaluationRows). */
+  evaluation: { sum: Float64Array; count: number };
+}
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
 export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix, ctx: FmCoordinateContext): Promise<FmCoordinateResult> {
@@ -113,13 +157,74 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
   const cpu0 = process.cpuUsage();
   let callbackMs = 0;
   let callbackCpuUs = 0;
+  const evalRows = ctx.evaluationRows ?? 0;
+  const state = new TrainingState<FmCoordinateState>(
+    comm,
+    { iteration: 0, w0: 0, alpha: 1, muW: 0, lambdaW: o.l2w, muV: new Float64Array(k), lambdaV: new Float64Array(k).fill(o.l2v), params: new Float64Array(0), samples: [], evaluation: { sum: new Float64Array(evalRows), count: 0 } },
+    ctx.recovery ?? {},
+  );
 
-  const { featureIds, blocks, globalRows, rowOffset } = await featureBlocks(comm, data);
+  let setup: { blocks: FeatureBlocks; yMin: number; yMax: number } | null = null;
+  const out = await resilient(
+    comm,
+    state,
+    async (s) => {
+      // Setup (collective): inside resilient() so a replacement runs it in step with the others.
+      const fb = await featureBlocks(comm, data);
+      const range = new Float64Array([labelMin(data), -labelMax(data)]);
+      await comm.allReduce(range, { op: 'min' });
+      setup = { blocks: fb, yMin: range[0]!, yMax: -range[1]! };
+      ctx.onStart?.(fb.featureIds, setup.yMin, setup.yMax);
+      // Rank 0 replaced: the state came from a rank without the evaluation sums; start them again.
+      if (s.evaluation.sum.length !== evalRows) {
+        s.evaluation = { sum: new Float64Array(evalRows), count: 0 };
+        if (evalRows > 0) ctx.log?.(`fm ${o.solver}: test predictions are averaged again from iteration ${s.iteration + 1} (the evaluating rank was replaced)`);
+      }
+      return sweep(o, data, comm, fb, s, () => state.commit(), async (stats, current, averaged) => {
+        if (!ctx.onIteration) return;
+        const tc = performance.now();
+        const cc = process.cpuUsage();
+        await ctx.onIteration(stats, current, averaged, s.evaluation);
+        callbackMs += performance.now() - tc;
+        const dc = process.cpuUsage(cc);
+        callbackCpuUs += dc.user + dc.system;
+      });
+    },
+    ctx.recovery?.log ? { log: ctx.recovery.log } : {},
+  );
+  const { blocks: fb, yMin, yMax } = setup!;
+  return {
+    featureIds: fb.featureIds,
+    samples: mcmc ? out.samples : [{ w0: out.w0, params: out.params }],
+    labelMin: yMin,
+    labelMax: yMax,
+    globalRows: fb.globalRows,
+    blocks: fb.blocks.length,
+    allReducesPerIteration: 1 + fb.blocks.length * (1 + k),
+    seconds: (performance.now() - t0 - callbackMs) / 1000,
+    cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
+    resumedAt: out.startedAt > 0 ? out.startedAt : null,
+    evaluation: out.evaluation,
+  };
+}
+
+/** The iterations after s.iteration, on this rank's rows; commits after each. Returns the state and where it started. */
+async function sweep(
+  o: FmCoordinateOptions,
+  data: CsrMatrix,
+  comm: Collective,
+  fb: FeatureBlocks,
+  s: FmCoordinateState,
+  commit: () => void,
+  after: (stats: FmIterationStats, current: FmSample, averaged: boolean) => Promise<void>,
+): Promise<FmCoordinateState & { startedAt: number }> {
+  const { featureIds, blocks, globalRows, rowOffset } = fb;
   const G = featureIds.length;
-  const range = new Float64Array([labelMin(data), -labelMax(data)]);
-  await comm.allReduce(range, { op: 'min' });
-  const [yMin, yMax] = [range[0]!, -range[1]!];
-  ctx.onStart?.(featureIds, yMin, yMax);
+  const k = o.factors;
+  const stride = k + 1;
+  const mcmc = o.solver === 'mcmc';
+  const binary = o.task === 'binary';
+  const startedAt = s.iteration;
 
   // This rank's entries by feature: local CSC (row, value) per global feature index.
   const index = new Map<number, number>();
@@ -144,36 +249,23 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     }
   }
 
-  // Parameters (replicated) and the per-row caches (local).
+  // Parameters (replicated; initialised on the first entry) and the per-row caches (local).
   const rng = new CoordinateStream(o.seed);
-  const params = new Float64Array(G * stride);
-  for (let g = 0; g < G; g++) {
-    for (let f = 0; f < k; f++) params[g * stride + 1 + f] = o.initStd * rng.reset(STREAM.init, 0, featureIds[g]! * k + f).normal();
+  if (s.params.length === 0) {
+    s.params = new Float64Array(G * stride);
+    for (let g = 0; g < G; g++) {
+      for (let f = 0; f < k; f++) s.params[g * stride + 1 + f] = o.initStd * rng.reset(STREAM.init, 0, featureIds[g]! * k + f).normal();
+    }
   }
-  let w0 = 0;
+  if (s.params.length !== G * stride) throw new RangeError(`fm ${o.solver}: the resumed state holds ${s.params.length / stride} features, the data ${G} (resume with the same data and --factors)`);
+  const params = s.params;
   const label = new Float64Array(n);
-  const target = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    label[i] = binary ? binaryLabel(data.labels[i]!, o.labelThreshold) : data.labels[i]!;
-    // Probit: the latent target starts at the sign of the label.
-    target[i] = binary ? (label[i] ? 1 : -1) : label[i]!;
-  }
+  for (let i = 0; i < n; i++) label[i] = binary ? binaryLabel(data.labels[i]!, o.labelThreshold) : data.labels[i]!;
   const resid = new Float64Array(n);
   // q_if = sum_j v_jf x_ij, factor-major (q[f * n + i]): the native passes visit one factor at a time.
   const q = new Float64Array(n * k);
-  {
-    const sums = new Float64Array(k);
-    for (let i = 0; i < n; i++) {
-      resid[i] = target[i]! - fmScore(params, k, w0, entryFeature, data.values, data.rowPtr[i]!, data.rowPtr[i + 1]!, sums);
-      for (let f = 0; f < k; f++) q[f * n + i] = sums[f]!;
-    }
-  }
+  const rowSums = new Float64Array(k);
 
-  let alpha = 1;
-  let muW = 0;
-  let lambdaW = o.l2w;
-  const muV = new Float64Array(k);
-  const lambdaV = new Float64Array(k).fill(o.l2v);
   const blockSums = blocks.map((b) => new ExactSums(2 * b.length));
   const maxBlock = blocks.reduce((m, b) => Math.max(m, b.length), 0);
   const delta = new Float64Array(maxBlock);
@@ -184,12 +276,12 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
 
   /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive (a feature whose values are all 0). */
   const draw = (theta: number, s2: number, se: number, lambda: number, mu: number): number => {
-    const prec = alpha * s2 + lambda;
+    const prec = s.alpha * s2 + lambda;
     if (!(prec > 0)) return 0;
-    const mean = (alpha * (se + theta * s2) + lambda * mu) / prec;
+    const mean = (s.alpha * (se + theta * s2) + lambda * mu) / prec;
     return mcmc ? mean + rng.normal() / Math.sqrt(prec) : mean;
   };
-  /** Normal-Gamma hyper-parameters of `count` values (strided): returns [lambda, mu]. */
+  /** Normal-Gamma draw of (lambda, mu) given every feature's parameter at `offset` (w: 0, v_.f: 1 + f). */
   const drawHyper = (it: number, which: number, offset: number, mu: number): [number, number] => {
     let ss = BETA0 * (mu - MU0) * (mu - MU0) + GAMMA0;
     let sum = 0;
@@ -227,11 +319,26 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
   };
 
-  const samples: FmSample[] = [];
   const averagedIterations = Math.max(0, o.iterations - o.burnIn);
   const thin = Math.max(1, Math.ceil(averagedIterations / Math.max(1, o.keepSamples)));
-  for (let it = 1; it <= o.iterations; it++) {
+  for (let it = s.iteration + 1; it <= o.iterations; it++) {
     const ti = performance.now();
+    // Residuals and q from the parameters, every iteration (so a resumed run equals an
+    // uninterrupted one). Probit: the latent targets are drawn from these predictions (the
+    // first iteration regresses on +-1, as libFM).
+    for (let i = 0; i < n; i++) {
+      const yhat = fmScore(params, k, s.w0, entryFeature, data.values, data.rowPtr[i]!, data.rowPtr[i + 1]!, rowSums);
+      for (let f = 0; f < k; f++) q[f * n + i] = rowSums[f]!;
+      let target = label[i]!;
+      if (binary) {
+        if (it === 1) target = label[i] ? 1 : -1;
+        else if (mcmc) {
+          rng.reset(STREAM.target, it, rowOffset + i);
+          target = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
+        } else target = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+      }
+      resid[i] = target - yhat;
+    }
     // Noise precision and w0 from [sum e^2, sum e].
     globalSums.reset();
     for (let i = 0; i < n; i++) {
@@ -240,63 +347,30 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     }
     await globalSums.allReduce(comm);
     const sse = globalSums.value(0);
-    if (mcmc && !binary) alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
+    if (mcmc && !binary) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
     rng.reset(STREAM.w0, it, 0);
-    const w0New = draw(w0, globalRows, globalSums.value(1), 0, 0);
-    for (let i = 0; i < n; i++) resid[i] = resid[i]! - (w0New - w0);
-    w0 = w0New;
+    const w0New = draw(s.w0, globalRows, globalSums.value(1), 0, 0);
+    for (let i = 0; i < n; i++) resid[i] = resid[i]! - (w0New - s.w0);
+    s.w0 = w0New;
 
     // Linear weights, block by block.
-    if (mcmc) [lambdaW, muW] = drawHyper(it, 1, 0, muW);
-    for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, -1, lambdaW, muW);
+    if (mcmc) [s.lambdaW, s.muW] = drawHyper(it, 1, 0, s.muW);
+    for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, -1, s.lambdaW, s.muW);
 
     // Factors: f by f, block by block.
-    if (mcmc) for (let f = 0; f < k; f++) [lambdaV[f], muV[f]] = drawHyper(it, 2 + f, 1 + f, muV[f]!);
-    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, lambdaV[f]!, muV[f]!);
+    if (mcmc) for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
+    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!);
 
-    // Probit: new latent targets from the new predictions (libFM's order: the first iteration
-    // regresses on +-1).
-    if (binary) {
-      for (let i = 0; i < n; i++) {
-        const yhat = target[i]! - resid[i]!;
-        let z: number;
-        if (mcmc) {
-          rng.reset(STREAM.target, it, rowOffset + i);
-          z = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
-        } else {
-          z = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
-        }
-        resid[i] = resid[i]! + (z - target[i]!);
-        target[i] = z;
-      }
-    }
     // Let timers run (heartbeats, dashboard): at np 1, and with small allReduces that complete
     // synchronously, the loop above never returns to the event loop.
     await new Promise((resolve) => setImmediate(resolve));
     const averaged = !mcmc || it > o.burnIn;
-    if (mcmc && averaged && (it - o.burnIn - 1) % thin === 0 && samples.length < o.keepSamples) samples.push({ w0, params: params.slice() });
-    const stats: FmIterationStats = { iteration: it, trainRmse: Math.sqrt(sse / Math.max(1, globalRows)), alpha, seconds: (performance.now() - ti) / 1000 };
-    if (ctx.onIteration) {
-      const tc = performance.now();
-      const cc = process.cpuUsage();
-      await ctx.onIteration(stats, { w0, params }, averaged);
-      callbackMs += performance.now() - tc;
-      const dc = process.cpuUsage(cc);
-      callbackCpuUs += dc.user + dc.system;
-    }
+    if (mcmc && averaged && (it - o.burnIn - 1) % thin === 0 && s.samples.length < o.keepSamples) s.samples.push({ w0: s.w0, params: params.slice() });
+    await after({ iteration: it, trainRmse: Math.sqrt(sse / Math.max(1, globalRows)), alpha: s.alpha, seconds: (performance.now() - ti) / 1000 }, { w0: s.w0, params }, averaged);
+    s.iteration = it;
+    commit();
   }
-  if (!mcmc) samples.push({ w0, params: params.slice() });
-  return {
-    featureIds,
-    samples,
-    labelMin: yMin,
-    labelMax: yMax,
-    globalRows,
-    blocks: blocks.length,
-    allReducesPerIteration: 1 + blocks.length * (1 + k),
-    seconds: (performance.now() - t0 - callbackMs) / 1000,
-    cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
-  };
+  return { ...s, startedAt };
 }
 
 function cpuSecondsSince(start: NodeJS.CpuUsage, excludedUs: number): number {

@@ -3,6 +3,7 @@
 // evaluates --test after every iteration: ALS on the current parameters, MCMC on the average
 // of the predictions of every sample after burn-in (as libFM reports it). Rank 0 writes the
 // model (ALS: the final parameters; MCMC: the kept samples, model.ts) and metrics.json.
+// --checkpoint / --resume / --max-restarts go to the solver's TrainingState (docs/fm.md).
 import type { Communicator } from '../../lib/communicator.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
@@ -12,6 +13,7 @@ import { progressPacer } from '../common/progress.js';
 import { binaryLabel } from '../ftrl/cli_flags.js';
 import { writeSparseModel } from '../ftrl/model.js';
 import { secs, writeJson } from '../ftrl/ps_job.js';
+import { restartCount } from '../../lib/index.js';
 import { rmse } from './fm.js';
 import { scoreSample, trainFmCoordinate, type FmCoordinateSolver } from './coordinate_solver.js';
 import { FmPredictionAverage, type FmOutput } from './model.js';
@@ -41,17 +43,31 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
   log(`fm: ${solver}, ${p.task}, k ${p.factors}, ${comm.size} workers, ${p.epochs} iterations, load ${loadSeconds.toFixed(2)}s`);
 
   let featureIndex: Map<number, number> | null = null;
-  let average: FmPredictionAverage | null = null;
   let last: FmCoordinateMetrics | null = null;
   let output: FmOutput | null = null;
+  const r = p.recovery;
   const result = await trainFmCoordinate({ ...p, solver, iterations: p.epochs }, data, {
     comm,
-    onIteration: async (s, current, averaged) => {
+    evaluationRows: test?.numRows ?? 0,
+    // Checkpoints every --checkpoint-every iterations (default 1); a checkpoint is resumed only
+    // by a job with the same meta.
+    recovery: {
+      dir: r.checkpoint ?? r.resume,
+      resume: r.resume,
+      every: p.checkpointEveryBatches > 0 ? p.checkpointEveryBatches : 1,
+      meta: { algorithm: 'fm', solver, task: p.task, factors: p.factors, seed: p.seed, iterations: p.epochs, initStd: p.initStd, l2w: p.l2w, l2v: p.l2v, burnIn: p.burnIn, keepSamples: p.keepSamples, labelThreshold: p.labelThreshold ?? null, workers: comm.size, train: p.train.join(',') },
+      log: (line) => process.stderr.write(`${line}\n`),
+    },
+    log: (line) => process.stderr.write(`${line}\n`),
+    onIteration: async (s, current, averaged, evaluation) => {
       if (test && testLabels && averaged && output) {
-        // ALS reports the current model, MCMC the running average of its samples.
-        if (solver === 'als' || average === null) average = new FmPredictionAverage(test.numRows, output);
+        // ALS reports the current model, MCMC the running average of its samples (kept in the
+        // training state, so a resumed job goes on with the same average).
+        const average = solver === 'als' ? new FmPredictionAverage(test.numRows, output) : new FmPredictionAverage(test.numRows, output, evaluation);
         average.add(scoreSample(current, p.factors, featureIndex!, test));
-        last = await metricsOf(p, average.predictions(), testLabels);
+        // Metrics (an AUC sorts the test set) only for the lines printed and the result.
+        const shown = !p.quiet && (s.iteration === 1 || s.iteration % p.logEvery === 0);
+        if (shown || s.iteration === p.epochs) last = await metricsOf(p, average.predictions(), testLabels);
       }
       if (comm.rank !== 0) return;
       const metric: Record<string, number> = last ? ('rmse' in last ? { rmse: last.rmse } : { auc: last.auc }) : {};
@@ -65,6 +81,12 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
       output = { task: p.task, link: 'probit', labelOffset: 0, labelMin, labelMax };
     },
   });
+  // Resumed after the last iteration: the final metrics come from the state's averages.
+  if (test && testLabels && output && last === null && (solver === 'mcmc' || result.samples.length > 0)) {
+    const average = new FmPredictionAverage(test.numRows, output);
+    if (solver === 'als') average.add(scoreSample(result.samples[0]!, p.factors, featureIndex!, test));
+    last = await metricsOf(p, solver === 'als' ? average.predictions() : new FmPredictionAverage(test.numRows, output, result.evaluation).predictions(), testLabels);
+  }
 
   if (comm.rank === 0) {
     const metrics: Record<string, unknown> = {
@@ -84,6 +106,7 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
       cpu_seconds_per_iteration: secs(result.cpuSeconds / p.epochs),
       load_seconds: secs(loadSeconds),
       samples_kept: result.samples.length,
+      recovery: { restart: restartCount(), resumed_at_iteration: result.resumedAt },
     };
     if (last) Object.assign(metrics, last);
     if (p.modelOut) {

@@ -77,34 +77,36 @@ export interface FmOutput {
  * ALS): add() each sample's raw scores, predictions() the averaged, clipped outputs.
  */
 export class FmPredictionAverage {
-  readonly #sum: Float64Array;
-  #count = 0;
+  /** The running sums and count; a caller may keep them elsewhere (a training state) and pass them in. */
+  readonly storage: { sum: Float64Array; count: number };
   readonly #out: FmOutput;
 
-  constructor(rows: number, out: FmOutput) {
-    this.#sum = new Float64Array(rows);
+  constructor(rows: number, out: FmOutput, storage?: { sum: Float64Array; count: number }) {
+    if (storage && storage.sum.length !== rows) throw new RangeError(`FmPredictionAverage: storage holds ${storage.sum.length} sums, expected ${rows}`);
+    this.storage = storage ?? { sum: new Float64Array(rows), count: 0 };
     this.#out = out;
   }
 
   get count(): number {
-    return this.#count;
+    return this.storage.count;
   }
 
   add(scores: ArrayLike<number>): void {
     const o = this.#out;
     const binary = o.task === 'binary';
     const probit = o.link === 'probit';
-    for (let i = 0; i < this.#sum.length; i++) {
+    const sum = this.storage.sum;
+    for (let i = 0; i < sum.length; i++) {
       const s = scores[i]!;
-      this.#sum[i] = this.#sum[i]! + (binary ? (probit ? normalCdf(s) : sigmoid(s)) : Math.min(o.labelMax, Math.max(o.labelMin, s + o.labelOffset)));
+      sum[i] = sum[i]! + (binary ? (probit ? normalCdf(s) : sigmoid(s)) : Math.min(o.labelMax, Math.max(o.labelMin, s + o.labelOffset)));
     }
-    this.#count++;
+    this.storage.count++;
   }
 
   /** Averaged predictions: ratings (regression) or probabilities (binary). */
   predictions(): Float64Array {
-    const n = Math.max(1, this.#count);
-    return this.#sum.map((s) => s / n);
+    const n = Math.max(1, this.storage.count);
+    return this.storage.sum.map((s) => s / n);
   }
 }
 

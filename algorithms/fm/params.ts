@@ -36,10 +36,11 @@ export const FM_DEFAULTS = {
   batch: 128,
   staleness: Infinity,
   solver: 'adagrad' as FmSolverName,
-  /** ALS / MCMC: iterations (--epochs), libFM's init_stdev, ALS L2 (measured on MovieLens u1, BENCHMARKS.md). */
-  coordinateIterations: 200,
+  /** ALS / MCMC: iterations (--epochs), libFM's init_stdev, ALS L2 (chosen on MovieLens u1, BENCHMARKS.md "FM solvers"). */
+  mcmcIterations: 200,
+  alsIterations: 50,
   coordinateInitStd: 0.1,
-  alsL2w: 10,
+  alsL2w: 5,
   alsL2v: 10,
   /** MCMC: measured on u1 (BENCHMARKS.md): averaging from iteration 11 on beats averaging all (libFM's default). */
   burnIn: 10,
@@ -59,8 +60,8 @@ export const FM_FLAGS: Record<string, FlagDef> = {
   lr: { kind: 'number', positive: true, help: `AdaGrad learning rate on the servers (default ${FM_DEFAULTS.lr})` },
   eps: { kind: 'number', positive: true, help: `AdaGrad epsilon (default ${FM_DEFAULTS.eps})` },
   l2: { kind: 'number', min: 0, help: 'L2 on both w and v (per occurrence)' },
-  'l2-w': { kind: 'number', min: 0, help: `L2 on w (default ${FM_DEFAULTS.l2w}; binary ${FM_DEFAULTS.binaryL2})` },
-  'l2-v': { kind: 'number', min: 0, help: `L2 on v (default ${FM_DEFAULTS.l2v}; binary ${FM_DEFAULTS.binaryL2})` },
+  'l2-w': { kind: 'number', min: 0, help: `L2 on w (default ${FM_DEFAULTS.l2w}; binary ${FM_DEFAULTS.binaryL2}; als ${FM_DEFAULTS.alsL2w})` },
+  'l2-v': { kind: 'number', min: 0, help: `L2 on v (default ${FM_DEFAULTS.l2v}; binary ${FM_DEFAULTS.binaryL2}; als ${FM_DEFAULTS.alsL2v})` },
   'init-std': { kind: 'number', min: 0, help: `std of the normal initialisation (default ${FM_DEFAULTS.initStd}; als/mcmc ${FM_DEFAULTS.coordinateInitStd})` },
   'burn-in': { kind: 'int', min: 0, help: `mcmc: samples of the first N iterations are not averaged (default ${FM_DEFAULTS.burnIn})` },
   'keep-samples': { kind: 'int', min: 1, max: 100000, help: `mcmc: samples saved in the model, thinned evenly (default ${FM_DEFAULTS.keepSamples})` },
@@ -72,7 +73,10 @@ Order-2 factorization machine. --solver adagrad (default) trains on the paramete
 asynchronous (ASP) by default, SSP with --staleness S. --solver als | mcmc update one
 coordinate at a time in closed form (libFM's ALS and Bayesian MCMC) with the rows split over
 the workers and statistics combined by allReduce; --epochs counts their iterations (default
-${FM_DEFAULTS.coordinateIterations}); mcmc needs no regularisation or learning rate. Same result for every -np given --seed.
+mcmc ${FM_DEFAULTS.mcmcIterations}, als ${FM_DEFAULTS.alsIterations}); mcmc needs no regularisation or learning rate. Same
+result for every -np given --seed (docs/fm.md). For als/mcmc, --checkpoint writes the
+training state (DIR/checkpoint.bin) every --checkpoint-every N iterations (default 1), and
+--max-restarts replaces lost workers from it.
 
 ${flagHelp(FM_FLAGS)}
 ${PS_RECOVERY_USAGE}`;
@@ -89,11 +93,9 @@ export function parseFmArgs(argv: readonly string[]): FmParams {
   if (misplaced !== undefined) throw usageError(cmd, `--${misplaced} does not apply to --solver ${solver}`);
   if (solver === 'als' && MCMC_ONLY.some((name) => f[name] !== undefined)) throw usageError(cmd, '--burn-in and --keep-samples apply to --solver mcmc only');
   if (coordinate) {
-    const r = common.recovery;
-    if (r.maxRestarts > 0 || r.checkpoint !== null || r.resume !== null || common.checkpointEveryBatches > 0) throw usageError(cmd, `--solver ${solver} has no checkpoints or worker replacement yet (--max-restarts, --checkpoint, --resume): use --solver adagrad`);
     // No parameter servers: the coordinate solvers use collectives only.
     common.servers = 0;
-    if (f['epochs'] === undefined) common.epochs = FM_DEFAULTS.coordinateIterations;
+    if (f['epochs'] === undefined) common.epochs = solver === 'als' ? FM_DEFAULTS.alsIterations : FM_DEFAULTS.mcmcIterations;
     if (f['burn-in'] !== undefined && (f['burn-in'] as number) >= common.epochs) throw usageError(cmd, `--burn-in ${String(f['burn-in'])} leaves no samples of ${common.epochs} iterations`);
   }
   const l2Default = (adagrad: number, als: number): number => (solver === 'als' ? als : adagrad);

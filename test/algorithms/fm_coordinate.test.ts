@@ -179,6 +179,38 @@ test.serial('np 1 and np 2 write identical MCMC models (regression and probit); 
   t.true(auc > 0.85, `binary AUC ${auc}`);
 });
 
+test.serial('MCMC: a worker killed mid-run is replaced (--max-restarts), and a job killed with --checkpoint resumes (--resume); both write the undisturbed model', async (t) => {
+  const common = ['--train', trainFile, '--test', testFile, '--solver', 'mcmc', '--factors', '4', '--epochs', '12', '--burn-in', '2', '--seed', '8', '-np', '2', '--quiet'];
+  // Checkpoints are signed with the job secret: both jobs need the same one.
+  const savedToken = process.env['SHOAL_TOKEN'];
+  process.env['SHOAL_TOKEN'] = 'ab'.repeat(32);
+  t.teardown(() => {
+    if (savedToken === undefined) delete process.env['SHOAL_TOKEN'];
+    else process.env['SHOAL_TOKEN'] = savedToken;
+  });
+  const ref = join(dir, 'ft.ref.json');
+  t.is(await main([...common, '--model-out', ref]), 0);
+  // Rank 1 dies before its 101st allReduce (iteration 9 of 12: 3 setup collectives, then
+  // 1 + 2 blocks x (1 + k) = 11 allReduces per iteration).
+  const replaced = join(dir, 'ft.replaced.json');
+  const replacedMetrics = join(dir, 'ft.replaced.metrics.json');
+  t.is(await main([...common, '--model-out', replaced, '--metrics-out', replacedMetrics, '--max-restarts', '1', '--inject', 'kill:rank=1:op=allReduce:seq=100']), 0);
+  t.is(readFileSync(replaced, 'utf8'), readFileSync(ref, 'utf8'), 'the model after a worker replacement differs');
+  t.is((JSON.parse(readFileSync(replacedMetrics, 'utf8')) as { recovery: { restart: number } }).recovery.restart, 0, 'rank 0 is the original process');
+
+  const ckpt = join(dir, 'ft.ckpt');
+  const resumed = join(dir, 'ft.resumed.json');
+  t.not(await main([...common, '--model-out', resumed, '--checkpoint', ckpt, '--inject', 'exit:rank=1:op=allReduce:seq=100:code=3']), 0);
+  t.false(existsSync(resumed));
+  const resumedMetrics = join(dir, 'ft.resumed.metrics.json');
+  t.is(await main([...common, '--model-out', resumed, '--metrics-out', resumedMetrics, '--resume', ckpt]), 0);
+  t.is(readFileSync(resumed, 'utf8'), readFileSync(ref, 'utf8'), 'the resumed model differs');
+  const rm = JSON.parse(readFileSync(resumedMetrics, 'utf8')) as { recovery: { resumed_at_iteration: number } };
+  t.true(rm.recovery.resumed_at_iteration >= 3 && rm.recovery.resumed_at_iteration < 12, `resumed at ${rm.recovery.resumed_at_iteration}`);
+  // Another seed is another job: its checkpoint is refused (exit 2, the meta named).
+  t.is(await main([...common.map((a) => (a === '8' ? '9' : a)), '--resume', ckpt]), 2);
+});
+
 test('flags: solver defaults, options of another solver and recovery flags exit 2', async (t) => {
   const mc = parseFmArgs(['--train', 'x', '--solver', 'mcmc']);
   t.is(mc.epochs, 200);
@@ -188,7 +220,6 @@ test('flags: solver defaults, options of another solver and recovery flags exit 
   t.is(parseFmArgs(['--train', 'x', '--solver', 'als', '--epochs', '7']).epochs, 7);
   t.is(await main(['--train', trainFile, '--solver', 'als', '--lr', '0.1']), 2);
   t.is(await main(['--train', trainFile, '--solver', 'als', '--burn-in', '3']), 2);
-  t.is(await main(['--train', trainFile, '--solver', 'mcmc', '--checkpoint', dir]), 2);
   t.is(await main(['--train', trainFile, '--solver', 'mcmc', '--epochs', '5', '--burn-in', '5']), 2);
   t.is(await main(['--train', trainFile, '--burn-in', '5']), 2);
   t.is(await main(['--train', trainFile, '--solver', 'sgd']), 2);
@@ -222,11 +253,11 @@ test('native fm kernels reject bad arguments with errors naming them', (t) => {
 });
 
 const haveMl = existsSync(join(ML, 'u1.base.libfm')) && existsSync(join(ML, 'u1.test.libfm'));
-(haveMl ? test.serial : test.skip)('MovieLens 100k u1 (np 2, defaults, seed 1): MCMC RMSE <= 0.911, ALS RMSE <= 0.93', async (t) => {
+(haveMl ? test.serial : test.skip)('MovieLens 100k u1 (np 2, defaults, seed 1): MCMC RMSE <= 0.911, ALS RMSE <= 0.925', async (t) => {
   const data = ['--train', join(ML, 'u1.base.libfm'), '--test', join(ML, 'u1.test.libfm'), '--quiet'];
-    // Deterministic for a seed at any np, so the goal is checked on a fixed number (MCMC 0.9108;
-  // seeds 2 and 3 gave 0.9100 and 0.9096).
-  for (const [solver, goal] of [['mcmc', 0.911], ['als', 0.93]] as const) {
+    // Deterministic for a seed at any np, so the goals are checked on fixed numbers (MCMC 0.9108,
+  // seeds 2 and 3 gave 0.9100 and 0.9096; ALS 0.9226).
+  for (const [solver, goal] of [['mcmc', 0.911], ['als', 0.925]] as const) {
     const metrics = join(dir, `ml.${solver}.json`);
     const { result, output } = await runRanks(2, 'workers/fm.worker.js', [...data, '--solver', solver, '--metrics-out', metrics], { wallTimeoutMs: 170_000 });
     t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
