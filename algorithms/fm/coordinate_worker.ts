@@ -19,6 +19,9 @@ import { scoreSample, trainFmCoordinate, type FmCoordinateSolver } from './coord
 import { FmPredictionAverage, type FmOutput } from './model.js';
 import type { FmParams } from './params.js';
 
+/** Default --checkpoint-every of als / mcmc, in iterations. */
+export const CHECKPOINT_EVERY_ITERATIONS = 10;
+
 export type FmCoordinateMetrics = { rmse: number } | { auc: number; logloss: number; accuracy: number };
 
 async function metricsOf(p: FmParams, predictions: Float64Array, labels: Float64Array): Promise<FmCoordinateMetrics> {
@@ -49,12 +52,12 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
   const result = await trainFmCoordinate({ ...p, solver, iterations: p.epochs }, data, {
     comm,
     evaluationRows: test?.numRows ?? 0,
-    // Checkpoints every --checkpoint-every iterations (default 1); a checkpoint is resumed only
-    // by a job with the same meta.
+    // Checkpoints every --checkpoint-every iterations (default 10: an MCMC state grows with
+    // its kept samples, and every write is fsynced); resumed only by a job with the same meta.
     recovery: {
       dir: r.checkpoint ?? r.resume,
       resume: r.resume,
-      every: p.checkpointEveryBatches > 0 ? p.checkpointEveryBatches : 1,
+      every: p.checkpointEveryBatches > 0 ? p.checkpointEveryBatches : CHECKPOINT_EVERY_ITERATIONS,
       meta: { algorithm: 'fm', solver, task: p.task, factors: p.factors, seed: p.seed, iterations: p.epochs, initStd: p.initStd, l2w: p.l2w, l2v: p.l2v, burnIn: p.burnIn, keepSamples: p.keepSamples, labelThreshold: p.labelThreshold ?? null, workers: comm.size, train: p.train.join(',') },
       log: (line) => process.stderr.write(`${line}\n`),
     },

@@ -75,7 +75,7 @@ coordinate at a time in closed form (libFM's ALS and Bayesian MCMC) with the row
 the workers and statistics combined by allReduce; --epochs counts their iterations (default
 mcmc ${FM_DEFAULTS.mcmcIterations}, als ${FM_DEFAULTS.alsIterations}); mcmc needs no regularisation or learning rate. Same
 result for every -np given --seed (docs/fm.md). For als/mcmc, --checkpoint writes the
-training state (DIR/checkpoint.bin) every --checkpoint-every N iterations (default 1), and
+training state (DIR/checkpoint.bin) every --checkpoint-every N iterations (default 10), and
 --max-restarts replaces lost workers from it.
 
 ${flagHelp(FM_FLAGS)}
