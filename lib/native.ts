@@ -124,6 +124,10 @@ export interface FmKernels {
   blockStats(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, limbs: Float64Array): number;
   /** e_i -= delta[b] * h_i (h at oldValue[b]) and, for a factor, q_if += delta[b] * x_i, for every block feature b. */
   blockApply(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, delta: Float64Array, oldValue: Float64Array): void;
+  /** Every row's score into yhat and its q_if into q (factor-major); entryFeature: each entry's feature index into params (stride k + 1). */
+  rowScores(rowPtr: Uint32Array, entryFeature: Int32Array, values: Float32Array, params: Float64Array, k: number, w0: number, q: Float64Array, yhat: Float64Array): void;
+  /** Exact [sum e^2, sum e] into limbs (4 doubles, exact_sums.ts's layout); -1, or the index of a residual out of range. */
+  residualStats(resid: Float64Array, limbs: Float64Array): number;
 }
 
 /**

@@ -264,7 +264,7 @@ async function sweep(
   const resid = new Float64Array(n);
   // q_if = sum_j v_jf x_ij, factor-major (q[f * n + i]): the native passes visit one factor at a time.
   const q = new Float64Array(n * k);
-  const rowSums = new Float64Array(k);
+  const yhatOf = new Float64Array(n);
 
   const blockSums = blocks.map((b) => new ExactSums(2 * b.length));
   const maxBlock = blocks.reduce((m, b) => Math.max(m, b.length), 0);
@@ -326,9 +326,9 @@ async function sweep(
     // Residuals and q from the parameters, every iteration (so a resumed run equals an
     // uninterrupted one). Probit: the latent targets are drawn from these predictions (the
     // first iteration regresses on +-1, as libFM).
+    native.fm.rowScores(data.rowPtr, entryFeature, data.values, params, k, s.w0, q, yhatOf);
     for (let i = 0; i < n; i++) {
-      const yhat = fmScore(params, k, s.w0, entryFeature, data.values, data.rowPtr[i]!, data.rowPtr[i + 1]!, rowSums);
-      for (let f = 0; f < k; f++) q[f * n + i] = rowSums[f]!;
+      const yhat = yhatOf[i]!;
       let target = label[i]!;
       if (binary) {
         if (it === 1) target = label[i] ? 1 : -1;
@@ -340,11 +340,8 @@ async function sweep(
       resid[i] = target - yhat;
     }
     // Noise precision and w0 from [sum e^2, sum e].
-    globalSums.reset();
-    for (let i = 0; i < n; i++) {
-      const e = resid[i]!;
-      if (!globalSums.add(0, e * e) || !globalSums.add(1, e)) throw new RangeError(`fm ${o.solver}: residual ${e} of row ${rowOffset + i + 1} is out of range at iteration ${it}: the model diverged`);
-    }
+    const badRow = native.fm.residualStats(resid, globalSums.limbs);
+    if (badRow >= 0) throw new RangeError(`fm ${o.solver}: residual ${resid[badRow]} of row ${rowOffset + badRow + 1} is out of range at iteration ${it}: the model diverged`);
     await globalSums.allReduce(comm);
     const sse = globalSums.value(0);
     if (mcmc && !binary) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);

@@ -1,5 +1,5 @@
 // The binding of the FM coordinate-solver kernels (fm/coordinate_kernels.h) as `exports.fm`:
-// blockStats and blockApply. Synchronous on the JS thread (one bounded pass over caller
+// blockStats, blockApply, rowScores and residualStats. Synchronous on the JS thread (one bounded pass over caller
 // memory, no peers, no I/O) and copy-free. Every argument is checked here (types, lengths,
 // ascending column offsets, block features in range, outputs not overlapping inputs); row
 // numbers are checked by blockStats in its pass, so a bad call throws a JS error naming the
@@ -154,12 +154,65 @@ Napi::Value BlockApply(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+double number(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), prefix(op) + "'" + name + "' must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+// rowScores(rowPtr, entryFeature, values, params, k, w0, q, yhat)
+Napi::Value RowScores(const Napi::CallbackInfo& info) {
+  const char* op = "rowScores";
+  Napi::Env env = info.Env();
+  if (info.Length() < 8) throw Napi::TypeError::New(env, "fm.rowScores: expected 8 arguments (rowPtr, entryFeature, values, params, k, w0, q, yhat)");
+  auto rowPtr = arg<uint32_t>(info, 0, napi_uint32_array, op, "rowPtr");
+  auto entryFeature = arg<int32_t>(info, 1, napi_int32_array, op, "entryFeature");
+  auto values = arg<float>(info, 2, napi_float32_array, op, "values");
+  auto params = arg<double>(info, 3, napi_float64_array, op, "params");
+  const double k = number(info, 4, op, "k");
+  const double w0 = number(info, 5, op, "w0");
+  auto q = arg<double>(info, 6, napi_float64_array, op, "q");
+  auto yhat = arg<double>(info, 7, napi_float64_array, op, "yhat");
+  need(env, k >= 0 && k <= 4096 && k == static_cast<double>(static_cast<size_t>(k)), op, "'k' must be an integer in [0, 4096]");
+  need(env, rowPtr.count >= 1 && rowPtr.data[0] == 0, op, "'rowPtr' must hold numRows + 1 offsets starting at 0");
+  const size_t rows = rowPtr.count - 1;
+  for (size_t i = 0; i < rows; i++) {
+    if (rowPtr.data[i] > rowPtr.data[i + 1]) need(env, false, op, "'rowPtr' is not ascending at row " + std::to_string(i));
+  }
+  const size_t nnz = rowPtr.data[rows];
+  need(env, entryFeature.count >= nnz && values.count >= nnz, op, "'entryFeature' or 'values' is shorter than rowPtr[numRows]");
+  const size_t stride = static_cast<size_t>(k) + 1;
+  const size_t features = params.count / stride;
+  for (size_t e = 0; e < nnz; e++) {
+    if (entryFeature.data[e] < 0 || static_cast<size_t>(entryFeature.data[e]) >= features) {
+      need(env, false, op, "'entryFeature' entry " + std::to_string(e) + " is not a feature index in [0, " + std::to_string(features) + ")");
+    }
+  }
+  need(env, q.count >= rows * static_cast<size_t>(k) && yhat.count >= rows, op, "'q' must hold rows * k values and 'yhat' rows values");
+  need(env, !overlap(q, yhat) && !overlap(q, params) && !overlap(yhat, params), op, "'q', 'yhat' and 'params' must not overlap");
+  fm::rowScores(rowPtr.data, rows, entryFeature.data, values.data, params.data, static_cast<size_t>(k), w0, q.data, yhat.data);
+  return env.Undefined();
+}
+
+// residualStats(resid, limbs) -> -1 | index of an out-of-range residual
+Napi::Value ResidualStats(const Napi::CallbackInfo& info) {
+  const char* op = "residualStats";
+  Napi::Env env = info.Env();
+  if (info.Length() < 2) throw Napi::TypeError::New(env, "fm.residualStats: expected 2 arguments (resid, limbs)");
+  auto resid = arg<double>(info, 0, napi_float64_array, op, "resid");
+  auto limbs = arg<double>(info, 1, napi_float64_array, op, "limbs");
+  need(env, limbs.count == 4, op, "'limbs' must hold 4 values");
+  need(env, !overlap(resid, limbs), op, "'limbs' overlaps 'resid'");
+  return Napi::Number::New(env, static_cast<double>(fm::residualStats(resid.data, resid.count, limbs.data)));
+}
+
 }  // namespace
 
 void registerFm(Napi::Env env, Napi::Object exports) {
   Napi::Object fm = Napi::Object::New(env);
   fm.Set("blockStats", Napi::Function::New(env, BlockStats, "blockStats"));
   fm.Set("blockApply", Napi::Function::New(env, BlockApply, "blockApply"));
+  fm.Set("rowScores", Napi::Function::New(env, RowScores, "rowScores"));
+  fm.Set("residualStats", Napi::Function::New(env, ResidualStats, "residualStats"));
   exports.Set("fm", fm);
 }
 

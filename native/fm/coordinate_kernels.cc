@@ -100,5 +100,48 @@ void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, 
   }
 }
 
+void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
+               size_t k, double w0, double* q, double* yhat) {
+  const size_t stride = k + 1;
+  for (size_t i = 0; i < numRows; i++) {
+    double linear = w0;
+    double sq = 0;
+    for (size_t f = 0; f < k; f++) q[f * numRows + i] = 0;
+    for (uint32_t e = rowPtr[i]; e < rowPtr[i + 1]; e++) {
+      const double* p = params + static_cast<size_t>(entryFeature[e]) * stride;
+      const double x = values[e];
+      linear += p[0] * x;
+      for (size_t f = 0; f < k; f++) {
+        const double vx = p[1 + f] * x;
+        q[f * numRows + i] += vx;
+        sq += vx * vx;
+      }
+    }
+    double pair = 0;
+    for (size_t f = 0; f < k; f++) pair += q[f * numRows + i] * q[f * numRows + i];
+    yhat[i] = linear + 0.5 * (pair - sq);
+  }
+}
+
+long residualStats(const double* resid, size_t n, double* limbs) {
+  ExactAcc s2;
+  ExactAcc s1;
+  uint32_t sinceFlush = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double e = resid[i];
+    if (!addTerm(s2, e * e) || !addTerm(s1, e)) return static_cast<long>(i);
+    if (++sinceFlush == kFlushEvery) {
+      s2.flush();
+      s1.flush();
+      sinceFlush = 0;
+    }
+  }
+  s2.flush();
+  s1.flush();
+  writeLimbs(s2.total, &limbs[0], &limbs[2]);
+  writeLimbs(s1.total, &limbs[1], &limbs[3]);
+  return -1;
+}
+
 }  // namespace fm
 }  // namespace shoal

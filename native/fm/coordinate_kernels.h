@@ -52,5 +52,16 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
 void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
                 const double* oldValue, double* q, double* resid);
 
+// Scores every row from the parameters (the O(k nnz) sum trick) into yhat, and q_if into q
+// (factor-major, numRows per factor). entryFeature: each entry's global feature index (checked
+// by the binding). Same arithmetic order as algorithms/fm/fm.ts fmScore.
+void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
+               size_t k, double w0, double* q, double* yhat);
+
+// Exact sum e^2 and sum e of resid (n values) into limbs (4 doubles, exact_sums.ts's layout of
+// two sums: high e^2, high e, low e^2, low e). Returns -1, or the first index whose terms are
+// out of range.
+long residualStats(const double* resid, size_t n, double* limbs);
+
 }  // namespace fm
 }  // namespace shoal

@@ -248,6 +248,15 @@ test('native fm kernels reject bad arguments with errors naming them', (t) => {
   t.throws(call({ colStart: new Uint32Array([0, 2, 1]) }), { instanceOf: RangeError, message: /not ascending/ });
   t.throws(call({ limbs: new Float64Array(7) }), { instanceOf: RangeError, message: /'limbs'/ });
   t.throws(call({ limbs: resid }), { instanceOf: RangeError });
+  // rowScores checks feature indices and lengths; residualStats reports out-of-range residuals.
+  const rowPtr = new Uint32Array([0, 1, 2]);
+  const yhat = new Float64Array(2);
+  t.notThrows(() => native.fm.rowScores(rowPtr, new Int32Array([0, 1]), new Float32Array([1, 1]), params, 2, 0.5, q, yhat));
+  t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, 2]), new Float32Array([1, 1]), params, 2, 0, q, yhat), { instanceOf: RangeError, message: /'entryFeature' entry 1/ });
+  t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, 1]), new Float32Array([1, 1]), params, 2, 0, q, new Float64Array(1)), { instanceOf: RangeError, message: /'yhat'/ });
+  t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, 1]), new Float32Array([1, 1]), params, 2, 0, q, q), { instanceOf: RangeError, message: /overlap/ });
+  t.is(native.fm.residualStats(new Float64Array([1, -(2 ** 21)]), new Float64Array(4)), 1);
+  t.throws(() => native.fm.residualStats(resid, new Float64Array(3)), { instanceOf: RangeError, message: /'limbs'/ });
   // A term of 2^20 or more is reported by block position, not wrapped.
   const big = new Float64Array([2 ** 21, 0]);
   t.is(native.fm.blockStats(colStart, colRow, colVal, new Int32Array([0, 1]), params, 3, -1, q, 2, big, limbs), 0);
