@@ -111,6 +111,29 @@ export interface NativeBinding {
   protocolVersion: number;
   /** Logistic-regression kernels (native/linear/); algorithms/common/logistic.ts and lbfgs_lr/two_loop.ts wrap them. */
   linear: LinearKernels;
+  /** FM coordinate-solver kernels (native/fm/); algorithms/fm/coordinate_solver.ts calls them. */
+  fm: FmKernels;
+}
+
+/**
+ * The per-block passes of the FM ALS / MCMC solvers over one rank's entries grouped by feature
+ * (colStart: numFeatures + 1 offsets into colRow / colVal). params: stride = k + 1 doubles per
+ * feature; factor -1 selects w, f in [0, k) v_.f; q: q_if at f * rows + i; resid: one per row.
+ * Validated natively (TypeError / RangeError naming the argument).
+ */
+export interface FmKernels {
+  /**
+   * Exact [sum h^2, sum h e] of every block feature into limbs (4 * block.length doubles, the
+   * layout of algorithms/fm/exact_sums.ts). Returns -1, or the block position of a feature
+   * whose terms reached 2^20.
+   */
+  blockStats(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, limbs: Float64Array): number;
+  /** e_i -= delta[b] * h_i (h at oldValue[b]) and, for a factor, q_if += delta[b] * x_i, for every block feature b. */
+  blockApply(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, delta: Float64Array, oldValue: Float64Array): void;
+  /** Every row's score into yhat and its q_if into q (factor-major); entryFeature: each entry's feature index into params (stride k + 1). */
+  rowScores(rowPtr: Uint32Array, entryFeature: Int32Array, values: Float32Array, params: Float64Array, k: number, w0: number, q: Float64Array, yhat: Float64Array): void;
+  /** Exact [sum e^2, sum e] into limbs (4 doubles, exact_sums.ts's layout); -1, or the index of a residual out of range. */
+  residualStats(resid: Float64Array, limbs: Float64Array): number;
 }
 
 /**

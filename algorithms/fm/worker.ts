@@ -1,5 +1,5 @@
 // Entry script of `shoal train fm`: one worker of the job (the launcher starts -np of them
-// beside --servers parameter servers). Reads this rank's share of --train, trains with
+// beside --servers parameter servers; --solver als|mcmc go to coordinate_worker.ts). Reads this rank's share of --train, trains with
 // trainFm, and on rank 0 evaluates --test after every epoch (RMSE, or AUC/log-loss for
 // --task binary), then writes the model (rows pulled for every feature any worker saw) and
 // metrics.json.
@@ -16,6 +16,7 @@ import { writeSparseModel } from '../ftrl/model.js';
 import { init, restartCount } from '../../lib/index.js';
 import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
 import { rmse } from './fm.js';
+import { runFmCoordinateWorker } from './coordinate_worker.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
 import { parseFmArgs, type FmParams, type FmTask } from './params.js';
 
@@ -58,6 +59,14 @@ function describeMetrics(m: FmMetrics): string {
 export async function runFmWorker(argv: readonly string[]): Promise<void> {
   const p: FmParams = parseFmArgs(argv);
   const comm = await init();
+  if (p.solver !== 'adagrad') {
+    try {
+      await runFmCoordinateWorker(p, comm);
+    } finally {
+      await comm.close();
+    }
+    return;
+  }
   try {
     const hashBits = p.hashBits > 0 ? p.hashBits : undefined;
     const tLoad = performance.now();

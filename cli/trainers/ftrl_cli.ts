@@ -13,6 +13,7 @@ import { exitCodeFor } from '../../lib/launcher.js';
 import { runJobForwardingSignals } from '../../lib/job_signals.js';
 import { recoveryRunOptions } from '../../lib/recovery/recovery_flags.js';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
+import { CHECKPOINT_FILE } from '../../lib/recovery/training_state.js';
 
 /** Exit status for bad flags or unreadable input files. */
 export const TRAIN_USAGE_EXIT_CODE = USAGE_EXIT_CODE;
@@ -30,7 +31,15 @@ export function checkInputs(command: string, p: CommonParams): void {
   }
   if (p.slowRank >= p.np) throw usageError(command, `--slow-rank ${p.slowRank} is not a worker rank (np ${p.np})`);
   const resume = p.recovery.resume;
-  if (resume !== null) {
+  // A job without servers (fm --solver als|mcmc) checkpoints a TrainingState file instead of a PS snapshot.
+  if (resume !== null && p.servers === 0) {
+    const file = join(resume, CHECKPOINT_FILE);
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch (err) {
+      throw usageError(command, `--resume ${resume}: no checkpoint there (${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  } else if (resume !== null) {
     let manifest = join(resume, 'manifest.json');
     try {
       manifest = join(currentSnapshotDir(resume), 'manifest.json');

@@ -16,6 +16,7 @@ void registerData(Napi::Env env, Napi::Object exports);  // data_wrap.cc
 void registerGbdt(Napi::Env env, Napi::Object exports);  // gbdt_wrap.cc
 void registerLinear(Napi::Env env, Napi::Object exports);  // linear_wrap.cc
 void registerSnapshot(Napi::Env env, Napi::Object exports);  // snapshot_wrap.cc
+void registerFm(Napi::Env env, Napi::Object exports);  // fm_wrap.cc
 
 namespace {
 
@@ -46,6 +47,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerGbdt(env, exports);
   registerLinear(env, exports);
   registerSnapshot(env, exports);
+  registerFm(env, exports);
   exports.Set("protocolVersion", Napi::Number::New(env, 1));
   env.AddCleanupHook([] { shutdownAllComms(); });
   return exports;

@@ -1,0 +1,402 @@
+// Distributed FM training by coordinate-wise closed-form updates (Rendle 2012, "Factorization
+// Machines with libFM"): ALS, and MCMC (Gibbs sampling of the parameters and of the
+// hyper-parameters, Freudenthaler et al. 2011), with libFM's priors: w0 flat; w_j ~ N(mu_w,
+// 1/lambda_w), v_jf ~ N(mu_f, 1/lambda_f); lambda ~ Gamma, mu ~ Normal (Normal-Gamma, alpha_0 =
+// gamma_0 = beta_0 = 1, mu_0 = 0); noise precision alpha ~ Gamma. Binary tasks use the probit
+// link: each iteration redraws a latent target z_i ~ N(y_hat_i, 1) truncated to the side of
+// the label (ALS: its expectation) and regresses on z with alpha = 1.
+//
+// The model y_hat is linear in every single parameter theta: y_hat_i = g_i + theta h_i, with
+// h = 1 (w0), x_ij (w_j), x_ij (q_if - v_jf x_ij) (v_jf; q_if = sum_l v_lf x_il). Given the
+// residuals e_i = z_i - y_hat_i, theta's posterior is Normal with precision alpha sum h^2 +
+// lambda and mean (alpha sum h (e + theta h) + lambda mu) / precision; ALS takes the mean
+// (lambda = the L2 flag, mu = 0, alpha = 1).
+//
+// Distribution: rows stay where readLibsvm put them; each worker keeps its rows' e_i and
+// q_if. Parameters (w0, w, V) are replicated: every rank applies the same updates. Features
+// are grouped into blocks that never share a row (feature_blocks.ts); per block and per
+// parameter kind (w, then v_.f for f = 1..k) one allReduce sums [sum h^2, sum h e] of the
+// block's features, then every rank draws the same new values and updates its own rows.
+// Per iteration: 1 + blocks * (1 + k) allReduces (MovieLens u1: 2 blocks, 19 allReduces).
+//
+// Same results for every np: the sums are exact (exact_sums.ts), every random number is a
+// function of (seed, iteration, coordinate) (coordinate_stream.ts), hyper-parameter sums run
+// over the replicated parameters in feature order on every rank, and a row's cached terms see
+// the same updates in the same order wherever it lives.
+//
+// Recovery (lib/recovery): the iterations run inside resilient() with a TrainingState
+// (FmCoordinateState: parameters, hyper-parameters, kept samples, the caller's evaluation sums)
+// committed after each; the per-row caches are recomputed from the parameters at the start of
+// every iteration, so continuing from a commit (a replaced worker, --resume) gives the bits of
+// an uninterrupted run.
+//
+// Cost per iteration and worker: O(k * local nnz) arithmetic, O(k * features) for the draws.
+import type { Collective } from '../common/collective.js';
+import type { CsrMatrix } from '../../lib/data/csr.js';
+import { binaryLabel } from '../ftrl/cli_flags.js';
+import { CoordinateStream, STREAM, truncatedMeanAbove } from './coordinate_stream.js';
+import { ExactSums } from './exact_sums.js';
+import { featureBlocks, type FeatureBlocks } from './feature_blocks.js';
+import { resilient } from '../../lib/recovery/resilient.js';
+import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
+import { fmScore } from './fm.js';
+import { native } from '../../lib/native.js';
+import type { FmTask } from './params.js';
+
+export type FmCoordinateSolver = 'als' | 'mcmc';
+
+export interface FmCoordinateOptions {
+  solver: FmCoordinateSolver;
+  task: FmTask;
+  factors: number;
+  iterations: number;
+  seed: number;
+  /** std of the normal initialisation of V (libFM: 0.1). */
+  initStd: number;
+  /** ALS: L2 on w and on v (MCMC samples its own). */
+  l2w: number;
+  l2v: number;
+  /** MCMC: samples before this iteration are not averaged or kept. */
+  burnIn: number;
+  /** MCMC: at most this many samples (evenly thinned) go into the result. */
+  keepSamples: number;
+  labelThreshold?: number;
+}
+
+/** One parameter set: w0 and `params` (global feature index g at g * (k + 1): [w_g, v_g1..v_gk]). */
+export interface FmSample {
+  w0: number;
+  params: Float64Array;
+}
+
+export interface FmIterationStats {
+  iteration: number;
+  /** RMSE of the training residuals (of the latent targets for binary) at the start of the iteration, over every rank's rows. */
+  trainRmse: number;
+  /** MCMC noise precision alpha (1 for ALS and binary). */
+  alpha: number;
+  seconds: number;
+}
+
+export interface FmCoordinateContext {
+  comm: Collective;
+  /** Called once the global feature ids (the rows of every sample) and the label range are known. */
+  onStart?: (featureIds: Float64Array, labelMin: number, labelMax: number) => void;
+  /**
+   * Called on every rank after every iteration with the current parameters (read-only; the
+   * same on every rank); `averaged` says whether MCMC averages this sample (after burn-in;
+   * always true for ALS). Its time is excluded from the result's seconds.
+   */
+  onIteration?: (stats: FmIterationStats, current: FmSample, averaged: boolean, evaluation: { sum: Float64Array; count: number }) => Promise<void> | void;
+  /** Length of the evaluation sums kept in the training state for onIteration (rank 0's test rows); default 0. */
+  evaluationRows?: number;
+  /**
+   * Checkpoints (`dir`, `every` iterations), `resume`, and worker replacement under
+   * --max-restarts (lib/recovery: TrainingState + resilient()). Default: none.
+   */
+  recovery?: TrainingStateOptions & { log?: (line: string) => void };
+  /** Where notes about recovery go; default: nowhere. */
+  log?: (line: string) => void;
+}
+
+export interface FmCoordinateResult {
+  /** Global feature ids (the rows of every sample). */
+  featureIds: Float64Array;
+  /** ALS: the final parameters; MCMC: the kept samples. */
+  samples: FmSample[];
+  labelMin: number;
+  labelMax: number;
+  globalRows: number;
+  blocks: number;
+  allReducesPerIteration: number;
+  seconds: number;
+  /** This process's CPU seconds (user + system) in training, callbacks excluded. */
+  cpuSeconds: number;
+  /** Iterations already done when this process started (from --resume or a replaced worker's state); null: from the start. */
+  resumedAt: number | null;
+  /** The evaluation sums of the state (FmCoordinateContext.evaluationRows). */
+  evaluation: { sum: Float64Array; count: number };
+}
+
+const ALPHA0 = 1;
+const GAMMA0 = 1;
+const BETA0 = 1;
+const MU0 = 0;
+
+/**
+ * What survives a lost worker or a restart (lib/recovery TrainingState, committed after every
+ * iteration; replicated, so any rank's copy will do). The per-row caches are not in it: every
+ * iteration recomputes them from the parameters (as libFM does), so a resumed run continues
+ * with the same bits as an uninterrupted one.
+ */
+export interface FmCoordinateState {
+  /** Iterations completed. */
+  iteration: number;
+  w0: number;
+  alpha: number;
+  muW: number;
+  lambdaW: number;
+  muV: Float64Array;
+  lambdaV: Float64Array;
+  /** Empty until the first iteration sets it up. */
+  params: Float64Array;
+  /** MCMC's kept samples so far. */
+  samples: FmSample[];
+  /** The caller's running evaluation (rank 0's test prediction sums; see FmCoordinateContext.evaluationRows). */
+  evaluation: { sum: Float64Array; count: number };
+}
+
+/** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
+export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix, ctx: FmCoordinateContext): Promise<FmCoordinateResult> {
+  const { comm } = ctx;
+  const k = o.factors;
+  const stride = k + 1;
+  const mcmc = o.solver === 'mcmc';
+  const binary = o.task === 'binary';
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let callbackMs = 0;
+  let callbackCpuUs = 0;
+  const evalRows = ctx.evaluationRows ?? 0;
+  const state = new TrainingState<FmCoordinateState>(
+    comm,
+    { iteration: 0, w0: 0, alpha: 1, muW: 0, lambdaW: o.l2w, muV: new Float64Array(k), lambdaV: new Float64Array(k).fill(o.l2v), params: new Float64Array(0), samples: [], evaluation: { sum: new Float64Array(evalRows), count: 0 } },
+    ctx.recovery ?? {},
+  );
+
+  let setup: { blocks: FeatureBlocks; yMin: number; yMax: number } | null = null;
+  const out = await resilient(
+    comm,
+    state,
+    async (s) => {
+      // Setup (collective): inside resilient() so a replacement runs it in step with the others.
+      const fb = await featureBlocks(comm, data);
+      const range = new Float64Array([labelMin(data), -labelMax(data)]);
+      await comm.allReduce(range, { op: 'min' });
+      setup = { blocks: fb, yMin: range[0]!, yMax: -range[1]! };
+      ctx.onStart?.(fb.featureIds, setup.yMin, setup.yMax);
+      // Rank 0 replaced: the state came from a rank without the evaluation sums; start them again.
+      if (s.evaluation.sum.length !== evalRows) {
+        s.evaluation = { sum: new Float64Array(evalRows), count: 0 };
+        if (evalRows > 0) ctx.log?.(`fm ${o.solver}: test predictions are averaged again from iteration ${s.iteration + 1} (the evaluating rank was replaced)`);
+      }
+      return sweep(o, data, comm, fb, s, () => state.commit(), async (stats, current, averaged) => {
+        if (!ctx.onIteration) return;
+        const tc = performance.now();
+        const cc = process.cpuUsage();
+        await ctx.onIteration(stats, current, averaged, s.evaluation);
+        callbackMs += performance.now() - tc;
+        const dc = process.cpuUsage(cc);
+        callbackCpuUs += dc.user + dc.system;
+      });
+    },
+    ctx.recovery?.log ? { log: ctx.recovery.log } : {},
+  );
+  const { blocks: fb, yMin, yMax } = setup!;
+  return {
+    featureIds: fb.featureIds,
+    samples: mcmc ? out.samples : [{ w0: out.w0, params: out.params }],
+    labelMin: yMin,
+    labelMax: yMax,
+    globalRows: fb.globalRows,
+    blocks: fb.blocks.length,
+    allReducesPerIteration: 1 + fb.blocks.length * (1 + k),
+    seconds: (performance.now() - t0 - callbackMs) / 1000,
+    cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
+    resumedAt: out.startedAt > 0 ? out.startedAt : null,
+    evaluation: out.evaluation,
+  };
+}
+
+/** The iterations after s.iteration, on this rank's rows; commits after each. Returns the state and where it started. */
+async function sweep(
+  o: FmCoordinateOptions,
+  data: CsrMatrix,
+  comm: Collective,
+  fb: FeatureBlocks,
+  s: FmCoordinateState,
+  commit: () => void,
+  after: (stats: FmIterationStats, current: FmSample, averaged: boolean) => Promise<void>,
+): Promise<FmCoordinateState & { startedAt: number }> {
+  const { featureIds, blocks, globalRows, rowOffset } = fb;
+  const G = featureIds.length;
+  const k = o.factors;
+  const stride = k + 1;
+  const mcmc = o.solver === 'mcmc';
+  const binary = o.task === 'binary';
+  const startedAt = s.iteration;
+
+  // This rank's entries by feature: local CSC (row, value) per global feature index.
+  const index = new Map<number, number>();
+  for (let g = 0; g < G; g++) index.set(featureIds[g]!, g);
+  const n = data.numRows;
+  const nnz = data.rowPtr[n] ?? 0;
+  const entryFeature = new Int32Array(nnz);
+  for (let e = 0; e < nnz; e++) entryFeature[e] = index.get(data.featureIds[e]!)!;
+  const colStart = new Uint32Array(G + 1);
+  for (let e = 0; e < nnz; e++) colStart[entryFeature[e]! + 1]!++;
+  for (let g = 0; g < G; g++) colStart[g + 1] = colStart[g + 1]! + colStart[g]!;
+  const colRow = new Uint32Array(nnz);
+  const colVal = new Float64Array(nnz);
+  {
+    const fill = colStart.slice(0, G);
+    for (let i = 0; i < n; i++) {
+      for (let e = data.rowPtr[i]!; e < data.rowPtr[i + 1]!; e++) {
+        const c = fill[entryFeature[e]!]!++;
+        colRow[c] = i;
+        colVal[c] = data.values[e]!;
+      }
+    }
+  }
+
+  // Parameters (replicated; initialised on the first entry) and the per-row caches (local).
+  const rng = new CoordinateStream(o.seed);
+  if (s.params.length === 0) {
+    s.params = new Float64Array(G * stride);
+    for (let g = 0; g < G; g++) {
+      for (let f = 0; f < k; f++) s.params[g * stride + 1 + f] = o.initStd * rng.reset(STREAM.init, 0, featureIds[g]! * k + f).normal();
+    }
+  }
+  if (s.params.length !== G * stride) throw new RangeError(`fm ${o.solver}: the resumed state holds ${s.params.length / stride} features, the data ${G} (resume with the same data and --factors)`);
+  const params = s.params;
+  const label = new Float64Array(n);
+  for (let i = 0; i < n; i++) label[i] = binary ? binaryLabel(data.labels[i]!, o.labelThreshold) : data.labels[i]!;
+  const resid = new Float64Array(n);
+  // q_if = sum_j v_jf x_ij, factor-major (q[f * n + i]): the native passes visit one factor at a time.
+  const q = new Float64Array(n * k);
+  const yhatOf = new Float64Array(n);
+
+  const blockSums = blocks.map((b) => new ExactSums(2 * b.length));
+  const maxBlock = blocks.reduce((m, b) => Math.max(m, b.length), 0);
+  const delta = new Float64Array(maxBlock);
+  const oldValue = new Float64Array(maxBlock);
+  const globalSums = new ExactSums(2);
+  const overflow = (what: string, g: number, it: number): RangeError =>
+    new RangeError(`fm ${o.solver}: a term of ${what} of feature id ${featureIds[g]} reached 2^20 at iteration ${it}: the model diverged or the feature values are too large (scale them${mcmc ? '' : ', or raise --l2-v / --l2-w'})`);
+
+  /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive (a feature whose values are all 0). */
+  const draw = (theta: number, s2: number, se: number, lambda: number, mu: number): number => {
+    const prec = s.alpha * s2 + lambda;
+    if (!(prec > 0)) return 0;
+    const mean = (s.alpha * (se + theta * s2) + lambda * mu) / prec;
+    return mcmc ? mean + rng.normal() / Math.sqrt(prec) : mean;
+  };
+  /** Normal-Gamma draw of (lambda, mu) given every feature's parameter at `offset` (w: 0, v_.f: 1 + f). */
+  const drawHyper = (it: number, which: number, offset: number, mu: number): [number, number] => {
+    let ss = BETA0 * (mu - MU0) * (mu - MU0) + GAMMA0;
+    let sum = 0;
+    for (let g = 0; g < G; g++) {
+      const x = params[g * stride + offset]!;
+      ss += (x - mu) * (x - mu);
+      sum += x;
+    }
+    const lambda = rng.reset(STREAM.hyper, it, which).gamma((ALPHA0 + G + 1) / 2, ss / 2);
+    const muNew = (sum + BETA0 * MU0) / (G + BETA0) + rng.normal() / Math.sqrt((G + BETA0) * lambda);
+    return [lambda, muNew];
+  };
+
+  /**
+   * One block of one parameter kind (factor -1: w, else v_.factor): this rank's [sum h^2, sum h e]
+   * per feature (native, exact), summed over ranks, then the same draw on every rank and the
+   * update of this rank's rows.
+   */
+  const updateBlock = async (it: number, b: number, factor: number, lambda: number, mu: number): Promise<void> => {
+    const block = blocks[b]!;
+    const sums = blockSums[b]!;
+    const bad = native.fm.blockStats(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, sums.limbs);
+    if (bad >= 0) throw overflow(factor < 0 ? 'w' : `v_${factor + 1}`, block[bad]!, it);
+    await sums.allReduce(comm);
+    const offset = factor < 0 ? 0 : 1 + factor;
+    for (let j = 0; j < block.length; j++) {
+      const g = block[j]!;
+      const old = params[g * stride + offset]!;
+      rng.reset(factor < 0 ? STREAM.w : STREAM.v, it, factor < 0 ? featureIds[g]! : featureIds[g]! * k + factor);
+      const next = draw(old, sums.value(2 * j), sums.value(2 * j + 1), lambda, mu);
+      oldValue[j] = old;
+      delta[j] = next - old;
+      params[g * stride + offset] = next;
+    }
+    native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
+  };
+
+  const averagedIterations = Math.max(0, o.iterations - o.burnIn);
+  const thin = Math.max(1, Math.ceil(averagedIterations / Math.max(1, o.keepSamples)));
+  for (let it = s.iteration + 1; it <= o.iterations; it++) {
+    const ti = performance.now();
+    // Residuals and q from the parameters, every iteration (so a resumed run equals an
+    // uninterrupted one). Probit: the latent targets are drawn from these predictions (the
+    // first iteration regresses on +-1, as libFM).
+    native.fm.rowScores(data.rowPtr, entryFeature, data.values, params, k, s.w0, q, yhatOf);
+    for (let i = 0; i < n; i++) {
+      const yhat = yhatOf[i]!;
+      let target = label[i]!;
+      if (binary) {
+        if (it === 1) target = label[i] ? 1 : -1;
+        else if (mcmc) {
+          rng.reset(STREAM.target, it, rowOffset + i);
+          target = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
+        } else target = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+      }
+      resid[i] = target - yhat;
+    }
+    // Noise precision and w0 from [sum e^2, sum e].
+    const badRow = native.fm.residualStats(resid, globalSums.limbs);
+    if (badRow >= 0) throw new RangeError(`fm ${o.solver}: residual ${resid[badRow]} of row ${rowOffset + badRow + 1} is out of range at iteration ${it}: the model diverged`);
+    await globalSums.allReduce(comm);
+    const sse = globalSums.value(0);
+    if (mcmc && !binary) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
+    rng.reset(STREAM.w0, it, 0);
+    const w0New = draw(s.w0, globalRows, globalSums.value(1), 0, 0);
+    for (let i = 0; i < n; i++) resid[i] = resid[i]! - (w0New - s.w0);
+    s.w0 = w0New;
+
+    // Linear weights, block by block.
+    if (mcmc) [s.lambdaW, s.muW] = drawHyper(it, 1, 0, s.muW);
+    for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, -1, s.lambdaW, s.muW);
+
+    // Factors: f by f, block by block.
+    if (mcmc) for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
+    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!);
+
+    // Let timers run (heartbeats, dashboard): at np 1, and with small allReduces that complete
+    // synchronously, the loop above never returns to the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    const averaged = !mcmc || it > o.burnIn;
+    if (mcmc && averaged && (it - o.burnIn - 1) % thin === 0 && s.samples.length < o.keepSamples) s.samples.push({ w0: s.w0, params: params.slice() });
+    await after({ iteration: it, trainRmse: Math.sqrt(sse / Math.max(1, globalRows)), alpha: s.alpha, seconds: (performance.now() - ti) / 1000 }, { w0: s.w0, params }, averaged);
+    s.iteration = it;
+    commit();
+  }
+  return { ...s, startedAt };
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage, excludedUs: number): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system - excludedUs) / 1e6;
+}
+
+function labelMin(data: CsrMatrix): number {
+  let m = Infinity;
+  for (let i = 0; i < data.numRows; i++) m = Math.min(m, data.labels[i]!);
+  return m === Infinity ? Number.MAX_VALUE : m;
+}
+
+function labelMax(data: CsrMatrix): number {
+  let m = -Infinity;
+  for (let i = 0; i < data.numRows; i++) m = Math.max(m, data.labels[i]!);
+  return m === -Infinity ? -Number.MAX_VALUE : m;
+}
+
+/** Scores of `rows` under one sample; features outside `featureIds` count as zero. */
+export function scoreSample(sample: FmSample, k: number, featureIndex: Map<number, number>, rows: CsrMatrix): Float64Array {
+  const zeroRow = sample.params.length / (k + 1);
+  const nnz = rows.rowPtr[rows.numRows] ?? 0;
+  const pos = new Int32Array(nnz);
+  for (let e = 0; e < nnz; e++) pos[e] = featureIndex.get(rows.featureIds[e]!) ?? zeroRow;
+  const params = new Float64Array(sample.params.length + k + 1);
+  params.set(sample.params);
+  const sums = new Float64Array(k);
+  const out = new Float64Array(rows.numRows);
+  for (let r = 0; r < rows.numRows; r++) out[r] = fmScore(params, k, sample.w0, pos, rows.values, rows.rowPtr[r]!, rows.rowPtr[r + 1]!, sums);
+  return out;
+}

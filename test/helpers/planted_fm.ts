@@ -1,0 +1,28 @@
+// Data from a planted order-2 factorization machine, for the FM tests (AdaGrad, ALS, MCMC).
+import { Rng } from '../../algorithms/common/rng.js';
+
+/**
+ * Ratings from a planted FM: one-hot user (1..U) and item (U+1..U+I),
+ * y = 1 + b_u + b_i + <p_u, q_i> + N(0, noise^2), k = 4. Returns [train, test] libsvm text.
+ */
+export function plantedRatings(users: number, items: number, rows: number, testRows: number, noise: number): [string, string, number] {
+  const rng = new Rng(11);
+  const k = 4;
+  const bu = Array.from({ length: users }, () => 0.4 * rng.normal());
+  const bi = Array.from({ length: items }, () => 0.4 * rng.normal());
+  const p = Array.from({ length: users }, () => Array.from({ length: k }, () => 0.5 * rng.normal()));
+  const q = Array.from({ length: items }, () => Array.from({ length: k }, () => 0.5 * rng.normal()));
+  const lines: string[] = [];
+  let sq = 0;
+  for (let r = 0; r < rows + testRows; r++) {
+    const u = rng.int(users);
+    const i = rng.int(items);
+    let y = 1 + bu[u]! + bi[i]!;
+    for (let f = 0; f < k; f++) y += p[u]![f]! * q[i]![f]!;
+    const yy = y + noise * rng.normal();
+    if (r >= rows) sq += (yy - y) ** 2;
+    lines.push(`${yy.toFixed(4)} ${u + 1}:1 ${users + i + 1}:1`);
+  }
+  return [lines.slice(0, rows).join('\n') + '\n', lines.slice(rows).join('\n') + '\n', Math.sqrt(sq / testRows)];
+}
+
