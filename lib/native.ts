@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { errorForCode, type ErrorCode, type ShoalError, type ShoalErrorDetails } from './errors.js';
+import type { CsrMatrix } from './data/csr.js';
 
 /** Collective kinds, as native/transport/frame.h OpKind. */
 export const OP_KIND = {
@@ -105,6 +106,71 @@ export interface NativeBinding {
   protocolVersion: number;
   /** Logistic-regression kernels (native/linear/); algorithms/common/logistic.ts and lbfgs_lr/two_loop.ts wrap them. */
   linear: LinearKernels;
+  /** Gradient-boosting kernels; algorithms/mart/native.ts hands them to the trees. */
+  gbdt: GbdtKernels;
+  /** The libsvm reader (native/data/); lib/data/libsvm.ts wraps it. */
+  readLibsvm(sources: NativeSource[], options: NativeReadOptions): Promise<NativeReadResult>;
+  hashFeatureId(id: number | bigint, bits: number): number;
+}
+
+/** One input of readLibsvm: a file (or bytes) and this rank's share of it. */
+export interface NativeSource {
+  name: string;
+  path?: string;
+  gzip?: boolean;
+  data?: Uint8Array;
+  rank: number;
+  size: number;
+  groupSizes?: Uint32Array;
+  groupsName?: string;
+  qidBase?: number;
+  weights?: Float32Array;
+  weightsName?: string;
+}
+
+export interface NativeReadResult extends CsrMatrix {
+  skippedLines: number;
+  skipped: string[];
+  bytes: number;
+  sources: Array<{ firstRow: number; numRows: number; reachedEnd: boolean }>;
+}
+
+export interface NativeReadOptions {
+  hashBits: number;
+  skipBadLines: boolean;
+  maxFeatureId?: number;
+  maxFeatureIdHint?: string;
+  binaryLabels?: boolean;
+}
+
+/** Gradient-boosting kernels (native/binding/gbdt_wrap.cc, native/gbdt/hist.h); algorithms/mart wraps them. */
+export interface GbdtKernels {
+  /** Bins CSR rows into `out` (numRows * numFeatures, pre-zeroed; 0 = missing). */
+  binRows(rowPtr: Uint32Array, featureIds: Uint32Array, values: Float32Array, cutPtr: Uint32Array, cuts: Float32Array, numFeatures: number, out: Uint8Array): void;
+  /** Adds the (gradient, hessian) sums of `rows` per (feature, bin) slot into `hist`. */
+  buildHist(bins: Uint8Array, numFeatures: number, rows: Uint32Array, grad: Float64Array, hess: Float64Array, binOffsets: Uint32Array, hist: Float64Array, threads: number): void;
+  /** Stable in-place partition of `rows` into left then right; returns the count left. */
+  partitionRows(bins: Uint8Array, numFeatures: number, rows: Uint32Array, feature: number, threshold: number, defaultLeft: boolean, scratch: Uint32Array): number;
+  /** Adds the sums of interleaved fixed-point pairs gh[2r], gh[2r + 1] of `rows` per slot into `hist`. */
+  buildHistPairs(bins: Uint8Array, numFeatures: number, rows: Uint32Array, gh: Float64Array, binOffsets: Uint32Array, hist: Float64Array, threads: number): void;
+  /** out[0] = max |grad[i]|, out[1] = max hess[i] (NaN skipped, at least 0). */
+  absMax(grad: Float64Array, hess: Float64Array, out: Float64Array): void;
+  /** gh[2i] = Math.round(grad[i] * sg), gh[2i + 1] = Math.round(hess[i] * sh) (JS rounding). */
+  quantizePairs(grad: Float64Array, hess: Float64Array, sg: number, sh: number, gh: Float64Array): void;
+  /** margins[rows[k]] += values[j] for k in [ranges[2j], ranges[2j + 1]), leaf by leaf. */
+  addLeafValues(rows: Uint32Array, ranges: Uint32Array, values: Float64Array, margins: Float64Array): void;
+  /** Sorts `values` ascending in place (radix; no NaN, -0 before +0); `scratch` at least as long. */
+  sortFloat32(values: Float32Array, scratch: Float32Array): void;
+  /** Per feature: its sorted distinct local values and their multiplicities (see native/gbdt/hist.h). */
+  featureDistinct(rowPtr: Uint32Array, featureIds: Uint32Array, values: Float32Array, numFeatures: number, offsets: Uint32Array, distinct: Uint32Array, vals: Float32Array, mult: Uint32Array): void;
+  /** sortFloat32 for doubles. */
+  sortFloat64(values: Float64Array, scratch: Float64Array): void;
+  /** Binary logistic grad/hess at `margins` (labels > 0 positive; weights null = 1); see objective.ts. */
+  logisticGradients(margins: Float64Array, labels: Float32Array, weights: Float32Array | null, grad: Float64Array, hess: Float64Array): void;
+  /** out = [sum of weighted logistic loss, sum of weights], in row order. */
+  logisticLoss(margins: Float64Array, labels: Float32Array, weights: Float32Array | null, out: Float64Array): void;
+  /** margins[r] += leaf value of row r in a binned tree. */
+  addTreeBins(bins: Uint8Array, numFeatures: number, left: Int32Array, right: Int32Array, feature: Int32Array, threshold: Int32Array, defaultLeft: Uint8Array, leafValue: Float64Array, margins: Float64Array): void;
 }
 
 /**

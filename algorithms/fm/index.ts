@@ -21,7 +21,7 @@
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { Rng } from '../common/rng.js';
-import { binaryLabel } from '../ftrl/cli_flags.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
 import { logLoss, sigmoid } from '../ftrl/ftrl.js';
 import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';

@@ -1,5 +1,6 @@
 // FM trainer parameters: flags, defaults, validation.
-import { COMMON_FLAGS, flagHelp, parseCommon, PS_RECOVERY_USAGE, UsageError, type CommonParams, type FlagDef } from '../ftrl/cli_flags.js';
+import type { FlagTable } from '../../lib/cli_flags.js';
+import { COMMON_FLAGS, flagHelp, parseCommon, type CommonParams } from '../ps_trainer/flags.js';
 
 export type FmTask = 'regression' | 'binary';
 
@@ -29,9 +30,9 @@ export const FM_DEFAULTS = {
   staleness: Infinity,
 };
 
-export const FM_FLAGS: Record<string, FlagDef> = {
+export const FM_FLAGS = {
   ...COMMON_FLAGS,
-  task: { kind: 'string', choices: ['regression', 'binary'], help: 'squared loss (RMSE) or logistic loss (AUC) (default regression)' },
+  task: { kind: 'choice', choices: ['regression', 'binary'], help: 'squared loss (RMSE) or logistic loss (AUC) (default regression)' },
   factors: { kind: 'int', min: 1, max: 4096, help: `factors k per feature (default ${FM_DEFAULTS.factors})` },
   lr: { kind: 'number', positive: true, help: `AdaGrad learning rate on the servers (default ${FM_DEFAULTS.lr})` },
   eps: { kind: 'number', positive: true, help: `AdaGrad epsilon (default ${FM_DEFAULTS.eps})` },
@@ -39,30 +40,29 @@ export const FM_FLAGS: Record<string, FlagDef> = {
   'l2-w': { kind: 'number', min: 0, help: `L2 on w (default ${FM_DEFAULTS.l2w}; binary ${FM_DEFAULTS.binaryL2})` },
   'l2-v': { kind: 'number', min: 0, help: `L2 on v (default ${FM_DEFAULTS.l2v}; binary ${FM_DEFAULTS.binaryL2})` },
   'init-std': { kind: 'number', min: 0, help: `std of the normal initialisation (default ${FM_DEFAULTS.initStd})` },
-};
+} as const satisfies FlagTable;
 
 export const FM_USAGE = `usage: shoal train fm --train FILE [--test FILE] [--task regression|binary] [--factors K] [-np N] [--servers K] [options]
 
 Order-2 factorization machine trained with AdaGrad on the parameter servers; asynchronous
 (ASP) by default, SSP with --staleness S.
 
-${flagHelp(FM_FLAGS)}
-${PS_RECOVERY_USAGE}`;
+${flagHelp(FM_FLAGS)}`;
 
 /** Parses `shoal train fm` flags. @throws {UsageError} */
 export function parseFmArgs(argv: readonly string[]): FmParams {
   const cmd = 'shoal train fm';
   const { f, common } = parseCommon(cmd, argv, FM_FLAGS, FM_USAGE, FM_DEFAULTS);
-  const l2 = f['l2'] as number | undefined;
-  const task = ((f['task'] as string | undefined) ?? FM_DEFAULTS.task) as FmTask;
+  const l2 = f['l2'];
+  const task = (f['task'] ?? FM_DEFAULTS.task) as FmTask;
   return {
     ...common,
     task,
-    factors: (f['factors'] as number | undefined) ?? FM_DEFAULTS.factors,
-    lr: (f['lr'] as number | undefined) ?? FM_DEFAULTS.lr,
-    eps: (f['eps'] as number | undefined) ?? FM_DEFAULTS.eps,
-    l2w: (f['l2-w'] as number | undefined) ?? l2 ?? (task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2w),
-    l2v: (f['l2-v'] as number | undefined) ?? l2 ?? (task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2v),
-    initStd: (f['init-std'] as number | undefined) ?? FM_DEFAULTS.initStd,
+    factors: f['factors'] ?? FM_DEFAULTS.factors,
+    lr: f['lr'] ?? FM_DEFAULTS.lr,
+    eps: f['eps'] ?? FM_DEFAULTS.eps,
+    l2w: f['l2-w'] ?? l2 ?? (task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2w),
+    l2v: f['l2-v'] ?? l2 ?? (task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2v),
+    initStd: f['init-std'] ?? FM_DEFAULTS.initStd,
   };
 }

@@ -9,7 +9,7 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { localCollective } from '../common/collective.js';
 import { progressPacer } from '../common/progress.js';
-import { binaryLabel } from '../ftrl/cli_flags.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
 import { sigmoid } from '../ftrl/ftrl.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ftrl/kv.js';
 import { writeSparseModel } from '../ftrl/model.js';

@@ -35,7 +35,7 @@
 // 100 ms with --max-restarts / --checkpoint).
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { binaryLabel } from './cli_flags.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
 import { ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoid, type FtrlHyper } from './ftrl.js';
 import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from './kv.js';
 import { Rng } from '../common/rng.js';

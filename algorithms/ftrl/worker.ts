@@ -8,7 +8,7 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
 import { localCollective } from '../common/collective.js';
 import { progressPacer } from '../common/progress.js';
-import { binaryLabel } from './cli_flags.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
 import { sigmoid } from './ftrl.js';
 import { trainFtrl, type FtrlTables } from './index.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from './kv.js';

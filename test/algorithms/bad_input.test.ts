@@ -200,7 +200,7 @@ test('--max-features and --hash-bits: parsed, defaults, and bad values are usage
   }
   t.is(parseMartArgs('mart', ['--train', 'a.svm']).maxFeatures, DEFAULT_MAX_FEATURES);
   t.is(parseMartArgs('mart', ['--train', 'a.svm', '--max-features', '100']).maxFeatures, 100);
-  t.throws(() => parseMartArgs('lambdamart', ['--train', 'a.svm', '--max-features', '-1']), { instanceOf: ConfigError, message: /--max-features expects an integer in \[1, 2\^32\]/ });
+  t.throws(() => parseMartArgs('lambdamart', ['--train', 'a.svm', '--max-features', '-1']), { instanceOf: ConfigError, message: /--max-features needs an integer in \[1, 2\^32\], got "-1"/ });
 });
 
 for (const trainer of ['ftrl', 'fm'] as const) {

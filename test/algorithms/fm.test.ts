@@ -2,6 +2,7 @@
 // formula, training in memory and through real servers (np 3) on a planted FM model, and the
 // MovieLens goals.
 import test from 'ava';
+import { UsageError } from '../../lib/cli_flags.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,9 +163,10 @@ test('flags: task defaults, bad values exit 2', async (t) => {
   t.is(p.l2w, 0.05);
   t.is(p.staleness, Infinity);
   t.is(parseFmArgs(['--train', 'x']).l2v, 0.1);
-  t.is(await main(['--train', trainFile, '--task', 'ranking']), 2);
-  t.is(await main(['--train', trainFile, '--test', join(dir, 'nope')]), 2);
-  t.is(await main(['--train', trainFile, '--factors', '0']), 2);
+  // The launcher throws UsageErrors; the shoal CLI prints their one line and exits 2.
+  await t.throwsAsync(main(['--train', trainFile, '--task', 'ranking']), { instanceOf: UsageError, message: /--task needs regression or binary, got "ranking"/ });
+  await t.throwsAsync(main(['--train', trainFile, '--test', join(dir, 'nope')]), { instanceOf: UsageError, message: /cannot read --test .*nope: ENOENT/ });
+  await t.throwsAsync(main(['--train', trainFile, '--factors', '0']), { instanceOf: UsageError, message: /--factors needs an integer in \[1, 4096\], got "0"/ });
 });
 
 test.serial('np 3 with 2 servers reaches the planted model; the saved model predicts the same', async (t) => {
