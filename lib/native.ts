@@ -3,7 +3,7 @@
 // classes with toShoalError().
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { errorForCode, type ErrorCode, type ShoalError, type ShoalErrorDetails } from './errors.js';
@@ -237,21 +237,27 @@ export interface LinearKernels {
   twoLoop(s: Float64Array[], y: Float64Array[], rho: Float64Array, g: Float64Array, out: Float64Array): void;
 }
 
+/** Where a packed tarball keeps its prebuilt addon (scripts/prebuild.mjs puts it there; N-API, so one per platform). */
+export const PREBUILD_DIR = `prebuilds/${process.platform}-${process.arch}`;
+
 function load(): NativeBinding {
   const require = createRequire(import.meta.url);
   const here = dirname(fileURLToPath(import.meta.url));
-  // dist/lib/native.js -> <package>/build/Release; SHOAL_NATIVE_PATH overrides (debug builds).
+  const root = resolve(here, '../..');
+  // As node-gyp-build looks: an explicit path (debug builds), a local build (a checkout, or the
+  // compile fallback of an install), then the prebuilt addon the package ships for this platform.
   const candidates = [
     process.env.SHOAL_NATIVE_PATH,
-    resolve(here, '../../build/Release/shoal_native.node'),
-    resolve(here, '../build/Release/shoal_native.node'),
+    resolve(root, 'build/Release/shoal_native.node'),
+    resolve(root, PREBUILD_DIR, 'shoal_native.node'),
   ].filter((p): p is string => typeof p === 'string' && p.length > 0);
   for (const path of candidates) {
     if (existsSync(path)) return require(path) as NativeBinding;
   }
   throw new Error(
-    `Shoal's native addon is not built (looked in ${candidates.join(', ')}). ` +
-      `Run 'npm run build:native' in ${join(here, '..', '..')} (needs cmake and a C++17 compiler).`,
+    `Shoal's native addon is not built and no prebuilt one ships for ${process.platform}-${process.arch} ` +
+      `(looked in ${candidates.join(', ')}). Build it from source in ${root}: 'npm run build:native' ` +
+      `(needs cmake-js, node-addon-api, cmake and a C++17 compiler).`,
   );
 }
 
