@@ -22,11 +22,12 @@ import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { Rng } from '../common/rng.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
-import { logLoss, sigmoid } from '../ftrl/ftrl.js';
-import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.js';
+import { logLoss } from '../common/log_loss.js';
+import { sigmoid } from '../../lib/sigmoid.js';
+import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
-import { checkpointDue, PsRecovery } from '../ftrl/recovery.js';
+import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';

@@ -1,8 +1,8 @@
 // Saved FM models: the shared sparse-model file (ftrl/model.ts) with rows of dim k + 1
 // ([w_i, v_i1..v_ik]) and a header holding w0, the factors, the task and the label mapping.
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { sigmoid } from '../ftrl/ftrl.js';
-import { readSparseModel, type ModelHeader } from '../ftrl/model.js';
+import { sigmoid } from '../../lib/sigmoid.js';
+import { readSparseModel, type ModelHeader } from '../ps_trainer/sparse_model.js';
 import { fmScore } from './fm.js';
 
 export interface FmModel {

@@ -13,7 +13,8 @@ import { gzipSync } from 'node:zlib';
 import test from 'ava';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, DEFAULT_MAX_FEATURES, globalNumFeatures, syntheticBinary, toLibsvmText } from '../../algorithms/common/dataset.js';
+import { csrFromRows, DEFAULT_MAX_FEATURES, globalNumFeatures } from '../../algorithms/common/dataset.js';
+import { syntheticBinary, toLibsvmText } from '../helpers/synthetic.js';
 import { train as trainLr } from '../../algorithms/lbfgs_lr/index.js';
 import { train as trainMart } from '../../algorithms/mart/index.js';
 import { ConfigError, ShoalError } from '../../lib/errors.js';

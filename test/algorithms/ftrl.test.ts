@@ -5,8 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
-import { LocalAddTable, LocalAssignTable, LocalFtrlTable } from '../../algorithms/ftrl/kv.js';
-import { decodeProgress, PROGRESS_DIM, PsRecovery } from '../../algorithms/ftrl/recovery.js';
+import { LocalAddTable, LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
+import { LocalFtrlTable } from '../../algorithms/ftrl/local_table.js';
+import { decodeProgress, PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
 import { loadFtrlModel, predictFtrl } from '../../algorithms/ftrl/model.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
 import { UsageError } from '../../lib/cli_flags.js';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, syntheticBinary } from '../../algorithms/common/dataset.js';
+import { csrFromRows } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { linearLayout } from '../../algorithms/common/logistic.js';
 import { aucLocal, binaryMetrics, objective } from '../../algorithms/common/metrics.js';
 import { LrObjective, predict, train } from '../../algorithms/lbfgs_lr/index.js';

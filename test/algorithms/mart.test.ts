@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, sliceRows, syntheticBinary } from '../../algorithms/common/dataset.js';
+import { csrFromRows, sliceRows } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { Rng } from '../../algorithms/common/rng.js';
 import { binData, buildCuts, findSplit, loadMartModel, martParams, predict, predictMargins, saveMartModel, toXgboostJson, train, xgboostJsonText } from '../../algorithms/mart/index.js';

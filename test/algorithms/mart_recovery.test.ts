@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { sliceRows, syntheticBinary, type CsrData } from '../../algorithms/common/dataset.js';
+import { sliceRows, type CsrData } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { readRankData, trainLambdaMart, type RankData } from '../../algorithms/lambdamart/index.js';
 import { train, type TrainOptions, type TrainResult } from '../../algorithms/mart/index.js';
 import type { MartParams } from '../../algorithms/mart/params.js';

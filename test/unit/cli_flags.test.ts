@@ -8,6 +8,9 @@ import { parseDatagenArgs } from '../../cli/datagen_cli.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
 import { parseFmArgs } from '../../algorithms/fm/params.js';
 import { didYouMean, flagHelp, HelpRequested, parseFlags, UsageError, type FlagTable } from '../../lib/cli_flags.js';
+import { ConfigError } from '../../lib/errors.js';
+import { runJob } from '../../lib/launcher.js';
+import { childrenMatching } from '../helpers/proc_tree.js';
 
 const TABLE = {
   train: { kind: 'string', repeatable: true, help: 'files' },
@@ -86,4 +89,11 @@ test('run and datagen: the ports, repeatable -x and --inject, --no-qid', (t) => 
   t.is(o.inject, 'kill:rank=1:op=barrier:seq=1;exit:rank=0:op=barrier:seq=2:code=3');
   t.deepEqual(o.command, ['node', 'x.mjs', '--help'], "the command's own --help is its own");
   t.is(parseDatagenArgs(['--task', 'rank', '--out', 'x', '--no-qid']).qid, false);
+});
+
+test('runJob checks every option before it starts the coordinator: a bad one leaves no process behind', async (t) => {
+  for (const bad of [{ servers: -1 }, { maxRestarts: 1.5 }, { backupInstances: -2 }, { stragglerFactor: 1 }, { dashboardPort: 70000 }]) {
+    await t.throwsAsync(runJob({ np: 1, command: [process.execPath, '-e', ''], noDashboard: true, quiet: true, ...bad }), { instanceOf: ConfigError }, JSON.stringify(bad));
+    t.deepEqual(childrenMatching(process.pid, 'coordinator_main'), [], `no coordinator left after ${JSON.stringify(bad)}`);
+  }
 });

@@ -5,7 +5,6 @@
 // rank's keys for the saved model. Must not import the native layer.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { ftrlWeight, type FtrlHyper } from './ftrl.js';
 
 /** A table of `dim` floats per uint64 key (PsTable's shape). */
 export interface KvTable {
@@ -144,7 +143,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Base of the in-memory tables: rows of `stateFloats` per key, created on first touch. */
-abstract class LocalTable implements KvTable {
+export abstract class LocalTable implements KvTable {
   readonly dim: number;
   abstract readonly pushFloats: number;
   protected readonly rows = new Map<bigint, Float64Array>();
@@ -186,22 +185,6 @@ abstract class LocalTable implements KvTable {
   /** Number of keys that exist. */
   get size(): number {
     return this.rows.size;
-  }
-}
-
-/** The PS `ftrl` updater in memory (float32 state, like the servers). */
-export class LocalFtrlTable extends LocalTable {
-  readonly pushFloats: number;
-  constructor(private readonly h: FtrlHyper) {
-    super(1, 2);
-    this.pushFloats = 2;
-  }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    out[at] = ftrlWeight(row[0]!, row[1]!, this.h);
-  }
-  protected apply(row: Float64Array, v: Float32Array): void {
-    row[0] = Math.fround(row[0]! + v[0]!);
-    row[1] = Math.fround(row[1]! + v[1]!);
   }
 }
 
