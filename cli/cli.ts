@@ -5,7 +5,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { didYouMean, flagHelp, HelpRequested, orList, parseFlags, USAGE_EXIT_CODE, usageError, wantsDebug, type FlagTable, type FlagValues } from '../lib/cli_flags.js';
+import { definedOnly, didYouMean, flagHelp, HelpRequested, orList, parseFlags, USAGE_EXIT_CODE, usageError, wantsDebug, type FlagTable, type FlagValues } from '../lib/cli_flags.js';
 import { ConfigError, ShoalError } from '../lib/errors.js';
 import { exitCodeFor, type RunOptions } from '../lib/launcher.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
@@ -101,25 +101,23 @@ export function parseRunArgs(argv: readonly string[], command = 'shoal run', tab
   const { values, help, rest } = parseFlags(command, table, argv, { stopAtPositional: true });
   if (help) throw new HelpRequested(usage);
   const v = values as FlagValues<typeof RUN_FLAGS>;
-  const opts: Partial<RunOptions> = {};
-  const copy = <K extends keyof RunOptions>(key: K, value: RunOptions[K] | undefined): void => {
-    if (value !== undefined) opts[key] = value;
-  };
-  copy('timeoutMs', v['timeout-ms']);
-  copy('killGraceMs', v['kill-grace-ms']);
-  copy('servers', v.servers);
-  copy('replication', v.replication);
-  copy('psUpdaters', v['ps-updaters']);
-  copy('dashboardPort', v['dashboard-port']);
-  copy('noDashboard', v['no-dashboard']);
-  copy('stallTimeoutMs', v['stall-timeout-ms']);
-  copy('maxRestarts', v['max-restarts']);
-  copy('backupInstances', v['backup-instances']);
-  copy('stragglerFactor', v['straggler-factor']);
-  copy('hostfile', v.hostfile);
-  copy('rsh', v.rsh);
-  copy('coordinatorHost', v['coordinator-host']);
-  copy('quiet', v.quiet);
+  const opts: Partial<RunOptions> = definedOnly({
+    timeoutMs: v['timeout-ms'],
+    killGraceMs: v['kill-grace-ms'],
+    servers: v.servers,
+    replication: v.replication,
+    psUpdaters: v['ps-updaters'],
+    dashboardPort: v['dashboard-port'],
+    noDashboard: v['no-dashboard'],
+    stallTimeoutMs: v['stall-timeout-ms'],
+    maxRestarts: v['max-restarts'],
+    backupInstances: v['backup-instances'],
+    stragglerFactor: v['straggler-factor'],
+    hostfile: v.hostfile,
+    rsh: v.rsh,
+    coordinatorHost: v['coordinator-host'],
+    quiet: v.quiet,
+  });
   if (v.env !== undefined) opts.env = Object.fromEntries(v.env);
   const inject = [...(v.inject ?? [])];
   if (rest.length === 0) throw usageError(command, `no command given\n${usage}`);

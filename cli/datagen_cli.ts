@@ -6,7 +6,7 @@ import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { formatSeconds } from '../algorithms/common/progress.js';
-import { flagHelp, parseFlags, usageError, type FlagTable, type UsageError } from '../lib/cli_flags.js';
+import { definedOnly, flagHelp, parseFlags, usageError, type FlagTable, type UsageError } from '../lib/cli_flags.js';
 import type { IdSpaceBits } from '../lib/data/id_space.js';
 import { DATAGEN_DEFAULTS, generateDataset, type DatagenOptions, type DatagenTask } from '../lib/data/datagen.js';
 
@@ -69,23 +69,24 @@ export function parseDatagenArgs(argv: readonly string[]): DatagenArgs {
   if (help) return out as DatagenArgs;
   if (v.task === undefined) throw usage(`--task is required\n${DATAGEN_USAGE}`);
   if (v.out === undefined) throw usage('--out FILE is required');
-  out.task = v.task;
-  out.out = v.out;
-  const copy = <K extends keyof DatagenOptions>(key: K, value: DatagenOptions[K] | undefined): void => {
-    if (value !== undefined) out[key] = value;
-  };
-  copy('testOut', v['test-out']);
-  copy('testFraction', v['test-fraction']);
-  copy('seed', v.seed);
-  copy('rows', v.rows);
-  copy('features', v.features);
-  copy('nnz', v.nnz);
-  copy('queries', v.queries);
-  copy('users', v.users);
-  copy('items', v.items);
-  copy('idSpace', v['id-space'] === undefined ? undefined : (Number(v['id-space']) as IdSpaceBits));
-  copy('qid', v.qid);
-  return out as DatagenArgs;
+  return {
+    ...out,
+    task: v.task,
+    out: v.out,
+    ...definedOnly({
+      testOut: v['test-out'],
+      testFraction: v['test-fraction'],
+      seed: v.seed,
+      rows: v.rows,
+      features: v.features,
+      nnz: v.nnz,
+      queries: v.queries,
+      users: v.users,
+      items: v.items,
+      idSpace: v['id-space'] === undefined ? undefined : (Number(v['id-space']) as IdSpaceBits),
+      qid: v.qid,
+    }),
+  } as DatagenArgs;
 }
 
 /** The directory of each output file must exist and be writable: else exit 2 naming the flag. */

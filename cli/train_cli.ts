@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { TRAINER_FLAGS, withoutNp } from '../algorithms/common/trainer_flags.js';
 import { lrParams, type LrParams, type LrPenaltyKind } from '../algorithms/lbfgs_lr/params.js';
-import { didYouMean, flagHelp, orList, parseFlags, usageError, type FlagTable, type UsageError } from '../lib/cli_flags.js';
+import { definedOnly, didYouMean, flagHelp, orList, parseFlags, usageError, type FlagTable, type UsageError } from '../lib/cli_flags.js';
 import { exitCodeFor } from '../lib/launcher.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
 import { RECOVERY_FLAGS, recoveryArgs, recoveryRunOptions, type RecoveryArgs } from '../lib/recovery/recovery_flags.js';
@@ -91,21 +91,19 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   };
   if (help) return out;
   if (out.train.length === 0) throw usage('--train FILE is required');
-  const p: Partial<LrParams> = {};
-  const set = <K extends keyof LrParams>(key: K, value: LrParams[K] | undefined): void => {
-    if (value !== undefined) p[key] = value;
-  };
-  set('solver', v.solver);
-  set('c', v.c);
-  set('l1', v.l1);
-  set('bias', v.bias);
-  set('maxIter', v['max-iter']);
-  set('tol', v.tol);
-  set('eps', v.eps);
-  set('m', v.m);
-  set('seed', v.seed);
-  set('blockSize', v['block-size']);
-  set('bcdHessian', v['bcd-hessian']);
+  const p: Partial<LrParams> = definedOnly({
+    solver: v.solver,
+    c: v.c,
+    l1: v.l1,
+    bias: v.bias,
+    maxIter: v['max-iter'],
+    tol: v.tol,
+    eps: v.eps,
+    m: v.m,
+    seed: v.seed,
+    blockSize: v['block-size'],
+    bcdHessian: v['bcd-hessian'],
+  });
   const penalty: LrPenaltyKind | undefined = v.penalty;
   const l1Given = v.l1 !== undefined;
   const solver = p.solver ?? 'tron';

@@ -50,6 +50,15 @@ export function parseInteger(command: string, flag: string, raw: string, min: nu
   return parseNumber(command, flag, raw, (n) => Number.isSafeInteger(n) && n >= min, `an integer >= ${min}`);
 }
 
+/**
+ * The entries of `o` whose value is defined: parsed flags (undefined when not given) become
+ * options objects that hold only what the user set.
+ * @example definedOnly({ timeoutMs: v['timeout-ms'], quiet: v.quiet }) // {} when neither was given
+ */
+export function definedOnly<T extends Record<string, unknown>>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
 /** "a", "a or b", "a, b or c". */
 export function orList(choices: readonly string[]): string {
   return choices.length < 2 ? choices.join('') : `${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}`;

@@ -20,7 +20,7 @@
 // floats per distinct key of the batch.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { Rng } from '../common/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';

@@ -40,7 +40,7 @@ import { ftrlStep, ftrlWeight, ftrlZFromWeight, type FtrlHyper } from './ftrl.js
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
 import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
-import { Rng } from '../common/rng.js';
+import { Rng } from '../../lib/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';

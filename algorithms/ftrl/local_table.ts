@@ -10,7 +10,7 @@ export class LocalFtrlTable extends LocalTable {
     super(1, 2);
     this.pushFloats = 2;
   }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
+  protected override read(row: Float64Array, out: Float32Array, at: number): void {
     out[at] = ftrlWeight(row[0]!, row[1]!, this.h);
   }
   protected apply(row: Float64Array, v: Float32Array): void {

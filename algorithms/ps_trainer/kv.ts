@@ -161,7 +161,10 @@ export abstract class LocalTable implements KvTable {
     return r;
   }
 
-  protected abstract read(row: Float64Array, out: Float32Array, at: number): void;
+  /** The pulled values of a row: its first `dim` floats, unless the updater derives them. */
+  protected read(row: Float64Array, out: Float32Array, at: number): void {
+    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
+  }
   protected abstract apply(row: Float64Array, values: Float32Array, at: number): void;
 
   async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
@@ -195,9 +198,6 @@ export class LocalAddTable extends LocalTable {
     super(dim, dim);
     this.pushFloats = dim;
   }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
-  }
   protected apply(row: Float64Array, v: Float32Array): void {
     for (let j = 0; j < this.dim; j++) row[j] = Math.fround(row[j]! + v[j]!);
   }
@@ -214,9 +214,6 @@ export class LocalAdagradTable extends LocalTable {
     });
     this.pushFloats = dim;
   }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
-  }
   protected apply(row: Float64Array, g: Float32Array): void {
     for (let j = 0; j < this.dim; j++) {
       const acc = Math.fround(row[this.dim + j]! + g[j]! * g[j]!);
@@ -232,9 +229,6 @@ export class LocalAssignTable extends LocalTable {
   constructor(dim: number) {
     super(dim, dim);
     this.pushFloats = dim;
-  }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
   }
   protected apply(row: Float64Array, v: Float32Array): void {
     for (let j = 0; j < this.dim; j++) row[j] = v[j]!;

@@ -36,7 +36,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 
 import { invalidArgument } from '../errors.js';
 import { ID_SPACE_BITS, spreadFields, type IdSpaceBits } from './id_space.js';
-import { hashNormal, Rng } from './rng.js';
+import { hashNormal, Rng } from '../rng.js';
 import { sigmoid } from '../sigmoid.js';
 
 export type DatagenTask = 'binary' | 'dense' | 'rank' | 'ratings';

@@ -12,7 +12,7 @@ import { parseFmArgs } from '../../algorithms/fm/params.js';
 import { LocalAdagradTable, LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
 import { PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
 import { localCollective } from '../../algorithms/common/collective.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { main } from '../../cli/trainers/fm_cli.js';
 import { runRanks } from '../helpers/run_job.js';

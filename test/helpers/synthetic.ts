@@ -3,7 +3,7 @@
 // files the tests that need a file on disk could use too; these keep the in-memory tests' data
 // and thresholds as they were measured).
 import { csrFromRows, type CsrData, type Row } from '../../algorithms/common/dataset.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { sigmoid } from '../../lib/sigmoid.js';
 
 export interface SyntheticOptions {

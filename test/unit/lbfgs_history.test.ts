@@ -5,7 +5,7 @@
 import test from 'ava';
 
 import { dot, LbfgsHistory } from '../../algorithms/lbfgs_lr/two_loop.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { native } from '../../lib/native.js';
 
 /** Nocedal & Wright, Algorithm 7.4, one pass per operation; pairs oldest first. */
