@@ -4,7 +4,8 @@
 // the same in every command (docs/cli.md):
 //   --flag value, --flag=value, -np 4 (aliases), --no-flag for negatable switches;
 //   -h/--help anywhere asks for help; --debug is accepted everywhere (stack traces on errors);
-//   a flag given twice is an error unless it is repeatable (--train, -x, --inject collect);
+//   repeatable flags collect (--train FILE concatenates files, -x, --inject); any other flag
+//   given twice keeps its last value, so a script can append an override;
 //   an unknown flag is an error with a did-you-mean (`--max_depth` -> `--max-depth`).
 // Errors are UsageErrors (ConfigErrors): the CLI prints the one line and exits 2:
 //   shoal train lr: --c needs a number > 0, got "abc"
@@ -81,7 +82,7 @@ export interface FlagDef {
   positive?: boolean;
   /** choice: the accepted values. */
   choices?: readonly string[];
-  /** Each use adds to a list (e.g. --train: files concatenated); otherwise twice is an error. */
+  /** Each use adds to a list (e.g. --train: files concatenated); otherwise the last use wins. */
   repeatable?: boolean;
   /** bool: `--no-NAME` sets it false. */
   negatable?: boolean;
@@ -191,7 +192,6 @@ function walk<T extends FlagTable>(command: string, table: T, argv: readonly str
       throw usageError(command, `unknown option ${JSON.stringify(flag)}${near ? `; did you mean ${near}?` : ''} (see ${hint})`);
     }
     const def = table[name] as FlagDef;
-    if (Object.hasOwn(values, name) && !def.repeatable) throw usageError(command, `${flag} was given twice (it takes one value; --help marks the flags that repeat)`);
     let value: unknown;
     if (def.kind === 'bool') {
       if (inline !== undefined && inline !== 'true' && inline !== 'false') throw usageError(command, `${flag} takes no value, got ${JSON.stringify(inline)}`);

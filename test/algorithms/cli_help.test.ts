@@ -38,7 +38,7 @@ const MISTAKES: Array<[string[], RegExp]> = [
   [['train', 'mrat'], /^shoal train: unknown trainer "mrat"; did you mean mart\?/],
   [['train', 'mart', '--train', 'x.svm', '--max_depth', '3'], /^shoal train mart: unknown option "--max_depth"; did you mean --max-depth\?/],
   [['train', 'lr', '--train', 'x.svm', '--max_iter', '3'], /^shoal train lr: unknown option "--max_iter"; did you mean --max-iter\?/],
-  [['train', 'ftrl', '--train', 'x.svm', '--seed', '1', '--seed', '2'], /^shoal train ftrl: --seed was given twice/],
+  [['train', 'ftrl', '--train', 'x.svm', '--seed', '1', '--seed', '-2'], /^shoal train ftrl: --seed needs an integer in \[0, 2147483647\], got "-2"/],
   [['datagen', '--task', 'binary', '--rows', '10', '--out', '/nonexistent/x'], /^shoal datagen: cannot write --out "\/nonexistent\/x": directory "\/nonexistent": ENOENT/],
   [['run', '--dashboard-port', '99999', '-np', '2', 'node', 'x.mjs'], /^shoal run: --dashboard-port needs an integer in \[1, 65535\], got "99999"/],
   [['predict', '--modle', 'm.json'], /^shoal predict: unknown option "--modle"; did you mean --model\?/],
