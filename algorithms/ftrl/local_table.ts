@@ -5,10 +5,8 @@ import { ftrlWeight, type FtrlHyper } from './ftrl.js';
 
 /** The PS `ftrl` updater in memory (float32 state, like the servers). */
 export class LocalFtrlTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(private readonly h: FtrlHyper) {
-    super(1, 2);
-    this.pushFloats = 2;
+    super(1, 2, undefined, 2);
   }
   protected override read(row: Float64Array, out: Float32Array, at: number): void {
     out[at] = ftrlWeight(row[0]!, row[1]!, this.h);

@@ -145,11 +145,13 @@ export function sleep(ms: number): Promise<void> {
 /** Base of the in-memory tables: rows of `stateFloats` per key, created on first touch. */
 export abstract class LocalTable implements KvTable {
   readonly dim: number;
-  abstract readonly pushFloats: number;
+  /** Floats pushed per key (dim, unless the updater takes more, as ftrl's (dz, dn)). */
+  readonly pushFloats: number;
   protected readonly rows = new Map<bigint, Float64Array>();
 
-  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats)) {
+  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats), pushFloats = dim) {
     this.dim = dim;
+    this.pushFloats = pushFloats;
   }
 
   protected row(key: bigint): Float64Array {
@@ -193,10 +195,8 @@ export abstract class LocalTable implements KvTable {
 
 /** The PS `add` updater in memory. */
 export class LocalAddTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(dim: number) {
     super(dim, dim);
-    this.pushFloats = dim;
   }
   protected apply(row: Float64Array, v: Float32Array): void {
     for (let j = 0; j < this.dim; j++) row[j] = Math.fround(row[j]! + v[j]!);
@@ -205,14 +205,12 @@ export class LocalAddTable extends LocalTable {
 
 /** The PS `adagrad` updater in memory (acc += g^2, w -= lr g / (sqrt(acc) + eps)). */
 export class LocalAdagradTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(dim: number, private readonly lr: number, private readonly eps: number, init: (key: bigint, j: number) => number = () => 0) {
     super(dim, 2 * dim, (key) => {
       const r = new Float64Array(2 * dim);
       for (let j = 0; j < dim; j++) r[j] = Math.fround(init(key, j));
       return r;
     });
-    this.pushFloats = dim;
   }
   protected apply(row: Float64Array, g: Float32Array): void {
     for (let j = 0; j < this.dim; j++) {
@@ -225,10 +223,8 @@ export class LocalAdagradTable extends LocalTable {
 
 /** The PS `assign` updater in memory (the progress table of recovery.ts). */
 export class LocalAssignTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(dim: number) {
     super(dim, dim);
-    this.pushFloats = dim;
   }
   protected apply(row: Float64Array, v: Float32Array): void {
     for (let j = 0; j < this.dim; j++) row[j] = v[j]!;
