@@ -1,3 +1,4 @@
+// `shoal train NAME ...` looks NAME up in TRAINERS (below; `shoal train --help` lists them).
 // `shoal train lr ...`: parses the flags (pure, unit-testable), checks that the files can be
 // read, and re-executes the trainer entry (cli/ranks/lr_main.js) as -np ranks under the
 // launcher, so one command runs the whole distributed job. Inside the job every rank reads its
