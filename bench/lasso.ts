@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { toLibsvmText } from '../algorithms/common/dataset.js';
+import { toLibsvmText } from '../test/helpers/synthetic.js';
 import { correlatedRegression } from '../algorithms/lasso/correlated_data.js';
 import type { HistoryPoint } from '../algorithms/lasso/index.js';
 

@@ -17,7 +17,7 @@
 // Rank 0 prints one `RES {json}` line per (density, method) and a final `RES {"kind":"done"}`.
 import { performance } from 'node:perf_hooks';
 
-import { Rng } from '../lib/data/rng.js';
+import { Rng } from '../lib/rng.js';
 import { init } from '../lib/index.js';
 import { sparseAllReduceByAllGather } from './sparse_allgather_baseline.js';
 

@@ -4,9 +4,16 @@
 // (and the ranks given SHOAL_COORDINATOR_EXTERNAL=1), it outlives any rank. It runs until
 // SIGINT/SIGTERM. The job secret comes from SHOAL_TOKEN or SHOAL_TOKEN_FILE, never argv.
 import { Coordinator } from '../lib/coordinator.js';
-import { FlagReader, usageError } from '../lib/cli_flags.js';
+import { flagHelp, parseFlags, usageError, type FlagTable } from '../lib/cli_flags.js';
 import { formatAddress } from '../lib/env.js';
 import { jobSecretFromEnv, MAKE_SECRET_HINT } from '../lib/job_secret.js';
+
+const COORDINATOR_FLAGS = {
+  port: { kind: 'int', min: 1, max: 65535, value: 'P', help: 'port to listen on (required: the ranks must know it in advance)' },
+  host: { kind: 'string', value: 'H', help: 'address to listen on (default 0.0.0.0)' },
+  'no-dashboard': { kind: 'bool', help: "don't serve the dashboard" },
+  'stall-timeout-ms': { kind: 'int', min: 0, value: 'MS', help: 'report collectives that wait this long (default 30000; 0: off)' },
+} as const satisfies FlagTable;
 
 export const COORDINATOR_USAGE = `usage: shoal coordinator --port P [options]
 
@@ -14,11 +21,7 @@ Runs a job's coordinator on its own (docs/launching.md, "A coordinator apart fro
 ranks get SHOAL_COORDINATOR=<this host>:P and SHOAL_COORDINATOR_EXTERNAL=1; the job secret is
 SHOAL_TOKEN or SHOAL_TOKEN_FILE, the same for the coordinator and the ranks.
 
-  --port P                port to listen on (required: the ranks must know it in advance)
-  --host H                address to listen on (default 0.0.0.0)
-  --no-dashboard          don't serve the dashboard
-  --stall-timeout-ms MS   report collectives that wait this long (default 30000; 0: off)
-  -h, --help              show this help`;
+${flagHelp(COORDINATOR_FLAGS)}`;
 
 export interface CoordinatorArgs {
   host: string;
@@ -30,21 +33,11 @@ export interface CoordinatorArgs {
 
 /** Parses the arguments after `shoal coordinator`. @throws {UsageError} naming the flag. */
 export function parseCoordinatorArgs(argv: readonly string[]): CoordinatorArgs {
-  const out: CoordinatorArgs = { host: '0.0.0.0', port: -1, dashboard: true, help: false };
-  const r = new FlagReader('shoal coordinator', argv);
-  while (r.next()) {
-    switch (r.flag) {
-      case '--port': out.port = r.int(1); break;
-      case '--host': out.host = r.takeValue(); break;
-      case '--no-dashboard': r.noValue(); out.dashboard = false; break;
-      case '--stall-timeout-ms': out.stallTimeoutMs = r.int(0); break;
-      case '-h': case '--help': r.noValue(); out.help = true; break;
-      default: throw r.error(`unknown flag ${r.flag}`);
-    }
-  }
-  if (out.help) return out;
+  const { values: v, help } = parseFlags('shoal coordinator', COORDINATOR_FLAGS, argv);
+  const out: CoordinatorArgs = { host: v.host ?? '0.0.0.0', port: v.port ?? -1, dashboard: !(v['no-dashboard'] ?? false), help };
+  if (v['stall-timeout-ms'] !== undefined) out.stallTimeoutMs = v['stall-timeout-ms'];
+  if (help) return out;
   if (out.port < 0) throw usageError('shoal coordinator', '--port P is required (the ranks dial it: SHOAL_COORDINATOR=<host>:P)');
-  if (out.port > 65535) throw usageError('shoal coordinator', `--port must be at most 65535, got ${out.port}`);
   return out;
 }
 

@@ -6,23 +6,32 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { TRAINER_FLAGS } from '../algorithms/common/trainer_flags.js';
+import { flagHelp, parseFlags, type FlagTable } from '../lib/cli_flags.js';
 import { datagenMain } from './datagen_cli.js';
 import { trainMain } from './train_cli.js';
 
+const DEMO_FLAGS = {
+  np: { ...TRAINER_FLAGS.np, help: 'ranks (default 2)' },
+  rows: { kind: 'int', min: 1, help: 'synthetic rows (default 200000)' },
+} as const satisfies FlagTable;
+
+export const DEMO_USAGE = `usage: shoal demo [--np N] [--rows N]
+       shoal demo collectives [--np N] [--timeout-ms T] [-q]   (shoal demo collectives --help)
+
+Generates a synthetic sparse binary data set with a planted model and trains logistic
+regression on it on local ranks, printing progress and the test AUC.
+
+${flagHelp(DEMO_FLAGS)}`;
+
 export async function demoTrainMain(argv: string[]): Promise<number> {
-  let np = 2;
-  let rows = 200_000;
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = Number(argv[i + 1]);
-    if ((flag === '--np' || flag === '-np') && Number.isInteger(value) && value > 0) np = value;
-    else if (flag === '--rows' && Number.isInteger(value) && value > 0) rows = value;
-    else {
-      process.stderr.write(`shoal demo: unknown option ${JSON.stringify(flag)}; usage: shoal demo [--np N] [--rows N] | shoal demo collectives [--np N]\n`);
-      return 2;
-    }
-    i++;
+  const { values, help } = parseFlags('shoal demo', DEMO_FLAGS, argv, { helpHint: 'shoal demo --help' });
+  if (help) {
+    process.stdout.write(`${DEMO_USAGE}\n`);
+    return 0;
   }
+  const np = values.np ?? 2;
+  const rows = values.rows ?? 200_000;
   const dir = mkdtempSync(join(tmpdir(), 'shoal-demo-'));
   const train = join(dir, 'train.svm');
   const test = join(dir, 'test.svm');

@@ -10,7 +10,7 @@
 // the coordinator then outlives every rank); the job secret comes from a Secret the user
 // creates (never in the manifest); each pod advertises its pod IP for the data connections.
 // No real cluster is used by the tests: this is checked against the contract only.
-import { FlagReader, usageError } from '../lib/cli_flags.js';
+import { definedOnly, parseFlags, usageError, type FlagTable } from '../lib/cli_flags.js';
 
 export const K8S_USAGE = `usage: shoal k8s manifest --name NAME --image IMAGE -np N [options] -- COMMAND...
 
@@ -51,33 +51,30 @@ function usage(message: string): Error {
 }
 
 /** Parses the arguments after `shoal k8s manifest`. @throws {UsageError} naming the flag. */
+const K8S_FLAGS = {
+  name: { kind: 'string', value: 'NAME', help: 'job name' },
+  image: { kind: 'string', value: 'IMAGE', help: 'container image' },
+  np: { kind: 'int', min: 1, aliases: ['-np', '-n'], help: 'ranks' },
+  namespace: { kind: 'string', value: 'NS', help: 'namespace' },
+  port: { kind: 'int', min: 1, max: 65535, value: 'P', help: 'coordinator port' },
+  'token-secret': { kind: 'string', value: 'NAME', help: 'Secret holding the job token' },
+  coordinator: { kind: 'choice', choices: ['pod0', 'standalone'], help: 'where the coordinator runs' },
+  shoal: { kind: 'string', value: 'CMD', help: 'the shoal command in the image' },
+  cpu: { kind: 'string', value: 'C', help: 'CPU request' },
+  memory: { kind: 'string', value: 'M', help: 'memory request' },
+} as const satisfies FlagTable;
+
 export function parseK8sManifestArgs(argv: readonly string[]): K8sManifestArgs | 'help' {
   const out: Partial<K8sManifestArgs> & { port: number; coordinator: 'pod0' | 'standalone'; shoal: string[] } = { port: 29500, coordinator: 'pod0', shoal: ['shoal'] };
   const dash = argv.indexOf('--');
   const flags = dash < 0 ? argv : argv.slice(0, dash);
   out.command = dash < 0 ? [] : argv.slice(dash + 1);
-  const r = new FlagReader('shoal k8s manifest', flags);
-  while (r.next()) {
-    switch (r.flag) {
-      case '--name': out.name = r.takeValue(); break;
-      case '--image': out.image = r.takeValue(); break;
-      case '-np': case '-n': case '--np': out.np = r.int(1); break;
-      case '--namespace': out.namespace = r.takeValue(); break;
-      case '--port': out.port = r.int(1); break;
-      case '--token-secret': out.tokenSecret = r.takeValue(); break;
-      case '--coordinator': {
-        const v = r.takeValue();
-        if (v !== 'pod0' && v !== 'standalone') throw usage(`--coordinator must be pod0 or standalone, got ${JSON.stringify(v)}`);
-        out.coordinator = v;
-        break;
-      }
-      case '--shoal': out.shoal = r.takeValue().trim().split(/\s+/); break;
-      case '--cpu': out.cpu = r.takeValue(); break;
-      case '--memory': out.memory = r.takeValue(); break;
-      case '-h': case '--help': return 'help';
-      default: throw r.error(`unknown flag ${r.flag}`);
-    }
-  }
+  const { values: v, help } = parseFlags('shoal k8s manifest', K8S_FLAGS, flags);
+  if (help) return 'help';
+  Object.assign(out, definedOnly({ name: v.name, image: v.image, np: v.np, namespace: v.namespace, tokenSecret: v['token-secret'], cpu: v.cpu, memory: v.memory }));
+  if (v.port !== undefined) out.port = v.port;
+  if (v.coordinator !== undefined) out.coordinator = v.coordinator as 'pod0' | 'standalone';
+  if (v.shoal !== undefined) out.shoal = v.shoal.trim().split(/\s+/);
   if (out.name === undefined) throw usage('--name NAME is required');
   // Pod names are <name>-<index> and the Service's DNS names <name>-<index>.<name>: both DNS labels.
   if (!DNS_LABEL.test(out.name) || out.name.length > 50) throw usage(`--name must be a DNS label of at most 50 characters (a-z, 0-9, '-'), got ${JSON.stringify(out.name)}`);

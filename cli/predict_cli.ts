@@ -7,17 +7,22 @@ import { writeFile } from 'node:fs/promises';
 import { localCollective } from '../algorithms/common/collective.js';
 import { binaryMetrics } from '../algorithms/common/metrics.js';
 import { readLibsvm } from '../lib/data/libsvm.js';
-import { FlagReader, usageError, type UsageError } from '../lib/cli_flags.js';
+import { flagHelp, parseFlags, usageError, type FlagTable, type UsageError } from '../lib/cli_flags.js';
 import { ShoalError } from '../lib/errors.js';
 import { loadModel } from '../algorithms/model.js';
 
+/** `shoal predict`'s flags (lib/cli_flags.ts). */
+export const PREDICT_FLAGS = {
+  model: { kind: 'string', help: 'model written by shoal train (--model-out)' },
+  data: { kind: 'string', help: 'libsvm rows to score (labels are used only for the metrics)' },
+  out: { kind: 'string', help: 'one probability P(y = +1) per line, in row order' },
+  'metrics-out': { kind: 'string', help: 'also write { auc, logloss, accuracy, rows } against the labels' },
+  'skip-bad-lines': { kind: 'bool', help: 'skip malformed lines instead of failing' },
+} as const satisfies FlagTable;
+
 export const PREDICT_USAGE = `usage: shoal predict --model FILE --data FILE --out FILE [--metrics-out FILE]
 
-  --model FILE        model written by shoal train (--model-out)
-  --data FILE         libsvm rows to score (labels are used only for the metrics)
-  --out FILE          one probability P(y = +1) per line, in row order
-  --metrics-out FILE  also write { auc, logloss, accuracy, rows } against the labels
-  --skip-bad-lines    skip malformed lines instead of failing`;
+${flagHelp(PREDICT_FLAGS)}`;
 
 export interface PredictArgs {
   model: string;
@@ -34,24 +39,13 @@ function usage(message: string): UsageError {
 
 /** Parses the arguments after `shoal predict`. Pure. @throws {UsageError} naming the flag. */
 export function parsePredictArgs(argv: readonly string[]): PredictArgs {
-  const out: Partial<PredictArgs> = { metricsOut: null, skipBadLines: false, help: false };
-  if (argv.includes('-h') || argv.includes('--help')) return { model: '', data: '', out: '', metricsOut: null, skipBadLines: false, help: true };
-  const r = new FlagReader('shoal predict', argv);
-  while (r.next()) {
-    switch (r.flag) {
-      case '--model': out.model = r.takeValue(); break;
-      case '--data': out.data = r.takeValue(); break;
-      case '--out': out.out = r.takeValue(); break;
-      case '--metrics-out': out.metricsOut = r.takeValue(); break;
-      case '--skip-bad-lines': r.noValue(); out.skipBadLines = true; break;
-      default:
-        throw usage(`unknown option ${JSON.stringify(r.arg)}\n${PREDICT_USAGE}`);
-    }
+  const { values: v, help } = parseFlags('shoal predict', PREDICT_FLAGS, argv);
+  const out: PredictArgs = { model: v.model ?? '', data: v.data ?? '', out: v.out ?? '', metricsOut: v['metrics-out'] ?? null, skipBadLines: v['skip-bad-lines'] ?? false, help };
+  if (help) return out;
+  for (const key of ['model', 'data', 'out'] as const) {
+    if (!out[key]) throw usage(`--${key} FILE is required`);
   }
-  for (const [key, flag] of [['model', '--model'], ['data', '--data'], ['out', '--out']] as const) {
-    if (!out[key]) throw usage(`${flag} FILE is required`);
-  }
-  return out as PredictArgs;
+  return out;
 }
 
 /** `shoal predict` main: returns the exit status. */

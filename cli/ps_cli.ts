@@ -3,15 +3,20 @@
 // --coordinator host:port. Admin requests need the job secret (SHOAL_TOKEN or SHOAL_TOKEN_FILE):
 // the token in the dashboard URL is read-only. The coordinator hands the request to the
 // launcher, which starts or drains the server (docs/parameter_server.md, "Elastic servers").
-import { FlagReader, usageError } from '../lib/cli_flags.js';
+import { didYouMean, flagHelp, parseFlags, usageError, type FlagTable } from '../lib/cli_flags.js';
 import { ShoalError } from '../lib/errors.js';
 import { jobSecretFromEnv } from '../lib/job_secret.js';
+
+/** `shoal ps`'s flags (lib/cli_flags.ts). */
+export const PS_FLAGS = {
+  job: { kind: 'string', value: 'URL', help: "the job's dashboard URL as printed at start (only its address is used)" },
+  coordinator: { kind: 'string', value: 'H:P', help: "instead of --job: the coordinator's address" },
+} as const satisfies FlagTable;
 
 export const PS_USAGE = `usage: SHOAL_TOKEN=<job secret> shoal ps add-server --job URL
        SHOAL_TOKEN=<job secret> shoal ps remove-server N --job URL
 
-  --job URL            the job's dashboard URL as printed at start (only its address is used)
-  --coordinator H:P    instead of --job: the coordinator's address
+${flagHelp(PS_FLAGS)}
   The job secret comes from SHOAL_TOKEN or SHOAL_TOKEN_FILE (the dashboard's token is read-only).
 
 add-server starts one more parameter server; only the key ranges it takes over move to it.
@@ -26,19 +31,17 @@ export interface PsArgs {
 
 /** Parses the arguments after `shoal ps`. Pure. @throws {UsageError} naming the flag. */
 export function parsePsArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): PsArgs | 'help' {
-  if (argv.includes('-h') || argv.includes('--help')) return 'help';
-  const [action, ...rest] = argv;
-  if (action !== 'add-server' && action !== 'remove-server') throw usageError('shoal ps', `expected add-server or remove-server, got ${JSON.stringify(action ?? '')}\n${PS_USAGE}`);
-  let server: number | null = null;
-  let job: string | null = null;
-  let coordinator: string | null = null;
-  const r = new FlagReader('shoal ps', rest);
-  while (r.next()) {
-    if (r.flag === '--job') job = r.takeValue();
-    else if (r.flag === '--coordinator') coordinator = r.takeValue();
-    else if (action === 'remove-server' && server === null && /^\d+$/.test(r.arg)) server = Number(r.arg);
-    else throw r.error(`unexpected argument ${JSON.stringify(r.arg)}\n${PS_USAGE}`);
+  const { values, help, rest } = parseFlags('shoal ps', PS_FLAGS, argv, { positionals: 2 });
+  if (help) return 'help';
+  const [action, index, ...extra] = rest;
+  if (action !== 'add-server' && action !== 'remove-server') {
+    const near = action === undefined ? undefined : didYouMean(action, ['add-server', 'remove-server']);
+    throw usageError('shoal ps', `expected add-server or remove-server, got ${JSON.stringify(action ?? '')}${near ? `; did you mean ${near}?` : ''}\n${PS_USAGE}`);
   }
+  if (extra.length > 0 || (index !== undefined && (action === 'add-server' || !/^\d+$/.test(index)))) throw usageError('shoal ps', `unexpected argument ${JSON.stringify(index)}\n${PS_USAGE}`);
+  const server = index === undefined ? null : Number(index);
+  const job = values.job ?? null;
+  const coordinator = values.coordinator ?? null;
   if (action === 'remove-server' && server === null) throw usageError('shoal ps', 'remove-server needs the index of the server to drain, e.g. shoal ps remove-server 2 --job URL');
   if (job !== null) {
     let url: URL;

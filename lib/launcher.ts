@@ -252,6 +252,16 @@ class Job {
     const np = opts.np === 0 && hosts ? totalSlots(hosts) : opts.np;
     if (!Number.isInteger(np) || np < 1) throw new ConfigError('ERR_CONFIG', `shoal run: -np must be a positive integer, got ${String(opts.np)}`);
     if (!Number.isInteger(this.grace) || this.grace < 0) throw new ConfigError('ERR_CONFIG', `shoal run: killGraceMs must be a non-negative integer, got ${String(opts.killGraceMs)}`);
+    // Every option is checked before the coordinator starts: a bad one must not leave it behind.
+    const maxRestarts = opts.maxRestarts ?? 0;
+    if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --max-restarts must be a non-negative integer, got ${String(opts.maxRestarts)}`);
+    const backups = opts.backupInstances ?? 0;
+    if (!Number.isInteger(backups) || backups < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --backup-instances must be a non-negative integer, got ${String(opts.backupInstances)}`);
+    if (opts.stragglerFactor !== undefined && !(opts.stragglerFactor > 1)) throw new ConfigError('ERR_CONFIG', `shoal run: --straggler-factor must be a number > 1, got ${String(opts.stragglerFactor)}`);
+    const servers = opts.servers ?? 0;
+    if (!Number.isInteger(servers) || servers < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --servers must be a non-negative integer, got ${String(opts.servers)}`);
+    const port = opts.dashboardPort ?? 0;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('ERR_CONFIG', `shoal run: --dashboard-port must be an integer in [1, 65535], got ${String(opts.dashboardPort)}`);
     const placements: RankPlacement[] = hosts ? placeRanks(hosts, np) : Array.from({ length: np }, (_, rank) => ({ rank, host: '127.0.0.1', localRank: rank }));
     const multiHost = new Set(placements.map((p) => p.host)).size > 1;
     const startedAtMs = Date.now();
@@ -266,7 +276,7 @@ class Job {
     // the job goes on (lib/coordinator_process.ts).
     this.coordinator = await CoordinatorProcess.start({
       host: bindHost,
-      port: opts.dashboardPort ?? 0,
+      port,
       token,
       dashboard: !opts.noDashboard,
       stragglers: (opts.backupInstances ?? 0) > 0 ? { ...(opts.stragglerFactor !== undefined ? { factor: opts.stragglerFactor } : {}), ...(opts.stragglerWindowMs !== undefined ? { windowMs: opts.stragglerWindowMs } : {}) } : null,
@@ -307,14 +317,7 @@ class Job {
     };
     if (opts.timeoutMs !== undefined) contract['SHOAL_TIMEOUT_MS'] = String(opts.timeoutMs);
     if (opts.inject !== undefined) contract[INJECT_ENV] = opts.inject;
-    const maxRestarts = opts.maxRestarts ?? 0;
-    if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --max-restarts must be a non-negative integer, got ${String(opts.maxRestarts)}`);
-    const backups = opts.backupInstances ?? 0;
-    if (!Number.isInteger(backups) || backups < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --backup-instances must be a non-negative integer, got ${String(opts.backupInstances)}`);
-    if (opts.stragglerFactor !== undefined && !(opts.stragglerFactor > 1)) throw new ConfigError('ERR_CONFIG', `shoal run: --straggler-factor must be a number > 1, got ${String(opts.stragglerFactor)}`);
     if (maxRestarts + backups > 0) contract[MAX_RESTARTS_ENV] = String(maxRestarts + backups);
-    const servers = opts.servers ?? 0;
-    if (!Number.isInteger(servers) || servers < 0) throw new ConfigError('ERR_CONFIG', `shoal run: --servers must be a non-negative integer, got ${String(opts.servers)}`);
     if (servers > 0) {
       contract['SHOAL_NUM_SERVERS'] = String(servers);
       contract['SHOAL_PS_REPLICATION'] = String(Math.min(opts.replication ?? 2, servers));

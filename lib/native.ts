@@ -3,10 +3,11 @@
 // classes with toShoalError().
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { errorForCode, type ErrorCode, type ShoalError, type ShoalErrorDetails } from './errors.js';
+import type { CsrMatrix } from './data/csr.js';
 
 /** Collective kinds, as native/transport/frame.h OpKind. */
 export const OP_KIND = {
@@ -113,6 +114,75 @@ export interface NativeBinding {
   linear: LinearKernels;
   /** FM coordinate-solver kernels (native/fm/); algorithms/fm/coordinate_solver.ts calls them. */
   fm: FmKernels;
+  /** Gradient-boosting kernels; algorithms/mart/native.ts hands them to the trees. */
+  gbdt: GbdtKernels;
+  /** The libsvm reader (native/data/); lib/data/libsvm.ts wraps it. */
+  readLibsvm(sources: NativeSource[], options: NativeReadOptions): Promise<NativeReadResult>;
+  hashFeatureId(id: number | bigint, bits: number): number;
+}
+
+/** One input of readLibsvm: a file (or bytes) and this rank's share of it. */
+export interface NativeSource {
+  name: string;
+  path?: string;
+  gzip?: boolean;
+  data?: Uint8Array;
+  rank: number;
+  size: number;
+  groupSizes?: Uint32Array;
+  groupsName?: string;
+  qidBase?: number;
+  weights?: Float32Array;
+  weightsName?: string;
+}
+
+export interface NativeReadResult extends CsrMatrix {
+  /** keyIds: the uint64 id of each local feature index (featureIds index into it). */
+  keys?: BigUint64Array;
+  skippedLines: number;
+  skipped: string[];
+  bytes: number;
+  sources: Array<{ firstRow: number; numRows: number; reachedEnd: boolean }>;
+}
+
+export interface NativeReadOptions {
+  hashBits: number;
+  skipBadLines: boolean;
+  maxFeatureId?: number;
+  maxFeatureIdHint?: string;
+  binaryLabels?: boolean;
+  /** Read ids up to 2^64-1 as local indices plus `keys` (the sharded model's path). */
+  keyIds?: boolean;
+}
+
+/** Gradient-boosting kernels (native/binding/gbdt_wrap.cc, native/gbdt/hist.h); algorithms/mart wraps them. */
+export interface GbdtKernels {
+  /** Bins CSR rows into `out` (numRows * numFeatures, pre-zeroed; 0 = missing). */
+  binRows(rowPtr: Uint32Array, featureIds: Uint32Array, values: Float32Array, cutPtr: Uint32Array, cuts: Float32Array, numFeatures: number, out: Uint8Array): void;
+  /** Adds the (gradient, hessian) sums of `rows` per (feature, bin) slot into `hist`. */
+  buildHist(bins: Uint8Array, numFeatures: number, rows: Uint32Array, grad: Float64Array, hess: Float64Array, binOffsets: Uint32Array, hist: Float64Array, threads: number): void;
+  /** Stable in-place partition of `rows` into left then right; returns the count left. */
+  partitionRows(bins: Uint8Array, numFeatures: number, rows: Uint32Array, feature: number, threshold: number, defaultLeft: boolean, scratch: Uint32Array): number;
+  /** Adds the sums of interleaved fixed-point pairs gh[2r], gh[2r + 1] of `rows` per slot into `hist`. */
+  buildHistPairs(bins: Uint8Array, numFeatures: number, rows: Uint32Array, gh: Float64Array, binOffsets: Uint32Array, hist: Float64Array, threads: number): void;
+  /** out[0] = max |grad[i]|, out[1] = max hess[i] (NaN skipped, at least 0). */
+  absMax(grad: Float64Array, hess: Float64Array, out: Float64Array): void;
+  /** gh[2i] = Math.round(grad[i] * sg), gh[2i + 1] = Math.round(hess[i] * sh) (JS rounding). */
+  quantizePairs(grad: Float64Array, hess: Float64Array, sg: number, sh: number, gh: Float64Array): void;
+  /** margins[rows[k]] += values[j] for k in [ranges[2j], ranges[2j + 1]), leaf by leaf. */
+  addLeafValues(rows: Uint32Array, ranges: Uint32Array, values: Float64Array, margins: Float64Array): void;
+  /** Sorts `values` ascending in place (radix; no NaN, -0 before +0); `scratch` at least as long. */
+  sortFloat32(values: Float32Array, scratch: Float32Array): void;
+  /** Per feature: its sorted distinct local values and their multiplicities (see native/gbdt/hist.h). */
+  featureDistinct(rowPtr: Uint32Array, featureIds: Uint32Array, values: Float32Array, numFeatures: number, offsets: Uint32Array, distinct: Uint32Array, vals: Float32Array, mult: Uint32Array): void;
+  /** sortFloat32 for doubles. */
+  sortFloat64(values: Float64Array, scratch: Float64Array): void;
+  /** Binary logistic grad/hess at `margins` (labels > 0 positive; weights null = 1); see objective.ts. */
+  logisticGradients(margins: Float64Array, labels: Float32Array, weights: Float32Array | null, grad: Float64Array, hess: Float64Array): void;
+  /** out = [sum of weighted logistic loss, sum of weights], in row order. */
+  logisticLoss(margins: Float64Array, labels: Float32Array, weights: Float32Array | null, out: Float64Array): void;
+  /** margins[r] += leaf value of row r in a binned tree. */
+  addTreeBins(bins: Uint8Array, numFeatures: number, left: Int32Array, right: Int32Array, feature: Int32Array, threshold: Int32Array, defaultLeft: Uint8Array, leafValue: Float64Array, margins: Float64Array): void;
 }
 
 /**
@@ -260,21 +330,27 @@ export interface CdOptions {
   seed: number;
 }
 
+/** Where a packed tarball keeps its prebuilt addon (scripts/prebuild.mjs puts it there; N-API, so one per platform). */
+export const PREBUILD_DIR = `prebuilds/${process.platform}-${process.arch}`;
+
 function load(): NativeBinding {
   const require = createRequire(import.meta.url);
   const here = dirname(fileURLToPath(import.meta.url));
-  // dist/lib/native.js -> <package>/build/Release; SHOAL_NATIVE_PATH overrides (debug builds).
+  const root = resolve(here, '../..');
+  // As node-gyp-build looks: an explicit path (debug builds), a local build (a checkout, or the
+  // compile fallback of an install), then the prebuilt addon the package ships for this platform.
   const candidates = [
     process.env.SHOAL_NATIVE_PATH,
-    resolve(here, '../../build/Release/shoal_native.node'),
-    resolve(here, '../build/Release/shoal_native.node'),
+    resolve(root, 'build/Release/shoal_native.node'),
+    resolve(root, PREBUILD_DIR, 'shoal_native.node'),
   ].filter((p): p is string => typeof p === 'string' && p.length > 0);
   for (const path of candidates) {
     if (existsSync(path)) return require(path) as NativeBinding;
   }
   throw new Error(
-    `Shoal's native addon is not built (looked in ${candidates.join(', ')}). ` +
-      `Run 'npm run build:native' in ${join(here, '..', '..')} (needs cmake and a C++17 compiler).`,
+    `Shoal's native addon is not built and no prebuilt one ships for ${process.platform}-${process.arch} ` +
+      `(looked in ${candidates.join(', ')}). Build it from source in ${root}: 'npm run build:native' ` +
+      `(needs cmake-js, node-addon-api, cmake and a C++17 compiler).`,
   );
 }
 

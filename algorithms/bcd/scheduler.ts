@@ -7,7 +7,7 @@
 // every `fullEvery`-th pass, and any pass that follows a pass with nothing left to do, visits
 // all blocks, so convergence is only ever declared on a full pass. The schedule is a pure
 // function of values every rank shares (allReduced decreases, the seed), so all ranks agree.
-import { Rng } from '../common/rng.js';
+import { Rng } from '../../lib/rng.js';
 
 export interface BlockSchedulerOptions {
   /** Visit every block at least every fullEvery passes (default 4). */

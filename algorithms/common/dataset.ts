@@ -1,13 +1,12 @@
 // The in-memory data the bundled trainers consume: a rank's rows in CSR form. `CsrData` is the
 // subset of lib/data/csr.ts's `CsrMatrix` the algorithms read (a CsrMatrix is a CsrData), so
 // trainers run on anything shaped like it: the libsvm reader's shard, or rows built in memory
-// by tests (csrFromRows, syntheticBinary). Feature ids are kept as in the file (libsvm is
+// by tests (csrFromRows; test/helpers/synthetic.ts). Feature ids are kept as in the file (libsvm is
 // 1-based): a weight vector is indexed by feature id and slot 0 simply stays unused.
 // This file reads no files; lib/data owns parsing.
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { ShoalError } from '../../lib/errors.js';
 import type { Collective } from './collective.js';
-import { Rng } from './rng.js';
 
 /**
  * One rank's rows: lib/data/csr.ts's CsrMatrix without the query ids (which only lambdamart
@@ -150,59 +149,4 @@ export async function globalMinibatches(comm: Collective, numRows: number, batch
     throw new ShoalError('ERR_INVALID_ARGUMENT', "no training rows: every rank's share of the data is empty (an empty file, or only blank and comment lines)", { op: 'train' });
   }
   return { steps: steps[0]!, rows: rows[0]! };
-}
-
-export interface SyntheticOptions {
-  rows: number;
-  /** Feature ids are 1..features (libsvm style). */
-  features: number;
-  /** Average nonzeros per row (each row has 1..2*nnzPerRow-1 distinct features). */
-  nnzPerRow: number;
-  seed?: number;
-  /** Label noise: probability of flipping a label (default 0.05). */
-  noise?: number;
-}
-
-/**
- * A sparse binary-classification set from a hidden linear model (labels 0/1, ids 1-based,
- * values in (0, 1]). Deterministic for a seed; used by tests and the bench.
- */
-export function syntheticBinary(opts: SyntheticOptions): CsrData {
-  const rng = new Rng(opts.seed ?? 1);
-  const noise = opts.noise ?? 0.05;
-  const truth = new Float64Array(opts.features + 1);
-  for (let j = 1; j <= opts.features; j++) truth[j] = rng.normal() * (rng.next() < 0.3 ? 2 : 0.3);
-  const rows: Row[] = [];
-  const seen = new Set<number>();
-  for (let i = 0; i < opts.rows; i++) {
-    const k = 1 + rng.int(Math.max(1, 2 * opts.nnzPerRow - 1));
-    seen.clear();
-    const feats: Array<[number, number]> = [];
-    let z = -0.2;
-    while (feats.length < Math.min(k, opts.features)) {
-      const id = 1 + rng.int(opts.features);
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const v = Math.fround(0.05 + 0.95 * rng.next());
-      feats.push([id, v]);
-      z += truth[id]! * v;
-    }
-    feats.sort((a, b) => a[0] - b[0]);
-    let label = rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
-    if (rng.next() < noise) label = 1 - label;
-    rows.push({ label, features: feats });
-  }
-  return csrFromRows(rows);
-}
-
-/** Renders `data` in libsvm text format (labels written as 1 / -1 for binary 0/1 labels when `signed`). */
-export function toLibsvmText(data: CsrData, signed = true): string {
-  const lines: string[] = [];
-  for (let i = 0; i < data.numRows; i++) {
-    const y = data.labels[i]!;
-    const parts = [signed ? (y > 0 ? '+1' : '-1') : String(y)];
-    for (let k = data.rowPtr[i]!; k < data.rowPtr[i + 1]!; k++) parts.push(`${data.featureIds[k]}:${data.values[k]}`);
-    lines.push(parts.join(' '));
-  }
-  return lines.join('\n') + '\n';
 }

@@ -6,6 +6,7 @@
 // optional bias is the last slot of w, sits in every row with value 1 and is never penalised.
 // w is indexed by feature id (ids as in the file), so slot 0 is unused for 1-based libsvm data.
 import { native } from '../../lib/native.js';
+import { sigmoid } from '../../lib/sigmoid.js';
 import type { CsrData } from './dataset.js';
 
 /** Where the parameters live in w: feature ids 0..numFeatures-1, then the bias if any. */
@@ -29,16 +30,6 @@ export interface Penalty {
 /** log(1 + exp(t)) without overflow. */
 export function softplus(t: number): number {
   return t > 0 ? t + Math.log1p(Math.exp(-t)) : Math.log1p(Math.exp(t));
-}
-
-/** 1 / (1 + exp(-z)). */
-export function sigmoid(z: number): number {
-  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
-}
-
-/** +1 for label > 0, else -1 (liblinear's mapping of 0/1 and -1/+1 labels). */
-export function signOf(label: number): 1 | -1 {
-  return label > 0 ? 1 : -1;
 }
 
 /** out[i] = w.x_i (+ bias) for every row. */
@@ -105,12 +96,6 @@ export function penaltyValue(w: Float64Array, layout: LinearLayout, penalty: Pen
     abs += Math.abs(v);
   }
   return 0.5 * penalty.l2 * sq + penalty.l1 * abs;
-}
-
-/** grad += gradient of 0.5*l2*||w||^2 (the smooth part of the penalty). */
-export function addL2Gradient(w: Float64Array, layout: LinearLayout, l2: number, grad: Float64Array): void {
-  if (l2 === 0) return;
-  for (let j = 0; j < layout.numFeatures; j++) grad[j]! += l2 * w[j]!;
 }
 
 /** Probabilities sigmoid(w.x + b) for every row. */

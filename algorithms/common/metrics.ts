@@ -11,6 +11,7 @@
 // sums reduced with one allReduce.
 import type { Collective } from './collective.js';
 import type { CsrData } from './dataset.js';
+import { logLoss } from './log_loss.js';
 import { computeMargins, penaltyValue, softplus, type LinearLayout, type Penalty } from './logistic.js';
 
 /** AUC of `scores` against labels (> 0 is positive); ties get the average rank. NaN if a class is missing. */
@@ -76,14 +77,13 @@ export interface BinaryMetrics {
 
 /** This rank's [log-loss sum, correct count, rows] (probabilities clipped to [1e-15, 1 - 1e-15]), to be summed over ranks. */
 export function lossAccuracySums(probs: Float64Array, labels: ArrayLike<number>): Float64Array {
-  const eps = 1e-15;
   let ll = 0;
   let correct = 0;
   for (let i = 0; i < probs.length; i++) {
-    const p = Math.min(Math.max(probs[i]!, eps), 1 - eps);
-    const pos = labels[i]! > 0;
-    ll -= pos ? Math.log(p) : Math.log(1 - p);
-    if (p > 0.5 === pos) correct++;
+    const p = Math.min(Math.max(probs[i]!, 1e-15), 1 - 1e-15);
+    const y = labels[i]!;
+    ll += logLoss(p, y);
+    if (p > 0.5 === y > 0) correct++;
   }
   return new Float64Array([ll, correct, probs.length]);
 }

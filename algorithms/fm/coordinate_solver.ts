@@ -33,7 +33,7 @@
 // Cost per iteration and worker: O(k * local nnz) arithmetic, O(k * features) for the draws.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { binaryLabel } from '../ftrl/cli_flags.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
 import { CoordinateStream, STREAM, truncatedMeanAbove } from './coordinate_stream.js';
 import { ExactSums } from './exact_sums.js';
 import { featureBlocks, type FeatureBlocks } from './feature_blocks.js';

@@ -12,7 +12,7 @@
 // Regression trains on labels minus the global training mean (labelOffset) and clips
 // predictions to the training label range; binary uses the logistic loss on 0/1 labels.
 //
-// Worker loss and checkpoints work as for FTRL (ftrl/recovery.ts): progress rows on the
+// Worker loss and checkpoints work as for FTRL (ps_trainer/recovery.ts): progress rows on the
 // servers, collective rounds at fixed data positions; a replacement replays the earlier
 // epochs' shuffles, so it continues on exactly the rows its predecessor had not pushed.
 //
@@ -20,13 +20,14 @@
 // floats per distinct key of the batch.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { Rng } from '../common/rng.js';
-import { binaryLabel } from '../ftrl/cli_flags.js';
-import { logLoss, sigmoid } from '../ftrl/ftrl.js';
-import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ftrl/kv.js';
+import { Rng } from '../../lib/rng.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
+import { logLoss } from '../common/log_loss.js';
+import { sigmoid } from '../../lib/sigmoid.js';
+import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
-import { checkpointDue, PsRecovery } from '../ftrl/recovery.js';
+import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
@@ -58,10 +59,10 @@ export interface FmTrainContext {
   clock(): Promise<void>;
   /**
    * Called on every rank after every epoch, inside the epoch's collective round (run again
-   * after a worker loss; see ftrl/recovery.ts); its time is excluded from `seconds`.
+   * after a worker loss; see ps_trainer/recovery.ts); its time is excluded from `seconds`.
    */
   onEpoch?: (stats: FmEpochStats, labels: FmLabelInfo) => Promise<void>;
-  /** Worker-loss recovery and checkpoints (ftrl/recovery.ts); default: none. */
+  /** Worker-loss recovery and checkpoints (ps_trainer/recovery.ts); default: none. */
   recovery?: PsRecovery;
   /** Checkpoint (when the recovery has a directory) after every this many minibatches; 0: at epoch ends only. */
   checkpointEvery?: number;
@@ -84,7 +85,7 @@ export interface FmTrainResult {
   globalRows: number;
   seconds: number;
   steps: number;
-  /** Key of the next collective round (ftrl/recovery.ts). */
+  /** Key of the next collective round (ps_trainer/recovery.ts). */
   nextRound: number;
   /** Where this worker started (a replacement or --resume); null: from the beginning. */
   resumedAt: { epoch: number; step: number } | null;
@@ -117,7 +118,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   const k = o.factors;
   const stride = k + 1;
   if (table.dim !== stride) throw new RangeError(`trainFm: table dim is ${table.dim}, expected factors + 1 = ${stride}`);
-  // Setup collectives: run at the start and again after every world rebuild (ftrl/recovery.ts).
+  // Setup collectives: run at the start and again after every world rebuild (ps_trainer/recovery.ts).
   let labels: FmLabelInfo = { offset: 0, min: 0, max: 1 };
   let steps = 0;
   let globalRows = 0;

@@ -8,8 +8,8 @@
 // or 'probit' (ALS / MCMC, as libFM's binary tasks). Files without `samples` or `link` are
 // AdaGrad models of earlier versions and read as samples 1, link logit.
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { sigmoid } from '../ftrl/ftrl.js';
-import { readSparseModel, type ModelHeader } from '../ftrl/model.js';
+import { sigmoid } from '../../lib/sigmoid.js';
+import { readSparseModel, type ModelHeader } from '../ps_trainer/sparse_model.js';
 import { normalCdf } from './coordinate_stream.js';
 import { fmScore } from './fm.js';
 

@@ -1,6 +1,6 @@
 // FM trainer parameters: flags, defaults, validation.
-import { COMMON_FLAGS, flagHelp, parseCommon, PS_RECOVERY_USAGE, UsageError, type CommonParams, type FlagDef } from '../ftrl/cli_flags.js';
-import { usageError } from '../../lib/cli_flags.js';
+import { usageError, type FlagTable } from '../../lib/cli_flags.js';
+import { COMMON_FLAGS, flagHelp, parseCommon, type CommonParams } from '../ps_trainer/flags.js';
 
 export type FmTask = 'regression' | 'binary';
 /** adagrad: minibatches through the parameter servers; als / mcmc: closed-form coordinate updates over collectives (coordinate_solver.ts). */
@@ -48,14 +48,14 @@ export const FM_DEFAULTS = {
 };
 
 /** Flags that only the AdaGrad solver reads; given with --solver als|mcmc they are an error. */
-const ADAGRAD_ONLY = ['lr', 'eps', 'batch', 'staleness', 'slow-rank', 'slow-ms'];
+const ADAGRAD_ONLY = ['lr', 'eps', 'batch', 'staleness', 'slow-rank', 'slow-ms'] as const;
 /** Flags that only MCMC reads. */
-const MCMC_ONLY = ['burn-in', 'keep-samples'];
+const MCMC_ONLY = ['burn-in', 'keep-samples'] as const;
 
-export const FM_FLAGS: Record<string, FlagDef> = {
+export const FM_FLAGS = {
   ...COMMON_FLAGS,
-  solver: { kind: 'string', choices: ['adagrad', 'als', 'mcmc'], help: `adagrad (parameter servers), als or mcmc (coordinate updates over collectives, no servers) (default ${FM_DEFAULTS.solver})` },
-  task: { kind: 'string', choices: ['regression', 'binary'], help: 'squared loss (RMSE) or logistic loss (AUC) (default regression)' },
+  solver: { kind: 'choice', choices: ['adagrad', 'als', 'mcmc'], help: `adagrad (parameter servers), als or mcmc (coordinate updates over collectives, no servers) (default ${FM_DEFAULTS.solver})` },
+  task: { kind: 'choice', choices: ['regression', 'binary'], help: 'squared loss (RMSE) or logistic loss (AUC) (default regression)' },
   factors: { kind: 'int', min: 1, max: 4096, help: `factors k per feature (default ${FM_DEFAULTS.factors})` },
   lr: { kind: 'number', positive: true, help: `AdaGrad learning rate on the servers (default ${FM_DEFAULTS.lr})` },
   eps: { kind: 'number', positive: true, help: `AdaGrad epsilon (default ${FM_DEFAULTS.eps})` },
@@ -65,7 +65,7 @@ export const FM_FLAGS: Record<string, FlagDef> = {
   'init-std': { kind: 'number', min: 0, help: `std of the normal initialisation (default ${FM_DEFAULTS.initStd}; als/mcmc ${FM_DEFAULTS.coordinateInitStd})` },
   'burn-in': { kind: 'int', min: 0, help: `mcmc: samples of the first N iterations are not averaged (default ${FM_DEFAULTS.burnIn})` },
   'keep-samples': { kind: 'int', min: 1, max: 100000, help: `mcmc: samples saved in the model, thinned evenly (default ${FM_DEFAULTS.keepSamples})` },
-};
+} as const satisfies FlagTable;
 
 export const FM_USAGE = `usage: shoal train fm --train FILE [--test FILE] [--task regression|binary] [--factors K] [-np N] [--servers K] [options]
 
@@ -78,16 +78,15 @@ result for every -np given --seed (docs/fm.md). For als/mcmc, --checkpoint write
 training state (DIR/checkpoint.bin) every --checkpoint-every N iterations (default 10), and
 --max-restarts replaces lost workers from it.
 
-${flagHelp(FM_FLAGS)}
-${PS_RECOVERY_USAGE}`;
+${flagHelp(FM_FLAGS)}`;
 
 /** Parses `shoal train fm` flags. @throws {UsageError} */
 export function parseFmArgs(argv: readonly string[]): FmParams {
   const cmd = 'shoal train fm';
   const { f, common } = parseCommon(cmd, argv, FM_FLAGS, FM_USAGE, FM_DEFAULTS);
-  const l2 = f['l2'] as number | undefined;
-  const task = ((f['task'] as string | undefined) ?? FM_DEFAULTS.task) as FmTask;
-  const solver = ((f['solver'] as string | undefined) ?? FM_DEFAULTS.solver) as FmSolverName;
+  const l2 = f['l2'];
+  const task = (f['task'] ?? FM_DEFAULTS.task) as FmTask;
+  const solver = (f['solver'] ?? FM_DEFAULTS.solver) as FmSolverName;
   const coordinate = solver !== 'adagrad';
   const misplaced = coordinate ? ADAGRAD_ONLY.find((name) => f[name] !== undefined) : MCMC_ONLY.find((name) => f[name] !== undefined);
   if (misplaced !== undefined) throw usageError(cmd, `--${misplaced} does not apply to --solver ${solver}`);
@@ -96,20 +95,21 @@ export function parseFmArgs(argv: readonly string[]): FmParams {
     // No parameter servers: the coordinate solvers use collectives only.
     common.servers = 0;
     if (f['epochs'] === undefined) common.epochs = solver === 'als' ? FM_DEFAULTS.alsIterations : FM_DEFAULTS.mcmcIterations;
-    if (f['burn-in'] !== undefined && (f['burn-in'] as number) >= common.epochs) throw usageError(cmd, `--burn-in ${String(f['burn-in'])} leaves no samples of ${common.epochs} iterations`);
+    const burnIn = f['burn-in'];
+    if (burnIn !== undefined && burnIn >= common.epochs) throw usageError(cmd, `--burn-in ${burnIn} leaves no samples of ${common.epochs} iterations`);
   }
   const l2Default = (adagrad: number, als: number): number => (solver === 'als' ? als : adagrad);
   return {
     ...common,
     solver,
     task,
-    factors: (f['factors'] as number | undefined) ?? FM_DEFAULTS.factors,
-    lr: (f['lr'] as number | undefined) ?? FM_DEFAULTS.lr,
-    eps: (f['eps'] as number | undefined) ?? FM_DEFAULTS.eps,
-    l2w: (f['l2-w'] as number | undefined) ?? l2 ?? l2Default(task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2w, FM_DEFAULTS.alsL2w),
-    l2v: (f['l2-v'] as number | undefined) ?? l2 ?? l2Default(task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2v, FM_DEFAULTS.alsL2v),
-    initStd: (f['init-std'] as number | undefined) ?? (coordinate ? FM_DEFAULTS.coordinateInitStd : FM_DEFAULTS.initStd),
-    burnIn: (f['burn-in'] as number | undefined) ?? FM_DEFAULTS.burnIn,
-    keepSamples: (f['keep-samples'] as number | undefined) ?? FM_DEFAULTS.keepSamples,
+    factors: f['factors'] ?? FM_DEFAULTS.factors,
+    lr: f['lr'] ?? FM_DEFAULTS.lr,
+    eps: f['eps'] ?? FM_DEFAULTS.eps,
+    l2w: f['l2-w'] ?? l2 ?? l2Default(task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2w, FM_DEFAULTS.alsL2w),
+    l2v: f['l2-v'] ?? l2 ?? l2Default(task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2v, FM_DEFAULTS.alsL2v),
+    initStd: f['init-std'] ?? (coordinate ? FM_DEFAULTS.coordinateInitStd : FM_DEFAULTS.initStd),
+    burnIn: f['burn-in'] ?? FM_DEFAULTS.burnIn,
+    keepSamples: f['keep-samples'] ?? FM_DEFAULTS.keepSamples,
   };
 }

@@ -9,12 +9,12 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { localCollective } from '../common/collective.js';
 import { progressPacer } from '../common/progress.js';
-import { binaryLabel } from '../ftrl/cli_flags.js';
-import { sigmoid } from '../ftrl/ftrl.js';
-import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ftrl/kv.js';
-import { writeSparseModel } from '../ftrl/model.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
+import { sigmoid } from '../../lib/sigmoid.js';
+import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { init, restartCount } from '../../lib/index.js';
-import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ftrl/ps_job.js';
+import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 import { rmse } from './fm.js';
 import { runFmCoordinateWorker } from './coordinate_worker.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
@@ -78,7 +78,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
       updater: { type: 'adagrad', lr: p.lr, eps: p.eps },
       consistency: consistencyOf(p.staleness),
     });
-    // Worker loss / checkpoints: progress rows on the servers, collective rounds (ftrl/recovery.ts).
+    // Worker loss / checkpoints: progress rows on the servers, collective rounds (ps_trainer/recovery.ts).
     const rec = await psRecovery(comm, p, 'fm');
     // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock.
     const cache = psCacheOf(comm, p);

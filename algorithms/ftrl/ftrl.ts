@@ -75,15 +75,3 @@ export function ftrlStep(z: number, n: number, g: number, h: FtrlHyper, trustReg
   }
   return { dz: z2 - z, dn: g * g, w: ftrlWeight(z2, n2, h), clipped };
 }
-
-export function sigmoid(m: number): number {
-  if (m >= 0) return 1 / (1 + Math.exp(-m));
-  const e = Math.exp(m);
-  return e / (1 + e);
-}
-
-/** Log-loss of probability p for a 0/1 label, p clipped to [1e-15, 1 - 1e-15]. */
-export function logLoss(p: number, y: number): number {
-  const q = Math.min(Math.max(p, 1e-15), 1 - 1e-15);
-  return y > 0 ? -Math.log(q) : -Math.log(1 - q);
-}

@@ -35,15 +35,17 @@
 // 100 ms with --max-restarts / --checkpoint).
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { binaryLabel } from './cli_flags.js';
-import { ftrlStep, ftrlWeight, ftrlZFromWeight, logLoss, sigmoid, type FtrlHyper } from './ftrl.js';
-import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from './kv.js';
-import { Rng } from '../common/rng.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
+import { ftrlStep, ftrlWeight, ftrlZFromWeight, type FtrlHyper } from './ftrl.js';
+import { logLoss } from '../common/log_loss.js';
+import { sigmoid } from '../../lib/sigmoid.js';
+import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { Rng } from '../../lib/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
-import { checkpointDue, PsRecovery } from './recovery.js';
+import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
 
-export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, sigmoid, logLoss, type FtrlHyper } from './ftrl.js';
+export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
 
 export interface FtrlTrainOptions extends FtrlHyper {

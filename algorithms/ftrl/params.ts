@@ -1,7 +1,7 @@
 // FTRL trainer parameters: flags, defaults, validation. Defaults reach AUC 0.9023 on a9a in one
 // pass single-process (alpha 0.1, beta 1, l1 1, l2 1), the published single-machine reference.
-import { usageError } from '../../lib/cli_flags.js';
-import { COMMON_FLAGS, flagHelp, parseCommon, PS_RECOVERY_USAGE, UsageError, type CommonParams, type FlagDef } from './cli_flags.js';
+import { usageError, type FlagTable } from '../../lib/cli_flags.js';
+import { COMMON_FLAGS, flagHelp, parseCommon, type CommonParams } from '../ps_trainer/flags.js';
 
 export interface FtrlParams extends CommonParams {
   alpha: number;
@@ -52,7 +52,7 @@ export const FTRL_DEFAULTS = {
   staleness: 2,
 } as const;
 
-export const FTRL_FLAGS: Record<string, FlagDef> = {
+export const FTRL_FLAGS = {
   ...COMMON_FLAGS,
   alpha: { kind: 'number', positive: true, help: `learning-rate scale (default ${FTRL_DEFAULTS.alpha})` },
   beta: { kind: 'number', min: 0, help: `learning-rate smoothing (default ${FTRL_DEFAULTS.beta})` },
@@ -61,39 +61,38 @@ export const FTRL_FLAGS: Record<string, FlagDef> = {
   'push-every': { kind: 'int', min: 1, help: 'push accumulated z/n deltas every N minibatches (default 1)' },
   'pull-every': { kind: 'int', min: 1, help: 'pull fresh weights every N minibatches (default 1)' },
   'trust-region': { kind: 'number', positive: true, help: 'keep every |w_i| <= R by clipping z deltas (default off)' },
-  'trust-mode': { kind: 'string', choices: ['projection', 'rollback'], help: 'projection: clip z deltas (default); rollback: restore the last good w of a coordinate that left the region' },
+  'trust-mode': { kind: 'choice', choices: ['projection', 'rollback'], help: 'projection: clip z deltas (default); rollback: restore the last good w of a coordinate that left the region' },
   'snapshot-every': { kind: 'int', min: 1, help: 'rollback mode: record the last good weights every N minibatches (default 10)' },
-  straggler: { kind: 'string', choices: ['every', 'intermittent', 'intermittent-all'], help: 'benchmarks: the slow rank sleeps --slow-ms on every minibatch (default) or on a seeded random --straggler-prob of them; intermittent-all: every rank does, independently' },
+  straggler: { kind: 'choice', choices: ['every', 'intermittent', 'intermittent-all'], help: 'benchmarks: the slow rank sleeps --slow-ms on every minibatch (default) or on a seeded random --straggler-prob of them; intermittent-all: every rank does, independently' },
   'straggler-prob': { kind: 'number', min: 0, max: 1, help: 'intermittent straggler: probability a minibatch is slowed (default 0.2)' },
-  bias: { kind: 'bool', help: 'learn a bias term (default on; --no-bias)' },
-};
+  bias: { kind: 'bool', negatable: true, help: 'learn a bias term (default on)' },
+} as const satisfies FlagTable;
 
 export const FTRL_USAGE = `usage: shoal train ftrl --train FILE [--test FILE] [-np N] [--servers K] [options]
 
 FTRL-Proximal logistic regression, online, through the parameter server: workers push
 deltas of z and n, servers merge them, workers pull w under SSP (--staleness).
 
-${flagHelp(FTRL_FLAGS)}
-${PS_RECOVERY_USAGE}`;
+${flagHelp(FTRL_FLAGS)}`;
 
-/** Parses `shoal train ftrl` flags. @throws {UsageError} */
+/** Parses `shoal train ftrl` flags. @throws {UsageError}, or HelpRequested for --help */
 export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
   const cmd = 'shoal train ftrl';
   const { f, common } = parseCommon(cmd, argv, FTRL_FLAGS, FTRL_USAGE, FTRL_DEFAULTS);
   if (f['trust-mode'] === 'rollback' && f['trust-region'] === undefined) throw usageError(cmd, '--trust-mode rollback needs --trust-region R');
   return {
     ...common,
-    alpha: (f['alpha'] as number | undefined) ?? FTRL_DEFAULTS.alpha,
-    beta: (f['beta'] as number | undefined) ?? FTRL_DEFAULTS.beta,
-    l1: (f['l1'] as number | undefined) ?? FTRL_DEFAULTS.l1,
-    l2: (f['l2'] as number | undefined) ?? FTRL_DEFAULTS.l2,
-    pushEvery: (f['push-every'] as number | undefined) ?? FTRL_DEFAULTS.pushEvery,
-    pullEvery: (f['pull-every'] as number | undefined) ?? FTRL_DEFAULTS.pullEvery,
-    trustRegion: (f['trust-region'] as number | undefined) ?? FTRL_DEFAULTS.trustRegion,
-    trustMode: (f['trust-mode'] as TrustMode | undefined) ?? FTRL_DEFAULTS.trustMode,
-    snapshotEvery: (f['snapshot-every'] as number | undefined) ?? FTRL_DEFAULTS.snapshotEvery,
-    straggler: (f['straggler'] as StragglerMode | undefined) ?? FTRL_DEFAULTS.straggler,
-    stragglerProb: (f['straggler-prob'] as number | undefined) ?? FTRL_DEFAULTS.stragglerProb,
-    bias: (f['bias'] as boolean | undefined) ?? true,
+    alpha: f['alpha'] ?? FTRL_DEFAULTS.alpha,
+    beta: f['beta'] ?? FTRL_DEFAULTS.beta,
+    l1: f['l1'] ?? FTRL_DEFAULTS.l1,
+    l2: f['l2'] ?? FTRL_DEFAULTS.l2,
+    pushEvery: f['push-every'] ?? FTRL_DEFAULTS.pushEvery,
+    pullEvery: f['pull-every'] ?? FTRL_DEFAULTS.pullEvery,
+    trustRegion: f['trust-region'] ?? FTRL_DEFAULTS.trustRegion,
+    trustMode: f['trust-mode'] ?? FTRL_DEFAULTS.trustMode,
+    snapshotEvery: f['snapshot-every'] ?? FTRL_DEFAULTS.snapshotEvery,
+    straggler: f['straggler'] ?? FTRL_DEFAULTS.straggler,
+    stragglerProb: f['straggler-prob'] ?? FTRL_DEFAULTS.stragglerProb,
+    bias: f['bias'] ?? true,
   };
 }

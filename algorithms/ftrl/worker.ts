@@ -8,14 +8,14 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
 import { localCollective } from '../common/collective.js';
 import { progressPacer } from '../common/progress.js';
-import { binaryLabel } from './cli_flags.js';
-import { sigmoid } from './ftrl.js';
+import { binaryLabel } from '../ps_trainer/flags.js';
+import { sigmoid } from '../../lib/sigmoid.js';
 import { trainFtrl, type FtrlTables } from './index.js';
-import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from './kv.js';
-import { writeSparseModel } from './model.js';
+import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from '../ps_trainer/kv.js';
+import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
 import { init, restartCount } from '../../lib/index.js';
-import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from './ps_job.js';
+import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {

@@ -3,7 +3,7 @@
 // has none of a group's features or all of them, each the group's latent value plus a little
 // noise, so features of one group are highly correlated. The target is a sparse linear model of
 // the features plus noise. Deterministic per seed.
-import { Rng } from '../../lib/data/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { csrFromRows, type CsrData, type Row } from '../common/dataset.js';
 
 export interface CorrelatedDataOptions {

@@ -31,7 +31,7 @@ import { availableParallelism } from 'node:os';
 import type { Collective } from '../common/collective.js';
 import { checkDenseFeatures, checkNotEmpty, type CsrData } from '../common/dataset.js';
 import { progressPacer } from '../common/progress.js';
-import { Rng } from '../common/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { ConfigError } from '../../lib/errors.js';
 import { resilient } from '../../lib/recovery/resilient.js';
 import { recoveryEnabled } from '../../lib/recovery/recovery_env.js';

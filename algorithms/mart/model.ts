@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 
 import type { CsrData } from '../common/dataset.js';
-import { sigmoid } from './objective.js';
+import { sigmoid } from '../../lib/sigmoid.js';
 import type { MartObjective, MartParams } from './params.js';
 
 export const MART_FORMAT = 'shoal-mart';

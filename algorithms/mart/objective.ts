@@ -2,6 +2,7 @@
 // margins (weights applied), and the training loss reported per round. Ranking lives in
 // algorithms/lambdamart.
 import { gbdtNative } from './native.js';
+import { sigmoid } from '../../lib/sigmoid.js';
 
 export interface RowObjective {
   /** grad[i], hess[i] for every local row, weights applied. */
@@ -10,10 +11,6 @@ export interface RowObjective {
   loss(margins: Float64Array): [number, number];
   /** Name of the loss column in progress lines. */
   lossName: string;
-}
-
-export function sigmoid(x: number): number {
-  return 1 / (1 + Math.exp(-x));
 }
 
 /**

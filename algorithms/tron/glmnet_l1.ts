@@ -26,7 +26,7 @@ import { native } from '../../lib/native.js';
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
 import type { LinearLayout } from '../common/logistic.js';
-import { Rng } from '../common/rng.js';
+import { Rng } from '../../lib/rng.js';
 import type { IterationInfo, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { toColumns, type Columns } from './columns.js';
 import type { TronResult, TronState } from './tron.js';

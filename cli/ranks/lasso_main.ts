@@ -6,7 +6,7 @@ import { readLibsvm } from '../../lib/data/libsvm.js';
 import { init } from '../../lib/index.js';
 import { userErrorExitCode } from '../../lib/errors.js';
 import { checkNotEmpty, globalNumFeatures } from '../../algorithms/common/dataset.js';
-import { writeJson } from '../../algorithms/ftrl/ps_job.js';
+import { writeJson } from '../../algorithms/ps_trainer/job.js';
 import { trainLasso } from '../../algorithms/lasso/index.js';
 import { parseLassoArgs } from '../trainers/lasso_cli.js';
 

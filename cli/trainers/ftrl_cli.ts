@@ -6,17 +6,14 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CommonParams } from '../../algorithms/ftrl/cli_flags.js';
+import type { CommonParams } from '../../algorithms/ps_trainer/flags.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
-import { USAGE_EXIT_CODE, UsageError, usageError } from '../../lib/cli_flags.js';
+import { usageError } from '../../lib/cli_flags.js';
 import { exitCodeFor } from '../../lib/launcher.js';
 import { runJobForwardingSignals } from '../../lib/job_signals.js';
 import { recoveryRunOptions } from '../../lib/recovery/recovery_flags.js';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 import { CHECKPOINT_FILE } from '../../lib/recovery/training_state.js';
-
-/** Exit status for bad flags or unreadable input files. */
-export const TRAIN_USAGE_EXIT_CODE = USAGE_EXIT_CODE;
 
 /** Checks every input file is a readable regular file. @throws {UsageError} */
 export function checkInputs(command: string, p: CommonParams): void {
@@ -51,8 +48,8 @@ export function checkInputs(command: string, p: CommonParams): void {
 }
 
 /**
- * Parses, validates and launches a PS trainer job; returns the exit code (0 ok, 2 usage, else
- * the job's failure code).
+ * Parses, validates and launches a PS trainer job; returns the exit code (0 ok, else the job's
+ * failure code). @throws {UsageError} for bad flags or unreadable files (the CLI exits 2).
  */
 export async function launchPsTrainer(
   command: string,
@@ -60,17 +57,8 @@ export async function launchPsTrainer(
   argv: readonly string[],
   parse: (argv: readonly string[]) => CommonParams,
 ): Promise<number> {
-  let p: CommonParams;
-  try {
-    p = parse(argv);
-    checkInputs(command, p);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`${err.message}\n`);
-      return TRAIN_USAGE_EXIT_CODE;
-    }
-    throw err;
-  }
+  const p = parse(argv);
+  checkInputs(command, p);
   const worker = fileURLToPath(new URL(`../../algorithms/${algo}/worker.js`, import.meta.url));
   const result = await runJobForwardingSignals({
     np: p.np,

@@ -4,12 +4,30 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { LassoParams } from '../../algorithms/lasso/index.js';
-import { FlagReader, USAGE_EXIT_CODE, UsageError, usageError } from '../../lib/cli_flags.js';
+import { TRAINER_FLAGS } from '../../algorithms/common/trainer_flags.js';
+import { flagHelp, parseFlags, usageError, type FlagTable } from '../../lib/cli_flags.js';
 import { jobExitCode, rankLinePrinter } from '../rank_output.js';
 import { runJobForwardingSignals } from '../../lib/job_signals.js';
 import type { SchedulePolicy } from '../../lib/schedule/param_scheduler.js';
 
 const COMMAND = 'shoal train lasso';
+
+/** `shoal train lasso`'s flags: the shared trainer table plus the scheduler's own. */
+export const LASSO_FLAGS = {
+  ...TRAINER_FLAGS,
+  lambda: { kind: 'number', positive: true, value: 'L', help: "L1 weight (> 0), sklearn's alpha (required)" },
+  scheduler: { kind: 'choice', choices: ['dependency', 'random', 'cyclic'], help: 'dependency (priority sampling + correlation check, default), random\n(Shotgun) or cyclic' },
+  parallel: { kind: 'int', min: 1, value: 'P', help: 'coordinates per round (default 8)' },
+  candidates: { kind: 'int', min: 1, value: 'C', help: 'dependency: candidates drawn per round (default 2*P)' },
+  threshold: { kind: 'number', min: 0, max: 1, value: 'T', help: 'dependency: max |correlation| of two coordinates in one round (default 0.1)' },
+  eta: { kind: 'number', min: 0, value: 'E', help: 'dependency: priority floor, fraction of the mean priority (default 0.05)' },
+  seed: { ...TRAINER_FLAGS.seed, help: 'schedule seed (default 1)' },
+  'max-passes': { kind: 'number', positive: true, value: 'N', help: 'stop after N*features coordinate updates (default 200)' },
+  tol: { kind: 'number', min: 0, value: 'T', help: 'stop when a pass lowers the objective by less than T, relative (default 1e-10)' },
+  servers: { kind: 'int', min: 0, max: 256, value: 'K', help: 'parameter servers holding the model (default 0: the ranks hold it)' },
+  'metrics-out': { ...TRAINER_FLAGS['metrics-out'], help: 'objective, history [{updates, objective}], updates, rounds, nnz, seconds' },
+  'model-out': { ...TRAINER_FLAGS['model-out'], help: 'the weights as JSON (index = feature id)' },
+} as const satisfies FlagTable;
 
 export const LASSO_USAGE = `usage: shoal train lasso --train FILE --lambda L [options]
 
@@ -17,23 +35,7 @@ Lasso by model-parallel coordinate descent (Petuum STRADS): minimises
 (1/(2n))||y - Xw||^2 + lambda*||w||_1, no intercept (sklearn's Lasso with fit_intercept=False).
 Rows are split over the ranks; each round updates up to --parallel coordinates at once.
 
-  --train FILE          libsvm file, labels are the targets (repeatable: files are concatenated)
-  --lambda L            L1 weight (> 0), sklearn's alpha
-  --scheduler S         dependency (priority sampling + correlation check, default), random
-                        (Shotgun) or cyclic
-  --parallel P          coordinates per round (default 8)
-  --candidates C        dependency: candidates drawn per round (default 2*P)
-  --threshold T         dependency: max |correlation| of two coordinates in one round (default 0.1)
-  --eta E               dependency: priority floor, fraction of the mean priority (default 0.05)
-  --seed S              schedule seed (default 1)
-  --max-passes N        stop after N*features coordinate updates (default 200)
-  --tol T               stop when a pass lowers the objective by less than T, relative (default 1e-10)
-  -np N, --np N         ranks (default 1)
-  --servers K           parameter servers holding the model (default 0: the ranks hold it)
-  --metrics-out FILE    objective, history [{updates, objective}], updates, rounds, nnz, seconds
-  --model-out FILE      the weights as JSON (index = feature id)
-  --timeout-ms T        collective and rendezvous timeout
-  -q, --quiet           no progress lines
+${flagHelp(LASSO_FLAGS)}
 
 example: shoal train lasso --train data.svm --lambda 0.01 --scheduler dependency -np 2 --servers 1 --metrics-out m.json`;
 
@@ -54,38 +56,21 @@ export interface LassoArgs {
  * @throws {UsageError} `shoal train lasso: …` naming the flag.
  */
 export function parseLassoArgs(argv: readonly string[]): LassoArgs {
+  const { values: v, help } = parseFlags(COMMAND, LASSO_FLAGS, argv);
   const out: LassoArgs = {
-    train: [], np: 1, servers: 0, metricsOut: null, modelOut: null, timeoutMs: null, quiet: false, help: false,
-    params: { lambda: NaN, scheduler: 'dependency', parallel: 8, threshold: 0.1, eta: 0.05, seed: 1, maxPasses: 200, tol: 1e-10 },
+    train: v.train ?? [], np: v.np ?? 1, servers: v.servers ?? 0, metricsOut: v['metrics-out'] ?? null, modelOut: v['model-out'] ?? null,
+    timeoutMs: v['timeout-ms'] ?? null, quiet: v.quiet ?? false, help,
+    params: {
+      lambda: v.lambda ?? NaN, scheduler: (v.scheduler ?? 'dependency') as SchedulePolicy, parallel: v.parallel ?? 8, threshold: v.threshold ?? 0.1,
+      eta: v.eta ?? 0.05, seed: v.seed ?? 1, maxPasses: v['max-passes'] ?? 200, tol: v.tol ?? 1e-10,
+      ...(v.candidates !== undefined ? { candidates: v.candidates } : {}),
+    },
   };
+  if (help) return out;
   const p = out.params;
-  const r = new FlagReader(COMMAND, argv);
-  while (r.next()) {
-    switch (r.flag) {
-      case '-h': case '--help': out.help = true; break;
-      case '--train': out.train.push(r.takeValue()); break;
-      case '--lambda': p.lambda = r.num((n) => n > 0, 'a number > 0'); break;
-      case '--scheduler': p.scheduler = r.oneOf<SchedulePolicy>(['dependency', 'random', 'cyclic']); break;
-      case '--parallel': p.parallel = r.int(1); break;
-      case '--candidates': p.candidates = r.int(1); break;
-      case '--threshold': p.threshold = r.num((n) => n >= 0 && n <= 1, 'a number in [0, 1]'); break;
-      case '--eta': p.eta = r.num((n) => n >= 0, 'a number >= 0'); break;
-      case '--seed': p.seed = r.int(0); break;
-      case '--max-passes': p.maxPasses = r.num((n) => n > 0, 'a number > 0'); break;
-      case '--tol': p.tol = r.num((n) => n >= 0, 'a number >= 0'); break;
-      case '-np': case '-n': case '--np': out.np = r.int(1); break;
-      case '--servers': out.servers = r.int(0); break;
-      case '--metrics-out': out.metricsOut = r.takeValue(); break;
-      case '--model-out': out.modelOut = r.takeValue(); break;
-      case '--timeout-ms': out.timeoutMs = r.int(1); break;
-      case '-q': case '--quiet': r.noValue(); out.quiet = true; break;
-      default: throw r.error(`unknown option ${JSON.stringify(r.arg)} (see ${COMMAND} --help)`);
-    }
-  }
-  if (out.help) return out;
-  if (out.train.length === 0) throw r.error('--train FILE is required');
-  if (Number.isNaN(p.lambda)) throw r.error('--lambda L is required (the L1 weight, sklearn\'s alpha)');
-  if (p.candidates !== undefined && p.candidates < p.parallel) throw r.error(`--candidates ${p.candidates} is below --parallel ${p.parallel}`);
+  if (out.train.length === 0) throw usageError(COMMAND, '--train FILE is required');
+  if (Number.isNaN(p.lambda)) throw usageError(COMMAND, "--lambda L is required (the L1 weight, sklearn's alpha)");
+  if (p.candidates !== undefined && p.candidates < p.parallel) throw usageError(COMMAND, `--candidates ${p.candidates} is below --parallel ${p.parallel}`);
   return out;
 }
 
@@ -106,21 +91,12 @@ const ENTRY = fileURLToPath(new URL('../ranks/lasso_main.js', import.meta.url));
  * @returns the exit code: 0, 2 for bad flags or unreadable files, else the job's.
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: LassoArgs;
-  try {
-    args = parseLassoArgs(argv);
-    if (args.help) {
-      process.stdout.write(`${LASSO_USAGE}\n`);
-      return 0;
-    }
-    args.train.forEach(checkReadable);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`${err.message}\n`);
-      return USAGE_EXIT_CODE;
-    }
-    throw err;
+  const args = parseLassoArgs(argv);
+  if (args.help) {
+    process.stdout.write(`${LASSO_USAGE}\n`);
+    return 0;
   }
+  args.train.forEach(checkReadable);
   const result = await runJobForwardingSignals({
     np: args.np,
     ...(args.servers > 0 ? { servers: args.servers } : {}),

@@ -10,46 +10,56 @@ import { localCollective, type Collective } from '../../algorithms/common/collec
 import { readRankData, trainLambdaMart } from '../../algorithms/lambdamart/index.js';
 import { martCheckpointMeta, saveMartModel, train, xgboostJsonText, type TrainResult } from '../../algorithms/mart/index.js';
 import { martParams, type MartParams } from '../../algorithms/mart/params.js';
-import { LOG_EVERY_USAGE } from '../../algorithms/common/progress.js';
+import { TRAINER_FLAGS, withoutNp } from '../../algorithms/common/trainer_flags.js';
 import { DEFAULT_MAX_FEATURES, denseLimitHint } from '../../algorithms/common/dataset.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
-import { ConfigError } from '../../lib/errors.js';
+import { flagHelp, parseFlags, usageError, type FlagTable } from '../../lib/cli_flags.js';
 import { init } from '../../lib/init.js';
 import { exitCodeFor } from '../../lib/launcher.js';
 import { runJobForwardingSignals } from '../../lib/job_signals.js';
-import { defaultRecoveryArgs, parseRecoveryFlag, RECOVERY_USAGE, recoveryRunOptions, stateOptions, type RecoveryArgs } from '../../lib/recovery/recovery_flags.js';
+import { RECOVERY_FLAGS, recoveryArgs, recoveryRunOptions, stateOptions, type RecoveryArgs } from '../../lib/recovery/recovery_flags.js';
 
 export type TreeAlgorithm = 'mart' | 'lambdamart';
+
+/** `shoal train mart|lambdamart`'s flags: the shared trainer and recovery tables plus the trees' own. */
+export const MART_FLAGS = {
+  ...TRAINER_FLAGS,
+  test: { kind: 'string', repeatable: true, help: 'libsvm test file: metrics per round, early stopping, metrics.json (repeatable)' },
+  weights: { kind: 'string', value: 'F', help: 'per-row weights (default: FILE.weight next to the data)' },
+  'test-weights': { kind: 'string', value: 'F', help: 'per-row weights of the test file' },
+  query: { kind: 'string', value: 'F', help: 'lambdamart group sizes (default: FILE.query, or qid: fields)' },
+  'test-query': { kind: 'string', value: 'F', help: 'lambdamart group sizes of the test file' },
+  partition: { kind: 'choice', choices: ['greedy', 'reader'], help: 'lambdamart query placement (default greedy)' },
+  objective: { kind: 'choice', choices: ['binary:logistic', 'reg:squarederror'], value: 'O', help: 'binary:logistic (mart default) | reg:squarederror (lambdamart: rank:ndcg)' },
+  rounds: { kind: 'int', min: 0, help: 'boosting rounds (default 100)' },
+  'max-depth': { kind: 'int', min: 0, value: 'D', help: 'tree depth (default 6)' },
+  'max-leaves': { kind: 'int', min: 0, help: 'leaf-wise growth (best gain first) to N leaves per tree (0: depth-wise)' },
+  eta: { kind: 'number', value: 'E', help: 'learning rate (default 0.3)' },
+  'max-bin': { kind: 'int', min: 2, value: 'B', help: 'histogram bins per feature (default 256)' },
+  lambda: { kind: 'number', value: 'L', help: 'L2 on leaf weights (default 1)' },
+  gamma: { kind: 'number', value: 'G', help: 'minimum split gain (default 0)' },
+  'min-child-weight': { kind: 'number', value: 'W', help: 'minimum hessian sum per leaf (default 1)' },
+  subsample: { kind: 'number', value: 'F', help: 'fraction of rows per tree (default 1)' },
+  colsample: { kind: 'number', value: 'F', help: 'fraction of features per tree (default 1)' },
+  seed: { ...TRAINER_FLAGS.seed, help: 'seed of --subsample and --colsample (default 0)' },
+  'early-stopping': { kind: 'int', min: 0, help: 'stop after N rounds without test improvement (keeps the best model)' },
+  'ndcg-k': { kind: 'int', min: 1, value: 'K', help: 'lambdamart NDCG truncation (default 10)' },
+  threads: { kind: 'int', min: 0, value: 'T', help: 'histogram threads per rank (0: all cores at -np 1, else 1)' },
+  'sketch-size': { kind: 'int', min: 1, hidden: true, help: 'quantile sketch entries per feature' },
+  'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\n(default 16777216 = 2^24; bins and sketches are dense over the ids)' },
+  'model-out': { ...TRAINER_FLAGS['model-out'], help: 'model JSON (shoal-mart format)' },
+  'export-xgboost': { kind: 'string', help: "the model in XGBoost's JSON format" },
+  'metrics-out': { ...TRAINER_FLAGS['metrics-out'], help: 'test metrics, rounds, train_seconds' },
+  ...RECOVERY_FLAGS,
+} as const satisfies FlagTable;
 
 export const MART_USAGE = `usage: shoal train mart|lambdamart --train FILE [options]
 
 Gradient boosted trees (XGBoost's hist method, data-parallel) and LambdaMART (NDCG lambdas).
+Fault tolerance: the trees, round and early-stopping state are committed after every round;
+a recovered or resumed run ends with exactly the model of an undisturbed one.
 
-  --train FILE            libsvm training file (repeatable)
-  --test FILE             libsvm test file: metrics per round, early stopping, metrics.json
-  --weights F / --test-weights F   per-row weights (default: FILE.weight next to the data)
-  --query F / --test-query F       lambdamart group sizes (default: FILE.query, or qid: fields)
-  --partition greedy|reader        lambdamart query placement (default greedy)
-  -np N                   ranks (default 1)
-  --objective O           binary:logistic (mart default) | reg:squarederror
-  --rounds N (100)  --max-depth D (6)  --eta E (0.3)  --max-bin B (256)  --lambda L (1)
-  --max-leaves N          leaf-wise growth (best gain first) to N leaves per tree (0: depth-wise)
-  --gamma G (0)  --min-child-weight W (1)  --subsample F (1)  --colsample F (1)  --seed S (0)
-  --early-stopping N      stop after N rounds without test improvement (keeps the best model)
-  --ndcg-k K              lambdamart NDCG truncation (10)
-  --threads T             histogram threads per rank (0: all cores at -np 1, else 1)
-  --max-features N        refuse data whose largest feature id is N or more, before allocating
-                          (default 16777216 = 2^24; bins and sketches are dense over the ids)
-  --model-out FILE        model JSON (shoal-mart format)
-  --export-xgboost FILE   the model in XGBoost's JSON format
-  --metrics-out FILE      test metrics, rounds, train_seconds
-  -q, --quiet             no progress lines
-  --log-every N           ${LOG_EVERY_USAGE};
-                          the lines show elapsed time and ETA (≤ with --early-stopping)
-
-Fault tolerance (the trees, round and early-stopping state are committed after every round;
-a recovered or resumed run ends with exactly the model of an undisturbed one):
-${RECOVERY_USAGE}
+${flagHelp(MART_FLAGS)}
 
 example: shoal train mart --train binary.train.svm --test binary.test.svm -np 2 --rounds 100 --max-depth 6 --eta 0.1 --metrics-out metrics.json
          shoal train mart ... -np 4 --max-restarts 2 --checkpoint ckpt   (then, after a crash: ... --resume ckpt)`;
@@ -78,96 +88,33 @@ export interface MartArgs {
   recovery: RecoveryArgs;
 }
 
-function usage(message: string): ConfigError {
-  return new ConfigError('ERR_CONFIG', `shoal train: ${message}`);
-}
-
-/** Parses the arguments after `shoal train mart|lambdamart` (the algorithm is given). Pure. @throws {ConfigError} naming the flag. */
+/** Parses the arguments after `shoal train mart|lambdamart` (the algorithm is given). Pure. @throws {UsageError} naming the flag. */
 export function parseMartArgs(algorithm: TreeAlgorithm, argv: readonly string[]): MartArgs {
+  const command = `shoal train ${algorithm}`;
+  const { values: v, help } = parseFlags(command, MART_FLAGS, argv[0] === algorithm ? argv.slice(1) : argv);
   const out: MartArgs = {
-    algorithm, np: 1, train: [], test: [], weights: null, testWeights: null, query: null, testQuery: null, partition: 'greedy',
-    params: martParams(), modelOut: null, metricsOut: null, exportXgboost: null, maxFeatures: DEFAULT_MAX_FEATURES, quiet: false, logEvery: 1, help: false,
-    recovery: defaultRecoveryArgs(),
+    algorithm, np: v.np ?? 1, train: v.train ?? [], test: v.test ?? [], weights: v.weights ?? null, testWeights: v['test-weights'] ?? null,
+    query: v.query ?? null, testQuery: v['test-query'] ?? null, partition: v.partition ?? 'greedy',
+    params: martParams(), modelOut: v['model-out'] ?? null, metricsOut: v['metrics-out'] ?? null, exportXgboost: v['export-xgboost'] ?? null,
+    maxFeatures: v['max-features'] ?? DEFAULT_MAX_FEATURES, quiet: v.quiet ?? false, logEvery: v['log-every'] ?? 1, help, recovery: recoveryArgs(v),
   };
-  const p: Partial<MartParams> = { objective: algorithm === 'lambdamart' ? 'rank:ndcg' : 'binary:logistic' };
-  const nums: Record<string, keyof MartParams> = {
-    '--rounds': 'rounds', '--max-depth': 'maxDepth', '--max-leaves': 'maxLeaves', '--eta': 'eta', '--max-bin': 'maxBin', '--lambda': 'lambda', '--gamma': 'gamma',
-    '--min-child-weight': 'minChildWeight', '--subsample': 'subsample', '--colsample': 'colsampleBytree', '--seed': 'seed',
-    '--early-stopping': 'earlyStoppingRounds', '--threads': 'threads', '--ndcg-k': 'ndcgK', '--sketch-size': 'sketchSize',
+  if (help) return out;
+  if (out.train.length === 0) throw usageError(command, '--train FILE is required');
+  if (algorithm === 'lambdamart' && v.objective !== undefined) throw usageError(command, '--objective is fixed to rank:ndcg for lambdamart');
+  const p: Partial<MartParams> = { objective: algorithm === 'lambdamart' ? 'rank:ndcg' : (v.objective ?? 'binary:logistic') };
+  const params: Record<string, keyof MartParams> = {
+    rounds: 'rounds', 'max-depth': 'maxDepth', 'max-leaves': 'maxLeaves', eta: 'eta', 'max-bin': 'maxBin', lambda: 'lambda', gamma: 'gamma',
+    'min-child-weight': 'minChildWeight', subsample: 'subsample', colsample: 'colsampleBytree', seed: 'seed',
+    'early-stopping': 'earlyStoppingRounds', threads: 'threads', 'ndcg-k': 'ndcgK', 'sketch-size': 'sketchSize',
   };
-  const args = argv[0] === algorithm ? argv.slice(1) : argv;
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i]!;
-    if (flag === '-h' || flag === '--help') {
-      out.help = true;
-      continue;
-    }
-    if (flag === '-q' || flag === '--quiet') {
-      out.quiet = true;
-      continue;
-    }
-    const takeValue = (): string => {
-      const x = args[++i];
-      if (x === undefined) throw usage(`${flag} needs a value`);
-      return x;
-    };
-    if (parseRecoveryFlag('shoal train', flag, takeValue, out.recovery)) continue;
-    const v = args[i + 1];
-    if (v === undefined) throw usage(`${flag} needs a value`);
-    i++;
-    const key = nums[flag];
-    if (key !== undefined) {
-      const n = Number(v);
-      if (v.trim() === '' || !Number.isFinite(n)) throw usage(`${flag} expects a number, got ${JSON.stringify(v)}`);
-      (p as Record<string, number>)[key] = n;
-      continue;
-    }
-    switch (flag) {
-      case '-np': case '-n': case '--np': {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw usage(`${flag} expects an integer >= 1, got ${JSON.stringify(v)}`);
-        out.np = n;
-        break;
-      }
-      case '--log-every': {
-        const n = Number(v);
-        if (v.trim() === '' || !Number.isInteger(n) || n < 1) throw usage(`${flag} expects an integer >= 1, got ${JSON.stringify(v)}`);
-        out.logEvery = n;
-        break;
-      }
-      case '--train': out.train.push(v); break;
-      case '--test': out.test.push(v); break;
-      case '--weights': out.weights = v; break;
-      case '--test-weights': out.testWeights = v; break;
-      case '--query': out.query = v; break;
-      case '--test-query': out.testQuery = v; break;
-      case '--model-out': out.modelOut = v; break;
-      case '--metrics-out': out.metricsOut = v; break;
-      case '--export-xgboost': out.exportXgboost = v; break;
-      case '--max-features': {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw usage(`${flag} expects an integer in [1, 2^32], got ${JSON.stringify(v)}`);
-        out.maxFeatures = n;
-        break;
-      }
-      case '--objective':
-        if (algorithm === 'lambdamart') throw usage('--objective is fixed to rank:ndcg for lambdamart');
-        p.objective = v as MartParams['objective'];
-        break;
-      case '--partition':
-        if (v !== 'greedy' && v !== 'reader') throw usage(`--partition expects greedy or reader, got ${JSON.stringify(v)}`);
-        out.partition = v;
-        break;
-      default:
-        throw usage(`unknown option ${JSON.stringify(flag)} (see shoal train ${algorithm} --help)`);
-    }
+  for (const [flag, key] of Object.entries(params)) {
+    const n = (v as Record<string, unknown>)[flag];
+    if (n !== undefined) (p as Record<string, unknown>)[key] = n;
   }
-  if (out.help) return out;
-  if (out.train.length === 0) throw usage('--train FILE is required');
   try {
     out.params = martParams(p);
   } catch (err) {
-    throw usage((err as Error).message);
+    throw usageError(command, (err as Error).message);
   }
   return out;
 }
@@ -231,25 +178,9 @@ const ENTRY: Record<TreeAlgorithm, string> = {
   lambdamart: join(dirname(fileURLToPath(import.meta.url)), '..', 'ranks', 'lambdamart_main.js'),
 };
 
-/** Drops -np N from argv. */
-function withoutNp(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-np' || a === '-n' || a === '--np') i++;
-    else out.push(a);
-  }
-  return out;
-}
-
+/** `shoal train mart|lambdamart ARGS`: validates, then runs the ranks under the launcher; the exit status. */
 export async function launchTrees(algorithm: TreeAlgorithm, argv: string[]): Promise<number> {
-  let args: MartArgs;
-  try {
-    args = parseMartArgs(algorithm, argv);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    return 2;
-  }
+  const args = parseMartArgs(algorithm, argv);
   if (args.help) {
     process.stdout.write(`${MART_USAGE}\n`);
     return 0;

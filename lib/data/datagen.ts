@@ -36,7 +36,8 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 
 import { invalidArgument } from '../errors.js';
 import { ID_SPACE_BITS, spreadFields, type IdSpaceBits } from './id_space.js';
-import { hashNormal, Rng } from './rng.js';
+import { hashNormal, Rng } from '../rng.js';
+import { sigmoid } from '../sigmoid.js';
 
 export type DatagenTask = 'binary' | 'dense' | 'rank' | 'ratings';
 
@@ -108,7 +109,6 @@ const FACTORS = 8;
 const BINARY_BIAS = -1;
 const RATING_MEAN = 3.6;
 
-const sigmoid = (z: number): number => 1 / (1 + Math.exp(-z));
 const round4 = (v: number): number => Math.round(v * 1e4) / 1e4 + 0;
 
 function resolved(o: Pick<DatagenOptions, 'task' | 'seed' | 'rows' | 'features' | 'nnz' | 'queries' | 'users' | 'items'>) {

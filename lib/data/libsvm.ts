@@ -27,7 +27,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 import { describe, invalidArgument, type ErrorCode } from '../errors.js';
-import { native } from '../native.js';
+import { native, type NativeReadOptions, type NativeReadResult, type NativeSource } from '../native.js';
 import type { CsrMatrix } from './csr.js';
 import { DataError } from './data_error.js';
 
@@ -77,43 +77,6 @@ export interface ReadResult extends CsrMatrix {
   keys?: BigUint64Array;
 }
 
-interface NativeSource {
-  name: string;
-  path?: string;
-  gzip?: boolean;
-  data?: Uint8Array;
-  rank: number;
-  size: number;
-  groupSizes?: Uint32Array;
-  groupsName?: string;
-  qidBase?: number;
-  weights?: Float32Array;
-  weightsName?: string;
-}
-
-interface NativeReadResult extends CsrMatrix {
-  keys?: BigUint64Array;
-  skippedLines: number;
-  skipped: string[];
-  bytes: number;
-  sources: Array<{ firstRow: number; numRows: number; reachedEnd: boolean }>;
-}
-
-interface NativeReadOptions {
-  hashBits: number;
-  skipBadLines: boolean;
-  maxFeatureId?: number;
-  maxFeatureIdHint?: string;
-  binaryLabels?: boolean;
-  keyIds?: boolean;
-}
-
-interface DataBinding {
-  readLibsvm(sources: NativeSource[], options: NativeReadOptions): Promise<NativeReadResult>;
-  hashFeatureId(id: number | bigint, bits: number): number;
-}
-
-const dataNative = native as unknown as DataBinding;
 const OP = 'readLibsvm';
 
 /**
@@ -188,7 +151,7 @@ export async function readLibsvm(paths: string | string[], options: ReadOptions 
 
   let r: NativeReadResult;
   try {
-    r = await dataNative.readLibsvm(sources, nativeOptions);
+    r = await native.readLibsvm(sources, nativeOptions);
   } catch (err) {
     throw toDataError(err);
   }
@@ -215,7 +178,7 @@ export async function readLibsvm(paths: string | string[], options: ReadOptions 
  * @throws {RangeError} when id is negative or not an integer, or bits is not in 1..32.
  */
 export function hashFeatureId(id: number | bigint, bits: number): number {
-  return dataNative.hashFeatureId(id, bits);
+  return native.hashFeatureId(id, bits);
 }
 
 function checkPaths(paths: string | string[]): string[] {

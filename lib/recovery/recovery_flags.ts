@@ -5,7 +5,7 @@
 import { parseInjectSpec } from '../fault_injection.js';
 import { jobSecret } from '../file_mac.js';
 import type { RunOptions } from '../launcher.js';
-import { parseInteger, parseNumber, usageError } from '../cli_flags.js';
+import { flagHelp, usageError, type FlagTable, type FlagValues } from '../cli_flags.js';
 import type { CheckpointMeta, TrainingStateOptions } from './training_state.js';
 
 export interface RecoveryArgs {
@@ -20,67 +20,61 @@ export interface RecoveryArgs {
   inject: string | null;
 }
 
-export const RECOVERY_USAGE = `  --max-restarts K        replace a rank that dies, up to K times; training goes on from the last iteration
-  --checkpoint DIR        rank 0 writes the training state to DIR/checkpoint.bin (atomically)
-  --checkpoint-every N    ... every N iterations (default 1)
-  --resume DIR            continue from DIR's checkpoint (same data and parameters; keeps checkpointing there)
-  --inject SPEC           fault injection, e.g. 'kill:rank=1:op=allReduce:seq=40' (docs/fault_injection.md)
-  --backup-instances N    retire a straggler and start a fresh rank in its place, up to N times
-  --straggler-factor F    a straggler computes F x longer per op than the others' median (default 2)
-  --slow-rank R --slow-ms M   stand-in straggler: rank R sleeps M ms before every op (first life only)`;
+/** `--inject SPEC`'s check (the same grammar as `shoal run --inject`). */
+export function checkInjectSpec(spec: string): string {
+  try {
+    parseInjectSpec(spec);
+  } catch (err) {
+    throw new Error(`: ${(err as Error).message}`);
+  }
+  return spec;
+}
+
+/** `--straggler-factor F`: above 1, else every rank is a straggler. */
+export function stragglerFactor(raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !(n > 1) || !Number.isFinite(n)) throw new Error(`needs a number > 1, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const directory = (raw: string): string => {
+  if (raw.trim() === '') throw new Error('needs a directory, got ""');
+  return raw;
+};
+
+/** The fault-tolerance flags as a flag table (lib/cli_flags.ts); every trainer spreads it into its own. */
+export const RECOVERY_FLAGS = {
+  'max-restarts': { kind: 'int', min: 0, value: 'K', help: 'replace a rank that dies, up to K times; training goes on from the last iteration' },
+  checkpoint: { kind: 'string', value: 'DIR', parse: directory, help: 'rank 0 writes the training state to DIR/checkpoint.bin (atomically)' },
+  'checkpoint-every': { kind: 'int', min: 1, help: '... every N iterations (default 1)' },
+  resume: { kind: 'string', value: 'DIR', parse: directory, help: "continue from DIR's checkpoint (same data and parameters; keeps checkpointing there)" },
+  inject: { kind: 'string', value: 'SPEC', repeatable: true, parse: checkInjectSpec, help: "fault injection, e.g. 'kill:rank=1:op=allReduce:seq=40' (docs/fault_injection.md)" },
+  'backup-instances': { kind: 'int', min: 0, help: 'retire a straggler and start a fresh rank in its place, up to N times' },
+  'straggler-factor': { kind: 'string', value: 'F', parse: stragglerFactor, help: "a straggler computes F x longer per op than the others' median (default 2)" },
+  'slow-rank': { kind: 'int', min: 0, value: 'R', help: 'stand-in straggler: rank R sleeps --slow-ms M ms before every op (first life only)' },
+  'slow-ms': { kind: 'int', min: 1, value: 'M', help: 'with --slow-rank' },
+} as const satisfies FlagTable;
+
+export const RECOVERY_USAGE = flagHelp(RECOVERY_FLAGS);
 
 export function defaultRecoveryArgs(): RecoveryArgs {
   return { maxRestarts: 0, backupInstances: 0, stragglerFactor: null, slowRank: null, slowMs: null, checkpoint: null, checkpointEvery: 1, resume: null, inject: null };
 }
 
-/**
- * Handles `flag` if it is a recovery flag (taking its value with `takeValue`); returns false otherwise.
- * @throws {UsageError} naming the flag for a bad value.
- */
-export function parseRecoveryFlag(command: string, flag: string, takeValue: () => string, out: RecoveryArgs): boolean {
-  switch (flag) {
-    case '--max-restarts':
-      out.maxRestarts = parseInteger(command, flag, takeValue(), 0);
-      return true;
-    case '--backup-instances':
-      out.backupInstances = parseInteger(command, flag, takeValue(), 0);
-      return true;
-    case '--straggler-factor':
-      out.stragglerFactor = parseNumber(command, flag, takeValue(), (n) => n > 1, 'a number > 1');
-      return true;
-    case '--slow-rank':
-      out.slowRank = parseInteger(command, flag, takeValue(), 0);
-      return true;
-    case '--slow-ms':
-      out.slowMs = parseInteger(command, flag, takeValue(), 1);
-      return true;
-    case '--checkpoint':
-      out.checkpoint = nonEmpty(command, flag, takeValue());
-      return true;
-    case '--checkpoint-every':
-      out.checkpointEvery = parseInteger(command, flag, takeValue(), 1);
-      return true;
-    case '--resume':
-      out.resume = nonEmpty(command, flag, takeValue());
-      return true;
-    case '--inject': {
-      const spec = takeValue();
-      try {
-        parseInjectSpec(spec);
-      } catch (err) {
-        throw usageError(command, `--inject: ${(err as Error).message}`);
-      }
-      out.inject = out.inject === null ? spec : `${out.inject};${spec}`;
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-function nonEmpty(command: string, flag: string, v: string): string {
-  if (v.trim() === '') throw usageError(command, `${flag} needs a directory, got ""`);
-  return v;
+/** RecoveryArgs from the parsed values of a table that spreads RECOVERY_FLAGS (absent flags: defaults). */
+export function recoveryArgs(v: FlagValues<typeof RECOVERY_FLAGS>): RecoveryArgs {
+  const d = defaultRecoveryArgs();
+  return {
+    maxRestarts: v['max-restarts'] ?? d.maxRestarts,
+    backupInstances: v['backup-instances'] ?? d.backupInstances,
+    stragglerFactor: v['straggler-factor'] ?? d.stragglerFactor,
+    slowRank: v['slow-rank'] ?? d.slowRank,
+    slowMs: v['slow-ms'] ?? d.slowMs,
+    checkpoint: v.checkpoint ?? d.checkpoint,
+    checkpointEvery: v['checkpoint-every'] ?? d.checkpointEvery,
+    resume: v.resume ?? d.resume,
+    inject: v.inject && v.inject.length > 0 ? v.inject.join(';') : d.inject,
+  };
 }
 
 /**

@@ -8,7 +8,7 @@
 // Every rank builds the same scheduler from the same seed and reports the same changes, so the
 // schedules agree without being sent anywhere.
 import { invalidArgument } from '../errors.js';
-import { Rng } from '../data/rng.js';
+import { Rng } from '../rng.js';
 
 export type SchedulePolicy = 'dependency' | 'random' | 'cyclic';
 

@@ -133,31 +133,24 @@ Napi::Value NativeComm::sparseAllReduce(const Napi::CallbackInfo& info) {
   const std::string name = scatterOnly ? "sparseReduceScatter" : "sparseAllReduce";
   if (info.Length() < 5) throw Napi::TypeError::New(env, name + ": expected (keys, values, dim, scatterOnly, timeoutMs)");
   if (!engine_ || closing_) throwShoalError(env, ErrorCode::kInvalidUsage, name + ": communicator is closed");
-  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
-    throw Napi::TypeError::New(env, name + ": 'keys' must be a BigUint64Array");
-  }
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    throw Napi::TypeError::New(env, name + ": 'values' must be a Float32Array");
-  }
+  const Span<uint64_t> keys = typedSpan<uint64_t>(info[0], napi_biguint64_array, "", name.c_str(), "keys");
+  const Span<float> values = typedSpan<float>(info[1], napi_float32_array, "", name.c_str(), "values");
   const double dim = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : 0;
   if (!(dim >= 1 && dim <= (1 << 24)) || dim != static_cast<double>(static_cast<int64_t>(dim))) {
     throw Napi::RangeError::New(env, name + ": 'dim' must be an integer in [1, 2^24]");
   }
-  Napi::TypedArray k = info[0].As<Napi::TypedArray>();
-  Napi::TypedArray v = info[1].As<Napi::TypedArray>();
-  if (k.ArrayBuffer().IsDetached() || v.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(env, name + ": 'keys' or 'values' is detached");
-  const size_t n = k.ElementLength();
+  const size_t n = keys.count;
   const auto d = static_cast<size_t>(dim);
   if (n >= (size_t{1} << 32)) throw Napi::RangeError::New(env, name + ": at most 2^32 - 1 keys per call");
-  if (v.ElementLength() != n * d) {
+  if (values.count != n * d) {
     throw Napi::RangeError::New(env, name + ": 'values' must hold keys.length * dim = " + std::to_string(n * d) + " floats, got " +
-                                         std::to_string(v.ElementLength()));
+                                         std::to_string(values.count));
   }
   auto op = std::make_unique<runtime::Op>();
   op->kind = scatterOnly ? transport::OpKind::kSparseReduceScatter : transport::OpKind::kSparseAllReduce;
   op->dtype = DType::kFloat32;
-  op->buf = static_cast<uint8_t*>(k.ArrayBuffer().Data()) + k.ByteOffset();
-  op->recv = static_cast<uint8_t*>(v.ArrayBuffer().Data()) + v.ByteOffset();
+  op->buf = keys.data;
+  op->recv = values.data;
   op->count = n;
   op->dim = d;
   op->timeoutMs = toTimeout(info[4], name);

@@ -47,6 +47,42 @@ inline const char* typedArrayName(napi_typedarray_type t) {
   return "TypedArray";
 }
 
+// A TypedArray's elements, used in place (no copy).
+template <typename T>
+struct Span {
+  T* data = nullptr;
+  size_t count = 0;
+};
+
+// What a value that is not the TypedArray asked for is, for the error message.
+inline std::string describeValue(Napi::Value v) {
+  if (v.IsTypedArray()) return typedArrayName(v.As<Napi::TypedArray>().TypedArrayType());
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsArray()) return "Array";
+  if (v.Type() == napi_bigint) return "bigint";
+  return "a non-TypedArray";
+}
+
+// The elements of `v`, which must be a `type` TypedArray that is not detached (with `nullable`,
+// null/undefined give an empty span). Every binding converts its array arguments here; errors
+// read "<ns><op>: expected a Float64Array for 'g' but received Int32Array", and the message is
+// built only on failure (some kernels are called once per tree node).
+template <typename T>
+Span<T> typedSpan(Napi::Value v, napi_typedarray_type type, const char* ns, const char* op, const char* name, bool nullable = false) {
+  if (nullable && (v.IsNull() || v.IsUndefined())) return Span<T>{};
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw Napi::TypeError::New(v.Env(), std::string(ns) + op + ": expected a " + typedArrayName(type) + (nullable ? " or null" : "") +
+                                            " for '" + name + "' but received " + describeValue(v));
+  }
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  Napi::ArrayBuffer ab = ta.ArrayBuffer();
+  if (ab.IsDetached() || (ab.Data() == nullptr && ta.ByteLength() > 0)) {
+    throw Napi::TypeError::New(v.Env(), std::string(ns) + op + ": '" + name + "' is detached");
+  }
+  return Span<T>{reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset()), ta.ElementLength()};
+}
+
 // Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array, used in place.
 inline BufferView toBufferView(Napi::Value v, const std::string& op, const std::string& name) {
   Napi::Env env = v.Env();

@@ -31,13 +31,9 @@ Array takeArray(Napi::Env env, data::GrowArray<T>& src) {
 }
 
 template <typename Array>
-Array typedArrayArg(Napi::Object o, const char* key, napi_typedarray_type type, const char* typeName) {
+Array typedArrayArg(Napi::Object o, const char* key, napi_typedarray_type type) {
   Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(o.Env(), std::string(kOp) + ": expected a " + typeName + " for 'sources[i]." + key + "'");
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.ArrayBuffer().IsDetached()) throw Napi::TypeError::New(o.Env(), std::string(kOp) + ": '" + key + "' is detached");
+  typedSpan<uint8_t>(v, type, "", kOp, (std::string("sources[i].") + key).c_str());  // checks type and detachment
   return v.As<Array>();
 }
 
@@ -167,7 +163,7 @@ Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
     data::SourceSpec spec;
     spec.name = requireString(s, "name", kOp);
     if (s.Has("data") && !s.Get("data").IsUndefined()) {
-      Napi::Uint8Array bytes = typedArrayArg<Napi::Uint8Array>(s, "data", napi_uint8_array, "Uint8Array");
+      Napi::Uint8Array bytes = typedArrayArg<Napi::Uint8Array>(s, "data", napi_uint8_array);
       spec.data = reinterpret_cast<const char*>(bytes.Data());
       spec.dataSize = bytes.ElementLength();
       keepAlive.push_back(Napi::Persistent(bytes.As<Napi::Object>()));
@@ -179,7 +175,7 @@ Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
     spec.size = static_cast<uint32_t>(optionalInt64(s, "size", kOp, 1, 1 << 30, 1));
     spec.rank = static_cast<uint32_t>(optionalInt64(s, "rank", kOp, 0, spec.size - 1, 0));
     if (s.Has("groupSizes") && !s.Get("groupSizes").IsUndefined()) {
-      Napi::Uint32Array g = typedArrayArg<Napi::Uint32Array>(s, "groupSizes", napi_uint32_array, "Uint32Array");
+      Napi::Uint32Array g = typedArrayArg<Napi::Uint32Array>(s, "groupSizes", napi_uint32_array);
       spec.hasGroups = true;
       spec.groupSizes = g.Data();
       spec.numGroups = g.ElementLength();
@@ -188,7 +184,7 @@ Napi::Value ReadLibsvm(const Napi::CallbackInfo& info) {
       keepAlive.push_back(Napi::Persistent(g.As<Napi::Object>()));
     }
     if (s.Has("weights") && !s.Get("weights").IsUndefined()) {
-      Napi::Float32Array w = typedArrayArg<Napi::Float32Array>(s, "weights", napi_float32_array, "Float32Array");
+      Napi::Float32Array w = typedArrayArg<Napi::Float32Array>(s, "weights", napi_float32_array);
       spec.hasWeights = true;
       spec.weights = w.Data();
       spec.numWeights = w.ElementLength();

@@ -18,31 +18,8 @@ namespace binding {
 namespace {
 
 template <typename T>
-struct Span {
-  T* data = nullptr;
-  size_t count = 0;
-};
-
-template <typename T>
 Span<T> arg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* op, const char* name) {
-  Napi::Env env = info.Env();
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    const char* want = type == napi_uint8_array     ? "Uint8Array"
-                       : type == napi_uint32_array  ? "Uint32Array"
-                       : type == napi_int32_array   ? "Int32Array"
-                       : type == napi_float32_array ? "Float32Array"
-                                                    : "Float64Array";
-    std::string got = v.IsTypedArray() ? typedArrayName(v.As<Napi::TypedArray>().TypedArrayType()) : "a non-TypedArray";
-    throw Napi::TypeError::New(env, std::string("gbdt.") + op + ": expected a " + want + " for '" + name + "' but received " + got);
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  if (ab.IsDetached()) throw Napi::TypeError::New(env, std::string("gbdt.") + op + ": '" + name + "' is detached");
-  Span<T> s;
-  s.data = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-  s.count = ta.ElementLength();
-  return s;
+  return typedSpan<T>(info[i], type, "gbdt.", op, name);
 }
 
 size_t count(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {

@@ -26,39 +26,13 @@ namespace {
 
 constexpr int kMaxThreads = 64;
 
-template <typename T>
-struct Span {
-  T* data = nullptr;
-  size_t count = 0;
-};
-
-const char* typeName(napi_typedarray_type type) { return typedArrayName(type); }
 
 std::string prefix(const char* op) { return std::string("linear.") + op + ": "; }
 
 template <typename T>
 Span<T> arg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* op, const char* name,
             bool nullable = false) {
-  Napi::Env env = info.Env();
-  Napi::Value v = info[i];
-  if (nullable && (v.IsNull() || v.IsUndefined())) return Span<T>{};
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    std::string got = v.IsTypedArray() ? typedArrayName(v.As<Napi::TypedArray>().TypedArrayType())
-                      : v.IsNull()     ? "null"
-                      : v.IsUndefined() ? "undefined"
-                                        : "a non-TypedArray";
-    throw Napi::TypeError::New(env, prefix(op) + "expected a " + typeName(type) + (nullable ? " or null" : "") + " for '" +
-                                        name + "' but received " + got);
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  if (ab.IsDetached() || (ab.Data() == nullptr && ta.ByteLength() > 0)) {
-    throw Napi::TypeError::New(env, prefix(op) + "'" + name + "' is detached");
-  }
-  Span<T> s;
-  s.data = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-  s.count = ta.ElementLength();
-  return s;
+  return typedSpan<T>(info[i], type, "linear.", op, name, nullable);
 }
 
 size_t count(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name, double hi) {
@@ -491,15 +465,7 @@ std::vector<Span<double>> vectors(const Napi::CallbackInfo& info, size_t i, cons
   for (uint32_t k = 0; k < list.Length(); k++) {
     Napi::Value v = list.Get(k);
     const std::string what = std::string(name) + "[" + std::to_string(k) + "]";
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      throw Napi::TypeError::New(env, prefix(op) + "'" + what + "' must be a Float64Array");
-    }
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    if (ab.IsDetached() || (ab.Data() == nullptr && ta.ByteLength() > 0)) throw Napi::TypeError::New(env, prefix(op) + "'" + what + "' is detached");
-    Span<double> sp;
-    sp.data = reinterpret_cast<double*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-    sp.count = ta.ElementLength();
+    const Span<double> sp = typedSpan<double>(v, napi_float64_array, "linear.", op, what.c_str());
     need(env, sp.count == dim, op, "'" + what + "' must hold " + std::to_string(dim) + " values (the length of 'g')");
     out.push_back(sp);
   }

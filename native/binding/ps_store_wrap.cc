@@ -25,30 +25,13 @@ struct KeysView {
   size_t count = 0;
 };
 
-template <typename T>
-T* typedArrayData(Napi::TypedArray ta, const std::string& op, const std::string& name) {
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  if (ab.IsDetached() || (ab.Data() == nullptr && ta.ByteLength() > 0)) {
-    throw Napi::TypeError::New(ta.Env(), op + ": '" + name + "' is detached");
-  }
-  return reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-}
-
 KeysView toKeys(Napi::Value v, const std::string& op) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
-    const std::string got = v.IsTypedArray() ? typedArrayName(v.As<Napi::TypedArray>().TypedArrayType()) : v.IsArray() ? "Array" : v.Type() == napi_bigint ? "bigint" : "a non-typed-array";
-    throw Napi::TypeError::New(v.Env(), op + ": expected a BigUint64Array for 'keys' but received " + got);
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  return {typedArrayData<const uint64_t>(ta, op, "keys"), ta.ElementLength()};
+  const Span<const uint64_t> keys = typedSpan<const uint64_t>(v, napi_biguint64_array, "", op.c_str(), "keys");
+  return {keys.data, keys.count};
 }
 
-Napi::Float32Array toFloat32Array(Napi::Value v, const std::string& op, const std::string& name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    const std::string got = v.IsTypedArray() ? typedArrayName(v.As<Napi::TypedArray>().TypedArrayType()) : v.IsArray() ? "Array" : "a non-typed-array";
-    throw Napi::TypeError::New(v.Env(), op + ": expected a Float32Array for '" + name + "' but received " + got);
-  }
-  return v.As<Napi::Float32Array>();
+Span<const float> toFloats(Napi::Value v, const std::string& op, const char* name) {
+  return typedSpan<const float>(v, napi_float32_array, "", op.c_str(), name);
 }
 
 uint64_t toKey(Napi::Value v, const std::string& op, const std::string& name) {
@@ -194,13 +177,13 @@ class PsStoreWrap : public Napi::ObjectWrap<PsStoreWrap> {
   Napi::Value push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const KeysView keys = toKeys(info[0], "PsStore.push");
-    Napi::Float32Array values = toFloat32Array(info[1], "PsStore.push", "values");
-    const float* data = typedArrayData<const float>(values, "PsStore.push", "values");
+    const Span<const float> values = toFloats(info[1], "PsStore.push", "values");
+    const float* data = values.data;
     const uint32_t per = ps::pushFloatsPerKey(store_->config());
-    if (values.ElementLength() != keys.count * per) {
+    if (values.count != keys.count * per) {
       throw Napi::RangeError::New(env, "PsStore.push: expected values.length === keys.length * " + std::to_string(per) + " (" +
                                            std::to_string(keys.count * per) + ") but values.length is " +
-                                           std::to_string(values.ElementLength()) + " and keys.length is " +
+                                           std::to_string(values.count) + " and keys.length is " +
                                            std::to_string(keys.count));
     }
     try {
@@ -224,12 +207,12 @@ class PsStoreWrap : public Napi::ObjectWrap<PsStoreWrap> {
   Napi::Value putRaw(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const uint64_t key = toKey(info[0], "PsStore.putRaw", "key");
-    Napi::Float32Array row = toFloat32Array(info[1], "PsStore.putRaw", "row");
-    if (row.ElementLength() != store_->rowFloats()) {
+    const Span<const float> row = toFloats(info[1], "PsStore.putRaw", "row");
+    if (row.count != store_->rowFloats()) {
       throw Napi::RangeError::New(env, "PsStore.putRaw: expected row.length === rowFloats (" + std::to_string(store_->rowFloats()) +
-                                           ") but row.length is " + std::to_string(row.ElementLength()));
+                                           ") but row.length is " + std::to_string(row.count));
     }
-    store_->putRaw(key, typedArrayData<const float>(row, "PsStore.putRaw", "row"));
+    store_->putRaw(key, row.data);
     return env.Undefined();
   }
 

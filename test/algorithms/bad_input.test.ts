@@ -13,7 +13,8 @@ import { gzipSync } from 'node:zlib';
 import test from 'ava';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, DEFAULT_MAX_FEATURES, globalNumFeatures, syntheticBinary, toLibsvmText } from '../../algorithms/common/dataset.js';
+import { csrFromRows, DEFAULT_MAX_FEATURES, globalNumFeatures } from '../../algorithms/common/dataset.js';
+import { syntheticBinary, toLibsvmText } from '../helpers/synthetic.js';
 import { train as trainLr } from '../../algorithms/lbfgs_lr/index.js';
 import { train as trainMart } from '../../algorithms/mart/index.js';
 import { ConfigError, ShoalError } from '../../lib/errors.js';
@@ -200,7 +201,7 @@ test('--max-features and --hash-bits: parsed, defaults, and bad values are usage
   }
   t.is(parseMartArgs('mart', ['--train', 'a.svm']).maxFeatures, DEFAULT_MAX_FEATURES);
   t.is(parseMartArgs('mart', ['--train', 'a.svm', '--max-features', '100']).maxFeatures, 100);
-  t.throws(() => parseMartArgs('lambdamart', ['--train', 'a.svm', '--max-features', '-1']), { instanceOf: ConfigError, message: /--max-features expects an integer in \[1, 2\^32\]/ });
+  t.throws(() => parseMartArgs('lambdamart', ['--train', 'a.svm', '--max-features', '-1']), { instanceOf: ConfigError, message: /--max-features needs an integer in \[1, 2\^32\], got "-1"/ });
 });
 
 for (const trainer of ['ftrl', 'fm'] as const) {

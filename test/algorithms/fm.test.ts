@@ -2,16 +2,17 @@
 // formula, training in memory and through real servers (np 3) on a planted FM model, and the
 // MovieLens goals.
 import test from 'ava';
+import { UsageError } from '../../lib/cli_flags.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmAccumulateGradient, fmGradVDirect, fmScore, fmScoreDirect, rmse, trainFm } from '../../algorithms/fm/index.js';
 import { loadFmModel, predictFm } from '../../algorithms/fm/model.js';
 import { parseFmArgs } from '../../algorithms/fm/params.js';
-import { LocalAdagradTable, LocalAssignTable } from '../../algorithms/ftrl/kv.js';
-import { PROGRESS_DIM, PsRecovery } from '../../algorithms/ftrl/recovery.js';
+import { LocalAdagradTable, LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
+import { PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
 import { localCollective } from '../../algorithms/common/collective.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { main } from '../../cli/trainers/fm_cli.js';
 import { runRanks } from '../helpers/run_job.js';
@@ -138,9 +139,10 @@ test('flags: task defaults, bad values exit 2', async (t) => {
   t.is(p.l2w, 0.05);
   t.is(p.staleness, Infinity);
   t.is(parseFmArgs(['--train', 'x']).l2v, 0.1);
-  t.is(await main(['--train', trainFile, '--task', 'ranking']), 2);
-  t.is(await main(['--train', trainFile, '--test', join(dir, 'nope')]), 2);
-  t.is(await main(['--train', trainFile, '--factors', '0']), 2);
+  // The launcher throws UsageErrors; the shoal CLI prints their one line and exits 2.
+  await t.throwsAsync(main(['--train', trainFile, '--task', 'ranking']), { instanceOf: UsageError, message: /--task needs regression or binary, got "ranking"/ });
+  await t.throwsAsync(main(['--train', trainFile, '--test', join(dir, 'nope')]), { instanceOf: UsageError, message: /cannot read --test .*nope: ENOENT/ });
+  await t.throwsAsync(main(['--train', trainFile, '--factors', '0']), { instanceOf: UsageError, message: /--factors needs an integer in \[1, 4096\], got "0"/ });
 });
 
 test.serial('np 3 with 2 servers reaches the planted model; the saved model predicts the same', async (t) => {
@@ -179,7 +181,8 @@ test.serial('np 2 with 2 servers and the SSP client cache (--ps-cache 2) reaches
   t.true(m.rmse < 0.3, `RMSE ${m.rmse}`);
   t.true(c['keysServedLocally']! > 0 && c['keysFetched']! < c['keysRead']!, JSON.stringify(c));
   t.true(c['pushRequests']! <= c['clocks']! && c['keysSent']! <= c['keysPushed']!, 'at most one push per clock, repeated keys summed');
-  t.is(await main(['--train', trainFile, '--ps-cache', '1', '--max-restarts', '1']), 2, '--ps-cache with worker recovery is refused');
+  // Refused as a UsageError (the CLI prints the line and exits 2).
+  await t.throwsAsync(() => main(['--train', trainFile, '--ps-cache', '1', '--max-restarts', '1']), { instanceOf: UsageError, message: /--ps-cache does not combine with --max-restarts/ });
 });
 
 const haveMl = existsSync(join(ML, 'u1.base.libfm')) && existsSync(join(ML, 'u1.test.libfm'));

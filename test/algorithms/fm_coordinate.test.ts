@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { trainFmCoordinate, scoreSample, type FmCoordinateOptions } from '../../algorithms/fm/coordinate_solver.js';
 import { CoordinateStream } from '../../algorithms/fm/coordinate_stream.js';
 import { ExactSums } from '../../algorithms/fm/exact_sums.js';
@@ -20,6 +20,7 @@ import { loadModel } from '../../algorithms/model.js';
 import { main } from '../../cli/trainers/fm_cli.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { native } from '../../lib/native.js';
+import { UsageError } from '../../lib/cli_flags.js';
 import { plantedRatings } from '../helpers/planted_fm.js';
 import { runRanks } from '../helpers/run_job.js';
 
@@ -219,11 +220,13 @@ test('flags: solver defaults, options of another solver and recovery flags exit 
   t.is(mc.initStd, 0.1);
   t.is(parseFmArgs(['--train', 'x']).solver, 'adagrad');
   t.is(parseFmArgs(['--train', 'x', '--solver', 'als', '--epochs', '7']).epochs, 7);
-  t.is(await main(['--train', trainFile, '--solver', 'als', '--lr', '0.1']), 2);
-  t.is(await main(['--train', trainFile, '--solver', 'als', '--burn-in', '3']), 2);
-  t.is(await main(['--train', trainFile, '--solver', 'mcmc', '--epochs', '5', '--burn-in', '5']), 2);
-  t.is(await main(['--train', trainFile, '--burn-in', '5']), 2);
-  t.is(await main(['--train', trainFile, '--solver', 'sgd']), 2);
+  // Usage errors are thrown as UsageError (the CLI prints the line and exits 2).
+  const refused = async (argv: string[], message: RegExp) => t.throwsAsync(() => main(argv), { instanceOf: UsageError, message });
+  await refused(['--train', trainFile, '--solver', 'als', '--lr', '0.1'], /--lr does not apply to --solver als/);
+  await refused(['--train', trainFile, '--solver', 'als', '--burn-in', '3'], /--burn-in does not apply to --solver als|apply to --solver mcmc only/);
+  await refused(['--train', trainFile, '--solver', 'mcmc', '--epochs', '5', '--burn-in', '5'], /--burn-in 5 leaves no samples of 5 iterations/);
+  await refused(['--train', trainFile, '--burn-in', '5'], /--burn-in does not apply to --solver adagrad/);
+  await refused(['--train', trainFile, '--solver', 'sgd'], /--solver/);
 });
 
 test('native fm kernels reject bad arguments with errors naming them', (t) => {

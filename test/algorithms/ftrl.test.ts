@@ -5,11 +5,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
-import { LocalAddTable, LocalAssignTable, LocalFtrlTable } from '../../algorithms/ftrl/kv.js';
-import { decodeProgress, PROGRESS_DIM, PsRecovery } from '../../algorithms/ftrl/recovery.js';
+import { LocalAddTable, LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
+import { LocalFtrlTable } from '../../algorithms/ftrl/local_table.js';
+import { decodeProgress, PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
 import { loadFtrlModel, predictFtrl } from '../../algorithms/ftrl/model.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
-import { UsageError } from '../../algorithms/ftrl/cli_flags.js';
+import { UsageError } from '../../lib/cli_flags.js';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
@@ -298,10 +299,11 @@ test('flags: defaults, bad values and unreadable files exit 2', async (t) => {
   t.is(p.alpha, 0.1);
   t.throws(() => parseFtrlArgs(['--train', 'a', '--alpha', '0']), { instanceOf: UsageError, message: /--alpha needs a number > 0, got "0"/ });
   t.throws(() => parseFtrlArgs(['--train', 'a', '--hash-bits', '33']), { instanceOf: UsageError, message: /\[1, 32\]/ });
-  t.throws(() => parseFtrlArgs(['--bogus']), { instanceOf: UsageError, message: /unknown flag --bogus/ });
+  t.throws(() => parseFtrlArgs(['--bogus']), { instanceOf: UsageError, message: /unknown option "--bogus"/ });
   t.throws(() => parseFtrlArgs([]), { instanceOf: UsageError, message: /--train FILE is required/ });
-  t.is(await main(['--train', join(dir, 'missing.svm')]), 2);
-  t.is(await main(['--train', trainFile, '--push-every', 'x']), 2);
+  // The launcher throws UsageErrors; the shoal CLI prints their one line and exits 2.
+  await t.throwsAsync(main(['--train', join(dir, 'missing.svm')]), { instanceOf: UsageError, message: /cannot read --train .*missing\.svm: ENOENT/ });
+  await t.throwsAsync(main(['--train', trainFile, '--push-every', 'x']), { instanceOf: UsageError, message: /--push-every needs an integer >= 1, got "x"/ });
 });
 
 test.serial('one worker with real servers (BSP) reproduces sequential FTRL; the saved model predicts', async (t) => {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, syntheticBinary } from '../../algorithms/common/dataset.js';
+import { csrFromRows } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { linearLayout } from '../../algorithms/common/logistic.js';
 import { aucLocal, binaryMetrics, objective } from '../../algorithms/common/metrics.js';
 import { LrObjective, predict, train } from '../../algorithms/lbfgs_lr/index.js';
@@ -144,7 +145,7 @@ test('train/predict flags: defaults, penalties, errors name the flag', (t) => {
   t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--solver', 'sgd']), { message: /--solver needs lbfgs, tron, owlqn, newton-l1 or bcd/ });
   t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--l1', '2']), { message: /--l1 needs --solver newton-l1, owlqn or bcd/ });
   t.throws(() => parseTrainArgs(['lr']), { message: /--train FILE is required/ });
-  t.throws(() => parseTrainArgs(['gbdt', '--train', 'x']), { message: /unknown algorithm "gbdt"/ });
+  t.throws(() => parseTrainArgs(['gbdt', '--train', 'x']), { message: /shoal train lr: unexpected argument "gbdt"/ }); // unknown trainers: cli_help.test.ts
   t.throws(() => parseTrainArgs(['lr', '--train', 'x', '--bogus']), { message: /unknown option "--bogus"/ });
   t.throws(() => parsePredictArgs(['--model', 'm.json', '--data', 'd']), { message: /--out FILE is required/ });
 });

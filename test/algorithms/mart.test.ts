@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { csrFromRows, sliceRows, syntheticBinary } from '../../algorithms/common/dataset.js';
+import { csrFromRows, sliceRows } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { binData, buildCuts, findSplit, loadMartModel, martParams, predict, predictMargins, saveMartModel, toXgboostJson, train, xgboostJsonText } from '../../algorithms/mart/index.js';
 import { gbdtNative } from '../../algorithms/mart/native.js';
 import { float32String, type MartModel, type MartTree } from '../../algorithms/mart/model.js';

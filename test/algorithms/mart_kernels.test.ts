@@ -6,7 +6,7 @@ import test from 'ava';
 import { localCollective, type Collective } from '../../algorithms/common/collective.js';
 import { aucLocal, binaryMetrics } from '../../algorithms/common/metrics.js';
 import { csrFromRows, type Row } from '../../algorithms/common/dataset.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { aucBySort, aucLogloss, mergeRuns } from '../../algorithms/mart/eval.js';
 import { gbdtNative } from '../../algorithms/mart/native.js';
 import { logisticObjective, logisticReference } from '../../algorithms/mart/objective.js';

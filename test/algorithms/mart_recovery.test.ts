@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { sliceRows, syntheticBinary, type CsrData } from '../../algorithms/common/dataset.js';
+import { sliceRows, type CsrData } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { readRankData, trainLambdaMart, type RankData } from '../../algorithms/lambdamart/index.js';
 import { train, type TrainOptions, type TrainResult } from '../../algorithms/mart/index.js';
 import type { MartParams } from '../../algorithms/mart/params.js';
@@ -129,8 +130,8 @@ test('shoal train mart|lambdamart parse the recovery flags (bad values name the 
   t.like(a.recovery, { maxRestarts: 2, checkpoint: 'ck', checkpointEvery: 5, resume: null, inject: 'kill:rank=1:op=allReduce:seq=9' });
   t.is(a.params.eta, 0.1);
   t.like(parseMartArgs('lambdamart', ['lambdamart', '--resume', 'ck', '--train', 'r.svm']).recovery, { resume: 'ck', maxRestarts: 0 });
-  t.throws(() => parseMartArgs('mart', ['--train', 'x', '--max-restarts', '-1']), { message: /shoal train: --max-restarts needs an integer >= 0, got "-1"/ });
-  t.throws(() => parseMartArgs('mart', ['--train', 'x', '--inject', 'kill:rank=a']), { message: /shoal train: --inject: / });
+  t.throws(() => parseMartArgs('mart', ['--train', 'x', '--max-restarts', '-1']), { message: /shoal train mart: --max-restarts needs an integer >= 0, got "-1"/ });
+  t.throws(() => parseMartArgs('mart', ['--train', 'x', '--inject', 'kill:rank=a']), { message: /shoal train mart: --inject: / });
   t.throws(() => parseMartArgs('mart', ['--train', 'x', '--checkpoint']), { message: /--checkpoint needs a value/ });
   t.regex(MART_USAGE, /--max-restarts K[\s\S]*--resume DIR/);
 });

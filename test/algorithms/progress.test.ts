@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { syntheticBinary, toLibsvmText } from '../../algorithms/common/dataset.js';
+import { syntheticBinary, toLibsvmText } from '../helpers/synthetic.js';
 import { formatSeconds, progressPacer } from '../../algorithms/common/progress.js';
 import { shoal } from '../helpers/shoal_cli.js';
 

@@ -6,7 +6,8 @@
 import test from 'ava';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { syntheticBinary, type CsrData } from '../../algorithms/common/dataset.js';
+import { type CsrData } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { linearLayout } from '../../algorithms/common/logistic.js';
 import { train } from '../../algorithms/lbfgs_lr/index.js';
 import { LrNewtonObjective, tronLr, type TronState } from '../../algorithms/tron/index.js';

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { localCollective } from '../../algorithms/common/collective.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { predict, predictMargins, train, xgboostJsonText, type MartModel, type MartParams } from '../../algorithms/mart/index.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 

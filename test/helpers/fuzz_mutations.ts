@@ -1,6 +1,6 @@
 // Seeded mutations of valid files for the decoder fuzz tests: flipped bytes, truncation,
 // extension, and count fields set to values that overflow or lie about the length.
-import type { Rng } from '../../algorithms/common/rng.js';
+import type { Rng } from '../helpers/mulberry_rng.js';
 
 /** A little-endian count field of a format (a length, a row count). */
 export interface CountField {

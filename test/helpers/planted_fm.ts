@@ -1,5 +1,5 @@
 // Data from a planted order-2 factorization machine, for the FM tests (AdaGrad, ALS, MCMC).
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from './mulberry_rng.js';
 
 /**
  * Ratings from a planted FM: one-hot user (1..U) and item (U+1..U+I),

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
 import { childrenMatching } from '../helpers/proc_tree.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { CLI, shoal } from '../helpers/shoal_cli.js';
 
 // Checkpoints and PS snapshots are signed with the job secret: every job of this file (and

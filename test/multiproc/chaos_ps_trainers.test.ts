@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { startJob, type JobResult } from '../../lib/launcher.js';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { generateDataset } from '../../lib/data/datagen.js';
 import { shoal, type CliRun as Run } from '../helpers/shoal_cli.js';
 

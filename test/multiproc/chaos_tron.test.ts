@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import test from 'ava';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
 // Checkpoints are signed with the job secret: every job here runs with the same SHOAL_TOKEN.

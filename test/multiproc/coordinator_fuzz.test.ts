@@ -10,7 +10,7 @@
 import test from 'ava';
 import WebSocket from 'ws';
 
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { Coordinator } from '../../lib/coordinator.js';
 import { CoordinatorClient } from '../../lib/coordinator_client.js';
 import { COORDINATOR_WS_PATH } from '../../lib/coordinator_protocol.js';

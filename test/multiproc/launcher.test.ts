@@ -191,7 +191,8 @@ test('shoal CLI: usage errors exit 2, --version and help work', async (t) => {
   t.true(noJob.stderr.includes('which job? pass --job URL'), noJob.stderr);
   const noAlgorithm = await runCli(t, ['train']);
   t.is(noAlgorithm.code, 2);
-  t.true(noAlgorithm.stderr.includes('which algorithm? (available: lr, mart, lambdamart, ftrl, fm)'), noAlgorithm.stderr);
+  t.true(noAlgorithm.stderr.includes('shoal train: which trainer?'), noAlgorithm.stderr);
+  t.true(noAlgorithm.stderr.includes('  lambdamart  LambdaMART'), noAlgorithm.stderr);
   const version = await runCli(t, ['--version']);
   t.is(version.code, 0);
   t.regex(version.stdout[0] ?? '', /^\d+\.\d+\.\d+/);

@@ -5,7 +5,7 @@
 // written or read by design) are left out so the fuzz cannot write files.
 import test from 'ava';
 
-import { Rng } from '../../lib/data/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { connectWorker, roundTrip, startServer, TOKEN } from '../helpers/ps_inprocess.js';
 import {
   authenticate,

@@ -67,7 +67,7 @@ test.serial('silent and garbage-sending strangers on the PS port delay neither t
 
 test.serial('random bytes to the PS port are dropped before any allocation; honest workers still connect', async (t) => {
   t.timeout(90_000);
-  const { Rng } = await import('../../lib/data/rng.js');
+  const { Rng } = await import('../../lib/rng.js');
   const rng = new Rng(12);
   await withServer(async (server) => {
     let closedByServer = 0;

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 
 import test from 'ava';
 
-import { Rng } from '../../lib/data/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { native, OP_KIND, REDUCE_OP } from '../../lib/native.js';
 import { authenticate, declineSharedMemory, dial, exchangeHostKey, frame, FRAME_HEADER_BYTES, FRAME_UNCHECKED_BYTES, hello, HELLO_UNCHECKED_BYTES } from '../helpers/shoal_wire.js';
 

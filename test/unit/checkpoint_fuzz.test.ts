@@ -7,7 +7,7 @@
 //    return a value or refuse naming the file, and never throw anything else.
 import test from 'ava';
 
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { ConfigError } from '../../lib/errors.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../../lib/recovery/training_state.js';
 import { decodeState, encodeState } from '../../lib/recovery/state_codec.js';

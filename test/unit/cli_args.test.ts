@@ -66,7 +66,7 @@ test('parseRunArgs: usage errors say what was wrong', (t) => {
 test('parseDemoArgs: defaults to 4 ranks of demo.js; --np overrides', (t) => {
   t.deepEqual(parseDemoArgs([], '/x/demo.js'), { np: 4, command: [process.execPath, '/x/demo.js'] });
   t.is(parseDemoArgs(['--np', '2'], '/x/demo.js').np, 2);
-  t.throws(() => parseDemoArgs(['extra'], '/x/demo.js'), { instanceOf: ConfigError, message: /shoal demo: usage/ });
+  t.throws(() => parseDemoArgs(['extra'], '/x/demo.js'), { instanceOf: ConfigError, message: /shoal demo collectives: unexpected argument "extra"/ });
 });
 
 test('parseHostfile: hosts, slots, comments, repeats', (t) => {

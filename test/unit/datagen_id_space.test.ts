@@ -73,5 +73,5 @@ test('datagen idSpace: rejected for dense/rank and for other widths; the CLI fla
   t.is(parseDatagenArgs(['--task', 'binary', '--out', 'f', '--id-space', '64']).idSpace, 64);
   t.is(parseDatagenArgs(['--task', 'binary', '--out', 'f', '--id-space', '40']).idSpace, 40);
   t.is(parseDatagenArgs(['--task', 'binary', '--out', 'f']).idSpace, undefined);
-  t.throws(() => parseDatagenArgs(['--task', 'binary', '--out', 'f', '--id-space', '32']), { message: /--id-space must be 40 or 64/ });
+  t.throws(() => parseDatagenArgs(['--task', 'binary', '--out', 'f', '--id-space', '32']), { message: /--id-space needs 40 or 64, got "32"/ });
 });

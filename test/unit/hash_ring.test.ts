@@ -4,7 +4,7 @@
 import test from 'ava';
 
 import { native } from '../../lib/native.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 
 interface HashRing {
   addServer(serverId: number): void;

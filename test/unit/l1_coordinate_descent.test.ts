@@ -7,7 +7,7 @@ import test from 'ava';
 
 import { csrFromRows, type Row } from '../../algorithms/common/dataset.js';
 import { linearLayout } from '../../algorithms/common/logistic.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { toColumns, type Columns } from '../../algorithms/tron/columns.js';
 import { native } from '../../lib/native.js';
 

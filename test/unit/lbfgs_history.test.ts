@@ -5,7 +5,7 @@
 import test from 'ava';
 
 import { dot, LbfgsHistory } from '../../algorithms/lbfgs_lr/two_loop.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { native } from '../../lib/native.js';
 
 /** Nocedal & Wright, Algorithm 7.4, one pass per operation; pairs oldest first. */
@@ -100,7 +100,7 @@ test('native twoLoop rejects bad arguments with errors naming them', (t) => {
   type Args = Parameters<typeof native.linear.twoLoop>;
   const cases: Array<[string, unknown[], typeof TypeError | typeof RangeError, RegExp]> = [
     ['s not an array', [v(), y, rho, g, out], TypeError, /'s' must be an array/],
-    ['y[1] a Float32Array', [s, [v(), new Float32Array(dim)], rho, g, out], TypeError, /'y\[1\]' must be a Float64Array/],
+    ['y[1] a Float32Array', [s, [v(), new Float32Array(dim)], rho, g, out], TypeError, /linear\.twoLoop: expected a Float64Array for 'y\[1\]' but received Float32Array/],
     ['s[0] short', [[new Float64Array(dim - 1), v()], y, rho, g, out], RangeError, /'s\[0\]' must hold 4 values/],
     ['rho short', [s, y, new Float64Array(1), g, out], RangeError, /same length/],
     ['rho a plain array', [s, y, [0.5, 0.25], g, out], TypeError, /'rho'/],

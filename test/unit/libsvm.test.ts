@@ -11,7 +11,7 @@ import { gzipSync } from 'node:zlib';
 
 import { DataError } from '../../lib/data/data_error.js';
 import { hashFeatureId, readLibsvm, type ReadOptions, type ReadResult } from '../../lib/data/libsvm.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // dist/test/unit -> <repo>/test/fixtures/data

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { DataError } from '../../lib/data/data_error.js';
 import { readLibsvm, type ReadOptions, type ReadResult } from '../../lib/data/libsvm.js';
 

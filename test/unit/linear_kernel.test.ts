@@ -7,7 +7,7 @@ import test from 'ava';
 
 import { csrFromRows, type CsrData, type Row } from '../../algorithms/common/dataset.js';
 import { linearLayout, localLossGrad, lossGradWorkSize, type LinearLayout } from '../../algorithms/common/logistic.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { native } from '../../lib/native.js';
 
 /** The JS formulation of the data term (margins pass, then one exp per row), as before the kernel. */

@@ -6,7 +6,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 
 import { native, REDUCE_OP, type NativeBuffer } from '../../lib/native.js';
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 
 type OpName = keyof typeof REDUCE_OP;
 type Elem = number | bigint;

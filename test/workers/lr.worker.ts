@@ -5,7 +5,8 @@
 // argv[2]: JSON { data: 'synthetic' | 'a9a', rows?, features?, nnz?, seed?, params, test? }
 import { createHash } from 'node:crypto';
 
-import { syntheticBinary, shardRows, globalNumFeatures, type CsrData } from '../../algorithms/common/dataset.js';
+import { shardRows, globalNumFeatures, type CsrData } from '../../algorithms/common/dataset.js';
+import { syntheticBinary } from '../helpers/synthetic.js';
 import { binaryMetrics } from '../../algorithms/common/metrics.js';
 import { predict, train, type LrParams } from '../../algorithms/lbfgs_lr/index.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';

@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Rng } from '../../algorithms/common/rng.js';
+import { Rng } from '../helpers/mulberry_rng.js';
 import { native } from '../../lib/native.js';
 import { mutate, sameBytes, type CountField } from '../helpers/fuzz_mutations.js';
 import { encodeShardFile, NAME_BYTES_OFFSET, rowsOffset, sha256Hex, SPEC_OFFSET, withRowCount } from '../helpers/ps_snapshot_files.js';

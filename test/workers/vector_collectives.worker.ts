@@ -4,7 +4,7 @@
 // the test can check every rank holds identical bits. Any failed check exits non-zero.
 import { createHash } from 'node:crypto';
 
-import { Rng } from '../../lib/data/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { init, sparseOwner, type ReduceOp } from '../../lib/index.js';
 import { sparseAllReduce } from '../../collectives/index.js';
 

@@ -5,7 +5,6 @@
 // rank's keys for the saved model. Must not import the native layer.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
-import { ftrlWeight, type FtrlHyper } from './ftrl.js';
 
 /** A table of `dim` floats per uint64 key (PsTable's shape). */
 export interface KvTable {
@@ -144,13 +143,15 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Base of the in-memory tables: rows of `stateFloats` per key, created on first touch. */
-abstract class LocalTable implements KvTable {
+export abstract class LocalTable implements KvTable {
   readonly dim: number;
-  abstract readonly pushFloats: number;
+  /** Floats pushed per key (dim, unless the updater takes more, as ftrl's (dz, dn)). */
+  readonly pushFloats: number;
   protected readonly rows = new Map<bigint, Float64Array>();
 
-  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats)) {
+  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats), pushFloats = dim) {
     this.dim = dim;
+    this.pushFloats = pushFloats;
   }
 
   protected row(key: bigint): Float64Array {
@@ -162,7 +163,10 @@ abstract class LocalTable implements KvTable {
     return r;
   }
 
-  protected abstract read(row: Float64Array, out: Float32Array, at: number): void;
+  /** The pulled values of a row: its first `dim` floats, unless the updater derives them. */
+  protected read(row: Float64Array, out: Float32Array, at: number): void {
+    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
+  }
   protected abstract apply(row: Float64Array, values: Float32Array, at: number): void;
 
   async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
@@ -189,31 +193,10 @@ abstract class LocalTable implements KvTable {
   }
 }
 
-/** The PS `ftrl` updater in memory (float32 state, like the servers). */
-export class LocalFtrlTable extends LocalTable {
-  readonly pushFloats: number;
-  constructor(private readonly h: FtrlHyper) {
-    super(1, 2);
-    this.pushFloats = 2;
-  }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    out[at] = ftrlWeight(row[0]!, row[1]!, this.h);
-  }
-  protected apply(row: Float64Array, v: Float32Array): void {
-    row[0] = Math.fround(row[0]! + v[0]!);
-    row[1] = Math.fround(row[1]! + v[1]!);
-  }
-}
-
 /** The PS `add` updater in memory. */
 export class LocalAddTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(dim: number) {
     super(dim, dim);
-    this.pushFloats = dim;
-  }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
   }
   protected apply(row: Float64Array, v: Float32Array): void {
     for (let j = 0; j < this.dim; j++) row[j] = Math.fround(row[j]! + v[j]!);
@@ -222,17 +205,12 @@ export class LocalAddTable extends LocalTable {
 
 /** The PS `adagrad` updater in memory (acc += g^2, w -= lr g / (sqrt(acc) + eps)). */
 export class LocalAdagradTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(dim: number, private readonly lr: number, private readonly eps: number, init: (key: bigint, j: number) => number = () => 0) {
     super(dim, 2 * dim, (key) => {
       const r = new Float64Array(2 * dim);
       for (let j = 0; j < dim; j++) r[j] = Math.fround(init(key, j));
       return r;
     });
-    this.pushFloats = dim;
-  }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
   }
   protected apply(row: Float64Array, g: Float32Array): void {
     for (let j = 0; j < this.dim; j++) {
@@ -245,13 +223,8 @@ export class LocalAdagradTable extends LocalTable {
 
 /** The PS `assign` updater in memory (the progress table of recovery.ts). */
 export class LocalAssignTable extends LocalTable {
-  readonly pushFloats: number;
   constructor(dim: number) {
     super(dim, dim);
-    this.pushFloats = dim;
-  }
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
   }
   protected apply(row: Float64Array, v: Float32Array): void {
     for (let j = 0; j < this.dim; j++) row[j] = v[j]!;

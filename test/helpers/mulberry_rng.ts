@@ -1,5 +1,6 @@
-// Seeded pseudo-random numbers for reproducible synthetic data and initialisation
-// (mulberry32 for uniforms, Box-Muller for normals). Not cryptographic.
+// The tests' own seeded generator (mulberry32 uniforms, Box-Muller normals): the data of the
+// in-memory tests, fuzzers and chaos runs was drawn from this stream and their thresholds were
+// measured on it, so it stays theirs. The product's generator is lib/rng.ts.
 
 /** A deterministic generator of uniforms in [0, 1) and standard normals. */
 export class Rng {

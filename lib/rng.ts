@@ -1,5 +1,5 @@
-// Deterministic pseudo-random numbers for the data generators: a seeded sfc32 stream and a
-// stateless hash (for planted parameters that must be recomputable from (seed, index) alone,
+// Shoal's deterministic pseudo-random numbers (datagen, and the trainers' shuffles and draws):
+// a seeded sfc32 stream and a stateless hash (for planted parameters that must be recomputable from (seed, index) alone,
 // e.g. by tests). Not cryptographic; identical on every platform.
 
 /** 32-bit integer hash (murmur3's fmix32 over a few words). */

@@ -7,7 +7,8 @@ import type { Communicator } from '../../lib/communicator.js';
 import { SspClientCache, type SspCacheStats } from '../../lib/ps/ssp_cache.js';
 import { recoveryEnabled, restartCount } from '../../lib/recovery/recovery_env.js';
 import { userErrorExitCode } from '../../lib/errors.js';
-import { UsageError, type CommonParams } from './cli_flags.js';
+import { UsageError } from '../../lib/cli_flags.js';
+import type { CommonParams } from './flags.js';
 import { PROGRESS_DIM, PsRecovery } from './recovery.js';
 
 /** 0 → BSP, Infinity → ASP, else SSP with that bound. */
