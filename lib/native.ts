@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { errorForCode, type ErrorCode, type ShoalError, type ShoalErrorDetails } from './errors.js';
 import type { CsrMatrix } from './data/csr.js';
+import type { TableSpec } from './ps/table_options.js';
 
 /** Collective kinds, as native/transport/frame.h OpKind. */
 export const OP_KIND = {
@@ -119,6 +120,75 @@ export interface NativeBinding {
   /** The libsvm reader (native/data/); lib/data/libsvm.ts wraps it. */
   readLibsvm(sources: NativeSource[], options: NativeReadOptions): Promise<NativeReadResult>;
   hashFeatureId(id: number | bigint, bits: number): number;
+  /** The parameter-server client of a worker (native/psnet/client.cc); lib/ps/client.ts wraps it. */
+  NativePsClient: new (options: NativePsClientOptions) => NativePsClient;
+  /** A parameter-server process's server (native/psnet/server.cc); lib/ps/server_main.ts runs it. */
+  NativePsServer: new (options: NativePsServerOptions) => NativePsServer;
+}
+
+/** new NativePsClient(...) (native/binding/ps_wrap.cc checks every field). */
+export interface NativePsClientOptions {
+  workerRank: number;
+  numWorkers: number;
+  numServers: number;
+  token: string;
+  replication?: number;
+  maxMessageBytes?: number;
+}
+
+/** NativePsClient's surface (native/binding/ps_wrap.cc). */
+export interface NativePsClient {
+  /** A null entry is a server index no server holds (it left the job). */
+  connect(servers: Array<{ host: string; port: number } | null>, timeoutMs: number): Promise<void>;
+  createTable(name: string, spec: TableSpec, timeoutMs: number): Promise<void>;
+  pull(tableId: number, keys: BigUint64Array, out: Float32Array, timeoutMs: number): Promise<void>;
+  push(tableId: number, keys: BigUint64Array, values: Float32Array, timeoutMs: number): Promise<void>;
+  clock(timeoutMs: number): Promise<void>;
+  save(dir: string, timeoutMs: number): Promise<string>;
+  /** `listing`: the verified manifest's files (snapshot_manifest.ts). */
+  load(listing: string, timeoutMs: number): Promise<string>;
+  stats(timeoutMs: number): Promise<string>;
+  /** A vector program (24-byte instructions) on a vector table: the servers' partial sums as JSON, in server order. */
+  vector(tableId: number, program: Uint8Array, timeoutMs: number): Promise<string>;
+  serverLost(rank: number, reason: string): void;
+  serverJoined(rank: number, host: string, port: number): void;
+  serverAdded(rank: number, host: string, port: number): void;
+  serverLeft(rank: number): void;
+  close(): Promise<void>;
+}
+
+/** new NativePsServer(...) (native/binding/ps_wrap.cc checks every field). */
+export interface NativePsServerOptions {
+  rank: number;
+  numServers: number;
+  numWorkers: number;
+  token: string;
+  replication?: number;
+  bindHost?: string;
+  maxMessageBytes?: number;
+  /** A replacement that copies rank's data from the live servers. */
+  restore?: boolean;
+  /** An added server that copies the key ranges it takes over (implies restore). */
+  join?: boolean;
+  snapshotListing?: string;
+  /** Fault injection: the server dies at this request (0: never). */
+  killAtRequest?: number;
+}
+
+/** NativePsServer's surface (native/binding/ps_wrap.cc). */
+export interface NativePsServer {
+  setCustomUpdaters(ids: number[], fn: (id: number, table: string, keys: BigUint64Array, rows: Float32Array, grads: Float32Array, dim: number) => void): void;
+  readonly port: number;
+  start(servers: Array<{ host: string; port: number }>): void;
+  serverLost(rank: number): void;
+  serverJoined(rank: number): void;
+  restoreStatus(): string;
+  serverAdded(rank: number): void;
+  serverLeft(rank: number): void;
+  drain(): void;
+  drainStatus(): string;
+  stop(): void;
+  stats(): string;
 }
 
 /** One input of readLibsvm: a file (or bytes) and this rank's share of it. */

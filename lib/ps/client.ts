@@ -2,32 +2,11 @@
 // push run on the native client's I/O thread (dedup, partition by server, reassemble).
 import { invalidArgument, describe } from '../errors.js';
 import { faultBeforePsCall, isPsInjectOp, type PsInjectOp } from '../fault_injection.js';
-import { native, toShoalError } from '../native.js';
+import { native, toShoalError, type NativePsClient } from '../native.js';
 import { telemetry } from '../telemetry.js';
 import { pushFloatsPerKey, toTableSpec, validateTableName, type TableOptions, type TableSpec } from './table_options.js';
 import { currentSnapshotDir, newGeneration, publishGeneration } from './snapshot_dir.js';
 import { readManifestListing, writeManifest, type ShardEntry } from './snapshot_manifest.js';
-
-/** NativePsClient's surface (native/binding/ps_wrap.cc). */
-export interface NativePsClient {
-  /** A null entry is a server index no server holds (it left the job). */
-  connect(servers: Array<{ host: string; port: number } | null>, timeoutMs: number): Promise<void>;
-  createTable(name: string, spec: TableSpec, timeoutMs: number): Promise<void>;
-  pull(tableId: number, keys: BigUint64Array, out: Float32Array, timeoutMs: number): Promise<void>;
-  push(tableId: number, keys: BigUint64Array, values: Float32Array, timeoutMs: number): Promise<void>;
-  clock(timeoutMs: number): Promise<void>;
-  save(dir: string, timeoutMs: number): Promise<string>;
-  /** `listing`: the verified manifest's files (snapshot_manifest.ts). */
-  load(listing: string, timeoutMs: number): Promise<string>;
-  stats(timeoutMs: number): Promise<string>;
-  /** A vector program (24-byte instructions) on a vector table: the servers' partial sums as JSON, in server order. */
-  vector(tableId: number, program: Uint8Array, timeoutMs: number): Promise<string>;
-  serverLost(rank: number, reason: string): void;
-  serverJoined(rank: number, host: string, port: number): void;
-  serverAdded(rank: number, host: string, port: number): void;
-  serverLeft(rank: number): void;
-  close(): Promise<void>;
-}
 
 export interface PsOptions {
   /** Per-request timeout (ms); 0 = none. */
@@ -141,10 +120,9 @@ export class PsClient {
     config: { workerRank: number; numWorkers: number; token: string; replication: number; maxMessageBytes?: number },
     options: PsOptions,
   ): Promise<PsClient> {
-    const NativePsClient = (native as unknown as { NativePsClient: new (o: object) => NativePsClient }).NativePsClient;
     // Server indices keep their numbers when servers leave (elastic remove): a gap is null.
     const dense = byServerIndex(servers);
-    const n = new NativePsClient({ ...config, numServers: dense.length });
+    const n = new native.NativePsClient({ ...config, numServers: dense.length });
     try {
       await n.connect(dense, options.timeoutMs);
     } catch (err) {

@@ -32,21 +32,6 @@ export interface CustomUpdater {
   apply(row: Float32Array, grad: Float32Array, key: bigint): void;
 }
 
-interface NativePsServer {
-  setCustomUpdaters(ids: number[], fn: (id: number, table: string, keys: BigUint64Array, rows: Float32Array, grads: Float32Array, dim: number) => void): void;
-  readonly port: number;
-  start(servers: Array<{ host: string; port: number }>): void;
-  serverLost(rank: number): void;
-  serverJoined(rank: number): void;
-  restoreStatus(): string;
-  serverAdded(rank: number): void;
-  serverLeft(rank: number): void;
-  drain(): void;
-  drainStatus(): string;
-  stop(): void;
-  stats(): string;
-}
-
 function intFromEnv(name: string, min: number): number {
   const raw = process.env[name];
   const n = Number(raw);
@@ -86,7 +71,6 @@ const replication = intFromEnv('SHOAL_PS_REPLICATION', 1);
 const job = detectEnv({ ...process.env, SHOAL_RANK: String(rank), SHOAL_SIZE: String(Math.max(numServers, rank + 1)) });
 if (!job.coordinator) throw new ConfigError('ERR_CONFIG', 'a parameter server needs SHOAL_COORDINATOR');
 
-const NativePsServer = (native as unknown as { NativePsServer: new (o: object) => NativePsServer }).NativePsServer;
 const maxMessageBytes = process.env.SHOAL_PS_MAX_MESSAGE_BYTES ? intFromEnv('SHOAL_PS_MAX_MESSAGE_BYTES', 1024) : undefined;
 // A ps.save() directory: its current generation (snapshot_dir.ts), whose manifest must verify
 // with the job secret; the native restore reads only the files it lists.
@@ -103,7 +87,7 @@ if (join && table!.some((p) => p.rank >= rank)) {
 }
 // By server index; a drained server's index stays free (null). An added server's is last.
 const slots = table ? Math.max(rank, ...table.map((p) => p.rank)) + 1 : numServers;
-const server = new NativePsServer({
+const server = new native.NativePsServer({
   rank,
   numServers: slots,
   numWorkers,

@@ -121,7 +121,7 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
     spec.slots = u.slots;
   }
   const set = (key: keyof TableSpec, value: number | undefined) => {
-    if (value !== undefined) (spec as unknown as Record<string, number>)[key] = value;
+    if (value !== undefined) spec[key] = value;
   };
   const uo = u as Record<string, unknown>;
   set('lr', finite(where, 'updater.lr', uo['lr'], true));

@@ -348,7 +348,11 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   h.worker = static_cast<uint32_t>(config_.workerRank);
   h.count = static_cast<uint32_t>(n);
   if (updateId == 0) updateId = rid;
-  h.clock = push ? updateId : clock_;
+  if (push) {
+    h.setUpdateId(updateId);
+  } else {
+    h.setPullClock(clock_);
+  }
   auto* keys = reinterpret_cast<uint64_t*>(m.payload());
   for (size_t j = 0; j < n; ++j) keys[j] = f.uniq[uniqIdx[j]];
   if (push) {
@@ -363,7 +367,7 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   conns_[static_cast<size_t>(server)]->send(std::move(m));
 }
 
-void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t clock, uint32_t count) {
+void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t newClock, uint32_t count) {
   InFlight& f = inflight_[opId];
   f.outstanding = 1;  // guard: complete only after every send is queued
   for (int s = 0; s < config_.numServers; ++s) {
@@ -371,7 +375,7 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
     const uint64_t rid = nextRequestId_++;
     Message m = Message::make(type, f.op->tableId, rid, payload.size());
     m.header().worker = static_cast<uint32_t>(config_.workerRank);
-    m.header().clock = clock;
+    m.header().setNewClock(newClock);
     m.header().count = count;
     if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
     requests_[rid] = SubRequest{opId, s, {}, 0};
@@ -535,7 +539,7 @@ void PsClient::joinServer(int server, const runtime::PeerAddress& address) {
   auto conn = std::make_unique<Connection>(fd, server, address.host + ":" + std::to_string(address.port));
   Message clock = Message::make(MsgType::kClock, 0, nextRequestId_++, 0);  // answers are ignored
   clock.header().worker = static_cast<uint32_t>(config_.workerRank);
-  clock.header().clock = clock_;
+  clock.header().setNewClock(clock_);
   conn->send(std::move(clock));
   for (auto& [id, t] : tables_) {
     Message m = Message::make(MsgType::kCreateTable, id, nextRequestId_++, sizeof(TableSpec) + t.name.size());

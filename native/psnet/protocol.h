@@ -8,23 +8,23 @@
 //   kPull         uint64 keys[count]                        -> float values[count * dim]
 //   kPush         uint64 keys[count], float values[count * pushFloats]   -> empty
 //   kReplicate    same as kPush, server to server; applied without forwarding
-//   kClock        empty (header.clock is the worker's new clock)        -> empty
+//   kClock        empty (header.newClock() is the worker's new clock)   -> empty
 //   kSave / kLoad directory path bytes                      -> empty (kSave: JSON shard list)
 //   kStats        empty                                      -> JSON text
 //   kVector       ps::VectorInstr program[count] (24 bytes each) on a vector table
 //                 -> JSON array of this server's partial sums, one per reduction
 //                 (ps/vector_program.h; %.17g, so every double survives the text)
 // Server to server, when a replacement server restores a lost one's data (server_sync.cc):
-//   kSync         empty (header.clock: the joiner's rank)   -> uint64 clocks[numWorkers], sent
+//   kSync         empty (header.syncPeer(): the joiner's rank) -> uint64 clocks[numWorkers], sent
 //                 after the holder's kCreateTable, kSyncRows and kSyncApplied messages
 //   kSyncRows     uint64 keys[count], float rows[count * rowFloats]   (no response)
 //   kSyncApplied  uint64 (worker, update id) pairs[count]   (no response)
-//                 kSync's header.count is the mode: kSyncReplace (0), kSyncAdd (1: a new server
-//                 joining the ring), kSyncDrain (2: header.clock is then the leaving server, and
+//                 kSync's header.syncMode(): kSyncReplace (0), kSyncAdd (1: a new server
+//                 joining the ring), kSyncDrain (2: header.syncPeer() is then the leaving server, and
 //                 the holder streams on its own link to the asker, ending with kSyncEnd)
 //   kSyncEnd      uint64 clocks[numWorkers]: a drain copy from this holder is complete (no response)
-//   kDrain        empty (header.clock: the leaving server) -> empty once the receiver holds every
-//                 key it owns on the ring without the leaving server (header.clock: rows copied)
+//   kDrain        empty (header.leavingServer()) -> empty once the receiver holds every key it
+//                 owns on the ring without the leaving server (header.rowsCopied())
 // A failed request is answered with status != 0 and a UTF-8 message as payload.
 #pragma once
 
@@ -59,6 +59,22 @@ constexpr uint32_t kSyncAdd = 1;
 constexpr uint32_t kSyncDrain = 2;
 
 #pragma pack(push, 1)
+// One header for every message. `arg` and `count` mean different things per message type:
+// read and write them through the accessor named for the message at hand, never raw.
+//
+//   message               arg (uint64)                          count (uint32)
+//   kPull                 pullClock: the worker's clock (SSP)   keys in the payload
+//   kPush, kReplicate     updateId: exactly-once id of the push keys in the payload
+//   kClock                newClock: the worker's new clock      0
+//   kVector               0                                     instructions in the payload
+//   kSync (request)       syncPeer: the joiner's rank, or in    syncMode: kSyncReplace,
+//                         mode kSyncDrain the leaving server    kSyncAdd or kSyncDrain
+//   kSyncRows             rowsAnnounced: rows of this table     rows in the payload
+//                         still to come, this message's incl.
+//   kSyncApplied          0                                     (worker, id) pairs in the payload
+//   kDrain (request)      leavingServer                         0
+//   kDrain (response)     rowsCopied: rows the receiver copied  0
+//   other messages        0                                     0 (responses echo count)
 struct PsHeader {
   uint32_t magic;
   uint16_t version;
@@ -67,11 +83,32 @@ struct PsHeader {
   uint32_t tableId;
   uint32_t status;       // 0 ok, else shoal::ErrorCode (responses)
   uint64_t requestId;    // echoed in the response
-  uint64_t clock;        // pulls: the worker's clock (SSP); kClock: the new clock;
-                         // pushes: the update's id for exactly-once retries
+  uint64_t arg;          // per message type, see the table above
   uint32_t worker;       // sender's worker rank (servers: 0xFFFFFFFF)
-  uint32_t count;        // keys in the payload
+  uint32_t count;        // entries in the payload (kSync: the mode), see the table above
   uint64_t payloadBytes;
+
+  // kPull
+  uint64_t pullClock() const { return arg; }
+  void setPullClock(uint64_t c) { arg = c; }
+  // kPush, kReplicate: the id the worker gave its update; a retry after a failover reuses it.
+  uint64_t updateId() const { return arg; }
+  void setUpdateId(uint64_t id) { arg = id; }
+  // kClock
+  uint64_t newClock() const { return arg; }
+  void setNewClock(uint64_t c) { arg = c; }
+  // kSync
+  uint32_t syncMode() const { return count; }
+  uint64_t syncPeer() const { return arg; }
+  void setSync(uint32_t mode, uint64_t peer) { count = mode; arg = peer; }
+  // kSyncRows
+  uint64_t rowsAnnounced() const { return arg; }
+  void setRowsAnnounced(uint64_t n) { arg = n; }
+  // kDrain request / response
+  uint64_t leavingServer() const { return arg; }
+  void setLeavingServer(uint64_t s) { arg = s; }
+  uint64_t rowsCopied() const { return arg; }
+  void setRowsCopied(uint64_t n) { arg = n; }
 };
 
 // Table creation parameters, as sent on the wire (mirrors ps::TableConfig).

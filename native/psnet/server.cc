@@ -20,7 +20,6 @@ namespace shoal {
 namespace psnet {
 
 namespace {
-constexpr size_t kAppliedWindow = 1 << 16;  // remembered push ids per worker
 constexpr size_t kMaxParkedPulls = 1024;     // per connection (BSP/SSP pulls waiting for a clock)
 constexpr uint32_t kOk = 0;
 
@@ -660,7 +659,7 @@ void PsServer::handlePull(uint64_t connId, Message&& m) {
   Table* t = findTable(h.tableId);
   if (!t) throw Error(ErrorCode::kInvalidArgument, "pull: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * 8) throw Error(ErrorCode::kInvalidArgument, "pull: payload does not hold count keys");
-  if (!pullReady(*t, h.clock)) {
+  if (!pullReady(*t, h.pullClock())) {
     parkPull(connId, std::move(m));
     return;
   }
@@ -690,7 +689,7 @@ void PsServer::parkPull(uint64_t connId, Message&& m) {
     bytes += d.request.bytes.size();
   }
   if (count >= kMaxParkedPulls || bytes > config_.maxMessageBytes) {
-    throw Error(ErrorCode::kInvalidArgument, "pull at clock " + std::to_string(m.header().clock) + ": " + std::to_string(count) +
+    throw Error(ErrorCode::kInvalidArgument, "pull at clock " + std::to_string(m.header().pullClock()) + ": " + std::to_string(count) +
                                                  " pulls of this worker already wait for slower workers (limit " +
                                                  std::to_string(kMaxParkedPulls) + " pulls, SHOAL_PS_MAX_MESSAGE_BYTES bytes)");
   }
@@ -702,7 +701,7 @@ void PsServer::releaseDeferredPulls() {
   waiting.swap(deferred_);
   for (auto& d : waiting) {
     Table* t = findTable(d.request.header().tableId);
-    if (t && !pullReady(*t, d.request.header().clock)) {
+    if (t && !pullReady(*t, d.request.header().pullClock())) {
       deferred_.push_back(std::move(d));
     } else {
       onMessage(d.connId, std::move(d.request));
@@ -710,143 +709,17 @@ void PsServer::releaseDeferredPulls() {
   }
 }
 
-bool PsServer::alreadyApplied(uint32_t worker, uint64_t requestId) {
-  auto it = applied_.find(worker);
-  return it != applied_.end() && it->second.first.count(requestId) > 0;
-}
-
-void PsServer::markApplied(uint32_t worker, uint64_t requestId) {
-  auto& [set, order] = applied_[worker];
-  if (!set.insert(requestId).second) return;
-  order.push_back(requestId);
-  if (order.size() > kAppliedWindow) {
-    set.erase(order.front());
-    order.pop_front();
-  }
-}
-
-void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
-  const PsHeader& h = m.header();
-  Table* t = findTable(h.tableId);
-  if (!t) throw Error(ErrorCode::kInvalidArgument, "push: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
-  const uint32_t pushFloats = ps::pushFloatsPerKey(t->store->config());
-  const uint64_t want = static_cast<uint64_t>(h.count) * (8 + pushFloats * sizeof(float));
-  if (m.payloadBytes() != want) {
-    throw Error(ErrorCode::kInvalidArgument, "push to '" + t->name + "': payload of " + std::to_string(m.payloadBytes()) +
-                                                 " bytes, expected " + std::to_string(want) + " for " + std::to_string(h.count) + " keys");
-  }
-  // Exactly once: every push names the worker's update in (worker, clock): the id the
-  // worker gave it, which stays the same when it retries after a failover.
-  const uint32_t worker = h.worker;
-  const uint64_t originalId = h.clock;
-  const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
-  const auto* values = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
-  // A forward from a holder is checked against the ids that holder passed on (its rows);
-  // a worker's retry against every holder's.
-  const bool fresh = !alreadyApplied(worker, originalId) && !inheritedApplied(fromReplica ? serverOf(connId) : -1, worker, originalId);
-  std::vector<float> newRows;
-  if (t->spec.updater == kCustomUpdater && !fromReplica && fresh) {
-    // The user's updater turns (current rows, pushed values) into new rows; from here on the
-    // push is an assignment of those rows, replicated as such.
-    newRows.resize(static_cast<size_t>(h.count) * t->spec.dim);
-    t->store->pull(keys, h.count, newRows.data());
-    std::string err;
-    if (!custom_ || !custom_(t->spec.customUpdater, t->name, keys, h.count, newRows.data(), values, t->spec.dim, &err)) {
-      throw Error(ErrorCode::kInvalidArgument, "custom updater of table '" + t->name + "' failed: " + (err.empty() ? "not loaded" : err));
-    }
-    values = newRows.data();
-  }
-  std::vector<int> waitingOn;
-  uint64_t replId = 0;
-  if (!fromReplica && config_.replication > 1) {
-    // Forward each key to its other owners first, so the replicas apply it while we do.
-    std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
-    std::vector<int> whole;  // servers that get every key of the push
-    if (everyServerOwnsEveryKey()) {
-      // Every key has the same owners (replication >= servers, no change under way): one
-      // lookup instead of one per key, and the push is forwarded as a whole.
-      if (h.count > 0) replicaTargets(keys[0], &whole);
-    } else {
-      std::vector<int> targets;
-      for (uint32_t i = 0; i < h.count; ++i) {
-        replicaTargets(keys[i], &targets);
-        for (int s : targets) byServer[static_cast<size_t>(s)].push_back(i);
-      }
-    }
-    for (int s = 0; s < config_.numServers; ++s) {
-      const auto& idx = byServer[static_cast<size_t>(s)];
-      const bool all = std::find(whole.begin(), whole.end(), s) != whole.end();
-      if (idx.empty() && !all) continue;
-      const size_t n = all ? h.count : idx.size();
-      Message fwd = Message::make(MsgType::kReplicate, h.tableId, 0, n * (8 + pushFloats * sizeof(float)));
-      fwd.header().count = static_cast<uint32_t>(n);
-      auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
-      auto* fv = reinterpret_cast<float*>(fwd.payload() + n * 8);
-      if (all) {
-        std::memcpy(fk, keys, n * 8);
-        std::memcpy(fv, values, n * pushFloats * sizeof(float));
-      } else {
-        for (size_t j = 0; j < n; ++j) {
-          fk[j] = keys[idx[j]];
-          std::memcpy(fv + j * pushFloats, values + static_cast<size_t>(idx[j]) * pushFloats, pushFloats * sizeof(float));
-        }
-      }
-      // One request id for every replica of this push: onResponse tells them apart by link.
-      if (replId == 0) replId = nextReplicationId_;
-      fwd.header().clock = originalId;
-      sendReplicate(s, std::move(fwd), replId, worker);
-      waitingOn.push_back(s);
-    }
-    if (replId != 0) nextReplicationId_ = replId + 1;
-  }
-  if (fresh && fromReplica && (pendingRing_ || fullRing_.servers() > static_cast<size_t>(config_.replication))) {
-    // A forward from a server that has not switched ring yet may name keys this server owns
-    // no more (an add moved them to the new server): acknowledge but do not recreate them.
-    // Keys it is about to own (a change in progress) are applied; their copy follows anyway.
-    std::vector<uint32_t> keep;
-    for (uint32_t i = 0; i < h.count; ++i) {
-      if (ownsKey(keys[i])) keep.push_back(i);
-    }
-    if (keep.size() != h.count) {
-      std::vector<uint64_t> k2(keep.size());
-      std::vector<float> v2(keep.size() * pushFloats);
-      for (size_t j = 0; j < keep.size(); ++j) {
-        k2[j] = keys[keep[j]];
-        std::memcpy(v2.data() + j * pushFloats, values + static_cast<size_t>(keep[j]) * pushFloats, pushFloats * sizeof(float));
-      }
-      if (!k2.empty()) t->store->push(k2.data(), k2.size(), v2.data());
-      markApplied(worker, originalId);
-      ++pushes_;
-      keysPushed_ += k2.size();
-      reply(connId, makeResponse(h, kOk, 0));
-      return;
-    }
-  }
-  if (fresh) {
-    t->store->push(keys, h.count, values);
-    markApplied(worker, originalId);
-    ++pushes_;
-    keysPushed_ += h.count;
-  }
-  // Acknowledge now, or once every replica has confirmed (onResponse).
-  if (waitingOn.empty()) {
-    reply(connId, makeResponse(h, kOk, 0));
-    return;
-  }
-  pendingPushes_[replId] = PendingPush{connId, h, std::move(waitingOn), 0, std::string()};
-}
-
 void PsServer::handleClock(uint64_t connId, const Message& m) {
   const PsHeader& h = m.header();
   if (h.worker >= clocks_.size()) throw Error(ErrorCode::kInvalidArgument, "clock: worker " + std::to_string(h.worker) + " out of range");
-  clocks_[h.worker] = std::max(clocks_[h.worker], h.clock);
+  clocks_[h.worker] = std::max(clocks_[h.worker], h.newClock());
   reply(connId, makeResponse(h, kOk, 0));
   // A replacement learns the workers' clocks from us until every worker talks to it.
   if (serverOf(connId) < 0) {
     for (int s = 0; s < config_.numServers; ++s) {
       if (!joiner_[static_cast<size_t>(s)] || peers_[static_cast<size_t>(s)] == PeerState::kLost || replicaConn_[static_cast<size_t>(s)] == 0) continue;
       Message fwd = Message::make(MsgType::kClock, 0, 0, 0);
-      fwd.header().clock = h.clock;
+      fwd.header().setNewClock(h.newClock());
       sendReplicate(s, std::move(fwd), nextReplicationId_++, h.worker);
     }
   }

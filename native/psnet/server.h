@@ -136,14 +136,27 @@ class PsServer {
   void flushAll();
   void handleCreateTable(uint64_t connId, const Message& m);
   void handlePull(uint64_t connId, Message&& m);
+  // server_push.cc: a push, split by concern.
+  struct PushRows {  // keys[count], values[count * pushFloats] of one push
+    uint32_t worker;
+    uint64_t updateId;
+    uint32_t count;
+    uint32_t pushFloats;
+    const uint64_t* keys;
+    const float* values;
+  };
   void handlePush(uint64_t connId, const Message& m, bool fromReplica);
+  bool isFreshPush(uint64_t connId, const PushRows& push, bool fromReplica);
+  const float* runCustomUpdater(Table& t, const PushRows& push, std::vector<float>* rows);
+  uint64_t forwardToReplicas(uint32_t tableId, const PushRows& push, std::vector<int>* waitingOn);
+  void applyPush(Table& t, const PushRows& push, bool fromReplica);
   void handleClock(uint64_t connId, const Message& m);
   void handleSave(uint64_t connId, const Message& m);
   void handleLoad(uint64_t connId, const Message& m);
   bool pullReady(const Table& t, uint64_t clock) const;
   void parkPull(uint64_t connId, Message&& m);
   void releaseDeferredPulls();
-  bool alreadyApplied(uint32_t worker, uint64_t requestId);
+  bool alreadyApplied(uint32_t worker, uint64_t requestId);  // server_push.cc
   void markApplied(uint32_t worker, uint64_t requestId);
   Table* findTable(uint32_t id);
   Table& addTable(uint32_t id, const std::string& name, const TableSpec& spec);

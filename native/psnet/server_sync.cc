@@ -59,8 +59,7 @@ void PsServer::requestSyncs() {
     const PeerState p = peers_[static_cast<size_t>(s)];
     if (s == config_.rank || p == PeerState::kLost || p == PeerState::kAbsent || replicaConn_[static_cast<size_t>(s)] == 0) continue;
     Message m = Message::make(MsgType::kSync, 0, 0, 0);
-    m.header().clock = static_cast<uint64_t>(config_.rank);
-    m.header().count = config_.join ? kSyncAdd : kSyncReplace;
+    m.header().setSync(config_.join ? kSyncAdd : kSyncReplace, static_cast<uint64_t>(config_.rank));
     syncPending_[s] = sendToServer(s, std::move(m));
   }
   if (syncPending_.empty()) finishRestore();
@@ -75,7 +74,7 @@ void PsServer::handleSync(uint64_t connId, const Message& m) {
   if (restoring_) {
     throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is itself restoring and holds no complete copy");
   }
-  const uint32_t mode = m.header().count;
+  const uint32_t mode = m.header().syncMode();
   const uint32_t me = static_cast<uint32_t>(config_.rank);
   const int copies = config_.replication;
   std::vector<uint32_t> owners(static_cast<size_t>(copies)), pending(static_cast<size_t>(copies));
@@ -83,7 +82,7 @@ void PsServer::handleSync(uint64_t connId, const Message& m) {
   if (mode == kSyncDrain) {
     // The asker copies the keys it will own once `leaving` is gone, from their current
     // primary, on the link our updates to it travel (ours to it), ending with kSyncEnd.
-    const int leaving = static_cast<int>(m.header().clock);
+    const int leaving = static_cast<int>(m.header().syncPeer());
     if (leaving < 0 || leaving >= config_.numServers || !fullRing_.hasServer(static_cast<uint32_t>(leaving))) {
       throw Error(ErrorCode::kInvalidArgument, "sync: server " + std::to_string(leaving) + " is not on the ring, so it cannot leave it");
     }
@@ -146,7 +145,7 @@ void PsServer::streamTo(int target, const std::function<bool(uint64_t)>& wanted)
       keys.push_back(key);
       rows.insert(rows.end(), row, row + rowFloats);
     });
-    // header.clock: rows of this table still to come from us, this message's included, so
+    // rowsAnnounced: rows of this table still to come from us, this message's included, so
     // the joiner can size its table first. Rows arrive in our table's slot order, which is
     // hash order: inserted into a table smaller than the final one they would pile up in
     // one region (long probe runs, quadratic time: 40 s for 650k rows before this).
@@ -154,7 +153,7 @@ void PsServer::streamTo(int target, const std::function<bool(uint64_t)>& wanted)
       const size_t n = std::min(perMessage, keys.size() - first);
       Message r = Message::make(MsgType::kSyncRows, id, 0, n * rowBytes);
       r.header().count = static_cast<uint32_t>(n);
-      r.header().clock = keys.size() - first;
+      r.header().setRowsAnnounced(keys.size() - first);
       std::memcpy(r.payload(), keys.data() + first, n * 8);
       std::memcpy(r.payload() + n * 8, rows.data() + first * rowFloats, n * rowFloats * sizeof(float));
       sendToServer(target, std::move(r));
@@ -201,7 +200,7 @@ void PsServer::beginChange(int joining, int leaving) {
 // ring without it from their current primaries (kSync, mode drain); answer once every
 // holder's kSyncEnd has arrived, so the copies are applied before anyone switches ring.
 void PsServer::handleDrain(uint64_t connId, const Message& m) {
-  const int leaving = static_cast<int>(m.header().clock);
+  const int leaving = static_cast<int>(m.header().leavingServer());
   if (leaving < 0 || serverOf(connId) != leaving) throw Error(ErrorCode::kInvalidUsage, "drain: only the leaving server may start its drain");
   if (restoring_) throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is restoring");
   if (drainAsked_) throw Error(ErrorCode::kInvalidUsage, "parameter server " + std::to_string(config_.rank) + " is already copying for a drain");
@@ -214,13 +213,12 @@ void PsServer::handleDrain(uint64_t connId, const Message& m) {
   for (int s = 0; s < config_.numServers; ++s) {
     if (s == config_.rank || peers_[static_cast<size_t>(s)] != PeerState::kAlive || replicaConn_[static_cast<size_t>(s)] == 0) continue;
     Message r = Message::make(MsgType::kSync, 0, 0, 0);
-    r.header().count = kSyncDrain;
-    r.header().clock = static_cast<uint64_t>(leaving);
+    r.header().setSync(kSyncDrain, static_cast<uint64_t>(leaving));
     drainSyncPending_[s] = sendToServer(s, std::move(r));
   }
   if (drainSyncPending_.empty()) {
     Message ok = makeResponse(drainRequest_, kOkStatus, 0);
-    ok.header().clock = 0;
+    ok.header().setRowsCopied(0);
     reply(drainConn_, std::move(ok));
     drainAsked_ = false;
   }
@@ -243,7 +241,7 @@ void PsServer::handleSyncEnd(int server, const Message& m) {
   }
   if (!drainAsked_ || !drainSyncPending_.erase(server) || !drainSyncPending_.empty()) return;
   Message ok = makeResponse(drainRequest_, kOkStatus, 0);
-  ok.header().clock = restoredRows_ - drainRowsBefore_;
+  ok.header().setRowsCopied(restoredRows_ - drainRowsBefore_);
   reply(drainConn_, std::move(ok));
   drainAsked_ = false;
 }
@@ -274,7 +272,7 @@ void PsServer::startDrain() {
   for (int s = 0; s < config_.numServers; ++s) {
     if (s == config_.rank || peers_[static_cast<size_t>(s)] != PeerState::kAlive || replicaConn_[static_cast<size_t>(s)] == 0) continue;
     Message r = Message::make(MsgType::kDrain, 0, 0, 0);
-    r.header().clock = static_cast<uint64_t>(config_.rank);
+    r.header().setLeavingServer(static_cast<uint64_t>(config_.rank));
     drainAcks_[s] = sendToServer(s, std::move(r));
   }
   if (drainAcks_.empty()) return fail("no other live server is linked to it");
@@ -292,7 +290,7 @@ void PsServer::onDrainAck(int server, const Message& m) {
     setDrainState("failed", "parameter server " + std::to_string(server) + ": " + std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()));
     return;
   }
-  drainRows_ += m.header().clock;
+  drainRows_ += m.header().rowsCopied();
   drainAcks_.erase(it);
   if (drainAcks_.empty()) setDrainState("ready", "");  // the JS side leaves the job now
 }
@@ -336,14 +334,14 @@ void PsServer::handleSyncRows(int server, const Message& m) {
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * (8 + rowFloats * sizeof(float))) {
     throw Error(ErrorCode::kInvalidArgument, "syncRows for '" + t->name + "': payload does not hold " + std::to_string(h.count) + " rows");
   }
-  if (h.clock < h.count) throw Error(ErrorCode::kInvalidArgument, "syncRows for '" + t->name + "': fewer rows announced than sent");
+  if (h.rowsAnnounced() < h.count) throw Error(ErrorCode::kInvalidArgument, "syncRows for '" + t->name + "': fewer rows announced than sent");
   // Room for every row still announced by every holder (see handleSync).
   auto& remaining = syncRemaining_[h.tableId];
-  remaining[server] = h.clock;
+  remaining[server] = h.rowsAnnounced();
   size_t announced = 0;
   for (auto& [s, n] : remaining) announced += n;
   t->store->reserve(t->store->size() + announced);
-  remaining[server] = h.clock - h.count;
+  remaining[server] = h.rowsAnnounced() - h.count;
   const auto* keys = reinterpret_cast<const uint64_t*>(m.payload());
   const auto* rows = reinterpret_cast<const float*>(m.payload() + static_cast<size_t>(h.count) * 8);
   for (uint32_t i = 0; i < h.count; ++i) t->store->putRaw(keys[i], rows + static_cast<size_t>(i) * rowFloats);
