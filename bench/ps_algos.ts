@@ -20,7 +20,8 @@
 // --only-straggler skips the np 1 / np 2 throughput cases.
 // --prefetch-compare runs only FTRL and FM (ASP) at np 1 and 2 without and with --prefetch,
 //   alternating, --repeat N times, and prints medians of rows/s and the metric with the load
-//   average before and after (the machine is shared).
+//   average before and after (the machine is shared). With it, --staleness S is passed to both
+//   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,12 +99,11 @@ async function bench(): Promise<void> {
       const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
       medians.push(`load average before: ${load()}`);
       const repeat = flag('repeat', 3);
-      const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [
-        ['ftrl', ftrl, 1],
-        ['ftrl', ftrl, 2],
-        ['fm', fm, 1],
-        ['fm', fm, 2],
-      ];
+      const nps = stringFlag('nps', '1,2').split(',').map(Number);
+      const st = stringFlag('staleness', '');
+      const extra = st ? ['--staleness', st] : [];
+      const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
+      for (const algo of ['ftrl', 'fm'] as const) for (const np of nps) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
       for (const [algo, base, np] of cases) {
         for (let i = 0; i < repeat; i++) {
           for (const pre of [false, true]) results.push(await runCase(algo, `${algo} np ${np}${pre ? ' prefetch' : ''}`, [...base, '-np', String(np), ...(pre ? ['--prefetch'] : [])], dir));
