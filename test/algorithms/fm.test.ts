@@ -185,11 +185,11 @@ test.serial('np 2 with 2 servers and the SSP client cache (--ps-cache 2) reaches
   await t.throwsAsync(() => main(['--train', trainFile, '--ps-cache', '1', '--max-restarts', '1']), { instanceOf: UsageError, message: /--ps-cache does not combine with --max-restarts/ });
 });
 
-test.serial('prefetch (ASP): one worker is within 0.02 RMSE of the plain run, np 2 learns the planted model; prefetched pulls are counted', async (t) => {
+test.serial('prefetch: one worker (ASP) is within 0.02 RMSE of the plain run, np 2 (ASP and SSP 1) learns the planted model; prefetched pulls are counted', async (t) => {
   const base = ['--train', trainFile, '--test', testFile, '--factors', '4', '--epochs', '15', '--lr', '0.1', '--l2', '0.01', '--quiet'];
-  const run = async (np: number, pre: boolean) => {
-    const metrics = join(dir, `fm.prefetch.${np}.${pre}.json`);
-    const { result, output } = await runRanks(np, 'workers/fm.worker.js', [...base, ...(pre ? ['--prefetch'] : []), '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 90_000 });
+  const run = async (np: number, pre: boolean, extra: string[] = []) => {
+    const metrics = join(dir, `fm.prefetch.${np}.${pre}${extra.join('')}.json`);
+    const { result, output } = await runRanks(np, 'workers/fm.worker.js', [...base, ...extra, ...(pre ? ['--prefetch'] : []), '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 90_000 });
     t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
     return JSON.parse(readFileSync(metrics, 'utf8')) as { rmse: number; prefetch: boolean; prefetched_pulls: number; steps_per_epoch: number; epochs: number };
   };
@@ -204,6 +204,11 @@ test.serial('prefetch (ASP): one worker is within 0.02 RMSE of the plain run, np
   const two = await run(2, true);
   t.log(`np 2 RMSE with prefetch: ${two.rmse.toFixed(4)}`);
   t.true(two.prefetched_pulls > 0 && two.rmse < 0.3, JSON.stringify(two));
+  // SSP 1: the table runs at bound 0 so the pull one clock early still sees every worker's
+  // clock t - 1; the workers wait on each other as under BSP, and must not deadlock.
+  const ssp = await run(2, true, ['--staleness', '1']);
+  t.log(`np 2 SSP 1 RMSE with prefetch: ${ssp.rmse.toFixed(4)}`);
+  t.true(ssp.prefetched_pulls > 0 && ssp.rmse < 0.3, JSON.stringify(ssp));
   // BSP keeps pull -> compute -> push; the coordinate solvers have no pulls.
   await t.throwsAsync(() => main(['--train', trainFile, '--prefetch', '--staleness', '0']), { instanceOf: UsageError, message: /--prefetch pulls 1 clock\(s\) ahead, which --staleness 0 does not allow/ });
   await t.throwsAsync(() => main(['--train', trainFile, '--prefetch', '--solver', 'als']), { instanceOf: UsageError, message: /--prefetch does not apply to --solver als/ });
