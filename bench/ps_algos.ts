@@ -7,7 +7,7 @@
 //
 //   node dist/bench/ps_algos.js [--rows N] [--keep DIR] [--slow-ms MS]
 //        [--straggler every|intermittent|intermittent-all] [--straggler-epochs E] [--straggler-prob P]
-//        [--ssp-staleness S] [--repeat N] [--seed S] [--only-straggler]
+//        [--ssp-staleness S] [--repeat N] [--seed S] [--only-straggler] [--prefetch-compare]
 //
 // --straggler every (default): the slow rank sleeps --slow-ms after every minibatch (FTRL and FM).
 // --straggler intermittent: FTRL only; the slow rank sleeps --slow-ms on a seeded random
@@ -18,8 +18,12 @@
 // --ssp-staleness S (default 2) is the SSP side of the intermittent comparison; --repeat N runs
 //   both N times, alternating, and prints medians.
 // --only-straggler skips the np 1 / np 2 throughput cases.
+// --prefetch-compare runs only FTRL and FM (ASP) at np 1 and 2 without and with --prefetch,
+//   alternating, --repeat N times, and prints medians of rows/s and the metric with the load
+//   average before and after (the machine is shared). With it, --staleness S is passed to both
+//   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '../lib/data/datagen.js';
 import { main as ftrlMain } from '../cli/trainers/ftrl_cli.js';
@@ -90,12 +94,34 @@ async function bench(): Promise<void> {
     const straggler = stringFlag('straggler', 'every');
     if (!['every', 'intermittent', 'intermittent-all'].includes(straggler)) throw new Error(`--straggler must be every, intermittent or intermittent-all, got ${straggler}`);
     const slowMs = String(flag('slow-ms', 5));
-    if (!process.argv.includes('--only-straggler')) {
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+    if (process.argv.includes('--prefetch-compare')) {
+      const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+      medians.push(`load average before: ${load()}`);
+      const repeat = flag('repeat', 3);
+      const nps = stringFlag('nps', '1,2').split(',').map(Number);
+      const st = stringFlag('staleness', '');
+      const extra = st ? ['--staleness', st] : [];
+      const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
+      for (const algo of ['ftrl', 'fm'] as const) for (const np of nps) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
+      for (const [algo, base, np] of cases) {
+        for (let i = 0; i < repeat; i++) {
+          for (const pre of [false, true]) results.push(await runCase(algo, `${algo} np ${np}${pre ? ' prefetch' : ''}`, [...base, '-np', String(np), ...(pre ? ['--prefetch'] : [])], dir));
+        }
+        for (const pre of [false, true]) {
+          const rs = results.filter((r) => r.name === `${algo} np ${np}${pre ? ' prefetch' : ''}`);
+          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${median(rs.map((r) => r.rowsPerSecond))} rows/s, ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}`);
+        }
+      }
+      medians.push(`load average after: ${load()}`);
+    } else if (!process.argv.includes('--only-straggler')) {
       for (const np of [1, 2]) results.push(await runCase('ftrl', `ftrl np ${np}`, [...ftrl, '-np', String(np)], dir));
       for (const np of [1, 2]) results.push(await runCase('fm', `fm np ${np}`, [...fm, '-np', String(np)], dir));
     }
     const slow = ['--slow-rank', '1', '--slow-ms', slowMs];
-    if (straggler === 'every') {
+    if (process.argv.includes('--prefetch-compare')) {
+      // Throughput only (above).
+    } else if (straggler === 'every') {
       for (const s of ['0', '2']) results.push(await runCase('ftrl', `ftrl np 2 s=${s} slow`, [...ftrl, '-np', '2', '--staleness', s, ...slow], dir));
       for (const s of ['0', '2']) results.push(await runCase('fm', `fm np 2 s=${s} slow`, [...fm, '-np', '2', '--staleness', s, ...slow], dir));
     } else {
@@ -110,7 +136,6 @@ async function bench(): Promise<void> {
         for (const s of ['0', ssp]) results.push(await runCase('ftrl', `ftrl np 2 s=${s} ${straggler}`, [...ftrl, '-np', '2', '--staleness', s, ...inter], dir));
       }
       if (repeat > 1) {
-        const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
         for (const s of ['0', ssp]) {
           const rs = results.filter((r) => r.staleness === s && r.name.includes(straggler));
           medians.push(`median of ${rs.length}, s=${s}: train ${median(rs.map((r) => r.trainSeconds)).toFixed(2)} s, wall ${median(rs.map((r) => r.wallSeconds)).toFixed(2)} s, auc ${median(rs.map((r) => r.value)).toFixed(4)}`);

@@ -29,6 +29,7 @@ import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
+import { Prefetcher } from '../ps_trainer/prefetch.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
 export { parseFmArgs, FM_DEFAULTS, FM_USAGE, type FmParams, type FmTask } from './params.js';
@@ -43,6 +44,11 @@ export interface FmTrainOptions {
   seed: number;
   labelThreshold?: number;
   slowMs?: number;
+  /**
+   * --prefetch: the next minibatch's keys are extracted and pulled while this one is computed
+   * and pushed (ps_trainer/prefetch.ts; the table's SSP bound must already be lowered by 1).
+   */
+  prefetch?: boolean;
 }
 
 export interface FmEpochStats {
@@ -85,6 +91,8 @@ export interface FmTrainResult {
   globalRows: number;
   seconds: number;
   steps: number;
+  /** Minibatches whose rows were pulled one minibatch ahead (--prefetch). */
+  prefetchedPulls: number;
   /** Key of the next collective round (ps_trainer/recovery.ts). */
   nextRound: number;
   /** Where this worker started (a replacement or --resume); null: from the beginning. */
@@ -110,6 +118,13 @@ export async function fmLabelInfo(comm: Collective, data: CsrMatrix, task: FmTas
   await comm.allReduce(mn, { op: 'min' });
   await comm.allReduce(mx, { op: 'max' });
   return { offset: sum[1]! > 0 ? sum[0]! / sum[1]! : 0, min: mn[0]!, max: mx[0]! };
+}
+
+/** A minibatch's distinct keys (m of them) and their pulled parameter rows. */
+interface Batch {
+  m: number;
+  keys: BigUint64Array;
+  params: Float32Array;
 }
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
@@ -163,6 +178,32 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
     }
   };
   for (let epoch = 1; epoch < startEpoch; epoch++) shuffle(epoch);
+  const prefetcher = o.prefetch ? new Prefetcher<Batch>() : null;
+  /**
+   * Distinct keys of the shuffled rows [lo, hi) (slot -> position in the pulled rows, kept in
+   * posOf for the batch's entries: batches of an epoch never share rows) and their pulled rows.
+   */
+  const request = (lo: number, hi: number): Promise<Batch> => {
+    gen++;
+    let m = 0;
+    stamp[0] = gen;
+    localPos[0] = m;
+    list[m++] = 0;
+    for (let b = lo; b < hi; b++) {
+      const r = perm[b]!;
+      for (let e = rp[r]!; e < rp[r + 1]!; e++) {
+        const s = slots.slotOf[e]!;
+        if (stamp[s] !== gen) {
+          stamp[s] = gen;
+          localPos[s] = m;
+          list[m++] = s;
+        }
+        posOf[e] = localPos[s]!;
+      }
+    }
+    const keys = keysOf(slots, list.subarray(0, m));
+    return table.pull(keys).then((params) => ({ m, keys, params }));
+  };
   for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
     const te = performance.now();
     shuffle(epoch);
@@ -173,26 +214,10 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
       if (hi > lo) {
-        // Distinct keys of the batch: slot -> position in the pulled rows.
-        gen++;
-        let m = 0;
-        stamp[0] = gen;
-        localPos[0] = m;
-        list[m++] = 0;
-        for (let b = lo; b < hi; b++) {
-          const r = perm[b]!;
-          for (let e = rp[r]!; e < rp[r + 1]!; e++) {
-            const s = slots.slotOf[e]!;
-            if (stamp[s] !== gen) {
-              stamp[s] = gen;
-              localPos[s] = m;
-              list[m++] = s;
-            }
-            posOf[e] = localPos[s]!;
-          }
-        }
-        const keys = keysOf(slots, list.subarray(0, m));
-        const params = await table.pull(keys);
+        const { m, keys, params } = (await prefetcher?.take(lo)) ?? (await request(lo, hi));
+        // Double buffering: the next minibatch's keys and pull go out before this one is computed.
+        const nextLo = hi;
+        if (prefetcher && step + 1 < steps && nextLo < data.numRows) prefetcher.issue(nextLo, () => request(nextLo, Math.min(nextLo + o.batch, data.numRows)));
         const grad = new Float32Array(m * stride);
         for (let b = lo; b < hi; b++) {
           const r = perm[b]!;
@@ -212,6 +237,8 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
           grad[0] = grad[0]! + dl;
           fmAccumulateGradient(params, k, posOf, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
         }
+        // The answer in flight must not race this push (prefetch.ts).
+        await prefetcher?.settle();
         await table.push(keys, grad);
         await rec.record({ epoch, step: step + 1, loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
       }
@@ -238,7 +265,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   }
   const finalKey = o.epochs * (steps + 1) + 1;
   await rec.round(finalKey, () => comm.barrier());
-  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, nextRound: finalKey + 1, resumedAt };
+  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, prefetchedPulls: prefetcher?.used ?? 0, nextRound: finalKey + 1, resumedAt };
 }
 
 /** Scores of every row given the pulled parameter rows of `slots` (row s at s * (k + 1); w0 at the bias slot). */

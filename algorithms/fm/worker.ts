@@ -14,6 +14,7 @@ import { sigmoid } from '../../lib/sigmoid.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ps_trainer/kv.js';
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { init, restartCount } from '../../lib/index.js';
+import { prefetchStaleness } from '../ps_trainer/prefetch.js';
 import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 import { rmse } from './fm.js';
 import { runFmCoordinateWorker } from './coordinate_worker.js';
@@ -76,7 +77,8 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
       dim: p.factors + 1,
       init: { type: 'normal', std: p.initStd, seed: p.seed },
       updater: { type: 'adagrad', lr: p.lr, eps: p.eps },
-      consistency: consistencyOf(p.staleness),
+      // --prefetch pulls one clock early: the table's bound is lowered to match (prefetch.ts).
+      consistency: consistencyOf(p.prefetch ? prefetchStaleness('shoal train fm', p.staleness, 1) : p.staleness),
     });
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (ps_trainer/recovery.ts).
     const rec = await psRecovery(comm, p, 'fm');
@@ -119,6 +121,8 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
       // The end of the job is one collective round: after a worker loss everyone runs it again.
       await rec.round(result.nextRound, async () => {
         const ids = await gatherIds(comm, result.slots.ids);
+        const prefetchedBuf = new Float64Array([result.prefetchedPulls]);
+        await comm.reduceTo(prefetchedBuf, 0, { op: 'sum' });
         const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
         if (comm.rank === 0 && ids) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
@@ -140,6 +144,8 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
             rows_per_second: Math.round((result.globalRows * p.epochs) / Math.max(result.seconds, 1e-9)),
             load_seconds: secs(loadSeconds),
             steps_per_epoch: result.steps,
+            prefetch: p.prefetch,
+            prefetched_pulls: prefetchedBuf[0],
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
           if (cacheTotals) metrics['ps_cache'] = cacheTotals;

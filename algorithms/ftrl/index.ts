@@ -44,6 +44,7 @@ import { Rng } from '../../lib/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
+import { Prefetcher } from '../ps_trainer/prefetch.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
@@ -67,6 +68,12 @@ export interface FtrlTrainOptions extends FtrlHyper {
   stragglerProb?: number;
   /** Seed of the intermittent straggler's draws (mixed with the rank). */
   seed?: number;
+  /**
+   * --prefetch: the next window's pull is in flight while this one is computed and pushed
+   * (ps_trainer/prefetch.ts; the tables' SSP bound must already be lowered by pullEvery).
+   * Not with rollback mode (its corrections assume the pull is current).
+   */
+  prefetch?: boolean;
 }
 
 /** The two tables of a run: `w` (ftrl updater, dim 1) and `n` (add updater, dim 1). */
@@ -116,11 +123,20 @@ export interface FtrlTrainResult {
   slowedSteps: number;
   pushes: number;
   pulls: number;
+  /** Pulls whose answer was requested one window ahead (--prefetch). */
+  prefetchedPulls: number;
   steps: number;
   /** Key of the next collective round (recovery.ts): the caller's rounds after training use it and up. */
   nextRound: number;
   /** Where this worker started (a replacement or --resume): epoch and minibatch; null: from the beginning. */
   resumedAt: { epoch: number; step: number } | null;
+}
+
+/** Distinct slots of a window and their pulled w and n. */
+interface Pulled {
+  list: Uint32Array;
+  ws: Float32Array;
+  ns: Float32Array;
 }
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
@@ -176,6 +192,14 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const slowProb = o.stragglerProb ?? 0.2;
   const t0 = performance.now();
 
+  if (o.prefetch && rollbackMode) throw new RangeError('trainFtrl: prefetch does not combine with trust mode rollback');
+  // --prefetch: the answer for the next window, and the deltas pushed after that answer was
+  // taken (the answer misses them; they are added back when it is applied).
+  const prefetcher = o.prefetch ? new Prefetcher<Pulled>() : null;
+  const missZ = prefetcher ? new Float64Array(S) : null;
+  const missN = prefetcher ? new Float64Array(S) : null;
+  const missList: number[] = [];
+
   const markDirty = (s: number): void => {
     if (!dirty[s]) {
       dirty[s] = 1;
@@ -183,15 +207,25 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     }
   };
 
-  const pull = async (lo: number, hi: number, snapshot: boolean): Promise<void> => {
-    const list = collector.collect(data, slots, lo, hi);
-    if (list.length === 0) return;
+  /** Requests w and n of the distinct keys of rows [lo, hi). */
+  const request = async (lo: number, hi: number): Promise<Pulled> => {
+    const list = collector.collect(data, slots, lo, hi).slice();
+    if (list.length === 0) return { list, ws: new Float32Array(0), ns: new Float32Array(0) };
     const keys = keysOf(slots, list);
     const [ws, ns] = await Promise.all([tables.w.pull(keys), tables.n.pull(keys)]);
+    return { list, ws, ns };
+  };
+
+  const pull = async (lo: number, hi: number, snapshot: boolean): Promise<void> => {
+    const { list, ws, ns } = (await prefetcher?.take(lo)) ?? (await request(lo, hi));
+    if (list.length === 0) return;
     for (let j = 0; j < list.length; j++) {
       const s = list[j]!;
       const nServer = Math.max(ns[j]!, 0);
-      const zServer = ftrlZFromWeight(ws[j]!, nServer, h, z[s]! - pdz[s]!);
+      // What this worker has added since the answer: pending deltas, and pushes it missed.
+      const mz = pdz[s]! + (missZ ? missZ[s]! : 0);
+      const mn = pdn[s]! + (missN ? missN[s]! : 0);
+      const zServer = ftrlZFromWeight(ws[j]!, nServer, h, z[s]! - mz);
       if (good && corrPending) {
         // The server's z once this worker's pending corrections land.
         const zEff = zServer + corrPending[s]!;
@@ -206,15 +240,22 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
           good[s] = wEff;
         }
       }
-      z[s] = zServer + pdz[s]!;
-      n[s] = nServer + pdn[s]!;
+      z[s] = zServer + mz;
+      n[s] = nServer + mn;
       w[s] = ftrlWeight(z[s]!, n[s]!, h);
+    }
+    if (missZ && missN) {
+      for (const s of missList) missZ[s] = missN[s] = 0;
+      missList.length = 0;
     }
     pulls++;
   };
 
   const push = async (): Promise<void> => {
     if (numDirty === 0) return;
+    // The answer in flight must not race this push: wait for it, then remember what it misses.
+    const missing = prefetcher !== null && prefetcher.busy;
+    if (missing) await prefetcher.settle();
     const list = dirtyList.subarray(0, numDirty);
     const keys = keysOf(slots, list);
     const zn = new Float32Array(2 * list.length);
@@ -224,6 +265,11 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       zn[2 * j] = pdz[s]!;
       zn[2 * j + 1] = pdn[s]!;
       dn[j] = pdn[s]!;
+      if (missing && missZ && missN) {
+        if (missZ[s] === 0 && missN[s] === 0) missList.push(s);
+        missZ[s] = missZ[s]! + pdz[s]!;
+        missN[s] = missN[s]! + pdn[s]!;
+      }
       pdz[s] = 0;
       pdn[s] = 0;
       dirty[s] = 0;
@@ -269,6 +315,9 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
         const snapshot = period !== lastSnapshotPeriod;
         lastSnapshotPeriod = period;
         await pull(lo, Math.min(data.numRows, lo + o.pullEvery * o.batch), snapshot);
+        // Double buffering: the next window's pull goes out before this one is computed.
+        const nextLo = (Math.floor(step / o.pullEvery) + 1) * o.pullEvery * o.batch;
+        if (prefetcher && nextLo < data.numRows) prefetcher.issue(nextLo, () => request(nextLo, Math.min(data.numRows, nextLo + o.pullEvery * o.batch)));
       }
       for (let r = lo; r < hi; r++) {
         const b = rp[r]!;
@@ -320,6 +369,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     slowedSteps,
     pushes,
     pulls,
+    prefetchedPulls: prefetcher?.used ?? 0,
     steps,
   };
 }

@@ -15,6 +15,7 @@ import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from '../p
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
 import { init, restartCount } from '../../lib/index.js';
+import { prefetchStaleness } from '../ps_trainer/prefetch.js';
 import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
@@ -52,7 +53,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const tLoad = performance.now();
     const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
     const test = comm.rank === 0 && p.test ? new FtrlEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.bias, p.labelThreshold) : null;
-    const consistency = consistencyOf(p.staleness);
+    // --prefetch pulls pull-every clocks early: the tables' bound is lowered to match (prefetch.ts).
+    const consistency = consistencyOf(p.prefetch ? prefetchStaleness('shoal train ftrl', p.staleness, p.pullEvery) : p.staleness);
     const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
     const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
     // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock; n adds pushes.
@@ -113,6 +115,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
       await rec.round(result.nextRound, async () => {
         const slowedBuf = new Float64Array([result.slowedSteps]);
         await comm.reduceTo(slowedBuf, 0, { op: 'sum' });
+        const prefetchedBuf = new Float64Array([result.prefetchedPulls]);
+        await comm.reduceTo(prefetchedBuf, 0, { op: 'sum' });
         const keys = await gatherIds(comm, result.slots.ids);
         const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
         if (comm.rank === 0 && keys) {
@@ -141,6 +145,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             trust_region_rollbacks: rollbacksTotal,
             straggler: (p.slowRank >= 0 || p.straggler === 'intermittent-all') && p.slowMs > 0 ? { rank: p.straggler === 'intermittent-all' ? 'all' : p.slowRank, ms: p.slowMs, mode: p.straggler, ...(p.straggler !== 'every' ? { prob: p.stragglerProb } : {}), slowed_steps: slowedBuf[0] } : null,
             steps_per_epoch: result.steps,
+            prefetch: p.prefetch,
+            prefetched_pulls: prefetchedBuf[0],
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
           if (cacheTotals) metrics['ps_cache'] = cacheTotals;

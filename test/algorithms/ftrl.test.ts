@@ -101,7 +101,7 @@ async function inMemoryRun(o: Partial<FtrlTrainOptions>) {
   const opts: FtrlTrainOptions = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, batch: 37, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: Infinity, bias: true, ...o };
   const w = new LocalFtrlTable(opts);
   const n = new LocalAddTable(1);
-  await trainFtrl(opts, data, { w, n, clock: async () => {} }, { comm: localCollective() });
+  const result = await trainFtrl(opts, data, { w, n, clock: async () => {} }, { comm: localCollective() });
   const ref = ftrlReference(opts, data);
   let maxDiff = 0;
   for (const [id, s] of ref) {
@@ -109,7 +109,7 @@ async function inMemoryRun(o: Partial<FtrlTrainOptions>) {
     const got = (await w.pull(new BigUint64Array([key])))[0]!;
     maxDiff = Math.max(maxDiff, Math.abs(got - ftrlWeight(s.z, s.n, opts)));
   }
-  return { maxDiff, keys: ref.size, w, data };
+  return { maxDiff, keys: ref.size, w, data, result };
 }
 
 test('one worker merging z/n deltas through ftrl/add tables equals sequential FTRL', async (t) => {
@@ -118,6 +118,26 @@ test('one worker merging z/n deltas through ftrl/add tables equals sequential FT
   t.true(r.maxDiff < 2e-5, `max |w - w_ref| = ${r.maxDiff}`);
   const lazy = await inMemoryRun({ pushEvery: 3, pullEvery: 2 });
   t.true(lazy.maxDiff < 2e-5, `push-every 3 / pull-every 2: max |w - w_ref| = ${lazy.maxDiff}`);
+});
+
+test('prefetch: one worker in memory still equals sequential FTRL (deltas pushed after the early answer are added back)', async (t) => {
+  // The in-memory tables answer a pull when it is issued, so every prefetched answer misses
+  // the push of the window before it: only the added-back deltas keep the result exact.
+  for (const o of [{}, { pushEvery: 3, pullEvery: 2 }, { pushEvery: 1, pullEvery: 3 }, { pushEvery: 2, pullEvery: 1 }]) {
+    const r = await inMemoryRun({ ...o, prefetch: true });
+    t.true(r.result.prefetchedPulls > 0 && r.result.prefetchedPulls === r.result.pulls - 1, `${JSON.stringify(o)}: ${r.result.prefetchedPulls} of ${r.result.pulls} pulls prefetched`);
+    t.true(r.maxDiff < 2e-5, `${JSON.stringify(o)}: max |w - w_ref| = ${r.maxDiff}`);
+  }
+});
+
+test('flags: --prefetch needs a staleness bound that allows the early pull', (t) => {
+  t.true(parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', 'asp']).prefetch);
+  t.true(parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', '2', '--pull-every', '2']).prefetch);
+  t.false(parseFtrlArgs(['--train', 'x']).prefetch);
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', 'bsp']), { instanceOf: UsageError, message: /--prefetch pulls 1 clock\(s\) ahead, which --staleness 0 does not allow/ });
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', '1', '--pull-every', '2']), { instanceOf: UsageError, message: /--staleness 1 does not allow/ });
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '1']), { instanceOf: UsageError, message: /--prefetch does not combine with --ps-cache/ });
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--trust-region', '1', '--trust-mode', 'rollback']), { instanceOf: UsageError, message: /--prefetch does not combine with --trust-mode rollback/ });
 });
 
 test('trust region keeps every weight inside [-R, R]', async (t) => {
@@ -329,6 +349,35 @@ test.serial('one worker with real servers (BSP) reproduces sequential FTRL; the 
   t.true(written.auc > 0.8, `synthetic AUC ${written.auc}`);
   t.is(written.epochs, 1);
   t.true(written.rows_per_second > 0);
+});
+
+test.serial('prefetch with real servers: one worker (ASP) reproduces sequential FTRL, np 2 keeps the AUC; prefetched pulls are counted', async (t) => {
+  const opts = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, bias: true };
+  const base = ['--train', trainFile, '--test', testFile, '--alpha', '0.3', '--l1', '0.5', '--l2', '0.1', '--batch', '37', '--staleness', 'asp', '--quiet'];
+  const model = join(dir, 'prefetch.model.json');
+  const metrics = join(dir, 'prefetch.metrics.json');
+  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--prefetch', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000 });
+  t.true(one.result.ok, `${one.result.summary}\n${one.output.flat().join('\n')}`);
+  const ref = ftrlReference(opts, await readLibsvm(trainFile));
+  const m = await loadFtrlModel(model);
+  let maxDiff = 0;
+  for (const [id, s] of ref) maxDiff = Math.max(maxDiff, Math.abs((id < 0 ? m.bias : (m.weights.get(id) ?? 0)) - ftrlWeight(s.z, s.n, opts)));
+  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}`);
+  const w1 = JSON.parse(readFileSync(metrics, 'utf8')) as { prefetch: boolean; prefetched_pulls: number; steps_per_epoch: number; auc: number };
+  t.true(w1.prefetch);
+  t.is(w1.prefetched_pulls, w1.steps_per_epoch - 1, 'every pull but the first of the epoch was issued ahead');
+  // np 2 (ASP: nondeterministic): the AUC of the prefetching run is within 0.01 of the plain one.
+  const aucs: number[] = [];
+  for (const pre of [false, true]) {
+    const out = join(dir, `prefetch.np2.${pre}.json`);
+    const two = await runRanks(2, 'workers/ftrl.worker.js', [...base, ...(pre ? ['--prefetch'] : []), '--metrics-out', out], { servers: 2, wallTimeoutMs: 60_000 });
+    t.true(two.result.ok, `${two.result.summary}\n${two.output.flat().join('\n')}`);
+    const w2 = JSON.parse(readFileSync(out, 'utf8')) as { prefetched_pulls: number; auc: number };
+    t.is(w2.prefetched_pulls > 0, pre);
+    aucs.push(w2.auc);
+  }
+  t.log(`np 2 AUC without / with prefetch: ${aucs.map((a) => a.toFixed(4)).join(' / ')}`);
+  t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
 });
 
 const haveA9a = existsSync(join(A9A, 'a9a')) && existsSync(join(A9A, 'a9a.t'));
