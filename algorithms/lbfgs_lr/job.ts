@@ -62,6 +62,78 @@ export interface LrJobMetrics {
   train_logloss: number;
 }
 
+/** This rank's shares of the train and test files, or the error reading them (agreed on later, inside the job's collectives). */
+export interface LrShares {
+  trainData: ReadResult | null;
+  testData: ReadResult | null;
+  readError: unknown;
+}
+
+/** Reads this rank's shares with `read`; an error is kept, not thrown, so every rank reaches agreeShares. */
+export async function readShares(comm: Collective, opts: LrJobOptions, read: (comm: Collective, files: string[], opts: LrJobOptions) => Promise<ReadResult>): Promise<LrShares> {
+  try {
+    const trainData = await read(comm, opts.train, opts);
+    const testData = opts.test.length > 0 ? await read(comm, opts.test, opts) : null;
+    return { trainData, testData, readError: null };
+  } catch (err) {
+    return { trainData: null, testData: null, readError: err };
+  }
+}
+
+/**
+ * Collective: a rank that could not read its share must not leave the others waiting in a
+ * collective (they would fail with PeerLostError, exit 1, and maybe first), so all agree on
+ * failure, then all throw; then the global row and nnz counts, empty data refused.
+ */
+export async function agreeShares(comm: Collective, opts: LrJobOptions, shares: LrShares) {
+  const { trainData, testData, readError } = shares;
+  const failed = new Int32Array([readError ? 1 : 0]);
+  await comm.allReduce(failed, { op: 'max' });
+  if (readError) throw readError;
+  if (failed[0] || !trainData) throw new ShoalError('ERR_INVALID_ARGUMENT', 'another rank could not read its share of the data (see its message)', { rank: comm.rank });
+  const counts = await globalCounts(comm, trainData);
+  const testCounts = testData ? await globalCounts(comm, testData) : { rows: 0, nnz: 0 };
+  const skipped = new Float64Array([trainData.skippedLines]);
+  await comm.allReduce(skipped, { op: 'sum' });
+  checkNotEmpty('lr', counts.rows, opts.train, skipped[0]);
+  if (testData) checkNotEmpty('lr --test', testCounts.rows, opts.test);
+  return { trainData, testData, counts, testCounts };
+}
+
+/** metrics.json from a run's numbers: the evaluation metrics `m` (test, or train without a test set) and the training set's `tm`. */
+export function lrJobMetrics(
+  comm: Collective,
+  opts: LrJobOptions,
+  run: Pick<LrJobMetrics, 'objective' | 'iterations' | 'train_seconds' | 'num_features' | 'model_nnz' | 'evaluations' | 'stop_reason' | 'grad_norm' | 'grad_norm_ratio' | 'read_seconds'>,
+  data: { counts: { rows: number; nnz: number }; testCounts: { rows: number }; hasTest: boolean },
+  m: BinaryMetrics,
+  tm: BinaryMetrics,
+): LrJobMetrics {
+  return {
+    objective: run.objective,
+    auc: m.auc,
+    logloss: m.logloss,
+    accuracy: m.accuracy,
+    iterations: run.iterations,
+    train_seconds: run.train_seconds,
+    nnz: data.counts.nnz,
+    evaluated_on: data.hasTest ? 'test' : 'train',
+    train_rows: data.counts.rows,
+    test_rows: data.testCounts.rows,
+    num_features: run.num_features,
+    model_nnz: run.model_nnz,
+    evaluations: run.evaluations,
+    stop_reason: run.stop_reason,
+    grad_norm: run.grad_norm,
+    grad_norm_ratio: run.grad_norm_ratio,
+    read_seconds: run.read_seconds,
+    np: comm.size,
+    solver: opts.params.solver,
+    train_auc: tm.auc,
+    train_logloss: tm.logloss,
+  };
+}
+
 // Labels must be -1, 0 or 1, and an id beyond the dense limit stops the read at its line.
 async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
   const maxFeatures = opts.maxFeatures ?? DEFAULT_MAX_FEATURES;
@@ -83,43 +155,22 @@ async function readShare(comm: Collective, files: string[], opts: LrJobOptions):
  */
 export async function runLrJob(comm: Collective, opts: LrJobOptions): Promise<{ result: LrTrainResult; metrics: LrJobMetrics }> {
   const t0 = performance.now();
-  // A rank that cannot read its share must not leave the others waiting in a collective (they
-  // would fail with PeerLostError, exit 1, and maybe first): agree on failure, then all exit 2.
-  let trainData: ReadResult | null = null;
-  let testData: ReadResult | null = null;
-  let readError: unknown = null;
-  try {
-    trainData = await readShare(comm, opts.train, opts);
-    testData = opts.test.length > 0 ? await readShare(comm, opts.test, opts) : null;
-  } catch (err) {
-    readError = err;
-  }
+  const shares = await readShares(comm, opts, readShare);
   const state = lrTrainingState(comm, opts.recovery ?? {});
-  return resilient(comm, state, () => trainAndReport(comm, opts, t0, trainData, testData, readError, state));
+  return resilient(comm, state, () => trainAndReport(comm, opts, t0, shares, state));
 }
 
 async function trainAndReport(
   comm: Collective,
   opts: LrJobOptions,
   t0: number,
-  trainData: ReadResult | null,
-  testData: ReadResult | null,
-  readError: unknown,
+  shares: LrShares,
   state: ReturnType<typeof lrTrainingState>,
 ): Promise<{ result: LrTrainResult; metrics: LrJobMetrics }> {
   const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
-  const failed = new Int32Array([readError ? 1 : 0]);
-  await comm.allReduce(failed, { op: 'max' });
-  if (readError) throw readError;
-  if (failed[0] || !trainData) throw new ShoalError('ERR_INVALID_ARGUMENT', 'another rank could not read its share of the data (see its message)', { rank: comm.rank });
+  const { trainData, testData, counts, testCounts } = await agreeShares(comm, opts, shares);
   // Test features unseen in training get weight 0; sizing w over both keeps predict in range.
   const numFeatures = await globalNumFeatures(comm, trainData, testData);
-  const counts = await globalCounts(comm, trainData);
-  const testCounts = testData ? await globalCounts(comm, testData) : { rows: 0, nnz: 0 };
-  const skipped = new Float64Array([trainData.skippedLines]);
-  await comm.allReduce(skipped, { op: 'sum' });
-  checkNotEmpty('lr', counts.rows, opts.train, skipped[0]);
-  if (testData) checkNotEmpty('lr --test', testCounts.rows, opts.test);
   const readSeconds = (performance.now() - t0) / 1000;
   log?.(
     `lr: ${opts.params.solver}, np ${comm.size}, ${counts.rows} train rows (${counts.nnz} nnz), ` +
@@ -131,29 +182,25 @@ async function trainAndReport(
   const tm: BinaryMetrics = testData ? await binaryMetrics(comm, predict(result, trainData), trainData.labels) : m;
   let modelNnz = 0;
   for (let j = 0; j < result.weights.length; j++) if (result.weights[j] !== 0) modelNnz++;
-  const metrics: LrJobMetrics = {
-    objective: result.objective,
-    auc: m.auc,
-    logloss: m.logloss,
-    accuracy: m.accuracy,
-    iterations: result.iterations,
-    train_seconds: result.seconds,
-    nnz: counts.nnz,
-    evaluated_on: testData ? 'test' : 'train',
-    train_rows: counts.rows,
-    test_rows: testCounts.rows,
-    num_features: numFeatures,
-    model_nnz: modelNnz,
-    evaluations: result.evaluations,
-    stop_reason: result.reason,
-    grad_norm: result.gradNorm,
-    grad_norm_ratio: result.gradNorm0 ? result.gradNorm / result.gradNorm0 : null,
-    read_seconds: readSeconds,
-    np: comm.size,
-    solver: opts.params.solver,
-    train_auc: tm.auc,
-    train_logloss: tm.logloss,
-  };
+  const metrics = lrJobMetrics(
+    comm,
+    opts,
+    {
+      objective: result.objective,
+      iterations: result.iterations,
+      train_seconds: result.seconds,
+      num_features: numFeatures,
+      model_nnz: modelNnz,
+      evaluations: result.evaluations,
+      stop_reason: result.reason,
+      grad_norm: result.gradNorm,
+      grad_norm_ratio: result.gradNorm0 ? result.gradNorm / result.gradNorm0 : null,
+      read_seconds: readSeconds,
+    },
+    { counts, testCounts, hasTest: testData !== null },
+    m,
+    tm,
+  );
   const ratio = result.gradNorm0 ? `, |g|/|g0| ${(result.gradNorm / result.gradNorm0).toExponential(3)}` : '';
   log?.(
     `lr: done: objective ${result.objective.toFixed(6)} after ${result.iterations} iterations (${result.reason}${ratio}), ` +

@@ -10,7 +10,7 @@ import type { CsrData } from '../common/dataset.js';
 import { predictProbabilities } from '../common/logistic.js';
 import type { LrParams } from '../lbfgs_lr/params.js';
 import { penaltyOf } from '../lbfgs_lr/params.js';
-import type { IterationInfo, StopReason } from '../lbfgs_lr/lbfgs.js';
+import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { ShoalError } from '../../lib/errors.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import { ShardedEvaluator } from './evaluator.js';
@@ -28,13 +28,8 @@ const DONE = 2;
 const FAILED = 3;
 const REASONS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
 
-export interface ShardedTrainResult {
-  objective: number;
-  gradNorm: number;
-  iterations: number;
-  evaluations: number;
-  reason: StopReason;
-  seconds: number;
+/** The dense quasi-Newton result's fields, without the weight vector (it stays on the servers). */
+export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
   /** Non-zero feature weights of the model (over every key). */
   modelNnz: number;
   /** Vector programs the driver ran. */

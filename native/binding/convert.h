@@ -83,6 +83,15 @@ Span<T> typedSpan(Napi::Value v, napi_typedarray_type type, const char* ns, cons
   return Span<T>{reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset()), ta.ElementLength()};
 }
 
+// Whether two spans share any byte: kernels refuse an output that aliases an input.
+template <typename A, typename B>
+bool overlap(const Span<A>& a, const Span<B>& b) {
+  if (a.count == 0 || b.count == 0) return false;
+  const auto* a0 = reinterpret_cast<const uint8_t*>(a.data);
+  const auto* b0 = reinterpret_cast<const uint8_t*>(b.data);
+  return a0 < b0 + b.count * sizeof(B) && b0 < a0 + a.count * sizeof(A);
+}
+
 // Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array, used in place.
 inline BufferView toBufferView(Napi::Value v, const std::string& op, const std::string& name) {
   Napi::Env env = v.Env();

@@ -17,44 +17,15 @@ namespace binding {
 
 namespace {
 
-template <typename T>
-struct Span {
-  T* data = nullptr;
-  size_t count = 0;
-};
-
 std::string prefix(const char* op) { return std::string("fm.") + op + ": "; }
 
 template <typename T>
 Span<T> arg(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* op, const char* name) {
-  Napi::Env env = info.Env();
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    std::string got = v.IsTypedArray() ? typedArrayName(v.As<Napi::TypedArray>().TypedArrayType())
-                      : v.IsNull()     ? "null"
-                      : v.IsUndefined() ? "undefined"
-                                        : "a non-TypedArray";
-    throw Napi::TypeError::New(env, prefix(op) + "expected a " + typedArrayName(type) + " for '" + name + "' but received " + got);
-  }
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  if (ab.IsDetached() || (ab.Data() == nullptr && ta.ByteLength() > 0)) throw Napi::TypeError::New(env, prefix(op) + "'" + name + "' is detached");
-  Span<T> s;
-  s.data = reinterpret_cast<T*>(static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset());
-  s.count = ta.ElementLength();
-  return s;
+  return typedSpan<T>(info[i], type, "fm.", op, name);
 }
 
 void need(Napi::Env env, bool ok, const char* op, const std::string& what) {
   if (!ok) throw Napi::RangeError::New(env, prefix(op) + what);
-}
-
-template <typename A, typename B>
-bool overlap(const Span<A>& a, const Span<B>& b) {
-  if (a.count == 0 || b.count == 0) return false;
-  const auto* a0 = reinterpret_cast<const uint8_t*>(a.data);
-  const auto* b0 = reinterpret_cast<const uint8_t*>(b.data);
-  return a0 < b0 + b.count * sizeof(B) && b0 < a0 + a.count * sizeof(A);
 }
 
 // Arguments shared by both calls, in this order:

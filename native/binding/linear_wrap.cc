@@ -54,14 +54,6 @@ void need(Napi::Env env, bool ok, const char* op, const std::string& what) {
   if (!ok) throw Napi::RangeError::New(env, prefix(op) + what);
 }
 
-template <typename A, typename B>
-bool overlap(const Span<A>& a, const Span<B>& b) {
-  if (a.count == 0 || b.count == 0) return false;
-  const auto* a0 = reinterpret_cast<const uint8_t*>(a.data);
-  const auto* b0 = reinterpret_cast<const uint8_t*>(b.data);
-  return a0 < b0 + b.count * sizeof(B) && b0 < a0 + a.count * sizeof(A);
-}
-
 // The CSR arguments 0..2, checked: offsets ascending and within featureIds/values.
 linear::Csr csrArgs(const Napi::CallbackInfo& info, const char* op) {
   Napi::Env env = info.Env();

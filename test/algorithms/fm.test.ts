@@ -3,7 +3,7 @@
 // MovieLens goals.
 import test from 'ava';
 import { UsageError } from '../../lib/cli_flags.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmAccumulateGradient, fmGradVDirect, fmScore, fmScoreDirect, rmse, trainFm } from '../../algorithms/fm/index.js';
@@ -16,17 +16,13 @@ import { Rng } from '../helpers/mulberry_rng.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { main } from '../../cli/trainers/fm_cli.js';
 import { runRanks } from '../helpers/run_job.js';
-import { plantedRatings } from '../helpers/planted_fm.js';
+import { writePlantedRatings } from '../helpers/planted_fm.js';
 
 const ML = '/work/shared/data/movielens100k';
 const dir = mkdtempSync(join(tmpdir(), 'shoal-fm-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-const [plantedTrain, plantedTest, noiseRmse] = plantedRatings(300, 200, 24000, 4000, 0.2);
-const trainFile = join(dir, 'planted.train');
-const testFile = join(dir, 'planted.test');
-writeFileSync(trainFile, plantedTrain);
-writeFileSync(testFile, plantedTest);
+const { trainFile, testFile, noiseRmse } = writePlantedRatings(dir);
 
 test('fmScore and its gradient equal the direct O(k n^2) formulas', (t) => {
   const rng = new Rng(3);

@@ -21,18 +21,14 @@ import { main } from '../../cli/trainers/fm_cli.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { native } from '../../lib/native.js';
 import { UsageError } from '../../lib/cli_flags.js';
-import { plantedRatings } from '../helpers/planted_fm.js';
+import { writePlantedRatings } from '../helpers/planted_fm.js';
 import { runRanks } from '../helpers/run_job.js';
 
 const ML = '/work/shared/data/movielens100k';
 const dir = mkdtempSync(join(tmpdir(), 'shoal-fm-coord-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-const [plantedTrain, plantedTest, noiseRmse] = plantedRatings(300, 200, 24000, 4000, 0.2);
-const trainFile = join(dir, 'planted.train');
-const testFile = join(dir, 'planted.test');
-writeFileSync(trainFile, plantedTrain);
-writeFileSync(testFile, plantedTest);
+const { trainFile, testFile, noiseRmse } = writePlantedRatings(dir);
 
 const base: FmCoordinateOptions = { solver: 'mcmc', task: 'regression', factors: 4, iterations: 40, seed: 5, initStd: 0.1, l2w: 1, l2v: 1, burnIn: 0, keepSamples: 1000 };
 

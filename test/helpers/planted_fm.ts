@@ -1,4 +1,7 @@
 // Data from a planted order-2 factorization machine, for the FM tests (AdaGrad, ALS, MCMC).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { Rng } from './mulberry_rng.js';
 
 /**
@@ -26,3 +29,13 @@ export function plantedRatings(users: number, items: number, rows: number, testR
   return [lines.slice(0, rows).join('\n') + '\n', lines.slice(rows).join('\n') + '\n', Math.sqrt(sq / testRows)];
 }
 
+
+/** The FM tests' planted set (300 users, 200 items, 24000 + 4000 ratings, noise 0.2) written into `dir`. */
+export function writePlantedRatings(dir: string): { trainFile: string; testFile: string; noiseRmse: number } {
+  const [train, test, noiseRmse] = plantedRatings(300, 200, 24000, 4000, 0.2);
+  const trainFile = join(dir, 'planted.train');
+  const testFile = join(dir, 'planted.test');
+  writeFileSync(trainFile, train);
+  writeFileSync(testFile, test);
+  return { trainFile, testFile, noiseRmse };
+}
