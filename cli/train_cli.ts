@@ -34,6 +34,8 @@ export const LR_FLAGS = {
   m: { kind: 'int', min: 1, value: 'M', help: 'L-BFGS/OWL-QN history (default 10)' },
   'block-size': { kind: 'int', min: 1, value: 'B', help: 'bcd features per block (default min(features, 256); dim/16 with diagonal)' },
   'bcd-hessian': { kind: 'choice', choices: ['block', 'diagonal'], help: 'bcd block statistics (default block)' },
+  'bcd-blocks': { kind: 'int', min: 1, max: 4096, value: 'N', help: 'bcd --servers: feature blocks, ranges of the hashed key space (default 16)' },
+  'bcd-parallel': { kind: 'int', min: 1, value: 'P', help: 'bcd --servers: blocks updated together per round, one line-searched step (default 1)' },
   'skip-bad-lines': { kind: 'bool', help: 'skip malformed lines instead of failing (counted; ids above --max-features still fail)' },
   'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\nthe dense model (default 16777216 = 2^24: 128 MiB per float64 vector)' },
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B) (the model records B for predict)' },
@@ -112,6 +114,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     seed: v.seed,
     blockSize: v['block-size'],
     bcdHessian: v['bcd-hessian'],
+    bcdBlocks: v['bcd-blocks'],
+    bcdParallel: v['bcd-parallel'],
   });
   const penalty: LrPenaltyKind | undefined = v.penalty;
   const l1Given = v.l1 !== undefined;
@@ -127,14 +131,20 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   }
   if (out.servers > 0) checkShardedArgs(out, v);
   else if (v.replication !== undefined) throw usage('--replication needs --servers K (the dense model has no servers)');
+  else if (v['bcd-blocks'] !== undefined || v['bcd-parallel'] !== undefined) throw usage(`--${v['bcd-blocks'] !== undefined ? 'bcd-blocks' : 'bcd-parallel'} needs --solver bcd --servers K (the dense bcd takes --block-size)`);
   return out;
 }
 
-// The sharded model (--servers) runs L-BFGS and OWL-QN only, keeps ids as 64-bit keys and
+// The sharded model (--servers) runs L-BFGS, OWL-QN and BCD, keeps ids as 64-bit keys and
 // has no model file yet: refuse what it would otherwise ignore.
-function checkShardedArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown }): void {
+function checkShardedArgs(
+  out: TrainArgs,
+  v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown; 'bcd-blocks'?: unknown; 'bcd-parallel'?: unknown },
+): void {
   const solver = out.params.solver;
-  if (solver !== 'lbfgs' && solver !== 'owlqn') throw usage(`--servers needs --solver lbfgs or owlqn (${solver} keeps a dense model on every rank)`);
+  if (solver !== 'lbfgs' && solver !== 'owlqn' && solver !== 'bcd') throw usage(`--servers needs --solver lbfgs, owlqn or bcd (${solver} keeps a dense model on every rank)`);
+  if (solver === 'bcd') checkShardedBcdArgs(v);
+  else if (v['bcd-blocks'] !== undefined || v['bcd-parallel'] !== undefined) throw usage(`--${v['bcd-blocks'] !== undefined ? 'bcd-blocks' : 'bcd-parallel'} needs --solver bcd`);
   if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
   for (const flag of ['model-out', 'hash-bits', 'max-features'] as const) {
     if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (${flag === 'model-out' ? 'the sharded model stays on the servers; use --metrics-out' : 'ids are kept as 64-bit keys'})`);
@@ -143,6 +153,12 @@ function checkShardedArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'hash-bits
   const rec = out.recovery;
   const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
   if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (the sharded model has no checkpoint or recovery; a lost rank or server fails the job)`);
+}
+
+// Sharded BCD blocks are hash ranges of the key space, with the per-key (diagonal) Newton step.
+function checkShardedBcdArgs(v: { 'block-size'?: unknown; 'bcd-hessian'?: unknown }): void {
+  if (v['block-size'] !== undefined) throw usage('--block-size does not apply with --servers (blocks are ranges of the hashed key space: use --bcd-blocks N)');
+  if (v['bcd-hessian'] === 'block') throw usage('--bcd-hessian block does not apply with --servers (the step is per key, from the Hessian diagonal, computed on the servers)');
 }
 
 async function checkReadable(flag: string, file: string): Promise<void> {

@@ -31,6 +31,10 @@ export interface LrParams {
   blockSize: number;
   /** BCD statistics: full block Hessian (exact block Newton step) or its diagonal. */
   bcdHessian: 'block' | 'diagonal';
+  /** BCD with --servers: feature blocks, each a range of the hashed key space. */
+  bcdBlocks: number;
+  /** BCD with --servers: blocks updated together in one round (one joint, line-searched step). */
+  bcdParallel: number;
 }
 
 export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
@@ -47,6 +51,8 @@ export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
   seed: 1,
   blockSize: 0,
   bcdHessian: 'block',
+  bcdBlocks: 16,
+  bcdParallel: 1,
 });
 
 function check(ok: boolean, name: string, expected: string, value: unknown): void {
@@ -71,6 +77,8 @@ export function lrParams(partial: Partial<LrParams> = {}): LrParams {
   check(Number.isInteger(p.seed), 'seed', 'an integer', p.seed);
   check(Number.isInteger(p.blockSize) && p.blockSize >= 0, 'blockSize', 'an integer >= 0', p.blockSize);
   check(p.bcdHessian === 'block' || p.bcdHessian === 'diagonal', 'bcdHessian', "'block' | 'diagonal'", p.bcdHessian);
+  check(Number.isInteger(p.bcdBlocks) && p.bcdBlocks >= 1 && p.bcdBlocks <= 4096, 'bcdBlocks', 'an integer in 1..4096', p.bcdBlocks);
+  check(Number.isInteger(p.bcdParallel) && p.bcdParallel >= 1 && p.bcdParallel <= p.bcdBlocks + 1, 'bcdParallel', `an integer in 1..bcdBlocks + 1 (${p.bcdBlocks + 1})`, p.bcdParallel);
   return p;
 }
 

@@ -10,6 +10,7 @@ import type { Collective } from '../common/collective.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { progressLogger } from '../common/progress.js';
 import { agreeShares, lrJobMetrics, readShares, type LrJobMetrics, type LrJobOptions } from '../lbfgs_lr/job.js';
+import { trainShardedBcd } from '../sharded_bcd/index.js';
 import { trainSharded } from './index.js';
 
 async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
@@ -28,7 +29,10 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
       `${testCounts.rows} test rows, read in ${readSeconds.toFixed(2)}s`,
   );
   const progress = progressLogger(comm, `${opts.params.solver}`, log, { every: opts.logEvery ?? 1, planned: opts.params.maxIter, mayStopEarly: true });
-  const result = await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, evals: p.evaluations } }));
+  const result =
+    opts.params.solver === 'bcd'
+      ? await trainShardedBcd(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } }))
+      : await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, evals: p.evaluations } }));
   progress.finish();
   const trainProbs = await result.predict(trainData, keys);
   const m = testData ? await binaryMetrics(comm, await result.predict(testData, testData.keys ?? new BigUint64Array(0)), testData.labels) : await binaryMetrics(comm, trainProbs, trainData.labels);

@@ -12,10 +12,11 @@ export type UpdaterOptions =
   | { type: 'custom'; name: string }
   /**
    * `slots` float64 values per key, for solvers that keep their vectors on the servers and
-   * run vector programs there (lib/ps/vector_program.ts). A pull returns slot 0, a push adds
-   * into slot 1, one float64 per key each (as a Float32Array view of 2 floats per key); dim is 2.
+   * run vector programs there (lib/ps/vector_program.ts). With `width` k (default 1) a pull
+   * returns slots 0..k-1 and a push adds into slots k..2k-1, k float64s per key each (as a
+   * Float32Array view of 2k floats per key); dim is 2k, and 2k <= slots.
    */
-  | { type: 'vector'; slots: number };
+  | { type: 'vector'; slots: number; width?: number };
 
 export type InitOptions =
   | { type: 'zeros' }
@@ -115,9 +116,11 @@ export function toTableSpec(name: string, o: TableOptions = {}): TableSpec {
   }
   if (u.type === 'vector') {
     if (!Number.isInteger(u.slots) || u.slots < 2 || u.slots > MAX_VECTOR_SLOTS) throw invalidArgument(where, 'updater.slots', `an integer in [2, ${MAX_VECTOR_SLOTS}]`, u.slots, true);
-    if (o.dim !== undefined && o.dim !== 2) throw invalidArgument(where, 'dim', '2 (or absent) for a vector table: one float64 per pull and push', o.dim, true);
+    const width = u.width ?? 1;
+    if (!Number.isInteger(width) || width < 1 || 2 * width > u.slots) throw invalidArgument(where, 'updater.width', `an integer in [1, slots / 2 = ${Math.floor(u.slots / 2)}]`, width, true);
+    if (o.dim !== undefined && o.dim !== 2 * width) throw invalidArgument(where, 'dim', `${2 * width} (or absent) for a vector table of width ${width}: ${width} float64 per pull and push`, o.dim, true);
     if (i.type !== 'zeros') throw invalidArgument(where, 'init.type', "'zeros' for a vector table", i.type);
-    spec.dim = 2;
+    spec.dim = 2 * width;
     spec.slots = u.slots;
   }
   const set = (key: keyof TableSpec, value: number | undefined) => {

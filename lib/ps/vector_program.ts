@@ -5,7 +5,7 @@
 // workers pull, slot 1 sums what they push.
 import { invalidArgument } from '../errors.js';
 
-const OPS = { lincomb: 0, dot: 1, absSum: 2, pseudoGrad: 3, maskSameSign: 4, project: 5, dotDiff: 6, countNonZero: 7, countRows: 8 } as const;
+const OPS = { lincomb: 0, dot: 1, absSum: 2, pseudoGrad: 3, maskSameSign: 4, project: 5, dotDiff: 6, countNonZero: 7, countRows: 8, newtonStep: 9 } as const;
 const NO_SLOT = 255;
 const INSTR_BYTES = 24;
 /** Most instructions in one program (native kMaxVectorInstrs). */
@@ -67,6 +67,16 @@ export class VectorProgram {
    */
   project(c: number, x: number, alpha: number, dir: number, pg: number, project: boolean): this {
     return this.#add(OPS.project, x, dir, c, pg, alpha, project ? 1 : 0);
+  }
+
+  /**
+   * c = argmin_z g*z + (h + l2)*z^2/2 + l1*|w + z| (0 where h + l2 <= 1e-12): coordinate
+   * descent's soft-thresholded Newton step per key, g the gradient (l2*w included), h the
+   * Hessian diagonal.
+   */
+  newtonStep(c: number, g: number, h: number, w: number, l1: number, l2: number): this {
+    if (!(l1 >= 0) || !(l2 >= 0)) throw invalidArgument('VectorProgram.newtonStep', 'l1/l2', 'numbers >= 0', [l1, l2], true);
+    return this.#add(OPS.newtonStep, g, h, c, w, l1, l2);
   }
 
   get length(): number {

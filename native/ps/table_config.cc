@@ -102,8 +102,11 @@ void validate(const TableConfig& config) {
       if (up.beta == 0 && up.l2 == 0) invalid("updater.beta", "> 0 when updater.l2 is 0 (w would divide by zero)", up.beta);
       break;
     case UpdaterKind::kVector:
-      if (config.dim != 2) invalid("dim", "2 for a vector table (one float64 per pull and push)", config.dim);
       if (up.vectorSlots < 2 || up.vectorSlots > kMaxVectorSlots) invalid("updater.slots", "an integer in [2, " + std::to_string(kMaxVectorSlots) + "]", up.vectorSlots);
+      // k float64s pulled from slots 0..k-1 and pushed into k..2k-1 (2 floats each).
+      if (config.dim % 2 != 0 || config.dim > up.vectorSlots) {
+        invalid("dim", "2k for a vector table (k float64s per pull and push, 2k <= slots = " + std::to_string(up.vectorSlots) + ")", config.dim);
+      }
       if (init.kind != InitKind::kZeros) invalid("init.kind", "zeros for a vector table", static_cast<int>(init.kind));
       break;
     default: invalid("updater.kind", "0 (assign) .. 4 (ftrl) or 6 (vector)", static_cast<int>(up.kind));

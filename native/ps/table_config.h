@@ -8,9 +8,10 @@
 namespace shoal::ps {
 
 // kVector (6; 5 is the wire's custom updater): a row of `vectorSlots` float64 slots for
-// solvers that keep their vectors on the servers (ps/vector_program.h). dim must be 2: a pull
-// returns slot 0 (the point workers evaluate at) and a push adds one float64 into slot 1 (the
-// gradient), each as two floats' bytes.
+// solvers that keep their vectors on the servers (ps/vector_program.h). dim is 2k (k >= 1,
+// 2k <= vectorSlots): a pull returns slots 0..k-1 and a push adds k float64s into slots
+// k..2k-1, each float64 as two floats' bytes. k = 1: pull the point (slot 0), push the
+// gradient (slot 1); k = 2 (BCD): pull w and the step, push gradient and Hessian diagonal.
 enum class UpdaterKind : uint8_t { kAssign = 0, kAdd = 1, kSgd = 2, kAdagrad = 3, kFtrl = 4, kVector = 6 };
 
 // Fields an updater does not use are ignored (sgd reads lr; adagrad lr and eps; ftrl alpha,

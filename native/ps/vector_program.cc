@@ -28,8 +28,8 @@ void check(const VectorInstr& in, size_t index, uint32_t slots) {
   // Which slots each op reads or writes; b may be kNoSlot for kLincomb only.
   const bool usesB = o != VectorOp::kAbsSum && o != VectorOp::kCountNonZero && o != VectorOp::kMaskSameSign && o != VectorOp::kCountRows;
   const bool usesC = o == VectorOp::kLincomb || o == VectorOp::kPseudoGrad || o == VectorOp::kMaskSameSign || o == VectorOp::kProject ||
-                     o == VectorOp::kDotDiff;
-  const bool usesD = o == VectorOp::kProject;
+                     o == VectorOp::kDotDiff || o == VectorOp::kNewtonStep;
+  const bool usesD = o == VectorOp::kProject || o == VectorOp::kNewtonStep;
   const auto need = [&](const char* name, uint8_t slot, bool optional) {
     if (optional && slot == kNoSlot) return;
     if (slot >= slots) {
@@ -42,6 +42,7 @@ void check(const VectorInstr& in, size_t index, uint32_t slots) {
   if (usesC) need("c", in.c, false);
   if (usesD) need("d", in.d, false);
   if (!std::isfinite(in.alpha) || !std::isfinite(in.beta)) throw Error(ErrorCode::kInvalidArgument, where + ": alpha and beta must be finite");
+  if (o == VectorOp::kNewtonStep && (in.alpha < 0 || in.beta < 0)) throw Error(ErrorCode::kInvalidArgument, where + ": newton step needs l1 (alpha) and l2 (beta) >= 0");
 }
 
 // Rows are float arrays (ShardStore); slots are read and written through memcpy, since an
@@ -96,6 +97,18 @@ std::vector<double> runVectorProgram(ShardStore& store, const VectorInstr* progr
             if (sign(v) != orthant) v = 0;
           }
           put(row, in.c, v);
+          break;
+        }
+        case VectorOp::kNewtonStep: {
+          // The dense BCD's per-coordinate step (algorithms/bcd/index.ts, diagonalStep).
+          const double g = get(row, in.a), h = get(row, in.b) + in.beta, w = get(row, in.d), l1 = in.alpha;
+          double z = 0;
+          if (h > 1e-12) {
+            if (g + l1 <= h * w) z = -(g + l1) / h;
+            else if (g - l1 >= h * w) z = -(g - l1) / h;
+            else z = -w;
+          }
+          put(row, in.c, z);
           break;
         }
         case VectorOp::kDot:

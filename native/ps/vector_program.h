@@ -36,8 +36,11 @@ enum class VectorOp : uint8_t {
   kDotDiff = 6,     // result += sum a*(b - c)
   kCountNonZero = 7,// result += number of a_j != 0
   kCountRows = 8,   // result += number of rows (keys)
+  kNewtonStep = 9,  // c = argmin_z a*z + (b + beta)*z^2/2 + alpha*|d + z|, 0 where b + beta <= 1e-12
+                    //   (coordinate descent's soft-thresholded Newton step: a = gradient, b = Hessian
+                    //   diagonal, d = the weight, alpha = l1, beta = l2)
 };
-inline constexpr uint8_t kNumVectorOps = 9;
+inline constexpr uint8_t kNumVectorOps = 10;
 inline constexpr uint8_t kNoSlot = 255;
 
 #pragma pack(push, 1)

@@ -57,6 +57,52 @@ test.serial('float64 pushes sum in slot 1; programs compute lincomb, dot, |.|_1 
   }
 });
 
+test.serial('width 2: a push adds into slots 2 and 3, a pull returns slots 0 and 1; newtonStep is the soft-thresholded coordinate step', async (t) => {
+  t.timeout(60_000);
+  const server = startServer();
+  const client = await connectWorker(server, 30_000);
+  try {
+    // Slots: 0 w, 1 step, 2 gradient, 3 Hessian diagonal (what --solver bcd --servers uses).
+    const v = await client.table('bcd', { updater: { type: 'vector', slots: 5, width: 2 } });
+    t.is(v.dim, 4);
+    const g = [0.5, -3, 0.25, 1];
+    const h = [2, 1, 0, 1];
+    // Two pushes of half the values each: the servers sum them into slots 2 and 3.
+    const half = f32(g.flatMap((gj, i) => [gj / 2, h[i]! / 2]));
+    await v.push(keys, half);
+    await v.push(keys, half);
+    // L2 at w = 0 (slot 0 starts at zero): step = -g/(h + l2).
+    const l2 = 1;
+    await v.run(new VectorProgram().newtonStep(1, 2, 3, 0, 0, l2).bytes());
+    const out = new Float64Array(2 * keys.length);
+    await v.pull(keys, new Float32Array(out.buffer));
+    t.deepEqual(
+      [...out],
+      g.flatMap((gj, i) => [0, -gj / (h[i]! + l2)]),
+      'w stays 0; step = -g/(h + l2) at w = 0',
+    );
+    // L1 = 1 with w = 0.5 * h in slot 0 (set by a program, so it is known exactly).
+    await v.run(new VectorProgram().lincomb(0, 0.5, 3).newtonStep(1, 2, 3, 0, 1, 0).bytes());
+    await v.pull(keys, new Float32Array(out.buffer));
+    const expected = g.flatMap((gj, i) => {
+      const hj = h[i]!;
+      const wj = 0.5 * hj;
+      let z = 0;
+      if (hj > 1e-12) z = gj + 1 <= hj * wj ? -(gj + 1) / hj : gj - 1 >= hj * wj ? -(gj - 1) / hj : -wj;
+      return [wj, z];
+    });
+    t.deepEqual([...out], expected);
+    // Key 2 has h = 0: no step; key 3 (g 1, h 1, w 0.5) is inside the threshold: the step moves w to 0.
+    t.is(out[5], 0);
+    t.is(out[7], -0.5);
+    await t.throwsAsync(client.table('bcd2', { updater: { type: 'vector', slots: 3, width: 2 } }), { message: /updater\.width/ });
+    t.throws(() => new VectorProgram().newtonStep(1, 2, 3, 0, -1, 0), { message: /l1\/l2/ });
+  } finally {
+    await client.close();
+    server.stop();
+  }
+});
+
 test.serial('bad programs and bad vector tables are refused with the instruction and slot named; the server keeps serving', async (t) => {
   t.timeout(60_000);
   const server = startServer();

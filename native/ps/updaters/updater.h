@@ -5,7 +5,7 @@
 //   assign, add, sgd: w[dim]
 //   adagrad:          w[dim], acc[dim]
 //   ftrl:             z[dim], n[dim]   (no w: it is computed from z and n at pull time)
-//   vector:           vectorSlots float64 slots (ps/vector_program.h); pull reads slot 0
+//   vector:           vectorSlots float64 slots (ps/vector_program.h); pull reads slots 0..k-1 (dim = 2k)
 // Push layout (pushFloatsPerKey floats): g[dim], except ftrl: dz[dim], dn[dim].
 // All arithmetic is float32, in column order, so a JS reference using Math.fround matches.
 #pragma once

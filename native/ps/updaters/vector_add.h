@@ -1,5 +1,5 @@
-// vector: a push adds one float64 (carried in two floats' bytes) into slot 1 of the row, the
-// gradient slot of a vector table (ps/vector_program.h). Workers push their rows' partial
+// vector: a push adds k = dim/2 float64s (each carried in two floats' bytes) into slots
+// k..2k-1 of the row; k = 1: slot 1, the gradient slot of a vector table (ps/vector_program.h). Workers push their rows' partial
 // gradients; the servers sum them in float64, so the sum does not lose the dense path's bits.
 #pragma once
 
