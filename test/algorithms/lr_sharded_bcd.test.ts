@@ -1,0 +1,108 @@
+// `shoal train lr --solver bcd --servers K` (algorithms/sharded_bcd): block coordinate descent
+// with w on the parameter servers reaches the dense solvers' optimum (TRON for L2, newGLMNET for
+// L1) on the same rows, at np 1 and 2 with 2 servers, with one block per round and with several
+// (--bcd-parallel); np changes only rounding; flags that do not apply exit 2 naming the flag.
+// Data: generated (shoal datagen), once with ids 1..features and once with the same features
+// spread over a 2^64 id space (ids far above 2^32), so both files hold the same rows.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+import { shoal } from '../helpers/shoal_cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'shoal-lr-sharded-bcd-'));
+const dense = join(dir, 'dense.svm');
+const wide = join(dir, 'wide64.svm');
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+test.before(async () => {
+  const common = ['datagen', '--task', 'binary', '--rows', '3000', '--features', '1500', '--nnz', '12', '--seed', '7', '-q'];
+  for (const [out, extra] of [[dense, []], [wide, ['--id-space', '64']]] as const) {
+    const r = await shoal([...common, ...extra, '--out', out]);
+    if (r.code !== 0) throw new Error(`datagen failed: ${r.stderr}`);
+  }
+  // The point of the wide file: keys of 2^32 and more (what the dense model refuses).
+  const ids = [...readFileSync(wide, 'utf8').matchAll(/\s(\d+):/g)].map((m) => BigInt(m[1]!));
+  if (!ids.some((id) => id >= 2n ** 32n)) throw new Error('the wide file has no id of 2^32 or more');
+});
+
+interface Metrics {
+  objective: number;
+  iterations: number;
+  num_features: number;
+  model_nnz: number;
+  stop_reason: string;
+  np: number;
+}
+
+type Run = Metrics & { code: number | null; stderr: string };
+
+async function train(file: string, name: string, args: string[]): Promise<Run> {
+  const out = join(dir, `${name}.json`);
+  const r = await shoal(['train', 'lr', '--train', file, '-q', '--metrics-out', out, ...args], 170_000);
+  if (r.code !== 0) return { code: r.code, stderr: r.stderr } as Run;
+  return { ...(JSON.parse(readFileSync(out, 'utf8')) as Metrics), code: 0, stderr: r.stderr };
+}
+
+function relative(a: number, b: number): number {
+  return Math.abs(a - b) / Math.abs(b);
+}
+
+// Tight stops on both sides, so the comparison measures the optima, not where a stop rule fired.
+const SHARDED = ['--solver', 'bcd', '--servers', '2', '--tol', '1e-12', '--max-iter', '3000'];
+
+test.serial('L2: bcd --servers 2 reaches the TRON optimum at np 1 and 2, one block per round and 4 at once', async (t) => {
+  t.timeout(600_000);
+  const ref = await train(dense, 'tron', ['--solver', 'tron', '--eps', '1e-10']);
+  t.is(ref.code, 0, ref.stderr);
+  const runs: Run[] = [];
+  for (const [np, extra] of [[1, []], [2, []], [2, ['--bcd-parallel', '4']]] as const) {
+    const s = await train(wide, `bcd-l2-${np}-${extra.length}`, [...SHARDED, '-np', String(np), ...extra]);
+    t.is(s.code, 0, s.stderr);
+    t.is(s.np, np);
+    t.is(s.stop_reason, 'objective', `np ${np} ${extra.join(' ')} converged`);
+    t.true(relative(s.objective, ref.objective) < 1e-6, `np ${np} ${extra.join(' ')}: sharded bcd ${s.objective} vs tron ${ref.objective}`);
+    // Every feature that occurs is a key on the servers (the dense model: every slot is non-zero under L2).
+    t.is(s.num_features, ref.model_nnz);
+    runs.push(s);
+  }
+  // np 1 and 2 differ only in the order the servers and allReduce add the ranks' sums.
+  t.true(relative(runs[0]!.objective, runs[1]!.objective) < 1e-9, `np 1 ${runs[0]!.objective} vs np 2 ${runs[1]!.objective}`);
+});
+
+test.serial('L1 with a bias: bcd --servers 2 reaches the newGLMNET optimum and its sparsity at np 1 and 2', async (t) => {
+  t.timeout(600_000);
+  const args = ['--l1', '2', '--bias'];
+  const ref = await train(dense, 'newton-l1', ['--solver', 'newton-l1', '--eps', '1e-10', ...args]);
+  t.is(ref.code, 0, ref.stderr);
+  const runs: Run[] = [];
+  for (const np of [1, 2]) {
+    const s = await train(wide, `bcd-l1-${np}`, [...SHARDED, ...args, '-np', String(np), '--bcd-blocks', '8']);
+    t.is(s.code, 0, s.stderr);
+    t.is(s.stop_reason, 'objective');
+    t.true(relative(s.objective, ref.objective) < 1e-6, `np ${np}: sharded bcd ${s.objective} vs newton-l1 ${ref.objective}`);
+    t.is(s.model_nnz, ref.model_nnz, 'the same features are zero');
+    t.true(s.model_nnz < s.num_features, 'L1 zeroes some weights');
+    runs.push(s);
+  }
+  t.true(relative(runs[0]!.objective, runs[1]!.objective) < 1e-9, `np 1 ${runs[0]!.objective} vs np 2 ${runs[1]!.objective}`);
+});
+
+test('flags that do not apply to bcd --servers exit 2 naming the flag', async (t) => {
+  t.timeout(60_000);
+  const cases: Array<[string[], RegExp]> = [
+    [['--solver', 'bcd', '--servers', '2', '--block-size', '64'], /--block-size does not apply with --servers .*--bcd-blocks/],
+    [['--solver', 'bcd', '--servers', '2', '--bcd-hessian', 'block'], /--bcd-hessian block does not apply with --servers/],
+    [['--solver', 'bcd', '--bcd-blocks', '8'], /--bcd-blocks needs --solver bcd --servers K/],
+    [['--solver', 'lbfgs', '--servers', '2', '--bcd-parallel', '2'], /--bcd-parallel needs --solver bcd/],
+    [['--solver', 'bcd', '--servers', '2', '--bcd-blocks', '4', '--bcd-parallel', '9'], /bcdParallel/],
+    [['--solver', 'bcd', '--servers', '2', '--bcd-blocks', '0'], /--bcd-blocks/],
+    [['--solver', 'tron', '--servers', '2'], /--servers needs --solver lbfgs, owlqn or bcd/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await shoal(['train', 'lr', '--train', wide, ...args]);
+    t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, pattern, args.join(' '));
+  }
+});
