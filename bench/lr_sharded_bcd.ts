@@ -7,10 +7,13 @@
 // printed beside the table (the machine is shared).
 //
 //   node dist/bench/lr_sharded_bcd.js [--data a9a|gen] [--repeats 3] [--max-iter 300] [--np 2] [--servers 2]
+//        [--rows 20000 --features 20000 --nnz 12 --seed 3] [--no-block-hessian] [--lbfgs]
 //
 // --data a9a: /work/shared/data/a9a/a9a (skipped if absent). --data gen: `shoal datagen
-// --task binary --rows 20000 --features 20000 --nnz 12 --seed 3` (ids 1..features for the dense
-// runs, --id-space 40 for the sharded ones: the same rows). Results: bench/results/lr_sharded_bcd_<data>.json.
+// --task binary --rows R --features F --nnz Z --seed S` (ids 1..features for the dense runs,
+// --id-space 40 for the sharded ones: the same rows). --no-block-hessian leaves out the dense
+// block-Hessian BCD (slow with many features), --lbfgs adds the sharded L-BFGS for reference.
+// Results: bench/results/lr_sharded_bcd_<data>[_<rows>x<features>].json.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +30,9 @@ const repeats = Number(flag('repeats', '3'));
 const maxIter = flag('max-iter', '300');
 const np = flag('np', '2');
 const servers = flag('servers', '2');
+const genArgs = ['--rows', flag('rows', '20000'), '--features', flag('features', '20000'), '--nnz', flag('nnz', '12'), '--seed', flag('seed', '3')];
+const blockHessian = !process.argv.includes('--no-block-hessian');
+const withLbfgs = process.argv.includes('--lbfgs');
 
 interface Trace {
   objective: number;
@@ -78,7 +84,7 @@ if (data === 'a9a') {
   tmp = mkdtempSync(join(tmpdir(), 'bench-bcd-data-'));
   denseFile = join(tmp, 'dense.svm');
   shardedFile = join(tmp, 'wide.svm');
-  const gen = ['datagen', '--task', 'binary', '--rows', '20000', '--features', '20000', '--nnz', '12', '--seed', '3', '-q'];
+  const gen = ['datagen', '--task', 'binary', ...genArgs, '-q'];
   for (const [out, extra] of [[denseFile, []], [shardedFile, ['--id-space', '40']]] as const) {
     const r = await runTimed(process.execPath, [CLI, ...gen, ...extra, '--out', out]);
     if (r.code !== 0) throw new Error(r.stderr);
@@ -90,10 +96,11 @@ const load0 = loadavg();
 const common = ['train', 'lr', '--max-iter', maxIter, '--tol', '1e-9'];
 const ref = await shoal(['train', 'lr', '--solver', 'tron', '--eps', '1e-10', '--train', denseFile]);
 const runs: Array<{ name: string; args: string[] }> = [
-  { name: `dense bcd, block Hessian, np ${np}`, args: [...common, '--solver', 'bcd', '-np', np, '--train', denseFile] },
+  ...(blockHessian ? [{ name: `dense bcd, block Hessian, np ${np}`, args: [...common, '--solver', 'bcd', '-np', np, '--train', denseFile] }] : []),
   { name: `dense bcd, diagonal, 16 blocks, np ${np}`, args: [...common, '--solver', 'bcd', '--bcd-hessian', 'diagonal', '-np', np, '--train', denseFile] },
   { name: `sharded bcd, 16 blocks, 1 per round, np ${np}, ${servers} servers`, args: [...common, '--solver', 'bcd', '--servers', servers, '-np', np, '--train', shardedFile] },
   { name: `sharded bcd, 16 blocks, 4 per round, np ${np}, ${servers} servers`, args: [...common, '--solver', 'bcd', '--servers', servers, '-np', np, '--bcd-parallel', '4', '--train', shardedFile] },
+  ...(withLbfgs ? [{ name: `sharded lbfgs, np ${np}, ${servers} servers (iterations, not passes)`, args: [...common, '--solver', 'lbfgs', '--servers', servers, '-np', np, '--train', shardedFile] }] : []),
 ];
 const table: Array<Record<string, unknown>> = [];
 console.log(`optimum (tron --eps 1e-10): ${ref.objective.toFixed(6)}`);
@@ -112,5 +119,6 @@ const load1 = loadavg();
 console.log(`\nload average before ${load0.map((l) => l.toFixed(1)).join(' ')}, after ${load1.map((l) => l.toFixed(1)).join(' ')}; ${availableParallelism()} cores`);
 for (const r of table) console.log(`  ${r['run']}: ${r['command']}`);
 mkdirSync(RESULTS, { recursive: true });
-writeFileSync(join(RESULTS, `lr_sharded_bcd_${data}.json`), JSON.stringify({ data, optimum: ref.objective, loadBefore: load0, loadAfter: load1, runs: table }, null, 2) + '\n');
+const tag = data === 'a9a' ? 'a9a' : `gen_${flag('rows', '20000')}x${flag('features', '20000')}`;
+writeFileSync(join(RESULTS, `lr_sharded_bcd_${tag}.json`), JSON.stringify({ data, optimum: ref.objective, loadBefore: load0, loadAfter: load1, runs: table }, null, 2) + '\n');
 if (tmp) rmSync(tmp, { recursive: true, force: true });

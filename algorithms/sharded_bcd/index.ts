@@ -35,7 +35,7 @@
 //
 // Summation order: the servers add the ranks' pushes as they arrive and allReduce adds the
 // ranks' partial sums, so np changes the last bits of the statistics; the runs at np 1 and 2
-// differ at rounding level (measured < 1e-12 relative in the objective on the test data).
+// differ at rounding level (the test data: 1e-15 relative in the objective, L1 and L2).
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
 import { linearLayout, predictProbabilities, softplus } from '../common/logistic.js';

@@ -71,14 +71,15 @@ test.serial('L2: bcd --servers 2 reaches the TRON optimum at np 1 and 2, one blo
   t.true(relative(runs[0]!.objective, runs[1]!.objective) < 1e-9, `np 1 ${runs[0]!.objective} vs np 2 ${runs[1]!.objective}`);
 });
 
-test.serial('L1 with a bias: bcd --servers 2 reaches the newGLMNET optimum and its sparsity at np 1 and 2', async (t) => {
+test.serial('L1 with a bias: bcd --servers 2 reaches the newGLMNET optimum and its sparsity at np 1 and 2 (replicated)', async (t) => {
   t.timeout(600_000);
   const args = ['--l1', '2', '--bias'];
   const ref = await train(dense, 'newton-l1', ['--solver', 'newton-l1', '--eps', '1e-10', ...args]);
   t.is(ref.code, 0, ref.stderr);
   const runs: Run[] = [];
   for (const np of [1, 2]) {
-    const s = await train(wide, `bcd-l1-${np}`, [...SHARDED, ...args, '-np', String(np), '--bcd-blocks', '8']);
+    // At np 2 every key has a replica too: programs change both copies, sums count the primary's.
+    const s = await train(wide, `bcd-l1-${np}`, [...SHARDED, ...args, '-np', String(np), '--bcd-blocks', '8', ...(np === 2 ? ['--replication', '2'] : [])]);
     t.is(s.code, 0, s.stderr);
     t.is(s.stop_reason, 'objective');
     t.true(relative(s.objective, ref.objective) < 1e-6, `np ${np}: sharded bcd ${s.objective} vs newton-l1 ${ref.objective}`);
@@ -105,4 +106,13 @@ test('flags that do not apply to bcd --servers exit 2 naming the flag', async (t
     t.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     t.regex(r.stderr, pattern, args.join(' '));
   }
+});
+
+test('a parameter server lost during bcd fails the job with a message naming it', async (t) => {
+  t.timeout(120_000);
+  // Server 1 kills itself at its 300th request (SHOAL_INJECT, docs/fault_injection.md).
+  const env = { ...process.env, SHOAL_INJECT: 'kill:server=1:request=300' };
+  const r = await shoal(['train', 'lr', '--solver', 'bcd', '--servers', '2', '--train', wide, '-q', '-np', '2', '--max-iter', '3000', '--tol', '1e-12'], 100_000, { env });
+  t.not(r.code, 0);
+  t.regex(r.stderr, /parameter server 1 (was )?lost/);
 });
