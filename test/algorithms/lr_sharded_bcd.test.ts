@@ -4,7 +4,7 @@
 // (--bcd-parallel); np changes only rounding; flags that do not apply exit 2 naming the flag.
 // Data: generated (shoal datagen), once with ids 1..features and once with the same features
 // spread over a 2^64 id space (ids far above 2^32), so both files hold the same rows.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,10 +25,18 @@ test.before(async () => {
   // The point of the wide file: keys of 2^32 and more (what the dense model refuses).
   const ids = [...readFileSync(wide, 'utf8').matchAll(/\s(\d+):/g)].map((m) => BigInt(m[1]!));
   if (!ids.some((id) => id >= 2n ** 32n)) throw new Error('the wide file has no id of 2^32 or more');
+  // Train/test splits of both files: the test rows hold keys no training row has.
+  for (const f of [dense, wide]) {
+    const lines = readFileSync(f, 'utf8').trimEnd().split('\n');
+    writeFileSync(`${f}.train`, lines.slice(0, 2000).join('\n') + '\n');
+    writeFileSync(`${f}.test`, lines.slice(2000).join('\n') + '\n');
+  }
 });
 
 interface Metrics {
   objective: number;
+  auc: number;
+  evaluated_on: string;
   iterations: number;
   num_features: number;
   model_nnz: number;
@@ -88,6 +96,17 @@ test.serial('L1 with a bias: bcd --servers 2 reaches the newGLMNET optimum and i
     runs.push(s);
   }
   t.true(relative(runs[0]!.objective, runs[1]!.objective) < 1e-9, `np 1 ${runs[0]!.objective} vs np 2 ${runs[1]!.objective}`);
+});
+
+test.serial('a --test file is scored with the weights pulled from the servers, as the dense model scores it', async (t) => {
+  t.timeout(300_000);
+  const ref = await train(`${dense}.train`, 'tron-split', ['--solver', 'tron', '--eps', '1e-10', '--bias', '--test', `${dense}.test`]);
+  t.is(ref.code, 0, ref.stderr);
+  const s = await train(`${wide}.train`, 'bcd-split', [...SHARDED, '--bias', '-np', '2', '--test', `${wide}.test`]);
+  t.is(s.code, 0, s.stderr);
+  t.is(s.evaluated_on, 'test');
+  t.true(relative(s.objective, ref.objective) < 1e-6, `sharded bcd ${s.objective} vs tron ${ref.objective}`);
+  t.true(Math.abs(s.auc - ref.auc) < 1e-6, `test auc: sharded bcd ${s.auc} vs tron ${ref.auc}`);
 });
 
 test('flags that do not apply to bcd --servers exit 2 naming the flag', async (t) => {
