@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 import { DEFAULT_MAX_FEATURES } from '../algorithms/common/dataset.js';
 import { TRAINER_FLAGS, withoutNp } from '../algorithms/common/trainer_flags.js';
-import { lrParams, type LrParams, type LrPenaltyKind } from '../algorithms/lbfgs_lr/params.js';
+import { LR_DEFAULTS, lrParams, type LrParams, type LrPenaltyKind } from '../algorithms/lbfgs_lr/params.js';
 import { MAX_SHARDED_M } from '../algorithms/sharded_lr/slots.js';
 import { definedOnly, didYouMean, flagHelp, orList, parseFlags, usageError, type FlagTable, type UsageError } from '../lib/cli_flags.js';
 import { runJobForwardingSignals } from '../lib/job_signals.js';
@@ -124,6 +124,8 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   if (penalty === 'l2' && (solver === 'owlqn' || solver === 'newton-l1')) throw usage(`--penalty l2 needs --solver lbfgs, tron or bcd (${solver} is L1 only)`);
   if (l1Given && (solver === 'lbfgs' || solver === 'tron')) throw usage(`--l1 needs --solver newton-l1, owlqn or bcd (${solver} minimises the L2 objective)`);
   p.penalty = penalty ?? (solver === 'owlqn' || solver === 'newton-l1' || (solver === 'bcd' && l1Given) ? 'l1' : 'l2');
+  const blocks = p.bcdBlocks ?? LR_DEFAULTS.bcdBlocks;
+  if (p.bcdParallel !== undefined && p.bcdParallel > blocks + 1) throw usage(`--bcd-parallel ${p.bcdParallel} is more than the ${blocks + 1} blocks a round can take (--bcd-blocks ${blocks} and the bias)`);
   try {
     out.params = lrParams(p);
   } catch (err) {
