@@ -40,7 +40,7 @@ export const LR_FLAGS = {
   'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\nthe dense model (default 16777216 = 2^24: 128 MiB per float64 vector)' },
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B) (the model records B for predict)' },
   seed: { ...TRAINER_FLAGS.seed, help: 'bcd block order seed (default 1)' },
-  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (lbfgs, owlqn, bcd): w, the gradient and the L-BFGS history live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\nMetrics only (no --model-out yet); docs/logistic_regression.md" },
+  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (lbfgs, owlqn, bcd): w and the solver's vectors live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\nMetrics only (no --model-out yet); docs/logistic_regression.md" },
   replication: { kind: 'int', min: 1, value: 'R', help: 'copies of each key with --servers (default 1; a lost server fails the job)' },
   ...RECOVERY_FLAGS,
 } as const satisfies FlagTable;
