@@ -38,6 +38,8 @@ export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
   numKeys: number;
   /** This rank's weights at the end, by local index of `keys` (then the bias). */
   localWeights: Float64Array;
+  /** The servers' tables (slot X holds the final weights). */
+  vectors: ShardedVectors;
   /** P(y = +1) of each of this rank's training rows. */
   predict(data: CsrData, keys: BigUint64Array): Promise<Float64Array>;
 }
@@ -94,6 +96,7 @@ export async function trainSharded(
   return {
     ...t,
     seconds,
+    vectors,
     localWeights: evaluator.w,
     predict: async (rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> => {
       if (rowKeys === keys) return predictProbabilities(rows, evaluator.w, evaluator.layout);

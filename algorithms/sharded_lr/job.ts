@@ -9,15 +9,16 @@ import type { PsClient } from '../../lib/ps/client.js';
 import type { Collective } from '../common/collective.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { progressLogger } from '../common/progress.js';
-import { agreeShares, lrJobMetrics, readShares, type LrJobMetrics, type LrJobOptions } from '../lbfgs_lr/job.js';
+import { agreeShares, lrJobMetrics, lrModelParams, modelMetrics, readShares, type LrJobMetrics, type LrJobOptions } from '../lbfgs_lr/job.js';
 import { trainSharded } from './index.js';
+import { writeShardedModel, type KeyOwnership } from './model_file.js';
 
 async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
   return readLibsvm(files, { rank: comm.rank, size: comm.size, skipBadLines: opts.skipBadLines ?? false, binaryLabels: true, keyIds: true });
 }
 
 /** Runs the sharded job on this rank; the metrics are the same on every rank. */
-export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJobOptions): Promise<LrJobMetrics> {
+export async function runShardedLrJob(comm: Collective & KeyOwnership, ps: PsClient, opts: LrJobOptions): Promise<LrJobMetrics> {
   const t0 = performance.now();
   const { trainData, testData, counts, testCounts } = await agreeShares(comm, opts, await readShares(comm, opts, readShare));
   const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
@@ -57,6 +58,7 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
       `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ` +
       `${result.seconds.toFixed(2)}s, ${result.programs} vector programs`,
   );
+  if (opts.modelOut) await writeShardedModel(comm, result.vectors, keys, opts.modelOut, { solver: opts.params.solver, params: lrModelParams(opts.params), metrics: modelMetrics(metrics) });
   if (comm.rank === 0 && opts.metricsOut) await writeFile(opts.metricsOut, JSON.stringify(metrics, null, 2) + '\n');
   await comm.barrier();
   return metrics;
