@@ -135,14 +135,14 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
 function checkShardedArgs(out: TrainArgs, v: { 'hash-bits'?: unknown; 'max-features'?: unknown }): void {
   const solver = out.params.solver;
   if (solver !== 'lbfgs' && solver !== 'owlqn') throw usage(`--servers needs --solver lbfgs or owlqn (${solver} keeps a dense model on every rank)`);
-  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
+  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 13 + 2m slots of at most 255)`);
   for (const flag of ['hash-bits', 'max-features'] as const) {
     if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (ids are kept as 64-bit keys)`);
   }
   if (out.replication > out.servers) throw usage(`--replication ${out.replication} is more than --servers ${out.servers}`);
   const rec = out.recovery;
-  const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
-  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (the sharded model has no checkpoint or recovery; a lost rank or server fails the job)`);
+  const recoveryFlag = rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
+  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (--max-restarts, --checkpoint and --resume do)`);
 }
 
 async function checkReadable(flag: string, file: string): Promise<void> {

@@ -79,7 +79,7 @@ test('flags the sharded model does not support exit 2 naming the flag', async (t
     [['--solver', 'lbfgs', '--servers', '2', '--hash-bits', '20'], /--hash-bits does not apply with --servers/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
     [['--solver', 'lbfgs', '--replication', '2'], /--replication needs --servers K/],
-    [['--solver', 'lbfgs', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --servers yet/],
+    [['--solver', 'lbfgs', '--servers', '2', '--backup-instances', '1'], /--backup-instances does not apply with --servers yet/],
   ];
   for (const [args, pattern] of cases) {
     const r = await shoal(['train', 'lr', '--train', dense, ...args]);
