@@ -225,7 +225,8 @@ export async function lrMain(argv: string[]): Promise<number> {
   await checkTrainFiles(args);
   const result = await runJobForwardingSignals({
     np: args.np,
-    ...(args.servers > 0 ? { servers: args.servers, replication: args.replication, noDashboard: args.quiet } : {}),
+    // Vector programs change the servers' rows in place; a replacement's copy would miss some.
+    ...(args.servers > 0 ? { servers: args.servers, replication: args.replication, noDashboard: args.quiet, replaceServers: false } : {}),
     command: [process.execPath, LR_ENTRY, ...withoutNp(argv)],
     quiet: true,
     ...recoveryRunOptions(args.recovery),
