@@ -79,7 +79,11 @@ async function trainAndReport(
       `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ` +
       `${result.seconds.toFixed(2)}s, ${result.programs} vector programs`,
   );
-  if (opts.modelOut) await writeShardedModel(comm, result.vectors, keys, opts.modelOut, { solver: opts.params.solver, params: lrModelParams(opts.params), metrics: modelMetrics(metrics) });
+  if (opts.modelOut) {
+    const t1 = performance.now();
+    const written = await writeShardedModel(comm, result.vectors, keys, opts.modelOut, { solver: opts.params.solver, params: lrModelParams(opts.params), metrics: modelMetrics(metrics) });
+    log?.(`lr: model ${opts.modelOut}: ${written} non-zero weights of ${result.numKeys} keys, written in ${((performance.now() - t1) / 1000).toFixed(2)}s`);
+  }
   if (comm.rank === 0 && opts.metricsOut) await writeFile(opts.metricsOut, JSON.stringify(metrics, null, 2) + '\n');
   await comm.barrier();
   return metrics;
