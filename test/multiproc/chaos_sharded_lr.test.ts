@@ -5,7 +5,7 @@
 // SIGKILLed with --replication 2 leaves its rows to the replicas' holders. Every one
 // must end where an undisturbed run does (sameRun: same iterations, objective to 1e-9, weights).
 // Generated data with ids over 2^64; real processes, bounded timeouts.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -85,6 +85,19 @@ test.serial('OWL-QN: a job killed mid-way resumes from its checkpoint (driver st
   const wrong = await shoal([...common('owlqn', 'owl-wrong'), '--resume', ckpt, '--c', '2']);
   t.is(wrong.code, 2, wrong.stderr);
   t.regex(wrong.stderr, /checkpoint\.bin was written by a different job: c was 1, this job has 2/);
+
+  // Another valid snapshot of the same job, put where the checkpoint's one was: refused, as the
+  // checkpoint file records its snapshot's manifest MAC.
+  const other = join(dir, 'ckpt-other');
+  const second = await shoal([...common('owlqn', 'owl-other'), '--checkpoint', other, '--inject', 'exit:rank=0:seq=60:code=9'], 150_000);
+  t.is(second.code, 9, second.stderr);
+  const [gen] = readdirSync(join(ckpt, 'ps')).filter((e) => e.startsWith('gen-'));
+  const [otherGen] = readdirSync(join(other, 'ps')).filter((e) => e.startsWith('gen-'));
+  rmSync(join(ckpt, 'ps', gen!), { recursive: true });
+  renameSync(join(other, 'ps', otherGen!), join(ckpt, 'ps', gen!));
+  const swapped = await shoal([...common('owlqn', 'owl-swapped'), '--resume', ckpt], 150_000);
+  t.is(swapped.code, 2, swapped.stderr);
+  t.regex(swapped.stderr, /--resume: .*manifest\.json is not the snapshot the checkpoint was written with \(its MAC differs\)/);
 });
 
 test.serial('a parameter server SIGKILLed mid-training with --replication 2: programs and pulls go to the replicas, and the run ends where the undisturbed one does', async (t) => {
