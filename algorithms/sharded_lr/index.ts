@@ -81,7 +81,7 @@ export async function trainSharded(
     };
     const penalty = penaltyOf(params);
     try {
-      await commits?.prepare();
+      await commits?.prepare(async () => (await vectors.run((p) => p.countRows())).w[0]!);
       const r = await shardedQuasiNewton(vectors, evaluate, {
         m: params.m,
         maxIter: params.maxIter,

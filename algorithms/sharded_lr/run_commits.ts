@@ -76,15 +76,16 @@ export class ShardedRunCommits<S> implements ShardedDriverCommits<S> {
   }
 
   /**
-   * Rank 0, before the driver runs: on the first attempt of a resumed job, the servers' tables
-   * go back to the checkpoint's snapshot. Later attempts (after a lost worker) find the
-   * servers as the last commit left them.
+   * Rank 0, before the driver runs: in a resumed job whose servers are still empty, the
+   * tables go back to the checkpoint's snapshot. Later attempts (after a lost worker), and a
+   * replacement rank 0 (same argv, --resume included), find the servers holding rows: as the
+   * last commit left them. `serverRows` counts the rows of the model's table.
    */
-  async prepare(): Promise<void> {
+  async prepare(serverRows: () => Promise<number>): Promise<void> {
     if (this.#loaded) return;
     this.#loaded = true;
     const snap = this.state.value.snapshot;
-    if (!this.options.resume || !snap || this.state.value.driver === null) return;
+    if (!this.options.resume || !snap || this.state.value.driver === null || (await serverRows()) > 0) return;
     const gen = join(this.options.resume, 'ps', basename(snap.generation));
     let mac: unknown;
     try {

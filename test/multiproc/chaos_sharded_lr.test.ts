@@ -5,7 +5,7 @@
 // SIGKILLed with --replication 2 leaves its rows to the replicas' holders. Every one
 // must end where an undisturbed run does (sameRun: same iterations, objective to 1e-9, weights).
 // Generated data with ids over 2^64; real processes, bounded timeouts.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -77,9 +77,18 @@ test.serial('OWL-QN: a job killed mid-way resumes from its checkpoint (driver st
   t.true(existsSync(join(ckpt, 'checkpoint.bin')));
   // One snapshot generation: the one the checkpoint names.
   t.is(readdirSync(join(ckpt, 'ps')).filter((e) => e.startsWith('gen-')).length, 1);
+  const copy = join(dir, 'ckpt-copy');
+  cpSync(ckpt, copy, { recursive: true });
   const resumed = await shoal([...common('owlqn', 'owl-resumed'), '--resume', ckpt], 150_000);
   t.is(resumed.code, 0, resumed.stderr);
   await sameRun(t, 'owl-resumed', 'owl-base');
+  // Resumed, then rank 0 killed: its replacement (same argv, --resume included) finds the
+  // servers in use and goes on from the last commit instead of loading the older snapshot.
+  // (--checkpoint-every 3 again: the last file, hence the snapshot, may be older than the last commit.)
+  const both = await shoal([...common('owlqn', 'owl-resumed-chaos'), '--resume', copy, '--checkpoint-every', '3', '--max-restarts', '1', '--inject', 'kill:rank=0:seq=66'], 150_000);
+  t.is(both.code, 0, both.stderr);
+  t.regex(both.stderr, /\[shoal recovery\] rank 0: replacement \(restart 1\) joined; resuming after commit [1-9]\d*/);
+  await sameRun(t, 'owl-resumed-chaos', 'owl-base');
   t.true(((await loadModel(join(dir, 'owl-resumed.json'))) as KeyedModel).keys.length < 1490, 'L1 zeroes some weights');
 
   const wrong = await shoal([...common('owlqn', 'owl-wrong'), '--resume', ckpt, '--c', '2']);
