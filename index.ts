@@ -2,3 +2,4 @@
 // loadModel for every bundled trainer's model format. lib/ itself never imports algorithms/.
 export * from './lib/index.js';
 export { loadModel, type Model, type TreeModel, type LoadedModel } from './algorithms/model.js';
+export type { KeyedModel } from './algorithms/keyed_model.js';

@@ -13,6 +13,7 @@
 import { loadFmModel, predictFm } from './fm/model.js';
 import { loadFtrlModel, predictFtrl } from './ftrl/model.js';
 import { parseMartModel, predict as martPredict, predictMargins, type MartModel } from './mart/model.js';
+import { readKeyedModel, type KeyedModel } from './keyed_model.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -72,8 +73,8 @@ export interface PsModel {
   predict(rows: PredictRows): Float64Array;
 }
 
-/** What loadModel returns: every kind has predict(). */
-export type LoadedModel = Model | TreeModel | PsModel;
+/** What loadModel returns: every kind has predict(). A KeyedModel (`keyed: true`) is LR by uint64 key (keyed_model.ts). */
+export type LoadedModel = Model | KeyedModel | TreeModel | PsModel;
 
 /**
  * Writes a linear model as JSON (+ `.bin` sidecar above SIDECAR_THRESHOLD weights).
@@ -159,6 +160,7 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     return { algorithm: 'fm', hashBits: m.hashBits, predict: (rows: PredictRows) => predictFm(m, rows as CsrMatrix) };
   }
   if (doc.algorithm !== 'lr') throw bad(path, `unsupported algorithm ${JSON.stringify(doc.algorithm)}`);
+  if (doc.keyed === true) return readKeyedModel(path, doc, (what) => bad(path, what));
   const numFeatures = doc.numFeatures;
   if (typeof numFeatures !== 'number' || !Number.isSafeInteger(numFeatures) || numFeatures < 0) throw bad(path, '"numFeatures" must be an integer >= 0');
   const bias = typeof doc.bias === 'number' ? doc.bias : 0;
@@ -214,7 +216,7 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     ...header,
     weights,
     margins,
-    predict(rows) {
+    predict(rows: PredictRows) {
       const z = margins(rows);
       for (let i = 0; i < z.length; i++) {
         const v = z[i]!;

@@ -66,8 +66,11 @@ export async function predictMain(argv: string[]): Promise<number> {
     const hashBits = 'hashBits' in model && model.hashBits !== undefined && model.hashBits > 0 ? { hashBits: model.hashBits } : {};
     // Trees simply never split on features they did not see; a linear model must know them
     // all, so the reader stops at the first line with an id the model does not have.
+    // A keyed model (lr --servers) takes any uint64 id: the rows keep theirs as keys.
     const known =
-      model.algorithm === 'lr'
+      'keyed' in model
+        ? { keyIds: true }
+        : model.algorithm === 'lr'
         ? { maxFeatures: Math.max(1, model.numFeatures), maxFeaturesHint: `the model ${JSON.stringify(args.model)} knows ids 0..${model.numFeatures - 1} (numFeatures ${model.numFeatures}); was it trained on other data?` }
         : {};
     data = await readLibsvm(args.data, { skipBadLines: args.skipBadLines, ...hashBits, ...known });

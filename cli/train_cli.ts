@@ -40,7 +40,7 @@ export const LR_FLAGS = {
   'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\nthe dense model (default 16777216 = 2^24: 128 MiB per float64 vector)' },
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B) (the model records B for predict)' },
   seed: { ...TRAINER_FLAGS.seed, help: 'bcd block order seed (default 1)' },
-  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (lbfgs, owlqn, bcd): w and the solver's vectors live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\nMetrics only (no --model-out yet); docs/logistic_regression.md" },
+  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (lbfgs, owlqn, bcd): w and the solver's vectors live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\n--model-out (lbfgs, owlqn) writes the weights by key; docs/logistic_regression.md" },
   replication: { kind: 'int', min: 1, value: 'R', help: 'copies of each key with --servers (default 1; a lost server fails the job)' },
   ...RECOVERY_FLAGS,
 } as const satisfies FlagTable;
@@ -137,28 +137,32 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   return out;
 }
 
-// The sharded model (--servers) runs L-BFGS, OWL-QN and BCD, keeps ids as 64-bit keys and
-// has no model file yet: refuse what it would otherwise ignore.
+// The sharded model (--servers) runs L-BFGS, OWL-QN and BCD and keeps ids as 64-bit keys;
+// BCD has no model file or recovery yet: refuse what it would otherwise ignore.
 function checkShardedArgs(
   out: TrainArgs,
   v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown; 'bcd-blocks'?: unknown; 'bcd-parallel'?: unknown },
 ): void {
   const solver = out.params.solver;
   if (solver !== 'lbfgs' && solver !== 'owlqn' && solver !== 'bcd') throw usage(`--servers needs --solver lbfgs, owlqn or bcd (${solver} keeps a dense model on every rank)`);
-  if (solver === 'bcd') checkShardedBcdArgs(v);
+  if (solver === 'bcd') checkShardedBcdArgs(out, v);
   else if (v['bcd-blocks'] !== undefined || v['bcd-parallel'] !== undefined) throw usage(`--${v['bcd-blocks'] !== undefined ? 'bcd-blocks' : 'bcd-parallel'} needs --solver bcd`);
-  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
-  for (const flag of ['model-out', 'hash-bits', 'max-features'] as const) {
-    if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (${flag === 'model-out' ? 'the sharded model stays on the servers; use --metrics-out' : 'ids are kept as 64-bit keys'})`);
+  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 13 + 2m slots of at most 255)`);
+  for (const flag of ['hash-bits', 'max-features'] as const) {
+    if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (ids are kept as 64-bit keys)`);
   }
   if (out.replication > out.servers) throw usage(`--replication ${out.replication} is more than --servers ${out.servers}`);
   const rec = out.recovery;
-  const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
-  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (the sharded model has no checkpoint or recovery; a lost rank or server fails the job)`);
+  const recoveryFlag = rec.backupInstances > 0 ? '--backup-instances' : rec.stragglerFactor !== null ? '--straggler-factor' : null;
+  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --servers yet (--max-restarts, --checkpoint and --resume do)`);
 }
 
 // Sharded BCD blocks are hash ranges of the key space, with the per-key (diagonal) Newton step.
-function checkShardedBcdArgs(v: { 'block-size'?: unknown; 'bcd-hessian'?: unknown }): void {
+function checkShardedBcdArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown }): void {
+  if (v['model-out'] !== undefined) throw usage('--model-out does not apply with --solver bcd --servers yet (the model stays on the servers; use --metrics-out, or --solver lbfgs/owlqn for a keyed model file)');
+  const rec = out.recovery;
+  const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : null;
+  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --solver bcd --servers yet (no checkpoint or recovery for sharded BCD; lbfgs and owlqn have them)`);
   if (v['block-size'] !== undefined) throw usage('--block-size does not apply with --servers (blocks are ranges of the hashed key space: use --bcd-blocks N)');
   if (v['bcd-hessian'] === 'block') throw usage('--bcd-hessian block does not apply with --servers (the step is per key, from the Hessian diagonal, computed on the servers)');
 }
@@ -243,7 +247,8 @@ export async function lrMain(argv: string[]): Promise<number> {
   await checkTrainFiles(args);
   const result = await runJobForwardingSignals({
     np: args.np,
-    ...(args.servers > 0 ? { servers: args.servers, replication: args.replication, noDashboard: args.quiet } : {}),
+    // Vector programs change the servers' rows in place; a replacement's copy would miss some.
+    ...(args.servers > 0 ? { servers: args.servers, replication: args.replication, noDashboard: args.quiet, replaceServers: false } : {}),
     command: [process.execPath, LR_ENTRY, ...withoutNp(argv)],
     quiet: true,
     ...recoveryRunOptions(args.recovery),

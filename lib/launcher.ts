@@ -50,6 +50,12 @@ export interface RunOptions {
   servers?: number;
   /** Copies of every parameter-server key (default 2, capped at `servers`). */
   replication?: number;
+  /**
+   * false: a lost server is never replaced, even with maxRestarts (the job goes on on the
+   * replicas). For jobs whose tables change in place by vector programs, which the
+   * replacement's copy does not carry over (`shoal train lr --servers`).
+   */
+  replaceServers?: boolean;
   /** Port for the coordinator and its dashboard (default: any free port). */
   dashboardPort?: number;
   /** Don't serve or announce the dashboard. */
@@ -557,7 +563,7 @@ class Job {
       this.serversDown++;
       this.coordinator?.markDead(proc.rank, describeExit(e), 'server');
       const replication = Math.min(this.opts.replication ?? 2, this.serverLaunch.size);
-      if (this.serversDown < replication && this.canRestart()) {
+      if (this.serversDown < replication && this.canRestart() && this.opts.replaceServers !== false) {
         this.serversDown--;
         this.restart(proc, 'server');
         return;

@@ -134,6 +134,17 @@ export function lrJobMetrics(
   };
 }
 
+/** The training parameters a model file records (dense and sharded). */
+export function lrModelParams(p: LrParams): Record<string, unknown> {
+  const { solver, c, penalty, l1, bias, maxIter, tol, eps, m, seed, blockSize, bcdHessian } = p;
+  return { solver, c, penalty, ...penaltyOf(p), l1Weight: penalty === 'l1' ? l1 : 0, bias, maxIter, tol, eps, m, seed, blockSize, bcdHessian };
+}
+
+/** The metrics a model file records. */
+export function modelMetrics(m: LrJobMetrics): Record<string, unknown> {
+  return { objective: m.objective, auc: m.auc, iterations: m.iterations };
+}
+
 // Labels must be -1, 0 or 1, and an id beyond the dense limit stops the read at its line.
 async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
   const maxFeatures = opts.maxFeatures ?? DEFAULT_MAX_FEATURES;
@@ -208,11 +219,9 @@ async function trainAndReport(
   );
   if (comm.rank === 0) {
     if (opts.modelOut) {
-      const { solver, c, penalty, l1, bias, maxIter, tol, eps, m: history, seed, blockSize, bcdHessian } = opts.params;
-      const params = { solver, c, penalty, ...penaltyOf(opts.params), l1Weight: penalty === 'l1' ? l1 : 0, bias, maxIter, tol, eps, m: history, seed, blockSize, bcdHessian };
       await saveLinearModel(
         opts.modelOut,
-        { algorithm: 'lr', solver, bias: result.bias, numFeatures, ...(opts.hashBits ? { hashBits: opts.hashBits } : {}), params, metrics: { objective: metrics.objective, auc: metrics.auc, iterations: metrics.iterations } },
+        { algorithm: 'lr', solver: opts.params.solver, bias: result.bias, numFeatures, ...(opts.hashBits ? { hashBits: opts.hashBits } : {}), params: lrModelParams(opts.params), metrics: modelMetrics(metrics) },
         result.weights,
       );
     }

@@ -68,7 +68,7 @@ export async function trainShardedBcd(
   keys: BigUint64Array,
   params: LrParams,
   onIteration?: (info: IterationInfo & { blocks: number }) => void,
-): Promise<ShardedTrainResult> {
+): Promise<Omit<ShardedTrainResult, 'vectors'>> {
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
   const penalty = penaltyOf(params);

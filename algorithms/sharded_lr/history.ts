@@ -11,13 +11,35 @@ export interface SlotPair {
   yy: number;
 }
 
+/** The history's bookkeeping as plain data (the driver's checkpoint). */
+export interface HistoryState {
+  pairs: SlotPair[];
+  free: Array<{ s: number; y: number }>;
+  scratch: { s: number; y: number };
+}
+
 export class ShardedHistory {
   readonly pairs: SlotPair[] = [];
   #free: Array<{ s: number; y: number }> = [];
   #scratch = { s: SS, y: SY };
 
-  constructor(readonly m: number) {
-    for (let i = 0; i < m; i++) this.#free.push(pairSlots(i));
+  /** An empty history, or the one `state` describes. */
+  constructor(
+    readonly m: number,
+    state: HistoryState | null = null,
+  ) {
+    if (state) {
+      this.pairs.push(...state.pairs.map((p) => ({ ...p })));
+      this.#free = state.free.map((f) => ({ ...f }));
+      this.#scratch = { ...state.scratch };
+    } else {
+      for (let i = 0; i < m; i++) this.#free.push(pairSlots(i));
+    }
+  }
+
+  /** A copy of the bookkeeping (which slots hold which pair, their scalars). */
+  state(): HistoryState {
+    return { pairs: this.pairs.map((p) => ({ ...p })), free: this.#free.map((f) => ({ ...f })), scratch: { ...this.#scratch } };
   }
 
   get count(): number {

@@ -14,9 +14,10 @@ import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/l
 import { ShoalError } from '../../lib/errors.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import { ShardedEvaluator } from './evaluator.js';
-import { shardedQuasiNewton } from './quasi_newton.js';
+import { shardedQuasiNewton, type QnDriverState } from './quasi_newton.js';
+import type { ShardedRunCommits } from './run_commits.js';
 import { ShardedVectors } from './sharded_vectors.js';
-import { MAX_SHARDED_M, slotsFor, W, X } from './slots.js';
+import { MAX_SHARDED_M, slotsFor, X } from './slots.js';
 
 export { MAX_SHARDED_M } from './slots.js';
 
@@ -26,6 +27,7 @@ export const SHARDED_SOLVERS = ['lbfgs', 'owlqn'] as const;
 const EVAL = 1;
 const DONE = 2;
 const FAILED = 3;
+const COMMIT = 4;
 const REASONS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
 
 /** The dense quasi-Newton result's fields, without the weight vector (it stays on the servers). */
@@ -38,6 +40,8 @@ export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
   numKeys: number;
   /** This rank's weights at the end, by local index of `keys` (then the bias). */
   localWeights: Float64Array;
+  /** The servers' tables (slot X holds the final weights). */
+  vectors: ShardedVectors;
   /** P(y = +1) of each of this rank's training rows. */
   predict(data: CsrData, keys: BigUint64Array): Promise<Float64Array>;
 }
@@ -54,9 +58,10 @@ export async function trainSharded(
   keys: BigUint64Array,
   params: LrParams,
   onIteration?: (info: IterationInfo) => void,
+  commits: ShardedRunCommits<QnDriverState> | null = null,
 ): Promise<ShardedTrainResult> {
   if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use lbfgs or owlqn)`);
-  if (params.m > MAX_SHARDED_M) throw new RangeError(`lr --servers: m = ${params.m} is above ${MAX_SHARDED_M} (a vector table holds 10 + 2m slots of at most 255)`);
+  if (params.m > MAX_SHARDED_M) throw new RangeError(`lr --servers: m = ${params.m} is above ${MAX_SHARDED_M} (a vector table holds 13 + 2m slots of at most 255)`);
   const t0 = performance.now();
   const vectors = await ShardedVectors.open(ps, 'lr', slotsFor(params.m), params.bias);
   const evaluator = new ShardedEvaluator(comm, data, keys, vectors, params.c);
@@ -67,11 +72,27 @@ export async function trainSharded(
       await comm.bcast(cmd, 0);
       return evaluator.evaluate();
     };
+    const onCommit = async (state: QnDriverState): Promise<void> => {
+      await commits!.commit(state);
+      if (!commits!.replicated) return;
+      cmd[0] = COMMIT;
+      await comm.bcast(cmd, 0);
+      await commits!.follow();
+    };
     const penalty = penaltyOf(params);
     try {
-      const r = await shardedQuasiNewton(vectors, evaluate, { m: params.m, maxIter: params.maxIter, tol: params.tol, l2: penalty.l2, l1: penalty.l1, ...(onIteration ? { onIteration } : {}) });
+      await commits?.prepare(async () => (await vectors.run((p) => p.countRows())).w[0]!);
+      const r = await shardedQuasiNewton(vectors, evaluate, {
+        m: params.m,
+        maxIter: params.maxIter,
+        tol: params.tol,
+        l2: penalty.l2,
+        l1: penalty.l1,
+        ...(onIteration ? { onIteration } : {}),
+        ...(commits ? { resume: commits.resume, onCommit } : {}),
+      });
       // Slot X (what workers pull) takes the final iterate.
-      const nnz = await vectors.run((p) => p.copy(X, W).countNonZero(W).countRows());
+      const nnz = await vectors.run((p) => p.copy(X, r.w).countNonZero(r.w).countRows());
       cmd.set([DONE, r.objective, r.gradNorm, r.iterations, r.evaluations, REASONS.indexOf(r.reason), nnz.w[0]!, vectors.programs, nnz.w[1]!]);
     } catch (err) {
       // The other ranks wait for a command: tell them, then fail with the cause.
@@ -83,8 +104,9 @@ export async function trainSharded(
   } else {
     for (;;) {
       await comm.bcast(cmd, 0);
-      if (cmd[0] !== EVAL) break;
-      await evaluator.evaluate();
+      if (cmd[0] === EVAL) await evaluator.evaluate();
+      else if (cmd[0] === COMMIT) await commits!.follow();
+      else break;
     }
     if (cmd[0] === FAILED) throw new ShoalError('ERR_ABORTED', 'lr --servers: rank 0 stopped the solver (see its message)', { rank: comm.rank });
   }
@@ -94,6 +116,7 @@ export async function trainSharded(
   return {
     ...t,
     seconds,
+    vectors,
     localWeights: evaluator.w,
     predict: async (rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> => {
       if (rowKeys === keys) return predictProbabilities(rows, evaluator.w, evaluator.layout);

@@ -2,6 +2,8 @@
 // (readLibsvm keyIds: local indices plus the keys), train the sharded model
 // (index.ts), evaluate, and on rank 0 print and write the metrics. Same metrics.json fields
 // as the dense job (algorithms/lbfgs_lr/job.ts); num_features is the number of distinct keys.
+// Like the dense job, everything after reading runs inside one resilient() (a replacement rank
+// re-runs it from the start); the state it rolls back is the driver's (run_commits.ts).
 import { writeFile } from 'node:fs/promises';
 
 import { readLibsvm, type ReadResult } from '../../lib/data/libsvm.js';
@@ -9,18 +11,38 @@ import type { PsClient } from '../../lib/ps/client.js';
 import type { Collective } from '../common/collective.js';
 import { binaryMetrics } from '../common/metrics.js';
 import { progressLogger } from '../common/progress.js';
-import { agreeShares, lrJobMetrics, readShares, type LrJobMetrics, type LrJobOptions } from '../lbfgs_lr/job.js';
+import { agreeShares, lrJobMetrics, lrModelParams, modelMetrics, readShares, type LrJobMetrics, type LrJobOptions, type LrShares } from '../lbfgs_lr/job.js';
+import { resilient } from '../../lib/recovery/resilient.js';
+import { TrainingState } from '../../lib/recovery/training_state.js';
 import { trainShardedBcd } from '../sharded_bcd/index.js';
 import { trainSharded } from './index.js';
+import { writeShardedModel, type KeyOwnership } from './model_file.js';
+import type { QnDriverState } from './quasi_newton.js';
+import { newShardedRunState, ShardedRunCommits, type ShardedRunState } from './run_commits.js';
 
 async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
   return readLibsvm(files, { rank: comm.rank, size: comm.size, skipBadLines: opts.skipBadLines ?? false, binaryLabels: true, keyIds: true });
 }
 
 /** Runs the sharded job on this rank; the metrics are the same on every rank. */
-export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJobOptions): Promise<LrJobMetrics> {
+export async function runShardedLrJob(comm: Collective & KeyOwnership, ps: PsClient, opts: LrJobOptions): Promise<LrJobMetrics> {
   const t0 = performance.now();
-  const { trainData, testData, counts, testCounts } = await agreeShares(comm, opts, await readShares(comm, opts, readShare));
+  const shares = await readShares(comm, opts, readShare);
+  const recovery = opts.recovery ?? {};
+  const state = new TrainingState<ShardedRunState>(comm, newShardedRunState(), recovery);
+  const commits = new ShardedRunCommits<QnDriverState>(comm, ps, state, { dir: recovery.dir ?? null, resume: recovery.resume ?? null });
+  return resilient(comm, state, () => trainAndReport(comm, ps, opts, t0, shares, commits));
+}
+
+async function trainAndReport(
+  comm: Collective & KeyOwnership,
+  ps: PsClient,
+  opts: LrJobOptions,
+  t0: number,
+  shares: LrShares,
+  commits: ShardedRunCommits<QnDriverState>,
+): Promise<LrJobMetrics> {
+  const { trainData, testData, counts, testCounts } = await agreeShares(comm, opts, shares);
   const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
   const keys = trainData.keys ?? new BigUint64Array(0);
   const readSeconds = (performance.now() - t0) / 1000;
@@ -29,10 +51,11 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
       `${testCounts.rows} test rows, read in ${readSeconds.toFixed(2)}s`,
   );
   const progress = progressLogger(comm, `${opts.params.solver}`, log, { every: opts.logEvery ?? 1, planned: opts.params.maxIter, mayStopEarly: true });
-  const result =
+  const sharded =
     opts.params.solver === 'bcd'
-      ? await trainShardedBcd(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } }))
-      : await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, evals: p.evaluations } }));
+      ? null
+      : await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, evals: p.evaluations } }), commits);
+  const result = sharded ?? (await trainShardedBcd(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } })));
   progress.finish();
   const trainProbs = await result.predict(trainData, keys);
   const m = testData ? await binaryMetrics(comm, await result.predict(testData, testData.keys ?? new BigUint64Array(0)), testData.labels) : await binaryMetrics(comm, trainProbs, trainData.labels);
@@ -61,6 +84,12 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
       `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ` +
       `${result.seconds.toFixed(2)}s, ${result.programs} vector programs`,
   );
+  // Sharded BCD has no model file yet (the CLI refuses --model-out for it).
+  if (opts.modelOut && sharded) {
+    const t1 = performance.now();
+    const written = await writeShardedModel(comm, sharded.vectors, keys, opts.modelOut, { solver: opts.params.solver, params: lrModelParams(opts.params), metrics: modelMetrics(metrics) });
+    log?.(`lr: model ${opts.modelOut}: ${written} non-zero weights of ${result.numKeys} keys, written in ${((performance.now() - t1) / 1000).toFixed(2)}s`);
+  }
   if (comm.rank === 0 && opts.metricsOut) await writeFile(opts.metricsOut, JSON.stringify(metrics, null, 2) + '\n');
   await comm.barrier();
   return metrics;

@@ -11,6 +11,18 @@ export interface VectorSums {
   w: number[];
 }
 
+/** Attempts of a program interrupted by server losses (about 30 s of waiting in all). */
+const RETRIES = 40;
+
+/**
+ * A lost server interrupted the program, or a live server has not seen a loss the client has
+ * (native/psnet client.cc, server_vector.cc); not a loss that left keys without a copy.
+ */
+function serverLossToRetry(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e.code === 'ERR_PEER_LOST' && typeof e.message === 'string' && /during a vector program|lost server\(s\), the worker of/.test(e.message);
+}
+
 /** The one key of the bias table. */
 export const BIAS_KEY = new BigUint64Array([0n]);
 
@@ -31,8 +43,24 @@ export class ShardedVectors {
     return new ShardedVectors(w, b);
   }
 
-  /** Builds the program twice (penalized: features; not: the bias) and runs both at once. */
+  /**
+   * Builds the program twice (penalized: features; not: the bias) and runs both at once. A
+   * program cut short by a lost server (replication >= 2) runs again, once every live server
+   * has seen the loss: the solvers' programs give the same slots when run twice (slots.ts).
+   */
   async run(build: (p: VectorProgram, penalized: boolean) => void): Promise<VectorSums> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#runOnce(build);
+      } catch (err) {
+        if (!serverLossToRetry(err) || attempt >= RETRIES) throw err;
+        if (attempt === 1) process.stderr.write(`[shoal] lr --servers: ${(err as Error).message.split('\n')[0]}; running the program again on the live servers\n`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 10 * 2 ** attempt)));
+      }
+    }
+  }
+
+  async #runOnce(build: (p: VectorProgram, penalized: boolean) => void): Promise<VectorSums> {
     const pw = new VectorProgram();
     build(pw, true);
     const runs = [this.w.run(pw.bytes())];

@@ -21,7 +21,8 @@ async function main(): Promise<number> {
     const { solver, c, l1, penalty, bias, m, blockSize, bcdHessian, seed } = args.params;
     // Hashed ids index another weight vector: a checkpoint must not resume across --hash-bits.
     const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}), ...(args.hashBits ? { hashBits: args.hashBits } : {}) };
-    if (args.servers > 0) await runShardedLrJob(comm, comm.ps, args);
+    // A sharded checkpoint holds the driver's state and a PS snapshot, not a dense model.
+    if (args.servers > 0) await runShardedLrJob(comm, comm.ps, { ...args, recovery: stateOptions(args.recovery, { ...identity, layout: 'sharded' }) });
     else await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });
   } catch (err) {
     const code = userErrorExitCode(err);

@@ -156,10 +156,19 @@ export class PsClient {
    */
   async save(dir: string): Promise<void> {
     // A new generation, published only once complete (snapshot_dir.ts): a crash mid-save keeps the last snapshot.
+    await publishGeneration(dir, await this.saveGeneration(dir));
+  }
+
+  /**
+   * save() without publishing: writes a new generation under `dir` (shard files and manifest)
+   * and returns its path; CURRENT is left alone. For a caller that records the generation in
+   * its own file (the sharded trainer's checkpoint) and loads it by path (load(gen)).
+   */
+  async saveGeneration(dir: string): Promise<string> {
     const abs = await newGeneration(dir);
     const text = await this.call('save', (n) => n.save(abs, this.timeoutMs));
     await writeManifest(abs, (JSON.parse(text) as ShardEntry[][]).flat(), this.#secret);
-    await publishGeneration(dir, abs);
+    return abs;
   }
 
   /**

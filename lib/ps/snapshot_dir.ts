@@ -24,8 +24,13 @@ export async function publishGeneration(dir: string, gen: string): Promise<void>
   const tmp = join(abs, `${CURRENT_FILE}.tmp-${process.pid}`);
   await writeFile(tmp, `${name}\n`);
   await rename(tmp, join(abs, CURRENT_FILE));
-  for (const entry of await readdir(abs)) {
-    if (GENERATION.test(entry) && entry !== name) await rm(join(abs, entry), { recursive: true, force: true });
+  await removeGenerationsBut(abs, name);
+}
+
+/** Removes every generation under `dir` but the one named `keep`. */
+export async function removeGenerationsBut(dir: string, keep: string): Promise<void> {
+  for (const entry of await readdir(dir)) {
+    if (GENERATION.test(entry) && entry !== keep) await rm(join(dir, entry), { recursive: true, force: true });
   }
 }
 

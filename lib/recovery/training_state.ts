@@ -85,10 +85,15 @@ export class TrainingState<T extends object> {
     }
   }
 
+  /** Whether the next commit() writes the checkpoint file (a trainer with state elsewhere saves that first). */
+  get nextCommitWrites(): boolean {
+    return this.#dir !== null && this.#comm.rank === 0 && (this.commits + 1) % this.#every === 0;
+  }
+
   /** The iteration is complete: remember the state (and write a checkpoint when due). */
   commit(): void {
+    const writeFile = this.nextCommitWrites;
     this.commits++;
-    const writeFile = this.#dir !== null && this.#comm.rank === 0 && this.commits % this.#every === 0;
     if (!this.#keep && !writeFile) return;
     const bytes = encodeState(this.value);
     if (this.#keep) this.#committed = bytes;

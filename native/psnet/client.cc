@@ -221,13 +221,13 @@ void PsClient::start(uint64_t opId) {
         auto t = tables_.find(op.tableId);
         if (t == tables_.end()) throw Error(ErrorCode::kInvalidArgument, "unknown table id (create it with ps.table() first)");
         if (t->second.spec.updater != 6) throw Error(ErrorCode::kInvalidArgument, "vector program on table '" + t->second.name + "', which is not a vector table");
-        // Every server runs the program on the rows it holds: a lost server's partial sums
-        // cannot be made up by another, so refuse rather than return a partial answer.
-        if (lost_ > 0) {
-          throw Error(ErrorCode::kPeerLost, "vector program on table '" + t->second.name + "': " + std::to_string(lost_) +
-                                                " parameter server(s) lost; the sums would miss their rows");
-        }
-        sendToAll(opId, MsgType::kVector, op.text, 0, static_cast<uint32_t>(op.count));
+        // Every live server runs the program on every row it holds (replicas too, so they stay
+        // equal) and sums the rows it is the primary of on its live ring: after a loss the
+        // replicas' holders take the lost server's rows. The header says how many losses this
+        // worker knows of, so a server that has not seen them yet refuses (kPeerLost) instead
+        // of summing over a ring that still has the dead server. With no replica left the
+        // client is broken_ and never gets here.
+        sendToAll(opId, MsgType::kVector, op.text, static_cast<uint64_t>(lost_), static_cast<uint32_t>(op.count));
         return;
       }
       case PsOp::Type::kPull:
@@ -367,7 +367,7 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   conns_[static_cast<size_t>(server)]->send(std::move(m));
 }
 
-void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t newClock, uint32_t count) {
+void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count) {
   InFlight& f = inflight_[opId];
   f.outstanding = 1;  // guard: complete only after every send is queued
   for (int s = 0; s < config_.numServers; ++s) {
@@ -375,7 +375,8 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
     const uint64_t rid = nextRequestId_++;
     Message m = Message::make(type, f.op->tableId, rid, payload.size());
     m.header().worker = static_cast<uint32_t>(config_.workerRank);
-    m.header().setNewClock(newClock);
+    if (type == MsgType::kVector) m.header().setVectorLost(arg);
+    else m.header().setNewClock(arg);
     m.header().count = count;
     if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
     requests_[rid] = SubRequest{opId, s, {}, 0};

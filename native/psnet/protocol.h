@@ -66,7 +66,8 @@ constexpr uint32_t kSyncDrain = 2;
 //   kPull                 pullClock: the worker's clock (SSP)   keys in the payload
 //   kPush, kReplicate     updateId: exactly-once id of the push keys in the payload
 //   kClock                newClock: the worker's new clock      0
-//   kVector               0                                     instructions in the payload
+//   kVector               vectorLost: servers the worker knows  instructions in the payload
+//                         are lost
 //   kSync (request)       syncPeer: the joiner's rank, or in    syncMode: kSyncReplace,
 //                         mode kSyncDrain the leaving server    kSyncAdd or kSyncDrain
 //   kSyncRows             rowsAnnounced: rows of this table     rows in the payload
@@ -94,6 +95,10 @@ struct PsHeader {
   // kPush, kReplicate: the id the worker gave its update; a retry after a failover reuses it.
   uint64_t updateId() const { return arg; }
   void setUpdateId(uint64_t id) { arg = id; }
+  // kVector: how many servers the sender knows are lost (a server that knows fewer answers
+  // kPeerLost rather than sum over a ring that still holds a dead server).
+  uint64_t vectorLost() const { return arg; }
+  void setVectorLost(uint64_t n) { arg = n; }
   // kClock
   uint64_t newClock() const { return arg; }
   void setNewClock(uint64_t c) { arg = c; }

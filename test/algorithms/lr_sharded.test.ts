@@ -76,10 +76,12 @@ test('flags the sharded model does not support exit 2 naming the flag', async (t
   t.timeout(60_000);
   const cases: Array<[string[], RegExp]> = [
     [['--servers', '2'], /--servers needs --solver lbfgs, owlqn or bcd \(tron keeps a dense model/],
-    [['--solver', 'lbfgs', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --servers/],
+    [['--solver', 'lbfgs', '--servers', '2', '--hash-bits', '20'], /--hash-bits does not apply with --servers/],
+    [['--solver', 'bcd', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --solver bcd --servers yet/],
+    [['--solver', 'bcd', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver bcd --servers yet/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
     [['--solver', 'lbfgs', '--replication', '2'], /--replication needs --servers K/],
-    [['--solver', 'lbfgs', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --servers yet/],
+    [['--solver', 'lbfgs', '--servers', '2', '--backup-instances', '1'], /--backup-instances does not apply with --servers yet/],
   ];
   for (const [args, pattern] of cases) {
     const r = await shoal(['train', 'lr', '--train', dense, ...args]);

@@ -1,11 +1,15 @@
 // Vector tables and vector programs (native/ps/vector_program.h, lib/ps/vector_program.ts) on
 // a real in-process server: float64 pushes sum exactly, programs give the dense arithmetic's
 // values, keys nobody pulled or pushed take no row, and bad programs get errors naming the
-// instruction and slot (the server keeps serving) instead of aborting.
+// instruction and slot (the server keeps serving) instead of aborting; after a server loss
+// (replication 2) the live server sums every row once, and refuses while it has not seen the
+// loss the worker reports.
 import test from 'ava';
 
+import { native } from '../../lib/native.js';
+import { PsClient } from '../../lib/ps/client.js';
 import { VectorProgram } from '../../lib/ps/vector_program.js';
-import { connectWorker, startServer } from '../helpers/ps_inprocess.js';
+import { connectWorker, startServer, TOKEN, type NativeServer } from '../helpers/ps_inprocess.js';
 
 const keys = BigUint64Array.from([1n, 2n ** 63n + 5n, 2n ** 64n - 1n, 0n]);
 
@@ -129,5 +133,42 @@ test.serial('bad programs and bad vector tables are refused with the instruction
   } finally {
     await client.close();
     server.stop();
+  }
+});
+
+test.serial('after a server loss (replication 2) programs sum every row once on the live servers; a server that has not seen the loss refuses', async (t) => {
+  t.timeout(60_000);
+  const { NativePsServer } = native as unknown as { NativePsServer: new (o: object) => NativeServer };
+  const servers = [0, 1].map((rank) => new NativePsServer({ rank, numServers: 2, numWorkers: 1, token: TOKEN, replication: 2 }));
+  const addrs = servers.map((s) => ({ host: '127.0.0.1', port: s.port }));
+  for (const s of servers) s.start(addrs);
+  const client = await PsClient.connect(addrs, { workerRank: 0, numWorkers: 1, token: TOKEN, replication: 2 }, { timeoutMs: 30_000 });
+  let stopped = false;
+  try {
+    const v = await client.table('vf', { updater: { type: 'vector', slots: 2 } });
+    const k = BigUint64Array.from({ length: 300 }, (_, i) => BigInt(i) * 0x9e3779b97f4a7c15n);
+    const g = Array.from({ length: k.length }, (_, i) => (i % 7) - 3.25);
+    await v.push(k, f32(g));
+    const gg = g.reduce((s, x) => s + x * x, 0);
+    const sumOf = async (): Promise<number> => (await v.run(new VectorProgram().dot(1, 1).countRows().bytes()))[0]!;
+    t.is(await sumOf(), gg, 'both servers hold every key; each sums its primaries');
+    // The worker hears of server 1's loss before server 0 does: server 0 must not sum over a ring with server 1 on it.
+    client.serverLost(1, 'test: lost');
+    const early = await t.throwsAsync(sumOf());
+    t.regex(early!.message, /parameter server 0 knows of 0 lost server\(s\), the worker of 1/);
+    t.is((early as Error & { code?: string }).code, 'ERR_PEER_LOST');
+    servers[1]!.stop();
+    stopped = true;
+    // Once server 0 has seen the link drop, it sums every row (it is now every key's primary).
+    let sum: number | null = null;
+    for (const end = Date.now() + 20_000; sum === null && Date.now() < end; ) {
+      sum = await sumOf().catch(() => null);
+      if (sum === null) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    t.is(sum, gg);
+  } finally {
+    await client.close();
+    servers[0]!.stop();
+    if (!stopped) servers[1]!.stop();
   }
 });
