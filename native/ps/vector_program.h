@@ -36,8 +36,11 @@ enum class VectorOp : uint8_t {
   kDotDiff = 6,     // result += sum a*(b - c)
   kCountNonZero = 7,// result += number of a_j != 0
   kCountRows = 8,   // result += number of rows (keys)
+  kDivide = 9,      // c = a / b                (TRON's preconditioned residual z = r / m)
+  kAffine = 10,     // c = alpha*a + beta       (beta a constant: the preconditioner's 1 - a)
+  kDot3 = 11,       // result += sum a*b*c      (M-weighted dot products, M a slot)
 };
-inline constexpr uint8_t kNumVectorOps = 9;
+inline constexpr uint8_t kNumVectorOps = 12;
 inline constexpr uint8_t kNoSlot = 255;
 
 #pragma pack(push, 1)
