@@ -38,7 +38,7 @@ export const LR_FLAGS = {
   'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\nthe dense model (default 16777216 = 2^24: 128 MiB per float64 vector)' },
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B) (the model records B for predict)' },
   seed: { ...TRAINER_FLAGS.seed, help: 'bcd block order seed (default 1)' },
-  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (lbfgs, owlqn): w, the gradient and the L-BFGS history live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\nMetrics only (no --model-out yet); docs/logistic_regression.md" },
+  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (tron, the default; lbfgs, owlqn): w, the gradient and the solver's vectors live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\nMetrics only (no --model-out yet); docs/logistic_regression.md" },
   replication: { kind: 'int', min: 1, value: 'R', help: 'copies of each key with --servers (default 1; a lost server fails the job)' },
   ...RECOVERY_FLAGS,
 } as const satisfies FlagTable;
@@ -130,11 +130,11 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   return out;
 }
 
-// The sharded model (--servers) runs L-BFGS and OWL-QN only, keeps ids as 64-bit keys and
+// The sharded model (--servers) runs TRON, L-BFGS and OWL-QN only, keeps ids as 64-bit keys and
 // has no model file yet: refuse what it would otherwise ignore.
 function checkShardedArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown }): void {
   const solver = out.params.solver;
-  if (solver !== 'lbfgs' && solver !== 'owlqn') throw usage(`--servers needs --solver lbfgs or owlqn (${solver} keeps a dense model on every rank)`);
+  if (solver !== 'tron' && solver !== 'lbfgs' && solver !== 'owlqn') throw usage(`--servers needs --solver tron, lbfgs or owlqn (${solver} keeps a dense model on every rank)`);
   if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
   for (const flag of ['model-out', 'hash-bits', 'max-features'] as const) {
     if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (${flag === 'model-out' ? 'the sharded model stays on the servers; use --metrics-out' : 'ids are kept as 64-bit keys'})`);

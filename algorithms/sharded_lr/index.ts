@@ -15,13 +15,14 @@ import { ShoalError } from '../../lib/errors.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import { ShardedEvaluator } from './evaluator.js';
 import { shardedQuasiNewton } from './quasi_newton.js';
+import { shardedTron } from './sharded_tron.js';
 import { ShardedVectors } from './sharded_vectors.js';
 import { MAX_SHARDED_M, slotsFor, W, X } from './slots.js';
 
 export { MAX_SHARDED_M } from './slots.js';
 
 /** Solvers that run sharded. */
-export const SHARDED_SOLVERS = ['lbfgs', 'owlqn'] as const;
+export const SHARDED_SOLVERS = ['tron', 'lbfgs', 'owlqn'] as const;
 
 const EVAL = 1;
 const DONE = 2;
@@ -40,12 +41,15 @@ export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
   localWeights: Float64Array;
   /** P(y = +1) of each of this rank's training rows. */
   predict(data: CsrData, keys: BigUint64Array): Promise<Float64Array>;
+  /** tron: ||g|| at the start (its stop rule's reference) and the CG steps. */
+  gradNorm0?: number;
+  products?: number;
 }
 
 /**
  * Trains on this rank's rows. Collective over `comm` and the servers behind `ps`: every rank
  * calls it with its rows (feature ids = local indices into `keys`) and the same params.
- * @throws {RangeError} for a solver other than lbfgs/owlqn or m above MAX_SHARDED_M.
+ * @throws {RangeError} for a solver other than tron/lbfgs/owlqn or m above MAX_SHARDED_M.
  */
 export async function trainSharded(
   comm: Collective,
@@ -55,7 +59,8 @@ export async function trainSharded(
   params: LrParams,
   onIteration?: (info: IterationInfo) => void,
 ): Promise<ShardedTrainResult> {
-  if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use lbfgs or owlqn)`);
+  if (params.solver === 'tron') return shardedTron(comm, ps, data, keys, params, onIteration);
+  if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use tron, lbfgs or owlqn)`);
   if (params.m > MAX_SHARDED_M) throw new RangeError(`lr --servers: m = ${params.m} is above ${MAX_SHARDED_M} (a vector table holds 10 + 2m slots of at most 255)`);
   const t0 = performance.now();
   const vectors = await ShardedVectors.open(ps, 'lr', slotsFor(params.m), params.bias);

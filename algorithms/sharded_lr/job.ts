@@ -28,7 +28,7 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
       `${testCounts.rows} test rows, read in ${readSeconds.toFixed(2)}s`,
   );
   const progress = progressLogger(comm, `${opts.params.solver}`, log, { every: opts.logEvery ?? 1, planned: opts.params.maxIter, mayStopEarly: true });
-  const result = await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, evals: p.evaluations } }));
+  const result = await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, ...('products' in p ? { 'cg steps': p.products as number } : {}), evals: p.evaluations } }));
   progress.finish();
   const trainProbs = await result.predict(trainData, keys);
   const m = testData ? await binaryMetrics(comm, await result.predict(testData, testData.keys ?? new BigUint64Array(0)), testData.labels) : await binaryMetrics(comm, trainProbs, trainData.labels);
@@ -45,7 +45,7 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
       evaluations: result.evaluations,
       stop_reason: result.reason,
       grad_norm: result.gradNorm,
-      grad_norm_ratio: null,
+      grad_norm_ratio: result.gradNorm0 ? result.gradNorm / result.gradNorm0 : null,
       read_seconds: readSeconds,
     },
     { counts, testCounts, hasTest: testData !== null },
