@@ -62,10 +62,12 @@ export class ShardedEvaluator {
     if (this.vectors.bias) await this.vectors.bias.push(BIAS_KEY, new Float32Array(v.buffer, v.byteOffset + 8 * k, 2));
   }
 
-  /** One evaluation, collective: returns C * (sum of every rank's losses); the gradient is on the servers. */
-  async evaluate(): Promise<number> {
+  /** One evaluation, collective: returns C * (sum of every rank's losses); the gradient is on the servers. `onCompute` gets the native pass's seconds. */
+  async evaluate(onCompute?: (seconds: number) => void): Promise<number> {
     await this.pullPoint();
+    const t0 = performance.now();
     this.#loss[0] = localLossGrad(this.data, this.w, this.layout, this.c, this.#grad, this.#threads, this.#work, this.curvature);
+    onCompute?.((performance.now() - t0) / 1000);
     await this.push(this.#grad);
     await this.comm.allReduce(this.#loss, { op: 'sum' });
     return this.#loss[0]!;

@@ -44,6 +44,8 @@ export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
   /** tron: ||g|| at the start (its stop rule's reference) and the CG steps. */
   gradNorm0?: number;
   products?: number;
+  /** tron, rank 0: where the time went (programs, products, evaluations, native compute). */
+  breakdown?: string;
 }
 
 /**

@@ -55,7 +55,7 @@ export async function runShardedLrJob(comm: Collective, ps: PsClient, opts: LrJo
   log?.(
     `lr: done: objective ${result.objective.toFixed(6)} after ${result.iterations} iterations (${result.reason}), ` +
       `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ` +
-      `${result.seconds.toFixed(2)}s, ${result.programs} vector programs`,
+      `${result.seconds.toFixed(2)}s, ${result.programs} vector programs${result.breakdown ? ` (${result.breakdown})` : ''}`,
   );
   if (comm.rank === 0 && opts.metricsOut) await writeFile(opts.metricsOut, JSON.stringify(metrics, null, 2) + '\n');
   await comm.barrier();

@@ -26,6 +26,8 @@ export class ShardedNewtonRows {
   readonly #work: Float64Array;
   readonly #sum = new Float64Array(1);
   readonly #rowPtr: Uint32Array;
+  /** Seconds in this rank's native passes (loss and gradient, products, diagonal): its compute. */
+  computeSeconds = 0;
 
   constructor(
     private readonly comm: Collective,
@@ -46,7 +48,7 @@ export class ShardedNewtonRows {
   /** One evaluation at slot 0 (collective); D of the rows goes to the trial buffer. */
   evaluate(): Promise<number> {
     this.evaluator.curvature = this.#trial;
-    return this.evaluator.evaluate();
+    return this.evaluator.evaluate((seconds) => (this.computeSeconds += seconds));
   }
 
   /** The last evaluated point is now the accepted one (its D is used by products). */
@@ -62,7 +64,9 @@ export class ShardedNewtonRows {
     for (let j = 0; j < d.length; j++) d[j] = z[j]! + beta * d[j]!;
     const { layout } = this.evaluator;
     const { featureIds, values } = this.data;
+    const t0 = performance.now();
     native.linear.hessianVector(this.#rowPtr, featureIds, values, this.#accepted, d, layout.numFeatures, layout.bias, this.#hd, this.evaluator.threads, this.#work);
+    this.computeSeconds += (performance.now() - t0) / 1000;
     await this.evaluator.push(this.#hd);
     this.#sum[0] = dot(d, this.#hd);
     await this.comm.allReduce(this.#sum, { op: 'sum' });
@@ -73,7 +77,9 @@ export class ShardedNewtonRows {
   async diagonal(): Promise<void> {
     const { layout } = this.evaluator;
     const { featureIds, values } = this.data;
+    const t0 = performance.now();
     native.linear.hessianDiagonal(this.#rowPtr, featureIds, values, this.#accepted, layout.numFeatures, layout.bias, this.#hd, this.evaluator.threads, this.#work);
+    this.computeSeconds += (performance.now() - t0) / 1000;
     await this.evaluator.push(this.#hd);
     this.#sum[0] = 0;
     await this.comm.allReduce(this.#sum, { op: 'sum' });

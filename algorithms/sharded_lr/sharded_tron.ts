@@ -19,9 +19,9 @@ import { ShardedNewtonRows } from './newton_rows.js';
 import { ShardedVectors } from './sharded_vectors.js';
 import { ShardedTronVectors, TRON_SLOTS, type NewtonCommands } from './tron_vectors.js';
 
-const EVAL = 1;
-const PRODUCT = 2;
-const DIAGONAL = 3;
+const EVAL = 1 as const;
+const PRODUCT = 2 as const;
+const DIAGONAL = 3 as const;
 const DONE = 4;
 const FAILED = 5;
 const REASONS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
@@ -55,24 +55,34 @@ export async function shardedTron(
   const gradTol = await classBalancedTol(comm, data, params.eps);
   // [code, accept the last evaluated point first, beta]; DONE: [code, the run's numbers...].
   const cmd = new Float64Array(12);
+  let breakdown = '';
   if (comm.rank === 0) {
     let accept = false;
-    const send = async (code: number, beta = 0): Promise<void> => {
+    // Rank 0's wall seconds per kind of command (broadcast, pulls, native pass, pushes, allReduce).
+    const spent = { [EVAL]: 0, [PRODUCT]: 0, [DIAGONAL]: 0 };
+    const send = async <T>(code: typeof EVAL | typeof PRODUCT | typeof DIAGONAL, beta: number, serve: () => Promise<T>): Promise<T> => {
+      const t0 = performance.now();
       cmd.set([code, accept ? 1 : 0, beta]);
       accept = false;
       await comm.bcast(cmd, 0);
       if (cmd[1]) rows.accept();
+      const out = await serve();
+      spent[code] += (performance.now() - t0) / 1000;
+      return out;
     };
     const commands: NewtonCommands = {
-      evaluate: async () => (await send(EVAL), rows.evaluate()),
-      product: async (beta) => (await send(PRODUCT, beta), rows.product(beta)),
-      diagonal: async () => (await send(DIAGONAL), rows.diagonal()),
+      evaluate: () => send(EVAL, 0, () => rows.evaluate()),
+      product: (beta) => send(PRODUCT, beta, () => rows.product(beta)),
+      diagonal: () => send(DIAGONAL, 0, () => rows.diagonal()),
       accept: () => void (accept = true),
     };
     const v = new ShardedTronVectors(vectors, commands, penaltyOf(params).l2, PRECONDITION);
     try {
       const r = await tronOn(v, { maxIter: params.maxIter, gradTol, ...(onIteration ? { onIteration } : {}) });
       const end = await v.finish();
+      breakdown =
+        `rank 0: ${vectors.programs} vector programs ${v.programSeconds.toFixed(2)}s, ${r.products} products ${spent[PRODUCT].toFixed(2)}s, ` +
+        `${r.evaluations} evaluations ${spent[EVAL].toFixed(2)}s, diagonals ${spent[DIAGONAL].toFixed(2)}s; its native passes ${rows.computeSeconds.toFixed(2)}s of those`;
       cmd.set([DONE, r.objective, r.gradNorm, r.iterations, r.evaluations, REASONS.indexOf(r.reason), end.nnz, vectors.programs, end.keys, r.gradNorm0, r.products, r.seconds]);
     } catch (err) {
       // The other ranks wait for a command: tell them, then fail with the cause.
@@ -100,6 +110,7 @@ export async function shardedTron(
   return {
     ...run,
     seconds: (performance.now() - t0) / 1000,
+    breakdown,
     localWeights: evaluator.w,
     predict: async (rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> => {
       if (rowKeys === keys) return predictProbabilities(rows, evaluator.w, evaluator.layout);

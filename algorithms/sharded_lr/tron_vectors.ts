@@ -59,6 +59,8 @@ export class ShardedTronVectors implements TronVectors {
   #sMd = 0;
   // The last CG step's reductions, for the next direction's expansions.
   #last = { rz: 0, zz: 0, zd: 0, rd: 0, sr: 0, sMdOld: 0, ddOld: 0, dMdOld: 0 };
+  /** Seconds waiting for vector programs (the servers' passes plus one round trip each). */
+  programSeconds = 0;
 
   constructor(
     private readonly vectors: ShardedVectors,
@@ -74,13 +76,16 @@ export class ShardedTronVectors implements TronVectors {
     return { nnz: sums.w[0]!, keys: sums.w[1]! };
   }
 
-  #run(build: Build): Promise<VectorSums> {
+  async #run(build: Build): Promise<VectorSums> {
     const pending = this.#pending;
     this.#pending = [];
-    return this.vectors.run((p, pen) => {
+    const t0 = performance.now();
+    const sums = await this.vectors.run((p, pen) => {
       for (const b of pending) b(p, pen);
       build(p, pen);
     });
+    this.programSeconds += (performance.now() - t0) / 1000;
+    return sums;
   }
 
   /** Evaluates at X (set by `setup`): f, ||g||, and setup's reductions (first). GT = the gradient. */
