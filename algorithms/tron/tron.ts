@@ -14,6 +14,10 @@
 // The state after every outer iteration (accepted or not) goes to onCommit; resuming
 // re-evaluates f, g and the curvature at the committed w (one evaluation), which gives the same
 // bits as the uninterrupted run.
+//
+// The iteration (tronOn) sees scalars only: w, g, the trial point and the CG vectors live
+// behind TronVectors, as arrays on every rank (DenseTron below, for `tron`) or as slots of a
+// parameter-server vector table (algorithms/sharded_lr/tron_vectors.ts, for `--servers`).
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { dot, norm2 } from '../lbfgs_lr/two_loop.js';
 import { DenseCg, mNorm, truncatedCg, type CgVectors } from './trust_region_cg.js';
