@@ -122,11 +122,13 @@ test('without --servers, ids of 2^32 and more are refused with a message pointin
   t.regex(r.stderr, /wide64\.svm:1:\d+: feature id \d+ is 2\^32 or more; .*shoal train lr --servers K/);
 });
 
-test('a parameter server lost during training fails the job with a message naming it', async (t) => {
-  t.timeout(120_000);
-  // Server 1 kills itself at its 300th request (SHOAL_INJECT, docs/fault_injection.md).
-  const env = { ...process.env, SHOAL_INJECT: 'kill:server=1:request=300' };
-  const r = await shoal(['train', 'lr', '--solver', 'lbfgs', '--train', wide, '-q', '-np', '2', '--servers', '2'], 100_000, { env });
-  t.not(r.code, 0);
-  t.regex(r.stderr, /parameter server 1 (was )?lost/);
-});
+for (const [solver, request] of [['lbfgs', 300], ['tron', 100]] as const) {
+  test(`a parameter server lost during ${solver} training fails the job with a message naming it`, async (t) => {
+    t.timeout(120_000);
+    // Server 1 kills itself at its Nth request (SHOAL_INJECT, docs/fault_injection.md), mid-run.
+    const env = { ...process.env, SHOAL_INJECT: `kill:server=1:request=${request}` };
+    const r = await shoal(['train', 'lr', '--solver', solver, '--train', wide, '-q', '-np', '2', '--servers', '2'], 100_000, { env });
+    t.not(r.code, 0);
+    t.regex(r.stderr, /parameter server 1 (was )?lost/);
+  });
+}
