@@ -135,7 +135,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
 function checkShardedArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown }): void {
   const solver = out.params.solver;
   if (solver !== 'tron' && solver !== 'lbfgs' && solver !== 'owlqn') throw usage(`--servers needs --solver tron, lbfgs or owlqn (${solver} keeps a dense model on every rank)`);
-  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
+  if (solver !== 'tron' && out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 10 + 2m slots of at most 255)`);
   for (const flag of ['model-out', 'hash-bits', 'max-features'] as const) {
     if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (${flag === 'model-out' ? 'the sharded model stays on the servers; use --metrics-out' : 'ids are kept as 64-bit keys'})`);
   }
