@@ -40,7 +40,7 @@ export const LR_FLAGS = {
   'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\nthe dense model (default 16777216 = 2^24: 128 MiB per float64 vector)' },
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B) (the model records B for predict)' },
   seed: { ...TRAINER_FLAGS.seed, help: 'bcd block order seed (default 1)' },
-  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (lbfgs, owlqn, bcd): w and the solver's vectors live on\nK parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\n--model-out (lbfgs, owlqn) writes the weights by key; docs/logistic_regression.md" },
+  servers: { kind: 'int', min: 1, max: 256, value: 'K', help: "sharded model (tron, the default; lbfgs, owlqn, bcd): w and the solver's vectors\nlive on K parameter servers by uint64 feature id (any id up to 2^64-1; no dense\nvector anywhere); only scalars cross the network for the solver's steps.\n--model-out (not bcd) writes the weights by key; docs/logistic_regression.md" },
   replication: { kind: 'int', min: 1, value: 'R', help: 'copies of each key with --servers (default 1; a lost server fails the job)' },
   ...RECOVERY_FLAGS,
 } as const satisfies FlagTable;
@@ -137,17 +137,23 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
   return out;
 }
 
-// The sharded model (--servers) runs L-BFGS, OWL-QN and BCD and keeps ids as 64-bit keys;
-// BCD has no model file or recovery yet: refuse what it would otherwise ignore.
+// The sharded model (--servers) runs TRON, L-BFGS, OWL-QN and BCD and keeps ids as 64-bit keys;
+// only L-BFGS/OWL-QN have checkpoints and restarts, BCD has no model file yet: refuse what
+// each would otherwise ignore.
 function checkShardedArgs(
   out: TrainArgs,
   v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown; 'bcd-blocks'?: unknown; 'bcd-parallel'?: unknown },
 ): void {
   const solver = out.params.solver;
-  if (solver !== 'lbfgs' && solver !== 'owlqn' && solver !== 'bcd') throw usage(`--servers needs --solver lbfgs, owlqn or bcd (${solver} keeps a dense model on every rank)`);
+  if (solver !== 'tron' && solver !== 'lbfgs' && solver !== 'owlqn' && solver !== 'bcd') throw usage(`--servers needs --solver tron, lbfgs, owlqn or bcd (${solver} keeps a dense model on every rank)`);
   if (solver === 'bcd') checkShardedBcdArgs(out, v);
   else if (v['bcd-blocks'] !== undefined || v['bcd-parallel'] !== undefined) throw usage(`--${v['bcd-blocks'] !== undefined ? 'bcd-blocks' : 'bcd-parallel'} needs --solver bcd`);
-  if (out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 13 + 2m slots of at most 255)`);
+  if (solver === 'tron') {
+    const rec = out.recovery;
+    const flag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : null;
+    if (flag) throw usage(`${flag} does not apply with --solver tron --servers yet (tron, the default with --servers, has no checkpoint or restart; add --solver lbfgs or owlqn)`);
+  }
+  if ((solver === 'lbfgs' || solver === 'owlqn') && out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 13 + 2m slots of at most 255)`);
   for (const flag of ['hash-bits', 'max-features'] as const) {
     if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (ids are kept as 64-bit keys)`);
   }

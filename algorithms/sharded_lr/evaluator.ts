@@ -17,6 +17,12 @@ export class ShardedEvaluator {
   readonly #work: Float64Array;
   readonly #threads: number;
   readonly #loss = new Float64Array(1);
+  /** When set (numRows doubles), each evaluation also writes the rows' loss curvature D here (sharded TRON). */
+  curvature: Float64Array | null = null;
+  /** Threads of the native passes (lossGradThreads). */
+  get threads(): number {
+    return this.#threads;
+  }
 
   /**
    * @param data rows whose feature ids are local indices 0..keys.length-1 (readLibsvm keyIds)
@@ -37,20 +43,32 @@ export class ShardedEvaluator {
   }
 
   /** Pulls slot 0 of this rank's keys (and the bias) into `w`. */
-  async pullPoint(): Promise<void> {
-    const k = this.keys.length;
-    // A vector table answers one float64 per key, as 2 floats: land it straight in w.
-    await this.vectors.w.pull(this.keys, new Float32Array(this.w.buffer, 0, 2 * k));
-    if (this.vectors.bias) await this.vectors.bias.pull(BIAS_KEY, new Float32Array(this.w.buffer, 8 * k, 2));
+  pullPoint(): Promise<void> {
+    return this.pullInto(this.w);
   }
 
-  /** One evaluation, collective: returns C * (sum of every rank's losses); the gradient is on the servers. */
-  async evaluate(): Promise<number> {
-    await this.pullPoint();
+  /** Pulls slot 0 of this rank's keys (and the bias) into `out` (layout.dim doubles). */
+  async pullInto(out: Float64Array): Promise<void> {
     const k = this.keys.length;
-    this.#loss[0] = localLossGrad(this.data, this.w, this.layout, this.c, this.#grad, this.#threads, this.#work);
-    await this.vectors.w.push(this.keys, new Float32Array(this.#grad.buffer, 0, 2 * k));
-    if (this.vectors.bias) await this.vectors.bias.push(BIAS_KEY, new Float32Array(this.#grad.buffer, 8 * k, 2));
+    // A vector table answers one float64 per key, as 2 floats: land it straight in out.
+    await this.vectors.w.pull(this.keys, new Float32Array(out.buffer, out.byteOffset, 2 * k));
+    if (this.vectors.bias) await this.vectors.bias.pull(BIAS_KEY, new Float32Array(out.buffer, out.byteOffset + 8 * k, 2));
+  }
+
+  /** Pushes `v` (layout.dim doubles, by local index, then the bias) into slot 1, where the servers sum it. */
+  async push(v: Float64Array): Promise<void> {
+    const k = this.keys.length;
+    await this.vectors.w.push(this.keys, new Float32Array(v.buffer, v.byteOffset, 2 * k));
+    if (this.vectors.bias) await this.vectors.bias.push(BIAS_KEY, new Float32Array(v.buffer, v.byteOffset + 8 * k, 2));
+  }
+
+  /** One evaluation, collective: returns C * (sum of every rank's losses); the gradient is on the servers. `onCompute` gets the native pass's seconds. */
+  async evaluate(onCompute?: (seconds: number) => void): Promise<number> {
+    await this.pullPoint();
+    const t0 = performance.now();
+    this.#loss[0] = localLossGrad(this.data, this.w, this.layout, this.c, this.#grad, this.#threads, this.#work, this.curvature);
+    onCompute?.((performance.now() - t0) / 1000);
+    await this.push(this.#grad);
     await this.comm.allReduce(this.#loss, { op: 'sum' });
     return this.#loss[0]!;
   }

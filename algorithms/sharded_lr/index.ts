@@ -16,13 +16,14 @@ import type { PsClient } from '../../lib/ps/client.js';
 import { ShardedEvaluator } from './evaluator.js';
 import { shardedQuasiNewton, type QnDriverState } from './quasi_newton.js';
 import type { ShardedRunCommits } from './run_commits.js';
+import { shardedTron } from './sharded_tron.js';
 import { ShardedVectors } from './sharded_vectors.js';
 import { MAX_SHARDED_M, slotsFor, X } from './slots.js';
 
 export { MAX_SHARDED_M } from './slots.js';
 
 /** Solvers that run sharded. */
-export const SHARDED_SOLVERS = ['lbfgs', 'owlqn'] as const;
+export const SHARDED_SOLVERS = ['tron', 'lbfgs', 'owlqn'] as const;
 
 const EVAL = 1;
 const DONE = 2;
@@ -44,12 +45,17 @@ export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
   vectors: ShardedVectors;
   /** P(y = +1) of each of this rank's training rows. */
   predict(data: CsrData, keys: BigUint64Array): Promise<Float64Array>;
+  /** tron: ||g|| at the start (its stop rule's reference) and the CG steps. */
+  gradNorm0?: number;
+  products?: number;
+  /** tron, rank 0: where the time went (programs, products, evaluations, native compute). */
+  breakdown?: string;
 }
 
 /**
  * Trains on this rank's rows. Collective over `comm` and the servers behind `ps`: every rank
  * calls it with its rows (feature ids = local indices into `keys`) and the same params.
- * @throws {RangeError} for a solver other than lbfgs/owlqn or m above MAX_SHARDED_M.
+ * @throws {RangeError} for a solver other than tron/lbfgs/owlqn or m above MAX_SHARDED_M.
  */
 export async function trainSharded(
   comm: Collective,
@@ -60,10 +66,15 @@ export async function trainSharded(
   onIteration?: (info: IterationInfo) => void,
   commits: ShardedRunCommits<QnDriverState> | null = null,
 ): Promise<ShardedTrainResult> {
-  if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use lbfgs or owlqn)`);
+  if (params.solver === 'tron') {
+    // TRON's programs are not safe to run twice (run_commits.ts covers L-BFGS/OWL-QN only).
+    if (commits) throw new RangeError('lr --servers: tron has no checkpoint or restart support yet (use lbfgs or owlqn)');
+    return shardedTron(comm, ps, data, keys, params, onIteration);
+  }
+  if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use tron, lbfgs or owlqn)`);
   if (params.m > MAX_SHARDED_M) throw new RangeError(`lr --servers: m = ${params.m} is above ${MAX_SHARDED_M} (a vector table holds 13 + 2m slots of at most 255)`);
   const t0 = performance.now();
-  const vectors = await ShardedVectors.open(ps, 'lr', slotsFor(params.m), params.bias);
+  const vectors = await ShardedVectors.open(ps, 'lr', slotsFor(params.m), params.bias, true);
   const evaluator = new ShardedEvaluator(comm, data, keys, vectors, params.c);
   const cmd = new Float64Array(9);
   if (comm.rank === 0) {

@@ -54,7 +54,11 @@ async function trainAndReport(
   const sharded =
     opts.params.solver === 'bcd'
       ? null
-      : await trainSharded(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { step: p.step, evals: p.evaluations } }), commits);
+      : await trainSharded(
+          comm, ps, trainData, keys, opts.params,
+          (p) => progress({ ...p, extra: { step: p.step, ...('products' in p ? { 'cg steps': p.products as number } : {}), evals: p.evaluations } }),
+          opts.params.solver === 'tron' ? null : commits,
+        );
   const result = sharded ?? (await trainShardedBcd(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } })));
   progress.finish();
   const trainProbs = await result.predict(trainData, keys);
@@ -72,7 +76,7 @@ async function trainAndReport(
       evaluations: result.evaluations,
       stop_reason: result.reason,
       grad_norm: result.gradNorm,
-      grad_norm_ratio: null,
+      grad_norm_ratio: result.gradNorm0 ? result.gradNorm / result.gradNorm0 : null,
       read_seconds: readSeconds,
     },
     { counts, testCounts, hasTest: testData !== null },
@@ -82,7 +86,7 @@ async function trainAndReport(
   log?.(
     `lr: done: objective ${result.objective.toFixed(6)} after ${result.iterations} iterations (${result.reason}), ` +
       `${metrics.evaluated_on} auc ${m.auc.toFixed(6)} logloss ${m.logloss.toFixed(6)} accuracy ${m.accuracy.toFixed(6)}, ` +
-      `${result.seconds.toFixed(2)}s, ${result.programs} vector programs`,
+      `${result.seconds.toFixed(2)}s, ${result.programs} vector programs${result.breakdown ? ` (${result.breakdown})` : ''}`,
   );
   // Sharded BCD has no model file yet (the CLI refuses --model-out for it).
   if (opts.modelOut && sharded) {

@@ -33,14 +33,19 @@ export class ShardedVectors {
   private constructor(
     readonly w: PsTable,
     readonly bias: PsTable | null,
+    private readonly rerunnable: boolean,
   ) {}
 
-  /** Creates (or joins) the tables `<prefix>.w` and `<prefix>.bias` with `slots` float64 slots per key. */
-  static async open(ps: PsClient, prefix: string, slots: number, bias: boolean): Promise<ShardedVectors> {
+  /**
+   * Creates (or joins) the tables `<prefix>.w` and `<prefix>.bias` with `slots` float64 slots per key.
+   * `rerunnable`: the solver's programs give the same slots when run twice, so one cut short by a
+   * lost server may run again; otherwise that loss fails the job.
+   */
+  static async open(ps: PsClient, prefix: string, slots: number, bias: boolean, rerunnable: boolean): Promise<ShardedVectors> {
     const options = { updater: { type: 'vector' as const, slots } };
     const w = await ps.table(`${prefix}.w`, options);
     const b = bias ? await ps.table(`${prefix}.bias`, options) : null;
-    return new ShardedVectors(w, b);
+    return new ShardedVectors(w, b, rerunnable);
   }
 
   /**
@@ -53,7 +58,7 @@ export class ShardedVectors {
       try {
         return await this.#runOnce(build);
       } catch (err) {
-        if (!serverLossToRetry(err) || attempt >= RETRIES) throw err;
+        if (!this.rerunnable || !serverLossToRetry(err) || attempt >= RETRIES) throw err;
         if (attempt === 1) process.stderr.write(`[shoal] lr --servers: ${(err as Error).message.split('\n')[0]}; running the program again on the live servers\n`);
         await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 10 * 2 ** attempt)));
       }

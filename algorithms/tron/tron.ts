@@ -14,9 +14,13 @@
 // The state after every outer iteration (accepted or not) goes to onCommit; resuming
 // re-evaluates f, g and the curvature at the committed w (one evaluation), which gives the same
 // bits as the uninterrupted run.
+//
+// The iteration (tronOn) sees scalars only: w, g, the trial point and the CG vectors live
+// behind TronVectors, as arrays on every rank (DenseTron below, for `tron`) or as slots of a
+// parameter-server vector table (algorithms/sharded_lr/tron_vectors.ts, for `--servers`).
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { dot, norm2 } from '../lbfgs_lr/two_loop.js';
-import { mNorm, trustRegionCg } from './trust_region_cg.js';
+import { DenseCg, mNorm, truncatedCg, type CgVectors } from './trust_region_cg.js';
 
 /** f with its gradient and Hessian-vector products at the last accepted point. */
 export interface NewtonFunction {
@@ -87,77 +91,141 @@ export function updateRadius(delta: number, snorm: number, gs: number, actual: n
   return Math.max(delta, Math.min(alpha * snorm, SIGMA3 * delta));
 }
 
-/** Minimises `fn` from `x0` (not modified). */
+/** TRON's vectors (w, g, the trial point and the CG vectors), wherever they live; only scalars come back. */
+export interface TronVectors extends CgVectors {
+  /** Evaluates f and g at the start point, which becomes the accepted point. */
+  start(): Promise<{ f: number; gnorm: number }>;
+  /** M = (1 - a) I + a diag(H) at the accepted point (or I); returns ||g||_{M^-1} (the first radius). */
+  precondition(): Promise<number>;
+  /** Evaluates at w + s (s from the last CG): f, g.s, s.r, ||s||_M and the new point's ||g||. */
+  trial(): Promise<{ f: number; gs: number; sr: number; snorm: number; gnorm: number }>;
+  /** The last trial point becomes the accepted point. */
+  accept(): void;
+}
+
+/** TronOptions for tronOn: the committed state carries scalars only (the vectors are v's). */
+export type TronDriverOptions = Omit<TronOptions, 'onCommit' | 'resume' | 'precondition'> & {
+  onCommit?: (state: Omit<TronState, 'w'>) => void;
+  resume?: Omit<TronState, 'w'> | null;
+  /** Bound on CG steps per Newton step (default: no bound). */
+  maxCgSteps?: number;
+};
+
+/** Minimises `fn` from `x0` (not modified), with its vectors as arrays on this process. */
 export async function tron(fn: NewtonFunction, x0: Float64Array, options: TronOptions = {}): Promise<TronResult> {
+  const r = options.resume ?? null;
+  const a = fn.hessianDiagonal ? (options.precondition ?? 0.01) : 0;
+  const v = new DenseTron(fn, r ? Float64Array.from(r.w) : Float64Array.from(x0), a);
+  const { onCommit, resume: _resume, precondition: _precondition, ...rest } = options;
+  const result = await tronOn(v, { ...rest, resume: r, maxCgSteps: fn.dim, ...(onCommit ? { onCommit: (s) => onCommit({ ...s, w: v.w }) } : {}) });
+  return { x: v.w, ...result };
+}
+
+/** Minimises the function behind `v` from its start point (tron's outer iteration). */
+export async function tronOn(v: TronVectors, options: TronDriverOptions = {}): Promise<Omit<TronResult, 'x'>> {
   const maxIter = options.maxIter ?? 500;
   const gradTol = options.gradTol ?? 1e-3;
   const xi = options.xi ?? 0.1;
-  const dim = fn.dim;
-  const a = fn.hessianDiagonal ? (options.precondition ?? 0.01) : 0;
-  // M = (1 - a) I + a diag(H) at the accepted point; null for plain CG.
-  const m = a > 0 ? new Float64Array(dim) : null;
-  const precondition = async (): Promise<void> => {
-    if (!m) return;
-    await fn.hessianDiagonal!(m);
-    for (let j = 0; j < dim; j++) m[j] = 1 - a + a * m[j]!;
-  };
+  const maxCgSteps = options.maxCgSteps ?? Infinity;
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
   const r = options.resume ?? null;
-  let w = r ? Float64Array.from(r.w) : Float64Array.from(x0);
-  let g = new Float64Array(dim);
-  let f = await fn.evaluate(w, g);
-  fn.acceptLast();
-  let gnorm = norm2(g);
+  const first = await v.start();
+  let f = first.f;
+  let gnorm = first.gnorm;
   const gnorm0 = r ? r.gradNorm0 : gnorm;
-  await precondition();
-  let delta = r ? r.delta : mNorm(g, m && m.map((v) => 1 / v));
+  const gMinvNorm = await v.precondition();
+  let delta = r ? r.delta : gMinvNorm;
   let evaluations = (r?.evaluations ?? 0) + 1;
   let products = r?.products ?? 0;
   let iteration = r?.iteration ?? 0;
   let reason: StopReason = 'max-iter';
   const info = (step: number) => ({ iteration, objective: f, gradNorm: gnorm, step, evaluations, products, delta, seconds: seconds() });
   if (!r) options.onIteration?.(info(0));
-  const hv = (v: Float64Array, out: Float64Array): Promise<void> => fn.hessianVector(v, out);
   if (r?.stopped) reason = r.stopped;
   else if (gnorm <= gradTol * gnorm0) reason = 'gradient';
   else {
     while (iteration < maxIter) {
-      const step = await trustRegionCg(g, delta, hv, m, xi);
+      const step = await truncatedCg(v, delta, xi, maxCgSteps);
       products += step.products;
-      const wNew = new Float64Array(dim);
-      for (let j = 0; j < dim; j++) wNew[j] = w[j]! + step.s[j]!;
-      const gNew = new Float64Array(dim);
-      const fNew = await fn.evaluate(wNew, gNew);
+      const t = await v.trial();
       evaluations++;
-      const gs = dot(g, step.s);
-      const predicted = -0.5 * (gs - dot(step.s, step.r));
-      const actual = f - fNew;
-      const snorm = step.norm;
+      const predicted = -0.5 * (t.gs - t.sr);
+      const actual = f - t.f;
+      const snorm = t.snorm;
       // Until a first step is taken, the radius is at most that step's length.
       if (iteration === 0) delta = Math.min(delta, snorm);
-      delta = updateRadius(delta, snorm, gs, actual, predicted);
+      delta = updateRadius(delta, snorm, t.gs, actual, predicted);
       let stop: StopReason | null = null;
       if (actual > ETA0 * predicted) {
         iteration++;
-        fn.acceptLast();
-        w = wNew;
-        g = gNew;
-        f = fNew;
-        gnorm = norm2(g);
+        v.accept();
+        f = t.f;
+        gnorm = t.gnorm;
         options.onIteration?.(info(snorm));
         if (gnorm <= gradTol * gnorm0) stop = 'gradient';
-        else await precondition();
+        else await v.precondition();
       }
       // No decrease left to measure in double precision: the optimum is as good as it gets.
       if (!stop && Math.abs(actual) <= 1e-12 * Math.abs(f) && Math.abs(predicted) <= 1e-12 * Math.abs(f)) stop = 'objective';
       if (!stop && !(delta > 0)) stop = 'line-search';
-      options.onCommit?.({ iteration, w, delta, gradNorm0: gnorm0, evaluations, products, stopped: stop });
+      options.onCommit?.({ iteration, delta, gradNorm0: gnorm0, evaluations, products, stopped: stop });
       if (stop) {
         reason = stop;
         break;
       }
     }
   }
-  return { x: w, objective: f, gradNorm: gnorm, gradNorm0: gnorm0, iterations: iteration, evaluations, products, reason, seconds: seconds() };
+  return { objective: f, gradNorm: gnorm, gradNorm0: gnorm0, iterations: iteration, evaluations, products, reason, seconds: seconds() };
+}
+
+/** TronVectors as arrays on this process; `fn` computes f, g and the products. */
+class DenseTron extends DenseCg implements TronVectors {
+  /** The accepted point (a new array at every accepted step: committed states keep theirs). */
+  w: Float64Array;
+  #wNew: Float64Array;
+  #gNew: Float64Array;
+
+  constructor(
+    private readonly fn: NewtonFunction,
+    w0: Float64Array,
+    /** The preconditioner's weight on diag(H) (0: none). */
+    private readonly a: number,
+  ) {
+    super(new Float64Array(fn.dim), (x, out) => fn.hessianVector(x, out), a > 0 ? new Float64Array(fn.dim) : null);
+    this.w = w0;
+    this.#wNew = w0;
+    this.#gNew = this.g;
+  }
+
+  async start(): Promise<{ f: number; gnorm: number }> {
+    const f = await this.fn.evaluate(this.w, this.g);
+    this.fn.acceptLast();
+    return { f, gnorm: norm2(this.g) };
+  }
+
+  async precondition(): Promise<number> {
+    const { m, a } = this;
+    if (m) {
+      await this.fn.hessianDiagonal!(m);
+      for (let j = 0; j < m.length; j++) m[j] = 1 - a + a * m[j]!;
+    }
+    return mNorm(this.g, m && m.map((x) => 1 / x));
+  }
+
+  async trial(): Promise<{ f: number; gs: number; sr: number; snorm: number; gnorm: number }> {
+    const { s, r, w, g } = this;
+    const dim = w.length;
+    this.#wNew = new Float64Array(dim);
+    for (let j = 0; j < dim; j++) this.#wNew[j] = w[j]! + s[j]!;
+    this.#gNew = new Float64Array(dim);
+    const f = await this.fn.evaluate(this.#wNew, this.#gNew);
+    return { f, gs: dot(g, s), sr: dot(s, r), snorm: mNorm(s, this.m), gnorm: norm2(this.#gNew) };
+  }
+
+  accept(): void {
+    this.fn.acceptLast();
+    this.w = this.#wNew;
+    this.g = this.#gNew;
+  }
 }

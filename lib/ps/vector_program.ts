@@ -5,7 +5,7 @@
 // workers pull, slot 1 sums what they push.
 import { invalidArgument } from '../errors.js';
 
-const OPS = { lincomb: 0, dot: 1, absSum: 2, pseudoGrad: 3, maskSameSign: 4, project: 5, dotDiff: 6, countNonZero: 7, countRows: 8, newtonStep: 9 } as const;
+const OPS = { lincomb: 0, dot: 1, absSum: 2, pseudoGrad: 3, maskSameSign: 4, project: 5, dotDiff: 6, countNonZero: 7, countRows: 8, newtonStep: 9, divide: 10, affine: 11, dot3: 12 } as const;
 const NO_SLOT = 255;
 const INSTR_BYTES = 24;
 /** Most instructions in one program (native kMaxVectorInstrs). */
@@ -29,6 +29,21 @@ export class VectorProgram {
   /** Reduction: sum of a*b. */
   dot(a: number, b: number): this {
     return this.#reduce(OPS.dot, a, b, 0);
+  }
+
+  /** Reduction: sum of a*b*c (a dot product weighted by a third slot, e.g. a diagonal M). */
+  dot3(a: number, b: number, c: number): this {
+    return this.#reduce(OPS.dot3, a, b, c);
+  }
+
+  /** c = a / b, element by element. */
+  divide(c: number, a: number, b: number): this {
+    return this.#add(OPS.divide, a, b, c, 0, 0, 0);
+  }
+
+  /** c = alpha*a + beta, beta a constant. */
+  affine(c: number, alpha: number, a: number, beta: number): this {
+    return this.#add(OPS.affine, a, 0, c, 0, alpha, beta);
   }
 
   /** Reduction: sum of |a|. */

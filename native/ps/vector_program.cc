@@ -18,7 +18,8 @@ double sign(double v) { return v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0; }
 
 bool isReduction(uint8_t op) {
   const auto o = static_cast<VectorOp>(op);
-  return o == VectorOp::kDot || o == VectorOp::kAbsSum || o == VectorOp::kDotDiff || o == VectorOp::kCountNonZero || o == VectorOp::kCountRows;
+  return o == VectorOp::kDot || o == VectorOp::kAbsSum || o == VectorOp::kDotDiff || o == VectorOp::kCountNonZero || o == VectorOp::kCountRows ||
+         o == VectorOp::kDot3;
 }
 
 void check(const VectorInstr& in, size_t index, uint32_t slots) {
@@ -26,9 +27,10 @@ void check(const VectorInstr& in, size_t index, uint32_t slots) {
   if (in.op >= kNumVectorOps) throw Error(ErrorCode::kInvalidArgument, where + ": unknown op " + std::to_string(in.op));
   const auto o = static_cast<VectorOp>(in.op);
   // Which slots each op reads or writes; b may be kNoSlot for kLincomb only.
-  const bool usesB = o != VectorOp::kAbsSum && o != VectorOp::kCountNonZero && o != VectorOp::kMaskSameSign && o != VectorOp::kCountRows;
+  const bool usesB = o != VectorOp::kAbsSum && o != VectorOp::kCountNonZero && o != VectorOp::kMaskSameSign && o != VectorOp::kCountRows &&
+                     o != VectorOp::kAffine;
   const bool usesC = o == VectorOp::kLincomb || o == VectorOp::kPseudoGrad || o == VectorOp::kMaskSameSign || o == VectorOp::kProject ||
-                     o == VectorOp::kDotDiff || o == VectorOp::kNewtonStep;
+                     o == VectorOp::kDotDiff || o == VectorOp::kNewtonStep || o == VectorOp::kDivide || o == VectorOp::kAffine || o == VectorOp::kDot3;
   const bool usesD = o == VectorOp::kProject || o == VectorOp::kNewtonStep;
   const auto need = [&](const char* name, uint8_t slot, bool optional) {
     if (optional && slot == kNoSlot) return;
@@ -125,6 +127,15 @@ std::vector<double> runVectorProgram(ShardStore& store, const VectorInstr* progr
           break;
         case VectorOp::kCountRows:
           if (counts) acc[i] += 1;
+          break;
+        case VectorOp::kDivide:
+          put(row, in.c, get(row, in.a) / get(row, in.b));
+          break;
+        case VectorOp::kAffine:
+          put(row, in.c, in.alpha * get(row, in.a) + in.beta);
+          break;
+        case VectorOp::kDot3:
+          if (counts) acc[i] += get(row, in.a) * get(row, in.b) * get(row, in.c);
           break;
       }
     }

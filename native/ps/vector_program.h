@@ -39,8 +39,11 @@ enum class VectorOp : uint8_t {
   kNewtonStep = 9,  // c = argmin_z a*z + (b + beta)*z^2/2 + alpha*|d + z|, 0 where b + beta <= 1e-12
                     //   (coordinate descent's soft-thresholded Newton step: a = gradient, b = Hessian
                     //   diagonal, d = the weight, alpha = l1, beta = l2)
+  kDivide = 10,     // c = a / b                (TRON's preconditioned residual z = r / m)
+  kAffine = 11,     // c = alpha*a + beta       (beta a constant: the preconditioner's 1 - a)
+  kDot3 = 12,       // result += sum a*b*c      (M-weighted dot products, M a slot)
 };
-inline constexpr uint8_t kNumVectorOps = 10;
+inline constexpr uint8_t kNumVectorOps = 13;
 inline constexpr uint8_t kNoSlot = 255;
 
 #pragma pack(push, 1)

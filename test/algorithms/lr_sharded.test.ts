@@ -1,6 +1,6 @@
-// `shoal train lr --servers K`: the sharded model (w, gradient, direction and L-BFGS pairs on
-// the parameter servers, ids as 64-bit keys) reaches the dense path's objective on the same
-// rows, at np 1, 2 and 4; bad combinations of flags and a lost server fail with messages
+// `shoal train lr --servers K`: the sharded model (w, gradient, direction and L-BFGS pairs, or
+// TRON's CG vectors, on the parameter servers, ids as 64-bit keys) reaches the dense path's
+// objective on the same rows, at np 1, 2 and 4; bad combinations of flags and a lost server fail with messages
 // naming the cause; without --servers, ids of 2^32 and more are refused pointing at --servers.
 // Data: generated (shoal datagen), once with ids 1..features and once with the same features
 // spread over a 2^64 id space, so the two files hold the same rows up to feature names.
@@ -31,6 +31,9 @@ interface Metrics {
   model_nnz: number;
   auc: number;
   np: number;
+  solver: string;
+  stop_reason: string;
+  grad_norm_ratio: number | null;
 }
 
 async function train(file: string, name: string, args: string[]): Promise<Metrics & { code: number | null; stderr: string }> {
@@ -60,6 +63,28 @@ test.serial('lbfgs --servers matches the dense objective at np 1, 2 and 4', asyn
   }
 });
 
+test.serial('tron --servers (the default solver) reaches the dense tron and L-BFGS optimum at np 1, 2 and 4, with and without a bias', async (t) => {
+  t.timeout(600_000);
+  for (const bias of [[], ['--bias']]) {
+    const ref = await train(dense, `dense-lbfgs-ref${bias.length}`, ['--solver', 'lbfgs', ...bias]);
+    const tron = await train(dense, `dense-tron${bias.length}`, ['--solver', 'tron', '--eps', '1e-8', ...bias]);
+    t.is(ref.code, 0, ref.stderr);
+    t.is(tron.code, 0, tron.stderr);
+    // np 4 with every key on both servers: reductions count each key once (its primary's copy).
+    for (const [np, servers, extra] of [[1, 1, []], [2, 2, []], [4, 2, ['--replication', '2']]] as const) {
+      const s = await train(wide, `sharded-tron-${np}-${bias.length}`, ['--eps', '1e-8', '-np', String(np), '--servers', String(servers), ...extra, ...bias]);
+      t.is(s.code, 0, s.stderr);
+      t.is(s.solver, 'tron', 'tron is the default with --servers');
+      t.true(relative(s.objective, tron.objective) < 1e-9, `np ${np} bias ${bias.length}: sharded tron ${s.objective} vs dense tron ${tron.objective}`);
+      t.true(relative(s.objective, ref.objective) < 1e-9, `np ${np} bias ${bias.length}: sharded tron ${s.objective} vs dense lbfgs ${ref.objective}`);
+      t.true(s.iterations <= 15, `a handful of Newton steps, not ${s.iterations}`);
+      t.true(s.grad_norm_ratio !== null && s.grad_norm_ratio <= 1e-6, `|g|/|g0| = ${s.grad_norm_ratio} (${s.stop_reason})`);
+      t.is(s.num_features, ref.model_nnz, 'one key per feature present in the rows');
+      t.true(Math.abs(s.auc - tron.auc) < 1e-6);
+    }
+  }
+});
+
 test.serial('owlqn --bias --servers matches the dense objective, including the sparsity of the model', async (t) => {
   t.timeout(300_000);
   const args = ['--solver', 'owlqn', '--l1', '2', '--bias'];
@@ -75,8 +100,10 @@ test.serial('owlqn --bias --servers matches the dense objective, including the s
 test('flags the sharded model does not support exit 2 naming the flag', async (t) => {
   t.timeout(60_000);
   const cases: Array<[string[], RegExp]> = [
-    [['--servers', '2'], /--servers needs --solver lbfgs, owlqn or bcd \(tron keeps a dense model/],
+    [['--servers', '2', '--solver', 'newton-l1'], /--servers needs --solver tron, lbfgs, owlqn or bcd \(newton-l1 keeps a dense model/],
+    [['--servers', '2', '--l1', '1'], /--l1 needs --solver newton-l1, owlqn or bcd \(tron minimises the L2 objective\)/],
     [['--solver', 'lbfgs', '--servers', '2', '--hash-bits', '20'], /--hash-bits does not apply with --servers/],
+    [['--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver tron --servers yet .*--solver lbfgs or owlqn/],
     [['--solver', 'bcd', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --solver bcd --servers yet/],
     [['--solver', 'bcd', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver bcd --servers yet/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
@@ -97,11 +124,13 @@ test('without --servers, ids of 2^32 and more are refused with a message pointin
   t.regex(r.stderr, /wide64\.svm:1:\d+: feature id \d+ is 2\^32 or more; .*shoal train lr --servers K/);
 });
 
-test('a parameter server lost during training fails the job with a message naming it', async (t) => {
-  t.timeout(120_000);
-  // Server 1 kills itself at its 300th request (SHOAL_INJECT, docs/fault_injection.md).
-  const env = { ...process.env, SHOAL_INJECT: 'kill:server=1:request=300' };
-  const r = await shoal(['train', 'lr', '--solver', 'lbfgs', '--train', wide, '-q', '-np', '2', '--servers', '2'], 100_000, { env });
-  t.not(r.code, 0);
-  t.regex(r.stderr, /parameter server 1 (was )?lost/);
-});
+for (const [solver, request] of [['lbfgs', 300], ['tron', 100]] as const) {
+  test(`a parameter server lost during ${solver} training fails the job with a message naming it`, async (t) => {
+    t.timeout(120_000);
+    // Server 1 kills itself at its Nth request (SHOAL_INJECT, docs/fault_injection.md), mid-run.
+    const env = { ...process.env, SHOAL_INJECT: `kill:server=1:request=${request}` };
+    const r = await shoal(['train', 'lr', '--solver', solver, '--train', wide, '-q', '-np', '2', '--servers', '2'], 100_000, { env });
+    t.not(r.code, 0);
+    t.regex(r.stderr, /parameter server 1 (was )?lost/);
+  });
+}

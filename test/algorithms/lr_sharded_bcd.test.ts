@@ -118,7 +118,7 @@ test('flags that do not apply to bcd --servers exit 2 naming the flag', async (t
     [['--solver', 'lbfgs', '--servers', '2', '--bcd-parallel', '2'], /--bcd-parallel needs --solver bcd/],
     [['--solver', 'bcd', '--servers', '2', '--bcd-blocks', '4', '--bcd-parallel', '9'], /--bcd-parallel 9 is more than the 5 blocks a round can take \(--bcd-blocks 4 and the bias\)/],
     [['--solver', 'bcd', '--servers', '2', '--bcd-blocks', '0'], /--bcd-blocks/],
-    [['--solver', 'tron', '--servers', '2'], /--servers needs --solver lbfgs, owlqn or bcd/],
+    [['--solver', 'newton-l1', '--servers', '2'], /--servers needs --solver tron, lbfgs, owlqn or bcd/],
   ];
   for (const [args, pattern] of cases) {
     const r = await shoal(['train', 'lr', '--train', wide, ...args]);

@@ -94,3 +94,18 @@ test('a keyed model reads ids as keys without keyIds, unknown keys weigh 0, and 
   writeFileSync(join(dir, 'hand.keys.bin'), Buffer.concat([Buffer.from(new BigUint64Array([3n, 3n, 7n]).buffer), Buffer.from(weights.buffer)]));
   await t.throwsAsync(loadModel(path), { message: /holds key 3 twice/ });
 });
+
+test.serial('--model-out with --servers and the default solver (tron): the model file gives the trained probabilities', async (t) => {
+  t.timeout(600_000);
+  const rows = await readLibsvm(wide, { keyIds: true });
+  const run = await trainModel('sharded-tron', ['--train', wide, '-np', '2', '--servers', '2']);
+  const model = (await loadModel(run.model)) as KeyedModel;
+  t.true(model.keyed);
+  t.is((JSON.parse(readFileSync(run.model, 'utf8')) as { solver: string }).solver, 'tron', 'tron is the default with --servers');
+  t.is(model.keys.length, run.metrics.model_nnz, 'one stored weight per non-zero weight of the trained model');
+  const p = model.predict(rows);
+  let logloss = 0;
+  for (let i = 0; i < p.length; i++) logloss -= rows.labels[i]! > 0 ? Math.log(p[i]!) : Math.log(1 - p[i]!);
+  // Slot X holds the accepted point after the last program (tron_vectors.ts finish()), so the file is the trained model.
+  t.true(Math.abs(logloss / p.length - run.metrics.logloss) < 1e-12, `logloss ${logloss / p.length} vs the job's ${run.metrics.logloss}`);
+});

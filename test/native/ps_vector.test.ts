@@ -172,3 +172,37 @@ test.serial('after a server loss (replication 2) programs sum every row once on 
     if (!stopped) servers[1]!.stop();
   }
 });
+
+test.serial("TRON's instructions: divide, affine and dot3 give the element loops' values; their slots are checked", async (t) => {
+  t.timeout(60_000);
+  const server = startServer();
+  const client = await connectWorker(server, 30_000);
+  try {
+    const v = await client.table('vec-tron', { updater: { type: 'vector', slots: 5 } });
+    const a = [0.3, -7, 2.5e-3, 11];
+    const b = [2, 0.25, -3, 1e5];
+    await v.push(keys, f32(a));
+    // slot 2 = 0.01*a + 0.99 (affine), slot 3 = a (copy), then a into slot 1 again: slot 1 = 2a.
+    await v.run(new VectorProgram().affine(2, 0.01, 1, 0.99).copy(3, 1).bytes());
+    await v.push(keys, f32(b));
+    // slot 1 = a + b; slot 4 = (a + b) / (0.01a + 0.99); dot3(4, 3, 2) = sum (a+b)/m * a * m.
+    const r = await v.run(new VectorProgram().divide(4, 1, 2).copy(0, 4).dot3(4, 3, 2).dot3(1, 1, 1).bytes());
+    const m = a.map((x) => 0.01 * x + 0.99);
+    const z = a.map((x, i) => (x + b[i]!) / m[i]!);
+    const out = new Float64Array(keys.length);
+    await v.pull(keys, new Float32Array(out.buffer));
+    t.deepEqual([...out], z, 'divide and affine are the element loop bit for bit');
+    const want = z.reduce((s, x, i) => s + x * a[i]! * m[i]!, 0);
+    t.true(Math.abs(r[0]! - want) <= 1e-14 * Math.abs(want), `dot3 ${r[0]} vs ${want}`);
+    const cube = a.reduce((s, x, i) => s + (x + b[i]!) ** 3, 0);
+    t.true(Math.abs(r[1]! - cube) <= 1e-14 * Math.abs(cube), `dot3 of one slot: ${r[1]} vs ${cube}`);
+    const bad = await t.throwsAsync(v.run(new VectorProgram().dot(1, 1).dot3(1, 2, 7).bytes()));
+    t.regex(bad!.message, /vector program instruction 1: slot c = 7 is out of range \(the table has 5 slots\)/);
+    const badDiv = await t.throwsAsync(v.run(new VectorProgram().divide(3, 1, 5).bytes()));
+    t.regex(badDiv!.message, /instruction 0: slot b = 5 is out of range/);
+    t.throws(() => new VectorProgram().affine(0, 1, 1, Number.NaN), { message: /alpha\/beta/ });
+  } finally {
+    await client.close();
+    server.stop();
+  }
+});
