@@ -67,12 +67,13 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
     }
     t.transport = transport;
   }
-  // Topology-aware collectives (docs/algorithms.md): SHOAL_HIERARCHICAL=0 turns them off;
+  // Topology-aware collectives (docs/algorithms.md): SHOAL_HIERARCHICAL=0 turns them off,
+  // =phased keeps them but not the streamed two-host allReduce (for comparisons);
   // SHOAL_HOST_ID names this rank's host (tests simulate hosts on one machine with it).
   const hier = env['SHOAL_HIERARCHICAL'];
   if (hier !== undefined && hier !== '') {
-    if (hier !== '0' && hier !== '1') throw new ConfigError('ERR_CONFIG', `SHOAL_HIERARCHICAL=${hier} must be 0 or 1`);
-    t.hierarchical = hier === '1';
+    if (hier !== '0' && hier !== '1' && hier !== 'phased') throw new ConfigError('ERR_CONFIG', `SHOAL_HIERARCHICAL=${hier} must be 0, 1 or phased`);
+    t.hierarchical = hier === 'phased' ? 'phased' : hier === '1';
   }
   const hostId = env['SHOAL_HOST_ID'];
   if (hostId !== undefined && hostId !== '') {
