@@ -263,8 +263,9 @@ export async function runParameterServer(cfg: ParameterServerConfig): Promise<ne
 
   /**
    * Under a foreign launcher nothing stops the servers, so they follow the workers: all said
-   * goodbye (comm.close()) -> exit 0; one lost, or the coordinator gone -> exit 1, since no
-   * one restarts either there and waiting would hang the launcher's job step.
+   * goodbye (comm.close()) -> exit 0; one lost, the coordinator gone, or the workers' world
+   * not formed within twice SHOAL_TIMEOUT_MS (a worker that failed before it connected) ->
+   * exit 1, since no one restarts anything there and waiting would hang the job step.
    */
   function stopWithTheWorkers(launcher: string): void {
     const done = new Set<number>();
@@ -277,7 +278,7 @@ export async function runParameterServer(cfg: ParameterServerConfig): Promise<ne
     });
     const fail = (why: string): void => {
       if (stopping) return;
-      say(`parameter server ${rank}: ${why}; under ${launcher} nothing restarts it, so this server stops (exit 1)`);
+      say(`parameter server ${rank}: ${why}; under ${launcher} nothing restarts a lost process, so this server stops (exit 1)`);
       // A moment for the coordinator's notices to reach the others before a hosted coordinator goes too.
       setTimeout(() => void stop(1), 1000);
     };
@@ -285,6 +286,10 @@ export async function runParameterServer(cfg: ParameterServerConfig): Promise<ne
       if (role === 'worker') fail(`worker rank ${lost} was lost (${reason})`);
     });
     client.on('disconnected', ({ reason }) => fail(`lost the coordinator at ${cfg.coordinator.host}:${cfg.coordinator.port} (${reason})`));
+    // A world of one worker has no rendezvous to watch.
+    if (cfg.numWorkers > 1) {
+      client.lookup('world', 2 * cfg.timeoutMs).catch((err: Error) => fail(`the ${cfg.numWorkers} workers did not all join the job: ${err.message}`));
+    }
   }
 
   // The native server runs on its own thread; keep this process alive until told to stop.

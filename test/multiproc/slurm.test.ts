@@ -212,6 +212,17 @@ run('srun, 2 servers with replication 2: a server task SIGKILLed mid-job, the wo
   t.not(r.code, 0, r.out);
 });
 
+run('srun with SHOAL_NUM_SERVERS=2: workers that all exit before init() do not leave the servers waiting: they stop after 2 x SHOAL_TIMEOUT_MS', async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('ps_foreign.mjs'), 'workers-quit'], { ...(await shoalEnv()), SHOAL_NUM_SERVERS: '2', SHOAL_TIMEOUT_MS: '3000' }, 150_000);
+  t.false(r.killed, `srun did not end within 150 s\n${r.out}\n${cluster.logs()}`);
+  t.not(r.code, 0, r.out);
+  for (const server of [0, 1]) {
+    t.regex(r.out, new RegExp(`^${server}: \\[shoal\\] parameter server ${server}: the 2 workers did not all join the job: .*timed out after 6000 ms.*; under slurm nothing restarts a lost process`, 'm'), r.out);
+  }
+});
+
 run('srun with SHOAL_NUM_SERVERS=2: a worker task SIGKILLed makes the other worker fail naming it, the servers stop saying which worker was lost, and srun ends', async (t) => {
   t.timeout(200_000);
   const cluster = t.context.cluster!;
@@ -225,6 +236,6 @@ run('srun with SHOAL_NUM_SERVERS=2: a worker task SIGKILLed makes the other work
   const l = JSON.parse(lost![1]!) as { rank: number; peerLost: boolean; peer: number };
   t.deepEqual([l.rank, l.peerLost, l.peer], [0, true, 1], r.out);
   for (const server of [0, 1]) {
-    t.regex(r.out, new RegExp(`^${server}: \\[shoal\\] parameter server ${server}: worker rank 1 was lost .*; under slurm nothing restarts it, so this server stops \\(exit 1\\)`, 'm'), r.out);
+    t.regex(r.out, new RegExp(`^${server}: \\[shoal\\] parameter server ${server}: worker rank 1 was lost .*; under slurm nothing restarts a lost process, so this server stops \\(exit 1\\)`, 'm'), r.out);
   }
 });
