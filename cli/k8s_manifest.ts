@@ -28,12 +28,16 @@ kubectl apply -f accepts as YAML). Create the job secret first:
                           pod and Service: the coordinator survives every rank)
   --shoal CMD             how the image runs the shoal CLI, for the standalone coordinator
                           (default "shoal"; split on spaces)
+  --servers K             the first K pods are parameter servers (SHOAL_NUM_SERVERS; the
+                          other N-K are the workers)
   --cpu C, --memory M     resource requests and limits of each rank's container`;
 
 export interface K8sManifestArgs {
   name: string;
   image: string;
   np: number;
+  /** Pods 0..servers-1 are parameter servers (SHOAL_NUM_SERVERS). */
+  servers?: number;
   namespace?: string;
   port: number;
   tokenSecret: string;
@@ -55,6 +59,7 @@ const K8S_FLAGS = {
   name: { kind: 'string', value: 'NAME', help: 'job name' },
   image: { kind: 'string', value: 'IMAGE', help: 'container image' },
   np: { kind: 'int', min: 1, aliases: ['-np', '-n'], help: 'ranks' },
+  servers: { kind: 'int', min: 1, value: 'K', help: 'parameter servers among the pods' },
   namespace: { kind: 'string', value: 'NS', help: 'namespace' },
   port: { kind: 'int', min: 1, max: 65535, value: 'P', help: 'coordinator port' },
   'token-secret': { kind: 'string', value: 'NAME', help: 'Secret holding the job token' },
@@ -71,7 +76,7 @@ export function parseK8sManifestArgs(argv: readonly string[]): K8sManifestArgs |
   out.command = dash < 0 ? [] : argv.slice(dash + 1);
   const { values: v, help } = parseFlags('shoal k8s manifest', K8S_FLAGS, flags);
   if (help) return 'help';
-  Object.assign(out, definedOnly({ name: v.name, image: v.image, np: v.np, namespace: v.namespace, tokenSecret: v['token-secret'], cpu: v.cpu, memory: v.memory }));
+  Object.assign(out, definedOnly({ name: v.name, image: v.image, np: v.np, servers: v.servers, namespace: v.namespace, tokenSecret: v['token-secret'], cpu: v.cpu, memory: v.memory }));
   if (v.port !== undefined) out.port = v.port;
   if (v.coordinator !== undefined) out.coordinator = v.coordinator as 'pod0' | 'standalone';
   if (v.shoal !== undefined) out.shoal = v.shoal.trim().split(/\s+/);
@@ -81,6 +86,7 @@ export function parseK8sManifestArgs(argv: readonly string[]): K8sManifestArgs |
   if (out.namespace !== undefined && !DNS_LABEL.test(out.namespace)) throw usage(`--namespace must be a DNS label, got ${JSON.stringify(out.namespace)}`);
   if (out.image === undefined || out.image === '') throw usage('--image IMAGE is required');
   if (out.np === undefined) throw usage('-np N is required');
+  if (out.servers !== undefined && out.servers >= out.np) throw usage(`--servers ${out.servers} leaves no workers among -np ${out.np} pods: give at most ${out.np - 1}`);
   if (out.port > 65535) throw usage(`--port must be at most 65535, got ${out.port}`);
   if (out.command.length === 0) throw usage('no command: end the options with -- and give the command each rank runs, e.g. -- node train.mjs');
   return { ...out, tokenSecret: out.tokenSecret ?? `${out.name}-token` } as K8sManifestArgs;
@@ -133,6 +139,7 @@ export function k8sManifest(a: K8sManifestArgs): Obj {
                 ports: [{ name: 'coordinator', containerPort: a.port }],
                 env: [
                   { name: 'SHOAL_SIZE', value: String(a.np) },
+                  ...(a.servers ? [{ name: 'SHOAL_NUM_SERVERS', value: String(a.servers) }] : []),
                   { name: 'SHOAL_COORDINATOR', value: standalone ? `${coordinatorName}:${a.port}` : `${a.name}-0.${a.name}:${a.port}` },
                   ...(standalone ? [{ name: 'SHOAL_COORDINATOR_EXTERNAL', value: '1' }] : []),
                   { name: 'SHOAL_BIND_HOST', value: '0.0.0.0' },

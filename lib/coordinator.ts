@@ -358,6 +358,19 @@ export class Coordinator {
     return { ranks, pendingGroups };
   }
 
+  /**
+   * Closes once no process other than `self` (the one hosting it, which closes last) is still
+   * connected, or after `boundMs`: the others' goodbyes and last metrics still arrive.
+   */
+  async closeWhenDrained(self: { role: 'worker' | 'server'; rank: number }, boundMs = 10_000): Promise<void> {
+    const selfId = identityOf(self.role, self.rank);
+    const until = Date.now() + boundMs;
+    while (Date.now() < until && [...this.ranks.values()].some((e) => e.alive && e.rank !== selfId)) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await this.close();
+  }
+
   /** Stops listening, fails pending rendezvous (ERR_ABORTED) and closes every connection. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
@@ -557,6 +570,9 @@ export class Coordinator {
         this.persist();
         const who = describeIdentity(entry.rank);
         this.jobView.left(who.role, who.rank);
+        for (const other of this.ranks.values()) {
+          if (other !== entry && other.alive) this.send(other.conn, { type: 'peerDone', rank: who.rank, role: who.role });
+        }
         this.failGroupsOf(entry.rank, 'ERR_PEER_LOST', (g) => `rendezvous for group "${g}" failed: rank ${entry.rank} left the job before it completed`);
         return;
       }

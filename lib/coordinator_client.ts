@@ -72,6 +72,8 @@ export interface CoordinatorClientEvents {
   peerJoined: [PeerJoinedEvent];
   /** A member left a completed group for good (a drained parameter server). */
   peerLeft: [{ group: string; rank: number; role: 'worker' | 'server' }];
+  /** That process said goodbye: it finished its part of the job. */
+  peerDone: [{ rank: number; role: 'worker' | 'server' }];
   disconnected: [DisconnectedEvent];
 }
 
@@ -358,6 +360,9 @@ export class CoordinatorClient extends EventEmitter<CoordinatorClientEvents> {
         if (typeof group === 'string' && isIntIn(rank, 0, Number.MAX_SAFE_INTEGER)) this.emit('peerLeft', { group, rank, role: msg['role'] === 'server' ? 'server' : 'worker' });
         return;
       }
+      case 'peerDone':
+        if (isIntIn(msg['rank'], 0, Number.MAX_SAFE_INTEGER)) this.emit('peerDone', { rank: msg['rank'], role: msg['role'] === 'server' ? 'server' : 'worker' });
+        return;
       case 'stall':
         this.lastStall = typeof msg['message'] === 'string' ? msg['message'] : null;
         return;

@@ -10,6 +10,8 @@
 //   server → client  {type:'table', id, group, peers:[{rank, host, port}]}  sorted by rank
 //                    {type:'registerError', id, code, message}
 //   client → server  {type:'heartbeat'} every HEARTBEAT_INTERVAL_MS, {type:'bye'} before closing
+//   server → client  {type:'peerDone', rank, role}                  that process said bye: it finished (servers of a
+//                    foreign launch stop once every worker has)
 //   server → client  {type:'peerLost', rank, role, reason}           role: 'worker' | 'server'
 //   client → server  {type:'lookup', id, group, timeoutMs}          a completed group's table (answered like register)
 //   client → server  {type:'metrics', data}                         a heartbeat carrying the process's metrics (telemetry.ts)
@@ -62,6 +64,7 @@ export interface TableMessage { type: 'table'; id: number; group: string; peers:
 export interface RegisterErrorMessage { type: 'registerError'; id: number; code: ErrorCode; message: string }
 export interface HeartbeatMessage { type: 'heartbeat' }
 export interface ByeMessage { type: 'bye' }
+export interface PeerDoneMessage { type: 'peerDone'; rank: number; role: 'worker' | 'server' }
 export interface PeerLostMessage { type: 'peerLost'; rank: number; role: 'worker' | 'server'; reason: string }
 export interface MetricsMessage { type: 'metrics'; data: unknown }
 export interface StallMessage { type: 'stall'; message: string }
@@ -74,7 +77,7 @@ export interface LeaveMessage { type: 'leave'; id: number; group: string; groupR
 export interface PeerLeftMessage { type: 'peerLeft'; group: string; rank: number; role: 'worker' | 'server' }
 export interface PeerJoinedMessage { type: 'peerJoined'; group: string; rank: number; role: 'worker' | 'server'; host: string; port: number }
 
-export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | StallMessage | EpochMessage | PeerJoinedMessage | PeerLeftMessage;
+export type ServerMessage = ChallengeMessage | WelcomeMessage | ErrorMessage | TableMessage | RegisterErrorMessage | PeerLostMessage | PeerDoneMessage | StallMessage | EpochMessage | PeerJoinedMessage | PeerLeftMessage;
 export type ClientMessage = HelloMessage | RegisterMessage | LookupMessage | MetricsMessage | HeartbeatMessage | ByeMessage | WaitEpochMessage | RejoinMessage | ExtendMessage | LeaveMessage;
 
 /** The world group's rendezvous name in `epoch` (0: "world"). */

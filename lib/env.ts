@@ -17,8 +17,19 @@ export interface CoordinatorAddress {
 }
 
 export interface JobEnv {
+  /** A worker's rank (0..size-1); a parameter server's index (0..numServers-1). */
   rank: number;
+  /** Number of workers: the world communicator's size. */
   size: number;
+  /**
+   * 'server': one of the first SHOAL_NUM_SERVERS tasks of an mpirun/srun/Indexed Job launch;
+   * init() runs a parameter server in it and never returns (docs/launching.md).
+   */
+  role: 'worker' | 'server';
+  /** Parameter servers in the job (SHOAL_NUM_SERVERS; 0 without). */
+  numServers: number;
+  /** Copies of every parameter-server key: SHOAL_PS_REPLICATION, default min(2, numServers). */
+  psReplication: number;
   /** Index of this process among the job's processes on the same host (0 when the launcher does not say). */
   localRank: number;
   /** Where the rendezvous coordinator listens; null only when size === 1 and nothing is configured. */
@@ -65,15 +76,17 @@ interface Placement {
  */
 export function detectEnv(env: Env = process.env): JobEnv {
   const placement = detectPlacement(env);
-  const { rank, size, launcher } = placement;
+  const { launcher } = placement;
+  const roles = assignRoles(env, placement);
+  const { rank, size } = roles;
 
   const coordinatorRaw = nonEmpty(env, 'SHOAL_COORDINATOR');
   let coordinator: CoordinatorAddress | null = null;
   if (coordinatorRaw !== undefined) {
     coordinator = parseCoordinator(coordinatorRaw);
-  } else if (size > 1) {
+  } else if (placement.size > 1 || roles.numServers > 0) {
     throw configError(
-      `SHOAL_COORDINATOR is required when the job has ${size} ranks (from ${sizeSource(launcher)}): ` +
+      `SHOAL_COORDINATOR is required when the job has ${jobShape(placement, roles.numServers)}: ` +
         `set it to the host:port where rank 0 runs the coordinator, e.g. ${COORDINATOR_EXAMPLE}`,
     );
   }
@@ -82,7 +95,7 @@ export function detectEnv(env: Env = process.env): JobEnv {
 
   // No derived default: a secret computed from the job id or the address is no secret.
   const token = jobSecretFromEnv(env) ?? '';
-  if (token === '' && size > 1) throw missingSecretError(`the job has ${size} ranks (from ${sizeSource(launcher)})`);
+  if (token === '' && (placement.size > 1 || roles.numServers > 0)) throw missingSecretError(`the job has ${jobShape(placement, roles.numServers)}`);
 
   const bindHost = nonEmpty(env, 'SHOAL_BIND_HOST') ?? DEFAULT_BIND_HOST;
   if (/\s/.test(bindHost)) throw configError(`SHOAL_BIND_HOST must be one address, got ${JSON.stringify(bindHost)}`);
@@ -93,9 +106,40 @@ export function detectEnv(env: Env = process.env): JobEnv {
   // SHOAL_COORDINATOR_EXTERNAL=1: a `shoal coordinator` process serves the job, so it does not die with rank 0.
   const external = nonEmpty(env, 'SHOAL_COORDINATOR_EXTERNAL');
   if (external !== undefined && external !== '0' && external !== '1') throw configError(`SHOAL_COORDINATOR_EXTERNAL must be 0 or 1, got ${JSON.stringify(external)}`);
-  const hostsCoordinator = launcher !== 'shoal' && external !== '1' && rank === 0 && coordinator !== null && isLocalAddress(coordinator.host);
+  // Task 0 of the launch hosts it, server or worker: SHOAL_COORDINATOR names task 0's node.
+  const hostsCoordinator = launcher !== 'shoal' && external !== '1' && placement.rank === 0 && coordinator !== null && isLocalAddress(coordinator.host);
 
-  return { rank, size, localRank: placement.localRank, coordinator, token, launcher, hostsCoordinator, bindHost, timeoutMs, jobId };
+  return { rank, size, role: roles.role, numServers: roles.numServers, psReplication: roles.psReplication, localRank: placement.localRank, coordinator, token, launcher, hostsCoordinator, bindHost, timeoutMs, jobId };
+}
+
+/** Launchers that start every task the same way and know nothing of Shoal's roles. */
+const FOREIGN_LAUNCHERS: readonly LauncherKind[] = ['openmpi', 'pmi', 'slurm', 'kubernetes'];
+
+/**
+ * Roles from SHOAL_NUM_SERVERS=K. Under a foreign launcher the first K tasks are parameter
+ * servers (index = task) and the others workers (rank = task - K, size = tasks - K). Under
+ * `shoal run` (and with SHOAL_RANK set by hand) every process reading this is a worker and K
+ * servers run beside the ranks; `shoal run` starts its servers with lib/ps/server_main.ts.
+ */
+function assignRoles(env: Env, placement: Placement): { role: 'worker' | 'server'; rank: number; size: number; numServers: number; psReplication: number } {
+  const raw = nonEmpty(env, 'SHOAL_NUM_SERVERS');
+  const numServers = raw === undefined ? 0 : parseInteger('SHOAL_NUM_SERVERS', raw, 0);
+  const replicationRaw = nonEmpty(env, 'SHOAL_PS_REPLICATION');
+  const psReplication = replicationRaw === undefined ? Math.min(2, Math.max(numServers, 1)) : parseInteger('SHOAL_PS_REPLICATION', replicationRaw, 1);
+  const { rank, size } = placement;
+  if (numServers === 0 || !FOREIGN_LAUNCHERS.includes(placement.launcher)) return { role: 'worker', rank, size, numServers, psReplication };
+  const tasks = `${size} ${size === 1 ? 'task' : 'tasks'} (from ${sizeSource(placement.launcher)})`;
+  if (numServers >= size) {
+    throw configError(
+      `SHOAL_NUM_SERVERS=${raw} leaves no workers: the job has ${tasks} and the first ${numServers} would be parameter servers; ` +
+        `set SHOAL_NUM_SERVERS to at most ${size - 1}, or start more tasks`,
+    );
+  }
+  if (psReplication > numServers) {
+    throw configError(`SHOAL_PS_REPLICATION=${replicationRaw} is more than the ${numServers} parameter servers (SHOAL_NUM_SERVERS=${raw}): keys cannot have more copies than servers`);
+  }
+  if (rank < numServers) return { role: 'server', rank, size: size - numServers, numServers, psReplication };
+  return { role: 'worker', rank: rank - numServers, size: size - numServers, numServers, psReplication };
 }
 
 function detectPlacement(env: Env): Placement {
@@ -210,6 +254,14 @@ export function coordinatorListenHost(addr: CoordinatorAddress): string {
   return '0.0.0.0';
 }
 
+/**
+ * The address peers dial to reach this process's sockets: SHOAL_ADVERTISE_HOST, else the bind
+ * address, else (a wildcard bind is not an address anyone can dial) this host's name.
+ */
+export function advertiseHostFor(env: Env, bindHost: string): string {
+  return nonEmpty(env, 'SHOAL_ADVERTISE_HOST') ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : bindHost);
+}
+
 /** `host:port`, bracketing IPv6 literals. */
 export function formatAddress(addr: CoordinatorAddress): string {
   return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
@@ -257,6 +309,12 @@ function parseRank(name: string, raw: string, size: number, sizeName: string): n
   const rank = parseInteger(name, raw, 0);
   if (rank >= size) throw configError(`${name}=${rank} is out of range: ${sizeName}=${size}, so ranks are 0..${size - 1}`);
   return rank;
+}
+
+/** "3 ranks (from SLURM_NTASKS)", plus the servers when SHOAL_NUM_SERVERS is set: what a message about the job's size says. */
+function jobShape(placement: Placement, numServers: number): string {
+  const ranks = `${placement.size} ranks (from ${sizeSource(placement.launcher)})`;
+  return numServers > 0 ? `${ranks} and ${numServers} parameter server(s) (SHOAL_NUM_SERVERS)` : ranks;
 }
 
 function sizeSource(launcher: LauncherKind): string {

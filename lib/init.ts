@@ -1,16 +1,19 @@
 // init(): turns the environment a launcher gave this process into a connected world
 // communicator. Under `shoal run` the launcher hosts the coordinator; under mpirun, srun or
-// a Kubernetes Indexed Job, rank 0 hosts it when SHOAL_COORDINATOR points at its own host.
-import { availableParallelism, hostname } from 'node:os';
+// a Kubernetes Indexed Job, task 0 hosts it when SHOAL_COORDINATOR points at its own host.
+// There, with SHOAL_NUM_SERVERS=K, the first K tasks are parameter servers: init() runs the
+// server in the process and never returns (the process exits when the workers are done).
+import { availableParallelism } from 'node:os';
 
 import { Coordinator } from './coordinator.js';
 import { CoordinatorClient } from './coordinator_client.js';
 import { Communicator, joinWorld, type CommunicatorRuntime } from './communicator.js';
 import { worldGroupName } from './coordinator_protocol.js';
-import { coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
+import { advertiseHostFor, coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
 import { ConfigError } from './errors.js';
-import { missingSecretError } from './job_secret.js';
+import { serverKillRequest } from './fault_injection.js';
 import { PsClient } from './ps/client.js';
+import { runParameterServer } from './ps/server_process.js';
 import { telemetry } from './telemetry.js';
 
 export interface InitOptions {
@@ -64,12 +67,13 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
     }
     t.transport = transport;
   }
-  // Topology-aware collectives (docs/algorithms.md): SHOAL_HIERARCHICAL=0 turns them off;
+  // Topology-aware collectives (docs/algorithms.md): SHOAL_HIERARCHICAL=0 turns them off,
+  // =phased keeps them but not the streamed two-host allReduce (for comparisons);
   // SHOAL_HOST_ID names this rank's host (tests simulate hosts on one machine with it).
   const hier = env['SHOAL_HIERARCHICAL'];
   if (hier !== undefined && hier !== '') {
-    if (hier !== '0' && hier !== '1') throw new ConfigError('ERR_CONFIG', `SHOAL_HIERARCHICAL=${hier} must be 0 or 1`);
-    t.hierarchical = hier === '1';
+    if (hier !== '0' && hier !== '1' && hier !== 'phased') throw new ConfigError('ERR_CONFIG', `SHOAL_HIERARCHICAL=${hier} must be 0, 1 or phased`);
+    t.hierarchical = hier === 'phased' ? 'phased' : hier === '1';
   }
   const hostId = env['SHOAL_HOST_ID'];
   if (hostId !== undefined && hostId !== '') {
@@ -96,19 +100,19 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
   const tuning = { ...tuningFromEnv(env), ...options.tuning };  // a bad value fails before anything starts
   let coordinator: Coordinator | null = null;
   let client: CoordinatorClient | null = null;
-  const numServers = numberFromEnv(env, 'SHOAL_NUM_SERVERS') ?? 0;
-  if (numServers > 0 && job.token === '') throw missingSecretError(`the job has ${numServers} parameter server(s) (SHOAL_NUM_SERVERS)`);
+  const numServers = job.numServers;
   // A job with parameter servers needs the coordinator even with a single worker. Under
   // `shoal run` a single rank connects too: the launcher printed a dashboard URL for it.
   if (job.coordinator && (job.size > 1 || numServers > 0 || env.SHOAL_LAUNCHER === 'shoal')) {
     if (job.hostsCoordinator) {
       coordinator = await Coordinator.start({ host: coordinatorListenHost(job.coordinator), port: job.coordinator.port, token: job.token });
     }
+    if (job.role === 'server') return runServerTask(job, env, coordinator);
     // `shoal run` restarts a crashed coordinator on the same port: ride through it.
     const reconnectMs = env.SHOAL_LAUNCHER === 'shoal' ? timeoutMs : 0;
     client = await CoordinatorClient.connect(job.coordinator, { token: job.token, rank: job.rank, size: job.size, timeoutMs, reconnectMs });
   }
-  const advertiseHost = env.SHOAL_ADVERTISE_HOST || (job.bindHost === '0.0.0.0' || job.bindHost === '::' ? hostname() : job.bindHost);
+  const advertiseHost = advertiseHostFor(env, job.bindHost);
   const runtime: CommunicatorRuntime = {
     token: job.token || 'local',
     bindHost: job.bindHost,
@@ -137,7 +141,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
         workerRank: job.rank,
         numWorkers: job.size,
         token: job.token,
-        replication: numberFromEnv(env, 'SHOAL_PS_REPLICATION') ?? 2,
+        replication: job.psReplication,
         ...(env.SHOAL_PS_MAX_MESSAGE_BYTES ? { maxMessageBytes: numberFromEnv(env, 'SHOAL_PS_MAX_MESSAGE_BYTES') } : {}),
       },
       { timeoutMs: numberFromEnv(env, 'SHOAL_PS_TIMEOUT_MS') ?? opTimeoutMs },
@@ -171,17 +175,36 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
     });
     world.onClose(async () => {
       await c.close();
-      if (coordinator) await drainCoordinator(coordinator, job.rank);
+      // Rank 0 keeps hosting the coordinator until the other ranks have said goodbye (bounded).
+      if (coordinator) await coordinator.closeWhenDrained({ role: 'worker', rank: job.rank });
     });
   }
   return world;
 }
 
-/** Rank 0 keeps hosting the coordinator until the other ranks have said goodbye (bounded). */
-async function drainCoordinator(coordinator: Coordinator, selfRank: number): Promise<void> {
-  const until = Date.now() + 10_000;
-  while (Date.now() < until && coordinator.state().ranks.some((r) => r.alive && r.rank !== selfRank)) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await coordinator.close();
+/**
+ * One of the first SHOAL_NUM_SERVERS tasks of an mpirun/srun launch: a parameter server for
+ * the rest of the process's life (docs/launching.md, "Parameter servers under mpirun and srun").
+ */
+function runServerTask(job: JobEnv, env: NodeJS.ProcessEnv, coordinator: Coordinator | null): Promise<never> {
+  const maxMessageBytes = numberFromEnv(env, 'SHOAL_PS_MAX_MESSAGE_BYTES', 1024);
+  return runParameterServer({
+    rank: job.rank,
+    numServers: job.numServers,
+    numWorkers: job.size,
+    replication: job.psReplication,
+    coordinator: job.coordinator!,
+    token: job.token,
+    bindHost: job.bindHost,
+    advertiseHost: advertiseHostFor(env, job.bindHost),
+    timeoutMs: job.timeoutMs,
+    restart: 0,
+    join: false,
+    ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
+    ...(env.SHOAL_PS_SNAPSHOT_DIR ? { snapshotDir: env.SHOAL_PS_SNAPSHOT_DIR } : {}),
+    ...(env.SHOAL_PS_UPDATERS ? { updatersPath: env.SHOAL_PS_UPDATERS } : {}),
+    reconnectMs: 0,
+    killAtRequest: serverKillRequest(job.rank, env),
+    foreign: { launcher: job.launcher, hostedCoordinator: coordinator },
+  });
 }

@@ -66,8 +66,8 @@ export interface NativeCommOptions {
   transport?: 'auto' | 'tcp' | 'shm';
   /** Shared-memory ring size per direction per same-host pair (multiple of 4096). */
   shmRingBytes?: number;
-  /** false: flat collectives even when ranks share hosts (default true). */
-  hierarchical?: boolean;
+  /** false: flat collectives even when ranks share hosts (default true); 'phased': hierarchical without the streamed two-host allReduce. */
+  hierarchical?: boolean | 'phased';
   /** Which host this process counts as (SHOAL_HOST_ID); default: boot id + network namespace. */
   hostId?: string;
 }

@@ -78,8 +78,12 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
-    if (!o.Get("hierarchical").IsBoolean()) throw Napi::TypeError::New(env, "NativeComm: 'hierarchical' must be a boolean");
-    cfg.tuning.hierarchical = o.Get("hierarchical").As<Napi::Boolean>().Value();
+    // true, false, or "phased": hierarchical, without the streamed two-host allReduce.
+    const Napi::Value h = o.Get("hierarchical");
+    const bool phased = h.IsString() && h.As<Napi::String>().Utf8Value() == "phased";
+    if (!h.IsBoolean() && !phased) throw Napi::TypeError::New(env, "NativeComm: 'hierarchical' must be a boolean or \"phased\"");
+    cfg.tuning.hierarchical = phased || h.As<Napi::Boolean>().Value();
+    cfg.tuning.streamTwoHosts = !phased;
   }
   if (o.Has("hostId") && !o.Get("hostId").IsUndefined()) {
     cfg.hostId = requireString(o, "hostId", "NativeComm");

@@ -62,6 +62,10 @@ void viaLeaders(Context& c, void* buf, size_t count) {
 
 void allReduceHierarchical(Context& c, void* buf, size_t count) {
   const Topology& t = *c.topology;
+  // Two hosts, large message: the phases streamed as one step (all_reduce_two_hosts.cc).
+  if (c.tuning.streamTwoHosts && count * c.elementBytes() > c.tuning.smallMessageBytes && twoHostsStreamable(t, count)) {
+    return allReduceTwoHosts(c, buf, count);
+  }
   if (!equalHosts(t)) return viaLeaders(c, buf, count);
   const int me = c.rank();
   const int host = t.hostOf[static_cast<size_t>(me)];

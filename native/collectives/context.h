@@ -42,6 +42,7 @@ struct Tuning {
   size_t smallMessageBytes = 64 << 10;  // at or below: latency-optimal algorithms
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
   bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
+  bool streamTwoHosts = true;           // SHOAL_HIERARCHICAL=phased: no all_reduce_two_hosts.cc
 };
 
 struct Context {
@@ -99,6 +100,9 @@ void reduceToPipelinedChain(Context& c, void* buf, size_t count, int root);
 void allGather(Context& c, const void* send, void* recv, size_t count);
 // Hierarchical forms (Context::useHierarchy): within each host, then among host leaders.
 void allReduceHierarchical(Context& c, void* buf, size_t count);
+// Two hosts with equal rank counts, each chunk non-empty: the streamed form (one step).
+bool twoHostsStreamable(const Topology& t, size_t count);
+void allReduceTwoHosts(Context& c, void* buf, size_t count);
 void reduceToHierarchical(Context& c, void* buf, size_t count, int root);
 void bcastHierarchical(Context& c, void* buf, size_t count, int root);
 void allGatherHierarchical(Context& c, const void* send, void* recv, size_t count);

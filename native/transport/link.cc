@@ -126,6 +126,7 @@ bool Link::progressSend(const OpDesc& op, Xfer& x) {
       if (n == 0) return progressed;
       x.done += n;
       progressed = true;
+      if (x.onSent) x.onSent(x.done);
     }
     if (x.done == x.frameEnd) {
       p.midFrame = false;
@@ -359,17 +360,43 @@ void Link::checkBystander(const OpDesc& op, int peer) {
   if (n > 0) p.hangupPending = true;
 }
 
+bool Link::findQueues(const Xfer* xfers, size_t n, int* queuedBehind) {
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    queuedBehind[i] = -1;
+    for (size_t k = i; k-- > 0;) {
+      if (xfers[k].peer == xfers[i].peer && xfers[k].isSend == xfers[i].isSend) {
+        queuedBehind[i] = static_cast<int>(k);
+        any = true;
+        break;
+      }
+    }
+  }
+  return any;
+}
+
 void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline) {
   using Clock = std::chrono::steady_clock;
   auto lastProgress = Clock::now();
   std::vector<pollfd> fds;
   std::vector<int> fdPeer;
+  // Xfers to one peer in one direction share a byte stream: each waits for the one listed
+  // before it (queuedBehind) to complete. Steps of distinct peers (the usual case) find none.
+  int small[16];
+  std::vector<int> large(n > 16 ? n : 0);
+  int* queuedBehind = n > 16 ? large.data() : small;
+  const bool queued = findQueues(xfers, n, queuedBehind);
+  auto waiting = [&](size_t i) { return queued && queuedBehind[i] >= 0 && !xfers[queuedBehind[i]].complete; };
   while (true) {
     bool progressed = false;
     bool allDone = true;
     for (size_t i = 0; i < n; ++i) {
       Xfer& x = xfers[i];
       if (x.complete) continue;
+      if (waiting(i)) {
+        allDone = false;
+        continue;
+      }
       progressed |= x.isSend ? progressSend(op, x) : progressRecv(op, x);
       if (!x.complete) allDone = false;
     }
@@ -403,7 +430,7 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
     if (armShmWaits(op, xfers, n, true)) {
       bool moved = false;
       for (size_t i = 0; i < n; ++i) {
-        if (!xfers[i].complete) moved |= xfers[i].isSend ? progressSend(op, xfers[i]) : progressRecv(op, xfers[i]);
+        if (!xfers[i].complete && !waiting(i)) moved |= xfers[i].isSend ? progressSend(op, xfers[i]) : progressRecv(op, xfers[i]);
       }
       if (moved) {
         armShmWaits(op, xfers, n, false);
@@ -418,8 +445,12 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
     fdPeer.push_back(-1);
     std::vector<short> want(static_cast<size_t>(size_), 0);
     for (size_t i = 0; i < n; ++i) {
-      const bool shm = peers_[static_cast<size_t>(xfers[i].peer)].shm != nullptr;
-      if (!xfers[i].complete) want[static_cast<size_t>(xfers[i].peer)] |= xfers[i].isSend && !shm ? POLLOUT : POLLIN;
+      const Xfer& x = xfers[i];
+      const bool shm = peers_[static_cast<size_t>(x.peer)].shm != nullptr;
+      // A send that has only to wait for its own data (Xfer::available, advanced by this
+      // thread's receives) must not wake on a writable socket: that would spin.
+      const bool waitsForData = x.isSend && x.available && x.started && x.headerDone == kHeaderBytes && x.done >= std::min(*x.available, x.frameEnd);
+      if (!x.complete && !waitsForData && !waiting(i)) want[static_cast<size_t>(x.peer)] |= x.isSend && !shm ? POLLOUT : POLLIN;
     }
     for (int r = 0; r < size_; ++r) {
       const Peer& p = peers_[static_cast<size_t>(r)];

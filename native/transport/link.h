@@ -71,6 +71,8 @@ struct Xfer {
   const size_t* available = nullptr;
   // Receive only: called with (offset, length) for each finished segment, in order.
   std::function<void(size_t, size_t)> onSegment;
+  // Send only: called with the bytes sent so far after each write (they may be overwritten now).
+  std::function<void(size_t)> onSent;
   size_t segmentBytes = 0;
 
   // Progress, owned by Link.
@@ -101,6 +103,7 @@ struct Peer {
 
 class Link {
  public:
+
   Link(int rank, int size, uint32_t commId, size_t maxFrameBytes, int spinUs,
        const std::atomic<bool>* aborted, int wakeFd);
 
@@ -111,7 +114,9 @@ class Link {
   std::vector<Peer>& peers() { return peers_; }
 
   // Moves every xfer to completion or throws shoal::Error (timeout, peer lost, mismatch,
-  // abort). Must be given the same OpDesc on every rank for the same op.
+  // abort). Must be given the same OpDesc on every rank for the same op. Several xfers to
+  // one peer in one direction run one after the other, in list order; the peer must list its
+  // matching xfers in the same order.
   void run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline);
 
   // Best effort, never blocks for long: tells every peer why we stop, then half-closes.
@@ -133,6 +138,8 @@ class Link {
   void sendWake(int peer);
   // Before sleeping: ask shared-memory peers to wake us; true if something moved meanwhile.
   bool armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm);
+  // queuedBehind[i]: the xfer listed before i with the same peer and direction, or -1.
+  static bool findQueues(const Xfer* xfers, size_t n, int* queuedBehind);
   bool progressSend(const OpDesc& op, Xfer& x);
   bool progressRecv(const OpDesc& op, Xfer& x);
   void startFrame(const OpDesc& op, Xfer& x);

@@ -26,11 +26,22 @@ async function check(t: import('ava').ExecutionContext, map: string[], expectHos
     }
     t.deepEqual(r.max, [3 * (np - 1), 0]);
   }
+  t.is(new Set(results.map((r) => r['digest'])).size, 1, 'an allReduce of inexact float sums left different bits on different ranks');
   return results;
 }
 
 test('2 hosts x 2 ranks (contiguous): hierarchical collectives are exact', async (t) => {
   await check(t, ['a', 'a', 'b', 'b'], [0, 0, 1, 1]);
+});
+
+test('2 hosts x 3 ranks: the streamed two-host allReduce (and the phased form) are exact, same bits on every rank', async (t) => {
+  await check(t, ['a', 'a', 'a', 'b', 'b', 'b'], [0, 0, 0, 1, 1, 1]);
+  await check(t, ['a', 'b', 'a', 'b', 'a', 'b'], [0, 1, 0, 1, 0, 1], { SHOAL_HIERARCHICAL: 'phased' });
+});
+
+test('the streamed two-host allReduce over TCP with tiny segments and frames: partial writes, two messages queued per peer', async (t) => {
+  // Segments that do not divide the chunks, frames that split segments, every pair on TCP.
+  await check(t, ['a', 'a', 'b', 'b'], [0, 0, 1, 1], { SHOAL_TRANSPORT: 'tcp', SHOAL_SEGMENT_BYTES: '4100', SHOAL_MAX_FRAME_BYTES: '7000' });
 });
 
 test('interleaved hosts, equal and unequal host sizes: the leaders are the lowest ranks, results exact', async (t) => {

@@ -85,6 +85,8 @@ nsTest('collectives across 2 hosts x 2 ranks: shared memory within a host, TCP b
     t.deepEqual(r.transports, [0, 1, 2, 3].map((q) => (q === r.rank ? 'self' : (q < 2) === (r.rank < 2) ? 'shm' : 'tcp')));
     for (const [k, v] of Object.entries(r)) if (/^(allReduce|reduceTo|bcast|allGather)\d+$/.test(k)) t.is(v, 0, `rank ${r.rank}: ${k}`);
   }
+  // The large allReduce took the streamed two-host form: inexact float sums, same bits everywhere.
+  t.is(new Set(results.map((r) => r['digest'])).size, 1, 'ranks ended an allReduce with different bits');
 });
 
 nsTest('parameter servers across hosts: servers go round-robin over the hostfile, workers on both hosts get exact sums', async (t) => {

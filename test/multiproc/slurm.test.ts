@@ -171,7 +171,71 @@ run('srun: a task SIGKILLed mid-allReduce makes the others fail with PeerLostErr
   t.log(`srun ended ${r.ms} ms after it started (exit ${r.code}); rank 0 got: ${lost[0]?.name}: ${lost[0]?.message}`);
 });
 
-// (c) A parameter-server job under srun is not tested: servers are separate processes
-// (lib/ps/server_main.ts, SHOAL_ROLE=server, SHOAL_SERVER_RANK, SHOAL_NUM_WORKERS) that only
-// `shoal run --servers K` starts; under srun every task is a worker whose rank and size come
-// from SLURM_PROCID/SLURM_NTASKS, and nothing maps tasks to server roles (docs/launching.md).
+/** "RESULT {json}" lines of an `srun -l` run (task prefix dropped), by worker rank. */
+function psResults(out: string): Array<Record<string, unknown>> {
+  return out
+    .split('\n')
+    .map((l) => l.replace(/^\d+: /, ''))
+    .filter((l) => l.startsWith('RESULT '))
+    .map((l) => JSON.parse(l.slice('RESULT '.length)) as Record<string, unknown>)
+    .sort((a, b) => Number(a['rank']) - Number(b['rank']));
+}
+
+run(`srun -n ${NTASKS} with SHOAL_NUM_SERVERS=2: tasks 0-1 are parameter servers, workers 0-1 push and pull exact sums`, async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('ps_foreign.mjs'), 'sums'], { ...(await shoalEnv()), SHOAL_NUM_SERVERS: '2' }, 180_000);
+  t.false(r.killed, `srun did not finish within 180 s\n${r.out}\n${cluster.logs()}`);
+  t.is(r.code, 0, `${r.out}\n${cluster.logs()}`);
+  const results = psResults(r.out);
+  t.deepEqual(results.map((x) => [x['rank'], x['size'], x['task'], x['role'], x['bad'], x['servers']]), [[0, 2, 2, 'worker', 0, 2], [1, 2, 3, 'worker', 0, 2]], r.out);
+  for (const server of [0, 1]) t.regex(r.out, new RegExp(`^${server}: \\[shoal\\] parameter server ${server}: all 2 workers finished; stopping`, 'm'), r.out);
+});
+
+run('srun, 2 servers with replication 2: a server task SIGKILLed mid-job, the workers fail over and finish with exact sums; srun reports the killed task', async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  // 200 rounds 20 ms apart; worker 0 kills server 1 (task 1) at round 20.
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('ps_foreign.mjs'), 'failover', '1', '200'], { ...(await shoalEnv()), SHOAL_NUM_SERVERS: '2' }, 180_000);
+  t.false(r.killed, `srun did not end within 180 s\n${r.out}\n${cluster.logs()}`);
+  t.regex(r.out, /^2: KILLING server 1 pid \d+/m, r.out);
+  const results = psResults(r.out);
+  t.deepEqual(results.map((x) => x['rank']), [0, 1], r.out);
+  for (const x of results) {
+    t.is(x['acked'], 200, r.out);
+    t.is(x['total'], 400, r.out);
+    t.is(x['wrong'], 0, `worker ${x['rank']}: keys that differ from the acknowledged pushes\n${r.out}`);
+  }
+  t.regex(r.out, /^0: \[shoal\] parameter server 0: all 2 workers finished; stopping/m, r.out);
+  // Slurm keeps the step going after a task dies, and srun's status reports the killed one.
+  t.regex(r.out, /task 1: Killed/, r.out);
+  t.not(r.code, 0, r.out);
+});
+
+run('srun with SHOAL_NUM_SERVERS=2: workers that all exit before init() do not leave the servers waiting: they stop after 2 x SHOAL_TIMEOUT_MS', async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('ps_foreign.mjs'), 'workers-quit'], { ...(await shoalEnv()), SHOAL_NUM_SERVERS: '2', SHOAL_TIMEOUT_MS: '3000' }, 150_000);
+  t.false(r.killed, `srun did not end within 150 s\n${r.out}\n${cluster.logs()}`);
+  t.not(r.code, 0, r.out);
+  for (const server of [0, 1]) {
+    t.regex(r.out, new RegExp(`^${server}: \\[shoal\\] parameter server ${server}: the 2 workers did not all join the job: .*timed out after 6000 ms.*; under slurm nothing restarts a lost process`, 'm'), r.out);
+  }
+});
+
+run('srun with SHOAL_NUM_SERVERS=2: a worker task SIGKILLed makes the other worker fail naming it, the servers stop saying which worker was lost, and srun ends', async (t) => {
+  t.timeout(200_000);
+  const cluster = t.context.cluster!;
+  // Worker rank 1 is task 3.
+  const r = await runBounded(cluster, 'srun', ['-n', String(NTASKS), '-l', process.execPath, fixture('slurm_kill_rank.mjs'), '1'], { ...(await shoalEnv()), SHOAL_NUM_SERVERS: '2' }, 150_000);
+  t.false(r.killed, `srun did not end within 150 s after worker 1 was killed\n${r.out}\n${cluster.logs()}`);
+  t.not(r.code, 0, r.out);
+  t.regex(r.out, /^3: KILLING rank 1 /m, r.out);
+  const lost = /^2: LOST (.*)$/m.exec(r.out);
+  t.truthy(lost, r.out);
+  const l = JSON.parse(lost![1]!) as { rank: number; peerLost: boolean; peer: number };
+  t.deepEqual([l.rank, l.peerLost, l.peer], [0, true, 1], r.out);
+  for (const server of [0, 1]) {
+    t.regex(r.out, new RegExp(`^${server}: \\[shoal\\] parameter server ${server}: worker rank 1 was lost .*; under slurm nothing restarts a lost process, so this server stops \\(exit 1\\)`, 'm'), r.out);
+  }
+});

@@ -69,7 +69,17 @@ test('the binding rejects bad arguments before anything is sent', (t) => {
   t.throws(() => c.collective(42, new Float32Array(3), null, 0, 0, 0), { message: /unknown op kind/ });
   t.throws(() => new native.NativeComm({ rank: 2, size: 2, commId: 1, token: 'x' }), { message: /'rank' must be an integer in \[0, 1\]/ });
   t.throws(() => new native.NativeComm({ rank: 0, size: 2, commId: 1, token: 'x', bindHost: '203.0.113.0.1' }), { message: /cannot (resolve|listen)/ });
+  t.throws(() => new native.NativeComm({ rank: 0, size: 1, commId: 1, token: 'x', hierarchical: 'streamed' as never }), { instanceOf: TypeError, message: /'hierarchical' must be a boolean or "phased"/ });
+  t.throws(() => new native.NativeComm({ rank: 0, size: 1, commId: 1, token: 'x', hierarchical: 1 as never }), { instanceOf: TypeError, message: /'hierarchical' must be a boolean or "phased"/ });
+
   void c.close();
+});
+
+test('init() takes SHOAL_HIERARCHICAL=0, 1 or phased and names the variable otherwise', async (t) => {
+  await t.throwsAsync(init({ env: { SHOAL_HIERARCHICAL: 'yes' } }), { message: /SHOAL_HIERARCHICAL=yes must be 0, 1 or phased/ });
+  const phased = await init({ env: { SHOAL_HIERARCHICAL: 'phased' } });
+  t.is(phased.size, 1);
+  await phased.close();
 });
 
 test('Communicator validates arguments with TypeError/RangeError naming the op and parameter', async (t) => {

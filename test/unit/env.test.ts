@@ -18,6 +18,9 @@ test('nothing set: a lone process with defaults', (t) => {
   t.deepEqual(job, {
     rank: 0,
     size: 1,
+    role: 'worker',
+    numServers: 0,
+    psReplication: 1,
     localRank: 0,
     coordinator: null,
     token: '',
@@ -114,6 +117,35 @@ test('Slurm variables', (t) => {
   t.is(job.launcher, 'slurm');
   t.deepEqual([job.rank, job.size, job.localRank], [5, 8, 1]);
   t.is(job.jobId, '777.0');
+});
+
+test('SHOAL_NUM_SERVERS under srun and mpirun: the first K tasks are servers, the rest workers 0..N-K-1', (t) => {
+  const slurm = (procid: number): NodeJS.ProcessEnv => ({ SLURM_PROCID: String(procid), SLURM_NTASKS: '5', SHOAL_NUM_SERVERS: '2', ...COORD, SHOAL_TOKEN: 's' });
+  const roles = [0, 1, 2, 3, 4].map((p) => detectEnv(slurm(p))).map((j) => [j.role, j.rank, j.size, j.numServers, j.psReplication, j.hostsCoordinator]);
+  t.deepEqual(roles, [
+    ['server', 0, 3, 2, 2, true],  // task 0 hosts the coordinator, whatever its role
+    ['server', 1, 3, 2, 2, false],
+    ['worker', 0, 3, 2, 2, false],
+    ['worker', 1, 3, 2, 2, false],
+    ['worker', 2, 3, 2, 2, false],
+  ]);
+  const mpi = detectEnv({ OMPI_COMM_WORLD_RANK: '3', OMPI_COMM_WORLD_SIZE: '4', SHOAL_NUM_SERVERS: '1', ...COORD, SHOAL_TOKEN: 's' });
+  t.deepEqual([mpi.role, mpi.rank, mpi.size, mpi.psReplication], ['worker', 2, 3, 1]);
+  t.is(detectEnv({ ...slurm(1), SHOAL_PS_REPLICATION: '1' }).psReplication, 1);
+  // Under shoal run the launcher starts the servers: every rank stays a worker of its own rank.
+  const shoal = detectEnv({ SHOAL_RANK: '0', SHOAL_SIZE: '2', SHOAL_LAUNCHER: 'shoal', SHOAL_NUM_SERVERS: '2', SHOAL_PS_REPLICATION: '2', ...COORD, SHOAL_TOKEN: 's' });
+  t.deepEqual([shoal.role, shoal.rank, shoal.size, shoal.numServers], ['worker', 0, 2, 2]);
+});
+
+test('SHOAL_NUM_SERVERS errors name the variable: no workers left, too many copies, not a number, no coordinator or secret', (t) => {
+  const base = { SLURM_PROCID: '0', SLURM_NTASKS: '3', ...COORD, SHOAL_TOKEN: 's' };
+  configError(t, { ...base, SHOAL_NUM_SERVERS: '3' }, 'SHOAL_NUM_SERVERS=3 leaves no workers', '3 tasks (from SLURM_NTASKS)', 'at most 2');
+  configError(t, { ...base, SHOAL_NUM_SERVERS: '1', SHOAL_PS_REPLICATION: '2' }, 'SHOAL_PS_REPLICATION=2', '1 parameter servers (SHOAL_NUM_SERVERS=1)');
+  configError(t, { ...base, SHOAL_NUM_SERVERS: 'two' }, 'SHOAL_NUM_SERVERS must be an integer >= 0, got "two"');
+  configError(t, { SLURM_PROCID: '0', SLURM_NTASKS: '3', SHOAL_NUM_SERVERS: '1', SHOAL_TOKEN: 's' }, 'SHOAL_COORDINATOR is required', '3 ranks (from SLURM_NTASKS) and 1 parameter server(s) (SHOAL_NUM_SERVERS)');
+  configError(t, { SLURM_PROCID: '0', SLURM_NTASKS: '3', SHOAL_NUM_SERVERS: '1', ...COORD }, 'SHOAL_NUM_SERVERS', 'SHOAL_TOKEN');
+  // A lone worker with servers (manual launch) still needs both.
+  configError(t, { SHOAL_NUM_SERVERS: '1', ...COORD }, 'no job secret', '1 parameter server(s) (SHOAL_NUM_SERVERS)');
 });
 
 test('Kubernetes Indexed Job: size from SHOAL_SIZE', (t) => {

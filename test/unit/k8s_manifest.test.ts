@@ -77,6 +77,17 @@ test('--coordinator standalone: a shoal coordinator pod behind its own Service; 
   t.false(rank0.hostsCoordinator, 'rank 0 must not start a coordinator of its own');
 });
 
+test('--servers K: pods 0..K-1 are parameter servers, the others workers 0..N-K-1 (SHOAL_NUM_SERVERS)', async (t) => {
+  const items = await manifest(['--name', 'ps', '--image', 'img', '-np', '5', '--servers', '2', '--', 'node', 'x.mjs']);
+  const container = items.find((i) => i['kind'] === 'Job')!['spec'].template.spec.containers[0];
+  const roles = [0, 1, 2, 3, 4].map((i) => detectEnv(podEnv(container, i, 's', `10.0.0.${i + 1}`))).map((j) => [j.role, j.rank, j.size, j.numServers, j.hostsCoordinator]);
+  // (hostsCoordinator: false because this machine is not pod ps-0; in pod 0 its own name matches.)
+  t.deepEqual(roles, [['server', 0, 3, 2, false], ['server', 1, 3, 2, false], ['worker', 0, 3, 2, false], ['worker', 1, 3, 2, false], ['worker', 2, 3, 2, false]]);
+  const tooMany = await shoal(['k8s', 'manifest', '--name', 'a', '--image', 'i', '-np', '2', '--servers', '2', '--', 'node'], 30_000);
+  t.is(tooMany.code, 2);
+  t.regex(tooMany.stderr, /--servers 2 leaves no workers among -np 2 pods/);
+});
+
 test('bad flags exit 2 naming the flag', async (t) => {
   const noCmd = await shoal(['k8s', 'manifest', '--name', 'a', '--image', 'i', '-np', '2'], 30_000);
   t.is(noCmd.code, 2);
