@@ -61,6 +61,11 @@ export interface FmCoordinateOptions {
   /** MCMC: at most this many samples (evenly thinned) go into the result. */
   keepSamples: number;
   labelThreshold?: number;
+  /**
+   * Binary MCMC: 'fixed' (default) keeps the probit model's alpha = 1; 'sampled' draws it like
+   * regression, as libFM does (no difference measured: bench/fm_probit_validation.ts).
+   */
+  probitAlpha?: 'fixed' | 'sampled';
 }
 
 /** One parameter set: w0 and `params` (global feature index g at g * (k + 1): [w_g, v_g1..v_gk]). */
@@ -298,9 +303,10 @@ async function sweep(
   /**
    * One block of one parameter kind (factor -1: w, else v_.factor): this rank's [sum h^2, sum h e]
    * per feature (native, exact), summed over ranks, then the same draw on every rank and the
-   * update of this rank's rows.
+   * update of this rank's rows (not after the last step of an iteration: the next iteration
+   * recomputes e and q from the parameters).
    */
-  const updateBlock = async (it: number, b: number, factor: number, lambda: number, mu: number): Promise<void> => {
+  const updateBlock = async (it: number, b: number, factor: number, lambda: number, mu: number, last = false): Promise<void> => {
     const block = blocks[b]!;
     const sums = blockSums[b]!;
     const bad = native.fm.blockStats(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, sums.limbs);
@@ -316,7 +322,7 @@ async function sweep(
       delta[j] = next - old;
       params[g * stride + offset] = next;
     }
-    native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
+    if (!last) native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
   };
 
   const averagedIterations = Math.max(0, o.iterations - o.burnIn);
@@ -344,7 +350,7 @@ async function sweep(
     if (badRow >= 0) throw new RangeError(`fm ${o.solver}: residual ${resid[badRow]} of row ${rowOffset + badRow + 1} is out of range at iteration ${it}: the model diverged`);
     await globalSums.allReduce(comm);
     const sse = globalSums.value(0);
-    if (mcmc && !binary) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
+    if (mcmc && (!binary || o.probitAlpha === 'sampled')) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
     rng.reset(STREAM.w0, it, 0);
     const w0New = draw(s.w0, globalRows, globalSums.value(1), 0, 0);
     for (let i = 0; i < n; i++) resid[i] = resid[i]! - (w0New - s.w0);
@@ -356,7 +362,7 @@ async function sweep(
 
     // Factors: f by f, block by block.
     if (mcmc) for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
-    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!);
+    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!, f === k - 1 && b === blocks.length - 1);
 
     // Let timers run (heartbeats, dashboard): at np 1, and with small allReduces that complete
     // synchronously, the loop above never returns to the event loop.

@@ -2,7 +2,7 @@
 // blockStats, blockApply, rowScores and residualStats. Synchronous on the JS thread (one bounded pass over caller
 // memory, no peers, no I/O) and copy-free. Every argument is checked here (types, lengths,
 // ascending column offsets, block features in range, outputs not overlapping inputs); row
-// numbers are checked by blockStats in its pass, so a bad call throws a JS error naming the
+// numbers are checked by blockStats and blockApply in their passes, so a bad call throws a JS error naming the
 // argument and never reads or writes out of bounds.
 #include <napi.h>
 
@@ -112,16 +112,9 @@ Napi::Value BlockApply(const Napi::CallbackInfo& info) {
   auto oldValue = arg<double>(info, 11, napi_float64_array, op, "oldValue");
   need(env, delta.count >= c.block.count && oldValue.count >= c.block.count, op, "'delta' and 'oldValue' must hold block.length values");
   need(env, !overlap(c.q, c.resid) && !overlap(c.q, c.colVal) && !overlap(c.resid, c.colVal), op, "'q', 'resid' and 'colVal' must not overlap");
-  // Row numbers are checked here too: blockApply may be called without blockStats.
-  for (size_t b = 0; b < c.block.count; b++) {
-    const size_t g = static_cast<size_t>(c.block.data[b]);
-    for (uint32_t e = c.cols.colStart[g]; e < c.cols.colStart[g + 1]; e++) {
-      if (c.cols.colRow[e] >= c.cols.numRows) {
-        need(env, false, op, "'colRow' holds row " + std::to_string(c.cols.colRow[e]) + " >= resid.length (" + std::to_string(c.cols.numRows) + ")");
-      }
-    }
-  }
-  fm::blockApply(c.cols, c.coord, c.block.data, c.block.count, delta.data, oldValue.data, c.q.data, c.resid.data);
+  // Row numbers are checked in the pass (blockApply may be called without blockStats).
+  const long r = fm::blockApply(c.cols, c.coord, c.block.data, c.block.count, delta.data, oldValue.data, c.q.data, c.resid.data);
+  if (r <= -2) throw Napi::RangeError::New(env, prefix(op) + "'colRow' holds row " + std::to_string(-2 - r) + " >= resid.length (" + std::to_string(c.cols.numRows) + ")");
   return env.Undefined();
 }
 

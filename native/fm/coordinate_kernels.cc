@@ -78,7 +78,7 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
   return -1;
 }
 
-void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
+long blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
                 const double* oldValue, double* q, double* resid) {
   for (size_t b = 0; b < blockLen; b++) {
     const double d = delta[b];
@@ -87,6 +87,7 @@ void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, 
     const double old = oldValue[b];
     for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
       const uint32_t i = cols.colRow[e];
+      if (i >= cols.numRows) return -2 - static_cast<long>(i);
       const double x = cols.colVal[e];
       if (c.factor < 0) {
         resid[i] -= d * x;
@@ -98,6 +99,7 @@ void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, 
       }
     }
   }
+  return -1;
 }
 
 void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,

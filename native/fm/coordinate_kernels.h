@@ -47,9 +47,10 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
                 double* limbs);
 
 // Applies delta[b] to block feature b: e_i -= delta * h_i (h from the parameter's value before
-// the change, oldValue[b]) and, for a factor, q_if += delta * x_i. Rows are assumed checked by
-// blockStats of the same block.
-void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
+// the change, oldValue[b]) and, for a factor, q_if += delta * x_i. Returns -1, or -2 - row when
+// a colRow entry is >= numRows (checked in the pass, before that row is touched; rows of
+// earlier entries are then already updated).
+long blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
                 const double* oldValue, double* q, double* resid);
 
 // Scores every row from the parameters (the O(k nnz) sum trick) into yhat, and q_if into q

@@ -214,6 +214,8 @@ test('flags: solver defaults, options of another solver and recovery flags exit 
   t.is(mc.epochs, 200);
   t.is(mc.servers, 0);
   t.is(mc.initStd, 0.1);
+  t.is(parseFmArgs(['--train', 'x', '--solver', 'mcmc', '--task', 'binary']).initStd, 0.2);
+  t.is(parseFmArgs(['--train', 'x', '--solver', 'als', '--task', 'binary']).initStd, 0.1);
   t.is(parseFmArgs(['--train', 'x']).solver, 'adagrad');
   t.is(parseFmArgs(['--train', 'x', '--solver', 'als', '--epochs', '7']).epochs, 7);
   // Usage errors are thrown as UsageError (the CLI prints the line and exits 2).
@@ -244,6 +246,9 @@ test('native fm kernels reject bad arguments with errors naming them', (t) => {
   t.throws(call({ stride: 4 }), { instanceOf: RangeError, message: /'stride'/ });
   t.throws(call({ factor: 2 }), { instanceOf: RangeError, message: /'factor'/ });
   t.throws(call({ colRow: new Uint32Array([0, 5]) }), { instanceOf: RangeError, message: /'colRow' holds row 5/ });
+  const apply = (rows: Uint32Array) => () => native.fm.blockApply(colStart, rows, colVal, new Int32Array([0, 1]), params, 3, 0, q, 2, resid, new Float64Array([1, 1]), new Float64Array(2));
+  t.notThrows(apply(colRow));
+  t.throws(apply(new Uint32Array([0, 5])), { instanceOf: RangeError, message: /blockApply: 'colRow' holds row 5/ });
   t.throws(call({ colStart: new Uint32Array([0, 2, 1]) }), { instanceOf: RangeError, message: /not ascending/ });
   t.throws(call({ limbs: new Float64Array(7) }), { instanceOf: RangeError, message: /'limbs'/ });
   t.throws(call({ limbs: resid }), { instanceOf: RangeError });
