@@ -117,6 +117,8 @@ export interface FmCoordinateResult {
   seconds: number;
   /** This process's CPU seconds (user + system) in training, callbacks excluded. */
   cpuSeconds: number;
+  /** Wall seconds of `seconds` spent waiting for the per-step allReduces (the rest is this rank's compute, and its waits for a core). */
+  allReduceSeconds: number;
   /** Iterations already done when this process started (from --resume or a replaced worker's state); null: from the start. */
   resumedAt: number | null;
   /** The evaluation sums of the state (FmCoordinateContext.evaluationRows). */
@@ -170,6 +172,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
   );
 
   let setup: { blocks: FeatureBlocks; yMin: number; yMax: number } | null = null;
+  const waits = { ms: 0 };
   const out = await resilient(
     comm,
     state,
@@ -185,7 +188,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
         s.evaluation = { sum: new Float64Array(evalRows), count: 0 };
         if (evalRows > 0) ctx.log?.(`fm ${o.solver}: test predictions are averaged again from iteration ${s.iteration + 1} (the evaluating rank was replaced)`);
       }
-      return sweep(o, data, comm, fb, s, () => state.commit(), async (stats, current, averaged) => {
+      return sweep(o, data, comm, fb, s, waits, () => state.commit(), async (stats, current, averaged) => {
         if (!ctx.onIteration) return;
         const tc = performance.now();
         const cc = process.cpuUsage();
@@ -208,6 +211,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     allReducesPerIteration: 1 + fb.blocks.length * (1 + k),
     seconds: (performance.now() - t0 - callbackMs) / 1000,
     cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
+    allReduceSeconds: waits.ms / 1000,
     resumedAt: out.startedAt > 0 ? out.startedAt : null,
     evaluation: out.evaluation,
   };
@@ -220,6 +224,7 @@ async function sweep(
   comm: Collective,
   fb: FeatureBlocks,
   s: FmCoordinateState,
+  waits: { ms: number },
   commit: () => void,
   after: (stats: FmIterationStats, current: FmSample, averaged: boolean) => Promise<void>,
 ): Promise<FmCoordinateState & { startedAt: number }> {
@@ -256,6 +261,7 @@ async function sweep(
 
   // Parameters (replicated; initialised on the first entry) and the per-row caches (local).
   const rng = new CoordinateStream(o.seed);
+  const seed = o.seed >>> 0;
   if (s.params.length === 0) {
     s.params = new Float64Array(G * stride);
     for (let g = 0; g < G; g++) {
@@ -279,7 +285,7 @@ async function sweep(
   const overflow = (what: string, g: number, it: number): RangeError =>
     new RangeError(`fm ${o.solver}: a term of ${what} of feature id ${featureIds[g]} reached 2^20 at iteration ${it}: the model diverged or the feature values are too large (scale them${mcmc ? '' : ', or raise --l2-v / --l2-w'})`);
 
-  /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive (a feature whose values are all 0). */
+  /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive. Used for w0; the blocks use native.fm.drawBlock, the same formula. */
   const draw = (theta: number, s2: number, se: number, lambda: number, mu: number): number => {
     const prec = s.alpha * s2 + lambda;
     if (!(prec > 0)) return 0;
@@ -311,17 +317,11 @@ async function sweep(
     const sums = blockSums[b]!;
     const bad = native.fm.blockStats(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, sums.limbs);
     if (bad >= 0) throw overflow(factor < 0 ? 'w' : `v_${factor + 1}`, block[bad]!, it);
+    const tw = performance.now();
     await sums.allReduce(comm);
-    const offset = factor < 0 ? 0 : 1 + factor;
-    for (let j = 0; j < block.length; j++) {
-      const g = block[j]!;
-      const old = params[g * stride + offset]!;
-      rng.reset(factor < 0 ? STREAM.w : STREAM.v, it, factor < 0 ? featureIds[g]! : featureIds[g]! * k + factor);
-      const next = draw(old, sums.value(2 * j), sums.value(2 * j + 1), lambda, mu);
-      oldValue[j] = old;
-      delta[j] = next - old;
-      params[g * stride + offset] = next;
-    }
+    waits.ms += performance.now() - tw;
+    // The same draws on every rank (native: per-coordinate streams, as `draw` below).
+    native.fm.drawBlock(block, featureIds, params, k, factor, sums.limbs, seed, factor < 0 ? STREAM.w : STREAM.v, it, s.alpha, lambda, mu, mcmc, delta, oldValue);
     if (!last) native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
   };
 
@@ -333,22 +333,21 @@ async function sweep(
     // uninterrupted one). Probit: the latent targets are drawn from these predictions (the
     // first iteration regresses on +-1, as libFM).
     native.fm.rowScores(data.rowPtr, entryFeature, data.values, params, k, s.w0, q, yhatOf);
-    for (let i = 0; i < n; i++) {
-      const yhat = yhatOf[i]!;
-      let target = label[i]!;
-      if (binary) {
-        if (it === 1) target = label[i] ? 1 : -1;
-        else if (mcmc) {
-          rng.reset(STREAM.target, it, rowOffset + i);
-          target = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
-        } else target = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+    if (binary && mcmc && it > 1) native.fm.probitResiduals(label, yhatOf, seed, STREAM.target, it, rowOffset, resid);
+    else {
+      for (let i = 0; i < n; i++) {
+        const yhat = yhatOf[i]!;
+        let target = label[i]!;
+        if (binary) target = it === 1 ? (label[i] ? 1 : -1) : label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+        resid[i] = target - yhat;
       }
-      resid[i] = target - yhat;
     }
     // Noise precision and w0 from [sum e^2, sum e].
     const badRow = native.fm.residualStats(resid, globalSums.limbs);
     if (badRow >= 0) throw new RangeError(`fm ${o.solver}: residual ${resid[badRow]} of row ${rowOffset + badRow + 1} is out of range at iteration ${it}: the model diverged`);
+    const tw = performance.now();
     await globalSums.allReduce(comm);
+    waits.ms += performance.now() - tw;
     const sse = globalSums.value(0);
     if (mcmc && (!binary || o.probitAlpha === 'sampled')) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
     rng.reset(STREAM.w0, it, 0);

@@ -10,7 +10,7 @@ import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { Rng } from '../helpers/mulberry_rng.js';
 import { trainFmCoordinate, scoreSample, type FmCoordinateOptions } from '../../algorithms/fm/coordinate_solver.js';
-import { CoordinateStream } from '../../algorithms/fm/coordinate_stream.js';
+import { CoordinateStream, STREAM } from '../../algorithms/fm/coordinate_stream.js';
 import { ExactSums } from '../../algorithms/fm/exact_sums.js';
 import { featureBlocks } from '../../algorithms/fm/feature_blocks.js';
 import { rmse } from '../../algorithms/fm/fm.js';
@@ -114,6 +114,55 @@ test('coordinate stream: draws depend only on (seed, kind, iteration, index); mo
   t.true(Math.abs(g / n - 1.5) < 0.05, `gamma(3, rate 2) mean ${g / n}`);
   // E[z | z > 1.5] = phi(1.5) / (1 - Phi(1.5)) = 0.129518 / 0.066807 = 1.9387
   t.true(Math.abs(tn / n - 1.9387) < 0.03, `truncated mean ${tn / n}`);
+});
+
+test('native draws (drawBlock, probitResiduals) follow the JS coordinate stream and the posterior formula', (t) => {
+  const k = 3;
+  const seed = 12345;
+  // A feature id above 2^32 checks the stream's high index word.
+  const featureIds = Float64Array.from([1, 7, 2 ** 40 + 3, 9, 11]);
+  const params = Float64Array.from({ length: featureIds.length * (k + 1) }, (_, i) => Math.sin(i));
+  const block = Int32Array.from([0, 2, 4]);
+  const sums = new ExactSums(2 * block.length);
+  block.forEach((_, j) => sums.add(2 * j, 3 + j) && sums.add(2 * j + 1, 0.5 - j));
+  sums.normalize();
+  const delta = new Float64Array(3);
+  const oldValue = new Float64Array(3);
+  const before = params.slice();
+  const [alpha, lambda, mu] = [1.3, 2.5, 0.1];
+  native.fm.drawBlock(block, featureIds, params, k, 1, sums.limbs, seed, STREAM.v, 17, alpha, lambda, mu, true, delta, oldValue);
+  const rng = new CoordinateStream(seed);
+  block.forEach((g, j) => {
+    const theta = before[g * (k + 1) + 2]!;
+    const s2 = sums.value(2 * j);
+    const prec = alpha * s2 + lambda;
+    const mean = (alpha * (sums.value(2 * j + 1) + theta * s2) + lambda * mu) / prec;
+    const want = mean + rng.reset(STREAM.v, 17, featureIds[g]! * k + 1).normal() / Math.sqrt(prec);
+    t.true(Math.abs(params[g * (k + 1) + 2]! - want) < 1e-12, `feature ${g}: ${params[g * (k + 1) + 2]} vs ${want}`);
+    t.is(oldValue[j], theta);
+    t.is(delta[j], params[g * (k + 1) + 2]! - theta);
+  });
+  // ALS: the mean, no draw; other features untouched.
+  native.fm.drawBlock(block, featureIds, params, k, -1, sums.limbs, seed, STREAM.w, 1, 1, 0, 0, false, delta, oldValue);
+  t.true(Math.abs(params[0]! - (sums.value(1) + before[0]! * sums.value(0)) / sums.value(0)) < 1e-12);
+  t.is(params[1 * (k + 1)], before[1 * (k + 1)]);
+  t.throws(() => native.fm.drawBlock(Int32Array.from([5]), featureIds, params, k, 0, new Float64Array(4), seed, 4, 1, 1, 1, 0, true, delta, oldValue), { instanceOf: RangeError, message: /'block' entry 0 \(5\)/ });
+  t.throws(() => native.fm.drawBlock(block, featureIds, params, k, 0, sums.limbs, -1, 4, 1, 1, 1, 0, true, delta, oldValue), { instanceOf: RangeError, message: /'seed'/ });
+
+  // Probit residuals: z on the label's side, as the JS stream draws it.
+  const n = 500;
+  const labels = Float64Array.from({ length: n }, (_, i) => (i % 3 ? 1 : 0));
+  const yhat = Float64Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
+  const resid = new Float64Array(n);
+  native.fm.probitResiduals(labels, yhat, seed, STREAM.target, 4, 100, resid);
+  for (let i = 0; i < n; i++) {
+    const y = yhat[i]!;
+    rng.reset(STREAM.target, 4, 100 + i);
+    const z = labels[i] ? y + rng.normalAbove(-y) : y - rng.normalAbove(y);
+    t.true(Math.abs(resid[i]! - (z - y)) < 1e-12 && (labels[i] ? y + resid[i]! > 0 : y + resid[i]! < 0), `row ${i}`);
+  }
+  t.throws(() => native.fm.probitResiduals(labels, Float64Array.from(yhat, (y, i) => (i === 7 ? NaN : y)), seed, 6, 4, 0, resid), { instanceOf: RangeError, message: /'yhat' entry 7/ });
+  t.throws(() => native.fm.probitResiduals(labels, yhat, seed, 6, 4, 0, new Float64Array(3)), { instanceOf: RangeError, message: /same length/ });
 });
 
 test('in memory: ALS and MCMC reach the planted noise level', async (t) => {
