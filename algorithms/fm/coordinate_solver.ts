@@ -17,7 +17,8 @@
 // are grouped into blocks that never share a row (feature_blocks.ts); per block and per
 // parameter kind (w, then v_.f for f = 1..k) one allReduce sums [sum h^2, sum h e] of the
 // block's features, then every rank draws the same new values and updates its own rows.
-// Per iteration: 1 + blocks * (1 + k) allReduces (MovieLens u1: 2 blocks, 19 allReduces).
+// Per iteration: 1 + blocks * (1 + k) allReduces (MovieLens u1: 2 blocks, 19 allReduces). The
+// passes over the rows, the block draws and the probit targets are native (native/fm/).
 //
 // Same results for every np: the sums are exact (exact_sums.ts), every random number is a
 // function of (seed, iteration, coordinate) (coordinate_stream.ts), hyper-parameter sums run
