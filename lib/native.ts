@@ -272,6 +272,17 @@ export interface FmKernels {
   blockApply(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, delta: Float64Array, oldValue: Float64Array): void;
   /** Every row's score into yhat and its q_if into q (factor-major); entryFeature: each entry's feature index into params (stride k + 1). */
   rowScores(rowPtr: Uint32Array, entryFeature: Int32Array, values: Float32Array, params: Float64Array, k: number, w0: number, q: Float64Array, yhat: Float64Array): void;
+  /**
+   * The draws of one block's parameter (factor -1: w, else v_.factor) from its exact sums
+   * (limbs: exact_sums.ts's normalized layout of [sum h^2, sum h e] per block feature): posterior
+   * precision alpha sum h^2 + lambda, mean (alpha (sum h e + theta sum h^2) + lambda mu) /
+   * precision; a draw from coordinate_stream.ts's stream (seed, kind, iteration, feature id, or
+   * id * k + factor) when `sample`, else the mean. Writes params, and per block position the old
+   * value and the change.
+   */
+  drawBlock(block: Int32Array, featureIds: Float64Array, params: Float64Array, k: number, factor: number, limbs: Float64Array, seed: number, kind: number, iteration: number, alpha: number, lambda: number, mu: number, sample: boolean, delta: Float64Array, oldValue: Float64Array): void;
+  /** Probit residuals resid_i = z_i - yhat_i, z_i ~ N(yhat_i, 1) truncated to the side of labels_i (non-zero: z > 0); row i's stream (seed, kind, iteration, rowOffset + i). */
+  probitResiduals(labels: Float64Array, yhat: Float64Array, seed: number, kind: number, iteration: number, rowOffset: number, resid: Float64Array): void;
   /** Exact [sum e^2, sum e] into limbs (4 doubles, exact_sums.ts's layout); -1, or the index of a residual out of range. */
   residualStats(resid: Float64Array, limbs: Float64Array): number;
 }

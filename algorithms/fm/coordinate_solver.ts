@@ -17,7 +17,8 @@
 // are grouped into blocks that never share a row (feature_blocks.ts); per block and per
 // parameter kind (w, then v_.f for f = 1..k) one allReduce sums [sum h^2, sum h e] of the
 // block's features, then every rank draws the same new values and updates its own rows.
-// Per iteration: 1 + blocks * (1 + k) allReduces (MovieLens u1: 2 blocks, 19 allReduces).
+// Per iteration: 1 + blocks * (1 + k) allReduces (MovieLens u1: 2 blocks, 19 allReduces). The
+// passes over the rows, the block draws and the probit targets are native (native/fm/).
 //
 // Same results for every np: the sums are exact (exact_sums.ts), every random number is a
 // function of (seed, iteration, coordinate) (coordinate_stream.ts), hyper-parameter sums run
@@ -61,6 +62,11 @@ export interface FmCoordinateOptions {
   /** MCMC: at most this many samples (evenly thinned) go into the result. */
   keepSamples: number;
   labelThreshold?: number;
+  /**
+   * Binary MCMC: 'fixed' (default) keeps the probit model's alpha = 1; 'sampled' draws it like
+   * regression, as libFM does (no difference measured: bench/fm_probit_validation.ts).
+   */
+  probitAlpha?: 'fixed' | 'sampled';
 }
 
 /** One parameter set: w0 and `params` (global feature index g at g * (k + 1): [w_g, v_g1..v_gk]). */
@@ -112,6 +118,8 @@ export interface FmCoordinateResult {
   seconds: number;
   /** This process's CPU seconds (user + system) in training, callbacks excluded. */
   cpuSeconds: number;
+  /** Wall seconds of `seconds` spent waiting for the per-step allReduces (the rest is this rank's compute, and its waits for a core). */
+  allReduceSeconds: number;
   /** Iterations already done when this process started (from --resume or a replaced worker's state); null: from the start. */
   resumedAt: number | null;
   /** The evaluation sums of the state (FmCoordinateContext.evaluationRows). */
@@ -165,6 +173,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
   );
 
   let setup: { blocks: FeatureBlocks; yMin: number; yMax: number } | null = null;
+  const waits = { ms: 0 };
   const out = await resilient(
     comm,
     state,
@@ -180,7 +189,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
         s.evaluation = { sum: new Float64Array(evalRows), count: 0 };
         if (evalRows > 0) ctx.log?.(`fm ${o.solver}: test predictions are averaged again from iteration ${s.iteration + 1} (the evaluating rank was replaced)`);
       }
-      return sweep(o, data, comm, fb, s, () => state.commit(), async (stats, current, averaged) => {
+      return sweep(o, data, comm, fb, s, waits, () => state.commit(), async (stats, current, averaged) => {
         if (!ctx.onIteration) return;
         const tc = performance.now();
         const cc = process.cpuUsage();
@@ -203,6 +212,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     allReducesPerIteration: 1 + fb.blocks.length * (1 + k),
     seconds: (performance.now() - t0 - callbackMs) / 1000,
     cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
+    allReduceSeconds: waits.ms / 1000,
     resumedAt: out.startedAt > 0 ? out.startedAt : null,
     evaluation: out.evaluation,
   };
@@ -215,6 +225,7 @@ async function sweep(
   comm: Collective,
   fb: FeatureBlocks,
   s: FmCoordinateState,
+  waits: { ms: number },
   commit: () => void,
   after: (stats: FmIterationStats, current: FmSample, averaged: boolean) => Promise<void>,
 ): Promise<FmCoordinateState & { startedAt: number }> {
@@ -251,6 +262,7 @@ async function sweep(
 
   // Parameters (replicated; initialised on the first entry) and the per-row caches (local).
   const rng = new CoordinateStream(o.seed);
+  const seed = o.seed >>> 0;
   if (s.params.length === 0) {
     s.params = new Float64Array(G * stride);
     for (let g = 0; g < G; g++) {
@@ -274,7 +286,7 @@ async function sweep(
   const overflow = (what: string, g: number, it: number): RangeError =>
     new RangeError(`fm ${o.solver}: a term of ${what} of feature id ${featureIds[g]} reached 2^20 at iteration ${it}: the model diverged or the feature values are too large (scale them${mcmc ? '' : ', or raise --l2-v / --l2-w'})`);
 
-  /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive (a feature whose values are all 0). */
+  /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive. Used for w0; the blocks use native.fm.drawBlock, the same formula. */
   const draw = (theta: number, s2: number, se: number, lambda: number, mu: number): number => {
     const prec = s.alpha * s2 + lambda;
     if (!(prec > 0)) return 0;
@@ -298,25 +310,20 @@ async function sweep(
   /**
    * One block of one parameter kind (factor -1: w, else v_.factor): this rank's [sum h^2, sum h e]
    * per feature (native, exact), summed over ranks, then the same draw on every rank and the
-   * update of this rank's rows.
+   * update of this rank's rows (not after the last step of an iteration: the next iteration
+   * recomputes e and q from the parameters).
    */
-  const updateBlock = async (it: number, b: number, factor: number, lambda: number, mu: number): Promise<void> => {
+  const updateBlock = async (it: number, b: number, factor: number, lambda: number, mu: number, last = false): Promise<void> => {
     const block = blocks[b]!;
     const sums = blockSums[b]!;
     const bad = native.fm.blockStats(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, sums.limbs);
     if (bad >= 0) throw overflow(factor < 0 ? 'w' : `v_${factor + 1}`, block[bad]!, it);
+    const tw = performance.now();
     await sums.allReduce(comm);
-    const offset = factor < 0 ? 0 : 1 + factor;
-    for (let j = 0; j < block.length; j++) {
-      const g = block[j]!;
-      const old = params[g * stride + offset]!;
-      rng.reset(factor < 0 ? STREAM.w : STREAM.v, it, factor < 0 ? featureIds[g]! : featureIds[g]! * k + factor);
-      const next = draw(old, sums.value(2 * j), sums.value(2 * j + 1), lambda, mu);
-      oldValue[j] = old;
-      delta[j] = next - old;
-      params[g * stride + offset] = next;
-    }
-    native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
+    waits.ms += performance.now() - tw;
+    // The same draws on every rank (native: per-coordinate streams, as `draw` below).
+    native.fm.drawBlock(block, featureIds, params, k, factor, sums.limbs, seed, factor < 0 ? STREAM.w : STREAM.v, it, s.alpha, lambda, mu, mcmc, delta, oldValue);
+    if (!last) native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
   };
 
   const averagedIterations = Math.max(0, o.iterations - o.burnIn);
@@ -327,24 +334,23 @@ async function sweep(
     // uninterrupted one). Probit: the latent targets are drawn from these predictions (the
     // first iteration regresses on +-1, as libFM).
     native.fm.rowScores(data.rowPtr, entryFeature, data.values, params, k, s.w0, q, yhatOf);
-    for (let i = 0; i < n; i++) {
-      const yhat = yhatOf[i]!;
-      let target = label[i]!;
-      if (binary) {
-        if (it === 1) target = label[i] ? 1 : -1;
-        else if (mcmc) {
-          rng.reset(STREAM.target, it, rowOffset + i);
-          target = label[i] ? yhat + rng.normalAbove(-yhat) : yhat - rng.normalAbove(yhat);
-        } else target = label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+    if (binary && mcmc && it > 1) native.fm.probitResiduals(label, yhatOf, seed, STREAM.target, it, rowOffset, resid);
+    else {
+      for (let i = 0; i < n; i++) {
+        const yhat = yhatOf[i]!;
+        let target = label[i]!;
+        if (binary) target = it === 1 ? (label[i] ? 1 : -1) : label[i] ? truncatedMeanAbove(yhat) : -truncatedMeanAbove(-yhat);
+        resid[i] = target - yhat;
       }
-      resid[i] = target - yhat;
     }
     // Noise precision and w0 from [sum e^2, sum e].
     const badRow = native.fm.residualStats(resid, globalSums.limbs);
     if (badRow >= 0) throw new RangeError(`fm ${o.solver}: residual ${resid[badRow]} of row ${rowOffset + badRow + 1} is out of range at iteration ${it}: the model diverged`);
+    const tw = performance.now();
     await globalSums.allReduce(comm);
+    waits.ms += performance.now() - tw;
     const sse = globalSums.value(0);
-    if (mcmc && !binary) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
+    if (mcmc && (!binary || o.probitAlpha === 'sampled')) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
     rng.reset(STREAM.w0, it, 0);
     const w0New = draw(s.w0, globalRows, globalSums.value(1), 0, 0);
     for (let i = 0; i < n; i++) resid[i] = resid[i]! - (w0New - s.w0);
@@ -356,7 +362,7 @@ async function sweep(
 
     // Factors: f by f, block by block.
     if (mcmc) for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
-    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!);
+    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!, f === k - 1 && b === blocks.length - 1);
 
     // Let timers run (heartbeats, dashboard): at np 1, and with small allReduces that complete
     // synchronously, the loop above never returns to the event loop.

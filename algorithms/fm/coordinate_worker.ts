@@ -107,6 +107,8 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
       seconds_per_iteration: secs(result.seconds / p.epochs),
       // Rank 0's CPU time: on a shared machine wall time also counts waiting for a core.
       cpu_seconds_per_iteration: secs(result.cpuSeconds / p.epochs),
+      // Rank 0's wall time in the per-step allReduces (waiting for the other ranks included).
+      allreduce_seconds_per_iteration: secs(result.allReduceSeconds / p.epochs),
       load_seconds: secs(loadSeconds),
       samples_kept: result.samples.length,
       recovery: { restart: restartCount(), resumed_at_iteration: result.resumedAt },

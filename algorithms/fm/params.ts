@@ -41,6 +41,12 @@ export const FM_DEFAULTS = {
   mcmcIterations: 200,
   alsIterations: 50,
   coordinateInitStd: 0.1,
+  /**
+   * MCMC --task binary: the probit chain started at 0.1 stays near V = 0 for about 100
+   * iterations on MovieLens; chosen on validation splits of the training files (BENCHMARKS.md,
+   * "FM solvers", bench/fm_probit_validation.ts).
+   */
+  mcmcBinaryInitStd: 0.2,
   alsL2w: 5,
   alsL2v: 10,
   /** MCMC: measured on u1 (BENCHMARKS.md): averaging from iteration 11 on beats averaging all (libFM's default). */
@@ -63,7 +69,7 @@ export const FM_FLAGS = {
   l2: { kind: 'number', min: 0, help: 'L2 on both w and v (per occurrence)' },
   'l2-w': { kind: 'number', min: 0, help: `L2 on w (default ${FM_DEFAULTS.l2w}; binary ${FM_DEFAULTS.binaryL2}; als ${FM_DEFAULTS.alsL2w})` },
   'l2-v': { kind: 'number', min: 0, help: `L2 on v (default ${FM_DEFAULTS.l2v}; binary ${FM_DEFAULTS.binaryL2}; als ${FM_DEFAULTS.alsL2v})` },
-  'init-std': { kind: 'number', min: 0, help: `std of the normal initialisation (default ${FM_DEFAULTS.initStd}; als/mcmc ${FM_DEFAULTS.coordinateInitStd})` },
+  'init-std': { kind: 'number', min: 0, help: `std of the normal initialisation (default ${FM_DEFAULTS.initStd}; als/mcmc ${FM_DEFAULTS.coordinateInitStd}; mcmc binary ${FM_DEFAULTS.mcmcBinaryInitStd})` },
   'burn-in': { kind: 'int', min: 0, help: `mcmc: samples of the first N iterations are not averaged (default ${FM_DEFAULTS.burnIn})` },
   'keep-samples': { kind: 'int', min: 1, max: 100000, help: `mcmc: samples saved in the model, thinned evenly (default ${FM_DEFAULTS.keepSamples})` },
 } as const satisfies FlagTable;
@@ -111,7 +117,7 @@ export function parseFmArgs(argv: readonly string[]): FmParams {
     eps: f['eps'] ?? FM_DEFAULTS.eps,
     l2w: f['l2-w'] ?? l2 ?? l2Default(task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2w, FM_DEFAULTS.alsL2w),
     l2v: f['l2-v'] ?? l2 ?? l2Default(task === 'binary' ? FM_DEFAULTS.binaryL2 : FM_DEFAULTS.l2v, FM_DEFAULTS.alsL2v),
-    initStd: f['init-std'] ?? (coordinate ? FM_DEFAULTS.coordinateInitStd : FM_DEFAULTS.initStd),
+    initStd: f['init-std'] ?? (!coordinate ? FM_DEFAULTS.initStd : solver === 'mcmc' && task === 'binary' ? FM_DEFAULTS.mcmcBinaryInitStd : FM_DEFAULTS.coordinateInitStd),
     burnIn: f['burn-in'] ?? FM_DEFAULTS.burnIn,
     keepSamples: f['keep-samples'] ?? FM_DEFAULTS.keepSamples,
   };

@@ -1,11 +1,12 @@
 // The binding of the FM coordinate-solver kernels (fm/coordinate_kernels.h) as `exports.fm`:
-// blockStats, blockApply, rowScores and residualStats. Synchronous on the JS thread (one bounded pass over caller
+// blockStats, blockApply, rowScores, drawBlock, probitResiduals and residualStats. Synchronous on the JS thread (one bounded pass over caller
 // memory, no peers, no I/O) and copy-free. Every argument is checked here (types, lengths,
 // ascending column offsets, block features in range, outputs not overlapping inputs); row
-// numbers are checked by blockStats in its pass, so a bad call throws a JS error naming the
+// numbers are checked by blockStats and blockApply in their passes, so a bad call throws a JS error naming the
 // argument and never reads or writes out of bounds.
 #include <napi.h>
 
+#include <cmath>    // for std::isfinite, std::floor
 #include <cstdint>  // for uint32_t, int32_t
 #include <string>
 
@@ -112,16 +113,9 @@ Napi::Value BlockApply(const Napi::CallbackInfo& info) {
   auto oldValue = arg<double>(info, 11, napi_float64_array, op, "oldValue");
   need(env, delta.count >= c.block.count && oldValue.count >= c.block.count, op, "'delta' and 'oldValue' must hold block.length values");
   need(env, !overlap(c.q, c.resid) && !overlap(c.q, c.colVal) && !overlap(c.resid, c.colVal), op, "'q', 'resid' and 'colVal' must not overlap");
-  // Row numbers are checked here too: blockApply may be called without blockStats.
-  for (size_t b = 0; b < c.block.count; b++) {
-    const size_t g = static_cast<size_t>(c.block.data[b]);
-    for (uint32_t e = c.cols.colStart[g]; e < c.cols.colStart[g + 1]; e++) {
-      if (c.cols.colRow[e] >= c.cols.numRows) {
-        need(env, false, op, "'colRow' holds row " + std::to_string(c.cols.colRow[e]) + " >= resid.length (" + std::to_string(c.cols.numRows) + ")");
-      }
-    }
-  }
-  fm::blockApply(c.cols, c.coord, c.block.data, c.block.count, delta.data, oldValue.data, c.q.data, c.resid.data);
+  // Row numbers are checked in the pass (blockApply may be called without blockStats).
+  const long r = fm::blockApply(c.cols, c.coord, c.block.data, c.block.count, delta.data, oldValue.data, c.q.data, c.resid.data);
+  if (r <= -2) throw Napi::RangeError::New(env, prefix(op) + "'colRow' holds row " + std::to_string(-2 - r) + " >= resid.length (" + std::to_string(c.cols.numRows) + ")");
   return env.Undefined();
 }
 
@@ -164,6 +158,85 @@ Napi::Value RowScores(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+uint32_t u32(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  const double v = number(info, i, op, name);
+  need(info.Env(), v >= 0 && v <= 4294967295.0 && v == static_cast<double>(static_cast<uint32_t>(v)), op, "'" + std::string(name) + "' must be an integer in [0, 2^32)");
+  return static_cast<uint32_t>(v);
+}
+
+double finite(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
+  const double v = number(info, i, op, name);
+  need(info.Env(), std::isfinite(v), op, "'" + std::string(name) + "' must be finite");
+  return v;
+}
+
+// drawBlock(block, featureIds, params, k, factor, limbs, seed, kind, iteration, alpha, lambda, mu, sample, delta, oldValue)
+Napi::Value DrawBlock(const Napi::CallbackInfo& info) {
+  const char* op = "drawBlock";
+  Napi::Env env = info.Env();
+  if (info.Length() < 15) {
+    throw Napi::TypeError::New(env, "fm.drawBlock: expected 15 arguments (block, featureIds, params, k, factor, limbs, seed, kind, iteration, alpha, lambda, mu, sample, delta, oldValue)");
+  }
+  auto block = arg<int32_t>(info, 0, napi_int32_array, op, "block");
+  auto featureIds = arg<double>(info, 1, napi_float64_array, op, "featureIds");
+  auto params = arg<double>(info, 2, napi_float64_array, op, "params");
+  const double k = number(info, 3, op, "k");
+  need(env, k >= 0 && k <= 4096 && k == static_cast<double>(static_cast<size_t>(k)), op, "'k' must be an integer in [0, 4096]");
+  const double factor = number(info, 4, op, "factor");
+  need(env, factor >= -1 && factor < k && factor == static_cast<double>(static_cast<long>(factor)), op, "'factor' must be -1 (w) or an integer in [0, k)");
+  auto limbs = arg<double>(info, 5, napi_float64_array, op, "limbs");
+  fm::DrawSpec spec;
+  spec.seed = u32(info, 6, op, "seed");
+  spec.kind = u32(info, 7, op, "kind");
+  spec.iteration = u32(info, 8, op, "iteration");
+  spec.factor = static_cast<int>(factor);
+  spec.alpha = finite(info, 9, op, "alpha");
+  spec.lambda = finite(info, 10, op, "lambda");
+  spec.mu = finite(info, 11, op, "mu");
+  if (!info[12].IsBoolean()) throw Napi::TypeError::New(env, prefix(op) + "'sample' must be a boolean");
+  spec.sample = info[12].As<Napi::Boolean>().Value();
+  auto delta = arg<double>(info, 13, napi_float64_array, op, "delta");
+  auto oldValue = arg<double>(info, 14, napi_float64_array, op, "oldValue");
+  const size_t stride = static_cast<size_t>(k) + 1;
+  need(env, params.count % stride == 0, op, "'params' must hold numFeatures * (k + 1) values");
+  const size_t G = params.count / stride;
+  need(env, featureIds.count >= G, op, "'featureIds' must hold one id per feature (params.length / (k + 1))");
+  need(env, limbs.count == 4 * block.count, op, "'limbs' must hold 4 * block.length values");
+  need(env, delta.count >= block.count && oldValue.count >= block.count, op, "'delta' and 'oldValue' must hold block.length values");
+  need(env, !overlap(params, delta) && !overlap(params, oldValue) && !overlap(delta, oldValue) && !overlap(params, limbs) && !overlap(delta, limbs) &&
+                !overlap(oldValue, limbs) && !overlap(params, featureIds) && !overlap(delta, featureIds) && !overlap(oldValue, featureIds),
+       op, "the outputs 'params', 'delta' and 'oldValue' overlap each other or an input");
+  for (size_t b = 0; b < block.count; b++) {
+    if (block.data[b] < 0 || static_cast<size_t>(block.data[b]) >= G) {
+      need(env, false, op, "'block' entry " + std::to_string(b) + " (" + std::to_string(block.data[b]) + ") is not a feature index in [0, " + std::to_string(G) + ")");
+    }
+  }
+  fm::drawBlock(spec, block.data, block.count, featureIds.data, params.data, static_cast<size_t>(k), limbs.data, delta.data, oldValue.data);
+  return env.Undefined();
+}
+
+// probitResiduals(labels, yhat, seed, kind, iteration, rowOffset, resid)
+Napi::Value ProbitResiduals(const Napi::CallbackInfo& info) {
+  const char* op = "probitResiduals";
+  Napi::Env env = info.Env();
+  if (info.Length() < 7) throw Napi::TypeError::New(env, "fm.probitResiduals: expected 7 arguments (labels, yhat, seed, kind, iteration, rowOffset, resid)");
+  auto labels = arg<double>(info, 0, napi_float64_array, op, "labels");
+  auto yhat = arg<double>(info, 1, napi_float64_array, op, "yhat");
+  const uint32_t seed = u32(info, 2, op, "seed");
+  const uint32_t kind = u32(info, 3, op, "kind");
+  const uint32_t iteration = u32(info, 4, op, "iteration");
+  const double rowOffset = number(info, 5, op, "rowOffset");
+  need(env, rowOffset >= 0 && rowOffset <= 9007199254740991.0 && rowOffset == std::floor(rowOffset), op, "'rowOffset' must be an integer in [0, 2^53)");
+  auto resid = arg<double>(info, 6, napi_float64_array, op, "resid");
+  need(env, labels.count == resid.count && yhat.count == resid.count, op, "'labels', 'yhat' and 'resid' must have the same length");
+  need(env, !overlap(resid, labels) && !overlap(resid, yhat), op, "'resid' overlaps an input");
+  for (size_t i = 0; i < yhat.count; i++) {
+    if (!std::isfinite(yhat.data[i])) need(env, false, op, "'yhat' entry " + std::to_string(i) + " is not finite: the model diverged");
+  }
+  fm::probitResiduals(seed, kind, iteration, rowOffset, labels.data, yhat.data, yhat.count, resid.data);
+  return env.Undefined();
+}
+
 // residualStats(resid, limbs) -> -1 | index of an out-of-range residual
 Napi::Value ResidualStats(const Napi::CallbackInfo& info) {
   const char* op = "residualStats";
@@ -183,6 +256,8 @@ void registerFm(Napi::Env env, Napi::Object exports) {
   fm.Set("blockStats", Napi::Function::New(env, BlockStats, "blockStats"));
   fm.Set("blockApply", Napi::Function::New(env, BlockApply, "blockApply"));
   fm.Set("rowScores", Napi::Function::New(env, RowScores, "rowScores"));
+  fm.Set("drawBlock", Napi::Function::New(env, DrawBlock, "drawBlock"));
+  fm.Set("probitResiduals", Napi::Function::New(env, ProbitResiduals, "probitResiduals"));
   fm.Set("residualStats", Napi::Function::New(env, ResidualStats, "residualStats"));
   exports.Set("fm", fm);
 }

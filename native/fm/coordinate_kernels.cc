@@ -1,6 +1,8 @@
 // See coordinate_kernels.h.
 #include "fm/coordinate_kernels.h"
 
+#include "fm/coordinate_stream.h"
+
 #include <cmath>
 #include <cstdint>
 
@@ -78,7 +80,7 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
   return -1;
 }
 
-void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
+long blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
                 const double* oldValue, double* q, double* resid) {
   for (size_t b = 0; b < blockLen; b++) {
     const double d = delta[b];
@@ -87,6 +89,7 @@ void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, 
     const double old = oldValue[b];
     for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
       const uint32_t i = cols.colRow[e];
+      if (i >= cols.numRows) return -2 - static_cast<long>(i);
       const double x = cols.colVal[e];
       if (c.factor < 0) {
         resid[i] -= d * x;
@@ -98,6 +101,7 @@ void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, 
       }
     }
   }
+  return -1;
 }
 
 void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
@@ -120,6 +124,48 @@ void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeatu
     double pair = 0;
     for (size_t f = 0; f < k; f++) pair += q[f * numRows + i] * q[f * numRows + i];
     yhat[i] = linear + 0.5 * (pair - sq);
+  }
+}
+
+void drawBlock(const DrawSpec& spec, const int32_t* block, size_t blockLen, const double* featureIds, double* params, size_t k,
+               const double* limbs, double* delta, double* oldValue) {
+  const size_t stride = k + 1;
+  const size_t offset = spec.factor < 0 ? 0 : 1 + static_cast<size_t>(spec.factor);
+  const size_t sums = 2 * blockLen;
+  // exact_sums.ts value(): high limb in units of 2^-6, low limb in units of 2^-32.
+  auto value = [&](size_t i) { return limbs[i] * (1.0 / 64) + limbs[sums + i] / kScale; };
+  CoordinateStream rng(spec.seed);
+  for (size_t b = 0; b < blockLen; b++) {
+    const size_t g = static_cast<size_t>(block[b]);
+    double& theta = params[g * stride + offset];
+    const double old = theta;
+    const double s2 = value(2 * b);
+    const double se = value(2 * b + 1);
+    const double prec = spec.alpha * s2 + spec.lambda;
+    double next = 0;
+    if (prec > 0) {
+      const double mean = (spec.alpha * (se + old * s2) + spec.lambda * spec.mu) / prec;
+      if (spec.sample) {
+        rng.reset(spec.kind, spec.iteration, spec.factor < 0 ? featureIds[g] : featureIds[g] * static_cast<double>(k) + spec.factor);
+        next = mean + rng.normal() / std::sqrt(prec);
+      } else {
+        next = mean;
+      }
+    }
+    oldValue[b] = old;
+    delta[b] = next - old;
+    theta = next;
+  }
+}
+
+void probitResiduals(uint32_t seed, uint32_t kind, uint32_t iteration, double rowOffset, const double* label, const double* yhat, size_t n,
+                     double* resid) {
+  CoordinateStream rng(seed);
+  for (size_t i = 0; i < n; i++) {
+    rng.reset(kind, iteration, rowOffset + static_cast<double>(i));
+    const double y = yhat[i];
+    const double target = label[i] != 0 ? y + rng.normalAbove(-y) : y - rng.normalAbove(y);
+    resid[i] = target - y;
   }
 }
 

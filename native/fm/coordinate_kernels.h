@@ -47,9 +47,10 @@ long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, 
                 double* limbs);
 
 // Applies delta[b] to block feature b: e_i -= delta * h_i (h from the parameter's value before
-// the change, oldValue[b]) and, for a factor, q_if += delta * x_i. Rows are assumed checked by
-// blockStats of the same block.
-void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
+// the change, oldValue[b]) and, for a factor, q_if += delta * x_i. Returns -1, or -2 - row when
+// a colRow entry is >= numRows (checked in the pass, before that row is touched; rows of
+// earlier entries are then already updated).
+long blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
                 const double* oldValue, double* q, double* resid);
 
 // Scores every row from the parameters (the O(k nnz) sum trick) into yhat, and q_if into q
@@ -57,6 +58,33 @@ void blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, 
 // by the binding). Same arithmetic order as algorithms/fm/fm.ts fmScore.
 void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
                size_t k, double w0, double* q, double* yhat);
+
+// One block parameter's Gibbs draws (or ALS means): what a draw needs besides its sums.
+// Coordinate g's stream is (seed, kind, iteration, featureIds[g] for w, featureIds[g] * k +
+// factor for v_.factor), as algorithms/fm/coordinate_solver.ts keys it.
+struct DrawSpec {
+  uint32_t seed = 0;
+  uint32_t kind = 0;
+  uint32_t iteration = 0;
+  int factor = -1;
+  double alpha = 1;
+  double lambda = 0;
+  double mu = 0;
+  bool sample = true;
+};
+
+// For every block feature b (global index block[b]): theta's conditional posterior from the
+// exact sums in limbs (exact_sums.ts's normalized layout of 2 * blockLen sums: [sum h^2, sum h
+// e] at 2b, 2b + 1): precision alpha sum h^2 + lambda, mean (alpha (sum h e + theta sum h^2) +
+// lambda mu) / precision; theta becomes a draw (sample) or the mean, 0 when the precision is
+// not positive. Writes the old value and the change per feature, and the new value into params.
+void drawBlock(const DrawSpec& spec, const int32_t* block, size_t blockLen, const double* featureIds, double* params, size_t k,
+               const double* limbs, double* delta, double* oldValue);
+
+// The probit residuals: resid_i = z_i - yhat_i, z_i ~ N(yhat_i, 1) truncated to z > 0 when
+// label_i != 0, else z < 0; row i's stream is (seed, kind, iteration, rowOffset + i).
+void probitResiduals(uint32_t seed, uint32_t kind, uint32_t iteration, double rowOffset, const double* label, const double* yhat, size_t n,
+                     double* resid);
 
 // Exact sum e^2 and sum e of resid (n values) into limbs (4 doubles, exact_sums.ts's layout of
 // two sums: high e^2, high e, low e^2, low e). Returns -1, or the first index whose terms are
