@@ -31,6 +31,8 @@ export interface LrParams {
   blockSize: number;
   /** BCD statistics: full block Hessian (exact block Newton step) or its diagonal. */
   bcdHessian: 'block' | 'diagonal';
+  /** newton-l1's inner solve at np > 1 above 1024 slots: on each rank's rows, combined ('local'), or by exact blocks of columns ('blocked'). */
+  l1Inner: 'local' | 'blocked';
 }
 
 export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
@@ -47,6 +49,7 @@ export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
   seed: 1,
   blockSize: 0,
   bcdHessian: 'block',
+  l1Inner: 'local',
 });
 
 function check(ok: boolean, name: string, expected: string, value: unknown): void {
@@ -71,6 +74,7 @@ export function lrParams(partial: Partial<LrParams> = {}): LrParams {
   check(Number.isInteger(p.seed), 'seed', 'an integer', p.seed);
   check(Number.isInteger(p.blockSize) && p.blockSize >= 0, 'blockSize', 'an integer >= 0', p.blockSize);
   check(p.bcdHessian === 'block' || p.bcdHessian === 'diagonal', 'bcdHessian', "'block' | 'diagonal'", p.bcdHessian);
+  check(p.l1Inner === 'local' || p.l1Inner === 'blocked', 'l1Inner', "'local' | 'blocked'", p.l1Inner);
   return p;
 }
 

@@ -14,6 +14,7 @@
 // The state after every outer iteration (accepted or not) goes to onCommit; resuming
 // re-evaluates f, g and the curvature at the committed w (one evaluation), which gives the same
 // bits as the uninterrupted run.
+import type { Phases } from './phase_clock.js';
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { dot, norm2 } from '../lbfgs_lr/two_loop.js';
 import { mNorm, trustRegionCg } from './trust_region_cg.js';
@@ -63,6 +64,8 @@ export interface TronResult extends QuasiNewtonResult {
   gradNorm0: number;
   /** Hessian-vector products (CG steps). */
   products: number;
+  /** Where the time went on this rank (newton-l1). */
+  phases?: Phases;
 }
 
 export const ETA0 = 1e-4;
