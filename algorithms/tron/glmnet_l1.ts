@@ -110,7 +110,7 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   const localH = dim > DENSE_MAX_DIM && comm.size > 1 && options.inner !== 'blocked' ? new Float64Array(dim) : null;
   const blocked = comm.size > 1 ? blockedSolver(sum, x, Math.max(1, Math.floor((BLOCK_ROW_NNZ * dim * rows) / Math.max(totals[0]!, 1))), rows) : null;
   const dense = dim <= DENSE_MAX_DIM ? denseSolver(sum, data, layout, rows) : null;
-  const local = !dense && localH && blocked ? localModelSolver(sum, x, { size: comm.size, localH, l1, penalized, clock }) : null;
+  const local = !dense && localH && blocked ? localModelSolver(sum, x, { size: comm.size, localH, l1, penalized, clock, check: () => comm.size > 2 || step !== 1 }) : null;
   const inner = dense ?? local ?? blocked;
   let iteration = r?.iteration ?? 0;
   let gradNorm0 = r?.gradNorm0 ?? 0;

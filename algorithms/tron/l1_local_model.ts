@@ -13,13 +13,18 @@
 //   2. the ranks combine their points w + d + e per column, weighted by their rows' curvature
 //      h_rj = (X_r'D_r X_r)_jj (one allReduce of 2 * active doubles): for a diagonal model this
 //      is exactly the global Newton step, and a column every rank puts at 0 stays exactly 0;
-//   3. the model along the combined step v: X'DX v and v'X'DX v over every rank's rows (one
-//      allReduce), an Armijo step t on the model (1 unless the combination overshoots, as it
-//      can at np 4), then the exact model gradient at d + t v and its minimum-norm subgradient
-//      1-norm, the sequential solver's stop test.
-// Rounds until that 1-norm is <= tol (on the issue-14 set one round at np 2; BENCHMARKS.md) or
-// MAX_ROUNDS. Each round decreases the model, so d is a descent direction of the outer problem.
-// Every decision uses summed values, so every rank takes the same steps.
+//   3. (a checked solve) the model along the combined step v: X'DX v and v'X'DX v over every
+//      rank's rows (one allReduce), an Armijo step t on the model (1 unless the combination
+//      overshoots, as it can at np 4), then the exact model gradient at d + t v and its
+//      minimum-norm subgradient 1-norm, the sequential solver's stop test; rounds until it
+//      is <= tol or MAX_ROUNDS. Each round decreases the model.
+// Step 3 costs two passes over the columns, a third of the solve, and on the issue-14 set at
+// np 2 it always accepts t = 1 and stops after one round, so it only runs when the caller asks
+// (`check`; glmnet_l1.ts: at np 2 at the first Newton step and after one whose line search took
+// a step < 1, i.e. when the combination overshot; at np > 2 always: with a quarter of the rows
+// per rank, unchecked steps took 20 Newton steps instead of 14); otherwise d is the combined
+// point and the outer line search on F sizes the step. Every decision uses summed values, so
+// every rank takes the same steps.
 import { native } from '../../lib/native.js';
 import type { Columns } from './columns.js';
 import { inSlices, passSlice, violation, type InnerSolve, type SumFn } from './l1_inner.js';
@@ -35,6 +40,11 @@ export interface LocalModelOptions {
   l1: number;
   penalized: number;
   clock: PhaseClock;
+  /**
+   * Whether this solve checks the exact model (step 3 and further rounds), asked after the first
+   * combination; false: one round, d at the combined point, no third exchange.
+   */
+  check: () => boolean;
   /** Rounds at most (default MAX_ROUNDS). */
   maxRounds?: number;
 }
@@ -91,6 +101,15 @@ export function localModelSolver(sum: SumFn, x: Columns, o: LocalModelOptions): 
       for (let k = 0; k < m; k++) {
         const j = active[k]!;
         v[j] = sums[m + k]! > 0 ? sums[k]! / sums[m + k]! - wd[j]! : 0;
+      }
+      if (!o.check()) {
+        // Unchecked (the outer line search on F sizes the step): d at the combined point, X d.
+        for (let k = 0; k < m; k++) {
+          const j = active[k]!;
+          d[j] = wd[j]! + v[j]! - w[j]!;
+        }
+        native.linear.addColumns(x.colPtr, x.rowIdx, x.values, active, v, xd);
+        break;
       }
       clock.enter('inner: model along the step');
       // X'DX v and v'X'DX v over every rank's rows (one allReduce): the model along d + t v.
