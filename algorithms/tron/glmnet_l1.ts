@@ -187,7 +187,10 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
       evaluations += TRIALS;
       for (let q = 0; q < TRIALS && t === 0; q++) {
         const tq = 0.5 ** (k + q);
-        if (losses[q]! + l1 * l1Norm(w, penalized, d, tq) - F <= SIGMA * tq * decrease) t = tq;
+        if (losses[q]! + l1 * l1Norm(w, penalized, d, tq) - F <= SIGMA * tq * decrease) {
+          t = tq;
+          loss = losses[q]!;
+        }
       }
     }
     if (t === 0) {
@@ -197,7 +200,9 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
     clock.enter('step and row factors');
     for (let j = 0; j < dim; j++) w[j] = w[j]! + t * d[j]!;
     for (let i = 0; i < n; i++) z[i] = z[i]! + t * xd[i]!;
-    loss = await globalLoss();
+    // The accepted trial's summed loss is the loss at the new w (the same margins z + t X d):
+    // only this rank's row factors r and D are computed again, with no exchange.
+    native.linear.rowsLoss(z, null, 0, labels, weights, c, rr, D);
     wNorm = l1Norm(w, penalized);
     F = loss + l1 * wNorm;
     step = t;
