@@ -124,6 +124,9 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   const info = () => ({ iteration, objective: F, gradNorm, step, evaluations, products: passes, delta: innerTol, seconds: seconds() });
   for (;;) {
     clock.enter('gradient and diagonal');
+    // Let the event loop run once per Newton step (heartbeats: at np 1 nothing else here yields
+    // but the sliced inner solve, and a starved rank is killed after 10 s without one).
+    await new Promise((resolve) => setImmediate(resolve));
     native.linear.columnStats(x.colPtr, x.rowIdx, x.values, rr, D, 0, G, H);
     localH?.set(H);
     await sum(GH);
