@@ -5,19 +5,24 @@
 // /work/shared/data/a9a/a9a is there; Shoal at np 1, 2, 4 (a scaling table), default settings.
 //
 //   node dist/bench/linear.js [--rows 300000] [--features 100000] [--nnz 20] [--nps 1,2,4] [--no-a9a] [--no-l1]
-//                             [--no-l2] [--no-qn] [--repeat 3]
+//                             [--no-l2] [--no-qn] [--repeat 3] [--l1-blocked]
 //
 // --repeat R runs the whole plan of a set R times in turn (liblinear and every Shoal run side by
 // side in each round), and reports per run the median wall time and the median over rounds of
 // its ratio to liblinear's time in the same round: on a machine shared with other jobs the
 // load changes between rounds, the ratio within a round much less. --no-qn skips lbfgs/owlqn.
+// --l1-blocked adds newton-l1 np 2 with `--l1-inner blocked` (the exact blocked inner solve the
+// default `local` one replaced) to each round. newton-l1's np 2 runs also print rank 0's time
+// per phase (metrics.json "phases": wall and CPU seconds, allReduces, bytes, waiting).
 //
 // Every run is a whole command timed from spawn to exit (process start, rendezvous, reading
 // the file, training, metrics; liblinear: read, train, write the model). Objectives are
 // liblinear's (0.5||w||^2 or ||w||_1, + C * sum log-loss): Shoal's from --metrics-out,
 // liblinear's computed from its model file with Shoal's objective code, so both are measured
 // the same way. "gap" is relative to the lowest objective any run reached for that penalty;
-// "x liblinear" is the wall time over liblinear's in the same run. Results go to
+// "x liblinear" is the wall time over liblinear's in the same run. "CPU/np": the job's CPU
+// seconds (user + system of every process it waited for, by GNU time) over np, the work each
+// core does: on a machine whose cores are busy with other jobs, wall time says more about them. Results go to
 // bench/results/linear.json with node version, core count and the load average.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -40,13 +45,23 @@ const withL1 = !process.argv.includes('--no-l1');
 const withQn = !process.argv.includes('--no-qn');
 const withL2 = !process.argv.includes('--no-l2');
 const repeat = Math.max(1, Number(flag('repeat', '1')));
+const withBlocked = process.argv.includes('--l1-blocked');
 
-const run = runTimed;
 
-interface Row { set: string; penalty: Penalty; run: string; np: number | null; wall: number; objective: number; iterations: number | null; round: number }
+interface Row { set: string; penalty: Penalty; run: string; np: number | null; wall: number; cpu: number; objective: number; iterations: number | null; round: number }
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-linear-'));
 const synthetic = join(dir, 'binary.svm');
+const haveTime = existsSync('/usr/bin/time');
+
+/** runTimed, plus the CPU seconds (user + system) of the command and the children it waited for (GNU time; NaN without it). */
+async function run(cmd: string, args: string[]): Promise<Awaited<ReturnType<typeof runTimed>> & { cpu: number }> {
+  if (!haveTime) return { ...(await runTimed(cmd, args)), cpu: Number.NaN };
+  const out = join(dir, 'cpu.txt');
+  const r = await runTimed('/usr/bin/time', ['-f', '%U %S', '-o', out, cmd, ...args]);
+  const [user, sys] = readFileSync(out, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+  return { ...r, cpu: user! + sys! };
+}
 console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}, ${availableParallelism()} cores, node ${process.version}`);
 console.log(`data: shoal datagen --task binary --rows ${rows} --features ${features} --nnz ${nnz} (${synthetic})`);
 const gen = await run(process.execPath, [CLI, 'datagen', '--task', 'binary', '--rows', String(rows), '--features', String(features), '--nnz', String(nnz), '--out', synthetic, '-q']);
@@ -54,12 +69,20 @@ if (gen.code !== 0) throw new Error(`datagen failed: ${gen.stderr}`);
 const haveLiblinear = spawnSync('sh', ['-c', 'command -v liblinear-train']).status === 0;
 if (!haveLiblinear) console.log('liblinear-train not installed (apt-get install -y liblinear-tools): Shoal only');
 
-async function shoalRun(set: string, file: string, penalty: Penalty, solver: string, np: number): Promise<Row> {
+type Phases = Record<string, { seconds: number; cpuSeconds: number; allReduces: number; bytes: number; waitSeconds: number }>;
+
+async function shoalRun(set: string, file: string, penalty: Penalty, solver: string, np: number, extra: string[] = []): Promise<Row> {
   const metricsOut = join(dir, `${set}-${solver}-${np}.json`);
-  const r = await run(process.execPath, [CLI, 'train', 'lr', '--solver', solver, '--train', file, '-np', String(np), '-q', '--metrics-out', metricsOut]);
-  if (r.code !== 0) throw new Error(`shoal train --solver ${solver} -np ${np} failed: ${r.stderr}`);
-  const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as { objective: number; iterations: number };
-  return { set, penalty, run: `shoal ${solver}`, np, wall: r.seconds, objective: m.objective, iterations: m.iterations, round: 0 };
+  const r = await run(process.execPath, [CLI, 'train', 'lr', '--solver', solver, ...extra, '--train', file, '-np', String(np), '-q', '--metrics-out', metricsOut]);
+  if (r.code !== 0) throw new Error(`shoal train --solver ${solver} ${extra.join(' ')} -np ${np} failed: ${r.stderr}`);
+  const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as { objective: number; iterations: number; train_seconds: number; phases?: Phases };
+  if (m.phases && np === 2) {
+    console.log(`  ${solver} ${extra.join(' ')} np ${np}, rank 0, train ${m.train_seconds.toFixed(2)}s, load ${loadavg()[0]!.toFixed(1)}: phase wall s / cpu s / allReduces / MB / wait s`);
+    for (const [name, p] of Object.entries(m.phases)) {
+      console.log(`    ${name}: ${p.seconds.toFixed(2)} / ${p.cpuSeconds.toFixed(2)} / ${p.allReduces} / ${(p.bytes / 1e6).toFixed(2)} / ${p.waitSeconds.toFixed(2)}`);
+    }
+  }
+  return { set, penalty, run: `shoal ${solver}${extra.length ? ' ' + extra.join(' ') : ''}`, np, wall: r.seconds, cpu: r.cpu, objective: m.objective, iterations: m.iterations, round: 0 };
 }
 
 async function liblinearRun(set: string, file: string, penalty: Penalty, args: string[]): Promise<Row> {
@@ -68,7 +91,7 @@ async function liblinearRun(set: string, file: string, penalty: Penalty, args: s
   if (r.code !== 0) throw new Error(`liblinear-train ${args.join(' ')} failed: ${r.stderr}`);
   // -s 6 prints "#iter = N"; -s 0 (TRON) one "iter N act ..." line per Newton iteration.
   const iters = /#iter = (\d+)/.exec(r.stdout) ?? [...r.stdout.matchAll(/^iter +(\d+) act/gm)].at(-1) ?? null;
-  return { set, penalty, run: `liblinear ${args.join(' ')}`, np: null, wall: r.seconds, objective: await liblinearObjective(file, model, penalty), iterations: iters ? Number(iters[1]) : null, round: 0 };
+  return { set, penalty, run: `liblinear ${args.join(' ')}`, np: null, wall: r.seconds, cpu: r.cpu, objective: await liblinearObjective(file, model, penalty), iterations: iters ? Number(iters[1]) : null, round: 0 };
 }
 
 const table: Row[] = [];
@@ -84,6 +107,7 @@ for (const [set, file] of sets) {
   if (withL1) {
     if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l1', ['-s', '6', '-c', '1', '-e', '1e-5']));
     for (const np of nps) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', np));
+    if (withBlocked) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', 2, ['--l1-inner', 'blocked']));
     if (withQn) plan.push(() => shoalRun(set, file, 'l1', 'owlqn', 2));
   }
   for (let round = 0; round < repeat; round++) {
@@ -99,9 +123,10 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-console.log(`\nMedians over ${repeat} round(s); "x liblinear" is the median of the per-round ratios.`);
-console.log('\n| set | penalty | run | np | iterations | objective | gap | wall s (median) | wall s (all rounds) | x liblinear |');
-console.log('|---|---|---|---:|---:|---:|---:|---:|---|---:|');
+console.log(`\nMedians over ${repeat} round(s); "x liblinear" is the median of the per-round ratios. CPU/np: the job's CPU seconds`);
+console.log('(every process: launcher, coordinator, ranks) over np; what each core would do on an idle machine.');
+console.log('\n| set | penalty | run | np | iterations | objective | gap | wall s (median) | wall s (all rounds) | x liblinear | CPU/np s (median) | CPU/np x liblinear |');
+console.log('|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|');
 const keys = [...new Set(table.map((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}`))];
 for (const key of keys) {
   const runs = table.filter((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}` === key);
@@ -115,8 +140,14 @@ for (const key of keys) {
     return lib ? [r.wall / lib.wall] : [];
   });
   const ratio = ratios.length ? median(ratios).toFixed(2) : '-';
+  const perCore = (r: Row): number => r.cpu / (r.np ?? 1);
+  const cpuRatios = runs.flatMap((r) => {
+    const lib = peers.find((p) => p.np === null && p.round === r.round);
+    return lib ? [perCore(r) / lib.cpu] : [];
+  });
+  const cpuRatio = cpuRatios.length ? median(cpuRatios).toFixed(2) : '-';
   console.log(
-    `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np ?? '-'} | ${row.iterations ?? '-'} | ${worst.toFixed(4)} | ${gap.toExponential(1)} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${runs.map((r) => r.wall.toFixed(1)).join(' / ')} | ${ratio} |`,
+    `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np ?? '-'} | ${row.iterations ?? '-'} | ${worst.toFixed(4)} | ${gap.toExponential(1)} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${runs.map((r) => r.wall.toFixed(1)).join(' / ')} | ${ratio} | ${median(runs.map(perCore)).toFixed(2)} | ${cpuRatio} |`,
   );
 }
 console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

@@ -36,6 +36,7 @@ export const LR_FLAGS = {
   'bcd-hessian': { kind: 'choice', choices: ['block', 'diagonal'], help: 'bcd block statistics (default block)' },
   'bcd-blocks': { kind: 'int', min: 1, max: 4096, value: 'N', help: 'bcd --servers: feature blocks, ranges of the hashed key space (default 16)' },
   'bcd-parallel': { kind: 'int', min: 1, value: 'P', help: 'bcd --servers: blocks updated together per round, one line-searched step (default 1)' },
+  'l1-inner': { kind: 'choice', choices: ['local', 'blocked'], help: "newton-l1 at np > 1: each rank solves the model on its own rows, ranks combine\n(local, default: 2 allReduces per round) or exact blocks of columns (blocked:\none allReduce per block); docs/logistic_regression.md" },
   'skip-bad-lines': { kind: 'bool', help: 'skip malformed lines instead of failing (counted; ids above --max-features still fail)' },
   'max-features': { kind: 'int', min: 1, max: 2 ** 32, help: 'refuse data whose largest feature id is N or more, before allocating\nthe dense model (default 16777216 = 2^24: 128 MiB per float64 vector)' },
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B) (the model records B for predict)' },
@@ -116,6 +117,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     bcdHessian: v['bcd-hessian'],
     bcdBlocks: v['bcd-blocks'],
     bcdParallel: v['bcd-parallel'],
+    l1Inner: v['l1-inner'],
   });
   const penalty: LrPenaltyKind | undefined = v.penalty;
   const l1Given = v.l1 !== undefined;

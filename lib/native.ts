@@ -379,12 +379,17 @@ export interface LinearKernels {
   denseHessian(rowPtr: Uint32Array, featureIds: Uint32Array, values: Float32Array, D: Float64Array, numFeatures: number, bias: boolean, Q: Float64Array): void;
   /** coordinateDescent on the model with the dense Hessian Q (+ nu I; H its diagonal + nu), from d and qd = Q d as given. */
   denseCoordinateDescent(Q: Float64Array, G: Float64Array, H: Float64Array, w: Float64Array, active: Uint32Array, numRows: number, d: Float64Array, qd: Float64Array, options: CdOptions): number;
+  /** out += sum over cols of amounts[j] * column j (amounts: one value per column; zeros skipped): X e over this CSC's rows (out.length). */
+  addColumns(colPtr: Uint32Array, rowIdx: Uint32Array, values: Float32Array, cols: Uint32Array, amounts: Float64Array, out: Float64Array): void;
   /** out[k] = sum_i x_i,cols[k] * D_i * xd_i over this CSC's rows (D.length): a block's share of the model gradient. */
   columnDots(colPtr: Uint32Array, rowIdx: Uint32Array, values: Float32Array, D: Float64Array, xd: Float64Array, cols: Uint32Array, out: Float64Array): void;
   /**
    * coordinateDescent's step on every column of `cols` at once, with the model gradient
    * G_j + dots[k] + nu d_j (dots: columnDots summed over all ranks); updates d and this rank's
-   * xd. Returns the block's violation 1-norm before the steps.
+   * xd. Shrinking: a column at w_j + d_j = 0 whose gradient lies inside (-l1 + shrinkBound,
+   * l1 - shrinkBound) takes no step and leaves `cols` (Infinity: none does); the `kept`
+   * columns move to the front of `cols`, in order. norm1, gmax: the kept columns' violation
+   * 1-norm and largest term before the steps.
    */
   blockStep(
     colPtr: Uint32Array,
@@ -398,7 +403,8 @@ export interface LinearKernels {
     d: Float64Array,
     xd: Float64Array,
     options: CdOptions,
-  ): number;
+    shrinkBound: number,
+  ): { norm1: number; gmax: number; kept: number };
 }
 
 /** The inner solver's settings (newton-l1): L1 weight, L1-penalized column count, Hessian shift, tolerance, pass limit, order seed. */

@@ -14,6 +14,7 @@ import { linearLayout, localLossGrad, lossGradWorkSize, predictProbabilities, ty
 import { progressLogger } from '../common/progress.js';
 import { bcd, type BcdState } from '../bcd/index.js';
 import { tronLr, type TronState } from '../tron/index.js';
+import type { Phases } from '../tron/phase_clock.js';
 import { lbfgs, type DifferentiableFunction, type QuasiNewtonResult, type QuasiNewtonState } from './lbfgs.js';
 import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { resilient } from '../../lib/recovery/resilient.js';
@@ -132,6 +133,8 @@ export interface LrTrainResult extends LinearModel {
   evaluations: number;
   reason: QuasiNewtonResult['reason'];
   seconds: number;
+  /** Where the time went on this rank, per phase (newton-l1), else absent. */
+  phases?: Phases;
 }
 
 /**
@@ -155,7 +158,7 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
   // Every solver may stop before maxIter (tolerance): the ETA is an upper bound.
   const progress = progressLogger(comm, params.solver, ctx.log, { every: ctx.logEvery ?? 1, planned: params.maxIter, mayStopEarly: true });
   const common = { maxIter: params.maxIter, tol: params.tol };
-  let result: QuasiNewtonResult & { gradNorm0?: number };
+  let result: QuasiNewtonResult & { gradNorm0?: number; phases?: Phases };
   if (params.solver === 'tron' || params.solver === 'newton-l1') {
     const s = state.value;
     result = await tronLr(comm, data, layout, {
@@ -164,6 +167,7 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
       l1: penalty.l1,
       eps: params.eps,
       maxIter: params.maxIter,
+      l1Inner: params.l1Inner,
       onIteration: (p) => progress({ ...p, extra: { step: p.step, 'cg steps': p.products, evals: p.evaluations, delta: p.delta } }),
       resume: s.tron,
       onCommit: (t) => ((s.tron = t), state.commit()),
@@ -202,6 +206,7 @@ export async function train(comm: Collective, data: CsrData, partial: Partial<Lr
     evaluations: result.evaluations,
     reason: result.reason,
     seconds: result.seconds,
+    ...(result.phases ? { phases: result.phases } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import { lrTrainingState, predict, train, type LrTrainResult } from './index.js'
 import { resilient } from '../../lib/recovery/resilient.js';
 import type { TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { penaltyOf, type LrParams } from './params.js';
+import type { Phases } from '../tron/phase_clock.js';
 
 export interface LrJobOptions {
   train: string[];
@@ -60,6 +61,8 @@ export interface LrJobMetrics {
   solver: string;
   train_auc: number;
   train_logloss: number;
+  /** Rank 0's time per solver phase with its allReduces (newton-l1 only). */
+  phases?: Phases;
 }
 
 /** This rank's shares of the train and test files, or the error reading them (agreed on later, inside the job's collectives). */
@@ -104,7 +107,7 @@ export async function agreeShares(comm: Collective, opts: LrJobOptions, shares: 
 export function lrJobMetrics(
   comm: Collective,
   opts: LrJobOptions,
-  run: Pick<LrJobMetrics, 'objective' | 'iterations' | 'train_seconds' | 'num_features' | 'model_nnz' | 'evaluations' | 'stop_reason' | 'grad_norm' | 'grad_norm_ratio' | 'read_seconds'>,
+  run: Pick<LrJobMetrics, 'objective' | 'iterations' | 'train_seconds' | 'num_features' | 'model_nnz' | 'evaluations' | 'stop_reason' | 'grad_norm' | 'grad_norm_ratio' | 'read_seconds' | 'phases'>,
   data: { counts: { rows: number; nnz: number }; testCounts: { rows: number }; hasTest: boolean },
   m: BinaryMetrics,
   tm: BinaryMetrics,
@@ -131,6 +134,7 @@ export function lrJobMetrics(
     solver: opts.params.solver,
     train_auc: tm.auc,
     train_logloss: tm.logloss,
+    ...(run.phases ? { phases: run.phases } : {}),
   };
 }
 
@@ -207,6 +211,7 @@ async function trainAndReport(
       grad_norm: result.gradNorm,
       grad_norm_ratio: result.gradNorm0 ? result.gradNorm / result.gradNorm0 : null,
       read_seconds: readSeconds,
+      ...(result.phases ? { phases: result.phases } : {}),
     },
     { counts, testCounts, hasTest: testData !== null },
     m,

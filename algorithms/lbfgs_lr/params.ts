@@ -35,6 +35,8 @@ export interface LrParams {
   bcdBlocks: number;
   /** BCD with --servers: blocks updated together in one round (one joint, line-searched step). */
   bcdParallel: number;
+  /** newton-l1's inner solve at np > 1 above 1024 slots: on each rank's rows, combined ('local'), or by exact blocks of columns ('blocked'). */
+  l1Inner: 'local' | 'blocked';
 }
 
 export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
@@ -53,6 +55,7 @@ export const LR_DEFAULTS: Readonly<LrParams> = Object.freeze({
   bcdHessian: 'block',
   bcdBlocks: 16,
   bcdParallel: 1,
+  l1Inner: 'local',
 });
 
 function check(ok: boolean, name: string, expected: string, value: unknown): void {
@@ -79,6 +82,7 @@ export function lrParams(partial: Partial<LrParams> = {}): LrParams {
   check(p.bcdHessian === 'block' || p.bcdHessian === 'diagonal', 'bcdHessian', "'block' | 'diagonal'", p.bcdHessian);
   check(Number.isInteger(p.bcdBlocks) && p.bcdBlocks >= 1 && p.bcdBlocks <= 4096, 'bcdBlocks', 'an integer in 1..4096', p.bcdBlocks);
   check(Number.isInteger(p.bcdParallel) && p.bcdParallel >= 1 && p.bcdParallel <= p.bcdBlocks + 1, 'bcdParallel', `an integer in 1..bcdBlocks + 1 (${p.bcdBlocks + 1})`, p.bcdParallel);
+  check(p.l1Inner === 'local' || p.l1Inner === 'blocked', 'l1Inner', "'local' | 'blocked'", p.l1Inner);
   return p;
 }
 

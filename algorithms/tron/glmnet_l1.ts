@@ -10,18 +10,23 @@
 // tolerance (x 1/4 whenever the inner solve converged in one pass). Stops when the minimum-norm
 // subgradient's 1-norm is <= gradTol times that at the start (liblinear's -s 6 rule).
 //
-// Distributed (docs/linear_solvers.md): rows stay split; each rank keeps its rows by columns
-// (columns.ts), its margins z = X w and X d. w and d are replicated: every rank takes the same
-// steps from the same sums. G and diag(H): one allReduce of 2*dim doubles per outer iteration.
-// Coordinate descent runs a block of coordinates at a time: each rank's share of x_j'D X d for
-// the block (native columnDots), one allReduce, then the same steps everywhere (blockStep).
-// Within a block the steps are simultaneous (Jacobi); blocks are sized so that a row holds
-// about BLOCK_ROW_NNZ of a block's features on average, so they rarely interact and a pass
-// behaves like the sequential one. One rank runs the sequential inner solve natively
-// (coordinateDescent), exactly newGLMNET. Up to DENSE_MAX_DIM slots, at any np, the inner solve
-// runs instead on X'DX formed once per outer iteration (denseSolver: one allReduce, then no
-// pass over rows and no synchronisation inside the solve). The line search: one allReduce of
-// a few losses.
+// Distributed (docs/logistic_regression.md): rows stay split; each rank keeps its rows by
+// columns (columns.ts), its margins z = X w and X d. w and d are replicated: every rank takes the
+// same steps from the same sums. G and diag(H): one allReduce of 2*dim doubles per outer
+// iteration. The inner solve, above DENSE_MAX_DIM slots:
+//   - `local` (default; l1_local_model.ts): each rank solves the model on its own rows with the
+//     sequential native solver, the ranks combine the points weighted by their curvature and
+//     check the exact model (2 allReduces per round; one round on the issue-14 set);
+//   - `blocked` (blockedSolver): the exact coordinate descent a block of coordinates at a time:
+//     each rank's share of x_j'D X d for the block (native columnDots), one allReduce, then the
+//     same steps everywhere (blockStep, with shrinking). Within a block the steps are
+//     simultaneous (Jacobi); blocks hold about BLOCK_ROW_NNZ of a row's features on average, so
+//     they rarely interact. One allReduce per block: ~1000 per solve on the issue-14 set.
+// One rank runs the sequential inner solve natively (coordinateDescent), exactly newGLMNET. Up to
+// DENSE_MAX_DIM slots, at any np, the inner solve runs instead on X'DX formed once per outer
+// iteration (denseSolver: one allReduce, then no pass over rows and no synchronisation inside
+// the solve). The line search: one allReduce of a few losses. Where the time goes (per phase,
+// with the allReduces) is in the result's `phases` (phase_clock.ts).
 import { native } from '../../lib/native.js';
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
@@ -29,6 +34,9 @@ import type { LinearLayout } from '../common/logistic.js';
 import { Rng } from '../../lib/rng.js';
 import type { IterationInfo, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { toColumns, type Columns } from './columns.js';
+import { PhaseClock, type Phases } from './phase_clock.js';
+import { inSlices, passSlice, violation, type CdOptions, type InnerSolve, type SumFn } from './l1_inner.js';
+import { localModelSolver } from './l1_local_model.js';
 import type { TronResult, TronState } from './tron.js';
 
 export interface GlmnetL1Options {
@@ -36,6 +44,8 @@ export interface GlmnetL1Options {
   l1: number;
   maxIter: number;
   gradTol: number;
+  /** The inner solve at np > 1 above DENSE_MAX_DIM slots: localModelSolver or blockedSolver. */
+  inner?: 'local' | 'blocked';
   /** `products`: inner coordinate-descent passes so far; `delta`: the inner tolerance factor. */
   onIteration?: (info: IterationInfo & { products: number; delta: number }) => void;
   /** TronState's delta carries the inner tolerance factor. */
@@ -54,14 +64,6 @@ const DENSE_MAX_DIM = 1024;
 /** Distributed inner solve above it: a block's expected non-zeros per row. */
 const BLOCK_ROW_NNZ = 0.25;
 
-/** |minimum-norm subgradient| of F at one slot (penalized slots with the l1 term). */
-function violation(w: number, g: number, l1: number, penalized: boolean): number {
-  if (!penalized) return Math.abs(g);
-  if (w > 0) return Math.abs(g + l1);
-  if (w < 0) return Math.abs(g - l1);
-  return Math.max(0, g - l1, -g - l1);
-}
-
 function l1Norm(w: Float64Array, penalized: number, d?: Float64Array, t = 1): number {
   let s = 0;
   if (d) for (let j = 0; j < penalized; j++) s += Math.abs(w[j]! + t * d[j]!);
@@ -70,8 +72,10 @@ function l1Norm(w: Float64Array, penalized: number, d?: Float64Array, t = 1): nu
 }
 
 /** Collective: every rank calls it with its own rows; returns the same result everywhere. */
-export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLayout, options: GlmnetL1Options): Promise<TronResult> {
+export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLayout, options: GlmnetL1Options): Promise<TronResult & { phases: Phases }> {
   const t0 = performance.now();
+  const clock = new PhaseClock();
+  clock.enter('setup');
   const seconds = (): number => (performance.now() - t0) / 1000;
   const x = toColumns(data, layout);
   const { dim, numFeatures: penalized } = layout;
@@ -84,7 +88,7 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   if (r) for (let j = 0; j < dim; j++) if (w[j] !== 0) addColumn(x, j, w[j]!, z);
   const rr = new Float64Array(n);
   const D = new Float64Array(n);
-  const sum = async (buf: Float64Array): Promise<Float64Array> => (comm.size > 1 ? comm.allReduce(buf, { op: 'sum' }) : buf);
+  const sum = (buf: Float64Array): Promise<Float64Array> => clock.sum(comm, buf);
   const scalar = new Float64Array(1);
   const globalLoss = async (): Promise<number> => {
     scalar[0] = native.linear.rowsLoss(z, null, 0, labels, weights, c, rr, D);
@@ -103,12 +107,11 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   // Non-zeros and rows of the job: the shrinking margin and the inner solver's block size.
   const totals = await sum(new Float64Array([data.rowPtr[n]! - data.rowPtr[0]!, n]));
   const rows = Math.max(totals[1]!, 1);
-  const inner =
-    dim <= DENSE_MAX_DIM
-      ? denseSolver(comm, data, layout, rows)
-      : comm.size > 1
-        ? blockedSolver(comm, x, Math.max(1, Math.floor((BLOCK_ROW_NNZ * dim * rows) / Math.max(totals[0]!, 1))))
-        : null;
+  const localH = dim > DENSE_MAX_DIM && comm.size > 1 && options.inner !== 'blocked' ? new Float64Array(dim) : null;
+  const blocked = comm.size > 1 ? blockedSolver(sum, x, Math.max(1, Math.floor((BLOCK_ROW_NNZ * dim * rows) / Math.max(totals[0]!, 1))), rows) : null;
+  const dense = dim <= DENSE_MAX_DIM ? denseSolver(sum, data, layout, rows) : null;
+  const local = !dense && localH && blocked ? localModelSolver(sum, x, { size: comm.size, localH, l1, penalized, clock, check: () => comm.size > 2 || step !== 1 }) : null;
+  const inner = dense ?? local ?? blocked;
   let iteration = r?.iteration ?? 0;
   let gradNorm0 = r?.gradNorm0 ?? 0;
   let innerTol = r?.delta ?? 1;
@@ -120,7 +123,12 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   let step = 0;
   const info = () => ({ iteration, objective: F, gradNorm, step, evaluations, products: passes, delta: innerTol, seconds: seconds() });
   for (;;) {
+    clock.enter('gradient and diagonal');
+    // Let the event loop run once per Newton step (heartbeats: at np 1 nothing else here yields
+    // but the sliced inner solve, and a starved rank is killed after 10 s without one).
+    await new Promise((resolve) => setImmediate(resolve));
     native.linear.columnStats(x.colPtr, x.rowIdx, x.values, rr, D, 0, G, H);
+    localH?.set(H);
     await sum(GH);
     for (let j = 0; j < dim; j++) H[j] = H[j]! + NU;
     // Violations over every slot (the exact stop test); outer shrinking picks the active set.
@@ -151,19 +159,30 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
     if (iteration >= options.maxIter) break;
     const cd = { l1, penalized, nu: NU, tol: innerTol * gradNorm0, maxPasses: MAX_PASSES, seed: iteration % 4294967296 };
     const cols = active.subarray(0, count);
-    const cdPasses = inner
+    clock.enter('inner solve');
+    d.fill(0);
+    xd.fill(0);
+    let cdPasses = inner
       ? await inner(D, G, H, w, cols, d, xd, cd)
       : await inSlices(cd, passSlice(x.colPtr[dim]!), (o) => native.linear.coordinateDescent(x.colPtr, x.rowIdx, x.values, D, G, H, w, cols, d, xd, o), d, xd);
+    let decrease = modelDecrease(G, w, d, l1, penalized, wNorm);
+    const flat = !(decrease < -1e-15 * Math.abs(F));
+    if (flat && local && blocked) {
+      // The local models' combination found no descent (not seen on the issue-14 set): the exact solve.
+      clock.enter('inner: blocked fallback');
+      d.fill(0);
+      xd.fill(0);
+      cdPasses += await blocked(D, G, H, w, cols, d, xd, cd);
+      decrease = modelDecrease(G, w, d, l1, penalized, wNorm);
+    }
     passes += cdPasses;
     if (cdPasses === 1) innerTol *= 0.25;
-    let gd = 0;
-    for (let j = 0; j < dim; j++) gd += G[j]! * d[j]!;
-    const decrease = gd + l1 * (l1Norm(w, penalized, d) - wNorm);
     if (!(decrease < -1e-15 * Math.abs(F))) {
       reason = 'objective';
       break;
     }
     // Armijo along d: the losses of TRIALS step sizes per allReduce (usually t = 1 passes).
+    clock.enter('line search');
     let t = 0;
     for (let k = 0; k < MAX_HALVINGS && t === 0; k += TRIALS) {
       for (let q = 0; q < TRIALS; q++) losses[q] = native.linear.rowsLoss(z, xd, 0.5 ** (k + q), labels, weights, c, null, null);
@@ -171,16 +190,22 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
       evaluations += TRIALS;
       for (let q = 0; q < TRIALS && t === 0; q++) {
         const tq = 0.5 ** (k + q);
-        if (losses[q]! + l1 * l1Norm(w, penalized, d, tq) - F <= SIGMA * tq * decrease) t = tq;
+        if (losses[q]! + l1 * l1Norm(w, penalized, d, tq) - F <= SIGMA * tq * decrease) {
+          t = tq;
+          loss = losses[q]!;
+        }
       }
     }
     if (t === 0) {
       reason = 'line-search';
       break;
     }
+    clock.enter('step and row factors');
     for (let j = 0; j < dim; j++) w[j] = w[j]! + t * d[j]!;
     for (let i = 0; i < n; i++) z[i] = z[i]! + t * xd[i]!;
-    loss = await globalLoss();
+    // The accepted trial's summed loss is the loss at the new w (the same margins z + t X d):
+    // only this rank's row factors r and D are computed again, with no exchange.
+    native.linear.rowsLoss(z, null, 0, labels, weights, c, rr, D);
     wNorm = l1Norm(w, penalized);
     F = loss + l1 * wNorm;
     step = t;
@@ -188,8 +213,16 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
     options.onIteration?.(info());
     options.onCommit?.({ iteration, w, delta: innerTol, gradNorm0, evaluations, products: passes, stopped: null });
   }
+  clock.enter(null);
   if (reason !== 'max-iter') options.onCommit?.({ iteration, w, delta: innerTol, gradNorm0, evaluations, products: passes, stopped: reason });
-  return { x: w, objective: F, gradNorm, gradNorm0, iterations: iteration, evaluations, products: passes, reason, seconds: seconds() };
+  return { x: w, objective: F, gradNorm, gradNorm0, iterations: iteration, evaluations, products: passes, reason, seconds: seconds(), phases: clock.phases };
+}
+
+/** The model's predicted change of F along d without its quadratic term: G.d + l1 (|w + d|_1 - |w|_1). */
+function modelDecrease(G: Float64Array, w: Float64Array, d: Float64Array, l1: number, penalized: number, wNorm: number): number {
+  let gd = 0;
+  for (let j = 0; j < G.length; j++) gd += G[j]! * d[j]!;
+  return gd + l1 * (l1Norm(w, penalized, d) - wNorm);
 }
 
 /** out += v * column j. */
@@ -197,56 +230,53 @@ function addColumn(x: Columns, j: number, v: number, out: Float64Array): void {
   for (let k = x.colPtr[j]!; k < x.colPtr[j + 1]!; k++) out[x.rowIdx[k]!]! += v * x.values[k]!;
 }
 
-type CdOptions = Parameters<typeof native.linear.coordinateDescent>[10];
-
-/** Passes per native call: about WORK_PER_CALL multiply-adds over a model of `size` non-zeros. */
-const WORK_PER_CALL = 2e7;
-const passSlice = (size: number): number => Math.max(1, Math.floor(WORK_PER_CALL / Math.max(size, 1)));
-
-/**
- * A native inner solve from zero `state` arrays, `slice` passes per call with the event loop
- * let through in between: a long solve must not starve the heartbeats (the launcher kills a
- * rank that sends none for 10 s). Returns the passes made in all.
- */
-async function inSlices(cd: CdOptions, slice: number, run: (o: CdOptions) => number, ...state: Float64Array[]): Promise<number> {
-  for (const a of state) a.fill(0);
-  let total = 0;
-  for (;;) {
-    const passes = run({ ...cd, maxPasses: Math.min(slice, cd.maxPasses - total), seed: (cd.seed + total) % 4294967296 });
-    total += passes;
-    if (passes < slice || total >= cd.maxPasses) return total;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 /**
  * The inner solve over rows split between ranks: passes over the active columns in a random
  * order (the same on every rank), `blockSize` columns at a time, until a pass's violation
- * 1-norm is <= tol (no inner shrinking here).
+ * 1-norm is <= tol. Shrinking as in the native solver (descend): a column at zero whose summed
+ * model gradient sits inside (-l1, l1) by more than the last pass's largest violation / rows
+ * leaves the passes (blockStep decides it from summed values, so alike on every rank); once
+ * the shrunk set converges, every active column is checked again.
  */
-function blockedSolver(comm: Collective, x: Columns, blockSize: number) {
+function blockedSolver(sum: SumFn, x: Columns, blockSize: number, rows: number): InnerSolve {
   const dots = new Float64Array(blockSize);
-  return async (D: Float64Array, G: Float64Array, H: Float64Array, w: Float64Array, active: Uint32Array, d: Float64Array, xd: Float64Array, cd: CdOptions): Promise<number> => {
-    d.fill(0);
-    xd.fill(0);
+  return async (D, G, H, w, active, d, xd, cd) => {
     const order = Uint32Array.from(active);
+    let count = order.length;
+    let gmaxOld = Number.POSITIVE_INFINITY;
     const rng = new Rng(cd.seed + 1);
     let pass = 0;
     while (pass < cd.maxPasses) {
       pass++;
-      for (let s = order.length - 1; s > 0; s--) {
+      for (let s = count - 1; s > 0; s--) {
         const q = Math.floor(rng.next() * (s + 1));
         [order[s], order[q]] = [order[q]!, order[s]!];
       }
       let norm1 = 0;
-      for (let b = 0; b < order.length; b += blockSize) {
-        const cols = order.subarray(b, Math.min(b + blockSize, order.length));
+      let gmax = 0;
+      let kept = 0;
+      for (let b = 0; b < count; b += blockSize) {
+        const cols = order.subarray(b, Math.min(b + blockSize, count));
         const share = dots.subarray(0, cols.length);
         native.linear.columnDots(x.colPtr, x.rowIdx, x.values, D, xd, cols, share);
-        await comm.allReduce(share, { op: 'sum' });
-        norm1 += native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, cols, share, d, xd, cd);
+        await sum(share);
+        const r = native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, cols, share, d, xd, cd, gmaxOld / rows);
+        norm1 += r.norm1;
+        gmax = Math.max(gmax, r.gmax);
+        order.copyWithin(kept, b, b + r.kept);
+        kept += r.kept;
       }
-      if (norm1 <= cd.tol) break;
+      const shrunk = kept < order.length;
+      count = kept;
+      if (norm1 <= cd.tol) {
+        if (!shrunk) break;
+        // Converged on the shrunk set: every active column once more.
+        order.set(active);
+        count = order.length;
+        gmaxOld = Number.POSITIVE_INFINITY;
+        continue;
+      }
+      gmaxOld = gmax;
     }
     return pass;
   };
@@ -257,16 +287,15 @@ function blockedSolver(comm: Collective, x: Columns, blockSize: number) {
  * sequential solve on it, the same on every rank, and X d on this rank's rows for the line
  * search.
  */
-function denseSolver(comm: Collective, data: CsrData, layout: LinearLayout, rows: number) {
+function denseSolver(sum: SumFn, data: CsrData, layout: LinearLayout, rows: number): InnerSolve {
   const { dim, numFeatures, bias } = layout;
   const Q = new Float64Array(dim * dim);
-  const sum = async (): Promise<unknown> => (comm.size > 1 ? comm.allReduce(Q, { op: 'sum' }) : Q);
   const qd = new Float64Array(dim);
   const n = data.numRows;
   const rowPtr = data.rowPtr.length === n + 1 ? data.rowPtr : data.rowPtr.subarray(0, n + 1);
   return async (D: Float64Array, G: Float64Array, H: Float64Array, w: Float64Array, active: Uint32Array, d: Float64Array, xd: Float64Array, cd: CdOptions): Promise<number> => {
     native.linear.denseHessian(rowPtr, data.featureIds, data.values, D, numFeatures, bias, Q);
-    await sum();
+    await sum(Q);
     const passes = await inSlices(cd, passSlice(dim * dim), (o) => native.linear.denseCoordinateDescent(Q, G, H, w, active, rows, d, qd, o), d, qd);
     const b = bias ? d[numFeatures]! : 0;
     for (let i = 0; i < n; i++) {

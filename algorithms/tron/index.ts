@@ -22,6 +22,8 @@ export interface TronLrOptions {
   l1?: number;
   eps: number;
   maxIter: number;
+  /** newton-l1 at np > 1: the inner solve (glmnet_l1.ts); default 'local'. */
+  l1Inner?: 'local' | 'blocked';
   onIteration?: (info: IterationInfo & { products: number; delta: number }) => void;
   onCommit?: (state: TronState) => void;
   resume?: TronState | null;
@@ -33,7 +35,7 @@ export async function tronLr(comm: Collective, data: CsrData, layout: LinearLayo
   const l1 = options.l1 ?? 0;
   if (l1 > 0) {
     const { c, maxIter, onIteration, onCommit, resume } = options;
-    return glmnetL1(comm, data, layout, { c, l1, maxIter, gradTol, ...(onIteration ? { onIteration } : {}), ...(onCommit ? { onCommit } : {}), resume: resume ?? null });
+    return glmnetL1(comm, data, layout, { c, l1, maxIter, gradTol, inner: options.l1Inner ?? 'local', ...(onIteration ? { onIteration } : {}), ...(onCommit ? { onCommit } : {}), resume: resume ?? null });
   }
   const fn = new LrNewtonObjective(comm, data, layout, options.c, options.l2);
   const solverOptions = {

@@ -18,6 +18,7 @@
 // The iteration (tronOn) sees scalars only: w, g, the trial point and the CG vectors live
 // behind TronVectors, as arrays on every rank (DenseTron below, for `tron`) or as slots of a
 // parameter-server vector table (algorithms/sharded_lr/tron_vectors.ts, for `--servers`).
+import type { Phases } from './phase_clock.js';
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import { dot, norm2 } from '../lbfgs_lr/two_loop.js';
 import { DenseCg, mNorm, truncatedCg, type CgVectors } from './trust_region_cg.js';
@@ -67,6 +68,8 @@ export interface TronResult extends QuasiNewtonResult {
   gradNorm0: number;
   /** Hessian-vector products (CG steps). */
   products: number;
+  /** Where the time went on this rank (newton-l1). */
+  phases?: Phases;
 }
 
 export const ETA0 = 1e-4;

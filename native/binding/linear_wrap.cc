@@ -418,13 +418,34 @@ Napi::Value ColumnDots(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// blockStep(colPtr, rowIdx, values, G, H, w, cols, dots, d, xd, options) -> the block's violation 1-norm
+// addColumns(colPtr, rowIdx, values, cols, amounts, out): out += sum over cols of amounts[j] * column j.
+Napi::Value AddColumns(const Napi::CallbackInfo& info) {
+  const char* op = "addColumns";
+  Napi::Env env = info.Env();
+  if (info.Length() < 6) throw Napi::TypeError::New(env, "linear.addColumns: expected 6 arguments (colPtr, rowIdx, values, cols, amounts, out)");
+  auto cols = arg<uint32_t>(info, 3, napi_uint32_array, op, "cols");
+  auto amounts = arg<double>(info, 4, napi_float64_array, op, "amounts");
+  auto out = arg<double>(info, 5, napi_float64_array, op, "out");
+  const linear::Csc x = cscArgs(info, 0, out.count, op, &cols);
+  needCols(env, amounts.count, x.numCols, op, "amounts");
+  need(env, !overlap(out, amounts), op, "'out' overlaps 'amounts'");
+  if (!linear::addColumns(x, cols.data, cols.count, amounts.data, out.data)) {
+    throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(out.count) + ")");
+  }
+  return env.Undefined();
+}
+
+// blockStep(colPtr, rowIdx, values, G, H, w, cols, dots, d, xd, options, shrinkBound) -> { norm1, gmax, kept }
+// (cols reordered in place: the kept columns first)
 Napi::Value BlockStep(const Napi::CallbackInfo& info) {
   const char* op = "blockStep";
   Napi::Env env = info.Env();
-  if (info.Length() < 11) {
-    throw Napi::TypeError::New(env, "linear.blockStep: expected 11 arguments (colPtr, rowIdx, values, G, H, w, cols, dots, d, xd, options)");
+  if (info.Length() < 12) {
+    throw Napi::TypeError::New(env, "linear.blockStep: expected 12 arguments (colPtr, rowIdx, values, G, H, w, cols, dots, d, xd, options, shrinkBound)");
   }
+  if (!info[11].IsNumber()) throw Napi::TypeError::New(env, prefix(op) + "shrinkBound must be a number");
+  const double shrinkBound = info[11].As<Napi::Number>().DoubleValue();
+  need(env, shrinkBound >= 0, op, "shrinkBound must be >= 0 (Infinity: no shrinking)");
   auto G = arg<double>(info, 3, napi_float64_array, op, "G");
   auto H = arg<double>(info, 4, napi_float64_array, op, "H");
   auto w = arg<double>(info, 5, napi_float64_array, op, "w");
@@ -442,9 +463,14 @@ Napi::Value BlockStep(const Napi::CallbackInfo& info) {
   checkColumns(env, cols, x.numCols, op);
   need(env, !overlap(d, xd) && !overlap(d, G) && !overlap(d, H) && !overlap(d, w) && !overlap(d, dots), op, "'d' overlaps another array");
   need(env, !overlap(xd, G) && !overlap(xd, H) && !overlap(xd, w) && !overlap(xd, dots), op, "'xd' overlaps another array");
-  const double norm1 = linear::blockStep(x, G.data, H.data, w.data, cols.data, cols.count, dots.data, options, d.data, xd.data);
-  if (norm1 < 0) throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(xd.count) + ")");
-  return Napi::Number::New(env, norm1);
+  need(env, !overlap(cols, d) && !overlap(cols, xd) && !overlap(cols, dots), op, "'cols' overlaps another array");
+  const linear::BlockResult r = linear::blockStep(x, G.data, H.data, w.data, cols.data, cols.count, dots.data, shrinkBound, options, d.data, xd.data);
+  if (r.norm1 < 0) throw Napi::RangeError::New(env, prefix(op) + "a row index in 'rowIdx' is >= the number of rows (" + std::to_string(xd.count) + ")");
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("norm1", Napi::Number::New(env, r.norm1));
+  out.Set("gmax", Napi::Number::New(env, r.gmax));
+  out.Set("kept", Napi::Number::New(env, static_cast<double>(r.kept)));
+  return out;
 }
 
 // The Float64Arrays of a JS array argument (the history's s or y vectors), each of `dim` values.
@@ -506,6 +532,7 @@ void registerLinear(Napi::Env env, Napi::Object exports) {
   linear.Set("denseCoordinateDescent", Napi::Function::New(env, DenseCoordinateDescent, "denseCoordinateDescent"));
   linear.Set("columnDots", Napi::Function::New(env, ColumnDots, "columnDots"));
   linear.Set("blockStep", Napi::Function::New(env, BlockStep, "blockStep"));
+  linear.Set("addColumns", Napi::Function::New(env, AddColumns, "addColumns"));
   exports.Set("linear", linear);
 }
 

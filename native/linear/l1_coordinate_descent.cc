@@ -209,24 +209,44 @@ bool columnDots(const Csc& x, const double* D, const double* xd, const uint32_t*
   return true;
 }
 
-double blockStep(const Csc& x, const double* G, const double* H, const double* w, const uint32_t* cols, size_t count, const double* dots,
-                 const CdOptions& o, double* d, double* xd) {
-  double gnorm1 = 0;
+bool addColumns(const Csc& x, const uint32_t* cols, size_t count, const double* amounts, double* out) {
+  for (size_t k = 0; k < count; k++) {
+    const size_t j = cols[k];
+    const double a = amounts[j];
+    if (a == 0) continue;
+    for (size_t q = x.colPtr[j]; q < x.colPtr[j + 1]; q++) {
+      const size_t i = x.rowIdx[q];
+      if (i >= x.numRows) return false;
+      out[i] += a * static_cast<double>(x.values[q]);
+    }
+  }
+  return true;
+}
+
+BlockResult blockStep(const Csc& x, const double* G, const double* H, const double* w, uint32_t* cols, size_t count, const double* dots,
+                      double shrinkBound, const CdOptions& o, double* d, double* xd) {
+  BlockResult out;
+  size_t kept = 0;
   for (size_t k = 0; k < count; k++) {
     const size_t j = cols[k];
     const Step st = coordinateStep(G[j] + dots[k] + o.nu * d[j], H[j], w[j], d[j], o.l1, j < o.penalized);
-    gnorm1 += st.violation;
+    // descend()'s shrinking, on the summed gradient: every rank drops the same columns.
+    if (st.inside && st.gp > shrinkBound && st.gn < -shrinkBound) continue;
+    cols[kept++] = static_cast<uint32_t>(j);
+    out.norm1 += st.violation;
+    out.gmax = std::max(out.gmax, st.violation);
     const double z = st.d - d[j];
     if (!(std::fabs(z) >= 1e-12) && st.d != -w[j]) continue;
     if (z == 0) continue;
     d[j] = st.d;
     for (size_t q = x.colPtr[j]; q < x.colPtr[j + 1]; q++) {
       const size_t i = x.rowIdx[q];
-      if (i >= x.numRows) return -1;
+      if (i >= x.numRows) return {-1, 0, 0};
       xd[i] += z * static_cast<double>(x.values[q]);
     }
   }
-  return gnorm1;
+  out.kept = kept;
+  return out;
 }
 
 }  // namespace linear

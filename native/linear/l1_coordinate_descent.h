@@ -73,12 +73,22 @@ size_t denseCoordinateDescent(size_t dim, size_t numRows, const double* Q, const
 // out[k] = sum_i x_i,cols[k] * D_i * xd_i over the rows. Returns false on a bad row index.
 bool columnDots(const Csc& x, const double* D, const double* xd, const uint32_t* cols, size_t count, double* out);
 
+// out_i += sum_k amounts[cols[k]] * x_i,cols[k] over the rows (amounts: one value per column;
+// zero amounts are skipped): X e for a combined step e. Returns false on a bad row index.
+bool addColumns(const Csc& x, const uint32_t* cols, size_t count, const double* amounts, double* out);
+
 // One step on each of the columns cols[0..count) at once (block Jacobi): the model's gradient
 // at d is G_j + dots[k] + nu d_j (dots: columnDots summed over every rank's rows); updates d
-// and this rank's xd. Returns the 1-norm of the model's minimum-norm subgradient over the block
-// before the steps, or -1 when a row index is >= numRows (d and xd then unspecified).
-double blockStep(const Csc& x, const double* G, const double* H, const double* w, const uint32_t* cols, size_t count, const double* dots,
-                 const CdOptions& options, double* d, double* xd);
+// and this rank's xd. Shrinking as in coordinateDescent: a column with w_j + d_j = 0 whose
+// model gradient lies inside (-l1 + shrinkBound, l1 - shrinkBound) takes no step and leaves
+// cols (infinity: none leaves); the kept columns move to cols[0..kept) in their order.
+struct BlockResult {
+  double norm1 = 0;  // the kept columns' model minimum-norm subgradient 1-norm before the steps; -1: a row index >= numRows
+  double gmax = 0;   // its largest term
+  size_t kept = 0;
+};
+BlockResult blockStep(const Csc& x, const double* G, const double* H, const double* w, uint32_t* cols, size_t count, const double* dots,
+                      double shrinkBound, const CdOptions& options, double* d, double* xd);
 
 }  // namespace linear
 }  // namespace shoal

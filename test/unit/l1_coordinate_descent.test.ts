@@ -129,12 +129,48 @@ test('coordinateDescent and blockStep minimise the L1 quadratic model (violation
     for (let b = 0; b < dim; b += 4) {
       const cols = active.subarray(b, Math.min(b + 4, dim));
       native.linear.columnDots(x.colPtr, x.rowIdx, x.values, D, xd2, cols, dots);
-      norm1 += native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, cols, dots, d2, xd2, options);
+      norm1 += native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, cols, dots, d2, xd2, options, Infinity).norm1;
     }
     if (norm1 <= 1e-10) break;
   }
   t.true(modelViolation(G, d2, active) < 1e-6 * before, 'blocked solve converged');
   t.true(d2.every((v, j) => Math.abs(v - d[j]!) < 1e-5), 'both reach the same minimiser');
+});
+
+test('blockStep shrinking: zero columns whose gradient sits inside (-l1, l1) by more than the bound leave cols (kept ones first, in order) and take no step', (t) => {
+  const { G, H } = stats();
+  const bound = 0.02;
+  // At d = 0 the summed dots are 0 (X d = 0).
+  const inside = (j: number): boolean => j < numFeatures && w[j] === 0 && G[j]! + L1 > bound && G[j]! - L1 < -bound;
+  const all = Uint32Array.from({ length: dim }, (_, j) => j);
+  const expectKept = [...all].filter((j) => !inside(j));
+  t.true(expectKept.length < dim && expectKept.length > 0, `${dim - expectKept.length} columns to shrink`);
+  const cols = all.slice();
+  const d = new Float64Array(dim);
+  const xd = new Float64Array(n);
+  const res = native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, cols, new Float64Array(dim), d, xd, options, bound);
+  t.is(res.kept, expectKept.length);
+  t.deepEqual([...cols.subarray(0, res.kept)], expectKept);
+  t.true([...all].every((j) => !inside(j) || d[j] === 0), 'shrunk columns take no step');
+  const kept = Uint32Array.from(expectKept);
+  t.true(Math.abs(res.norm1 - modelViolation(G, new Float64Array(dim), kept)) < 1e-9, `norm1 ${res.norm1}`);
+  // Without a bound (Infinity) every column stays.
+  const none = native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, all.slice(), new Float64Array(dim), new Float64Array(dim), new Float64Array(n), options, Infinity);
+  t.is(none.kept, dim);
+  t.true(none.gmax > 0 && none.gmax <= none.norm1);
+});
+
+test('addColumns: out += sum over cols of amounts[j] * column j (zero amounts and other columns ignored)', (t) => {
+  const amounts = Float64Array.from({ length: dim }, (_, j) => (j % 4 === 0 ? 0 : rng.normal()));
+  const cols = Uint32Array.from([0, 3, 5, 8, numFeatures]);
+  const out = Float64Array.from({ length: n }, () => rng.normal());
+  const before = out.slice();
+  native.linear.addColumns(x.colPtr, x.rowIdx, x.values, cols, amounts, out);
+  const e = new Float64Array(dim);
+  for (const j of cols) e[j] = amounts[j]!;
+  const ref = margins(e);
+  t.true(out.every((v, i) => Math.abs(v - before[i]! - ref[i]!) < 1e-9));
+  t.throws(() => native.linear.addColumns(x.colPtr, x.rowIdx, x.values, cols, new Float64Array(3), out), { instanceOf: RangeError, message: /'amounts' must hold one value per column \(31\)/ });
 });
 
 test('coordinateDescent leaves columns outside `active` at zero', (t) => {
@@ -169,7 +205,8 @@ test('bad arguments throw JS errors naming them', (t) => {
   t.throws(() => native.linear.rowsLoss(z, null, 0, data.labels, null, 1, r, null), { instanceOf: RangeError, message: /'r' and 'd' must both be given/ });
   const dots = new Float64Array(2);
   t.throws(() => native.linear.columnDots(badRow.colPtr, badRow.rowIdx, badRow.values, D, xd, all.subarray(0, 2), dots), { instanceOf: RangeError, message: /columnDots: a row index/ });
-  t.throws(() => native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, Uint32Array.from([0, 0]), dots, d, xd, options), { instanceOf: RangeError, message: /column 0 appears twice/ });
-  t.throws(() => native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, Uint32Array.from([0, 1, 2]), dots, d, xd, options), { instanceOf: RangeError, message: /'dots' must hold at least one value per entry of 'cols' \(3\)/ });
-  t.throws(() => native.linear.blockStep(badRow.colPtr, badRow.rowIdx, badRow.values, G, H, w, all, new Float64Array(dim), d, xd, options), { instanceOf: RangeError, message: /blockStep: a row index/ });
+  t.throws(() => native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, Uint32Array.from([0, 0]), dots, d, xd, options, Infinity), { instanceOf: RangeError, message: /column 0 appears twice/ });
+  t.throws(() => native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, Uint32Array.from([0, 1, 2]), dots, d, xd, options, Infinity), { instanceOf: RangeError, message: /'dots' must hold at least one value per entry of 'cols' \(3\)/ });
+  t.throws(() => native.linear.blockStep(x.colPtr, x.rowIdx, x.values, G, H, w, all.slice(0, 2), dots, d, xd, options, -1), { instanceOf: RangeError, message: /shrinkBound must be >= 0/ });
+  t.throws(() => native.linear.blockStep(badRow.colPtr, badRow.rowIdx, badRow.values, G, H, w, all, new Float64Array(dim), d, xd, options, Infinity), { instanceOf: RangeError, message: /blockStep: a row index/ });
 });
