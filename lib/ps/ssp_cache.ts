@@ -287,12 +287,18 @@ export class SspClientCache {
     return t;
   }
 
-  /** Sends every table's pushes of this clock, then advances the clock on the servers. */
+  /**
+   * Sends every table's pushes of this clock, then advances the clock on the servers. The
+   * clock request goes out right behind the pushes without waiting for their answers: each
+   * server gets a worker's requests on one connection, in order, so it applies the pushes
+   * before it learns of the clock (one round trip per clock instead of two).
+   */
   async clock(): Promise<void> {
-    await Promise.all(this.#tables.map((t) => t.flush()));
-    await this.#clock();
+    const flushes = this.#tables.map((t) => t.flush());
+    const clocked = this.#clock();
     this.clockValue++;
     this.stats.clocks++;
+    await Promise.all([...flushes, clocked]);
   }
 
   /** Sends the pending pushes without advancing the clock (before reading the model elsewhere). */
