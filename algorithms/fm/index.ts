@@ -271,6 +271,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
           if (o.slowMs) await sleep(o.slowMs);
         },
       },
+      order,
       pipelineTimes!,
     );
   };

@@ -398,6 +398,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
           }
         },
       },
+      order,
       pipelineTimes!,
     );
   };

@@ -44,6 +44,9 @@ export class PsRequestOrder {
   #clocksSent = 0;
   #pullsInFlight = 0;
   #waiters: Array<() => void> = [];
+  /** Time pulls waited for an earlier clock, pushes for a pull in flight (ms). */
+  pullWaitMs = 0;
+  pushWaitMs = 0;
 
   /** Clocks sent so far in this run (one per step). */
   get clocksSent(): number {
@@ -52,7 +55,9 @@ export class PsRequestOrder {
 
   /** Runs `pull` once `clocks` clocks have been sent; counts it in flight until it settles. */
   async pull<T>(clocks: number, pull: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
     while (this.#clocksSent < clocks) await this.#wait();
+    this.pullWaitMs += performance.now() - t0;
     this.#pullsInFlight++;
     try {
       return await pull();
@@ -67,7 +72,9 @@ export class PsRequestOrder {
    * order) and return their Promises. `exclusive`: first wait until no pull is in flight.
    */
   async pushAndClock(exclusive: boolean, send: () => Array<Promise<unknown>>): Promise<void> {
+    const t0 = performance.now();
     while (exclusive && this.#pullsInFlight > 0) await this.#wait();
+    this.pushWaitMs += performance.now() - t0;
     const sent = send();
     this.#clocksSent++;
     this.#wake();
@@ -95,11 +102,14 @@ export interface StepStages<K, P, C> {
   push(c: C): Promise<void>;
 }
 
-/** Busy / waiting milliseconds per stage, summed over the epochs (metrics.json `pipeline`). */
-export type PipelineTimes = Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number; items: number }>;
+/**
+ * Busy / waiting milliseconds per stage, summed over the epochs (metrics.json). A stage's busy
+ * time includes its PsRequestOrder wait, reported apart as `order_wait_ms` of pull and push.
+ */
+export type PipelineTimes = Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number; items: number; order_wait_ms?: number }>;
 
 /** Runs steps [first, steps) through the stages; adds each stage's times to `times`. */
-export async function runStepPipeline<K, P, C>(name: string, first: number, steps: number, s: StepStages<K, P, C>, times: PipelineTimes): Promise<void> {
+export async function runStepPipeline<K, P, C>(name: string, first: number, steps: number, s: StepStages<K, P, C>, order: PsRequestOrder, times: PipelineTimes): Promise<void> {
   const p = Pipeline.from(range(first, steps), { name, depth: 0 })
     .stage('keys', (step) => s.keys(step), { depth: 2 })
     .stage('pull', (k) => s.pull(k), { depth: 0 })
@@ -109,6 +119,8 @@ export async function runStepPipeline<K, P, C>(name: string, first: number, step
     for await (const _ of p) void _;
   } finally {
     addTimes(times, p.stats());
+    times['pull']!.order_wait_ms = Math.round(order.pullWaitMs);
+    times['push']!.order_wait_ms = Math.round(order.pushWaitMs);
   }
 }
 
