@@ -24,7 +24,7 @@ import { Rng } from '../../lib/rng.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
@@ -65,6 +65,8 @@ export interface FmTrainContext {
   comm: Collective;
   /** ps.clock(), once per minibatch. */
   clock(): Promise<void>;
+  /** --ps-cache: the table addressed by local slot (slot i has key slotKeys[i]; lib/ps/slot_cache.ts). */
+  bySlots?(slotKeys: BigUint64Array): SlotTable;
   /**
    * Called on every rank after every epoch, inside the epoch's collective round (run again
    * after a worker loss; see ps_trainer/recovery.ts); its time is excluded from `seconds`.
@@ -130,6 +132,8 @@ interface Batch {
   hi: number;
   m: number;
   keys: BigUint64Array;
+  /** The distinct keys' local slots (slot-addressed tables). */
+  list: Uint32Array;
   params: Float32Array;
 }
 
@@ -185,6 +189,10 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   };
   for (let epoch = 1; epoch < startEpoch; epoch++) shuffle(epoch);
   const pipelined = !!(o.pipeline || o.prefetch);
+  const slotTable = ctx.bySlots?.(slots.keys) ?? null;
+  const noKeys = new BigUint64Array(0);
+  const pullRows = (b: { keys: BigUint64Array; list: Uint32Array }) => (slotTable ? slotTable.pull(b.list) : table.pull(b.keys));
+  const pushGrads = (b: { keys: BigUint64Array; list: Uint32Array }, grad: Float32Array) => (slotTable ? slotTable.push(b.list, grad) : table.push(b.keys, grad));
   const order = new PsRequestOrder();
   const pipelineTimes: PipelineTimes | null = pipelined ? {} : null;
   let prefetchedPulls = 0;
@@ -211,7 +219,8 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
         posOf[e] = localPos[s]!;
       }
     }
-    return { lo, hi, m, keys: keysOf(slots, list.subarray(0, m)) };
+    const distinct = list.slice(0, m);
+    return { lo, hi, m, list: distinct, keys: slotTable ? noKeys : keysOf(slots, distinct) };
   };
   /** Scores the batch's rows and sums their gradients per pulled row; adds the loss to `acc`. */
   const acc = { loss: 0 };
@@ -260,14 +269,14 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
           // The pull of step j follows clock j - 1 - lead (SSP bound lowered by lead).
           const params = await order.pull(base + step - lead, () => {
             if (order.clocksSent < base + step) prefetchedPulls++;
-            return table.pull(batch.keys);
+            return pullRows(batch);
           });
           return { ...batch, params };
         },
-        compute: (b) => (b ? { keys: b.keys, grad: gradients(b) } : null),
+        compute: (b) => (b ? { batch: b, grad: gradients(b) } : null),
         // FM takes a pull that misses its own last push (one more asynchronous worker): not exclusive.
         push: async (g) => {
-          await order.pushAndClock(false, () => [...(g ? [table.push(g.keys, g.grad)] : []), ctx.clock()]);
+          await order.pushAndClock(false, () => [...(g ? [pushGrads(g.batch, g.grad)] : []), ctx.clock()]);
           if (o.slowMs) await sleep(o.slowMs);
         },
       },
@@ -287,8 +296,8 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       const { lo, hi } = rowsOf(step);
       if (hi > lo) {
         const b = batchKeys(lo, hi);
-        const batch = { ...b, params: await table.pull(b.keys) };
-        await table.push(b.keys, gradients(batch));
+        const batch = { ...b, params: await pullRows(b) };
+        await pushGrads(b, gradients(batch));
         await rec.record({ epoch, step: step + 1, loss: acc.loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
       }
       await ctx.clock();

@@ -96,9 +96,11 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     let lastEpoch = 0;
     const lossBuf = new Float64Array(2);
     try {
-      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, cache ? cache.table(table) : table, {
+      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
         comm,
         clock: () => (cache ? cache.clock() : comm.ps.clock()),
+        // The trainer addresses the cached table by its local slots (lib/ps/slot_cache.ts).
+        ...(cache ? { bySlots: (keys: BigUint64Array) => cache.slotTable(table, keys) } : {}),
         recovery: rec,
         checkpointEvery: p.checkpointEveryBatches,
         log: (line) => process.stderr.write(`${line}\n`),

@@ -39,7 +39,7 @@ import { binaryLabel } from '../ps_trainer/flags.js';
 import { ftrlStep, ftrlWeight, ftrlZFromWeight, type FtrlHyper } from './ftrl.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
 import { Rng } from '../../lib/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
@@ -87,6 +87,11 @@ export interface FtrlTables {
   n: KvTable;
   /** ps.clock(): once per minibatch. */
   clock(): Promise<void>;
+  /**
+   * --ps-cache: the same tables addressed by local slot (slot i has key slotKeys[i]); when
+   * given, pulls and pushes go through these (lib/ps/slot_cache.ts) and keys are not built.
+   */
+  bySlots?(slotKeys: BigUint64Array): { w: SlotTable; n: SlotTable };
 }
 
 export interface FtrlEpochStats {
@@ -174,6 +179,8 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const dirtyList = new Uint32Array(S);
   let numDirty = 0;
   const collector = new SlotCollector(S);
+  const slotTables = tables.bySlots?.(slots.keys) ?? null;
+  const noKeys = new BigUint64Array(0);
 
   // Setup collectives: run at the start and again after every world rebuild (recovery.ts).
   let steps = 0;
@@ -234,14 +241,14 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   /** The distinct slots of rows [lo, hi) and their keys. */
   const windowKeys = (lo: number, hi: number): { list: Uint32Array; keys: BigUint64Array } => {
     const list = collector.collect(data, slots, lo, hi).slice();
-    return { list, keys: keysOf(slots, list) };
+    return { list, keys: slotTables ? noKeys : keysOf(slots, list) };
   };
   /** Requests w and n of a window's keys. */
   const request = async (win: { list: Uint32Array; keys: BigUint64Array }): Promise<Pulled> => {
     const { list, keys } = win;
     const sentBefore = pushesSent;
     if (list.length === 0) return { list, ws: new Float32Array(0), ns: new Float32Array(0), sentBefore };
-    const [ws, ns] = await Promise.all([tables.w.pull(keys), tables.n.pull(keys)]);
+    const [ws, ns] = await Promise.all(slotTables ? [slotTables.w.pull(list), slotTables.n.pull(list)] : [tables.w.pull(keys), tables.n.pull(keys)]);
     return { list, ws, ns, sentBefore };
   };
 
@@ -300,7 +307,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const buildPush = (): PushMessage | null => {
     if (numDirty === 0) return null;
     const list = dirtyList.slice(0, numDirty);
-    const keys = keysOf(slots, list);
+    const keys = slotTables ? noKeys : keysOf(slots, list);
     const zn = new Float32Array(2 * list.length);
     const dn = new Float32Array(list.length);
     for (let j = 0; j < list.length; j++) {
@@ -322,7 +329,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const sendPush = (m: PushMessage): Array<Promise<void>> => {
     pushesSent = m.seq;
     pushes++;
-    return [tables.w.push(m.keys, m.zn), tables.n.push(m.keys, m.dn)];
+    return slotTables ? [slotTables.w.push(m.list, m.zn), slotTables.n.push(m.list, m.dn)] : [tables.w.push(m.keys, m.zn), tables.n.push(m.keys, m.dn)];
   };
   const push = async (): Promise<void> => {
     const m = buildPush();

@@ -60,7 +60,10 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
     // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock; n adds pushes.
     const cache = psCacheOf(comm, bounds);
-    const tables: FtrlTables = cache ? { w: cache.table(w), n: cache.table(n, { additive: true }), clock: () => cache.clock() } : { w, n, clock: () => comm.ps.clock() };
+    // The trainer addresses the cached tables by its local slots (lib/ps/slot_cache.ts).
+    const tables: FtrlTables = cache
+      ? { w, n, clock: () => cache.clock(), bySlots: (keys) => ({ w: cache.slotTable(w, keys), n: cache.slotTable(n, keys, { additive: true }) }) }
+      : { w, n, clock: () => comm.ps.clock() };
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (recovery.ts).
     const rec = await psRecovery(comm, p, 'ftrl');
     const loadSeconds = (performance.now() - tLoad) / 1000;

@@ -13,6 +13,7 @@
 import { invalidArgument } from '../errors.js';
 import type { PsTable } from './client.js';
 import { U64Index } from './u64_index.js';
+import { SlotCachedTable } from './slot_cache.js';
 
 /** The PsTable surface the cache needs (tests substitute in-memory tables). */
 export interface CacheableTable {
@@ -264,7 +265,7 @@ export class SspClientCache {
   readonly staleness: number;
   readonly stats: SspCacheStats = { keysRead: 0, keysServedLocally: 0, keysFetched: 0, pullRequests: 0, keysPushed: 0, keysSent: 0, pushRequests: 0, clocks: 0 };
   readonly #clock: () => Promise<void>;
-  readonly #tables: CachedTable[] = [];
+  readonly #tables: Array<{ flush(): Promise<void> }> = [];
   /** This worker's clock: clock() calls so far. */
   clockValue = 0;
 
@@ -283,6 +284,16 @@ export class SspClientCache {
    */
   table(table: PsTable | CacheableTable, options: { additive?: boolean } = {}): CachedTable {
     const t = new CachedTable(table, this, options.additive ?? false);
+    this.#tables.push(t);
+    return t;
+  }
+
+  /**
+   * The cached view of `table` for a caller that numbers its keys: slot i is `slotKeys[i]`,
+   * and pull/push take slot numbers (slot_cache.ts: array lookups instead of hashing).
+   */
+  slotTable(table: PsTable | CacheableTable, slotKeys: BigUint64Array, options: { additive?: boolean } = {}): SlotCachedTable {
+    const t = new SlotCachedTable(table, this, slotKeys, options.additive ?? false);
     this.#tables.push(t);
     return t;
   }
