@@ -389,6 +389,37 @@ test.serial('prefetch with real servers: one worker (ASP) reproduces sequential 
   t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
 });
 
+test.serial('pipeline with real servers: one worker under BSP reproduces sequential FTRL; np 2 with the slot cache keeps the AUC and reports stage times', async (t) => {
+  const opts = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, bias: true };
+  const base = ['--train', trainFile, '--test', testFile, '--alpha', '0.3', '--l1', '0.5', '--l2', '0.1', '--batch', '37', '--quiet'];
+  const model = join(dir, 'pipeline.model.json');
+  const metrics = join(dir, 'pipeline.metrics.json');
+  // BSP: the pipeline keeps every pull after the clock before it, so any bound works.
+  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--staleness', 'bsp', '--pipeline', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000 });
+  t.true(one.result.ok, `${one.result.summary}\n${one.output.flat().join('\n')}`);
+  const ref = ftrlReference(opts, await readLibsvm(trainFile));
+  const m = await loadFtrlModel(model);
+  let maxDiff = 0;
+  for (const [id, s] of ref) maxDiff = Math.max(maxDiff, Math.abs((id < 0 ? m.bias : (m.weights.get(id) ?? 0)) - ftrlWeight(s.z, s.n, opts)));
+  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}`);
+  const w1 = JSON.parse(readFileSync(metrics, 'utf8')) as { pipeline: boolean; prefetched_pulls: number; steps_per_epoch: number; pipeline_stages_rank0: Record<string, { items: number; busy_ms: number }> };
+  t.true(w1.pipeline);
+  t.is(w1.prefetched_pulls, 0);
+  for (const stage of ['keys', 'pull', 'compute', 'push']) t.is(w1.pipeline_stages_rank0[stage]?.items, w1.steps_per_epoch, stage);
+  // np 2 (SSP 2, nondeterministic): with the slot-addressed client cache the AUC stays within 0.01 of the plain run.
+  const aucs: number[] = [];
+  for (const flags of [[], ['--pipeline', '--ps-cache', '2']]) {
+    const out = join(dir, `pipeline.np2.${flags.length}.json`);
+    const two = await runRanks(2, 'workers/ftrl.worker.js', [...base, ...flags, '--metrics-out', out], { servers: 2, wallTimeoutMs: 60_000 });
+    t.true(two.result.ok, `${two.result.summary}\n${two.output.flat().join('\n')}`);
+    const w2 = JSON.parse(readFileSync(out, 'utf8')) as { auc: number; ps_cache?: { keysFetched: number; keysRead: number } };
+    if (flags.length > 0) t.true(w2.ps_cache!.keysFetched < w2.ps_cache!.keysRead, JSON.stringify(w2.ps_cache));
+    aucs.push(w2.auc);
+  }
+  t.log(`np 2 AUC plain / pipeline + cache 2: ${aucs.map((a) => a.toFixed(4)).join(' / ')}`);
+  t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
+});
+
 const haveA9a = existsSync(join(A9A, 'a9a')) && existsSync(join(A9A, 'a9a.t'));
 (haveA9a ? test.serial : test.skip)('a9a, one pass: AUC >= 0.902 at np 1 and np 2, within 0.002 of each other', async (t) => {
   const aucs: number[] = [];
