@@ -23,7 +23,7 @@
 //   alternating, --repeat N times, and prints medians of rows/s and the metric with the load
 //   average before and after (the machine is shared). With it, --staleness S is passed to both
 //   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
-// --pipeline-compare: as --prefetch-compare, over three variants: plain, --pipeline, and
+// --pipeline-compare: as --prefetch-compare, over three variants: plain (--no-pipeline), --pipeline, and
 //   --pipeline --ps-cache S (default 2); prints the median per-stage times of rank 0 too.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -111,8 +111,8 @@ async function bench(): Promise<void> {
       const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
       for (const algo of ['ftrl', 'fm'] as const) for (const np of nps) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
       const variants: Array<[label: string, flags: string[]]> = process.argv.includes('--pipeline-compare')
-        ? [['', []], [' pipeline', ['--pipeline']], [` pipeline cache ${flag('ps-cache', 2)}`, ['--pipeline', '--ps-cache', String(flag('ps-cache', 2))]]]
-        : [['', []], [' prefetch', ['--prefetch']]];
+        ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], [` pipeline cache ${flag('ps-cache', 2)}`, ['--pipeline', '--ps-cache', String(flag('ps-cache', 2))]]]
+        : [['', ['--no-pipeline']], [' prefetch', ['--prefetch']]];
       for (const [algo, base, np] of cases) {
         // Variants alternate, so drift of the machine's load hits all alike.
         for (let i = 0; i < repeat; i++) {

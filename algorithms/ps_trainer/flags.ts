@@ -29,7 +29,7 @@ export const COMMON_FLAGS = {
   batch: { kind: 'int', min: 1, max: 1 << 24, help: 'rows per minibatch' },
   staleness: { kind: 'string', value: 'S', parse: staleness, help: "SSP bound in clocks: 0 = BSP, 'asp' = unbounded" },
   'ps-cache': { kind: 'int', min: 0, max: 1000, value: 'S', help: 'SSP client cache: serve rows fetched within S clocks locally, push once per clock (lib/ps/ssp_cache.ts; default off)' },
-  pipeline: { kind: 'bool', help: 'overlap key extraction, pull, compute and push of successive minibatches\n(ps_trainer/step_pipeline.ts; any --staleness; default off)' },
+  pipeline: { kind: 'bool', negatable: true, help: 'overlap key extraction, pull, compute and push of successive minibatches\n(ps_trainer/step_pipeline.ts; any --staleness; default on, off with the recovery flags)' },
   prefetch: { kind: 'bool', help: "--pipeline, and each pull goes out before the previous minibatch's clock\n(needs --staleness asp, or >= the pull lead; default off)" },
   'label-threshold': { kind: 'number', value: 'T', help: 'binary labels: positive iff label >= T (default: label > 0)' },
   'slow-rank': { kind: 'int', min: 0, value: 'R', help: 'benchmarks: this rank sleeps --slow-ms per minibatch' },
@@ -114,7 +114,9 @@ export function parseCommon<T extends typeof COMMON_FLAGS>(
     slowRank: v['slow-rank'] ?? -1,
     slowMs: v['slow-ms'] ?? 0,
     quiet: v.quiet ?? false,
-    pipeline: (v.pipeline ?? false) || (v.prefetch ?? false),
+    // Default on (BENCHMARKS.md "Minibatch pipeline": not slower); recovery re-sends requests
+    // out of the pipeline's order, so it is off there unless asked for (then refused below).
+    pipeline: (v.pipeline ?? (recovery.maxRestarts === 0 && recovery.checkpoint === null && recovery.resume === null)) || (v.prefetch ?? false),
     prefetch: v.prefetch ?? false,
     logEvery: v['log-every'] ?? 1,
     recovery,
@@ -130,7 +132,8 @@ export function parseCommon<T extends typeof COMMON_FLAGS>(
   if (common.psCache !== undefined && (recovery.maxRestarts > 0 || recovery.checkpoint !== null || recovery.resume !== null)) {
     throw usageError(command, '--ps-cache does not combine with --max-restarts, --checkpoint or --resume (worker recovery clocks past the cache)');
   }
-  if (common.pipeline && (recovery.maxRestarts > 0 || recovery.checkpoint !== null || recovery.resume !== null)) {
+  if (v.prefetch && v.pipeline === false) throw usageError(command, '--prefetch needs the pipeline (drop --no-pipeline)');
+  if ((v.pipeline || v.prefetch) && (recovery.maxRestarts > 0 || recovery.checkpoint !== null || recovery.resume !== null)) {
     throw usageError(command, `--${common.prefetch ? 'prefetch' : 'pipeline'} does not combine with --max-restarts, --checkpoint or --resume (recovery re-sends requests out of the pipeline's order)`);
   }
   return { f, common };
