@@ -188,7 +188,8 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
     }
   };
   for (let epoch = 1; epoch < startEpoch; epoch++) shuffle(epoch);
-  const pipelined = !!(o.pipeline || o.prefetch);
+  // Recovery records progress per step and may re-send requests: steps then run in order.
+  const pipelined = !!(o.pipeline || o.prefetch) && !rec.recordsProgress;
   const slotTable = ctx.bySlots?.(slots.keys) ?? null;
   const noKeys = new BigUint64Array(0);
   const pullRows = (b: { keys: BigUint64Array; list: Uint32Array }) => (slotTable ? slotTable.pull(b.list) : table.pull(b.keys));

@@ -147,7 +147,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
             rows_per_second: Math.round((result.globalRows * p.epochs) / Math.max(result.seconds, 1e-9)),
             load_seconds: secs(loadSeconds),
             steps_per_epoch: result.steps,
-            pipeline: p.pipeline,
+            pipeline: result.pipelineTimes !== null,
             prefetch: p.prefetch,
             prefetched_pulls: prefetchedBuf[0],
             ...(result.pipelineTimes ? { pipeline_stages_rank0: result.pipelineTimes } : {}),

@@ -219,7 +219,8 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const slowProb = o.stragglerProb ?? 0.2;
   const t0 = performance.now();
 
-  const pipelined = !!(o.pipeline || o.prefetch);
+  // Recovery records progress per step and may re-send requests: steps then run in order.
+  const pipelined = !!(o.pipeline || o.prefetch) && !rec.recordsProgress;
   if (pipelined && rollbackMode) throw new RangeError('trainFtrl: pipeline does not combine with trust mode rollback');
   // --pipeline: pushes built or sent after a pull went out, which its answer misses (they are
   // added back when it is applied, through missZ / missN).

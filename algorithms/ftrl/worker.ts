@@ -149,7 +149,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             trust_region_rollbacks: rollbacksTotal,
             straggler: (p.slowRank >= 0 || p.straggler === 'intermittent-all') && p.slowMs > 0 ? { rank: p.straggler === 'intermittent-all' ? 'all' : p.slowRank, ms: p.slowMs, mode: p.straggler, ...(p.straggler !== 'every' ? { prob: p.stragglerProb } : {}), slowed_steps: slowedBuf[0] } : null,
             steps_per_epoch: result.steps,
-            pipeline: p.pipeline,
+            pipeline: result.pipelineTimes !== null,
             prefetch: p.prefetch,
             prefetched_pulls: prefetchedBuf[0],
             ...(result.pipelineTimes ? { pipeline_stages_rank0: result.pipelineTimes } : {}),
