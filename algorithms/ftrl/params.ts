@@ -81,9 +81,7 @@ export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
   const cmd = 'shoal train ftrl';
   const { f, common } = parseCommon(cmd, argv, FTRL_FLAGS, FTRL_USAGE, FTRL_DEFAULTS);
   if (f['trust-mode'] === 'rollback' && f['trust-region'] === undefined) throw usageError(cmd, '--trust-mode rollback needs --trust-region R');
-  if ((f['pipeline'] || common.prefetch) && f['trust-mode'] === 'rollback') throw usageError(cmd, `--${common.prefetch ? 'prefetch' : 'pipeline'} does not combine with --trust-mode rollback (its corrections need a current pull)`);
-  // The default pipeline steps aside for rollback mode.
-  if (f['trust-mode'] === 'rollback') common.pipeline = false;
+  if (common.pipeline && f['trust-mode'] === 'rollback') throw usageError(cmd, `--${common.prefetch ? 'prefetch' : 'pipeline'} does not combine with --trust-mode rollback (its corrections need a current pull)`);
   // --prefetch: the next window's pull goes out pull-every clocks early: validated here, applied by the worker.
   pipelineBounds(cmd, common, f['pull-every'] ?? FTRL_DEFAULTS.pullEvery);
   return {

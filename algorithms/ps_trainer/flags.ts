@@ -29,7 +29,7 @@ export const COMMON_FLAGS = {
   batch: { kind: 'int', min: 1, max: 1 << 24, help: 'rows per minibatch' },
   staleness: { kind: 'string', value: 'S', parse: staleness, help: "SSP bound in clocks: 0 = BSP, 'asp' = unbounded" },
   'ps-cache': { kind: 'int', min: 0, max: 1000, value: 'S', help: 'SSP client cache: serve rows fetched within S clocks locally, push once per clock (lib/ps/ssp_cache.ts; default off)' },
-  pipeline: { kind: 'bool', negatable: true, help: 'overlap key extraction, pull, compute and push of successive minibatches\n(ps_trainer/step_pipeline.ts; any --staleness; default on, off with the recovery flags)' },
+  pipeline: { kind: 'bool', negatable: true, help: 'overlap key extraction, pull, compute and push of successive minibatches\n(ps_trainer/step_pipeline.ts; any --staleness; default off)' },
   prefetch: { kind: 'bool', help: "--pipeline, and each pull goes out before the previous minibatch's clock\n(needs --staleness asp, or >= the pull lead; default off)" },
   'label-threshold': { kind: 'number', value: 'T', help: 'binary labels: positive iff label >= T (default: label > 0)' },
   'slow-rank': { kind: 'int', min: 0, value: 'R', help: 'benchmarks: this rank sleeps --slow-ms per minibatch' },
@@ -114,9 +114,8 @@ export function parseCommon<T extends typeof COMMON_FLAGS>(
     slowRank: v['slow-rank'] ?? -1,
     slowMs: v['slow-ms'] ?? 0,
     quiet: v.quiet ?? false,
-    // Default on (BENCHMARKS.md "Minibatch pipeline": not slower); recovery re-sends requests
-    // out of the pipeline's order, so it is off there unless asked for (then refused below).
-    pipeline: (v.pipeline ?? (recovery.maxRestarts === 0 && recovery.checkpoint === null && recovery.resume === null)) || (v.prefetch ?? false),
+    // Default off: not faster on one host (BENCHMARKS.md "Minibatch pipeline").
+    pipeline: (v.pipeline ?? false) || (v.prefetch ?? false),
     prefetch: v.prefetch ?? false,
     logEvery: v['log-every'] ?? 1,
     recovery,

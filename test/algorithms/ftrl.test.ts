@@ -146,11 +146,10 @@ test('flags: --prefetch needs a staleness bound that allows the early pull', (t)
   // --pipeline keeps each pull after the clock before it: any bound, BSP included.
   t.true(parseFtrlArgs(['--train', 'x', '--pipeline', '--staleness', 'bsp']).pipeline);
   t.throws(() => parseFtrlArgs(['--train', 'x', '--pipeline', '--max-restarts', '1']), { instanceOf: UsageError, message: /--pipeline does not combine with --max-restarts/ });
-  // On by default; off with the recovery flags or rollback mode unless asked for; --no-pipeline.
-  t.true(parseFtrlArgs(['--train', 'x']).pipeline);
+  // Off by default; --no-pipeline spells it out.
+  t.false(parseFtrlArgs(['--train', 'x']).pipeline);
   t.false(parseFtrlArgs(['--train', 'x', '--no-pipeline']).pipeline);
-  t.false(parseFtrlArgs(['--train', 'x', '--max-restarts', '1']).pipeline);
-  t.false(parseFtrlArgs(['--train', 'x', '--trust-region', '1', '--trust-mode', 'rollback']).pipeline);
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--pipeline', '--trust-region', '1', '--trust-mode', 'rollback']), { instanceOf: UsageError, message: /--pipeline does not combine with --trust-mode rollback/ });
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--no-pipeline']), { instanceOf: UsageError, message: /--prefetch needs the pipeline/ });
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--trust-region', '1', '--trust-mode', 'rollback']), { instanceOf: UsageError, message: /--prefetch does not combine with --trust-mode rollback/ });
 });
