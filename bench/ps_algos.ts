@@ -8,6 +8,7 @@
 //   node dist/bench/ps_algos.js [--rows N] [--keep DIR] [--slow-ms MS]
 //        [--straggler every|intermittent|intermittent-all] [--straggler-epochs E] [--straggler-prob P]
 //        [--ssp-staleness S] [--repeat N] [--seed S] [--only-straggler] [--prefetch-compare]
+//        [--pipeline-compare [--ps-cache S]]
 //
 // --straggler every (default): the slow rank sleeps --slow-ms after every minibatch (FTRL and FM).
 // --straggler intermittent: FTRL only; the slow rank sleeps --slow-ms on a seeded random
@@ -22,6 +23,8 @@
 //   alternating, --repeat N times, and prints medians of rows/s and the metric with the load
 //   average before and after (the machine is shared). With it, --staleness S is passed to both
 //   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
+// --pipeline-compare: as --prefetch-compare, over three variants: plain (--no-pipeline), --pipeline, and
+//   --pipeline --ps-cache S (default 2); prints the median per-stage times of rank 0 too.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +42,7 @@ interface CaseResult {
   trainSeconds: number;
   wallSeconds: number;
   rowsPerSecond: number;
+  stages: Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number }> | null;
 }
 
 function flag(name: string, fallback: number): number {
@@ -75,6 +79,7 @@ async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: s
     trainSeconds: Number(m['train_seconds']),
     wallSeconds,
     rowsPerSecond: Number(m['rows_per_second']),
+    stages: (m['pipeline_stages_rank0'] as unknown as CaseResult['stages']) ?? null,
   };
 }
 
@@ -95,7 +100,8 @@ async function bench(): Promise<void> {
     if (!['every', 'intermittent', 'intermittent-all'].includes(straggler)) throw new Error(`--straggler must be every, intermittent or intermittent-all, got ${straggler}`);
     const slowMs = String(flag('slow-ms', 5));
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-    if (process.argv.includes('--prefetch-compare')) {
+    const compare = process.argv.includes('--prefetch-compare') || process.argv.includes('--pipeline-compare');
+    if (compare) {
       const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
       medians.push(`load average before: ${load()}`);
       const repeat = flag('repeat', 3);
@@ -104,13 +110,26 @@ async function bench(): Promise<void> {
       const extra = st ? ['--staleness', st] : [];
       const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
       for (const algo of ['ftrl', 'fm'] as const) for (const np of nps) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
+      const variants: Array<[label: string, flags: string[]]> = process.argv.includes('--pipeline-compare')
+        ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], [` pipeline cache ${flag('ps-cache', 2)}`, ['--pipeline', '--ps-cache', String(flag('ps-cache', 2))]]]
+        : [['', ['--no-pipeline']], [' prefetch', ['--prefetch']]];
       for (const [algo, base, np] of cases) {
+        // Variants alternate, so drift of the machine's load hits all alike.
         for (let i = 0; i < repeat; i++) {
-          for (const pre of [false, true]) results.push(await runCase(algo, `${algo} np ${np}${pre ? ' prefetch' : ''}`, [...base, '-np', String(np), ...(pre ? ['--prefetch'] : [])], dir));
+          for (const [label, flags] of variants) results.push(await runCase(algo, `${algo} np ${np}${label}`, [...base, '-np', String(np), ...flags], dir));
         }
-        for (const pre of [false, true]) {
-          const rs = results.filter((r) => r.name === `${algo} np ${np}${pre ? ' prefetch' : ''}`);
-          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${median(rs.map((r) => r.rowsPerSecond))} rows/s, ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}`);
+        let plain = 0;
+        for (const [label] of variants) {
+          const rs = results.filter((r) => r.name === `${algo} np ${np}${label}`);
+          const rate = median(rs.map((r) => r.rowsPerSecond));
+          if (label === '') plain = rate;
+          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rate} rows/s (${(rate / plain).toFixed(2)}x plain), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}`);
+          const withStages = rs.filter((r) => r.stages);
+          if (withStages.length > 0) {
+            const names = Object.keys(withStages[0]!.stages!).filter((n) => n !== 'consumer');
+            const cell = (n: string, k: 'busy_ms' | 'wait_in_ms' | 'wait_out_ms') => median(withStages.map((r) => r.stages![n]?.[k] ?? 0));
+            medians.push(`  rank 0 stage ms (median; busy / waiting for input / blocked on output): ${names.map((n) => `${n} ${cell(n, 'busy_ms')}/${cell(n, 'wait_in_ms')}/${cell(n, 'wait_out_ms')}`).join(', ')}`);
+          }
         }
       }
       medians.push(`load average after: ${load()}`);
@@ -119,7 +138,7 @@ async function bench(): Promise<void> {
       for (const np of [1, 2]) results.push(await runCase('fm', `fm np ${np}`, [...fm, '-np', String(np)], dir));
     }
     const slow = ['--slow-rank', '1', '--slow-ms', slowMs];
-    if (process.argv.includes('--prefetch-compare')) {
+    if (compare) {
       // Throughput only (above).
     } else if (straggler === 'every') {
       for (const s of ['0', '2']) results.push(await runCase('ftrl', `ftrl np 2 s=${s} slow`, [...ftrl, '-np', '2', '--staleness', s, ...slow], dir));

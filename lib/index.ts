@@ -38,3 +38,4 @@ export { encodeState, decodeState } from './recovery/state_codec.js';
 export type { RestartRecord } from './launcher.js';
 export { ParamScheduler, type ParamSchedulerOptions, type SchedulePolicy, type DependencyCheck } from './schedule/param_scheduler.js';
 export { runScheduledRounds, type ScheduledRoundsOptions, type ScheduledRoundsResult, type RoundInfo } from './schedule/scheduled_rounds.js';
+export { Pipeline, PipelineError, PipelineCancelledError, range, type StageOptions, type StageContext, type StageFn, type StageStats } from './pipeline.js';

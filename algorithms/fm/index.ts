@@ -24,12 +24,12 @@ import { Rng } from '../../lib/rng.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
-import { Prefetcher } from '../ps_trainer/prefetch.js';
+import { PsRequestOrder, runStepPipeline, type PipelineTimes } from '../ps_trainer/step_pipeline.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
 export { parseFmArgs, FM_DEFAULTS, FM_USAGE, type FmParams, type FmTask } from './params.js';
@@ -45,9 +45,11 @@ export interface FmTrainOptions {
   labelThreshold?: number;
   slowMs?: number;
   /**
-   * --prefetch: the next minibatch's keys are extracted and pulled while this one is computed
-   * and pushed (ps_trainer/prefetch.ts; the table's SSP bound must already be lowered by 1).
+   * --pipeline: keys extracted two minibatches ahead, the pull, the compute and the push of
+   * successive minibatches overlap (ps_trainer/step_pipeline.ts).
    */
+  pipeline?: boolean;
+  /** --prefetch (implies pipeline): each pull goes out a clock early (the table's SSP bound must already be lowered by 1). */
   prefetch?: boolean;
 }
 
@@ -63,6 +65,8 @@ export interface FmTrainContext {
   comm: Collective;
   /** ps.clock(), once per minibatch. */
   clock(): Promise<void>;
+  /** --ps-cache: the table addressed by local slot (slot i has key slotKeys[i]; lib/ps/slot_cache.ts). */
+  bySlots?(slotKeys: BigUint64Array): SlotTable;
   /**
    * Called on every rank after every epoch, inside the epoch's collective round (run again
    * after a worker loss; see ps_trainer/recovery.ts); its time is excluded from `seconds`.
@@ -93,6 +97,8 @@ export interface FmTrainResult {
   steps: number;
   /** Minibatches whose rows were pulled one minibatch ahead (--prefetch). */
   prefetchedPulls: number;
+  /** --pipeline: per stage busy / waiting time (ms), summed over epochs. */
+  pipelineTimes: PipelineTimes | null;
   /** Key of the next collective round (ps_trainer/recovery.ts). */
   nextRound: number;
   /** Where this worker started (a replacement or --resume); null: from the beginning. */
@@ -120,10 +126,14 @@ export async function fmLabelInfo(comm: Collective, data: CsrMatrix, task: FmTas
   return { offset: sum[1]! > 0 ? sum[0]! / sum[1]! : 0, min: mn[0]!, max: mx[0]! };
 }
 
-/** A minibatch's distinct keys (m of them) and their pulled parameter rows. */
+/** A minibatch's rows [lo, hi) of the shuffled order, its distinct keys (m of them), and their pulled parameter rows. */
 interface Batch {
+  lo: number;
+  hi: number;
   m: number;
   keys: BigUint64Array;
+  /** The distinct keys' local slots (slot-addressed tables). */
+  list: Uint32Array;
   params: Float32Array;
 }
 
@@ -178,12 +188,21 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
     }
   };
   for (let epoch = 1; epoch < startEpoch; epoch++) shuffle(epoch);
-  const prefetcher = o.prefetch ? new Prefetcher<Batch>() : null;
+  // Recovery records progress per step and may re-send requests: steps then run in order.
+  const pipelined = !!(o.pipeline || o.prefetch) && !rec.recordsProgress;
+  const slotTable = ctx.bySlots?.(slots.keys) ?? null;
+  const noKeys = new BigUint64Array(0);
+  const pullRows = (b: { keys: BigUint64Array; list: Uint32Array }) => (slotTable ? slotTable.pull(b.list) : table.pull(b.keys));
+  const pushGrads = (b: { keys: BigUint64Array; list: Uint32Array }, grad: Float32Array) => (slotTable ? slotTable.push(b.list, grad) : table.push(b.keys, grad));
+  const order = new PsRequestOrder();
+  const pipelineTimes: PipelineTimes | null = pipelined ? {} : null;
+  let prefetchedPulls = 0;
   /**
    * Distinct keys of the shuffled rows [lo, hi) (slot -> position in the pulled rows, kept in
-   * posOf for the batch's entries: batches of an epoch never share rows) and their pulled rows.
+   * posOf for the batch's entries: batches of an epoch never share rows, so a pipeline may
+   * extract the next batches' keys while this one is computed).
    */
-  const request = (lo: number, hi: number): Promise<Batch> => {
+  const batchKeys = (lo: number, hi: number): Omit<Batch, 'params'> => {
     gen++;
     let m = 0;
     stamp[0] = gen;
@@ -201,46 +220,86 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
         posOf[e] = localPos[s]!;
       }
     }
-    const keys = keysOf(slots, list.subarray(0, m));
-    return table.pull(keys).then((params) => ({ m, keys, params }));
+    const distinct = list.slice(0, m);
+    return { lo, hi, m, list: distinct, keys: slotTable ? noKeys : keysOf(slots, distinct) };
+  };
+  /** Scores the batch's rows and sums their gradients per pulled row; adds the loss to `acc`. */
+  const acc = { loss: 0 };
+  const gradients = (b: Batch): Float32Array => {
+    const { m, params } = b;
+    const grad = new Float32Array(m * stride);
+    for (let i = b.lo; i < b.hi; i++) {
+      const r = perm[i]!;
+      const s = fmScore(params, k, params[0]!, posOf, data.values, rp[r]!, rp[r + 1]!, sums);
+      let dl: number;
+      if (o.task === 'regression') {
+        const y = data.labels[r]! - labels.offset;
+        const pred = Math.min(labels.max - labels.offset, Math.max(labels.min - labels.offset, s));
+        acc.loss += (pred - y) * (pred - y);
+        dl = s - y;
+      } else {
+        const y = binaryLabel(data.labels[r]!, o.labelThreshold);
+        const p = sigmoid(s);
+        acc.loss += logLoss(p, y);
+        dl = p - y;
+      }
+      grad[0] = grad[0]! + dl;
+      fmAccumulateGradient(params, k, posOf, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
+    }
+    return grad;
+  };
+  const rowsOf = (step: number) => {
+    const lo = Math.min(step * o.batch, data.numRows);
+    return { lo, hi: Math.min(lo + o.batch, data.numRows) };
+  };
+  /** --pipeline: one epoch's steps as overlapped stages (ps_trainer/step_pipeline.ts). */
+  const pipelinedEpoch = (first: number): Promise<void> => {
+    const lead = o.prefetch ? 1 : 0;
+    const base = order.clocksSent - first;
+    return runStepPipeline(
+      'fm',
+      first,
+      steps,
+      {
+        keys: (step) => {
+          const { lo, hi } = rowsOf(step);
+          return { step, batch: hi > lo ? batchKeys(lo, hi) : null };
+        },
+        pull: async ({ step, batch }) => {
+          if (!batch) return null;
+          // The pull of step j follows clock j - 1 - lead (SSP bound lowered by lead).
+          const params = await order.pull(base + step - lead, () => {
+            if (order.clocksSent < base + step) prefetchedPulls++;
+            return pullRows(batch);
+          });
+          return { ...batch, params };
+        },
+        compute: (b) => (b ? { batch: b, grad: gradients(b) } : null),
+        // FM takes a pull that misses its own last push (one more asynchronous worker): not exclusive.
+        push: async (g) => {
+          await order.pushAndClock(false, () => [...(g ? [pushGrads(g.batch, g.grad)] : []), ctx.clock()]);
+          if (o.slowMs) await sleep(o.slowMs);
+        },
+      },
+      order,
+      pipelineTimes!,
+    );
   };
   for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
     const te = performance.now();
     shuffle(epoch);
     const resumed = epoch === startEpoch && resume !== null;
-    let loss = resumed ? resume.loss : 0;
-    for (let step = epoch === startEpoch ? startStep : 0; step < steps; step++) {
+    acc.loss = resumed ? resume.loss : 0;
+    const first = epoch === startEpoch ? startStep : 0;
+    if (pipelined) await pipelinedEpoch(first);
+    for (let step = first; step < steps && !pipelined; step++) {
       const ckptDue = checkpointDue(ckptEvery, epoch, step, steps);
-      const lo = Math.min(step * o.batch, data.numRows);
-      const hi = Math.min(lo + o.batch, data.numRows);
+      const { lo, hi } = rowsOf(step);
       if (hi > lo) {
-        const { m, keys, params } = (await prefetcher?.take(lo)) ?? (await request(lo, hi));
-        // Double buffering: the next minibatch's keys and pull go out before this one is computed.
-        const nextLo = hi;
-        if (prefetcher && step + 1 < steps && nextLo < data.numRows) prefetcher.issue(nextLo, () => request(nextLo, Math.min(nextLo + o.batch, data.numRows)));
-        const grad = new Float32Array(m * stride);
-        for (let b = lo; b < hi; b++) {
-          const r = perm[b]!;
-          const s = fmScore(params, k, params[0]!, posOf, data.values, rp[r]!, rp[r + 1]!, sums);
-          let dl: number;
-          if (o.task === 'regression') {
-            const y = data.labels[r]! - labels.offset;
-            const pred = Math.min(labels.max - labels.offset, Math.max(labels.min - labels.offset, s));
-            loss += (pred - y) * (pred - y);
-            dl = s - y;
-          } else {
-            const y = binaryLabel(data.labels[r]!, o.labelThreshold);
-            const p = sigmoid(s);
-            loss += logLoss(p, y);
-            dl = p - y;
-          }
-          grad[0] = grad[0]! + dl;
-          fmAccumulateGradient(params, k, posOf, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
-        }
-        // The answer in flight must not race this push (prefetch.ts).
-        await prefetcher?.settle();
-        await table.push(keys, grad);
-        await rec.record({ epoch, step: step + 1, loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
+        const b = batchKeys(lo, hi);
+        const batch = { ...b, params: await pullRows(b) };
+        await pushGrads(b, gradients(batch));
+        await rec.record({ epoch, step: step + 1, loss: acc.loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
       }
       await ctx.clock();
       if (o.slowMs) await sleep(o.slowMs);
@@ -254,7 +313,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       stamp.fill(0);
       gen = 0;
     }
-    const mean = data.numRows > 0 ? loss / data.numRows : 0;
+    const mean = data.numRows > 0 ? acc.loss / data.numRows : 0;
     const stats: FmEpochStats = { epoch, trainLoss: o.task === 'regression' ? Math.sqrt(mean) : mean, rows: data.numRows, seconds: (performance.now() - te) / 1000 };
     const ts = performance.now();
     await rec.round(roundKey(epoch, steps), async () => {
@@ -265,7 +324,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   }
   const finalKey = o.epochs * (steps + 1) + 1;
   await rec.round(finalKey, () => comm.barrier());
-  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, prefetchedPulls: prefetcher?.used ?? 0, nextRound: finalKey + 1, resumedAt };
+  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, prefetchedPulls, pipelineTimes, nextRound: finalKey + 1, resumedAt };
 }
 
 /** Scores of every row given the pulled parameter rows of `slots` (row s at s * (k + 1); w0 at the bias slot). */

@@ -1,7 +1,7 @@
 // FM trainer parameters: flags, defaults, validation.
 import { usageError, type FlagTable } from '../../lib/cli_flags.js';
 import { COMMON_FLAGS, flagHelp, parseCommon, type CommonParams } from '../ps_trainer/flags.js';
-import { prefetchStaleness } from '../ps_trainer/prefetch.js';
+import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
 
 export type FmTask = 'regression' | 'binary';
 /** adagrad: minibatches through the parameter servers; als / mcmc: closed-form coordinate updates over collectives (coordinate_solver.ts). */
@@ -55,7 +55,7 @@ export const FM_DEFAULTS = {
 };
 
 /** Flags that only the AdaGrad solver reads; given with --solver als|mcmc they are an error. */
-const ADAGRAD_ONLY = ['lr', 'eps', 'batch', 'staleness', 'slow-rank', 'slow-ms', 'prefetch'] as const;
+const ADAGRAD_ONLY = ['lr', 'eps', 'batch', 'staleness', 'slow-rank', 'slow-ms', 'prefetch', 'pipeline'] as const;
 /** Flags that only MCMC reads. */
 const MCMC_ONLY = ['burn-in', 'keep-samples'] as const;
 
@@ -105,8 +105,8 @@ export function parseFmArgs(argv: readonly string[]): FmParams {
     const burnIn = f['burn-in'];
     if (burnIn !== undefined && burnIn >= common.epochs) throw usageError(cmd, `--burn-in ${burnIn} leaves no samples of ${common.epochs} iterations`);
   }
-  // The pull of minibatch t + 1 goes out at clock t: validated here, applied by the worker.
-  if (common.prefetch) prefetchStaleness(cmd, common.staleness, 1);
+  // --prefetch: the pull of minibatch t + 1 goes out at clock t: validated here, applied by the worker.
+  pipelineBounds(cmd, common, 1);
   const l2Default = (adagrad: number, als: number): number => (solver === 'als' ? als : adagrad);
   return {
     ...common,

@@ -14,7 +14,7 @@ import { sigmoid } from '../../lib/sigmoid.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots } from '../ps_trainer/kv.js';
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { init, restartCount } from '../../lib/index.js';
-import { prefetchStaleness } from '../ps_trainer/prefetch.js';
+import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
 import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 import { rmse } from './fm.js';
 import { runFmCoordinateWorker } from './coordinate_worker.js';
@@ -73,17 +73,18 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     const tLoad = performance.now();
     const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
     const test = comm.rank === 0 && p.test ? new FmEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.task, p.factors, p.labelThreshold) : null;
+    // --prefetch pulls one clock early: the table's and cache's bounds are lowered to match (step_pipeline.ts).
+    const bounds = pipelineBounds('shoal train fm', p, 1);
     const table = await comm.ps.table('fm', {
       dim: p.factors + 1,
       init: { type: 'normal', std: p.initStd, seed: p.seed },
       updater: { type: 'adagrad', lr: p.lr, eps: p.eps },
-      // --prefetch pulls one clock early: the table's bound is lowered to match (prefetch.ts).
-      consistency: consistencyOf(p.prefetch ? prefetchStaleness('shoal train fm', p.staleness, 1) : p.staleness),
+      consistency: consistencyOf(bounds.staleness),
     });
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (ps_trainer/recovery.ts).
     const rec = await psRecovery(comm, p, 'fm');
     // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock.
-    const cache = psCacheOf(comm, p);
+    const cache = psCacheOf(comm, bounds);
     const loadSeconds = (performance.now() - tLoad) / 1000;
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
@@ -95,9 +96,11 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     let lastEpoch = 0;
     const lossBuf = new Float64Array(2);
     try {
-      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, cache ? cache.table(table) : table, {
+      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
         comm,
         clock: () => (cache ? cache.clock() : comm.ps.clock()),
+        // The trainer addresses the cached table by its local slots (lib/ps/slot_cache.ts).
+        ...(cache ? { bySlots: (keys: BigUint64Array) => cache.slotTable(table, keys) } : {}),
         recovery: rec,
         checkpointEvery: p.checkpointEveryBatches,
         log: (line) => process.stderr.write(`${line}\n`),
@@ -144,8 +147,10 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
             rows_per_second: Math.round((result.globalRows * p.epochs) / Math.max(result.seconds, 1e-9)),
             load_seconds: secs(loadSeconds),
             steps_per_epoch: result.steps,
+            pipeline: result.pipelineTimes !== null,
             prefetch: p.prefetch,
             prefetched_pulls: prefetchedBuf[0],
+            ...(result.pipelineTimes ? { pipeline_stages_rank0: result.pipelineTimes } : {}),
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
           if (cacheTotals) metrics['ps_cache'] = cacheTotals;

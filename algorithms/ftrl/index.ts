@@ -39,12 +39,12 @@ import { binaryLabel } from '../ps_trainer/flags.js';
 import { ftrlStep, ftrlWeight, ftrlZFromWeight, type FtrlHyper } from './ftrl.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
 import { Rng } from '../../lib/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
-import { Prefetcher } from '../ps_trainer/prefetch.js';
+import { PsRequestOrder, runStepPipeline, type PipelineTimes } from '../ps_trainer/step_pipeline.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
@@ -69,9 +69,14 @@ export interface FtrlTrainOptions extends FtrlHyper {
   /** Seed of the intermittent straggler's draws (mixed with the rank). */
   seed?: number;
   /**
-   * --prefetch: the next window's pull is in flight while this one is computed and pushed
-   * (ps_trainer/prefetch.ts; the tables' SSP bound must already be lowered by pullEvery).
-   * Not with rollback mode (its corrections assume the pull is current).
+   * --pipeline: keys extracted ahead, the window's pull, the compute and the push of
+   * successive minibatches overlap (ps_trainer/step_pipeline.ts). Not with rollback mode (its
+   * corrections assume the pull is current).
+   */
+  pipeline?: boolean;
+  /**
+   * --prefetch (implies pipeline): a window's pull goes out pullEvery clocks early, beside
+   * the previous window's compute (the tables' SSP bound must already be lowered by pullEvery).
    */
   prefetch?: boolean;
 }
@@ -82,6 +87,11 @@ export interface FtrlTables {
   n: KvTable;
   /** ps.clock(): once per minibatch. */
   clock(): Promise<void>;
+  /**
+   * --ps-cache: the same tables addressed by local slot (slot i has key slotKeys[i]); when
+   * given, pulls and pushes go through these (lib/ps/slot_cache.ts) and keys are not built.
+   */
+  bySlots?(slotKeys: BigUint64Array): { w: SlotTable; n: SlotTable };
 }
 
 export interface FtrlEpochStats {
@@ -125,6 +135,8 @@ export interface FtrlTrainResult {
   pulls: number;
   /** Pulls whose answer was requested one window ahead (--prefetch). */
   prefetchedPulls: number;
+  /** --pipeline: per stage busy / waiting time (ms), summed over epochs. */
+  pipelineTimes: PipelineTimes | null;
   steps: number;
   /** Key of the next collective round (recovery.ts): the caller's rounds after training use it and up. */
   nextRound: number;
@@ -137,6 +149,19 @@ interface Pulled {
   list: Uint32Array;
   ws: Float32Array;
   ns: Float32Array;
+  /** Pushes this worker had sent when the pull went out: the answer contains exactly those. */
+  sentBefore: number;
+}
+
+/** One push's deltas (kept until no answer in use can miss it). */
+interface PushMessage {
+  /** 1, 2, ... in the order pushes are built and sent. */
+  seq: number;
+  list: Uint32Array;
+  keys: BigUint64Array;
+  /** (dz, dn) per key, as the w table takes them; dn alone goes to the n table. */
+  zn: Float32Array;
+  dn: Float32Array;
 }
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
@@ -154,6 +179,8 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const dirtyList = new Uint32Array(S);
   let numDirty = 0;
   const collector = new SlotCollector(S);
+  const slotTables = tables.bySlots?.(slots.keys) ?? null;
+  const noKeys = new BigUint64Array(0);
 
   // Setup collectives: run at the start and again after every world rebuild (recovery.ts).
   let steps = 0;
@@ -192,13 +219,18 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const slowProb = o.stragglerProb ?? 0.2;
   const t0 = performance.now();
 
-  if (o.prefetch && rollbackMode) throw new RangeError('trainFtrl: prefetch does not combine with trust mode rollback');
-  // --prefetch: the answer for the next window, and the deltas pushed after that answer was
-  // taken (the answer misses them; they are added back when it is applied).
-  const prefetcher = o.prefetch ? new Prefetcher<Pulled>() : null;
-  const missZ = prefetcher ? new Float64Array(S) : null;
-  const missN = prefetcher ? new Float64Array(S) : null;
-  const missList: number[] = [];
+  // Recovery records progress per step and may re-send requests: steps then run in order.
+  const pipelined = !!(o.pipeline || o.prefetch) && !rec.recordsProgress;
+  if (pipelined && rollbackMode) throw new RangeError('trainFtrl: pipeline does not combine with trust mode rollback');
+  // --pipeline: pushes built or sent after a pull went out, which its answer misses (they are
+  // added back when it is applied, through missZ / missN).
+  const pushLog: PushMessage[] = [];
+  let pushesBuilt = 0;
+  let pushesSent = 0;
+  let prefetchedPulls = 0;
+  const missZ = pipelined ? new Float64Array(S) : null;
+  const missN = pipelined ? new Float64Array(S) : null;
+  const pipelineTimes: PipelineTimes | null = pipelined ? {} : null;
 
   const markDirty = (s: number): void => {
     if (!dirty[s]) {
@@ -207,18 +239,42 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     }
   };
 
-  /** Requests w and n of the distinct keys of rows [lo, hi). */
-  const request = async (lo: number, hi: number): Promise<Pulled> => {
+  /** The distinct slots of rows [lo, hi) and their keys. */
+  const windowKeys = (lo: number, hi: number): { list: Uint32Array; keys: BigUint64Array } => {
     const list = collector.collect(data, slots, lo, hi).slice();
-    if (list.length === 0) return { list, ws: new Float32Array(0), ns: new Float32Array(0) };
-    const keys = keysOf(slots, list);
-    const [ws, ns] = await Promise.all([tables.w.pull(keys), tables.n.pull(keys)]);
-    return { list, ws, ns };
+    return { list, keys: slotTables ? noKeys : keysOf(slots, list) };
+  };
+  /** Requests w and n of a window's keys. */
+  const request = async (win: { list: Uint32Array; keys: BigUint64Array }): Promise<Pulled> => {
+    const { list, keys } = win;
+    const sentBefore = pushesSent;
+    if (list.length === 0) return { list, ws: new Float32Array(0), ns: new Float32Array(0), sentBefore };
+    const [ws, ns] = await Promise.all(slotTables ? [slotTables.w.pull(list), slotTables.n.pull(list)] : [tables.w.pull(keys), tables.n.pull(keys)]);
+    return { list, ws, ns, sentBefore };
   };
 
-  const pull = async (lo: number, hi: number, snapshot: boolean): Promise<void> => {
-    const { list, ws, ns } = (await prefetcher?.take(lo)) ?? (await request(lo, hi));
+  /** Pipelined: sums into missZ / missN the pushes `answer` misses, and forgets those no later answer can miss. */
+  const collectMissed = (answer: Pulled): void => {
+    let keep = 0;
+    for (const m of pushLog) {
+      if (m.seq <= answer.sentBefore) continue;
+      pushLog[keep++] = m;
+      for (let j = 0; j < m.list.length; j++) {
+        const s = m.list[j]!;
+        missZ![s] = missZ![s]! + m.zn[2 * j]!;
+        missN![s] = missN![s]! + m.dn[j]!;
+      }
+    }
+    pushLog.length = keep;
+  };
+  const clearMissed = (): void => {
+    for (const m of pushLog) for (let j = 0; j < m.list.length; j++) missZ![m.list[j]!] = missN![m.list[j]!] = 0;
+  };
+
+  const applyPulled = (answer: Pulled, snapshot: boolean): void => {
+    const { list, ws, ns } = answer;
     if (list.length === 0) return;
+    if (missZ) collectMissed(answer);
     for (let j = 0; j < list.length; j++) {
       const s = list[j]!;
       const nServer = Math.max(ns[j]!, 0);
@@ -244,20 +300,15 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       n[s] = nServer + mn;
       w[s] = ftrlWeight(z[s]!, n[s]!, h);
     }
-    if (missZ && missN) {
-      for (const s of missList) missZ[s] = missN[s] = 0;
-      missList.length = 0;
-    }
+    if (missZ) clearMissed();
     pulls++;
   };
 
-  const push = async (): Promise<void> => {
-    if (numDirty === 0) return;
-    // The answer in flight must not race this push: wait for it, then remember what it misses.
-    const missing = prefetcher !== null && prefetcher.busy;
-    if (missing) await prefetcher.settle();
-    const list = dirtyList.subarray(0, numDirty);
-    const keys = keysOf(slots, list);
+  /** Moves the pending deltas into a push message (null: nothing to push). */
+  const buildPush = (): PushMessage | null => {
+    if (numDirty === 0) return null;
+    const list = dirtyList.slice(0, numDirty);
+    const keys = slotTables ? noKeys : keysOf(slots, list);
     const zn = new Float32Array(2 * list.length);
     const dn = new Float32Array(list.length);
     for (let j = 0; j < list.length; j++) {
@@ -265,19 +316,25 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       zn[2 * j] = pdz[s]!;
       zn[2 * j + 1] = pdn[s]!;
       dn[j] = pdn[s]!;
-      if (missing && missZ && missN) {
-        if (missZ[s] === 0 && missN[s] === 0) missList.push(s);
-        missZ[s] = missZ[s]! + pdz[s]!;
-        missN[s] = missN[s]! + pdn[s]!;
-      }
       pdz[s] = 0;
       pdn[s] = 0;
       dirty[s] = 0;
       if (corrPending) corrPending[s] = 0;
     }
     numDirty = 0;
-    await Promise.all([tables.w.push(keys, zn), tables.n.push(keys, dn)]);
+    const m: PushMessage = { seq: ++pushesBuilt, list, keys, zn, dn };
+    if (pipelined) pushLog.push(m);
+    return m;
+  };
+  /** Issues a push's requests (synchronously: wire order) and returns them. */
+  const sendPush = (m: PushMessage): Array<Promise<void>> => {
+    pushesSent = m.seq;
     pushes++;
+    return slotTables ? [slotTables.w.push(m.list, m.zn), slotTables.n.push(m.list, m.dn)] : [tables.w.push(m.keys, m.zn), tables.n.push(m.keys, m.dn)];
+  };
+  const push = async (): Promise<void> => {
+    const m = buildPush();
+    if (m) await Promise.all(sendPush(m));
   };
 
   const update = (s: number, g: number): boolean => {
@@ -292,6 +349,67 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   };
 
   const rp = data.rowPtr;
+  /** Trains on rows [lo, hi) (predict, then update); adds their log-loss and clips to `acc`. */
+  const acc = { loss: 0, clips: 0 };
+  const trainRows = (lo: number, hi: number): void => {
+    for (let r = lo; r < hi; r++) {
+      const b = rp[r]!;
+      const e = rp[r + 1]!;
+      let m = slots.biasSlot >= 0 ? w[slots.biasSlot]! : 0;
+      for (let k = b; k < e; k++) m += w[slots.slotOf[k]!]! * data.values[k]!;
+      const p = sigmoid(m);
+      const y = binaryLabel(data.labels[r]!, o.labelThreshold);
+      acc.loss += logLoss(p, y);
+      const dl = p - y;
+      if (slots.biasSlot >= 0 && update(slots.biasSlot, dl)) acc.clips++;
+      for (let k = b; k < e; k++) if (update(slots.slotOf[k]!, dl * data.values[k]!)) acc.clips++;
+    }
+  };
+  const windowEnd = (lo: number) => Math.min(data.numRows, lo + o.pullEvery * o.batch);
+  const order = new PsRequestOrder();
+  /** --pipeline: one epoch's steps [first, steps) as overlapped stages (ps_trainer/step_pipeline.ts). */
+  const pipelinedEpoch = (first: number): Promise<void> => {
+    const lead = o.prefetch ? o.pullEvery : 0;
+    // Clocks sent before step `first` of this epoch: the pull of step j follows clock j - 1 - lead.
+    const base = order.clocksSent - first;
+    const rows = (step: number) => ({ step, lo: Math.min(step * o.batch, data.numRows), hi: Math.min(step * o.batch + o.batch, data.numRows) });
+    return runStepPipeline(
+      'ftrl',
+      first,
+      steps,
+      {
+        keys: (step) => {
+          const x = rows(step);
+          return { ...x, win: step % o.pullEvery === 0 || step === first ? windowKeys(x.lo, windowEnd(x.lo)) : null };
+        },
+        pull: async (x) => {
+          if (!x.win) return { ...x, answer: null };
+          const win = x.win;
+          const answer = await order.pull(base + x.step - lead, () => {
+            if (order.clocksSent < base + x.step) prefetchedPulls++;
+            return request(win);
+          });
+          return { ...x, answer };
+        },
+        compute: (x) => {
+          if (x.answer) applyPulled(x.answer, false);
+          trainRows(x.lo, x.hi);
+          const pushNow = (x.step + 1) % o.pushEvery === 0 || x.step === steps - 1;
+          return pushNow ? buildPush() : null;
+        },
+        push: async (m) => {
+          // Push and clock leave together; FTRL's pulls must not overlap a push (exclusive).
+          await order.pushAndClock(true, () => [...(m ? sendPush(m) : []), tables.clock()]);
+          if (o.slowMs && (slowEvery || slowRng.next() < slowProb)) {
+            slowedSteps++;
+            await sleep(o.slowMs);
+          }
+        },
+      },
+      order,
+      pipelineTimes!,
+    );
+  };
   const checkpointRound = (epoch: number, done: number) => rec.round(roundKey(epoch, done), () => rec.checkpoint(`epoch ${epoch} minibatch ${done}`));
   const { startEpoch, startStep, resumedAt } = await rec.startAt(resume, o.epochs, steps, 'ftrl', ctx.log ?? (() => undefined));
   // A position recorded for a checkpoint round: the loss may have interrupted that round, and the
@@ -300,11 +418,12 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   for (let epoch = startEpoch; epoch <= o.epochs; epoch++) {
     const te = performance.now();
     const resumed = epoch === startEpoch && resume !== null;
-    let loss = resumed ? resume.loss : 0;
-    let clips = resumed ? resume.counters[0] : 0;
+    acc.loss = resumed ? resume.loss : 0;
+    acc.clips = resumed ? resume.counters[0] : 0;
     rollbacks = resumed ? resume.counters[1] : 0;
     const first = epoch === startEpoch ? startStep : 0;
-    for (let step = first; step < steps; step++) {
+    if (pipelined) await pipelinedEpoch(first);
+    for (let step = first; step < steps && !pipelined; step++) {
       const lo = Math.min(step * o.batch, data.numRows);
       const hi = Math.min(lo + o.batch, data.numRows);
       const globalStep = (epoch - 1) * steps + step;
@@ -314,26 +433,12 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
         const period = Math.floor(globalStep / snapshotEvery);
         const snapshot = period !== lastSnapshotPeriod;
         lastSnapshotPeriod = period;
-        await pull(lo, Math.min(data.numRows, lo + o.pullEvery * o.batch), snapshot);
-        // Double buffering: the next window's pull goes out before this one is computed.
-        const nextLo = (Math.floor(step / o.pullEvery) + 1) * o.pullEvery * o.batch;
-        if (prefetcher && nextLo < data.numRows) prefetcher.issue(nextLo, () => request(nextLo, Math.min(data.numRows, nextLo + o.pullEvery * o.batch)));
+        applyPulled(await request(windowKeys(lo, windowEnd(lo))), snapshot);
       }
-      for (let r = lo; r < hi; r++) {
-        const b = rp[r]!;
-        const e = rp[r + 1]!;
-        let m = slots.biasSlot >= 0 ? w[slots.biasSlot]! : 0;
-        for (let k = b; k < e; k++) m += w[slots.slotOf[k]!]! * data.values[k]!;
-        const p = sigmoid(m);
-        const y = binaryLabel(data.labels[r]!, o.labelThreshold);
-        loss += logLoss(p, y);
-        const dl = p - y;
-        if (slots.biasSlot >= 0 && update(slots.biasSlot, dl)) clips++;
-        for (let k = b; k < e; k++) if (update(slots.slotOf[k]!, dl * data.values[k]!)) clips++;
-      }
+      trainRows(lo, hi);
       if ((step + 1) % o.pushEvery === 0 || step === steps - 1 || ckptDue) {
         await push();
-        await rec.record({ epoch, step: step + 1, loss, counters: [clips, rollbacks] }, step === steps - 1 || ckptDue);
+        await rec.record({ epoch, step: step + 1, loss: acc.loss, counters: [acc.clips, rollbacks] }, step === steps - 1 || ckptDue);
       }
       await tables.clock();
       if (o.slowMs && (slowEvery || slowRng.next() < slowProb)) {
@@ -346,9 +451,9 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
         evalMs += performance.now() - ts;
       }
     }
-    clipsTotal += clips;
+    clipsTotal += acc.clips;
     rollbacksTotal += rollbacks;
-    const stats: FtrlEpochStats = { epoch, trainLogloss: data.numRows > 0 ? loss / data.numRows : 0, rows: data.numRows, seconds: (performance.now() - te) / 1000, clips, rollbacks };
+    const stats: FtrlEpochStats = { epoch, trainLogloss: data.numRows > 0 ? acc.loss / data.numRows : 0, rows: data.numRows, seconds: (performance.now() - te) / 1000, clips: acc.clips, rollbacks };
     const ts = performance.now();
     await rec.round(roundKey(epoch, steps), async () => {
       if (ctx.onEpoch) await ctx.onEpoch(stats);
@@ -369,7 +474,8 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     slowedSteps,
     pushes,
     pulls,
-    prefetchedPulls: prefetcher?.used ?? 0,
+    prefetchedPulls,
+    pipelineTimes,
     steps,
   };
 }

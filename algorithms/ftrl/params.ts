@@ -2,7 +2,7 @@
 // pass single-process (alpha 0.1, beta 1, l1 1, l2 1), the published single-machine reference.
 import { usageError, type FlagTable } from '../../lib/cli_flags.js';
 import { COMMON_FLAGS, flagHelp, parseCommon, type CommonParams } from '../ps_trainer/flags.js';
-import { prefetchStaleness } from '../ps_trainer/prefetch.js';
+import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
 
 export interface FtrlParams extends CommonParams {
   alpha: number;
@@ -81,9 +81,9 @@ export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
   const cmd = 'shoal train ftrl';
   const { f, common } = parseCommon(cmd, argv, FTRL_FLAGS, FTRL_USAGE, FTRL_DEFAULTS);
   if (f['trust-mode'] === 'rollback' && f['trust-region'] === undefined) throw usageError(cmd, '--trust-mode rollback needs --trust-region R');
-  if (common.prefetch && f['trust-mode'] === 'rollback') throw usageError(cmd, '--prefetch does not combine with --trust-mode rollback (its corrections need a current pull)');
-  // The next window's pull goes out pull-every clocks early: validated here, applied by the worker.
-  if (common.prefetch) prefetchStaleness(cmd, common.staleness, f['pull-every'] ?? FTRL_DEFAULTS.pullEvery);
+  if (common.pipeline && f['trust-mode'] === 'rollback') throw usageError(cmd, `--${common.prefetch ? 'prefetch' : 'pipeline'} does not combine with --trust-mode rollback (its corrections need a current pull)`);
+  // --prefetch: the next window's pull goes out pull-every clocks early: validated here, applied by the worker.
+  pipelineBounds(cmd, common, f['pull-every'] ?? FTRL_DEFAULTS.pullEvery);
   return {
     ...common,
     alpha: f['alpha'] ?? FTRL_DEFAULTS.alpha,

@@ -15,7 +15,7 @@ import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from '../p
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
 import { init, restartCount } from '../../lib/index.js';
-import { prefetchStaleness } from '../ps_trainer/prefetch.js';
+import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
 import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
@@ -53,13 +53,17 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const tLoad = performance.now();
     const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
     const test = comm.rank === 0 && p.test ? new FtrlEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.bias, p.labelThreshold) : null;
-    // --prefetch pulls pull-every clocks early: the tables' bound is lowered to match (prefetch.ts).
-    const consistency = consistencyOf(p.prefetch ? prefetchStaleness('shoal train ftrl', p.staleness, p.pullEvery) : p.staleness);
+    // --prefetch pulls pull-every clocks early: the tables' and cache's bounds are lowered to match (step_pipeline.ts).
+    const bounds = pipelineBounds('shoal train ftrl', p, p.pullEvery);
+    const consistency = consistencyOf(bounds.staleness);
     const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
     const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
     // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock; n adds pushes.
-    const cache = psCacheOf(comm, p);
-    const tables: FtrlTables = cache ? { w: cache.table(w), n: cache.table(n, { additive: true }), clock: () => cache.clock() } : { w, n, clock: () => comm.ps.clock() };
+    const cache = psCacheOf(comm, bounds);
+    // The trainer addresses the cached tables by its local slots (lib/ps/slot_cache.ts).
+    const tables: FtrlTables = cache
+      ? { w, n, clock: () => cache.clock(), bySlots: (keys) => ({ w: cache.slotTable(w, keys), n: cache.slotTable(n, keys, { additive: true }) }) }
+      : { w, n, clock: () => comm.ps.clock() };
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (recovery.ts).
     const rec = await psRecovery(comm, p, 'ftrl');
     const loadSeconds = (performance.now() - tLoad) / 1000;
@@ -145,8 +149,10 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             trust_region_rollbacks: rollbacksTotal,
             straggler: (p.slowRank >= 0 || p.straggler === 'intermittent-all') && p.slowMs > 0 ? { rank: p.straggler === 'intermittent-all' ? 'all' : p.slowRank, ms: p.slowMs, mode: p.straggler, ...(p.straggler !== 'every' ? { prob: p.stragglerProb } : {}), slowed_steps: slowedBuf[0] } : null,
             steps_per_epoch: result.steps,
+            pipeline: result.pipelineTimes !== null,
             prefetch: p.prefetch,
             prefetched_pulls: prefetchedBuf[0],
+            ...(result.pipelineTimes ? { pipeline_stages_rank0: result.pipelineTimes } : {}),
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
           if (cacheTotals) metrics['ps_cache'] = cacheTotals;

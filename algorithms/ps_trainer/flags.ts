@@ -29,7 +29,8 @@ export const COMMON_FLAGS = {
   batch: { kind: 'int', min: 1, max: 1 << 24, help: 'rows per minibatch' },
   staleness: { kind: 'string', value: 'S', parse: staleness, help: "SSP bound in clocks: 0 = BSP, 'asp' = unbounded" },
   'ps-cache': { kind: 'int', min: 0, max: 1000, value: 'S', help: 'SSP client cache: serve rows fetched within S clocks locally, push once per clock (lib/ps/ssp_cache.ts; default off)' },
-  prefetch: { kind: 'bool', help: "pull the next minibatch's keys while this one is computed and pushed\n(needs --staleness asp, or >= the pull lead; ps_trainer/prefetch.ts; default off)" },
+  pipeline: { kind: 'bool', negatable: true, help: 'overlap key extraction, pull, compute and push of successive minibatches\n(ps_trainer/step_pipeline.ts; any --staleness; default off)' },
+  prefetch: { kind: 'bool', help: "--pipeline, and each pull goes out before the previous minibatch's clock\n(needs --staleness asp, or >= the pull lead; default off)" },
   'label-threshold': { kind: 'number', value: 'T', help: 'binary labels: positive iff label >= T (default: label > 0)' },
   'slow-rank': { kind: 'int', min: 0, value: 'R', help: 'benchmarks: this rank sleeps --slow-ms per minibatch' },
   'slow-ms': { kind: 'number', min: 0, value: 'M', help: 'milliseconds the slow rank sleeps per minibatch' },
@@ -63,7 +64,9 @@ export interface CommonParams {
   staleness: number;
   /** --ps-cache S: the workers' SSP client cache bound in clocks; undefined: no cache. */
   psCache?: number;
-  /** --prefetch: the next window's pull overlaps this one's compute and push (ps_trainer/prefetch.ts). */
+  /** --pipeline (or --prefetch): minibatches run as overlapped stages (ps_trainer/step_pipeline.ts). */
+  pipeline: boolean;
+  /** --prefetch: pulls go out a clock early, beside the previous minibatch's compute. */
   prefetch: boolean;
   /** Binary tasks: positive iff label >= threshold; undefined: label > 0. */
   labelThreshold?: number;
@@ -111,6 +114,8 @@ export function parseCommon<T extends typeof COMMON_FLAGS>(
     slowRank: v['slow-rank'] ?? -1,
     slowMs: v['slow-ms'] ?? 0,
     quiet: v.quiet ?? false,
+    // Default off: not faster on one host (BENCHMARKS.md "Minibatch pipeline").
+    pipeline: (v.pipeline ?? false) || (v.prefetch ?? false),
     prefetch: v.prefetch ?? false,
     logEvery: v['log-every'] ?? 1,
     recovery,
@@ -126,9 +131,9 @@ export function parseCommon<T extends typeof COMMON_FLAGS>(
   if (common.psCache !== undefined && (recovery.maxRestarts > 0 || recovery.checkpoint !== null || recovery.resume !== null)) {
     throw usageError(command, '--ps-cache does not combine with --max-restarts, --checkpoint or --resume (worker recovery clocks past the cache)');
   }
-  if (common.prefetch && common.psCache !== undefined) throw usageError(command, '--prefetch does not combine with --ps-cache (the cache already serves pulls locally)');
-  if (common.prefetch && (recovery.maxRestarts > 0 || recovery.checkpoint !== null || recovery.resume !== null)) {
-    throw usageError(command, '--prefetch does not combine with --max-restarts, --checkpoint or --resume');
+  if (v.prefetch && v.pipeline === false) throw usageError(command, '--prefetch needs the pipeline (drop --no-pipeline)');
+  if ((v.pipeline || v.prefetch) && (recovery.maxRestarts > 0 || recovery.checkpoint !== null || recovery.resume !== null)) {
+    throw usageError(command, `--${common.prefetch ? 'prefetch' : 'pipeline'} does not combine with --max-restarts, --checkpoint or --resume (recovery re-sends requests out of the pipeline's order)`);
   }
   return { f, common };
 }

@@ -71,7 +71,7 @@ export async function psRecovery(comm: Communicator, p: CommonParams, prefix: st
 }
 
 /** The worker's SSP client cache for --ps-cache S (lib/ps/ssp_cache.ts), or null without it. */
-export function psCacheOf(comm: Communicator, p: CommonParams): SspClientCache | null {
+export function psCacheOf(comm: Communicator, p: { psCache?: number }): SspClientCache | null {
   return p.psCache === undefined ? null : new SspClientCache(() => comm.ps.clock(), { staleness: p.psCache });
 }
 

@@ -15,6 +15,15 @@ export interface KvTable {
   push(keys: BigUint64Array, values: Float32Array): Promise<void>;
 }
 
+/**
+ * A table addressed by this worker's local slots (lib/ps/slot_cache.ts's SlotCachedTable: the
+ * SSP client cache with array lookups); the trainers get one from their tables' `bySlots`.
+ */
+export interface SlotTable {
+  pull(slots: Uint32Array): Promise<Float32Array>;
+  push(slots: Uint32Array, values: Float32Array): Promise<void>;
+}
+
 /** The reserved key of a bias / global term: feature ids are < 2^32, so it never collides. */
 export const BIAS_KEY = 0xffff_ffff_ffff_ffffn;
 

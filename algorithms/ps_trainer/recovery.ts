@@ -312,6 +312,11 @@ export class PsRecovery {
     await this.#comm.barrier();
   }
 
+  /** Progress rows are recorded (worker recovery or checkpoints): the trainers then run their steps in order, without the pipeline. */
+  get recordsProgress(): boolean {
+    return !!this.#o.progress;
+  }
+
   get checkpointing(): boolean {
     return (this.#o.checkpointDir ?? null) !== null && !!this.#o.save;
   }

@@ -181,7 +181,7 @@ test.serial('np 2 with 2 servers and the SSP client cache (--ps-cache 2) reaches
   await t.throwsAsync(() => main(['--train', trainFile, '--ps-cache', '1', '--max-restarts', '1']), { instanceOf: UsageError, message: /--ps-cache does not combine with --max-restarts/ });
 });
 
-test.serial('prefetch: one worker (ASP) is within 0.02 RMSE of the plain run, np 2 (ASP and SSP 1) learns the planted model; prefetched pulls are counted', async (t) => {
+test.serial('prefetch: one worker (ASP) is within 0.02 RMSE of the plain run, np 2 (ASP and SSP 1) learns the planted model; prefetched pulls are counted; --pipeline under BSP and with the cache', async (t) => {
   const base = ['--train', trainFile, '--test', testFile, '--factors', '4', '--epochs', '15', '--lr', '0.1', '--l2', '0.01', '--quiet'];
   const run = async (np: number, pre: boolean, extra: string[] = []) => {
     const metrics = join(dir, `fm.prefetch.${np}.${pre}${extra.join('')}.json`);
@@ -205,7 +205,15 @@ test.serial('prefetch: one worker (ASP) is within 0.02 RMSE of the plain run, np
   const ssp = await run(2, true, ['--staleness', '1']);
   t.log(`np 2 SSP 1 RMSE with prefetch: ${ssp.rmse.toFixed(4)}`);
   t.true(ssp.prefetched_pulls > 0 && ssp.rmse < 0.3, JSON.stringify(ssp));
-  // BSP keeps pull -> compute -> push; the coordinate solvers have no pulls.
+  // --pipeline keeps each pull after the clock before it: BSP works, and with the
+  // slot-addressed client cache the planted model is still learned.
+  const bsp = await run(2, false, ['--pipeline', '--staleness', '0']);
+  t.log(`np 2 BSP RMSE with --pipeline: ${bsp.rmse.toFixed(4)}`);
+  t.true(bsp.rmse < 0.3 && bsp.prefetched_pulls === 0, JSON.stringify(bsp));
+  const cached = await run(2, false, ['--pipeline', '--ps-cache', '2']);
+  t.log(`np 2 RMSE with --pipeline --ps-cache 2: ${cached.rmse.toFixed(4)}`);
+  t.true(cached.rmse < 0.3, JSON.stringify(cached));
+  // --prefetch under BSP is refused; the coordinate solvers have no pulls.
   await t.throwsAsync(() => main(['--train', trainFile, '--prefetch', '--staleness', '0']), { instanceOf: UsageError, message: /--prefetch pulls 1 clock\(s\) ahead, which --staleness 0 does not allow/ });
   await t.throwsAsync(() => main(['--train', trainFile, '--prefetch', '--solver', 'als']), { instanceOf: UsageError, message: /--prefetch does not apply to --solver als/ });
 });

@@ -120,13 +120,17 @@ test('one worker merging z/n deltas through ftrl/add tables equals sequential FT
   t.true(lazy.maxDiff < 2e-5, `push-every 3 / pull-every 2: max |w - w_ref| = ${lazy.maxDiff}`);
 });
 
-test('prefetch: one worker in memory still equals sequential FTRL (deltas pushed after the early answer are added back)', async (t) => {
-  // The in-memory tables answer a pull when it is issued, so every prefetched answer misses
-  // the push of the window before it: only the added-back deltas keep the result exact.
+test('pipeline and prefetch: one worker in memory still equals sequential FTRL (deltas pushed after an answer was requested are added back)', async (t) => {
+  // The in-memory tables answer a pull when it is issued, so a prefetched answer misses the
+  // pushes built after it went out: only the added-back deltas keep the result exact.
   for (const o of [{}, { pushEvery: 3, pullEvery: 2 }, { pushEvery: 1, pullEvery: 3 }, { pushEvery: 2, pullEvery: 1 }]) {
     const r = await inMemoryRun({ ...o, prefetch: true });
-    t.true(r.result.prefetchedPulls > 0 && r.result.prefetchedPulls === r.result.pulls - 1, `${JSON.stringify(o)}: ${r.result.prefetchedPulls} of ${r.result.pulls} pulls prefetched`);
+    t.true(r.result.prefetchedPulls > 0 && r.result.prefetchedPulls <= r.result.pulls - 1, `${JSON.stringify(o)}: ${r.result.prefetchedPulls} of ${r.result.pulls} pulls prefetched`);
     t.true(r.maxDiff < 2e-5, `${JSON.stringify(o)}: max |w - w_ref| = ${r.maxDiff}`);
+    t.truthy(r.result.pipelineTimes?.['pull'] && r.result.pipelineTimes['compute']!.items === r.result.steps);
+    const p = await inMemoryRun({ ...o, pipeline: true });
+    t.is(p.result.prefetchedPulls, 0, 'without --prefetch every pull waits for the clock before it');
+    t.true(p.maxDiff < 2e-5, `${JSON.stringify(o)} pipeline: max |w - w_ref| = ${p.maxDiff}`);
   }
 });
 
@@ -136,7 +140,17 @@ test('flags: --prefetch needs a staleness bound that allows the early pull', (t)
   t.false(parseFtrlArgs(['--train', 'x']).prefetch);
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', 'bsp']), { instanceOf: UsageError, message: /--prefetch pulls 1 clock\(s\) ahead, which --staleness 0 does not allow/ });
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', '1', '--pull-every', '2']), { instanceOf: UsageError, message: /--staleness 1 does not allow/ });
-  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '1']), { instanceOf: UsageError, message: /--prefetch does not combine with --ps-cache/ });
+  // The cache's bound is lowered by the lead too.
+  t.true(parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '1']).pipeline);
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '1', '--pull-every', '2']), { instanceOf: UsageError, message: /--ps-cache 1 does not allow/ });
+  // --pipeline keeps each pull after the clock before it: any bound, BSP included.
+  t.true(parseFtrlArgs(['--train', 'x', '--pipeline', '--staleness', 'bsp']).pipeline);
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--pipeline', '--max-restarts', '1']), { instanceOf: UsageError, message: /--pipeline does not combine with --max-restarts/ });
+  // Off by default; --no-pipeline spells it out.
+  t.false(parseFtrlArgs(['--train', 'x']).pipeline);
+  t.false(parseFtrlArgs(['--train', 'x', '--no-pipeline']).pipeline);
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--pipeline', '--trust-region', '1', '--trust-mode', 'rollback']), { instanceOf: UsageError, message: /--pipeline does not combine with --trust-mode rollback/ });
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--no-pipeline']), { instanceOf: UsageError, message: /--prefetch needs the pipeline/ });
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--trust-region', '1', '--trust-mode', 'rollback']), { instanceOf: UsageError, message: /--prefetch does not combine with --trust-mode rollback/ });
 });
 
@@ -377,6 +391,37 @@ test.serial('prefetch with real servers: one worker (ASP) reproduces sequential 
     aucs.push(w2.auc);
   }
   t.log(`np 2 AUC without / with prefetch: ${aucs.map((a) => a.toFixed(4)).join(' / ')}`);
+  t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
+});
+
+test.serial('pipeline with real servers: one worker under BSP reproduces sequential FTRL; np 2 with the slot cache keeps the AUC and reports stage times', async (t) => {
+  const opts = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, bias: true };
+  const base = ['--train', trainFile, '--test', testFile, '--alpha', '0.3', '--l1', '0.5', '--l2', '0.1', '--batch', '37', '--quiet'];
+  const model = join(dir, 'pipeline.model.json');
+  const metrics = join(dir, 'pipeline.metrics.json');
+  // BSP: the pipeline keeps every pull after the clock before it, so any bound works.
+  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--staleness', 'bsp', '--pipeline', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000 });
+  t.true(one.result.ok, `${one.result.summary}\n${one.output.flat().join('\n')}`);
+  const ref = ftrlReference(opts, await readLibsvm(trainFile));
+  const m = await loadFtrlModel(model);
+  let maxDiff = 0;
+  for (const [id, s] of ref) maxDiff = Math.max(maxDiff, Math.abs((id < 0 ? m.bias : (m.weights.get(id) ?? 0)) - ftrlWeight(s.z, s.n, opts)));
+  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}`);
+  const w1 = JSON.parse(readFileSync(metrics, 'utf8')) as { pipeline: boolean; prefetched_pulls: number; steps_per_epoch: number; pipeline_stages_rank0: Record<string, { items: number; busy_ms: number }> };
+  t.true(w1.pipeline);
+  t.is(w1.prefetched_pulls, 0);
+  for (const stage of ['keys', 'pull', 'compute', 'push']) t.is(w1.pipeline_stages_rank0[stage]?.items, w1.steps_per_epoch, stage);
+  // np 2 (SSP 2, nondeterministic): with the slot-addressed client cache the AUC stays within 0.01 of the plain run.
+  const aucs: number[] = [];
+  for (const flags of [[], ['--pipeline', '--ps-cache', '2']]) {
+    const out = join(dir, `pipeline.np2.${flags.length}.json`);
+    const two = await runRanks(2, 'workers/ftrl.worker.js', [...base, ...flags, '--metrics-out', out], { servers: 2, wallTimeoutMs: 60_000 });
+    t.true(two.result.ok, `${two.result.summary}\n${two.output.flat().join('\n')}`);
+    const w2 = JSON.parse(readFileSync(out, 'utf8')) as { auc: number; ps_cache?: { keysFetched: number; keysRead: number } };
+    if (flags.length > 0) t.true(w2.ps_cache!.keysFetched < w2.ps_cache!.keysRead, JSON.stringify(w2.ps_cache));
+    aucs.push(w2.auc);
+  }
+  t.log(`np 2 AUC plain / pipeline + cache 2: ${aucs.map((a) => a.toFixed(4)).join(' / ')}`);
   t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
 });
 

@@ -120,3 +120,49 @@ test('against a real parameter server: cached pushes arrive once per clock and s
     server.stop();
   }
 });
+
+test('slot-addressed cache: the same answers, requests and counters as the hashed cache on a random workload', async (t) => {
+  // Slots 0..n-1 stand for scattered keys (the bias key among them); both caches run the same
+  // pulls, pushes and clocks against their own recording table, in additive and plain mode.
+  const n = 40;
+  const slotKeys = BigUint64Array.from({ length: n }, (_, i) => (i === 0 ? 0xffff_ffff_ffff_ffffn : BigInt(i * 1_000_003 + 5) << 20n));
+  for (const additive of [false, true]) {
+    const [ta, tb] = [recordingTable(2), recordingTable(2)];
+    const ca = new SspClientCache(async () => void ta.log.push('clock'), { staleness: 2 });
+    const cb = new SspClientCache(async () => void tb.log.push('clock'), { staleness: 2 });
+    const hashed = ca.table(ta, { additive });
+    const slotted = cb.slotTable(tb, slotKeys, { additive });
+    let seed = 7;
+    const rnd = (m: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % m;
+    for (let step = 0; step < 60; step++) {
+      const slots = Uint32Array.from({ length: 1 + rnd(12) }, () => rnd(n));
+      const keys = BigUint64Array.from(slots, (s) => slotKeys[s]!);
+      // Another worker's update, seen only by fetches.
+      const other = slotKeys[rnd(n)]!;
+      for (const tbl of [ta, tb]) tbl.rows.set(other, Float32Array.of(step, -step));
+      t.deepEqual(Array.from(await slotted.pull(slots)), Array.from(await hashed.pull(keys)), `step ${step} pull`);
+      const values = Float32Array.from({ length: 2 * slots.length }, () => rnd(100) / 10);
+      await hashed.push(keys, values);
+      await slotted.push(slots, values);
+      if (rnd(3) === 0) {
+        await ca.clock();
+        await cb.clock();
+      }
+    }
+    // Pushes may leave in a different key order: compare the sets per request.
+    const norm = (log: string[]) => log.map((l) => l.split(' ')[0] + ' ' + (l.split(' ')[1] ?? '').split(',').sort().join(','));
+    t.deepEqual(norm(tb.log), norm(ta.log), `additive ${additive}: requests`);
+    t.deepEqual(cb.stats, ca.stats, `additive ${additive}: counters`);
+    t.true(ca.stats.keysServedLocally > 0 && ca.stats.keysFetched > 0);
+  }
+});
+
+test('slot-addressed cache: bad slots and sizes are refused with the table named', async (t) => {
+  const table = recordingTable(1);
+  const cache = new SspClientCache(async () => {}, { staleness: 1 });
+  const c = cache.slotTable(table, K(5, 6));
+  await t.throwsAsync(c.pull(Uint32Array.of(0, 2)), { message: /rec\.pull: expected a slot < 2 for 'slots\[1\]'/ });
+  await t.throwsAsync(c.push(Uint32Array.of(1), Float32Array.of(1, 2)), { message: /rec\.push.*slots\.length \* 1 = 1 floats/ });
+  await t.throwsAsync(c.pull([0] as unknown as Uint32Array), { message: /rec\.pull.*Uint32Array/ });
+  t.throws(() => cache.slotTable(table, [5n] as unknown as BigUint64Array), { message: /slotKeys/ });
+});
