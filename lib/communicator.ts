@@ -6,7 +6,7 @@ import { checkBuffer, dtypeOf, type CollectiveBuffer } from './dtype.js';
 import { native, NATIVE_ERROR_CODE, OP_KIND, REDUCE_OP, toShoalError, type NativeComm, type OpName } from './native.js';
 import type { CoordinatorClient } from './coordinator_client.js';
 import type { PsClient } from './ps/client.js';
-import { telemetry } from './telemetry.js';
+import { preciseNow, telemetry } from './telemetry.js';
 import { faultBeforeSubmit } from './fault_injection.js';
 import { epochOfWorldGroup, worldGroupName } from './coordinator_protocol.js';
 import { recoveryEnabled } from './recovery/recovery_env.js';
@@ -452,7 +452,7 @@ export class Communicator {
   }
 
   /** Runs one op: closed check, fault injection, telemetry, error mapping with the caller's stack. */
-  async #run(op: OpName, bytes: number, options: CollectiveOptions, call: () => Promise<void>): Promise<void> {
+  async #run(op: OpName, bytes: number, options: CollectiveOptions, call: () => Promise<void> | undefined): Promise<void> {
     if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
     this.#timeout(op, options);
     if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
@@ -460,10 +460,6 @@ export class Communicator {
       await new Promise((resolve) => setTimeout(resolve, 0));
       lastTimerTurn = Date.now();
     }
-    // Capture the caller's stack now (formatted only if needed): the rejection arrives from
-    // the comm thread without one.
-    const site: { stack?: string } = {};
-    Error.captureStackTrace(site, Communicator.prototype[op]);
     const seq = this.#seq;
     if (epochOfWorldGroup(this.#group) !== null) {
       // Fault injection (SHOAL_INJECT, docs/fault_injection.md): may kill, exit or delay this rank here.
@@ -475,14 +471,23 @@ export class Communicator {
         for (const c of this.#children) c.abort(drop.reason);
       }
     }
-    let pending: Promise<void>;
+    const start = preciseNow();
+    let pending: Promise<void> | undefined;
     try {
       pending = call();
     } catch (err) {
       throw toShoalError(err, { rank: this.rank, op });
     }
     this.#seq++;
-    const settled = telemetry.collective(op, this.#group, seq, bytes);
+    const settled = telemetry.collective(op, this.#group, seq, bytes, start);
+    if (pending === undefined) {
+      settled(true); // a small op that this thread ran to the end (native/runtime/engine.cc runHere)
+      return;
+    }
+    // Capture the caller's stack now (formatted only if needed): the rejection arrives from
+    // the comm thread without one. Only here: the capture costs ~10 us, more than a small op.
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site, Communicator.prototype[op]);
     try {
       await pending;
       settled(true);

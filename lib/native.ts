@@ -88,7 +88,7 @@ export interface NativeComm {
     reduceOp: number,
     root: number,
     timeoutMs: number,
-  ): Promise<void>;
+  ): Promise<void> | undefined; // undefined: a small op that finished, successfully, during the call
   /** Ring reduce-scatter; counts[i] elements of send go to rank i (native/collectives/reduce_scatter.cc). */
   reduceScatter(send: NativeBuffer, recv: NativeBuffer, counts: number[], reduceOp: number, timeoutMs: number): Promise<void>;
   /** Ring allgather of counts[i] elements from rank i (native/collectives/all_gatherv.cc). */

@@ -12,7 +12,7 @@ void allReduce(Context& c, void* buf, size_t count) {
   if (c.useHierarchy()) return allReduceHierarchical(c, buf, count);
   const size_t bytes = count * c.elementBytes();
   // Count 0 still exchanges (empty) frames, so a rank that disagrees on the count is caught.
-  if (bytes <= c.tuning.smallMessageBytes || count < static_cast<size_t>(c.size())) {
+  if (smallAlgorithm(c, bytes) || count < static_cast<size_t>(c.size())) {
     allReduceRecursiveDoubling(c, buf, count);
   } else {
     allReduceRing(c, buf, count);
