@@ -58,10 +58,12 @@ export interface NativeCommOptions {
   queueSpinUs?: number;
   /** Pin the comm thread to this CPU (-1 or absent: no pinning). */
   cpu?: number;
-  /** For a small op on an idle engine, the JS thread waits this long (µs) for the result before going async. */
+  /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it. */
   syncWaitUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;
+  /** Up to this size, allReduce/bcast/reduceTo on at most 4 ranks send straight to every rank that needs the data (one hop). */
+  directMaxBytes?: number;
   /** Data channel to peers on this host: 'auto' (shared memory when on one host, default), 'tcp' or 'shm'. */
   transport?: 'auto' | 'tcp' | 'shm';
   /** Shared-memory ring size per direction per same-host pair (multiple of 4096). */

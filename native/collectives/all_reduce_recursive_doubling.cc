@@ -15,12 +15,6 @@
 namespace shoal {
 namespace collectives {
 
-void allReduceRecursiveDoubling(Context& c, void* buf, size_t count) {
-  StepPlan plan;
-  planAllReduceRecursiveDoubling(c, plan, buf, count);
-  plan.run(c);
-}
-
 void planAllReduceRecursiveDoubling(Context& c, StepPlan& plan, void* buf, size_t count) {
   const int p = c.size();
   const int r = c.rank();

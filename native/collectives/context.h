@@ -41,6 +41,8 @@ class Scratch {
 struct Tuning {
   size_t smallMessageBytes = 64 << 10;  // at or below: latency-optimal algorithms
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
+  int directMaxRanks = 4;               // direct_small.cc: one hop instead of log2(p) ...
+  size_t directMaxBytes = 4 << 10;      // ... for messages up to this size
   bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
 };
 
@@ -91,16 +93,10 @@ struct Context {
 
 // Entry points, dispatched by op kind in the engine. Buffers are the caller's memory.
 void allReduce(Context& c, void* buf, size_t count);
-// True when allReduce, bcast and reduceTo of `bytes` take their latency-optimal algorithm
-// (the ones a StepPlan can hold: step_plan.h); the same answer on every rank.
-bool smallAlgorithm(const Context& c, size_t bytes);
 void allReduceRing(Context& c, void* buf, size_t count);
-void allReduceRecursiveDoubling(Context& c, void* buf, size_t count);
 void bcast(Context& c, void* buf, size_t count, int root);
-void bcastBinomialTree(Context& c, void* buf, size_t bytes, int root);
 void bcastPipelinedChain(Context& c, void* buf, size_t bytes, int root);
 void reduceTo(Context& c, void* buf, size_t count, int root);
-void reduceToBinomialTree(Context& c, void* buf, size_t count, int root);
 void reduceToPipelinedChain(Context& c, void* buf, size_t count, int root);
 void allGather(Context& c, const void* send, void* recv, size_t count);
 // Hierarchical forms (Context::useHierarchy): within each host, then among host leaders.

@@ -32,18 +32,28 @@ bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, 
   const bool planned = kind == transport::OpKind::kAllReduce || kind == transport::OpKind::kBcast || kind == transport::OpKind::kReduceTo;
   if (!planned || c.useHierarchy()) return false;
   if (c.size() == 1) return true;  // in place: nothing to exchange
-  const bool small = smallAlgorithm(c, count * c.elementBytes());
-  // The same choices as the dispatchers (all_reduce.cc, bcast.cc, reduce_to.cc).
+  const size_t bytes = count * c.elementBytes();
+  const bool small = smallAlgorithm(c, bytes);
+  // Count 0 still exchanges (empty) frames, so a rank that disagrees on the count is caught.
+  if (small && directAlgorithm(c, bytes)) {
+    switch (kind) {
+      case transport::OpKind::kAllReduce: planAllReduceDirect(c, plan, buf, count); break;
+      case transport::OpKind::kBcast: planBcastDirect(c, plan, buf, bytes, root); break;
+      default: planReduceToDirect(c, plan, buf, count, root); break;
+    }
+    return true;
+  }
   if (kind == transport::OpKind::kAllReduce && (small || count < static_cast<size_t>(c.size()))) {
     planAllReduceRecursiveDoubling(c, plan, buf, count);
     return true;
   }
   if (!small) return false;
-  switch (kind) {
-    case transport::OpKind::kBcast: planBcastBinomialTree(c, plan, buf, count * c.elementBytes(), root); return true;
-    case transport::OpKind::kReduceTo: planReduceToBinomialTree(c, plan, buf, count, root); return true;
-    default: return false;
+  if (kind == transport::OpKind::kBcast) {
+    planBcastBinomialTree(c, plan, buf, bytes, root);
+  } else {
+    planReduceToBinomialTree(c, plan, buf, count, root);
   }
+  return true;
 }
 
 }  // namespace collectives

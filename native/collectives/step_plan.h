@@ -41,14 +41,24 @@ class StepPlan {
   size_t next_ = 0;
 };
 
+// True when allReduce, bcast and reduceTo of `bytes` take a latency-optimal algorithm (a plan
+// below); the same answer on every rank.
+bool smallAlgorithm(const Context& c, size_t bytes);
 // The plans of the small collectives (the blocking entry points in context.h run them to the
 // end). `buf` is the caller's buffer; scratch comes from c.scratch.
 void planAllReduceRecursiveDoubling(Context& c, StepPlan& plan, void* buf, size_t count);
 void planBcastBinomialTree(Context& c, StepPlan& plan, void* buf, size_t bytes, int root);
 void planReduceToBinomialTree(Context& c, StepPlan& plan, void* buf, size_t count, int root);
 void planBarrier(Context& c, StepPlan& plan);
-// The plan `kind` takes for this op when it takes one (smallAlgorithm(), no hierarchy):
-// false means the op must run through its blocking entry point on the comm thread.
+// direct_small.cc: one hop on few ranks, for tiny messages (directAlgorithm()).
+bool directAlgorithm(const Context& c, size_t bytes);
+void planAllReduceDirect(Context& c, StepPlan& plan, void* buf, size_t count);
+void planReduceToDirect(Context& c, StepPlan& plan, void* buf, size_t count, int root);
+void planBcastDirect(Context& c, StepPlan& plan, void* buf, size_t bytes, int root);
+// The plan `kind` takes for this op when it takes one (smallAlgorithm(), no hierarchy): the
+// one place that picks the small algorithms, for the comm thread's dispatchers (all_reduce.cc,
+// bcast.cc, reduce_to.cc) and the calling thread's runHere alike. False: the op takes a
+// large-message or hierarchical algorithm.
 bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, size_t count, int root);
 
 }  // namespace collectives
