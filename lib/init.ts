@@ -38,7 +38,6 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const t: CommunicatorRuntime['tuning'] = {};
   const small = numberFromEnv(env, 'SHOAL_SMALL_MESSAGE_BYTES');
   const seg = numberFromEnv(env, 'SHOAL_SEGMENT_BYTES');
-  const direct = numberFromEnv(env, 'SHOAL_DIRECT_MAX_BYTES');
   // Spinning threads yield the core (sched_yield), so the defaults also win with more ranks
   // than cores (measured at np 4 on 2 cores; see BENCHMARKS.md). These override them.
   const spin = numberFromEnv(env, 'SHOAL_SPIN_US');
@@ -47,7 +46,6 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const frame = numberFromEnv(env, 'SHOAL_MAX_FRAME_BYTES');
   if (small !== undefined) t.smallMessageBytes = small;
   if (seg !== undefined) t.segmentBytes = seg;
-  if (direct !== undefined) t.directMaxBytes = direct;
   if (spin !== undefined) t.spinUs = spin;
   if (queueSpin !== undefined) t.queueSpinUs = queueSpin;
   if (syncWait !== undefined) t.syncWaitUs = syncWait;

@@ -62,8 +62,6 @@ export interface NativeCommOptions {
   syncWaitUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;
-  /** Up to this size, allReduce/bcast/reduceTo on at most 4 ranks send straight to every rank that needs the data (one hop). */
-  directMaxBytes?: number;
   /** Data channel to peers on this host: 'auto' (shared memory when on one host, default), 'tcp' or 'shm'. */
   transport?: 'auto' | 'tcp' | 'shm';
   /** Shared-memory ring size per direction per same-host pair (multiple of 4096). */

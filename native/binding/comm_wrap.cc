@@ -62,7 +62,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 }
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?,
-//                  smallMessageBytes?, segmentBytes?, directMaxBytes?, transport?, shmRingBytes?, hierarchical?, hostId? })
+//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -83,7 +83,6 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 1000));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
-  cfg.tuning.directMaxBytes = static_cast<size_t>(optionalInt64(o, "directMaxBytes", "NativeComm", 0, 1LL << 40, 4 << 10));
   if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
     if (!o.Get("hierarchical").IsBoolean()) throw Napi::TypeError::New(env, "NativeComm: 'hierarchical' must be a boolean");
     cfg.tuning.hierarchical = o.Get("hierarchical").As<Napi::Boolean>().Value();

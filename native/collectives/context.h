@@ -41,8 +41,6 @@ class Scratch {
 struct Tuning {
   size_t smallMessageBytes = 64 << 10;  // at or below: latency-optimal algorithms
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
-  int directMaxRanks = 4;               // direct_small.cc: one hop instead of log2(p) ...
-  size_t directMaxBytes = 4 << 10;      // ... for messages up to this size
   bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
 };
 

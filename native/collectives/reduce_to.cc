@@ -1,6 +1,5 @@
 // reduceTo (MPI_Reduce): the reduction lands in the root's buffer; other ranks' buffers are
-// left unchanged. Direct sends to the root for tiny messages on a few ranks (direct_small.cc),
-// binomial tree for other small messages, pipelined chain for large ones.
+// left unchanged. Binomial tree for small messages, pipelined chain for large ones.
 //
 // Binomial tree (v = (r - root) mod p): in round k a rank with bit k set sends its partial
 // result to v - 2^k and stops; otherwise it receives from v + 2^k (if it exists) and
@@ -24,7 +23,7 @@ void reduceTo(Context& c, void* buf, size_t count, int root) {
   const int p = c.size();
   if (p == 1) return;
   if (c.useHierarchy()) return reduceToHierarchical(c, buf, count, root);
-  StepPlan small;  // direct sends or binomial tree (step_plan.cc: planSmallOp)
+  StepPlan small;  // binomial tree (step_plan.cc: planSmallOp)
   if (planSmallOp(c, small, transport::OpKind::kReduceTo, buf, count, root)) return small.run(c);
   reduceToPipelinedChain(c, buf, count, root);
 }

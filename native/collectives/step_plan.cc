@@ -35,14 +35,6 @@ bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, 
   const size_t bytes = count * c.elementBytes();
   const bool small = smallAlgorithm(c, bytes);
   // Count 0 still exchanges (empty) frames, so a rank that disagrees on the count is caught.
-  if (small && directAlgorithm(c, bytes)) {
-    switch (kind) {
-      case transport::OpKind::kAllReduce: planAllReduceDirect(c, plan, buf, count); break;
-      case transport::OpKind::kBcast: planBcastDirect(c, plan, buf, bytes, root); break;
-      default: planReduceToDirect(c, plan, buf, count, root); break;
-    }
-    return true;
-  }
   if (kind == transport::OpKind::kAllReduce && (small || count < static_cast<size_t>(c.size()))) {
     planAllReduceRecursiveDoubling(c, plan, buf, count);
     return true;

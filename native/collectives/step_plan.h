@@ -50,11 +50,6 @@ void planAllReduceRecursiveDoubling(Context& c, StepPlan& plan, void* buf, size_
 void planBcastBinomialTree(Context& c, StepPlan& plan, void* buf, size_t bytes, int root);
 void planReduceToBinomialTree(Context& c, StepPlan& plan, void* buf, size_t count, int root);
 void planBarrier(Context& c, StepPlan& plan);
-// direct_small.cc: one hop on few ranks, for tiny messages (directAlgorithm()).
-bool directAlgorithm(const Context& c, size_t bytes);
-void planAllReduceDirect(Context& c, StepPlan& plan, void* buf, size_t count);
-void planReduceToDirect(Context& c, StepPlan& plan, void* buf, size_t count, int root);
-void planBcastDirect(Context& c, StepPlan& plan, void* buf, size_t bytes, int root);
 // The plan `kind` takes for this op when it takes one (smallAlgorithm(), no hierarchy): the
 // one place that picks the small algorithms, for the comm thread's dispatchers (all_reduce.cc,
 // bcast.cc, reduce_to.cc) and the calling thread's runHere alike. False: the op takes a

@@ -1,7 +1,6 @@
 // The small-op paths of native/runtime/engine.cc: an op the JS thread starts itself
 // (runHere) and the comm thread finishes when a peer is late, and ops queued behind each
-// other, at np 2-4 (direct one-hop algorithms) and 5 (tree and recursive doubling); over
-// TCP and shared memory.
+// other, at np 2-5 (power of two or not); over TCP and shared memory.
 import test from 'ava';
 
 import { runRanks } from '../helpers/run_job.js';
