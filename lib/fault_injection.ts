@@ -11,6 +11,7 @@
 import { writeSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { OP_KIND, type OpName } from './native.js';
+import { fmix32 } from './rng.js';
 
 export const INJECT_KINDS = ['kill', 'delay', 'drop-connection', 'exit'] as const;
 export type InjectKind = (typeof INJECT_KINDS)[number];
@@ -146,16 +147,6 @@ function parseRule(text: string, index: number): InjectRule {
     if (rule.rank !== undefined && rule.rank === rule.peer) throw fail(`peer must differ from rank, got ${rule.peer}`);
   }
   return rule;
-}
-
-/** murmur3's 32-bit finalizer. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** A number in [0, 1) that depends only on (seed, rank, seq): the `prob` decision. */

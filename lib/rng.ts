@@ -2,6 +2,16 @@
 // a seeded sfc32 stream and a stateless hash (for planted parameters that must be recomputable from (seed, index) alone,
 // e.g. by tests). Not cryptographic; identical on every platform.
 
+/** murmur3's 32-bit finalizer: every input bit reaches every output bit. */
+export function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 /** 32-bit integer hash (murmur3's fmix32 over a few words). */
 export function hash32(a: number, b = 0, c = 0): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35) ^ Math.imul(c ^ 0x165667b1, 0x27d4eb2f);

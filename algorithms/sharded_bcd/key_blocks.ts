@@ -3,16 +3,7 @@
 // layout (consecutive small ids, or ids spread over 2^64), and every rank puts a key in the
 // same block without a word exchanged. A block's keys live wherever the servers' ring puts
 // them (one table per block, block_tables.ts), so each server holds its share of every block.
-
-/** fmix32 of MurmurHash3: every input bit reaches every output bit. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { fmix32 } from '../../lib/rng.js';
 
 /** The block of each key (uint64, read as two little-endian 32-bit halves: no BigInt arithmetic). */
 export function blockOfKeys(keys: BigUint64Array, numBlocks: number): Uint32Array {
