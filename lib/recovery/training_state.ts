@@ -116,7 +116,14 @@ export class TrainingState<T extends object> {
     if (comm.size === 1) return;
     const counts = new Float64Array(comm.size);
     // -1: this rank could not read the checkpoint it was asked to resume from.
-    await comm.allGather(new Float64Array([this.#resumeError ? -1 : this.commits]), counts);
+    try {
+      await comm.allGather(new Float64Array([this.#resumeError ? -1 : this.commits]), counts);
+    } catch (err) {
+      // The others may have their answer and exit before this rank's allGather completes: a
+      // rank that could not read its checkpoint reports that, not the peers it saw go.
+      if (this.#resumeError) throw this.#resumeError;
+      throw err;
+    }
     if (this.#resumeError) throw this.#resumeError;
     const failed = counts.indexOf(-1);
     if (failed >= 0) throw new ConfigError('ERR_CONFIG', `--resume failed on rank ${failed} (its message says why)`);
