@@ -140,8 +140,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
 }
 
 // The sharded model (--servers) runs TRON, L-BFGS, OWL-QN and BCD and keeps ids as 64-bit keys;
-// only L-BFGS/OWL-QN have checkpoints and restarts, BCD has no model file yet: refuse what
-// each would otherwise ignore.
+// BCD has no checkpoints, restarts or model file yet: refuse what each would otherwise ignore.
 function checkShardedArgs(
   out: TrainArgs,
   v: { 'model-out'?: unknown; 'hash-bits'?: unknown; 'max-features'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown; 'bcd-blocks'?: unknown; 'bcd-parallel'?: unknown },
@@ -150,11 +149,6 @@ function checkShardedArgs(
   if (solver !== 'tron' && solver !== 'lbfgs' && solver !== 'owlqn' && solver !== 'bcd') throw usage(`--servers needs --solver tron, lbfgs, owlqn or bcd (${solver} keeps a dense model on every rank)`);
   if (solver === 'bcd') checkShardedBcdArgs(out, v);
   else if (v['bcd-blocks'] !== undefined || v['bcd-parallel'] !== undefined) throw usage(`--${v['bcd-blocks'] !== undefined ? 'bcd-blocks' : 'bcd-parallel'} needs --solver bcd`);
-  if (solver === 'tron') {
-    const rec = out.recovery;
-    const flag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : null;
-    if (flag) throw usage(`${flag} does not apply with --solver tron --servers yet (tron, the default with --servers, has no checkpoint or restart; add --solver lbfgs or owlqn)`);
-  }
   if ((solver === 'lbfgs' || solver === 'owlqn') && out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 13 + 2m slots of at most 255)`);
   for (const flag of ['hash-bits', 'max-features'] as const) {
     if (v[flag] !== undefined) throw usage(`--${flag} does not apply with --servers (ids are kept as 64-bit keys)`);
@@ -170,7 +164,7 @@ function checkShardedBcdArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'block-
   if (v['model-out'] !== undefined) throw usage('--model-out does not apply with --solver bcd --servers yet (the model stays on the servers; use --metrics-out, or --solver lbfgs/owlqn for a keyed model file)');
   const rec = out.recovery;
   const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : null;
-  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --solver bcd --servers yet (no checkpoint or recovery for sharded BCD; lbfgs and owlqn have them)`);
+  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --solver bcd --servers yet (no checkpoint or recovery for sharded BCD; tron, lbfgs and owlqn have them)`);
   if (v['block-size'] !== undefined) throw usage('--block-size does not apply with --servers (blocks are ranges of the hashed key space: use --bcd-blocks N)');
   if (v['bcd-hessian'] === 'block') throw usage('--bcd-hessian block does not apply with --servers (the step is per key, from the Hessian diagonal, computed on the servers)');
 }

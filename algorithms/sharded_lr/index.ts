@@ -2,7 +2,7 @@
 // --servers K`, KunPeng's L-BFGS layout): w, the gradient, the direction and the L-BFGS pairs
 // live on the servers by uint64 feature key, in vector tables (lib/ps/vector_program.ts);
 // no process holds a dense vector over the id space. Rank 0 drives the solver
-// (quasi_newton.ts) and broadcasts a command before every evaluation; every rank then pulls
+// (quasi_newton.ts) and broadcasts a command before every evaluation (command_loop.ts); every rank then pulls
 // the weights of its own rows' keys, runs the native loss-and-gradient pass, pushes its sparse
 // gradient and joins one scalar allReduce (evaluator.ts).
 import type { Collective } from '../common/collective.js';
@@ -11,12 +11,12 @@ import { predictProbabilities } from '../common/logistic.js';
 import type { LrParams } from '../lbfgs_lr/params.js';
 import { penaltyOf } from '../lbfgs_lr/params.js';
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
-import { ShoalError } from '../../lib/errors.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import { ShardedEvaluator } from './evaluator.js';
 import { shardedQuasiNewton, type QnDriverState } from './quasi_newton.js';
 import type { ShardedRunCommits } from './run_commits.js';
-import { shardedTron } from './sharded_tron.js';
+import { driveFromRank0 } from './command_loop.js';
+import { shardedTron, type TronDriverState } from './sharded_tron.js';
 import { ShardedVectors } from './sharded_vectors.js';
 import { MAX_SHARDED_M, slotsFor, X } from './slots.js';
 
@@ -26,10 +26,10 @@ export { MAX_SHARDED_M } from './slots.js';
 export const SHARDED_SOLVERS = ['tron', 'lbfgs', 'owlqn'] as const;
 
 const EVAL = 1;
-const DONE = 2;
-const FAILED = 3;
-const COMMIT = 4;
 const REASONS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
+
+/** What a sharded solver's driver commits (run_commits.ts). */
+export type ShardedDriverState = QnDriverState | TronDriverState;
 
 /** The dense quasi-Newton result's fields, without the weight vector (it stays on the servers). */
 export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {
@@ -64,35 +64,26 @@ export async function trainSharded(
   keys: BigUint64Array,
   params: LrParams,
   onIteration?: (info: IterationInfo) => void,
-  commits: ShardedRunCommits<QnDriverState> | null = null,
+  commits: ShardedRunCommits<ShardedDriverState> | null = null,
 ): Promise<ShardedTrainResult> {
-  if (params.solver === 'tron') {
-    // TRON's programs are not safe to run twice (run_commits.ts covers L-BFGS/OWL-QN only).
-    if (commits) throw new RangeError('lr --servers: tron has no checkpoint or restart support yet (use lbfgs or owlqn)');
-    return shardedTron(comm, ps, data, keys, params, onIteration);
-  }
+  if (params.solver === 'tron') return shardedTron(comm, ps, data, keys, params, onIteration, commits as ShardedRunCommits<TronDriverState> | null);
   if (params.solver !== 'lbfgs' && params.solver !== 'owlqn') throw new RangeError(`lr --servers: solver '${params.solver}' does not run sharded (use tron, lbfgs or owlqn)`);
   if (params.m > MAX_SHARDED_M) throw new RangeError(`lr --servers: m = ${params.m} is above ${MAX_SHARDED_M} (a vector table holds 13 + 2m slots of at most 255)`);
   const t0 = performance.now();
   const vectors = await ShardedVectors.open(ps, 'lr', slotsFor(params.m), params.bias, true);
   const evaluator = new ShardedEvaluator(comm, data, keys, vectors, params.c);
-  const cmd = new Float64Array(9);
-  if (comm.rank === 0) {
-    const evaluate = async (): Promise<number> => {
-      cmd[0] = EVAL;
-      await comm.bcast(cmd, 0);
-      return evaluator.evaluate();
-    };
-    const onCommit = async (state: QnDriverState): Promise<void> => {
-      await commits!.commit(state);
-      if (!commits!.replicated) return;
-      cmd[0] = COMMIT;
-      await comm.bcast(cmd, 0);
-      await commits!.follow();
-    };
-    const penalty = penaltyOf(params);
-    try {
-      await commits?.prepare(async () => (await vectors.run((p) => p.countRows())).w[0]!);
+  const qnCommits = commits as ShardedRunCommits<QnDriverState> | null;
+  const penalty = penaltyOf(params);
+  const out = await driveFromRank0(comm, {
+    width: 8,
+    commits: qnCommits,
+    serve: async () => void (await evaluator.evaluate()),
+    drive: async (sender) => {
+      await qnCommits?.prepare(async () => (await vectors.run((p) => p.countRows())).w[0]!);
+      const evaluate = async (): Promise<number> => {
+        await sender.send(EVAL);
+        return evaluator.evaluate();
+      };
       const r = await shardedQuasiNewton(vectors, evaluate, {
         m: params.m,
         maxIter: params.maxIter,
@@ -100,30 +91,16 @@ export async function trainSharded(
         l2: penalty.l2,
         l1: penalty.l1,
         ...(onIteration ? { onIteration } : {}),
-        ...(commits ? { resume: commits.resume, onCommit } : {}),
+        ...(qnCommits ? { resume: qnCommits.resume, onCommit: (state: QnDriverState) => sender.commit(state) } : {}),
       });
       // Slot X (what workers pull) takes the final iterate.
       const nnz = await vectors.run((p) => p.copy(X, r.w).countNonZero(r.w).countRows());
-      cmd.set([DONE, r.objective, r.gradNorm, r.iterations, r.evaluations, REASONS.indexOf(r.reason), nnz.w[0]!, vectors.programs, nnz.w[1]!]);
-    } catch (err) {
-      // The other ranks wait for a command: tell them, then fail with the cause.
-      cmd[0] = FAILED;
-      await comm.bcast(cmd, 0).catch(() => undefined);
-      throw err;
-    }
-    await comm.bcast(cmd, 0);
-  } else {
-    for (;;) {
-      await comm.bcast(cmd, 0);
-      if (cmd[0] === EVAL) await evaluator.evaluate();
-      else if (cmd[0] === COMMIT) await commits!.follow();
-      else break;
-    }
-    if (cmd[0] === FAILED) throw new ShoalError('ERR_ABORTED', 'lr --servers: rank 0 stopped the solver (see its message)', { rank: comm.rank });
-  }
+      return [r.objective, r.gradNorm, r.iterations, r.evaluations, REASONS.indexOf(r.reason), nnz.w[0]!, vectors.programs, nnz.w[1]!];
+    },
+  });
   await evaluator.pullPoint();
   const seconds = (performance.now() - t0) / 1000;
-  const t = { objective: cmd[1]!, gradNorm: cmd[2]!, iterations: cmd[3]!, evaluations: cmd[4]!, reason: REASONS[cmd[5]!]!, modelNnz: cmd[6]!, programs: cmd[7]!, numKeys: cmd[8]! };
+  const t = { objective: out[0]!, gradNorm: out[1]!, iterations: out[2]!, evaluations: out[3]!, reason: REASONS[out[4]!]!, modelNnz: out[5]!, programs: out[6]!, numKeys: out[7]! };
   return {
     ...t,
     seconds,

@@ -15,9 +15,8 @@ import { agreeShares, lrJobMetrics, lrModelParams, modelMetrics, readShares, typ
 import { resilient } from '../../lib/recovery/resilient.js';
 import { TrainingState } from '../../lib/recovery/training_state.js';
 import { trainShardedBcd } from '../sharded_bcd/index.js';
-import { trainSharded } from './index.js';
+import { trainSharded, type ShardedDriverState } from './index.js';
 import { writeShardedModel, type KeyOwnership } from './model_file.js';
-import type { QnDriverState } from './quasi_newton.js';
 import { newShardedRunState, ShardedRunCommits, type ShardedRunState } from './run_commits.js';
 
 async function readShare(comm: Collective, files: string[], opts: LrJobOptions): Promise<ReadResult> {
@@ -30,7 +29,7 @@ export async function runShardedLrJob(comm: Collective & KeyOwnership, ps: PsCli
   const shares = await readShares(comm, opts, readShare);
   const recovery = opts.recovery ?? {};
   const state = new TrainingState<ShardedRunState>(comm, newShardedRunState(), recovery);
-  const commits = new ShardedRunCommits<QnDriverState>(comm, ps, state, { dir: recovery.dir ?? null, resume: recovery.resume ?? null });
+  const commits = new ShardedRunCommits<ShardedDriverState>(comm, ps, state, { dir: recovery.dir ?? null, resume: recovery.resume ?? null });
   return resilient(comm, state, () => trainAndReport(comm, ps, opts, t0, shares, commits));
 }
 
@@ -40,7 +39,7 @@ async function trainAndReport(
   opts: LrJobOptions,
   t0: number,
   shares: LrShares,
-  commits: ShardedRunCommits<QnDriverState>,
+  commits: ShardedRunCommits<ShardedDriverState>,
 ): Promise<LrJobMetrics> {
   const { trainData, testData, counts, testCounts } = await agreeShares(comm, opts, shares);
   const log = opts.quiet || comm.rank !== 0 ? null : (line: string) => console.log(line);
@@ -57,7 +56,7 @@ async function trainAndReport(
       : await trainSharded(
           comm, ps, trainData, keys, opts.params,
           (p) => progress({ ...p, extra: { step: p.step, ...('products' in p ? { 'cg steps': p.products as number } : {}), evals: p.evaluations } }),
-          opts.params.solver === 'tron' ? null : commits,
+          commits,
         );
   const result = sharded ?? (await trainShardedBcd(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } })));
   progress.finish();

@@ -36,9 +36,9 @@ export interface ShardedRunState {
 }
 
 /**
- * What a driver of a sharded run sees (L-BFGS/OWL-QN here; another driver on the same tables
- * plugs in the same way): the state to go on from, and commit() after every completed
- * iteration, on rank 0, while the other ranks wait for its next command.
+ * What a driver of a sharded run sees (L-BFGS/OWL-QN, TRON; command_loop.ts makes the calls):
+ * the state to go on from, and commit() after every completed iteration, on rank 0, while the
+ * other ranks wait for its next command.
  */
 export interface ShardedDriverCommits<S> {
   readonly resume: S | null;

@@ -16,6 +16,16 @@
 // are deferred the same way into the next program or command. Per Newton step: the CG steps,
 // a diagonal (one command, one push, one program), and an evaluation (a program, a command,
 // a pull and push, the loss allReduce, a program).
+//
+// Every program is safe to run twice (a lost server's program runs again on the live ones,
+// sharded_vectors.ts): no program writes a slot it reads before writing it. The CG vectors s,
+// r, d come in two sets, and a step reads one set and writes the other; the accepted point w
+// and its gradient also come in two sets (accepting writes the other one), so the point of the
+// last commit stays on the servers until the next commit (sharded_tron.ts rolls back to it).
+// The ranks' summed pushes land in G, which the next push needs cleared: the program that
+// reads them first folds G into T(p) (T(p) = G + T(p), then G = 0 and T(1-p) = 0, clearing the
+// next push's T). T(p) was 0 before, so the first run leaves T(p) = G; a second run finds G = 0
+// and leaves T(p) as it was.
 import type { VectorProgram } from '../../lib/ps/vector_program.js';
 import type { TronVectors } from '../tron/tron.js';
 import type { ShardedVectors, VectorSums } from './sharded_vectors.js';
@@ -23,16 +33,18 @@ import type { ShardedVectors, VectorSums } from './sharded_vectors.js';
 // Slots 0 and 1 are fixed by the vector table: the ranks pull X and push into G.
 const X = 0; //  the trial point during an evaluation; z = M^-1 r during CG
 const G = 1; //  the ranks' pushes (data gradient, H d's data term, diag(H)'s), summed
-const W = 2; //  the accepted point
-const GW = 3; // the objective's gradient at W
-const GT = 4; // the objective's gradient at the trial point
-const S = 5; //  CG: the step
-const R = 6; //  CG: the residual -g - H s
-const D = 7; //  CG: the direction (one step behind the ranks' until the next program)
-const HD = 8; // CG: H d
-const M = 9; //  the diagonal preconditioner
+// Two sets (0, 1) of these, see above:
+const W = (set: number): number => 2 + set; //   the accepted point
+const GW = (set: number): number => 4 + set; //  the objective's gradient at W
+const S = (set: number): number => 7 + set; //   CG: the step
+const R = (set: number): number => 9 + set; //   CG: the residual -g - H s
+const D = (set: number): number => 11 + set; //  CG: the direction (one step behind the ranks' until the next program)
+const T = (set: number): number => 15 + set; //  the ranks' summed pushes, taken out of G
+const GT = 6; // the objective's gradient at the trial point
+const HD = 13; // CG: H d (written before it is read in every program that uses it)
+const M = 14; //  the diagonal preconditioner
 /** Slots of the sharded TRON's vector table. */
-export const TRON_SLOTS = 10;
+export const TRON_SLOTS = 17;
 
 type Build = (p: VectorProgram, penalized: boolean) => void;
 
@@ -51,6 +63,12 @@ export interface NewtonCommands {
 export class ShardedTronVectors implements TronVectors {
   /** Instructions deferred to the front of the next program. */
   #pending: Build[] = [];
+  /** Which set of W, GW holds the accepted point. */
+  #iterate: number;
+  /** Which set of S, R, D the CG is at. */
+  #cg = 0;
+  /** Which T the next program that reads the pushes fills. */
+  #push = 0;
   /** The direction's beta the next product and program apply (d = z + beta d). */
   #beta = 0;
   // ||d||^2 (features), d'Md and s'Md of the direction the next product uses.
@@ -68,11 +86,26 @@ export class ShardedTronVectors implements TronVectors {
     private readonly l2: number,
     /** The preconditioner's weight on diag(H): M = (1 - a) I + a diag(H). */
     private readonly a: number,
-  ) {}
+    /** Resuming: the set holding the committed point (start() evaluates there); null: start at 0. */
+    private readonly resumeAt: number | null = null,
+  ) {
+    this.#iterate = resumeAt ?? 0;
+  }
+
+  /** Which set of slots holds the accepted point (what a commit records). */
+  get iterate(): number {
+    return this.#iterate;
+  }
+
+  /** Runs the deferred instructions now (before a commit: the committed set must be written). */
+  async flush(): Promise<void> {
+    if (this.#pending.length > 0) await this.#run(() => {});
+  }
 
   /** The final program: X takes the accepted point (what the ranks pull for predictions); counts. */
   async finish(): Promise<{ nnz: number; keys: number }> {
-    const sums = await this.#run((p) => p.copy(X, W).countNonZero(W).countRows());
+    const w = W(this.#iterate);
+    const sums = await this.#run((p) => p.copy(X, w).countNonZero(w).countRows());
     return { nnz: sums.w[0]!, keys: sums.w[1]! };
   }
 
@@ -88,45 +121,71 @@ export class ShardedTronVectors implements TronVectors {
     return sums;
   }
 
+  /** The ranks' last pushes, summed: instructions that move them from G into a T (see above), and that T. */
+  #takePushes(): { sum: number; build: Build } {
+    const sum = T(this.#push);
+    const next = T(1 - this.#push);
+    this.#push = 1 - this.#push;
+    return { sum, build: (p) => void p.lincomb(sum, 1, G, 1, sum).lincomb(G, 0, G).lincomb(next, 0, next) };
+  }
+
   /** Evaluates at X (set by `setup`): f, ||g||, and setup's reductions (first). GT = the gradient. */
   async #evaluate(setup: Build): Promise<{ f: number; gnorm: number; before: VectorSums }> {
     const before = await this.#run(setup);
     const loss = await this.commands.evaluate();
+    const g = this.#takePushes();
+    const l2 = this.l2;
     // grad = g + l2*x on the features (never the bias), as the dense LrObjective.
     const sums = await this.#run((p, pen) => {
-      if (pen && this.l2 !== 0) p.lincomb(GT, 1, G, this.l2, X);
-      else p.copy(GT, G);
-      p.lincomb(G, 0, G).dot(X, X).dot(GT, GT);
+      g.build(p, pen);
+      if (pen && l2 !== 0) p.lincomb(GT, 1, g.sum, l2, X);
+      else p.copy(GT, g.sum);
+      p.dot(X, X).dot(GT, GT);
     });
-    return { f: loss + 0.5 * this.l2 * sums.w[0]!, gnorm: Math.sqrt(sums.all[1]!), before };
+    return { f: loss + 0.5 * l2 * sums.w[0]!, gnorm: Math.sqrt(sums.all[1]!), before };
   }
 
   async start(): Promise<{ f: number; gnorm: number }> {
-    // x0 = 0: every key's slots start at zero (keys appear as the ranks pull them).
-    const r = await this.#evaluate((p) => void p.copy(X, W));
+    const at = this.resumeAt;
+    this.#push = 0;
+    // X = the committed point, or x0 = 0 (keys appear with zero slots as the ranks pull them;
+    // zeroed, as a failed first attempt may have left values). G and both T are cleared: a
+    // failure may have left part of the ranks' pushes there.
+    const r = await this.#evaluate((p) => {
+      if (at === null) p.lincomb(X, 0, X);
+      else p.copy(X, W(at));
+      p.lincomb(G, 0, G).lincomb(T(0), 0, T(0)).lincomb(T(1), 0, T(1));
+    });
     this.accept();
     return { f: r.f, gnorm: r.gnorm };
   }
 
   accept(): void {
     this.commands.accept();
-    this.#pending.push((p) => void p.copy(W, X).copy(GW, GT));
+    this.#iterate = 1 - this.#iterate;
+    const [w, gw] = [W(this.#iterate), GW(this.#iterate)];
+    this.#pending.push((p) => void p.copy(w, X).copy(gw, GT));
   }
 
   async precondition(): Promise<number> {
     await this.commands.diagonal();
-    const a = this.a;
-    // M = (1 - a) + a * (diag + l2), as the dense loop; X is free until the next CG start.
+    const h = this.#takePushes();
+    const { a, l2 } = this;
+    const gw = GW(this.#iterate);
+    // M = (1 - a) + a * (diag + l2), as the dense loop; ||g||_{M^-1} through HD (free until the next CG step).
     const sums = await this.#run((p, pen) => {
-      if (pen) p.affine(M, 1, G, this.l2);
-      else p.copy(M, G);
-      p.affine(M, a, M, 1 - a).lincomb(G, 0, G).divide(X, GW, M).dot(GW, X);
+      h.build(p, pen);
+      if (pen) p.affine(M, 1, h.sum, l2);
+      else p.copy(M, h.sum);
+      p.affine(M, a, M, 1 - a).divide(HD, gw, M).dot(gw, HD);
     });
     return Math.sqrt(sums.all[0]!);
   }
 
   async cgStart(): Promise<number> {
-    const sums = await this.#run((p) => void p.lincomb(S, 0, S).lincomb(R, -1, GW).divide(X, R, M).dot(R, X).dot(X, X));
+    this.#cg = 0;
+    const [s, r, gw] = [S(0), R(0), GW(this.#iterate)];
+    const sums = await this.#run((p) => void p.lincomb(s, 0, s).lincomb(r, -1, gw).divide(X, r, M).dot(r, X).dot(X, X));
     const rz = sums.all[0]!;
     // d = z (beta 0): ||d||^2 = z'z, d'Md = r'z, s = 0.
     this.#beta = 0;
@@ -141,20 +200,34 @@ export class ShardedTronVectors implements TronVectors {
     return { dHd: data + this.l2 * this.#dd, sMd: this.#sMd, dMd: this.#dMd };
   }
 
-  /** The deferred direction and H d = G + l2 d (the servers' sum of the ranks' pushes); G back to 0. */
-  #formDirection(p: VectorProgram, pen: boolean): void {
-    p.lincomb(D, 1, X, this.#beta, D);
-    if (pen && this.l2 !== 0) p.lincomb(HD, 1, G, this.l2, D);
-    else p.copy(HD, G);
-    p.lincomb(G, 0, G);
+  /**
+   * The deferred direction d = z + beta d into the other CG set (z = M^-1 r again: the bits
+   * the ranks pulled from X) and H d = the ranks' pushes + l2 d into HD; the CG moves to that set.
+   */
+  #nextDirection(): { from: number; to: number; build: Build } {
+    const from = this.#cg;
+    const to = 1 - from;
+    this.#cg = to;
+    const hd = this.#takePushes();
+    const { l2 } = this;
+    const beta = this.#beta;
+    const build: Build = (p, pen) => {
+      hd.build(p, pen);
+      p.divide(D(to), R(from), M).lincomb(D(to), 1, D(to), beta, D(from));
+      if (pen && l2 !== 0) p.lincomb(HD, 1, hd.sum, l2, D(to));
+      else p.copy(HD, hd.sum);
+    };
+    return { from, to, build };
   }
 
   async cgStep(alpha: number): Promise<number> {
+    const { from, to, build } = this.#nextDirection();
+    const [s, r, d] = [S(to), R(to), D(to)];
     const sums = await this.#run((p, pen) => {
-      this.#formDirection(p, pen);
-      p.dot(D, D).dot3(D, M, D);
-      p.lincomb(S, 1, S, alpha, D).lincomb(R, 1, R, -alpha, HD).divide(X, R, M);
-      p.dot(R, X).dot(X, X).dot(X, D).dot(R, D).dot(S, R).dot3(S, M, D);
+      build(p, pen);
+      p.dot(d, d).dot3(d, M, d);
+      p.lincomb(s, 1, S(from), alpha, d).lincomb(r, 1, R(from), -alpha, HD).divide(X, r, M);
+      p.dot(r, X).dot(X, X).dot(X, d).dot(r, d).dot(s, r).dot3(s, M, d);
     });
     // In program order: d'd, d'Md (of this step's d), then r'z, z'z, z'd, r'd, s'r, s'Md after it.
     const [, dMdOld, rz, , , rd, sr, sMdOld] = sums.all as [number, number, number, number, number, number, number, number];
@@ -172,15 +245,18 @@ export class ShardedTronVectors implements TronVectors {
   }
 
   async cgBoundary(tau: number): Promise<void> {
+    const { from, to, build } = this.#nextDirection();
     this.#pending.push((p, pen) => {
-      this.#formDirection(p, pen);
-      p.lincomb(S, 1, S, tau, D).lincomb(R, 1, R, -tau, HD);
+      build(p, pen);
+      p.lincomb(S(to), 1, S(from), tau, D(to)).lincomb(R(to), 1, R(from), -tau, HD);
     });
   }
 
   async trial(): Promise<{ f: number; gs: number; sr: number; snorm: number; gnorm: number }> {
-    const r = await this.#evaluate((p) => void p.lincomb(X, 1, W, 1, S).dot(GW, S).dot(S, R).dot3(S, M, S));
-    const [gs, sr, sMs] = r.before.all as [number, number, number];
-    return { f: r.f, gs, sr, snorm: Math.sqrt(sMs), gnorm: r.gnorm };
+    // After a deferred boundary step (#pending), the CG's set is already the new one.
+    const [w, gw, s, r] = [W(this.#iterate), GW(this.#iterate), S(this.#cg), R(this.#cg)];
+    const res = await this.#evaluate((p) => void p.lincomb(X, 1, w, 1, s).dot(gw, s).dot(s, r).dot3(s, M, s));
+    const [gs, sr, sMs] = res.before.all as [number, number, number];
+    return { f: res.f, gs, sr, snorm: Math.sqrt(sMs), gnorm: res.gnorm };
   }
 }

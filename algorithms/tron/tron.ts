@@ -108,7 +108,8 @@ export interface TronVectors extends CgVectors {
 
 /** TronOptions for tronOn: the committed state carries scalars only (the vectors are v's). */
 export type TronDriverOptions = Omit<TronOptions, 'onCommit' | 'resume' | 'precondition'> & {
-  onCommit?: (state: Omit<TronState, 'w'>) => void;
+  /** The state after an outer iteration; the iteration waits for a returned promise (sharded commits). */
+  onCommit?: (state: Omit<TronState, 'w'>) => void | Promise<void>;
   resume?: Omit<TronState, 'w'> | null;
   /** Bound on CG steps per Newton step (default: no bound). */
   maxCgSteps?: number;
@@ -172,7 +173,7 @@ export async function tronOn(v: TronVectors, options: TronDriverOptions = {}): P
       // No decrease left to measure in double precision: the optimum is as good as it gets.
       if (!stop && Math.abs(actual) <= 1e-12 * Math.abs(f) && Math.abs(predicted) <= 1e-12 * Math.abs(f)) stop = 'objective';
       if (!stop && !(delta > 0)) stop = 'line-search';
-      options.onCommit?.({ iteration, delta, gradNorm0: gnorm0, evaluations, products, stopped: stop });
+      await options.onCommit?.({ iteration, delta, gradNorm0: gnorm0, evaluations, products, stopped: stop });
       if (stop) {
         reason = stop;
         break;

@@ -103,7 +103,6 @@ test('flags the sharded model does not support exit 2 naming the flag', async (t
     [['--servers', '2', '--solver', 'newton-l1'], /--servers needs --solver tron, lbfgs, owlqn or bcd \(newton-l1 keeps a dense model/],
     [['--servers', '2', '--l1', '1'], /--l1 needs --solver newton-l1, owlqn or bcd \(tron minimises the L2 objective\)/],
     [['--solver', 'lbfgs', '--servers', '2', '--hash-bits', '20'], /--hash-bits does not apply with --servers/],
-    [['--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver tron --servers yet .*--solver lbfgs or owlqn/],
     [['--solver', 'bcd', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --solver bcd --servers yet/],
     [['--solver', 'bcd', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver bcd --servers yet/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
