@@ -51,7 +51,7 @@ export class ShardedVectors {
   /**
    * Builds the program twice (penalized: features; not: the bias) and runs both at once. A
    * program cut short by a lost server (replication >= 2) runs again, once every live server
-   * has seen the loss: the solvers' programs give the same slots when run twice (slots.ts).
+   * has seen the loss: the solvers' programs give the same slots when run twice (slots.ts, tron_vectors.ts).
    */
   async run(build: (p: VectorProgram, penalized: boolean) => void): Promise<VectorSums> {
     for (let attempt = 1; ; attempt++) {

@@ -55,33 +55,42 @@ async function sameRun(t: ExecutionContext, out: string, base: string, reevaluat
   t.true(worst <= 1e-8, `${out}: a weight differs by ${worst}`);
 }
 
-test.serial('L-BFGS: a SIGKILLed worker and a SIGKILLed driver (rank 0) are replaced; the run ends where the undisturbed one does', async (t) => {
-  t.timeout(480_000);
-  const base = await shoal(common('lbfgs', 'base'), 150_000);
-  t.is(base.code, 0, base.stderr);
-  t.is(metrics('base').iterations, 40, 'the run is long enough to be interrupted');
-  for (const [rank, seq] of [[1, 100], [0, 151]] as const) {
-    const out = `chaos-rank${rank}`;
-    const r = await shoal([...common('lbfgs', out), '--max-restarts', '1', '--inject', `kill:rank=${rank}:seq=${seq}`], 150_000);
-    t.is(r.code, 0, r.stderr);
-    t.regex(r.stderr, new RegExp(`rank ${rank}: kill at \\w+ seq ${seq}`));
-    t.regex(r.stderr, new RegExp(`\\[shoal\\] rank ${rank} killed by SIGKILL; starting a replacement \\(restart 1 of 1\\)`));
-    t.regex(r.stderr, new RegExp(`\\[shoal recovery\\] rank ${rank}: replacement \\(restart 1\\) joined; resuming after commit [1-9]\\d*`));
-    await sameRun(t, out, 'base');
-  }
-});
+// Kills inside the training loop after a few commits (tron: about 25 collectives per Newton step).
+for (const [solver, name, iterations, kills] of [['lbfgs', 'L-BFGS', 40, [[1, 100], [0, 151]]], ['tron', 'TRON', 7, [[1, 100], [0, 131]]]] as const) {
+  test.serial(`${name}: a SIGKILLed worker and a SIGKILLed driver (rank 0) are replaced; the run ends where the undisturbed one does`, async (t) => {
+    t.timeout(480_000);
+    const base = `${solver}-base`;
+    const r0 = await shoal(common(solver, base), 150_000);
+    t.is(r0.code, 0, r0.stderr);
+    t.is(metrics(base).iterations, iterations, 'the run is long enough to be interrupted');
+    for (const [rank, seq] of kills) {
+      const out = `${solver}-chaos-rank${rank}`;
+      const r = await shoal([...common(solver, out), '--max-restarts', '1', '--inject', `kill:rank=${rank}:seq=${seq}`], 150_000);
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stderr, new RegExp(`rank ${rank}: kill at \\w+ seq ${seq}`));
+      t.regex(r.stderr, new RegExp(`\\[shoal\\] rank ${rank} killed by SIGKILL; starting a replacement \\(restart 1 of 1\\)`));
+      t.regex(r.stderr, new RegExp(`\\[shoal recovery\\] rank ${rank}: replacement \\(restart 1\\) joined; resuming after commit [1-9]\\d*`));
+      await sameRun(t, out, base, solver === 'tron' ? 1 : 0);
+    }
+  });
+}
+
+/** A job that exits (code 9) at rank 0's collective `seq`, checkpointing every `every` iterations into `ckpt`: one snapshot generation left, no model. */
+async function killedMidway(t: ExecutionContext, solver: string, out: string, ckpt: string, every: number, seq: number): Promise<void> {
+  const killed = await shoal([...common(solver, out), '--checkpoint', ckpt, '--checkpoint-every', String(every), '--inject', `exit:rank=0:seq=${seq}:code=9`], 150_000);
+  t.is(killed.code, 9, killed.stderr);
+  t.false(existsSync(join(dir, `${out}.json`)));
+  t.true(existsSync(join(ckpt, 'checkpoint.bin')));
+  // One snapshot generation: the one the checkpoint names.
+  t.is(readdirSync(join(ckpt, 'ps')).filter((e) => e.startsWith('gen-')).length, 1);
+}
 
 test.serial('OWL-QN: a job killed mid-way resumes from its checkpoint (driver state + PS snapshot) to the same model', async (t) => {
   t.timeout(480_000);
   const base = await shoal(common('owlqn', 'owl-base'), 150_000);
   t.is(base.code, 0, base.stderr);
   const ckpt = join(dir, 'ckpt');
-  const killed = await shoal([...common('owlqn', 'owl-killed'), '--checkpoint', ckpt, '--checkpoint-every', '3', '--inject', 'exit:rank=0:seq=40:code=9'], 150_000);
-  t.is(killed.code, 9, killed.stderr);
-  t.false(existsSync(join(dir, 'owl-killed.json')));
-  t.true(existsSync(join(ckpt, 'checkpoint.bin')));
-  // One snapshot generation: the one the checkpoint names.
-  t.is(readdirSync(join(ckpt, 'ps')).filter((e) => e.startsWith('gen-')).length, 1);
+  await killedMidway(t, 'owlqn', 'owl-killed', ckpt, 3, 40);
   const copy = join(dir, 'ckpt-copy');
   cpSync(ckpt, copy, { recursive: true });
   const resumed = await shoal([...common('owlqn', 'owl-resumed'), '--resume', ckpt], 150_000);
@@ -130,31 +139,12 @@ test.serial('a parameter server SIGKILLed mid-training with --replication 2: pro
   await sameRun(t, 'srv-chaos', 'srv-base');
 });
 
-test.serial('TRON: a SIGKILLed worker and a SIGKILLed driver (rank 0) are replaced; the run ends where the undisturbed one does', async (t) => {
-  t.timeout(480_000);
-  const base = await shoal(common('tron', 'tron-base'), 150_000);
-  t.is(base.code, 0, base.stderr);
-  t.is(metrics('tron-base').iterations, 7, 'the run is long enough to be interrupted');
-  // Both inside the CG of a Newton step after a few commits (about 25 collectives per step).
-  for (const [rank, seq] of [[1, 100], [0, 131]] as const) {
-    const out = `tron-chaos-rank${rank}`;
-    const r = await shoal([...common('tron', out), '--max-restarts', '1', '--inject', `kill:rank=${rank}:seq=${seq}`], 150_000);
-    t.is(r.code, 0, r.stderr);
-    t.regex(r.stderr, new RegExp(`rank ${rank}: kill at \\w+ seq ${seq}`));
-    t.regex(r.stderr, new RegExp(`\\[shoal recovery\\] rank ${rank}: replacement \\(restart 1\\) joined; resuming after commit [1-9]\\d*`));
-    await sameRun(t, out, 'tron-base', 1);
-  }
-});
-
 test.serial('TRON: a job killed mid-way resumes from its checkpoint (driver state + PS snapshot) to the same model', async (t) => {
   t.timeout(480_000);
   const base = await shoal(common('tron', 'tron-ck-base'), 150_000);
   t.is(base.code, 0, base.stderr);
   const ckpt = join(dir, 'tron-ckpt');
-  const killed = await shoal([...common('tron', 'tron-killed'), '--checkpoint', ckpt, '--checkpoint-every', '2', '--inject', 'exit:rank=0:seq=110:code=9'], 150_000);
-  t.is(killed.code, 9, killed.stderr);
-  t.false(existsSync(join(dir, 'tron-killed.json')));
-  t.is(readdirSync(join(ckpt, 'ps')).filter((e) => e.startsWith('gen-')).length, 1);
+  await killedMidway(t, 'tron', 'tron-killed', ckpt, 2, 110);
   const resumed = await shoal([...common('tron', 'tron-resumed'), '--resume', ckpt], 150_000);
   t.is(resumed.code, 0, resumed.stderr);
   await sameRun(t, 'tron-resumed', 'tron-ck-base', 1);
