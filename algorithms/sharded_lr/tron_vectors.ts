@@ -18,7 +18,8 @@
 // a pull and push, the loss allReduce, a program).
 //
 // Every program is safe to run twice (a lost server's program runs again on the live ones,
-// sharded_vectors.ts): no program writes a slot it reads before writing it. The CG vectors s,
+// sharded_vectors.ts): no program writes a slot it reads before writing it, except to zero it
+// (0 a is 0 however often it runs) and the folds of G below. The CG vectors s,
 // r, d come in two sets, and a step reads one set and writes the other; the accepted point w
 // and its gradient also come in two sets (accepting writes the other one), so the point of the
 // last commit stays on the servers until the next commit (sharded_tron.ts rolls back to it).
