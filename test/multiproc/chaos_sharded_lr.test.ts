@@ -75,8 +75,13 @@ for (const [solver, name, iterations, kills] of [['lbfgs', 'L-BFGS', 40, [[1, 10
   });
 }
 
-/** A job that exits (code 9) at rank 0's collective `seq`, checkpointing every `every` iterations into `ckpt`: one snapshot generation left, no model. */
-async function killedMidway(t: ExecutionContext, solver: string, out: string, ckpt: string, every: number, seq: number): Promise<void> {
+/**
+ * The undisturbed run `base`, then the same job exiting (code 9) at rank 0's collective `seq`,
+ * checkpointing every `every` iterations into `ckpt`: one snapshot generation left, no model.
+ */
+async function killedMidway(t: ExecutionContext, solver: string, base: string, out: string, ckpt: string, every: number, seq: number): Promise<void> {
+  const undisturbed = await shoal(common(solver, base), 150_000);
+  t.is(undisturbed.code, 0, undisturbed.stderr);
   const killed = await shoal([...common(solver, out), '--checkpoint', ckpt, '--checkpoint-every', String(every), '--inject', `exit:rank=0:seq=${seq}:code=9`], 150_000);
   t.is(killed.code, 9, killed.stderr);
   t.false(existsSync(join(dir, `${out}.json`)));
@@ -87,10 +92,8 @@ async function killedMidway(t: ExecutionContext, solver: string, out: string, ck
 
 test.serial('OWL-QN: a job killed mid-way resumes from its checkpoint (driver state + PS snapshot) to the same model', async (t) => {
   t.timeout(480_000);
-  const base = await shoal(common('owlqn', 'owl-base'), 150_000);
-  t.is(base.code, 0, base.stderr);
   const ckpt = join(dir, 'ckpt');
-  await killedMidway(t, 'owlqn', 'owl-killed', ckpt, 3, 40);
+  await killedMidway(t, 'owlqn', 'owl-base', 'owl-killed', ckpt, 3, 40);
   const copy = join(dir, 'ckpt-copy');
   cpSync(ckpt, copy, { recursive: true });
   const resumed = await shoal([...common('owlqn', 'owl-resumed'), '--resume', ckpt], 150_000);
@@ -141,10 +144,8 @@ test.serial('a parameter server SIGKILLed mid-training with --replication 2: pro
 
 test.serial('TRON: a job killed mid-way resumes from its checkpoint (driver state + PS snapshot) to the same model', async (t) => {
   t.timeout(480_000);
-  const base = await shoal(common('tron', 'tron-ck-base'), 150_000);
-  t.is(base.code, 0, base.stderr);
   const ckpt = join(dir, 'tron-ckpt');
-  await killedMidway(t, 'tron', 'tron-killed', ckpt, 2, 110);
+  await killedMidway(t, 'tron', 'tron-ck-base', 'tron-killed', ckpt, 2, 110);
   const resumed = await shoal([...common('tron', 'tron-resumed'), '--resume', ckpt], 150_000);
   t.is(resumed.code, 0, resumed.stderr);
   await sameRun(t, 'tron-resumed', 'tron-ck-base', 1);
