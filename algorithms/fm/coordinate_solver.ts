@@ -411,25 +411,36 @@ async function sweep(
 /** Coordinates (0: w, 1 + f: v_f) per step at most: a step's sums per feature grow with the square of its width. */
 export const MAX_STEP_WIDTH = 16;
 
+/**
+ * Sums one step exchanges at most (32 MiB of limbs each way): a block with very many features
+ * (hashed ids) takes narrower steps, more allReduces of fewer bytes, down to one coordinate per
+ * step (2 sums per feature).
+ */
+export const MAX_STEP_SUMS = 1 << 21;
+
 /** One step of an iteration: a block of features and a range [lo, hi) of their coordinates. */
-interface Step {
+export interface Step {
   block: Int32Array;
   blockIndex: number;
   lo: number;
   hi: number;
 }
 
-/** Block by block, each feature's k + 1 coordinates in as few ranges of at most MAX_STEP_WIDTH as there can be, of equal width. */
 /** A step's exact sums per feature (native/fm/coordinate_kernels.h stepSums): Gram lower triangle, sum h e, and for the first step sum h. */
 function sumsPerFeature(width: number, withOnes: boolean): number {
   return (width * (width + 1)) / 2 + width * (withOnes ? 2 : 1);
 }
 
-function iterationSteps(blocks: Int32Array[], k: number): Step[] {
-  const ranges = Math.ceil((k + 1) / MAX_STEP_WIDTH);
-  const width = Math.ceil((k + 1) / ranges);
+/**
+ * Block by block, each feature's k + 1 coordinates in as few ranges of equal width as the
+ * limits allow (at most MAX_STEP_WIDTH coordinates and MAX_STEP_SUMS sums per step).
+ */
+export function iterationSteps(blocks: Int32Array[], k: number): Step[] {
   const steps: Step[] = [];
   blocks.forEach((block, blockIndex) => {
+    let ranges = Math.ceil((k + 1) / MAX_STEP_WIDTH);
+    while (ranges < k + 1 && block.length * sumsPerFeature(Math.ceil((k + 1) / ranges), true) > MAX_STEP_SUMS) ranges++;
+    const width = Math.ceil((k + 1) / ranges);
     for (let lo = 0; lo < k + 1; lo += width) steps.push({ block, blockIndex, lo, hi: Math.min(k + 1, lo + width) });
   });
   return steps;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { Rng } from '../helpers/mulberry_rng.js';
-import { trainFmCoordinate, scoreSample, type FmCoordinateOptions } from '../../algorithms/fm/coordinate_solver.js';
+import { iterationSteps, trainFmCoordinate, scoreSample, MAX_STEP_SUMS, type FmCoordinateOptions } from '../../algorithms/fm/coordinate_solver.js';
 import { CoordinateStream, STREAM } from '../../algorithms/fm/coordinate_stream.js';
 import { ExactSums } from '../../algorithms/fm/exact_sums.js';
 import { featureBlocks } from '../../algorithms/fm/feature_blocks.js';
@@ -218,6 +218,18 @@ test('a step draws every coordinate of a feature as libFM would, one at a time o
   t.true(Math.abs(params[0]! - (sums.value(1) + fx.params[0]! * sums.value(0)) / sums.value(0)) < 1e-12);
   native.fm.drawBlock(fx.block, fx.featureIds, params, k, 0, 1, false, new Float64Array(24), 0, seed, STREAM.w, STREAM.v, 1, 1, zero, zero, false, 0, new Float64Array(6), new Float64Array(6));
   t.is(params[0], 0);
+});
+
+test('iteration steps: one per block up to 16 coordinates, equal ranges above, narrower for blocks with very many features', (t) => {
+  const ranges = (blockLength: number, k: number) => iterationSteps([new Int32Array(blockLength)], k).map((s) => `${s.lo}-${s.hi}`);
+  t.deepEqual(ranges(1000, 8), ['0-9']);
+  t.deepEqual(ranges(1000, 15), ['0-16']);
+  t.deepEqual(ranges(1000, 40), ['0-14', '14-28', '28-41']);
+  t.is(iterationSteps([new Int32Array(5), new Int32Array(7)], 8).length, 2);
+  // k = 8 with ~2^21 / 63 features or more: narrower steps keep a step's sums under the limit.
+  const big = iterationSteps([new Int32Array(300_000)], 8);
+  t.true(big.length > 1 && big.every((s) => 300_000 * (((s.hi - s.lo) * (s.hi - s.lo + 1)) / 2 + 2 * (s.hi - s.lo)) <= MAX_STEP_SUMS || s.hi - s.lo === 1), big.map((s) => `${s.lo}-${s.hi}`).join(' '));
+  t.is(big[big.length - 1]!.hi, 9);
 });
 
 test('native probit residuals follow the JS coordinate stream', (t) => {
