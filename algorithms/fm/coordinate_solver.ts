@@ -21,7 +21,8 @@
 // native/fm/coordinate_kernels.h), and updates its own rows. The first block's exchange also
 // carries [sum e^2, sum e] for alpha and w0; the hyper-parameters are drawn by every rank from
 // the replicated parameters, without an exchange. Per iteration: one allReduce per block
-// (MovieLens u1: 2; k + 1 > MAX_STEP_WIDTH splits a block's coordinates into several steps).
+// (MovieLens u1: 2; k + 1 > MAX_STEP_WIDTH, or a block with more sums than MAX_STEP_SUMS,
+// splits a block's coordinates into several steps).
 // The passes over the rows, the draws and the probit targets are native (native/fm/).
 //
 // The sampler is libFM's coordinate-wise Gibbs sampler with another scan order: a feature's w,
@@ -41,8 +42,8 @@
 // every iteration, so continuing from a commit (a replaced worker, --resume) gives the bits of
 // an uninterrupted run.
 //
-// Cost per iteration and worker: O(k^2 * local nnz) arithmetic (the Gram sums; k <= 15: 54 sums
-// per entry against 18 for the per-factor steps), O(k^2 * features) for the draws.
+// Cost per iteration and worker: O(k^2 * local nnz) arithmetic (the Gram sums; k = 8: 54 sums
+// per entry against 18 for per-factor steps), O(k^2 * features) for the draws.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
