@@ -3,7 +3,9 @@
 // split (rating >= 4, AUC). MCMC also runs at np 1, 2 and 4 to show the same RMSE for each.
 // Each case is a fresh `shoal train fm` job. Prints a table: `s/iter` is rank 0's training time
 // per iteration (epoch for AdaGrad) without test evaluation; `cpu s/iter` its CPU time (the
-// machine is shared, wall time includes waiting for a core); `wall s` the whole job.
+// machine is shared, wall time includes waiting for a core); `allReduces/iter` the
+// synchronisation points of an ALS / MCMC iteration; `load` the 1-minute load average at the
+// case's start; `wall s` the whole job.
 //
 // `--binary-sets` instead compares MCMC with AdaGrad (each with its defaults, np 2) on every
 // binary set found under --shared: MovieLens u1 (rating >= 4), a9a, agaricus, one job per seed
@@ -12,7 +14,7 @@
 //   node dist/bench/fm_solvers.js [--data DIR] [--only mcmc,als,adagrad] [--np-list 1,2,4] [--seed S]
 //   node dist/bench/fm_solvers.js --binary-sets [--shared DIR] [--seeds 1,2,3] [--only mcmc,adagrad]
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as fmMain } from '../cli/trainers/fm_cli.js';
 
@@ -31,6 +33,10 @@ interface Row {
   secondsPerIteration: number;
   cpuPerIteration: number | null;
   allReducePerIteration: number | null;
+  /** How many allReduces an iteration makes (ALS / MCMC). */
+  allReduceCount: number | null;
+  /** The 1-minute load average when the case started (the machine is shared). */
+  load: number;
   trainSeconds: number;
   wallSeconds: number;
 }
@@ -47,6 +53,7 @@ async function runCase(solver: string, task: 'regression' | 'binary', np: number
   const metricsOut = join(dir, `${solver}_${task}_${np}.json`);
   const args = ['--train', set.train, '--test', set.test, '--solver', solver, '-np', String(np), '--seed', seed, '--metrics-out', metricsOut, '--quiet'];
   if (task === 'binary') args.push('--task', 'binary', ...(set.threshold ? ['--label-threshold', set.threshold] : []));
+  const load = loadavg()[0]!;
   const t0 = performance.now();
   const code = await fmMain(args);
   const wallSeconds = (performance.now() - t0) / 1000;
@@ -64,6 +71,8 @@ async function runCase(solver: string, task: 'regression' | 'binary', np: number
     secondsPerIteration: m['seconds_per_iteration'] ?? m['train_seconds']! / iterations,
     cpuPerIteration: m['cpu_seconds_per_iteration'] ?? null,
     allReducePerIteration: m['allreduce_seconds_per_iteration'] ?? null,
+    allReduceCount: m['allreduces_per_iteration'] ?? null,
+    load,
     trainSeconds: m['train_seconds']!,
     wallSeconds,
   };
@@ -133,12 +142,12 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log('\n| solver | task | np | metric | iterations | s/iter | cpu s/iter (rank 0) | allReduce s/iter (rank 0) | train s | wall s |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| solver | task | np | metric | iterations | s/iter | cpu s/iter (rank 0) | allReduce s/iter (rank 0) | allReduces/iter | load | train s | wall s |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const cpu = r.cpuPerIteration === null ? '-' : r.cpuPerIteration.toFixed(3);
     const ar = r.allReducePerIteration === null ? '-' : r.allReducePerIteration.toFixed(3);
-    console.log(`| ${r.solver} | ${r.task} | ${r.np} | ${r.metric} ${r.value.toFixed(4)} | ${r.iterations} | ${r.secondsPerIteration.toFixed(3)} | ${cpu} | ${ar} | ${r.trainSeconds.toFixed(2)} | ${r.wallSeconds.toFixed(1)} |`);
+    console.log(`| ${r.solver} | ${r.task} | ${r.np} | ${r.metric} ${r.value.toFixed(4)} | ${r.iterations} | ${r.secondsPerIteration.toFixed(3)} | ${cpu} | ${ar} | ${r.allReduceCount ?? '-'} | ${r.load.toFixed(1)} | ${r.trainSeconds.toFixed(2)} | ${r.wallSeconds.toFixed(1)} |`);
   }
 }
 

@@ -256,35 +256,35 @@ export interface GbdtKernels {
 }
 
 /**
- * The per-block passes of the FM ALS / MCMC solvers over one rank's entries grouped by feature
- * (colStart: numFeatures + 1 offsets into colRow / colVal). params: stride = k + 1 doubles per
- * feature; factor -1 selects w, f in [0, k) v_.f; q: q_if at f * rows + i; resid: one per row.
- * Validated natively (TypeError / RangeError naming the argument).
+ * The per-step passes of the FM ALS / MCMC solvers over one rank's entries of a block of
+ * features in row order (row, pos: position in `block`, val). A step is a block of features and a
+ * range [lo, hi) of their coordinates (0: w, 1 + f: v_f; hi - lo <= 32). params: k + 1 doubles
+ * per feature; q: q_if at i * k + f; resid: one per row. Sums are exact_sums.ts limbs (count =
+ * limbs.length / 2 sums, all high limbs first), a step's from sum `first`: per block feature the
+ * Gram lower triangle (a, b <= a at a (a + 1) / 2 + b), then sum h_a e, then (withOnes) sum h_a.
+ * See native/fm/coordinate_kernels.h. Validated natively (TypeError / RangeError naming the
+ * argument).
  */
 export interface FmKernels {
-  /**
-   * Exact [sum h^2, sum h e] of every block feature into limbs (4 * block.length doubles, the
-   * layout of algorithms/fm/exact_sums.ts). Returns -1, or the block position of a feature
-   * whose terms reached 2^20.
-   */
-  blockStats(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, limbs: Float64Array): number;
-  /** e_i -= delta[b] * h_i (h at oldValue[b]) and, for a factor, q_if += delta[b] * x_i, for every block feature b. */
-  blockApply(colStart: Uint32Array, colRow: Uint32Array, colVal: Float64Array, block: Int32Array, params: Float64Array, stride: number, factor: number, q: Float64Array, k: number, resid: Float64Array, delta: Float64Array, oldValue: Float64Array): void;
-  /** Every row's score into yhat and its q_if into q (factor-major); entryFeature: each entry's feature index into params (stride k + 1). */
+  /** This rank's exact sums of the step. Returns -1, or the block position of a feature whose terms reached 2^19. */
+  blockStats(row: Uint32Array, pos: Int32Array, val: Float64Array, block: Int32Array, k: number, lo: number, hi: number, q: Float64Array, resid: Float64Array, params: Float64Array, withOnes: boolean, limbs: Float64Array, first: number): number;
+  /** e_i -= sum_a delta_a h_ia (h at the old values) and q_if += delta_(1+f) x_i; delta and oldValue hold block feature b's coordinate lo + a at b * (hi - lo) + a. */
+  blockApply(row: Uint32Array, pos: Int32Array, val: Float64Array, block: Int32Array, k: number, lo: number, hi: number, q: Float64Array, resid: Float64Array, delta: Float64Array, oldValue: Float64Array): void;
+  /** Every row's score into yhat and its q_if into q (row-major); entryFeature: each entry's feature index into params (stride k + 1). */
   rowScores(rowPtr: Uint32Array, entryFeature: Int32Array, values: Float32Array, params: Float64Array, k: number, w0: number, q: Float64Array, yhat: Float64Array): void;
   /**
-   * The draws of one block's parameter (factor -1: w, else v_.factor) from its exact sums
-   * (limbs: exact_sums.ts's normalized layout of [sum h^2, sum h e] per block feature): posterior
-   * precision alpha sum h^2 + lambda, mean (alpha (sum h e + theta sum h^2) + lambda mu) /
-   * precision; a draw from coordinate_stream.ts's stream (seed, kind, iteration, feature id, or
-   * id * k + factor) when `sample`, else the mean. Writes params, and per block position the old
-   * value and the change.
+   * The step's draws from its summed sums: for every block feature, coordinates lo..hi-1 in
+   * turn, posterior precision alpha sum h^2 + lambda_c, mean (alpha (sum h e + theta sum h^2) +
+   * lambda_c mu_c) / precision, sum h e first moved by -shift * sum h (withOnes) and by the
+   * feature's earlier coordinates' changes; a draw from coordinate_stream.ts's stream (seed,
+   * kindW, iteration, feature id) for w, (seed, kindV, iteration, id * k + f) for v_f when
+   * `sample`, else the mean. lambda, mu: k + 1 values. Writes params, oldValue and delta.
    */
-  drawBlock(block: Int32Array, featureIds: Float64Array, params: Float64Array, k: number, factor: number, limbs: Float64Array, seed: number, kind: number, iteration: number, alpha: number, lambda: number, mu: number, sample: boolean, delta: Float64Array, oldValue: Float64Array): void;
+  drawBlock(block: Int32Array, featureIds: Float64Array, params: Float64Array, k: number, lo: number, hi: number, withOnes: boolean, limbs: Float64Array, first: number, seed: number, kindW: number, kindV: number, iteration: number, alpha: number, lambda: Float64Array, mu: Float64Array, sample: boolean, shift: number, delta: Float64Array, oldValue: Float64Array): void;
   /** Probit residuals resid_i = z_i - yhat_i, z_i ~ N(yhat_i, 1) truncated to the side of labels_i (non-zero: z > 0); row i's stream (seed, kind, iteration, rowOffset + i). */
   probitResiduals(labels: Float64Array, yhat: Float64Array, seed: number, kind: number, iteration: number, rowOffset: number, resid: Float64Array): void;
-  /** Exact [sum e^2, sum e] into limbs (4 doubles, exact_sums.ts's layout); -1, or the index of a residual out of range. */
-  residualStats(resid: Float64Array, limbs: Float64Array): number;
+  /** Exact [sum e^2, sum e] into sums first, first + 1 of limbs; -1, or the index of a residual out of range. */
+  residualStats(resid: Float64Array, limbs: Float64Array, first: number): number;
 }
 
 /**

@@ -14,11 +14,22 @@
 //
 // Distribution: rows stay where readLibsvm put them; each worker keeps its rows' e_i and
 // q_if. Parameters (w0, w, V) are replicated: every rank applies the same updates. Features
-// are grouped into blocks that never share a row (feature_blocks.ts); per block and per
-// parameter kind (w, then v_.f for f = 1..k) one allReduce sums [sum h^2, sum h e] of the
-// block's features, then every rank draws the same new values and updates its own rows.
-// Per iteration: 1 + blocks * (1 + k) allReduces (MovieLens u1: 2 blocks, 19 allReduces). The
-// passes over the rows, the block draws and the probit targets are native (native/fm/).
+// are grouped into blocks that never share a row (feature_blocks.ts). Per block one allReduce
+// sums, per feature, the Gram sums sum h_a h_b of its coordinates (w, v_1..v_k) and sum h_a e;
+// then every rank draws the same new values, each coordinate in turn from its full
+// conditional (the earlier coordinates' changes folded into sum h e through the Gram sums:
+// native/fm/coordinate_kernels.h), and updates its own rows. The first block's exchange also
+// carries [sum e^2, sum e] for alpha and w0; the hyper-parameters are drawn by every rank from
+// the replicated parameters, without an exchange. Per iteration: one allReduce per block
+// (MovieLens u1: 2; k + 1 > MAX_STEP_WIDTH, or a block with more sums than MAX_STEP_SUMS,
+// splits a block's coordinates into several steps).
+// The passes over the rows, the draws and the probit targets are native (native/fm/).
+//
+// The sampler is libFM's coordinate-wise Gibbs sampler with another scan order: a feature's w,
+// v_1..v_k in turn, block by block, after alpha, w0 and the hyper-parameters (libFM: all w,
+// then all v_.1, ..., with the v hyper-parameters drawn between). Every coordinate is still
+// drawn from its full conditional given the current values of all others, so the chain has
+// the same stationary distribution; ALS is likewise exact coordinate descent in that order.
 //
 // Same results for every np: the sums are exact (exact_sums.ts), every random number is a
 // function of (seed, iteration, coordinate) (coordinate_stream.ts), hyper-parameter sums run
@@ -31,7 +42,8 @@
 // every iteration, so continuing from a commit (a replaced worker, --resume) gives the bits of
 // an uninterrupted run.
 //
-// Cost per iteration and worker: O(k * local nnz) arithmetic, O(k * features) for the draws.
+// Cost per iteration and worker: O(k^2 * local nnz) arithmetic (the Gram sums; k = 8: 54 sums
+// per entry against 18 for per-factor steps), O(k^2 * features) for the draws.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
@@ -209,7 +221,7 @@ export async function trainFmCoordinate(o: FmCoordinateOptions, data: CsrMatrix,
     labelMax: yMax,
     globalRows: fb.globalRows,
     blocks: fb.blocks.length,
-    allReducesPerIteration: 1 + fb.blocks.length * (1 + k),
+    allReducesPerIteration: Math.max(1, iterationSteps(fb.blocks, k).length),
     seconds: (performance.now() - t0 - callbackMs) / 1000,
     cpuSeconds: cpuSecondsSince(cpu0, callbackCpuUs),
     allReduceSeconds: waits.ms / 1000,
@@ -237,26 +249,29 @@ async function sweep(
   const binary = o.task === 'binary';
   const startedAt = s.iteration;
 
-  // This rank's entries by feature: local CSC (row, value) per global feature index.
+  // This rank's entries per block in row order (a row holds at most one feature of a block):
+  // row, position in the block, value.
   const index = new Map<number, number>();
   for (let g = 0; g < G; g++) index.set(featureIds[g]!, g);
   const n = data.numRows;
   const nnz = data.rowPtr[n] ?? 0;
   const entryFeature = new Int32Array(nnz);
   for (let e = 0; e < nnz; e++) entryFeature[e] = index.get(data.featureIds[e]!)!;
-  const colStart = new Uint32Array(G + 1);
-  for (let e = 0; e < nnz; e++) colStart[entryFeature[e]! + 1]!++;
-  for (let g = 0; g < G; g++) colStart[g + 1] = colStart[g + 1]! + colStart[g]!;
-  const colRow = new Uint32Array(nnz);
-  const colVal = new Float64Array(nnz);
-  {
-    const fill = colStart.slice(0, G);
-    for (let i = 0; i < n; i++) {
-      for (let e = data.rowPtr[i]!; e < data.rowPtr[i + 1]!; e++) {
-        const c = fill[entryFeature[e]!]!++;
-        colRow[c] = i;
-        colVal[c] = data.values[e]!;
-      }
+  const blockOf = new Int32Array(G);
+  const posOf = new Int32Array(G);
+  blocks.forEach((block, c) => block.forEach((g, p) => void ((blockOf[g] = c), (posOf[g] = p))));
+  const counts = new Uint32Array(blocks.length);
+  for (let e = 0; e < nnz; e++) counts[blockOf[entryFeature[e]!]!]!++;
+  const entries = Array.from(counts, (m) => ({ row: new Uint32Array(m), pos: new Int32Array(m), val: new Float64Array(m) }));
+  counts.fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let e = data.rowPtr[i]!; e < data.rowPtr[i + 1]!; e++) {
+      const g = entryFeature[e]!;
+      const c = blockOf[g]!;
+      const at = counts[c]!++;
+      entries[c]!.row[at] = i;
+      entries[c]!.pos[at] = posOf[g]!;
+      entries[c]!.val[at] = data.values[e]!;
     }
   }
 
@@ -274,17 +289,26 @@ async function sweep(
   const label = new Float64Array(n);
   for (let i = 0; i < n; i++) label[i] = binary ? binaryLabel(data.labels[i]!, o.labelThreshold) : data.labels[i]!;
   const resid = new Float64Array(n);
-  // q_if = sum_j v_jf x_ij, factor-major (q[f * n + i]): the native passes visit one factor at a time.
+  // q_if = sum_j v_jf x_ij, row-major (q[i * k + f]): a step visits all factors of a row at once.
   const q = new Float64Array(n * k);
   const yhatOf = new Float64Array(n);
 
-  const blockSums = blocks.map((b) => new ExactSums(2 * b.length));
-  const maxBlock = blocks.reduce((m, b) => Math.max(m, b.length), 0);
-  const delta = new Float64Array(maxBlock);
-  const oldValue = new Float64Array(maxBlock);
-  const globalSums = new ExactSums(2);
-  const overflow = (what: string, g: number, it: number): RangeError =>
-    new RangeError(`fm ${o.solver}: a term of ${what} of feature id ${featureIds[g]} reached 2^20 at iteration ${it}: the model diverged or the feature values are too large (scale them${mcmc ? '' : ', or raise --l2-v / --l2-w'})`);
+  // The steps of an iteration: per block, its features' coordinates (0: w, 1 + f: v_f) in
+  // ranges of at most MAX_STEP_WIDTH, one allReduce each (coordinate_kernels.h: why one
+  // exchange serves every coordinate of a step). The first step's sums also carry [sum e^2,
+  // sum e] for alpha and w0 (first two sums), and sum h per coordinate, since w0's draw moves
+  // every residual after its statistics were taken.
+  const steps = iterationSteps(blocks, k);
+  const stepSums = steps.map((st, i) => new ExactSums((i === 0 ? 2 : 0) + st.block.length * sumsPerFeature(st.hi - st.lo, i === 0)));
+  if (steps.length === 0) stepSums.push(new ExactSums(2));
+  const firstSums = stepSums[0]!;
+  const maxChanges = steps.reduce((m, st) => Math.max(m, st.block.length * (st.hi - st.lo)), 0);
+  const delta = new Float64Array(maxChanges);
+  const oldValue = new Float64Array(maxChanges);
+  const lambda = new Float64Array(stride);
+  const mu = new Float64Array(stride);
+  const overflow = (g: number, it: number): RangeError =>
+    new RangeError(`fm ${o.solver}: a term of the statistics of feature id ${featureIds[g]} reached 2^19 at iteration ${it}: the model diverged or the feature values are too large (scale them${mcmc ? '' : ', or raise --l2-v / --l2-w'})`);
 
   /** Draws theta from its conditional posterior (ALS: its mean); 0 when the precision is not positive. Used for w0; the blocks use native.fm.drawBlock, the same formula. */
   const draw = (theta: number, s2: number, se: number, lambda: number, mu: number): number => {
@@ -306,24 +330,17 @@ async function sweep(
     const muNew = (sum + BETA0 * MU0) / (G + BETA0) + rng.normal() / Math.sqrt((G + BETA0) * lambda);
     return [lambda, muNew];
   };
-
-  /**
-   * One block of one parameter kind (factor -1: w, else v_.factor): this rank's [sum h^2, sum h e]
-   * per feature (native, exact), summed over ranks, then the same draw on every rank and the
-   * update of this rank's rows (not after the last step of an iteration: the next iteration
-   * recomputes e and q from the parameters).
-   */
-  const updateBlock = async (it: number, b: number, factor: number, lambda: number, mu: number, last = false): Promise<void> => {
-    const block = blocks[b]!;
-    const sums = blockSums[b]!;
-    const bad = native.fm.blockStats(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, sums.limbs);
-    if (bad >= 0) throw overflow(factor < 0 ? 'w' : `v_${factor + 1}`, block[bad]!, it);
+  /** This rank's exact sums of step i (after the residual sums for the first) into its buffer. */
+  const stepStats = (i: number, it: number): void => {
+    const st = steps[i]!;
+    const en = entries[st.blockIndex]!;
+    const bad = native.fm.blockStats(en.row, en.pos, en.val, st.block, k, st.lo, st.hi, q, resid, params, i === 0, stepSums[i]!.limbs, i === 0 ? 2 : 0);
+    if (bad >= 0) throw overflow(st.block[bad]!, it);
+  };
+  const allReduce = async (sums: ExactSums): Promise<void> => {
     const tw = performance.now();
-    await sums.allReduce(comm);
+    await sums.allReduce(comm, true);
     waits.ms += performance.now() - tw;
-    // The same draws on every rank (native: per-coordinate streams, as `draw` below).
-    native.fm.drawBlock(block, featureIds, params, k, factor, sums.limbs, seed, factor < 0 ? STREAM.w : STREAM.v, it, s.alpha, lambda, mu, mcmc, delta, oldValue);
-    if (!last) native.fm.blockApply(colStart, colRow, colVal, block, params, stride, factor, q, k, resid, delta, oldValue);
   };
 
   const averagedIterations = Math.max(0, o.iterations - o.burnIn);
@@ -343,26 +360,42 @@ async function sweep(
         resid[i] = target - yhat;
       }
     }
-    // Noise precision and w0 from [sum e^2, sum e].
-    const badRow = native.fm.residualStats(resid, globalSums.limbs);
+    // The first exchange: [sum e^2, sum e] (noise precision and w0) and the first step's sums.
+    const badRow = native.fm.residualStats(resid, firstSums.limbs, 0);
     if (badRow >= 0) throw new RangeError(`fm ${o.solver}: residual ${resid[badRow]} of row ${rowOffset + badRow + 1} is out of range at iteration ${it}: the model diverged`);
-    const tw = performance.now();
-    await globalSums.allReduce(comm);
-    waits.ms += performance.now() - tw;
-    const sse = globalSums.value(0);
+    if (steps.length > 0) stepStats(0, it);
+    await allReduce(firstSums);
+    const sse = firstSums.value(0);
     if (mcmc && (!binary || o.probitAlpha === 'sampled')) s.alpha = rng.reset(STREAM.hyper, it, 0).gamma((ALPHA0 + globalRows) / 2, (GAMMA0 + sse) / 2);
     rng.reset(STREAM.w0, it, 0);
-    const w0New = draw(s.w0, globalRows, globalSums.value(1), 0, 0);
-    for (let i = 0; i < n; i++) resid[i] = resid[i]! - (w0New - s.w0);
+    const w0New = draw(s.w0, globalRows, firstSums.value(1), 0, 0);
+    const shift = w0New - s.w0;
     s.w0 = w0New;
 
-    // Linear weights, block by block.
-    if (mcmc) [s.lambdaW, s.muW] = drawHyper(it, 1, 0, s.muW);
-    for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, -1, s.lambdaW, s.muW);
+    // Hyper-parameters from the replicated parameters (no exchange): every rank draws the same.
+    if (mcmc) {
+      [s.lambdaW, s.muW] = drawHyper(it, 1, 0, s.muW);
+      for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
+    }
+    lambda[0] = s.lambdaW;
+    mu[0] = s.muW;
+    lambda.set(s.lambdaV, 1);
+    mu.set(s.muV, 1);
 
-    // Factors: f by f, block by block.
-    if (mcmc) for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
-    for (let f = 0; f < k; f++) for (let b = 0; b < blocks.length; b++) await updateBlock(it, b, f, s.lambdaV[f]!, s.muV[f]!, f === k - 1 && b === blocks.length - 1);
+    // The steps: the same draws on every rank, then this rank's rows follow (not after the
+    // last step: the next iteration recomputes e and q from the parameters).
+    for (let i = 0; i < steps.length; i++) {
+      const st = steps[i]!;
+      if (i > 0) {
+        stepStats(i, it);
+        await allReduce(stepSums[i]!);
+      }
+      native.fm.drawBlock(st.block, featureIds, params, k, st.lo, st.hi, i === 0, stepSums[i]!.limbs, i === 0 ? 2 : 0, seed, STREAM.w, STREAM.v, it, s.alpha, lambda, mu, mcmc, i === 0 ? shift : 0, delta, oldValue);
+      if (i === steps.length - 1) break;
+      if (i === 0 && shift !== 0) for (let r = 0; r < n; r++) resid[r] = resid[r]! - shift;
+      const en = entries[st.blockIndex]!;
+      native.fm.blockApply(en.row, en.pos, en.val, st.block, k, st.lo, st.hi, q, resid, delta, oldValue);
+    }
 
     // Let timers run (heartbeats, dashboard): at np 1, and with small allReduces that complete
     // synchronously, the loop above never returns to the event loop.
@@ -374,6 +407,44 @@ async function sweep(
     commit();
   }
   return { ...s, startedAt };
+}
+
+/** Coordinates (0: w, 1 + f: v_f) per step at most: a step's sums per feature grow with the square of its width. */
+export const MAX_STEP_WIDTH = 16;
+
+/**
+ * Sums one step exchanges at most (32 MiB of limbs each way): a block with very many features
+ * (hashed ids) takes narrower steps, more allReduces of fewer bytes, down to one coordinate per
+ * step (2 sums per feature).
+ */
+export const MAX_STEP_SUMS = 1 << 21;
+
+/** One step of an iteration: a block of features and a range [lo, hi) of their coordinates. */
+export interface Step {
+  block: Int32Array;
+  blockIndex: number;
+  lo: number;
+  hi: number;
+}
+
+/** A step's exact sums per feature (native/fm/coordinate_kernels.h stepSums): Gram lower triangle, sum h e, and for the first step sum h. */
+function sumsPerFeature(width: number, withOnes: boolean): number {
+  return (width * (width + 1)) / 2 + width * (withOnes ? 2 : 1);
+}
+
+/**
+ * Block by block, each feature's k + 1 coordinates in as few ranges of equal width as the
+ * limits allow (at most MAX_STEP_WIDTH coordinates and MAX_STEP_SUMS sums per step).
+ */
+export function iterationSteps(blocks: Int32Array[], k: number): Step[] {
+  const steps: Step[] = [];
+  blocks.forEach((block, blockIndex) => {
+    let ranges = Math.ceil((k + 1) / MAX_STEP_WIDTH);
+    while (ranges < k + 1 && block.length * sumsPerFeature(Math.ceil((k + 1) / ranges), true) > MAX_STEP_SUMS) ranges++;
+    const width = Math.ceil((k + 1) / ranges);
+    for (let lo = 0; lo < k + 1; lo += width) steps.push({ block, blockIndex, lo, hi: Math.min(k + 1, lo + width) });
+  });
+  return steps;
 }
 
 function cpuSecondsSince(start: NodeJS.CpuUsage, excludedUs: number): number {

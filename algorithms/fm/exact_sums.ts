@@ -47,10 +47,15 @@ export class ExactSums {
     }
   }
 
-  /** Sums the limbs of every rank (each rank normalized first, so no limb reaches 2^53 below 2^27 ranks). */
-  async allReduce(comm: Collective): Promise<void> {
-    this.normalize();
-    if (comm.size > 1) await comm.allReduce(this.limbs, { op: 'sum' });
+  /**
+   * Sums the limbs of every rank (each rank normalized first, so no limb reaches 2^53 below 2^27
+   * ranks). `normalized`: the limbs already are (the native kernels write them so), which skips
+   * a pass over them.
+   */
+  async allReduce(comm: Collective, normalized = false): Promise<void> {
+    if (!normalized) this.normalize();
+    if (comm.size === 1) return;
+    await comm.allReduce(this.limbs, { op: 'sum' });
     this.normalize();
   }
 

@@ -5,6 +5,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <array>
+#include <cstring>
+#include <utility>
+#include <vector>
 
 namespace shoal {
 namespace fm {
@@ -14,92 +18,178 @@ namespace {
 constexpr double kScale = 4294967296.0;  // 2^32
 constexpr __int128 kLimb = static_cast<__int128>(1) << 26;
 
-// Terms below 2^20 become integers below 2^52, so an int64 takes 2^11 of them without
-// overflow; every kFlushEvery terms it is added into the 128-bit total.
-constexpr uint32_t kFlushEvery = 1024;
+// Exact rounding without a conversion instruction: for |t| < 2^51, t + 1.5 * 2^52 lies in
+// (2^52, 2^53), where doubles are the integers, so the addition rounds t to an integer and the
+// bit pattern minus the magic number's is that integer. The bit patterns are summed as uint64
+// (wrapping) and corrected per flush, a few plain instructions per term the compiler can
+// vectorize.
+constexpr double kMagic = 6755399441055744.0;  // 1.5 * 2^52
+constexpr uint64_t kMagicBits = 0x4338000000000000ull;
 
-struct ExactAcc {
-  __int128 total = 0;
-  int64_t part = 0;
-
-  void flush() {
-    total += part;
-    part = 0;
-  }
-};
-
-inline bool addTerm(ExactAcc& acc, double term) {
-  if (!(std::fabs(term) < kExactTermLimit)) return false;
-  // Round half away from zero by truncation (llround is a libm call, 5x slower here).
-  const double scaled = term * kScale;
-  acc.part += static_cast<int64_t>(scaled + std::copysign(0.5, scaled));
-  return true;
+inline uint64_t roundedBits(double scaled) {
+  const double y = scaled + kMagic;
+  uint64_t u;
+  std::memcpy(&u, &y, sizeof u);
+  return u;
 }
 
-// acc = high * 2^26 + low with low in [0, 2^26).
+// Each term is an integer below 2^51, so an int64 takes 2^12 of them without overflow; every
+// kFlushEvery terms per sum the partial sums go into 128-bit totals.
+constexpr uint32_t kFlushEvery = 2048;
+
+// acc = high * 2^26 + low with low in [0, 2^26): an arithmetic shift floors (a 128-bit
+// division is a libgcc call, once per sum per feature).
 void writeLimbs(__int128 acc, double* high, double* low) {
-  __int128 h = acc / kLimb;
-  __int128 l = acc - h * kLimb;
-  if (l < 0) {
-    l += kLimb;
-    h -= 1;
-  }
+  const __int128 h = acc >> 26;
+  const __int128 l = acc - h * kLimb;
   *high = static_cast<double>(h);
   *low = static_cast<double>(l);
 }
 
 }  // namespace
 
-long blockStats(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* resid,
-                double* limbs) {
-  const size_t sums = 2 * blockLen;
-  for (size_t b = 0; b < blockLen; b++) {
-    const size_t g = static_cast<size_t>(block[b]);
-    ExactAcc s2;
-    ExactAcc se;
-    uint32_t sinceFlush = 0;
-    const double v = c.factor < 0 ? 0.0 : c.params[g * c.stride + 1 + static_cast<size_t>(c.factor)];
-    const double* qf = c.factor < 0 ? nullptr : c.q + static_cast<size_t>(c.factor) * cols.numRows;
-    for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
-      const uint32_t i = cols.colRow[e];
-      if (i >= cols.numRows) return -2 - static_cast<long>(i);
-      const double x = cols.colVal[e];
-      const double h = c.factor < 0 ? x : x * (qf[i] - v * x);
-      if (!addTerm(s2, h * h) || !addTerm(se, h * resid[i])) return static_cast<long>(b);
-      if (++sinceFlush == kFlushEvery) {
-        s2.flush();
-        se.flush();
-        sinceFlush = 0;
+size_t stepSums(size_t width, bool withOnes) { return width * (width + 1) / 2 + width * (withOnes ? 2 : 1); }
+
+namespace {
+
+// A step's exact sums, per block feature: raw wrapping sums of the bit patterns and the count
+// of terms since the last flush; a feature that reaches kFlushEvery terms moves its partial
+// sums into 128-bit totals, allocated for the few features that need them.
+class BlockAccs {
+ public:
+  BlockAccs(size_t features, size_t perFeature)
+      : perFeature_(perFeature), raw_(features * perFeature, 0), pending_(features, 0), slot_(features, -1) {}
+
+  uint64_t* raw(size_t b) { return raw_.data() + b * perFeature_; }
+
+  // Call after the terms of one entry of feature b were added.
+  void termAdded(size_t b) {
+    if (++pending_[b] == kFlushEvery) flush(b);
+  }
+
+  // Every feature's sums into out (feature b's sum s at b * perFeature + s).
+  void write(const SumsView& out) const {
+    for (size_t b = 0; b < pending_.size(); b++) {
+      const uint64_t* r = raw_.data() + b * perFeature_;
+      const uint64_t bias = static_cast<uint64_t>(pending_[b]) * kMagicBits;
+      const __int128* t = slot_[b] < 0 ? nullptr : totals_.data() + static_cast<size_t>(slot_[b]) * perFeature_;
+      for (size_t s = 0; s < perFeature_; s++) {
+        const __int128 sum = static_cast<int64_t>(r[s] - bias) + (t ? t[s] : 0);
+        const size_t at = out.first + b * perFeature_ + s;
+        writeLimbs(sum, &out.limbs[at], &out.limbs[out.count + at]);
       }
     }
-    s2.flush();
-    se.flush();
-    writeLimbs(s2.total, &limbs[2 * b], &limbs[sums + 2 * b]);
-    writeLimbs(se.total, &limbs[2 * b + 1], &limbs[sums + 2 * b + 1]);
   }
+
+ private:
+  void flush(size_t b) {
+    if (slot_[b] < 0) {
+      slot_[b] = static_cast<int32_t>(totals_.size() / perFeature_);
+      totals_.resize(totals_.size() + perFeature_, 0);
+    }
+    __int128* t = totals_.data() + static_cast<size_t>(slot_[b]) * perFeature_;
+    uint64_t* r = raw(b);
+    const uint64_t bias = static_cast<uint64_t>(pending_[b]) * kMagicBits;
+    for (size_t s = 0; s < perFeature_; s++) {
+      t[s] += static_cast<int64_t>(r[s] - bias);
+      r[s] = 0;
+    }
+    pending_[b] = 0;
+  }
+
+  size_t perFeature_;
+  std::vector<uint64_t> raw_;
+  std::vector<uint32_t> pending_;
+  std::vector<int32_t> slot_;
+  std::vector<__int128> totals_;
+};
+
+// The statistics pass for a step of width W (a compile-time constant: the Gram triangle's
+// loops unroll and vectorize); HasW: the step starts at coordinate 0 (w, whose h is x). Rows
+// in order, so q and the residuals stream; the accumulators (a few hundred bytes per feature)
+// are the random accesses.
+template <size_t W, bool HasW>
+long statsFixed(const BlockEntries& be, const Step& s, const double* params, const double* q, const double* resid, SumsView out) {
+  constexpr size_t kTri = W * (W + 1) / 2;
+  // Factor columns of the step's v coordinates: v_f at coordinate 1 + f.
+  const size_t f0 = HasW ? 0 : s.lo - 1;
+  constexpr size_t kFirstV = HasW ? 1 : 0;
+  BlockAccs accs(s.blockLen, stepSums(W, s.withOnes));
+  for (size_t e = 0; e < be.count; e++) {
+    const uint32_t i = be.row[e];
+    if (i >= be.numRows) return -2 - static_cast<long>(i);
+    const size_t b = static_cast<size_t>(be.pos[e]);
+    const double* v = params + static_cast<size_t>(s.block[b]) * (s.k + 1) + 1 + f0;
+    const double x = be.val[e];
+    const double* qi = q + static_cast<size_t>(i) * s.k + f0;
+    double h[W];
+    if (HasW) h[0] = x;
+    for (size_t a = kFirstV; a < W; a++) h[a] = x * (qi[a - kFirstV] - v[a - kFirstV] * x);
+    // Every term is h_a h_b, h_a e or h_a: bounded through max |h_a| (NaN sticks).
+    double maxH = 0;
+    for (size_t a = 0; a < W; a++) {
+      const double ah = std::fabs(h[a]);
+      maxH = (ah > maxH || ah != ah) ? ah : maxH;
+    }
+    const double ev = resid[i];
+    if (!(maxH * maxH < kExactTermLimit && maxH * std::fabs(ev) < kExactTermLimit && maxH < kExactTermLimit)) return static_cast<long>(b);
+    double hs[W];
+    for (size_t a = 0; a < W; a++) hs[a] = h[a] * kScale;
+    uint64_t* raw = accs.raw(b);
+    size_t t = 0;
+    for (size_t a = 0; a < W; a++) {
+      for (size_t c = 0; c <= a; c++) raw[t + c] += roundedBits(hs[a] * h[c]);
+      t += a + 1;
+    }
+    for (size_t a = 0; a < W; a++) raw[kTri + a] += roundedBits(hs[a] * ev);
+    if (s.withOnes) {
+      for (size_t a = 0; a < W; a++) raw[kTri + W + a] += roundedBits(hs[a]);
+    }
+    accs.termAdded(b);
+  }
+  accs.write(out);
   return -1;
 }
 
-long blockApply(const Columns& cols, const Coordinate& c, const int32_t* block, size_t blockLen, const double* delta,
-                const double* oldValue, double* q, double* resid) {
-  for (size_t b = 0; b < blockLen; b++) {
-    const double d = delta[b];
-    if (d == 0) continue;
-    const size_t g = static_cast<size_t>(block[b]);
-    const double old = oldValue[b];
-    for (uint32_t e = cols.colStart[g]; e < cols.colStart[g + 1]; e++) {
-      const uint32_t i = cols.colRow[e];
-      if (i >= cols.numRows) return -2 - static_cast<long>(i);
-      const double x = cols.colVal[e];
-      if (c.factor < 0) {
-        resid[i] -= d * x;
+using StatsFn = long (*)(const BlockEntries&, const Step&, const double*, const double*, const double*, SumsView);
+
+template <size_t... Ws>
+constexpr std::array<StatsFn, sizeof...(Ws)> statsTable(bool hasW, std::index_sequence<Ws...>) {
+  return {{(hasW ? &statsFixed<Ws + 1, true> : &statsFixed<Ws + 1, false>)...}};
+}
+
+}  // namespace
+
+long blockStats(const BlockEntries& be, const Step& s, const double* params, const double* q, const double* resid, SumsView out) {
+  static const auto withW = statsTable(true, std::make_index_sequence<kMaxStepWidth>());
+  static const auto withoutW = statsTable(false, std::make_index_sequence<kMaxStepWidth>());
+  const size_t width = s.hi - s.lo;
+  return (s.lo == 0 ? withW : withoutW)[width - 1](be, s, params, q, resid, out);
+}
+
+long blockApply(const BlockEntries& be, const Step& s, const double* delta, const double* oldValue, double* q, double* resid) {
+  const size_t width = s.hi - s.lo;
+  for (size_t e = 0; e < be.count; e++) {
+    const uint32_t i = be.row[e];
+    if (i >= be.numRows) return -2 - static_cast<long>(i);
+    const size_t b = static_cast<size_t>(be.pos[e]);
+    const double* d = delta + b * width;
+    const double* old = oldValue + b * width;
+    const double x = be.val[e];
+    double* qi = q + static_cast<size_t>(i) * s.k;
+    // h_ia uses q_if before this feature's change; v_f's change moves only q_if.
+    double change = 0;
+    for (size_t a = 0; a < width; a++) {
+      const size_t c = s.lo + a;
+      if (c == 0) {
+        change += d[a] * x;
       } else {
-        double& qi = q[static_cast<size_t>(c.factor) * cols.numRows + i];
-        const double h = x * (qi - old * x);
-        qi += d * x;
-        resid[i] -= d * h;
+        const double h = x * (qi[c - 1] - old[a] * x);
+        change += d[a] * h;
+        qi[c - 1] += d[a] * x;
       }
     }
+    resid[i] -= change;
   }
   return -1;
 }
@@ -110,51 +200,69 @@ void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeatu
   for (size_t i = 0; i < numRows; i++) {
     double linear = w0;
     double sq = 0;
-    for (size_t f = 0; f < k; f++) q[f * numRows + i] = 0;
+    double* qi = q + i * k;
+    for (size_t f = 0; f < k; f++) qi[f] = 0;
     for (uint32_t e = rowPtr[i]; e < rowPtr[i + 1]; e++) {
       const double* p = params + static_cast<size_t>(entryFeature[e]) * stride;
       const double x = values[e];
       linear += p[0] * x;
       for (size_t f = 0; f < k; f++) {
         const double vx = p[1 + f] * x;
-        q[f * numRows + i] += vx;
+        qi[f] += vx;
         sq += vx * vx;
       }
     }
     double pair = 0;
-    for (size_t f = 0; f < k; f++) pair += q[f * numRows + i] * q[f * numRows + i];
+    for (size_t f = 0; f < k; f++) pair += qi[f] * qi[f];
     yhat[i] = linear + 0.5 * (pair - sq);
   }
 }
 
-void drawBlock(const DrawSpec& spec, const int32_t* block, size_t blockLen, const double* featureIds, double* params, size_t k,
-               const double* limbs, double* delta, double* oldValue) {
-  const size_t stride = k + 1;
-  const size_t offset = spec.factor < 0 ? 0 : 1 + static_cast<size_t>(spec.factor);
-  const size_t sums = 2 * blockLen;
+void drawBlock(const DrawSpec& spec, const Step& s, const double* featureIds, double* params, const double* limbs, size_t count,
+               size_t first, double* delta, double* oldValue) {
+  const size_t stride = s.k + 1;
+  const size_t width = s.hi - s.lo;
+  const size_t tri = width * (width + 1) / 2;
+  const size_t perFeature = stepSums(width, s.withOnes);
   // exact_sums.ts value(): high limb in units of 2^-6, low limb in units of 2^-32.
-  auto value = [&](size_t i) { return limbs[i] * (1.0 / 64) + limbs[sums + i] / kScale; };
+  auto value = [&](size_t i) { return limbs[i] * (1.0 / 64) + limbs[count + i] / kScale; };
+  std::vector<double> gram(tri);
+  std::vector<double> he(width);
   CoordinateStream rng(spec.seed);
-  for (size_t b = 0; b < blockLen; b++) {
-    const size_t g = static_cast<size_t>(block[b]);
-    double& theta = params[g * stride + offset];
-    const double old = theta;
-    const double s2 = value(2 * b);
-    const double se = value(2 * b + 1);
-    const double prec = spec.alpha * s2 + spec.lambda;
-    double next = 0;
-    if (prec > 0) {
-      const double mean = (spec.alpha * (se + old * s2) + spec.lambda * spec.mu) / prec;
-      if (spec.sample) {
-        rng.reset(spec.kind, spec.iteration, spec.factor < 0 ? featureIds[g] : featureIds[g] * static_cast<double>(k) + spec.factor);
-        next = mean + rng.normal() / std::sqrt(prec);
-      } else {
-        next = mean;
+  for (size_t b = 0; b < s.blockLen; b++) {
+    const size_t g = static_cast<size_t>(s.block[b]);
+    const size_t at = first + b * perFeature;
+    for (size_t t = 0; t < tri; t++) gram[t] = value(at + t);
+    for (size_t a = 0; a < width; a++) {
+      he[a] = value(at + tri + a);
+      if (s.withOnes && spec.shift != 0) he[a] -= spec.shift * value(at + tri + width + a);
+    }
+    for (size_t a = 0; a < width; a++) {
+      const size_t c = s.lo + a;
+      double& theta = params[g * stride + c];
+      const double old = theta;
+      const double s2 = gram[a * (a + 1) / 2 + a];
+      const double prec = spec.alpha * s2 + spec.lambda[c];
+      double next = 0;
+      if (prec > 0) {
+        const double mean = (spec.alpha * (he[a] + old * s2) + spec.lambda[c] * spec.mu[c]) / prec;
+        if (spec.sample) {
+          if (c == 0) rng.reset(spec.kindW, spec.iteration, featureIds[g]);
+          else rng.reset(spec.kindV, spec.iteration, featureIds[g] * static_cast<double>(s.k) + static_cast<double>(c - 1));
+          next = mean + rng.normal() / std::sqrt(prec);
+        } else {
+          next = mean;
+        }
+      }
+      const double d = next - old;
+      oldValue[b * width + a] = old;
+      delta[b * width + a] = d;
+      theta = next;
+      // The residuals moved by -d h_a: the later coordinates' sum h e by -d sum h_a h_c.
+      if (d != 0) {
+        for (size_t c2 = a + 1; c2 < width; c2++) he[c2] -= d * gram[c2 * (c2 + 1) / 2 + a];
       }
     }
-    oldValue[b] = old;
-    delta[b] = next - old;
-    theta = next;
   }
 }
 
@@ -169,23 +277,17 @@ void probitResiduals(uint32_t seed, uint32_t kind, uint32_t iteration, double ro
   }
 }
 
-long residualStats(const double* resid, size_t n, double* limbs) {
-  ExactAcc s2;
-  ExactAcc s1;
-  uint32_t sinceFlush = 0;
+long residualStats(const double* resid, size_t n, SumsView out) {
+  BlockAccs accs(1, 2);
+  uint64_t* raw = accs.raw(0);
   for (size_t i = 0; i < n; i++) {
     const double e = resid[i];
-    if (!addTerm(s2, e * e) || !addTerm(s1, e)) return static_cast<long>(i);
-    if (++sinceFlush == kFlushEvery) {
-      s2.flush();
-      s1.flush();
-      sinceFlush = 0;
-    }
+    if (!(std::fabs(e) < kExactTermLimit && e * e < kExactTermLimit)) return static_cast<long>(i);
+    raw[0] += roundedBits(e * e * kScale);
+    raw[1] += roundedBits(e * kScale);
+    accs.termAdded(0);
   }
-  s2.flush();
-  s1.flush();
-  writeLimbs(s2.total, &limbs[0], &limbs[2]);
-  writeLimbs(s1.total, &limbs[1], &limbs[3]);
+  accs.write(out);
   return -1;
 }
 
