@@ -64,9 +64,10 @@ void HashRing::removeServer(uint32_t serverId) {
 }
 
 // First point at or after the key's position, wrapping past the top of the ring.
-size_t HashRing::pointIndex(uint64_t key) const {
+size_t HashRing::pointIndex(uint64_t key) const { return pointIndexOfHash(ringHash(key)); }
+
+size_t HashRing::pointIndexOfHash(uint64_t h) const {
   if (points_.empty()) throw Error(ErrorCode::kInvalidUsage, "HashRing: no servers on the ring");
-  const uint64_t h = ringHash(key);
   size_t i = index_[h >> (64 - kIndexBits)];
   const size_t n = points_.size();
   while (i < n && points_[i].first < h) ++i;
@@ -74,6 +75,22 @@ size_t HashRing::pointIndex(uint64_t key) const {
 }
 
 uint32_t HashRing::primary(uint64_t key) const { return points_[pointIndex(key)].second; }
+
+// Positions in [lo, hi] map to the points from pointIndexOfHash(lo) to pointIndexOfHash(hi)
+// (wrapping): uniform when those points all name one server. A bucket narrower than an arc
+// sees one or two points, so the walk is short; it gives up after a few.
+bool HashRing::uniformPrimary(uint64_t lo, uint64_t hi, uint32_t* server) const {
+  size_t i = pointIndexOfHash(lo);
+  const size_t last = pointIndexOfHash(hi);
+  const uint32_t s = points_[i].second;
+  for (int steps = 0; i != last; ++steps) {
+    if (steps == 8) return false;
+    i = i + 1 == points_.size() ? 0 : i + 1;
+    if (points_[i].second != s) return false;
+  }
+  *server = s;
+  return true;
+}
 
 void HashRing::owners(uint64_t key, int replicas, uint32_t* out) const {
   checkReplicas(replicas);  // before the lookup: a bad count is reported even on an empty ring

@@ -18,6 +18,15 @@ namespace psnet {
 
 namespace {
 
+// Rows of 1 float (dim 1) are most of the traffic: no memcpy call for 4 bytes.
+inline void copyFloats(float* dst, const float* src, uint32_t n) {
+  if (n == 1) {
+    *dst = *src;
+  } else {
+    std::memcpy(dst, src, n * sizeof(float));
+  }
+}
+
 Status statusOf(const Message& m) {
   return Status{static_cast<ErrorCode>(m.header().status), std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()), -1};
 }
@@ -242,14 +251,12 @@ void PsClient::start(uint64_t opId) {
                           " keys need " + std::to_string(op.count * per) + " values (" + std::to_string(per) + " per key), got " +
                           std::to_string(op.floats));
         }
-        dedup(f, push, per);
-        if (f.uniq.empty()) {
+        groupKeys(f, push, per);
+        if (f.plan->uniq.empty()) {
           complete(opId);
           return;
         }
-        std::vector<uint32_t> all(f.uniq.size());
-        for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
-        partitionAndSend(opId, all, 0);
+        sendShares(opId, f.plan->byServer, 0);
         return;
       }
     }
@@ -260,47 +267,29 @@ void PsClient::start(uint64_t opId) {
 
 // Distinct keys in first-seen order; for pushes, values of repeated keys are summed so each
 // key travels once.
-void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
+// Groups the keys (distinct keys per server, in one radix pass; KeyGrouper) into a plan
+// taken from the pool. A push that repeats keys sends each key once with its values summed,
+// in the caller's order.
+void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const PsOp& op = *f.op;
-  size_t cap = 16;
-  while (cap < op.count * 2) cap <<= 1;
-  if (dedupTable_.size() < cap || ++dedupGen_ == 0) {
-    dedupTable_.assign(std::max(cap, dedupTable_.size()), DedupSlot{0, 0, 0});
-    dedupGen_ = 1;
+  if (planPool_.empty()) {
+    f.plan = std::make_unique<KeyPlan>();
+  } else {
+    f.plan = std::move(planPool_.back());
+    planPool_.pop_back();
   }
-  const size_t mask = cap - 1;
-  const uint32_t gen = dedupGen_;
-  DedupSlot* table = dedupTable_.data();
-  f.index.resize(op.count);
-  f.uniq.clear();
-  f.uniq.reserve(op.count);
-  // The table is far larger than the caches: prefetch the slot of a key a few iterations
-  // ahead so its miss overlaps the work on the current one.
-  constexpr size_t kAhead = 16;
-  for (size_t i = 0; i < op.count; ++i) {
-    if (i + kAhead < op.count) __builtin_prefetch(&table[ps::mix64(op.keys[i + kAhead]) & mask]);
-    const uint64_t k = op.keys[i];
-    size_t slot = ps::mix64(k) & mask;
-    while (table[slot].gen == gen && table[slot].key != k) slot = (slot + 1) & mask;
-    if (table[slot].gen != gen) {
-      table[slot] = DedupSlot{k, gen, static_cast<uint32_t>(f.uniq.size())};
-      f.uniq.push_back(k);
-    }
-    f.index[i] = table[slot].index;
+  KeyPlan& plan = *f.plan;
+  grouper_.group(op.keys, op.count, ring_, config_.numServers, &plan);
+  f.summed.clear();
+  if (!sumValues || plan.repeats.empty()) return;
+  f.summed.resize(plan.uniq.size() * floatsPerKey);
+  for (size_t u = 0; u < plan.uniq.size(); ++u) {
+    std::memcpy(f.summed.data() + u * floatsPerKey, op.values + static_cast<size_t>(plan.firstOf[u]) * floatsPerKey, floatsPerKey * sizeof(float));
   }
-  f.distinct = f.uniq.size() == op.count;
-  if (f.distinct) {
-    f.uniqValues.clear();
-    return;
-  }
-  f.uniqValues.resize(f.uniq.size() * floatsPerKey);
-  if (sumValues) {
-    std::fill(f.uniqValues.begin(), f.uniqValues.end(), 0.0f);
-    for (size_t i = 0; i < op.count; ++i) {
-      float* dst = f.uniqValues.data() + static_cast<size_t>(f.index[i]) * floatsPerKey;
-      const float* src = op.values + i * floatsPerKey;
-      for (uint32_t j = 0; j < floatsPerKey; ++j) dst[j] += src[j];
-    }
+  for (const auto& [i, u] : plan.repeats) {
+    float* dst = f.summed.data() + static_cast<size_t>(u) * floatsPerKey;
+    const float* src = op.values + static_cast<size_t>(i) * floatsPerKey;
+    for (uint32_t j = 0; j < floatsPerKey; ++j) dst[j] += src[j];
   }
 }
 
@@ -314,7 +303,14 @@ void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
 void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
-  for (uint32_t u : uniqIdx) byServer[ring_.primary(f.uniq[u])].push_back(u);
+  for (uint32_t u : uniqIdx) byServer[ring_.primary(f.plan->uniq[u])].push_back(u);
+  sendShares(opId, byServer, updateId);
+}
+
+// Sends each server its share (uniq positions), split into messages of ~kMessageBytes on a
+// first attempt (updateId 0). The lists are consumed.
+void PsClient::sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId) {
+  InFlight& f = inflight_[opId];
   const TableInfo& t = tables_[f.op->tableId];
   const size_t bytesPerKey = 8 + sizeof(float) * std::max(t.dim, t.pushFloats);
   const size_t perMessage = updateId != 0 ? SIZE_MAX : std::max<size_t>(kMessageBytes / bytesPerKey, 1024);
@@ -343,7 +339,7 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   const size_t n = uniqIdx.size();
   const size_t valueBytes = push ? n * t.pushFloats * sizeof(float) : 0;
   const uint64_t rid = nextRequestId_++;
-  Message m = Message::make(push ? MsgType::kPush : MsgType::kPull, op.tableId, rid, n * 8 + valueBytes);
+  Message m = Message::make(push ? MsgType::kPush : MsgType::kPull, op.tableId, rid, n * 8 + valueBytes, /*filledByCaller=*/true);
   PsHeader& h = m.header();
   h.worker = static_cast<uint32_t>(config_.workerRank);
   h.count = static_cast<uint32_t>(n);
@@ -354,13 +350,12 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
     h.setPullClock(clock_);
   }
   auto* keys = reinterpret_cast<uint64_t*>(m.payload());
-  for (size_t j = 0; j < n; ++j) keys[j] = f.uniq[uniqIdx[j]];
+  const uint64_t* uniq = f.plan->uniq.data();
+  for (size_t j = 0; j < n; ++j) keys[j] = uniq[uniqIdx[j]];
   if (push) {
     auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
-    const float* src = f.sendValues();
-    for (size_t j = 0; j < n; ++j) {
-      std::memcpy(vals + j * t.pushFloats, src + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
-    }
+    const uint32_t per = t.pushFloats;
+    for (size_t j = 0; j < n; ++j) copyFloats(vals + j * per, f.valuesOf(uniqIdx[j], per), per);
   }
   requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId};
   ++f.outstanding;
@@ -404,10 +399,7 @@ void PsClient::onResponse(int server, Message&& m) {
       if (f.status.ok()) f.status = Status{ErrorCode::kIo, "parameter server " + std::to_string(server) + " sent a pull answer of the wrong size", -1};
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
-      float* dst = f.pullValues();
-      for (size_t j = 0; j < sub.uniqIdx.size(); ++j) {
-        std::memcpy(dst + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
-      }
+      for (size_t j = 0; j < sub.uniqIdx.size(); ++j) copyFloats(f.pullSlot(sub.uniqIdx[j], dim), vals + j * dim, dim);
     }
   } else if (f.op->type == PsOp::Type::kVector) {
     f.answerOf[server].assign(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
@@ -431,11 +423,10 @@ void PsClient::finishOne(uint64_t opId) {
 void PsClient::complete(uint64_t opId) {
   auto it = inflight_.find(opId);
   InFlight& f = it->second;
-  if (f.op->type == PsOp::Type::kPull && !f.distinct) {
+  if (f.op->type == PsOp::Type::kPull && f.plan) {
+    // Later occurrences of a key get the answer its first occurrence received.
     const uint32_t dim = tables_[f.op->tableId].dim;
-    for (size_t i = 0; i < f.op->count; ++i) {
-      std::memcpy(f.op->out + i * dim, f.uniqValues.data() + static_cast<size_t>(f.index[i]) * dim, dim * sizeof(float));
-    }
+    for (const auto& [i, u] : f.plan->repeats) copyFloats(f.op->out + static_cast<size_t>(i) * dim, f.pullSlot(u, dim), dim);
   }
   for (auto& [server, answer] : f.answerOf) f.answers.push_back(std::move(answer));  // server order: sums add up the same way every run
   std::string text = "[";
@@ -451,8 +442,14 @@ void PsClient::complete(uint64_t opId) {
     tables_[f.op->tableId] = info;
   }
   auto op = std::move(f.op);
-  inflight_.erase(it);
+  erase(it);
   op->done(Status{}, text);
+}
+
+void PsClient::erase(std::map<uint64_t, InFlight>::iterator it) {
+  constexpr size_t kPooledPlans = 4;  // ops in flight at once, typically
+  if (it->second.plan && planPool_.size() < kPooledPlans) planPool_.push_back(std::move(it->second.plan));
+  inflight_.erase(it);
 }
 
 void PsClient::fail(uint64_t opId, const Status& status) {
@@ -460,7 +457,7 @@ void PsClient::fail(uint64_t opId, const Status& status) {
   auto it = inflight_.find(opId);
   if (it == inflight_.end()) return;
   auto op = std::move(it->second.op);
-  inflight_.erase(it);
+  erase(it);
   for (auto r = requests_.begin(); r != requests_.end();) r = r->second.opId == opId ? requests_.erase(r) : std::next(r);
   op->done(s, std::string());
 }

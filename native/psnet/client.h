@@ -24,6 +24,7 @@
 #include "common/error.h"
 #include "ps/hash_ring.h"
 #include "psnet/connection.h"
+#include "psnet/key_grouper.h"
 #include "psnet/protocol.h"
 #include "runtime/op.h"
 
@@ -97,14 +98,14 @@ class PsClient {
     Status status;
     std::vector<std::string> answers;
     std::map<int, std::string> answerOf;  // vector: each server's answer, joined in server order
-    std::vector<uint64_t> uniq;        // distinct keys
-    std::vector<uint32_t> index;       // caller's key i -> position in uniq
-    std::vector<float> uniqValues;     // pull: values per distinct key; push: summed pushes
-    // No key repeats: uniq is the caller's order, so requests read the caller's values and
-    // pull answers land in the caller's array directly (uniqValues stays empty).
-    bool distinct = false;
-    const float* sendValues() const { return distinct ? op->values : uniqValues.data(); }
-    float* pullValues() { return distinct ? op->out : uniqValues.data(); }
+    std::unique_ptr<KeyPlan> plan;     // pull/push: the keys grouped (KeyGrouper), from planPool_
+    std::vector<float> summed;         // push with repeated keys: the values of each distinct key, summed
+    // Where distinct key u's values come from (push) and its answer goes (pull): the caller's
+    // arrays at the key's first occurrence, so distinct keys cost no copy on this side.
+    const float* valuesOf(size_t u, uint32_t per) const {
+      return summed.empty() ? op->values + static_cast<size_t>(plan->firstOf[u]) * per : summed.data() + u * per;
+    }
+    float* pullSlot(size_t u, uint32_t dim) const { return op->out + static_cast<size_t>(plan->firstOf[u]) * dim; }
   };
   struct SubRequest {
     uint64_t opId;
@@ -119,6 +120,7 @@ class PsClient {
   void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count = 0);  // arg: kClock's newClock, kVector's vectorLost
   void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
+  void sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);
   void onResponse(int server, Message&& m);
   void finishOne(uint64_t opId);
   void complete(uint64_t opId);
@@ -128,7 +130,8 @@ class PsClient {
   void leaveServer(int server);
   void growTo(int servers);
   void checkDeadlines();
-  void dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey);
+  void groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey);
+  void erase(std::map<uint64_t, InFlight>::iterator it);  // recycles its plan
 
   PsClientConfig config_;
   int wakeFd_ = -1;
@@ -151,15 +154,8 @@ class PsClient {
   uint64_t nextOpId_ = 1;
   uint64_t nextRequestId_ = 1;
   uint64_t clock_ = 0;
-  // Reused dedup hash table (grows, never shrinks): no allocation or clearing per call;
-  // a slot is live only if its generation is the current call's.
-  struct DedupSlot {
-    uint64_t key;
-    uint32_t gen;
-    uint32_t index;
-  };
-  std::vector<DedupSlot> dedupTable_;
-  uint32_t dedupGen_ = 0;
+  KeyGrouper grouper_;
+  std::vector<std::unique_ptr<KeyPlan>> planPool_;  // plans of finished ops: their buffers are reused
 };
 
 }  // namespace psnet

@@ -671,7 +671,7 @@ void PsServer::handlePull(uint64_t connId, Message&& m) {
                                                  std::to_string(answerBytes) + " bytes) exceeds the limit of " +
                                                  std::to_string(config_.maxMessageBytes) + " (SHOAL_PS_MAX_MESSAGE_BYTES); split the pull");
   }
-  Message r = makeResponse(h, kOk, answerBytes);
+  Message r = makeResponse(h, kOk, answerBytes, /*filledByCaller=*/true);  // every row written below
   t->store->pull(reinterpret_cast<const uint64_t*>(m.payload()), h.count, reinterpret_cast<float*>(r.payload()));
   ++pulls_;
   keysPulled_ += h.count;

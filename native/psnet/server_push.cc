@@ -110,7 +110,7 @@ uint64_t PsServer::forwardToReplicas(uint32_t tableId, const PushRows& push, std
     const bool all = std::find(whole.begin(), whole.end(), s) != whole.end();
     if (idx.empty() && !all) continue;
     const size_t n = all ? push.count : idx.size();
-    Message fwd = Message::make(MsgType::kReplicate, tableId, 0, n * (8 + push.pushFloats * sizeof(float)));
+    Message fwd = Message::make(MsgType::kReplicate, tableId, 0, n * (8 + push.pushFloats * sizeof(float)), /*filledByCaller=*/true);
     fwd.header().count = static_cast<uint32_t>(n);
     auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
     auto* fv = reinterpret_cast<float*>(fwd.payload() + n * 8);
