@@ -50,12 +50,14 @@ class HashRing {
   void forEachArc(int replicas, F&& fn) const;
 
   size_t servers() const { return servers_.size(); }
+  const std::vector<uint32_t>& serverIds() const { return servers_; }  // sorted
   bool hasServer(uint32_t serverId) const;
   int vnodesPerServer() const { return vnodes_; }
 
  private:
   size_t pointIndex(uint64_t key) const;
   size_t pointIndexOfHash(uint64_t h) const;
+  size_t lowerBound(uint64_t h) const;
   void checkReplicas(int replicas) const;
   void ownersAtPoint(size_t point, int replicas, uint32_t* out) const;  // replicas checked
   void rebuildIndex();

@@ -199,6 +199,12 @@ void PsClient::start(uint64_t opId) {
       fail(opId, broken_);
       return;
     }
+    if (!replicaFailure_.ok() && (op.type == PsOp::Type::kPush || op.type == PsOp::Type::kPull)) {
+      const Status s = replicaFailure_;
+      replicaFailure_ = Status{};
+      fail(opId, s);
+      return;
+    }
     switch (op.type) {
       case PsOp::Type::kConnect:
         connectAll(f);
@@ -344,8 +350,10 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   h.worker = static_cast<uint32_t>(config_.workerRank);
   h.count = static_cast<uint32_t>(n);
   if (updateId == 0) updateId = rid;
+  const bool early = push && config_.ackOnPrimary && config_.replication > 1;
   if (push) {
     h.setUpdateId(updateId);
+    if (early) h.flags = kAckOnPrimary;
   } else {
     h.setPullClock(clock_);
   }
@@ -357,7 +365,11 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
     const uint32_t per = t.pushFloats;
     for (size_t j = 0; j < n; ++j) copyFloats(vals + j * per, f.valuesOf(uniqIdx[j], per), per);
   }
-  requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId};
+  SubRequest& sub = requests_[rid];
+  sub = SubRequest{opId, server, std::move(uniqIdx), updateId, {}};
+  // The caller may reuse its arrays once the op completes, which an early acknowledgement
+  // allows before the replicas have the push: keep the payload for a re-send.
+  if (early) sub.pushCopy.assign(m.payload(), m.payload() + m.payloadBytes());
   ++f.outstanding;
   conns_[static_cast<size_t>(server)]->send(std::move(m));
 }
@@ -374,7 +386,7 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
     else m.header().setNewClock(arg);
     m.header().count = count;
     if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
-    requests_[rid] = SubRequest{opId, s, {}, 0};
+    requests_[rid] = SubRequest{opId, s, {}, 0, {}};
     ++f.outstanding;
     conns_[static_cast<size_t>(s)]->send(std::move(m));
   }
@@ -383,9 +395,15 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
 
 void PsClient::onResponse(int server, Message&& m) {
   auto it = requests_.find(m.header().requestId);
-  if (it == requests_.end()) return;  // answer to a request we already re-routed or failed
+  if (it == requests_.end()) {  // a replication notice, or an answer to a request we already re-routed or failed
+    settleUnconfirmed(server, m);
+    return;
+  }
   SubRequest sub = std::move(it->second);
   requests_.erase(it);
+  if ((m.header().flags & kReplicaPending) && m.header().status == 0 && !sub.pushCopy.empty()) {
+    unconfirmed_[m.header().requestId] = Unconfirmed{server, m.header().tableId, sub.updateId, std::move(sub.pushCopy)};
+  }
   auto fit = inflight_.find(sub.opId);
   if (fit == inflight_.end()) return;
   InFlight& f = fit->second;
@@ -407,6 +425,61 @@ void PsClient::onResponse(int server, Message&& m) {
     f.answers.emplace_back(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   }
   finishOne(sub.opId);
+}
+
+// The final answer for a push acknowledged early (kReplicatedNotice), or for a re-send.
+void PsClient::settleUnconfirmed(int server, const Message& m) {
+  auto it = unconfirmed_.find(m.header().requestId);
+  if (it == unconfirmed_.end() || it->second.server != server) return;
+  unconfirmed_.erase(it);
+  if (m.header().status != 0 && replicaFailure_.ok()) {
+    Status s = statusOf(m);
+    s.message = "parameter server " + std::to_string(server) + ", after acknowledging a push: " + s.message;
+    replicaFailure_ = s;
+  }
+}
+
+// The server of an unconfirmed push was lost: its replicas may not have the push. Each key
+// goes to its owner on the ring without that server, under the push's update id, so a
+// replica that did apply it skips it; the re-send is acknowledged only once applied
+// everywhere, and stays unconfirmed until then.
+void PsClient::resendUnconfirmed(Unconfirmed u) {
+  auto t = tables_.find(u.tableId);
+  if (t == tables_.end()) return;
+  const uint32_t per = t->second.pushFloats;
+  const size_t n = u.payload.size() / (8 + per * sizeof(float));
+  const uint8_t* keys = u.payload.data();
+  const uint8_t* values = keys + n * 8;
+  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t k;
+    std::memcpy(&k, keys + i * 8, 8);
+    byServer[ring_.primary(k)].push_back(i);
+  }
+  for (int s = 0; s < config_.numServers; ++s) {
+    const auto& idx = byServer[static_cast<size_t>(s)];
+    if (idx.empty()) continue;
+    if (!conns_[static_cast<size_t>(s)]) {
+      if (replicaFailure_.ok()) replicaFailure_ = Status{ErrorCode::kPeerLost, "parameter server " + std::to_string(u.server) + " was lost before its replicas confirmed a push, and server " + std::to_string(s) + " that now owns its keys is not connected", s};
+      continue;
+    }
+    const size_t rowBytes = per * sizeof(float);
+    const uint64_t rid = nextRequestId_++;
+    Message m = Message::make(MsgType::kPush, u.tableId, rid, idx.size() * (8 + rowBytes), /*filledByCaller=*/true);
+    m.header().worker = static_cast<uint32_t>(config_.workerRank);
+    m.header().count = static_cast<uint32_t>(idx.size());
+    m.header().setUpdateId(u.updateId);
+    Unconfirmed part{s, u.tableId, u.updateId, {}};
+    uint8_t* k = m.payload();
+    uint8_t* v = k + idx.size() * 8;
+    for (size_t j = 0; j < idx.size(); ++j) {
+      std::memcpy(k + j * 8, keys + static_cast<size_t>(idx[j]) * 8, 8);
+      std::memcpy(v + j * rowBytes, values + static_cast<size_t>(idx[j]) * rowBytes, rowBytes);
+    }
+    part.payload.assign(m.payload(), m.payload() + m.payloadBytes());
+    unconfirmed_[rid] = std::move(part);
+    conns_[static_cast<size_t>(s)]->send(std::move(m));
+  }
 }
 
 void PsClient::finishOne(uint64_t opId) {
@@ -482,6 +555,18 @@ void PsClient::loseServer(int server, const std::string& reason) {
                      server};
   } else {
     ring_.removeServer(static_cast<uint32_t>(server));
+  }
+  std::vector<Unconfirmed> unconfirmed;
+  for (auto u = unconfirmed_.begin(); u != unconfirmed_.end();) {
+    if (u->second.server == server) {
+      unconfirmed.push_back(std::move(u->second));
+      u = unconfirmed_.erase(u);
+    } else {
+      ++u;
+    }
+  }
+  if (!dataLost) {
+    for (auto& u : unconfirmed) resendUnconfirmed(std::move(u));
   }
   std::vector<std::pair<uint64_t, SubRequest>> orphans;
   for (auto r = requests_.begin(); r != requests_.end();) {

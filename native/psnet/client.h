@@ -39,6 +39,10 @@ struct PsClientConfig {
   int vnodes = 1024;         // virtual nodes per server on the ring (same on every process)
   std::string token;
   uint64_t maxMessageBytes = 1ull << 30;
+  // Pushes may be acknowledged by their primary before the replicas confirm (kAckOnPrimary,
+  // protocol.h); the client keeps each such push until they do and re-sends it if the
+  // primary is lost. False: a push completes only once every owner has applied it.
+  bool ackOnPrimary = true;
 };
 
 struct PsOp {
@@ -112,6 +116,16 @@ class PsClient {
     int server;
     std::vector<uint32_t> uniqIdx;     // pull/push: which distinct keys this request carries
     uint64_t updateId = 0;             // push: exactly-once id, kept when re-routed
+    std::vector<uint8_t> pushCopy;     // push with kAckOnPrimary: its payload, kept if acknowledged early
+  };
+  // A push its primary acknowledged before the replicas confirmed (or a re-send of one after
+  // that primary was lost): kept until the confirmation, re-sent to the keys' new owners if
+  // the server is lost first.
+  struct Unconfirmed {
+    int server;
+    uint32_t tableId;
+    uint64_t updateId;
+    std::vector<uint8_t> payload;      // keys[n], then values[n * pushFloats]
   };
 
   void loop();
@@ -122,6 +136,8 @@ class PsClient {
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
   void sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);
   void onResponse(int server, Message&& m);
+  void settleUnconfirmed(int server, const Message& m);
+  void resendUnconfirmed(Unconfirmed u);
   void finishOne(uint64_t opId);
   void complete(uint64_t opId);
   void fail(uint64_t opId, const Status& s);
@@ -151,6 +167,8 @@ class PsClient {
   std::map<uint32_t, TableInfo> tables_;
   std::map<uint64_t, InFlight> inflight_;
   std::map<uint64_t, SubRequest> requests_;         // by wire request id
+  std::map<uint64_t, Unconfirmed> unconfirmed_;     // by wire request id
+  Status replicaFailure_;                           // a replica refused an acknowledged push: the next op reports it
   uint64_t nextOpId_ = 1;
   uint64_t nextRequestId_ = 1;
   uint64_t clock_ = 0;
