@@ -299,13 +299,9 @@ void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   }
 }
 
-// updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
-// the request being re-routed after a failover, which the new owners may have applied
-// already as replicas.
-// A server's share goes out in messages of about kMessageBytes (a first attempt only: a
-// re-routed request keeps its update id, so it stays one message per server). The server
-// applies, and its replica applies, the first parts while later ones are still being built
-// and sent, instead of the whole request's stages running one after the other.
+// Re-routes a request after a failover: its distinct keys go to their primaries on the ring
+// as it is now, under the request's update id (the new owners may have applied it already as
+// replicas).
 void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
@@ -313,8 +309,13 @@ void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniq
   sendShares(opId, byServer, updateId);
 }
 
-// Sends each server its share (uniq positions), split into messages of ~kMessageBytes on a
-// first attempt (updateId 0). The lists are consumed.
+// Sends each server its share (positions in the plan's distinct keys); the lists are consumed.
+// updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
+// the request being re-routed.
+// A server's share goes out in messages of about kMessageBytes (a first attempt only: a
+// re-routed request keeps its update id, so it stays one message per server). The server
+// applies, and its replica applies, the first parts while later ones are still being built
+// and sent, instead of the whole request's stages running one after the other.
 void PsClient::sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   const TableInfo& t = tables_[f.op->tableId];

@@ -1,7 +1,9 @@
 // PsClient: a worker's engine for the parameter server. One I/O thread owns a connection
-// to every server and runs the worker's requests: it deduplicates keys, partitions them
-// by their primary server on the consistent-hash ring, sends to all servers in parallel,
-// and reassembles responses in the caller's key order, straight into the caller's arrays.
+// to every server and runs the worker's requests: it deduplicates keys and partitions them
+// by their primary server on the consistent-hash ring (KeyGrouper), sends to all servers in
+// parallel, and reassembles responses in the caller's key order, straight into the caller's
+// arrays. Pushes its primary acknowledged before the replicas confirmed are kept until they
+// do, and re-sent to the keys' new owners if that server is lost.
 // When a server is lost it re-routes that server's outstanding requests to the next owners
 // (the replicas), keeping each push's update id so nothing is applied twice. When a
 // replacement server announces itself (serverJoined), it connects to it and routes its keys
