@@ -42,6 +42,12 @@ export interface InjectRule {
   server?: number;
   /** Server rules: the request (1 = its first) at which the server dies. */
   request?: number;
+  /**
+   * Server rules: for this many requests before it dies, the server sends none of its push
+   * forwards to the replicas (as if they were lost with it), so the pushes it acknowledged
+   * early exist only on it and on the workers that keep them.
+   */
+  unreplicated?: number;
   /** Fire with this probability per (seed, rank, seq); undefined: always. */
   prob?: number;
   /** Seed of the `prob` decision (default 0). */
@@ -61,9 +67,9 @@ export interface DropConnectionAction {
   reason: string;
 }
 
-const COMMON_KEYS = ['rank', 'op', 'seq', 'prob', 'seed', 'server', 'request'] as const;
+const COMMON_KEYS = ['rank', 'op', 'seq', 'prob', 'seed', 'server', 'request', 'unreplicated'] as const;
 /** The keys a server rule (server=K) may have. */
-const SERVER_RULE_KEYS = ['server', 'request'];
+const SERVER_RULE_KEYS = ['server', 'request', 'unreplicated'];
 const KIND_KEYS: Record<InjectKind, readonly string[]> = {
   kill: [],
   delay: ['ms'],
@@ -120,6 +126,7 @@ function parseRule(text: string, index: number): InjectRule {
       case 'code': rule.code = int(255); break;
       case 'server': rule.server = int(); break;
       case 'request': rule.request = int(); break;
+      case 'unreplicated': rule.unreplicated = int(); break;
       case 'op':
         if (!OPS.includes(value)) throw fail(`op must be one of ${OPS.join(', ')}, got ${JSON.stringify(value)}`);
         rule.op = value as InjectOp;
@@ -133,7 +140,7 @@ function parseRule(text: string, index: number): InjectRule {
     }
   }
   if (seen.has('seed') && !seen.has('prob')) throw fail('seed is only meaningful with prob');
-  if (seen.has('server') || seen.has('request')) {
+  if (seen.has('server') || seen.has('request') || seen.has('unreplicated')) {
     if (kind !== 'kill') throw fail(`server rules are kill rules (kill:server=K:request=N), not ${kind}`);
     if (!seen.has('server') || !seen.has('request')) throw fail('a server rule needs both server=K and request=N');
     if (rule.request === 0) throw fail('request counts from 1 (the server\'s first request)');
@@ -233,6 +240,18 @@ export function serverKillRequest(server: number, env: NodeJS.ProcessEnv = proce
   const spec = env[INJECT_ENV];
   if (spec === undefined || Number(env['SHOAL_SERVER_RESTART'] ?? 0) > 0) return 0;
   return parseInjectSpec(spec).find((r) => r.server === server)?.request ?? 0;
+}
+
+/**
+ * The request from which parameter server `server` stops forwarding pushes to its replicas
+ * (kill:server=K:request=N:unreplicated=M gives N - M), or 0: never.
+ * @throws {ConfigError} when SHOAL_INJECT does not parse.
+ */
+export function serverUnreplicatedFrom(server: number, env: NodeJS.ProcessEnv = process.env): number {
+  const spec = env[INJECT_ENV];
+  if (spec === undefined || Number(env['SHOAL_SERVER_RESTART'] ?? 0) > 0) return 0;
+  const rule = parseInjectSpec(spec).find((r) => r.server === server && r.unreplicated !== undefined);
+  return rule ? Math.max(1, rule.request! - rule.unreplicated!) : 0;
 }
 
 function fireRules(rank: number, size: number, op: InjectPoint, seq: number): DropConnectionAction | null {

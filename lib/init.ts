@@ -11,7 +11,7 @@ import { Communicator, joinWorld, type CommunicatorRuntime } from './communicato
 import { worldGroupName } from './coordinator_protocol.js';
 import { advertiseHostFor, coordinatorListenHost, detectEnv, type JobEnv } from './env.js';
 import { ConfigError } from './errors.js';
-import { serverKillRequest } from './fault_injection.js';
+import { serverKillRequest, serverUnreplicatedFrom } from './fault_injection.js';
 import { PsClient } from './ps/client.js';
 import { runParameterServer } from './ps/server_process.js';
 import { telemetry } from './telemetry.js';
@@ -143,6 +143,8 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
         token: job.token,
         replication: job.psReplication,
         ...(env.SHOAL_PS_MAX_MESSAGE_BYTES ? { maxMessageBytes: numberFromEnv(env, 'SHOAL_PS_MAX_MESSAGE_BYTES') } : {}),
+        // SHOAL_PS_SYNC_REPLICATION=1: a push completes only once every replica applied it.
+        ...(env.SHOAL_PS_SYNC_REPLICATION === '1' ? { ackOnPrimary: false } : {}),
       },
       { timeoutMs: numberFromEnv(env, 'SHOAL_PS_TIMEOUT_MS') ?? opTimeoutMs },
     );
@@ -205,6 +207,7 @@ function runServerTask(job: JobEnv, env: NodeJS.ProcessEnv, coordinator: Coordin
     ...(env.SHOAL_PS_UPDATERS ? { updatersPath: env.SHOAL_PS_UPDATERS } : {}),
     reconnectMs: 0,
     killAtRequest: serverKillRequest(job.rank, env),
+    unreplicatedFrom: serverUnreplicatedFrom(job.rank, env),
     foreign: { launcher: job.launcher, hostedCoordinator: coordinator },
   });
 }

@@ -134,6 +134,8 @@ export interface NativePsClientOptions {
   token: string;
   replication?: number;
   maxMessageBytes?: number;
+  /** Pushes acknowledged once their primary applied them (default true); false: once every replica has. */
+  ackOnPrimary?: boolean;
 }
 
 /** NativePsClient's surface (native/binding/ps_wrap.cc). */
@@ -173,6 +175,8 @@ export interface NativePsServerOptions {
   snapshotListing?: string;
   /** Fault injection: the server dies at this request (0: never). */
   killAtRequest?: number;
+  /** Fault injection (kill:...:unreplicated=M): push forwards are dropped from this request on. */
+  dropForwardsFrom?: number;
 }
 
 /** NativePsServer's surface (native/binding/ps_wrap.cc). */

@@ -3,7 +3,7 @@
 // describes restarts (SHOAL_SERVER_RESTART=n), added servers (SHOAL_SERVER_JOIN=1) and drains.
 import { advertiseHostFor, detectEnv } from '../env.js';
 import { ConfigError } from '../errors.js';
-import { serverKillRequest } from '../fault_injection.js';
+import { serverKillRequest, serverUnreplicatedFrom } from '../fault_injection.js';
 import { runParameterServer } from './server_process.js';
 
 export type { CustomUpdater } from './server_process.js';
@@ -39,4 +39,5 @@ await runParameterServer({
   // Under `shoal run` a crashed coordinator is restarted on the same port: ride through it.
   reconnectMs: process.env.SHOAL_LAUNCHER === 'shoal' ? job.timeoutMs : 0,
   killAtRequest: serverKillRequest(rank),
+  unreplicatedFrom: serverUnreplicatedFrom(rank),
 });

@@ -63,6 +63,8 @@ export interface ParameterServerConfig {
   reconnectMs: number;
   /** Fault injection: the native server kills the process at this request (0: never). */
   killAtRequest: number;
+  /** Fault injection: from this request on, push forwards to replicas are dropped (0: never). */
+  unreplicatedFrom?: number;
   /** Started by a foreign launcher (init() in one of the first SHOAL_NUM_SERVERS tasks). */
   foreign?: { launcher: string; hostedCoordinator: Coordinator | null };
 }
@@ -121,6 +123,7 @@ export async function runParameterServer(cfg: ParameterServerConfig): Promise<ne
     snapshotListing,
     // Fault injection: kill:server=K:request=N (docs/fault_injection.md).
     killAtRequest: cfg.killAtRequest,
+    dropForwardsFrom: cfg.unreplicatedFrom ?? 0,
   });
   const self = { host: cfg.advertiseHost, port: server.port };
   let known = slots;  // server indices this process knows (grows with added servers)

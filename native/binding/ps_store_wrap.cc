@@ -12,6 +12,7 @@
 #include "binding/convert.h"
 #include "common/error.h"
 #include "ps/hash_ring.h"
+#include "psnet/key_grouper.h"
 #include "ps/shard_store.h"
 #include "ps/table_config.h"
 
@@ -259,6 +260,7 @@ class HashRingWrap : public Napi::ObjectWrap<HashRingWrap> {
                            InstanceMethod<&HashRingWrap::removeServer>("removeServer"),
                            InstanceMethod<&HashRingWrap::primary>("primary"),
                            InstanceMethod<&HashRingWrap::owners>("owners"),
+                           InstanceMethod<&HashRingWrap::group>("group"),
                            InstanceAccessor<&HashRingWrap::servers>("servers"),
                            InstanceAccessor<&HashRingWrap::vnodes>("vnodes"),
                        });
@@ -320,6 +322,40 @@ class HashRingWrap : public Napi::ObjectWrap<HashRingWrap> {
     } catch (const Error& e) {
       throwShoalError(env, e.code(), std::string("HashRing.primary: ") + e.what());
     }
+    return out;
+  }
+
+  // group(keys: BigUint64Array): what the PS client's KeyGrouper makes of a request:
+  // { distinct, server: Uint32Array (per key: the server its distinct key is sent to),
+  //   first: Uint32Array (per key: the index of its first occurrence) }.
+  Napi::Value group(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const KeysView keys = toKeys(info[0], "HashRing.group");
+    if (ring_->servers() == 0) throwShoalError(env, ErrorCode::kInvalidUsage, "HashRing.group: no servers on the ring");
+    if (keys.count > 0xFFFFFFFFu) throw Napi::RangeError::New(env, "HashRing.group: at most 2^32 - 1 keys");
+    const int numServers = static_cast<int>(ring_->serverIds().back()) + 1;
+    if (numServers > (1 << 16)) throw Napi::RangeError::New(env, "HashRing.group: server ids must be below 65536");
+    psnet::KeyGrouper grouper;
+    psnet::KeyPlan plan;
+    grouper.group(keys.data, keys.count, *ring_, numServers, &plan);
+    Napi::Uint32Array server = Napi::Uint32Array::New(env, keys.count);
+    Napi::Uint32Array first = Napi::Uint32Array::New(env, keys.count);
+    std::vector<uint32_t> serverOfUniq(plan.uniq.size(), 0xFFFFFFFFu);
+    for (int s = 0; s < numServers; ++s) {
+      for (uint32_t u : plan.byServer[static_cast<size_t>(s)]) serverOfUniq[u] = static_cast<uint32_t>(s);
+    }
+    for (size_t u = 0; u < plan.uniq.size(); ++u) {
+      server[plan.firstOf[u]] = serverOfUniq[u];
+      first[plan.firstOf[u]] = plan.firstOf[u];
+    }
+    for (const auto& [i, u] : plan.repeats) {
+      server[i] = serverOfUniq[u];
+      first[i] = plan.firstOf[u];
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("distinct", Napi::Number::New(env, static_cast<double>(plan.uniq.size())));
+    out.Set("server", server);
+    out.Set("first", first);
     return out;
   }
 

@@ -74,7 +74,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
   }
 
   // new NativePsServer({ rank, numServers, numWorkers, token, replication?, bindHost?, maxMessageBytes?,
-  //                     restore?, snapshotListing?, join?, killAtRequest? })  restore: a replacement that copies rank's data;
+  //                     restore?, snapshotListing?, join?, killAtRequest?, dropForwardsFrom? })  restore: a replacement that copies rank's data;
   //                     join (with restore): an added server that copies the ranges it takes over
   explicit NativePsServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsServer>(info) {
     Napi::Env env = info.Env();
@@ -89,6 +89,7 @@ class NativePsServer : public Napi::ObjectWrap<NativePsServer> {
     if (o.Has("bindHost") && !o.Get("bindHost").IsUndefined()) c.bindHost = requireString(o, "bindHost", "NativePsServer");
     c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsServer", 1024, 1LL << 40, 1LL << 30));
     c.killAtRequest = static_cast<uint64_t>(optionalInt64(o, "killAtRequest", "NativePsServer", 0, 1LL << 53, 0));
+    c.dropForwardsFrom = static_cast<uint64_t>(optionalInt64(o, "dropForwardsFrom", "NativePsServer", 0, 1LL << 53, 0));
     if (o.Has("restore") && !o.Get("restore").IsUndefined()) {
       if (!o.Get("restore").IsBoolean()) throw Napi::TypeError::New(env, "NativePsServer: 'restore' must be a boolean");
       c.restore = o.Get("restore").As<Napi::Boolean>().Value();
@@ -257,7 +258,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
                         InstanceMethod<&NativePsClient::close>("close")});
   }
 
-  // new NativePsClient({ workerRank, numWorkers, numServers, token, replication?, maxMessageBytes? })
+  // new NativePsClient({ workerRank, numWorkers, numServers, token, replication?, maxMessageBytes?, ackOnPrimary? })
   explicit NativePsClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsClient>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativePsClient: expected an options object");
@@ -269,6 +270,10 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
     c.token = requireString(o, "token", "NativePsClient");
     c.replication = static_cast<int>(optionalInt64(o, "replication", "NativePsClient", 1, 8, 2));
     c.maxMessageBytes = static_cast<uint64_t>(optionalInt64(o, "maxMessageBytes", "NativePsClient", 1024, 1LL << 40, 1LL << 30));
+    if (o.Has("ackOnPrimary") && !o.Get("ackOnPrimary").IsUndefined()) {
+      if (!o.Get("ackOnPrimary").IsBoolean()) throw Napi::TypeError::New(env, "NativePsClient: 'ackOnPrimary' must be a boolean");
+      c.ackOnPrimary = o.Get("ackOnPrimary").As<Napi::Boolean>().Value();
+    }
     client_ = std::make_unique<psnet::PsClient>(c);
     numServers_ = c.numServers;
     // At process exit Node may finalize the TSFN before this object (whose finalizer then

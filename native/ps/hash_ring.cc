@@ -64,16 +64,42 @@ void HashRing::removeServer(uint32_t serverId) {
 }
 
 // First point at or after the key's position, wrapping past the top of the ring.
-size_t HashRing::pointIndex(uint64_t key) const {
+size_t HashRing::pointIndex(uint64_t key) const { return pointIndexOfHash(ringHash(key)); }
+
+size_t HashRing::pointIndexOfHash(uint64_t h) const {
+  const size_t i = lowerBound(h);
+  return i == points_.size() ? 0 : i;
+}
+
+// First point at or after position h, or points_.size() if none (no wrap).
+size_t HashRing::lowerBound(uint64_t h) const {
   if (points_.empty()) throw Error(ErrorCode::kInvalidUsage, "HashRing: no servers on the ring");
-  const uint64_t h = ringHash(key);
   size_t i = index_[h >> (64 - kIndexBits)];
   const size_t n = points_.size();
   while (i < n && points_[i].first < h) ++i;
-  return i == n ? 0 : i;
+  return i;
 }
 
 uint32_t HashRing::primary(uint64_t key) const { return points_[pointIndex(key)].second; }
+
+// Position lo maps to point pointIndexOfHash(lo); each point p with lo <= p < hi hands the
+// positions after it to the next point. So [lo, hi] is uniform when the first point and the
+// ones after each such p name one server. Buckets of a request are narrower than most arcs,
+// so there are few such points; more than a few means not uniform in practice.
+bool HashRing::uniformPrimary(uint64_t lo, uint64_t hi, uint32_t* server) const {
+  const size_t n = points_.size();
+  const size_t first = lowerBound(lo);
+  const size_t crossings = lowerBound(hi) - first;
+  if (crossings > 8) return false;
+  size_t i = first == n ? 0 : first;
+  const uint32_t s = points_[i].second;
+  for (size_t k = 0; k < crossings; ++k) {
+    i = i + 1 == n ? 0 : i + 1;
+    if (points_[i].second != s) return false;
+  }
+  *server = s;
+  return true;
+}
 
 void HashRing::owners(uint64_t key, int replicas, uint32_t* out) const {
   checkReplicas(replicas);  // before the lookup: a bad count is reported even on an empty ring

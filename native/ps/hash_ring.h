@@ -34,6 +34,11 @@ class HashRing {
 
   // Throws shoal::Error(kInvalidUsage) on an empty ring.
   uint32_t primary(uint64_t key) const;
+  // The same for a key whose ringHash is h (callers that already hashed it).
+  uint32_t primaryOfHash(uint64_t h) const { return points_[pointIndexOfHash(h)].second; }
+  // True, with the server in *server, if every ring position in [lo, hi] has the same
+  // primary: a batch of keys bucketed by ringHash then needs one lookup per bucket.
+  bool uniformPrimary(uint64_t lo, uint64_t hi, uint32_t* server) const;
   // out[0] = primary(key), then the next distinct servers clockwise: the replica set.
   // replicas must be in [1, servers()], else shoal::Error(kInvalidArgument).
   void owners(uint64_t key, int replicas, uint32_t* out) const;
@@ -45,11 +50,14 @@ class HashRing {
   void forEachArc(int replicas, F&& fn) const;
 
   size_t servers() const { return servers_.size(); }
+  const std::vector<uint32_t>& serverIds() const { return servers_; }  // sorted
   bool hasServer(uint32_t serverId) const;
   int vnodesPerServer() const { return vnodes_; }
 
  private:
   size_t pointIndex(uint64_t key) const;
+  size_t pointIndexOfHash(uint64_t h) const;
+  size_t lowerBound(uint64_t h) const;
   void checkReplicas(int replicas) const;
   void ownersAtPoint(size_t point, int replicas, uint32_t* out) const;  // replicas checked
   void rebuildIndex();

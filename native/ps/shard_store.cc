@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #if defined(__linux__)
@@ -215,38 +216,88 @@ void ShardStore::migrate(size_t slots) {
   }
 }
 
-void ShardStore::pull(const uint64_t* keys, size_t n, float* out) {
-  migrate(kMigrateChunk + kMigratePerKey * n);
-  const uint32_t dim = config_.dim;
-  const bool ftrl = config_.updater.kind == UpdaterKind::kFtrl;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kPrefetchDistance < n) {
-      const size_t s = cur_.home(keys[i + kPrefetchDistance]);
+// Visits the row of every key in order (creating missing ones), each key's home slot
+// computed once: a few keys ahead, to prefetch it, and kept in a small ring for the lookup
+// itself. A growth changes the homes, so the ones already computed are redone then.
+template <typename F>
+void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
+  constexpr size_t kRing = kPrefetchDistance;
+  size_t homes[kRing];
+  size_t capacity = cur_.capacity();
+  auto ahead = [&](size_t j, bool write) {
+    const size_t s = cur_.home(keys[j]);
+    homes[j % kRing] = s;
+    if (write) {
+      __builtin_prefetch(cur_.keyAt(s), 1);
+      __builtin_prefetch(cur_.keyAt(s) + 64, 1);  // at load 0.7-0.85 probe runs often cross a line
+      __builtin_prefetch(cur_.row(s), 1);
+    } else {
       __builtin_prefetch(cur_.keyAt(s));
-      __builtin_prefetch(cur_.keyAt(s) + 64);  // at load 0.7-0.85 probe runs often cross a line
+      __builtin_prefetch(cur_.keyAt(s) + 64);
       __builtin_prefetch(cur_.row(s));
     }
-    const float* row = findOrCreate(keys[i]);
-    if (ftrl) {
-      ftrlWeights(config_.updater, dim, row, out + i * dim);
+  };
+  for (size_t j = 0; j < n && j < kRing; ++j) ahead(j, std::decay_t<F>::kWrites);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t key = keys[i];
+    const size_t home = homes[i % kRing];
+    if (i + kRing < n) ahead(i + kRing, std::decay_t<F>::kWrites);
+    float* row = nullptr;
+    if (key != 0) {
+      for (size_t s = home;; s = cur_.next(s)) {
+        const uint64_t k = cur_.key(s);
+        if (k == key) {
+          row = cur_.row(s);
+          break;
+        }
+        if (k == 0) break;
+      }
+    }
+    if (row == nullptr) {
+      row = findOrCreate(key);  // key 0, the old table, or a new row (which may grow the table)
+      if (cur_.capacity() != capacity) {
+        capacity = cur_.capacity();
+        for (size_t j = i + 1; j < n && j < i + 1 + kRing; ++j) ahead(j, std::decay_t<F>::kWrites);
+      }
+    }
+    f(i, row);
+  }
+}
+
+namespace {
+struct PullRow {
+  static constexpr bool kWrites = false;
+  const TableConfig& config;
+  float* out;
+  void operator()(size_t i, const float* row) const {
+    const uint32_t dim = config.dim;
+    if (config.updater.kind == UpdaterKind::kFtrl) {
+      ftrlWeights(config.updater, dim, row, out + i * dim);
+    } else if (dim == 1) {
+      out[i] = row[0];
     } else {
       std::memcpy(out + i * dim, row, dim * sizeof(float));
     }
   }
+};
+struct PushRow {
+  static constexpr bool kWrites = true;
+  const TableConfig& config;
+  ApplyFn apply;
+  uint32_t pushFloats;
+  const float* values;
+  void operator()(size_t i, float* row) const { apply(config.updater, config.dim, row, values + i * pushFloats); }
+};
+}  // namespace
+
+void ShardStore::pull(const uint64_t* keys, size_t n, float* out) {
+  migrate(kMigrateChunk + kMigratePerKey * n);
+  forEachRowOf(keys, n, PullRow{config_, out});
 }
 
 void ShardStore::push(const uint64_t* keys, size_t n, const float* values) {
   migrate(kMigrateChunk + kMigratePerKey * n);
-  const uint32_t dim = config_.dim;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + kPrefetchDistance < n) {
-      const size_t s = cur_.home(keys[i + kPrefetchDistance]);
-      __builtin_prefetch(cur_.keyAt(s), 1);
-      __builtin_prefetch(cur_.keyAt(s) + 64, 1);  // at load 0.7-0.85 probe runs often cross a line
-      __builtin_prefetch(cur_.row(s), 1);
-    }
-    apply_(config_.updater, dim, findOrCreate(keys[i]), values + i * pushFloats_);
-  }
+  forEachRowOf(keys, n, PushRow{config_, apply_, pushFloats_, values});
 }
 
 bool ShardStore::get(uint64_t key, float* rowOut) const {

@@ -156,6 +156,8 @@ class ShardStore {
   float* find(uint64_t key) const;
   float* insertAbsent(uint64_t key);  // key must be in neither table; row left uninitialised
   float* findOrCreate(uint64_t key);
+  template <typename F>
+  void forEachRowOf(const uint64_t* keys, size_t n, F&& f);  // shard_store.cc: pull and push
   void startGrow(size_t capacity);
   void migrate(size_t slots);
   void finishMigration() { migrate(old_.capacity()); }

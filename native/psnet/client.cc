@@ -18,6 +18,15 @@ namespace psnet {
 
 namespace {
 
+// Rows of 1 float (dim 1) are most of the traffic: no memcpy call for 4 bytes.
+inline void copyFloats(float* dst, const float* src, uint32_t n) {
+  if (n == 1) {
+    *dst = *src;
+  } else {
+    std::memcpy(dst, src, n * sizeof(float));
+  }
+}
+
 Status statusOf(const Message& m) {
   return Status{static_cast<ErrorCode>(m.header().status), std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()), -1};
 }
@@ -190,6 +199,12 @@ void PsClient::start(uint64_t opId) {
       fail(opId, broken_);
       return;
     }
+    if (!replicaFailure_.ok() && (op.type == PsOp::Type::kPush || op.type == PsOp::Type::kPull)) {
+      const Status s = replicaFailure_;
+      replicaFailure_ = Status{};
+      fail(opId, s);
+      return;
+    }
     switch (op.type) {
       case PsOp::Type::kConnect:
         connectAll(f);
@@ -242,14 +257,12 @@ void PsClient::start(uint64_t opId) {
                           " keys need " + std::to_string(op.count * per) + " values (" + std::to_string(per) + " per key), got " +
                           std::to_string(op.floats));
         }
-        dedup(f, push, per);
-        if (f.uniq.empty()) {
+        groupKeys(f, push, per);
+        if (f.plan->uniq.empty()) {
           complete(opId);
           return;
         }
-        std::vector<uint32_t> all(f.uniq.size());
-        for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
-        partitionAndSend(opId, all, 0);
+        sendShares(opId, f.plan->byServer, 0);
         return;
       }
     }
@@ -260,61 +273,51 @@ void PsClient::start(uint64_t opId) {
 
 // Distinct keys in first-seen order; for pushes, values of repeated keys are summed so each
 // key travels once.
-void PsClient::dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
+// Groups the keys (distinct keys per server, in one radix pass; KeyGrouper) into a plan
+// taken from the pool. A push that repeats keys sends each key once with its values summed,
+// in the caller's order.
+void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const PsOp& op = *f.op;
-  size_t cap = 16;
-  while (cap < op.count * 2) cap <<= 1;
-  if (dedupTable_.size() < cap || ++dedupGen_ == 0) {
-    dedupTable_.assign(std::max(cap, dedupTable_.size()), DedupSlot{0, 0, 0});
-    dedupGen_ = 1;
+  if (planPool_.empty()) {
+    f.plan = std::make_unique<KeyPlan>();
+  } else {
+    f.plan = std::move(planPool_.back());
+    planPool_.pop_back();
   }
-  const size_t mask = cap - 1;
-  const uint32_t gen = dedupGen_;
-  DedupSlot* table = dedupTable_.data();
-  f.index.resize(op.count);
-  f.uniq.clear();
-  f.uniq.reserve(op.count);
-  // The table is far larger than the caches: prefetch the slot of a key a few iterations
-  // ahead so its miss overlaps the work on the current one.
-  constexpr size_t kAhead = 16;
-  for (size_t i = 0; i < op.count; ++i) {
-    if (i + kAhead < op.count) __builtin_prefetch(&table[ps::mix64(op.keys[i + kAhead]) & mask]);
-    const uint64_t k = op.keys[i];
-    size_t slot = ps::mix64(k) & mask;
-    while (table[slot].gen == gen && table[slot].key != k) slot = (slot + 1) & mask;
-    if (table[slot].gen != gen) {
-      table[slot] = DedupSlot{k, gen, static_cast<uint32_t>(f.uniq.size())};
-      f.uniq.push_back(k);
-    }
-    f.index[i] = table[slot].index;
+  KeyPlan& plan = *f.plan;
+  grouper_.group(op.keys, op.count, ring_, config_.numServers, &plan);
+  f.summed.clear();
+  if (!sumValues || plan.repeats.empty()) return;
+  f.summed.resize(plan.uniq.size() * floatsPerKey);
+  for (size_t u = 0; u < plan.uniq.size(); ++u) {
+    std::memcpy(f.summed.data() + u * floatsPerKey, op.values + static_cast<size_t>(plan.firstOf[u]) * floatsPerKey, floatsPerKey * sizeof(float));
   }
-  f.distinct = f.uniq.size() == op.count;
-  if (f.distinct) {
-    f.uniqValues.clear();
-    return;
-  }
-  f.uniqValues.resize(f.uniq.size() * floatsPerKey);
-  if (sumValues) {
-    std::fill(f.uniqValues.begin(), f.uniqValues.end(), 0.0f);
-    for (size_t i = 0; i < op.count; ++i) {
-      float* dst = f.uniqValues.data() + static_cast<size_t>(f.index[i]) * floatsPerKey;
-      const float* src = op.values + i * floatsPerKey;
-      for (uint32_t j = 0; j < floatsPerKey; ++j) dst[j] += src[j];
-    }
+  for (const auto& [i, u] : plan.repeats) {
+    float* dst = f.summed.data() + static_cast<size_t>(u) * floatsPerKey;
+    const float* src = op.values + static_cast<size_t>(i) * floatsPerKey;
+    for (uint32_t j = 0; j < floatsPerKey; ++j) dst[j] += src[j];
   }
 }
 
+// Re-routes a request after a failover: its distinct keys go to their primaries on the ring
+// as it is now, under the request's update id (the new owners may have applied it already as
+// replicas).
+void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
+  InFlight& f = inflight_[opId];
+  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
+  for (uint32_t u : uniqIdx) byServer[ring_.primary(f.plan->uniq[u])].push_back(u);
+  sendShares(opId, byServer, updateId);
+}
+
+// Sends each server its share (positions in the plan's distinct keys); the lists are consumed.
 // updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
-// the request being re-routed after a failover, which the new owners may have applied
-// already as replicas.
+// the request being re-routed.
 // A server's share goes out in messages of about kMessageBytes (a first attempt only: a
 // re-routed request keeps its update id, so it stays one message per server). The server
 // applies, and its replica applies, the first parts while later ones are still being built
 // and sent, instead of the whole request's stages running one after the other.
-void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId) {
+void PsClient::sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId) {
   InFlight& f = inflight_[opId];
-  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
-  for (uint32_t u : uniqIdx) byServer[ring_.primary(f.uniq[u])].push_back(u);
   const TableInfo& t = tables_[f.op->tableId];
   const size_t bytesPerKey = 8 + sizeof(float) * std::max(t.dim, t.pushFloats);
   const size_t perMessage = updateId != 0 ? SIZE_MAX : std::max<size_t>(kMessageBytes / bytesPerKey, 1024);
@@ -343,26 +346,31 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   const size_t n = uniqIdx.size();
   const size_t valueBytes = push ? n * t.pushFloats * sizeof(float) : 0;
   const uint64_t rid = nextRequestId_++;
-  Message m = Message::make(push ? MsgType::kPush : MsgType::kPull, op.tableId, rid, n * 8 + valueBytes);
+  Message m = Message::make(push ? MsgType::kPush : MsgType::kPull, op.tableId, rid, n * 8 + valueBytes, /*filledByCaller=*/true);
   PsHeader& h = m.header();
   h.worker = static_cast<uint32_t>(config_.workerRank);
   h.count = static_cast<uint32_t>(n);
   if (updateId == 0) updateId = rid;
+  const bool early = push && config_.ackOnPrimary && config_.replication > 1;
   if (push) {
     h.setUpdateId(updateId);
+    if (early) h.flags = kAckOnPrimary;
   } else {
     h.setPullClock(clock_);
   }
   auto* keys = reinterpret_cast<uint64_t*>(m.payload());
-  for (size_t j = 0; j < n; ++j) keys[j] = f.uniq[uniqIdx[j]];
+  const uint64_t* uniq = f.plan->uniq.data();
+  for (size_t j = 0; j < n; ++j) keys[j] = uniq[uniqIdx[j]];
   if (push) {
     auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
-    const float* src = f.sendValues();
-    for (size_t j = 0; j < n; ++j) {
-      std::memcpy(vals + j * t.pushFloats, src + static_cast<size_t>(uniqIdx[j]) * t.pushFloats, t.pushFloats * sizeof(float));
-    }
+    const uint32_t per = t.pushFloats;
+    for (size_t j = 0; j < n; ++j) copyFloats(vals + j * per, f.valuesOf(uniqIdx[j], per), per);
   }
-  requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId};
+  SubRequest& sub = requests_[rid];
+  sub = SubRequest{opId, server, std::move(uniqIdx), updateId, {}};
+  // The caller may reuse its arrays once the op completes, which an early acknowledgement
+  // allows before the replicas have the push: keep the payload for a re-send.
+  if (early) sub.pushCopy.assign(m.payload(), m.payload() + m.payloadBytes());
   ++f.outstanding;
   conns_[static_cast<size_t>(server)]->send(std::move(m));
 }
@@ -379,7 +387,7 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
     else m.header().setNewClock(arg);
     m.header().count = count;
     if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
-    requests_[rid] = SubRequest{opId, s, {}, 0};
+    requests_[rid] = SubRequest{opId, s, {}, 0, {}};
     ++f.outstanding;
     conns_[static_cast<size_t>(s)]->send(std::move(m));
   }
@@ -388,9 +396,15 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
 
 void PsClient::onResponse(int server, Message&& m) {
   auto it = requests_.find(m.header().requestId);
-  if (it == requests_.end()) return;  // answer to a request we already re-routed or failed
+  if (it == requests_.end()) {  // a replication notice, or an answer to a request we already re-routed or failed
+    settleUnconfirmed(server, m);
+    return;
+  }
   SubRequest sub = std::move(it->second);
   requests_.erase(it);
+  if ((m.header().flags & kReplicaPending) && m.header().status == 0 && !sub.pushCopy.empty()) {
+    unconfirmed_[m.header().requestId] = Unconfirmed{server, m.header().tableId, sub.updateId, std::move(sub.pushCopy)};
+  }
   auto fit = inflight_.find(sub.opId);
   if (fit == inflight_.end()) return;
   InFlight& f = fit->second;
@@ -404,10 +418,7 @@ void PsClient::onResponse(int server, Message&& m) {
       if (f.status.ok()) f.status = Status{ErrorCode::kIo, "parameter server " + std::to_string(server) + " sent a pull answer of the wrong size", -1};
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
-      float* dst = f.pullValues();
-      for (size_t j = 0; j < sub.uniqIdx.size(); ++j) {
-        std::memcpy(dst + static_cast<size_t>(sub.uniqIdx[j]) * dim, vals + j * dim, dim * sizeof(float));
-      }
+      for (size_t j = 0; j < sub.uniqIdx.size(); ++j) copyFloats(f.pullSlot(sub.uniqIdx[j], dim), vals + j * dim, dim);
     }
   } else if (f.op->type == PsOp::Type::kVector) {
     f.answerOf[server].assign(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
@@ -415,6 +426,61 @@ void PsClient::onResponse(int server, Message&& m) {
     f.answers.emplace_back(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   }
   finishOne(sub.opId);
+}
+
+// The final answer for a push acknowledged early (kReplicatedNotice), or for a re-send.
+void PsClient::settleUnconfirmed(int server, const Message& m) {
+  auto it = unconfirmed_.find(m.header().requestId);
+  if (it == unconfirmed_.end() || it->second.server != server) return;
+  unconfirmed_.erase(it);
+  if (m.header().status != 0 && replicaFailure_.ok()) {
+    Status s = statusOf(m);
+    s.message = "parameter server " + std::to_string(server) + ", after acknowledging a push: " + s.message;
+    replicaFailure_ = s;
+  }
+}
+
+// The server of an unconfirmed push was lost: its replicas may not have the push. Each key
+// goes to its owner on the ring without that server, under the push's update id, so a
+// replica that did apply it skips it; the re-send is acknowledged only once applied
+// everywhere, and stays unconfirmed until then.
+void PsClient::resendUnconfirmed(Unconfirmed u) {
+  auto t = tables_.find(u.tableId);
+  if (t == tables_.end()) return;
+  const uint32_t per = t->second.pushFloats;
+  const size_t n = u.payload.size() / (8 + per * sizeof(float));
+  const uint8_t* keys = u.payload.data();
+  const uint8_t* values = keys + n * 8;
+  std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
+  for (uint32_t i = 0; i < n; ++i) {
+    uint64_t k;
+    std::memcpy(&k, keys + i * 8, 8);
+    byServer[ring_.primary(k)].push_back(i);
+  }
+  for (int s = 0; s < config_.numServers; ++s) {
+    const auto& idx = byServer[static_cast<size_t>(s)];
+    if (idx.empty()) continue;
+    if (!conns_[static_cast<size_t>(s)]) {
+      if (replicaFailure_.ok()) replicaFailure_ = Status{ErrorCode::kPeerLost, "parameter server " + std::to_string(u.server) + " was lost before its replicas confirmed a push, and server " + std::to_string(s) + " that now owns its keys is not connected", s};
+      continue;
+    }
+    const size_t rowBytes = per * sizeof(float);
+    const uint64_t rid = nextRequestId_++;
+    Message m = Message::make(MsgType::kPush, u.tableId, rid, idx.size() * (8 + rowBytes), /*filledByCaller=*/true);
+    m.header().worker = static_cast<uint32_t>(config_.workerRank);
+    m.header().count = static_cast<uint32_t>(idx.size());
+    m.header().setUpdateId(u.updateId);
+    Unconfirmed part{s, u.tableId, u.updateId, {}};
+    uint8_t* k = m.payload();
+    uint8_t* v = k + idx.size() * 8;
+    for (size_t j = 0; j < idx.size(); ++j) {
+      std::memcpy(k + j * 8, keys + static_cast<size_t>(idx[j]) * 8, 8);
+      std::memcpy(v + j * rowBytes, values + static_cast<size_t>(idx[j]) * rowBytes, rowBytes);
+    }
+    part.payload.assign(m.payload(), m.payload() + m.payloadBytes());
+    unconfirmed_[rid] = std::move(part);
+    conns_[static_cast<size_t>(s)]->send(std::move(m));
+  }
 }
 
 void PsClient::finishOne(uint64_t opId) {
@@ -431,11 +497,10 @@ void PsClient::finishOne(uint64_t opId) {
 void PsClient::complete(uint64_t opId) {
   auto it = inflight_.find(opId);
   InFlight& f = it->second;
-  if (f.op->type == PsOp::Type::kPull && !f.distinct) {
+  if (f.op->type == PsOp::Type::kPull && f.plan) {
+    // Later occurrences of a key get the answer its first occurrence received.
     const uint32_t dim = tables_[f.op->tableId].dim;
-    for (size_t i = 0; i < f.op->count; ++i) {
-      std::memcpy(f.op->out + i * dim, f.uniqValues.data() + static_cast<size_t>(f.index[i]) * dim, dim * sizeof(float));
-    }
+    for (const auto& [i, u] : f.plan->repeats) copyFloats(f.op->out + static_cast<size_t>(i) * dim, f.pullSlot(u, dim), dim);
   }
   for (auto& [server, answer] : f.answerOf) f.answers.push_back(std::move(answer));  // server order: sums add up the same way every run
   std::string text = "[";
@@ -451,8 +516,14 @@ void PsClient::complete(uint64_t opId) {
     tables_[f.op->tableId] = info;
   }
   auto op = std::move(f.op);
-  inflight_.erase(it);
+  erase(it);
   op->done(Status{}, text);
+}
+
+void PsClient::erase(std::map<uint64_t, InFlight>::iterator it) {
+  constexpr size_t kPooledPlans = 4;  // ops in flight at once, typically
+  if (it->second.plan && planPool_.size() < kPooledPlans) planPool_.push_back(std::move(it->second.plan));
+  inflight_.erase(it);
 }
 
 void PsClient::fail(uint64_t opId, const Status& status) {
@@ -460,7 +531,7 @@ void PsClient::fail(uint64_t opId, const Status& status) {
   auto it = inflight_.find(opId);
   if (it == inflight_.end()) return;
   auto op = std::move(it->second.op);
-  inflight_.erase(it);
+  erase(it);
   for (auto r = requests_.begin(); r != requests_.end();) r = r->second.opId == opId ? requests_.erase(r) : std::next(r);
   op->done(s, std::string());
 }
@@ -485,6 +556,18 @@ void PsClient::loseServer(int server, const std::string& reason) {
                      server};
   } else {
     ring_.removeServer(static_cast<uint32_t>(server));
+  }
+  std::vector<Unconfirmed> unconfirmed;
+  for (auto u = unconfirmed_.begin(); u != unconfirmed_.end();) {
+    if (u->second.server == server) {
+      unconfirmed.push_back(std::move(u->second));
+      u = unconfirmed_.erase(u);
+    } else {
+      ++u;
+    }
+  }
+  if (!dataLost) {
+    for (auto& u : unconfirmed) resendUnconfirmed(std::move(u));
   }
   std::vector<std::pair<uint64_t, SubRequest>> orphans;
   for (auto r = requests_.begin(); r != requests_.end();) {

@@ -1,7 +1,9 @@
 // PsClient: a worker's engine for the parameter server. One I/O thread owns a connection
-// to every server and runs the worker's requests: it deduplicates keys, partitions them
-// by their primary server on the consistent-hash ring, sends to all servers in parallel,
-// and reassembles responses in the caller's key order, straight into the caller's arrays.
+// to every server and runs the worker's requests: it deduplicates keys and partitions them
+// by their primary server on the consistent-hash ring (KeyGrouper), sends to all servers in
+// parallel, and reassembles responses in the caller's key order, straight into the caller's
+// arrays. Pushes its primary acknowledged before the replicas confirmed are kept until they
+// do, and re-sent to the keys' new owners if that server is lost.
 // When a server is lost it re-routes that server's outstanding requests to the next owners
 // (the replicas), keeping each push's update id so nothing is applied twice. When a
 // replacement server announces itself (serverJoined), it connects to it and routes its keys
@@ -24,6 +26,7 @@
 #include "common/error.h"
 #include "ps/hash_ring.h"
 #include "psnet/connection.h"
+#include "psnet/key_grouper.h"
 #include "psnet/protocol.h"
 #include "runtime/op.h"
 
@@ -38,6 +41,10 @@ struct PsClientConfig {
   int vnodes = 1024;         // virtual nodes per server on the ring (same on every process)
   std::string token;
   uint64_t maxMessageBytes = 1ull << 30;
+  // Pushes may be acknowledged by their primary before the replicas confirm (kAckOnPrimary,
+  // protocol.h); the client keeps each such push until they do and re-sends it if the
+  // primary is lost. False: a push completes only once every owner has applied it.
+  bool ackOnPrimary = true;
 };
 
 struct PsOp {
@@ -97,20 +104,30 @@ class PsClient {
     Status status;
     std::vector<std::string> answers;
     std::map<int, std::string> answerOf;  // vector: each server's answer, joined in server order
-    std::vector<uint64_t> uniq;        // distinct keys
-    std::vector<uint32_t> index;       // caller's key i -> position in uniq
-    std::vector<float> uniqValues;     // pull: values per distinct key; push: summed pushes
-    // No key repeats: uniq is the caller's order, so requests read the caller's values and
-    // pull answers land in the caller's array directly (uniqValues stays empty).
-    bool distinct = false;
-    const float* sendValues() const { return distinct ? op->values : uniqValues.data(); }
-    float* pullValues() { return distinct ? op->out : uniqValues.data(); }
+    std::unique_ptr<KeyPlan> plan;     // pull/push: the keys grouped (KeyGrouper), from planPool_
+    std::vector<float> summed;         // push with repeated keys: the values of each distinct key, summed
+    // Where distinct key u's values come from (push) and its answer goes (pull): the caller's
+    // arrays at the key's first occurrence, so distinct keys cost no copy on this side.
+    const float* valuesOf(size_t u, uint32_t per) const {
+      return summed.empty() ? op->values + static_cast<size_t>(plan->firstOf[u]) * per : summed.data() + u * per;
+    }
+    float* pullSlot(size_t u, uint32_t dim) const { return op->out + static_cast<size_t>(plan->firstOf[u]) * dim; }
   };
   struct SubRequest {
     uint64_t opId;
     int server;
     std::vector<uint32_t> uniqIdx;     // pull/push: which distinct keys this request carries
     uint64_t updateId = 0;             // push: exactly-once id, kept when re-routed
+    std::vector<uint8_t> pushCopy;     // push with kAckOnPrimary: its payload, kept if acknowledged early
+  };
+  // A push its primary acknowledged before the replicas confirmed (or a re-send of one after
+  // that primary was lost): kept until the confirmation, re-sent to the keys' new owners if
+  // the server is lost first.
+  struct Unconfirmed {
+    int server;
+    uint32_t tableId;
+    uint64_t updateId;
+    std::vector<uint8_t> payload;      // keys[n], then values[n * pushFloats]
   };
 
   void loop();
@@ -119,7 +136,10 @@ class PsClient {
   void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count = 0);  // arg: kClock's newClock, kVector's vectorLost
   void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
+  void sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);
   void onResponse(int server, Message&& m);
+  void settleUnconfirmed(int server, const Message& m);
+  void resendUnconfirmed(Unconfirmed u);
   void finishOne(uint64_t opId);
   void complete(uint64_t opId);
   void fail(uint64_t opId, const Status& s);
@@ -128,7 +148,8 @@ class PsClient {
   void leaveServer(int server);
   void growTo(int servers);
   void checkDeadlines();
-  void dedup(InFlight& f, bool sumValues, uint32_t floatsPerKey);
+  void groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey);
+  void erase(std::map<uint64_t, InFlight>::iterator it);  // recycles its plan
 
   PsClientConfig config_;
   int wakeFd_ = -1;
@@ -148,18 +169,13 @@ class PsClient {
   std::map<uint32_t, TableInfo> tables_;
   std::map<uint64_t, InFlight> inflight_;
   std::map<uint64_t, SubRequest> requests_;         // by wire request id
+  std::map<uint64_t, Unconfirmed> unconfirmed_;     // by wire request id
+  Status replicaFailure_;                           // a replica refused an acknowledged push: the next op reports it
   uint64_t nextOpId_ = 1;
   uint64_t nextRequestId_ = 1;
   uint64_t clock_ = 0;
-  // Reused dedup hash table (grows, never shrinks): no allocation or clearing per call;
-  // a slot is live only if its generation is the current call's.
-  struct DedupSlot {
-    uint64_t key;
-    uint32_t gen;
-    uint32_t index;
-  };
-  std::vector<DedupSlot> dedupTable_;
-  uint32_t dedupGen_ = 0;
+  KeyGrouper grouper_;
+  std::vector<std::unique_ptr<KeyPlan>> planPool_;  // plans of finished ops: their buffers are reused
 };
 
 }  // namespace psnet

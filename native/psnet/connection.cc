@@ -11,9 +11,10 @@
 namespace shoal {
 namespace psnet {
 
-Message Message::make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes) {
+Message Message::make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes, bool filledByCaller) {
   Message m;
   m.bytes.resize(sizeof(PsHeader) + payloadBytes);
+  if (!filledByCaller && payloadBytes > 0) std::memset(m.payload(), 0, payloadBytes);
   PsHeader& h = m.header();
   std::memset(&h, 0, sizeof(h));
   h.magic = kPsMagic;
@@ -25,8 +26,8 @@ Message Message::make(MsgType type, uint32_t tableId, uint64_t requestId, size_t
   return m;
 }
 
-Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes) {
-  Message m = Message::make(static_cast<MsgType>(request.type), request.tableId, request.requestId, payloadBytes);
+Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes, bool filledByCaller) {
+  Message m = Message::make(static_cast<MsgType>(request.type), request.tableId, request.requestId, payloadBytes, filledByCaller);
   PsHeader& h = m.header();
   h.type = static_cast<uint8_t>(request.type | kResponseBit);
   h.status = status;

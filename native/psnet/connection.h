@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "psnet/protocol.h"
@@ -16,12 +18,35 @@
 namespace shoal {
 namespace psnet {
 
+// Leaves the bytes a resize() adds uninitialised: a received message is overwritten by the
+// socket and a hot-path message by its builder, so zeroing them first is a wasted pass over
+// every byte (Message::make zeroes unless told the caller writes every byte).
+template <typename T>
+struct UninitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <typename U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+
 // A message being built or received: the 48-byte header followed by the payload, in one
 // buffer, so a response is filled in place and written without another copy.
 struct Message {
-  std::vector<uint8_t> bytes;
+  std::vector<uint8_t, UninitAllocator<uint8_t>> bytes;
 
-  static Message make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes);
+  // The payload is zeroed unless `filledByCaller` (the caller writes every payload byte).
+  static Message make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes, bool filledByCaller = false);
   PsHeader& header() { return *reinterpret_cast<PsHeader*>(bytes.data()); }
   const PsHeader& header() const { return *reinterpret_cast<const PsHeader*>(bytes.data()); }
   uint8_t* payload() { return bytes.data() + sizeof(PsHeader); }
@@ -30,7 +55,7 @@ struct Message {
 };
 
 // A response to `request` with status and payload size set.
-Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes);
+Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes, bool filledByCaller = false);
 Message makeError(const PsHeader& request, uint32_t status, const std::string& message);
 
 class Connection {
@@ -60,7 +85,9 @@ class Connection {
 
  private:
   // First payload buffer of a message; it doubles as bytes arrive, up to the announced size.
-  static constexpr uint64_t kFirstChunkBytes = 64 << 10;
+  // Large enough for a whole request of the clients' ~1 MiB messages (no regrowth copies),
+  // small enough that a peer announcing a huge message costs little until it sends it.
+  static constexpr uint64_t kFirstChunkBytes = 2 << 20;
   static bool checkHeader(const PsHeader& h, uint64_t maxPayload, std::string* error);
   void growPayload();
   bool readSome(uint8_t* dst, size_t len, size_t* got, std::string* error);

@@ -20,5 +20,9 @@ inline void killAtRequest(uint64_t killAt, uint64_t request, int rank, const cha
   ::raise(SIGKILL);
 }
 
+// kill:server=K:request=N:unreplicated=M: from request N - M on, the server's push forwards
+// are not sent (lost, as if still in its buffers when it dies at request N).
+inline bool forwardsDropped(uint64_t from, uint64_t request) { return from != 0 && request >= from; }
+
 }  // namespace psnet
 }  // namespace shoal

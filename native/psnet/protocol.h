@@ -54,6 +54,20 @@ enum class MsgType : uint8_t {
   kVector = 14,
 };
 
+// PsHeader.flags bits (kPush only). A worker that sets kAckOnPrimary lets the primary
+// acknowledge once it has applied the push, before its replicas confirm: that response
+// carries kReplicaPending, and a second response to the same request id, with
+// kReplicatedNotice, follows when every replica has applied it (its status says whether
+// they did). Until then the worker keeps the push and, if the primary is lost, re-sends it
+// to the keys' new owners under the same update id (applied at most once). A primary
+// acknowledges early only while fewer than kMaxUnconfirmedPushes of that worker's pushes
+// await their replicas (bounded lag); beyond that it answers once they confirm, as without
+// the flag. docs/parameter_server.md, "Replication and acknowledgement".
+constexpr uint8_t kAckOnPrimary = 1;
+constexpr uint8_t kReplicaPending = 2;
+constexpr uint8_t kReplicatedNotice = 4;
+constexpr uint32_t kMaxUnconfirmedPushes = 64;
+
 constexpr uint32_t kSyncReplace = 0;
 constexpr uint32_t kSyncAdd = 1;
 constexpr uint32_t kSyncDrain = 2;
@@ -80,7 +94,7 @@ struct PsHeader {
   uint32_t magic;
   uint16_t version;
   uint8_t type;          // MsgType, | kResponseBit on responses
-  uint8_t reserved;
+  uint8_t flags;         // kPush: kAckOnPrimary / kReplicaPending / kReplicatedNotice, else 0
   uint32_t tableId;
   uint32_t status;       // 0 ok, else shoal::ErrorCode (responses)
   uint64_t requestId;    // echoed in the response

@@ -308,6 +308,7 @@ void PsServer::dropConnection(uint64_t connId, const std::string& why) {
   auto it = conns_.find(connId);
   if (it == conns_.end()) return;
   conns_.erase(it);
+  earlyAcked_.erase(connId);
   for (int s = 0; s < config_.numServers; ++s) {
     if (replicaConn_[static_cast<size_t>(s)] == connId) {
       replicaConn_[static_cast<size_t>(s)] = 0;
@@ -362,8 +363,7 @@ void PsServer::applyServerLoss(int rank) {
       ++it;
       continue;
     }
-    reply(it->second.connId, it->second.error.empty() ? makeResponse(it->second.request, kOk, 0)
-                                                      : makeError(it->second.request, it->second.errorCode, it->second.error));
+    answerReplicated(it->second);
     it = pendingPushes_.erase(it);
   }
   // A holder we were restoring from is gone: ask the others again, so that the next owners
@@ -605,7 +605,7 @@ void PsServer::onResponse(uint64_t connId, Message&& m) {
     p.error = "replica failed to apply the push: " + std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   }
   if (!p.waitingOn.empty()) return;
-  reply(p.connId, p.error.empty() ? makeResponse(p.request, kOk, 0) : makeError(p.request, p.errorCode, p.error));
+  answerReplicated(p);
   pendingPushes_.erase(it);
 }
 
@@ -671,7 +671,7 @@ void PsServer::handlePull(uint64_t connId, Message&& m) {
                                                  std::to_string(answerBytes) + " bytes) exceeds the limit of " +
                                                  std::to_string(config_.maxMessageBytes) + " (SHOAL_PS_MAX_MESSAGE_BYTES); split the pull");
   }
-  Message r = makeResponse(h, kOk, answerBytes);
+  Message r = makeResponse(h, kOk, answerBytes, /*filledByCaller=*/true);  // every row written below
   t->store->pull(reinterpret_cast<const uint64_t*>(m.payload()), h.count, reinterpret_cast<float*>(r.payload()));
   ++pulls_;
   keysPulled_ += h.count;

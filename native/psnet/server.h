@@ -4,8 +4,10 @@
 //
 // Requests (protocol.h) are applied where the data lives: pulls read rows (waiting under
 // BSP/SSP until every worker's clock allows it), pushes run the table's updater. With
-// replication on, a push is acknowledged only after each other owner of its keys (the next
-// servers on the consistent-hash ring) has applied it too. Pushes carry (worker, request id)
+// replication on, a push is acknowledged once each other owner of its keys (the next
+// servers on the consistent-hash ring) has applied it too, or, if the worker asks for it
+// (kAckOnPrimary, protocol.h), as soon as this server has, with a second notice once the
+// replicas have (bounded: kMaxUnconfirmedPushes per worker). Pushes carry (worker, request id)
 // and each server remembers the recent ones it applied, so a client that retries after a
 // failover never applies an update twice.
 //
@@ -63,6 +65,7 @@ struct PsServerConfig {
   bool join = false;             // an added server (with restore): copy the ranges it takes over
   std::string snapshotListing;   // restore: the ps.save() snapshot for ranges no live server holds (snapshot.h listing)
   uint64_t killAtRequest = 0;    // fault injection: SIGKILL at this request (inject_hook.h); 0 = never
+  uint64_t dropForwardsFrom = 0; // fault injection: push forwards not sent from this request on; 0 = never
 };
 
 class PsServer {
@@ -117,6 +120,7 @@ class PsServer {
     std::vector<int> waitingOn;   // servers that have not confirmed yet
     uint32_t errorCode = 0;       // first replica failure, reported once all have answered
     std::string error;
+    bool ackedEarly = false;      // the worker has its acknowledgement; it gets a kReplicatedNotice
   };
   // How this server sees another one. kJoining: a replacement restoring from us; we forward
   // updates of its keys to it but clients do not route to it yet.
@@ -150,6 +154,7 @@ class PsServer {
   const float* runCustomUpdater(Table& t, const PushRows& push, std::vector<float>* rows);
   uint64_t forwardToReplicas(uint32_t tableId, const PushRows& push, std::vector<int>* waitingOn);
   void applyPush(Table& t, const PushRows& push, bool fromReplica);
+  void answerReplicated(const PendingPush& p);  // every replica answered: tell the worker
   void handleClock(uint64_t connId, const Message& m);
   void handleSave(uint64_t connId, const Message& m);
   void handleLoad(uint64_t connId, const Message& m);
@@ -256,6 +261,7 @@ class PsServer {
   std::vector<uint64_t> clocks_;        // by worker
   std::deque<DeferredPull> deferred_;
   std::map<uint64_t, PendingPush> pendingPushes_;   // by replication request id
+  std::map<uint64_t, uint32_t> earlyAcked_;         // by worker connection: its pushes acknowledged early, unconfirmed
   uint64_t nextReplicationId_ = 1;
   // Per worker: recently applied push request ids (bounded), for exactly-once retries.
   std::unordered_map<uint32_t, std::pair<std::unordered_set<uint64_t>, std::deque<uint64_t>>> applied_;

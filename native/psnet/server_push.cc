@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "psnet/inject_hook.h"
 #include "psnet/server.h"
 
 namespace shoal {
@@ -44,12 +45,34 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
   std::vector<int> waitingOn;
   const uint64_t replId = (!fromReplica && config_.replication > 1) ? forwardToReplicas(h.tableId, push, &waitingOn) : 0;
   if (fresh) applyPush(*t, push, fromReplica);
-  // Acknowledge now, or once every replica has confirmed (onResponse).
+  // Acknowledge now, or once every replica has confirmed (onResponse), or both: now because
+  // this server has applied it and the worker allows that, and then with a notice.
   if (waitingOn.empty()) {
     reply(connId, makeResponse(h, kOk, 0));
     return;
   }
-  pendingPushes_[replId] = PendingPush{connId, h, std::move(waitingOn), 0, std::string()};
+  PendingPush pending{connId, h, std::move(waitingOn), 0, std::string(), false};
+  if ((h.flags & kAckOnPrimary) && !fromReplica) {
+    uint32_t& early = earlyAcked_[connId];
+    if (early < kMaxUnconfirmedPushes) {
+      ++early;
+      pending.ackedEarly = true;
+      Message ack = makeResponse(h, kOk, 0);
+      ack.header().flags = kReplicaPending;
+      reply(connId, std::move(ack));
+    }
+  }
+  pendingPushes_[replId] = std::move(pending);
+}
+
+void PsServer::answerReplicated(const PendingPush& p) {
+  Message m = p.error.empty() ? makeResponse(p.request, kOk, 0) : makeError(p.request, p.errorCode, p.error);
+  if (p.ackedEarly) {
+    m.header().flags = kReplicatedNotice;
+    auto it = earlyAcked_.find(p.connId);
+    if (it != earlyAcked_.end() && it->second > 0) --it->second;
+  }
+  reply(p.connId, std::move(m));
 }
 
 // Exactly once: every push names the worker's update in (worker, updateId): the id the
@@ -110,7 +133,7 @@ uint64_t PsServer::forwardToReplicas(uint32_t tableId, const PushRows& push, std
     const bool all = std::find(whole.begin(), whole.end(), s) != whole.end();
     if (idx.empty() && !all) continue;
     const size_t n = all ? push.count : idx.size();
-    Message fwd = Message::make(MsgType::kReplicate, tableId, 0, n * (8 + push.pushFloats * sizeof(float)));
+    Message fwd = Message::make(MsgType::kReplicate, tableId, 0, n * (8 + push.pushFloats * sizeof(float)), /*filledByCaller=*/true);
     fwd.header().count = static_cast<uint32_t>(n);
     auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
     auto* fv = reinterpret_cast<float*>(fwd.payload() + n * 8);
@@ -123,7 +146,9 @@ uint64_t PsServer::forwardToReplicas(uint32_t tableId, const PushRows& push, std
     // One request id for every replica of this push: onResponse tells them apart by link.
     if (replId == 0) replId = nextReplicationId_;
     fwd.header().setUpdateId(push.updateId);
-    sendReplicate(s, std::move(fwd), replId, push.worker);
+    // Fault injection (kill:server=K:request=N:unreplicated=M): the forward is lost, the
+    // push stays waiting for its replica.
+    if (!forwardsDropped(config_.dropForwardsFrom, requestsReceived_)) sendReplicate(s, std::move(fwd), replId, push.worker);
     waitingOn->push_back(s);
   }
   if (replId != 0) nextReplicationId_ = replId + 1;

@@ -11,6 +11,7 @@ interface HashRing {
   removeServer(serverId: number): void;
   primary(keys: BigUint64Array): Uint32Array;
   owners(key: bigint, replicas: number): number[];
+  group(keys: BigUint64Array): { distinct: number; server: Uint32Array; first: Uint32Array };
   readonly servers: number;
   readonly vnodes: number;
 }
@@ -144,6 +145,35 @@ test('the ring depends only on the set of servers, not on the order they joined'
   c.removeServer(6);
   t.deepEqual(a, b);
   t.deepEqual(a, c.primary(keys));
+});
+
+// The PS client groups a request's keys by ring bucket (native/psnet/key_grouper.cc), taking a
+// bucket's server from one lookup when no other server's point falls inside it: every key must
+// still reach exactly the server primary() names, and repeats must be found across the request.
+test('group: every key goes to its primary and repeats map to their first occurrence (sizes 0 to 3e5, 1 to 5 servers, few and many vnodes)', (t) => {
+  const rng = makeRng(7);
+  let checked = 0;
+  for (const [servers, vnodes] of [[[0], 1024], [[0, 1], 1024], [[0, 1, 2], 3], [[1, 4, 7, 9, 12], 1024], [[0, 1], 1]] as const) {
+    const ring = ringOf([...servers], vnodes);
+    for (const n of [0, 1, 7, 300, 511, 512, 4000, 100_000, 300_000]) {
+      // Half fresh random keys, half repeats of earlier ones (when there are earlier ones).
+      const keys = randomKeys(n, 100 + n);
+      for (let i = 1; i < n; i++) if (rng() < 0.5) keys[i] = keys[Math.floor(rng() * i)]!;
+      const g = ring.group(keys);
+      const primary = ring.primary(keys);
+      const firstIndex = new Map<bigint, number>();
+      let wrong = 0;
+      for (let i = 0; i < n; i++) {
+        const k = keys[i]!;
+        if (!firstIndex.has(k)) firstIndex.set(k, i);
+        if (g.server[i] !== primary[i] || g.first[i] !== firstIndex.get(k)) wrong++;
+      }
+      t.is(wrong, 0, `servers ${servers.join(',')}, vnodes ${vnodes}, n ${n}`);
+      t.is(g.distinct, firstIndex.size);
+      checked += n;
+    }
+  }
+  t.true(checked > 2_000_000);
 });
 
 test('errors: duplicate or unknown servers, empty ring, bad replicas and arguments', (t) => {

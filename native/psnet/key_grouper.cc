@@ -1,0 +1,107 @@
+#include "psnet/key_grouper.h"
+
+#include <algorithm>
+
+#include "ps/mix64.h"
+
+namespace shoal {
+namespace psnet {
+
+namespace {
+// Keys per bucket aimed at: the bucket's dedup table (2 slots per key, 16 bytes each)
+// stays within L1, and per-bucket overhead stays small next to the per-key work.
+constexpr size_t kKeysPerBucket = 256;
+constexpr int kMaxBucketBits = 16;  // bucketOf_ is uint16
+
+int bucketBitsFor(size_t n) {
+  int bits = 0;
+  while (bits < kMaxBucketBits && (n >> (bits + 1)) >= kKeysPerBucket) ++bits;
+  return bits;
+}
+}  // namespace
+
+void KeyGrouper::group(const uint64_t* keys, size_t n, const ps::HashRing& ring, int numServers, KeyPlan* plan) {
+  plan->repeats.clear();
+  plan->byServer.resize(static_cast<size_t>(numServers));
+  for (auto& list : plan->byServer) {
+    list.clear();
+    list.reserve(n / static_cast<size_t>(numServers) + n / 16 + 16);
+  }
+  plan->uniq.resize(n);
+  plan->firstOf.resize(n);
+  if (n == 0) return;
+
+  // Counting sort of the caller's positions by bucket (top bits of the ring hash): stable,
+  // so within a bucket positions stay in caller order and a key's first occurrence comes first.
+  const int bits = bucketBitsFor(n);
+  const size_t buckets = size_t{1} << bits;
+  const int shift = 64 - bits;
+  bucketOf_.resize(n);
+  start_.assign(buckets, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint16_t b = bits == 0 ? 0 : static_cast<uint16_t>(ps::ringHash(keys[i]) >> shift);
+    bucketOf_[i] = b;
+    ++start_[b];
+  }
+  size_t largest = 0;
+  for (size_t b = 0, sum = 0; b < buckets; ++b) {
+    const size_t c = start_[b];
+    largest = std::max(largest, c);
+    start_[b] = static_cast<uint32_t>(sum);
+    sum += c;
+  }
+  sorted_.resize(n);
+  Entry* sorted = sorted_.data();
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t p = start_[bucketOf_[i]]++;  // afterwards start_[b] is the end of bucket b
+    sorted[p] = Entry{keys[i], i};
+  }
+
+  size_t tableSize = 16;
+  while (tableSize < 2 * largest) tableSize <<= 1;
+  if (table_.size() < tableSize) {
+    table_.assign(tableSize, Slot{0, 0, 0});
+    gen_ = 0;
+  }
+  uint32_t u = 0;
+  for (size_t b = 0; b < buckets; ++b) {
+    const uint32_t from = b == 0 ? 0 : start_[b - 1];
+    const uint32_t to = start_[b];
+    if (from == to) continue;
+    // Ring positions of this bucket: [lo, hi].
+    const uint64_t lo = bits == 0 ? 0 : static_cast<uint64_t>(b) << shift;
+    const uint64_t hi = bits == 0 ? ~uint64_t{0} : lo | (~uint64_t{0} >> bits);
+    uint32_t owner = 0;
+    const bool uniform = ring.uniformPrimary(lo, hi, &owner);
+    size_t cap = 16;
+    while (cap < 2 * static_cast<size_t>(to - from)) cap <<= 1;
+    const size_t mask = cap - 1;
+    if (++gen_ == 0) {  // generations wrapped: clear once
+      std::fill(table_.begin(), table_.end(), Slot{0, 0, 0});
+      gen_ = 1;
+    }
+    const uint32_t gen = gen_;
+    Slot* table = table_.data();
+    for (uint32_t p = from; p < to; ++p) {
+      const uint64_t k = sorted[p].key;
+      const uint32_t i = static_cast<uint32_t>(sorted[p].index);
+      const uint64_t h = ps::ringHash(k);  // its low bits are independent of the bucket's top bits
+      size_t s = h & mask;
+      while (table[s].gen == gen && table[s].key != k) s = (s + 1) & mask;
+      if (table[s].gen == gen) {
+        plan->repeats.emplace_back(i, table[s].uniq);
+        continue;
+      }
+      table[s] = Slot{k, gen, u};
+      plan->uniq[u] = k;
+      plan->firstOf[u] = i;
+      plan->byServer[uniform ? owner : ring.primaryOfHash(h)].push_back(u);
+      ++u;
+    }
+  }
+  plan->uniq.resize(u);
+  plan->firstOf.resize(u);
+}
+
+}  // namespace psnet
+}  // namespace shoal
