@@ -121,9 +121,11 @@ bool Link::progressSend(const OpDesc& op, Xfer& x) {
                                  x.data + x.done, avail > x.done ? avail - x.done : 0);
       if (n == 0) return progressed;
       x.headerDone += std::min(n, headLeft);
-      x.done += n > headLeft ? n - headLeft : 0;
+      const size_t payload = n > headLeft ? n - headLeft : 0;
+      x.done += payload;
       p.midFrame = !p.shm;  // the TCP stream of a shared-memory peer never holds part of a frame
       progressed = true;
+      if (payload && x.onSent) x.onSent(x.done);  // the payload sent with the header counts too
       if (x.headerDone < kHeaderBytes) continue;
     }
     if (x.done < avail) {
