@@ -119,6 +119,11 @@ export class Communicator {
   #group: string;
   #runtime: CommunicatorRuntime;
   #seq = 0;
+  // Ops called and ops handed to the engine: equal at every start (#run keeps call order).
+  #calls = 0;
+  #started = 0;
+  /** Ops waiting for a timer turn, in call order (#runAfterTimers). */
+  #afterTimers: Array<() => void> = [];
   #splits = 0;
   #closed = false;
   #children = new Set<Communicator>();
@@ -458,18 +463,43 @@ export class Communicator {
     if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
     this.#timeout(op, options);
     if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
-    if (Date.now() - lastTimerTurn > TIMER_STARVATION_MS) return this.#runAfterTimers(op, bytes, call);
-    return this.#start(op, bytes, call);
+    const nth = this.#calls++;
+    // Behind an op that waits for a timer turn, every later op waits too: ops must reach the
+    // engine in call order (each rank matches them by sequence number).
+    if (this.#afterTimers.length > 0 || Date.now() - lastTimerTurn > TIMER_STARVATION_MS) return this.#runAfterTimers(op, bytes, call, nth);
+    return this.#start(op, bytes, call, nth);
   }
 
-  /** Lets timers run first (a loop of ops that finish in the call never yields to them). */
-  async #runAfterTimers(op: OpName, bytes: number, call: () => Promise<void> | undefined): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    lastTimerTurn = Date.now();
-    await this.#start(op, bytes, call);
+  /**
+   * Lets timers run first (a loop of ops that finish in the call never yields to them), then
+   * starts this op and any called meanwhile, in call order. (Each op awaiting its own timer
+   * let a later op called from another callback, once the timers had run, start first.)
+   */
+  #runAfterTimers(op: OpName, bytes: number, call: () => Promise<void> | undefined, nth: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const start = (): void => {
+        try {
+          const pending = this.#start(op, bytes, call, nth);
+          if (pending) pending.then(resolve, reject);
+          else resolve();
+        } catch (err) {
+          reject(err);
+        }
+      };
+      if (this.#afterTimers.push(start) > 1) return;
+      setTimeout(() => {
+        lastTimerTurn = Date.now();
+        for (const next of this.#afterTimers.splice(0)) next();
+      }, 0);
+    });
   }
 
-  #start(op: OpName, bytes: number, call: () => Promise<void> | undefined): Promise<void> | undefined {
+  #start(op: OpName, bytes: number, call: () => Promise<void> | undefined, nth: number): Promise<void> | undefined {
+    // Cannot fail unless the ordering above is broken; then the ranks would match the wrong ops.
+    const started = this.#started++;
+    if (nth !== started) {
+      throw new ShoalError('ERR_INTERNAL', `${op}: called as this communicator's op ${nth} but started as op ${started} (out of call order)`, { rank: this.rank, op });
+    }
     const seq = this.#seq;
     if (epochOfWorldGroup(this.#group) !== null) {
       // Fault injection (SHOAL_INJECT, docs/fault_injection.md): may kill, exit or delay this rank here.
