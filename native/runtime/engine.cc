@@ -256,6 +256,7 @@ Engine::Ran Engine::runHere(std::unique_ptr<Op>& op, int budgetUs, Status* statu
     planned = collectives::planSmallOp(run->ctx, run->plan, op->kind, op->buf, op->count, op->root);
     if (!planned) return;
     ++nextSeq_;
+    claimSeq(op->seq);
     finished = run->plan.advance(run->ctx, std::chrono::steady_clock::now() + std::chrono::microseconds(budgetUs), spinUs);
   });
   std::lock_guard<std::mutex> lock(mutex_);
@@ -271,6 +272,14 @@ Engine::Ran Engine::runHere(std::unique_ptr<Op>& op, int budgetUs, Status* statu
   queued_.fetch_add(1, std::memory_order_release);
   cv_.notify_one();
   return Ran::kHandedOff;
+}
+
+void Engine::claimSeq(uint64_t seq) {
+  if (seq != linkSeq_) {
+    throw Error(ErrorCode::kInternal, "collective seq " + std::to_string(seq) + " reached the connections out of order (expected seq " +
+                                          std::to_string(linkSeq_) + "); stopping before it is matched with another op");
+  }
+  ++linkSeq_;
 }
 
 void Engine::finishStarted(Op& op) { op.started->plan.run(op.started->ctx); }
@@ -291,6 +300,7 @@ void Engine::runCollective(Op& op) {
   if (!connected_ && config_.size > 1) {
     throw Error(ErrorCode::kInvalidUsage, "communicator is not connected yet");
   }
+  claimSeq(op.seq);
   const transport::OpDesc desc = describe(op);
   const Deadline deadline(op.timeoutMs);
   collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning, &topology_};

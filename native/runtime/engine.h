@@ -76,6 +76,9 @@ class Engine {
   // Runs `body` with the failure handling every op gets: an error poisons the engine.
   Status guarded(const std::function<void()>& body);
   void finishStarted(Op& op);
+  // Ops must reach the link in sequence order, whichever thread runs them (runHere or the
+  // comm thread): the peers match frames by seq. Throws (kInternal) on a break of that order.
+  void claimSeq(uint64_t seq);
   void runCollective(Op& op);
   void connectMesh(Op& op);
   void closeMesh();
@@ -97,6 +100,7 @@ class Engine {
   collectives::Topology topology_;  // written by connectMesh before connected_, then read-only
   bool closed_ = false;
   uint64_t nextSeq_ = 0;
+  uint64_t linkSeq_ = 0;  // the seq the next collective on the link must have (claimSeq)
 
   transport::Link link_;
   collectives::Scratch scratch_;

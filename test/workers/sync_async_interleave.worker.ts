@@ -3,9 +3,9 @@
 // and issues a mix of small StepPlan ops (allReduce, bcast, reduceTo, barrier <= 64 KiB), small
 // ops without a plan (allGather), and large ones (allReduce, allGather, reduceScatter of
 // 1-2 MiB) in five patterns: awaited one by one; issued back to back and awaited together;
-// issued from separate macrotasks (setImmediate, setTimeout 0) in a fixed order, also after one
-// rank kept its JS thread busy for 300 ms (timers starved); and after a rank-dependent busy
-// wait or sleep, so some ranks' small ops run on the JS thread while others'
+// issued from separate macrotasks (setImmediate, setTimeout 0) in a fixed order; issued back to
+// back while one rank's first op waits for a timer turn (its event loop looks starved); and
+// after a rank-dependent busy wait or sleep, so some ranks' small ops run on the JS thread while others'
 // are handed to their comm thread or queued behind a large op. Every element of every result is
 // checked against its closed form: an op matched with the wrong op on another rank, a reused
 // sequence number or a buffer read before the op finished gives a wrong value.
@@ -136,12 +136,24 @@ for (let round = 0; round < rounds; round++) {
     case 'macrotasks':
       await fromMacrotasks(batch);
       break;
-    case 'starved':
-      // The late rank keeps its JS thread busy past lib/communicator.ts's timer-starvation
-      // limit (250 ms), so its ops wait for a timer turn while later ones are being called.
-      if (rank === delayed) spin(300);
-      await fromMacrotasks(batch);
+    case 'starved': {
+      // The late rank's first op finds the event loop's timers starved (lib/communicator.ts
+      // then lets them run first: it was called > 250 ms after they last ran). Simulated by
+      // moving Date.now() ahead for that call, so no CPU is blocked for it. The others are
+      // called at once, while the first still waits: they must still start after it.
+      const realNow = Date.now;
+      const pending: Promise<void>[] = [];
+      for (const [i, op] of batch.entries()) {
+        if (i === 0 && rank === delayed) Date.now = () => realNow() + 1000;
+        try {
+          pending.push(op());
+        } finally {
+          Date.now = realNow;
+        }
+      }
+      await Promise.all(pending);
       break;
+    }
     case 'skewed': {
       // One rank is late (asleep or busy on the JS thread) before each op: the others' small
       // ops outlast their JS-thread budget and go on on the comm thread; the next op is issued
