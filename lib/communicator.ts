@@ -6,7 +6,7 @@ import { checkBuffer, dtypeOf, type CollectiveBuffer } from './dtype.js';
 import { native, NATIVE_ERROR_CODE, OP_KIND, REDUCE_OP, toShoalError, type NativeComm, type OpName } from './native.js';
 import type { CoordinatorClient } from './coordinator_client.js';
 import type { PsClient } from './ps/client.js';
-import { telemetry } from './telemetry.js';
+import { preciseNow, telemetry } from './telemetry.js';
 import { faultBeforeSubmit } from './fault_injection.js';
 import { epochOfWorldGroup, worldGroupName } from './coordinator_protocol.js';
 import { recoveryEnabled } from './recovery/recovery_env.js';
@@ -119,6 +119,11 @@ export class Communicator {
   #group: string;
   #runtime: CommunicatorRuntime;
   #seq = 0;
+  // Ops called and ops handed to the engine: equal at every start (#run keeps call order).
+  #calls = 0;
+  #started = 0;
+  /** Ops waiting for a timer turn, in call order (#runAfterTimers). */
+  #afterTimers: Array<() => void> = [];
   #splits = 0;
   #closed = false;
   #children = new Set<Communicator>();
@@ -437,33 +442,64 @@ export class Communicator {
     }
   }
 
-  async #submit(
+  // Not async, nor is #run: a small op that finished during the call returns undefined and
+  // costs the caller one Promise (its own), not three.
+  #submit(
     op: OpName,
     buf: CollectiveBuffer | null,
     recv: CollectiveBuffer | null,
     reduceOp: number,
     root: number,
     options: CollectiveOptions,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
     const timeoutMs = this.#timeout(op, options);
     const bytes = (buf?.byteLength ?? 0) + (recv?.byteLength ?? 0);
-    await this.#run(op, bytes, options, () => this.#native.collective(OP_KIND[op], buf, recv, reduceOp, root, timeoutMs));
+    return this.#run(op, bytes, options, () => this.#native.collective(OP_KIND[op], buf, recv, reduceOp, root, timeoutMs));
   }
 
   /** Runs one op: closed check, fault injection, telemetry, error mapping with the caller's stack. */
-  async #run(op: OpName, bytes: number, options: CollectiveOptions, call: () => Promise<void>): Promise<void> {
+  #run(op: OpName, bytes: number, options: CollectiveOptions, call: () => Promise<void> | undefined): Promise<void> | undefined {
     if (options === null || typeof options !== 'object') throw invalidArgument(op, 'options', 'an object', options);
     this.#timeout(op, options);
     if (this.#closed) throw new ShoalError('ERR_INVALID_USAGE', `${op}: communicator is closed`, { rank: this.rank, op });
-    if (Date.now() - lastTimerTurn > TIMER_STARVATION_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      lastTimerTurn = Date.now();
+    const nth = this.#calls++;
+    // Behind an op that waits for a timer turn, every later op waits too: ops must reach the
+    // engine in call order (each rank matches them by sequence number).
+    if (this.#afterTimers.length > 0 || Date.now() - lastTimerTurn > TIMER_STARVATION_MS) return this.#runAfterTimers(op, bytes, call, nth);
+    return this.#start(op, bytes, call, nth);
+  }
+
+  /**
+   * Lets timers run first (a loop of ops that finish in the call never yields to them), then
+   * starts this op and any called meanwhile, in call order. (Each op awaiting its own timer
+   * let a later op called from another callback, once the timers had run, start first.)
+   */
+  #runAfterTimers(op: OpName, bytes: number, call: () => Promise<void> | undefined, nth: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const start = (): void => {
+        try {
+          const pending = this.#start(op, bytes, call, nth);
+          if (pending) pending.then(resolve, reject);
+          else resolve();
+        } catch (err) {
+          reject(err);
+        }
+      };
+      if (this.#afterTimers.push(start) > 1) return;
+      setTimeout(() => {
+        lastTimerTurn = Date.now();
+        for (const next of this.#afterTimers.splice(0)) next();
+      }, 0);
+    });
+  }
+
+  #start(op: OpName, bytes: number, call: () => Promise<void> | undefined, nth: number): Promise<void> | undefined {
+    // Cannot fail unless the ordering above is broken; then the ranks would match the wrong ops.
+    const started = this.#started++;
+    if (nth !== started) {
+      throw new ShoalError('ERR_INTERNAL', `${op}: called as this communicator's op ${nth} but started as op ${started} (out of call order)`, { rank: this.rank, op });
     }
-    // Capture the caller's stack now (formatted only if needed): the rejection arrives from
-    // the comm thread without one.
-    const site: { stack?: string } = {};
-    Error.captureStackTrace(site, Communicator.prototype[op]);
     const seq = this.#seq;
     if (epochOfWorldGroup(this.#group) !== null) {
       // Fault injection (SHOAL_INJECT, docs/fault_injection.md): may kill, exit or delay this rank here.
@@ -475,14 +511,27 @@ export class Communicator {
         for (const c of this.#children) c.abort(drop.reason);
       }
     }
-    let pending: Promise<void>;
+    const start = preciseNow();
+    let pending: Promise<void> | undefined;
     try {
       pending = call();
     } catch (err) {
       throw toShoalError(err, { rank: this.rank, op });
     }
     this.#seq++;
-    const settled = telemetry.collective(op, this.#group, seq, bytes);
+    const settled = telemetry.collective(op, this.#group, seq, bytes, start);
+    if (pending === undefined) {
+      settled(true); // a small op that this thread ran to the end (native/runtime/engine.cc runHere)
+      return undefined;
+    }
+    // Capture the caller's stack now (formatted only if needed): the rejection arrives from
+    // the comm thread without one. Only here: the capture costs ~10 us, more than a small op.
+    const site: { stack?: string } = {};
+    Error.captureStackTrace(site, Communicator.prototype[op]);
+    return this.#settle(op, seq, pending, settled, site);
+  }
+
+  async #settle(op: OpName, seq: number, pending: Promise<void>, settled: (ok: boolean) => void, site: { stack?: string }): Promise<void> {
     try {
       await pending;
       settled(true);

@@ -41,8 +41,9 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const t: CommunicatorRuntime['tuning'] = {};
   const small = numberFromEnv(env, 'SHOAL_SMALL_MESSAGE_BYTES');
   const seg = numberFromEnv(env, 'SHOAL_SEGMENT_BYTES');
-  // Spinning threads yield the core (sched_yield), so the defaults also win with more ranks
-  // than cores (measured at np 4 on 2 cores; see BENCHMARKS.md). These override them.
+  // Spinning threads yield the core (sched_yield); a small op on the JS thread does not spin
+  // at all with more ranks than cores (measured at np 4 on 2 cores; see BENCHMARKS.md).
+  // These override the defaults.
   const spin = numberFromEnv(env, 'SHOAL_SPIN_US');
   const queueSpin = numberFromEnv(env, 'SHOAL_QUEUE_SPIN_US');
   const syncWait = numberFromEnv(env, 'SHOAL_SYNC_WAIT_US');

@@ -58,7 +58,7 @@ export interface NativeCommOptions {
   queueSpinUs?: number;
   /** Pin the comm thread to this CPU (-1 or absent: no pinning). */
   cpu?: number;
-  /** For a small op on an idle engine, the JS thread waits this long (µs) for the result before going async. */
+  /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it. */
   syncWaitUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;
@@ -88,7 +88,7 @@ export interface NativeComm {
     reduceOp: number,
     root: number,
     timeoutMs: number,
-  ): Promise<void>;
+  ): Promise<void> | undefined; // undefined: a small op that finished, successfully, during the call
   /** Ring reduce-scatter; counts[i] elements of send go to rank i (native/collectives/reduce_scatter.cc). */
   reduceScatter(send: NativeBuffer, recv: NativeBuffer, counts: number[], reduceOp: number, timeoutMs: number): Promise<void>;
   /** Ring allgather of counts[i] elements from rank i (native/collectives/all_gatherv.cc). */

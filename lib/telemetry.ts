@@ -66,9 +66,8 @@ export class Telemetry {
   #reports: ReportPoint[] = [];
   #timeline: OpRecord[] = [];
 
-  /** A collective was submitted; returns a function to call when it settles. */
-  collective(op: string, group: string, seq: number, bytes: number): (ok: boolean) => void {
-    const start = preciseNow();
+  /** A collective was submitted at `start` (preciseNow()); returns a function to call when it settles. */
+  collective(op: string, group: string, seq: number, bytes: number, start = preciseNow()): (ok: boolean) => void {
     this.#current = { op, group, seq, since: Date.now() };
     return (ok) => {
       const end = preciseNow();

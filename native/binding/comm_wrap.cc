@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <set>
@@ -21,10 +22,15 @@ struct NativeComm::Pending {
   Status status;
   ResultMaker result;                 // what the Promise resolves with (default: undefined)
   // Who delivers the result: kPending until the comm thread finishes (kDone) or the JS
-  // thread stops waiting synchronously (kAsync, the TSFN then delivers it).
+  // thread stops waiting for it (kAsync, the TSFN then delivers it).
   enum : int { kPending = 0, kDone = 1, kAsync = 2 };
   std::atomic<int> state{kPending};
 };
+
+namespace {
+// How long the JS thread waits for a small op the comm thread runs (one without a StepPlan).
+constexpr int kWaitForCommThreadUs = 50;
+}  // namespace
 
 namespace {
 std::set<NativeComm*>& liveComms() {
@@ -74,7 +80,7 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.spinUs = static_cast<int>(optionalInt64(o, "spinUs", "NativeComm", 0, 10'000'000, 200));
   cfg.queueSpinUs = static_cast<int>(optionalInt64(o, "queueSpinUs", "NativeComm", 0, 10'000'000, 20));
   cfg.cpu = static_cast<int>(optionalInt64(o, "cpu", "NativeComm", -1, 4096, -1));
-  syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 50));
+  syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 1000));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
@@ -144,49 +150,76 @@ Napi::Value NativeComm::broken(const Napi::CallbackInfo& info) {
 void NativeComm::settle(Napi::Env env, Napi::Function, NativeComm* self, Pending* pending) {
   std::unique_ptr<Pending> p(pending);
   if (env) {
-    if (p->status.ok()) {
-      p->deferred.Resolve(p->result ? p->result(env) : env.Undefined());
-    } else {
-      p->deferred.Reject(makeShoalError(env, p->status.code, p->status.message, p->status.peer).Value());
-    }
+    resolve(env, *p);
     if (--self->inflight_ == 0 && self->engine_) self->tsfn_.Unref(env);
   }
 }
 
-Napi::Promise NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv,
-                                 bool small, ResultMaker result) {
-  auto* pending = new Pending(env);
+void NativeComm::resolve(Napi::Env env, Pending& p) {
+  if (p.status.ok()) {
+    p.deferred.Resolve(p.result ? p.result(env) : env.Undefined());
+  } else {
+    p.deferred.Reject(makeShoalError(env, p.status.code, p.status.message, p.status.peer).Value());
+  }
+}
+
+Napi::Value NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv,
+                               bool small, ResultMaker result) {
+  auto pending = std::make_unique<Pending>(env);
   pending->result = std::move(result);
   Napi::Promise promise = pending->deferred.Promise();
-  if (!buf.IsUndefined()) pending->buf = Napi::Persistent(buf);
-  if (!recv.IsUndefined()) pending->recv = Napi::Persistent(recv);
-  pending->owner = Napi::Persistent(Value());
-  // Fast path for a small op on an idle engine: wait a few microseconds right here for the
-  // comm thread to finish it, and settle the Promise without waking the event loop through
-  // the TSFN (a wake-up costs ~25 us on these machines, more than the op itself). The data
-  // still moves on the comm thread; past syncWaitUs we fall back to the asynchronous path.
-  const bool waitHere = small && syncWaitUs_ > 0 && inflight_ == 0;
-  if (!waitHere) pending->state.store(Pending::kAsync, std::memory_order_relaxed);
-  if (inflight_++ == 0) tsfn_.Ref(env);
   Napi::ThreadSafeFunction tsfn = tsfn_;
-  op->done = [tsfn, pending, self = this](const Status& s) mutable {
+  op->done = [tsfn, pending = pending.get(), self = this](const Status& s) mutable {
     pending->status = s;
     if (pending->state.exchange(Pending::kDone, std::memory_order_acq_rel) != Pending::kAsync) return;
     // If the env is shutting down the call fails; the Pending then leaks with the env.
     tsfn.NonBlockingCall(pending, [self](Napi::Env env, Napi::Function fn, Pending* p) { settle(env, fn, self, p); });
   };
+  // Fast path for a small op on an idle engine: this thread runs it (runtime::Engine::runHere);
+  // the buffers need no pin. Success returns undefined (no Promise, and lib/communicator.ts
+  // then skips capturing the caller's stack: ~10 us here); a failure returns a rejected
+  // Promise. Past syncWaitUs the comm thread takes over and the Promise settles through the
+  // TSFN as usual. Only StepPlan ops (collective()) run here, so only it can return undefined.
+  bool waitHere = false;
+  if (small && syncWaitUs_ > 0 && inflight_ == 0) {
+    Status status;
+    pending->state.store(Pending::kAsync, std::memory_order_relaxed);  // before the comm thread may see the op
+    const auto ran = engine_->runHere(op, syncWaitUs_, &status);
+    if (ran == runtime::Engine::Ran::kFinished) {
+      if (status.ok() && !pending->result) return env.Undefined();
+      pending->status = status;
+      resolve(env, *pending);
+      return promise;
+    }
+    if (ran == runtime::Engine::Ran::kHandedOff) return track(env, pending.release(), buf, recv, promise);
+    waitHere = true;  // a small op without a StepPlan: the comm thread runs it, we wait a little
+  }
+  pending->state.store(waitHere ? Pending::kPending : Pending::kAsync, std::memory_order_relaxed);
+  Pending* p = pending.release();
+  track(env, p, buf, recv, promise);
   engine_->submit(std::move(op));
   if (waitHere) {
+    // Settle it here if the comm thread finishes within a few microseconds: a wake-up through
+    // the TSFN costs ~25 us on these machines. Past that, the TSFN delivers it.
     using Clock = std::chrono::steady_clock;
-    const auto until = Clock::now() + std::chrono::microseconds(syncWaitUs_);
-    while (pending->state.load(std::memory_order_acquire) == Pending::kPending && Clock::now() < until) {
+    const auto until = Clock::now() + std::chrono::microseconds(std::min(syncWaitUs_, kWaitForCommThreadUs));
+    while (p->state.load(std::memory_order_acquire) == Pending::kPending && Clock::now() < until) {
       sched_yield();  // with more busy threads than cores, let the comm thread have this core
     }
-    if (pending->state.load(std::memory_order_acquire) == Pending::kDone ||
-        pending->state.exchange(Pending::kAsync, std::memory_order_acq_rel) == Pending::kDone) {
-      settle(env, Napi::Function(), this, pending);
+    if (p->state.load(std::memory_order_acquire) == Pending::kDone ||
+        p->state.exchange(Pending::kAsync, std::memory_order_acq_rel) == Pending::kDone) {
+      settle(env, Napi::Function(), this, p);
     }
   }
+  return promise;
+}
+
+// An op the comm thread will finish: pin its arrays and the NativeComm until settle().
+Napi::Promise NativeComm::track(Napi::Env env, Pending* pending, Napi::Value buf, Napi::Value recv, Napi::Promise promise) {
+  if (!buf.IsUndefined()) pending->buf = Napi::Persistent(buf);
+  if (!recv.IsUndefined()) pending->recv = Napi::Persistent(recv);
+  pending->owner = Napi::Persistent(Value());
+  if (inflight_++ == 0) tsfn_.Ref(env);
   return promise;
 }
 
@@ -211,7 +244,8 @@ Napi::Value NativeComm::connect(const Napi::CallbackInfo& info) {
   return submit(env, std::move(op), env.Undefined(), env.Undefined(), false);
 }
 
-// collective(kind, buf | null, recv | null, reduceOp, root, timeoutMs) -> Promise<void>
+// collective(kind, buf | null, recv | null, reduceOp, root, timeoutMs) -> Promise<void> | undefined
+// (undefined: the op finished, successfully, during the call)
 Napi::Value NativeComm::collective(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6) throw Napi::TypeError::New(env, "collective: expected 6 arguments");

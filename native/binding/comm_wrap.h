@@ -42,15 +42,17 @@ class NativeComm : public Napi::ObjectWrap<NativeComm> {
   struct Pending;
   // Builds the value an op's Promise resolves with, on the JS thread once the op succeeded.
   using ResultMaker = std::function<Napi::Value(Napi::Env)>;
-  Napi::Promise submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv, bool small,
-                       ResultMaker result = nullptr);
+  Napi::Value submit(Napi::Env env, std::unique_ptr<runtime::Op> op, Napi::Value buf, Napi::Value recv, bool small,
+                     ResultMaker result = nullptr);
+  Napi::Promise track(Napi::Env env, Pending* pending, Napi::Value buf, Napi::Value recv, Napi::Promise promise);
   static void settle(Napi::Env env, Napi::Function, NativeComm* self, Pending* pending);
+  static void resolve(Napi::Env env, Pending& p);
 
   std::unique_ptr<runtime::Engine> engine_;
   Napi::ThreadSafeFunction tsfn_;
   size_t inflight_ = 0;  // touched on the JS thread only
   bool closing_ = false;
-  int syncWaitUs_ = 0;   // see submit(): how long the JS thread may wait for a small op
+  int syncWaitUs_ = 0;   // see submit(): how long the JS thread may run a small op itself
 };
 
 }  // namespace binding

@@ -10,12 +10,12 @@
 // same operands in the same order, so all ranks hold identical bits.
 //
 // Cost: log2(q) rounds (+2 when p is not a power of two), each sending n bytes per rank.
-#include "collectives/context.h"
+#include "collectives/step_plan.h"
 
 namespace shoal {
 namespace collectives {
 
-void allReduceRecursiveDoubling(Context& c, void* buf, size_t count) {
+void planAllReduceRecursiveDoubling(Context& c, StepPlan& plan, void* buf, size_t count) {
   const int p = c.size();
   const int r = c.rank();
   const size_t bytes = count * c.elementBytes();
@@ -23,19 +23,21 @@ void allReduceRecursiveDoubling(Context& c, void* buf, size_t count) {
   while (q * 2 <= p) q *= 2;
   const int extra = p - q;
   uint8_t* incoming = c.scratch.get(0, bytes);
+  // The plan may finish on another thread after this frame is gone: capture values only.
+  const DType dtype = c.op.dtype;
+  const ReduceOp op = c.op.reduceOp;
+  auto reduceInto = [=](bool incomingFirst) {
+    return [=] { incomingFirst ? shoal::reduce(dtype, op, buf, incoming, buf, count) : shoal::reduce(dtype, op, buf, buf, incoming, count); };
+  };
 
   int newRank;
   if (r < 2 * extra) {
     if (r % 2 == 0) {
-      Xfer out = Xfer::send(r + 1, 0, buf, bytes);
-      c.run(&out, 1);
-      Xfer back = Xfer::recv(r + 1, 100, buf, bytes);
-      c.run(&back, 1);
+      plan.add(c, {Xfer::send(r + 1, 0, buf, bytes)});
+      plan.add(c, {Xfer::recv(r + 1, 100, buf, bytes)});
       return;
     }
-    Xfer in = Xfer::recv(r - 1, 0, incoming, bytes);
-    c.run(&in, 1);
-    c.reduce(buf, incoming, buf, count);
+    plan.add(c, {Xfer::recv(r - 1, 0, incoming, bytes)}, reduceInto(true));
     newRank = r / 2;
   } else {
     newRank = r - extra;
@@ -45,19 +47,10 @@ void allReduceRecursiveDoubling(Context& c, void* buf, size_t count) {
   for (int mask = 1; mask < q; mask <<= 1, ++step) {
     const int partnerNew = newRank ^ mask;
     const int partner = partnerNew < extra ? partnerNew * 2 + 1 : partnerNew + extra;
-    Xfer xs[2] = {Xfer::send(partner, step, buf, bytes), Xfer::recv(partner, step, incoming, bytes)};
-    c.run(xs, 2);
-    if (partnerNew < newRank) {
-      c.reduce(buf, incoming, buf, count);
-    } else {
-      c.reduce(buf, buf, incoming, count);
-    }
+    plan.add(c, {Xfer::send(partner, step, buf, bytes), Xfer::recv(partner, step, incoming, bytes)}, reduceInto(partnerNew < newRank));
   }
 
-  if (r < 2 * extra) {
-    Xfer back = Xfer::send(r - 1, 100, buf, bytes);
-    c.run(&back, 1);
-  }
+  if (r < 2 * extra) plan.add(c, {Xfer::send(r - 1, 100, buf, bytes)});
 }
 
 }  // namespace collectives

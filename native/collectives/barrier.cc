@@ -2,18 +2,23 @@
 // waits for one from (r - 2^k) mod p. After ceil(log2 p) rounds every rank has heard,
 // directly or not, from every other, so none can leave before all have arrived.
 // Cost: ceil(log2 p) rounds of 48-byte headers.
-#include "collectives/context.h"
+#include "collectives/step_plan.h"
 
 namespace shoal {
 namespace collectives {
 
 void barrier(Context& c) {
+  StepPlan plan;
+  planBarrier(c, plan);
+  plan.run(c);
+}
+
+void planBarrier(Context& c, StepPlan& plan) {
   const int p = c.size();
   const int r = c.rank();
   uint16_t step = 0;
   for (int dist = 1; dist < p; dist <<= 1, ++step) {
-    Xfer xs[2] = {Xfer::send((r + dist) % p, step, nullptr, 0), Xfer::recv((r - dist + p) % p, step, nullptr, 0)};
-    c.run(xs, 2);
+    plan.add(c, {Xfer::send((r + dist) % p, step, nullptr, 0), Xfer::recv((r - dist + p) % p, step, nullptr, 0)});
   }
 }
 

@@ -7,7 +7,7 @@
 // Pipelined chain: v receives from v-1 and forwards to v+1 as bytes arrive, so the message
 // streams down the chain. Cost: about n/bandwidth + (p-1) * (one socket round of latency);
 // each rank sends n bytes once.
-#include "collectives/context.h"
+#include "collectives/step_plan.h"
 
 namespace shoal {
 namespace collectives {
@@ -15,32 +15,27 @@ namespace collectives {
 void bcast(Context& c, void* buf, size_t count, int root) {
   if (c.size() == 1) return;
   if (c.useHierarchy()) return bcastHierarchical(c, buf, count, root);
-  const size_t bytes = count * c.elementBytes();
-  if (bytes <= c.tuning.smallMessageBytes) {
-    bcastBinomialTree(c, buf, bytes, root);
-  } else {
-    bcastPipelinedChain(c, buf, bytes, root);
-  }
+  StepPlan small;  // binomial tree (step_plan.cc: planSmallOp)
+  if (planSmallOp(c, small, transport::OpKind::kBcast, buf, count, root)) return small.run(c);
+  bcastPipelinedChain(c, buf, count * c.elementBytes(), root);
 }
 
-void bcastBinomialTree(Context& c, void* buf, size_t bytes, int root) {
+void planBcastBinomialTree(Context& c, StepPlan& plan, void* buf, size_t bytes, int root) {
   const int p = c.size();
   const int v = (c.rank() - root + p) % p;
   int mask = 1;
   while (mask < p) {
     if (v & mask) {
-      Xfer in = Xfer::recv((v - mask + root) % p, 0, buf, bytes);
-      c.run(&in, 1);
+      plan.add(c, {Xfer::recv((v - mask + root) % p, 0, buf, bytes)});
       break;
     }
     mask <<= 1;
   }
-  Xfer outs[32];
-  size_t n = 0;
+  std::vector<Xfer> outs;
   for (mask >>= 1; mask > 0; mask >>= 1) {
-    if (v + mask < p) outs[n++] = Xfer::send((v + mask + root) % p, 0, buf, bytes);
+    if (v + mask < p) outs.push_back(Xfer::send((v + mask + root) % p, 0, buf, bytes));
   }
-  if (n) c.run(outs, n);
+  if (!outs.empty()) plan.add(c, std::move(outs));
 }
 
 void bcastPipelinedChain(Context& c, void* buf, size_t bytes, int root) {

@@ -62,14 +62,17 @@ struct Context {
   int rank() const { return group ? groupRank : link.rank(); }
   int size() const { return group ? static_cast<int>(group->size()) : link.size(); }
   size_t elementBytes() const { return dtypeSize(op.dtype); }
+  // Turns group ranks and step numbers into the link's (once per xfer).
+  void map(Xfer* xs, size_t n) const {
+    if (!group) return;
+    for (size_t i = 0; i < n; ++i) {
+      xs[i].peer = (*group)[static_cast<size_t>(xs[i].peer)];
+      xs[i].step = static_cast<uint16_t>(xs[i].step + stepBase);
+    }
+  }
   // Runs one step: all xfers progress together until every one completes.
   void run(Xfer* xs, size_t n) {
-    if (group) {
-      for (size_t i = 0; i < n; ++i) {
-        xs[i].peer = (*group)[static_cast<size_t>(xs[i].peer)];
-        xs[i].step = static_cast<uint16_t>(xs[i].step + stepBase);
-      }
-    }
+    map(xs, n);
     link.run(op, xs, n, deadline);
   }
   // True when the flat algorithms should give way to the hierarchical ones (same on every rank).
@@ -90,12 +93,9 @@ struct Context {
 // Entry points, dispatched by op kind in the engine. Buffers are the caller's memory.
 void allReduce(Context& c, void* buf, size_t count);
 void allReduceRing(Context& c, void* buf, size_t count);
-void allReduceRecursiveDoubling(Context& c, void* buf, size_t count);
 void bcast(Context& c, void* buf, size_t count, int root);
-void bcastBinomialTree(Context& c, void* buf, size_t bytes, int root);
 void bcastPipelinedChain(Context& c, void* buf, size_t bytes, int root);
 void reduceTo(Context& c, void* buf, size_t count, int root);
-void reduceToBinomialTree(Context& c, void* buf, size_t count, int root);
 void reduceToPipelinedChain(Context& c, void* buf, size_t count, int root);
 void allGather(Context& c, const void* send, void* recv, size_t count);
 // Hierarchical forms (Context::useHierarchy): within each host, then among host leaders.

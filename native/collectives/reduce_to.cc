@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "collectives/context.h"
+#include "collectives/step_plan.h"
 
 namespace shoal {
 namespace collectives {
@@ -23,15 +23,12 @@ void reduceTo(Context& c, void* buf, size_t count, int root) {
   const int p = c.size();
   if (p == 1) return;
   if (c.useHierarchy()) return reduceToHierarchical(c, buf, count, root);
-  const size_t bytes = count * c.elementBytes();
-  if (bytes <= c.tuning.smallMessageBytes) {
-    reduceToBinomialTree(c, buf, count, root);
-  } else {
-    reduceToPipelinedChain(c, buf, count, root);
-  }
+  StepPlan small;  // binomial tree (step_plan.cc: planSmallOp)
+  if (planSmallOp(c, small, transport::OpKind::kReduceTo, buf, count, root)) return small.run(c);
+  reduceToPipelinedChain(c, buf, count, root);
 }
 
-void reduceToBinomialTree(Context& c, void* buf, size_t count, int root) {
+void planReduceToBinomialTree(Context& c, StepPlan& plan, void* buf, size_t count, int root) {
   const int p = c.size();
   const int v = (c.rank() - root + p) % p;
   const size_t bytes = count * c.elementBytes();
@@ -42,16 +39,16 @@ void reduceToBinomialTree(Context& c, void* buf, size_t count, int root) {
     if (bytes) std::memcpy(acc, buf, bytes);
   }
   uint8_t* incoming = c.scratch.get(0, bytes);
+  const DType dtype = c.op.dtype;
+  const ReduceOp op = c.op.reduceOp;
   for (int mask = 1; mask < p; mask <<= 1) {
     if (v & mask) {
-      Xfer out = Xfer::send((v - mask + root) % p, static_cast<uint16_t>(mask), acc, bytes);
-      c.run(&out, 1);
+      plan.add(c, {Xfer::send((v - mask + root) % p, static_cast<uint16_t>(mask), acc, bytes)});
       return;
     }
     if (v + mask < p) {
-      Xfer in = Xfer::recv((v + mask + root) % p, static_cast<uint16_t>(mask), incoming, bytes);
-      c.run(&in, 1);
-      c.reduce(acc, acc, incoming, count);
+      plan.add(c, {Xfer::recv((v + mask + root) % p, static_cast<uint16_t>(mask), incoming, bytes)},
+               [=] { shoal::reduce(dtype, op, acc, acc, incoming, count); });
     }
   }
 }

@@ -6,9 +6,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 
+#include "collectives/step_plan.h"
 #include "runtime/handshake.h"
 #include "runtime/handshake_acceptor.h"
 #include "runtime/host_topology.h"
@@ -17,7 +19,69 @@
 namespace shoal {
 namespace runtime {
 
+// A small collective started by runHere: its op description, deadline and plan stay together
+// so the comm thread can finish it where the calling thread stopped.
+struct SmallRun {
+  SmallRun(transport::Link& link, const transport::OpDesc& d, int64_t timeoutMs, collectives::Scratch& scratch,
+           const collectives::Tuning& tuning, const collectives::Topology* topology)
+      : desc(d), deadline(timeoutMs), ctx{link, desc, deadline, scratch, tuning, topology} {}
+  transport::OpDesc desc;
+  Deadline deadline;
+  collectives::Context ctx;
+  collectives::StepPlan plan;
+};
+
 namespace {
+// What every frame of the op says about it (Link checks the peers' frames against it).
+transport::OpDesc describe(const Op& op) {
+  transport::OpDesc desc;
+  desc.kind = op.kind;
+  desc.dtype = op.dtype;
+  desc.reduceOp = op.reduceOp;
+  desc.root = op.root;
+  desc.seq = op.seq;
+  desc.count = op.count;
+  // Variable-size ops: what every rank passes alike (per-rank sizes differ by design).
+  if (op.kind == transport::OpKind::kReduceScatter || op.kind == transport::OpKind::kAllGatherv) {
+    desc.count = 0;
+    for (size_t n : op.counts) desc.count += n;
+  }
+  if (op.kind == transport::OpKind::kSparseAllReduce || op.kind == transport::OpKind::kSparseReduceScatter) desc.count = op.dim;
+  return desc;
+}
+
+// Keeps the calling thread on one CPU (cpu >= 0) until it goes out of scope, then restores the
+// thread's own mask. Two ranks' spinning threads that the scheduler put on one core slow each
+// other down by an order of magnitude; the comm threads are pinned for the same reason. A
+// thread already on that CPU is left alone: pinning and restoring cost ~5 us here, as much as
+// the op, and a thread that spins is not moved in the microseconds the op takes.
+class ScopedCpu {
+ public:
+  explicit ScopedCpu(int cpu) {
+    if (cpu < 0 || sched_getcpu() == cpu) return;
+    if (pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_) != 0 || !CPU_ISSET(cpu, &saved_)) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned_ = pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+  }
+  ~ScopedCpu() {
+    if (pinned_) pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+  }
+  ScopedCpu(const ScopedCpu&) = delete;
+  ScopedCpu& operator=(const ScopedCpu&) = delete;
+
+ private:
+  cpu_set_t saved_;
+  bool pinned_ = false;
+};
+
+int usableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+  return CPU_COUNT(&set);
+}
+
 // How long an unauthenticated connection may take over its handshake. Generous: handshakes
 // no longer wait on each other, and an honest rank may be starved on an overloaded host.
 constexpr int kHandshakeMs = 10000;
@@ -41,6 +105,7 @@ Engine::Engine(const EngineConfig& config)
       throw;
     }
   }
+  cpus_ = usableCpus();  // before the comm thread pins itself
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -100,13 +165,19 @@ void Engine::loop() {
     std::unique_ptr<Op> op;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+      cv_.wait(lock, [this] { return (!queue_.empty() && !callerRuns_) || stopping_; });
       if (queue_.empty()) return;  // stopping and drained
       op = std::move(queue_.front());
       queue_.pop_front();
       queued_.fetch_sub(1, std::memory_order_release);
+      running_ = true;
     }
-    execute(*op);
+    const Status status = execute(*op);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_ = false;  // before done(): the caller's next small op may then run at once (runHere)
+    }
+    op->done(status);
     if (op->type == Op::Type::kClose) {
       // Fail anything queued after close() the same way.
       std::unique_lock<std::mutex> lock(mutex_);
@@ -122,7 +193,7 @@ void Engine::loop() {
   }
 }
 
-void Engine::execute(Op& op) {
+Status Engine::execute(Op& op) {
   Status status;
   if (aborted_.load(std::memory_order_acquire) && op.type != Op::Type::kClose) {
     {
@@ -134,24 +205,84 @@ void Engine::execute(Op& op) {
   } else if (closed_) {
     status = Status{ErrorCode::kInvalidUsage, "communicator is closed", -1};
   } else {
-    try {
+    status = guarded([&] {
       switch (op.type) {
         case Op::Type::kConnect: connectMesh(op); break;
-        case Op::Type::kCollective: runCollective(op); break;
+        case Op::Type::kCollective: op.started ? finishStarted(op) : runCollective(op); break;
         case Op::Type::kClose: closeMesh(); break;
       }
-    } catch (const Error& e) {
-      status = Status{e.code(), e.what(), e.peer()};
-      // Our own failure (not one a peer told us about): tell the others why we stop. An abort
-      // from JS that asked for it is told too (tellPeersPending_).
-      poison(e, e.code() != ErrorCode::kAborted || tellPeersPending_.exchange(false));
-    } catch (const std::exception& e) {
-      status = Status{ErrorCode::kInternal, std::string("internal error: ") + e.what(), -1};
-      poison(Error(ErrorCode::kInternal, status.message), true);
-    }
+    });
   }
-  op.done(status);
+  return status;
 }
+
+Status Engine::guarded(const std::function<void()>& body) {
+  try {
+    body();
+    return Status{};
+  } catch (const Error& e) {
+    // Our own failure (not one a peer told us about): tell the others why we stop. An abort
+    // from JS that asked for it is told too (tellPeersPending_).
+    poison(e, e.code() != ErrorCode::kAborted || tellPeersPending_.exchange(false));
+    return Status{e.code(), e.what(), e.peer()};
+  } catch (const std::exception& e) {
+    Status status{ErrorCode::kInternal, std::string("internal error: ") + e.what(), -1};
+    poison(Error(ErrorCode::kInternal, status.message), true);
+    return status;
+  }
+}
+
+Engine::Ran Engine::runHere(std::unique_ptr<Op>& op, int budgetUs, Status* status) {
+  if (op->type != Op::Type::kCollective) return Ran::kNotHere;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Ops run in call order: only an idle, healthy engine lets the caller go first.
+    if (!queue_.empty() || running_ || stopping_ || closed_ || aborted_.load(std::memory_order_acquire) ||
+        (!connected_ && config_.size > 1)) {
+      return Ran::kNotHere;
+    }
+    callerRuns_ = true;
+  }
+  op->seq = nextSeq_;
+  // Not oversubscribed: keep this thread on the comm thread's core while it spins on the
+  // peers. Oversubscribed: no spinning at all, sleep in poll() at once; spinning ranks on
+  // shared cores only take the core from the peer they wait for (BENCHMARKS.md).
+  const ScopedCpu pin(oversubscribed_ ? -1 : config_.cpu);
+  const int spinUs = oversubscribed_ ? 0 : config_.spinUs;
+  auto run = std::make_shared<SmallRun>(link_, describe(*op), op->timeoutMs, scratch_, config_.tuning, &topology_);
+  bool planned = false;
+  bool finished = false;
+  const Status st = guarded([&] {
+    planned = collectives::planSmallOp(run->ctx, run->plan, op->kind, op->buf, op->count, op->root);
+    if (!planned) return;
+    ++nextSeq_;
+    claimSeq(op->seq);
+    finished = run->plan.advance(run->ctx, std::chrono::steady_clock::now() + std::chrono::microseconds(budgetUs), spinUs);
+  });
+  std::lock_guard<std::mutex> lock(mutex_);
+  callerRuns_ = false;
+  if (st.ok() && !planned) return Ran::kNotHere;
+  if (!st.ok() || finished) {
+    *status = st;
+    if (!queue_.empty()) cv_.notify_one();
+    return Ran::kFinished;
+  }
+  op->started = std::move(run);
+  queue_.push_front(std::move(op));
+  queued_.fetch_add(1, std::memory_order_release);
+  cv_.notify_one();
+  return Ran::kHandedOff;
+}
+
+void Engine::claimSeq(uint64_t seq) {
+  if (seq != linkSeq_) {
+    throw Error(ErrorCode::kInternal, "collective seq " + std::to_string(seq) + " reached the connections out of order (expected seq " +
+                                          std::to_string(linkSeq_) + "); stopping before it is matched with another op");
+  }
+  ++linkSeq_;
+}
+
+void Engine::finishStarted(Op& op) { op.started->plan.run(op.started->ctx); }
 
 void Engine::poison(const Error& e, bool tellPeers) {
   {
@@ -169,19 +300,8 @@ void Engine::runCollective(Op& op) {
   if (!connected_ && config_.size > 1) {
     throw Error(ErrorCode::kInvalidUsage, "communicator is not connected yet");
   }
-  transport::OpDesc desc;
-  desc.kind = op.kind;
-  desc.dtype = op.dtype;
-  desc.reduceOp = op.reduceOp;
-  desc.root = op.root;
-  desc.seq = op.seq;
-  desc.count = op.count;
-  // Variable-size ops: what every rank passes alike (per-rank sizes differ by design).
-  if (op.kind == transport::OpKind::kReduceScatter || op.kind == transport::OpKind::kAllGatherv) {
-    desc.count = 0;
-    for (size_t n : op.counts) desc.count += n;
-  }
-  if (op.kind == transport::OpKind::kSparseAllReduce || op.kind == transport::OpKind::kSparseReduceScatter) desc.count = op.dim;
+  claimSeq(op.seq);
+  const transport::OpDesc desc = describe(op);
   const Deadline deadline(op.timeoutMs);
   collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning, &topology_};
   switch (op.kind) {
@@ -265,6 +385,8 @@ void Engine::connectMesh(Op& op) {
   collectives::Topology topology = exchangeHostKeys(link_, localHostKey(config_.hostId), deadline);
   std::vector<std::string> kinds;
   for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));
+  const int localRanks = static_cast<int>(std::count(topology.hostOf.begin(), topology.hostOf.end(), topology.hostOf[static_cast<size_t>(rank)]));
+  oversubscribed_ = localRanks > cpus_;
   {
     std::lock_guard<std::mutex> lock(transportsMutex_);
     transports_ = std::move(kinds);

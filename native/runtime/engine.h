@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +54,16 @@ class Engine {
   std::vector<int> hosts() const;
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
+  // A small collective (StepPlan: allReduce, bcast, reduceTo up to smallMessageBytes, barrier)
+  // on an idle engine runs right here, on the calling thread, for up to budgetUs: a hand-off
+  // to the comm thread and the wake-up that returns the result cost more than the op. Only
+  // one thread may call it and submit() (the JS thread).
+  enum class Ran { kNotHere, kFinished, kHandedOff };
+  //   kNotHere: nothing happened (busy engine, other op): submit() it.
+  //   kFinished: done, *status says how; op->done is not called.
+  //   kHandedOff: the peers were slower than the budget; the comm thread finishes the op and
+  //               calls op->done (op was moved into the queue).
+  Ran runHere(std::unique_ptr<Op>& op, int budgetUs, Status* status);
   // Breaks the communicator: the running op and every queued and later op fail with
   // `why`. Thread-safe; the first abort wins. With tellPeers, the comm thread also sends the
   // reason to every peer (at the running or next op), so their ops fail with the same cause.
@@ -61,7 +72,13 @@ class Engine {
 
  private:
   void loop();
-  void execute(Op& op);
+  Status execute(Op& op);  // the caller calls op.done with the result
+  // Runs `body` with the failure handling every op gets: an error poisons the engine.
+  Status guarded(const std::function<void()>& body);
+  void finishStarted(Op& op);
+  // Ops must reach the link in sequence order, whichever thread runs them (runHere or the
+  // comm thread): the peers match frames by seq. Throws (kInternal) on a break of that order.
+  void claimSeq(uint64_t seq);
   void runCollective(Op& op);
   void connectMesh(Op& op);
   void closeMesh();
@@ -76,11 +93,14 @@ class Engine {
   std::mutex abortMutex_;
   Status abortStatus_;
   bool connected_ = false;
+  int cpus_ = 1;                 // CPUs this process may use
+  bool oversubscribed_ = false;  // more ranks on this host than CPUs (set by connectMesh)
   mutable std::mutex transportsMutex_;
   std::vector<std::string> transports_;
   collectives::Topology topology_;  // written by connectMesh before connected_, then read-only
   bool closed_ = false;
   uint64_t nextSeq_ = 0;
+  uint64_t linkSeq_ = 0;  // the seq the next collective on the link must have (claimSeq)
 
   transport::Link link_;
   collectives::Scratch scratch_;
@@ -89,6 +109,8 @@ class Engine {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Op>> queue_;
   std::atomic<size_t> queued_{0};
+  bool running_ = false;    // the comm thread is executing an op (guarded by mutex_)
+  bool callerRuns_ = false; // runHere's caller holds the link (guarded by mutex_)
   bool stopping_ = false;
   std::thread thread_;
 };

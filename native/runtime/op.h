@@ -21,6 +21,8 @@ struct PeerAddress {
   int port = 0;
 };
 
+struct SmallRun;  // engine.cc: a small collective under way, started on the JS thread
+
 struct Op {
   enum class Type { kCollective, kConnect, kClose };
   Type type = Type::kCollective;
@@ -38,8 +40,11 @@ struct Op {
   size_t dim = 0;           // sparse ops: floats per row (buf: uint64 keys, recv: float rows)
   std::shared_ptr<SparseRows> sparseOut;  // sparse ops: the result, read by the binding
   std::vector<PeerAddress> peers;  // kConnect: every rank's address, by rank
-  // Called exactly once on the comm thread; must not throw.
+  // Called exactly once on the comm thread; must not throw. Not called for an op that
+  // Engine::runHere finished on the calling thread (it returns the status instead).
   std::function<void(const Status&)> done;
+  // Set when the calling thread started the op and the comm thread is to finish it.
+  std::shared_ptr<SmallRun> started;
 };
 
 }  // namespace runtime

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,15 +113,21 @@ bool Link::progressSend(const OpDesc& op, Xfer& x) {
   bool progressed = false;
   while (!x.complete) {
     if (!x.started) startFrame(op, x);
+    const size_t avail = x.available ? std::min(*x.available, x.frameEnd) : x.frameEnd;
     if (x.headerDone < kHeaderBytes) {
-      const size_t n = writeSome(op, x.peer, reinterpret_cast<const uint8_t*>(&x.header) + x.headerDone, kHeaderBytes - x.headerDone);
+      // The header and what is ready of the payload go out together.
+      const size_t headLeft = kHeaderBytes - x.headerDone;
+      const size_t n = writeSome(op, x.peer, reinterpret_cast<const uint8_t*>(&x.header) + x.headerDone, headLeft,
+                                 x.data + x.done, avail > x.done ? avail - x.done : 0);
       if (n == 0) return progressed;
-      x.headerDone += n;
+      x.headerDone += std::min(n, headLeft);
+      const size_t payload = n > headLeft ? n - headLeft : 0;
+      x.done += payload;
       p.midFrame = !p.shm;  // the TCP stream of a shared-memory peer never holds part of a frame
       progressed = true;
-      continue;
+      if (payload && x.onSent) x.onSent(x.done);  // the payload sent with the header counts too
+      if (x.headerDone < kHeaderBytes) continue;
     }
-    const size_t avail = x.available ? std::min(*x.available, x.frameEnd) : x.frameEnd;
     if (x.done < avail) {
       const size_t n = writeSome(op, x.peer, x.data + x.done, avail - x.done);
       if (n == 0) return progressed;
@@ -142,17 +149,22 @@ bool Link::progressSend(const OpDesc& op, Xfer& x) {
   return progressed;
 }
 
-size_t Link::writeSome(const OpDesc& op, int peer, const void* data, size_t len) {
+size_t Link::writeSome(const OpDesc& op, int peer, const void* data, size_t len, const void* more, size_t moreLen) {
   Peer& p = peers_[static_cast<size_t>(peer)];
   if (!p.shm) {
-    const ssize_t n = ::send(p.fd, data, len, MSG_NOSIGNAL);
+    iovec iov[2] = {{const_cast<void*>(data), len}, {const_cast<void*>(more), moreLen}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = moreLen ? 2 : 1;
+    const ssize_t n = ::sendmsg(p.fd, &msg, MSG_NOSIGNAL);
     if (n >= 0) return static_cast<size_t>(n);
     if (wouldBlock(errno)) return 0;
     failPeer(op, peer, "send failed: " + errnoText(errno));
   }
   if (p.closing != Peer::Closing::kNone) raiseClosing(op, peer);
   ShmRing& ring = p.shm->out();
-  const size_t n = ring.write(data, len);
+  size_t n = ring.write(data, len);
+  if (n == len && moreLen) n += ring.write(more, moreLen);
   if (n) {
     if (takeWaiter(ring.control().readerWaiting)) sendWake(peer);
     return n;
@@ -376,7 +388,13 @@ bool Link::findQueues(const Xfer* xfers, size_t n, int* queuedBehind) {
 }
 
 void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline) {
+  runUntil(op, xfers, n, deadline, std::chrono::steady_clock::time_point::max());
+}
+
+bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline, std::chrono::steady_clock::time_point until,
+                    int spinUs) {
   using Clock = std::chrono::steady_clock;
+  if (spinUs < 0) spinUs = spinUs_;
   auto lastProgress = Clock::now();
   std::vector<pollfd> fds;
   std::vector<int> fdPeer;
@@ -400,7 +418,7 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
       progressed |= x.isSend ? progressSend(op, x) : progressRecv(op, x);
       if (!x.complete) allDone = false;
     }
-    if (allDone) return;
+    if (allDone) return true;
     if (aborted_->load(std::memory_order_acquire)) {
       throw Error(abortStatus_.code, abortStatus_.message, abortStatus_.peer);
     }
@@ -409,7 +427,8 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
       lastProgress = now;
       continue;
     }
-    if (std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count() < spinUs_) {
+    if (now >= until) return false;
+    if (std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count() < spinUs) {
       sched_yield();
       continue;
     }
@@ -461,7 +480,11 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
       fds.push_back(pollfd{p.fd, events, 0});
       fdPeer.push_back(r);
     }
-    const int rc = poll(fds.data(), fds.size(), deadline.remainingMs(1000));
+    // Sleep no longer than the deadline (capped: bystanders are re-checked) or `until`.
+    auto sleep = std::chrono::microseconds(int64_t{deadline.remainingMs(1000)} * 1000);
+    if (until - Clock::now() < sleep) sleep = std::max(std::chrono::microseconds(0), std::chrono::duration_cast<std::chrono::microseconds>(until - Clock::now()));
+    const timespec ts{static_cast<time_t>(sleep.count() / 1000000), static_cast<long>(sleep.count() % 1000000) * 1000};
+    const int rc = ppoll(fds.data(), fds.size(), &ts, nullptr);
     if (rc < 0 && errno != EINTR) throw Error(ErrorCode::kIo, "poll failed: " + errnoText(errno));
     if (rc > 0) {
       if (fds[0].revents & POLLIN) {
@@ -479,7 +502,7 @@ void Link::run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline
       }
     }
     armShmWaits(op, xfers, n, false);
-    lastProgress = Clock::now() - std::chrono::microseconds(spinUs_ / 2);  // spin a little after a wake-up
+    lastProgress = Clock::now() - std::chrono::microseconds(spinUs / 2);  // spin a little after a wake-up
   }
 }
 

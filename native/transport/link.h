@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -118,6 +119,11 @@ class Link {
   // one peer in one direction run one after the other, in list order; the peer must list its
   // matching xfers in the same order.
   void run(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline);
+  // The same, but gives up when `until` passes while it waits: false means not all xfers are
+  // complete yet; calling again with the same xfers (from any thread, one at a time) goes on.
+  // spinUs: how long to poll before sleeping in poll() (-1: the link's spinUs).
+  bool runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline, std::chrono::steady_clock::time_point until,
+                int spinUs = -1);
 
   // Best effort, never blocks for long: tells every peer why we stop, then half-closes.
   void sendAbortToAll(const Error& reason);
@@ -130,7 +136,8 @@ class Link {
  private:
   // Move bytes over the peer's data channel (socket or shared memory); 0 means "would
   // block". They throw when the peer is gone, with the same errors on both channels.
-  size_t writeSome(const OpDesc& op, int peer, const void* data, size_t len);
+  // writeSome sends `data` then `more` (a frame's header and payload: one system call).
+  size_t writeSome(const OpDesc& op, int peer, const void* data, size_t len, const void* more = nullptr, size_t moreLen = 0);
   size_t readSome(const OpDesc& op, int peer, void* data, size_t len, bool midMessage);
   // Shared-memory peers: read what arrived on the TCP connection (wakes, goodbye, abort, EOF).
   void drainControl(int peer);
