@@ -1,6 +1,6 @@
-// The SSP client cache's own CPU cost per key: the hashed cache (lib/ps/ssp_cache.ts, keys as
-// BigUint64Array) against the slot-addressed one (lib/ps/slot_cache.ts, the trainers' local
-// slots), on the same workload over an in-memory table that does nothing: per step a pull, a
+// The SSP client cache's own CPU cost per key (lib/ps/ssp_cache.ts): keyed calls (keys as
+// BigUint64Array, hashed to slots) against slot-addressed ones (pullSlots/pushSlots, the
+// trainers' local slots), on the same workload over an in-memory table that does nothing: per step a pull, a
 // push and a clock of `--keys` random keys out of `--slots`. Process CPU time per key (user +
 // system), so the machine's load changes it little; the two kinds alternate, median of --repeat.
 //
@@ -40,8 +40,8 @@ async function run(kind: 'hashed' | 'slot'): Promise<number> {
   const t0 = process.cpuUsage();
   for (let i = 0; i < steps; i++) {
     if (kind === 'slot') {
-      await slot.pull(lists[i]!);
-      await slot.push(lists[i]!, values);
+      await slot.pullSlots(lists[i]!);
+      await slot.pushSlots(lists[i]!, values);
     } else {
       await hashed.pull(keyLists[i]!);
       await hashed.push(keyLists[i]!, values);
