@@ -44,6 +44,8 @@ interface CaseResult {
   rowsPerSecond: number;
   /** CPU seconds of every process the job started (workers, servers, coordinator), load and evaluation included. */
   jobCpuSeconds: number;
+  /** metrics.json `traffic`: requests and keys per row over all workers. */
+  traffic: Record<string, number> | null;
   stages: Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number }> | null;
 }
 
@@ -92,6 +94,7 @@ async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: s
     wallSeconds,
     rowsPerSecond: Number(m['rows_per_second']),
     jobCpuSeconds,
+    traffic: (m['traffic'] as unknown as Record<string, number>) ?? null,
     stages: (m['pipeline_stages_rank0'] as unknown as CaseResult['stages']) ?? null,
   };
 }
@@ -136,7 +139,7 @@ async function bench(): Promise<void> {
           const rs = results.filter((r) => r.name === `${algo} np ${np}${label}`);
           const rate = median(rs.map((r) => r.rowsPerSecond));
           if (label === '') plain = rate;
-          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rate} rows/s (${(rate / plain).toFixed(2)}x plain), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}, job CPU ${median(rs.map((r) => r.jobCpuSeconds)).toFixed(2)} s`);
+          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rate} rows/s (${(rate / plain).toFixed(2)}x plain), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}, job CPU ${median(rs.map((r) => r.jobCpuSeconds)).toFixed(2)} s${rs[0]!.traffic ? `, per row: ${rs[0]!.traffic['keys_pulled_per_row']} keys pulled, ${rs[0]!.traffic['keys_pushed_per_row']} pushed, ${rs[0]!.traffic['requests_per_row']} requests` : ''}`);
           const withStages = rs.filter((r) => r.stages);
           if (withStages.length > 0) {
             const names = Object.keys(withStages[0]!.stages!).filter((n) => n !== 'consumer');

@@ -16,7 +16,7 @@ import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
 import { init, restartCount } from '../../lib/index.js';
 import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
-import { consistencyOf, psRecovery, psTrafficTotals, runEntry, secs, writeJson } from '../ps_trainer/job.js';
+import { consistencyOf, psRecovery, psTrafficTotals, cpuSecondsSince, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {
@@ -78,6 +78,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const rollbacksByEpoch: number[] = [];
     const stderrLog = (line: string) => process.stderr.write(`${line}\n`);
     try {
+      const cpu0 = process.cpuUsage();
       const result = await trainFtrl(
         { ...p, slowMs: comm.rank === p.slowRank || p.straggler === 'intermittent-all' ? p.slowMs : 0 },
         data,
@@ -111,6 +112,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         },
       );
 
+      const trainCpu = cpuSecondsSince(cpu0);
       // The end of the job is one collective round: after a worker loss everyone runs it again.
       await rec.round(result.nextRound, async () => {
         const slowedBuf = new Float64Array([result.slowedSteps]);
@@ -118,7 +120,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         const prefetchedBuf = new Float64Array([result.prefetchedPulls]);
         await comm.reduceTo(prefetchedBuf, 0, { op: 'sum' });
         const keys = await gatherIds(comm, result.slots.ids);
-        const traffic = await psTrafficTotals(comm, result.traffic, result.globalRows * p.epochs);
+        const traffic = await psTrafficTotals(comm, result.traffic, trainCpu, result.globalRows * p.epochs);
         if (comm.rank === 0 && keys) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.

@@ -94,10 +94,11 @@ export function cacheTraffic(cache: SspClientCache): PsTraffic {
 
 /**
  * Every worker's requests and keys summed (a collective: every worker calls it), and per row
- * trained (`rows`: over all workers and epochs): metrics.json `traffic`.
+ * trained (`rows`: over all workers and epochs), with the workers' CPU time in training
+ * (`cpuSeconds`: this worker's process, all threads): metrics.json `traffic`.
  */
-export async function psTrafficTotals(comm: Communicator, t: PsTraffic, rows: number): Promise<Record<string, number>> {
-  const buf = Float64Array.of(t.pullRequests, t.keysPulled, t.pushRequests, t.keysPushed);
+export async function psTrafficTotals(comm: Communicator, t: PsTraffic, cpuSeconds: number, rows: number): Promise<Record<string, number>> {
+  const buf = Float64Array.of(t.pullRequests, t.keysPulled, t.pushRequests, t.keysPushed, cpuSeconds);
   await comm.allReduce(buf, { op: 'sum' });
   const perRow = (v: number) => Math.round((1000 * v) / Math.max(1, rows)) / 1000;
   return {
@@ -108,5 +109,13 @@ export async function psTrafficTotals(comm: Communicator, t: PsTraffic, rows: nu
     keys_pulled_per_row: perRow(buf[1]!),
     keys_pushed_per_row: perRow(buf[3]!),
     requests_per_row: perRow(buf[0]! + buf[2]!),
+    worker_cpu_seconds: Math.round(1000 * buf[4]!) / 1000,
+    worker_cpu_us_per_row: perRow(1e6 * buf[4]!),
   };
+}
+
+/** CPU seconds of this process (every thread) since `from` (process.cpuUsage()). */
+export function cpuSecondsSince(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
 }
