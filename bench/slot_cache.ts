@@ -33,7 +33,7 @@ const lists = Array.from({ length: steps }, () => Uint32Array.from({ length: m }
 const keyLists = lists.map((l) => BigUint64Array.from(l, (s) => slotKeys[s]!));
 const values = new Float32Array(m * dim);
 
-async function run(kind: 'hashed' | 'slot'): Promise<number> {
+async function run(kind: 'keyed' | 'slot'): Promise<number> {
   const cache = new SspClientCache(async () => undefined, { staleness });
   const hashed = cache.table(table);
   const slot = cache.slotTable(table, slotKeys);
@@ -52,9 +52,9 @@ async function run(kind: 'hashed' | 'slot'): Promise<number> {
   return ((u.user + u.system) * 1000) / (steps * m);
 }
 
-const times: Record<string, number[]> = { hashed: [], slot: [] };
-for (let r = 0; r < repeat; r++) for (const kind of ['hashed', 'slot'] as const) times[kind]!.push(await run(kind));
+const times: Record<string, number[]> = { keyed: [], slot: [] };
+for (let r = 0; r < repeat; r++) for (const kind of ['keyed', 'slot'] as const) times[kind]!.push(await run(kind));
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 console.log(`SSP cache CPU per key (pull + push + flush), ${m} keys of ${n} per step, dim ${dim}, staleness ${staleness}, ${steps} steps, median of ${repeat}; load ${loadavg()[0]!.toFixed(2)}`);
 for (const [k, v] of Object.entries(times)) console.log(`${k.padEnd(7)} ${median(v).toFixed(0).padStart(5)} ns/key   (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`);
-console.log(`hashed / slot: ${(median(times['hashed']!) / median(times['slot']!)).toFixed(2)}x`);
+console.log(`keyed / slot: ${(median(times['keyed']!) / median(times['slot']!)).toFixed(2)}x`);

@@ -39,7 +39,10 @@ export interface SspCacheStats {
   /** Keys fetched from the servers (by pulls and window fetches), and the pull requests that did it. */
   keysFetched: number;
   pullRequests: number;
-  /** Keys given to push() (with repeats), keys actually sent, push requests. */
+  /**
+   * Keys given to push() (with repeats), keys sent (additive tables: summed per key here;
+   * others: as given, the table's client sums repeats), push requests.
+   */
   keysPushed: number;
   keysSent: number;
   pushRequests: number;
@@ -81,11 +84,17 @@ export class CachedTable implements CacheableTable {
   /** The fetch call that is fetching each slot (dedups the slots of one call). */
   #fetchGen = new Uint32Array(64);
   #callGen = 0;
-  /** Pushes summed per slot since the last clock, and which slots hold some. */
+  /** Additive tables: pushes summed per slot since the last clock, and which slots hold some. */
   #pending: Float32Array;
   #pendingMark = new Uint8Array(64);
   #pendingList = new Uint32Array(64);
   #numPending = 0;
+  /**
+   * Other tables: this clock's pushes as given (copied), sent as one push at the clock. The
+   * table's client sums the values of repeated keys, so summing here too would only cost a
+   * pass over every float.
+   */
+  #pushed: Array<{ slots: Uint32Array; values: Float32Array }> = [];
 
   /** @internal */
   constructor(table: CacheableTable, cache: SspClientCache, additive: boolean, slotKeys?: BigUint64Array) {
@@ -251,30 +260,38 @@ export class CachedTable implements CacheableTable {
     const fetchGen = this.#fetchGen;
     const list = new Uint32Array(slots.length);
     let m = 0;
+    let served = 0;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      if (fetchedAt[s]! >= oldest) {
-        this.#copyOut(s, i, result);
-        stats.keysServedLocally++;
-      } else if (fetchGen[s] !== gen) {
+      if (fetchedAt[s]! >= oldest) served++;
+      else if (fetchGen[s] !== gen) {
         fetchGen[s] = gen;
         list[m++] = s;
       }
     }
     stats.keysRead += slots.length;
-    if (m === 0) return result;
-    await this.#fetch(list, m);
-    for (let i = 0; i < slots.length; i++) if (fetchGen[slots[i]!] === gen) this.#copyOut(slots[i]!, i, result);
+    stats.keysServedLocally += served;
+    if (m > 0) await this.#fetch(list, m);
+    this.#copyOut(slots, result);
     return result;
   }
 
-  #copyOut(s: number, i: number, out: Float32Array): void {
+  /** Rows of `slots` into `out` (plus pending sums when additive). Element loops, not set(subarray()): no object per key. */
+  #copyOut(slots: Uint32Array, out: Float32Array): void {
     const dim = this.dim;
     const rows = this.#rows;
-    // Element loops, not set(subarray()): no object per key (rows are a few floats).
-    for (let c = 0; c < dim; c++) out[i * dim + c] = rows[s * dim + c]!;
-    if (!this.#additive || !this.#pendingMark[s]) return;
-    for (let c = 0; c < dim; c++) out[i * dim + c]! += this.#pending[s * dim + c]!;
+    for (let i = 0; i < slots.length; i++) {
+      const from = slots[i]! * dim;
+      const to = i * dim;
+      for (let c = 0; c < dim; c++) out[to + c] = rows[from + c]!;
+    }
+    if (!this.#additive || this.#numPending === 0) return;
+    const mark = this.#pendingMark;
+    const pending = this.#pending;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (mark[s]) for (let c = 0; c < dim; c++) out[i * dim + c]! += pending[s * dim + c]!;
+    }
   }
 
   #push(op: string, slots: Uint32Array, values: Float32Array): void {
@@ -282,6 +299,11 @@ export class CachedTable implements CacheableTable {
     if (!(values instanceof Float32Array) || values.length !== slots.length * w) {
       const what = op === 'push' ? 'keys' : 'slots';
       throw invalidArgument(`${this.name}.${op}`, 'values', `a Float32Array of ${what}.length * ${w} = ${slots.length * w} floats`, values, true);
+    }
+    this.#cache.stats.keysPushed += slots.length;
+    if (!this.#additive) {
+      this.#pushed.push({ slots: slots.slice(), values: values.slice() });
+      return;
     }
     const pending = this.#pending;
     for (let i = 0; i < slots.length; i++) {
@@ -292,11 +314,11 @@ export class CachedTable implements CacheableTable {
       }
       for (let c = 0; c < w; c++) pending[s * w + c]! += values[i * w + c]!;
     }
-    this.#cache.stats.keysPushed += slots.length;
   }
 
   /** @internal Sends this clock's sums (one push) and, if additive, folds them into cached rows. */
   async flush(): Promise<void> {
+    if (!this.#additive) return this.#flushPushed();
     const n = this.#numPending;
     if (n === 0) return;
     const w = this.pushFloats;
@@ -324,6 +346,29 @@ export class CachedTable implements CacheableTable {
     await sent;
     const stats = this.#cache.stats;
     stats.keysSent += n;
+    stats.pushRequests++;
+  }
+
+  /** Non-additive tables: this clock's pushes, concatenated, in one push. */
+  async #flushPushed(): Promise<void> {
+    const pushed = this.#pushed;
+    if (pushed.length === 0) return;
+    this.#pushed = [];
+    let slots = pushed[0]!.slots;
+    let values = pushed[0]!.values;
+    if (pushed.length > 1) {
+      slots = new Uint32Array(pushed.reduce((n, p) => n + p.slots.length, 0));
+      values = new Float32Array(slots.length * this.pushFloats);
+      let at = 0;
+      for (const p of pushed) {
+        slots.set(p.slots, at);
+        values.set(p.values, at * this.pushFloats);
+        at += p.slots.length;
+      }
+    }
+    await this.#table.push(this.#keysOf(slots, slots.length), values);
+    const stats = this.#cache.stats;
+    stats.keysSent += slots.length;
     stats.pushRequests++;
   }
 }
