@@ -42,6 +42,10 @@ interface CaseResult {
   trainSeconds: number;
   wallSeconds: number;
   rowsPerSecond: number;
+  /** CPU seconds of every process the job started (workers, servers, coordinator), load and evaluation included. */
+  jobCpuSeconds: number;
+  /** metrics.json `traffic`: requests and keys per row over all workers. */
+  traffic: Record<string, number> | null;
   stages: Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number }> | null;
 }
 
@@ -55,12 +59,22 @@ function stringFlag(name: string, fallback: string): string {
   return i > 0 ? String(process.argv[i + 1]) : fallback;
 }
 
+/** CPU seconds of this process's finished (waited-for) children: /proc/self/stat cutime + cstime. */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 16 and 17 of stat(5) (cutime, cstime), counted from field 3 after the command name.
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: string): Promise<CaseResult> {
   const metricsOut = join(dir, `${name.replace(/\W+/g, '_')}.json`);
   const run = algo === 'ftrl' ? ftrlMain : fmMain;
   const t0 = performance.now();
+  const cpu0 = childrenCpuSeconds();
   const code = await run([...args, '--metrics-out', metricsOut, '--quiet']);
   const wallSeconds = (performance.now() - t0) / 1000;
+  const jobCpuSeconds = childrenCpuSeconds() - cpu0;
   if (code !== 0) throw new Error(`${name}: exit code ${code}`);
   const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as Record<string, number | string>;
   const metric = algo === 'ftrl' || m['task'] === 'binary' ? 'auc' : 'rmse';
@@ -79,6 +93,8 @@ async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: s
     trainSeconds: Number(m['train_seconds']),
     wallSeconds,
     rowsPerSecond: Number(m['rows_per_second']),
+    jobCpuSeconds,
+    traffic: (m['traffic'] as unknown as Record<string, number>) ?? null,
     stages: (m['pipeline_stages_rank0'] as unknown as CaseResult['stages']) ?? null,
   };
 }
@@ -123,7 +139,7 @@ async function bench(): Promise<void> {
           const rs = results.filter((r) => r.name === `${algo} np ${np}${label}`);
           const rate = median(rs.map((r) => r.rowsPerSecond));
           if (label === '') plain = rate;
-          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rate} rows/s (${(rate / plain).toFixed(2)}x plain), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}`);
+          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rate} rows/s (${(rate / plain).toFixed(2)}x plain), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}, job CPU ${median(rs.map((r) => r.jobCpuSeconds)).toFixed(2)} s${rs[0]!.traffic ? `, per row: ${rs[0]!.traffic['keys_pulled_per_row']} keys pulled, ${rs[0]!.traffic['keys_pushed_per_row']} pushed, ${rs[0]!.traffic['requests_per_row']} requests` : ''}`);
           const withStages = rs.filter((r) => r.stages);
           if (withStages.length > 0) {
             const names = Object.keys(withStages[0]!.stages!).filter((n) => n !== 'consumer');
@@ -163,10 +179,10 @@ async function bench(): Promise<void> {
     }
 
     console.log(`PS trainers, ${rows} synthetic rows (80% train), 2 servers, node ${process.version}, ${cpus().length} cores`);
-    console.log('case                             np  staleness  slowed             metric         train s   wall s     rows/s');
+    console.log('case                             np  staleness  slowed             metric         train s   wall s     rows/s  job cpu s');
     for (const r of results) {
       console.log(
-        `${r.name.padEnd(33)}${String(r.np).padStart(2)}  ${r.staleness.padEnd(9)}  ${r.slow.padEnd(17)}  ${`${r.metric} ${r.value.toFixed(4)}`.padEnd(13)}  ${r.trainSeconds.toFixed(2).padStart(7)}  ${r.wallSeconds.toFixed(2).padStart(7)}  ${String(r.rowsPerSecond).padStart(9)}`,
+        `${r.name.padEnd(33)}${String(r.np).padStart(2)}  ${r.staleness.padEnd(9)}  ${r.slow.padEnd(17)}  ${`${r.metric} ${r.value.toFixed(4)}`.padEnd(13)}  ${r.trainSeconds.toFixed(2).padStart(7)}  ${r.wallSeconds.toFixed(2).padStart(7)}  ${String(r.rowsPerSecond).padStart(9)}  ${r.jobCpuSeconds.toFixed(2).padStart(9)}`,
       );
     }
     for (const m of medians) console.log(m);

@@ -1,8 +1,8 @@
 // SSP client cache benchmark (lib/ps/ssp_cache.ts): FTRL and FM at np 2 with 2 servers on the
 // synthetic data of bench/ps_algos.ts, without the cache and with --ps-cache S, the cases
-// alternating --repeat times (medians). Traffic: keys the workers fetched from the servers
-// (without the cache every read is fetched: each minibatch pulls its distinct keys) and push
-// requests; time: rank 0's train seconds; quality: test AUC / RMSE.
+// alternating --repeat times (medians). Traffic (metrics.json `traffic`, all workers): pull
+// requests, keys pulled and pushed per row; CPU: the workers' process CPU per row in training;
+// time: rank 0's train seconds; quality: test AUC / RMSE.
 //
 //   node dist/bench/ps_cache.js [--rows 100000] [--repeat 3] [--staleness 1,2]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,8 +25,10 @@ interface Run {
   metric: number;
   trainSeconds: number;
   rowsPerSecond: number;
-  keysRead: number;
-  keysFetched: number;
+  pullRequests: number;
+  keysPulledPerRow: number;
+  keysPushedPerRow: number;
+  cpuUsPerRow: number;
 }
 
 const median = (xs: number[]): number => {
@@ -45,8 +47,8 @@ try {
     fm: { main: fmMain, metric: 'rmse', args: ['--train', rat, '--test', `${rat}.test`, '--servers', '2', '--epochs', '5', '--batch', '512', '-np', '2'] },
   } as const;
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? '?'} x${cpus().length}, load average ${loadavg()[0]!.toFixed(1)}; ${rows} rows, np 2, 2 servers, ${repeat} alternating repeats (medians)`);
-  console.log('\n| algorithm | cache | test metric | train s | rows/s | keys fetched | keys read | fetched / read |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('\n| algorithm | cache | test metric | train s | rows/s | worker CPU us/row | pull requests | keys pulled/row | keys pushed/row |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const [name, a] of Object.entries(algos)) {
     const cases = [null, ...stalenesses];
     const runs = new Map<number | null, Run[]>(cases.map((c) => [c, []]));
@@ -56,21 +58,24 @@ try {
         const code = await a.main([...a.args, ...(c === null ? [] : ['--ps-cache', String(c)]), '--metrics-out', out, '--quiet']);
         if (code !== 0) throw new Error(`${name} --ps-cache ${c}: exit code ${code}`);
         const m = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
-        const cache = m['ps_cache'] as Record<string, number> | undefined;
+        const traffic = m['traffic'] as Record<string, number>;
         runs.get(c)!.push({
           metric: Number(m[a.metric]),
           trainSeconds: Number(m['train_seconds']),
           rowsPerSecond: Number(m['rows_per_second']),
-          keysRead: cache?.['keysRead'] ?? NaN,
-          keysFetched: cache?.['keysFetched'] ?? NaN,
+          pullRequests: traffic['pull_requests']!,
+          keysPulledPerRow: traffic['keys_pulled_per_row']!,
+          keysPushedPerRow: traffic['keys_pushed_per_row']!,
+          cpuUsPerRow: traffic['worker_cpu_us_per_row']!,
         });
       }
     }
     for (const c of cases) {
       const rs = runs.get(c)!;
-      const read = median(rs.map((x) => x.keysRead));
-      const fetched = median(rs.map((x) => x.keysFetched));
-      console.log(`| ${name} | ${c === null ? 'off' : `s=${c}`} | ${a.metric} ${median(rs.map((x) => x.metric)).toFixed(4)} | ${median(rs.map((x) => x.trainSeconds)).toFixed(2)} | ${Math.round(median(rs.map((x) => x.rowsPerSecond)))} | ${c === null ? '(= read)' : fetched} | ${c === null ? '' : read} | ${c === null ? '1' : (fetched / read).toFixed(2)} |`);
+      const med = (f: (x: Run) => number) => median(rs.map(f));
+      console.log(
+        `| ${name} | ${c === null ? 'off' : `s=${c}`} | ${a.metric} ${med((x) => x.metric).toFixed(4)} | ${med((x) => x.trainSeconds).toFixed(2)} | ${Math.round(med((x) => x.rowsPerSecond))} | ${med((x) => x.cpuUsPerRow).toFixed(2)} | ${med((x) => x.pullRequests)} | ${med((x) => x.keysPulledPerRow)} | ${med((x) => x.keysPushedPerRow)} |`,
+      );
     }
   }
 } finally {

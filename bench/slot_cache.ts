@@ -1,6 +1,6 @@
-// The SSP client cache's own CPU cost per key: the hashed cache (lib/ps/ssp_cache.ts, keys as
-// BigUint64Array) against the slot-addressed one (lib/ps/slot_cache.ts, the trainers' local
-// slots), on the same workload over an in-memory table that does nothing: per step a pull, a
+// The SSP client cache's own CPU cost per key (lib/ps/ssp_cache.ts): keyed calls (keys as
+// BigUint64Array, hashed to slots) against slot-addressed ones (pullSlots/pushSlots, the
+// trainers' local slots), on the same workload over an in-memory table that does nothing: per step a pull, a
 // push and a clock of `--keys` random keys out of `--slots`. Process CPU time per key (user +
 // system), so the machine's load changes it little; the two kinds alternate, median of --repeat.
 //
@@ -33,15 +33,15 @@ const lists = Array.from({ length: steps }, () => Uint32Array.from({ length: m }
 const keyLists = lists.map((l) => BigUint64Array.from(l, (s) => slotKeys[s]!));
 const values = new Float32Array(m * dim);
 
-async function run(kind: 'hashed' | 'slot'): Promise<number> {
+async function run(kind: 'keyed' | 'slot'): Promise<number> {
   const cache = new SspClientCache(async () => undefined, { staleness });
   const hashed = cache.table(table);
   const slot = cache.slotTable(table, slotKeys);
   const t0 = process.cpuUsage();
   for (let i = 0; i < steps; i++) {
     if (kind === 'slot') {
-      await slot.pull(lists[i]!);
-      await slot.push(lists[i]!, values);
+      await slot.pullSlots(lists[i]!);
+      await slot.pushSlots(lists[i]!, values);
     } else {
       await hashed.pull(keyLists[i]!);
       await hashed.push(keyLists[i]!, values);
@@ -52,9 +52,9 @@ async function run(kind: 'hashed' | 'slot'): Promise<number> {
   return ((u.user + u.system) * 1000) / (steps * m);
 }
 
-const times: Record<string, number[]> = { hashed: [], slot: [] };
-for (let r = 0; r < repeat; r++) for (const kind of ['hashed', 'slot'] as const) times[kind]!.push(await run(kind));
+const times: Record<string, number[]> = { keyed: [], slot: [] };
+for (let r = 0; r < repeat; r++) for (const kind of ['keyed', 'slot'] as const) times[kind]!.push(await run(kind));
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 console.log(`SSP cache CPU per key (pull + push + flush), ${m} keys of ${n} per step, dim ${dim}, staleness ${staleness}, ${steps} steps, median of ${repeat}; load ${loadavg()[0]!.toFixed(2)}`);
 for (const [k, v] of Object.entries(times)) console.log(`${k.padEnd(7)} ${median(v).toFixed(0).padStart(5)} ns/key   (runs: ${v.map((x) => x.toFixed(0)).join(', ')})`);
-console.log(`hashed / slot: ${(median(times['hashed']!) / median(times['slot']!)).toFixed(2)}x`);
+console.log(`keyed / slot: ${(median(times['keyed']!) / median(times['slot']!)).toFixed(2)}x`);

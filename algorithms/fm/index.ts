@@ -24,12 +24,12 @@ import { Rng } from '../../lib/rng.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
-import { PsRequestOrder, runStepPipeline, type PipelineTimes } from '../ps_trainer/step_pipeline.js';
+import { PsRequestOrder, runStepPipeline, type PipelineTimes, type PsTraffic } from '../ps_trainer/step_pipeline.js';
 
 export { fmScore, fmAccumulateGradient, fmScoreDirect, fmGradVDirect, rmse } from './fm.js';
 export { parseFmArgs, FM_DEFAULTS, FM_USAGE, type FmParams, type FmTask } from './params.js';
@@ -65,7 +65,11 @@ export interface FmTrainContext {
   comm: Collective;
   /** ps.clock(), once per minibatch. */
   clock(): Promise<void>;
-  /** --ps-cache: the table addressed by local slot (slot i has key slotKeys[i]; lib/ps/slot_cache.ts). */
+  /**
+   * --ps-cache: the table addressed by local slot (slot i has key slotKeys[i]), through the SSP
+   * client cache (lib/ps/ssp_cache.ts). With it, the keys of staleness + 1 minibatches are
+   * fetched in one pull at the first of them, and the others are served locally.
+   */
   bySlots?(slotKeys: BigUint64Array): SlotTable;
   /**
    * Called on every rank after every epoch, inside the epoch's collective round (run again
@@ -99,6 +103,8 @@ export interface FmTrainResult {
   prefetchedPulls: number;
   /** --pipeline: per stage busy / waiting time (ms), summed over epochs. */
   pipelineTimes: PipelineTimes | null;
+  /** Requests and keys this worker sent to the table (without --ps-cache; the cache counts its own). */
+  traffic: PsTraffic;
   /** Key of the next collective round (ps_trainer/recovery.ts). */
   nextRound: number;
   /** Where this worker started (a replacement or --resume); null: from the beginning. */
@@ -134,6 +140,8 @@ interface Batch {
   keys: BigUint64Array;
   /** The distinct keys' local slots (slot-addressed tables). */
   list: Uint32Array;
+  /** --ps-cache, first minibatch of a window: the slots of the whole window, fetched before this minibatch's pull. */
+  window: Uint32Array | null;
   params: Float32Array;
 }
 
@@ -192,8 +200,25 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   const pipelined = !!(o.pipeline || o.prefetch) && !rec.recordsProgress;
   const slotTable = ctx.bySlots?.(slots.keys) ?? null;
   const noKeys = new BigUint64Array(0);
-  const pullRows = (b: { keys: BigUint64Array; list: Uint32Array }) => (slotTable ? slotTable.pull(b.list) : table.pull(b.keys));
-  const pushGrads = (b: { keys: BigUint64Array; list: Uint32Array }, grad: Float32Array) => (slotTable ? slotTable.push(b.list, grad) : table.push(b.keys, grad));
+  const traffic: PsTraffic = { pullRequests: 0, keysPulled: 0, pushRequests: 0, keysPushed: 0 };
+  // --ps-cache: one fetch per window of staleness + 1 minibatches (within an epoch: the order changes at its end).
+  const windowSteps = slotTable ? slotTable.staleness + 1 : 1;
+  const windowCollector = slotTable && windowSteps > 1 ? new SlotCollector(S) : null;
+  const pullRows = async (b: Omit<Batch, 'params'>): Promise<Float32Array> => {
+    if (!slotTable) {
+      traffic.pullRequests++;
+      traffic.keysPulled += b.keys.length;
+      return table.pull(b.keys);
+    }
+    if (b.window) await slotTable.fetchSlots(b.window, windowSteps - 1);
+    return slotTable.pullSlots(b.list);
+  };
+  const pushGrads = (b: { keys: BigUint64Array; list: Uint32Array }, grad: Float32Array) => {
+    if (slotTable) return slotTable.pushSlots(b.list, grad);
+    traffic.pushRequests++;
+    traffic.keysPushed += b.keys.length;
+    return table.push(b.keys, grad);
+  };
   const order = new PsRequestOrder();
   const pipelineTimes: PipelineTimes | null = pipelined ? {} : null;
   let prefetchedPulls = 0;
@@ -202,7 +227,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
    * posOf for the batch's entries: batches of an epoch never share rows, so a pipeline may
    * extract the next batches' keys while this one is computed).
    */
-  const batchKeys = (lo: number, hi: number): Omit<Batch, 'params'> => {
+  const batchKeys = (lo: number, hi: number, windowStart: boolean): Omit<Batch, 'params'> => {
     gen++;
     let m = 0;
     stamp[0] = gen;
@@ -221,7 +246,8 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       }
     }
     const distinct = list.slice(0, m);
-    return { lo, hi, m, list: distinct, keys: slotTable ? noKeys : keysOf(slots, distinct) };
+    const window = windowCollector && windowStart ? windowCollector.collect(data, slots, lo, Math.min(data.numRows, lo + windowSteps * o.batch), perm).slice() : null;
+    return { lo, hi, m, list: distinct, window, keys: slotTable ? noKeys : keysOf(slots, distinct) };
   };
   /** Scores the batch's rows and sums their gradients per pulled row; adds the loss to `acc`. */
   const acc = { loss: 0 };
@@ -263,7 +289,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       {
         keys: (step) => {
           const { lo, hi } = rowsOf(step);
-          return { step, batch: hi > lo ? batchKeys(lo, hi) : null };
+          return { step, batch: hi > lo ? batchKeys(lo, hi, (step - first) % windowSteps === 0) : null };
         },
         pull: async ({ step, batch }) => {
           if (!batch) return null;
@@ -296,7 +322,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       const ckptDue = checkpointDue(ckptEvery, epoch, step, steps);
       const { lo, hi } = rowsOf(step);
       if (hi > lo) {
-        const b = batchKeys(lo, hi);
+        const b = batchKeys(lo, hi, (step - first) % windowSteps === 0);
         const batch = { ...b, params: await pullRows(b) };
         await pushGrads(b, gradients(batch));
         await rec.record({ epoch, step: step + 1, loss: acc.loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
@@ -324,7 +350,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   }
   const finalKey = o.epochs * (steps + 1) + 1;
   await rec.round(finalKey, () => comm.barrier());
-  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, prefetchedPulls, pipelineTimes, nextRound: finalKey + 1, resumedAt };
+  return { slots, labels, globalRows, seconds: (performance.now() - t0 - evalMs) / 1000, steps, prefetchedPulls, pipelineTimes, traffic, nextRound: finalKey + 1, resumedAt };
 }
 
 /** Scores of every row given the pulled parameter rows of `slots` (row s at s * (k + 1); w0 at the bias slot). */

@@ -15,7 +15,7 @@ import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots 
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { init, restartCount } from '../../lib/index.js';
 import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
-import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
+import { cacheTraffic, consistencyOf, psCacheOf, psCacheTotals, psRecovery, psTrafficTotals, cpuSecondsSince, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 import { rmse } from './fm.js';
 import { runFmCoordinateWorker } from './coordinate_worker.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
@@ -96,10 +96,11 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     let lastEpoch = 0;
     const lossBuf = new Float64Array(2);
     try {
+      const cpu0 = process.cpuUsage();
       const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
         comm,
         clock: () => (cache ? cache.clock() : comm.ps.clock()),
-        // The trainer addresses the cached table by its local slots (lib/ps/slot_cache.ts).
+        // The trainer addresses the cached table by its local slots (lib/ps/ssp_cache.ts slotTable).
         ...(cache ? { bySlots: (keys: BigUint64Array) => cache.slotTable(table, keys) } : {}),
         recovery: rec,
         checkpointEvery: p.checkpointEveryBatches,
@@ -121,12 +122,14 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
         },
       });
 
+      const trainCpu = cpuSecondsSince(cpu0);
       // The end of the job is one collective round: after a worker loss everyone runs it again.
       await rec.round(result.nextRound, async () => {
         const ids = await gatherIds(comm, result.slots.ids);
         const prefetchedBuf = new Float64Array([result.prefetchedPulls]);
         await comm.reduceTo(prefetchedBuf, 0, { op: 'sum' });
         const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
+        const traffic = await psTrafficTotals(comm, cache ? cacheTraffic(cache) : result.traffic, trainCpu, result.globalRows * p.epochs);
         if (comm.rank === 0 && ids) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.
@@ -154,6 +157,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
           if (cacheTotals) metrics['ps_cache'] = cacheTotals;
+          metrics['traffic'] = traffic;
           const m = last as FmMetrics | null;
           if (m) Object.assign(metrics, m);
           const featureIds = Uint32Array.from(ids.filter((id) => id >= 0));

@@ -39,12 +39,12 @@ import { binaryLabel } from '../ps_trainer/flags.js';
 import { ftrlStep, ftrlWeight, ftrlZFromWeight, type FtrlHyper } from './ftrl.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
 import { Rng } from '../../lib/rng.js';
 import type { StragglerMode, TrustMode } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
-import { PsRequestOrder, runStepPipeline, type PipelineTimes } from '../ps_trainer/step_pipeline.js';
+import { PsRequestOrder, runStepPipeline, type PipelineTimes, type PsTraffic } from '../ps_trainer/step_pipeline.js';
 
 export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
@@ -87,11 +87,6 @@ export interface FtrlTables {
   n: KvTable;
   /** ps.clock(): once per minibatch. */
   clock(): Promise<void>;
-  /**
-   * --ps-cache: the same tables addressed by local slot (slot i has key slotKeys[i]); when
-   * given, pulls and pushes go through these (lib/ps/slot_cache.ts) and keys are not built.
-   */
-  bySlots?(slotKeys: BigUint64Array): { w: SlotTable; n: SlotTable };
 }
 
 export interface FtrlEpochStats {
@@ -137,6 +132,8 @@ export interface FtrlTrainResult {
   prefetchedPulls: number;
   /** --pipeline: per stage busy / waiting time (ms), summed over epochs. */
   pipelineTimes: PipelineTimes | null;
+  /** Requests and keys sent to the two tables (a window's pull is one request per table). */
+  traffic: PsTraffic;
   steps: number;
   /** Key of the next collective round (recovery.ts): the caller's rounds after training use it and up. */
   nextRound: number;
@@ -179,8 +176,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const dirtyList = new Uint32Array(S);
   let numDirty = 0;
   const collector = new SlotCollector(S);
-  const slotTables = tables.bySlots?.(slots.keys) ?? null;
-  const noKeys = new BigUint64Array(0);
+  const traffic: PsTraffic = { pullRequests: 0, keysPulled: 0, pushRequests: 0, keysPushed: 0 };
 
   // Setup collectives: run at the start and again after every world rebuild (recovery.ts).
   let steps = 0;
@@ -242,14 +238,16 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   /** The distinct slots of rows [lo, hi) and their keys. */
   const windowKeys = (lo: number, hi: number): { list: Uint32Array; keys: BigUint64Array } => {
     const list = collector.collect(data, slots, lo, hi).slice();
-    return { list, keys: slotTables ? noKeys : keysOf(slots, list) };
+    return { list, keys: keysOf(slots, list) };
   };
   /** Requests w and n of a window's keys. */
   const request = async (win: { list: Uint32Array; keys: BigUint64Array }): Promise<Pulled> => {
     const { list, keys } = win;
     const sentBefore = pushesSent;
     if (list.length === 0) return { list, ws: new Float32Array(0), ns: new Float32Array(0), sentBefore };
-    const [ws, ns] = await Promise.all(slotTables ? [slotTables.w.pull(list), slotTables.n.pull(list)] : [tables.w.pull(keys), tables.n.pull(keys)]);
+    traffic.pullRequests += 2;
+    traffic.keysPulled += 2 * keys.length;
+    const [ws, ns] = await Promise.all([tables.w.pull(keys), tables.n.pull(keys)]);
     return { list, ws, ns, sentBefore };
   };
 
@@ -308,7 +306,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const buildPush = (): PushMessage | null => {
     if (numDirty === 0) return null;
     const list = dirtyList.slice(0, numDirty);
-    const keys = slotTables ? noKeys : keysOf(slots, list);
+    const keys = keysOf(slots, list);
     const zn = new Float32Array(2 * list.length);
     const dn = new Float32Array(list.length);
     for (let j = 0; j < list.length; j++) {
@@ -330,7 +328,9 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const sendPush = (m: PushMessage): Array<Promise<void>> => {
     pushesSent = m.seq;
     pushes++;
-    return slotTables ? [slotTables.w.push(m.list, m.zn), slotTables.n.push(m.list, m.dn)] : [tables.w.push(m.keys, m.zn), tables.n.push(m.keys, m.dn)];
+    traffic.pushRequests += 2;
+    traffic.keysPushed += 2 * m.keys.length;
+    return [tables.w.push(m.keys, m.zn), tables.n.push(m.keys, m.dn)];
   };
   const push = async (): Promise<void> => {
     const m = buildPush();
@@ -476,6 +476,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     pulls,
     prefetchedPulls,
     pipelineTimes,
+    traffic,
     steps,
   };
 }

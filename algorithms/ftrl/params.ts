@@ -82,8 +82,14 @@ export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
   const { f, common } = parseCommon(cmd, argv, FTRL_FLAGS, FTRL_USAGE, FTRL_DEFAULTS);
   if (f['trust-mode'] === 'rollback' && f['trust-region'] === undefined) throw usageError(cmd, '--trust-mode rollback needs --trust-region R');
   if (common.pipeline && f['trust-mode'] === 'rollback') throw usageError(cmd, `--${common.prefetch ? 'prefetch' : 'pipeline'} does not combine with --trust-mode rollback (its corrections need a current pull)`);
+  // --ps-cache S: FTRL's local z/n are the client cache (index.ts); rows pulled at a window's
+  // first minibatch serve S more clocks, so a window is S + 1 minibatches.
+  const pullEvery = common.psCache === undefined ? (f['pull-every'] ?? FTRL_DEFAULTS.pullEvery) : Math.max(f['pull-every'] ?? 1, common.psCache + 1);
+  if (common.psCache !== undefined && pullEvery > common.psCache + 1) {
+    throw usageError(cmd, `--pull-every ${pullEvery} reads rows ${pullEvery - 1} clocks after their pull, more than --ps-cache ${common.psCache} allows (use --pull-every <= ${common.psCache + 1}, or drop it)`);
+  }
   // --prefetch: the next window's pull goes out pull-every clocks early: validated here, applied by the worker.
-  pipelineBounds(cmd, common, f['pull-every'] ?? FTRL_DEFAULTS.pullEvery);
+  pipelineBounds(cmd, { ...common, psCache: undefined }, pullEvery);
   return {
     ...common,
     alpha: f['alpha'] ?? FTRL_DEFAULTS.alpha,
@@ -91,7 +97,7 @@ export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
     l1: f['l1'] ?? FTRL_DEFAULTS.l1,
     l2: f['l2'] ?? FTRL_DEFAULTS.l2,
     pushEvery: f['push-every'] ?? FTRL_DEFAULTS.pushEvery,
-    pullEvery: f['pull-every'] ?? FTRL_DEFAULTS.pullEvery,
+    pullEvery,
     trustRegion: f['trust-region'] ?? FTRL_DEFAULTS.trustRegion,
     trustMode: f['trust-mode'] ?? FTRL_DEFAULTS.trustMode,
     snapshotEvery: f['snapshot-every'] ?? FTRL_DEFAULTS.snapshotEvery,

@@ -16,7 +16,7 @@ import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
 import { init, restartCount } from '../../lib/index.js';
 import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
-import { consistencyOf, psCacheOf, psCacheTotals, psRecovery, runEntry, secs, writeJson } from '../ps_trainer/job.js';
+import { consistencyOf, psRecovery, psTrafficTotals, cpuSecondsSince, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {
@@ -53,17 +53,13 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const tLoad = performance.now();
     const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
     const test = comm.rank === 0 && p.test ? new FtrlEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.bias, p.labelThreshold) : null;
-    // --prefetch pulls pull-every clocks early: the tables' and cache's bounds are lowered to match (step_pipeline.ts).
-    const bounds = pipelineBounds('shoal train ftrl', p, p.pullEvery);
+    // --prefetch pulls pull-every clocks early: the tables' bound is lowered to match (step_pipeline.ts).
+    const bounds = pipelineBounds('shoal train ftrl', { ...p, psCache: undefined }, p.pullEvery);
     const consistency = consistencyOf(bounds.staleness);
     const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
     const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
-    // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock; n adds pushes.
-    const cache = psCacheOf(comm, bounds);
-    // The trainer addresses the cached tables by its local slots (lib/ps/slot_cache.ts).
-    const tables: FtrlTables = cache
-      ? { w, n, clock: () => cache.clock(), bySlots: (keys) => ({ w: cache.slotTable(w, keys), n: cache.slotTable(n, keys, { additive: true }) }) }
-      : { w, n, clock: () => comm.ps.clock() };
+    // --ps-cache S: the trainer's local z/n are the cache (pullEvery = S + 1, set by parseFtrlArgs).
+    const tables: FtrlTables = { w, n, clock: () => comm.ps.clock() };
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (recovery.ts).
     const rec = await psRecovery(comm, p, 'ftrl');
     const loadSeconds = (performance.now() - tLoad) / 1000;
@@ -82,6 +78,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
     const rollbacksByEpoch: number[] = [];
     const stderrLog = (line: string) => process.stderr.write(`${line}\n`);
     try {
+      const cpu0 = process.cpuUsage();
       const result = await trainFtrl(
         { ...p, slowMs: comm.rank === p.slowRank || p.straggler === 'intermittent-all' ? p.slowMs : 0 },
         data,
@@ -115,6 +112,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         },
       );
 
+      const trainCpu = cpuSecondsSince(cpu0);
       // The end of the job is one collective round: after a worker loss everyone runs it again.
       await rec.round(result.nextRound, async () => {
         const slowedBuf = new Float64Array([result.slowedSteps]);
@@ -122,7 +120,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
         const prefetchedBuf = new Float64Array([result.prefetchedPulls]);
         await comm.reduceTo(prefetchedBuf, 0, { op: 'sum' });
         const keys = await gatherIds(comm, result.slots.ids);
-        const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
+        const traffic = await psTrafficTotals(comm, result.traffic, trainCpu, result.globalRows * p.epochs);
         if (comm.rank === 0 && keys) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.
@@ -155,7 +153,8 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             ...(result.pipelineTimes ? { pipeline_stages_rank0: result.pipelineTimes } : {}),
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
-          if (cacheTotals) metrics['ps_cache'] = cacheTotals;
+          metrics['traffic'] = traffic;
+          if (p.psCache !== undefined) metrics['ps_cache'] = { staleness: p.psCache, pull_every: p.pullEvery };
           const m = last as BinaryMetrics | null;
           if (m) {
             metrics['auc'] = m.auc;

@@ -10,6 +10,7 @@ import { userErrorExitCode } from '../../lib/errors.js';
 import { UsageError } from '../../lib/cli_flags.js';
 import type { CommonParams } from './flags.js';
 import { PROGRESS_DIM, PsRecovery } from './recovery.js';
+import type { PsTraffic } from './step_pipeline.js';
 
 /** 0 → BSP, Infinity → ASP, else SSP with that bound. */
 export function consistencyOf(staleness: number): ConsistencyOptions {
@@ -83,4 +84,38 @@ export async function psCacheTotals(comm: Communicator, cache: SspClientCache): 
   const out: Record<string, number> = { staleness: cache.staleness };
   names.forEach((k, i) => (out[k] = buf[i]!));
   return out;
+}
+
+/** What a worker's cache sent: keys fetched and sums flushed (the trainer's own counts miss the cache's savings). */
+export function cacheTraffic(cache: SspClientCache): PsTraffic {
+  const st = cache.stats;
+  return { pullRequests: st.pullRequests, keysPulled: st.keysFetched, pushRequests: st.pushRequests, keysPushed: st.keysSent };
+}
+
+/**
+ * Every worker's requests and keys summed (a collective: every worker calls it), and per row
+ * trained (`rows`: over all workers and epochs), with the workers' CPU time in training
+ * (`cpuSeconds`: this worker's process, all threads): metrics.json `traffic`.
+ */
+export async function psTrafficTotals(comm: Communicator, t: PsTraffic, cpuSeconds: number, rows: number): Promise<Record<string, number>> {
+  const buf = Float64Array.of(t.pullRequests, t.keysPulled, t.pushRequests, t.keysPushed, cpuSeconds);
+  await comm.allReduce(buf, { op: 'sum' });
+  const perRow = (v: number) => Math.round((1000 * v) / Math.max(1, rows)) / 1000;
+  return {
+    pull_requests: buf[0]!,
+    keys_pulled: buf[1]!,
+    push_requests: buf[2]!,
+    keys_pushed: buf[3]!,
+    keys_pulled_per_row: perRow(buf[1]!),
+    keys_pushed_per_row: perRow(buf[3]!),
+    requests_per_row: perRow(buf[0]! + buf[2]!),
+    worker_cpu_seconds: Math.round(1000 * buf[4]!) / 1000,
+    worker_cpu_us_per_row: perRow(1e6 * buf[4]!),
+  };
+}
+
+/** CPU seconds of this process (every thread) since `from` (process.cpuUsage()). */
+export function cpuSecondsSince(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1e6;
 }

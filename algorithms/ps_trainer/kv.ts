@@ -16,12 +16,16 @@ export interface KvTable {
 }
 
 /**
- * A table addressed by this worker's local slots (lib/ps/slot_cache.ts's SlotCachedTable: the
- * SSP client cache with array lookups); the trainers get one from their tables' `bySlots`.
+ * A table addressed by this worker's local slots: lib/ps/ssp_cache.ts's CachedTable from
+ * slotTable() (the SSP client cache); FM gets one from its context's `bySlots`.
  */
 export interface SlotTable {
-  pull(slots: Uint32Array): Promise<Float32Array>;
-  push(slots: Uint32Array, values: Float32Array): Promise<void>;
+  /** Rows fetched at clock c are served locally through clock c + staleness. */
+  readonly staleness: number;
+  pullSlots(slots: Uint32Array): Promise<Float32Array>;
+  pushSlots(slots: Uint32Array, values: Float32Array): Promise<void>;
+  /** Fetches in one pull what `slots` need to be served locally for `clocks` more clocks. */
+  fetchSlots(slots: Uint32Array, clocks: number): Promise<number>;
 }
 
 /** The reserved key of a bias / global term: feature ids are < 2^32, so it never collides. */
@@ -77,8 +81,8 @@ export class SlotCollector {
     this.#list = new Uint32Array(numSlots);
   }
 
-  /** Returns a view of the distinct slots (valid until the next call). */
-  collect(data: CsrMatrix, slots: Slots, lo: number, hi: number): Uint32Array {
+  /** Returns a view of the distinct slots (valid until the next call); `order`: rows order[lo..hi) instead of lo..hi. */
+  collect(data: CsrMatrix, slots: Slots, lo: number, hi: number, order?: Uint32Array): Uint32Array {
     const gen = ++this.#gen;
     if (gen === 0xffffffff) {
       this.#stamp.fill(0);
@@ -89,12 +93,18 @@ export class SlotCollector {
       this.#stamp[slots.biasSlot] = this.#gen;
       this.#list[m++] = slots.biasSlot;
     }
-    const end = data.rowPtr[hi] ?? 0;
-    for (let k = data.rowPtr[lo] ?? 0; k < end; k++) {
-      const s = slots.slotOf[k]!;
-      if (this.#stamp[s] !== this.#gen) {
-        this.#stamp[s] = this.#gen;
-        this.#list[m++] = s;
+    const rp = data.rowPtr;
+    const slotOf = slots.slotOf;
+    // One row range [lo, hi) in data order, or each row of order[lo..hi).
+    for (let i = order ? lo : 0; i < (order ? hi : 1); i++) {
+      const r0 = order ? order[i]! : lo;
+      const end = rp[order ? r0 + 1 : hi] ?? 0;
+      for (let k = rp[r0] ?? 0; k < end; k++) {
+        const s = slotOf[k]!;
+        if (this.#stamp[s] !== this.#gen) {
+          this.#stamp[s] = this.#gen;
+          this.#list[m++] = s;
+        }
       }
     }
     return this.#list.subarray(0, m);

@@ -108,6 +108,14 @@ export interface StepStages<K, P, C> {
  */
 export type PipelineTimes = Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number; items: number; order_wait_ms?: number }>;
 
+/** Requests and keys a worker sent to the parameter servers (metrics.json `traffic`, per row there). */
+export interface PsTraffic {
+  pullRequests: number;
+  keysPulled: number;
+  pushRequests: number;
+  keysPushed: number;
+}
+
 /** Runs steps [first, steps) through the stages; adds each stage's times to `times`. */
 export async function runStepPipeline<K, P, C>(name: string, first: number, steps: number, s: StepStages<K, P, C>, order: PsRequestOrder, times: PipelineTimes): Promise<void> {
   const p = Pipeline.from(range(first, steps), { name, depth: 0 })

@@ -3,17 +3,24 @@
 // once per clock, just before the clock itself (so every server has this worker's updates of
 // clock c before it learns the worker reached c + 1, as SSP requires). Under a power-law key
 // distribution the frequent keys are re-read every minibatch: those reads stop going to the
-// servers.
+// servers. A caller that knows the keys of its next minibatches fetches them in one pull
+// (fetchSlots: a window of staleness + 1 clocks), so the other clocks of the window send no
+// pull at all: the cache saves round trips, not only keys.
 //
 // What a served row contains: the servers' row as fetched (at most `staleness` clocks old).
 // For tables whose updater adds pushes to the row (`additive`: 'add'), this worker's own pushes
 // since the fetch are added in as well (read-my-writes); for other updaters (sgd, adagrad,
 // ftrl) the servers' update of a push is not known here, so this worker's own updates show
 // once the row is fetched again.
+//
+// One store per table, addressed by slot: rows, fetch clocks and pending sums live in flat
+// typed arrays indexed by slot. Keyed calls (pull/push with BigUint64Array keys) give every new
+// key the next slot through an open-addressing index (u64_index.ts); callers that number their
+// keys themselves (the PS trainers' local slots) pass slot numbers (pullSlots/pushSlots) and
+// skip the hashing.
 import { invalidArgument } from '../errors.js';
 import type { PsTable } from './client.js';
 import { U64Index } from './u64_index.js';
-import { SlotCachedTable } from './slot_cache.js';
 
 /** The PsTable surface the cache needs (tests substitute in-memory tables). */
 export interface CacheableTable {
@@ -29,10 +36,13 @@ export interface SspCacheStats {
   keysRead: number;
   /** Of those, served from the cache. */
   keysServedLocally: number;
-  /** Keys fetched from the servers, and the pull requests that did it. */
+  /** Keys fetched from the servers (by pulls and window fetches), and the pull requests that did it. */
   keysFetched: number;
   pullRequests: number;
-  /** Keys given to push() (with repeats), keys actually sent, push requests. */
+  /**
+   * Keys given to push() (with repeats), keys sent (additive tables: summed per key here;
+   * others: as given, the table's client sums repeats), push requests.
+   */
   keysPushed: number;
   keysSent: number;
   pushRequests: number;
@@ -48,70 +58,15 @@ if (wordsOf(BigUint64Array.of(1n))[0] !== 1) throw new Error('ssp_cache: a littl
 /** fetchedAt of a slot whose row never arrived (created by a pull that is still fetching, or failed). */
 const NEVER = -0x80000000;
 
-/** A growable arena of fixed-width float rows indexed by key. */
-class KeyedRows {
-  readonly width: number;
-  readonly index = new U64Index();
-  count = 0;
-  data: Float32Array;
-  #keyWords = new Uint32Array(128);
-
-  constructor(width: number) {
-    this.width = width;
-    this.data = new Float32Array(64 * width);
-  }
-
-  /** The slot of key i of `words`, or -1. */
-  find(words: Uint32Array, i: number): number {
-    return this.index.get(words[2 * i]!, words[2 * i + 1]!);
-  }
-
-  /** The slot of key i of `words`, created (zeroed) if new. */
-  slot(words: Uint32Array, i: number): number {
-    const lo = words[2 * i]!;
-    const hi = words[2 * i + 1]!;
-    let s = this.index.get(lo, hi);
-    if (s >= 0) return s;
-    s = this.count++;
-    this.index.add(lo, hi, s);
-    if (2 * this.count > this.#keyWords.length) {
-      const grown = new Uint32Array(this.#keyWords.length * 2);
-      grown.set(this.#keyWords);
-      this.#keyWords = grown;
-    }
-    this.#keyWords[2 * s] = lo;
-    this.#keyWords[2 * s + 1] = hi;
-    if (this.count * this.width > this.data.length) {
-      const grown = new Float32Array(this.data.length * 2);
-      grown.set(this.data);
-      this.data = grown;
-    }
-    this.data.fill(0, s * this.width, (s + 1) * this.width);
-    return s;
-  }
-
-  /** The keys of the given slots. */
-  keysOf(slots: readonly number[]): BigUint64Array {
-    const w = new Uint32Array(2 * slots.length);
-    for (let m = 0; m < slots.length; m++) {
-      w[2 * m] = this.#keyWords[2 * slots[m]!]!;
-      w[2 * m + 1] = this.#keyWords[2 * slots[m]! + 1]!;
-    }
-    return new BigUint64Array(w.buffer);
-  }
-
-  /** The keys of slots 0..count-1. */
-  keys(): BigUint64Array {
-    return new BigUint64Array(this.#keyWords.slice(0, 2 * this.count).buffer);
-  }
-
-  clear(): void {
-    this.index.clear();
-    this.count = 0;
-  }
+function grown<T extends Uint32Array | Int32Array | Float32Array | Uint8Array>(a: T, n: number, fill = 0): T {
+  if (a.length >= n) return a;
+  const b = new (a.constructor as new (n: number) => T)(Math.max(n, 2 * a.length));
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
 }
 
-/** One table behind the cache; created by SspClientCache.table(). */
+/** One table behind the cache; created by SspClientCache.table() or slotTable(). */
 export class CachedTable implements CacheableTable {
   readonly name: string;
   readonly dim: number;
@@ -119,18 +74,30 @@ export class CachedTable implements CacheableTable {
   readonly #table: CacheableTable;
   readonly #cache: SspClientCache;
   readonly #additive: boolean;
+  readonly #index = new U64Index();
+  #numSlots = 0;
+  /** Little-endian words of every slot's key (two per slot). */
+  #keyWords = new Uint32Array(128);
   /** Rows as fetched (plus own flushed pushes when additive), and the clock of each fetch. */
-  readonly #rows: KeyedRows;
+  #rows: Float32Array;
   #fetchedAt = new Int32Array(64).fill(NEVER);
-  /** The pull call that is fetching each slot (dedups the keys of one pull). */
+  /** The fetch call that is fetching each slot (dedups the slots of one call). */
   #fetchGen = new Uint32Array(64);
-  #pullGen = 0;
-  #slotScratch = new Int32Array(1024);
-  /** Pushes summed per key since the last clock. */
-  readonly #pending: KeyedRows;
+  #callGen = 0;
+  /** Additive tables: pushes summed per slot since the last clock, and which slots hold some. */
+  #pending: Float32Array;
+  #pendingMark = new Uint8Array(64);
+  #pendingList = new Uint32Array(64);
+  #numPending = 0;
+  /**
+   * Other tables: this clock's pushes as given (copied), sent as one push at the clock. The
+   * table's client sums the values of repeated keys, so summing here too would only cost a
+   * pass over every float.
+   */
+  #pushed: Array<{ slots: Uint32Array; values: Float32Array }> = [];
 
   /** @internal */
-  constructor(table: CacheableTable, cache: SspClientCache, additive: boolean) {
+  constructor(table: CacheableTable, cache: SspClientCache, additive: boolean, slotKeys?: BigUint64Array) {
     if (additive && table.pushFloats !== table.dim) {
       throw invalidArgument('ssp cache', 'additive', `a table whose pushes are rows (pushFloats ${table.pushFloats} != dim ${table.dim})`, table.name);
     }
@@ -140,116 +107,269 @@ export class CachedTable implements CacheableTable {
     this.name = table.name;
     this.dim = table.dim;
     this.pushFloats = table.pushFloats;
-    this.#rows = new KeyedRows(table.dim);
-    this.#pending = new KeyedRows(table.pushFloats);
+    this.#rows = new Float32Array(64 * table.dim);
+    this.#pending = new Float32Array(64 * table.pushFloats);
+    if (slotKeys !== undefined) {
+      if (!(slotKeys instanceof BigUint64Array)) throw invalidArgument('ssp cache', 'slotKeys', 'a BigUint64Array (the key of every slot)', slotKeys);
+      const words = wordsOf(slotKeys);
+      for (let i = 0; i < slotKeys.length; i++) if (this.#slotOfWords(words, i) !== i) throw invalidArgument('ssp cache', `slotKeys[${i}]`, 'a key not given before', slotKeys[i], true);
+    }
+  }
+
+  /** The cache's bound: rows fetched at clock c are served through clock c + staleness. */
+  get staleness(): number {
+    return this.#cache.staleness;
+  }
+
+  /** Slots so far (slotKeys given, plus every new key of a keyed call). */
+  get numSlots(): number {
+    return this.#numSlots;
+  }
+
+  /** The slot of key i of `words`, created (never fetched, nothing pending) if new. */
+  #slotOfWords(words: Uint32Array, i: number): number {
+    const lo = words[2 * i]!;
+    const hi = words[2 * i + 1]!;
+    const found = this.#index.get(lo, hi);
+    if (found >= 0) return found;
+    const s = this.#numSlots++;
+    this.#index.add(lo, hi, s);
+    const n = this.#numSlots;
+    this.#keyWords = grown(this.#keyWords, 2 * n);
+    this.#keyWords[2 * s] = lo;
+    this.#keyWords[2 * s + 1] = hi;
+    this.#rows = grown(this.#rows, n * this.dim);
+    this.#pending = grown(this.#pending, n * this.pushFloats);
+    this.#fetchedAt = grown(this.#fetchedAt, n, NEVER);
+    this.#fetchGen = grown(this.#fetchGen, n);
+    this.#pendingMark = grown(this.#pendingMark, n);
+    this.#pendingList = grown(this.#pendingList, n);
+    return s;
+  }
+
+  #slotsOf(op: string, keys: BigUint64Array): Uint32Array {
+    if (!(keys instanceof BigUint64Array)) throw invalidArgument(`${this.name}.${op}`, 'keys', 'a BigUint64Array', keys);
+    const words = wordsOf(keys);
+    const slots = new Uint32Array(keys.length);
+    for (let i = 0; i < keys.length; i++) slots[i] = this.#slotOfWords(words, i);
+    return slots;
+  }
+
+  #checkSlots(op: string, slots: Uint32Array): void {
+    if (!(slots instanceof Uint32Array)) throw invalidArgument(`${this.name}.${op}`, 'slots', 'a Uint32Array', slots);
+    const n = this.#numSlots;
+    for (let i = 0; i < slots.length; i++) if (slots[i]! >= n) throw invalidArgument(`${this.name}.${op}`, `slots[${i}]`, `a slot < ${n}`, slots[i], true);
+  }
+
+  /** The keys of slots list[0..m). */
+  #keysOf(list: Uint32Array, m: number): BigUint64Array {
+    const w = new Uint32Array(2 * m);
+    const kw = this.#keyWords;
+    for (let j = 0; j < m; j++) {
+      const s = list[j]!;
+      w[2 * j] = kw[2 * s]!;
+      w[2 * j + 1] = kw[2 * s + 1]!;
+    }
+    return new BigUint64Array(w.buffer);
   }
 
   /** Rows for `keys` in the caller's order: fresh cached rows locally, the rest in one pull. */
   async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
-    if (!(keys instanceof BigUint64Array)) throw invalidArgument(`${this.name}.pull`, 'keys', 'a BigUint64Array', keys);
-    const dim = this.dim;
-    const result = out ?? new Float32Array(keys.length * dim);
-    if (!(result instanceof Float32Array) || result.length !== keys.length * dim) {
-      throw invalidArgument(`${this.name}.pull`, 'out', `a Float32Array of keys.length * dim = ${keys.length * dim}`, out, true);
-    }
-    const stats = this.#cache.stats;
-    const now = this.#cache.clockValue;
-    const oldest = now - this.#cache.staleness;
-    const words = wordsOf(keys);
-    // One probe per key: a missing key gets its slot now (never fetched yet: NEVER) and joins
-    // the fetch once, however often it repeats in `keys`.
-    const callGen = ++this.#pullGen;
-    const slotOf = this.#scratch(keys.length);
-    const fetchSlots: number[] = [];
-    for (let i = 0; i < keys.length; i++) {
-      const s = this.#rows.slot(words, i);
-      this.#ensureSlotState(s);
-      slotOf[i] = s;
-      if (this.#fetchedAt[s]! >= oldest) {
-        this.#copyOut(s, words, i, result);
-        stats.keysServedLocally++;
-      } else if (this.#fetchGen[s] !== callGen) {
-        this.#fetchGen[s] = callGen;
-        fetchSlots.push(s);
+    return this.#pull('pull', this.#slotsOf('pull', keys), out);
+  }
+
+  /** Adds the pushes to this clock's per-key sums; they are sent at the next clock(). */
+  async push(keys: BigUint64Array, values: Float32Array): Promise<void> {
+    this.#push('push', this.#slotsOf('push', keys), values);
+  }
+
+  /** pull() by slot number (slot i of slotTable()'s slotKeys). */
+  async pullSlots(slots: Uint32Array, out?: Float32Array): Promise<Float32Array> {
+    this.#checkSlots('pullSlots', slots);
+    return this.#pull('pullSlots', slots, out);
+  }
+
+  /** push() by slot number. */
+  async pushSlots(slots: Uint32Array, values: Float32Array): Promise<void> {
+    this.#checkSlots('pushSlots', slots);
+    this.#push('pushSlots', slots, values);
+  }
+
+  /**
+   * Fetches, in one pull, the rows of `slots` that would not be served locally through
+   * `clocks` more clocks (0 <= clocks <= staleness): a caller that knows the keys of its next
+   * clocks + 1 minibatches sends one pull for all of them, and the reads of the other clocks
+   * are served locally. Not a read (keysRead unchanged). Resolves to the keys fetched.
+   */
+  async fetchSlots(slots: Uint32Array, clocks: number): Promise<number> {
+    this.#checkSlots('fetchSlots', slots);
+    const s = this.#cache.staleness;
+    if (!Number.isInteger(clocks) || clocks < 0 || clocks > s) throw invalidArgument(`${this.name}.fetchSlots`, 'clocks', `an integer in [0, staleness ${s}]`, clocks, true);
+    const oldest = this.#cache.clockValue + clocks - s;
+    const gen = this.#nextGen();
+    const list = new Uint32Array(slots.length);
+    let m = 0;
+    for (let i = 0; i < slots.length; i++) {
+      const x = slots[i]!;
+      if (this.#fetchedAt[x]! < oldest && this.#fetchGen[x] !== gen) {
+        this.#fetchGen[x] = gen;
+        list[m++] = x;
       }
     }
-    stats.keysRead += keys.length;
-    if (fetchSlots.length === 0) return result;
-    const fetchKeys = this.#rows.keysOf(fetchSlots);
-    const fetched = await this.#table.pull(fetchKeys);
-    stats.keysFetched += fetchKeys.length;
+    await this.#fetch(list, m);
+    return m;
+  }
+
+  #nextGen(): number {
+    if (++this.#callGen === 0xffffffff) {
+      this.#fetchGen.fill(0);
+      this.#callGen = 1;
+    }
+    return this.#callGen;
+  }
+
+  /** Fetches the rows of list[0..m) in one pull and stamps them with the current clock. */
+  async #fetch(list: Uint32Array, m: number): Promise<void> {
+    if (m === 0) return;
+    const now = this.#cache.clockValue;
+    const fetched = await this.#table.pull(this.#keysOf(list, m));
+    const stats = this.#cache.stats;
+    stats.keysFetched += m;
     stats.pullRequests++;
-    const rows = this.#rows.data;
-    for (let m = 0; m < fetchSlots.length; m++) {
-      const s = fetchSlots[m]!;
-      for (let c = 0; c < dim; c++) rows[s * dim + c] = fetched[m * dim + c]!;
+    const dim = this.dim;
+    const rows = this.#rows;
+    for (let j = 0; j < m; j++) {
+      const s = list[j]!;
+      for (let c = 0; c < dim; c++) rows[s * dim + c] = fetched[j * dim + c]!;
       this.#fetchedAt[s] = now;
     }
-    for (let i = 0; i < keys.length; i++) if (this.#fetchGen[slotOf[i]!] === callGen) this.#copyOut(slotOf[i]!, words, i, result);
+  }
+
+  async #pull(op: string, slots: Uint32Array, out?: Float32Array): Promise<Float32Array> {
+    const dim = this.dim;
+    const result = out ?? new Float32Array(slots.length * dim);
+    if (!(result instanceof Float32Array) || result.length !== slots.length * dim) {
+      throw invalidArgument(`${this.name}.${op}`, 'out', `a Float32Array of ${op === 'pull' ? 'keys' : 'slots'}.length * dim = ${slots.length * dim}`, out, true);
+    }
+    const stats = this.#cache.stats;
+    const oldest = this.#cache.clockValue - this.#cache.staleness;
+    // One pass: fresh rows are copied now; a stale or missing slot joins the fetch once,
+    // however often it repeats in `slots`.
+    const gen = this.#nextGen();
+    const fetchedAt = this.#fetchedAt;
+    const fetchGen = this.#fetchGen;
+    const list = new Uint32Array(slots.length);
+    let m = 0;
+    let served = 0;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (fetchedAt[s]! >= oldest) served++;
+      else if (fetchGen[s] !== gen) {
+        fetchGen[s] = gen;
+        list[m++] = s;
+      }
+    }
+    stats.keysRead += slots.length;
+    stats.keysServedLocally += served;
+    if (m > 0) await this.#fetch(list, m);
+    this.#copyOut(slots, result);
     return result;
   }
 
-  /** Per-slot state arrays cover slot `s`; a new slot was never fetched. */
-  #ensureSlotState(s: number): void {
-    if (s < this.#fetchedAt.length) return;
-    const n = Math.max(this.#fetchedAt.length * 2, s + 1);
-    const at = new Int32Array(n).fill(NEVER);
-    at.set(this.#fetchedAt);
-    const gen = new Uint32Array(n);
-    gen.set(this.#fetchGen);
-    this.#fetchedAt = at;
-    this.#fetchGen = gen;
+  /** Rows of `slots` into `out` (plus pending sums when additive). Element loops, not set(subarray()): no object per key. */
+  #copyOut(slots: Uint32Array, out: Float32Array): void {
+    const dim = this.dim;
+    const rows = this.#rows;
+    for (let i = 0; i < slots.length; i++) {
+      const from = slots[i]! * dim;
+      const to = i * dim;
+      for (let c = 0; c < dim; c++) out[to + c] = rows[from + c]!;
+    }
+    if (!this.#additive || this.#numPending === 0) return;
+    const mark = this.#pendingMark;
+    const pending = this.#pending;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (mark[s]) for (let c = 0; c < dim; c++) out[i * dim + c]! += pending[s * dim + c]!;
+    }
   }
 
-  #scratch(n: number): Int32Array {
-    if (this.#slotScratch.length < n) this.#slotScratch = new Int32Array(Math.max(n, 2 * this.#slotScratch.length));
-    return this.#slotScratch;
-  }
-
-  /** Adds the pushes to this clock's local sums; they are sent at the next clock(). */
-  async push(keys: BigUint64Array, values: Float32Array): Promise<void> {
-    if (!(keys instanceof BigUint64Array)) throw invalidArgument(`${this.name}.push`, 'keys', 'a BigUint64Array', keys);
+  #push(op: string, slots: Uint32Array, values: Float32Array): void {
     const w = this.pushFloats;
-    if (!(values instanceof Float32Array) || values.length !== keys.length * w) {
-      throw invalidArgument(`${this.name}.push`, 'values', `a Float32Array of keys.length * ${w} = ${keys.length * w} floats`, values, true);
+    if (!(values instanceof Float32Array) || values.length !== slots.length * w) {
+      const what = op === 'push' ? 'keys' : 'slots';
+      throw invalidArgument(`${this.name}.${op}`, 'values', `a Float32Array of ${what}.length * ${w} = ${slots.length * w} floats`, values, true);
     }
-    const words = wordsOf(keys);
-    for (let i = 0; i < keys.length; i++) {
-      const base = this.#pending.slot(words, i) * w;
-      const data = this.#pending.data;
-      for (let c = 0; c < w; c++) data[base + c]! += values[i * w + c]!;
+    this.#cache.stats.keysPushed += slots.length;
+    if (!this.#additive) {
+      this.#pushed.push({ slots: slots.slice(), values: values.slice() });
+      return;
     }
-    this.#cache.stats.keysPushed += keys.length;
+    const pending = this.#pending;
+    for (let i = 0; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (!this.#pendingMark[s]) {
+        this.#pendingMark[s] = 1;
+        this.#pendingList[this.#numPending++] = s;
+      }
+      for (let c = 0; c < w; c++) pending[s * w + c]! += values[i * w + c]!;
+    }
   }
 
   /** @internal Sends this clock's sums (one push) and, if additive, folds them into cached rows. */
   async flush(): Promise<void> {
-    const n = this.#pending.count;
+    if (!this.#additive) return this.#flushPushed();
+    const n = this.#numPending;
     if (n === 0) return;
-    const keys = this.#pending.keys();
-    const values = this.#pending.data.slice(0, n * this.pushFloats);
-    this.#pending.clear();
-    await this.#table.push(keys, values);
+    const w = this.pushFloats;
+    const list = this.#pendingList.slice(0, n);
+    const values = new Float32Array(n * w);
+    const pending = this.#pending;
+    for (let j = 0; j < n; j++) {
+      const s = list[j]!;
+      for (let c = 0; c < w; c++) {
+        values[j * w + c] = pending[s * w + c]!;
+        pending[s * w + c] = 0;
+      }
+      this.#pendingMark[s] = 0;
+    }
+    this.#numPending = 0;
+    const sent = this.#table.push(this.#keysOf(list, n), values);
+    // Additive rows already fetched take this worker's own pushes (read-my-writes).
+    if (this.#additive) {
+      for (let j = 0; j < n; j++) {
+        const s = list[j]!;
+        if (this.#fetchedAt[s] === NEVER) continue;
+        for (let c = 0; c < w; c++) this.#rows[s * w + c]! += values[j * w + c]!;
+      }
+    }
+    await sent;
     const stats = this.#cache.stats;
     stats.keysSent += n;
     stats.pushRequests++;
-    if (!this.#additive) return;
-    const words = wordsOf(keys);
-    for (let i = 0; i < n; i++) {
-      const s = this.#rows.find(words, i);
-      if (s < 0) continue;
-      for (let c = 0; c < this.dim; c++) this.#rows.data[s * this.dim + c]! += values[i * this.dim + c]!;
-    }
   }
 
-  #copyOut(slot: number, words: Uint32Array, i: number, out: Float32Array): void {
-    const dim = this.dim;
-    const rows = this.#rows.data;
-    for (let c = 0; c < dim; c++) out[i * dim + c] = rows[slot * dim + c]!;
-    if (!this.#additive) return;
-    const p = this.#pending.find(words, i);
-    if (p < 0) return;
-    for (let c = 0; c < dim; c++) out[i * dim + c]! += this.#pending.data[p * dim + c]!;
+  /** Non-additive tables: this clock's pushes, concatenated, in one push. */
+  async #flushPushed(): Promise<void> {
+    const pushed = this.#pushed;
+    if (pushed.length === 0) return;
+    this.#pushed = [];
+    let slots = pushed[0]!.slots;
+    let values = pushed[0]!.values;
+    if (pushed.length > 1) {
+      slots = new Uint32Array(pushed.reduce((n, p) => n + p.slots.length, 0));
+      values = new Float32Array(slots.length * this.pushFloats);
+      let at = 0;
+      for (const p of pushed) {
+        slots.set(p.slots, at);
+        values.set(p.values, at * this.pushFloats);
+        at += p.slots.length;
+      }
+    }
+    await this.#table.push(this.#keysOf(slots, slots.length), values);
+    const stats = this.#cache.stats;
+    stats.keysSent += slots.length;
+    stats.pushRequests++;
   }
 }
 
@@ -265,7 +385,7 @@ export class SspClientCache {
   readonly staleness: number;
   readonly stats: SspCacheStats = { keysRead: 0, keysServedLocally: 0, keysFetched: 0, pullRequests: 0, keysPushed: 0, keysSent: 0, pushRequests: 0, clocks: 0 };
   readonly #clock: () => Promise<void>;
-  readonly #tables: Array<{ flush(): Promise<void> }> = [];
+  readonly #tables: CachedTable[] = [];
   /** This worker's clock: clock() calls so far. */
   clockValue = 0;
 
@@ -283,17 +403,18 @@ export class SspClientCache {
    * this worker's own pushes are folded into the rows it reads.
    */
   table(table: PsTable | CacheableTable, options: { additive?: boolean } = {}): CachedTable {
-    const t = new CachedTable(table, this, options.additive ?? false);
-    this.#tables.push(t);
-    return t;
+    return this.#add(new CachedTable(table, this, options.additive ?? false));
   }
 
   /**
-   * The cached view of `table` for a caller that numbers its keys: slot i is `slotKeys[i]`,
-   * and pull/push take slot numbers (slot_cache.ts: array lookups instead of hashing).
+   * The same, for a caller that numbers its keys: slot i is `slotKeys[i]` (distinct), and
+   * pullSlots/pushSlots/fetchSlots take slot numbers (array lookups instead of hashing).
    */
-  slotTable(table: PsTable | CacheableTable, slotKeys: BigUint64Array, options: { additive?: boolean } = {}): SlotCachedTable {
-    const t = new SlotCachedTable(table, this, slotKeys, options.additive ?? false);
+  slotTable(table: PsTable | CacheableTable, slotKeys: BigUint64Array, options: { additive?: boolean } = {}): CachedTable {
+    return this.#add(new CachedTable(table, this, options.additive ?? false, slotKeys));
+  }
+
+  #add(t: CachedTable): CachedTable {
     this.#tables.push(t);
     return t;
   }

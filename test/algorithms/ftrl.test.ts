@@ -140,9 +140,12 @@ test('flags: --prefetch needs a staleness bound that allows the early pull', (t)
   t.false(parseFtrlArgs(['--train', 'x']).prefetch);
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', 'bsp']), { instanceOf: UsageError, message: /--prefetch pulls 1 clock\(s\) ahead, which --staleness 0 does not allow/ });
   t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--staleness', '1', '--pull-every', '2']), { instanceOf: UsageError, message: /--staleness 1 does not allow/ });
-  // The cache's bound is lowered by the lead too.
+  // --ps-cache S: windows of S + 1 minibatches (FTRL's local z/n are the cache), pulled that many clocks ahead with --prefetch.
+  t.is(parseFtrlArgs(['--train', 'x', '--ps-cache', '2']).pullEvery, 3);
+  t.is(parseFtrlArgs(['--train', 'x', '--ps-cache', '2', '--pull-every', '2']).pullEvery, 3);
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--ps-cache', '1', '--pull-every', '3']), { instanceOf: UsageError, message: /--pull-every 3 reads rows 2 clocks after their pull, more than --ps-cache 1 allows/ });
   t.true(parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '1']).pipeline);
-  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '1', '--pull-every', '2']), { instanceOf: UsageError, message: /--ps-cache 1 does not allow/ });
+  t.throws(() => parseFtrlArgs(['--train', 'x', '--prefetch', '--ps-cache', '2']), { instanceOf: UsageError, message: /--prefetch pulls 3 clock\(s\) ahead, which --staleness 2 does not allow/ });
   // --pipeline keeps each pull after the clock before it: any bound, BSP included.
   t.true(parseFtrlArgs(['--train', 'x', '--pipeline', '--staleness', 'bsp']).pipeline);
   t.throws(() => parseFtrlArgs(['--train', 'x', '--pipeline', '--max-restarts', '1']), { instanceOf: UsageError, message: /--pipeline does not combine with --max-restarts/ });
@@ -394,7 +397,7 @@ test.serial('prefetch with real servers: one worker (ASP) reproduces sequential 
   t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
 });
 
-test.serial('pipeline with real servers: one worker under BSP reproduces sequential FTRL; np 2 with the slot cache keeps the AUC and reports stage times', async (t) => {
+test.serial('pipeline with real servers: one worker under BSP reproduces sequential FTRL; np 2 with the client cache keeps the AUC with a third of the pulls and reports stage times', async (t) => {
   const opts = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, bias: true };
   const base = ['--train', trainFile, '--test', testFile, '--alpha', '0.3', '--l1', '0.5', '--l2', '0.1', '--batch', '37', '--quiet'];
   const model = join(dir, 'pipeline.model.json');
@@ -411,16 +414,21 @@ test.serial('pipeline with real servers: one worker under BSP reproduces sequent
   t.true(w1.pipeline);
   t.is(w1.prefetched_pulls, 0);
   for (const stage of ['keys', 'pull', 'compute', 'push']) t.is(w1.pipeline_stages_rank0[stage]?.items, w1.steps_per_epoch, stage);
-  // np 2 (SSP 2, nondeterministic): with the slot-addressed client cache the AUC stays within 0.01 of the plain run.
+  // np 2 (SSP 2, nondeterministic): with the client cache (windows of 3 minibatches) the AUC stays
+  // within 0.01 of the plain run, with a third of the pulls and fewer keys pulled.
   const aucs: number[] = [];
+  const traffic: Array<Record<string, number>> = [];
   for (const flags of [[], ['--pipeline', '--ps-cache', '2']]) {
     const out = join(dir, `pipeline.np2.${flags.length}.json`);
     const two = await runRanks(2, 'workers/ftrl.worker.js', [...base, ...flags, '--metrics-out', out], { servers: 2, wallTimeoutMs: 60_000 });
     t.true(two.result.ok, `${two.result.summary}\n${two.output.flat().join('\n')}`);
-    const w2 = JSON.parse(readFileSync(out, 'utf8')) as { auc: number; ps_cache?: { keysFetched: number; keysRead: number } };
-    if (flags.length > 0) t.true(w2.ps_cache!.keysFetched < w2.ps_cache!.keysRead, JSON.stringify(w2.ps_cache));
+    const w2 = JSON.parse(readFileSync(out, 'utf8')) as { auc: number; traffic: Record<string, number>; steps_per_epoch: number; epochs: number };
+    t.is(w2.traffic['pull_requests'], 2 * 2 * w2.epochs * Math.ceil(w2.steps_per_epoch / (flags.length > 0 ? 3 : 1)), 'two tables, two workers, one pull per window');
     aucs.push(w2.auc);
+    traffic.push(w2.traffic);
   }
+  t.true(traffic[1]!['keys_pulled']! < traffic[0]!['keys_pulled']!, JSON.stringify(traffic));
+  t.is(traffic[1]!['keys_pushed'], traffic[0]!['keys_pushed'], 'FTRL already pushed once per clock');
   t.log(`np 2 AUC plain / pipeline + cache 2: ${aucs.map((a) => a.toFixed(4)).join(' / ')}`);
   t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
 });

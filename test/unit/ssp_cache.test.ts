@@ -1,5 +1,6 @@
 // The SSP client cache (lib/ps/ssp_cache.ts): which reads it serves locally, what a served row
-// holds, that pushes leave once per clock and before the clock, and the same against a real
+// holds, that pushes leave once per clock and before the clock, that a window fetch makes the
+// window's reads local, and the same against a real
 // native parameter server.
 import test from 'ava';
 import { SspClientCache, type CacheableTable } from '../../lib/ps/ssp_cache.js';
@@ -82,6 +83,12 @@ test('a non-additive table serves the row as fetched; bad arguments are refused 
   await c.pull(K(3));
   await c.push(K(3), Float32Array.of(4));
   t.deepEqual(Array.from(await c.pull(K(3))), [0]);
+  // This clock's pushes leave as one push, as given (the table sums repeated keys).
+  await c.push(K(5, 3), Float32Array.of(1, 2));
+  await cache.clock();
+  t.deepEqual(table.log, ['pull 3', 'push 3,5,3']);
+  t.deepEqual([table.rows.get(3n)![0], table.rows.get(5n)![0]], [6, 1]);
+  t.like(cache.stats, { keysPushed: 3, keysSent: 3, pushRequests: 1 });
   await t.throwsAsync(c.push(K(3), Float32Array.of(1, 2)), { message: /rec\.push.*keys\.length \* 1 = 1 floats/ });
   await t.throwsAsync(c.pull([1n] as unknown as BigUint64Array), { message: /rec\.pull.*BigUint64Array/ });
   t.throws(() => new SspClientCache(async () => {}, { staleness: -1 }), { message: /staleness/ });
@@ -121,7 +128,7 @@ test('against a real parameter server: cached pushes arrive once per clock and s
   }
 });
 
-test('slot-addressed cache: the same answers, requests and counters as the hashed cache on a random workload', async (t) => {
+test('slot-addressed calls: the same answers, requests and counters as keyed calls on a random workload', async (t) => {
   // Slots 0..n-1 stand for scattered keys (the bias key among them); both caches run the same
   // pulls, pushes and clocks against their own recording table, in additive and plain mode.
   const n = 40;
@@ -140,10 +147,10 @@ test('slot-addressed cache: the same answers, requests and counters as the hashe
       // Another worker's update, seen only by fetches.
       const other = slotKeys[rnd(n)]!;
       for (const tbl of [ta, tb]) tbl.rows.set(other, Float32Array.of(step, -step));
-      t.deepEqual(Array.from(await slotted.pull(slots)), Array.from(await hashed.pull(keys)), `step ${step} pull`);
+      t.deepEqual(Array.from(await slotted.pullSlots(slots)), Array.from(await hashed.pull(keys)), `step ${step} pull`);
       const values = Float32Array.from({ length: 2 * slots.length }, () => rnd(100) / 10);
       await hashed.push(keys, values);
-      await slotted.push(slots, values);
+      await slotted.pushSlots(slots, values);
       if (rnd(3) === 0) {
         await ca.clock();
         await cb.clock();
@@ -161,8 +168,33 @@ test('slot-addressed cache: bad slots and sizes are refused with the table named
   const table = recordingTable(1);
   const cache = new SspClientCache(async () => {}, { staleness: 1 });
   const c = cache.slotTable(table, K(5, 6));
-  await t.throwsAsync(c.pull(Uint32Array.of(0, 2)), { message: /rec\.pull: expected a slot < 2 for 'slots\[1\]'/ });
-  await t.throwsAsync(c.push(Uint32Array.of(1), Float32Array.of(1, 2)), { message: /rec\.push.*slots\.length \* 1 = 1 floats/ });
-  await t.throwsAsync(c.pull([0] as unknown as Uint32Array), { message: /rec\.pull.*Uint32Array/ });
+  await t.throwsAsync(c.pullSlots(Uint32Array.of(0, 2)), { message: /rec\.pullSlots: expected a slot < 2 for 'slots\[1\]'/ });
+  await t.throwsAsync(c.pushSlots(Uint32Array.of(1), Float32Array.of(1, 2)), { message: /rec\.pushSlots.*slots\.length \* 1 = 1 floats/ });
+  await t.throwsAsync(c.pullSlots([0] as unknown as Uint32Array), { message: /rec\.pullSlots.*Uint32Array/ });
+  await t.throwsAsync(c.fetchSlots(Uint32Array.of(1), 2), { message: /rec\.fetchSlots.*staleness 1/ });
+  t.throws(() => cache.slotTable(table, K(5, 5)), { message: /slotKeys\[1\]/ });
   t.throws(() => cache.slotTable(table, [5n] as unknown as BigUint64Array), { message: /slotKeys/ });
+});
+
+test('fetchSlots: one pull makes a window of staleness + 1 clocks local; keyed and slot calls share rows', async (t) => {
+  const table = recordingTable(1);
+  const cache = new SspClientCache(async () => void table.log.push('clock'), { staleness: 2 });
+  const c = cache.slotTable(table, K(10, 11, 12, 13));
+  await c.pullSlots(Uint32Array.of(3)); // fetched at clock 0: fresh only through clock 2
+  await cache.clock();
+  // At clock 1 the window is clocks 1..3: slot 3 (fetched at 0) would expire, so it is fetched again with 0..2.
+  t.is(await c.fetchSlots(Uint32Array.of(0, 1, 2, 3, 1), 2), 4);
+  t.is(await c.fetchSlots(Uint32Array.of(0, 3), 2), 0, 'already fresh through the window');
+  table.rows.set(11n, Float32Array.of(9)); // another worker's update, not seen until the next fetch
+  for (let clock = 1; clock <= 3; clock++) {
+    t.deepEqual(Array.from(await c.pullSlots(Uint32Array.of(1, 2))), [0, 0], `clock ${clock}: served locally`);
+    t.deepEqual(Array.from(await c.pull(K(11))), [0], `clock ${clock}: the keyed call finds the same row`);
+    await cache.clock();
+  }
+  t.deepEqual(Array.from(await c.pullSlots(Uint32Array.of(1))), [9], 'clock 4: fetched again');
+  t.deepEqual(table.log, ['pull 13', 'clock', 'pull 10,11,12,13', 'clock', 'clock', 'clock', 'pull 11']);
+  t.like(cache.stats, { keysRead: 11, keysServedLocally: 9, keysFetched: 6, pullRequests: 3 });
+  // A key the slots did not name gets the next slot.
+  await c.pull(K(99));
+  t.is(c.numSlots, 5);
 });
