@@ -152,11 +152,16 @@ size_t coordinateDescent(const Csc& x, const double* D, const double* G, const d
     rows[2 * i + 1] = xd[i];
   }
   double* dx = rows.data();
+  // Row indices checked once per call (a sequential pass), not in the passes' inner loops.
+  for (size_t a = 0; a < activeCount; a++) {
+    uint32_t top = 0;
+    for (size_t k = x.colPtr[active[a]]; k < x.colPtr[active[a] + 1]; k++) top = std::max(top, x.rowIdx[k]);
+    if (x.colPtr[active[a] + 1] > x.colPtr[active[a]] && top >= x.numRows) return 0;
+  }
   auto gradient = [&](size_t j, double* g) {
     double s = G[j];
     for (size_t k = x.colPtr[j]; k < x.colPtr[j + 1]; k++) {
       const size_t i = x.rowIdx[k];
-      if (i >= x.numRows) return false;
       s += static_cast<double>(x.values[k]) * dx[2 * i] * dx[2 * i + 1];
     }
     *g = s;
