@@ -8,7 +8,7 @@
 //                             [--no-l2] [--no-qn] [--repeat 3] [--l1-blocked]
 //
 // --repeat R runs the whole plan of a set R times in turn (liblinear and every Shoal run side by
-// side in each round), and reports per run the median wall time and the median over rounds of
+// side in each round; every other round in reverse order), and reports per run the median wall time and the median over rounds of
 // its ratio to liblinear's time in the same round: on a machine shared with other jobs the
 // load changes between rounds, the ratio within a round much less. --no-qn skips lbfgs/owlqn.
 // --l1-blocked adds newton-l1 np 2 with `--l1-inner blocked` (the exact blocked inner solve the
@@ -22,7 +22,9 @@
 // the same way. "gap" is relative to the lowest objective any run reached for that penalty;
 // "x liblinear" is the wall time over liblinear's in the same run. "CPU/np": the job's CPU
 // seconds (user + system of every process it waited for, by GNU time) over np, the work each
-// core does: on a machine whose cores are busy with other jobs, wall time says more about them. Results go to
+// core does: on a machine whose cores are busy with other jobs, wall time says more about them.
+// A scaling table follows: per Shoal run, the speedup of np N over np 1 in the same round and
+// the efficiency per core (speedup / min(np, cores)). Results go to
 // bench/results/linear.json with node version, core count and the load average.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -111,7 +113,10 @@ for (const [set, file] of sets) {
     if (withQn) plan.push(() => shoalRun(set, file, 'l1', 'owlqn', 2));
   }
   for (let round = 0; round < repeat; round++) {
-    for (const step of plan) {
+    console.log(`${set} round ${round + 1}: load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    // Odd rounds run the plan backwards (A B C, C B A, ...): a load that drifts during a round
+    // then favours no run in the medians.
+    for (const step of round % 2 === 0 ? plan : [...plan].reverse()) {
       const row = { ...(await step()), round };
       table.push(row);
       console.log(`${set} round ${round + 1}: ${row.run}${row.np ? ` np ${row.np}` : ''}: objective ${row.objective.toFixed(6)}, ${row.iterations ?? '-'} iterations, wall ${row.wall.toFixed(2)}s`);
@@ -148,6 +153,25 @@ for (const key of keys) {
   const cpuRatio = cpuRatios.length ? median(cpuRatios).toFixed(2) : '-';
   console.log(
     `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np ?? '-'} | ${row.iterations ?? '-'} | ${worst.toFixed(4)} | ${gap.toExponential(1)} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${runs.map((r) => r.wall.toFixed(1)).join(' / ')} | ${ratio} | ${median(runs.map(perCore)).toFixed(2)} | ${cpuRatio} |`,
+  );
+}
+// Scaling: per Shoal run at several np, the speedup over its np 1 run in the same round (median
+// over rounds) and the efficiency per core actually there: speedup / min(np, cores). With np
+// above the core count the ranks share cores, so efficiency then says what the extra ranks cost.
+const cores = availableParallelism();
+console.log(`\nScaling (${cores} cores): speedup = np 1 wall / np N wall in the same round (median), efficiency = speedup / min(np, cores)`);
+console.log('\n| set | penalty | run | np | wall s (median) | speedup vs np 1 | efficiency per core | CPU/np s |');
+console.log('|---|---|---|---:|---:|---:|---:|---:|');
+for (const key of keys) {
+  const runs = table.filter((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}` === key);
+  const row = runs[0]!;
+  if (row.np === null) continue;
+  const base = table.filter((r) => r.set === row.set && r.penalty === row.penalty && r.run === row.run && r.np === 1);
+  if (base.length === 0) continue;
+  const speedups = runs.flatMap((r) => base.filter((b) => b.round === r.round).map((b) => b.wall / r.wall));
+  const speedup = median(speedups);
+  console.log(
+    `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${speedup.toFixed(2)} | ${(speedup / Math.min(row.np, cores)).toFixed(2)} | ${median(runs.map((r) => r.cpu / row.np!)).toFixed(2)} |`,
   );
 }
 console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
