@@ -12,8 +12,10 @@
 //
 // Distributed (docs/logistic_regression.md): rows stay split; each rank keeps its rows by
 // columns (columns.ts), its margins z = X w and X d. w and d are replicated: every rank takes the
-// same steps from the same sums. G and diag(H): one allReduce of 2*dim doubles per outer
-// iteration. The inner solve, above DENSE_MAX_DIM slots:
+// same steps from the same sums. G and diag(H): summed with the loss of the full step's trial
+// point (2*dim + 1 doubles), which is w's next point whenever t = 1 passes, so a Newton step
+// that takes the full step needs no exchange of its own for them. The inner solve, above
+// DENSE_MAX_DIM slots:
 //   - `local` (default; l1_local_model.ts): each rank solves the model on its own rows with the
 //     sequential native solver, the ranks combine the points weighted by their curvature and
 //     check the exact model (2 allReduces per round; one round on the issue-14 set);
@@ -25,7 +27,8 @@
 // One rank runs the sequential inner solve natively (coordinateDescent), exactly newGLMNET. Up to
 // DENSE_MAX_DIM slots, at any np, the inner solve runs instead on X'DX formed once per outer
 // iteration (denseSolver: one allReduce, then no pass over rows and no synchronisation inside
-// the solve). The line search: one allReduce of a few losses. Where the time goes (per phase,
+// the solve). The line search: t = 1 with the statistics above; a shorter step costs one
+// allReduce of a few losses per batch of halvings and one of the statistics. Where the time goes (per phase,
 // with the allReduces) is in the result's `phases` (phase_clock.ts).
 import { native } from '../../lib/native.js';
 import type { Collective } from '../common/collective.js';
