@@ -165,19 +165,18 @@ for (const key of keys) {
 // over rounds) and the efficiency per core actually there: speedup / min(np, cores). With np
 // above the core count the ranks share cores, so efficiency then says what the extra ranks cost.
 const cores = availableParallelism();
-console.log(`\nScaling (${cores} cores): speedup = np 1 wall / np N wall in the same round (median), efficiency = speedup / min(np, cores)`);
-console.log('\n| set | penalty | run | np | wall s (median) | speedup vs np 1 | efficiency per core | CPU/np s |');
-console.log('|---|---|---|---:|---:|---:|---:|---:|');
-for (const key of keys) {
+const scaled = keys.filter((k) => !k.endsWith('|null') && keys.some((o) => o === k.replace(/\|[^|]*$/, '|1')));
+if (scaled.length) console.log(`\nScaling (${cores} cores): speedup = np 1 wall / np N wall in the same round (median), efficiency = speedup / min(np, cores)`);
+if (scaled.length) console.log('\n| set | penalty | run | np | wall s (median) | speedup vs np 1 | efficiency per core | CPU/np s |\n|---|---|---|---:|---:|---:|---:|---:|');
+for (const key of scaled) {
   const runs = table.filter((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}` === key);
   const row = runs[0]!;
-  if (row.np === null) continue;
+  const np = row.np!;
   const base = table.filter((r) => r.set === row.set && r.penalty === row.penalty && r.run === row.run && r.np === 1);
-  if (base.length === 0) continue;
   const speedups = runs.flatMap((r) => base.filter((b) => b.round === r.round).map((b) => b.wall / r.wall));
   const speedup = median(speedups);
   console.log(
-    `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${speedup.toFixed(2)} | ${(speedup / Math.min(row.np, cores)).toFixed(2)} | ${median(runs.map((r) => r.cpu / row.np!)).toFixed(2)} |`,
+    `| ${row.set} | ${row.penalty} | ${row.run} | ${np} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${speedup.toFixed(2)} | ${(speedup / Math.min(np, cores)).toFixed(2)} | ${median(runs.map((r) => r.cpu / np)).toFixed(2)} |`,
   );
 }
 console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
