@@ -6,7 +6,7 @@
 // beside another build to compare (`--other OTHER/dist`: the same calls through that build's
 // addon, interleaved call by call so both see the same load).
 //
-//   node dist/bench/l1_kernels.js [--rows 300000] [--features 100000] [--nnz 20] [--repeat 9] [--other DIR/dist]
+//   node dist/bench/l1_kernels.js [--rows 300000] [--features 100000] [--nnz 20] [--repeat 9] [--passes 6] [--other DIR/dist]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ const DIST = fileURLToPath(new URL('..', import.meta.url));
 const rows = flag('rows', '300000');
 const repeat = Math.max(1, Number(flag('repeat', '9')));
 const other = flag('other', '');
+const passes = Math.max(1, Number(flag('passes', '6')));
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-bench-l1-kernels-'));
 const file = join(dir, 'binary.svm');
@@ -47,7 +48,7 @@ async function load(name: string, dist: string): Promise<Build> {
   const H = new Float64Array(dim);
   const w = new Float64Array(dim);
   const active = Uint32Array.from({ length: dim }, (_, j) => j);
-  const options = { l1: 1, penalized: numFeatures, nu: 1e-12, tol: 0, maxPasses: 6, seed: 1 };
+  const options = { l1: 1, penalized: numFeatures, nu: 1e-12, tol: 0, maxPasses: passes, seed: 1 };
   return {
     name,
     call: () => {
@@ -79,7 +80,7 @@ for (let k = 0; k < repeat; k++) {
     times[i]!.stats.push(t.stats);
   });
 }
-console.log('\n| build | coordinateDescent, 6 passes: CPU s (median) | columnStats: CPU s (median) |\n|---|---:|---:|');
+console.log(`\n| build | coordinateDescent, ${passes} pass(es): CPU s (median) | columnStats: CPU s (median) |\n|---|---:|---:|`);
 builds.forEach((b, i) => console.log(`| ${b.name} | ${median(times[i]!.cd).toFixed(3)} | ${median(times[i]!.stats).toFixed(4)} |`));
 console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 rmSync(dir, { recursive: true, force: true });

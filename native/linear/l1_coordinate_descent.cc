@@ -30,14 +30,6 @@ double rowsLoss(size_t numRows, const double* z, const double* dz, double t, con
 }
 
 bool columnStats(const Csc& x, const double* r, const double* d, double nu, double* G, double* H) {
-  // r_i and D_i side by side: one cache line per non-zero (rows are visited in column order,
-  // i.e. scattered), as in coordinateDescent.
-  std::vector<double> rows(2 * x.numRows);
-  for (size_t i = 0; i < x.numRows; i++) {
-    rows[2 * i] = r[i];
-    rows[2 * i + 1] = d[i];
-  }
-  const double* rd = rows.data();
   for (size_t j = 0; j < x.numCols; j++) {
     double g = 0;
     double h = 0;
@@ -45,8 +37,8 @@ bool columnStats(const Csc& x, const double* r, const double* d, double nu, doub
       const size_t i = x.rowIdx[k];
       if (i >= x.numRows) return false;
       const double v = static_cast<double>(x.values[k]);
-      g += v * rd[2 * i];
-      h += v * v * rd[2 * i + 1];
+      g += v * r[i];
+      h += v * v * d[i];
     }
     G[j] = g;
     H[j] = nu + h;
