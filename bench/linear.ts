@@ -5,15 +5,17 @@
 // /work/shared/data/a9a/a9a is there; Shoal at np 1, 2, 4 (a scaling table), default settings.
 //
 //   node dist/bench/linear.js [--rows 300000] [--features 100000] [--nnz 20] [--nps 1,2,4] [--no-a9a] [--no-l1]
-//                             [--no-l2] [--no-qn] [--repeat 3] [--l1-blocked]
+//                             [--no-l2] [--no-qn] [--repeat 3] [--l1-blocked] [--baseline OTHER/dist/cli/cli.js]
 //
 // --repeat R runs the whole plan of a set R times in turn (liblinear and every Shoal run side by
-// side in each round), and reports per run the median wall time and the median over rounds of
+// side in each round; every other round in reverse order), and reports per run the median wall time and the median over rounds of
 // its ratio to liblinear's time in the same round: on a machine shared with other jobs the
 // load changes between rounds, the ratio within a round much less. --no-qn skips lbfgs/owlqn.
 // --l1-blocked adds newton-l1 np 2 with `--l1-inner blocked` (the exact blocked inner solve the
-// default `local` one replaced) to each round. newton-l1's np 2 runs also print rank 0's time
-// per phase (metrics.json "phases": wall and CPU seconds, allReduces, bytes, waiting).
+// default `local` one replaced) to each round. --baseline adds np 2 (tron, newton-l1) of another
+// build, e.g. the previous commit's (`git archive C | tar -x -C DIR`, build there), to each
+// round. newton-l1's np 2 runs also print rank 0's time per phase (metrics.json "phases": wall
+// and CPU seconds, allReduces, bytes, waiting).
 //
 // Every run is a whole command timed from spawn to exit (process start, rendezvous, reading
 // the file, training, metrics; liblinear: read, train, write the model). Objectives are
@@ -22,7 +24,9 @@
 // the same way. "gap" is relative to the lowest objective any run reached for that penalty;
 // "x liblinear" is the wall time over liblinear's in the same run. "CPU/np": the job's CPU
 // seconds (user + system of every process it waited for, by GNU time) over np, the work each
-// core does: on a machine whose cores are busy with other jobs, wall time says more about them. Results go to
+// core does: on a machine whose cores are busy with other jobs, wall time says more about them.
+// A scaling table follows: per Shoal run, the speedup of np N over np 1 in the same round and
+// the efficiency per core (speedup / min(np, cores)). Results go to
 // bench/results/linear.json with node version, core count and the load average.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +50,8 @@ const withQn = !process.argv.includes('--no-qn');
 const withL2 = !process.argv.includes('--no-l2');
 const repeat = Math.max(1, Number(flag('repeat', '1')));
 const withBlocked = process.argv.includes('--l1-blocked');
+/** Another build's dist/cli/cli.js (e.g. the previous commit's), run at np 2 beside this one in every round. */
+const baseline = flag('baseline', '');
 
 
 interface Row { set: string; penalty: Penalty; run: string; np: number | null; wall: number; cpu: number; objective: number; iterations: number | null; round: number }
@@ -71,9 +77,9 @@ if (!haveLiblinear) console.log('liblinear-train not installed (apt-get install 
 
 type Phases = Record<string, { seconds: number; cpuSeconds: number; allReduces: number; bytes: number; waitSeconds: number }>;
 
-async function shoalRun(set: string, file: string, penalty: Penalty, solver: string, np: number, extra: string[] = []): Promise<Row> {
+async function shoalRun(set: string, file: string, penalty: Penalty, solver: string, np: number, extra: string[] = [], cli = CLI): Promise<Row> {
   const metricsOut = join(dir, `${set}-${solver}-${np}.json`);
-  const r = await run(process.execPath, [CLI, 'train', 'lr', '--solver', solver, ...extra, '--train', file, '-np', String(np), '-q', '--metrics-out', metricsOut]);
+  const r = await run(process.execPath, [cli, 'train', 'lr', '--solver', solver, ...extra, '--train', file, '-np', String(np), '-q', '--metrics-out', metricsOut]);
   if (r.code !== 0) throw new Error(`shoal train --solver ${solver} ${extra.join(' ')} -np ${np} failed: ${r.stderr}`);
   const m = JSON.parse(readFileSync(metricsOut, 'utf8')) as { objective: number; iterations: number; train_seconds: number; phases?: Phases };
   if (m.phases && np === 2) {
@@ -82,7 +88,7 @@ async function shoalRun(set: string, file: string, penalty: Penalty, solver: str
       console.log(`    ${name}: ${p.seconds.toFixed(2)} / ${p.cpuSeconds.toFixed(2)} / ${p.allReduces} / ${(p.bytes / 1e6).toFixed(2)} / ${p.waitSeconds.toFixed(2)}`);
     }
   }
-  return { set, penalty, run: `shoal ${solver}${extra.length ? ' ' + extra.join(' ') : ''}`, np, wall: r.seconds, cpu: r.cpu, objective: m.objective, iterations: m.iterations, round: 0 };
+  return { set, penalty, run: `shoal${cli === CLI ? '' : ' (baseline)'} ${solver}${extra.length ? ' ' + extra.join(' ') : ''}`, np, wall: r.seconds, cpu: r.cpu, objective: m.objective, iterations: m.iterations, round: 0 };
 }
 
 async function liblinearRun(set: string, file: string, penalty: Penalty, args: string[]): Promise<Row> {
@@ -102,16 +108,21 @@ for (const [set, file] of sets) {
   if (withL2) {
     if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l2', ['-s', '0', '-c', '1', '-e', '1e-4']));
     for (const np of nps) plan.push(() => shoalRun(set, file, 'l2', 'tron', np));
+    if (baseline) plan.push(() => shoalRun(set, file, 'l2', 'tron', 2, [], baseline));
     if (withQn) plan.push(() => shoalRun(set, file, 'l2', 'lbfgs', 2));
   }
   if (withL1) {
     if (haveLiblinear) plan.push(() => liblinearRun(set, file, 'l1', ['-s', '6', '-c', '1', '-e', '1e-5']));
     for (const np of nps) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', np));
+    if (baseline) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', 2, [], baseline));
     if (withBlocked) plan.push(() => shoalRun(set, file, 'l1', 'newton-l1', 2, ['--l1-inner', 'blocked']));
     if (withQn) plan.push(() => shoalRun(set, file, 'l1', 'owlqn', 2));
   }
   for (let round = 0; round < repeat; round++) {
-    for (const step of plan) {
+    console.log(`${set} round ${round + 1}: load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+    // Odd rounds run the plan backwards (A B C, C B A, ...): a load that drifts during a round
+    // then favours no run in the medians.
+    for (const step of round % 2 === 0 ? plan : [...plan].reverse()) {
       const row = { ...(await step()), round };
       table.push(row);
       console.log(`${set} round ${round + 1}: ${row.run}${row.np ? ` np ${row.np}` : ''}: objective ${row.objective.toFixed(6)}, ${row.iterations ?? '-'} iterations, wall ${row.wall.toFixed(2)}s`);
@@ -148,6 +159,24 @@ for (const key of keys) {
   const cpuRatio = cpuRatios.length ? median(cpuRatios).toFixed(2) : '-';
   console.log(
     `| ${row.set} | ${row.penalty} | ${row.run} | ${row.np ?? '-'} | ${row.iterations ?? '-'} | ${worst.toFixed(4)} | ${gap.toExponential(1)} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${runs.map((r) => r.wall.toFixed(1)).join(' / ')} | ${ratio} | ${median(runs.map(perCore)).toFixed(2)} | ${cpuRatio} |`,
+  );
+}
+// Scaling: per Shoal run at several np, the speedup over its np 1 run in the same round (median
+// over rounds) and the efficiency per core actually there: speedup / min(np, cores). With np
+// above the core count the ranks share cores, so efficiency then says what the extra ranks cost.
+const cores = availableParallelism();
+const scaled = keys.filter((k) => !k.endsWith('|null') && keys.some((o) => o === k.replace(/\|[^|]*$/, '|1')));
+if (scaled.length) console.log(`\nScaling (${cores} cores): speedup = np 1 wall / np N wall in the same round (median), efficiency = speedup / min(np, cores)`);
+if (scaled.length) console.log('\n| set | penalty | run | np | wall s (median) | speedup vs np 1 | efficiency per core | CPU/np s |\n|---|---|---|---:|---:|---:|---:|---:|');
+for (const key of scaled) {
+  const runs = table.filter((r) => `${r.set}|${r.penalty}|${r.run}|${r.np}` === key);
+  const row = runs[0]!;
+  const np = row.np!;
+  const base = table.filter((r) => r.set === row.set && r.penalty === row.penalty && r.run === row.run && r.np === 1);
+  const speedups = runs.flatMap((r) => base.filter((b) => b.round === r.round).map((b) => b.wall / r.wall));
+  const speedup = median(speedups);
+  console.log(
+    `| ${row.set} | ${row.penalty} | ${row.run} | ${np} | ${median(runs.map((r) => r.wall)).toFixed(2)} | ${speedup.toFixed(2)} | ${(speedup / Math.min(np, cores)).toFixed(2)} | ${median(runs.map((r) => r.cpu / np)).toFixed(2)} |`,
   );
 }
 console.log(`\nload average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

@@ -12,8 +12,10 @@
 //
 // Distributed (docs/logistic_regression.md): rows stay split; each rank keeps its rows by
 // columns (columns.ts), its margins z = X w and X d. w and d are replicated: every rank takes the
-// same steps from the same sums. G and diag(H): one allReduce of 2*dim doubles per outer
-// iteration. The inner solve, above DENSE_MAX_DIM slots:
+// same steps from the same sums. G and diag(H): summed with the loss of the full step's trial
+// point (2*dim + 1 doubles), which is w's next point whenever t = 1 passes, so a Newton step
+// that takes the full step needs no exchange of its own for them. The inner solve, above
+// DENSE_MAX_DIM slots:
 //   - `local` (default; l1_local_model.ts): each rank solves the model on its own rows with the
 //     sequential native solver, the ranks combine the points weighted by their curvature and
 //     check the exact model (2 allReduces per round; one round on the issue-14 set);
@@ -25,7 +27,8 @@
 // One rank runs the sequential inner solve natively (coordinateDescent), exactly newGLMNET. Up to
 // DENSE_MAX_DIM slots, at any np, the inner solve runs instead on X'DX formed once per outer
 // iteration (denseSolver: one allReduce, then no pass over rows and no synchronisation inside
-// the solve). The line search: one allReduce of a few losses. Where the time goes (per phase,
+// the solve). The line search: t = 1 with the statistics above; a shorter step costs one
+// allReduce of a few losses per batch of halvings and one of the statistics. Where the time goes (per phase,
 // with the allReduces) is in the result's `phases` (phase_clock.ts).
 import { native } from '../../lib/native.js';
 import type { Collective } from '../common/collective.js';
@@ -86,20 +89,17 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   const w = r ? Float64Array.from(r.w) : new Float64Array(dim);
   const z = new Float64Array(n);
   if (r) for (let j = 0; j < dim; j++) if (w[j] !== 0) addColumn(x, j, w[j]!, z);
-  const rr = new Float64Array(n);
-  const D = new Float64Array(n);
+  // Row factors r, D and G, H at the current w; the trial arrays at w + d (swapped in when the
+  // full step is taken). GH holds [G, H, loss]: one allReduce carries all three.
+  let rr = new Float64Array(n);
+  let D = new Float64Array(n);
+  let rTrial = new Float64Array(n);
+  let dTrial = new Float64Array(n);
   const sum = (buf: Float64Array): Promise<Float64Array> => clock.sum(comm, buf);
-  const scalar = new Float64Array(1);
-  const globalLoss = async (): Promise<number> => {
-    scalar[0] = native.linear.rowsLoss(z, null, 0, labels, weights, c, rr, D);
-    return (await sum(scalar))[0]!;
-  };
-  let loss = await globalLoss();
-  let wNorm = l1Norm(w, penalized);
-  let F = loss + l1 * wNorm;
-  const GH = new Float64Array(2 * dim);
-  const G = GH.subarray(0, dim);
-  const H = GH.subarray(dim);
+  let GH = new Float64Array(2 * dim + 1);
+  let ghTrial = new Float64Array(2 * dim + 1);
+  let G = GH.subarray(0, dim);
+  let H = GH.subarray(dim, 2 * dim);
   const d = new Float64Array(dim);
   const xd = new Float64Array(n);
   const active = new Uint32Array(dim);
@@ -108,6 +108,16 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   const totals = await sum(new Float64Array([data.rowPtr[n]! - data.rowPtr[0]!, n]));
   const rows = Math.max(totals[1]!, 1);
   const localH = dim > DENSE_MAX_DIM && comm.size > 1 && options.inner !== 'blocked' ? new Float64Array(dim) : null;
+  /** This rank's loss, r, D at margins z + t X d (t = 0: z), its G and H into `gh` (and localH), then the sums: the loss. */
+  const statsAt = async (t: number, gh: Float64Array, r: Float64Array, dd: Float64Array): Promise<number> => {
+    gh[2 * dim] = native.linear.rowsLoss(z, t === 0 ? null : xd, t, labels, weights, c, r, dd);
+    native.linear.columnStats(x.colPtr, x.rowIdx, x.values, r, dd, 0, gh.subarray(0, dim), gh.subarray(dim, 2 * dim));
+    localH?.set(gh.subarray(dim, 2 * dim));
+    return (await sum(gh))[2 * dim]!;
+  };
+  let loss = await statsAt(0, GH, rr, D);
+  let wNorm = l1Norm(w, penalized);
+  let F = loss + l1 * wNorm;
   const blocked = comm.size > 1 ? blockedSolver(sum, x, Math.max(1, Math.floor((BLOCK_ROW_NNZ * dim * rows) / Math.max(totals[0]!, 1))), rows) : null;
   const dense = dim <= DENSE_MAX_DIM ? denseSolver(sum, data, layout, rows) : null;
   const local = !dense && localH && blocked ? localModelSolver(sum, x, { size: comm.size, localH, l1, penalized, clock, check: () => comm.size > 2 || step !== 1 }) : null;
@@ -123,13 +133,10 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
   let step = 0;
   const info = () => ({ iteration, objective: F, gradNorm, step, evaluations, products: passes, delta: innerTol, seconds: seconds() });
   for (;;) {
-    clock.enter('gradient and diagonal');
+    clock.enter('stop test and shrinking');
     // Let the event loop run once per Newton step (heartbeats: at np 1 nothing else here yields
     // but the sliced inner solve, and a starved rank is killed after 10 s without one).
     await new Promise((resolve) => setImmediate(resolve));
-    native.linear.columnStats(x.colPtr, x.rowIdx, x.values, rr, D, 0, G, H);
-    localH?.set(H);
-    await sum(GH);
     for (let j = 0; j < dim; j++) H[j] = H[j]! + NU;
     // Violations over every slot (the exact stop test); outer shrinking picks the active set.
     let count = 0;
@@ -181,18 +188,31 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
       reason = 'objective';
       break;
     }
-    // Armijo along d: the losses of TRIALS step sizes per allReduce (usually t = 1 passes).
-    clock.enter('line search');
+    // The full step first, with the next Newton step's statistics in the same allReduce: t = 1
+    // is almost always accepted (then r, D, G, H at w + d are already summed); else Armijo
+    // from t = 1/2, the losses of TRIALS step sizes per allReduce, and the statistics again.
+    clock.enter('full step and next gradient');
+    const lossFull = await statsAt(1, ghTrial, rTrial, dTrial);
+    evaluations++;
     let t = 0;
-    for (let k = 0; k < MAX_HALVINGS && t === 0; k += TRIALS) {
-      for (let q = 0; q < TRIALS; q++) losses[q] = native.linear.rowsLoss(z, xd, 0.5 ** (k + q), labels, weights, c, null, null);
-      await sum(losses);
-      evaluations += TRIALS;
-      for (let q = 0; q < TRIALS && t === 0; q++) {
-        const tq = 0.5 ** (k + q);
-        if (losses[q]! + l1 * l1Norm(w, penalized, d, tq) - F <= SIGMA * tq * decrease) {
-          t = tq;
-          loss = losses[q]!;
+    if (lossFull + l1 * l1Norm(w, penalized, d) - F <= SIGMA * decrease) {
+      t = 1;
+      loss = lossFull;
+      [GH, ghTrial, rr, rTrial, D, dTrial] = [ghTrial, GH, rTrial, rr, dTrial, D];
+      G = GH.subarray(0, dim);
+      H = GH.subarray(dim, 2 * dim);
+    } else {
+      clock.enter('line search');
+      for (let k = 1; k < MAX_HALVINGS && t === 0; k += TRIALS) {
+        for (let q = 0; q < TRIALS; q++) losses[q] = native.linear.rowsLoss(z, xd, 0.5 ** (k + q), labels, weights, c, null, null);
+        await sum(losses);
+        evaluations += TRIALS;
+        for (let q = 0; q < TRIALS && t === 0; q++) {
+          const tq = 0.5 ** (k + q);
+          if (losses[q]! + l1 * l1Norm(w, penalized, d, tq) - F <= SIGMA * tq * decrease) {
+            t = tq;
+            loss = losses[q]!;
+          }
         }
       }
     }
@@ -200,12 +220,11 @@ export async function glmnetL1(comm: Collective, data: CsrData, layout: LinearLa
       reason = 'line-search';
       break;
     }
-    clock.enter('step and row factors');
+    clock.enter('step');
     for (let j = 0; j < dim; j++) w[j] = w[j]! + t * d[j]!;
     for (let i = 0; i < n; i++) z[i] = z[i]! + t * xd[i]!;
-    // The accepted trial's summed loss is the loss at the new w (the same margins z + t X d):
-    // only this rank's row factors r and D are computed again, with no exchange.
-    native.linear.rowsLoss(z, null, 0, labels, weights, c, rr, D);
+    // After a shorter step: r, D, G and H at the new w (its loss is the accepted trial's, already summed).
+    if (t !== 1) await statsAt(0, GH, rr, D);
     wNorm = l1Norm(w, penalized);
     F = loss + l1 * wNorm;
     step = t;

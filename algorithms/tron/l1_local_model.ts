@@ -11,8 +11,9 @@
 //      g the exact model gradient at the current d (G at d = 0), over the active columns that
 //      have rows on this rank (a column without any has a flat local model);
 //   2. the ranks combine their points w + d + e per column, weighted by their rows' curvature
-//      h_rj = (X_r'D_r X_r)_jj (one allReduce of 2 * active doubles): for a diagonal model this
-//      is exactly the global Newton step, and a column every rank puts at 0 stays exactly 0;
+//      h_rj = (X_r'D_r X_r)_jj (one allReduce of the active columns' h_rj (w + d + e)_j; the
+//      weights' sum is H_jj - nu, known): for a diagonal model this is exactly the global Newton
+//      step, and a column every rank puts at 0 stays exactly 0;
 //   3. (a checked solve) the model along the combined step v: X'DX v and v'X'DX v over every
 //      rank's rows (one allReduce), an Armijo step t on the model (1 unless the combination
 //      overshoots, as it can at np 4), then the exact model gradient at d + t v and its
@@ -63,10 +64,10 @@ export function localModelSolver(sum: SumFn, x: Columns, o: LocalModelOptions): 
   let Dl = new Float64Array(0);
   let xe = new Float64Array(0);
   let u = new Float64Array(0);
-  return async (D, G, _H, w, active, d, xd, cd) => {
+  return async (D, G, H, w, active, d, xd, cd) => {
     const n = D.length;
     const m = active.length;
-    if (buf.length < 2 * m + 1) buf = new Float64Array(2 * m + 1);
+    if (buf.length < m + 1) buf = new Float64Array(m + 1);
     if (own.length < m) own = new Uint32Array(m);
     if (Dl.length !== n) {
       Dl = new Float64Array(n);
@@ -92,15 +93,15 @@ export function localModelSolver(sum: SumFn, x: Columns, o: LocalModelOptions): 
       for (let k = 0; k < m; k++) {
         const j = active[k]!;
         buf[k] = localH[j]! * (wd[j]! + e[j]!);
-        buf[m + k] = localH[j]!;
       }
-      buf[2 * m] = local;
-      const sums = await sum(buf.subarray(0, 2 * m + 1));
-      localPasses += sums[2 * m]!;
+      buf[m] = local;
+      const sums = await sum(buf.subarray(0, m + 1));
+      localPasses += sums[m]!;
       // v: from w + d to the combined point (no rows anywhere, e.g. an empty bias: stays).
       for (let k = 0; k < m; k++) {
         const j = active[k]!;
-        v[j] = sums[m + k]! > 0 ? sums[k]! / sums[m + k]! - wd[j]! : 0;
+        const weight = H[j]! - cd.nu;
+        v[j] = weight > 0 ? sums[k]! / weight - wd[j]! : 0;
       }
       if (!o.check()) {
         // Unchecked (the outer line search on F sizes the step): d at the combined point, X d.

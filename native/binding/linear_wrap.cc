@@ -198,10 +198,12 @@ linear::Csc cscArgs(const Napi::CallbackInfo& info, size_t i, size_t numRows, co
   } else {
     for (size_t k = 0; k < only->count; k++) {
       const size_t j = only->data[k];
-      need(env, j < cols, op, "cols[" + std::to_string(k) + "] = " + std::to_string(j) + " is not a column (" + std::to_string(cols) + ")");
+      // The messages are built only on failure (these run per column of every call).
+      if (j >= cols) need(env, false, op, "cols[" + std::to_string(k) + "] = " + std::to_string(j) + " is not a column (" + std::to_string(cols) + ")");
       checkColumn(j);
-      need(env, colPtr.data[j + 1] <= rows.count && colPtr.data[j + 1] <= values.count, op,
-           "'rowIdx' or 'values' is shorter than colPtr[" + std::to_string(j + 1) + "]");
+      if (colPtr.data[j + 1] > rows.count || colPtr.data[j + 1] > values.count) {
+        need(env, false, op, "'rowIdx' or 'values' is shorter than colPtr[" + std::to_string(j + 1) + "]");
+      }
     }
   }
   linear::Csc x;
@@ -309,8 +311,9 @@ void checkColumns(Napi::Env env, const Span<uint32_t>& cols, size_t numCols, con
   std::vector<uint8_t> seen(numCols, 0);
   for (size_t s = 0; s < cols.count; s++) {
     const uint32_t j = cols.data[s];
-    need(env, j < numCols, op, "column " + std::to_string(j) + " at " + std::to_string(s) + " is not a column (" + std::to_string(numCols) + ")");
-    need(env, !seen[j], op, "column " + std::to_string(j) + " appears twice");
+    // The messages are built only on failure (this runs per column of every call).
+    if (j >= numCols) need(env, false, op, "column " + std::to_string(j) + " at " + std::to_string(s) + " is not a column (" + std::to_string(numCols) + ")");
+    if (seen[j]) need(env, false, op, "column " + std::to_string(j) + " appears twice");
     seen[j] = 1;
   }
 }
