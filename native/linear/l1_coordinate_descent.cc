@@ -74,10 +74,6 @@ Step coordinateStep(double g, double h, double wj, double dj, double l1, bool pe
   return {dj + z, violation, false, gp, gn};
 }
 
-void addColumn(const Csc& x, size_t j, double z, double* xd) {
-  for (size_t k = x.colPtr[j]; k < x.colPtr[j + 1]; k++) xd[x.rowIdx[k]] += z * static_cast<double>(x.values[k]);
-}
-
 uint64_t xorshift(uint64_t& s) {
   s ^= s << 13;
   s ^= s >> 7;
