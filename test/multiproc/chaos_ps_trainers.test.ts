@@ -7,15 +7,17 @@
 //
 // Noise. The configurations are chosen so that undisturbed runs agree closely although thread
 // timing differs. FM is trained to convergence under BSP with --init-std 0.1 and --lr 0.2.
-// Timing does change a BSP run: a pull at clock c sees every push of clocks < c (checked: 0
-// stale reads in 15 loaded runs of 3 x 3000 steps) but also whichever pushes of clock c other
-// workers already sent (6-47% of them, depending on the load), and the order of pushes. The
-// ratings have a bias-only plateau (test RMSE ~0.33) that amplifies this: with --lr 0.1 a run
-// leaves it anywhere from epoch 2 to past epoch 10, and a late one ends at 0.25-0.28 after 20
-// epochs on a loaded machine. With --lr 0.2 every run has left it by epoch 5 (test RMSE <=
-// 0.221 there; 0.21399-0.21407 at the end over 25 runs beside two busy-loop processes), before
-// the kills of epochs 7-8. FTRL runs 2 passes under SSP 2 on a planted logistic model: AUC
-// 0.86084-0.86087 over 9 runs. A worker loss makes the replacement redo at most ~100 ms of its
+// Timing does change a BSP run: a pull at clock c sees every push of clocks < c
+// (ps_bsp_reads.test.ts) but also whichever pushes of clock c other workers already sent
+// (0.3-70% of them, depending on the load), and the order of pushes. The ratings have a
+// bias-only plateau (test RMSE ~0.33) that amplifies this: with --lr 0.1 runs leave it anywhere
+// from epoch 2 to past epoch 10, and beside two busy loops and a second job 1 of 35 runs ended
+// at 0.2207 against a median of 0.2136 (others saw 0.25-0.28). With --lr 0.2, 61 runs beside
+// two busy loops (51 also beside a second job) had all left it by epoch 5 (test RMSE <= 0.234
+// there) and ended at 0.21392-0.21412, so the worker kill and the checkpoint's death (epochs
+// 8-9) come after it. Measured with the FM settings below and this file's ratings (the spread
+// script of bench/fm_rmse_spread.mjs). FTRL runs 2 passes under SSP 2 on a planted logistic
+// model: AUC 0.86084-0.86087 over 9 runs. A worker loss makes the replacement redo at most ~100 ms of its
 // predecessor's pushed minibatches (progress rows are written at most every 100 ms) and lose
 // its local FTRL z estimates where w = 0; measured: RMSE within 1e-4, AUC within 5e-5 of the
 // undisturbed runs. The tolerances (0.005 RMSE, 0.002 AUC) are far above both.
