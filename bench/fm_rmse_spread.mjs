@@ -3,8 +3,9 @@
 // test/multiproc/chaos_ps_trainers.test.ts's FM tests (np 3, 2 servers, k 4, 20 epochs,
 // staleness 0) on planted ratings of the same shape. Prints one line per run (final RMSE and
 // the test RMSE after epochs 5 and 10: a late escape from the bias-only plateau, ~0.33, is what
-// moves the final number) and a summary per mode.
-//   npm run build && node bench/fm_rmse_spread.mjs [runs=20]
+// moves the final number) and a summary per mode. LR (default 0.1), SEED of the ratings (default
+// 11; 23 is the chaos test's set) and INITSTD (default 0.1) come from the environment.
+//   npm run build && LR=0.2 SEED=23 node bench/fm_rmse_spread.mjs [runs=20]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +17,11 @@ import { plantedRatings } from '../dist/test/helpers/planted_fm.js';
 const runs = Number(process.argv[2] ?? 20);
 const worker = fileURLToPath(new URL('../dist/test/workers/fm.worker.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'shoal-fm-spread-'));
-const [train, test] = plantedRatings(300, 200, 24000, 4000, 0.2);
+const env = (name, fallback) => process.env[name] ?? fallback;
+const [train, test] = plantedRatings(300, 200, 24000, 4000, 0.2, Number(env('SEED', '11')));
 writeFileSync(join(dir, 'fm.train'), train);
 writeFileSync(join(dir, 'fm.test'), test);
-const args = ['--train', join(dir, 'fm.train'), '--test', join(dir, 'fm.test'), '--factors', '4', '--epochs', '20', '--lr', '0.1', '--l2', '0.01', '--init-std', '0.1', '--batch', '64', '--staleness', '0'];
+const args = ['--train', join(dir, 'fm.train'), '--test', join(dir, 'fm.test'), '--factors', '4', '--epochs', '20', '--lr', env('LR', '0.1'), '--l2', '0.01', '--init-std', env('INITSTD', '0.1'), '--batch', '64', '--staleness', '0'];
 
 const finals = { on: [], off: [] };
 for (let i = 0; i < runs; i++) {

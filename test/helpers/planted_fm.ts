@@ -6,10 +6,11 @@ import { Rng } from './mulberry_rng.js';
 
 /**
  * Ratings from a planted FM: one-hot user (1..U) and item (U+1..U+I),
- * y = 1 + b_u + b_i + <p_u, q_i> + N(0, noise^2), k = 4. Returns [train, test] libsvm text.
+ * y = 1 + b_u + b_i + <p_u, q_i> + N(0, noise^2), k = 4, from the given seed. Returns
+ * [train, test] libsvm text and the noise's RMSE on the test rows.
  */
-export function plantedRatings(users: number, items: number, rows: number, testRows: number, noise: number): [string, string, number] {
-  const rng = new Rng(11);
+export function plantedRatings(users: number, items: number, rows: number, testRows: number, noise: number, seed = 11): [string, string, number] {
+  const rng = new Rng(seed);
   const k = 4;
   const bu = Array.from({ length: users }, () => 0.4 * rng.normal());
   const bi = Array.from({ length: items }, () => 0.4 * rng.normal());

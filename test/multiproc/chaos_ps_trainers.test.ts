@@ -15,8 +15,8 @@
 // at 0.2207 against a median of 0.2136 (others saw 0.25-0.28). With --lr 0.2, 61 runs beside
 // two busy loops (51 also beside a second job) had all left it by epoch 5 (test RMSE <= 0.234
 // there) and ended at 0.21392-0.21412, so the worker kill and the checkpoint's death (epochs
-// 8-9) come after it. Measured with the FM settings below and this file's ratings (the spread
-// script of bench/fm_rmse_spread.mjs). FTRL runs 2 passes under SSP 2 on a planted logistic
+// 8-9) come after it. Measured with `LR=0.1|0.2 SEED=23 node bench/fm_rmse_spread.mjs N` (this
+// file's FM settings and ratings). FTRL runs 2 passes under SSP 2 on a planted logistic
 // model: AUC 0.86084-0.86087 over 9 runs. A worker loss makes the replacement redo at most ~100 ms of its
 // predecessor's pushed minibatches (progress rows are written at most every 100 ms) and lose
 // its local FTRL z estimates where w = 0; measured: RMSE within 1e-4, AUC within 5e-5 of the
@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Rng } from '../helpers/mulberry_rng.js';
+import { plantedRatings } from '../helpers/planted_fm.js';
 import { startJob, type JobResult } from '../../lib/launcher.js';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 
@@ -40,27 +41,6 @@ const dir = mkdtempSync(join(tmpdir(), 'shoal-chaos-ps-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 const WORKERS = { fm: fileURLToPath(new URL('../workers/fm.worker.js', import.meta.url)), ftrl: fileURLToPath(new URL('../workers/ftrl.worker.js', import.meta.url)) };
-
-/** Ratings of a planted FM (one-hot user and item, k = 4, noise 0.2): [train, test]. */
-function plantedRatings(rows: number, testRows: number): [string, string] {
-  const rng = new Rng(23);
-  const users = 300;
-  const items = 200;
-  const k = 4;
-  const bu = Array.from({ length: users }, () => 0.4 * rng.normal());
-  const bi = Array.from({ length: items }, () => 0.4 * rng.normal());
-  const pu = Array.from({ length: users }, () => Array.from({ length: k }, () => 0.5 * rng.normal()));
-  const qi = Array.from({ length: items }, () => Array.from({ length: k }, () => 0.5 * rng.normal()));
-  const lines: string[] = [];
-  for (let r = 0; r < rows + testRows; r++) {
-    const u = rng.int(users);
-    const i = rng.int(items);
-    let y = 1 + bu[u]! + bi[i]!;
-    for (let f = 0; f < k; f++) y += pu[u]![f]! * qi[i]![f]!;
-    lines.push(`${(y + 0.2 * rng.normal()).toFixed(4)} ${u + 1}:1 ${users + i + 1}:1`);
-  }
-  return [lines.slice(0, rows).join('\n') + '\n', lines.slice(rows).join('\n') + '\n'];
-}
 
 /** A planted sparse logistic model: 8 of 1000 binary features per row, labels drawn from it. */
 function plantedClicks(rows: number, testRows: number): [string, string] {
@@ -80,7 +60,8 @@ function plantedClicks(rows: number, testRows: number): [string, string] {
   return [lines.slice(0, rows).join('\n') + '\n', lines.slice(rows).join('\n') + '\n'];
 }
 
-const fmData = plantedRatings(24000, 4000);
+// Ratings of a planted FM (300 one-hot users, 200 items, k = 4, noise 0.2) from seed 23.
+const fmData = plantedRatings(300, 200, 24000, 4000, 0.2, 23);
 const ftrlData = plantedClicks(40000, 8000);
 const files = {
   fmTrain: join(dir, 'fm.train'),
