@@ -134,7 +134,7 @@ export interface NativePsClientOptions {
   token: string;
   replication?: number;
   maxMessageBytes?: number;
-  /** Pushes acknowledged once their primary applied them (default true); false: once every replica has. */
+  /** Pushes acknowledged once their primary applied them (SHOAL_PS_ACK_ON_PRIMARY=1); default false: once every replica has. */
   ackOnPrimary?: boolean;
 }
 

@@ -41,10 +41,10 @@ test.serial('kill:server=1:request=120 kills server 1 mid-training; with replica
   }
 });
 
-// Pushes acknowledged by their primary before the replica confirmed (the default) must
+// Pushes acknowledged by their primary before the replica confirmed (SHOAL_PS_ACK_ON_PRIMARY=1) must
 // survive the primary's death even when its forwards never left it: the workers keep each
 // such push until the replica confirms, and re-send it to the new owner when the primary is
-// lost. (With SHOAL_PS_SYNC_REPLICATION=1 such pushes would wait for a replica that never
+// lost. (With synchronous acknowledgement, the default, such pushes would wait for a replica that never
 // hears of them, so no worker request reaches the server's request 120: that mode is run
 // with the plain rule below.)
 async function exactTotals(t: import('ava').ExecutionContext, inject: string, env: Record<string, string>): Promise<void> {
@@ -61,14 +61,14 @@ async function exactTotals(t: import('ava').ExecutionContext, inject: string, en
   }
 }
 
-test.serial('kill:server=1:request=120:unreplicated=40: pushes acknowledged by the primary whose forwards were lost with it are re-sent by the workers, exact totals', async (t) => {
+test.serial('kill:server=1:request=120:unreplicated=40, SHOAL_PS_ACK_ON_PRIMARY=1: pushes acknowledged by the primary whose forwards were lost with it are re-sent by the workers, exact totals', async (t) => {
   t.timeout(120_000);
-  await exactTotals(t, 'kill:server=1:request=120:unreplicated=40', {});
+  await exactTotals(t, 'kill:server=1:request=120:unreplicated=40', { SHOAL_PS_ACK_ON_PRIMARY: '1' });
 });
 
-test.serial('SHOAL_PS_SYNC_REPLICATION=1 (acknowledged once both copies applied): kill:server=1:request=120, exact totals', async (t) => {
+test.serial('synchronous acknowledgement (the default: once both copies applied): kill:server=1:request=120, exact totals', async (t) => {
   t.timeout(120_000);
-  await exactTotals(t, 'kill:server=1:request=120', { SHOAL_PS_SYNC_REPLICATION: '1' });
+  await exactTotals(t, 'kill:server=1:request=120', {});
 });
 
 test.serial('kill:rank=1:op=push:seq=3 kills worker 1 right before its fourth push, and the launcher reports it', async (t) => {
