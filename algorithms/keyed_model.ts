@@ -71,13 +71,7 @@ export async function readKeyedModel(path: string, doc: Record<string, unknown>,
   if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw bad('"count" must be an integer >= 0');
   if (typeof numKeys !== 'number' || !Number.isSafeInteger(numKeys) || numKeys < count) throw bad('"numKeys" must be an integer >= count');
   if (typeof doc.weightsFile !== 'string') throw bad('a keyed model needs "weightsFile"');
-  const bin = join(dirname(path), basename(doc.weightsFile));
-  let buf: Buffer;
-  try {
-    buf = await readFile(bin);
-  } catch (err) {
-    throw new ShoalError('ERR_IO', `cannot read model weights ${JSON.stringify(bin)}: ${(err as Error).message}`, { op: 'loadModel' });
-  }
+  const [bin, buf] = await readWeightsFile(path, doc.weightsFile);
   if (buf.length !== count * 16) throw bad(`${bin} holds ${buf.length} bytes, expected count * 16 = ${count * 16}`);
   // Fresh, aligned copies (a Buffer may sit at any offset of a shared pool).
   const keys = new BigUint64Array(count);
@@ -141,4 +135,14 @@ export async function readKeyedModel(path: string, doc: Record<string, unknown>,
       return z;
     },
   };
+}
+
+/** A model's binary sidecar, named by `file` beside the model at `modelPath` (never elsewhere): [its path, its bytes]. */
+export async function readWeightsFile(modelPath: string, file: string): Promise<[string, Buffer]> {
+  const bin = join(dirname(modelPath), basename(file));
+  try {
+    return [bin, await readFile(bin)];
+  } catch (err) {
+    throw new ShoalError('ERR_IO', `cannot read model weights ${JSON.stringify(bin)}: ${(err as Error).message}`, { op: 'loadModel' });
+  }
 }

@@ -13,7 +13,7 @@
 import { loadFmModel, predictFm } from './fm/model.js';
 import { loadFtrlModel, predictFtrl } from './ftrl/model.js';
 import { parseMartModel, predict as martPredict, predictMargins, type MartModel } from './mart/model.js';
-import { readKeyedModel, type KeyedModel } from './keyed_model.js';
+import { readKeyedModel, readWeightsFile, type KeyedModel } from './keyed_model.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -171,13 +171,7 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     if (doc.weights.length !== numFeatures || !doc.weights.every((v) => typeof v === 'number')) throw bad(path, `"weights" must hold numFeatures = ${numFeatures} numbers`);
     weights = Float64Array.from(doc.weights as number[]);
   } else if (typeof doc.weightsFile === 'string') {
-    const bin = join(dirname(path), basename(doc.weightsFile));
-    let buf: Buffer;
-    try {
-      buf = await readFile(bin);
-    } catch (err) {
-      throw new ShoalError('ERR_IO', `cannot read model weights ${JSON.stringify(bin)}: ${(err as Error).message}`, { op: 'loadModel' });
-    }
+    const [bin, buf] = await readWeightsFile(path, doc.weightsFile);
     if (buf.length !== numFeatures * 8) throw bad(path, `${bin} holds ${buf.length} bytes, expected numFeatures * 8 = ${numFeatures * 8}`);
     weights = new Float64Array(numFeatures);
     for (let j = 0; j < numFeatures; j++) weights[j] = buf.readDoubleLE(j * 8);

@@ -5,7 +5,7 @@
 // driver that every rank's push was acknowledged.
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
-import { linearLayout, localLossGrad, lossGradWorkSize, type LinearLayout } from '../common/logistic.js';
+import { linearLayout, localLossGrad, lossGradWorkSize, predictProbabilities, type LinearLayout } from '../common/logistic.js';
 import { lossGradThreads } from '../lbfgs_lr/index.js';
 import { BIAS_KEY, type ShardedVectors } from './sharded_vectors.js';
 
@@ -40,6 +40,17 @@ export class ShardedEvaluator {
     this.#grad = new Float64Array(this.layout.dim);
     this.#threads = lossGradThreads(comm.size, data);
     this.#work = new Float64Array(lossGradWorkSize(this.layout, this.#threads));
+  }
+
+  /**
+   * Probabilities for `rows` (feature ids local to `rowKeys`) at the point in `w`, which the
+   * caller pulled: this evaluator's own rows as they are, other rows through a pull of their keys.
+   */
+  async predict(rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> {
+    if (rowKeys === this.keys) return predictProbabilities(rows, this.w, this.layout);
+    const other = new ShardedEvaluator(this.comm, rows, rowKeys, this.vectors, this.c);
+    await other.pullPoint();
+    return predictProbabilities(rows, other.w, other.layout);
   }
 
   /** Pulls slot 0 of this rank's keys (and the bias) into `w`. */

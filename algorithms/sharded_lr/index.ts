@@ -7,7 +7,6 @@
 // gradient and joins one scalar allReduce (evaluator.ts).
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
-import { predictProbabilities } from '../common/logistic.js';
 import type { LrParams } from '../lbfgs_lr/params.js';
 import { penaltyOf } from '../lbfgs_lr/params.js';
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
@@ -106,11 +105,6 @@ export async function trainSharded(
     seconds,
     vectors,
     localWeights: evaluator.w,
-    predict: async (rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> => {
-      if (rowKeys === keys) return predictProbabilities(rows, evaluator.w, evaluator.layout);
-      const other = new ShardedEvaluator(comm, rows, rowKeys, vectors, params.c);
-      await other.pullPoint();
-      return predictProbabilities(rows, other.w, other.layout);
-    },
+    predict: (rows: CsrData, rowKeys: BigUint64Array) => evaluator.predict(rows, rowKeys),
   };
 }

@@ -16,7 +16,6 @@ import { classBalancedTol } from '../common/stopping.js';
 import type { LrParams } from '../lbfgs_lr/params.js';
 import { penaltyOf } from '../lbfgs_lr/params.js';
 import type { StopReason } from '../lbfgs_lr/lbfgs.js';
-import { predictProbabilities } from '../common/logistic.js';
 import { tronOn, type TronOptions, type TronResult, type TronState } from '../tron/tron.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import { driveFromRank0 } from './command_loop.js';
@@ -129,11 +128,6 @@ export async function shardedTron(
     breakdown,
     vectors,
     localWeights: evaluator.w,
-    predict: async (rows: CsrData, rowKeys: BigUint64Array): Promise<Float64Array> => {
-      if (rowKeys === keys) return predictProbabilities(rows, evaluator.w, evaluator.layout);
-      const other = new ShardedEvaluator(comm, rows, rowKeys, vectors, params.c);
-      await other.pullPoint();
-      return predictProbabilities(rows, other.w, other.layout);
-    },
+    predict: (rows: CsrData, rowKeys: BigUint64Array) => evaluator.predict(rows, rowKeys),
   };
 }
