@@ -235,7 +235,7 @@ void PsClient::start(uint64_t opId) {
       case PsOp::Type::kVector: {
         auto t = tables_.find(op.tableId);
         if (t == tables_.end()) throw Error(ErrorCode::kInvalidArgument, "unknown table id (create it with ps.table() first)");
-        if (t->second.spec.updater != 6) throw Error(ErrorCode::kInvalidArgument, "vector program on table '" + t->second.name + "', which is not a vector table");
+        if (t->second.spec.updater != kVectorUpdater) throw Error(ErrorCode::kInvalidArgument, "vector program on table '" + t->second.name + "', which is not a vector table");
         // Every live server runs the program on every row it holds (replicas too, so they stay
         // equal) and sums the rows it is the primary of on its live ring: after a loss the
         // replicas' holders take the lost server's rows. The header says how many losses this
@@ -351,7 +351,7 @@ void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx
   h.worker = static_cast<uint32_t>(config_.workerRank);
   h.count = static_cast<uint32_t>(n);
   if (updateId == 0) updateId = rid;
-  const bool early = push && config_.ackOnPrimary && config_.replication > 1;
+  const bool early = push && config_.ackOnPrimary && config_.replication > 1 && mayAckOnPrimary(t.spec);
   if (push) {
     h.setUpdateId(updateId);
     if (early) h.flags = kAckOnPrimary;

@@ -43,8 +43,8 @@ struct PsClientConfig {
   uint64_t maxMessageBytes = 1ull << 30;
   // Pushes may be acknowledged by their primary before the replicas confirm (kAckOnPrimary,
   // protocol.h); the client keeps each such push until they do and re-sends it if the
-  // primary is lost. False (the default): a push completes only once every owner has applied
-  // it; the sharded solvers' vector programs rely on that (docs/parameter_server.md).
+  // primary is lost. Never for vector tables (mayAckOnPrimary: their programs need every
+  // push on every copy first). False: a push completes only once every owner has applied it.
   bool ackOnPrimary = false;
 };
 

@@ -62,7 +62,8 @@ enum class MsgType : uint8_t {
 // to the keys' new owners under the same update id (applied at most once). A primary
 // acknowledges early only while fewer than kMaxUnconfirmedPushes of that worker's pushes
 // await their replicas (bounded lag); beyond that it answers once they confirm, as without
-// the flag. docs/parameter_server.md, "Replication and acknowledgement".
+// the flag. Pushes to vector tables are never acknowledged early (mayAckOnPrimary, below).
+// docs/parameter_server.md, "Replication and acknowledgement".
 constexpr uint8_t kAckOnPrimary = 1;
 constexpr uint8_t kReplicaPending = 2;
 constexpr uint8_t kReplicatedNotice = 4;
@@ -147,7 +148,20 @@ struct TableSpec {
 
 // Updater code of a user-defined updater written in TS (lib/ps/server_main.ts loads it).
 constexpr uint8_t kCustomUpdater = 5;
+// Updater code of a vector table (ps::UpdaterKind::kVector): float64 slots, vector programs.
+constexpr uint8_t kVectorUpdater = 6;
 #pragma pack(pop)
+
+// Whether a push to this table may be acknowledged by its primary before its replicas have
+// applied it (kAckOnPrimary). Never for a vector table: its vector programs run on every
+// copy and read slots that pushes wrote, so each copy must have every push a program's
+// sender may have heard of, from any worker (a rank tells rank 0 "my part is pushed"
+// through a collective, not through the servers). Acknowledging a vector table's push only
+// once every owner has applied it is that fence: whatever learns of the acknowledgement and
+// then sends a program, its program reaches each copy after the push did, and after a
+// primary's loss no acknowledged push is missing from the copy that takes over.
+// docs/parameter_server.md, "Replication and acknowledgement".
+inline bool mayAckOnPrimary(const TableSpec& s) { return s.updater != kVectorUpdater; }
 
 static_assert(sizeof(PsHeader) == 48, "PsHeader must stay 48 bytes");
 

@@ -52,7 +52,7 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
     return;
   }
   PendingPush pending{connId, h, std::move(waitingOn), 0, std::string(), false};
-  if ((h.flags & kAckOnPrimary) && !fromReplica) {
+  if ((h.flags & kAckOnPrimary) && !fromReplica && mayAckOnPrimary(t->spec)) {
     uint32_t& early = earlyAcked_[connId];
     if (early < kMaxUnconfirmedPushes) {
       ++early;
