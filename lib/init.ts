@@ -145,7 +145,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
         replication: job.psReplication,
         ...(env.SHOAL_PS_MAX_MESSAGE_BYTES ? { maxMessageBytes: numberFromEnv(env, 'SHOAL_PS_MAX_MESSAGE_BYTES') } : {}),
         // SHOAL_PS_ACK_ON_PRIMARY=1: a push completes once its primary applied it, the replicas
-        // confirm after (not with the sharded solvers' failover: docs/parameter_server.md).
+        // confirm after (except vector tables' pushes: docs/parameter_server.md).
         ...(env.SHOAL_PS_ACK_ON_PRIMARY === '1' ? { ackOnPrimary: true } : {}),
       },
       { timeoutMs: numberFromEnv(env, 'SHOAL_PS_TIMEOUT_MS') ?? opTimeoutMs },
