@@ -2,9 +2,12 @@
 // and off (SHOAL_SYNC_WAIT_US=0, alternating run by run): the settings of
 // test/multiproc/chaos_ps_trainers.test.ts's FM tests (np 3, 2 servers, k 4, 20 epochs,
 // staleness 0) on planted ratings of the same shape. Prints one line per run (final RMSE and
-// the test RMSE after epochs 5 and 10: a late escape from the bias-only plateau, ~0.33, is what
-// moves the final number) and a summary per mode. LR (default 0.1), SEED of the ratings (default
-// 11; 23 is the chaos test's set) and INITSTD (default 0.1) come from the environment.
+// the test RMSE after epochs 5 and 10: a late escape from the rank-3 plateau, ~0.33, is what
+// moves the final number; docs/fm.md, "The plateau") and a summary per mode. LR (default 0.1),
+// SEED of the ratings (default 11; 23 is the chaos test's set), INITSTD (default 0.1), NP
+// (default 3), EPOCHS (default 20) and EXTRA (flags replacing "--batch 64 --staleness 0")
+// come from the environment; fm.test.ts's prefetch run is
+//   NP=2 EPOCHS=15 INITSTD=0.01 EXTRA="--staleness 1 --prefetch" LR=0.2 node bench/fm_rmse_spread.mjs 10
 //   npm run build && LR=0.2 SEED=23 node bench/fm_rmse_spread.mjs [runs=20]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -21,7 +24,7 @@ const env = (name, fallback) => process.env[name] ?? fallback;
 const [train, test] = plantedRatings(300, 200, 24000, 4000, 0.2, Number(env('SEED', '11')));
 writeFileSync(join(dir, 'fm.train'), train);
 writeFileSync(join(dir, 'fm.test'), test);
-const args = ['--train', join(dir, 'fm.train'), '--test', join(dir, 'fm.test'), '--factors', '4', '--epochs', '20', '--lr', env('LR', '0.1'), '--l2', '0.01', '--init-std', env('INITSTD', '0.1'), '--batch', '64', '--staleness', '0'];
+const args = ['--train', join(dir, 'fm.train'), '--test', join(dir, 'fm.test'), '--factors', '4', '--epochs', env('EPOCHS', '20'), '--lr', env('LR', '0.1'), '--l2', '0.01', '--init-std', env('INITSTD', '0.1'), ...env('EXTRA', '--batch 64 --staleness 0').split(' ').filter(Boolean)];
 
 const finals = { on: [], off: [] };
 for (let i = 0; i < runs; i++) {
@@ -29,7 +32,7 @@ for (let i = 0; i < runs; i++) {
   const lines = [];
   const metrics = join(dir, `m${i}.json`);
   const job = startJob({
-    np: 3,
+    np: Number(env('NP', '3')),
     servers: 2,
     command: [process.execPath, worker, ...args, '--metrics-out', metrics],
     quiet: true,
