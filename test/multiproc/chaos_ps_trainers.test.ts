@@ -9,18 +9,19 @@
 // timing differs. FM is trained to convergence under BSP with --init-std 0.1 and --lr 0.2.
 // Timing does change a BSP run: a pull at clock c sees every push of clocks < c
 // (ps_bsp_reads.test.ts) but also whichever pushes of clock c other workers already sent
-// (0.3-70% of them, depending on the load), and the order of pushes. The ratings have a
-// bias-only plateau (test RMSE ~0.33) that amplifies this: with --lr 0.1 runs leave it anywhere
-// from epoch 2 to past epoch 10, and beside two busy loops and a second job 1 of 35 runs ended
-// at 0.2207 against a median of 0.2136 (others saw 0.25-0.28). With --lr 0.2, 61 runs beside
-// two busy loops (51 also beside a second job) had all left it by epoch 5 (test RMSE <= 0.234
-// there) and ended at 0.21392-0.21412, so the worker kill and the checkpoint's death (epochs
-// 8-9) come after it. Measured with `LR=0.1|0.2 SEED=23 node bench/fm_rmse_spread.mjs N` (this
-// file's FM settings and ratings). FTRL runs 2 passes under SSP 2 on a planted logistic
-// model: AUC 0.86084-0.86087 over 9 runs. A worker loss makes the replacement redo at most ~100 ms of its
-// predecessor's pushed minibatches (progress rows are written at most every 100 ms) and lose
-// its local FTRL z estimates where w = 0; measured: RMSE within 1e-4, AUC within 5e-5 of the
-// undisturbed runs. The tolerances (0.005 RMSE, 0.002 AUC) are far above both.
+// (0.3-70% of them, depending on the load), and the order of pushes. The ratings have a rank-3
+// plateau (test RMSE ~0.33; docs/fm.md, "The AdaGrad plateau") that amplifies this: with --lr
+// 0.1 runs leave it anywhere from epoch 2 to past epoch 10, and beside two busy loops and a
+// second job 1 of 35 runs ended at 0.2207 against a median of 0.2136 (others saw 0.25-0.28).
+// With --lr 0.2, 61 runs beside two busy loops (51 also beside a second job) had all left it by
+// epoch 5 (test RMSE <= 0.234 there) and ended at 0.21392-0.21412, so the worker kill and the
+// checkpoint's death (epochs 8-9) come after it. Measured with `LR=0.1|0.2 SEED=23 node
+// bench/fm_rmse_spread.mjs N` (this file's FM settings and ratings). FTRL runs 2 passes under
+// SSP 2 on a planted logistic model: AUC 0.86084-0.86087 over 9 runs. A worker loss makes the
+// replacement redo at most ~100 ms of its predecessor's pushed minibatches (progress rows are
+// written at most every 100 ms) and lose its local FTRL z estimates where w = 0; measured: RMSE
+// within 1e-4, AUC within 5e-5 of the undisturbed runs. The tolerances (0.005 RMSE, 0.002 AUC)
+// are far above both.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
