@@ -11,6 +11,7 @@ import { loadavg } from 'node:os';
 
 import { localCollective } from '../algorithms/common/collective.js';
 import { aucLocal, binaryMetrics } from '../algorithms/common/metrics.js';
+import { Rng } from '../lib/rng.js';
 
 function flag(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,18 +21,6 @@ function flag(name: string, def: string): string {
 const rowCounts = flag('rows', '300000,1000000').split(',').map(Number);
 const repeat = Math.max(1, Number(flag('repeat', '5')));
 const levels = Number(flag('levels', '0'));
-
-/** mulberry32: the same data in every run and on every commit. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function cpuSeconds(run: () => unknown): Promise<number> {
   const start = process.cpuUsage();
@@ -44,9 +33,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; median of ${repeat}; levels ${levels}`);
 for (const n of rowCounts) {
-  const next = rng(n);
-  const probs = Float64Array.from({ length: n }, () => (levels > 0 ? Math.round(next() * levels) / levels : next()));
-  const labels = Float32Array.from(probs, (p) => (next() < p ? 1 : 0));
+  const rng = new Rng(n);
+  const probs = Float64Array.from({ length: n }, () => (levels > 0 ? Math.round(rng.next() * levels) / levels : rng.next()));
+  const labels = Float32Array.from(probs, (p) => (rng.next() < p ? 1 : 0));
   const local: number[] = [];
   const metrics: number[] = [];
   let value = 0;
