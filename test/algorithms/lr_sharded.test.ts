@@ -85,7 +85,7 @@ test('flags the sharded model does not support exit 2 naming the flag', async (t
     [['--servers', '2', '--l1', '1'], /--l1 needs --solver newton-l1, owlqn or bcd \(tron minimises the L2 objective\)/],
     [['--solver', 'lbfgs', '--servers', '2', '--hash-bits', '20'], /--hash-bits does not apply with --servers/],
     [['--solver', 'bcd', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --solver bcd --servers yet/],
-    [['--solver', 'bcd', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver bcd --servers yet/],
+    [['--solver', 'bcd', '--servers', '2', '--backup-instances', '1'], /--backup-instances does not apply with --servers yet/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
     [['--solver', 'lbfgs', '--replication', '2'], /--replication needs --servers K/],
     [['--solver', 'lbfgs', '--servers', '2', '--backup-instances', '1'], /--backup-instances does not apply with --servers yet/],
