@@ -210,4 +210,8 @@ test.serial('BCD: a SIGKILLed worker and driver are replaced, and a job killed m
   const resumed = await shoal([...bcd('bcd-resumed'), '--resume', ckpt], 150_000);
   t.is(resumed.code, 0, resumed.stderr);
   sameBcdRun(t, 'bcd-resumed', 'bcd-base');
+  // The tables and the schedule are per block: another --bcd-blocks is another job.
+  const other = await shoal([...bcd('bcd-other-blocks'), '--resume', ckpt, '--bcd-blocks', '8']);
+  t.is(other.code, 2, other.stderr);
+  t.regex(other.stderr, /checkpoint\.bin was written by a different job: bcdBlocks was 16, this job has 8/);
 });
