@@ -1,5 +1,5 @@
 // What recovery and the model file cost in `shoal train lr --servers K` (issue 13, t13): the
-// same run (lbfgs or tron, np 2, 2 servers, a fixed number of iterations) plain, with
+// same run (lbfgs, tron or bcd, np 2, 2 servers, a fixed number of iterations) plain, with
 // --max-restarts 1 (every rank keeps the driver's state: one broadcast per iteration), with
 // --checkpoint every iteration and every 10th (a PS snapshot generation + checkpoint.bin), and
 // the time to write the keyed model (--model-out). Each configuration runs REPEATS times in turn
@@ -9,8 +9,8 @@
 // time per iteration (less swamped by the other jobs on a shared machine than wall time; it
 // includes reading the data, the same in every configuration).
 //
-//   node dist/bench/lr_sharded_recovery.js [--solver lbfgs|tron] [--rows 100000] [--features 200000] [--nnz 20]
-//     [--iters 30 (tron: 10)] [--repeats 3] [--every 10 (tron: 3)] [--configs plain,restarts,ckpt,ckpt10,model]
+//   node dist/bench/lr_sharded_recovery.js [--solver lbfgs|tron|bcd] [--rows 100000] [--features 200000] [--nnz 20]
+//     [--iters 30 (tron, bcd: 10)] [--repeats 3] [--every 10 (tron, bcd: 3)] [--configs plain,restarts,ckpt,ckpt10,model (bcd: no model)]
 //     [--compare-cli OTHER/dist/cli/cli.js]
 // --compare-cli adds a configuration: plain, run by another build's CLI (e.g. the previous
 // commit's: `git archive REV | tar -x -C DIR`, link node_modules and build/, `npx tsc`).
@@ -25,14 +25,14 @@ const CLI = fileURLToPath(new URL('../cli/cli.js', import.meta.url));
 // Another build's CLI, run plain beside this one's (e.g. the previous commit's build).
 const otherCli = flag('compare-cli', '');
 const solver = flag('solver', 'lbfgs');
-if (solver !== 'lbfgs' && solver !== 'tron') throw new Error(`--solver ${solver}: lbfgs or tron`);
+if (solver !== 'lbfgs' && solver !== 'tron' && solver !== 'bcd') throw new Error(`--solver ${solver}: lbfgs, tron or bcd`);
 const rows = Number(flag('rows', '100000'));
 const features = Number(flag('features', '200000'));
 const nnz = Number(flag('nnz', '20'));
-const iters = Number(flag('iters', solver === 'tron' ? '10' : '30'));
+const iters = Number(flag('iters', solver === 'lbfgs' ? '30' : '10'));
 const repeats = Number(flag('repeats', '3'));
 // The sparse checkpoint configuration's interval (tron: 3, as it takes about 10 Newton steps here).
-const every = Number(flag('every', solver === 'tron' ? '3' : '10'));
+const every = Number(flag('every', solver === 'lbfgs' ? '10' : '3'));
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 // Checkpoints are signed with the job secret.
 process.env.SHOAL_TOKEN ??= 'bench-lr-sharded-recovery';
@@ -55,7 +55,8 @@ const ALL_CONFIGS: Record<string, [string, (run: string) => string[]]> = {
   ckpt10: [`--checkpoint --checkpoint-every ${every}`, (run) => ['--checkpoint', join(dir, `ckpt-${run}`), '--checkpoint-every', String(every)]],
   model: ['--model-out', (run) => ['--model-out', join(dir, `model-${run}.json`)]],
 };
-const chosen = flag('configs', Object.keys(ALL_CONFIGS).join(',')).split(',');
+// BCD writes no model file yet.
+const chosen = flag('configs', Object.keys(ALL_CONFIGS).filter((c) => solver !== 'bcd' || c !== 'model').join(',')).split(',');
 for (const c of chosen) if (!(c in ALL_CONFIGS)) throw new Error(`--configs: unknown configuration '${c}' (${Object.keys(ALL_CONFIGS).join(', ')})`);
 const CONFIGS = Object.fromEntries(chosen.map((c) => ALL_CONFIGS[c]!));
 const OTHER = 'plain, the --compare-cli build';

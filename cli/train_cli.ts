@@ -147,7 +147,7 @@ function checkShardedArgs(
 ): void {
   const solver = out.params.solver;
   if (solver !== 'tron' && solver !== 'lbfgs' && solver !== 'owlqn' && solver !== 'bcd') throw usage(`--servers needs --solver tron, lbfgs, owlqn or bcd (${solver} keeps a dense model on every rank)`);
-  if (solver === 'bcd') checkShardedBcdArgs(out, v);
+  if (solver === 'bcd') checkShardedBcdArgs(v);
   else if (v['bcd-blocks'] !== undefined || v['bcd-parallel'] !== undefined) throw usage(`--${v['bcd-blocks'] !== undefined ? 'bcd-blocks' : 'bcd-parallel'} needs --solver bcd`);
   if ((solver === 'lbfgs' || solver === 'owlqn') && out.params.m > MAX_SHARDED_M) throw usage(`--m ${out.params.m} is above ${MAX_SHARDED_M} with --servers (a vector table holds 13 + 2m slots of at most 255)`);
   for (const flag of ['hash-bits', 'max-features'] as const) {
@@ -160,11 +160,8 @@ function checkShardedArgs(
 }
 
 // Sharded BCD blocks are hash ranges of the key space, with the per-key (diagonal) Newton step.
-function checkShardedBcdArgs(out: TrainArgs, v: { 'model-out'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown }): void {
+function checkShardedBcdArgs(v: { 'model-out'?: unknown; 'block-size'?: unknown; 'bcd-hessian'?: unknown }): void {
   if (v['model-out'] !== undefined) throw usage('--model-out does not apply with --solver bcd --servers yet (the model stays on the servers; use --metrics-out, or --solver lbfgs/owlqn for a keyed model file)');
-  const rec = out.recovery;
-  const recoveryFlag = rec.maxRestarts > 0 ? '--max-restarts' : rec.checkpoint ? '--checkpoint' : rec.resume ? '--resume' : null;
-  if (recoveryFlag) throw usage(`${recoveryFlag} does not apply with --solver bcd --servers yet (no checkpoint or recovery for sharded BCD; tron, lbfgs and owlqn have them)`);
   if (v['block-size'] !== undefined) throw usage('--block-size does not apply with --servers (blocks are ranges of the hashed key space: use --bcd-blocks N)');
   if (v['bcd-hessian'] === 'block') throw usage('--bcd-hessian block does not apply with --servers (the step is per key, from the Hessian diagonal, computed on the servers)');
 }

@@ -6,7 +6,9 @@
 // Ranks dial the launcher's port, which forwards every connection to the coordinator's private
 // loopback port. The public port never changes: a restarted coordinator could not rebind its
 // predecessor's port anyway (its connections linger in TIME_WAIT and uWS binds without
-// SO_REUSEADDR), and the forwarder is a few lines that do not crash.
+// SO_REUSEADDR), and the forwarder is a few lines that do not crash. Connections that arrive
+// while the coordinator is not up yet (starting, restarting) wait at the forwarder until it is,
+// so the launcher starts the ranks while the coordinator process is still booting (`ready`).
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -48,6 +50,14 @@ const MAIN = fileURLToPath(new URL('./coordinator_main.js', import.meta.url));
 /** A coordinator that keeps dying is a bug, not bad luck: stop the job after this many restarts. */
 const MAX_COORDINATOR_RESTARTS = 10;
 
+/**
+ * Sends over the IPC channel; a write error (EPIPE: the process is exiting, e.g. stopped by
+ * close() just as it came up) would be an unhandled 'error' event; its 'exit' handles that.
+ */
+function post(child: ChildProcess, msg: object): void {
+  child.send(msg, (err) => void err);
+}
+
 export class CoordinatorProcess {
   /** The public port ranks and dashboards use. */
   port = 0;
@@ -61,6 +71,8 @@ export class CoordinatorProcess {
   #stateDir: string;
   #server: Server | null = null;
   #sockets = new Set<Socket>();
+  /** Clients that connected while the coordinator was down: piped to it once it is ready. */
+  #held: Socket[] = [];
   #onGiveUp: (reason: string) => void = () => {};
   #dumps = new Map<number, (data: JobDump | null) => void>();
   #nextDump = 1;
@@ -71,18 +83,28 @@ export class CoordinatorProcess {
   }
 
   /**
-   * Listens on host:port, starts the coordinator process and waits until it is ready.
-   * @throws {RendezvousError} when the port cannot be bound or the coordinator does not start.
+   * Resolves once the coordinator first answers; rejects with a RendezvousError if its process
+   * exits before that (the caller then stops what it started and calls close()).
+   */
+  ready: Promise<void> = Promise.resolve();
+
+  /**
+   * Listens on host:port and starts the coordinator process without waiting for it: ranks may
+   * dial the port at once (their connections wait for it, see the file comment); `ready` says
+   * when it is up.
+   * @throws {RendezvousError} when the port cannot be bound.
    */
   static async start(opts: CoordinatorProcessOptions): Promise<CoordinatorProcess> {
     const cp = new CoordinatorProcess(opts, mkdtempSync(join(tmpdir(), 'shoal-coordinator-')));
     try {
       cp.port = await cp.#listen();
-      await cp.#spawn();
     } catch (err) {
       await cp.close();
       throw err;
     }
+    cp.ready = cp.#spawn();
+    // Handled by whoever awaits it; never an unhandled rejection before they do.
+    cp.ready.catch(() => undefined);
     return cp;
   }
 
@@ -114,7 +136,7 @@ export class CoordinatorProcess {
         clearTimeout(timer);
         resolve(data);
       });
-      child.send({ type: 'dump', id });
+      post(child, { type: 'dump', id });
     });
   }
 
@@ -124,7 +146,8 @@ export class CoordinatorProcess {
     const child = this.#child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      if (child.connected) child.send({ type: 'close' });
+      // Before 'ready' it may not listen for messages yet; SIGTERM ends it either way.
+      if (child.connected && this.#innerPort !== 0) post(child, { type: 'close' });
       else child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
       await exited;
@@ -149,12 +172,24 @@ export class CoordinatorProcess {
     });
   }
 
-  /** Pipes one connection to the coordinator; while it restarts, the client is dropped and retries. */
+  /** Pipes one connection to the coordinator, or holds it until the coordinator is up. */
   #forward(client: Socket): void {
-    if (this.#innerPort === 0 || this.#closing) {
+    if (this.#closing) {
       client.destroy();
       return;
     }
+    if (this.#innerPort === 0) {
+      // Unread bytes (the WebSocket upgrade) stay buffered in the paused socket until piped.
+      this.#sockets.add(client);
+      client.on('error', () => undefined);
+      client.once('close', () => this.#sockets.delete(client));
+      this.#held.push(client);
+      return;
+    }
+    this.#pipe(client);
+  }
+
+  #pipe(client: Socket): void {
     const upstream = createConnection({ host: '127.0.0.1', port: this.#innerPort });
     for (const s of [client, upstream]) {
       this.#sockets.add(s);
@@ -171,7 +206,7 @@ export class CoordinatorProcess {
   }
 
   #send(msg: object): void {
-    if (this.#innerPort !== 0 && this.#child?.connected) this.#child.send(msg);
+    if (this.#innerPort !== 0 && this.#child?.connected) post(this.#child, msg);
     else this.#queue.push(msg);
   }
 
@@ -201,7 +236,7 @@ export class CoordinatorProcess {
           } catch (err) {
             reply = { ok: false, message: (err as Error).message };
           }
-          if (child.connected) child.send({ type: 'adminReply', id: m.id, ...reply });
+          if (child.connected) post(child, { type: 'adminReply', id: m.id, ...reply });
           return;
         }
         if (m.type === 'dump' && typeof m.id === 'number') {
@@ -213,7 +248,8 @@ export class CoordinatorProcess {
         if (m.type === 'ready' && typeof m.port === 'number') {
           started = true;
           this.#innerPort = m.port;
-          for (const q of this.#queue.splice(0)) child.send(q);
+          for (const q of this.#queue.splice(0)) post(child, q);
+          for (const c of this.#held.splice(0)) if (!c.destroyed) this.#pipe(c);
           resolve();
         } else if (m.type === 'log' && typeof m.line === 'string') this.#opts.log(m.line);
         else if (m.type === 'straggler' && typeof m.rank === 'number') this.#opts.onStraggler?.(m.rank, String(m.message ?? ''));
@@ -225,6 +261,7 @@ export class CoordinatorProcess {
         this.#dumps.clear();
         // Connections through the forwarder lead nowhere now: drop them so ranks reconnect.
         for (const s of this.#sockets) s.destroy();
+        this.#held = [];
         const cause = signal ? `killed by ${signal}` : `exited with code ${code}`;
         if (!started) {
           reject(new RendezvousError('ERR_RENDEZVOUS', `the Shoal coordinator process ${cause} before it was ready`));

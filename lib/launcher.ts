@@ -279,7 +279,8 @@ class Job {
     // PS snapshots (docs/fault_tolerance.md, "Files and the job secret").
     const token = jobSecret(opts);
     // The coordinator runs in its own process: if it dies it is restarted on the same port and
-    // the job goes on (lib/coordinator_process.ts).
+    // the job goes on (lib/coordinator_process.ts). Once its port listens the ranks start,
+    // while its process is still booting: their connections wait at the port until it is up.
     this.coordinator = await CoordinatorProcess.start({
       host: bindHost,
       port,
@@ -298,12 +299,8 @@ class Job {
         if (!this.stopping) process.stderr.write(`[shoal] the coordinator ${cause}; restarting it on port ${this.coordinator?.port} (restart ${n}); ranks reconnect\n`);
       },
     });
-    this.coordinator.onGiveUp((reason) => {
-      if (this.stopping) return;
-      this.fatal = reason;
-      this.stopping = true;
-      this.stoppedOthers = this.stopRanks('SIGTERM');
-    });
+    this.coordinator.onGiveUp((reason) => this.stopForCoordinator(reason));
+    this.coordinator.ready.catch((err: Error) => this.stopForCoordinator(err.message));
     // A wildcard bind is not an address ranks can dial.
     const dialHost = bindHost === '0.0.0.0' || bindHost === '::' ? firstExternalIPv4() ?? '127.0.0.1' : bindHost;
     this.dialHost = dialHost;
@@ -393,6 +390,15 @@ class Job {
       }
     }
     return result;
+  }
+
+  /** The coordinator did not start or cannot be brought back: the job stops with that as its cause. */
+  private stopForCoordinator(reason: string): void {
+    if (this.stopping) return;
+    this.fatal = reason;
+    this.stopping = true;
+    this.stoppedOthers = this.stopRanks('SIGTERM');
+    this.checkAllExited();
   }
 
   interrupt(signal: NodeJS.Signals): void {

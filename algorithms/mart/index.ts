@@ -10,7 +10,7 @@
 // margins from the binned test rows. The training loss is one allReduce of two sums. Every
 // per-row pass of a round (logistic gradients and loss, the fixed-point maxima and rounding,
 // histograms, partitioning, leaf values into margins) is a native kernel (native/gbdt); the
-// default test AUC/log-loss is eval.ts (binaryMetrics' values, radix-sorted).
+// default test AUC/log-loss is common/metrics.ts binaryMetrics (radix-sorted AUC, common/auc.ts).
 //
 // Determinism: every rank computes the same trees (identical reduced histograms, identical
 // split arithmetic). The trees also do not depend on the number of ranks whenever the cuts
@@ -31,13 +31,13 @@ import { availableParallelism } from 'node:os';
 import type { Collective } from '../common/collective.js';
 import { checkDenseFeatures, checkNotEmpty, type CsrData } from '../common/dataset.js';
 import { progressPacer } from '../common/progress.js';
+import { binaryMetrics } from '../common/metrics.js';
 import { Rng } from '../../lib/rng.js';
 import { ConfigError } from '../../lib/errors.js';
 import { resilient } from '../../lib/recovery/resilient.js';
 import { recoveryEnabled } from '../../lib/recovery/recovery_env.js';
 import { TrainingState, type CheckpointMeta, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { featureImportance, MART_FORMAT, MART_VERSION, F32_MAX, type MartModel, type MartTree } from './model.js';
-import { aucLogloss } from './eval.js';
 import { gbdtNative } from './native.js';
 import { logisticObjective, squaredErrorObjective, type RowObjective } from './objective.js';
 import { martParams, type MartParams } from './params.js';
@@ -203,8 +203,8 @@ export async function train(comm: Collective, data: CsrData, params: Partial<Mar
     (p.objective === 'binary:logistic'
       ? async (m: Float64Array): Promise<Metrics> => {
           const probs = m.map((z) => 1 / (1 + Math.exp(-z)));
-          // binaryMetrics' auc and logloss, the same values without its comparator sort.
-          return aucLogloss(comm, probs, test!.labels);
+          const { auc, logloss } = await binaryMetrics(comm, probs, test!.labels);
+          return { auc, logloss };
         }
       : async (m: Float64Array): Promise<Metrics> => {
           const s = new Float64Array(2);

@@ -10,6 +10,12 @@
 // the program moves O(1) bytes instead of O(block) and takes one round trip instead of two,
 // and rank 0 need not know the block's keys (no process holds the key list). The workers then
 // pull d for their own keys only, which they need for their margins anyway.
+//
+// Recovery (--max-restarts, --checkpoint, --resume): two more slots hold committed weights. A
+// commit applies the pending steps and copies W into the set the last commit did not name
+// (COMMITTED[set]); the driver's state then names that set. A rolled-back run copies the named
+// set back into W and clears D, G, H: a commit interrupted half-way (some tables copied) never
+// touched the set the state names.
 import type { PsClient, PsTable } from '../../lib/ps/client.js';
 import { VectorProgram } from '../../lib/ps/vector_program.js';
 
@@ -19,7 +25,8 @@ export const G = 2; //  workers' pushes: gradient sums ...
 export const H = 3; //  ... and Hessian-diagonal sums
 const GT = 4; //        gradient with the L2 term
 const T = 5; //         scratch
-const SLOTS = 6;
+/** Committed weights, two sets used in turn (see the file comment); only when the run commits. */
+const COMMITTED = [6, 7] as const;
 
 /** Trial step sizes of the line search: 1, 1/2, ..., 1/2^11 (the dense BCD's). */
 export const LADDER = Array.from({ length: 12 }, (_, s) => Math.pow(0.5, s));
@@ -50,8 +57,8 @@ export class BlockTables {
   ) {}
 
   /** Creates (or joins) the tables; collective in the sense that every rank opens the same ones. */
-  static async open(ps: PsClient, numBlocks: number, bias: boolean, penalty: { l1: number; l2: number }): Promise<BlockTables> {
-    const options = { updater: { type: 'vector' as const, slots: SLOTS, width: 2 } };
+  static async open(ps: PsClient, numBlocks: number, bias: boolean, penalty: { l1: number; l2: number }, commits: boolean): Promise<BlockTables> {
+    const options = { updater: { type: 'vector' as const, slots: commits ? COMMITTED[1] + 1 : COMMITTED[0], width: 2 } };
     const blocks: PsTable[] = [];
     for (let b = 0; b < numBlocks; b++) blocks.push(await ps.table(`bcd.block.${b}`, options));
     const b = bias ? await ps.table('bcd.bias', options) : null;
@@ -121,9 +128,39 @@ export class BlockTables {
     return p.lincomb(G, 0, G).lincomb(H, 0, H);
   }
 
+  /** Every table (the blocks, then the bias's). */
+  #all(): number[] {
+    return [...this.blocks.keys(), ...(this.bias ? [this.blocks.length] : [])];
+  }
+
+  /** Rank 0 only: applies the pending steps and copies W into committed set `set` (0 or 1). */
+  async commit(set: number, pending: Float64Array): Promise<void> {
+    await Promise.all(
+      this.#all().map((b) => {
+        const p = new VectorProgram();
+        if (pending[b] !== 0) p.lincomb(W, 1, W, pending[b]!, D);
+        return this.table(b).run(p.copy(COMMITTED[set]!, W).bytes());
+      }),
+    );
+    this.programs++;
+    pending.fill(0);
+  }
+
+  /** Rank 0 only: W back to committed set `set`; no step pending, no statistics pushed. Safe to run twice. */
+  async restore(set: number): Promise<void> {
+    await Promise.all(this.#all().map((b) => this.table(b).run(new VectorProgram().copy(W, COMMITTED[set]!).lincomb(D, 0, D).lincomb(G, 0, G).lincomb(H, 0, H).bytes())));
+    this.programs++;
+  }
+
+  /** Rank 0 only: rows over every table (0: servers that hold nothing of this model yet). */
+  async rows(): Promise<number> {
+    const r = await Promise.all(this.#all().map((b) => this.table(b).run(new VectorProgram().countRows().bytes())));
+    return r.reduce((sum, x) => sum + x[0]!, 0);
+  }
+
   /** Rank 0 only: applies the pending steps, then returns the penalty sums and sizes of the model. */
   async finish(pending: Float64Array): Promise<{ ww: number; abs: number; nonZero: number; keys: number }> {
-    const all = [...this.blocks.keys(), ...(this.bias ? [this.blocks.length] : [])];
+    const all = this.#all();
     const results = await Promise.all(
       all.map((b) => {
         const p = new VectorProgram();

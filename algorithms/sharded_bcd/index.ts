@@ -33,13 +33,21 @@
 // blocks by their last decrease, skipping converged ones, with a full pass every 4 passes; the
 // run stops after a full pass whose relative decrease is below tol.
 //
+// Recovery (--max-restarts, --checkpoint/--resume; sharded_lr/run_commits.ts as TRON's): after
+// every pass rank 0 applies the pending steps, copies w into a committed slot set on the
+// servers (block_tables.ts) and commits the scalars (BcdDriverState: the pass, F, the
+// schedule, which set); with --max-restarts every rank takes the commit (one small bcast). A
+// rolled-back run copies the named set back into w, every rank rebuilds its margins from its
+// keys' weights, and the schedule goes on from the committed pass: the same passes, F within
+// rounding (the margins are summed in another order).
+//
 // Summation order: the servers add the ranks' pushes as they arrive and allReduce adds the
 // ranks' partial sums, so np changes the last bits of the statistics; the runs at np 1 and 2
 // differ at rounding level (the test data: 1e-15 relative in the objective, L1 and L2).
 import type { Collective } from '../common/collective.js';
 import type { CsrData } from '../common/dataset.js';
-import { linearLayout, predictProbabilities, softplus } from '../common/logistic.js';
-import { BlockScheduler } from '../bcd/scheduler.js';
+import { computeMargins, linearLayout, predictProbabilities, softplus } from '../common/logistic.js';
+import { BlockScheduler, type SchedulerSnapshot } from '../bcd/scheduler.js';
 import { toCsc } from '../bcd/csc.js';
 import type { IterationInfo, StopReason } from '../lbfgs_lr/lbfgs.js';
 import type { LrParams } from '../lbfgs_lr/params.js';
@@ -47,6 +55,7 @@ import { penaltyOf } from '../lbfgs_lr/params.js';
 import { ShoalError } from '../../lib/errors.js';
 import type { PsClient } from '../../lib/ps/client.js';
 import type { ShardedTrainResult } from '../sharded_lr/index.js';
+import type { ShardedRunCommits } from '../sharded_lr/run_commits.js';
 import { BlockTables, LADDER } from './block_tables.js';
 import { localBlocks, type LocalBlock } from './key_blocks.js';
 
@@ -56,6 +65,21 @@ const OK = 1;
 const FAILED = 3;
 /** The bias table's one key. */
 const BIAS_KEY = new BigUint64Array([0n]);
+const STOPS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
+
+/** What a sharded BCD run commits after every pass (plain data: lib/recovery's state codec). */
+export interface BcdDriverState {
+  iteration: number;
+  F: number;
+  evaluations: number;
+  gradNorm: number;
+  scheduler: SchedulerSnapshot;
+  /** The committed weight set on the servers (block_tables.ts). */
+  set: number;
+  programs: number;
+  /** Index into STOPS once the run has stopped (a failure after the last pass must not add passes), else -1. */
+  stopped: number;
+}
 
 /**
  * Trains on this rank's rows (feature ids = local indices into `keys`, readLibsvm keyIds).
@@ -68,23 +92,38 @@ export async function trainShardedBcd(
   keys: BigUint64Array,
   params: LrParams,
   onIteration?: (info: IterationInfo & { blocks: number }) => void,
+  commits: ShardedRunCommits<BcdDriverState> | null = null,
 ): Promise<Omit<ShardedTrainResult, 'vectors'>> {
   const t0 = performance.now();
   const seconds = (): number => (performance.now() - t0) / 1000;
   const penalty = penaltyOf(params);
   const numBlocks = params.bcdBlocks;
-  const tables = await BlockTables.open(ps, numBlocks, params.bias, penalty);
+  const durable = commits?.active ?? false;
+  const tables = await BlockTables.open(ps, numBlocks, params.bias, penalty, durable);
   const solver = new RankSolver(comm, tables, data, keys, params);
   const allBlocks = numBlocks + (params.bias ? 1 : 0);
   const scheduler = new BlockScheduler(allBlocks, { seed: params.seed });
-  // w = 0: every loss is c ln 2.
-  let F = await solver.sumOverRanks(solver.loss());
-  let evaluations = 1;
+  const resume = durable ? await solver.resume(commits!) : null;
+  let F: number;
+  let evaluations: number;
   let gradNorm = Number.NaN;
   let reason: StopReason = 'max-iter';
   let iteration = 0;
-  onIteration?.({ iteration: 0, objective: F, gradNorm, step: 0, evaluations, seconds: seconds(), blocks: 0 });
-  for (iteration = 1; iteration <= params.maxIter; iteration++) {
+  let set = 1;
+  if (resume) {
+    ({ F, evaluations, gradNorm, set } = resume);
+    iteration = resume.iteration;
+    scheduler.restore(resume.scheduler);
+    tables.programs = resume.programs;
+  } else {
+    // w = 0: every loss is c ln 2.
+    F = await solver.sumOverRanks(solver.loss());
+    evaluations = 1;
+    onIteration?.({ iteration: 0, objective: F, gradNorm, step: 0, evaluations, seconds: seconds(), blocks: 0 });
+  }
+  const stoppedAt = resume && resume.stopped >= 0 ? resume.iteration : -1;
+  if (stoppedAt >= 0) reason = STOPS[resume!.stopped]!;
+  for (iteration = stoppedAt >= 0 ? params.maxIter + 1 : iteration + 1; iteration <= params.maxIter; iteration++) {
     const { blocks, full } = scheduler.plan((params.tol * Math.abs(F)) / allBlocks);
     const F0 = F;
     let gsq = 0;
@@ -99,12 +138,19 @@ export async function trainShardedBcd(
     gradNorm = Math.sqrt(gsq);
     onIteration?.({ iteration, objective: F, gradNorm, step: 0, evaluations, seconds: seconds(), blocks: blocks.length });
     const rel = (F0 - F) / Math.max(Math.abs(F), 1);
-    if (full && rel < params.tol) {
+    const converged = full && rel < params.tol;
+    if (!full && rel < params.tol) scheduler.requestFullPass();
+    if (durable) {
+      set ^= 1;
+      const stopped = converged ? STOPS.indexOf('objective') : iteration === params.maxIter ? STOPS.indexOf('max-iter') : -1;
+      await solver.commit(commits!, { iteration, F, evaluations, gradNorm, scheduler: scheduler.snapshot(), set, programs: tables.programs, stopped });
+    }
+    if (converged) {
       reason = 'objective';
       break;
     }
-    if (!full && rel < params.tol) scheduler.requestFullPass();
   }
+  if (stoppedAt >= 0) iteration = stoppedAt;
   if (iteration > params.maxIter) iteration = params.maxIter;
   const model = await solver.finish();
   // The running objective accumulates rounding; report an exact one.
@@ -146,6 +192,7 @@ class RankSolver {
   readonly #ys: Float64Array;
   readonly #cw: Float64Array;
   readonly #margins: Float64Array;
+  readonly #csr: CsrData;
   readonly #csc: ReturnType<typeof toCsc>;
   readonly #blocks: LocalBlock[];
   /** Per-row -c y p and c p (1 - p) at the current margins, computed when a round first needs them. */
@@ -177,6 +224,7 @@ class RankSolver {
       this.#cw[i] = data.weights ? params.c * data.weights[i]! : params.c;
     }
     this.#margins = new Float64Array(n);
+    this.#csr = data;
     this.#csc = toCsc(data, linearLayout(keys.length, false));
     this.#blocks = localBlocks(keys, params.bcdBlocks);
     this.#r = new Float64Array(n);
@@ -187,6 +235,50 @@ class RankSolver {
     this.#mark = new Uint8Array(n);
     this.#pending = new Float64Array(params.bcdBlocks + 1);
     this.#cmd = new Float64Array(4 + LADDER.length + params.bcdParallel);
+  }
+
+  /**
+   * Collective, before the first pass of a run that commits: rank 0 loads a --resume snapshot
+   * into empty servers (run_commits.ts) and, when there is a committed state, puts w back to
+   * its set; then every rank rebuilds its margins from its keys' weights. Returns the state.
+   */
+  async resume(commits: ShardedRunCommits<BcdDriverState>): Promise<BcdDriverState | null> {
+    await this.#onRank0(async () => {
+      await commits.prepare(() => this.tables.rows());
+      if (commits.resume) await this.tables.restore(commits.resume.set);
+    }, 'restore the committed model');
+    const state = commits.resume;
+    if (!state) return null;
+    const w = await this.pullWeights(this.keys);
+    computeMargins(this.#csr, w, linearLayout(this.keys.length, this.params.bias), this.#margins);
+    return state;
+  }
+
+  /** Collective, after a pass: rank 0 saves w on the servers and commits `state`; with replicated commits every rank takes it. */
+  async commit(commits: ShardedRunCommits<BcdDriverState>, state: BcdDriverState): Promise<void> {
+    await this.#onRank0(async () => {
+      await this.tables.commit(state.set, this.#pending);
+      await commits.commit({ ...state, programs: this.tables.programs });
+    }, 'commit the pass');
+    this.#pending.fill(0);
+    if (commits.replicated) await commits.follow();
+  }
+
+  /** Runs `work` on rank 0 while the others wait for its outcome (a bcast); a failure there stops every rank. */
+  async #onRank0(work: () => Promise<void>, what: string): Promise<void> {
+    const status = new Float64Array(1);
+    if (this.comm.rank === 0) {
+      try {
+        await work();
+        status[0] = OK;
+      } catch (err) {
+        status[0] = FAILED;
+        await this.comm.bcast(status, 0).catch(() => undefined);
+        throw err;
+      }
+    }
+    await this.comm.bcast(status, 0);
+    if (status[0] !== OK) throw new ShoalError('ERR_ABORTED', `lr --servers (bcd): rank 0 could not ${what} (see its message)`, { rank: this.comm.rank });
   }
 
   /** C * sum of this rank's losses at its margins. */

@@ -11,6 +11,7 @@ import type { LrParams } from '../lbfgs_lr/params.js';
 import { penaltyOf } from '../lbfgs_lr/params.js';
 import type { IterationInfo, QuasiNewtonResult, StopReason } from '../lbfgs_lr/lbfgs.js';
 import type { PsClient } from '../../lib/ps/client.js';
+import type { BcdDriverState } from '../sharded_bcd/index.js';
 import { ShardedEvaluator } from './evaluator.js';
 import { shardedQuasiNewton, type QnDriverState } from './quasi_newton.js';
 import type { ShardedRunCommits } from './run_commits.js';
@@ -28,7 +29,7 @@ const EVAL = 1;
 const REASONS: StopReason[] = ['gradient', 'objective', 'max-iter', 'line-search'];
 
 /** What a sharded solver's driver commits (run_commits.ts). */
-export type ShardedDriverState = QnDriverState | TronDriverState;
+export type ShardedDriverState = QnDriverState | TronDriverState | BcdDriverState;
 
 /** The dense quasi-Newton result's fields, without the weight vector (it stays on the servers). */
 export interface ShardedTrainResult extends Omit<QuasiNewtonResult, 'x'> {

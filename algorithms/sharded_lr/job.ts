@@ -3,7 +3,8 @@
 // (index.ts), evaluate, and on rank 0 print and write the metrics. Same metrics.json fields
 // as the dense job (algorithms/lbfgs_lr/job.ts); num_features is the number of distinct keys.
 // Like the dense job, everything after reading runs inside one resilient() (a replacement rank
-// re-runs it from the start); the state it rolls back is the driver's (run_commits.ts).
+// re-runs it from the start); the state it rolls back is the driver's (run_commits.ts; BCD's
+// too, sharded_bcd/index.ts).
 import { writeFile } from 'node:fs/promises';
 
 import { readLibsvm, type ReadResult } from '../../lib/data/libsvm.js';
@@ -14,7 +15,7 @@ import { progressLogger } from '../common/progress.js';
 import { agreeShares, lrJobMetrics, lrModelParams, modelMetrics, readShares, type LrJobMetrics, type LrJobOptions, type LrShares } from '../lbfgs_lr/job.js';
 import { resilient } from '../../lib/recovery/resilient.js';
 import { TrainingState } from '../../lib/recovery/training_state.js';
-import { trainShardedBcd } from '../sharded_bcd/index.js';
+import { trainShardedBcd, type BcdDriverState } from '../sharded_bcd/index.js';
 import { trainSharded, type ShardedDriverState } from './index.js';
 import { writeShardedModel, type KeyOwnership } from './model_file.js';
 import { newShardedRunState, ShardedRunCommits, type ShardedRunState } from './run_commits.js';
@@ -58,7 +59,13 @@ async function trainAndReport(
           (p) => progress({ ...p, extra: { step: p.step, ...('products' in p ? { 'cg steps': p.products as number } : {}), evals: p.evaluations } }),
           commits,
         );
-  const result = sharded ?? (await trainShardedBcd(comm, ps, trainData, keys, opts.params, (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } })));
+  const result =
+    sharded ??
+    (await trainShardedBcd(
+      comm, ps, trainData, keys, opts.params,
+      (p) => progress({ ...p, extra: { blocks: p.blocks, allreduces: p.evaluations } }),
+      commits as ShardedRunCommits<BcdDriverState>,
+    ));
   progress.finish();
   const trainProbs = await result.predict(trainData, keys);
   const m = testData ? await binaryMetrics(comm, await result.predict(testData, testData.keys ?? new BigUint64Array(0)), testData.labels) : await binaryMetrics(comm, trainProbs, trainData.labels);

@@ -70,6 +70,11 @@ export class ShardedRunCommits<S> implements ShardedDriverCommits<S> {
     return this.state.value.driver as S | null;
   }
 
+  /** Whether commits can be used at all: a replacement may roll back to them, or a file is written or read. */
+  get active(): boolean {
+    return recoveryEnabled() || this.options.dir !== null || this.options.resume !== null;
+  }
+
   /** Whether every rank keeps the committed state (then workers call follow() on each commit). */
   get replicated(): boolean {
     return recoveryEnabled() && this.comm.size > 1;

@@ -18,9 +18,11 @@ async function main(): Promise<number> {
   }
   const comm = await init();
   try {
-    const { solver, c, l1, penalty, bias, m, blockSize, bcdHessian, seed } = args.params;
-    // Hashed ids index another weight vector: a checkpoint must not resume across --hash-bits.
-    const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...(solver === 'bcd' ? { blockSize, bcdHessian, seed } : {}), ...(args.hashBits ? { hashBits: args.hashBits } : {}) };
+    const { solver, c, l1, penalty, bias, m, blockSize, bcdHessian, seed, bcdBlocks } = args.params;
+    // Hashed ids index another weight vector: a checkpoint must not resume across --hash-bits;
+    // sharded BCD's tables and schedule are per block: nor across --bcd-blocks.
+    const bcd = solver === 'bcd' ? { blockSize, bcdHessian, seed, ...(args.servers > 0 ? { bcdBlocks } : {}) } : {};
+    const identity = { algorithm: 'lr', solver, c, l1, penalty, bias, m, ...bcd, ...(args.hashBits ? { hashBits: args.hashBits } : {}) };
     // A sharded checkpoint holds the driver's state and a PS snapshot, not a dense model.
     if (args.servers > 0) await runShardedLrJob(comm, comm.ps, { ...args, recovery: stateOptions(args.recovery, { ...identity, layout: 'sharded' }) });
     else await runLrJob(comm, { ...args, recovery: stateOptions(args.recovery, identity) });

@@ -4,25 +4,13 @@
 // naming the cause; without --servers, ids of 2^32 and more are refused pointing at --servers.
 // Data: generated (shoal datagen), once with ids 1..features and once with the same features
 // spread over a 2^64 id space, so the two files hold the same rows up to feature names.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import test from 'ava';
+import { denseAndWideData, relative, trainLr, type LrRun } from '../helpers/sharded_lr_data.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'shoal-lr-sharded-'));
-const dense = join(dir, 'dense.svm');
-const wide = join(dir, 'wide64.svm');
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
-
-test.before(async () => {
-  const common = ['datagen', '--task', 'binary', '--rows', '3000', '--features', '1500', '--nnz', '12', '--seed', '7', '-q'];
-  for (const [out, extra] of [[dense, []], [wide, ['--id-space', '64']]] as const) {
-    const r = await shoal([...common, ...extra, '--out', out]);
-    if (r.code !== 0) throw new Error(`datagen failed: ${r.stderr}`);
-  }
-});
+const { dir, dense, wide } = denseAndWideData('lr-sharded', { rows: 3000, features: 1500, nnz: 12, seed: 7 });
 
 interface Metrics {
   objective: number;
@@ -36,16 +24,9 @@ interface Metrics {
   grad_norm_ratio: number | null;
 }
 
-async function train(file: string, name: string, args: string[]): Promise<Metrics & { code: number | null; stderr: string }> {
-  const out = join(dir, `${name}.json`);
+function train(file: string, name: string, args: string[]): Promise<LrRun<Metrics>> {
   // Tight convergence, so the comparison measures the models, not where the stop rule fired.
-  const r = await shoal(['train', 'lr', '--train', file, '-q', '--tol', '1e-13', '--max-iter', '3000', '--metrics-out', out, ...args], 150_000);
-  if (r.code !== 0) return { code: r.code, stderr: r.stderr } as Metrics & { code: number | null; stderr: string };
-  return { ...(JSON.parse(readFileSync(out, 'utf8')) as Metrics), code: 0, stderr: r.stderr };
-}
-
-function relative(a: number, b: number): number {
-  return Math.abs(a - b) / Math.abs(b);
+  return trainLr<Metrics>(dir, name, ['--train', file, '-q', '--tol', '1e-13', '--max-iter', '3000', ...args], 150_000);
 }
 
 test.serial('lbfgs --servers matches the dense objective at np 1, 2 and 4', async (t) => {
@@ -104,7 +85,7 @@ test('flags the sharded model does not support exit 2 naming the flag', async (t
     [['--servers', '2', '--l1', '1'], /--l1 needs --solver newton-l1, owlqn or bcd \(tron minimises the L2 objective\)/],
     [['--solver', 'lbfgs', '--servers', '2', '--hash-bits', '20'], /--hash-bits does not apply with --servers/],
     [['--solver', 'bcd', '--servers', '2', '--model-out', join(dir, 'm.json')], /--model-out does not apply with --solver bcd --servers yet/],
-    [['--solver', 'bcd', '--servers', '2', '--max-restarts', '1'], /--max-restarts does not apply with --solver bcd --servers yet/],
+    [['--solver', 'bcd', '--servers', '2', '--backup-instances', '1'], /--backup-instances does not apply with --servers yet/],
     [['--solver', 'lbfgs', '--servers', '1', '--replication', '2'], /--replication 2 is more than --servers 1/],
     [['--solver', 'lbfgs', '--replication', '2'], /--replication needs --servers K/],
     [['--solver', 'lbfgs', '--servers', '2', '--backup-instances', '1'], /--backup-instances does not apply with --servers yet/],

@@ -4,29 +4,18 @@
 // (--bcd-parallel); np changes only rounding; flags that do not apply exit 2 naming the flag.
 // Data: generated (shoal datagen), once with ids 1..features and once with the same features
 // spread over a 2^64 id space (ids far above 2^32), so both files hold the same rows.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 import test from 'ava';
+import { denseAndWideData, relative, trainLr, type LrRun } from '../helpers/sharded_lr_data.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'shoal-lr-sharded-bcd-'));
-const dense = join(dir, 'dense.svm');
-const wide = join(dir, 'wide64.svm');
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
-
-test.before(async () => {
-  const common = ['datagen', '--task', 'binary', '--rows', '3000', '--features', '1500', '--nnz', '12', '--seed', '7', '-q'];
-  for (const [out, extra] of [[dense, []], [wide, ['--id-space', '64']]] as const) {
-    const r = await shoal([...common, ...extra, '--out', out]);
-    if (r.code !== 0) throw new Error(`datagen failed: ${r.stderr}`);
-  }
+const { dir, dense, wide } = denseAndWideData('lr-sharded-bcd', { rows: 3000, features: 1500, nnz: 12, seed: 7 }, (files) => {
   // The point of the wide file: keys of 2^32 and more (what the dense model refuses).
-  const ids = [...readFileSync(wide, 'utf8').matchAll(/\s(\d+):/g)].map((m) => BigInt(m[1]!));
+  const ids = [...readFileSync(files.wide, 'utf8').matchAll(/\s(\d+):/g)].map((m) => BigInt(m[1]!));
   if (!ids.some((id) => id >= 2n ** 32n)) throw new Error('the wide file has no id of 2^32 or more');
   // Train/test splits of both files: the test rows hold keys no training row has.
-  for (const f of [dense, wide]) {
+  for (const f of [files.dense, files.wide]) {
     const lines = readFileSync(f, 'utf8').trimEnd().split('\n');
     writeFileSync(`${f}.train`, lines.slice(0, 2000).join('\n') + '\n');
     writeFileSync(`${f}.test`, lines.slice(2000).join('\n') + '\n');
@@ -44,17 +33,10 @@ interface Metrics {
   np: number;
 }
 
-type Run = Metrics & { code: number | null; stderr: string };
+type Run = LrRun<Metrics>;
 
-async function train(file: string, name: string, args: string[]): Promise<Run> {
-  const out = join(dir, `${name}.json`);
-  const r = await shoal(['train', 'lr', '--train', file, '-q', '--metrics-out', out, ...args], 170_000);
-  if (r.code !== 0) return { code: r.code, stderr: r.stderr } as Run;
-  return { ...(JSON.parse(readFileSync(out, 'utf8')) as Metrics), code: 0, stderr: r.stderr };
-}
-
-function relative(a: number, b: number): number {
-  return Math.abs(a - b) / Math.abs(b);
+function train(file: string, name: string, args: string[]): Promise<Run> {
+  return trainLr<Metrics>(dir, name, ['--train', file, '-q', ...args], 170_000);
 }
 
 // Tight stops on both sides, so the comparison measures the optima, not where a stop rule fired.

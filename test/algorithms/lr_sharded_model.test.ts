@@ -3,37 +3,27 @@
 // `shoal predict` read it and give the trained model's probabilities on rows whose ids spread
 // over 2^64; the same at np 1 and np 2 (keys owned by different ranks, one file); the dense
 // model of the same rows (ids 1..n) gives the same probabilities. Generated data only.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
 import { loadModel } from '../../algorithms/model.js';
 import type { KeyedModel } from '../../algorithms/keyed_model.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
+import { denseAndWideData, trainLr } from '../helpers/sharded_lr_data.js';
 import { shoal } from '../helpers/shoal_cli.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'shoal-lr-sharded-model-'));
-const dense = join(dir, 'dense.svm');
-const wide = join(dir, 'wide64.svm');
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+const { dir, dense, wide } = denseAndWideData('lr-sharded-model', { rows: 2000, features: 800, nnz: 10, seed: 11 });
 
-test.before(async () => {
-  const common = ['datagen', '--task', 'binary', '--rows', '2000', '--features', '800', '--nnz', '10', '--seed', '11', '-q'];
-  for (const [out, extra] of [[dense, []], [wide, ['--id-space', '64']]] as const) {
-    const r = await shoal([...common, ...extra, '--out', out]);
-    if (r.code !== 0) throw new Error(`datagen failed: ${r.stderr}`);
-  }
-});
+const TRAIN = ['-q', '--tol', '1e-13', '--max-iter', '2000', '--bias'];
 
-const TRAIN = ['train', 'lr', '-q', '--tol', '1e-13', '--max-iter', '2000', '--bias'];
+type ModelMetrics = { logloss: number; auc: number; model_nnz: number; num_features: number };
 
-async function trainModel(name: string, args: string[]): Promise<{ model: string; metrics: { logloss: number; auc: number; model_nnz: number; num_features: number } }> {
+async function trainModel(name: string, args: string[]): Promise<{ model: string; metrics: ModelMetrics }> {
   const model = join(dir, `${name}.json`);
-  const metrics = join(dir, `${name}.metrics.json`);
-  const r = await shoal([...TRAIN, ...args, '--model-out', model, '--metrics-out', metrics], 150_000);
+  const r = await trainLr<ModelMetrics>(dir, `${name}.metrics`, [...TRAIN, ...args, '--model-out', model], 150_000);
   if (r.code !== 0) throw new Error(`${name}: exit ${r.code}: ${r.stderr}`);
-  return { model, metrics: JSON.parse(readFileSync(metrics, 'utf8')) };
+  return { model, metrics: r };
 }
 
 test.serial('--model-out with --servers: loadModel and shoal predict give the trained probabilities on 64-bit ids', async (t) => {

@@ -1,13 +1,9 @@
 // MART's per-round native kernels (native/gbdt, binding/gbdt_wrap.cc) against JS references,
-// and their argument checks; the sort-based AUC of algorithms/mart/eval.ts against
-// common/metrics.ts (bit for bit), on one rank and on an in-process 2-rank collective.
+// and their argument checks.
 import test from 'ava';
 
-import { localCollective, type Collective } from '../../algorithms/common/collective.js';
-import { aucLocal, binaryMetrics } from '../../algorithms/common/metrics.js';
 import { csrFromRows, type Row } from '../../algorithms/common/dataset.js';
 import { Rng } from '../helpers/mulberry_rng.js';
-import { aucBySort, aucLogloss, mergeRuns } from '../../algorithms/mart/eval.js';
 import { gbdtNative } from '../../algorithms/mart/native.js';
 import { logisticObjective, logisticReference } from '../../algorithms/mart/objective.js';
 import { localDistributions } from '../../algorithms/mart/sketch.js';
@@ -174,32 +170,6 @@ test('sortFloat32/sortFloat64 sort like the typed-array sort (-0 before +0, ties
   t.throws(() => gbdtNative.sortFloat32(Float32Array.of(1, 2), new Float32Array(1)), { instanceOf: RangeError, message: /'scratch' is shorter/ });
 });
 
-test('aucBySort equals aucLocal bit for bit (ties, -0/+0, one class); mergeRuns merges sorted runs', (t) => {
-  const rng = new Rng(23);
-  for (let trial = 0; trial < 200; trial++) {
-    const n = 1 + rng.int(400);
-    const levels = [2, 5, 50, 1e9][trial % 4]!;
-    const scores = Float64Array.from({ length: n }, () => {
-      const v = rng.int(levels) / levels;
-      return rng.int(10) === 0 ? -v : v;
-    });
-    const labels = Float32Array.from({ length: n }, () => (rng.int(10) < 3 ? 1 : 0));
-    t.true(Object.is(aucBySort(scores, labels), aucLocal(scores, labels)), `trial ${trial}`);
-  }
-  t.true(Number.isNaN(aucBySort(Float64Array.of(0.1, 0.2), Float32Array.of(1, 1))));
-  for (let trial = 0; trial < 50; trial++) {
-    const runs = [0];
-    const parts: number[] = [];
-    for (let k = 1 + rng.int(5); k > 0; k--) {
-      const run = Float64Array.from({ length: rng.int(30) }, () => rng.int(10)).sort();
-      parts.push(...run);
-      runs.push(runs[runs.length - 1]! + run.length);
-    }
-    const a = Float64Array.from(parts);
-    t.deepEqual(mergeRuns(a, runs), a.slice().sort());
-  }
-});
-
 test('featureDistinct (the unweighted sketch input) equals the JS path with unit weights; bad input is a named error', (t) => {
   const rng = new Rng(31);
   const rows: Row[] = Array.from({ length: 3000 }, () => ({
@@ -235,77 +205,4 @@ test('featureDistinct (the unweighted sketch input) equals the JS path with unit
     instanceOf: RangeError,
     message: /'rowPtr' is not ascending/,
   });
-});
-
-/** An in-process collective of `size` ranks (sum/max reductions, gather, bcast) for testing collective code paths. */
-function inProcessWorld(size: number): Collective[] {
-  type Pending = { bufs: Array<ArrayLike<number> & { set?: unknown }>; done: Array<() => void> };
-  let pending: Pending = { bufs: [], done: [] };
-  const meet = (rank: number, buf: unknown, finish: (bufs: unknown[]) => void): Promise<void> =>
-    new Promise((resolve) => {
-      pending.bufs[rank] = buf as never;
-      pending.done.push(resolve);
-      if (pending.done.length === size) {
-        const p = pending;
-        pending = { bufs: [], done: [] };
-        finish(p.bufs);
-        p.done.forEach((d) => d());
-      }
-    });
-  const reduce = (bufs: unknown[], op: string | undefined): Float64Array => {
-    const all = bufs as Float64Array[];
-    const out = Float64Array.from(all[0]!);
-    for (const b of all.slice(1)) for (let i = 0; i < out.length; i++) out[i] = op === 'max' ? Math.max(out[i]!, b[i]!) : out[i]! + b[i]!;
-    return out;
-  };
-  return Array.from({ length: size }, (_, rank) => ({
-    rank,
-    size,
-    allReduce: async (buf, o) => {
-      await meet(rank, buf, (bufs) => {
-        const r = reduce(bufs, o?.op);
-        for (const b of bufs as Float64Array[]) b.set(r);
-      });
-      return buf;
-    },
-    reduceTo: async (buf, root, o) => {
-      await meet(rank, buf, (bufs) => (bufs as Float64Array[])[root]!.set(reduce(bufs, o?.op)));
-      return buf;
-    },
-    bcast: async (buf, root) => {
-      await meet(rank, buf, (bufs) => (bufs as Float64Array[]).forEach((b) => b.set((bufs as Float64Array[])[root]!)));
-      return buf;
-    },
-    allGather: async (send, recv) => {
-      const pair = { send, recv };
-      await meet(rank, pair, (pairs) => {
-        const ps = pairs as Array<{ send: Float64Array; recv: Float64Array }>;
-        for (const p of ps) ps.forEach((q, r) => p.recv.set(q.send, r * q.send.length));
-      });
-      return recv;
-    },
-    barrier: async () => {
-      await meet(rank, null, () => {});
-    },
-  })) as Collective[];
-}
-
-test('aucLogloss equals binaryMetrics auc and logloss on 1 rank and across 3 in-process ranks', async (t) => {
-  const rng = new Rng(29);
-  const n = 3000;
-  const probs = Float64Array.from({ length: n }, () => Math.round(rng.next() * 200) / 200);
-  const labels = Float32Array.from({ length: n }, () => (rng.int(3) === 0 ? 1 : 0));
-  const want = await binaryMetrics(localCollective(), probs, labels);
-  const got = await aucLogloss(localCollective(), probs, labels);
-  t.true(Object.is(got.auc, want.auc));
-  t.true(Object.is(got.logloss, want.logloss));
-  // Three ranks with uneven shards (one with no positives): the same AUC as the whole set.
-  const world = inProcessWorld(3);
-  const cuts = [0, 1000, 1700, n];
-  const shards = world.map((_, r) => [probs.slice(cuts[r], cuts[r + 1]), labels.slice(cuts[r], cuts[r + 1])] as const);
-  shards[1]![1].fill(0);
-  const allLabels = Float32Array.from([...shards[0]![1], ...shards[1]![1], ...shards[2]![1]]);
-  const wantAuc = aucLocal(probs, allLabels);
-  const res = await Promise.all(world.map((c, r) => aucLogloss(c, shards[r]![0], shards[r]![1])));
-  for (const r of res) t.true(Object.is(r.auc, wantAuc));
 });

@@ -1,5 +1,5 @@
 // Failures of `shoal train lr --servers K` (the model on the parameter servers, rank 0 driving;
-// L-BFGS, OWL-QN and TRON, the default):
+// L-BFGS, OWL-QN and TRON, the default; BCD at the end):
 // a worker, or rank 0 itself, SIGKILLed mid-training is replaced (--max-restarts) and the run
 // goes on from the last committed iteration; a whole job killed mid-way continues from its
 // checkpoint (--checkpoint, then --resume: the driver's state plus a PS snapshot); a server
@@ -174,4 +174,44 @@ test.serial('TRON: a parameter server SIGKILLed mid-training with --replication 
     await sameRun(t, out, 'tron-srv-base');
   }
   t.true(rerun > 0, 'a kill interrupted a vector program');
+});
+
+// BCD (`--solver bcd`, no model file yet): w goes back to the committed slot set and every rank
+// rebuilds its margins from its keys' weights (summed in another order): the same passes and
+// evaluations, the objective to 1e-9 relative.
+const bcd = (out: string): string[] => ['train', 'lr', '--solver', 'bcd', '--train', data, '-np', '3', '--servers', '2', '--max-iter', '40', '--tol', '1e-12', '-q', '--metrics-out', join(dir, `${out}.metrics.json`)];
+
+function sameBcdRun(t: ExecutionContext, out: string, base: string): void {
+  const [a, b] = [metrics(out), metrics(base)];
+  t.true(Math.abs(a.objective - b.objective) <= 1e-9 * Math.abs(b.objective), `${out}: objective ${a.objective} vs ${b.objective}`);
+  t.is(a.iterations, b.iterations, `${out}: passes`);
+  t.is(a.evaluations, b.evaluations, `${out}: evaluations`);
+}
+
+test.serial('BCD: a SIGKILLed worker and driver are replaced, and a job killed mid-way resumes from its checkpoint; each ends where the undisturbed run does', async (t) => {
+  t.timeout(480_000);
+  const base = await shoal(bcd('bcd-base'), 150_000);
+  t.is(base.code, 0, base.stderr);
+  // 31 passes, about 1700 collectives: the kills below land around passes 13 and 17.
+  t.true(metrics('bcd-base').iterations > 20, 'the run is long enough to be interrupted');
+  for (const [rank, seq] of [[1, 700], [0, 900]] as const) {
+    const out = `bcd-chaos-rank${rank}`;
+    const r = await shoal([...bcd(out), '--max-restarts', '1', '--inject', `kill:rank=${rank}:seq=${seq}`], 150_000);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stderr, new RegExp(`\\[shoal\\] rank ${rank} killed by SIGKILL; starting a replacement \\(restart 1 of 1\\)`));
+    t.regex(r.stderr, new RegExp(`\\[shoal recovery\\] rank ${rank}: replacement \\(restart 1\\) joined; resuming after commit [1-9]\\d*`));
+    sameBcdRun(t, out, 'bcd-base');
+  }
+  const ckpt = join(dir, 'bcd-ckpt');
+  const killed = await shoal([...bcd('bcd-killed'), '--checkpoint', ckpt, '--checkpoint-every', '3', '--inject', 'exit:rank=0:seq=900:code=9'], 150_000);
+  t.is(killed.code, 9, killed.stderr);
+  t.false(existsSync(join(dir, 'bcd-killed.metrics.json')));
+  t.is(readdirSync(join(ckpt, 'ps')).filter((e) => e.startsWith('gen-')).length, 1);
+  const resumed = await shoal([...bcd('bcd-resumed'), '--resume', ckpt], 150_000);
+  t.is(resumed.code, 0, resumed.stderr);
+  sameBcdRun(t, 'bcd-resumed', 'bcd-base');
+  // The tables and the schedule are per block: another --bcd-blocks is another job.
+  const other = await shoal([...bcd('bcd-other-blocks'), '--resume', ckpt, '--bcd-blocks', '8']);
+  t.is(other.code, 2, other.stderr);
+  t.regex(other.stderr, /checkpoint\.bin was written by a different job: bcdBlocks was 16, this job has 8/);
 });

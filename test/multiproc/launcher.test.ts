@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runJob } from '../../lib/launcher.js';
 import { fixturePath, runRanks } from '../helpers/run_job.js';
-import { runCli } from '../helpers/shoal_cli.js';
+import { runCli, shoal } from '../helpers/shoal_cli.js';
 
 /** Alive and not a zombie (orphans may be reparented to a PID 1 that does not reap). */
 function isAlive(pid: number): boolean {
@@ -78,6 +78,34 @@ test('ranks rendezvous through the launcher\'s coordinator with the job token', 
   const { result, stdout } = await runRanks(3, fixturePath('rendezvous.mjs'));
   t.true(result.ok, `${result.summary}\n${JSON.stringify(stdout)}`);
   for (let r = 0; r < 3; r++) t.deepEqual(stdout[r], ['launcher=shoal hosts=false table=0@40000,1@40001,2@40002']);
+});
+
+/** The CLI's environment with the coordinator process booting slowly (fixtures/slow_coordinator.mjs). */
+function slowCoordinatorEnv(bootMs: number, exitCode?: number): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${fixturePath('slow_coordinator.mjs')}`.trim(),
+    SHOAL_TEST_COORDINATOR_BOOT_MS: String(bootMs),
+    ...(exitCode === undefined ? {} : { SHOAL_TEST_COORDINATOR_EXIT: String(exitCode) }),
+  };
+}
+
+test('ranks started while the coordinator process still boots wait at its port and rendezvous', async (t) => {
+  t.timeout(60_000);
+  // The ranks' connect timeout (10 s in the fixture) is well above the coordinator's 2 s boot.
+  const run = await shoal(['run', '-np', '3', '-q', '--no-dashboard', '--', process.execPath, fixturePath('rendezvous.mjs')], 50_000, { env: slowCoordinatorEnv(2000) });
+  t.is(run.code, 0, run.stderr);
+  for (let r = 0; r < 3; r++) t.true(run.stdout.includes(`[${r}] launcher=shoal hosts=false table=0@40000,1@40001,2@40002`), run.stdout);
+});
+
+test('a coordinator process that dies before it is up stops the ranks already started and names the cause', async (t) => {
+  t.timeout(60_000);
+  const run = await shoal(['run', '-np', '2', '-q', '--kill-grace-ms', '1000', '--no-dashboard', '--', process.execPath, fixturePath('sleep_forever.mjs')], 50_000, { env: slowCoordinatorEnv(1000, 3) });
+  const pids = pidsFrom([run.stdout.split('\n').map((l) => l.replace(/^\[\d+\] /, ''))], 'pids ');
+  killAtEnd(t, pids);
+  t.is(run.code, 1, run.stderr);
+  t.regex(run.stderr, /shoal run: the Shoal coordinator process exited with code 3 before it was ready; stopped 2 processes/);
+  t.deepEqual(await survivors(pids), [], 'ranks and their children are gone');
 });
 
 test('a failing rank stops the others and the summary names it', async (t) => {

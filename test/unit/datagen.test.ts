@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { aucLocal as auc } from '../../algorithms/common/auc.js';
 import { main } from '../../cli/cli.js';
 import { parseDatagenArgs } from '../../cli/datagen_cli.js';
 import { csrNnz } from '../../lib/data/csr.js';
@@ -19,38 +20,12 @@ test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
 let fileNo = 0;
 const out = (name = 'd'): string => join(tmp, `${name}${fileNo++}.svm`);
 
-/** Area under the ROC curve of `scores` for 0/1 `labels` (ties count one half). */
-function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
-  const idx = Array.from({ length: scores.length }, (_, i) => i).sort((a, b) => (scores[a] as number) - (scores[b] as number));
-  let pos = 0;
-  let neg = 0;
-  let rankSum = 0;
-  for (let i = 0; i < idx.length; ) {
-    let j = i;
-    while (j < idx.length && scores[idx[j] as number] === scores[idx[i] as number]) j++;
-    const avgRank = (i + j + 1) / 2; // 1-based average rank of the tie group
-    for (let k = i; k < j; k++) {
-      if (labels[idx[k] as number] === 1) {
-        pos++;
-        rankSum += avgRank;
-      } else neg++;
-    }
-    i = j;
-  }
-  return (rankSum - (pos * (pos + 1)) / 2) / (pos * neg);
-}
-
 function scores(opts: Pick<DatagenOptions, 'task' | 'seed' | 'features' | 'nnz' | 'users' | 'items'>, m: ReadResult): Float64Array {
   const model = plantedModel(opts);
   const s = new Float64Array(m.numRows);
   for (let i = 0; i < m.numRows; i++) s[i] = model.score(m.featureIds, m.values, m.rowPtr[i] as number, m.rowPtr[i + 1] as number);
   return s;
 }
-
-test('auc helper', (t) => {
-  t.is(auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]), 0.75);
-  t.is(auc([1, 1, 1], [0, 1, 0]), 0.5);
-});
 
 test('same seed, same bytes; another seed, other bytes', async (t) => {
   for (const task of ['binary', 'dense', 'rank', 'ratings'] as const) {
