@@ -54,6 +54,8 @@ interface CaseResult {
   /** metrics.json `traffic`: requests and keys per row over all workers. */
   traffic: Record<string, number> | null;
   stages: Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number }> | null;
+  /** --netns: bytes each host sent during the job (servers, then workers). */
+  txBytes: number[] | null;
 }
 
 function flag(name: string, fallback: number): number {
@@ -74,15 +76,15 @@ function childrenCpuSeconds(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
-/** Runs a job: `shoal train` in this machine's loopback, or (--netns) across pretend hosts. */
-type JobRunner = (algo: 'ftrl' | 'fm', argv: string[]) => Promise<number>;
-const loopbackJob: JobRunner = (algo, argv) => (algo === 'ftrl' ? ftrlMain : fmMain)(argv);
+/** Runs a job: `shoal train` in this machine's loopback, or (--netns) across pretend hosts (then with the bytes each host sent). */
+type JobRunner = (algo: 'ftrl' | 'fm', argv: string[]) => Promise<{ code: number; txBytes?: number[] }>;
+const loopbackJob: JobRunner = async (algo, argv) => ({ code: await (algo === 'ftrl' ? ftrlMain : fmMain)(argv) });
 
 async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: string, run: JobRunner = loopbackJob): Promise<CaseResult> {
   const metricsOut = join(dir, `${name.replace(/\W+/g, '_')}.json`);
   const t0 = performance.now();
   const cpu0 = childrenCpuSeconds();
-  const code = await run(algo, [...args, '--metrics-out', metricsOut, '--quiet']);
+  const { code, txBytes } = await run(algo, [...args, '--metrics-out', metricsOut, '--quiet']);
   const wallSeconds = (performance.now() - t0) / 1000;
   const jobCpuSeconds = childrenCpuSeconds() - cpu0;
   if (code !== 0) throw new Error(`${name}: exit code ${code}`);
@@ -106,6 +108,7 @@ async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: s
     jobCpuSeconds,
     traffic: (m['traffic'] as unknown as Record<string, number>) ?? null,
     stages: (m['pipeline_stages_rank0'] as unknown as CaseResult['stages']) ?? null,
+    txBytes: txBytes ?? null,
   };
 }
 
@@ -164,6 +167,12 @@ async function bench(): Promise<void> {
               const rps = median(rs.map((r) => r.rowsPerSecond));
               if (label === '') plain = rps;
               medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rps} rows/s (${(rps / plain).toFixed(2)}x plain; each run ${rs.map((r) => r.rowsPerSecond).join(' ')}), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}, job CPU ${median(rs.map((r) => r.jobCpuSeconds)).toFixed(2)} s${rs[0]!.traffic ? `, per row: ${rs[0]!.traffic['keys_pulled_per_row']} keys pulled, ${rs[0]!.traffic['keys_pushed_per_row']} pushed, ${rs[0]!.traffic['requests_per_row']} requests, worker CPU ${median(rs.map((r) => r.traffic?.['worker_cpu_us_per_row'] ?? 0))} us` : ''}`);
+              if (rate !== null && rs[0]!.txBytes) {
+                // How full each host's link was: its bytes over the job's training time (load and evaluation add a little).
+                const cell = (i: number) => median(rs.map((r) => (r.txBytes![i]! * 8) / 1e6 / r.trainSeconds));
+                const who = rs[0]!.txBytes.map((_, i) => (i < 2 ? `s${i}` : `w${i - 2}`));
+                medians.push(`  egress Mbit/s per host over train s (median; cap ${rate}): ${who.map((w, i) => `${w} ${cell(i).toFixed(0)}`).join(', ')}`);
+              }
               const withStages = rs.filter((r) => r.stages);
               if (withStages.length > 0) {
                 const names = Object.keys(withStages[0]!.stages!).filter((n) => n !== 'consumer');

@@ -7,7 +7,7 @@
 // (server 0) hosts the coordinator. `shoal run --hostfile` cannot be used here: it puts
 // server 0 on the hostfile's first host, which also takes the first worker.
 import { randomBytes } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NetnsHosts } from '../test/helpers/netns_hosts.js';
 
@@ -44,14 +44,27 @@ export class PsNetnsJob {
     for (let i = 0; i < this.hosts.names.length; i++) this.hosts.setRate(i, mbit);
   }
 
-  /** Runs one job of `algo` with `workers` workers and the worker entry's argv; resolves with worker rank 0's exit code. */
-  async run(algo: 'ftrl' | 'fm', workers: number, argv: readonly string[], timeoutMs = 600_000): Promise<number> {
+  /** Bytes each host has sent so far (eth0's tx counter): servers first, then workers. */
+  txBytes(): number[] {
+    return this.hosts.names.map((ns) => {
+      const r = spawnSync('ip', ['-n', ns, '-s', '-j', 'link', 'show', 'eth0'], { encoding: 'utf8', timeout: 20_000 });
+      const link = (JSON.parse(r.stdout || '[]') as Array<{ stats64?: { tx?: { bytes?: number } } }>)[0];
+      return link?.stats64?.tx?.bytes ?? NaN;
+    });
+  }
+
+  /**
+   * Runs one job of `algo` with `workers` workers and the worker entry's argv; resolves with
+   * worker rank 0's exit code and the bytes each host sent during the job (servers, then workers).
+   */
+  async run(algo: 'ftrl' | 'fm', workers: number, argv: readonly string[], timeoutMs = 600_000): Promise<{ code: number; txBytes: number[] }> {
     const { servers } = this.#o;
     if (workers > this.#o.maxWorkers) throw new RangeError(`netns job: ${workers} workers, but hosts for ${this.#o.maxWorkers}`);
     const entry = fileURLToPath(new URL(`../algorithms/${algo}/worker.js`, import.meta.url));
     const tasks = workers + servers;
     const port = this.#port++;
     const token = randomBytes(16).toString('hex');
+    const tx0 = this.txBytes();
     const children: ChildProcess[] = [];
     const exits: Array<Promise<{ task: number; code: number | null; stderr: string }>> = [];
     for (let t = 0; t < tasks; t++) {
@@ -80,7 +93,8 @@ export class PsNetnsJob {
       const done = await Promise.all(exits);
       const failed = done.find((d) => d.code !== 0);
       if (failed) process.stderr.write(`netns job: task ${failed.task} (${failed.task < servers ? `server ${failed.task}` : `worker ${failed.task - servers}`}) exited ${failed.code}:\n${failed.stderr}\n`);
-      return done[servers]!.code ?? 1;
+      const tx = this.txBytes().slice(0, tasks);
+      return { code: done[servers]!.code ?? 1, txBytes: tx.map((b, i) => b - tx0[i]!) };
     } finally {
       clearTimeout(timer);
     }
