@@ -25,12 +25,19 @@
 //   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
 // --pipeline-compare: as --prefetch-compare, over three variants: plain (--no-pipeline), --pipeline, and
 //   --pipeline --ps-cache S (default 2); prints the median per-stage times of rank 0 too.
+// --netns [--rate R[,R...]] (with a compare mode): workers and servers on different pretend hosts
+//   (network namespaces on a bridge, a host per worker and per server, each host's egress capped
+//   at R by tbf: 100, 100mbit, 1gbit;
+//   default 1gbit,100mbit, each rate a block of the table); bench/ps_netns_job.ts. --nps default 2.
+//   Skipped with the reason when network namespaces cannot be made (not root, no ip/tc).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '../lib/data/datagen.js';
 import { main as ftrlMain } from '../cli/trainers/ftrl_cli.js';
 import { main as fmMain } from '../cli/trainers/fm_cli.js';
+import { netnsUnavailable } from '../test/helpers/netns_hosts.js';
+import { parseRateMbit, PsNetnsJob } from './ps_netns_job.js';
 
 interface CaseResult {
   name: string;
@@ -47,6 +54,8 @@ interface CaseResult {
   /** metrics.json `traffic`: requests and keys per row over all workers. */
   traffic: Record<string, number> | null;
   stages: Record<string, { busy_ms: number; wait_in_ms: number; wait_out_ms: number }> | null;
+  /** --netns: bytes each host sent during the job (servers, then workers). */
+  txBytes: number[] | null;
 }
 
 function flag(name: string, fallback: number): number {
@@ -67,12 +76,15 @@ function childrenCpuSeconds(): number {
   return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
-async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: string): Promise<CaseResult> {
+/** Runs a job: `shoal train` in this machine's loopback, or (--netns) across pretend hosts (then with the bytes each host sent). */
+type JobRunner = (algo: 'ftrl' | 'fm', argv: string[]) => Promise<{ code: number; txBytes?: number[] }>;
+const loopbackJob: JobRunner = async (algo, argv) => ({ code: await (algo === 'ftrl' ? ftrlMain : fmMain)(argv) });
+
+async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: string, run: JobRunner = loopbackJob): Promise<CaseResult> {
   const metricsOut = join(dir, `${name.replace(/\W+/g, '_')}.json`);
-  const run = algo === 'ftrl' ? ftrlMain : fmMain;
   const t0 = performance.now();
   const cpu0 = childrenCpuSeconds();
-  const code = await run([...args, '--metrics-out', metricsOut, '--quiet']);
+  const { code, txBytes } = await run(algo, [...args, '--metrics-out', metricsOut, '--quiet']);
   const wallSeconds = (performance.now() - t0) / 1000;
   const jobCpuSeconds = childrenCpuSeconds() - cpu0;
   if (code !== 0) throw new Error(`${name}: exit code ${code}`);
@@ -96,6 +108,7 @@ async function runCase(algo: 'ftrl' | 'fm', name: string, args: string[], dir: s
     jobCpuSeconds,
     traffic: (m['traffic'] as unknown as Record<string, number>) ?? null,
     stages: (m['pipeline_stages_rank0'] as unknown as CaseResult['stages']) ?? null,
+    txBytes: txBytes ?? null,
   };
 }
 
@@ -119,9 +132,9 @@ async function bench(): Promise<void> {
     const compare = process.argv.includes('--prefetch-compare') || process.argv.includes('--pipeline-compare');
     if (compare) {
       const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
-      medians.push(`load average before: ${load()}`);
       const repeat = flag('repeat', 3);
-      const nps = stringFlag('nps', '1,2').split(',').map(Number);
+      const netns = process.argv.includes('--netns');
+      const nps = stringFlag('nps', netns ? '2' : '1,2').split(',').map(Number);
       const st = stringFlag('staleness', '');
       const extra = st ? ['--staleness', st] : [];
       const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
@@ -129,26 +142,50 @@ async function bench(): Promise<void> {
       const variants: Array<[label: string, flags: string[]]> = process.argv.includes('--pipeline-compare')
         ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], [` pipeline cache ${flag('ps-cache', 2)}`, ['--pipeline', '--ps-cache', String(flag('ps-cache', 2))]]]
         : [['', ['--no-pipeline']], [' prefetch', ['--prefetch']]];
-      for (const [algo, base, np] of cases) {
-        // Variants alternate, so drift of the machine's load hits all alike.
-        for (let i = 0; i < repeat; i++) {
-          for (const [label, flags] of variants) results.push(await runCase(algo, `${algo} np ${np}${label}`, [...base, '-np', String(np), ...flags], dir));
-        }
-        let plain = 0;
-        for (const [label] of variants) {
-          const rs = results.filter((r) => r.name === `${algo} np ${np}${label}`);
-          const rate = median(rs.map((r) => r.rowsPerSecond));
-          if (label === '') plain = rate;
-          medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rate} rows/s (${(rate / plain).toFixed(2)}x plain), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}, job CPU ${median(rs.map((r) => r.jobCpuSeconds)).toFixed(2)} s${rs[0]!.traffic ? `, per row: ${rs[0]!.traffic['keys_pulled_per_row']} keys pulled, ${rs[0]!.traffic['keys_pushed_per_row']} pushed, ${rs[0]!.traffic['requests_per_row']} requests` : ''}`);
-          const withStages = rs.filter((r) => r.stages);
-          if (withStages.length > 0) {
-            const names = Object.keys(withStages[0]!.stages!).filter((n) => n !== 'consumer');
-            const cell = (n: string, k: 'busy_ms' | 'wait_in_ms' | 'wait_out_ms') => median(withStages.map((r) => r.stages![n]?.[k] ?? 0));
-            medians.push(`  rank 0 stage ms (median; busy / waiting for input / blocked on output): ${names.map((n) => `${n} ${cell(n, 'busy_ms')}/${cell(n, 'wait_in_ms')}/${cell(n, 'wait_out_ms')}`).join(', ')}`);
-          }
-        }
+      // --netns: one block per rate, on the same namespaces (the cap is replaced between blocks).
+      const rates = netns ? stringFlag('rate', '1gbit,100mbit').split(',').map(parseRateMbit) : [null];
+      const why = netns ? netnsUnavailable() : null;
+      if (why) {
+        console.log(`ps_algos --netns skipped: ${why}`);
+        return;
       }
-      medians.push(`load average after: ${load()}`);
+      const job = netns ? new PsNetnsJob({ servers: 2, maxWorkers: Math.max(...nps), rateMbit: rates[0]! }) : null;
+      try {
+        for (const rate of rates) {
+          if (job && rate !== null) job.setRate(rate);
+          const where = rate === null ? '' : ` @${rate}mbit`;
+          const run: JobRunner = job ? (algo, argv) => job.run(algo, Number(argv[argv.indexOf('-np') + 1]), argv) : loopbackJob;
+          medians.push(`${rate === null ? 'loopback' : `workers and servers on different hosts, egress cap ${rate} Mbit/s (tbf)`}; load average before: ${load()}`);
+          for (const [algo, base, np] of cases) {
+            // Variants alternate, so drift of the machine's load hits all alike.
+            for (let i = 0; i < repeat; i++) {
+              for (const [label, flags] of variants) results.push(await runCase(algo, `${algo} np ${np}${where}${label}`, [...base, '-np', String(np), ...flags], dir, run));
+            }
+            let plain = 0;
+            for (const [label] of variants) {
+              const rs = results.filter((r) => r.name === `${algo} np ${np}${where}${label}`);
+              const rps = median(rs.map((r) => r.rowsPerSecond));
+              if (label === '') plain = rps;
+              medians.push(`median of ${rs.length}, ${rs[0]!.name}: ${rps} rows/s (${(rps / plain).toFixed(2)}x plain; each run ${rs.map((r) => r.rowsPerSecond).join(' ')}), ${rs[0]!.metric} ${median(rs.map((r) => r.value)).toFixed(4)}, job CPU ${median(rs.map((r) => r.jobCpuSeconds)).toFixed(2)} s${rs[0]!.traffic ? `, per row: ${rs[0]!.traffic['keys_pulled_per_row']} keys pulled, ${rs[0]!.traffic['keys_pushed_per_row']} pushed, ${rs[0]!.traffic['requests_per_row']} requests, worker CPU ${median(rs.map((r) => r.traffic?.['worker_cpu_us_per_row'] ?? 0))} us` : ''}`);
+              if (rate !== null && rs[0]!.txBytes) {
+                // How full each host's link was: its bytes over the job's training time (load and evaluation add a little).
+                const cell = (i: number) => median(rs.map((r) => (r.txBytes![i]! * 8) / 1e6 / r.trainSeconds));
+                const who = rs[0]!.txBytes.map((_, i) => (i < 2 ? `s${i}` : `w${i - 2}`));
+                medians.push(`  egress Mbit/s per host over train s (median; cap ${rate}): ${who.map((w, i) => `${w} ${cell(i).toFixed(0)}`).join(', ')}`);
+              }
+              const withStages = rs.filter((r) => r.stages);
+              if (withStages.length > 0) {
+                const names = Object.keys(withStages[0]!.stages!).filter((n) => n !== 'consumer');
+                const cell = (n: string, k: 'busy_ms' | 'wait_in_ms' | 'wait_out_ms') => median(withStages.map((r) => r.stages![n]?.[k] ?? 0));
+                medians.push(`  rank 0 stage ms (median; busy / waiting for input / blocked on output): ${names.map((n) => `${n} ${cell(n, 'busy_ms')}/${cell(n, 'wait_in_ms')}/${cell(n, 'wait_out_ms')}`).join(', ')}`);
+              }
+            }
+          }
+          medians.push(`load average after: ${load()}`);
+        }
+      } finally {
+        job?.destroy();
+      }
     } else if (!process.argv.includes('--only-straggler')) {
       for (const np of [1, 2]) results.push(await runCase('ftrl', `ftrl np ${np}`, [...ftrl, '-np', String(np)], dir));
       for (const np of [1, 2]) results.push(await runCase('fm', `fm np ${np}`, [...fm, '-np', String(np)], dir));

@@ -173,6 +173,8 @@ export class Pipeline<T> implements AsyncIterable<T> {
   #started = false;
   #error: PipelineError | null = null;
   #cancelled: string | null = null;
+  /** #abort.signal.aborted, as a plain field: read once per item per stage (the getter costs more). */
+  #stopped = false;
   #settled: Promise<void> = Promise.resolve();
 
   private constructor(source: Iterable<unknown> | AsyncIterable<unknown>, name: string, sourceDepth: number) {
@@ -267,12 +269,11 @@ export class Pipeline<T> implements AsyncIterable<T> {
   }
 
   #stop(reason: string): void {
-    if (!this.#abort.signal.aborted) this.#abort.abort(new Error(reason));
+    if (!this.#stopped) {
+      this.#stopped = true;
+      this.#abort.abort(new Error(reason));
+    }
     for (const q of this.#queues) q.shut();
-  }
-
-  get #stopped(): boolean {
-    return this.#abort.signal.aborted;
   }
 
   async #runSource(): Promise<void> {
@@ -305,7 +306,45 @@ export class Pipeline<T> implements AsyncIterable<T> {
     }
   }
 
+  /**
+   * A stage of concurrency 1 (every stage of the PS trainers' step pipeline): take, call, hand
+   * on, with no race between input and running calls and no result wrappers per item.
+   */
+  async #runSerialStage(spec: StageSpec, st: StageStats, input: BoundedQueue, output: BoundedQueue): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!this.#stopped) {
+      const t0 = performance.now();
+      const item = await input.take();
+      const t1 = performance.now();
+      st.waitInMs += t1 - t0;
+      if (item === DONE) {
+        output.close();
+        return;
+      }
+      if (this.#stopped) return;
+      st.started++;
+      st.running++;
+      let value: unknown;
+      try {
+        value = spec.fn(item.value, { index: item.index, signal });
+        if (value instanceof Promise) value = await value;
+      } catch (err) {
+        this.#fail(spec.name, item.index, err);
+        return;
+      } finally {
+        st.running--;
+        st.busyMs += performance.now() - t1;
+      }
+      const t2 = performance.now();
+      const ok = await output.put({ index: item.index, value });
+      st.waitOutMs += performance.now() - t2;
+      if (!ok) return;
+      st.delivered++;
+    }
+  }
+
   async #runStage(spec: StageSpec, st: StageStats, input: BoundedQueue, output: BoundedQueue): Promise<void> {
+    if (spec.concurrency === 1) return this.#runSerialStage(spec, st, input, output);
     type Call = { index: number; result: Promise<{ ok: true; value: unknown } | { ok: false; err: unknown }> };
     const running: Call[] = [];
     let take: Promise<Item | typeof DONE> | null = null;

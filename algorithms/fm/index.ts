@@ -300,12 +300,13 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
           });
           return { ...batch, params };
         },
-        compute: (b) => (b ? { batch: b, grad: gradients(b) } : null),
-        // FM takes a pull that misses its own last push (one more asynchronous worker): not exclusive.
-        push: async (g) => {
-          await order.pushAndClock(false, () => [...(g ? [pushGrads(g.batch, g.grad)] : []), ctx.clock()]);
-          if (o.slowMs) await sleep(o.slowMs);
+        compute: (b) => {
+          const g = b ? { batch: b, grad: gradients(b) } : null;
+          // A straggler is slow in compute (pushes overlap: a sleep after one would not hold the next).
+          return o.slowMs ? sleep(o.slowMs).then(() => g) : g;
         },
+        // FM takes a pull that misses its own last push (one more asynchronous worker): not exclusive.
+        push: (g) => order.pushAndClock(false, () => [...(g ? [pushGrads(g.batch, g.grad)] : []), ctx.clock()]),
       },
       order,
       pipelineTimes!,

@@ -395,16 +395,16 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
           if (x.answer) applyPulled(x.answer, false);
           trainRows(x.lo, x.hi);
           const pushNow = (x.step + 1) % o.pushEvery === 0 || x.step === steps - 1;
-          return pushNow ? buildPush() : null;
-        },
-        push: async (m) => {
-          // Push and clock leave together; FTRL's pulls must not overlap a push (exclusive).
-          await order.pushAndClock(true, () => [...(m ? sendPush(m) : []), tables.clock()]);
+          const m = pushNow ? buildPush() : null;
+          // A straggler is slow in compute (pushes overlap: a sleep after one would not hold the next).
           if (o.slowMs && (slowEvery || slowRng.next() < slowProb)) {
             slowedSteps++;
-            await sleep(o.slowMs);
+            return sleep(o.slowMs).then(() => m);
           }
+          return m;
         },
+        // Push and clock leave together; FTRL's pulls must not overlap a push (exclusive).
+        push: (m) => order.pushAndClock(true, () => [...(m ? sendPush(m) : []), tables.clock()]),
       },
       order,
       pipelineTimes!,

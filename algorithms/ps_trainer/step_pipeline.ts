@@ -12,7 +12,10 @@
 // - With `exclusive` (FTRL, which adds back exactly the deltas an answer misses), no push is
 //   sent while a pull is in flight: a deferred pull cannot see a later push.
 // A push and the clock after it are sent back to back without waiting for the push's answer:
-// the server applies the push before it learns of the clock (same connection).
+// the server applies the push before it learns of the clock (same connection). Up to
+// PUSHES_IN_FLIGHT steps' pushes await their answers at once (a push is acknowledged once its
+// replica applied it too: a round trip more than a pull), so the next step's pull, which
+// waits only for the clock to be sent, does not wait for that acknowledgement either.
 // Worker recovery and server failover re-send requests out of this order: the trainers refuse
 // --pipeline with --max-restarts / --checkpoint / --resume.
 import { usageError } from '../../lib/cli_flags.js';
@@ -96,8 +99,12 @@ export interface StepStages<K, P, C> {
   keys(step: number): K;
   /** Pulls the keys (through PsRequestOrder.pull). */
   pull(k: K): Promise<P>;
-  /** Applies the answer and computes the step (in step order, one at a time). */
-  compute(p: P): C;
+  /**
+   * Applies the answer and computes the step (in step order, one at a time). A Promise only to
+   * stand for slow compute (the straggler benchmarks' sleep): pushes overlap, so a sleep there
+   * would not slow the steps down.
+   */
+  compute(p: P): C | Promise<C>;
   /** Pushes and clocks (through PsRequestOrder.pushAndClock). */
   push(c: C): Promise<void>;
 }
@@ -116,13 +123,16 @@ export interface PsTraffic {
   keysPushed: number;
 }
 
+/** Steps whose push (and clock) may await the servers' answer at once; they are sent in step order. */
+export const PUSHES_IN_FLIGHT = 2;
+
 /** Runs steps [first, steps) through the stages; adds each stage's times to `times`. */
 export async function runStepPipeline<K, P, C>(name: string, first: number, steps: number, s: StepStages<K, P, C>, order: PsRequestOrder, times: PipelineTimes): Promise<void> {
   const p = Pipeline.from(range(first, steps), { name, depth: 0 })
     .stage('keys', (step) => s.keys(step), { depth: 2 })
     .stage('pull', (k) => s.pull(k), { depth: 0 })
     .stage('compute', (x) => s.compute(x), { depth: 0 })
-    .stage('push', (c) => s.push(c), { depth: 0 });
+    .stage('push', (c) => s.push(c), { depth: 0, concurrency: PUSHES_IN_FLIGHT });
   try {
     for await (const _ of p) void _;
   } finally {

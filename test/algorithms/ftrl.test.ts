@@ -325,6 +325,9 @@ test('intermittent straggler sleeps on a seeded ~20% of minibatches', async (t) 
   t.true(a.slowedSteps > 0.12 * a.steps && a.slowedSteps < 0.28 * a.steps, `${a.slowedSteps} of ${a.steps}`);
   const every = await trainFtrl({ ...opts, straggler: 'every' }, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
   t.is(every.slowedSteps, every.steps);
+  // --pipeline: the same seeded draws, one per step in step order (the sleep is in the compute stage).
+  const piped = await trainFtrl({ ...opts, pipeline: true }, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  t.is(piped.slowedSteps, a.slowedSteps);
 });
 
 test('flags: defaults, bad values and unreadable files exit 2', async (t) => {
