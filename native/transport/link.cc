@@ -201,17 +201,16 @@ size_t Link::readSome(const OpDesc& op, int peer, void* data, size_t len, bool m
     failPeer(op, peer, "recv failed: " + errnoText(errno));
   }
   ShmRing& ring = p.shm->in();
-  for (int pass = 0; pass < 2; ++pass) {
-    const size_t n = ring.read(data, len);
-    if (n) {
-      wakeWaiter(peer, ring.control().writerWaiting);
-      return n;
-    }
-    if (pass == 0) drainControl(peer);
-    // Everything the peer wrote before it closed is in the ring by now (its head moved before
-    // its socket did), so a close only counts once the ring is empty: the second pass.
-    if (p.closing == Peer::Closing::kNone) return 0;
+  const size_t n = ring.read(data, len);
+  if (n) {
+    wakeWaiter(peer, ring.control().writerWaiting);
+    return n;
   }
+  // The TCP connection is read before every sleep (futexSleep, poll()), not on every empty
+  // read: a spinning or woken rank would pay a recv() per ring per pass. Everything the peer
+  // wrote before it closed was in the ring before its socket closed, so a close only counts
+  // once the ring is empty.
+  if (p.closing == Peer::Closing::kNone) return 0;
   raiseClosing(op, peer);
 }
 
@@ -590,6 +589,8 @@ Xfer* Link::futexTarget(Xfer* xfers, size_t n, const int* queuedBehind, bool que
 
 bool Link::futexSleep(const OpDesc& op, Xfer& x, int64_t sleepUs) {
   Peer& p = peers_[static_cast<size_t>(x.peer)];
+  drainControl(x.peer);  // a goodbye, abort or EOF there: the next pass raises it
+  if (p.closing != Peer::Closing::kNone) return true;
   auto& flag = x.isSend ? p.shm->out().control().writerWaiting : p.shm->in().control().readerWaiting;
   flag.store(kWaitOnFutex, std::memory_order_seq_cst);
   futexWord_.store(&flag, std::memory_order_seq_cst);
@@ -649,6 +650,12 @@ void Link::sendControl(FrameType type, const Error* reason) {
         writeAll(p.fd, frame.data(), frame.size(), Deadline(200), "control frame");
       } catch (const Error&) {
         // The peer is gone or stuck; it will learn from the half-close below.
+      }
+    }
+    if (p.shm) {
+      // A peer asleep on one of our rings' futexes reads its connection as soon as it wakes.
+      for (std::atomic<uint32_t>* flag : {&p.shm->out().control().readerWaiting, &p.shm->in().control().writerWaiting}) {
+        if (flag->load(std::memory_order_seq_cst) == kWaitOnFutex && flag->exchange(kNotWaiting) == kWaitOnFutex) futexWake(*flag);
       }
     }
     ::shutdown(p.fd, SHUT_WR);
