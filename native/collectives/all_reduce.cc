@@ -11,7 +11,7 @@ namespace collectives {
 void allReduce(Context& c, void* buf, size_t count) {
   if (c.size() == 1) return;
   if (c.useHierarchy()) return allReduceHierarchical(c, buf, count);
-  StepPlan small;  // recursive doubling (step_plan.cc: planSmallOp)
+  StepPlan small;  // recursive doubling or flat (step_plan.cc: planSmallOp)
   if (planSmallOp(c, small, transport::OpKind::kAllReduce, buf, count, -1)) return small.run(c);
   allReduceRing(c, buf, count);
 }

@@ -8,8 +8,8 @@ namespace shoal {
 namespace collectives {
 
 void barrier(Context& c) {
-  StepPlan plan;
-  planBarrier(c, plan);
+  StepPlan plan;  // dissemination, or the flat barrier (step_plan.cc: planSmallOp)
+  planSmallOp(c, plan, transport::OpKind::kBarrier, nullptr, 0, -1);
   plan.run(c);
 }
 

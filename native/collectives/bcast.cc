@@ -1,4 +1,5 @@
-// bcast dispatch: binomial tree for small messages, pipelined chain for large ones.
+// bcast dispatch: binomial tree (flat among 3-4 ranks, small_flat.cc) for small messages,
+// pipelined chain for large ones.
 //
 // Binomial tree: ranks renumbered relative to the root (v = (r - root) mod p); rank v
 // receives from v minus its lowest set bit, then sends to v + 2^k for each lower k.
@@ -15,7 +16,7 @@ namespace collectives {
 void bcast(Context& c, void* buf, size_t count, int root) {
   if (c.size() == 1) return;
   if (c.useHierarchy()) return bcastHierarchical(c, buf, count, root);
-  StepPlan small;  // binomial tree (step_plan.cc: planSmallOp)
+  StepPlan small;  // binomial tree or flat (step_plan.cc: planSmallOp)
   if (planSmallOp(c, small, transport::OpKind::kBcast, buf, count, root)) return small.run(c);
   bcastPipelinedChain(c, buf, count * c.elementBytes(), root);
 }

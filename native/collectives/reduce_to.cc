@@ -1,5 +1,6 @@
 // reduceTo (MPI_Reduce): the reduction lands in the root's buffer; other ranks' buffers are
-// left unchanged. Binomial tree for small messages, pipelined chain for large ones.
+// left unchanged. Binomial tree (flat among 3-4 ranks, small_flat.cc) for small messages,
+// pipelined chain for large ones.
 //
 // Binomial tree (v = (r - root) mod p): in round k a rank with bit k set sends its partial
 // result to v - 2^k and stops; otherwise it receives from v + 2^k (if it exists) and
@@ -23,7 +24,7 @@ void reduceTo(Context& c, void* buf, size_t count, int root) {
   const int p = c.size();
   if (p == 1) return;
   if (c.useHierarchy()) return reduceToHierarchical(c, buf, count, root);
-  StepPlan small;  // binomial tree (step_plan.cc: planSmallOp)
+  StepPlan small;  // binomial tree or flat (step_plan.cc: planSmallOp)
   if (planSmallOp(c, small, transport::OpKind::kReduceTo, buf, count, root)) return small.run(c);
   reduceToPipelinedChain(c, buf, count, root);
 }

@@ -24,9 +24,17 @@ bool StepPlan::advance(Context& c, Clock::time_point until, int spinUs) {
 
 bool smallAlgorithm(const Context& c, size_t bytes) { return bytes <= c.tuning.smallMessageBytes; }
 
+bool flatAlgorithm(const Context& c, size_t bytes) {
+  return c.size() >= 3 && c.size() <= kFlatMaxRanks && bytes <= kFlatMaxBytes && smallAlgorithm(c, bytes);
+}
+
 bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, size_t count, int root) {
   if (kind == transport::OpKind::kBarrier) {
-    planBarrier(c, plan);
+    if (flatAlgorithm(c, 0)) {
+      planBarrierFlat(c, plan);
+    } else {
+      planBarrier(c, plan);
+    }
     return true;
   }
   const bool planned = kind == transport::OpKind::kAllReduce || kind == transport::OpKind::kBcast || kind == transport::OpKind::kReduceTo;
@@ -34,6 +42,16 @@ bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, 
   if (c.size() == 1) return true;  // in place: nothing to exchange
   const size_t bytes = count * c.elementBytes();
   const bool small = smallAlgorithm(c, bytes);
+  if (flatAlgorithm(c, bytes)) {
+    if (kind == transport::OpKind::kAllReduce) {
+      planAllReduceFlat(c, plan, buf, count);
+    } else if (kind == transport::OpKind::kBcast) {
+      planBcastFlat(c, plan, buf, bytes, root);
+    } else {
+      planReduceToFlat(c, plan, buf, count, root);
+    }
+    return true;
+  }
   // Count 0 still exchanges (empty) frames, so a rank that disagrees on the count is caught.
   if (kind == transport::OpKind::kAllReduce && (small || count < static_cast<size_t>(c.size()))) {
     planAllReduceRecursiveDoubling(c, plan, buf, count);

@@ -1,6 +1,6 @@
 // StepPlan: a latency-optimal collective (recursive-doubling allReduce, binomial bcast and
-// reduceTo, the barrier) written down as its steps before a byte moves. The progress of every
-// step lives in the plan, not on a call stack, so the thread driving it may stop between two
+// reduceTo, the barrier, or their flat forms among 3-4 ranks) written down as its steps before
+// a byte moves. The progress of every step lives in the plan, not on a call stack, so the thread driving it may stop between two
 // polls and another thread may go on from there: the JS thread runs a small op itself for up
 // to a budget (no hand-off to the comm thread, no wake-up to return the result), and if the
 // peers are slower than that, the comm thread finishes the same plan (runtime/engine.cc).
@@ -50,6 +50,16 @@ void planAllReduceRecursiveDoubling(Context& c, StepPlan& plan, void* buf, size_
 void planBcastBinomialTree(Context& c, StepPlan& plan, void* buf, size_t bytes, int root);
 void planReduceToBinomialTree(Context& c, StepPlan& plan, void* buf, size_t count, int root);
 void planBarrier(Context& c, StepPlan& plan);
+// True when the flat (one-hop, star around the root) plans below replace those: 3 to
+// kFlatMaxRanks ranks and at most kFlatMaxBytes (small_flat.cc says why). Two ranks keep the
+// one-exchange plans; more ranks would make the root's p - 1 messages the critical path.
+constexpr int kFlatMaxRanks = 4;
+constexpr size_t kFlatMaxBytes = 8 << 10;
+bool flatAlgorithm(const Context& c, size_t bytes);
+void planAllReduceFlat(Context& c, StepPlan& plan, void* buf, size_t count);
+void planBcastFlat(Context& c, StepPlan& plan, void* buf, size_t bytes, int root);
+void planReduceToFlat(Context& c, StepPlan& plan, void* buf, size_t count, int root);
+void planBarrierFlat(Context& c, StepPlan& plan);
 // The plan `kind` takes for this op when it takes one (smallAlgorithm(), no hierarchy): the
 // one place that picks the small algorithms, for the comm thread's dispatchers (all_reduce.cc,
 // bcast.cc, reduce_to.cc) and the calling thread's runHere alike. False: the op takes a

@@ -143,6 +143,7 @@ void Engine::abort(const Status& why, bool tellPeers) {
   }
   const uint64_t one = 1;
   if (wakeFd_ >= 0) (void)!::write(wakeFd_, &one, sizeof(one));
+  link_.interrupt();
   cv_.notify_all();
 }
 
@@ -387,6 +388,8 @@ void Engine::connectMesh(Op& op) {
   for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));
   const int localRanks = static_cast<int>(std::count(topology.hostOf.begin(), topology.hostOf.end(), topology.hostOf[static_cast<size_t>(rank)]));
   oversubscribed_ = localRanks > cpus_;
+  // Oversubscribed, the comm thread does not spin on the peers either (see runHere).
+  if (oversubscribed_) link_.setSpinUs(0);
   {
     std::lock_guard<std::mutex> lock(transportsMutex_);
     transports_ = std::move(kinds);

@@ -36,10 +36,19 @@ std::string readAbortMessage(int fd, const FrameHeader& h) {
 
 // Dekker-style: the side that moved head/tail looks at the other side's waiting flag only
 // after a full fence, and the sleeper re-checks the ring after raising its flag (Link::run).
-bool takeWaiter(std::atomic<uint32_t>& waiting) {
+// Returns how the other side sleeps (WaitMode), and clears the flag so only one wakes it.
+uint32_t takeWaiter(std::atomic<uint32_t>& waiting) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  return waiting.load(std::memory_order_relaxed) != 0 && waiting.exchange(0) != 0;
+  if (waiting.load(std::memory_order_relaxed) == kNotWaiting) return kNotWaiting;
+  return waiting.exchange(kNotWaiting);
 }
+
+// How long a wait on a single shared-memory ring sleeps on its futex before it falls back to
+// poll() on the sockets. The futex sees neither a bystander's hang-up nor the engine's wake
+// fd, so it is kept short: a dead peer is still noticed within this much of the usual bound
+// (the waited-for peer at each futex timeout, through its connection's EOF), and an abort
+// from another thread wakes it at once (Link::interrupt).
+constexpr int64_t kFutexWindowUs = 10000;
 }  // namespace
 
 std::string describeOp(OpKind kind, DType dtype, ReduceOp op, int root, uint64_t count) {
@@ -166,7 +175,12 @@ size_t Link::writeSome(const OpDesc& op, int peer, const void* data, size_t len,
   size_t n = ring.write(data, len);
   if (n == len && moreLen) n += ring.write(more, moreLen);
   if (n) {
-    if (takeWaiter(ring.control().readerWaiting)) sendWake(peer);
+    // The wake-up waits until this pass has written to every peer (flushWakes): a woken peer
+    // may take this core at once, and the other peers' data should be out before it does.
+    if (!p.wakePending) {
+      p.wakePending = true;
+      pendingWakes_.push_back(peer);
+    }
     return n;
   }
   drainControl(peer);  // full: is the reader still there?
@@ -187,17 +201,16 @@ size_t Link::readSome(const OpDesc& op, int peer, void* data, size_t len, bool m
     failPeer(op, peer, "recv failed: " + errnoText(errno));
   }
   ShmRing& ring = p.shm->in();
-  for (int pass = 0; pass < 2; ++pass) {
-    const size_t n = ring.read(data, len);
-    if (n) {
-      if (takeWaiter(ring.control().writerWaiting)) sendWake(peer);
-      return n;
-    }
-    if (pass == 0) drainControl(peer);
-    // Everything the peer wrote before it closed is in the ring by now (its head moved before
-    // its socket did), so a close only counts once the ring is empty: the second pass.
-    if (p.closing == Peer::Closing::kNone) return 0;
+  const size_t n = ring.read(data, len);
+  if (n) {
+    wakeWaiter(peer, ring.control().writerWaiting);
+    return n;
   }
+  // The TCP connection is read before every sleep (futexSleep, poll()), not on every empty
+  // read: a spinning or woken rank would pay a recv() per ring per pass. Everything the peer
+  // wrote before it closed was in the ring before its socket closed, so a close only counts
+  // once the ring is empty.
+  if (p.closing == Peer::Closing::kNone) return 0;
   raiseClosing(op, peer);
 }
 
@@ -238,6 +251,31 @@ void Link::raiseClosing(const OpDesc& op, int peer) {
       throw Error(ErrorCode::kIo, "rank " + std::to_string(peer) + " " + p.closingText + " during " + where(op), peer);
     default: failPeer(op, peer, p.closingText);
   }
+}
+
+void Link::wakeWaiter(int peer, std::atomic<uint32_t>& waiting) {
+  const uint32_t mode = takeWaiter(waiting);
+  if (mode == kWaitOnFutex) {
+    futexWake(waiting);
+  } else if (mode == kWaitInPoll) {
+    sendWake(peer);
+  }
+}
+
+void Link::flushWakes() {
+  for (int peer : pendingWakes_) {
+    Peer& p = peers_[static_cast<size_t>(peer)];
+    p.wakePending = false;
+    if (p.shm) wakeWaiter(peer, p.shm->out().control().readerWaiting);
+  }
+  pendingWakes_.clear();
+}
+
+void Link::interrupt() {
+  std::atomic<uint32_t>* word = futexWord_.load(std::memory_order_seq_cst);
+  if (!word) return;
+  // Clearing the flag first makes a futex_wait that has not started yet return at once.
+  if (word->exchange(kNotWaiting) == kWaitOnFutex) futexWake(*word);
 }
 
 void Link::sendWake(int peer) {
@@ -418,6 +456,7 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
       progressed |= x.isSend ? progressSend(op, x) : progressRecv(op, x);
       if (!x.complete) allDone = false;
     }
+    flushWakes();
     if (allDone) return true;
     if (aborted_->load(std::memory_order_acquire)) {
       throw Error(abortStatus_.code, abortStatus_.message, abortStatus_.peer);
@@ -444,6 +483,20 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
       }
       throw Error(ErrorCode::kTimeout, s.str(), culprit);
     }
+    // Shared-memory rings to wait for, and not waiting long yet: sleep on one ring's flag,
+    // which the peer wakes with one FUTEX_WAKE (no wake frame, no poll() over every connection).
+    if (Xfer* sole = futexTarget(xfers, n, queuedBehind, queued)) {
+      const int64_t waitedUs = std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count();
+      if (waitedUs < kFutexWindowUs) {
+        int64_t sleepUs = std::min<int64_t>(kFutexWindowUs - waitedUs, int64_t{deadline.remainingMs(1000)} * 1000);
+        if (until != Clock::time_point::max()) {
+          sleepUs = std::min<int64_t>(sleepUs, std::chrono::duration_cast<std::chrono::microseconds>(until - now).count());
+        }
+        // Without progress lastProgress stays: past the window, the poll() path below takes over.
+        if (futexSleep(op, *sole, sleepUs)) lastProgress = Clock::now();
+        continue;
+      }
+    }
     // Shared-memory peers wake us over their TCP connection once they see our flag; data
     // may have moved before the flag went up, so look once more after raising it.
     if (armShmWaits(op, xfers, n, true)) {
@@ -451,6 +504,7 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
       for (size_t i = 0; i < n; ++i) {
         if (!xfers[i].complete && !waiting(i)) moved |= xfers[i].isSend ? progressSend(op, xfers[i]) : progressRecv(op, xfers[i]);
       }
+      flushWakes();
       if (moved) {
         armShmWaits(op, xfers, n, false);
         lastProgress = Clock::now();
@@ -506,6 +560,57 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
   }
 }
 
+Xfer* Link::futexTarget(Xfer* xfers, size_t n, const int* queuedBehind, bool queued) {
+  Xfer* firstRecv = nullptr;
+  Xfer* send = nullptr;
+  size_t waited = 0;
+  for (size_t i = 0; i < n; ++i) {
+    Xfer& x = xfers[i];
+    if (x.complete || (queued && queuedBehind[i] >= 0 && !xfers[queuedBehind[i]].complete)) continue;
+    // A send waiting only for its own data (Xfer::available) moves when this thread's
+    // receives do; it needs no wake-up of its own.
+    if (x.isSend && x.available && x.started && x.headerDone == kHeaderBytes && x.done >= std::min(*x.available, x.frameEnd)) continue;
+    const Peer& p = peers_[static_cast<size_t>(x.peer)];
+    if (!p.shm || p.closing != Peer::Closing::kNone) return nullptr;
+    ++waited;
+    if (x.isSend) {
+      send = &x;
+    } else if (!firstRecv) {
+      firstRecv = &x;
+    }
+  }
+  // Only receives left: sleeping until the first one moves is enough, since the other peers
+  // need nothing from us to write theirs (a full ring's writer waits for our next pass).
+  if (!send) return firstRecv;
+  // A send that waits for ring space: only alone, or two ranks sending to each other would
+  // sleep on their send flags while neither reads.
+  return waited == 1 ? send : nullptr;
+}
+
+bool Link::futexSleep(const OpDesc& op, Xfer& x, int64_t sleepUs) {
+  Peer& p = peers_[static_cast<size_t>(x.peer)];
+  drainControl(x.peer);  // a goodbye, abort or EOF there: the next pass raises it
+  if (p.closing != Peer::Closing::kNone) return true;
+  auto& flag = x.isSend ? p.shm->out().control().writerWaiting : p.shm->in().control().readerWaiting;
+  flag.store(kWaitOnFutex, std::memory_order_seq_cst);
+  futexWord_.store(&flag, std::memory_order_seq_cst);
+  struct Disarm {
+    Link* link;
+    std::atomic<uint32_t>& flag;
+    ~Disarm() {
+      link->futexWord_.store(nullptr, std::memory_order_seq_cst);
+      flag.store(kNotWaiting, std::memory_order_seq_cst);
+    }
+  } disarm{this, flag};
+  // The peer may have moved the ring, or an abort may have come, before the flag went up.
+  if (aborted_->load(std::memory_order_seq_cst)) return false;
+  const bool moved = x.isSend ? progressSend(op, x) : progressRecv(op, x);
+  flushWakes();
+  if (moved) return true;
+  futexWait(flag, kWaitOnFutex, sleepUs);
+  return false;
+}
+
 bool Link::armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm) {
   bool any = false;
   for (size_t i = 0; i < n; ++i) {
@@ -514,7 +619,7 @@ bool Link::armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm) {
     if (!p.shm || (arm && x.complete)) continue;
     if (arm && p.closing != Peer::Closing::kNone && (x.isSend || p.shm->in().readable() == 0)) raiseClosing(op, x.peer);
     auto& flag = x.isSend ? p.shm->out().control().writerWaiting : p.shm->in().control().readerWaiting;
-    flag.store(arm ? 1 : 0, std::memory_order_seq_cst);
+    flag.store(arm ? kWaitInPoll : kNotWaiting, std::memory_order_seq_cst);
     any = true;
   }
   return any;
@@ -545,6 +650,12 @@ void Link::sendControl(FrameType type, const Error* reason) {
         writeAll(p.fd, frame.data(), frame.size(), Deadline(200), "control frame");
       } catch (const Error&) {
         // The peer is gone or stuck; it will learn from the half-close below.
+      }
+    }
+    if (p.shm) {
+      // A peer asleep on one of our rings' futexes reads its connection as soon as it wakes.
+      for (std::atomic<uint32_t>* flag : {&p.shm->out().control().readerWaiting, &p.shm->in().control().writerWaiting}) {
+        if (flag->load(std::memory_order_seq_cst) == kWaitOnFutex && flag->exchange(kNotWaiting) == kWaitOnFutex) futexWake(*flag);
       }
     }
     ::shutdown(p.fd, SHUT_WR);

@@ -7,9 +7,10 @@
 // reads and writes resume where they stopped, a receive may hand finished segments to a
 // callback (so reduction overlaps the rest of the transfer), and a send may be limited to
 // bytes that are already available (so a chain can forward a segment while receiving the
-// next). The loop spins briefly before it sleeps in poll(), because a wake-up costs more
-// than a small collective. It watches every other peer for a hang-up too, so a rank that
-// dies is noticed even while we wait on someone else.
+// next). The loop spins briefly before it sleeps, because a wake-up costs more than a small
+// collective. A short wait on one shared-memory peer sleeps on a futex in the shared segment;
+// otherwise it sleeps in poll(), which watches every other peer for a hang-up too, so a rank
+// that dies is noticed even while we wait on someone else.
 #pragma once
 
 #include <atomic>
@@ -91,6 +92,7 @@ struct Peer {
   std::string address;       // host:port, for messages
   bool hangupPending = false;// peer closed after sending data we have not read yet
   bool midFrame = false;     // we stopped sending in the middle of a frame (no abort frame possible)
+  bool wakePending = false;  // shared memory: we wrote to its ring, flushWakes() wakes it if it sleeps
 
   // Same-host peers: data frames go through shared memory; the TCP connection (fd) then
   // carries only wake, abort and goodbye frames, read as they come into `control`.
@@ -130,6 +132,13 @@ class Link {
   void sendGoodbyeToAll();
   void closeAll();
 
+  // The default of run()'s spin before it sleeps (the owning thread only, between ops).
+  void setSpinUs(int spinUs) { spinUs_ = spinUs; }
+
+  // Wakes run() from another thread if it sleeps on a shared-memory futex (after an abort;
+  // a sleep in poll() is woken through the engine's wake fd instead).
+  void interrupt();
+
   // Raised by run() when the engine was aborted from outside (set before waking us).
   void setAbortStatus(const Status& s) { abortStatus_ = s; }
 
@@ -143,6 +152,17 @@ class Link {
   void drainControl(int peer);
   [[noreturn]] void raiseClosing(const OpDesc& op, int peer);
   void sendWake(int peer);
+  // After moving a ring: wake the peer if it sleeps on it, the way its flag says.
+  void wakeWaiter(int peer, std::atomic<uint32_t>& waiting);
+  // Wakes the readers of the rings this pass wrote to (writeSome defers them to here).
+  void flushWakes();
+  // The xfer whose ring run() may sleep on with a futex: the first receive left when only
+  // shared-memory receives are left, or a lone shared-memory send; null otherwise (a TCP
+  // peer, or sends and receives both pending: only poll() can watch those).
+  Xfer* futexTarget(Xfer* xfers, size_t n, const int* queuedBehind, bool queued);
+  // Sleeps up to sleepUs on x's ring flag until the peer moves that ring (or an interrupt).
+  // True if x moved before it went to sleep.
+  bool futexSleep(const OpDesc& op, Xfer& x, int64_t sleepUs);
   // Before sleeping: ask shared-memory peers to wake us; true if something moved meanwhile.
   bool armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm);
   // queuedBehind[i]: the xfer listed before i with the same peer and direction, or -1.
@@ -168,6 +188,8 @@ class Link {
   int wakeFd_;
   Status abortStatus_;
   std::vector<Peer> peers_;
+  std::atomic<std::atomic<uint32_t>*> futexWord_{nullptr};  // the flag futexSleep waits on
+  std::vector<int> pendingWakes_;                            // peers with Peer::wakePending
 };
 
 }  // namespace transport

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +48,16 @@ void* mapShared(int fd, size_t bytes, const std::string& name) {
   return p;
 }
 }  // namespace
+
+void futexWait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeoutUs) {
+  if (timeoutUs <= 0) return;
+  const timespec ts{static_cast<time_t>(timeoutUs / 1000000), static_cast<long>(timeoutUs % 1000000) * 1000};
+  (void)syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+
+void futexWake(std::atomic<uint32_t>& word) {
+  (void)syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
 
 size_t ShmRing::write(const void* src, size_t len) {
   const uint64_t head = c_->head.load(std::memory_order_relaxed);

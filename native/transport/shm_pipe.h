@@ -5,9 +5,11 @@
 //
 // The Link sends exactly the frames it would send over TCP through it (48-byte header then
 // payload), so every header check works unchanged. The TCP connection stays open beside it
-// for liveness, abort/goodbye frames and wake-ups: a side that runs out of data or space
-// sets its "waiting" flag and sleeps in poll() on that socket; the other side sees the flag
-// after it moves the head or tail and sends a wake frame (Link).
+// for liveness, abort/goodbye frames and long waits. A side that runs out of data or space
+// sets its "waiting" flag and sleeps; the other side sees the flag after it moves the head or
+// tail and wakes it. A short wait on one ring sleeps on the flag itself (a futex word in the
+// shared mapping: one system call on each side); a longer one, or one on several peers, sleeps
+// in poll() on the sockets and is woken by a wake frame (Link).
 //
 // Setup (runtime/transport_select.cc): the lower rank creates the segment under an unguessable
 // name with mode 0600 and tells the name and a cookie to the peer over the authenticated TCP
@@ -31,13 +33,26 @@ struct alignas(64) RingControl {
   char pad0[56];
   std::atomic<uint64_t> tail{0};  // bytes ever read (reader)
   char pad1[56];
-  std::atomic<uint32_t> readerWaiting{0};  // reader sleeps until head moves
+  std::atomic<uint32_t> readerWaiting{0};  // reader sleeps until head moves (a WaitMode)
   char pad2[60];
-  std::atomic<uint32_t> writerWaiting{0};  // writer sleeps until tail moves
+  std::atomic<uint32_t> writerWaiting{0};  // writer sleeps until tail moves (a WaitMode)
   char pad3[60];
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "shared counters must be lock-free");
 static_assert(sizeof(RingControl) == 256, "RingControl layout");
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a waiting flag is a futex word");
+
+// How a side sleeps, stored in its waiting flag so the other side knows how to wake it.
+enum WaitMode : uint32_t {
+  kNotWaiting = 0,
+  kWaitInPoll = 1,   // in poll() on the TCP connection: send a wake frame
+  kWaitOnFutex = 2,  // in futex_wait on the flag: FUTEX_WAKE it
+};
+// futex_wait on a flag in the shared mapping (no FUTEX_PRIVATE_FLAG: the peer process wakes
+// it) while it still holds `expected`, for at most timeoutUs. Returns on wake, timeout,
+// signal or a changed value; the caller looks at the rings again either way.
+void futexWait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeoutUs);
+void futexWake(std::atomic<uint32_t>& word);
 
 // A view of one direction inside the mapping.
 class ShmRing {
