@@ -67,7 +67,8 @@ namespace {
 // of entries of one feature (u1's user block in row order: the file is sorted by user), the
 // sums stay in registers. Layout per feature: Gram row a (sum h_a h_c, c <= a) in
 // roundUp(a + 1) slots, so a row is hs_a times the first vectors of h; then sum h_a e and
-// sum h_a, roundUp(W) slots each. Padding slots add exact zeros.
+// sum h_a, roundUp(W) slots each. Padding slots sum terms of the upper triangle or exact zeros
+// (h is zero past W), bounded like the others and never read.
 template <size_t L>
 struct Lanes {
   typedef double D __attribute__((vector_size(L * sizeof(double))));
@@ -88,10 +89,11 @@ struct Lanes {
 };
 
 // A step's exact sums per block feature in the padded layout of Lanes<L>: wrapping sums of
-// the rounded terms' bit patterns (kept between calls: zeroing is cheaper than allocating) and
-// the count of terms in them (at most 2 * kRun: then they move into 128-bit totals, for the
-// few features with that many entries). Plain uint64 storage: vectors are added to it with
-// memcpy (unaligned moves, no aliasing question).
+// the rounded terms' bit patterns (one buffer per thread, as large as the largest step's sums
+// so far, zeroed per call: cheaper than allocating) and the count of terms in them (at most
+// 2 * kRun: then they move into 128-bit totals, for the few features with that many
+// entries). Plain uint64 storage: vectors are added to it with memcpy (unaligned moves, no
+// aliasing question).
 template <size_t L>
 class PaddedSums {
  public:
