@@ -317,18 +317,28 @@ async function sweep(
     const mean = (s.alpha * (se + theta * s2) + lambda * mu) / prec;
     return mcmc ? mean + rng.normal() / Math.sqrt(prec) : mean;
   };
-  /** Normal-Gamma draw of (lambda, mu) given every feature's parameter at `offset` (w: 0, v_.f: 1 + f). */
-  const drawHyper = (it: number, which: number, offset: number, mu: number): [number, number] => {
-    let ss = BETA0 * (mu - MU0) * (mu - MU0) + GAMMA0;
-    let sum = 0;
+  /**
+   * Normal-Gamma draws of (lambda, mu) of w (coordinate 0) and of each v_.f (1 + f) given every
+   * feature's parameters, in that order, from one pass over them (each coordinate's sums still
+   * run in feature order). mu holds the current means and receives the new ones.
+   */
+  const hyperSs = new Float64Array(stride);
+  const hyperSum = new Float64Array(stride);
+  const drawHypers = (it: number, lambdaOut: Float64Array, muInOut: Float64Array): void => {
+    for (let c = 0; c < stride; c++) hyperSs[c] = BETA0 * (muInOut[c]! - MU0) * (muInOut[c]! - MU0) + GAMMA0;
+    hyperSum.fill(0);
     for (let g = 0; g < G; g++) {
-      const x = params[g * stride + offset]!;
-      ss += (x - mu) * (x - mu);
-      sum += x;
+      for (let c = 0; c < stride; c++) {
+        const x = params[g * stride + c]!;
+        hyperSs[c] = hyperSs[c]! + (x - muInOut[c]!) * (x - muInOut[c]!);
+        hyperSum[c] = hyperSum[c]! + x;
+      }
     }
-    const lambda = rng.reset(STREAM.hyper, it, which).gamma((ALPHA0 + G + 1) / 2, ss / 2);
-    const muNew = (sum + BETA0 * MU0) / (G + BETA0) + rng.normal() / Math.sqrt((G + BETA0) * lambda);
-    return [lambda, muNew];
+    for (let c = 0; c < stride; c++) {
+      const lambda = rng.reset(STREAM.hyper, it, 1 + c).gamma((ALPHA0 + G + 1) / 2, hyperSs[c]! / 2);
+      lambdaOut[c] = lambda;
+      muInOut[c] = (hyperSum[c]! + BETA0 * MU0) / (G + BETA0) + rng.normal() / Math.sqrt((G + BETA0) * lambda);
+    }
   };
   /** This rank's exact sums of step i (after the residual sums for the first) into its buffer. */
   const stepStats = (i: number, it: number): void => {
@@ -374,8 +384,12 @@ async function sweep(
 
     // Hyper-parameters from the replicated parameters (no exchange): every rank draws the same.
     if (mcmc) {
-      [s.lambdaW, s.muW] = drawHyper(it, 1, 0, s.muW);
-      for (let f = 0; f < k; f++) [s.lambdaV[f], s.muV[f]] = drawHyper(it, 2 + f, 1 + f, s.muV[f]!);
+      mu[0] = s.muW;
+      mu.set(s.muV, 1);
+      drawHypers(it, lambda, mu);
+      [s.lambdaW, s.muW] = [lambda[0]!, mu[0]!];
+      s.lambdaV.set(lambda.subarray(1));
+      s.muV.set(mu.subarray(1));
     }
     lambda[0] = s.lambdaW;
     mu[0] = s.muW;

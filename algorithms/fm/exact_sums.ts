@@ -50,16 +50,19 @@ export class ExactSums {
   /**
    * Sums the limbs of every rank (each rank normalized first, so no limb reaches 2^53 below 2^27
    * ranks). `normalized`: the limbs already are (the native kernels write them so), which skips
-   * a pass over them.
+   * a pass over them. The summed limbs are not normalized again: value() reads any pair exactly
+   * (below), and the solvers rewrite the limbs before adding to them.
    */
   async allReduce(comm: Collective, normalized = false): Promise<void> {
     if (!normalized) this.normalize();
     if (comm.size === 1) return;
     await comm.allReduce(this.limbs, { op: 'sum' });
-    this.normalize();
   }
 
-  /** Sum i as a double (after allReduce: the same bits on every rank for every split). */
+  /**
+   * Sum i as a double, the same bits on every rank for every split: high * 2^-6 and low * 2^-32
+   * are exact, so their sum is the exact total rounded once, whichever pair of limbs holds it.
+   */
   value(i: number): number {
     return this.limbs[i]! * HIGH_UNIT + this.limbs[this.count + i]! / SCALE;
   }

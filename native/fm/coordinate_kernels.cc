@@ -33,17 +33,24 @@ inline uint64_t roundedBits(double scaled) {
   return u;
 }
 
-// Each term is an integer below 2^51, so an int64 takes 2^12 of them without overflow; every
-// kFlushEvery terms per sum the partial sums go into 128-bit totals.
-constexpr uint32_t kFlushEvery = 2048;
+// Each term is an integer below 2^51, so an int64 holds the sum of 2^12 of them: a run of a
+// feature's entries is at most kRun long, and a feature's int64 sums move into 128-bit totals
+// before they could hold more than 2 * kRun terms.
+constexpr size_t kRun = 2048;
 
 // acc = high * 2^26 + low with low in [0, 2^26): an arithmetic shift floors (a 128-bit
-// division is a libgcc call, once per sum per feature).
+// division is a libgcc call; features that never flushed take the int64 path).
 void writeLimbs(__int128 acc, double* high, double* low) {
   const __int128 h = acc >> 26;
   const __int128 l = acc - h * kLimb;
   *high = static_cast<double>(h);
   *low = static_cast<double>(l);
+}
+
+void writeLimbs(int64_t acc, double* high, double* low) {
+  const int64_t h = acc >> 26;
+  *high = static_cast<double>(h);
+  *low = static_cast<double>(acc - h * (int64_t{1} << 26));
 }
 
 }  // namespace
@@ -52,31 +59,94 @@ size_t stepSums(size_t width, bool withOnes) { return width * (width + 1) / 2 + 
 
 namespace {
 
-// A step's exact sums, per block feature: raw wrapping sums of the bit patterns and the count
-// of terms since the last flush; a feature that reaches kFlushEvery terms moves its partial
-// sums into 128-bit totals, allocated for the few features that need them.
-class BlockAccs {
- public:
-  BlockAccs(size_t features, size_t perFeature)
-      : perFeature_(perFeature), raw_(features * perFeature, 0), pending_(features, 0), slot_(features, -1) {}
+// The per-entry helpers inline into the pass (vector arguments never cross a call).
+#define SHOAL_FM_ALWAYS_INLINE inline __attribute__((always_inline))
 
-  uint64_t* raw(size_t b) { return raw_.data() + b * perFeature_; }
+// The statistics pass adds an entry's terms as vectors of L doubles (GCC vector extensions;
+// the same IEEE multiplications and additions as one at a time, so the same bits). Over a run
+// of entries of one feature (u1's user block in row order: the file is sorted by user), the
+// sums stay in registers. Layout per feature: Gram row a (sum h_a h_c, c <= a) in
+// roundUp(a + 1) slots, so a row is hs_a times the first vectors of h; then sum h_a e and
+// sum h_a, roundUp(W) slots each. Padding slots sum terms of the upper triangle or exact zeros
+// (h is zero past W), bounded like the others and never read.
+template <size_t L>
+struct Lanes {
+  typedef double D __attribute__((vector_size(L * sizeof(double))));
+  typedef uint64_t U __attribute__((vector_size(L * sizeof(uint64_t))));
 
-  // Call after the terms of one entry of feature b were added.
-  void termAdded(size_t b) {
-    if (++pending_[b] == kFlushEvery) flush(b);
+  static constexpr size_t roundUp(size_t n) { return (n + L - 1) / L * L; }
+
+  template <size_t... I>
+  static SHOAL_FM_ALWAYS_INLINE D pack(const double* x, std::index_sequence<I...>) {
+    return D{x[I]...};
   }
 
-  // Every feature's sums into out (feature b's sum s at b * perFeature + s).
-  void write(const SumsView& out) const {
-    for (size_t b = 0; b < pending_.size(); b++) {
-      const uint64_t* r = raw_.data() + b * perFeature_;
-      const uint64_t bias = static_cast<uint64_t>(pending_[b]) * kMagicBits;
-      const __int128* t = slot_[b] < 0 ? nullptr : totals_.data() + static_cast<size_t>(slot_[b]) * perFeature_;
-      for (size_t s = 0; s < perFeature_; s++) {
-        const __int128 sum = static_cast<int64_t>(r[s] - bias) + (t ? t[s] : 0);
-        const size_t at = out.first + b * perFeature_ + s;
-        writeLimbs(sum, &out.limbs[at], &out.limbs[out.count + at]);
+  static constexpr size_t gramRowStart(size_t a) {
+    size_t s = 0;
+    for (size_t b = 0; b < a; b++) s += roundUp(b + 1);
+    return s;
+  }
+};
+
+// A step's exact sums per block feature in the padded layout of Lanes<L>: wrapping sums of
+// the rounded terms' bit patterns (one buffer per thread, as large as the largest step's sums
+// so far, zeroed per call: cheaper than allocating) and the count of terms in them (at most
+// 2 * kRun: then they move into 128-bit totals, for the few features with that many
+// entries). Plain uint64 storage: vectors are added to it with memcpy (unaligned moves, no
+// aliasing question).
+template <size_t L>
+class PaddedSums {
+ public:
+  typedef typename Lanes<L>::U U;
+
+  PaddedSums(size_t features, size_t width) : width_(width), slots_(Lanes<L>::gramRowStart(width) + 2 * Lanes<L>::roundUp(width)), terms_(features, 0), slot_(features, -1) {
+    static thread_local std::vector<uint64_t> scratch;
+    const size_t n = features * slots_;
+    if (scratch.size() < n) scratch.resize(n);
+    std::memset(scratch.data(), 0, n * sizeof(uint64_t));
+    raw_ = scratch.data();
+  }
+
+  // Feature b's sums, to add one entry's terms to.
+  SHOAL_FM_ALWAYS_INLINE uint64_t* one(size_t b) {
+    if (terms_[b] + 1 > 2 * kRun) flush(b);
+    terms_[b]++;
+    return raw_ + b * slots_;
+  }
+
+  // Adds a run of `terms` terms of feature b (the first `vectors` vectors of the layout).
+  SHOAL_FM_ALWAYS_INLINE void add(size_t b, size_t terms, const U* run, size_t vectors) {
+    if (terms_[b] + terms > 2 * kRun) flush(b);
+    terms_[b] += static_cast<uint32_t>(terms);
+    uint64_t* r = raw_ + b * slots_;
+    for (size_t j = 0; j < vectors; j++) {
+      U m;
+      std::memcpy(&m, r + j * L, sizeof m);
+      m += run[j];
+      std::memcpy(r + j * L, &m, sizeof m);
+    }
+  }
+
+  // Every feature's sums into out, in stepSums' layout (feature b's sum s at b * perFeature + s).
+  void write(const SumsView& out, bool withOnes) const {
+    const size_t perFeature = stepSums(width_, withOnes);
+    const size_t tri = width_ * (width_ + 1) / 2;
+    std::vector<uint32_t> from(perFeature);
+    for (size_t a = 0; a < width_; a++) {
+      for (size_t c = 0; c <= a; c++) from[a * (a + 1) / 2 + c] = static_cast<uint32_t>(Lanes<L>::gramRowStart(a) + c);
+      from[tri + a] = static_cast<uint32_t>(Lanes<L>::gramRowStart(width_) + a);
+      if (withOnes) from[tri + width_ + a] = static_cast<uint32_t>(Lanes<L>::gramRowStart(width_) + Lanes<L>::roundUp(width_) + a);
+    }
+    for (size_t b = 0; b < terms_.size(); b++) {
+      const uint64_t* r = raw_ + b * slots_;
+      const uint64_t bias = static_cast<uint64_t>(terms_[b]) * kMagicBits;
+      double* high = out.limbs + out.first + b * perFeature;
+      double* low = high + out.count;
+      if (slot_[b] < 0) {
+        for (size_t s = 0; s < perFeature; s++) writeLimbs(static_cast<int64_t>(r[from[s]] - bias), high + s, low + s);
+      } else {
+        const __int128* t = totals_.data() + static_cast<size_t>(slot_[b]) * slots_;
+        for (size_t s = 0; s < perFeature; s++) writeLimbs(static_cast<int64_t>(r[from[s]] - bias) + t[from[s]], high + s, low + s);
       }
     }
   }
@@ -84,78 +154,135 @@ class BlockAccs {
  private:
   void flush(size_t b) {
     if (slot_[b] < 0) {
-      slot_[b] = static_cast<int32_t>(totals_.size() / perFeature_);
-      totals_.resize(totals_.size() + perFeature_, 0);
+      slot_[b] = static_cast<int32_t>(totals_.size() / slots_);
+      totals_.resize(totals_.size() + slots_, 0);
     }
-    __int128* t = totals_.data() + static_cast<size_t>(slot_[b]) * perFeature_;
-    uint64_t* r = raw(b);
-    const uint64_t bias = static_cast<uint64_t>(pending_[b]) * kMagicBits;
-    for (size_t s = 0; s < perFeature_; s++) {
-      t[s] += static_cast<int64_t>(r[s] - bias);
-      r[s] = 0;
-    }
-    pending_[b] = 0;
+    __int128* t = totals_.data() + static_cast<size_t>(slot_[b]) * slots_;
+    uint64_t* r = raw_ + b * slots_;
+    const uint64_t bias = static_cast<uint64_t>(terms_[b]) * kMagicBits;
+    for (size_t s = 0; s < slots_; s++) t[s] += static_cast<int64_t>(r[s] - bias), r[s] = 0;
+    terms_[b] = 0;
   }
 
-  size_t perFeature_;
-  std::vector<uint64_t> raw_;
-  std::vector<uint32_t> pending_;
+  size_t width_;
+  size_t slots_;
+  uint64_t* raw_ = nullptr;
+  std::vector<uint32_t> terms_;
   std::vector<int32_t> slot_;
   std::vector<__int128> totals_;
 };
 
-// The statistics pass for a step of width W (a compile-time constant: the Gram triangle's
-// loops unroll and vectorize); HasW: the step starts at coordinate 0 (w, whose h is x). Rows
-// in order, so q and the residuals stream; the accumulators (a few hundred bytes per feature)
-// are the random accesses.
-template <size_t W, bool HasW>
-long statsFixed(const BlockEntries& be, const Step& s, const double* params, const double* q, const double* resid, SumsView out) {
-  constexpr size_t kTri = W * (W + 1) / 2;
+template <size_t L>
+struct InRegisters {
+  typename Lanes<L>::U* acc;
+  SHOAL_FM_ALWAYS_INLINE void add(size_t j, typename Lanes<L>::U terms) const { acc[j] += terms; }
+};
+
+template <size_t L>
+struct InMemory {
+  uint64_t* sums;
+  SHOAL_FM_ALWAYS_INLINE void add(size_t j, typename Lanes<L>::U terms) const {
+    typename Lanes<L>::U m;
+    std::memcpy(&m, sums + j * L, sizeof m);
+    m += terms;
+    std::memcpy(sums + j * L, &m, sizeof m);
+  }
+};
+
+// Adds one entry's rounded terms (value x, the row's q from the step's first factor, the
+// feature's v for the step's coordinates, the row's residual) to acc; false when a term is
+// out of range. Acc: where the terms go, a run's registers (InRegisters) or the feature's sums
+// in memory (InMemory).
+template <size_t L, size_t W, bool HasW, typename Acc>
+SHOAL_FM_ALWAYS_INLINE bool entryTerms(double x, const double* qi, const double* vf, double ev, bool withOnes, Acc acc) {
+  using V = Lanes<L>;
+  using D = typename V::D;
+  using U = typename V::U;
+  constexpr size_t kH = V::roundUp(W) / L;            // vectors of h
+  constexpr size_t kHe = V::gramRowStart(W) / L;      // first vector of sum h_a e
+  constexpr size_t kOnes = kHe + kH;                  // first vector of sum h_a
+  constexpr size_t kFirstV = HasW ? 1 : 0;
+  double h[kH * L] = {};
+  if (HasW) h[0] = x;
+  for (size_t a = kFirstV; a < W; a++) h[a] = x * (qi[a - kFirstV] - vf[a] * x);
+  // Every term is h_a h_b, h_a e or h_a: bounded through max |h_a| (NaN sticks).
+  double maxH = 0;
+  for (size_t a = 0; a < W; a++) {
+    const double ah = std::fabs(h[a]);
+    maxH = (ah > maxH || ah != ah) ? ah : maxH;
+  }
+  if (!(maxH * maxH < kExactTermLimit && maxH * std::fabs(ev) < kExactTermLimit && maxH < kExactTermLimit)) return false;
+  D hv[kH];
+  D hs[kH];
+  // Packed lane by lane from the scalars (a vector load of just-stored scalars would stall).
+  for (size_t j = 0; j < kH; j++) hv[j] = V::pack(h + j * L, std::make_index_sequence<L>());
+  for (size_t j = 0; j < kH; j++) hs[j] = hv[j] * kScale;
+#pragma GCC unroll 32
+  for (size_t a = 0; a < W; a++) {
+    const size_t row = V::gramRowStart(a) / L;
+    const double m = h[a] * kScale;
+    for (size_t j = 0; j < V::roundUp(a + 1) / L; j++) acc.add(row + j, (U)(m * hv[j] + kMagic));
+  }
+  for (size_t j = 0; j < kH; j++) acc.add(kHe + j, (U)(hs[j] * ev + kMagic));
+  if (withOnes) {
+    for (size_t j = 0; j < kH; j++) acc.add(kOnes + j, (U)(hs[j] + kMagic));
+  }
+  return true;
+}
+
+// The statistics pass for a step of width W (a compile-time constant: the Gram rows unroll
+// into vector operations); HasW: the step starts at coordinate 0 (w, whose h is x). Entries in
+// row order, so q and the residuals stream; over a run of one feature's entries the sums stay
+// in registers, and each run adds them to the feature's (a few hundred bytes per feature, the
+// random accesses).
+template <size_t L, size_t W, bool HasW>
+long statsPass(const BlockEntries& be, const Step& s, const double* params, const double* q, const double* resid, SumsView out) {
+  using V = Lanes<L>;
+  using U = typename V::U;
+  constexpr size_t kH = V::roundUp(W) / L;            // vectors of h
+  constexpr size_t kHe = V::gramRowStart(W) / L;      // first vector of sum h_a e
+  constexpr size_t kOnes = kHe + kH;                  // first vector of sum h_a
+  constexpr size_t kVectors = kOnes + kH;
   // Factor columns of the step's v coordinates: v_f at coordinate 1 + f.
   const size_t f0 = HasW ? 0 : s.lo - 1;
   constexpr size_t kFirstV = HasW ? 1 : 0;
-  BlockAccs accs(s.blockLen, stepSums(W, s.withOnes));
-  for (size_t e = 0; e < be.count; e++) {
-    const uint32_t i = be.row[e];
-    if (i >= be.numRows) return -2 - static_cast<long>(i);
+  const bool withOnes = s.withOnes;
+  PaddedSums<L> sums(s.blockLen, W);
+  for (size_t e = 0; e < be.count;) {
     const size_t b = static_cast<size_t>(be.pos[e]);
+    size_t end = e + 1;
+    while (end < be.count && end - e < kRun && static_cast<size_t>(be.pos[end]) == b) end++;
     const double* v = params + static_cast<size_t>(s.block[b]) * (s.k + 1) + 1 + f0;
-    const double x = be.val[e];
-    const double* qi = q + static_cast<size_t>(i) * s.k + f0;
-    double h[W];
-    if (HasW) h[0] = x;
-    for (size_t a = kFirstV; a < W; a++) h[a] = x * (qi[a - kFirstV] - v[a - kFirstV] * x);
-    // Every term is h_a h_b, h_a e or h_a: bounded through max |h_a| (NaN sticks).
-    double maxH = 0;
-    for (size_t a = 0; a < W; a++) {
-      const double ah = std::fabs(h[a]);
-      maxH = (ah > maxH || ah != ah) ? ah : maxH;
+    double vf[W];
+    for (size_t a = kFirstV; a < W; a++) vf[a] = v[a - kFirstV];
+    if (end == e + 1) {
+      // A lone entry (u1's item block: rows are sorted by user): straight into memory.
+      const uint32_t i = be.row[e];
+      if (i >= be.numRows) return -2 - static_cast<long>(i);
+      if (!entryTerms<L, W, HasW>(be.val[e], q + static_cast<size_t>(i) * s.k + f0, vf, resid[i], withOnes, InMemory<L>{sums.one(b)})) return static_cast<long>(b);
+    } else {
+      U acc[kVectors] = {};
+      for (size_t r = e; r < end; r++) {
+        const uint32_t i = be.row[r];
+        if (i >= be.numRows) return -2 - static_cast<long>(i);
+        if (!entryTerms<L, W, HasW>(be.val[r], q + static_cast<size_t>(i) * s.k + f0, vf, resid[i], withOnes, InRegisters<L>{acc})) return static_cast<long>(b);
+      }
+      sums.add(b, end - e, acc, withOnes ? kVectors : kOnes);
     }
-    const double ev = resid[i];
-    if (!(maxH * maxH < kExactTermLimit && maxH * std::fabs(ev) < kExactTermLimit && maxH < kExactTermLimit)) return static_cast<long>(b);
-    double hs[W];
-    for (size_t a = 0; a < W; a++) hs[a] = h[a] * kScale;
-    uint64_t* raw = accs.raw(b);
-    size_t t = 0;
-    for (size_t a = 0; a < W; a++) {
-      for (size_t c = 0; c <= a; c++) raw[t + c] += roundedBits(hs[a] * h[c]);
-      t += a + 1;
-    }
-    for (size_t a = 0; a < W; a++) raw[kTri + a] += roundedBits(hs[a] * ev);
-    if (s.withOnes) {
-      for (size_t a = 0; a < W; a++) raw[kTri + W + a] += roundedBits(hs[a]);
-    }
-    accs.termAdded(b);
+    e = end;
   }
-  accs.write(out);
+  sums.write(out, withOnes);
   return -1;
 }
 
 using StatsFn = long (*)(const BlockEntries&, const Step&, const double*, const double*, const double*, SumsView);
 
+// Vectors of two doubles: SSE2 on x86-64, NEON on arm64, everywhere the same bits.
+constexpr size_t kLanes = 2;
+
 template <size_t... Ws>
 constexpr std::array<StatsFn, sizeof...(Ws)> statsTable(bool hasW, std::index_sequence<Ws...>) {
-  return {{(hasW ? &statsFixed<Ws + 1, true> : &statsFixed<Ws + 1, false>)...}};
+  return {{(hasW ? &statsPass<kLanes, Ws + 1, true> : &statsPass<kLanes, Ws + 1, false>)...}};
 }
 
 }  // namespace
@@ -278,16 +405,25 @@ void probitResiduals(uint32_t seed, uint32_t kind, uint32_t iteration, double ro
 }
 
 long residualStats(const double* resid, size_t n, SumsView out) {
-  BlockAccs accs(1, 2);
-  uint64_t* raw = accs.raw(0);
+  // Two sums (e^2, e): int64 partial sums of the rounded bit patterns, into 128 bits every
+  // kRun terms.
+  __int128 total[2] = {0, 0};
+  uint64_t raw[2] = {0, 0};
+  uint32_t pending = 0;
+  auto flush = [&] {
+    const uint64_t bias = static_cast<uint64_t>(pending) * kMagicBits;
+    for (int s = 0; s < 2; s++) total[s] += static_cast<int64_t>(raw[s] - bias), raw[s] = 0;
+    pending = 0;
+  };
   for (size_t i = 0; i < n; i++) {
     const double e = resid[i];
     if (!(std::fabs(e) < kExactTermLimit && e * e < kExactTermLimit)) return static_cast<long>(i);
     raw[0] += roundedBits(e * e * kScale);
     raw[1] += roundedBits(e * kScale);
-    accs.termAdded(0);
+    if (++pending == kRun) flush();
   }
-  accs.write(out);
+  flush();
+  for (size_t s = 0; s < 2; s++) writeLimbs(total[s], &out.limbs[out.first + s], &out.limbs[out.count + out.first + s]);
   return -1;
 }
 

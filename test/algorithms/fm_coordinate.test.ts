@@ -220,6 +220,49 @@ test('a step draws every coordinate of a feature as libFM would, one at a time o
   t.is(params[0], 0);
 });
 
+test('native step sums are exact for runs of one feature, lone entries and features with more entries than an int64 holds', (t) => {
+  // Block of 3 features, k = 1 (coordinates w, v_1): feature 0 on rows 0..19999 in one run
+  // (summed in registers, runs of at most 2048), features 1 and 2 alternating on rows
+  // 20000..59999 (lone entries). Terms near 2^18: 4096 of them overflow an int64 of 2^-32 units,
+  // so every feature's sums pass through the 128-bit totals.
+  const rng = new Rng(31);
+  const n = 60_000;
+  const k = 1;
+  const block = Int32Array.from([0, 1, 2]);
+  const row = Uint32Array.from({ length: n }, (_, i) => i);
+  const pos = Int32Array.from({ length: n }, (_, i) => (i < 20_000 ? 0 : 1 + (i % 2)));
+  const val = Float64Array.from({ length: n }, () => 1 + 2 * rng.next());
+  const params = Float64Array.from([0.1, 0.7, -0.2, 1.3, 0.4, -0.9]);
+  const q = Float64Array.from({ length: n }, () => 150 + 50 * rng.next());
+  const resid = Float64Array.from({ length: n }, () => 400 * (rng.next() - 0.5));
+  const perFeature = 3 + 2 * 2;
+  const stats = (lo: number, hi: number): ExactSums => {
+    const sums = new ExactSums(3 * perFeature);
+    const r = native.fm.blockStats(row.subarray(lo, hi), pos.subarray(lo, hi), val.subarray(lo, hi), block, k, 0, 2, q, resid, params, true, sums.limbs, 0);
+    t.is(r, -1);
+    return sums;
+  };
+  const whole = stats(0, n);
+  // Two "ranks" splitting feature 0's run and the lone entries: the limbs add to the same values.
+  const parts = [stats(0, 4321), stats(4321, 35_001), stats(35_001, n)];
+  const summed = new ExactSums(3 * perFeature);
+  for (const part of parts) part.limbs.forEach((x, j) => (summed.limbs[j] = summed.limbs[j]! + x));
+  // Plain float sums of the same terms, in the layout of stepSums: Gram [ww, vw, vv], [w e, v e], [w, v].
+  const plain = new Float64Array(3 * perFeature);
+  for (let i = 0; i < n; i++) {
+    const b = pos[i]!;
+    const x = val[i]!;
+    const h = [x, x * (q[i]! - params[2 * b + 1]! * x)];
+    const terms = [h[0]! * h[0]!, h[1]! * h[0]!, h[1]! * h[1]!, h[0]! * resid[i]!, h[1]! * resid[i]!, h[0]!, h[1]!];
+    terms.forEach((term, s) => (plain[b * perFeature + s] = plain[b * perFeature + s]! + term));
+  }
+  for (const b of [0, 1, 2]) t.true(plain[b * perFeature + 2]! > 2 ** 31, `feature ${b}: sum h_v^2 ${plain[b * perFeature + 2]} exceeds what an int64 of 2^-32 units holds`);
+  for (let j = 0; j < 3 * perFeature; j++) {
+    t.is(summed.value(j), whole.value(j), `sum ${j}: split ${summed.value(j)} vs whole ${whole.value(j)}`);
+    t.true(Math.abs(whole.value(j) - plain[j]!) <= 1e-9 * Math.abs(plain[j]!), `sum ${j}: ${whole.value(j)} vs float ${plain[j]}`);
+  }
+});
+
 test('iteration steps: one per block up to 16 coordinates, equal ranges above, narrower for blocks with very many features', (t) => {
   const ranges = (blockLength: number, k: number) => iterationSteps([new Int32Array(blockLength)], k).map((s) => `${s.lo}-${s.hi}`);
   t.deepEqual(ranges(1000, 8), ['0-9']);
