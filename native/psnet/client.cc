@@ -229,7 +229,9 @@ void PsClient::start(uint64_t opId) {
         ++clock_;
         sendToAll(opId, MsgType::kClock, std::string(), clock_);
         return;
-      case PsOp::Type::kSave: sendToAll(opId, MsgType::kSave, op.text, 0); return;
+      // The servers refuse a save before they have seen the losses this worker knows of
+      // (handleSave): they would leave the lost servers' rows out of the snapshot.
+      case PsOp::Type::kSave: sendToAll(opId, MsgType::kSave, op.text, static_cast<uint64_t>(lost_)); return;
       case PsOp::Type::kLoad: sendToAll(opId, MsgType::kLoad, op.text, 0); return;
       case PsOp::Type::kStats: sendToAll(opId, MsgType::kStats, std::string(), 0); return;
       case PsOp::Type::kVector: {
@@ -384,6 +386,7 @@ void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload
     Message m = Message::make(type, f.op->tableId, rid, payload.size());
     m.header().worker = static_cast<uint32_t>(config_.workerRank);
     if (type == MsgType::kVector) m.header().setVectorLost(arg);
+    else if (type == MsgType::kSave) m.header().setSaveLost(arg);
     else m.header().setNewClock(arg);
     m.header().count = count;
     if (!payload.empty()) std::memcpy(m.payload(), payload.data(), payload.size());
@@ -591,12 +594,19 @@ void PsClient::loseServer(int server, const std::string& reason) {
                                                       ") during a vector program: its rows' partial sums are missing", server});
       continue;
     }
+    if (t == PsOp::Type::kSave) {
+      // Its shard is not written; the others may not hold its rows yet (they write only
+      // what they are primary of on the ring they know). A retry sees the loss everywhere.
+      fail(sub.opId, Status{ErrorCode::kPeerLost, "parameter server " + std::to_string(server) + " was lost (" + reason +
+                                                      ") during ps.save: its rows may be missing from the snapshot, so it is not written (save again)", server});
+      continue;
+    }
     if (t == PsOp::Type::kPull || t == PsOp::Type::kPush) {
       ++fit->second.outstanding;  // keep the op open while re-routing
       partitionAndSend(sub.opId, sub.uniqIdx, sub.updateId);
       finishOne(sub.opId);
     }
-    // A lost server needs no clock, table or snapshot request any more.
+    // A lost server needs no clock, table, load or stats request any more.
     finishOne(sub.opId);
   }
 }

@@ -134,7 +134,7 @@ class PsClient {
   void loop();
   void start(uint64_t opId);
   void connectAll(InFlight& f);
-  void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count = 0);  // arg: kClock's newClock, kVector's vectorLost
+  void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count = 0);  // arg: kClock's newClock, kVector's vectorLost, kSave's saveLost
   void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
   void sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);

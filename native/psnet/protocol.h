@@ -83,6 +83,7 @@ constexpr uint32_t kSyncDrain = 2;
 //   kClock                newClock: the worker's new clock      0
 //   kVector               vectorLost: servers the worker knows  instructions in the payload
 //                         are lost
+//   kSave                 saveLost: the same, for a save        0
 //   kSync (request)       syncPeer: the joiner's rank, or in    syncMode: kSyncReplace,
 //                         mode kSyncDrain the leaving server    kSyncAdd or kSyncDrain
 //   kSyncRows             rowsAnnounced: rows of this table     rows in the payload
@@ -114,6 +115,9 @@ struct PsHeader {
   // kPeerLost rather than sum over a ring that still holds a dead server).
   uint64_t vectorLost() const { return arg; }
   void setVectorLost(uint64_t n) { arg = n; }
+  // kSave: the same count (a server that knows fewer would leave the lost server's rows out).
+  uint64_t saveLost() const { return arg; }
+  void setSaveLost(uint64_t n) { arg = n; }
   // kClock
   uint64_t newClock() const { return arg; }
   void setNewClock(uint64_t c) { arg = c; }

@@ -726,8 +726,21 @@ void PsServer::handleClock(uint64_t connId, const Message& m) {
   releaseDeferredPulls();
 }
 
+void PsServer::requireLossesSeen(uint64_t workerLost, const char* op, const char* consequence) const {
+  int lostHere = 0;
+  for (PeerState p : peers_) lostHere += p == PeerState::kLost ? 1 : 0;
+  if (workerLost > static_cast<uint64_t>(lostHere)) {
+    throw Error(ErrorCode::kPeerLost, std::string(op) + ": parameter server " + std::to_string(config_.rank) + " knows of " + std::to_string(lostHere) +
+                                          " lost server(s), the worker of " + std::to_string(workerLost) + "; " + consequence + " (retry once it has seen the loss)");
+  }
+}
+
 void PsServer::handleSave(uint64_t connId, const Message& m) {
   const PsHeader& h = m.header();
+  // Before it has seen a loss the worker knows of, this server would write only the rows it
+  // is primary of on a ring that still has the dead server: the dead server's rows would be
+  // in no shard.
+  requireLossesSeen(h.saveLost(), "save", "the snapshot would miss the lost server's rows");
   const std::string dir(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
   std::ostringstream out;
   out << "[";

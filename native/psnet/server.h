@@ -157,6 +157,8 @@ class PsServer {
   void answerReplicated(const PendingPush& p);  // every replica answered: tell the worker
   void handleClock(uint64_t connId, const Message& m);
   void handleSave(uint64_t connId, const Message& m);
+  // Throws kPeerLost if the worker knows of more lost servers than this one (kVector, kSave).
+  void requireLossesSeen(uint64_t workerLost, const char* op, const char* consequence) const;
   void handleLoad(uint64_t connId, const Message& m);
   bool pullReady(const Table& t, uint64_t clock) const;
   void parkPull(uint64_t connId, Message&& m);

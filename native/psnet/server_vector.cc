@@ -23,12 +23,7 @@ void PsServer::handleVector(uint64_t connId, const Message& m) {
   if (m.payloadBytes() != static_cast<uint64_t>(h.count) * sizeof(ps::VectorInstr)) {
     throw Error(ErrorCode::kInvalidArgument, "vector: payload does not hold count instructions of " + std::to_string(sizeof(ps::VectorInstr)) + " bytes");
   }
-  int lostHere = 0;
-  for (PeerState p : peers_) lostHere += p == PeerState::kLost ? 1 : 0;
-  if (h.vectorLost() > static_cast<uint64_t>(lostHere)) {
-    throw Error(ErrorCode::kPeerLost, "vector: parameter server " + std::to_string(config_.rank) + " knows of " + std::to_string(lostHere) + " lost server(s), the worker of " +
-                                          std::to_string(h.vectorLost()) + "; the sums would miss rows (retry once it has seen the loss)");
-  }
+  requireLossesSeen(h.vectorLost(), "vector", "the sums would miss rows");
   std::vector<ps::VectorInstr> program(h.count);
   if (h.count > 0) std::memcpy(program.data(), m.payload(), m.payloadBytes());
   // With one copy of each key and no ring change under way, every row here is a primary:
