@@ -1,5 +1,7 @@
 // The workers' parameter-server API: comm.ps.table(...) returns a PsTable whose pull and
 // push run on the native client's I/O thread (dedup, partition by server, reassemble).
+import { rm } from 'node:fs/promises';
+
 import { invalidArgument, describe } from '../errors.js';
 import { faultBeforePsCall, isPsInjectOp, type PsInjectOp } from '../fault_injection.js';
 import { native, toShoalError, type NativePsClient } from '../native.js';
@@ -91,6 +93,20 @@ export class PsTable {
   }
 }
 
+
+/** Attempts of a save cut short by server losses (about 30 s of waiting in all). */
+const SAVE_RETRIES = 40;
+
+/**
+ * A server was lost while the save was in flight, or a live server has not yet seen a loss the
+ * client knows of (native/psnet client.cc, server.cc requireLossesSeen): with a replica left
+ * for every key, the next attempt writes every row. A loss that left keys without a copy has
+ * another message and is not retried.
+ */
+function lossDuringSave(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e.code === 'ERR_PEER_LOST' && typeof e.message === 'string' && /during ps\.save|lost server\(s\), the worker of/.test(e.message);
+}
 /** A worker's connection to every parameter server of the job. */
 export class PsClient {
   readonly #native: NativePsClient;
@@ -102,6 +118,8 @@ export class PsClient {
   /** The job token: snapshot manifests are MACed with it (snapshot_manifest.ts). */
   readonly #secret: string | null;
   #closed = false;
+  /** Saves written again because a server loss cut them short (saveGeneration). */
+  saveRetries = 0;
   /** Server indices known to this client (elastic servers: grows as servers are added). */
   #numServers: number;
 
@@ -165,10 +183,21 @@ export class PsClient {
    * its own file (the sharded trainer's checkpoint) and loads it by path (load(gen)).
    */
   async saveGeneration(dir: string): Promise<string> {
-    const abs = await newGeneration(dir);
-    const text = await this.call('save', (n) => n.save(abs, this.timeoutMs));
-    await writeManifest(abs, (JSON.parse(text) as ShardEntry[][]).flat(), this.#secret);
-    return abs;
+    for (let attempt = 1; ; attempt++) {
+      const abs = await newGeneration(dir);
+      try {
+        const text = await this.call('save', (n) => n.save(abs, this.timeoutMs));
+        await writeManifest(abs, (JSON.parse(text) as ShardEntry[][]).flat(), this.#secret);
+        return abs;
+      } catch (err) {
+        // The cut-short generation is no snapshot: never leave it where a reader could take it.
+        await rm(abs, { recursive: true, force: true });
+        if (!lossDuringSave(err) || attempt >= SAVE_RETRIES) throw err;
+        this.saveRetries++;
+        if (attempt === 1) process.stderr.write(`[shoal] ps.save: ${(err as Error).message.split('\n')[0]}; saving again once every live server has seen the loss\n`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 10 * 2 ** attempt)));
+      }
+    }
   }
 
   /**
