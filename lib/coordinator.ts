@@ -17,6 +17,7 @@ import { StragglerDetector, type Straggler, type StragglerOptions } from './moni
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket as UwsWebSocket, us_listen_socket, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { ConfigError, RendezvousError, type ErrorCode } from './errors.js';
+import { heartbeatTimeoutFromEnv } from './env.js';
 import { makeNonce, verifyCoordinatorProof } from './hmac_auth.js';
 import { guarded, rateLimited, routeSecrets } from './coordinator_http.js';
 import { loadCoordinatorState, saveCoordinatorState } from './coordinator_state_file.js';
@@ -263,7 +264,13 @@ export class Coordinator {
    * Starts listening. Resolves once the port is bound.
    * @throws {RendezvousError} ERR_RENDEZVOUS when the address cannot be bound (in use, not local).
    */
-  static start(opts: CoordinatorOptions): Promise<Coordinator> {
+  static start(options: CoordinatorOptions): Promise<Coordinator> {
+    let opts: CoordinatorOptions;
+    try {
+      opts = { ...options, heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? heartbeatTimeoutFromEnv() };
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const host = opts.host ?? '127.0.0.1';
     const port = opts.port ?? 0;
     if (typeof opts.token !== 'string' || opts.token === '') {

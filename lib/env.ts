@@ -284,6 +284,17 @@ export function isLocalAddress(host: string): boolean {
   return false;
 }
 
+/**
+ * How long the coordinator waits for a rank's heartbeat (one per second) before declaring it
+ * dead: SHOAL_HEARTBEAT_TIMEOUT_MS, at least 2000; undefined when unset (the default, 10 s,
+ * applies). A longer wait suits busy nodes, where a short synchronous section in a rank can
+ * take seconds of wall time; a dead rank is then noticed later.
+ */
+export function heartbeatTimeoutFromEnv(env: Env = process.env): number | undefined {
+  const raw = nonEmpty(env, 'SHOAL_HEARTBEAT_TIMEOUT_MS');
+  return raw === undefined ? undefined : parseInteger('SHOAL_HEARTBEAT_TIMEOUT_MS', raw, 2000);
+}
+
 function nonEmpty(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v;

@@ -10,7 +10,7 @@ import { constants as osConstants, networkInterfaces } from 'node:os';
 import { createInterface } from 'node:readline';
 import { CoordinatorProcess } from './coordinator_process.js';
 import { ConfigError } from './errors.js';
-import { formatAddress, isLocalAddress } from './env.js';
+import { formatAddress, heartbeatTimeoutFromEnv, isLocalAddress } from './env.js';
 import { makeToken, viewerToken } from './hmac_auth.js';
 import { checkedSecret, jobSecretFromEnv } from './job_secret.js';
 import { resolve as resolvePath } from 'node:path';
@@ -253,6 +253,7 @@ class Job {
       throw new ConfigError('ERR_CONFIG', 'shoal run: no command given (e.g. shoal run -np 4 -- node train.mjs)');
     }
     if (opts.inject !== undefined) parseInjectSpec(opts.inject);  // a bad rule fails here, not in every rank
+    heartbeatTimeoutFromEnv();  // a bad SHOAL_HEARTBEAT_TIMEOUT_MS fails here, not in the coordinator process
     const hosts = opts.hostfile === undefined ? null : readHostfile(opts.hostfile);
     this.hosts = hosts;
     const np = opts.np === 0 && hosts ? totalSlots(hosts) : opts.np;

@@ -247,3 +247,21 @@ for (const mode of ['exit', 'wait'] as const) {
     t.deepEqual(await survivors(pids), [], 'the stopped rank is gone');
   });
 }
+
+// Busy nodes: SHOAL_HEARTBEAT_TIMEOUT_MS sets the wait (the coordinator process reads it from
+// the launcher's environment); a value it cannot use is refused before anything starts.
+test('SHOAL_HEARTBEAT_TIMEOUT_MS: a SIGSTOPped rank is declared lost after that wait; a value under 2000 ms exits 2 naming it', async (t) => {
+  t.timeout(90_000);
+  const args = ['run', '-np', '2', '-q', '--kill-grace-ms', '1000', '--no-dashboard', '--', process.execPath, fixturePath('stop_rank.mjs'), '1', 'exit'];
+  const run = await shoal(args, 80_000, { env: { ...process.env, SHOAL_HEARTBEAT_TIMEOUT_MS: '3000' } });
+  const pids = pidsFrom([run.stdout.split('\n').map((l) => l.replace(/^\[\d+\] /, ''))], 'pid ');
+  killAtEnd(t, pids);
+  t.is(pids.length, 2, run.stdout);
+  t.is(run.code, 128 + 9, run.stderr);
+  t.true(run.stderr.includes('shoal run: rank 1 made no progress (no heartbeat for 3000 ms) and was killed by the launcher (first failure)'), run.stderr);
+  t.deepEqual(await survivors(pids), [], 'the stopped rank is gone');
+  const bad = await shoal(args, 60_000, { env: { ...process.env, SHOAL_HEARTBEAT_TIMEOUT_MS: '500' } });
+  t.is(bad.code, 2, bad.stderr);
+  t.regex(bad.stderr, /SHOAL_HEARTBEAT_TIMEOUT_MS must be an integer >= 2000, got "500"/);
+  t.notRegex(bad.stdout, /pid \d+/, 'no rank started');
+});
