@@ -335,9 +335,9 @@ async function sweep(
       }
     }
     for (let c = 0; c < stride; c++) {
-      const lambda = rng.reset(STREAM.hyper, it, 1 + c).gamma((ALPHA0 + G + 1) / 2, hyperSs[c]! / 2);
-      lambdaOut[c] = lambda;
-      muInOut[c] = (hyperSum[c]! + BETA0 * MU0) / (G + BETA0) + rng.normal() / Math.sqrt((G + BETA0) * lambda);
+      const precision = rng.reset(STREAM.hyper, it, 1 + c).gamma((ALPHA0 + G + 1) / 2, hyperSs[c]! / 2);
+      lambdaOut[c] = precision;
+      muInOut[c] = (hyperSum[c]! + BETA0 * MU0) / (G + BETA0) + rng.normal() / Math.sqrt((G + BETA0) * precision);
     }
   };
   /** This rank's exact sums of step i (after the residual sums for the first) into its buffer. */
@@ -383,18 +383,16 @@ async function sweep(
     s.w0 = w0New;
 
     // Hyper-parameters from the replicated parameters (no exchange): every rank draws the same.
+    lambda[0] = s.lambdaW;
+    mu[0] = s.muW;
+    lambda.set(s.lambdaV, 1);
+    mu.set(s.muV, 1);
     if (mcmc) {
-      mu[0] = s.muW;
-      mu.set(s.muV, 1);
       drawHypers(it, lambda, mu);
       [s.lambdaW, s.muW] = [lambda[0]!, mu[0]!];
       s.lambdaV.set(lambda.subarray(1));
       s.muV.set(mu.subarray(1));
     }
-    lambda[0] = s.lambdaW;
-    mu[0] = s.muW;
-    lambda.set(s.lambdaV, 1);
-    mu.set(s.muV, 1);
 
     // The steps: the same draws on every rank, then this rank's rows follow (not after the
     // last step: the next iteration recomputes e and q from the parameters).

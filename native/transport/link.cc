@@ -273,9 +273,7 @@ void Link::flushWakes() {
 
 void Link::interrupt() {
   std::atomic<uint32_t>* word = futexWord_.load(std::memory_order_seq_cst);
-  if (!word) return;
-  // Clearing the flag first makes a futex_wait that has not started yet return at once.
-  if (word->exchange(kNotWaiting) == kWaitOnFutex) futexWake(*word);
+  if (word) wakeFutexSleeper(*word);
 }
 
 void Link::sendWake(int peer) {
@@ -654,9 +652,8 @@ void Link::sendControl(FrameType type, const Error* reason) {
     }
     if (p.shm) {
       // A peer asleep on one of our rings' futexes reads its connection as soon as it wakes.
-      for (std::atomic<uint32_t>* flag : {&p.shm->out().control().readerWaiting, &p.shm->in().control().writerWaiting}) {
-        if (flag->load(std::memory_order_seq_cst) == kWaitOnFutex && flag->exchange(kNotWaiting) == kWaitOnFutex) futexWake(*flag);
-      }
+      wakeFutexSleeper(p.shm->out().control().readerWaiting);
+      wakeFutexSleeper(p.shm->in().control().writerWaiting);
     }
     ::shutdown(p.fd, SHUT_WR);
   }

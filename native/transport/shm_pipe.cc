@@ -59,6 +59,11 @@ void futexWake(std::atomic<uint32_t>& word) {
   (void)syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
 }
 
+void wakeFutexSleeper(std::atomic<uint32_t>& flag) {
+  uint32_t expected = kWaitOnFutex;
+  if (flag.compare_exchange_strong(expected, kNotWaiting, std::memory_order_seq_cst)) futexWake(flag);
+}
+
 size_t ShmRing::write(const void* src, size_t len) {
   const uint64_t head = c_->head.load(std::memory_order_relaxed);
   const uint64_t tail = c_->tail.load(std::memory_order_acquire);

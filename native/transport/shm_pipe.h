@@ -53,6 +53,9 @@ enum WaitMode : uint32_t {
 // signal or a changed value; the caller looks at the rings again either way.
 void futexWait(std::atomic<uint32_t>& word, uint32_t expected, int64_t timeoutUs);
 void futexWake(std::atomic<uint32_t>& word);
+// Wakes a side asleep in futexWait on `flag` (clearing it first, so a wait about to start
+// returns at once); a flag in any other mode is left for its own wake-up path.
+void wakeFutexSleeper(std::atomic<uint32_t>& flag);
 
 // A view of one direction inside the mapping.
 class ShmRing {
