@@ -83,8 +83,9 @@ export class CoordinatorProcess {
   }
 
   /**
-   * Resolves once the coordinator first answers; rejects with a RendezvousError if its process
-   * exits before that (the caller then stops what it started and calls close()).
+   * Resolves once the coordinator first answers, or once close() ended it before that; rejects
+   * with a RendezvousError if its process exits before that by itself (the caller then stops
+   * what it started and calls close()).
    */
   ready: Promise<void> = Promise.resolve();
 
@@ -264,7 +265,9 @@ export class CoordinatorProcess {
         this.#held = [];
         const cause = signal ? `killed by ${signal}` : `exited with code ${code}`;
         if (!started) {
-          reject(new RendezvousError('ERR_RENDEZVOUS', `the Shoal coordinator process ${cause} before it was ready`));
+          // close() before it came up (ranks that never dial it can finish first): not a failure.
+          if (this.#closing) resolve();
+          else reject(new RendezvousError('ERR_RENDEZVOUS', `the Shoal coordinator process ${cause} before it was ready`));
           return;
         }
         if (!this.#closing) void this.#restart(cause);
