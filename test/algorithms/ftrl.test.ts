@@ -376,13 +376,14 @@ test.serial('prefetch with real servers: one worker (ASP) reproduces sequential 
   const base = ['--train', trainFile, '--test', testFile, '--alpha', '0.3', '--l1', '0.5', '--l2', '0.1', '--batch', '37', '--staleness', 'asp', '--quiet'];
   const model = join(dir, 'prefetch.model.json');
   const metrics = join(dir, 'prefetch.metrics.json');
-  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--prefetch', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000 });
-  t.true(one.result.ok, `${one.result.summary}\n${one.output.flat().join('\n')}`);
+  const lines: string[] = [];
+  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--prefetch', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000, onLine: (rank, _s, line) => lines.push(`[${rank}] ${line}`) });
+  t.true(one.result.ok, `${one.result.summary}\n${lines.join('\n')}`);
   const ref = ftrlReference(opts, await readLibsvm(trainFile));
   const m = await loadFtrlModel(model);
   let maxDiff = 0;
   for (const [id, s] of ref) maxDiff = Math.max(maxDiff, Math.abs((id < 0 ? m.bias : (m.weights.get(id) ?? 0)) - ftrlWeight(s.z, s.n, opts)));
-  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}`);
+  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}; restarts ${one.result.restarts}\n${lines.join('\n')}`);
   const w1 = JSON.parse(readFileSync(metrics, 'utf8')) as { prefetch: boolean; prefetched_pulls: number; steps_per_epoch: number; auc: number };
   t.true(w1.prefetch);
   t.is(w1.prefetched_pulls, w1.steps_per_epoch - 1, 'every pull but the first of the epoch was issued ahead');
@@ -406,13 +407,15 @@ test.serial('pipeline with real servers: one worker under BSP reproduces sequent
   const model = join(dir, 'pipeline.model.json');
   const metrics = join(dir, 'pipeline.metrics.json');
   // BSP: the pipeline keeps every pull after the clock before it, so any bound works.
-  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--staleness', 'bsp', '--pipeline', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000 });
-  t.true(one.result.ok, `${one.result.summary}\n${one.output.flat().join('\n')}`);
+  // Every line of the job, servers' included: if the model is off, they say whether a server was lost.
+  const lines: string[] = [];
+  const one = await runRanks(1, 'workers/ftrl.worker.js', [...base, '--staleness', 'bsp', '--pipeline', '--model-out', model, '--metrics-out', metrics], { servers: 2, wallTimeoutMs: 60_000, onLine: (rank, _s, line) => lines.push(`[${rank}] ${line}`) });
+  t.true(one.result.ok, `${one.result.summary}\n${lines.join('\n')}`);
   const ref = ftrlReference(opts, await readLibsvm(trainFile));
   const m = await loadFtrlModel(model);
   let maxDiff = 0;
   for (const [id, s] of ref) maxDiff = Math.max(maxDiff, Math.abs((id < 0 ? m.bias : (m.weights.get(id) ?? 0)) - ftrlWeight(s.z, s.n, opts)));
-  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}`);
+  t.true(maxDiff < 2e-5, `max |w - w_ref| = ${maxDiff}; restarts ${one.result.restarts}\n${lines.join('\n')}`);
   const w1 = JSON.parse(readFileSync(metrics, 'utf8')) as { pipeline: boolean; prefetched_pulls: number; steps_per_epoch: number; pipeline_stages_rank0: Record<string, { items: number; busy_ms: number }> };
   t.true(w1.pipeline);
   t.is(w1.prefetched_pulls, 0);
