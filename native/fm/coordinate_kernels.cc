@@ -355,10 +355,14 @@ void drawBlock(const DrawSpec& spec, const Step& s, const double* featureIds, do
   auto value = [&](size_t i) { return limbs[i] * (1.0 / 64) + limbs[count + i] / kScale; };
   std::vector<double> gram(tri);
   std::vector<double> he(width);
-  CoordinateStream rng(spec.seed);
+  CoordinateStream rngW(spec.seed);
+  CoordinateStream rngV(spec.seed);
   for (size_t b = 0; b < s.blockLen; b++) {
     const size_t g = static_cast<size_t>(s.block[b]);
     const size_t at = first + b * perFeature;
+    // One hash per stream and feature; the coordinates are sub-streams of it.
+    if (spec.sample && s.lo == 0) rngW.reset(spec.kindW, spec.iteration, featureIds[g]);
+    if (spec.sample && s.hi > 1) rngV.reset(spec.kindV, spec.iteration, featureIds[g]);
     for (size_t t = 0; t < tri; t++) gram[t] = value(at + t);
     for (size_t a = 0; a < width; a++) {
       he[a] = value(at + tri + a);
@@ -374,9 +378,8 @@ void drawBlock(const DrawSpec& spec, const Step& s, const double* featureIds, do
       if (prec > 0) {
         const double mean = (spec.alpha * (he[a] + old * s2) + spec.lambda[c] * spec.mu[c]) / prec;
         if (spec.sample) {
-          if (c == 0) rng.reset(spec.kindW, spec.iteration, featureIds[g]);
-          else rng.reset(spec.kindV, spec.iteration, featureIds[g] * static_cast<double>(s.k) + static_cast<double>(c - 1));
-          next = mean + rng.normal() / std::sqrt(prec);
+          const double z = c == 0 ? rngW.normalZiggurat() : rngV.seek(static_cast<uint32_t>(c - 1) * kDrawSubStream).normalZiggurat();
+          next = mean + z / std::sqrt(prec);
         } else {
           next = mean;
         }

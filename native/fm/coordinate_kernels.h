@@ -88,10 +88,15 @@ long blockApply(const BlockEntries& be, const Step& s, const double* delta, cons
 void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
                size_t k, double w0, double* q, double* yhat);
 
-// What the draws of a step need besides its sums. Coordinate a of feature g draws from the
-// stream (seed, kindW, iteration, featureIds[g]) for w and (seed, kindV, iteration,
-// featureIds[g] * k + f) for v_.f, as algorithms/fm/coordinate_solver.ts keys it. lambda and mu
-// hold k + 1 values (per coordinate).
+// Counter values (uniforms times 2) of one coordinate's sub-stream: a ziggurat normal takes
+// one uniform 99% of the time, so 2^15 never run out in practice.
+constexpr uint32_t kDrawSubStream = 1u << 16;
+
+// What the draws of a step need besides its sums. Coordinate a of feature g draws one ziggurat
+// normal from the stream (seed, kindW, iteration, featureIds[g]) for w, and from the stream
+// (seed, kindV, iteration, featureIds[g]) at counter f * kDrawSubStream for v_.f (so a split of
+// the coordinates into steps draws the same numbers). lambda and mu hold k + 1 values (per
+// coordinate).
 struct DrawSpec {
   uint32_t seed = 0;
   uint32_t kindW = 0;
