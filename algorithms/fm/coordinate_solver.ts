@@ -49,7 +49,7 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { CoordinateStream, STREAM, truncatedMeanAbove } from './coordinate_stream.js';
 import { ExactSums } from './exact_sums.js';
-import { featureBlocks, type FeatureBlocks } from './feature_blocks.js';
+import { featureBlocks, globalIndices, type FeatureBlocks } from './feature_blocks.js';
 import { resilient } from '../../lib/recovery/resilient.js';
 import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { fmScore } from './fm.js';
@@ -251,12 +251,9 @@ async function sweep(
 
   // This rank's entries per block in row order (a row holds at most one feature of a block):
   // row, position in the block, value.
-  const index = new Map<number, number>();
-  for (let g = 0; g < G; g++) index.set(featureIds[g]!, g);
   const n = data.numRows;
   const nnz = data.rowPtr[n] ?? 0;
-  const entryFeature = new Int32Array(nnz);
-  for (let e = 0; e < nnz; e++) entryFeature[e] = index.get(data.featureIds[e]!)!;
+  const entryFeature = globalIndices(featureIds, data.featureIds.subarray(0, nnz));
   const blockOf = new Int32Array(G);
   const posOf = new Int32Array(G);
   blocks.forEach((block, c) => block.forEach((g, p) => void ((blockOf[g] = c), (posOf[g] = p))));
