@@ -451,6 +451,10 @@ test('native fm kernels reject bad arguments with errors naming them', (t) => {
   const apply = (rows: Uint32Array) => () => native.fm.blockApply(rows, pos, val, new Int32Array([0, 1]), 2, 0, 3, q, resid, new Float64Array(6).fill(1), new Float64Array(6));
   t.notThrows(apply(row));
   t.throws(apply(new Uint32Array([0, 5])), { instanceOf: RangeError, message: /blockApply: 'row' holds row 5/ });
+  // Block positions are checked in the pass: a bad one leaves q and resid of later entries alone.
+  const qBefore = q.slice();
+  t.throws(() => native.fm.blockApply(row, new Int32Array([-1, 0]), val, new Int32Array([0, 1]), 2, 0, 3, q, resid, new Float64Array(6).fill(1), new Float64Array(6)), { instanceOf: RangeError, message: /blockApply: 'pos' entry 0 \(-1\)/ });
+  t.deepEqual(q, qBefore);
   t.throws(() => native.fm.blockApply(row, pos, val, new Int32Array([0, 1]), 2, 0, 3, q, resid, new Float64Array(5), new Float64Array(6)), { instanceOf: RangeError, message: /'delta'/ });
   const zero = new Float64Array(3);
   const draw = (over: Partial<Record<string, unknown>>) => () =>
@@ -468,6 +472,8 @@ test('native fm kernels reject bad arguments with errors naming them', (t) => {
   const yhat = new Float64Array(2);
   t.notThrows(() => native.fm.rowScores(rowPtr, new Int32Array([0, 1]), new Float32Array([1, 1]), params, 2, 0.5, q, yhat));
   t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, 2]), new Float32Array([1, 1]), params, 2, 0, q, yhat), { instanceOf: RangeError, message: /'entryFeature' entry 1/ });
+  t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, -1]), new Float32Array([1, 1]), params, 2, 0, q, yhat), { instanceOf: RangeError, message: /'entryFeature' entry 1/ });
+  t.throws(() => native.fm.rowScores(new Uint32Array([0, 3, 2]), new Int32Array([0, 1, 0]), new Float32Array([1, 1, 1]), params, 2, 0, q, yhat), { instanceOf: RangeError, message: /'rowPtr' is not ascending up to rowPtr\[numRows\] at row 0/ });
   t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, 1]), new Float32Array([1, 1]), params, 2, 0, q, new Float64Array(1)), { instanceOf: RangeError, message: /'yhat'/ });
   t.throws(() => native.fm.rowScores(rowPtr, new Int32Array([0, 1]), new Float32Array([1, 1]), params, 2, 0, q, q), { instanceOf: RangeError, message: /overlap/ });
   t.is(native.fm.residualStats(new Float64Array([1, -(2 ** 20)]), new Float64Array(4), 0), 1);
