@@ -473,7 +473,29 @@ function labelMax(data: CsrMatrix): number {
   return m === -Infinity ? -Number.MAX_VALUE : m;
 }
 
-/** Scores of `rows` under one sample; features outside `featureIds` count as zero. */
+/**
+ * Scores of `rows` under successive samples (rank 0's test set, every iteration): the rows'
+ * feature positions are looked up once and the scores computed natively (native.fm.rowScores,
+ * fmScore's arithmetic); features outside `featureIds` count as zero. The returned array is
+ * reused by the next call.
+ */
+export function sampleScorer(k: number, featureIds: Float64Array, rows: CsrMatrix): (sample: FmSample) => Float64Array {
+  const G = featureIds.length;
+  const nnz = rows.rowPtr[rows.numRows] ?? 0;
+  // Unknown features point at a zero row after the parameters.
+  const pos = globalIndices(featureIds, rows.featureIds.subarray(0, nnz), G);
+  const params = new Float64Array((G + 1) * (k + 1));
+  const q = new Float64Array(rows.numRows * k);
+  const out = new Float64Array(rows.numRows);
+  const rowPtr = rows.rowPtr.subarray(0, rows.numRows + 1);
+  return (sample) => {
+    params.set(sample.params);
+    native.fm.rowScores(rowPtr, pos, rows.values, params, k, sample.w0, q, out);
+    return out;
+  };
+}
+
+/** Scores of `rows` under one sample; features outside `featureIds` count as zero (in JS: the reference for sampleScorer). */
 export function scoreSample(sample: FmSample, k: number, featureIndex: Map<number, number>, rows: CsrMatrix): Float64Array {
   const zeroRow = sample.params.length / (k + 1);
   const nnz = rows.rowPtr[rows.numRows] ?? 0;

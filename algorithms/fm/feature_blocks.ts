@@ -98,11 +98,11 @@ export async function featureBlocks(comm: Collective, data: CsrMatrix): Promise<
 }
 
 /**
- * The global index (position in featureIds, ascending) of every id in `ids`, each of which must
- * be in featureIds: binary search over the typed array (a Map of the ids was the largest part
- * of the setup at MovieLens size).
+ * The global index (position in featureIds, ascending) of every id in `ids`: binary search over
+ * the typed array (a Map of the ids was the largest part of the setup at MovieLens size). An id
+ * not in featureIds gets `missing`, or throws when it is not given.
  */
-export function globalIndices(featureIds: Float64Array, ids: ArrayLike<number>): Int32Array {
+export function globalIndices(featureIds: Float64Array, ids: ArrayLike<number>, missing?: number): Int32Array {
   const out = new Int32Array(ids.length);
   for (let e = 0; e < ids.length; e++) {
     const id = ids[e]!;
@@ -113,8 +113,9 @@ export function globalIndices(featureIds: Float64Array, ids: ArrayLike<number>):
       if (featureIds[mid]! < id) lo = mid + 1;
       else hi = mid;
     }
-    if (featureIds[lo] !== id) throw new RangeError(`feature id ${id} is not among the gathered feature ids`);
-    out[e] = lo;
+    if (featureIds[lo] === id) out[e] = lo;
+    else if (missing !== undefined) out[e] = missing;
+    else throw new RangeError(`feature id ${id} is not among the gathered feature ids`);
   }
   return out;
 }

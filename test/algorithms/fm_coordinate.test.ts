@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { Rng } from '../helpers/mulberry_rng.js';
-import { iterationSteps, trainFmCoordinate, scoreSample, MAX_STEP_SUMS, type FmCoordinateOptions } from '../../algorithms/fm/coordinate_solver.js';
+import { iterationSteps, trainFmCoordinate, sampleScorer, scoreSample, MAX_STEP_SUMS, type FmCoordinateOptions } from '../../algorithms/fm/coordinate_solver.js';
 import { CoordinateStream, STREAM } from '../../algorithms/fm/coordinate_stream.js';
 import { ExactSums } from '../../algorithms/fm/exact_sums.js';
 import { featureBlocks } from '../../algorithms/fm/feature_blocks.js';
@@ -316,14 +316,34 @@ test('in memory: ALS and MCMC reach the planted noise level', async (t) => {
   const test = await readLibsvm(testFile);
   for (const o of [{ ...base, solver: 'als' as const, iterations: 15, l2w: 2, l2v: 2 }, { ...base }]) {
     let index: Map<number, number> | null = null;
+    let scorer: ReturnType<typeof sampleScorer> | null = null;
+    let worst = 0;
     const avg = new FmPredictionAverage(test.numRows, { task: 'regression', link: 'probit', labelOffset: 0, labelMin: -Infinity, labelMax: Infinity });
     const res = await trainFmCoordinate(o, data, {
       comm: localCollective(),
-      onStart: (ids) => void (index = new Map(Array.from(ids, (id, g) => [id, g]))),
+      onStart: (ids) => {
+        index = new Map(Array.from(ids, (id, g) => [id, g]));
+        // The native scorer of the workers' test sets, against the JS reference; the
+        // first test row gets a feature no training row has (scored as zero).
+        const extra = { ...test, featureIds: test.featureIds.slice() };
+        extra.featureIds[0] = 999_999;
+        const sample = { w0: 0.5, params: Float64Array.from({ length: ids.length * (o.factors + 1) }, (_, j) => Math.sin(j)) };
+        const reference = scoreSample(sample, o.factors, index, extra);
+        const native_ = sampleScorer(o.factors, ids, extra)(sample);
+        t.not(reference[0], scoreSample(sample, o.factors, index, test)[0]);
+        scorer = sampleScorer(o.factors, ids, test);
+        reference.forEach((y, r) => (worst = Math.max(worst, Math.abs(y - native_[r]!))));
+      },
       onIteration: (_s, current, averaged) => {
-        if (averaged && o.solver === 'mcmc') avg.add(scoreSample(current, o.factors, index!, test));
+        if (averaged && o.solver === 'mcmc') {
+          const scores = scoreSample(current, o.factors, index!, test);
+          avg.add(scores);
+          const native_ = scorer!(current);
+          scores.forEach((y, r) => (worst = Math.max(worst, Math.abs(y - native_[r]!))));
+        }
       },
     });
+    t.true(worst < 1e-12, `sampleScorer differs from scoreSample by ${worst}`);
     if (o.solver === 'als') avg.add(scoreSample(res.samples[0]!, o.factors, index!, test));
     const r = rmse(avg.predictions(), test.labels);
     t.log(`${o.solver}: planted RMSE ${r.toFixed(4)} (noise ${noiseRmse.toFixed(4)}), ${res.blocks} blocks`);
