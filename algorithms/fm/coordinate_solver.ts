@@ -49,7 +49,7 @@ import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { CoordinateStream, STREAM, truncatedMeanAbove } from './coordinate_stream.js';
 import { ExactSums } from './exact_sums.js';
-import { featureBlocks, type FeatureBlocks } from './feature_blocks.js';
+import { featureBlocks, globalIndices, type FeatureBlocks } from './feature_blocks.js';
 import { resilient } from '../../lib/recovery/resilient.js';
 import { TrainingState, type TrainingStateOptions } from '../../lib/recovery/training_state.js';
 import { fmScore } from './fm.js';
@@ -251,12 +251,9 @@ async function sweep(
 
   // This rank's entries per block in row order (a row holds at most one feature of a block):
   // row, position in the block, value.
-  const index = new Map<number, number>();
-  for (let g = 0; g < G; g++) index.set(featureIds[g]!, g);
   const n = data.numRows;
   const nnz = data.rowPtr[n] ?? 0;
-  const entryFeature = new Int32Array(nnz);
-  for (let e = 0; e < nnz; e++) entryFeature[e] = index.get(data.featureIds[e]!)!;
+  const entryFeature = globalIndices(featureIds, data.featureIds.subarray(0, nnz));
   const blockOf = new Int32Array(G);
   const posOf = new Int32Array(G);
   blocks.forEach((block, c) => block.forEach((g, p) => void ((blockOf[g] = c), (posOf[g] = p))));
@@ -476,7 +473,29 @@ function labelMax(data: CsrMatrix): number {
   return m === -Infinity ? -Number.MAX_VALUE : m;
 }
 
-/** Scores of `rows` under one sample; features outside `featureIds` count as zero. */
+/**
+ * Scores of `rows` under successive samples (rank 0's test set, every iteration): the rows'
+ * feature positions are looked up once and the scores computed natively (native.fm.rowScores,
+ * fmScore's arithmetic); features outside `featureIds` count as zero. The returned array is
+ * reused by the next call.
+ */
+export function sampleScorer(k: number, featureIds: Float64Array, rows: CsrMatrix): (sample: FmSample) => Float64Array {
+  const G = featureIds.length;
+  const nnz = rows.rowPtr[rows.numRows] ?? 0;
+  // Unknown features point at a zero row after the parameters.
+  const pos = globalIndices(featureIds, rows.featureIds.subarray(0, nnz), G);
+  const params = new Float64Array((G + 1) * (k + 1));
+  const q = new Float64Array(rows.numRows * k);
+  const out = new Float64Array(rows.numRows);
+  const rowPtr = rows.rowPtr.subarray(0, rows.numRows + 1);
+  return (sample) => {
+    params.set(sample.params);
+    native.fm.rowScores(rowPtr, pos, rows.values, params, k, sample.w0, q, out);
+    return out;
+  };
+}
+
+/** Scores of `rows` under one sample; features outside `featureIds` count as zero (in JS: the reference for sampleScorer). */
 export function scoreSample(sample: FmSample, k: number, featureIndex: Map<number, number>, rows: CsrMatrix): Float64Array {
   const zeroRow = sample.params.length / (k + 1);
   const nnz = rows.rowPtr[rows.numRows] ?? 0;

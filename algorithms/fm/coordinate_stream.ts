@@ -17,10 +17,28 @@ function fmix(h: number): number {
 
 const TWO32 = 4294967296;
 
+const ZIGGURAT_R = 3.442619855899;
+const ZIGGURAT_V = 9.91256303526217e-3;
+let ziggurat: { x: Float64Array; ratio: Float64Array } | null = null;
+
+/** The ziggurat's 128 layers (native/fm/coordinate_stream.h ZigguratTables: the same formulas). */
+function zigguratTables(): { x: Float64Array; ratio: Float64Array } {
+  if (ziggurat) return ziggurat;
+  const x = new Float64Array(129);
+  x[0] = ZIGGURAT_V / Math.exp(-0.5 * ZIGGURAT_R * ZIGGURAT_R);
+  x[1] = ZIGGURAT_R;
+  for (let i = 2; i < 128; i++) x[i] = Math.sqrt(-2 * Math.log(ZIGGURAT_V / x[i - 1]! + Math.exp(-0.5 * x[i - 1]! * x[i - 1]!)));
+  x[128] = 0;
+  const ratio = Float64Array.from({ length: 128 }, (_, i) => x[i + 1]! / x[i]!);
+  return (ziggurat = { x, ratio });
+}
+
 /** A random stream keyed by (seed, kind, iteration, index); reset() re-keys it without allocating. */
 export class CoordinateStream {
   #key = 0;
   #counter = 0;
+  /** 7 bits of the last uniform's words that it does not use (the ziggurat's layer). */
+  #low = 0;
   readonly #seed: number;
 
   constructor(seed: number) {
@@ -39,13 +57,48 @@ export class CoordinateStream {
     return this;
   }
 
+  /** Continues the stream at `counter` (even): sub-streams of one key, as native drawBlock's per-coordinate draws. */
+  seek(counter: number): this {
+    this.#counter = counter >>> 0;
+    return this;
+  }
+
   /** Uniform in (0, 1). */
   uniform(): number {
     const c = this.#counter;
-    this.#counter += 2;
+    this.#counter = (c + 2) >>> 0;
     const a = fmix(this.#key ^ Math.imul(c + 1, 0x9e3779b1));
     const b = fmix(a ^ Math.imul(c + 2, 0x85ebca77));
+    this.#low = (a & 31) | ((b & 3) << 5);
     return ((a >>> 5) * 67108864 + (b >>> 6) + 0.5) / 9007199254740992;
+  }
+
+  /**
+   * Standard normal by the ziggurat (Marsaglia and Tsang in Doornik's ZIGNOR form, 128
+   * layers): the same draws as native/fm/coordinate_stream.h normalZiggurat(), which MCMC's
+   * per-coordinate draws use (no log or cos 99% of the time). The layer comes from 7 bits of the
+   * uniform's words that uniform() drops.
+   */
+  normalZiggurat(): number {
+    const { x, ratio } = zigguratTables();
+    for (;;) {
+      const u = 2 * this.uniform() - 1;
+      const i = this.#low;
+      if (Math.abs(u) < ratio[i]!) return u * x[i]!;
+      if (i === 0) {
+        let tx: number;
+        let ty: number;
+        do {
+          tx = Math.log(this.uniform()) / ZIGGURAT_R;
+          ty = Math.log(this.uniform());
+        } while (-2 * ty < tx * tx);
+        return u < 0 ? tx - ZIGGURAT_R : ZIGGURAT_R - tx;
+      }
+      const xv = u * x[i]!;
+      const f0 = Math.exp(-0.5 * (x[i]! * x[i]! - xv * xv));
+      const f1 = Math.exp(-0.5 * (x[i + 1]! * x[i + 1]! - xv * xv));
+      if (f1 + this.uniform() * (f0 - f1) < 1) return xv;
+    }
   }
 
   /** Standard normal (Box-Muller, one of the pair). */

@@ -15,7 +15,7 @@ import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { secs, writeJson } from '../ps_trainer/job.js';
 import { restartCount } from '../../lib/index.js';
 import { rmse } from './fm.js';
-import { scoreSample, trainFmCoordinate, type FmCoordinateSolver } from './coordinate_solver.js';
+import { sampleScorer, trainFmCoordinate, type FmSample, type FmCoordinateSolver } from './coordinate_solver.js';
 import { FmPredictionAverage, type FmOutput } from './model.js';
 import type { FmParams } from './params.js';
 
@@ -45,7 +45,7 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
   const pacer = progressPacer(comm.rank === 0 && !p.quiet ? log : null, { every: p.logEvery, planned: p.epochs });
   log(`fm: ${solver}, ${p.task}, k ${p.factors}, ${comm.size} workers, ${p.epochs} iterations, load ${loadSeconds.toFixed(2)}s`);
 
-  let featureIndex: Map<number, number> | null = null;
+  let scoreTest: ((sample: FmSample) => Float64Array) | null = null;
   let last: FmCoordinateMetrics | null = null;
   let output: FmOutput | null = null;
   const r = p.recovery;
@@ -67,7 +67,7 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
         // ALS reports the current model, MCMC the running average of its samples (kept in the
         // training state, so a resumed job goes on with the same average).
         const average = solver === 'als' ? new FmPredictionAverage(test.numRows, output) : new FmPredictionAverage(test.numRows, output, evaluation);
-        average.add(scoreSample(current, p.factors, featureIndex!, test));
+        average.add(scoreTest!(current));
         // Metrics (an AUC sorts the test set) only for the lines printed and the result.
         const shown = !p.quiet && (s.iteration === 1 || s.iteration % p.logEvery === 0);
         if (shown || s.iteration === p.epochs) last = await metricsOf(p, average.predictions(), testLabels);
@@ -80,14 +80,14 @@ export async function runFmCoordinateWorker(p: FmParams, comm: Communicator): Pr
       pacer.step(s.iteration, `fm ${solver} iteration ${s.iteration}/${p.epochs}  train rmse ${s.trainRmse.toFixed(5)}${shown}  ${s.seconds.toFixed(3)}s`);
     },
     onStart: (featureIds, labelMin, labelMax) => {
-      featureIndex = new Map(Array.from(featureIds, (id, g) => [id, g]));
+      if (test) scoreTest = sampleScorer(p.factors, featureIds, test);
       output = { task: p.task, link: 'probit', labelOffset: 0, labelMin, labelMax };
     },
   });
   // Resumed after the last iteration: the final metrics come from the state's averages.
   if (test && testLabels && output && last === null && (solver === 'mcmc' || result.samples.length > 0)) {
     const average = new FmPredictionAverage(test.numRows, output);
-    if (solver === 'als') average.add(scoreSample(result.samples[0]!, p.factors, featureIndex!, test));
+    if (solver === 'als') average.add(sampleScorer(p.factors, result.featureIds, test)(result.samples[0]!));
     last = await metricsOf(p, solver === 'als' ? average.predictions() : new FmPredictionAverage(test.numRows, output, result.evaluation).predictions(), testLabels);
   }
 

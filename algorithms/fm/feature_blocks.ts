@@ -57,11 +57,11 @@ export async function featureBlocks(comm: Collective, data: CsrMatrix): Promise<
     }
   }
   rowStart[globalRows] = at;
-  const featureIds = Float64Array.from(new Set(ids)).sort();
-  const index = new Map<number, number>();
-  for (let g = 0; g < featureIds.length; g++) index.set(featureIds[g]!, g);
-  const col = new Int32Array(totalNnz);
-  for (let e = 0; e < totalNnz; e++) col[e] = index.get(ids[e]!)!;
+  const sorted = ids.slice().sort();
+  let distinct = 0;
+  for (let e = 0; e < totalNnz; e++) if (e === 0 || sorted[e] !== sorted[e - 1]) sorted[distinct++] = sorted[e]!;
+  const featureIds = sorted.slice(0, distinct);
+  const col = globalIndices(featureIds, ids);
 
   // Rows of every feature (CSC of the pattern).
   const G = featureIds.length;
@@ -95,4 +95,27 @@ export async function featureBlocks(comm: Collective, data: CsrMatrix): Promise<
   counts.fill(0);
   for (let g = 0; g < G; g++) blocks[color[g]!]![counts[color[g]!]!++] = g;
   return { featureIds, blocks, globalRows, rowOffset };
+}
+
+/**
+ * The global index (position in featureIds, ascending) of every id in `ids`: binary search over
+ * the typed array (a Map of the ids was the largest part of the setup at MovieLens size). An id
+ * not in featureIds gets `missing`, or throws when it is not given.
+ */
+export function globalIndices(featureIds: Float64Array, ids: ArrayLike<number>, missing?: number): Int32Array {
+  const out = new Int32Array(ids.length);
+  for (let e = 0; e < ids.length; e++) {
+    const id = ids[e]!;
+    let lo = 0;
+    let hi = featureIds.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (featureIds[mid]! < id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (featureIds[lo] === id) out[e] = lo;
+    else if (missing !== undefined) out[e] = missing;
+    else throw new RangeError(`feature id ${id} is not among the gathered feature ids`);
+  }
+  return out;
 }

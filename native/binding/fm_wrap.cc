@@ -1,10 +1,11 @@
 // The binding of the FM coordinate-solver kernels (fm/coordinate_kernels.h) as `exports.fm`:
 // blockStats, blockApply, rowScores, drawBlock, probitResiduals and residualStats. Synchronous
 // on the JS thread (one bounded pass over caller memory, no peers, no I/O) and copy-free. Every
-// argument is checked here (types, lengths, block positions and features in range, sums that
-// fit, outputs not overlapping inputs); row numbers are checked by blockStats and blockApply
-// in their passes, so a bad call throws a JS error naming the argument and never reads or
-// writes out of bounds.
+// argument is checked here (types, lengths, block features in range, sums that fit, outputs not
+// overlapping inputs); the per-entry indices (rows and block positions of blockStats and
+// blockApply, rowPtr and feature indices of rowScores) are checked by the kernels in their
+// passes rather than in a pass of their own, so a bad call throws a JS error naming the
+// argument and never reads or writes out of bounds.
 #include <napi.h>
 
 #include <cmath>    // for std::isfinite, std::floor
@@ -105,12 +106,7 @@ Common common(const Napi::CallbackInfo& info, const char* op, size_t numFeatures
   c.q = arg<double>(info, 7, napi_float64_array, op, "q");
   c.resid = arg<double>(info, 8, napi_float64_array, op, "resid");
   need(env, row.count == pos.count && row.count == c.val.count, op, "'row', 'pos' and 'val' must have the same length");
-  // Messages are built only on failure: this check runs once per entry of the call.
-  for (size_t e = 0; e < pos.count; e++) {
-    if (pos.data[e] < 0 || static_cast<size_t>(pos.data[e]) >= c.step.blockLen) {
-      need(env, false, op, "'pos' entry " + std::to_string(e) + " (" + std::to_string(pos.data[e]) + ") is not a block position in [0, " + std::to_string(c.step.blockLen) + ")");
-    }
-  }
+  // Block positions are checked by the kernels in their passes (entryError).
   const size_t rows = c.resid.count;
   need(env, c.q.count >= rows * c.step.k, op, "'q' holds fewer than rows * k values (rows = resid.length)");
   c.entries.row = row.data;
@@ -119,6 +115,17 @@ Common common(const Napi::CallbackInfo& info, const char* op, size_t numFeatures
   c.entries.count = row.count;
   c.entries.numRows = rows;
   return c;
+}
+
+// A pass's row or block-position error (fm::blockStats / blockApply codes) as a JS error; r
+// when it is not one.
+long entryError(Napi::Env env, const char* op, const Common& c, long r) {
+  if (r <= fm::kBadPosition) {
+    const size_t e = static_cast<size_t>(fm::kBadPosition - r);
+    throw Napi::RangeError::New(env, prefix(op) + "'pos' entry " + std::to_string(e) + " (" + std::to_string(c.entries.pos[e]) + ") is not a block position in [0, " + std::to_string(c.step.blockLen) + ")");
+  }
+  if (r <= -2) throw Napi::RangeError::New(env, prefix(op) + "'row' holds row " + std::to_string(-2 - r) + " >= resid.length (" + std::to_string(c.entries.numRows) + ")");
+  return r;
 }
 
 // blockStats(row, pos, val, block, k, lo, hi, q, resid, params, withOnes, limbs, first) -> -1 | block position | -2 - row
@@ -134,8 +141,7 @@ Napi::Value BlockStats(const Napi::CallbackInfo& info) {
   Span<double> limbs;
   const fm::SumsView out = sums(info, 11, op, c.step.blockLen * fm::stepSums(c.step.hi - c.step.lo, c.step.withOnes), &limbs);
   need(env, !overlap(limbs, c.resid) && !overlap(limbs, c.q) && !overlap(limbs, params) && !overlap(limbs, c.val), op, "'limbs' overlaps an input");
-  const long r = fm::blockStats(c.entries, c.step, params.data, c.q.data, c.resid.data, out);
-  if (r <= -2) throw Napi::RangeError::New(env, prefix(op) + "'row' holds row " + std::to_string(-2 - r) + " >= resid.length (" + std::to_string(c.entries.numRows) + ")");
+  const long r = entryError(env, op, c, fm::blockStats(c.entries, c.step, params.data, c.q.data, c.resid.data, out));
   return Napi::Number::New(env, static_cast<double>(r));
 }
 
@@ -153,8 +159,7 @@ Napi::Value BlockApply(const Napi::CallbackInfo& info) {
   need(env, !overlap(c.q, c.resid) && !overlap(c.q, c.val) && !overlap(c.resid, c.val) && !overlap(c.q, delta) && !overlap(c.q, oldValue) && !overlap(c.resid, delta) && !overlap(c.resid, oldValue), op,
        "'q' and 'resid' must not overlap each other or an input");
   // Row numbers are checked in the pass (blockApply may be called without blockStats).
-  const long r = fm::blockApply(c.entries, c.step, delta.data, oldValue.data, c.q.data, c.resid.data);
-  if (r <= -2) throw Napi::RangeError::New(env, prefix(op) + "'row' holds row " + std::to_string(-2 - r) + " >= resid.length (" + std::to_string(c.entries.numRows) + ")");
+  entryError(env, op, c, fm::blockApply(c.entries, c.step, delta.data, oldValue.data, c.q.data, c.resid.data));
   return env.Undefined();
 }
 
@@ -173,21 +178,16 @@ Napi::Value RowScores(const Napi::CallbackInfo& info) {
   auto yhat = arg<double>(info, 7, napi_float64_array, op, "yhat");
   need(env, rowPtr.count >= 1 && rowPtr.data[0] == 0, op, "'rowPtr' must hold numRows + 1 offsets starting at 0");
   const size_t rows = rowPtr.count - 1;
-  for (size_t i = 0; i < rows; i++) {
-    if (rowPtr.data[i] > rowPtr.data[i + 1]) need(env, false, op, "'rowPtr' is not ascending at row " + std::to_string(i));
-  }
   const size_t nnz = rowPtr.data[rows];
   need(env, entryFeature.count >= nnz && values.count >= nnz, op, "'entryFeature' or 'values' is shorter than rowPtr[numRows]");
   const size_t stride = k + 1;
   const size_t features = params.count / stride;
-  for (size_t e = 0; e < nnz; e++) {
-    if (entryFeature.data[e] < 0 || static_cast<size_t>(entryFeature.data[e]) >= features) {
-      need(env, false, op, "'entryFeature' entry " + std::to_string(e) + " is not a feature index in [0, " + std::to_string(features) + ")");
-    }
-  }
   need(env, q.count >= rows * k && yhat.count >= rows, op, "'q' must hold rows * k values and 'yhat' rows values");
   need(env, !overlap(q, yhat) && !overlap(q, params) && !overlap(yhat, params), op, "'q', 'yhat' and 'params' must not overlap");
-  fm::rowScores(rowPtr.data, rows, entryFeature.data, values.data, params.data, k, w0, q.data, yhat.data);
+  // rowPtr's order and the feature indices are checked in the pass (one pass instead of three).
+  const long r = fm::rowScores(rowPtr.data, rows, entryFeature.data, values.data, nnz, params.data, features, k, w0, q.data, yhat.data);
+  if (r <= -2) need(env, false, op, "'rowPtr' is not ascending up to rowPtr[numRows] at row " + std::to_string(-2 - r));
+  if (r >= 0) need(env, false, op, "'entryFeature' entry " + std::to_string(r) + " is not a feature index in [0, " + std::to_string(features) + ")");
   return env.Undefined();
 }
 

@@ -250,6 +250,7 @@ long statsPass(const BlockEntries& be, const Step& s, const double* params, cons
   PaddedSums<L> sums(s.blockLen, W);
   for (size_t e = 0; e < be.count;) {
     const size_t b = static_cast<size_t>(be.pos[e]);
+    if (b >= s.blockLen) return kBadPosition - static_cast<long>(e);
     size_t end = e + 1;
     while (end < be.count && end - e < kRun && static_cast<size_t>(be.pos[end]) == b) end++;
     const double* v = params + static_cast<size_t>(s.block[b]) * (s.k + 1) + 1 + f0;
@@ -300,6 +301,7 @@ long blockApply(const BlockEntries& be, const Step& s, const double* delta, cons
     const uint32_t i = be.row[e];
     if (i >= be.numRows) return -2 - static_cast<long>(i);
     const size_t b = static_cast<size_t>(be.pos[e]);
+    if (b >= s.blockLen) return kBadPosition - static_cast<long>(e);
     const double* d = delta + b * width;
     const double* old = oldValue + b * width;
     const double x = be.val[e];
@@ -321,10 +323,14 @@ long blockApply(const BlockEntries& be, const Step& s, const double* delta, cons
   return -1;
 }
 
-void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
-               size_t k, double w0, double* q, double* yhat) {
+long rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, size_t entries, const double* params,
+               size_t features, size_t k, double w0, double* q, double* yhat) {
   const size_t stride = k + 1;
   for (size_t i = 0; i < numRows; i++) {
+    if (rowPtr[i + 1] < rowPtr[i] || rowPtr[i + 1] > entries) return -2 - static_cast<long>(i);
+    for (uint32_t e = rowPtr[i]; e < rowPtr[i + 1]; e++) {
+      if (static_cast<uint32_t>(entryFeature[e]) >= features) return static_cast<long>(e);
+    }
     double linear = w0;
     double sq = 0;
     double* qi = q + i * k;
@@ -343,6 +349,7 @@ void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeatu
     for (size_t f = 0; f < k; f++) pair += qi[f] * qi[f];
     yhat[i] = linear + 0.5 * (pair - sq);
   }
+  return -1;
 }
 
 void drawBlock(const DrawSpec& spec, const Step& s, const double* featureIds, double* params, const double* limbs, size_t count,
@@ -355,10 +362,14 @@ void drawBlock(const DrawSpec& spec, const Step& s, const double* featureIds, do
   auto value = [&](size_t i) { return limbs[i] * (1.0 / 64) + limbs[count + i] / kScale; };
   std::vector<double> gram(tri);
   std::vector<double> he(width);
-  CoordinateStream rng(spec.seed);
+  CoordinateStream rngW(spec.seed);
+  CoordinateStream rngV(spec.seed);
   for (size_t b = 0; b < s.blockLen; b++) {
     const size_t g = static_cast<size_t>(s.block[b]);
     const size_t at = first + b * perFeature;
+    // One hash per stream and feature; the coordinates are sub-streams of it.
+    if (spec.sample && s.lo == 0) rngW.reset(spec.kindW, spec.iteration, featureIds[g]);
+    if (spec.sample && s.hi > 1) rngV.reset(spec.kindV, spec.iteration, featureIds[g]);
     for (size_t t = 0; t < tri; t++) gram[t] = value(at + t);
     for (size_t a = 0; a < width; a++) {
       he[a] = value(at + tri + a);
@@ -374,9 +385,8 @@ void drawBlock(const DrawSpec& spec, const Step& s, const double* featureIds, do
       if (prec > 0) {
         const double mean = (spec.alpha * (he[a] + old * s2) + spec.lambda[c] * spec.mu[c]) / prec;
         if (spec.sample) {
-          if (c == 0) rng.reset(spec.kindW, spec.iteration, featureIds[g]);
-          else rng.reset(spec.kindV, spec.iteration, featureIds[g] * static_cast<double>(s.k) + static_cast<double>(c - 1));
-          next = mean + rng.normal() / std::sqrt(prec);
+          const double z = c == 0 ? rngW.normalZiggurat() : rngV.seek(static_cast<uint32_t>(c - 1) * kDrawSubStream).normalZiggurat();
+          next = mean + z / std::sqrt(prec);
         } else {
           next = mean;
         }

@@ -72,26 +72,41 @@ struct SumsView {
 // where adding 1.5 * 2^52 rounds it to an integer exactly).
 constexpr double kExactTermLimit = 524288.0;
 
+// Returned by blockStats and blockApply for entry e whose block position is not below blockLen:
+// kBadPosition - e (below every -2 - row: rows are 32-bit). Checked in the pass, which spares
+// the binding a pass over pos per call.
+constexpr long kBadPosition = -(1L << 40);
+
 // Writes the exact sums of every block feature. Returns -1, or the block position of a feature
-// with a term out of range (limbs unspecified), or -2 - row when a row entry is >= numRows.
+// with a term out of range (limbs unspecified), or -2 - row when a row entry is >= numRows, or
+// kBadPosition - e for a bad block position.
 long blockStats(const BlockEntries& be, const Step& s, const double* params, const double* q, const double* resid, SumsView out);
 
 // Applies the step's changes (delta and the values before them, blockLen * width each, feature
 // b's coordinate lo + a at b * width + a): e_i -= sum_a delta_a h_ia (h with the old values)
-// and q_if += delta_(1+f) x_i. Returns -1, or -2 - row when a row entry is >= numRows
-// (checked in the pass, before that row is touched; rows of earlier entries are then updated).
+// and q_if += delta_(1+f) x_i. Returns -1, or -2 - row when a row entry is >= numRows, or
+// kBadPosition - e for a bad block position (checked in the pass, before that entry is
+// applied; rows of earlier entries are then updated).
 long blockApply(const BlockEntries& be, const Step& s, const double* delta, const double* oldValue, double* q, double* resid);
 
 // Scores every row from the parameters (the O(k nnz) sum trick) into yhat, and q_if into q
-// (row-major, k per row). entryFeature: each entry's global feature index (checked by the
-// binding). Same arithmetic order as algorithms/fm/fm.ts fmScore.
-void rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, const double* params,
-               size_t k, double w0, double* q, double* yhat);
+// (row-major, k per row). entryFeature: each entry's global feature index; entries: how many
+// entryFeature and values hold. Same arithmetic order as algorithms/fm/fm.ts fmScore. Checked
+// in the pass, before a row is scored (earlier rows are then written): returns -1, or -2 - i
+// when rowPtr[i + 1] is below rowPtr[i] or above entries, or entry e (>= 0) whose feature is
+// not in [0, features).
+long rowScores(const uint32_t* rowPtr, size_t numRows, const int32_t* entryFeature, const float* values, size_t entries, const double* params,
+               size_t features, size_t k, double w0, double* q, double* yhat);
 
-// What the draws of a step need besides its sums. Coordinate a of feature g draws from the
-// stream (seed, kindW, iteration, featureIds[g]) for w and (seed, kindV, iteration,
-// featureIds[g] * k + f) for v_.f, as algorithms/fm/coordinate_solver.ts keys it. lambda and mu
-// hold k + 1 values (per coordinate).
+// Counter values (uniforms times 2) of one coordinate's sub-stream: a ziggurat normal takes
+// one uniform 99% of the time, so 2^15 never run out in practice.
+constexpr uint32_t kDrawSubStream = 1u << 16;
+
+// What the draws of a step need besides its sums. Coordinate a of feature g draws one ziggurat
+// normal from the stream (seed, kindW, iteration, featureIds[g]) for w, and from the stream
+// (seed, kindV, iteration, featureIds[g]) at counter f * kDrawSubStream for v_.f (so a split of
+// the coordinates into steps draws the same numbers). lambda and mu hold k + 1 values (per
+// coordinate).
 struct DrawSpec {
   uint32_t seed = 0;
   uint32_t kindW = 0;
