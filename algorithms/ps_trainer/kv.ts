@@ -15,19 +15,6 @@ export interface KvTable {
   push(keys: BigUint64Array, values: Float32Array): Promise<void>;
 }
 
-/**
- * A table addressed by this worker's local slots: lib/ps/ssp_cache.ts's CachedTable from
- * slotTable() (the SSP client cache); FM gets one from its context's `bySlots`.
- */
-export interface SlotTable {
-  /** Rows fetched at clock c are served locally through clock c + staleness. */
-  readonly staleness: number;
-  pullSlots(slots: Uint32Array): Promise<Float32Array>;
-  pushSlots(slots: Uint32Array, values: Float32Array): Promise<void>;
-  /** Fetches in one pull what `slots` need to be served locally for `clocks` more clocks. */
-  fetchSlots(slots: Uint32Array, clocks: number): Promise<number>;
-}
-
 /** The reserved key of a bias / global term: feature ids are < 2^32, so it never collides. */
 export const BIAS_KEY = 0xffff_ffff_ffff_ffffn;
 
