@@ -300,15 +300,15 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
           if (windowRows) return { step, lo, hi, batch: null, window: windowOf(first, step).start && hi > lo ? windowList(lo) : null };
           return { step, lo, hi, batch: hi > lo ? batchKeys(lo, hi) : null, window: null };
         },
-        pull: async (x) => {
+        pull: (x) => {
           const { step, batch, window } = x;
           if (!batch && !window) return { ...x, params: null };
           // The pull of step j follows clock j - 1 - lead (SSP bound lowered by lead).
-          const params = await order.pull(base + step - lead, () => {
+          const pulled = order.pull(base + step - lead, () => {
             if (order.clocksSent < base + step) prefetchedPulls++;
             return batch ? pullRows(batch) : windowRows!.fetch(window!, traffic).then(() => null);
           });
-          return { ...x, params };
+          return pulled.then((params) => ({ ...x, params }));
         },
         compute: (x) => {
           let push: (() => Promise<void> | null) | null = null;

@@ -100,9 +100,15 @@ export class SlotCollector {
 
 /** Keys of `list` slots. */
 export function keysOf(slots: Slots, list: Uint32Array): BigUint64Array {
-  const keys = new BigUint64Array(list.length);
-  for (let j = 0; j < list.length; j++) keys[j] = slots.keys[list[j]!]!;
-  return keys;
+  // Copied as 32-bit halves: reading a BigUint64Array element makes a BigInt per key.
+  const from = new Uint32Array(slots.keys.buffer, slots.keys.byteOffset, 2 * slots.keys.length);
+  const words = new Uint32Array(2 * list.length);
+  for (let j = 0; j < list.length; j++) {
+    const s = 2 * list[j]!;
+    words[2 * j] = from[s]!;
+    words[2 * j + 1] = from[s + 1]!;
+  }
+  return new BigUint64Array(words.buffer);
 }
 
 /** Pulls any number of keys in chunks (bounded message sizes). */

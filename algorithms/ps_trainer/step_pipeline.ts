@@ -97,8 +97,8 @@ export class PsRequestOrder {
 export interface StepStages<K, P, C> {
   /** Rows of the step and the distinct keys to pull (CPU only, runs two steps ahead). */
   keys(step: number): K;
-  /** Pulls the keys (through PsRequestOrder.pull). */
-  pull(k: K): Promise<P>;
+  /** Pulls the keys (through PsRequestOrder.pull); a step without a request answers synchronously (no Promise to settle). */
+  pull(k: K): P | Promise<P>;
   /**
    * Applies the answer and computes the step (in step order, one at a time). A Promise only to
    * stand for slow compute (the straggler benchmarks' sleep): pushes overlap, so a sleep there
