@@ -313,7 +313,8 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
         compute: (x) => {
           let push: (() => Promise<void> | null) | null = null;
           if (windowRows) {
-            if (x.window) computing = x.window;
+            // A window of only empty minibatches (a short shard's last ones) pushes nothing.
+            if (windowOf(first, x.step).start) computing = x.window;
             if (x.hi > x.lo) windowGradients(x.lo, x.hi);
             const list = computing;
             if (list && windowOf(first, x.step).end) push = () => windowRows.flush(list, traffic);
