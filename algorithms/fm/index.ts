@@ -24,7 +24,8 @@ import { Rng } from '../../lib/rng.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { logLoss } from '../common/log_loss.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots, type SlotTable } from '../ps_trainer/kv.js';
+import { buildSlots, keysOf, SlotCollector, sleep, type KvTable, type Slots } from '../ps_trainer/kv.js';
+import { WindowRows } from '../ps_trainer/window_rows.js';
 import { fmAccumulateGradient, fmScore } from './fm.js';
 import type { FmTask } from './params.js';
 import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
@@ -51,6 +52,12 @@ export interface FmTrainOptions {
   pipeline?: boolean;
   /** --prefetch (implies pipeline): each pull goes out a clock early (the table's SSP bound must already be lowered by 1). */
   prefetch?: boolean;
+  /**
+   * --ps-cache S: this worker's rows are pulled once per window of S + 1 minibatches (all their
+   * keys, at its first) and read locally; its gradients are summed per key and pushed once, at
+   * the window's last minibatch (ps_trainer/window_rows.ts).
+   */
+  psCache?: number;
 }
 
 export interface FmEpochStats {
@@ -65,12 +72,6 @@ export interface FmTrainContext {
   comm: Collective;
   /** ps.clock(), once per minibatch. */
   clock(): Promise<void>;
-  /**
-   * --ps-cache: the table addressed by local slot (slot i has key slotKeys[i]), through the SSP
-   * client cache (lib/ps/ssp_cache.ts). With it, the keys of staleness + 1 minibatches are
-   * fetched in one pull at the first of them, and the others are served locally.
-   */
-  bySlots?(slotKeys: BigUint64Array): SlotTable;
   /**
    * Called on every rank after every epoch, inside the epoch's collective round (run again
    * after a worker loss; see ps_trainer/recovery.ts); its time is excluded from `seconds`.
@@ -132,17 +133,12 @@ export async function fmLabelInfo(comm: Collective, data: CsrMatrix, task: FmTas
   return { offset: sum[1]! > 0 ? sum[0]! / sum[1]! : 0, min: mn[0]!, max: mx[0]! };
 }
 
-/** A minibatch's rows [lo, hi) of the shuffled order, its distinct keys (m of them), and their pulled parameter rows. */
-interface Batch {
+/** A minibatch's rows [lo, hi) of the shuffled order and its distinct keys (m of them; their rows are pulled in this order). */
+interface PlainBatch {
   lo: number;
   hi: number;
   m: number;
   keys: BigUint64Array;
-  /** The distinct keys' local slots (slot-addressed tables). */
-  list: Uint32Array;
-  /** --ps-cache, first minibatch of a window: the slots of the whole window, fetched before this minibatch's pull. */
-  window: Uint32Array | null;
-  params: Float32Array;
 }
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
@@ -198,23 +194,21 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
   for (let epoch = 1; epoch < startEpoch; epoch++) shuffle(epoch);
   // Recovery records progress per step and may re-send requests: steps then run in order.
   const pipelined = !!(o.pipeline || o.prefetch) && !rec.recordsProgress;
-  const slotTable = ctx.bySlots?.(slots.keys) ?? null;
-  const noKeys = new BigUint64Array(0);
   const traffic: PsTraffic = { pullRequests: 0, keysPulled: 0, pushRequests: 0, keysPushed: 0 };
-  // --ps-cache: one fetch per window of staleness + 1 minibatches (within an epoch: the order changes at its end).
-  const windowSteps = slotTable ? slotTable.staleness + 1 : 1;
-  const windowCollector = slotTable && windowSteps > 1 ? new SlotCollector(S) : null;
-  const pullRows = async (b: Omit<Batch, 'params'>): Promise<Float32Array> => {
-    if (!slotTable) {
-      traffic.pullRequests++;
-      traffic.keysPulled += b.keys.length;
-      return table.pull(b.keys);
-    }
-    if (b.window) await slotTable.fetchSlots(b.window, windowSteps - 1);
-    return slotTable.pullSlots(b.list);
+  // --ps-cache S: windows of S + 1 minibatches (within an epoch: the order changes at its end),
+  // one pull and one push each, rows read and gradients summed in place (ps_trainer/window_rows.ts).
+  const windowRows = o.psCache !== undefined ? new WindowRows(table, slots) : null;
+  const windowSteps = o.psCache !== undefined ? o.psCache + 1 : 1;
+  const windowCollector = windowRows ? new SlotCollector(S) : null;
+  const windowOf = (first: number, step: number) => ({ start: (step - first) % windowSteps === 0, end: (step - first + 1) % windowSteps === 0 || step === steps - 1 });
+  /** The distinct slots of the window starting at rows [lo, ...). */
+  const windowList = (lo: number): Uint32Array => windowCollector!.collect(data, slots, lo, Math.min(data.numRows, lo + windowSteps * o.batch), perm).slice();
+  const pullRows = (b: PlainBatch): Promise<Float32Array> => {
+    traffic.pullRequests++;
+    traffic.keysPulled += b.keys.length;
+    return table.pull(b.keys);
   };
-  const pushGrads = (b: { keys: BigUint64Array; list: Uint32Array }, grad: Float32Array) => {
-    if (slotTable) return slotTable.pushSlots(b.list, grad);
+  const pushGrads = (b: PlainBatch, grad: Float32Array): Promise<void> => {
     traffic.pushRequests++;
     traffic.keysPushed += b.keys.length;
     return table.push(b.keys, grad);
@@ -227,7 +221,7 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
    * posOf for the batch's entries: batches of an epoch never share rows, so a pipeline may
    * extract the next batches' keys while this one is computed).
    */
-  const batchKeys = (lo: number, hi: number, windowStart: boolean): Omit<Batch, 'params'> => {
+  const batchKeys = (lo: number, hi: number): PlainBatch => {
     gen++;
     let m = 0;
     stamp[0] = gen;
@@ -245,18 +239,18 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
         posOf[e] = localPos[s]!;
       }
     }
-    const distinct = list.slice(0, m);
-    const window = windowCollector && windowStart ? windowCollector.collect(data, slots, lo, Math.min(data.numRows, lo + windowSteps * o.batch), perm).slice() : null;
-    return { lo, hi, m, list: distinct, window, keys: slotTable ? noKeys : keysOf(slots, distinct) };
+    return { lo, hi, m, keys: keysOf(slots, list.subarray(0, m)) };
   };
-  /** Scores the batch's rows and sums their gradients per pulled row; adds the loss to `acc`. */
+  /**
+   * Scores rows [lo, hi) of the shuffled order and adds their gradients to `grad`; `pos` maps an
+   * entry to its row in `params` and `grad` (posOf: the batch's pulled rows; slotOf: by slot).
+   * Adds the loss to `acc`.
+   */
   const acc = { loss: 0 };
-  const gradients = (b: Batch): Float32Array => {
-    const { m, params } = b;
-    const grad = new Float32Array(m * stride);
-    for (let i = b.lo; i < b.hi; i++) {
+  const gradients = (lo: number, hi: number, params: Float32Array, pos: Int32Array | Uint32Array, grad: Float32Array): void => {
+    for (let i = lo; i < hi; i++) {
       const r = perm[i]!;
-      const s = fmScore(params, k, params[0]!, posOf, data.values, rp[r]!, rp[r + 1]!, sums);
+      const s = fmScore(params, k, params[0]!, pos, data.values, rp[r]!, rp[r + 1]!, sums);
       let dl: number;
       if (o.task === 'regression') {
         const y = data.labels[r]! - labels.offset;
@@ -270,18 +264,32 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
         dl = p - y;
       }
       grad[0] = grad[0]! + dl;
-      fmAccumulateGradient(params, k, posOf, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
+      fmAccumulateGradient(params, k, pos, data.values, rp[r]!, rp[r + 1]!, sums, dl, o.l2w, o.l2v, grad);
     }
+  };
+  /** Without --ps-cache: the batch's own rows, pulled; its gradient rows, pushed. */
+  const plainGradients = (b: PlainBatch, params: Float32Array): Float32Array => {
+    const grad = new Float32Array(b.m * stride);
+    gradients(b.lo, b.hi, params, posOf, grad);
     return grad;
   };
+  /** With --ps-cache: the window's rows, read and summed into in place. */
+  const windowGradients = (lo: number, hi: number): void => gradients(lo, hi, windowRows!.rows, slots.slotOf, windowRows!.sums);
   const rowsOf = (step: number) => {
     const lo = Math.min(step * o.batch, data.numRows);
     return { lo, hi: Math.min(lo + o.batch, data.numRows) };
+  };
+  /** The step's requests, sent synchronously in wire order: its push (plain), or its window's (at the window's end), then the clock. */
+  const sendStep = (push: (() => Promise<void> | null) | null): Array<Promise<unknown>> => {
+    const sent = push?.();
+    return [...(sent ? [sent] : []), ctx.clock()];
   };
   /** --pipeline: one epoch's steps as overlapped stages (ps_trainer/step_pipeline.ts). */
   const pipelinedEpoch = (first: number): Promise<void> => {
     const lead = o.prefetch ? 1 : 0;
     const base = order.clocksSent - first;
+    // --ps-cache: the window being computed (its slots are what its last step pushes).
+    let computing: Uint32Array | null = null;
     return runStepPipeline(
       'fm',
       first,
@@ -289,24 +297,37 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
       {
         keys: (step) => {
           const { lo, hi } = rowsOf(step);
-          return { step, batch: hi > lo ? batchKeys(lo, hi, (step - first) % windowSteps === 0) : null };
+          if (windowRows) return { step, lo, hi, batch: null, window: windowOf(first, step).start && hi > lo ? windowList(lo) : null };
+          return { step, lo, hi, batch: hi > lo ? batchKeys(lo, hi) : null, window: null };
         },
-        pull: async ({ step, batch }) => {
-          if (!batch) return null;
+        pull: (x) => {
+          const { step, batch, window } = x;
+          if (!batch && !window) return { ...x, params: null };
           // The pull of step j follows clock j - 1 - lead (SSP bound lowered by lead).
-          const params = await order.pull(base + step - lead, () => {
+          const pulled = order.pull(base + step - lead, () => {
             if (order.clocksSent < base + step) prefetchedPulls++;
-            return pullRows(batch);
+            return batch ? pullRows(batch) : windowRows!.fetch(window!, traffic).then(() => null);
           });
-          return { ...batch, params };
+          return pulled.then((params) => ({ ...x, params }));
         },
-        compute: (b) => {
-          const g = b ? { batch: b, grad: gradients(b) } : null;
+        compute: (x) => {
+          let push: (() => Promise<void> | null) | null = null;
+          if (windowRows) {
+            // A window of only empty minibatches (a short shard's last ones) pushes nothing.
+            if (windowOf(first, x.step).start) computing = x.window;
+            if (x.hi > x.lo) windowGradients(x.lo, x.hi);
+            const list = computing;
+            if (list && windowOf(first, x.step).end) push = () => windowRows.flush(list, traffic);
+          } else if (x.batch) {
+            const b = x.batch;
+            const grad = plainGradients(b, x.params!);
+            push = () => pushGrads(b, grad);
+          }
           // A straggler is slow in compute (pushes overlap: a sleep after one would not hold the next).
-          return o.slowMs ? sleep(o.slowMs).then(() => g) : g;
+          return o.slowMs ? sleep(o.slowMs).then(() => push) : push;
         },
         // FM takes a pull that misses its own last push (one more asynchronous worker): not exclusive.
-        push: (g) => order.pushAndClock(false, () => [...(g ? [pushGrads(g.batch, g.grad)] : []), ctx.clock()]),
+        push: (push) => order.pushAndClock(false, () => sendStep(push)),
       },
       order,
       pipelineTimes!,
@@ -319,13 +340,19 @@ export async function trainFm(o: FmTrainOptions, data: CsrMatrix, table: KvTable
     acc.loss = resumed ? resume.loss : 0;
     const first = epoch === startEpoch ? startStep : 0;
     if (pipelined) await pipelinedEpoch(first);
+    let window: Uint32Array | null = null;
     for (let step = first; step < steps && !pipelined; step++) {
       const ckptDue = checkpointDue(ckptEvery, epoch, step, steps);
       const { lo, hi } = rowsOf(step);
-      if (hi > lo) {
-        const b = batchKeys(lo, hi, (step - first) % windowSteps === 0);
-        const batch = { ...b, params: await pullRows(b) };
-        await pushGrads(b, gradients(batch));
+      if (windowRows) {
+        const w = windowOf(first, step);
+        if (w.start) window = hi > lo ? windowList(lo) : null;
+        if (w.start && window) await windowRows.fetch(window, traffic);
+        if (hi > lo) windowGradients(lo, hi);
+        if (w.end && window) await windowRows.flush(window, traffic);
+      } else if (hi > lo) {
+        const b = batchKeys(lo, hi);
+        await pushGrads(b, plainGradients(b, await pullRows(b)));
         await rec.record({ epoch, step: step + 1, loss: acc.loss, counters: [0, 0] }, step === steps - 1 || ckptDue);
       }
       await ctx.clock();

@@ -15,7 +15,7 @@ import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable, type Slots 
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { init, restartCount } from '../../lib/index.js';
 import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
-import { cacheTraffic, consistencyOf, psCacheOf, psCacheTotals, psRecovery, psTrafficTotals, cpuSecondsSince, runEntry, secs, writeJson } from '../ps_trainer/job.js';
+import { consistencyOf, psRecovery, psTrafficTotals, cpuSecondsSince, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 import { rmse } from './fm.js';
 import { runFmCoordinateWorker } from './coordinate_worker.js';
 import { fmScores, trainFm, type FmLabelInfo } from './index.js';
@@ -83,8 +83,6 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     });
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (ps_trainer/recovery.ts).
     const rec = await psRecovery(comm, p, 'fm');
-    // --ps-cache S: pulls within S clocks served locally, pushes sent once per clock.
-    const cache = psCacheOf(comm, bounds);
     const loadSeconds = (performance.now() - tLoad) / 1000;
     const log = (line: string) => {
       if (comm.rank === 0 && !p.quiet) console.log(line);
@@ -97,11 +95,10 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
     const lossBuf = new Float64Array(2);
     try {
       const cpu0 = process.cpuUsage();
-      const result = await trainFm({ ...p, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
+      // --ps-cache S: windows of S + 1 minibatches, one pull and one push each (ps_trainer/window_rows.ts).
+      const result = await trainFm({ ...p, psCache: bounds.psCache, slowMs: comm.rank === p.slowRank ? p.slowMs : 0 }, data, table, {
         comm,
-        clock: () => (cache ? cache.clock() : comm.ps.clock()),
-        // The trainer addresses the cached table by its local slots (lib/ps/ssp_cache.ts slotTable).
-        ...(cache ? { bySlots: (keys: BigUint64Array) => cache.slotTable(table, keys) } : {}),
+        clock: () => comm.ps.clock(),
         recovery: rec,
         checkpointEvery: p.checkpointEveryBatches,
         log: (line) => process.stderr.write(`${line}\n`),
@@ -128,8 +125,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
         const ids = await gatherIds(comm, result.slots.ids);
         const prefetchedBuf = new Float64Array([result.prefetchedPulls]);
         await comm.reduceTo(prefetchedBuf, 0, { op: 'sum' });
-        const cacheTotals = cache ? await psCacheTotals(comm, cache) : null;
-        const traffic = await psTrafficTotals(comm, cache ? cacheTraffic(cache) : result.traffic, trainCpu, result.globalRows * p.epochs);
+        const traffic = await psTrafficTotals(comm, result.traffic, trainCpu, result.globalRows * p.epochs);
         if (comm.rank === 0 && ids) {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.
@@ -156,7 +152,7 @@ export async function runFmWorker(argv: readonly string[]): Promise<void> {
             ...(result.pipelineTimes ? { pipeline_stages_rank0: result.pipelineTimes } : {}),
             recovery: { world_rebuilds: rec.recoveries, restart: restartCount(), resumed_at: result.resumedAt },
           };
-          if (cacheTotals) metrics['ps_cache'] = cacheTotals;
+          if (bounds.psCache !== undefined) metrics['ps_cache'] = { staleness: bounds.psCache, window_minibatches: bounds.psCache + 1 };
           metrics['traffic'] = traffic;
           const m = last as FmMetrics | null;
           if (m) Object.assign(metrics, m);

@@ -382,14 +382,14 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
           const x = rows(step);
           return { ...x, win: step % o.pullEvery === 0 || step === first ? windowKeys(x.lo, windowEnd(x.lo)) : null };
         },
-        pull: async (x) => {
-          if (!x.win) return { ...x, answer: null };
+        pull: (x) => {
+          if (!x.win) return { ...x, answer: null as Pulled | null };
           const win = x.win;
-          const answer = await order.pull(base + x.step - lead, () => {
+          const pulled = order.pull(base + x.step - lead, () => {
             if (order.clocksSent < base + x.step) prefetchedPulls++;
             return request(win);
           });
-          return { ...x, answer };
+          return pulled.then((answer): typeof x & { answer: Pulled | null } => ({ ...x, answer }));
         },
         compute: (x) => {
           if (x.answer) applyPulled(x.answer, false);

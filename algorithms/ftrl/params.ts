@@ -96,7 +96,9 @@ export function parseFtrlArgs(argv: readonly string[]): FtrlParams {
     beta: f['beta'] ?? FTRL_DEFAULTS.beta,
     l1: f['l1'] ?? FTRL_DEFAULTS.l1,
     l2: f['l2'] ?? FTRL_DEFAULTS.l2,
-    pushEvery: f['push-every'] ?? FTRL_DEFAULTS.pushEvery,
+    // --ps-cache: the window's deltas leave once, at its end (Petuum's batched updates: they
+    // reach the servers at most S clocks late, as the window's reads are at most S clocks old).
+    pushEvery: f['push-every'] ?? (common.psCache === undefined ? FTRL_DEFAULTS.pushEvery : pullEvery),
     pullEvery,
     trustRegion: f['trust-region'] ?? FTRL_DEFAULTS.trustRegion,
     trustMode: f['trust-mode'] ?? FTRL_DEFAULTS.trustMode,

@@ -28,7 +28,7 @@ export const COMMON_FLAGS = {
   'hash-bits': { kind: 'int', min: 1, max: 32, value: 'B', help: 'hash feature ids into [0, 2^B)' },
   batch: { kind: 'int', min: 1, max: 1 << 24, help: 'rows per minibatch' },
   staleness: { kind: 'string', value: 'S', parse: staleness, help: "SSP bound in clocks: 0 = BSP, 'asp' = unbounded" },
-  'ps-cache': { kind: 'int', min: 0, max: 1000, value: 'S', help: 'SSP client cache: one pull per S + 1 minibatches for all their keys, served locally\nfor S clocks; pushes once per clock (lib/ps/ssp_cache.ts; FTRL: its local z/n; default off)' },
+  'ps-cache': { kind: 'int', min: 0, max: 1000, value: 'S', help: 'SSP client cache: one pull per S + 1 minibatches for all their keys, served locally\nfor S clocks; pushes once per clock, or once per window under ASP and for FTRL\n(lib/ps/ssp_cache.ts; FTRL: its local z/n; default off)' },
   pipeline: { kind: 'bool', negatable: true, help: 'overlap key extraction, pull, compute and push of successive minibatches\n(ps_trainer/step_pipeline.ts; any --staleness; default off)' },
   prefetch: { kind: 'bool', help: "--pipeline, and each pull goes out before the previous minibatch's clock\n(needs --staleness asp, or >= the pull lead; default off)" },
   'label-threshold': { kind: 'number', value: 'T', help: 'binary labels: positive iff label >= T (default: label > 0)' },

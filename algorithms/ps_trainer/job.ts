@@ -4,7 +4,6 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ConsistencyOptions } from '../../lib/ps/table_options.js';
 import type { Communicator } from '../../lib/communicator.js';
-import { SspClientCache, type SspCacheStats } from '../../lib/ps/ssp_cache.js';
 import { recoveryEnabled, restartCount } from '../../lib/recovery/recovery_env.js';
 import { userErrorExitCode } from '../../lib/errors.js';
 import { UsageError } from '../../lib/cli_flags.js';
@@ -69,27 +68,6 @@ export async function psRecovery(comm: Communicator, p: CommonParams, prefix: st
     save: (dir) => comm.ps.save(dir),
     load: (dir) => comm.ps.load(dir),
   });
-}
-
-/** The worker's SSP client cache for --ps-cache S (lib/ps/ssp_cache.ts), or null without it. */
-export function psCacheOf(comm: Communicator, p: { psCache?: number }): SspClientCache | null {
-  return p.psCache === undefined ? null : new SspClientCache(() => comm.ps.clock(), { staleness: p.psCache });
-}
-
-/** Every worker's cache counters summed (a collective: every worker calls it). */
-export async function psCacheTotals(comm: Communicator, cache: SspClientCache): Promise<Record<string, number>> {
-  const names = Object.keys(cache.stats) as Array<keyof SspCacheStats>;
-  const buf = Float64Array.from(names, (k) => cache.stats[k]);
-  await comm.allReduce(buf, { op: 'sum' });
-  const out: Record<string, number> = { staleness: cache.staleness };
-  names.forEach((k, i) => (out[k] = buf[i]!));
-  return out;
-}
-
-/** What a worker's cache sent: keys fetched and sums flushed (the trainer's own counts miss the cache's savings). */
-export function cacheTraffic(cache: SspClientCache): PsTraffic {
-  const st = cache.stats;
-  return { pullRequests: st.pullRequests, keysPulled: st.keysFetched, pushRequests: st.pushRequests, keysPushed: st.keysSent };
 }
 
 /**

@@ -15,19 +15,6 @@ export interface KvTable {
   push(keys: BigUint64Array, values: Float32Array): Promise<void>;
 }
 
-/**
- * A table addressed by this worker's local slots: lib/ps/ssp_cache.ts's CachedTable from
- * slotTable() (the SSP client cache); FM gets one from its context's `bySlots`.
- */
-export interface SlotTable {
-  /** Rows fetched at clock c are served locally through clock c + staleness. */
-  readonly staleness: number;
-  pullSlots(slots: Uint32Array): Promise<Float32Array>;
-  pushSlots(slots: Uint32Array, values: Float32Array): Promise<void>;
-  /** Fetches in one pull what `slots` need to be served locally for `clocks` more clocks. */
-  fetchSlots(slots: Uint32Array, clocks: number): Promise<number>;
-}
-
 /** The reserved key of a bias / global term: feature ids are < 2^32, so it never collides. */
 export const BIAS_KEY = 0xffff_ffff_ffff_ffffn;
 
@@ -113,9 +100,15 @@ export class SlotCollector {
 
 /** Keys of `list` slots. */
 export function keysOf(slots: Slots, list: Uint32Array): BigUint64Array {
-  const keys = new BigUint64Array(list.length);
-  for (let j = 0; j < list.length; j++) keys[j] = slots.keys[list[j]!]!;
-  return keys;
+  // Copied as 32-bit halves: reading a BigUint64Array element makes a BigInt per key.
+  const from = new Uint32Array(slots.keys.buffer, slots.keys.byteOffset, 2 * slots.keys.length);
+  const words = new Uint32Array(2 * list.length);
+  for (let j = 0; j < list.length; j++) {
+    const s = 2 * list[j]!;
+    words[2 * j] = from[s]!;
+    words[2 * j + 1] = from[s + 1]!;
+  }
+  return new BigUint64Array(words.buffer);
 }
 
 /** Pulls any number of keys in chunks (bounded message sizes). */

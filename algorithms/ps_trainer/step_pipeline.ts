@@ -15,7 +15,10 @@
 // the server applies the push before it learns of the clock (same connection). Up to
 // PUSHES_IN_FLIGHT steps' pushes await their answers at once (a push is acknowledged once its
 // replica applied it too: a round trip more than a pull), so the next step's pull, which
-// waits only for the clock to be sent, does not wait for that acknowledgement either.
+// waits only for the clock to be sent, does not wait for that acknowledgement either. A step
+// that sends only its clock (--ps-cache: every step of a window but its last) does not wait for
+// the clock's answer at all: it is awaited with the next push, or at the end (drain), so such
+// steps run at compute speed; at most a window's clocks are unanswered at once.
 // Worker recovery and server failover re-send requests out of this order: the trainers refuse
 // --pipeline with --max-restarts / --checkpoint / --resume.
 import { usageError } from '../../lib/cli_flags.js';
@@ -47,6 +50,8 @@ export class PsRequestOrder {
   #clocksSent = 0;
   #pullsInFlight = 0;
   #waiters: Array<() => void> = [];
+  /** Answers of clock-only steps, awaited with the next push or by drain(). */
+  #unanswered: Array<Promise<unknown>> = [];
   /** Time pulls waited for an earlier clock, pushes for a pull in flight (ms). */
   pullWaitMs = 0;
   pushWaitMs = 0;
@@ -72,7 +77,8 @@ export class PsRequestOrder {
 
   /**
    * Sends one step's push and clock: `send` must issue its requests synchronously (in wire
-   * order) and return their Promises. `exclusive`: first wait until no pull is in flight.
+   * order) and return their Promises, the clock's last. `exclusive`: first wait until no pull
+   * is in flight. A step that sent only its clock resolves at once (see the header).
    */
   async pushAndClock(exclusive: boolean, send: () => Array<Promise<unknown>>): Promise<void> {
     const t0 = performance.now();
@@ -81,7 +87,18 @@ export class PsRequestOrder {
     const sent = send();
     this.#clocksSent++;
     this.#wake();
-    await Promise.all(sent);
+    if (sent.length === 1) {
+      // Marked handled now; a failure still surfaces where it is awaited.
+      sent[0]!.catch(() => undefined);
+      this.#unanswered.push(sent[0]!);
+      return;
+    }
+    await Promise.all([...this.#unanswered.splice(0), ...sent]);
+  }
+
+  /** Waits for the answers of clock-only steps not awaited yet (their failure, if any). */
+  async drain(): Promise<void> {
+    await Promise.all(this.#unanswered.splice(0));
   }
 
   #wait(): Promise<void> {
@@ -97,8 +114,8 @@ export class PsRequestOrder {
 export interface StepStages<K, P, C> {
   /** Rows of the step and the distinct keys to pull (CPU only, runs two steps ahead). */
   keys(step: number): K;
-  /** Pulls the keys (through PsRequestOrder.pull). */
-  pull(k: K): Promise<P>;
+  /** Pulls the keys (through PsRequestOrder.pull); a step without a request answers synchronously (no Promise to settle). */
+  pull(k: K): P | Promise<P>;
   /**
    * Applies the answer and computes the step (in step order, one at a time). A Promise only to
    * stand for slow compute (the straggler benchmarks' sleep): pushes overlap, so a sleep there
@@ -135,6 +152,7 @@ export async function runStepPipeline<K, P, C>(name: string, first: number, step
     .stage('push', (c) => s.push(c), { depth: 0, concurrency: PUSHES_IN_FLIGHT });
   try {
     for await (const _ of p) void _;
+    await order.drain();
   } finally {
     addTimes(times, p.stats());
     times['pull']!.order_wait_ms = Math.round(order.pullWaitMs);

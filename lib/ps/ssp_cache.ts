@@ -39,10 +39,7 @@ export interface SspCacheStats {
   /** Keys fetched from the servers (by pulls and window fetches), and the pull requests that did it. */
   keysFetched: number;
   pullRequests: number;
-  /**
-   * Keys given to push() (with repeats), keys sent (additive tables: summed per key here;
-   * others: as given, the table's client sums repeats), push requests.
-   */
+  /** Keys given to push() (with repeats), keys sent (summed per key here), push requests. */
   keysPushed: number;
   keysSent: number;
   pushRequests: number;
@@ -84,17 +81,11 @@ export class CachedTable implements CacheableTable {
   /** The fetch call that is fetching each slot (dedups the slots of one call). */
   #fetchGen = new Uint32Array(64);
   #callGen = 0;
-  /** Additive tables: pushes summed per slot since the last clock, and which slots hold some. */
+  /** Pushes summed per slot since the last flush, and which slots hold some. */
   #pending: Float32Array;
   #pendingMark = new Uint8Array(64);
   #pendingList = new Uint32Array(64);
   #numPending = 0;
-  /**
-   * Other tables: this clock's pushes as given (copied), sent as one push at the clock. The
-   * table's client sums the values of repeated keys, so summing here too would only cost a
-   * pass over every float.
-   */
-  #pushed: Array<{ slots: Uint32Array; values: Float32Array }> = [];
 
   /** @internal */
   constructor(table: CacheableTable, cache: SspClientCache, additive: boolean, slotKeys?: BigUint64Array) {
@@ -301,24 +292,20 @@ export class CachedTable implements CacheableTable {
       throw invalidArgument(`${this.name}.${op}`, 'values', `a Float32Array of ${what}.length * ${w} = ${slots.length * w} floats`, values, true);
     }
     this.#cache.stats.keysPushed += slots.length;
-    if (!this.#additive) {
-      this.#pushed.push({ slots: slots.slice(), values: values.slice() });
-      return;
-    }
     const pending = this.#pending;
+    const mark = this.#pendingMark;
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      if (!this.#pendingMark[s]) {
-        this.#pendingMark[s] = 1;
+      if (!mark[s]) {
+        mark[s] = 1;
         this.#pendingList[this.#numPending++] = s;
       }
       for (let c = 0; c < w; c++) pending[s * w + c]! += values[i * w + c]!;
     }
   }
 
-  /** @internal Sends this clock's sums (one push) and, if additive, folds them into cached rows. */
+  /** @internal Sends the pending sums (one push) and, if additive, folds them into cached rows. */
   async flush(): Promise<void> {
-    if (!this.#additive) return this.#flushPushed();
     const n = this.#numPending;
     if (n === 0) return;
     const w = this.pushFloats;
@@ -335,7 +322,8 @@ export class CachedTable implements CacheableTable {
     }
     this.#numPending = 0;
     const sent = this.#table.push(this.#keysOf(list, n), values);
-    // Additive rows already fetched take this worker's own pushes (read-my-writes).
+    // Additive rows already fetched take this worker's own pushes (read-my-writes); other
+    // updaters' results are not known here.
     if (this.#additive) {
       for (let j = 0; j < n; j++) {
         const s = list[j]!;
@@ -346,29 +334,6 @@ export class CachedTable implements CacheableTable {
     await sent;
     const stats = this.#cache.stats;
     stats.keysSent += n;
-    stats.pushRequests++;
-  }
-
-  /** Non-additive tables: this clock's pushes, concatenated, in one push. */
-  async #flushPushed(): Promise<void> {
-    const pushed = this.#pushed;
-    if (pushed.length === 0) return;
-    this.#pushed = [];
-    let slots = pushed[0]!.slots;
-    let values = pushed[0]!.values;
-    if (pushed.length > 1) {
-      slots = new Uint32Array(pushed.reduce((n, p) => n + p.slots.length, 0));
-      values = new Float32Array(slots.length * this.pushFloats);
-      let at = 0;
-      for (const p of pushed) {
-        slots.set(p.slots, at);
-        values.set(p.values, at * this.pushFloats);
-        at += p.slots.length;
-      }
-    }
-    await this.#table.push(this.#keysOf(slots, slots.length), values);
-    const stats = this.#cache.stats;
-    stats.keysSent += slots.length;
     stats.pushRequests++;
   }
 }

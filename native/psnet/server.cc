@@ -532,7 +532,16 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
     }
     switch (static_cast<MsgType>(h.type)) {
       case MsgType::kCreateTable: handleCreateTable(connId, m); break;
-      case MsgType::kPull: handlePull(connId, std::move(m)); break;
+      case MsgType::kPull:
+        // Behind a parked push, a pull (and a clock, below) waits too: answered first, it would
+        // miss a push sent before it on the same connection, and the pipelined trainers rely on
+        // that order (algorithms/ps_trainer/step_pipeline.ts; a rare FTRL test failure under load).
+        if (!parkedPushes_.empty()) {
+          parkedPushes_.emplace_back(connId, std::move(m));
+          break;
+        }
+        handlePull(connId, std::move(m));
+        break;
       case MsgType::kPush:
         if (!linksReady_) {
           parkedPushes_.emplace_back(connId, std::move(m));  // replayed once replica links are up
@@ -544,7 +553,13 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
         if (server < 0) throw Error(ErrorCode::kInvalidUsage, "replicate: only a parameter server may forward pushes");
         handlePush(connId, m, true);
         break;
-      case MsgType::kClock: handleClock(connId, m); break;
+      case MsgType::kClock:
+        if (!parkedPushes_.empty()) {
+          parkedPushes_.emplace_back(connId, std::move(m));
+          break;
+        }
+        handleClock(connId, m);
+        break;
       case MsgType::kSave: handleSave(connId, m); break;
       case MsgType::kLoad: handleLoad(connId, m); break;
       case MsgType::kSync: handleSync(connId, m); break;

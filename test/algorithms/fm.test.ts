@@ -10,7 +10,6 @@ import { fmAccumulateGradient, fmGradVDirect, fmScore, fmScoreDirect, rmse, trai
 import { loadFmModel, predictFm } from '../../algorithms/fm/model.js';
 import { parseFmArgs } from '../../algorithms/fm/params.js';
 import { LocalAdagradTable, LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
-import { SspClientCache } from '../../lib/ps/ssp_cache.js';
 import { PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { Rng } from '../helpers/mulberry_rng.js';
@@ -96,34 +95,35 @@ test('in memory, one worker learns the planted model (AdaGrad table)', async (t)
   t.true(r < 0.3, `RMSE ${r}`);
 });
 
-test('in memory, the SSP client cache: one pull per window of staleness + 1 minibatches, the same training loss', async (t) => {
+test('in memory, the client cache (--ps-cache 2): one pull and one push per window of 3 minibatches, the same training loss', async (t) => {
   const data = await readLibsvm(trainFile);
   const k = 4;
   const init = (key: bigint, j: number) => (key === 0xffff_ffff_ffff_ffffn ? 0 : 0.01 * Math.sin(Number(key % 1000n) * 7 + j));
   const o = { task: 'regression' as const, factors: k, batch: 256, epochs: 6, l2w: 0.01, l2v: 0.01, seed: 1 };
-  const lastLoss = async (cacheStaleness: number | null, pipeline: boolean) => {
+  const lastLoss = async (psCache: number | undefined, pipeline: boolean) => {
     const table = new LocalAdagradTable(k + 1, 0.1, 1e-8, init);
     let pulls = 0;
-    const counted = { name: 'fm', dim: table.dim, pushFloats: table.pushFloats, pull: (keys: BigUint64Array) => (pulls++, table.pull(keys)), push: (keys: BigUint64Array, v: Float32Array) => table.push(keys, v) };
-    const cache = cacheStaleness === null ? null : new SspClientCache(async () => {}, { staleness: cacheStaleness });
+    let pushes = 0;
+    const counted = { dim: table.dim, pushFloats: table.pushFloats, pull: (keys: BigUint64Array) => (pulls++, table.pull(keys)), push: (keys: BigUint64Array, v: Float32Array) => (pushes++, table.push(keys, v)) };
     let loss = 0;
-    const res = await trainFm({ ...o, pipeline }, data, counted, {
+    const res = await trainFm({ ...o, pipeline, ...(psCache !== undefined ? { psCache } : {}) }, data, counted, {
       comm: localCollective(),
-      clock: () => (cache ? cache.clock() : Promise.resolve()),
-      ...(cache ? { bySlots: (keys: BigUint64Array) => cache.slotTable(counted, keys) } : {}),
+      clock: () => Promise.resolve(),
       onEpoch: async (s) => void (loss = s.trainLoss),
     });
-    return { loss, pulls, steps: res.steps, traffic: res.traffic, cache: cache?.stats };
+    return { loss, pulls, pushes, steps: res.steps, traffic: res.traffic };
   };
-  const plain = await lastLoss(null, false);
+  const plain = await lastLoss(undefined, false);
   t.is(plain.pulls, plain.steps * o.epochs);
   t.is(plain.traffic.pullRequests, plain.pulls);
   for (const pipeline of [false, true]) {
     const cached = await lastLoss(2, pipeline);
     t.log(`pipeline ${pipeline}: last epoch train RMSE ${plain.loss.toFixed(4)} without the cache, ${cached.loss.toFixed(4)} with --ps-cache 2; pulls ${plain.pulls} / ${cached.pulls}`);
-    t.is(cached.pulls, Math.ceil(cached.steps / 3) * o.epochs, 'one fetch per window of 3 minibatches, restarted each epoch');
-    t.is(cached.cache!.keysServedLocally, cached.cache!.keysRead, 'every read is served from the window');
-    t.true(cached.cache!.keysFetched < plain.traffic.keysPulled, `${cached.cache!.keysFetched} keys fetched vs ${plain.traffic.keysPulled}`);
+    t.is(cached.pulls, Math.ceil(cached.steps / 3) * o.epochs, 'one pull per window of 3 minibatches, restarted each epoch');
+    t.is(cached.pushes, cached.pulls, 'one push per window');
+    t.deepEqual([cached.traffic.pullRequests, cached.traffic.pushRequests], [cached.pulls, cached.pushes]);
+    t.is(cached.traffic.keysPushed, cached.traffic.keysPulled, 'a window pushes exactly the keys it pulled');
+    t.true(cached.traffic.keysPulled < plain.traffic.keysPulled, `${cached.traffic.keysPulled} keys pulled vs ${plain.traffic.keysPulled}`);
     t.true(Math.abs(cached.loss - plain.loss) < 0.05, `train RMSE ${cached.loss} vs ${plain.loss}`);
   }
 });
@@ -205,21 +205,20 @@ test.serial('np 3 with 2 servers reaches the planted model; the saved model pred
   t.true(bm.auc > 0.85, `AUC ${bm.auc}`);
 });
 
-test.serial('np 2 with 2 servers and the SSP client cache (--ps-cache 2) reaches the planted model with fewer keys fetched', async (t) => {
+test.serial('np 2 with 2 servers and the client cache (--ps-cache 2) reaches the planted model with one pull and one push per window', async (t) => {
   const metrics = join(dir, 'fm.cache.json');
   const args = ['--train', trainFile, '--test', testFile, ...PLANTED_ADAGRAD, '--epochs', '15', '--ps-cache', '2', '--metrics-out', metrics, '--quiet'];
   const { result, output } = await runRanks(2, 'workers/fm.worker.js', args, { servers: 2, wallTimeoutMs: 90_000 });
   t.true(result.ok, `${result.summary}\n${output.flat().join('\n')}`);
   const m = JSON.parse(readFileSync(metrics, 'utf8')) as { rmse: number; ps_cache: Record<string, number>; traffic: Record<string, number>; steps_per_epoch: number; epochs: number; workers: number };
-  const c = m.ps_cache;
-  // One pull per window of 3 minibatches per worker, every read served from its window.
-  t.is(c['pullRequests'], m.workers * m.epochs * Math.ceil(m.steps_per_epoch / 3), JSON.stringify(c));
-  t.is(c['keysServedLocally'], c['keysRead']);
-  t.is(m.traffic['keys_pulled'], c['keysFetched']);
-  t.log(`np 2 cache s=2: RMSE ${m.rmse.toFixed(4)}; keys read ${c['keysRead']}, fetched ${c['keysFetched']}, pushed ${c['keysPushed']}, sent ${c['keysSent']}`);
+  const tr = m.traffic;
+  // One pull and one push per window of 3 minibatches per worker; a window pushes the keys it pulled.
+  const windows = m.workers * m.epochs * Math.ceil(m.steps_per_epoch / 3);
+  t.deepEqual([tr['pull_requests'], tr['push_requests']], [windows, windows], JSON.stringify(m));
+  t.is(tr['keys_pushed'], tr['keys_pulled']);
+  t.deepEqual(m.ps_cache, { staleness: 2, window_minibatches: 3 });
+  t.log(`np 2 cache s=2: RMSE ${m.rmse.toFixed(4)}; keys pulled per row ${tr['keys_pulled_per_row']}`);
   t.true(m.rmse < 0.3, `RMSE ${m.rmse}`);
-  t.true(c['keysServedLocally']! > 0 && c['keysFetched']! < c['keysRead']!, JSON.stringify(c));
-  t.true(c['pushRequests']! <= c['clocks']! && c['keysSent']! <= c['keysPushed']!, 'at most one push per clock, repeated keys summed');
   // Refused as a UsageError (the CLI prints the line and exits 2).
   await t.throwsAsync(() => main(['--train', trainFile, '--ps-cache', '1', '--max-restarts', '1']), { instanceOf: UsageError, message: /--ps-cache does not combine with --max-restarts/ });
 });

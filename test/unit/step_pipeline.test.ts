@@ -50,6 +50,23 @@ async function run(exclusive: boolean, steps: number) {
   return { log, maxUnacked, pushesWhilePulling, times };
 }
 
+test('a step that sends only its clock does not wait for the answer; the next push and drain() do, and see its failure', async (t) => {
+  const order = new PsRequestOrder();
+  let answer!: () => void;
+  const clock = new Promise<void>((resolve) => (answer = resolve));
+  let settled = false;
+  await order.pushAndClock(false, () => [clock]);
+  t.is(order.clocksSent, 1, 'resolved while the clock is unanswered');
+  const push = order.pushAndClock(false, () => [Promise.resolve(), Promise.resolve()]).then(() => (settled = true));
+  await new Promise((r) => setImmediate(r));
+  t.false(settled, 'the next push waits for the earlier clock');
+  answer();
+  await push;
+  const failed = Promise.reject(new Error('server lost'));
+  await order.pushAndClock(false, () => [failed]);
+  await t.throwsAsync(order.drain(), { message: 'server lost' });
+});
+
 for (const exclusive of [true, false]) {
   test(`pulls follow the previous clock, pushes go out in order without waiting for the last answer (exclusive ${exclusive})`, async (t) => {
     const steps = 30;
