@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import { init } from '../lib/index.js';
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as { keys: number; dims: number[]; iters: number; loadKeys: number };
+const spec = JSON.parse(process.argv[2] ?? '{}') as { keys: number; dims: number[]; iters: number; loadKeys: number; ops?: string[] };
 const comm = await init();
 const { rank, size } = comm;
 const ps = comm.ps;
@@ -63,6 +63,7 @@ for (const dim of spec.dims) {
     ['pull', () => table.pull(keys, out)],
     ['push', () => table.push(keys, grads)],
   ] as const) {
+    if (spec.ops && !spec.ops.includes(op)) continue;
     await comm.barrier();
     const servers0 = rank === 0 ? serversCpuSeconds() : 0;
     const own0 = ownCpuSeconds();
