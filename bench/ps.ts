@@ -21,7 +21,8 @@ const iters = Number(arg('iters', '5'));
 const loadKeys = Math.round(Number(arg('load-keys', '1e7')));
 const replication = Number(arg('replication', '2'));
 const json = arg('json', '');
-// --ops push (or pull): measure only that operation, e.g. to profile one path with perf.
+// --ops push (or pull): measure only that operation, e.g. to profile one path with perf;
+// --ops minibatch: pull then push of the same keys, another key set each step (ps_worker.ts).
 const ops = arg('ops', 'pull,push').split(',');
 
 const worker = fileURLToPath(new URL('./ps_worker.js', import.meta.url));

@@ -437,6 +437,7 @@ void PsClient::onResponse(int server, Message&& m) {
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
       for (size_t j = 0; j < sub.uniqIdx.size(); ++j) copyFloats(f.pullSlot(sub.uniqIdx[j], dim), vals + j * dim, dim);
+      recycleBuffer(std::move(m.bytes));  // the next message received reuses it
     }
   } else if (f.op->type == PsOp::Type::kVector) {
     f.answerOf[server].assign(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
