@@ -280,7 +280,7 @@ void PsClient::start(uint64_t opId) {
 // in the caller's order.
 void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const PsOp& op = *f.op;
-  const bool cached = cachedPlan_ && cachedKeys_.size() == op.count && cachedServers_ == config_.numServers &&
+  const bool cached = op.count > 0 && cachedPlan_ && cachedKeys_.size() == op.count && cachedServers_ == config_.numServers &&
                       cachedRing_ == ring_.serverIds() && std::memcmp(cachedKeys_.data(), op.keys, op.count * sizeof(uint64_t)) == 0;
   if (cached) {
     f.plan = cachedPlan_;
@@ -293,7 +293,7 @@ void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
       planPool_.pop_back();
     }
     grouper_.group(op.keys, op.count, ring_, config_.numServers, fresh.get());
-    if (op.count <= kMaxCachedKeys) {
+    if (op.count > 0 && op.count <= kMaxCachedKeys) {
       recyclePlan(std::move(cachedPlan_));
       cachedPlan_ = fresh;
       cachedKeys_.assign(op.keys, op.keys + op.count);
