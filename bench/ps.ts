@@ -21,6 +21,9 @@ const iters = Number(arg('iters', '5'));
 const loadKeys = Math.round(Number(arg('load-keys', '1e7')));
 const replication = Number(arg('replication', '2'));
 const json = arg('json', '');
+// --ops push (or pull): measure only that operation, e.g. to profile one path with perf;
+// --ops minibatch: pull then push of the same keys, another key set each step (ps_worker.ts).
+const ops = arg('ops', 'pull,push').split(',');
 
 const worker = fileURLToPath(new URL('./ps_worker.js', import.meta.url));
 const rows: Array<Record<string, unknown>> = [];
@@ -28,7 +31,7 @@ const result = await runJob({
   np: workers,
   servers,
   replication,
-  command: [process.execPath, worker, JSON.stringify({ keys, dims, iters, loadKeys })],
+  command: [process.execPath, worker, JSON.stringify({ keys, dims, iters, loadKeys, ops })],
   quiet: true,
   onLine: (rank, stream, line) => {
     if (line.startsWith('RES ')) rows.push(JSON.parse(line.slice(4)) as Record<string, unknown>);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import { init } from '../lib/index.js';
 
-const spec = JSON.parse(process.argv[2] ?? '{}') as { keys: number; dims: number[]; iters: number; loadKeys: number };
+const spec = JSON.parse(process.argv[2] ?? '{}') as { keys: number; dims: number[]; iters: number; loadKeys: number; ops?: string[] };
 const comm = await init();
 const { rank, size } = comm;
 const ps = comm.ps;
@@ -59,10 +59,29 @@ for (const dim of spec.dims) {
   const out = new Float32Array(keys.length * dim);
   await table.push(keys, grads); // create the rows: later rounds measure steady state
   await table.pull(keys, out);
+  // 'minibatch' (only with --ops minibatch): a trainer's step, pull then push of the same
+  // keys, with a different key set each step (4 sets, rows created beforehand): the pull
+  // never finds its keys in the client's key cache, the push does. Keys/s and CPU per key
+  // count each key once per step (pull + push).
+  const sets: BigUint64Array[] = [];
+  if (spec.ops?.includes('minibatch')) {
+    for (let s = 0; s < 4; s++) {
+      sets.push(s === 0 ? keys : randomKeys(spec.keys, 5000 + 16 * rank + s));
+      await table.push(sets[s]!, grads);
+    }
+  }
+  let step = 0;
+  const minibatch = async (): Promise<void> => {
+    const ks = sets[step++ % sets.length]!;
+    await table.pull(ks, out);
+    await table.push(ks, grads);
+  };
   for (const [op, fn] of [
     ['pull', () => table.pull(keys, out)],
     ['push', () => table.push(keys, grads)],
+    ['minibatch', minibatch],
   ] as const) {
+    if (op === 'minibatch' ? !spec.ops?.includes(op) : spec.ops && !spec.ops.includes(op)) continue;
     await comm.barrier();
     const servers0 = rank === 0 ? serversCpuSeconds() : 0;
     const own0 = ownCpuSeconds();

@@ -280,14 +280,29 @@ void PsClient::start(uint64_t opId) {
 // in the caller's order.
 void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const PsOp& op = *f.op;
-  if (planPool_.empty()) {
-    f.plan = std::make_unique<KeyPlan>();
+  const bool cached = op.count > 0 && cachedPlan_ && cachedKeys_.size() == op.count && cachedServers_ == config_.numServers &&
+                      cachedRing_ == ring_.serverIds() && std::memcmp(cachedKeys_.data(), op.keys, op.count * sizeof(uint64_t)) == 0;
+  if (cached) {
+    f.plan = cachedPlan_;
   } else {
-    f.plan = std::move(planPool_.back());
-    planPool_.pop_back();
+    std::shared_ptr<KeyPlan> fresh;
+    if (planPool_.empty()) {
+      fresh = std::make_shared<KeyPlan>();
+    } else {
+      fresh = std::move(planPool_.back());
+      planPool_.pop_back();
+    }
+    grouper_.group(op.keys, op.count, ring_, config_.numServers, fresh.get());
+    if (op.count > 0 && op.count <= kMaxCachedKeys) {
+      recyclePlan(std::move(cachedPlan_));
+      cachedPlan_ = fresh;
+      cachedKeys_.assign(op.keys, op.keys + op.count);
+      cachedRing_ = ring_.serverIds();
+      cachedServers_ = config_.numServers;
+    }
+    f.plan = std::move(fresh);
   }
-  KeyPlan& plan = *f.plan;
-  grouper_.group(op.keys, op.count, ring_, config_.numServers, &plan);
+  const KeyPlan& plan = *f.plan;
   f.summed.clear();
   if (!sumValues || plan.repeats.empty()) return;
   f.summed.resize(plan.uniq.size() * floatsPerKey);
@@ -311,22 +326,22 @@ void PsClient::partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniq
   sendShares(opId, byServer, updateId);
 }
 
-// Sends each server its share (positions in the plan's distinct keys); the lists are consumed.
+// Sends each server its share (positions in the plan's distinct keys).
 // updateId 0: a first attempt (each request's id becomes its update id); otherwise the id of
 // the request being re-routed.
 // A server's share goes out in messages of about kMessageBytes (a first attempt only: a
 // re-routed request keeps its update id, so it stays one message per server). The server
 // applies, and its replica applies, the first parts while later ones are still being built
 // and sent, instead of the whole request's stages running one after the other.
-void PsClient::sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId) {
+void PsClient::sendShares(uint64_t opId, const std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   const TableInfo& t = tables_[f.op->tableId];
   const size_t bytesPerKey = 8 + sizeof(float) * std::max(t.dim, t.pushFloats);
   const size_t perMessage = updateId != 0 ? SIZE_MAX : std::max<size_t>(kMessageBytes / bytesPerKey, 1024);
   for (int s = 0; s < config_.numServers; ++s) {
-    auto& all = byServer[static_cast<size_t>(s)];
+    const auto& all = byServer[static_cast<size_t>(s)];
     if (all.size() <= perMessage) {
-      if (!all.empty()) sendKeys(opId, s, std::move(all), updateId);
+      if (!all.empty()) sendKeys(opId, s, all, updateId);
       continue;
     }
     for (size_t from = 0; from < all.size(); from += perMessage) {
@@ -422,6 +437,7 @@ void PsClient::onResponse(int server, Message&& m) {
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
       for (size_t j = 0; j < sub.uniqIdx.size(); ++j) copyFloats(f.pullSlot(sub.uniqIdx[j], dim), vals + j * dim, dim);
+      recycleBuffer(std::move(m.bytes));  // the next message received reuses it
     }
   } else if (f.op->type == PsOp::Type::kVector) {
     f.answerOf[server].assign(reinterpret_cast<const char*>(m.payload()), m.payloadBytes());
@@ -524,9 +540,14 @@ void PsClient::complete(uint64_t opId) {
 }
 
 void PsClient::erase(std::map<uint64_t, InFlight>::iterator it) {
-  constexpr size_t kPooledPlans = 4;  // ops in flight at once, typically
-  if (it->second.plan && planPool_.size() < kPooledPlans) planPool_.push_back(std::move(it->second.plan));
+  recyclePlan(std::const_pointer_cast<KeyPlan>(std::move(it->second.plan)));
   inflight_.erase(it);
+}
+
+// A plan no op and no cache uses any more goes back to the pool (its buffers are reused).
+void PsClient::recyclePlan(std::shared_ptr<KeyPlan> plan) {
+  constexpr size_t kPooledPlans = 4;  // ops in flight at once, typically
+  if (plan && plan.use_count() == 1 && planPool_.size() < kPooledPlans) planPool_.push_back(std::move(plan));
 }
 
 void PsClient::fail(uint64_t opId, const Status& status) {

@@ -83,6 +83,9 @@ class PsClient {
  private:
   // Target size of one pull or push message (partitionAndSend splits a server's share).
   static constexpr size_t kMessageBytes = 1 << 20;
+  // Requests up to this many keys are remembered for key caching (cachedPlan_): at 2^22 the
+  // copy of the keys and the plan hold about 100 MB.
+  static constexpr size_t kMaxCachedKeys = size_t{1} << 22;
   struct TableInfo {
     uint32_t dim = 0;
     uint32_t pushFloats = 0;
@@ -105,7 +108,7 @@ class PsClient {
     Status status;
     std::vector<std::string> answers;
     std::map<int, std::string> answerOf;  // vector: each server's answer, joined in server order
-    std::unique_ptr<KeyPlan> plan;     // pull/push: the keys grouped (KeyGrouper), from planPool_
+    std::shared_ptr<const KeyPlan> plan;  // pull/push: the keys grouped (KeyGrouper); shared with cachedPlan_
     std::vector<float> summed;         // push with repeated keys: the values of each distinct key, summed
     // Where distinct key u's values come from (push) and its answer goes (pull): the caller's
     // arrays at the key's first occurrence, so distinct keys cost no copy on this side.
@@ -137,7 +140,7 @@ class PsClient {
   void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count = 0);  // arg: kClock's newClock, kVector's vectorLost, kSave's saveLost
   void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
-  void sendShares(uint64_t opId, std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);
+  void sendShares(uint64_t opId, const std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);
   void onResponse(int server, Message&& m);
   void settleUnconfirmed(int server, const Message& m);
   void resendUnconfirmed(Unconfirmed u);
@@ -151,6 +154,7 @@ class PsClient {
   void checkDeadlines();
   void groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey);
   void erase(std::map<uint64_t, InFlight>::iterator it);  // recycles its plan
+  void recyclePlan(std::shared_ptr<KeyPlan> plan);
 
   PsClientConfig config_;
   int wakeFd_ = -1;
@@ -176,7 +180,14 @@ class PsClient {
   uint64_t nextRequestId_ = 1;
   uint64_t clock_ = 0;
   KeyGrouper grouper_;
-  std::vector<std::unique_ptr<KeyPlan>> planPool_;  // plans of finished ops: their buffers are reused
+  std::vector<std::shared_ptr<KeyPlan>> planPool_;  // plans of finished ops: their buffers are reused
+  // Key caching (the Parameter Server paper's): the last request's keys and their plan. A
+  // trainer pushes the keys it just pulled, so the push finds its grouping here after one
+  // compare of the keys instead of grouping them again; any ring change misses.
+  std::shared_ptr<KeyPlan> cachedPlan_;
+  std::vector<uint64_t> cachedKeys_;
+  std::vector<uint32_t> cachedRing_;  // ring_.serverIds() when cachedPlan_ was made
+  int cachedServers_ = 0;
 };
 
 }  // namespace psnet

@@ -11,8 +11,34 @@
 namespace shoal {
 namespace psnet {
 
+namespace {
+constexpr size_t kPooledMinBytes = 64 << 10;  // smaller buffers come from malloc's free lists anyway
+constexpr size_t kPooledBuffers = 8;          // per thread: a few ~1 MiB messages in flight
+thread_local std::vector<Message::Bytes> tSpareBuffers;
+}  // namespace
+
+Message::Bytes takeBuffer(size_t bytes) {
+  if (bytes >= kPooledMinBytes) {
+    for (auto it = tSpareBuffers.begin(); it != tSpareBuffers.end(); ++it) {
+      if (it->capacity() < bytes) continue;
+      Message::Bytes b = std::move(*it);
+      tSpareBuffers.erase(it);
+      b.clear();
+      return b;
+    }
+  }
+  return {};
+}
+
+void recycleBuffer(Message::Bytes&& bytes) {
+  if (bytes.capacity() < kPooledMinBytes) return;
+  if (tSpareBuffers.size() >= kPooledBuffers) tSpareBuffers.erase(tSpareBuffers.begin());  // keep the newest
+  tSpareBuffers.push_back(std::move(bytes));
+}
+
 Message Message::make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes, bool filledByCaller) {
   Message m;
+  m.bytes = takeBuffer(sizeof(PsHeader) + payloadBytes);
   m.bytes.resize(sizeof(PsHeader) + payloadBytes);
   if (!filledByCaller && payloadBytes > 0) std::memset(m.payload(), 0, payloadBytes);
   PsHeader& h = m.header();
@@ -60,7 +86,10 @@ bool Connection::flush(std::string* error) {
     }
     done += static_cast<size_t>(n);
     queuedBytes_ -= static_cast<size_t>(n);
-    if (done == msg.bytes.size()) out_.pop_front();
+    if (done == msg.bytes.size()) {
+      recycleBuffer(std::move(msg.bytes));
+      out_.pop_front();
+    }
   }
   return true;
 }

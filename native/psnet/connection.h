@@ -43,7 +43,8 @@ struct UninitAllocator : std::allocator<T> {
 // A message being built or received: the 48-byte header followed by the payload, in one
 // buffer, so a response is filled in place and written without another copy.
 struct Message {
-  std::vector<uint8_t, UninitAllocator<uint8_t>> bytes;
+  using Bytes = std::vector<uint8_t, UninitAllocator<uint8_t>>;
+  Bytes bytes;
 
   // The payload is zeroed unless `filledByCaller` (the caller writes every payload byte).
   static Message make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes, bool filledByCaller = false);
@@ -53,6 +54,13 @@ struct Message {
   const uint8_t* payload() const { return bytes.data() + sizeof(PsHeader); }
   size_t payloadBytes() const { return bytes.size() - sizeof(PsHeader); }
 };
+
+// Buffers of large messages are reused per thread (sent ones, and received ones given back):
+// a fresh ~1 MiB buffer from malloc is often new memory whose pages the kernel faults in
+// and zeroes on first touch, a few ns per key on the push path. takeBuffer returns an empty
+// buffer, with capacity for `bytes` when the pool had one; recycleBuffer keeps it if large.
+Message::Bytes takeBuffer(size_t bytes);
+void recycleBuffer(Message::Bytes&& bytes);
 
 // A response to `request` with status and payload size set.
 Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes, bool filledByCaller = false);
@@ -115,7 +123,9 @@ bool Connection::receive(F&& onMessage, uint64_t maxPayload, std::string* error,
       if (inHeaderDone_ < sizeof(PsHeader)) continue;
       if (!checkHeader(inHeader_, maxPayload, error)) return false;
       // The buffer grows as bytes arrive (growPayload): an announced size costs nothing.
-      inMessage_.bytes.resize(sizeof(PsHeader) + std::min<uint64_t>(inHeader_.payloadBytes, kFirstChunkBytes));
+      const size_t first = sizeof(PsHeader) + std::min<uint64_t>(inHeader_.payloadBytes, kFirstChunkBytes);
+      inMessage_.bytes = takeBuffer(first);
+      inMessage_.bytes.resize(first);
       inMessage_.header() = inHeader_;
       inPayloadDone_ = 0;
     }

@@ -29,7 +29,13 @@ void KeyGrouper::group(const uint64_t* keys, size_t n, const ps::HashRing& ring,
   }
   plan->uniq.resize(n);
   plan->firstOf.resize(n);
-  if (n == 0) return;
+  if (n == 0) {
+    plan->uniq.clear();
+    plan->firstOf.clear();
+    return;
+  }
+  firstOf_.resize(n);
+  serverOf_.resize(n);
 
   // Counting sort of the caller's positions by bucket (top bits of the ring hash): stable,
   // so within a bucket positions stay in caller order and a key's first occurrence comes first.
@@ -93,14 +99,36 @@ void KeyGrouper::group(const uint64_t* keys, size_t n, const ps::HashRing& ring,
         continue;
       }
       table[s] = Slot{k, gen, u};
-      plan->uniq[u] = k;
-      plan->firstOf[u] = i;
-      plan->byServer[uniform ? owner : ring.primaryOfHash(h)].push_back(u);
+      firstOf_[u] = i;
+      serverOf_[u] = uniform ? owner : ring.primaryOfHash(h);
       ++u;
     }
   }
-  plan->uniq.resize(u);
-  plan->firstOf.resize(u);
+  numberInCallerOrder(keys, n, u, plan);
+}
+
+// Numbers the distinct keys by first occurrence in the caller's order (they were found in
+// bucket order): each server's share then lists them in caller order, so building a push
+// reads the caller's keys and values, and a pull answer is written, front to back rather
+// than at random positions.
+void KeyGrouper::numberInCallerOrder(const uint64_t* keys, size_t n, uint32_t distinct, KeyPlan* plan) {
+  constexpr uint32_t kNone = ~uint32_t{0};
+  found_.assign(n, kNone);  // caller index -> bucket-order id of the key first seen there
+  for (uint32_t t = 0; t < distinct; ++t) found_[firstOf_[t]] = t;
+  renumber_.resize(distinct);
+  uint32_t v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t t = found_[i];
+    if (t == kNone) continue;
+    renumber_[t] = v;
+    plan->uniq[v] = keys[i];
+    plan->firstOf[v] = static_cast<uint32_t>(i);
+    plan->byServer[serverOf_[t]].push_back(v);
+    ++v;
+  }
+  for (auto& r : plan->repeats) r.second = renumber_[r.second];
+  plan->uniq.resize(distinct);
+  plan->firstOf.resize(distinct);
 }
 
 }  // namespace psnet

@@ -19,7 +19,7 @@ namespace psnet {
 
 // One request's keys, grouped.
 struct KeyPlan {
-  std::vector<uint64_t> uniq;                           // distinct keys, grouped by ring bucket
+  std::vector<uint64_t> uniq;                           // distinct keys, in order of first occurrence
   std::vector<uint32_t> firstOf;                        // uniq u -> caller index of its first occurrence
   std::vector<std::pair<uint32_t, uint32_t>> repeats;   // (caller index, u) of every later occurrence, in caller order
   std::vector<std::vector<uint32_t>> byServer;          // uniq positions whose primary is that server
@@ -32,6 +32,7 @@ class KeyGrouper {
   void group(const uint64_t* keys, size_t n, const ps::HashRing& ring, int numServers, KeyPlan* plan);
 
  private:
+  void numberInCallerOrder(const uint64_t* keys, size_t n, uint32_t distinct, KeyPlan* plan);
   struct Slot {
     uint64_t key;
     uint32_t gen;
@@ -45,6 +46,10 @@ class KeyGrouper {
   };
   std::vector<Entry> sorted_;        // the keys in bucket order, with their caller index
   std::vector<Slot> table_;          // dedup table of one bucket, generation-tagged
+  std::vector<uint32_t> firstOf_;    // bucket-order id -> caller index of its first occurrence
+  std::vector<uint32_t> serverOf_;   // bucket-order id -> primary server
+  std::vector<uint32_t> found_;      // caller index -> bucket-order id first seen there, or none
+  std::vector<uint32_t> renumber_;   // bucket-order id -> id in caller order
   uint32_t gen_ = 0;
 };
 

@@ -548,10 +548,12 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
           break;
         }
         handlePush(connId, m, false);
+        recycleBuffer(std::move(m.bytes));  // applied and forwarded: the next message reuses it
         break;
       case MsgType::kReplicate:
         if (server < 0) throw Error(ErrorCode::kInvalidUsage, "replicate: only a parameter server may forward pushes");
         handlePush(connId, m, true);
+        recycleBuffer(std::move(m.bytes));
         break;
       case MsgType::kClock:
         if (!parkedPushes_.empty()) {

@@ -92,6 +92,14 @@ test.serial('requests of several messages per server (2 servers, whole forwards)
   }
 });
 
+test.serial('the same keys pushed and pulled again reuse the grouping (key caching); keys changed in place do not: exact sums', async (t) => {
+  t.timeout(120_000);
+  for (const r of await psJob(t, 2, 2, 'keycache')) {
+    t.is(r['bad'], 0, JSON.stringify(r));
+    t.is(r['checked'], 18_000);
+  }
+});
+
 test.serial('save/load round trip restores the model; corrupt, truncated, unlisted, foreign and overflowing snapshot files are refused, naming the file', async (t) => {
   t.timeout(120_000);
   const r = (await psJob(t, 2, 2, 'snapshot'))[0]!;

@@ -74,6 +74,35 @@ switch (scenario) {
     result({ bad, checked: 3 * n, n, serverKeys: stats.map((s) => s.tables.find((t) => t.name === 'big')!.keys) });
     break;
   }
+  case 'keycache': {
+    // The client keeps the last request's keys and grouping (key caching): the same keys
+    // again, in the same array or another, reuse it; keys changed in place must not.
+    const dim = 2;
+    const w = await ps.table('kc', { dim, updater: { type: 'add' } });
+    const n = 3000;
+    const keys = new BigUint64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = BigInt(rank + 1) * 1_000_000_007n + BigInt(i % 2000) * 7919n;  // 1000 keys twice
+    const expected = new Map<bigint, number>();
+    const push = async (k: BigUint64Array, v: number): Promise<void> => {
+      await w.push(k, new Float32Array(k.length * dim).fill(v));
+      for (const x of k) expected.set(x, (expected.get(x) ?? 0) + v);
+    };
+    let bad = 0;
+    const check = (k: BigUint64Array, rows: Float32Array): void => {
+      for (let i = 0; i < k.length; i++) for (let j = 0; j < dim; j++) if (rows[i * dim + j] !== expected.get(k[i]!)) bad++;
+    };
+    await push(keys, 1);
+    await push(keys, 2);
+    await push(keys.slice(), 3);
+    check(keys, await w.pull(keys));
+    keys[7] = 123_456_789n + BigInt(rank);  // a new key, changed in place
+    keys[n - 1] = keys[1]!;                  // and a new repeat
+    await push(keys, 4);
+    check(keys, await w.pull(keys));
+    check(keys, await w.pull(keys.slice()));
+    result({ bad, checked: 3 * n * dim });
+    break;
+  }
   case 'ssp':
   case 'bsp':
   case 'asp': {

@@ -1,0 +1,50 @@
+// CPU ns per key of the shard store's steady-state pull and push (existing rows, no growth),
+// measured with process.cpuUsage over repeated calls: on a shared host CPU time per key
+// varies far less than wall time. Rows as in the cluster benchmark's servers: 2*10^6 keys
+// at dim 1 (bench:ps's two workers' keys on one server with replication 2), 2*10^5 at dim 16.
+//   node dist/bench/ps_store_cpu.js [--reps 9]   (prints the median of reps rounds)
+import { randomFillSync } from 'node:crypto';
+
+import { native } from '../lib/native.js';
+
+interface PsStore {
+  pull(keys: BigUint64Array): Float32Array;
+  push(keys: BigUint64Array, values: Float32Array): void;
+}
+const PsStore = (native as unknown as { PsStore: new (cfg: object) => PsStore }).PsStore;
+const i = process.argv.indexOf('--reps');
+const reps = i >= 0 ? Number(process.argv[i + 1]) : 9;
+
+function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
+for (const [dim, n] of [
+  [1, 2_000_000],
+  [16, 200_000],
+] as const) {
+  const store = new PsStore({ dim, updater: { type: 'adagrad', lr: 0.05 }, init: { type: 'zeros' } });
+  const keys = new BigUint64Array(n);
+  randomFillSync(keys);
+  const batch = 87_000;  // about one ~1 MiB client message at dim 1
+  const grads = new Float32Array(batch * dim).fill(0.001);
+  const call = (op: 'pull' | 'push') => {
+    for (let off = 0; off < n; off += batch) {
+      const k = keys.subarray(off, Math.min(n, off + batch));
+      if (op === 'push') store.push(k, grads.subarray(0, k.length * dim));
+      else store.pull(k);
+    }
+  };
+  call('push');
+  for (const op of ['pull', 'push'] as const) {
+    const per: number[] = [];
+    for (let r = 0; r < reps; r++) {
+      const c0 = cpuNs();
+      call(op);
+      per.push((cpuNs() - c0) / n);
+    }
+    per.sort((a, b) => a - b);
+    console.log(`store ${op} dim ${dim}: ${per[per.length >> 1]!.toFixed(1)} CPU ns/key (median of ${reps}; range ${per[0]!.toFixed(1)}-${per[per.length - 1]!.toFixed(1)})`);
+  }
+}
