@@ -25,6 +25,7 @@ import {
   COORDINATOR_HEALTH_PATH,
   COORDINATOR_WS_PATH,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  FORWARDER_TICK_MS,
   MAX_GROUP_NAME_LENGTH,
   MAX_GROUP_SIZE,
   MAX_HOST_LENGTH,
@@ -197,6 +198,8 @@ export class Coordinator {
   private epoch = 0;
   private readonly epochWaiters: Array<{ conn: Conn; id: number; after: number; timer: NodeJS.Timeout }> = [];
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** When the ranks' connections come through the launcher's forwarder: its last tick; else null. */
+  private forwarderSeenMs: number | null = null;
   /** What the dashboard, /metrics and the stall inspector see. */
   private readonly jobView = new JobView();
   private feed: ReturnType<typeof attachMonitor> = new Set();
@@ -352,6 +355,23 @@ export class Coordinator {
     this.declareLost(id, reason);
   }
 
+  /**
+   * The launcher forwarding the ranks' connections is running (coordinator_process.ts posts this
+   * every FORWARDER_TICK_MS). Heartbeats cross its event loop: while it is stalled (overloaded,
+   * stopped) they wait unread in its sockets, so that silence is not the ranks'. Each rank is
+   * credited with the stall, and nobody is judged while the ticks are late (startSweep). A rank
+   * that is really silent still runs out of time, counted while the forwarder ran.
+   */
+  forwarderTick(now = Date.now()): void {
+    const last = this.forwarderSeenMs;
+    this.forwarderSeenMs = now;
+    if (last === null || now - last <= 2 * FORWARDER_TICK_MS) return;
+    const stalled = now - last - FORWARDER_TICK_MS;
+    for (const entry of this.ranks.values()) {
+      if (entry.alive) entry.lastHeartbeatMs = Math.min(now, entry.lastHeartbeatMs + stalled);
+    }
+  }
+
   /** Snapshot for tests and, later, the dashboard. */
   state(): CoordinatorState {
     const ranks = [...this.ranks.values()]
@@ -443,7 +463,9 @@ export class Coordinator {
         // If this process stalled (rank 0 busy, machine overloaded), heartbeats that arrived
         // meanwhile are still unread in the sockets: timers run before I/O is polled. Judge
         // nobody this round; the next one sees them.
-        if (!late) this.sweep(now);
+        // Likewise while the launcher's forwarder (which carries the heartbeats) is stalled.
+        const forwarderLate = this.forwarderSeenMs !== null && now - this.forwarderSeenMs > 2 * FORWARDER_TICK_MS;
+        if (!late && !forwarderLate) this.sweep(now);
         this.monitor(now);
       } catch (err) {
         this.log(`sweep failed: ${(err as Error)?.message ?? String(err)}`);

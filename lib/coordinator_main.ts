@@ -4,7 +4,8 @@
 // over the IPC channel: 'ready' {port}, 'log' {line}, 'straggler' {rank, message},
 // 'silent' {role, rank, pid, reason} (declared lost for want of heartbeats) out;
 // 'markDead' {rank, reason, role}, 'dump' {id} (answered with 'dump' {id, data}: the job's
-// history for --report) and 'close' in. It exits when the launcher goes away.
+// history for --report), 'tick' (the launcher, which forwards the ranks' connections, is
+// running: Coordinator.forwarderTick) and 'close' in. It exits when the launcher goes away.
 import { Coordinator } from './coordinator.js';
 import type { CoordinatorProcessConfig as Config } from './coordinator_process.js';
 
@@ -12,6 +13,7 @@ type Inbound =
   | { type: 'markDead'; rank: number; reason: string; role: 'worker' | 'server' }
   | { type: 'adminReply'; id: number; ok: boolean; message: string }
   | { type: 'dump'; id: number }
+  | { type: 'tick' }
   | { type: 'close' };
 
 /** Admin requests wait for the launcher's verdict. */
@@ -65,6 +67,7 @@ process.on('message', (m: Inbound) => {
     if (m.ok) w?.resolve(m.message);
     else w?.reject(new Error(m.message));
   }
+  else if (m.type === 'tick') coordinator.forwarderTick();
   else if (m.type === 'dump') send({ type: 'dump', id: m.id, data: coordinator.view().dump() });
   else if (m.type === 'close') void shutdown();
 });

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { FORWARDER_TICK_MS } from './coordinator_protocol.js';
 import { RendezvousError } from './errors.js';
 import type { JobDump } from './monitor/job_view.js';
 
@@ -75,6 +76,8 @@ export class CoordinatorProcess {
   #held: Socket[] = [];
   #onGiveUp: (reason: string) => void = () => {};
   #dumps = new Map<number, (data: JobDump | null) => void>();
+  /** Tells the running coordinator this process (the forwarder of its heartbeats) is running. */
+  #ticker: NodeJS.Timeout | null = null;
   #nextDump = 1;
 
   private constructor(opts: CoordinatorProcessOptions, stateDir: string) {
@@ -104,6 +107,10 @@ export class CoordinatorProcess {
       throw err;
     }
     cp.ready = cp.#spawn();
+    cp.#ticker = setInterval(() => {
+      if (cp.#innerPort !== 0 && cp.#child?.connected) post(cp.#child, { type: 'tick' });
+    }, FORWARDER_TICK_MS);
+    cp.#ticker.unref();
     // Handled by whoever awaits it; never an unhandled rejection before they do.
     cp.ready.catch(() => undefined);
     return cp;
@@ -144,6 +151,7 @@ export class CoordinatorProcess {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    if (this.#ticker) clearInterval(this.#ticker);
     const child = this.#child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

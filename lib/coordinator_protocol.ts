@@ -34,6 +34,12 @@ export const COORDINATOR_WS_PATH = '/v1/ws';
 export const COORDINATOR_HEALTH_PATH = '/v1/health';
 export const HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+/**
+ * Under `shoal run` heartbeats reach the coordinator through the launcher's forwarder; the
+ * launcher tells the coordinator process it is running this often (IPC 'tick', see
+ * Coordinator.forwarderTick).
+ */
+export const FORWARDER_TICK_MS = 500;
 /** Largest frame either side accepts; every message is a few hundred bytes, tables grow ~50 B per rank. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const MAX_GROUP_NAME_LENGTH = 256;

@@ -1,7 +1,7 @@
 // `shoal train lr` and `shoal predict` end to end: one command trains on 2 ranks and writes
 // the model and metrics; predict reproduces the metrics from the model; bad flags, unreadable
 // files and unknown feature ids exit 2 with a message naming the flag or the file.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,6 +13,7 @@ const A9A_T = '/work/shared/data/a9a/a9a.t';
 
 
 const dir = mkdtempSync(join(tmpdir(), 'shoal-train-cli-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
 test.serial('shoal train lr -np 2 writes model and metrics; shoal predict reproduces them', async (t) => {
   t.timeout(120_000);

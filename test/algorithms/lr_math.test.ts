@@ -1,8 +1,7 @@
 // Single-process checks of the LR math against closed forms and brute force: gradients vs
 // finite differences, L-BFGS on a quadratic, AUC with ties, BCD vs L-BFGS/OWL-QN optima,
 // the model file round trip and the train/predict flag parsers.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import test from 'ava';
@@ -10,6 +9,7 @@ import test from 'ava';
 import { localCollective } from '../../algorithms/common/collective.js';
 import { csrFromRows } from '../../algorithms/common/dataset.js';
 import { syntheticBinary } from '../helpers/synthetic.js';
+import { tempDir } from '../helpers/temp_dir.js';
 import { linearLayout } from '../../algorithms/common/logistic.js';
 import { aucLocal, binaryMetrics, objective } from '../../algorithms/common/metrics.js';
 import { LrObjective, predict, train } from '../../algorithms/lbfgs_lr/index.js';
@@ -119,7 +119,7 @@ test('block scheduler: non-converged blocks first, converged ones skipped until 
 });
 
 test('model file round trip (JSON and .bin sidecar); predict rejects unknown feature ids', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shoal-model-'));
+  const dir = tempDir(t, 'shoal-model-');
   const r = await train(comm, small, { solver: 'lbfgs', bias: true }, { log: null });
   const path = join(dir, 'm.json');
   await saveLinearModel(path, { algorithm: 'lr', solver: 'lbfgs', bias: r.bias, numFeatures: r.numFeatures, params: {} }, r.weights);

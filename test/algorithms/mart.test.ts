@@ -3,8 +3,7 @@
 // shared data, and 1-rank vs 2/3-rank runs equal bit for bit.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +12,7 @@ import { csrFromRows, sliceRows } from '../../algorithms/common/dataset.js';
 import { syntheticBinary } from '../helpers/synthetic.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { Rng } from '../helpers/mulberry_rng.js';
+import { tempDir } from '../helpers/temp_dir.js';
 import { binData, buildCuts, findSplit, loadMartModel, martParams, predict, predictMargins, saveMartModel, toXgboostJson, train, xgboostJsonText } from '../../algorithms/mart/index.js';
 import { gbdtNative } from '../../algorithms/mart/native.js';
 import { float32String, type MartModel, type MartTree } from '../../algorithms/mart/model.js';
@@ -143,7 +143,7 @@ test('train on synthetic data: learns, saves, loads and predicts identically; XG
   t.true(r.testMetrics.auc! > 0.6, `auc ${r.testMetrics.auc}`);
   const probs = predict(r.model, testData);
   t.is(aucLocal(probs, testData.labels), r.testMetrics.auc!);
-  const dir = mkdtempSync(join(tmpdir(), 'mart-'));
+  const dir = tempDir(t, 'mart-');
   await saveMartModel(join(dir, 'm.json'), r.model);
   const loaded = await loadMartModel(join(dir, 'm.json'));
   t.deepEqual(predict(loaded, testData), probs);
@@ -238,7 +238,7 @@ function shoalCli(args: string[]): Promise<{ code: number | null; stderr: string
 }
 
 test('max_leaves: shoal train mart --max-leaves at -np 2 grows the same trees as -np 1', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'mart-leaves-'));
+  const dir = tempDir(t, 'mart-leaves-');
   const rng = new Rng(4);
   const lines: string[] = [];
   for (let i = 0; i < 3000; i++) {

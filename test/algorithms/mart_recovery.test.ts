@@ -5,13 +5,12 @@
 // checkpoint is refused for other parameters or other data, naming the key.
 // (Multi-process worker loss and the CLI flags: test/multiproc/chaos_trees.test.ts.)
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { localCollective } from '../../algorithms/common/collective.js';
 import { sliceRows, type CsrData } from '../../algorithms/common/dataset.js';
 import { syntheticBinary } from '../helpers/synthetic.js';
+import { tempDir } from '../helpers/temp_dir.js';
 import { readRankData, trainLambdaMart, type RankData } from '../../algorithms/lambdamart/index.js';
 import { train, type TrainOptions, type TrainResult } from '../../algorithms/mart/index.js';
 import type { MartParams } from '../../algorithms/mart/params.js';
@@ -19,12 +18,6 @@ import { appendTo, binTree, flatTree, initialMartState, pushTree } from '../../a
 import { generateDataset } from '../../lib/data/datagen.js';
 import { CHECKPOINT_FILE } from '../../lib/recovery/training_state.js';
 import { MART_USAGE, parseMartArgs } from '../../cli/trainers/mart_cli.js';
-
-function tmp(t: { teardown(f: () => void): void }, prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A log sink that aborts training right after round `k` was committed (and logged). */
 function stopAfter(k: number): (line: string) => void {
@@ -66,7 +59,7 @@ for (const [name, params] of [
   ['leaf-wise, squared error', { objective: 'reg:squarederror', rounds: 12, maxDepth: 5, maxLeaves: 9, eta: 0.2, seed: 1 }],
 ] as Array<[string, Partial<MartParams>]>) {
   test(`mart (${name}): stopped after round 5 and resumed from the checkpoint = the uninterrupted model`, async (t) => {
-    const dir = tmp(t, 'mart-ckpt-');
+    const dir = tempDir(t, 'mart-ckpt-');
     const whole = await martRun(params, {});
     await t.throwsAsync(martRun(params, { log: stopAfter(5), recovery: { dir } }), { message: /stop after round 5/ });
     const lines: string[] = [];
@@ -82,7 +75,7 @@ for (const [name, params] of [
 }
 
 test('mart: a run resumed from the checkpoint of an early-stopped run stops there too', async (t) => {
-  const dir = tmp(t, 'mart-ckpt-');
+  const dir = tempDir(t, 'mart-ckpt-');
   const params = { rounds: 60, maxDepth: 6, eta: 1, earlyStoppingRounds: 2, seed: 2 };
   const first = await martRun(params, { recovery: { dir } });
   t.true(first.rounds < 60, 'early stopping fired');
@@ -92,7 +85,7 @@ test('mart: a run resumed from the checkpoint of an early-stopped run stops ther
 });
 
 test('mart: --resume refuses other parameters (naming the file and the key) and other data', async (t) => {
-  const dir = tmp(t, 'mart-ckpt-');
+  const dir = tempDir(t, 'mart-ckpt-');
   const params = { rounds: 4, maxDepth: 3, eta: 0.3 };
   await martRun(params, { recovery: { dir } });
   const file = join(dir, CHECKPOINT_FILE);
@@ -106,7 +99,7 @@ test('mart: --resume refuses other parameters (naming the file and the key) and 
 });
 
 test('lambdamart: stopped after round 4 and resumed = the uninterrupted model', async (t) => {
-  const dir = tmp(t, 'lm-ckpt-');
+  const dir = tempDir(t, 'lm-ckpt-');
   const file = join(dir, 'rank.svm');
   await generateDataset({ task: 'rank', out: file, testOut: `${file}.test`, queries: 80, seed: 3 });
   const comm = localCollective();

@@ -10,13 +10,13 @@
 // in their title, except in CI (CI set), where they fail, so CI proves the export.
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { localCollective } from '../../algorithms/common/collective.js';
 import { Rng } from '../helpers/mulberry_rng.js';
+import { tempDir } from '../helpers/temp_dir.js';
 import { predict, predictMargins, train, xgboostJsonText, type MartModel, type MartParams } from '../../algorithms/mart/index.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 
@@ -82,7 +82,7 @@ async function checkExport(t: ExecutionContext, py: string, trainFile: string, t
   const tr = await readLibsvm(trainFile);
   const te = await readLibsvm(testFile);
   const { model } = await train(localCollective(), tr, params, { log: null });
-  const dir = mkdtempSync(join(tmpdir(), 'xgb-export-'));
+  const dir = tempDir(t, 'xgb-export-');
   const file = join(dir, 'model.xgb.json');
   writeFileSync(file, xgboostJsonText(model));
   const margins = predictMargins(model, te);
@@ -127,7 +127,7 @@ xgbTest('XGBoost scores an exported a9a model (binary:logistic, 10 rounds) as Sh
 });
 
 xgbTest('XGBoost scores real-valued models (negatives, zeros, missing both ways; logistic and squared error) as Shoal does', {}, async (t, py) => {
-  const dir = mkdtempSync(join(tmpdir(), 'xgb-real-'));
+  const dir = tempDir(t, 'xgb-real-');
   for (const regression of [false, true]) {
     const trainFile = join(dir, `${regression ? 'reg' : 'bin'}.train`);
     const testFile = join(dir, `${regression ? 'reg' : 'bin'}.test`);

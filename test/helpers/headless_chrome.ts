@@ -46,6 +46,9 @@ export async function startChromium(path: string, timeoutMs = 60_000): Promise<B
   const child: ChildProcess = spawn(path, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
+    // Chromium puts its singleton socket in a fresh $TMPDIR/org.chromium.Chromium.* that only a
+    // clean exit removes; we SIGKILL it, so keep that directory inside the profile we delete.
+    env: { ...process.env, TMPDIR: profile },
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {

@@ -45,8 +45,8 @@ export interface CliLines {
 }
 
 /** Runs the CLI as a subprocess; `onStdout` may signal it once some output arrived. */
-export function runCli(t: ExecutionContext, args: string[], onStdout?: (line: string, all: string[], pid: number) => void): Promise<CliLines> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runCli(t: ExecutionContext, args: string[], onStdout?: (line: string, all: string[], pid: number) => void, env: NodeJS.ProcessEnv = process.env): Promise<CliLines> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

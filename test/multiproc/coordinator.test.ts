@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Coordinator } from '../../lib/coordinator.js';
 import { CoordinatorClient, type PeerLostEvent } from '../../lib/coordinator_client.js';
+import { FORWARDER_TICK_MS } from '../../lib/coordinator_protocol.js';
 import { RendezvousError, ShoalError, type ErrorCode } from '../../lib/errors.js';
 
 const TOKEN = 'f'.repeat(64);
@@ -223,6 +224,19 @@ test('a silent rank is declared dead after the heartbeat timeout', async (t) => 
   const lost = await nextPeerLost(clients[0]!, 20_000);
   t.deepEqual(lost, { rank: 1, role: 'worker', reason: 'no heartbeat for 1500 ms' });
   t.truthy(await disconnected, 'the silent rank is cut off');
+});
+
+// Under shoal run the launcher ticks the coordinator (Coordinator.forwarderTick); a late tick
+// credits every rank with the forwarder's stall. That credit covers the stall only: a rank that
+// is really silent must still run out of time while the ticks keep coming late.
+test('a silent rank is still declared dead while every forwarder tick comes late', async (t) => {
+  t.timeout(60_000);
+  const { coord, clients } = await setUp(t, 2, { heartbeatTimeoutMs: 2000, heartbeatIntervalMs: (r) => (r === 1 ? 1_000_000 : 100) });
+  coord.forwarderTick();
+  const ticker = setInterval(() => coord.forwarderTick(), 3 * FORWARDER_TICK_MS);
+  t.teardown(() => clearInterval(ticker));
+  const lost = await nextPeerLost(clients[0]!, 50_000);
+  t.deepEqual(lost, { rank: 1, role: 'worker', reason: 'no heartbeat for 2000 ms' });
 });
 
 test('closing the coordinator disconnects clients and fails pending rendezvous', async (t) => {

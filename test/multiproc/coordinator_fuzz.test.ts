@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { Rng } from '../helpers/mulberry_rng.js';
 import { Coordinator } from '../../lib/coordinator.js';
 import { CoordinatorClient } from '../../lib/coordinator_client.js';
-import { COORDINATOR_WS_PATH } from '../../lib/coordinator_protocol.js';
+import { COORDINATOR_WS_PATH, HEARTBEAT_INTERVAL_MS } from '../../lib/coordinator_protocol.js';
 import { coordinatorProof, viewerToken } from '../../lib/hmac_auth.js';
 
 const TOKEN = 'fa'.repeat(32);
@@ -135,6 +135,11 @@ test(`fuzzed rank messages and HTTP requests leave the coordinator serving (seed
   rank.ws.send(JSON.stringify({ type: 'hello', rank: 0, size: JOB_SIZE, role: 'worker', pid: process.pid, host: '127.0.0.1', proof: coordinatorProof(TOKEN, rank.nonce, 0) }));
   await withTimeout(new Promise<void>((resolve) => rank.ws.once('message', () => resolve())), 30_000, 'welcome');
   t.is(answers[0]?.type, 'welcome');
+  // It heartbeats like a real rank until it closes. The strangers alone take 8 s on an idle
+  // machine; under load they passed the 10 s heartbeat timeout, rank 0 was declared lost, and the
+  // next stranger's hello (rank 0's proof) took over its free slot instead of being turned away.
+  const beat = setInterval(() => rank.ws.send(JSON.stringify({ type: 'heartbeat' })), HEARTBEAT_INTERVAL_MS);
+  t.teardown(() => clearInterval(beat));
 
   // Strangers: each sends one fuzzed first frame, based on a hello with a correct proof.
   const strangerCodes = new Map<number, number>();
@@ -167,6 +172,7 @@ test(`fuzzed rank messages and HTTP requests leave the coordinator serving (seed
   );
   t.is(rank.ws.readyState, WebSocket.OPEN, 'bad messages from an authenticated rank get errors, not a closed connection');
   t.true(answers.filter((a) => a.type === 'error' || a.type === 'registerError').length > RANK_MESSAGES / 10, 'the fuzz reached the handlers');
+  clearInterval(beat);
   rank.ws.close();
   t.log(`rank messages done after ${Date.now() - started} ms`);
 

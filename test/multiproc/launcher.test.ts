@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { runJob } from '../../lib/launcher.js';
 import { fixturePath, runRanks } from '../helpers/run_job.js';
 import { runCli, shoal } from '../helpers/shoal_cli.js';
+import { tempDir } from '../helpers/temp_dir.js';
 
 /** Alive and not a zombie (orphans may be reparented to a PID 1 that does not reap). */
 function isAlive(pid: number): boolean {
@@ -247,6 +248,36 @@ for (const mode of ['exit', 'wait'] as const) {
     t.deepEqual(await survivors(pids), [], 'the stopped rank is gone');
   });
 }
+
+// Under `shoal run` the ranks' heartbeats reach the coordinator process through the launcher's
+// forwarder. A launcher stalled past the heartbeat timeout (stopped here; starved on a loaded CI
+// machine) held them in its sockets, and the coordinator declared every healthy rank lost.
+test('shoal run (CLI): a launcher stopped for 3 heartbeat timeouts does not get its healthy ranks declared lost', async (t) => {
+  t.timeout(120_000);
+  const release = join(tempDir(t, 'shoal-stall-'), 'release');
+  const pids: number[] = [];
+  killAtEnd(t, pids);
+  let stall: Promise<void> | null = null;
+  const args = ['run', '-np', '2', '-q', '--no-dashboard', '--', process.execPath, fixturePath('hold_until.mjs'), release];
+  const run = await runCli(t, args, (line, _all, cli) => {
+    const m = /^\[\d+\] pid (\d+)$/.exec(line);
+    if (m) pids.push(Number(m[1]));
+    if (pids.length < 2 || stall) return;
+    stall = (async () => {
+      process.kill(cli, 'SIGSTOP');
+      try {
+        await new Promise((r) => setTimeout(r, 6000));
+      } finally {
+        process.kill(cli, 'SIGCONT');
+      }
+      writeFileSync(release, '');
+    })();
+  }, { ...process.env, SHOAL_HEARTBEAT_TIMEOUT_MS: '2000' });
+  await stall;
+  t.is(pids.length, 2, run.stdout.join('\n'));
+  t.notRegex(run.stderr, /no heartbeat/);
+  t.is(run.code, 0, run.stderr);
+});
 
 // Busy nodes: SHOAL_HEARTBEAT_TIMEOUT_MS sets the wait (the coordinator process reads it from
 // the launcher's environment); a value it cannot use is refused before anything starts.

@@ -1,6 +1,6 @@
 // Rank program for parameter-server tests; argv[2] names the scenario. Ranks print
 // `RESULT {json}` lines the test checks.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -173,7 +173,6 @@ switch (scenario) {
     await t.push(keys, g);
     if (rank === 0) await quoted.push(one, new Float32Array([5]));
     await comm.barrier();
-    const dirs = new Float64Array(1);
     let dir = '';
     if (rank === 0) {
       dir = mkdtempSync(join(tmpdir(), 'shoal-ps-'));
@@ -227,8 +226,9 @@ switch (scenario) {
       outcome.serversAlive = (await ps.stats()).length;
       outcome.manifest = (JSON.parse(manifestText) as { shards: unknown[] }).shards.length;
     }
-    void dirs;
     await comm.barrier();
+    // The servers wrote into rank 0's directory; nothing reads it after the barrier.
+    if (dir) rmSync(dir, { recursive: true, force: true });
     result(outcome);
     break;
   }
