@@ -183,7 +183,7 @@ void PsServer::adoptReplicaLinks() {
   linksReady_ = true;
   std::deque<std::pair<uint64_t, Message>> parked;
   parked.swap(parkedPushes_);
-  for (auto& [connId, m] : parked) onMessage(connId, std::move(m));
+  for (auto& [connId, m] : parked) handleRequest(connId, std::move(m));
 }
 
 void PsServer::loop() {
@@ -523,6 +523,21 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
     return;
   }
   killAtRequest(config_.killAtRequest, ++requestsReceived_, config_.rank, msgTypeName(static_cast<MsgType>(h.type)));
+  // Pushes wait until the replica links are up (replayed by adoptReplicaLinks), and a worker's
+  // later messages wait behind them: a worker's requests are handled in the order it sent
+  // them (a pull answered first would miss a push sent before it, which the pipelined
+  // trainers rely on: algorithms/ps_trainer/step_pipeline.ts).
+  if (server < 0 && (!parkedPushes_.empty() || (!linksReady_ && static_cast<MsgType>(h.type) == MsgType::kPush))) {
+    parkedPushes_.emplace_back(connId, std::move(m));
+    return;
+  }
+  handleRequest(connId, std::move(m));
+}
+
+// A request, counted (kill:server=K:request=N) when it arrived, handled now.
+void PsServer::handleRequest(uint64_t connId, Message&& m) {
+  const PsHeader& h = m.header();
+  const int server = serverOf(connId);
   try {
     // A worker speaks only for itself: the rank it proved in the handshake.
     auto conn = conns_.find(connId);
@@ -532,21 +547,8 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
     }
     switch (static_cast<MsgType>(h.type)) {
       case MsgType::kCreateTable: handleCreateTable(connId, m); break;
-      case MsgType::kPull:
-        // Behind a parked push, a pull (and a clock, below) waits too: answered first, it would
-        // miss a push sent before it on the same connection, and the pipelined trainers rely on
-        // that order (algorithms/ps_trainer/step_pipeline.ts; a rare FTRL test failure under load).
-        if (!parkedPushes_.empty()) {
-          parkedPushes_.emplace_back(connId, std::move(m));
-          break;
-        }
-        handlePull(connId, std::move(m));
-        break;
+      case MsgType::kPull: handlePull(connId, std::move(m)); break;
       case MsgType::kPush:
-        if (!linksReady_) {
-          parkedPushes_.emplace_back(connId, std::move(m));  // replayed once replica links are up
-          break;
-        }
         handlePush(connId, m, false);
         recycleBuffer(std::move(m.bytes));  // applied and forwarded: the next message reuses it
         break;
@@ -555,13 +557,7 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
         handlePush(connId, m, true);
         recycleBuffer(std::move(m.bytes));
         break;
-      case MsgType::kClock:
-        if (!parkedPushes_.empty()) {
-          parkedPushes_.emplace_back(connId, std::move(m));
-          break;
-        }
-        handleClock(connId, m);
-        break;
+      case MsgType::kClock: handleClock(connId, m); break;
       case MsgType::kSave: handleSave(connId, m); break;
       case MsgType::kLoad: handleLoad(connId, m); break;
       case MsgType::kSync: handleSync(connId, m); break;

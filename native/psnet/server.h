@@ -134,6 +134,7 @@ class PsServer {
   void dialReplicas();
   void adoptReplicaLinks();
   void onMessage(uint64_t connId, Message&& m);
+  void handleRequest(uint64_t connId, Message&& m);  // onMessage's dispatch; parked requests are replayed here
   void onResponse(uint64_t connId, Message&& m);
   void dropConnection(uint64_t connId, const std::string& why);
   void reply(uint64_t connId, Message m);
@@ -219,7 +220,7 @@ class PsServer {
   std::vector<std::pair<int, int>> dialed_;  // (server, fd) replica links made by linkThread_
   std::thread linkThread_;
   bool linksReady_ = false;         // every replica link is up (or its server lost)
-  std::deque<std::pair<uint64_t, Message>> parkedPushes_;  // pushes that arrived before that, and pulls/clocks behind them
+  std::deque<std::pair<uint64_t, Message>> parkedPushes_;  // workers' pushes that arrived before that, and their messages behind them
   std::vector<PeerState> peers_;    // by server rank
   std::vector<bool> joiner_;        // servers that restored from us: they get clocks forwarded
   ps::HashRing fullRing_;           // every server, dead or alive: owners of a key
