@@ -8,8 +8,9 @@
 //   n_i    += g_i^2
 //   w_i     = 0                                                   if |z_i| <= l1
 //           = -(z_i - sign(z_i) * l1) / ((beta + sqrt(n_i)) / alpha + l2)   otherwise
-// which is exactly what the parameter server's `ftrl` updater derives on a pull, so a worker
-// pushing (dz, dn) and pulling w reproduces single-process FTRL when it is the only writer.
+// The trainer keeps (z, n) in one `add` table of dim 2 and derives w itself (what the
+// parameter server's `ftrl` updater would derive on a pull), so a worker pushing (dz, dn) and
+// pulling (z, n) reproduces single-process FTRL when it is the only writer.
 //
 // Trust region (projection mode): after an update, |w_i| is kept <= R by clipping z_i to
 // |z_i| <= R * d_i + l1, d_i = (beta + sqrt(n_i)) / alpha + l2 (w is monotone in z).
@@ -31,6 +32,16 @@ export function ftrlDenominator(n: number, h: FtrlHyper): number {
 export function ftrlWeight(z: number, n: number, h: FtrlHyper): number {
   if (Math.abs(z) <= h.l1) return 0;
   return -(z - Math.sign(z) * h.l1) / ftrlDenominator(n, h);
+}
+
+/**
+ * Weights (float32, as a model file stores them) of pulled (z, n) pairs: the rows of the
+ * `ftrl.zn` table, two floats per key.
+ */
+export function ftrlWeightsOfRows(zn: Float32Array, h: FtrlHyper): Float32Array {
+  const w = new Float32Array(zn.length / 2);
+  for (let i = 0; i < w.length; i++) w[i] = ftrlWeight(zn[2 * i]!, Math.max(zn[2 * i + 1]!, 0), h);
+  return w;
 }
 
 /**
