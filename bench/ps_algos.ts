@@ -23,8 +23,10 @@
 //   alternating, --repeat N times, and prints medians of rows/s and the metric with the load
 //   average before and after (the machine is shared). With it, --staleness S is passed to both
 //   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
+//   --algos ftrl (or fm) runs one trainer only (default ftrl,fm).
 // --pipeline-compare: as --prefetch-compare, over three variants: plain (--no-pipeline), --pipeline, and
-//   --pipeline --ps-cache S (default 2); prints the median per-stage times of rank 0 too.
+//   --pipeline --ps-cache S (default 2; a list S1,S2 runs one cached variant per bound); prints
+//   the median per-stage times of rank 0 too.
 // --netns [--rate R[,R...]] (with a compare mode): workers and servers on different pretend hosts
 //   (network namespaces on a bridge, a host per worker and per server, each host's egress capped
 //   at R by tbf: 100, 100mbit, 1gbit;
@@ -138,9 +140,10 @@ async function bench(): Promise<void> {
       const st = stringFlag('staleness', '');
       const extra = st ? ['--staleness', st] : [];
       const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
-      for (const algo of ['ftrl', 'fm'] as const) for (const np of nps) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
+      const algos = stringFlag('algos', 'ftrl,fm').split(',');
+      for (const algo of ['ftrl', 'fm'] as const) for (const np of algos.includes(algo) ? nps : []) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
       const variants: Array<[label: string, flags: string[]]> = process.argv.includes('--pipeline-compare')
-        ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], [` pipeline cache ${flag('ps-cache', 2)}`, ['--pipeline', '--ps-cache', String(flag('ps-cache', 2))]]]
+        ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], ...stringFlag('ps-cache', '2').split(',').map((c): [string, string[]] => [` pipeline cache ${c}`, ['--pipeline', '--ps-cache', c]])]
         : [['', ['--no-pipeline']], [' prefetch', ['--prefetch']]];
       // --netns: one block per rate, on the same namespaces (the cap is replaced between blocks).
       const rates = netns ? stringFlag('rate', '1gbit,100mbit').split(',').map(parseRateMbit) : [null];

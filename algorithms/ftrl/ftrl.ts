@@ -69,13 +69,19 @@ export interface FtrlDelta {
  * `trustRegion` (> 0, Infinity = off) bounds |w| after the step by clipping the z delta.
  */
 export function ftrlStep(z: number, n: number, g: number, h: FtrlHyper, trustRegion = Infinity): FtrlDelta {
-  const w = ftrlWeight(z, n, h);
+  // ftrlWeight(z, n), the sigma and ftrlWeight(z2, n2) written out so that each square root is
+  // taken once (the same operations in the same order: the results are bit for bit those of the
+  // composed functions); this is the trainer's innermost call.
+  const rn = Math.sqrt(n);
+  const w = Math.abs(z) <= h.l1 ? 0 : -(z - Math.sign(z) * h.l1) / ((h.beta + (rn >= 0 ? rn : 0)) / h.alpha + h.l2);
   const n2 = n + g * g;
-  const sigma = (Math.sqrt(n2) - Math.sqrt(n)) / h.alpha;
+  const rn2 = Math.sqrt(n2);
+  const sigma = (rn2 - rn) / h.alpha;
   let z2 = z + g - sigma * w;
+  const d2 = (h.beta + (rn2 >= 0 ? rn2 : 0)) / h.alpha + h.l2;
   let clipped = false;
   if (trustRegion !== Infinity) {
-    const bound = trustRegion * ftrlDenominator(n2, h) + h.l1;
+    const bound = trustRegion * d2 + h.l1;
     if (z2 > bound) {
       z2 = bound;
       clipped = true;
@@ -84,5 +90,5 @@ export function ftrlStep(z: number, n: number, g: number, h: FtrlHyper, trustReg
       clipped = true;
     }
   }
-  return { dz: z2 - z, dn: g * g, w: ftrlWeight(z2, n2, h), clipped };
+  return { dz: z2 - z, dn: g * g, w: Math.abs(z2) <= h.l1 ? 0 : -(z2 - Math.sign(z2) * h.l1) / d2, clipped };
 }

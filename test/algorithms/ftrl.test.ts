@@ -4,7 +4,7 @@ import test from 'ava';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
+import { ftrlDenominator, ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
 import { LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
 import { LocalFtrlTables } from '../../algorithms/ftrl/local_table.js';
 import { decodeProgress, PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
@@ -81,6 +81,42 @@ test('ftrlStep follows a hand-computed sequence (alpha 1, beta 1, l1 0.5, l2 0)'
   t.is(d.w, 0);
   t.is(ftrlWeight(z, n, h), 0);
   t.false(d.clipped);
+});
+
+test('ftrlStep is bit for bit the composition of ftrlWeight, sigma and ftrlDenominator (each square root taken once)', (t) => {
+  // The textbook form ftrlStep was written from: w, then sigma, then the weight at (z2, n2).
+  const composed = (z: number, n: number, g: number, h: { alpha: number; beta: number; l1: number; l2: number }, R: number) => {
+    const w = ftrlWeight(z, n, h);
+    const n2 = n + g * g;
+    let z2 = z + g - ((Math.sqrt(n2) - Math.sqrt(n)) / h.alpha) * w;
+    let clipped = false;
+    if (R !== Infinity) {
+      const bound = R * ftrlDenominator(n2, h) + h.l1;
+      if (Math.abs(z2) > bound) {
+        z2 = Math.sign(z2) * bound;
+        clipped = true;
+      }
+    }
+    return { dz: z2 - z, dn: g * g, w: ftrlWeight(z2, n2, h), clipped };
+  };
+  let seed = 7;
+  const rnd = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296);
+  let nonZero = 0;
+  for (let i = 0; i < 20000; i++) {
+    const h = { alpha: 0.01 + rnd(), beta: rnd() * 2, l1: i % 3 === 0 ? 0 : rnd() * 2, l2: rnd() };
+    const z = (rnd() - 0.5) * 8;
+    const n = i % 7 === 0 ? 0 : rnd() * 50;
+    const g = (rnd() - 0.5) * 4;
+    const R = i % 2 === 0 ? Infinity : 0.05 + rnd();
+    const got = ftrlStep(z, n, g, h, R);
+    const want = composed(z, n, g, h, R);
+    if (!Object.is(got.dz, want.dz) || !Object.is(got.w, want.w) || got.dn !== want.dn || got.clipped !== want.clipped) {
+      t.fail(`z ${z} n ${n} g ${g} ${JSON.stringify(h)} R ${R}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+      return;
+    }
+    if (got.w !== 0) nonZero++;
+  }
+  t.true(nonZero > 5000, `${nonZero} non-zero weights exercised`);
 });
 
 test('trust region clips the z delta so |w| <= R, and z is recoverable from w and n', (t) => {
