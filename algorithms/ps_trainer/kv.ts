@@ -166,13 +166,13 @@ export function sleep(ms: number): Promise<void> {
 /** Base of the in-memory tables: rows of `stateFloats` per key, created on first touch. */
 export abstract class LocalTable implements KvTable {
   readonly dim: number;
-  /** Floats pushed per key (dim, unless the updater takes more, as ftrl's (dz, dn)). */
+  /** Floats pushed per key: dim for the updaters here. */
   readonly pushFloats: number;
   protected readonly rows = new Map<bigint, Float64Array>();
 
-  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats), pushFloats = dim) {
+  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats)) {
     this.dim = dim;
-    this.pushFloats = pushFloats;
+    this.pushFloats = dim;
   }
 
   protected row(key: bigint): Float64Array {
@@ -184,15 +184,15 @@ export abstract class LocalTable implements KvTable {
     return r;
   }
 
-  /** The pulled values of a row: its first `dim` floats, unless the updater derives them. */
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
-  }
   protected abstract apply(row: Float64Array, values: Float32Array, at: number): void;
 
   async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
     const result = out ?? new Float32Array(keys.length * this.dim);
-    for (let i = 0; i < keys.length; i++) this.read(this.row(keys[i]!), result, i * this.dim);
+    for (let i = 0; i < keys.length; i++) {
+      // The pulled values of a row: its first `dim` floats.
+      const row = this.row(keys[i]!);
+      for (let j = 0; j < this.dim; j++) result[i * this.dim + j] = row[j]!;
+    }
     return result;
   }
 
