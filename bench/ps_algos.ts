@@ -23,8 +23,10 @@
 //   alternating, --repeat N times, and prints medians of rows/s and the metric with the load
 //   average before and after (the machine is shared). With it, --staleness S is passed to both
 //   trainers (default: theirs, FTRL 2, FM asp) and --nps 1,2 picks the worker counts.
+//   --algos ftrl (or fm) runs one trainer only (default ftrl,fm).
 // --pipeline-compare: as --prefetch-compare, over three variants: plain (--no-pipeline), --pipeline, and
-//   --pipeline --ps-cache S (default 2); prints the median per-stage times of rank 0 too.
+//   --pipeline --ps-cache S (default: FTRL 9, FM 4, DEFAULT_PS_CACHE; a list S1,S2 runs one
+//   cached variant per bound, for both trainers); prints the median per-stage times of rank 0 too.
 // --netns [--rate R[,R...]] (with a compare mode): workers and servers on different pretend hosts
 //   (network namespaces on a bridge, a host per worker and per server, each host's egress capped
 //   at R by tbf: 100, 100mbit, 1gbit;
@@ -38,6 +40,13 @@ import { main as ftrlMain } from '../cli/trainers/ftrl_cli.js';
 import { main as fmMain } from '../cli/trainers/fm_cli.js';
 import { netnsUnavailable } from '../test/helpers/netns_hosts.js';
 import { parseRateMbit, PsNetnsJob } from './ps_netns_job.js';
+
+/**
+ * --pipeline-compare's cache bound per trainer when --ps-cache is not given: the window (S + 1
+ * minibatches) that met 1.3x over plain at the plain run's AUC / RMSE (BENCHMARKS.md "Minibatch
+ * pipeline", fourth and fifth passes; FTRL's AUC 0.8020 at 9 vs 0.8024 plain, 0.8018 at 12).
+ */
+const DEFAULT_PS_CACHE = { ftrl: 9, fm: 4 } as const;
 
 interface CaseResult {
   name: string;
@@ -138,10 +147,12 @@ async function bench(): Promise<void> {
       const st = stringFlag('staleness', '');
       const extra = st ? ['--staleness', st] : [];
       const cases: [algo: 'ftrl' | 'fm', base: string[], np: number][] = [];
-      for (const algo of ['ftrl', 'fm'] as const) for (const np of nps) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
-      const variants: Array<[label: string, flags: string[]]> = process.argv.includes('--pipeline-compare')
-        ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], [` pipeline cache ${flag('ps-cache', 2)}`, ['--pipeline', '--ps-cache', String(flag('ps-cache', 2))]]]
-        : [['', ['--no-pipeline']], [' prefetch', ['--prefetch']]];
+      const algos = stringFlag('algos', 'ftrl,fm').split(',');
+      for (const algo of ['ftrl', 'fm'] as const) for (const np of algos.includes(algo) ? nps : []) cases.push([algo, [...(algo === 'ftrl' ? ftrl : fm), ...extra], np]);
+      const variantsOf = (algo: 'ftrl' | 'fm'): Array<[label: string, flags: string[]]> =>
+        process.argv.includes('--pipeline-compare')
+          ? [['', ['--no-pipeline']], [' pipeline', ['--pipeline']], ...stringFlag('ps-cache', String(DEFAULT_PS_CACHE[algo])).split(',').map((c): [string, string[]] => [` pipeline cache ${c}`, ['--pipeline', '--ps-cache', c]])]
+          : [['', ['--no-pipeline']], [' prefetch', ['--prefetch']]];
       // --netns: one block per rate, on the same namespaces (the cap is replaced between blocks).
       const rates = netns ? stringFlag('rate', '1gbit,100mbit').split(',').map(parseRateMbit) : [null];
       const why = netns ? netnsUnavailable() : null;
@@ -157,6 +168,7 @@ async function bench(): Promise<void> {
           const run: JobRunner = job ? (algo, argv) => job.run(algo, Number(argv[argv.indexOf('-np') + 1]), argv) : loopbackJob;
           medians.push(`${rate === null ? 'loopback' : `workers and servers on different hosts, egress cap ${rate} Mbit/s (tbf)`}; load average before: ${load()}`);
           for (const [algo, base, np] of cases) {
+            const variants = variantsOf(algo);
             // Variants alternate, so drift of the machine's load hits all alike.
             for (let i = 0; i < repeat; i++) {
               for (const [label, flags] of variants) results.push(await runCase(algo, `${algo} np ${np}${where}${label}`, [...base, '-np', String(np), ...flags], dir, run));

@@ -8,8 +8,9 @@
 //   n_i    += g_i^2
 //   w_i     = 0                                                   if |z_i| <= l1
 //           = -(z_i - sign(z_i) * l1) / ((beta + sqrt(n_i)) / alpha + l2)   otherwise
-// which is exactly what the parameter server's `ftrl` updater derives on a pull, so a worker
-// pushing (dz, dn) and pulling w reproduces single-process FTRL when it is the only writer.
+// The trainer keeps (z, n) in one `add` table of dim 2 and derives w itself (what the
+// parameter server's `ftrl` updater would derive on a pull), so a worker pushing (dz, dn) and
+// pulling (z, n) reproduces single-process FTRL when it is the only writer.
 //
 // Trust region (projection mode): after an update, |w_i| is kept <= R by clipping z_i to
 // |z_i| <= R * d_i + l1, d_i = (beta + sqrt(n_i)) / alpha + l2 (w is monotone in z).
@@ -31,6 +32,16 @@ export function ftrlDenominator(n: number, h: FtrlHyper): number {
 export function ftrlWeight(z: number, n: number, h: FtrlHyper): number {
   if (Math.abs(z) <= h.l1) return 0;
   return -(z - Math.sign(z) * h.l1) / ftrlDenominator(n, h);
+}
+
+/**
+ * Weights (float32, as a model file stores them) of pulled (z, n) pairs: the rows of the
+ * `ftrl.zn` table, two floats per key.
+ */
+export function ftrlWeightsOfRows(zn: Float32Array, h: FtrlHyper): Float32Array {
+  const w = new Float32Array(zn.length / 2);
+  for (let i = 0; i < w.length; i++) w[i] = ftrlWeight(zn[2 * i]!, Math.max(zn[2 * i + 1]!, 0), h);
+  return w;
 }
 
 /**
@@ -58,13 +69,19 @@ export interface FtrlDelta {
  * `trustRegion` (> 0, Infinity = off) bounds |w| after the step by clipping the z delta.
  */
 export function ftrlStep(z: number, n: number, g: number, h: FtrlHyper, trustRegion = Infinity): FtrlDelta {
-  const w = ftrlWeight(z, n, h);
+  // ftrlWeight(z, n), the sigma and ftrlWeight(z2, n2) written out so that each square root is
+  // taken once (the same operations in the same order: the results are bit for bit those of the
+  // composed functions); this is the trainer's innermost call.
+  const rn = Math.sqrt(n);
+  const w = Math.abs(z) <= h.l1 ? 0 : -(z - Math.sign(z) * h.l1) / ((h.beta + (rn >= 0 ? rn : 0)) / h.alpha + h.l2);
   const n2 = n + g * g;
-  const sigma = (Math.sqrt(n2) - Math.sqrt(n)) / h.alpha;
+  const rn2 = Math.sqrt(n2);
+  const sigma = (rn2 - rn) / h.alpha;
   let z2 = z + g - sigma * w;
+  const d2 = (h.beta + (rn2 >= 0 ? rn2 : 0)) / h.alpha + h.l2;
   let clipped = false;
   if (trustRegion !== Infinity) {
-    const bound = trustRegion * ftrlDenominator(n2, h) + h.l1;
+    const bound = trustRegion * d2 + h.l1;
     if (z2 > bound) {
       z2 = bound;
       clipped = true;
@@ -73,5 +90,5 @@ export function ftrlStep(z: number, n: number, g: number, h: FtrlHyper, trustReg
       clipped = true;
     }
   }
-  return { dz: z2 - z, dn: g * g, w: ftrlWeight(z2, n2, h), clipped };
+  return { dz: z2 - z, dn: g * g, w: Math.abs(z2) <= h.l1 ? 0 : -(z2 - Math.sign(z2) * h.l1) / d2, clipped };
 }

@@ -4,12 +4,12 @@
 //   kv.ts), processes its minibatches example by example with exact per-coordinate FTRL
 //   (ftrl.ts), and accumulates the deltas dz, dn it made.
 // - Every `pushEvery` minibatches it pushes the accumulated (dz, dn) of the touched keys to
-//   the `w` table, whose server-side `ftrl` updater merges them into the global z and n, and
-//   dn alone to the `n` table (`add`), because a pull of an FTRL table answers w, not n.
-// - Every `pullEvery` minibatches it pulls w and n for the keys of the next `pullEvery`
-//   minibatches and rebuilds its local z from them (ftrlZFromWeight: exact when w != 0; when
-//   w == 0 the server's z lies in [-l1, l1] and the worker's own z, clamped, stands in), then
-//   re-adds its not-yet-pushed deltas.
+//   the `zn` table (`add`, dim 2: z and n of a key side by side), which merges them into the
+//   global z and n.
+// - Every `pullEvery` minibatches it pulls (z, n) for the keys of the next `pullEvery`
+//   minibatches, takes them as its local z and n, and re-adds its not-yet-pushed deltas. One
+//   table, not an `ftrl` table answering w beside an `add` table for n: one request per pull
+//   and per push, each key sent once, and the exact z (w = 0 does not tell z).
 // - It calls ps.clock() after every minibatch; tables use SSP with the given staleness
 //   (0 = BSP, Infinity = ASP), so a pull waits while this worker is more than s clocks ahead of
 //   the slowest. Every rank runs the same number of minibatches per epoch (the largest shard's;
@@ -30,8 +30,8 @@
 //   world communicator is used only in rounds (setup, epoch ends, checkpoints, the end) that
 //   every rank runs at the same data position, so survivors and replacement stay in step.
 //
-// Cost per minibatch and worker: O(nnz) arithmetic; pull of 2 floats and push of 3 floats per
-// distinct key of the window, in 2 + 2 requests (plus a 1-key progress push at most every
+// Cost per minibatch and worker: O(nnz) arithmetic; pull of 2 floats and push of 2 floats per
+// distinct key of the window, in 1 + 1 requests (plus a 1-key progress push at most every
 // 100 ms with --max-restarts / --checkpoint).
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
@@ -46,7 +46,7 @@ import { checkpointDue, PsRecovery } from '../ps_trainer/recovery.js';
 import { globalMinibatches } from '../common/dataset.js';
 import { PsRequestOrder, runStepPipeline, type PipelineTimes, type PsTraffic } from '../ps_trainer/step_pipeline.js';
 
-export { ftrlStep, ftrlWeight, ftrlZFromWeight, ftrlDenominator, type FtrlHyper } from './ftrl.js';
+export { ftrlStep, ftrlWeight, ftrlWeightsOfRows, ftrlZFromWeight, ftrlDenominator, type FtrlHyper } from './ftrl.js';
 export { parseFtrlArgs, FTRL_DEFAULTS, FTRL_USAGE, type FtrlParams, type TrustMode, type StragglerMode } from './params.js';
 
 export interface FtrlTrainOptions extends FtrlHyper {
@@ -81,10 +81,9 @@ export interface FtrlTrainOptions extends FtrlHyper {
   prefetch?: boolean;
 }
 
-/** The two tables of a run: `w` (ftrl updater, dim 1) and `n` (add updater, dim 1). */
+/** The table of a run: `zn` (add updater, dim 2: z, n per key; w = ftrlWeight(z, n)). */
 export interface FtrlTables {
-  w: KvTable;
-  n: KvTable;
+  zn: KvTable;
   /** ps.clock(): once per minibatch. */
   clock(): Promise<void>;
 }
@@ -132,7 +131,7 @@ export interface FtrlTrainResult {
   prefetchedPulls: number;
   /** --pipeline: per stage busy / waiting time (ms), summed over epochs. */
   pipelineTimes: PipelineTimes | null;
-  /** Requests and keys sent to the two tables (a window's pull is one request per table). */
+  /** Requests and keys sent to the table (a window's pull is one request). */
   traffic: PsTraffic;
   steps: number;
   /** Key of the next collective round (recovery.ts): the caller's rounds after training use it and up. */
@@ -141,11 +140,10 @@ export interface FtrlTrainResult {
   resumedAt: { epoch: number; step: number } | null;
 }
 
-/** Distinct slots of a window and their pulled w and n. */
+/** Distinct slots of a window and their pulled (z, n). */
 interface Pulled {
   list: Uint32Array;
-  ws: Float32Array;
-  ns: Float32Array;
+  zn: Float32Array;
   /** Pushes this worker had sent when the pull went out: the answer contains exactly those. */
   sentBefore: number;
 }
@@ -156,9 +154,8 @@ interface PushMessage {
   seq: number;
   list: Uint32Array;
   keys: BigUint64Array;
-  /** (dz, dn) per key, as the w table takes them; dn alone goes to the n table. */
+  /** (dz, dn) per key, as the zn table takes them. */
   zn: Float32Array;
-  dn: Float32Array;
 }
 
 /** Trains on this rank's rows; every rank calls it with its own shard and the same options. */
@@ -240,15 +237,14 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     const list = collector.collect(data, slots, lo, hi).slice();
     return { list, keys: keysOf(slots, list) };
   };
-  /** Requests w and n of a window's keys. */
+  /** Requests (z, n) of a window's keys. */
   const request = async (win: { list: Uint32Array; keys: BigUint64Array }): Promise<Pulled> => {
     const { list, keys } = win;
     const sentBefore = pushesSent;
-    if (list.length === 0) return { list, ws: new Float32Array(0), ns: new Float32Array(0), sentBefore };
-    traffic.pullRequests += 2;
-    traffic.keysPulled += 2 * keys.length;
-    const [ws, ns] = await Promise.all([tables.w.pull(keys), tables.n.pull(keys)]);
-    return { list, ws, ns, sentBefore };
+    if (list.length === 0) return { list, zn: new Float32Array(0), sentBefore };
+    traffic.pullRequests++;
+    traffic.keysPulled += keys.length;
+    return { list, zn: await tables.zn.pull(keys), sentBefore };
   };
 
   /** Pipelined: sums into missZ / missN the pushes `answer` misses, and forgets those no later answer can miss. */
@@ -260,7 +256,7 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
       for (let j = 0; j < m.list.length; j++) {
         const s = m.list[j]!;
         missZ![s] = missZ![s]! + m.zn[2 * j]!;
-        missN![s] = missN![s]! + m.dn[j]!;
+        missN![s] = missN![s]! + m.zn[2 * j + 1]!;
       }
     }
     pushLog.length = keep;
@@ -270,16 +266,16 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   };
 
   const applyPulled = (answer: Pulled, snapshot: boolean): void => {
-    const { list, ws, ns } = answer;
+    const { list, zn } = answer;
     if (list.length === 0) return;
     if (missZ) collectMissed(answer);
     for (let j = 0; j < list.length; j++) {
       const s = list[j]!;
-      const nServer = Math.max(ns[j]!, 0);
+      const zServer = zn[2 * j]!;
+      const nServer = Math.max(zn[2 * j + 1]!, 0);
       // What this worker has added since the answer: pending deltas, and pushes it missed.
       const mz = pdz[s]! + (missZ ? missZ[s]! : 0);
       const mn = pdn[s]! + (missN ? missN[s]! : 0);
-      const zServer = ftrlZFromWeight(ws[j]!, nServer, h, z[s]! - mz);
       if (good && corrPending) {
         // The server's z once this worker's pending corrections land.
         const zEff = zServer + corrPending[s]!;
@@ -308,19 +304,17 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
     const list = dirtyList.slice(0, numDirty);
     const keys = keysOf(slots, list);
     const zn = new Float32Array(2 * list.length);
-    const dn = new Float32Array(list.length);
     for (let j = 0; j < list.length; j++) {
       const s = list[j]!;
       zn[2 * j] = pdz[s]!;
       zn[2 * j + 1] = pdn[s]!;
-      dn[j] = pdn[s]!;
       pdz[s] = 0;
       pdn[s] = 0;
       dirty[s] = 0;
       if (corrPending) corrPending[s] = 0;
     }
     numDirty = 0;
-    const m: PushMessage = { seq: ++pushesBuilt, list, keys, zn, dn };
+    const m: PushMessage = { seq: ++pushesBuilt, list, keys, zn };
     if (pipelined) pushLog.push(m);
     return m;
   };
@@ -328,9 +322,9 @@ export async function trainFtrl(o: FtrlTrainOptions, data: CsrMatrix, tables: Ft
   const sendPush = (m: PushMessage): Array<Promise<void>> => {
     pushesSent = m.seq;
     pushes++;
-    traffic.pushRequests += 2;
-    traffic.keysPushed += 2 * m.keys.length;
-    return [tables.w.push(m.keys, m.zn), tables.n.push(m.keys, m.dn)];
+    traffic.pushRequests++;
+    traffic.keysPushed += m.keys.length;
+    return [tables.zn.push(m.keys, m.zn)];
   };
   const push = async (): Promise<void> => {
     const m = buildPush();

@@ -1,8 +1,12 @@
 // Entry script of `shoal train ftrl`: one worker of the job (the launcher starts -np of them
 // beside --servers parameter servers). Reads this rank's share of --train, trains with
 // trainFtrl, and on rank 0 evaluates --test after every epoch, then writes the model (weights
-// pulled from the servers for every feature any worker saw) and metrics.json.
+// derived from the (z, n) pulled from the servers for every feature any worker saw) and metrics.json.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
+import { MANIFEST_FILE } from '../../lib/ps/snapshot_manifest.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
@@ -10,7 +14,7 @@ import { localCollective } from '../common/collective.js';
 import { progressPacer } from '../common/progress.js';
 import { binaryLabel } from '../ps_trainer/flags.js';
 import { sigmoid } from '../../lib/sigmoid.js';
-import { trainFtrl, type FtrlTables } from './index.js';
+import { ftrlWeightsOfRows, trainFtrl, type FtrlHyper, type FtrlTables } from './index.js';
 import { BIAS_KEY, buildSlots, gatherIds, pullChunked, type KvTable } from '../ps_trainer/kv.js';
 import { writeSparseModel } from '../ps_trainer/sparse_model.js';
 import { parseFtrlArgs, type FtrlParams } from './params.js';
@@ -18,13 +22,40 @@ import { init, restartCount } from '../../lib/index.js';
 import { pipelineBounds } from '../ps_trainer/step_pipeline.js';
 import { consistencyOf, psRecovery, psTrafficTotals, cpuSecondsSince, runEntry, secs, writeJson } from '../ps_trainer/job.js';
 
+/** The model's weights of `keys`: (z, n) pulled from the `zn` table, w derived from them. */
+export async function pullFtrlWeights(zn: KvTable, keys: BigUint64Array, h: FtrlHyper): Promise<Float32Array> {
+  return ftrlWeightsOfRows(await pullChunked(zn, keys), h);
+}
+
+/**
+ * --resume of a snapshot written before z and n shared the `ftrl.zn` table: its `ftrl.w` and
+ * `ftrl.n` would load beside an empty `ftrl.zn` and training would restart from zero unnoticed.
+ */
+export function checkFtrlSnapshotLayout(dir: string): void {
+  let tables: unknown[];
+  try {
+    const manifest = JSON.parse(readFileSync(join(currentSnapshotDir(dir), MANIFEST_FILE), 'utf8')) as { shards?: Array<{ table?: unknown }> };
+    tables = (manifest.shards ?? []).map((s) => s.table);
+  } catch {
+    return; // missing or unreadable: the load itself reports it, naming the file
+  }
+  if (tables.includes('ftrl.w') && !tables.includes('ftrl.zn')) {
+    throw new Error(`--resume ${dir}: the snapshot holds FTRL's tables ftrl.w and ftrl.n of an older shoal; this version keeps (z, n) in ftrl.zn and cannot resume from it (train again, or resume with the shoal that wrote it)`);
+  }
+}
+
 /** Rank 0's evaluator of a fixed test set: the key list is built once, weights pulled per call. */
 export class FtrlEvaluator {
   readonly #data: CsrMatrix;
   readonly #slots;
   readonly #labels: Float64Array;
 
-  constructor(data: CsrMatrix, bias: boolean, labelThreshold: number | undefined) {
+  constructor(
+    data: CsrMatrix,
+    bias: boolean,
+    labelThreshold: number | undefined,
+    private readonly h: FtrlHyper,
+  ) {
     this.#data = data;
     this.#slots = buildSlots(data, bias);
     this.#labels = new Float64Array(data.numRows);
@@ -32,7 +63,7 @@ export class FtrlEvaluator {
   }
 
   async evaluate(table: KvTable): Promise<BinaryMetrics> {
-    const w = await pullChunked(table, this.#slots.keys);
+    const w = await pullFtrlWeights(table, this.#slots.keys, this.h);
     const d = this.#data;
     const probs = new Float64Array(d.numRows);
     const b = this.#slots.biasSlot >= 0 ? w[this.#slots.biasSlot]! : 0;
@@ -47,19 +78,20 @@ export class FtrlEvaluator {
 
 export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
   const p: FtrlParams = parseFtrlArgs(argv);
+  if (p.recovery.resume) checkFtrlSnapshotLayout(p.recovery.resume);
   const comm = await init();
   try {
     const hashBits = p.hashBits > 0 ? p.hashBits : undefined;
     const tLoad = performance.now();
     const data = await readLibsvm(p.train, { rank: comm.rank, size: comm.size, hashBits, weightFile: false, queryFile: false });
-    const test = comm.rank === 0 && p.test ? new FtrlEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.bias, p.labelThreshold) : null;
+    const test = comm.rank === 0 && p.test ? new FtrlEvaluator(await readLibsvm(p.test, { hashBits, weightFile: false, queryFile: false }), p.bias, p.labelThreshold, p) : null;
     // --prefetch pulls pull-every clocks early: the tables' bound is lowered to match (step_pipeline.ts).
     const bounds = pipelineBounds('shoal train ftrl', { ...p, psCache: undefined }, p.pullEvery);
     const consistency = consistencyOf(bounds.staleness);
-    const w = await comm.ps.table('ftrl.w', { dim: 1, updater: { type: 'ftrl', alpha: p.alpha, beta: p.beta, l1: p.l1, l2: p.l2 }, consistency });
-    const n = await comm.ps.table('ftrl.n', { dim: 1, updater: { type: 'add' }, consistency });
+    // z and n of a key side by side: one request per pull and push (index.ts header).
+    const zn = await comm.ps.table('ftrl.zn', { dim: 2, init: { type: 'zeros' }, updater: { type: 'add' }, consistency });
     // --ps-cache S: the trainer's local z/n are the cache (pullEvery = S + 1, set by parseFtrlArgs).
-    const tables: FtrlTables = { w, n, clock: () => comm.ps.clock() };
+    const tables: FtrlTables = { zn, clock: () => comm.ps.clock() };
     // Worker loss / checkpoints: progress rows on the servers, collective rounds (recovery.ts).
     const rec = await psRecovery(comm, p, 'ftrl');
     const loadSeconds = (performance.now() - tLoad) / 1000;
@@ -96,7 +128,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             if (comm.rank !== 0) return;
             clipsByEpoch[s.epoch] = lossBuf[1]!;
             rollbacksByEpoch[s.epoch] = lossBuf[2]!;
-            last = test ? await test.evaluate(w) : null;
+            last = test ? await test.evaluate(zn) : null;
             lastEpoch = s.epoch;
             const trainLoss = lossBuf[0]! / Math.max(1, data.numRows * comm.size);
             comm.report({ epoch: s.epoch, iteration: s.epoch, planned: p.epochs, loss: trainLoss, ...(last ? { auc: last.auc } : {}) });
@@ -125,7 +157,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
           // The last epoch's round was skipped here (rank 0 is a replacement, or the round was
           // interrupted): evaluate the final model now.
           if (test && lastEpoch !== p.epochs) {
-            last = await test.evaluate(w);
+            last = await test.evaluate(zn);
             lastEpoch = p.epochs;
           }
           const clipsTotal = clipsByEpoch.reduce((a, b) => a + (b ?? 0), 0);
@@ -168,7 +200,7 @@ export async function runFtrlWorker(argv: readonly string[]): Promise<void> {
             const bigKeys = new BigUint64Array(featureIds.length + 1);
             for (let i = 0; i < featureIds.length; i++) bigKeys[i] = BigInt(featureIds[i]!);
             bigKeys[featureIds.length] = BIAS_KEY;
-            const ws = await pullChunked(w, bigKeys);
+            const ws = await pullFtrlWeights(zn, bigKeys, p);
             for (let i = 0; i < featureIds.length; i++) if (ws[i] !== 0) nonZero++;
             const ids = new Uint32Array(nonZero);
             const vals = new Float32Array(nonZero);

@@ -5,6 +5,7 @@
 // rank's keys for the saved model. Must not import the native layer.
 import type { Collective } from '../common/collective.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
+import { U64Index } from '../../lib/ps/u64_index.js';
 
 /** A table of `dim` floats per uint64 key (PsTable's shape). */
 export interface KvTable {
@@ -31,27 +32,35 @@ export interface Slots {
   biasSlot: number;
 }
 
-/** Assigns local slots in first-seen order. O(nnz) with a Map (ids are < 2^32). */
+/** Assigns local slots in first-seen order. O(nnz) with an open-addressing index (ids are < 2^32). */
 export function buildSlots(data: CsrMatrix, withBias: boolean): Slots {
   const nnz = data.rowPtr[data.numRows] ?? 0;
   const slotOf = new Uint32Array(nnz);
-  const map = new Map<number, number>();
-  const ids: number[] = [];
-  if (withBias) ids.push(-1);
+  // A JS Map of numbers cost ~70 ns per entry here, most of a worker's start-up CPU.
+  const index = new U64Index(1024);
+  const ids = new Float64Array(nnz + 1);
+  let numSlots = 0;
+  if (withBias) ids[numSlots++] = -1;
   const f = data.featureIds;
   for (let k = 0; k < nnz; k++) {
     const id = f[k]!;
-    let s = map.get(id);
-    if (s === undefined) {
-      s = ids.length;
-      map.set(id, s);
-      ids.push(id);
+    let s = index.get(id, 0);
+    if (s < 0) {
+      s = numSlots++;
+      index.add(id, 0, s);
+      ids[s] = id;
     }
     slotOf[k] = s;
   }
-  const keys = new BigUint64Array(ids.length);
-  for (let s = 0; s < ids.length; s++) keys[s] = ids[s]! < 0 ? BIAS_KEY : BigInt(ids[s]!);
-  return { slotOf, keys, ids: Float64Array.from(ids), numSlots: ids.length, biasSlot: withBias ? 0 : -1 };
+  // Written as 32-bit halves: BigInt(id) per slot costs more than the rest of the loop.
+  const keys = new BigUint64Array(numSlots);
+  const words = new Uint32Array(keys.buffer);
+  for (let s = 0; s < numSlots; s++) {
+    const id = ids[s]!;
+    words[2 * s] = id < 0 ? 0xffff_ffff : id;
+    words[2 * s + 1] = id < 0 ? 0xffff_ffff : 0;
+  }
+  return { slotOf, keys, ids: ids.slice(0, numSlots), numSlots, biasSlot: withBias ? 0 : -1 };
 }
 
 /**
@@ -157,13 +166,13 @@ export function sleep(ms: number): Promise<void> {
 /** Base of the in-memory tables: rows of `stateFloats` per key, created on first touch. */
 export abstract class LocalTable implements KvTable {
   readonly dim: number;
-  /** Floats pushed per key (dim, unless the updater takes more, as ftrl's (dz, dn)). */
+  /** Floats pushed per key: dim for the updaters here. */
   readonly pushFloats: number;
   protected readonly rows = new Map<bigint, Float64Array>();
 
-  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats), pushFloats = dim) {
+  constructor(dim: number, protected readonly stateFloats: number, protected readonly initRow: (key: bigint) => Float64Array = () => new Float64Array(stateFloats)) {
     this.dim = dim;
-    this.pushFloats = pushFloats;
+    this.pushFloats = dim;
   }
 
   protected row(key: bigint): Float64Array {
@@ -175,15 +184,15 @@ export abstract class LocalTable implements KvTable {
     return r;
   }
 
-  /** The pulled values of a row: its first `dim` floats, unless the updater derives them. */
-  protected read(row: Float64Array, out: Float32Array, at: number): void {
-    for (let j = 0; j < this.dim; j++) out[at + j] = row[j]!;
-  }
   protected abstract apply(row: Float64Array, values: Float32Array, at: number): void;
 
   async pull(keys: BigUint64Array, out?: Float32Array): Promise<Float32Array> {
     const result = out ?? new Float32Array(keys.length * this.dim);
-    for (let i = 0; i < keys.length; i++) this.read(this.row(keys[i]!), result, i * this.dim);
+    for (let i = 0; i < keys.length; i++) {
+      // The pulled values of a row: its first `dim` floats.
+      const row = this.row(keys[i]!);
+      for (let j = 0; j < this.dim; j++) result[i * this.dim + j] = row[j]!;
+    }
     return result;
   }
 

@@ -1,12 +1,12 @@
 // FTRL-Proximal: the per-coordinate update against a hand-computed sequence, the distributed
 // trainer against sequential FTRL (in memory and through real servers), and the a9a goal.
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
-import { LocalAddTable, LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
-import { LocalFtrlTable } from '../../algorithms/ftrl/local_table.js';
+import { ftrlDenominator, ftrlReference, ftrlStep, ftrlWeight, ftrlZFromWeight, trainFtrl, type FtrlTrainOptions } from '../../algorithms/ftrl/index.js';
+import { LocalAssignTable } from '../../algorithms/ps_trainer/kv.js';
+import { LocalFtrlTables } from '../../algorithms/ftrl/local_table.js';
 import { decodeProgress, PROGRESS_DIM, PsRecovery } from '../../algorithms/ps_trainer/recovery.js';
 import { loadFtrlModel, predictFtrl } from '../../algorithms/ftrl/model.js';
 import { parseFtrlArgs } from '../../algorithms/ftrl/params.js';
@@ -15,6 +15,7 @@ import { localCollective } from '../../algorithms/common/collective.js';
 import { aucLocal } from '../../algorithms/common/metrics.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import { main } from '../../cli/trainers/ftrl_cli.js';
+import { checkFtrlSnapshotLayout } from '../../algorithms/ftrl/worker.js';
 import { runRanks } from '../helpers/run_job.js';
 
 const A9A = '/work/shared/data/a9a';
@@ -82,6 +83,42 @@ test('ftrlStep follows a hand-computed sequence (alpha 1, beta 1, l1 0.5, l2 0)'
   t.false(d.clipped);
 });
 
+test('ftrlStep is bit for bit the composition of ftrlWeight, sigma and ftrlDenominator (each square root taken once)', (t) => {
+  // The textbook form ftrlStep was written from: w, then sigma, then the weight at (z2, n2).
+  const composed = (z: number, n: number, g: number, h: { alpha: number; beta: number; l1: number; l2: number }, R: number) => {
+    const w = ftrlWeight(z, n, h);
+    const n2 = n + g * g;
+    let z2 = z + g - ((Math.sqrt(n2) - Math.sqrt(n)) / h.alpha) * w;
+    let clipped = false;
+    if (R !== Infinity) {
+      const bound = R * ftrlDenominator(n2, h) + h.l1;
+      if (Math.abs(z2) > bound) {
+        z2 = Math.sign(z2) * bound;
+        clipped = true;
+      }
+    }
+    return { dz: z2 - z, dn: g * g, w: ftrlWeight(z2, n2, h), clipped };
+  };
+  let seed = 7;
+  const rnd = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296);
+  let nonZero = 0;
+  for (let i = 0; i < 20000; i++) {
+    const h = { alpha: 0.01 + rnd(), beta: rnd() * 2, l1: i % 3 === 0 ? 0 : rnd() * 2, l2: rnd() };
+    const z = (rnd() - 0.5) * 8;
+    const n = i % 7 === 0 ? 0 : rnd() * 50;
+    const g = (rnd() - 0.5) * 4;
+    const R = i % 2 === 0 ? Infinity : 0.05 + rnd();
+    const got = ftrlStep(z, n, g, h, R);
+    const want = composed(z, n, g, h, R);
+    if (!Object.is(got.dz, want.dz) || !Object.is(got.w, want.w) || got.dn !== want.dn || got.clipped !== want.clipped) {
+      t.fail(`z ${z} n ${n} g ${g} ${JSON.stringify(h)} R ${R}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+      return;
+    }
+    if (got.w !== 0) nonZero++;
+  }
+  t.true(nonZero > 5000, `${nonZero} non-zero weights exercised`);
+});
+
 test('trust region clips the z delta so |w| <= R, and z is recoverable from w and n', (t) => {
   const h = { alpha: 1, beta: 1, l1: 0.5, l2: 0.3 };
   // Unclipped: z = 1, w = -(0.5) / (2 + 0.3) = -0.2174; with R = 0.1 the bound on |z| is 0.1 * 2.3 + 0.5.
@@ -99,20 +136,19 @@ test('trust region clips the z delta so |w| <= R, and z is recoverable from w an
 async function inMemoryRun(o: Partial<FtrlTrainOptions>) {
   const data = await readLibsvm(trainFile);
   const opts: FtrlTrainOptions = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, batch: 37, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: Infinity, bias: true, ...o };
-  const w = new LocalFtrlTable(opts);
-  const n = new LocalAddTable(1);
-  const result = await trainFtrl(opts, data, { w, n, clock: async () => {} }, { comm: localCollective() });
+  const w = new LocalFtrlTables(opts);
+  const result = await trainFtrl(opts, data, w, { comm: localCollective() });
   const ref = ftrlReference(opts, data);
   let maxDiff = 0;
   for (const [id, s] of ref) {
     const key = id < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(id);
-    const got = (await w.pull(new BigUint64Array([key])))[0]!;
+    const got = (await w.weights(new BigUint64Array([key])))[0]!;
     maxDiff = Math.max(maxDiff, Math.abs(got - ftrlWeight(s.z, s.n, opts)));
   }
   return { maxDiff, keys: ref.size, w, data, result };
 }
 
-test('one worker merging z/n deltas through ftrl/add tables equals sequential FTRL', async (t) => {
+test('one worker merging z/n deltas through the (z, n) table equals sequential FTRL', async (t) => {
   const r = await inMemoryRun({});
   t.true(r.keys > 50);
   t.true(r.maxDiff < 2e-5, `max |w - w_ref| = ${r.maxDiff}`);
@@ -163,10 +199,10 @@ test('trust region keeps every weight inside [-R, R]', async (t) => {
   const R = 0.05;
   const data = await readLibsvm(trainFile);
   const opts: FtrlTrainOptions = { alpha: 0.5, beta: 1, l1: 0, l2: 0, batch: 50, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: R, bias: true };
-  const w = new LocalFtrlTable(opts);
-  const res = await trainFtrl(opts, data, { w, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const w = new LocalFtrlTables(opts);
+  const res = await trainFtrl(opts, data, w, { comm: localCollective() });
   t.true(res.clips > 0);
-  const all = await w.pull(res.slots.keys);
+  const all = await w.weights(res.slots.keys);
   for (const v of all) t.true(Math.abs(v) <= R * (1 + 1e-6), `|w| = ${Math.abs(v)}`);
 });
 
@@ -185,16 +221,16 @@ test('trust region, projection vs rollback on updates that push |w| past R', asy
   const key = new BigUint64Array([1n]);
 
   // Unconstrained, the weight does leave the region.
-  const free = new LocalFtrlTable(base);
-  await trainFtrl({ ...base, trustRegion: Infinity }, data, { w: free, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
-  t.true((await free.pull(key))[0]! > R);
+  const free = new LocalFtrlTables(base);
+  await trainFtrl({ ...base, trustRegion: Infinity }, data, free, { comm: localCollective() });
+  t.true((await free.weights(key))[0]! > R);
 
   // Projection (the default): clipped, |w| <= R.
-  const proj = new LocalFtrlTable(base);
-  const pr = await trainFtrl(base, data, { w: proj, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const proj = new LocalFtrlTables(base);
+  const pr = await trainFtrl(base, data, proj, { comm: localCollective() });
   t.true(pr.clips > 0);
   t.is(pr.rollbacks, 0);
-  t.true(Math.abs((await proj.pull(key))[0]!) <= R * (1 + 1e-6));
+  t.true(Math.abs((await proj.weights(key))[0]!) <= R * (1 + 1e-6));
 
   // Rollback: the pull before row 3 sees w = 1.09 and restores the snapshot taken at the pull
   // before row 2 (w = 0.667); row 3 (x = 1e-9) moves it by ~1e-9.
@@ -206,11 +242,11 @@ test('trust region, projection vs rollback on updates that push |w| past R', asy
   n += d1.dn;
   const lastGood = ftrlWeight(z, n, h);
   t.true(lastGood > 0.6 && lastGood < R);
-  const rb = new LocalFtrlTable(base);
-  const rr = await trainFtrl({ ...base, trustMode: 'rollback', snapshotEvery: 1 }, data, { w: rb, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const rb = new LocalFtrlTables(base);
+  const rr = await trainFtrl({ ...base, trustMode: 'rollback', snapshotEvery: 1 }, data, rb, { comm: localCollective() });
   t.is(rr.rollbacks, 1);
   t.is(rr.clips, 0);
-  const wAfter = (await rb.pull(key))[0]!;
+  const wAfter = (await rb.weights(key))[0]!;
   t.true(Math.abs(wAfter - lastGood) < 1e-5, `w after rollback ${wAfter}, last good ${lastGood}`);
 });
 
@@ -218,17 +254,17 @@ test('rollback mode on a planted problem: rollbacks are counted, snapshots resto
   const R = 0.05;
   const data = await readLibsvm(trainFile);
   const opts: FtrlTrainOptions = { alpha: 0.5, beta: 1, l1: 0, l2: 0, batch: 50, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: R, trustMode: 'rollback', snapshotEvery: 3, bias: true };
-  const w = new LocalFtrlTable(opts);
-  const res = await trainFtrl(opts, data, { w, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const w = new LocalFtrlTables(opts);
+  const res = await trainFtrl(opts, data, w, { comm: localCollective() });
   t.true(res.rollbacks > 0, `rollbacks ${res.rollbacks}`);
   t.is(res.clips, 0);
   // Every weight is at most one minibatch of free updates away from a restored in-region value:
   // far closer to the region than the unconstrained run.
-  const free = new LocalFtrlTable(opts);
-  await trainFtrl({ ...opts, trustRegion: Infinity }, data, { w: free, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const free = new LocalFtrlTables(opts);
+  await trainFtrl({ ...opts, trustRegion: Infinity }, data, free, { comm: localCollective() });
   const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-  const got = maxAbs(await w.pull(res.slots.keys));
-  const unconstrained = maxAbs(await free.pull(res.slots.keys));
+  const got = maxAbs(await w.weights(res.slots.keys));
+  const unconstrained = maxAbs(await free.weights(res.slots.keys));
   t.true(unconstrained > R && got < unconstrained, `max |w| rollback ${got}, free ${unconstrained}`);
 });
 
@@ -240,16 +276,14 @@ async function killAndReplace(t: import('ava').ExecutionContext, l1: number): Pr
   const data = await readLibsvm(trainFile);
   const opts: FtrlTrainOptions = { alpha: 0.3, beta: 1, l1, l2: 0.1, batch: 37, epochs: 2, pushEvery: 3, pullEvery: 2, trustRegion: Infinity, bias: true };
   const steps = Math.ceil(data.numRows / opts.batch);
-  const w = new LocalFtrlTable(opts);
-  const n = new LocalAddTable(1);
+  const w = new LocalFtrlTables(opts);
   const progress = new LocalAssignTable(PROGRESS_DIM);
   // The first worker "dies" in its 99th clock, after minibatch 17 of epoch 2 (counted from 1).
   // It pushes every 3 minibatches: its last push was after minibatch 15, so its row says 15 and
   // minibatches 16 and 17 (computed, never pushed) are the replacement's to redo.
   let clocks = 0;
   const dying = {
-    w,
-    n,
+    zn: w.zn,
     clock: async () => {
       if (++clocks === steps + 17) throw new Error('killed');
     },
@@ -260,7 +294,7 @@ async function killAndReplace(t: import('ava').ExecutionContext, l1: number): Pr
   // The replacement: same tables, restart 1; it catches its clock up and goes on from there.
   let replacementClocks = 0;
   const lines: string[] = [];
-  const res = await trainFtrl(opts, data, { w, n, clock: async () => void replacementClocks++ }, {
+  const res = await trainFtrl(opts, data, { zn: w.zn, clock: async () => void replacementClocks++ }, {
     comm: localCollective(),
     recovery: new PsRecovery(localCollective(), { progress, restart: 1, clock: async () => void replacementClocks++, log: (l) => lines.push(l) }),
     log: (l) => lines.push(l),
@@ -270,26 +304,25 @@ async function killAndReplace(t: import('ava').ExecutionContext, l1: number): Pr
   t.regex(lines.join('\n'), new RegExp(`resuming ftrl at epoch 2 minibatch 15/${steps} \\(skipping ${steps + 15} minibatches`));
   // The undisturbed run's model: nothing lost, nothing applied twice.
   const ref = ftrlReference(opts, data);
-  const seq = new LocalFtrlTable(opts);
-  await trainFtrl(opts, data, { w: seq, n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const seq = new LocalFtrlTables(opts);
+  await trainFtrl(opts, data, seq, { comm: localCollective() });
   let maxDiff = 0;
   for (const id of ref.keys()) {
     const key = new BigUint64Array([id < 0 ? 0xffff_ffff_ffff_ffffn : BigInt(id)]);
-    maxDiff = Math.max(maxDiff, Math.abs((await w.pull(key))[0]! - (await seq.pull(key))[0]!));
+    maxDiff = Math.max(maxDiff, Math.abs((await w.weights(key))[0]! - (await seq.weights(key))[0]!));
   }
   return maxDiff;
 }
 
-test('a worker that dies in epoch 2 is replaced from its progress row: the undisturbed model (l1 0: exact z from w)', async (t) => {
+test('a worker that dies in epoch 2 is replaced from its progress row: the undisturbed model', async (t) => {
   const d = await killAndReplace(t, 0);
   t.true(d < 2e-5, `max |w_replaced - w_undisturbed| = ${d}`);
 });
 
-test('... with l1 > 0 the replacement guesses z = 0 where w = 0: close, not exact', async (t) => {
-  // The servers answer w, not z; where w = 0 the server's z lies in [-l1, l1] and a fresh
-  // worker starts from 0 (the others from their own estimates): 3.7e-4 on this problem.
+test('... with l1 > 0 too: the table holds z itself, so the replacement knows z where w = 0', async (t) => {
+  // (When the servers answered w, a fresh worker guessed z = 0 inside [-l1, l1]: 3.7e-4 off here.)
   const d = await killAndReplace(t, 0.5);
-  t.true(d < 2e-3, `max |w_replaced - w_undisturbed| = ${d}`);
+  t.true(d < 2e-5, `max |w_replaced - w_undisturbed| = ${d}`);
 });
 
 test('flags: fault tolerance (--max-restarts, --checkpoint, --checkpoint-every, --resume, --inject) next to the trainer\'s own', (t) => {
@@ -302,6 +335,21 @@ test('flags: fault tolerance (--max-restarts, --checkpoint, --checkpoint-every, 
   t.throws(() => parseFtrlArgs(['--train', 'a', '--max-restarts', '-1']), { instanceOf: UsageError });
   t.throws(() => parseFtrlArgs(['--train', 'a', '--inject', 'kill:bogus=1']), { instanceOf: UsageError, message: /--inject/ });
   t.throws(() => parseFtrlArgs(['--help']), { message: /--max-restarts K[\s\S]*--checkpoint DIR[\s\S]*--resume DIR/ });
+});
+
+test('--resume refuses a snapshot of the older two-table layout (ftrl.w, ftrl.n), naming the directory', (t) => {
+  const manifestWith = (name: string, tables: string[]) => {
+    const d = join(dir, name);
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ format: 'shoal-ps-snapshot', shards: tables.map((table) => ({ table, file: `${table}.0.shard` })) }));
+    return d;
+  };
+  const old = manifestWith('old-layout', ['ftrl.w', 'ftrl.n', 'ftrl.progress']);
+  const err = t.throws(() => checkFtrlSnapshotLayout(old));
+  t.true(err?.message.startsWith(`--resume ${old}: `), err?.message);
+  t.regex(err?.message ?? '', /ftrl\.w and ftrl\.n .*ftrl\.zn/);
+  t.notThrows(() => checkFtrlSnapshotLayout(manifestWith('new-layout', ['ftrl.zn', 'ftrl.progress'])));
+  t.notThrows(() => checkFtrlSnapshotLayout(join(dir, 'no-such-snapshot')), 'a missing snapshot is the load\'s to report');
 });
 
 test('flags: trust mode, snapshot interval and intermittent straggler', (t) => {
@@ -320,15 +368,15 @@ test('flags: trust mode, snapshot interval and intermittent straggler', (t) => {
 test('intermittent straggler sleeps on a seeded ~20% of minibatches', async (t) => {
   const data = await readLibsvm(trainFile);
   const opts: FtrlTrainOptions = { alpha: 0.3, beta: 1, l1: 0.5, l2: 0.1, batch: 10, epochs: 1, pushEvery: 1, pullEvery: 1, trustRegion: Infinity, bias: true, slowMs: 0.01, straggler: 'intermittent', stragglerProb: 0.2, seed: 3 };
-  const run = () => trainFtrl(opts, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const run = () => trainFtrl(opts, data, new LocalFtrlTables(opts), { comm: localCollective() });
   const a = await run();
   const b = await run();
   t.is(a.slowedSteps, b.slowedSteps, 'seeded');
   t.true(a.slowedSteps > 0.12 * a.steps && a.slowedSteps < 0.28 * a.steps, `${a.slowedSteps} of ${a.steps}`);
-  const every = await trainFtrl({ ...opts, straggler: 'every' }, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const every = await trainFtrl({ ...opts, straggler: 'every' }, data, new LocalFtrlTables(opts), { comm: localCollective() });
   t.is(every.slowedSteps, every.steps);
   // --pipeline: the same seeded draws, one per step in step order (the sleep is in the compute stage).
-  const piped = await trainFtrl({ ...opts, pipeline: true }, data, { w: new LocalFtrlTable(opts), n: new LocalAddTable(1), clock: async () => {} }, { comm: localCollective() });
+  const piped = await trainFtrl({ ...opts, pipeline: true }, data, new LocalFtrlTables(opts), { comm: localCollective() });
   t.is(piped.slowedSteps, a.slowedSteps);
 });
 
@@ -431,13 +479,13 @@ test.serial('pipeline with real servers: one worker under BSP reproduces sequent
     const two = await runRanks(2, 'workers/ftrl.worker.js', [...base, ...flags, '--metrics-out', out], { servers: 2, wallTimeoutMs: 60_000 });
     t.true(two.result.ok, `${two.result.summary}\n${two.output.flat().join('\n')}`);
     const w2 = JSON.parse(readFileSync(out, 'utf8')) as { auc: number; traffic: Record<string, number>; steps_per_epoch: number; epochs: number };
-    t.is(w2.traffic['pull_requests'], 2 * 2 * w2.epochs * Math.ceil(w2.steps_per_epoch / (flags.length > 0 ? 3 : 1)), 'two tables, two workers, one pull per window');
+    t.is(w2.traffic['pull_requests'], 2 * w2.epochs * Math.ceil(w2.steps_per_epoch / (flags.length > 0 ? 3 : 1)), 'one (z, n) table, two workers, one pull per window');
     aucs.push(w2.auc);
     traffic.push(w2.traffic);
   }
   t.true(traffic[1]!['keys_pulled']! < traffic[0]!['keys_pulled']!, JSON.stringify(traffic));
   // The window's deltas leave once, at its end (push-every = the window): a third of the pushes, fewer keys.
-  t.true(traffic[1]!['push_requests']! <= traffic[1]!['pull_requests']!, 'at most one push per window and table');
+  t.true(traffic[1]!['push_requests']! <= traffic[1]!['pull_requests']!, 'at most one push per window');
   t.true(traffic[1]!['keys_pushed']! < traffic[0]!['keys_pushed']!, JSON.stringify(traffic));
   t.log(`np 2 AUC plain / pipeline + cache 2: ${aucs.map((a) => a.toFixed(4)).join(' / ')}`);
   t.true(Math.abs(aucs[0]! - aucs[1]!) <= 0.01, `AUC ${aucs.join(' vs ')}`);
