@@ -158,6 +158,8 @@ class ShardStore {
   float* findOrCreate(uint64_t key);
   template <typename F>
   void forEachRowOf(const uint64_t* keys, size_t n, F&& f);  // shard_store.cc: pull and push
+  template <typename F>
+  void forEachSeparateRowOf(const uint64_t* keys, size_t n, F&& f);  // the same, rows after the keys
   void startGrow(size_t capacity);
   void migrate(size_t slots);
   void finishMigration() { migrate(old_.capacity()); }
