@@ -219,11 +219,11 @@ void ShardStore::migrate(size_t slots) {
 
 // Visits the row of every key in order (creating missing ones), each key's home slot
 // computed once: a few keys ahead, to prefetch it, and kept in a small ring for the lookup
-// itself. A growth changes the homes, so the ones already computed are redone then.
+// itself. A growth changes the homes, so the ones already computed are redone then. Rows
+// here sit next to their keys; rows in their own arena go to forEachSeparateRowOf.
 template <typename F>
 void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
-  const bool separateRows = cur_.keyStride_ == sizeof(uint64_t);  // Layout: rows after the keys
-  if (separateRows) {
+  if (cur_.keyStride_ == sizeof(uint64_t)) {  // Layout: rows after the keys
     forEachSeparateRowOf(keys, n, std::forward<F>(f));
     return;
   }
@@ -234,20 +234,16 @@ void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
     const size_t s = cur_.home(keys[j]);
     homes[j % kRing] = s;
     // The home slot's line and the next (at load 0.7-0.85 probe runs often cross a line;
-    // prefetching the next line only for homes near a line's end measured slower). A
-    // separate row is prefetched whole for a push (it writes weights and state: 2 lines at
-    // dim 16 AdaGrad), its weights for a pull.
+    // prefetching the next line only for homes near a line's end measured slower, and so
+    // did finding the slot ahead as forEachSeparateRowOf does: 24-27 vs 27-33 ns per
+    // pushed key at dim 1, node dist/bench/ps_store_cpu.js, 3 alternating pairs).
     const uint8_t* k = cur_.keyAt(s);
-    const auto* row = reinterpret_cast<const uint8_t*>(cur_.row(s));
-    const size_t rowBytes = separateRows ? (write ? cur_.rowStride_ : config_.dim * sizeof(float)) : 1;
     if (write) {
       __builtin_prefetch(k, 1);
       __builtin_prefetch(k + 64, 1);
-      for (size_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(row + b, 1);
     } else {
       __builtin_prefetch(k);
       __builtin_prefetch(k + 64);
-      for (size_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(row + b);
     }
   };
   for (size_t j = 0; j < n && j < kRing; ++j) ahead(j, std::decay_t<F>::kWrites);

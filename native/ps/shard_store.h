@@ -8,7 +8,8 @@
 // allocation. Small rows (slot of at most kInterleaveBytes, e.g. dim 1 AdaGrad: 16 bytes)
 // sit right after their key, so a lookup costs one cache miss instead of two; larger rows
 // go to a separate arena indexed by the same slot, after a dense key array, so probing
-// past other keys does not drag their rows through the cache. Key 0 marks an empty slot, which lets a fresh
+// past other keys does not drag their rows through the cache; a batch finds those keys'
+// slots a few keys ahead and prefetches the rows actually found (forEachSeparateRowOf). Key 0 marks an empty slot, which lets a fresh
 // table come straight from zeroed pages (no initialisation pass); the real key 0 lives
 // in a side slot. A key's home slot is mulhi(storeHash(key), capacity) ("fastrange"), so
 // the capacity need not be a power of two (reserve() can size a table exactly, growth can
