@@ -1,19 +1,28 @@
 // CPU ns per key of the shard store's steady-state pull and push (existing rows, no growth),
 // measured with process.cpuUsage over repeated calls: on a shared host CPU time per key
 // varies far less than wall time. Rows as in the cluster benchmark's servers: 2*10^6 keys
-// at dim 1 (bench:ps's two workers' keys on one server with replication 2), 2*10^5 at dim 16.
-//   node dist/bench/ps_store_cpu.js [--reps 9]   (prints the median of reps rounds)
+// at dim 1 (bench:ps's two workers' keys on one server with replication 2), 2*10^5 at dim 16
+// (--dim16-keys 2e6 for bench:ps's case at dim 16, a table well beyond the caches).
+// --addon PATH measures another build's addon (a baseline's build/Release/shoal_native.node)
+// with this same driver.
+//   node dist/bench/ps_store_cpu.js [--reps 9] [--dim16-keys 2e6] [--addon PATH]   (prints the median of reps rounds)
 import { randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 
-import { native } from '../lib/native.js';
+import { native as ownNative } from '../lib/native.js';
 
 interface PsStore {
   pull(keys: BigUint64Array): Float32Array;
   push(keys: BigUint64Array, values: Float32Array): void;
 }
-const PsStore = (native as unknown as { PsStore: new (cfg: object) => PsStore }).PsStore;
+const a = process.argv.indexOf('--addon');
+const native: unknown = a >= 0 ? createRequire(import.meta.url)(resolve(process.argv[a + 1]!)) : ownNative;
+const PsStore = (native as { PsStore: new (cfg: object) => PsStore }).PsStore;
 const i = process.argv.indexOf('--reps');
 const reps = i >= 0 ? Number(process.argv[i + 1]) : 9;
+const j = process.argv.indexOf('--dim16-keys');
+const dim16Keys = j >= 0 ? Math.round(Number(process.argv[j + 1])) : 200_000;
 
 function cpuNs(): number {
   const u = process.cpuUsage();
@@ -22,7 +31,7 @@ function cpuNs(): number {
 
 for (const [dim, n] of [
   [1, 2_000_000],
-  [16, 200_000],
+  [16, dim16Keys],
 ] as const) {
   const store = new PsStore({ dim, updater: { type: 'adagrad', lr: 0.05 }, init: { type: 'zeros' } });
   const keys = new BigUint64Array(n);

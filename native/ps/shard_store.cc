@@ -219,31 +219,31 @@ void ShardStore::migrate(size_t slots) {
 
 // Visits the row of every key in order (creating missing ones), each key's home slot
 // computed once: a few keys ahead, to prefetch it, and kept in a small ring for the lookup
-// itself. A growth changes the homes, so the ones already computed are redone then.
+// itself. A growth changes the homes, so the ones already computed are redone then. Rows
+// here sit next to their keys; rows in their own arena go to forEachSeparateRowOf.
 template <typename F>
 void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
+  if (cur_.keyStride_ == sizeof(uint64_t)) {  // Layout: rows after the keys
+    forEachSeparateRowOf(keys, n, std::forward<F>(f));
+    return;
+  }
   constexpr size_t kRing = kPrefetchDistance;
   size_t homes[kRing];
   size_t capacity = cur_.capacity();
-  const bool separateRows = cur_.keyStride_ == sizeof(uint64_t);  // Layout: rows after the keys
   auto ahead = [&](size_t j, bool write) {
     const size_t s = cur_.home(keys[j]);
     homes[j % kRing] = s;
     // The home slot's line and the next (at load 0.7-0.85 probe runs often cross a line;
-    // prefetching the next line only for homes near a line's end measured slower). A
-    // separate row is prefetched whole for a push (it writes weights and state: 2 lines at
-    // dim 16 AdaGrad), its weights for a pull.
+    // prefetching the next line only for homes near a line's end measured slower, and so
+    // did finding the slot ahead as forEachSeparateRowOf does: 24-27 vs 27-33 ns per
+    // pushed key at dim 1, node dist/bench/ps_store_cpu.js, 3 alternating pairs).
     const uint8_t* k = cur_.keyAt(s);
-    const auto* row = reinterpret_cast<const uint8_t*>(cur_.row(s));
-    const size_t rowBytes = separateRows ? (write ? cur_.rowStride_ : config_.dim * sizeof(float)) : 1;
     if (write) {
       __builtin_prefetch(k, 1);
       __builtin_prefetch(k + 64, 1);
-      for (size_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(row + b, 1);
     } else {
       __builtin_prefetch(k);
       __builtin_prefetch(k + 64);
-      for (size_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(row + b);
     }
   };
   for (size_t j = 0; j < n && j < kRing; ++j) ahead(j, std::decay_t<F>::kWrites);
@@ -267,6 +267,76 @@ void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
       if (cur_.capacity() != capacity) {
         capacity = cur_.capacity();
         for (size_t j = i + 1; j < n && j < i + 1 + kRing; ++j) ahead(j, std::decay_t<F>::kWrites);
+      }
+    }
+    f(i, row);
+  }
+}
+
+// With rows in their own arena the row's address is known only once the key is found, and
+// with linear probing at load 0.68-0.85 only 58-66% of the keys sit in their home slot (a
+// simulation): prefetching the home slot's row wasted two lines for the others and left
+// their real row to two dependent misses. So two stages run ahead of the visit: 2D keys ahead the home slot's key lines are
+// prefetched; D keys ahead (those lines have arrived) the key is probed for and the row of
+// the slot it is in is prefetched (D = kPrefetchDistance). The visit then goes straight to
+// that row. Slots found ahead stay right because nothing in the loop moves a key except a
+// growth (inserts only fill empty slots), after which the stages are redone; a key not
+// found ahead (new, key 0, in the old table, or inserted by an earlier repeat in the same
+// call) takes the full lookup.
+template <typename F>
+void ShardStore::forEachSeparateRowOf(const uint64_t* keys, size_t n, F&& f) {
+  constexpr size_t kAhead = kPrefetchDistance;
+  constexpr size_t kRing = 2 * kAhead;
+  constexpr size_t kUnresolved = SIZE_MAX;
+  constexpr bool kWrites = std::decay_t<F>::kWrites;
+  size_t homes[kRing];
+  size_t slots[kRing];
+  size_t capacity = cur_.capacity();
+  // A push writes weights and state (the whole row: 2 lines at dim 16 AdaGrad), a pull reads
+  // the weights.
+  const size_t rowBytes = kWrites ? cur_.rowStride_ : config_.dim * sizeof(float);
+  auto keyLines = [&](size_t j) {
+    const size_t s = cur_.home(keys[j]);
+    homes[j % kRing] = s;
+    const uint8_t* k = cur_.keyAt(s);
+    __builtin_prefetch(k, kWrites);
+    __builtin_prefetch(k + 64, kWrites);  // probe runs often cross a line at load 0.7-0.85
+  };
+  auto resolve = [&](size_t j) {
+    size_t found = kUnresolved;
+    const uint64_t key = keys[j];
+    if (key != 0) {
+      for (size_t s = homes[j % kRing];; s = cur_.next(s)) {
+        const uint64_t k = cur_.key(s);
+        if (k == key) {
+          found = s;
+          break;
+        }
+        if (k == 0) break;
+      }
+    }
+    slots[j % kRing] = found;
+    if (found == kUnresolved) return;
+    const auto* row = reinterpret_cast<const uint8_t*>(cur_.row(found));
+    for (size_t b = 0; b < rowBytes; b += 64) __builtin_prefetch(row + b, kWrites);
+  };
+  auto restart = [&](size_t from) {  // stages for keys from..from+kRing-1, as at the start
+    for (size_t j = from; j < n && j < from + kRing; ++j) keyLines(j);
+    for (size_t j = from; j < n && j < from + kAhead; ++j) resolve(j);
+  };
+  restart(0);
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kRing < n) keyLines(i + kRing);
+    if (i + kAhead < n) resolve(i + kAhead);
+    const size_t slot = slots[i % kRing];
+    float* row;
+    if (slot != kUnresolved) {
+      row = cur_.row(slot);
+    } else {
+      row = findOrCreate(keys[i]);  // may insert, and an insert may grow the table
+      if (cur_.capacity() != capacity) {
+        capacity = cur_.capacity();
+        restart(i + 1);
       }
     }
     f(i, row);

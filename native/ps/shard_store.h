@@ -8,7 +8,8 @@
 // allocation. Small rows (slot of at most kInterleaveBytes, e.g. dim 1 AdaGrad: 16 bytes)
 // sit right after their key, so a lookup costs one cache miss instead of two; larger rows
 // go to a separate arena indexed by the same slot, after a dense key array, so probing
-// past other keys does not drag their rows through the cache. Key 0 marks an empty slot, which lets a fresh
+// past other keys does not drag their rows through the cache; a batch finds those keys'
+// slots a few keys ahead and prefetches the rows actually found (forEachSeparateRowOf). Key 0 marks an empty slot, which lets a fresh
 // table come straight from zeroed pages (no initialisation pass); the real key 0 lives
 // in a side slot. A key's home slot is mulhi(storeHash(key), capacity) ("fastrange"), so
 // the capacity need not be a power of two (reserve() can size a table exactly, growth can
@@ -158,6 +159,8 @@ class ShardStore {
   float* findOrCreate(uint64_t key);
   template <typename F>
   void forEachRowOf(const uint64_t* keys, size_t n, F&& f);  // shard_store.cc: pull and push
+  template <typename F>
+  void forEachSeparateRowOf(const uint64_t* keys, size_t n, F&& f);  // the same, rows after the keys
   void startGrow(size_t capacity);
   void migrate(size_t slots);
   void finishMigration() { migrate(old_.capacity()); }

@@ -3,6 +3,9 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>  // for _mm_loadu_ps, _mm_storeu_ps
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -18,13 +21,21 @@ namespace psnet {
 
 namespace {
 
-// Rows of 1 float (dim 1) are most of the traffic: no memcpy call for 4 bytes.
+// One key's row into or out of a message, a million times per request: no memcpy call for
+// dim 1, nor for rows of up to 64 floats in whole 16-byte groups (dim 16 embeddings), whose
+// call costs about as much as the copy (perf: memmove was 3% of a worker's push at dim 16).
 inline void copyFloats(float* dst, const float* src, uint32_t n) {
   if (n == 1) {
     *dst = *src;
-  } else {
-    std::memcpy(dst, src, n * sizeof(float));
+    return;
   }
+#if defined(__SSE2__)
+  if (n % 4 == 0 && n <= 64) {
+    for (uint32_t j = 0; j < n; j += 4) _mm_storeu_ps(dst + j, _mm_loadu_ps(src + j));
+    return;
+  }
+#endif
+  std::memcpy(dst, src, n * sizeof(float));
 }
 
 Status statusOf(const Message& m) {

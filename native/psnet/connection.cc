@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -52,6 +53,21 @@ Message Message::make(MsgType type, uint32_t tableId, uint64_t requestId, size_t
   return m;
 }
 
+Message Message::sharing(MsgType type, uint32_t tableId, std::shared_ptr<const Bytes> body, size_t offset, size_t payloadBytes) {
+  Message m = make(type, tableId, 0, 0);
+  m.header().payloadBytes = payloadBytes;
+  m.body = std::move(body);
+  m.bodyOffset = offset;
+  return m;
+}
+
+std::shared_ptr<const Message::Bytes> shareBuffer(Message::Bytes&& bytes) {
+  return std::shared_ptr<const Message::Bytes>(new Message::Bytes(std::move(bytes)), [](const Message::Bytes* b) {
+    recycleBuffer(std::move(*const_cast<Message::Bytes*>(b)));
+    delete b;
+  });
+}
+
 Message makeResponse(const PsHeader& request, uint32_t status, size_t payloadBytes, bool filledByCaller) {
   Message m = Message::make(static_cast<MsgType>(request.type), request.tableId, request.requestId, payloadBytes, filledByCaller);
   PsHeader& h = m.header();
@@ -71,14 +87,32 @@ Message makeError(const PsHeader& request, uint32_t status, const std::string& m
 Connection::~Connection() { transport::closeFd(fd_); }
 
 void Connection::send(Message m) {
-  queuedBytes_ += m.bytes.size();
+  queuedBytes_ += m.wireBytes();
   out_.emplace_back(std::move(m), 0);
 }
+
+namespace {
+// Writes the unsent rest of m (from byte `done` of its wire bytes): one send(), or for a
+// message sharing another's payload one sendmsg() of its header and that payload.
+ssize_t sendRest(int fd, const Message& m, size_t done) {
+  if (!m.body) return ::send(fd, m.bytes.data() + done, m.bytes.size() - done, MSG_NOSIGNAL);
+  iovec iov[2];
+  int parts = 0;
+  const size_t head = m.bytes.size();
+  if (done < head) iov[parts++] = iovec{const_cast<uint8_t*>(m.bytes.data()) + done, head - done};
+  const size_t from = done < head ? 0 : done - head;
+  iov[parts++] = iovec{const_cast<uint8_t*>(m.body->data()) + m.bodyOffset + from, m.header().payloadBytes - from};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(parts);
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+}  // namespace
 
 bool Connection::flush(std::string* error) {
   while (!out_.empty()) {
     auto& [msg, done] = out_.front();
-    const ssize_t n = ::send(fd_, msg.bytes.data() + done, msg.bytes.size() - done, MSG_NOSIGNAL);
+    const ssize_t n = sendRest(fd_, msg, done);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
       *error = "send failed: " + transport::errnoText(errno);
@@ -86,7 +120,7 @@ bool Connection::flush(std::string* error) {
     }
     done += static_cast<size_t>(n);
     queuedBytes_ -= static_cast<size_t>(n);
-    if (done == msg.bytes.size()) {
+    if (done == msg.wireBytes()) {
       recycleBuffer(std::move(msg.bytes));
       out_.pop_front();
     }

@@ -45,6 +45,11 @@ struct UninitAllocator : std::allocator<T> {
 struct Message {
   using Bytes = std::vector<uint8_t, UninitAllocator<uint8_t>>;
   Bytes bytes;
+  // A message that sends another one's payload where it lies (a primary's forward of a push
+  // to its replicas): `bytes` is then the header alone and the payload is header().payloadBytes
+  // bytes of *body from bodyOffset. Only Connection::send reads it; payload() is not valid.
+  std::shared_ptr<const Bytes> body;
+  size_t bodyOffset = 0;
 
   // The payload is zeroed unless `filledByCaller` (the caller writes every payload byte).
   static Message make(MsgType type, uint32_t tableId, uint64_t requestId, size_t payloadBytes, bool filledByCaller = false);
@@ -53,7 +58,17 @@ struct Message {
   uint8_t* payload() { return bytes.data() + sizeof(PsHeader); }
   const uint8_t* payload() const { return bytes.data() + sizeof(PsHeader); }
   size_t payloadBytes() const { return bytes.size() - sizeof(PsHeader); }
+  // Bytes on the wire: header and payload, wherever the payload lies.
+  size_t wireBytes() const { return body ? sizeof(PsHeader) + header().payloadBytes : bytes.size(); }
+
+  // A header-only message of `type` whose payload is `payloadBytes` bytes of *body from
+  // `offset` (which must stay unchanged until sent; the message keeps it alive).
+  static Message sharing(MsgType type, uint32_t tableId, std::shared_ptr<const Bytes> body, size_t offset, size_t payloadBytes);
 };
+
+// Takes a received message's buffer for sharing (Message::sharing): the buffer returns to
+// this thread's pool (recycleBuffer) once its last sharer is gone.
+std::shared_ptr<const Message::Bytes> shareBuffer(Message::Bytes&& bytes);
 
 // Buffers of large messages are reused per thread (sent ones, and received ones given back):
 // a fresh ~1 MiB buffer from malloc is often new memory whose pages the kernel faults in

@@ -536,7 +536,7 @@ void PsServer::onMessage(uint64_t connId, Message&& m) {
 
 // A request, counted (kill:server=K:request=N) when it arrived, handled now.
 void PsServer::handleRequest(uint64_t connId, Message&& m) {
-  const PsHeader& h = m.header();
+  const PsHeader h = m.header();  // a copy: handlePush may take m's buffer
   const int server = serverOf(connId);
   try {
     // A worker speaks only for itself: the rank it proved in the handshake.

@@ -150,10 +150,13 @@ class PsServer {
     const uint64_t* keys;
     const float* values;
   };
-  void handlePush(uint64_t connId, const Message& m, bool fromReplica);
+  // May take m's buffer (its payload then goes to the replicas as it is): m.header() is not
+  // valid afterwards.
+  void handlePush(uint64_t connId, Message& m, bool fromReplica);
   bool isFreshPush(uint64_t connId, const PushRows& push, bool fromReplica);
   const float* runCustomUpdater(Table& t, const PushRows& push, std::vector<float>* rows);
-  uint64_t forwardToReplicas(uint32_t tableId, const PushRows& push, std::vector<int>* waitingOn);
+  uint64_t forwardToReplicas(uint32_t tableId, const PushRows& push, Message* source, std::shared_ptr<const Message::Bytes>* shared,
+                             std::vector<int>* waitingOn);
   void applyPush(Table& t, const PushRows& push, bool fromReplica);
   void answerReplicated(const PendingPush& p);  // every replica answered: tell the worker
   void handleClock(uint64_t connId, const Message& m);

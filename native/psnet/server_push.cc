@@ -3,6 +3,7 @@
 // owners, applying the rows this server owns, and the acknowledgement.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,8 @@ void gatherRows(const uint64_t* keys, const float* values, uint32_t pushFloats, 
 }
 }  // namespace
 
-void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
-  const PsHeader& h = m.header();
+void PsServer::handlePush(uint64_t connId, Message& m, bool fromReplica) {
+  const PsHeader h = m.header();  // a copy: the forward may take m's buffer
   Table* t = findTable(h.tableId);
   if (!t) throw Error(ErrorCode::kInvalidArgument, "push: unknown table id " + std::to_string(h.tableId) + " (call ps.table() first)");
   PushRows push{h.worker, h.updateId(), h.count, ps::pushFloatsPerKey(t->store->config()), nullptr, nullptr};
@@ -43,7 +44,11 @@ void PsServer::handlePush(uint64_t connId, const Message& m, bool fromReplica) {
   std::vector<float> newRows;
   if (t->spec.updater == kCustomUpdater && !fromReplica && fresh) push.values = runCustomUpdater(*t, push, &newRows);
   std::vector<int> waitingOn;
-  const uint64_t replId = (!fromReplica && config_.replication > 1) ? forwardToReplicas(h.tableId, push, &waitingOn) : 0;
+  // The forward can send m's payload as it is unless the user's updater replaced the values.
+  // `shared` keeps that buffer, which push.keys and push.values point into, until applied.
+  Message* source = newRows.empty() ? &m : nullptr;
+  std::shared_ptr<const Message::Bytes> shared;
+  const uint64_t replId = (!fromReplica && config_.replication > 1) ? forwardToReplicas(h.tableId, push, source, &shared, &waitingOn) : 0;
   if (fresh) applyPush(*t, push, fromReplica);
   // Acknowledge now, or once every replica has confirmed (onResponse), or both: now because
   // this server has applied it and the worker allows that, and then with a notice.
@@ -112,8 +117,12 @@ const float* PsServer::runCustomUpdater(Table& t, const PushRows& push, std::vec
 
 // Forwards each key to its other owners first, so the replicas apply it while we do.
 // Returns the replication request id the acknowledgements will carry (0: nothing sent) and
-// the servers they are awaited from in *waitingOn.
-uint64_t PsServer::forwardToReplicas(uint32_t tableId, const PushRows& push, std::vector<int>* waitingOn) {
+// the servers they are awaited from in *waitingOn. A replica that gets every key of the
+// push gets `source`'s payload (the push as received, when non-null) without a copy: the
+// forward shares its buffer (also returned in *shared, which the caller keeps while it
+// reads push.keys and push.values from it).
+uint64_t PsServer::forwardToReplicas(uint32_t tableId, const PushRows& push, Message* source, std::shared_ptr<const Message::Bytes>* shared,
+                                     std::vector<int>* waitingOn) {
   std::vector<std::vector<uint32_t>> byServer(static_cast<size_t>(config_.numServers));
   std::vector<int> whole;  // servers that get every key of the push
   if (everyServerOwnsEveryKey()) {
@@ -133,16 +142,23 @@ uint64_t PsServer::forwardToReplicas(uint32_t tableId, const PushRows& push, std
     const bool all = std::find(whole.begin(), whole.end(), s) != whole.end();
     if (idx.empty() && !all) continue;
     const size_t n = all ? push.count : idx.size();
-    Message fwd = Message::make(MsgType::kReplicate, tableId, 0, n * (8 + push.pushFloats * sizeof(float)), /*filledByCaller=*/true);
-    fwd.header().count = static_cast<uint32_t>(n);
-    auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
-    auto* fv = reinterpret_cast<float*>(fwd.payload() + n * 8);
-    if (all) {
-      std::memcpy(fk, push.keys, n * 8);
-      std::memcpy(fv, push.values, n * push.pushFloats * sizeof(float));
+    const size_t bytes = n * (8 + push.pushFloats * sizeof(float));
+    Message fwd;
+    if (all && source != nullptr) {
+      if (!*shared) *shared = shareBuffer(std::move(source->bytes));
+      fwd = Message::sharing(MsgType::kReplicate, tableId, *shared, sizeof(PsHeader), bytes);
     } else {
-      gatherRows(push.keys, push.values, push.pushFloats, idx, fk, fv);
+      fwd = Message::make(MsgType::kReplicate, tableId, 0, bytes, /*filledByCaller=*/true);
+      auto* fk = reinterpret_cast<uint64_t*>(fwd.payload());
+      auto* fv = reinterpret_cast<float*>(fwd.payload() + n * 8);
+      if (all) {
+        std::memcpy(fk, push.keys, n * 8);
+        std::memcpy(fv, push.values, n * push.pushFloats * sizeof(float));
+      } else {
+        gatherRows(push.keys, push.values, push.pushFloats, idx, fk, fv);
+      }
     }
+    fwd.header().count = static_cast<uint32_t>(n);
     // One request id for every replica of this push: onResponse tells them apart by link.
     if (replId == 0) replId = nextReplicationId_;
     fwd.header().setUpdateId(push.updateId);

@@ -156,6 +156,70 @@ test('duplicate keys within one push apply in order', (t) => {
   t.deepEqual(Array.from(ada.get(3n)!), [w2, 5]);
 });
 
+// Rows wider than a slot live in their own arena and are found ahead of the visit
+// (forEachSeparateRowOf): this checks that path where it is easy to get wrong: growth in the
+// middle of a call (the slots found ahead are redone), keys repeated within a call (the
+// first occurrence inserts, the later ones must find that row), 0 and 2^64-1. AdaGrad at dim
+// 16, compared bit for bit with a float32 reference.
+test('rows in their own arena (dim 16 adagrad): repeats and growth within a call, exact against a float32 reference', (t) => {
+  const dim = 16;
+  const f = Math.fround;
+  const lr = f(0.05);
+  const eps = f(1e-8);
+  const store = new PsStore({ dim, updater: { type: 'adagrad', lr: 0.05, eps: 1e-8 } });
+  t.is(store.rowFloats, 2 * dim);
+  const pool = randomKeys(60_000, 5, [0n, MAX_U64]);
+  const ref = new Map<bigint, Float32Array>();  // w[dim], acc[dim]
+  const rng = makeRng(11);
+  let sawGrowthMidCall = false;
+  let repeats = 0;
+  let pushed = 0;
+  // Odd, growing batch sizes; keys drawn from a growing prefix of the pool, so every call
+  // mixes new keys, old keys and repeats.
+  for (let b = 1; pushed < 250_000; b = Math.min(b * 2 + 1, 20_001)) {
+    const reach = Math.min(pool.length, 2_000 + pushed / 3);
+    const keys = new BigUint64Array(b);
+    const seen = new Set<bigint>();
+    for (let i = 0; i < b; i++) {
+      keys[i] = pool[Math.floor(rng() * reach)]!;
+      if (seen.has(keys[i]!)) repeats++;
+      seen.add(keys[i]!);
+    }
+    const grads = new Float32Array(b * dim);
+    for (let i = 0; i < grads.length; i++) grads[i] = f(rng() - 0.5);
+    const capacity = store.capacity;
+    store.push(keys, grads);
+    if (store.capacity !== capacity && b > 1) sawGrowthMidCall = true;
+    for (let i = 0; i < b; i++) {
+      let row = ref.get(keys[i]!);
+      if (!row) ref.set(keys[i]!, (row = new Float32Array(2 * dim)));
+      for (let j = 0; j < dim; j++) {
+        const g = grads[i * dim + j]!;
+        row[dim + j] = f(row[dim + j]! + f(g * g));
+        row[j] = f(row[j]! - f(f(lr * g) / f(f(Math.sqrt(row[dim + j]!)) + eps)));
+      }
+    }
+    pushed += b;
+  }
+  t.true(sawGrowthMidCall, 'the table grew during a call of more than one key');
+  t.true(repeats > 1000, `${repeats} repeated keys within calls`);
+  t.is(store.size, ref.size);
+  let bad = 0;
+  for (const [k, row] of ref) {
+    const got = store.get(k);
+    if (got === null || got.some((v, j) => !Object.is(v, row[j]))) bad++;
+  }
+  t.is(bad, 0, 'rows that differ from the reference');
+  // pull returns the weights in key order, repeats included.
+  const keys = new BigUint64Array([...ref.keys(), 0n, MAX_U64, 0n]);
+  const pulled = store.pull(keys);
+  for (let i = 0; i < keys.length; i++) {
+    const row = ref.get(keys[i]!)!;
+    for (let j = 0; j < dim; j++) if (!Object.is(pulled[i * dim + j], row[j])) bad++;
+  }
+  t.is(bad, 0, 'pulled weights that differ from the reference');
+});
+
 test('erase: backward-shift keeps every other key reachable, also while migrating; re-insert starts fresh', (t) => {
   const dim = 1;
   const store = new PsStore({ dim, updater: { type: 'add' } });
