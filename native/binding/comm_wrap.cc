@@ -61,7 +61,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
                      });
 }
 
-// new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?,
+// new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?, yieldUs?,
 //                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
@@ -79,6 +79,7 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.maxFrameBytes = static_cast<size_t>(optionalInt64(o, "maxFrameBytes", "NativeComm", 1024, 0xFFFFFFFFLL, 64LL << 20));
   cfg.spinUs = static_cast<int>(optionalInt64(o, "spinUs", "NativeComm", 0, 10'000'000, 200));
   cfg.queueSpinUs = static_cast<int>(optionalInt64(o, "queueSpinUs", "NativeComm", 0, 10'000'000, 20));
+  cfg.yieldUs = static_cast<int>(optionalInt64(o, "yieldUs", "NativeComm", 0, 100'000, cfg.yieldUs));
   cfg.cpu = static_cast<int>(optionalInt64(o, "cpu", "NativeComm", -1, 4096, -1));
   syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 1000));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
