@@ -103,7 +103,7 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
       throw Napi::TypeError::New(env, std::string("NativeComm: ") + e.what());
     }
   }
-  cfg.shmRingBytes = static_cast<size_t>(optionalInt64(o, "shmRingBytes", "NativeComm", 4096, 1LL << 30, 1LL << 20));
+  cfg.shmRingBytes = static_cast<size_t>(optionalInt64(o, "shmRingBytes", "NativeComm", 4096, 1LL << 30, 0));
   if (cfg.shmRingBytes % 4096 != 0) throw Napi::RangeError::New(env, "NativeComm: 'shmRingBytes' must be a multiple of 4096");
   try {
     engine_ = std::make_unique<runtime::Engine>(cfg);

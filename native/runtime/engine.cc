@@ -383,7 +383,7 @@ void Engine::connectMesh(Op& op) {
     poll(fds.data(), fds.size(), deadline.remainingMs(200));
   }
   transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
-  selectTransports(link_, config_.transport, config_.shmRingBytes, deadline);
+  selectTransports(link_, config_.transport, config_.shmRingBytes ? config_.shmRingBytes : defaultRingBytes(size), deadline);
   collectives::Topology topology = exchangeHostKeys(link_, localHostKey(config_.hostId), deadline);
   std::vector<std::string> kinds;
   for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));

@@ -35,7 +35,7 @@ struct EngineConfig {
   int queueSpinUs = 20;        // busy-wait (yielding) this long for the next op before sleeping
   int yieldUs = 0;             // more ranks than cores: poll with sched_yield this long before sleeping (opt-in)
   TransportMode transport = TransportMode::kAuto;  // data channel to same-host peers
-  size_t shmRingBytes = 1u << 20;                  // per direction per same-host pair
+  size_t shmRingBytes = 0;                         // per direction per same-host pair (0: defaultRingBytes)
   collectives::Tuning tuning;
   std::string hostId;  // SHOAL_HOST_ID: which ranks share a host (empty: boot id + network namespace)
 };
