@@ -60,7 +60,7 @@ export interface NativeCommOptions {
   yieldUs?: number;
   /** Pin the comm thread to this CPU (-1 or absent: no pinning). */
   cpu?: number;
-  /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it. */
+  /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it (default 1000; 10000 with more ranks than cores). */
   syncWaitUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;

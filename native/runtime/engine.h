@@ -53,6 +53,8 @@ class Engine {
   std::vector<std::string> transports() const;
   // Host index of each rank once connected (ranks sharing a host share an index; empty before).
   std::vector<int> hosts() const;
+  // More ranks on this host than CPUs (false until connected). Thread-safe.
+  bool oversubscribed() const { return oversubscribed_.load(std::memory_order_acquire); }
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
   // A small collective (StepPlan: allReduce, bcast, reduceTo up to smallMessageBytes, barrier)
@@ -95,7 +97,7 @@ class Engine {
   Status abortStatus_;
   bool connected_ = false;
   int cpus_ = 1;                 // CPUs this process may use
-  bool oversubscribed_ = false;  // more ranks on this host than CPUs (set by connectMesh)
+  std::atomic<bool> oversubscribed_{false};  // more ranks on this host than CPUs (set by connectMesh)
   mutable std::mutex transportsMutex_;
   std::vector<std::string> transports_;
   collectives::Topology topology_;  // written by connectMesh before connected_, then read-only
