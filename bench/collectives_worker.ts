@@ -75,6 +75,7 @@ async function main(): Promise<void> {
   const warmTimes = new Float64Array(200);
   const scalar = new Float64Array(1);
   let errors = 0;
+  const perRank = process.env['SHOAL_BENCH_PER_RANK'] === '1';
 
   const run = (op: BenchOp, view: Float32Array): Promise<unknown> => {
     switch (op) {
@@ -140,7 +141,16 @@ async function main(): Promise<void> {
         times[it] = nowS() - a;
       }
       const tmax = times.subarray(0, iters);
+      const own = perRank ? Float64Array.from(tmax) : null;
       await comm.allReduce(tmax, { op: 'max' });
+      if (own) {
+        // Which rank sets the slowest time (SHOAL_BENCH_PER_RANK=1): its own median, and how
+        // often its call was the iteration's slowest.
+        let slowest = 0;
+        for (let it = 0; it < iters; it++) if (own[it] === tmax[it]) slowest++;
+        const ownMed = median(Array.from(own).sort((x, y) => x - y));
+        console.error(`per-rank ${op} ${bytes} B rank ${rank}: own median ${(ownMed * 1e6).toFixed(1)} µs, slowest in ${((100 * slowest) / iters).toFixed(0)}% of iterations`);
+      }
 
       // 4. back-to-back average for small messages (removes barrier skew)
       let b2b: number | null = null;

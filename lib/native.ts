@@ -56,9 +56,11 @@ export interface NativeCommOptions {
   spinUs?: number;
   /** Busy-wait this long (µs) for the next op before sleeping. */
   queueSpinUs?: number;
+  /** More ranks on the host than cores: poll with sched_yield this long (µs) before sleeping. */
+  yieldUs?: number;
   /** Pin the comm thread to this CPU (-1 or absent: no pinning). */
   cpu?: number;
-  /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it. */
+  /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it (default 1000; 10000 with more ranks than cores). */
   syncWaitUs?: number;
   smallMessageBytes?: number;
   segmentBytes?: number;

@@ -30,6 +30,12 @@ struct NativeComm::Pending {
 namespace {
 // How long the JS thread waits for a small op the comm thread runs (one without a StepPlan).
 constexpr int kWaitForCommThreadUs = 50;
+// The JS thread's budget for a small op (syncWaitUs unset). With more ranks than cores a late
+// peer is usually one waiting for a core: handing the op to the comm thread after 1 ms then
+// costs two more wake-ups (comm thread, then JS through the TSFN), and at np 4 on 2 cores
+// that happened once in three iterations; 10 ms keeps those ops here (BENCHMARKS.md).
+constexpr int kSyncWaitUs = 1000;
+constexpr int kOversubscribedSyncWaitUs = 10000;
 }  // namespace
 
 namespace {
@@ -61,7 +67,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
                      });
 }
 
-// new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?,
+// new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?, yieldUs?,
 //                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
@@ -79,8 +85,9 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.maxFrameBytes = static_cast<size_t>(optionalInt64(o, "maxFrameBytes", "NativeComm", 1024, 0xFFFFFFFFLL, 64LL << 20));
   cfg.spinUs = static_cast<int>(optionalInt64(o, "spinUs", "NativeComm", 0, 10'000'000, 200));
   cfg.queueSpinUs = static_cast<int>(optionalInt64(o, "queueSpinUs", "NativeComm", 0, 10'000'000, 20));
+  cfg.yieldUs = static_cast<int>(optionalInt64(o, "yieldUs", "NativeComm", 0, 100'000, cfg.yieldUs));
   cfg.cpu = static_cast<int>(optionalInt64(o, "cpu", "NativeComm", -1, 4096, -1));
-  syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, 1000));
+  syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, -1));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
@@ -102,7 +109,7 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
       throw Napi::TypeError::New(env, std::string("NativeComm: ") + e.what());
     }
   }
-  cfg.shmRingBytes = static_cast<size_t>(optionalInt64(o, "shmRingBytes", "NativeComm", 4096, 1LL << 30, 1LL << 20));
+  cfg.shmRingBytes = static_cast<size_t>(optionalInt64(o, "shmRingBytes", "NativeComm", 4096, 1LL << 30, 0));
   if (cfg.shmRingBytes % 4096 != 0) throw Napi::RangeError::New(env, "NativeComm: 'shmRingBytes' must be a multiple of 4096");
   try {
     engine_ = std::make_unique<runtime::Engine>(cfg);
@@ -181,10 +188,11 @@ Napi::Value NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, N
   // Promise. Past syncWaitUs the comm thread takes over and the Promise settles through the
   // TSFN as usual. Only StepPlan ops (collective()) run here, so only it can return undefined.
   bool waitHere = false;
-  if (small && syncWaitUs_ > 0 && inflight_ == 0) {
+  const int budgetUs = syncWaitUs_ >= 0 ? syncWaitUs_ : engine_->oversubscribed() ? kOversubscribedSyncWaitUs : kSyncWaitUs;
+  if (small && budgetUs > 0 && inflight_ == 0) {
     Status status;
     pending->state.store(Pending::kAsync, std::memory_order_relaxed);  // before the comm thread may see the op
-    const auto ran = engine_->runHere(op, syncWaitUs_, &status);
+    const auto ran = engine_->runHere(op, budgetUs, &status);
     if (ran == runtime::Engine::Ran::kFinished) {
       if (status.ok() && !pending->result) return env.Undefined();
       pending->status = status;
@@ -202,7 +210,7 @@ Napi::Value NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, N
     // Settle it here if the comm thread finishes within a few microseconds: a wake-up through
     // the TSFN costs ~25 us on these machines. Past that, the TSFN delivers it.
     using Clock = std::chrono::steady_clock;
-    const auto until = Clock::now() + std::chrono::microseconds(std::min(syncWaitUs_, kWaitForCommThreadUs));
+    const auto until = Clock::now() + std::chrono::microseconds(std::min(budgetUs, kWaitForCommThreadUs));
     while (p->state.load(std::memory_order_acquire) == Pending::kPending && Clock::now() < until) {
       sched_yield();  // with more busy threads than cores, let the comm thread have this core
     }

@@ -52,7 +52,7 @@ class NativeComm : public Napi::ObjectWrap<NativeComm> {
   Napi::ThreadSafeFunction tsfn_;
   size_t inflight_ = 0;  // touched on the JS thread only
   bool closing_ = false;
-  int syncWaitUs_ = 0;   // see submit(): how long the JS thread may run a small op itself
+  int syncWaitUs_ = -1;  // see submit(): how long the JS thread may run a small op itself (-1: by oversubscription)
 };
 
 }  // namespace binding

@@ -246,10 +246,11 @@ Engine::Ran Engine::runHere(std::unique_ptr<Op>& op, int budgetUs, Status* statu
   }
   op->seq = nextSeq_;
   // Not oversubscribed: keep this thread on the comm thread's core while it spins on the
-  // peers. Oversubscribed: no spinning at all, sleep in poll() at once; spinning ranks on
-  // shared cores only take the core from the peer they wait for (BENCHMARKS.md).
+  // peers. Oversubscribed: by default no spinning at all, sleep at once; spinning ranks on
+  // shared cores only take the core from the peer they wait for, and a sched_yield() poll
+  // (yieldUs, opt-in) won more than it lost only on a quiet machine (BENCHMARKS.md).
   const ScopedCpu pin(oversubscribed_ ? -1 : config_.cpu);
-  const int spinUs = oversubscribed_ ? 0 : config_.spinUs;
+  const int spinUs = oversubscribed_ ? config_.yieldUs : config_.spinUs;
   auto run = std::make_shared<SmallRun>(link_, describe(*op), op->timeoutMs, scratch_, config_.tuning, &topology_);
   bool planned = false;
   bool finished = false;
@@ -382,14 +383,14 @@ void Engine::connectMesh(Op& op) {
     poll(fds.data(), fds.size(), deadline.remainingMs(200));
   }
   transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
-  selectTransports(link_, config_.transport, config_.shmRingBytes, deadline);
+  selectTransports(link_, config_.transport, config_.shmRingBytes ? config_.shmRingBytes : defaultRingBytes(size), deadline);
   collectives::Topology topology = exchangeHostKeys(link_, localHostKey(config_.hostId), deadline);
   std::vector<std::string> kinds;
   for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));
   const int localRanks = static_cast<int>(std::count(topology.hostOf.begin(), topology.hostOf.end(), topology.hostOf[static_cast<size_t>(rank)]));
   oversubscribed_ = localRanks > cpus_;
-  // Oversubscribed, the comm thread does not spin on the peers either (see runHere).
-  if (oversubscribed_) link_.setSpinUs(0);
+  // Oversubscribed, the comm thread spins no more than the caller does (see runHere).
+  if (oversubscribed_) link_.setOversubscribed(config_.yieldUs);
   {
     std::lock_guard<std::mutex> lock(transportsMutex_);
     transports_ = std::move(kinds);

@@ -33,8 +33,9 @@ struct EngineConfig {
   int spinUs = 200;            // busy-poll sockets this long before sleeping in poll()
   int cpu = -1;                // pin the comm thread to this CPU (-1: let the kernel choose)
   int queueSpinUs = 20;        // busy-wait (yielding) this long for the next op before sleeping
+  int yieldUs = 0;             // more ranks than cores: poll with sched_yield this long before sleeping (opt-in)
   TransportMode transport = TransportMode::kAuto;  // data channel to same-host peers
-  size_t shmRingBytes = 1u << 20;                  // per direction per same-host pair
+  size_t shmRingBytes = 0;                         // per direction per same-host pair (0: defaultRingBytes)
   collectives::Tuning tuning;
   std::string hostId;  // SHOAL_HOST_ID: which ranks share a host (empty: boot id + network namespace)
 };
@@ -52,6 +53,8 @@ class Engine {
   std::vector<std::string> transports() const;
   // Host index of each rank once connected (ranks sharing a host share an index; empty before).
   std::vector<int> hosts() const;
+  // More ranks on this host than CPUs (false until connected). Thread-safe.
+  bool oversubscribed() const { return oversubscribed_.load(std::memory_order_acquire); }
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
   // A small collective (StepPlan: allReduce, bcast, reduceTo up to smallMessageBytes, barrier)
@@ -94,7 +97,7 @@ class Engine {
   Status abortStatus_;
   bool connected_ = false;
   int cpus_ = 1;                 // CPUs this process may use
-  bool oversubscribed_ = false;  // more ranks on this host than CPUs (set by connectMesh)
+  std::atomic<bool> oversubscribed_{false};  // more ranks on this host than CPUs (set by connectMesh)
   mutable std::mutex transportsMutex_;
   std::vector<std::string> transports_;
   collectives::Topology topology_;  // written by connectMesh before connected_, then read-only

@@ -46,6 +46,17 @@ TransportMode parseTransportMode(const std::string& s) {
   throw Error(ErrorCode::kInvalidArgument, "transport must be 'auto', 'tcp' or 'shm', got '" + s + "'");
 }
 
+size_t defaultRingBytes(int size) {
+  constexpr size_t kMin = size_t{1} << 20;
+  constexpr size_t kMax = size_t{4} << 20;
+  constexpr uint64_t kHostBudget = uint64_t{48} << 20;
+  // A one-host job of `size` ranks has size * (size - 1) rings (two per pair).
+  const uint64_t rings = size > 1 ? static_cast<uint64_t>(size) * static_cast<uint64_t>(size - 1) : 1;
+  size_t ring = kMax;
+  while (ring > kMin && ring * rings > kHostBudget) ring /= 2;
+  return ring;
+}
+
 // Three phases so no rank waits on another that is itself waiting: (1) offer to every higher
 // rank (small writes, never block), (2) answer every lower rank's offer, (3) read the answers.
 void selectTransports(transport::Link& link, TransportMode mode, size_t ringBytes, const Deadline& deadline) {

@@ -49,6 +49,14 @@ uint32_t takeWaiter(std::atomic<uint32_t>& waiting) {
 // (the waited-for peer at each futex timeout, through its connection's EOF), and an abort
 // from another thread wakes it at once (Link::interrupt).
 constexpr int64_t kFutexWindowUs = 10000;
+
+// Oversubscribed yield-polling: a sched_yield() that returns this late gave the core to a
+// process that used a whole time slice (a CPU-bound job beside us), not to a peer with one
+// step of a collective to do. Polling on would cost a slice per yield, so the link sleeps on
+// its peers instead for a while, twice as long each time it happens again (up to 1 s).
+constexpr int64_t kSlowYieldUs = 250;
+constexpr int64_t kFirstYieldPauseUs = 10000;
+constexpr int64_t kMaxYieldPauseUs = 1000000;
 }  // namespace
 
 std::string describeOp(OpKind kind, DType dtype, ReduceOp op, int root, uint64_t count) {
@@ -465,8 +473,12 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
       continue;
     }
     if (now >= until) return false;
-    if (std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count() < spinUs) {
-      sched_yield();
+    if (std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count() < spinUs && now >= yieldPausedUntil_) {
+      if (oversubscribed_) {
+        yieldOnce(now);
+      } else {
+        sched_yield();
+      }
       continue;
     }
     if (deadline.expired()) {
@@ -556,6 +568,23 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
     armShmWaits(op, xfers, n, false);
     lastProgress = Clock::now() - std::chrono::microseconds(spinUs / 2);  // spin a little after a wake-up
   }
+}
+
+void Link::setOversubscribed(int yieldUs) {
+  oversubscribed_ = true;
+  spinUs_ = yieldUs;
+}
+
+void Link::yieldOnce(std::chrono::steady_clock::time_point before) {
+  using Clock = std::chrono::steady_clock;
+  sched_yield();
+  const auto after = Clock::now();
+  if (std::chrono::duration_cast<std::chrono::microseconds>(after - before).count() < kSlowYieldUs) {
+    yieldPauseUs_ = kFirstYieldPauseUs;
+    return;
+  }
+  yieldPausedUntil_ = after + std::chrono::microseconds(yieldPauseUs_);
+  yieldPauseUs_ = std::min(yieldPauseUs_ * 2, kMaxYieldPauseUs);
 }
 
 Xfer* Link::futexTarget(Xfer* xfers, size_t n, const int* queuedBehind, bool queued) {

@@ -134,6 +134,9 @@ class Link {
 
   // The default of run()'s spin before it sleeps (the owning thread only, between ops).
   void setSpinUs(int spinUs) { spinUs_ = spinUs; }
+  // More ranks on this host than cores: run() polls with sched_yield() for yieldUs (0: sleeps
+  // at once) and stops yield-polling for a while when a yield lets a CPU-bound process run.
+  void setOversubscribed(int yieldUs);
 
   // Wakes run() from another thread if it sleeps on a shared-memory futex (after an abort;
   // a sleep in poll() is woken through the engine's wake fd instead).
@@ -163,6 +166,8 @@ class Link {
   // Sleeps up to sleepUs on x's ring flag until the peer moves that ring (or an interrupt).
   // True if x moved before it went to sleep.
   bool futexSleep(const OpDesc& op, Xfer& x, int64_t sleepUs);
+  // One sched_yield() of an oversubscribed poll; a slow one pauses polling (yieldPausedUntil_).
+  void yieldOnce(std::chrono::steady_clock::time_point before);
   // Before sleeping: ask shared-memory peers to wake us; true if something moved meanwhile.
   bool armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm);
   // queuedBehind[i]: the xfer listed before i with the same peer and direction, or -1.
@@ -190,6 +195,11 @@ class Link {
   std::vector<Peer> peers_;
   std::atomic<std::atomic<uint32_t>*> futexWord_{nullptr};  // the flag futexSleep waits on
   std::vector<int> pendingWakes_;                            // peers with Peer::wakePending
+  // setOversubscribed; yield-polling paused until then (yieldOnce), the next pause's length.
+  // Used by whichever thread runs the link (one at a time, like the rest of run()'s state).
+  bool oversubscribed_ = false;
+  std::chrono::steady_clock::time_point yieldPausedUntil_{};
+  int64_t yieldPauseUs_ = 10000;
 };
 
 }  // namespace transport

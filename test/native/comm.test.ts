@@ -71,6 +71,7 @@ test('the binding rejects bad arguments before anything is sent', (t) => {
   t.throws(() => new native.NativeComm({ rank: 0, size: 2, commId: 1, token: 'x', bindHost: '203.0.113.0.1' }), { message: /cannot (resolve|listen)/ });
   t.throws(() => new native.NativeComm({ rank: 0, size: 1, commId: 1, token: 'x', hierarchical: 'streamed' as never }), { instanceOf: TypeError, message: /'hierarchical' must be a boolean or "phased"/ });
   t.throws(() => new native.NativeComm({ rank: 0, size: 1, commId: 1, token: 'x', hierarchical: 1 as never }), { instanceOf: TypeError, message: /'hierarchical' must be a boolean or "phased"/ });
+  t.throws(() => new native.NativeComm({ rank: 0, size: 1, commId: 1, token: 'x', yieldUs: 200_000 }), { message: /'yieldUs' must be an integer in \[0, 100000\]/ });
 
   void c.close();
 });
