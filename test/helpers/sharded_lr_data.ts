@@ -57,3 +57,10 @@ export async function trainLr<M>(dir: string, name: string, args: readonly strin
 export function relative(a: number, b: number): number {
   return Math.abs(a - b) / Math.abs(b);
 }
+
+/**
+ * What a job that lost parameter server 1 says: the workers name it when they see it go, but
+ * under load the launcher may stop them first (150 ms after the server's death), and then its
+ * summary names the server instead.
+ */
+export const SERVER_1_LOST = /parameter server 1 (was )?lost|shoal run: server 1 was killed by SIGKILL \(first failure\)/;
