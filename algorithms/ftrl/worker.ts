@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { currentSnapshotDir } from '../../lib/ps/snapshot_dir.js';
 import { MANIFEST_FILE } from '../../lib/ps/snapshot_manifest.js';
+import { UsageError } from '../../lib/cli_flags.js';
 import { readLibsvm } from '../../lib/data/libsvm.js';
 import type { CsrMatrix } from '../../lib/data/csr.js';
 import { binaryMetrics, type BinaryMetrics } from '../common/metrics.js';
@@ -40,7 +41,7 @@ export function checkFtrlSnapshotLayout(dir: string): void {
     return; // missing or unreadable: the load itself reports it, naming the file
   }
   if (tables.includes('ftrl.w') && !tables.includes('ftrl.zn')) {
-    throw new Error(`--resume ${dir}: the snapshot holds FTRL's tables ftrl.w and ftrl.n of an older shoal; this version keeps (z, n) in ftrl.zn and cannot resume from it (train again, or resume with the shoal that wrote it)`);
+    throw new UsageError(`--resume ${dir}: the snapshot holds FTRL's tables ftrl.w and ftrl.n of an older shoal; this version keeps (z, n) in ftrl.zn and cannot resume from it (train again, or resume with the shoal that wrote it)`);
   }
 }
 
@@ -49,21 +50,18 @@ export class FtrlEvaluator {
   readonly #data: CsrMatrix;
   readonly #slots;
   readonly #labels: Float64Array;
+  readonly #h: FtrlHyper;
 
-  constructor(
-    data: CsrMatrix,
-    bias: boolean,
-    labelThreshold: number | undefined,
-    private readonly h: FtrlHyper,
-  ) {
+  constructor(data: CsrMatrix, bias: boolean, labelThreshold: number | undefined, h: FtrlHyper) {
     this.#data = data;
+    this.#h = h;
     this.#slots = buildSlots(data, bias);
     this.#labels = new Float64Array(data.numRows);
     for (let i = 0; i < data.numRows; i++) this.#labels[i] = binaryLabel(data.labels[i]!, labelThreshold);
   }
 
   async evaluate(table: KvTable): Promise<BinaryMetrics> {
-    const w = await pullFtrlWeights(table, this.#slots.keys, this.h);
+    const w = await pullFtrlWeights(table, this.#slots.keys, this.#h);
     const d = this.#data;
     const probs = new Float64Array(d.numRows);
     const b = this.#slots.biasSlot >= 0 ? w[this.#slots.biasSlot]! : 0;

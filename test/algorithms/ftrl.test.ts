@@ -346,6 +346,7 @@ test('--resume refuses a snapshot of the older two-table layout (ftrl.w, ftrl.n)
   };
   const old = manifestWith('old-layout', ['ftrl.w', 'ftrl.n', 'ftrl.progress']);
   const err = t.throws(() => checkFtrlSnapshotLayout(old));
+  t.true(err instanceof UsageError, 'a user mistake: one line and exit 2, no stack');
   t.true(err?.message.startsWith(`--resume ${old}: `), err?.message);
   t.regex(err?.message ?? '', /ftrl\.w and ftrl\.n .*ftrl\.zn/);
   t.notThrows(() => checkFtrlSnapshotLayout(manifestWith('new-layout', ['ftrl.zn', 'ftrl.progress'])));
