@@ -54,9 +54,6 @@ constexpr int64_t kFutexWindowUs = 10000;
 // process that used a whole time slice (a CPU-bound job beside us), not to a peer with one
 // step of a collective to do. Polling on would cost a slice per yield, so the link sleeps on
 // its peers instead for a while, twice as long each time it happens again (up to 1 s).
-// A window of polling that ends without the peer moving counts the same way: the peers are
-// not getting the core back from us (other jobs, or a long compute step), so sleeping pays.
-// A polled wait that makes progress resets the pause to its first length.
 constexpr int64_t kSlowYieldUs = 250;
 constexpr int64_t kFirstYieldPauseUs = 10000;
 constexpr int64_t kMaxYieldPauseUs = 1000000;
@@ -452,7 +449,6 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
   int* queuedBehind = n > 16 ? large.data() : small;
   const bool queued = findQueues(xfers, n, queuedBehind);
   auto waiting = [&](size_t i) { return queued && queuedBehind[i] >= 0 && !xfers[queuedBehind[i]].complete; };
-  bool polled = false;  // oversubscribed: yielded since the last progress
   while (true) {
     bool progressed = false;
     bool allDone = true;
@@ -473,8 +469,6 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
     }
     const auto now = Clock::now();
     if (progressed) {
-      if (polled) yieldPauseUs_ = kFirstYieldPauseUs;  // polling paid: the peer ran meanwhile
-      polled = false;
       lastProgress = now;
       continue;
     }
@@ -482,16 +476,10 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
     if (std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count() < spinUs && now >= yieldPausedUntil_) {
       if (oversubscribed_) {
         yieldOnce(now);
-        polled = true;
       } else {
         sched_yield();
       }
       continue;
-    }
-    if (polled) {
-      // A whole window polled in vain (unless a slow yield has paused polling already).
-      if (now >= yieldPausedUntil_) pauseYieldPolling(now);
-      polled = false;
     }
     if (deadline.expired()) {
       std::ostringstream s;
@@ -591,11 +579,11 @@ void Link::yieldOnce(std::chrono::steady_clock::time_point before) {
   using Clock = std::chrono::steady_clock;
   sched_yield();
   const auto after = Clock::now();
-  if (std::chrono::duration_cast<std::chrono::microseconds>(after - before).count() >= kSlowYieldUs) pauseYieldPolling(after);
-}
-
-void Link::pauseYieldPolling(std::chrono::steady_clock::time_point now) {
-  yieldPausedUntil_ = now + std::chrono::microseconds(yieldPauseUs_);
+  if (std::chrono::duration_cast<std::chrono::microseconds>(after - before).count() < kSlowYieldUs) {
+    yieldPauseUs_ = kFirstYieldPauseUs;
+    return;
+  }
+  yieldPausedUntil_ = after + std::chrono::microseconds(yieldPauseUs_);
   yieldPauseUs_ = std::min(yieldPauseUs_ * 2, kMaxYieldPauseUs);
 }
 

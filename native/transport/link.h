@@ -135,8 +135,7 @@ class Link {
   // The default of run()'s spin before it sleeps (the owning thread only, between ops).
   void setSpinUs(int spinUs) { spinUs_ = spinUs; }
   // More ranks on this host than cores: run() polls with sched_yield() for yieldUs (0: sleeps
-  // at once) and stops yield-polling for a while when a yield lets a CPU-bound process run or
-  // a whole window of polling goes by without the peers moving.
+  // at once) and stops yield-polling for a while when a yield lets a CPU-bound process run.
   void setOversubscribed(int yieldUs);
 
   // Wakes run() from another thread if it sleeps on a shared-memory futex (after an abort;
@@ -169,8 +168,6 @@ class Link {
   bool futexSleep(const OpDesc& op, Xfer& x, int64_t sleepUs);
   // One sched_yield() of an oversubscribed poll; a slow one pauses polling (yieldPausedUntil_).
   void yieldOnce(std::chrono::steady_clock::time_point before);
-  // Stops yield-polling for yieldPauseUs_ from now, and doubles the next pause (up to 1 s).
-  void pauseYieldPolling(std::chrono::steady_clock::time_point now);
   // Before sleeping: ask shared-memory peers to wake us; true if something moved meanwhile.
   bool armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm);
   // queuedBehind[i]: the xfer listed before i with the same peer and direction, or -1.
