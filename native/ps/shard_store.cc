@@ -393,17 +393,18 @@ void ShardStore::pull(const uint64_t* keys, size_t n, float* out) {
   forEachRowOf(keys, n, PullRow{config_, out});
 }
 
-// AdaGrad's sqrt and division per column are most of a cached row's apply (SSE at dim 16:
-// 8.4 ns per row; AVX2 4.1, AVX-512 2.2, on the benchmark host): this loop is compiled once
-// per vector width and the loader picks the widest the CPU has (GCC/Clang ifunc). Every
-// width computes the same IEEE operations column by column, so results are bit-identical.
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("default", "avx2", "avx512f")))
-#endif
 // Narrower rows gain nothing from wider vectors (dim 1, store alone: the AVX-512 clone was
 // 3-12% slower than SSE in 3 alternating pairs), so they keep the SSE loop.
 constexpr uint32_t kWideAdagradDim = 8;
 
+// AdaGrad's sqrt and division per column are a large part of a row's apply, and they do not
+// overlap well with the row's cache misses: this loop is compiled once per vector width and
+// the loader picks the widest the CPU has (GCC/Clang ifunc; store alone at dim 16: about
+// 0.83x the CPU per key, BENCHMARKS.md). Every width computes the same IEEE operations column
+// by column, so results are bit-identical.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("default", "avx2", "avx512f")))
+#endif
 void ShardStore::pushAdagrad(const uint64_t* keys, size_t n, const float* values) {
   forEachRowOf(keys, n, PushAdagradRow{config_.updater.lr, config_.updater.eps, config_.dim, values});
 }

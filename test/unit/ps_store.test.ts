@@ -156,6 +156,20 @@ test('duplicate keys within one push apply in order', (t) => {
   t.deepEqual(Array.from(ada.get(3n)!), [w2, 5]);
 });
 
+/** Applies a push to `ref` (key -> [w[dim], acc[dim]]) in float32, one rounding per operation, as the store must. */
+function adagradReference(ref: Map<bigint, Float32Array>, keys: BigUint64Array, grads: Float32Array, dim: number, lr: number, eps: number): void {
+  const f = Math.fround;
+  for (let i = 0; i < keys.length; i++) {
+    let row = ref.get(keys[i]!);
+    if (!row) ref.set(keys[i]!, (row = new Float32Array(2 * dim)));
+    for (let j = 0; j < dim; j++) {
+      const g = grads[i * dim + j]!;
+      row[dim + j] = f(row[dim + j]! + f(g * g));
+      row[j] = f(row[j]! - f(f(lr * g) / f(f(Math.sqrt(row[dim + j]!)) + eps)));
+    }
+  }
+}
+
 // Rows wider than a slot live in their own arena and are found ahead of the visit
 // (forEachSeparateRowOf): this checks that path where it is easy to get wrong: growth in the
 // middle of a call (the slots found ahead are redone), keys repeated within a call (the
@@ -190,15 +204,7 @@ test('rows in their own arena (dim 16 adagrad): repeats and growth within a call
     const capacity = store.capacity;
     store.push(keys, grads);
     if (store.capacity !== capacity && b > 1) sawGrowthMidCall = true;
-    for (let i = 0; i < b; i++) {
-      let row = ref.get(keys[i]!);
-      if (!row) ref.set(keys[i]!, (row = new Float32Array(2 * dim)));
-      for (let j = 0; j < dim; j++) {
-        const g = grads[i * dim + j]!;
-        row[dim + j] = f(row[dim + j]! + f(g * g));
-        row[j] = f(row[j]! - f(f(lr * g) / f(f(Math.sqrt(row[dim + j]!)) + eps)));
-      }
-    }
+    adagradReference(ref, keys, grads, dim, lr, eps);
     pushed += b;
   }
   t.true(sawGrowthMidCall, 'the table grew during a call of more than one key');
@@ -351,15 +357,7 @@ test('adagrad push at dims 1-33 is bit-exact against a float32 reference', (t) =
       const grads = new Float32Array(keys.length * dim);
       for (let i = 0; i < grads.length; i++) grads[i] = f((rng() - 0.5) * 10 ** Math.floor(rng() * 27 - 20));
       store.push(keys, grads);
-      for (let i = 0; i < keys.length; i++) {
-        let row = ref.get(keys[i]!);
-        if (!row) ref.set(keys[i]!, (row = new Float32Array(2 * dim)));
-        for (let j = 0; j < dim; j++) {
-          const g = grads[i * dim + j]!;
-          row[dim + j] = f(row[dim + j]! + f(g * g));
-          row[j] = f(row[j]! - f(f(lr * g) / f(f(Math.sqrt(row[dim + j]!)) + eps)));
-        }
-      }
+      adagradReference(ref, keys, grads, dim, lr, eps);
     }
     for (const [k, row] of ref) {
       const got = store.get(k)!;
