@@ -400,7 +400,7 @@ constexpr uint32_t kWideAdagradDim = 8;
 // AdaGrad's sqrt and division per column are a large part of a row's apply, and they do not
 // overlap well with the row's cache misses: this loop is compiled once per vector width and
 // the loader picks the widest the CPU has (GCC/Clang ifunc; store alone at dim 16: about
-// 0.83x the CPU per key, BENCHMARKS.md). Every width computes the same IEEE operations column
+// 0.82x the CPU per key, BENCHMARKS.md). Every width computes the same IEEE operations column
 // by column, so results are bit-identical.
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
 __attribute__((target_clones("default", "avx2", "avx512f")))
