@@ -16,8 +16,8 @@ namespace {
 constexpr size_t kPooledMinBytes = 64 << 10;  // smaller buffers come from malloc's free lists anyway
 // Per thread, up to this many bytes: a server holds many received pushes at once while
 // their forwards wait for the replica's socket. What the pool cannot keep goes back to
-// malloc, whose next large block is often fresh pages again (a fault costs tens of
-// microseconds on a VM).
+// malloc, whose next large block is often fresh pages again (a first touch cost 11-15 us
+// per 4 KiB page on the benchmark VM: docs/parameter_server.md).
 constexpr size_t kPooledBytes = 128 << 20;
 thread_local std::deque<Message::Bytes> tSpareBuffers;
 thread_local size_t tSpareBytes = 0;
