@@ -50,6 +50,16 @@ uint32_t takeWaiter(std::atomic<uint32_t>& waiting) {
 // from another thread wakes it at once (Link::interrupt).
 constexpr int64_t kFutexWindowUs = 10000;
 
+// Idle spin passes between clock reads (see Link::runUntil), and the pause of one pass.
+constexpr unsigned kClockEveryPasses = 16;
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // Oversubscribed yield-polling: a sched_yield() that returns this late gave the core to a
 // process that used a whole time slice (a CPU-bound job beside us), not to a peer with one
 // step of a collective to do. Polling on would cost a slice per yield, so the link sleeps on
@@ -449,6 +459,11 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
   int* queuedBehind = n > 16 ? large.data() : small;
   const bool queued = findQueues(xfers, n, queuedBehind);
   auto waiting = [&](size_t i) { return queued && queuedBehind[i] >= 0 && !xfers[queuedBehind[i]].complete; };
+  // A rank with a core of its own spins with a CPU pause and reads the clock only every
+  // kClockEveryPasses idle passes: in some VMs a clock read costs ~250 ns and sched_yield() a
+  // syscall, and either, paid on every pass, delays noticing the peer's data.
+  unsigned idlePasses = 0;
+  bool progressUnstamped = false;
   while (true) {
     bool progressed = false;
     bool allDone = true;
@@ -467,17 +482,27 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
     if (aborted_->load(std::memory_order_acquire)) {
       throw Error(abortStatus_.code, abortStatus_.message, abortStatus_.peer);
     }
-    const auto now = Clock::now();
     if (progressed) {
-      lastProgress = now;
+      idlePasses = 0;
+      if (oversubscribed_) lastProgress = Clock::now();  // yieldOnce's pauses need the exact time
+      else progressUnstamped = true;
       continue;
+    }
+    if (!oversubscribed_ && spinUs > 0 && ++idlePasses % kClockEveryPasses != 0) {
+      cpuRelax();
+      continue;
+    }
+    const auto now = Clock::now();
+    if (progressUnstamped) {
+      lastProgress = now;  // late by at most kClockEveryPasses passes
+      progressUnstamped = false;
     }
     if (now >= until) return false;
     if (std::chrono::duration_cast<std::chrono::microseconds>(now - lastProgress).count() < spinUs && now >= yieldPausedUntil_) {
       if (oversubscribed_) {
         yieldOnce(now);
       } else {
-        sched_yield();
+        cpuRelax();
       }
       continue;
     }
