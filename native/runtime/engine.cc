@@ -22,9 +22,9 @@ namespace runtime {
 // A small collective started by runHere: its op description, deadline and plan stay together
 // so the comm thread can finish it where the calling thread stopped.
 struct SmallRun {
-  SmallRun(transport::Link& link, const transport::OpDesc& d, int64_t timeoutMs, collectives::Scratch& scratch,
-           const collectives::Tuning& tuning, const collectives::Topology* topology)
-      : desc(d), deadline(timeoutMs), ctx{link, desc, deadline, scratch, tuning, topology} {}
+  SmallRun(transport::Link& link, const transport::OpDesc& d, int64_t timeoutMs, std::chrono::steady_clock::time_point now,
+           collectives::Scratch& scratch, const collectives::Tuning& tuning, const collectives::Topology* topology)
+      : desc(d), deadline(timeoutMs, now), ctx{link, desc, deadline, scratch, tuning, topology} {}
   transport::OpDesc desc;
   Deadline deadline;
   collectives::Context ctx;
@@ -253,7 +253,8 @@ Engine::Ran Engine::runHere(std::unique_ptr<Op>& op, int budgetUs, Status* statu
   // sleeps at once.
   const ScopedCpu pin(oversubscribed_ ? -1 : config_.cpu);
   const int spinUs = oversubscribed_ ? config_.yieldUs : config_.spinUs;
-  auto run = std::make_shared<SmallRun>(link_, describe(*op), op->timeoutMs, scratch_, config_.tuning, &topology_);
+  const auto start = std::chrono::steady_clock::now();  // one clock read for the deadline and the budget
+  auto run = std::make_shared<SmallRun>(link_, describe(*op), op->timeoutMs, start, scratch_, config_.tuning, &topology_);
   bool planned = false;
   bool finished = false;
   const Status st = guarded([&] {
@@ -261,7 +262,7 @@ Engine::Ran Engine::runHere(std::unique_ptr<Op>& op, int budgetUs, Status* statu
     if (!planned) return;
     ++nextSeq_;
     claimSeq(op->seq);
-    finished = run->plan.advance(run->ctx, std::chrono::steady_clock::now() + std::chrono::microseconds(budgetUs), spinUs);
+    finished = run->plan.advance(run->ctx, start + std::chrono::microseconds(budgetUs), spinUs);
   });
   std::lock_guard<std::mutex> lock(mutex_);
   callerRuns_ = false;

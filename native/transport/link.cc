@@ -449,7 +449,8 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
                     int spinUs) {
   using Clock = std::chrono::steady_clock;
   if (spinUs < 0) spinUs = spinUs_;
-  auto lastProgress = Clock::now();
+  // Without a clock read here a spinning rank stamps its start at its first clock read.
+  auto lastProgress = oversubscribed_ ? Clock::now() : Clock::time_point{};
   std::vector<pollfd> fds;
   std::vector<int> fdPeer;
   // Xfers to one peer in one direction share a byte stream: each waits for the one listed
@@ -463,7 +464,7 @@ bool Link::runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& dea
   // kClockEveryPasses idle passes: in some VMs a clock read costs ~250 ns and sched_yield() a
   // syscall, and either, paid on every pass, delays noticing the peer's data.
   unsigned idlePasses = 0;
-  bool progressUnstamped = false;
+  bool progressUnstamped = !oversubscribed_;
   while (true) {
     bool progressed = false;
     bool allDone = true;
