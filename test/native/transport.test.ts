@@ -80,3 +80,44 @@ test('a size-1 communicator reports only itself', (t) => {
   t.deepEqual(c.transports, ['self']);
   void c.close();
 });
+
+async function trio(extra: Array<Partial<NativeCommOptions>>) {
+  const comms = extra.map((e, rank) => new native.NativeComm({ rank, size: 3, commId: 11, token: 'secret', ...e }));
+  const peers = comms.map((c) => ({ host: '127.0.0.1', port: c.port }));
+  await Promise.all(comms.map((c) => c.connect(peers, 10_000)));
+  return comms;
+}
+
+// Three engines of one process are three ranks on one host: they read each other's memory
+// (their own pid) the way separate processes do.
+test.serial('direct reads: three engines on one host agree on them and an uneven float64 allReduce through them is exact', async (t) => {
+  const comms = await trio([0, 1, 2].map(() => ({ directMinSliceBytes: 0, segmentBytes: 4096 })));
+  t.deepEqual(comms.map((c) => c.directReads), [true, true, true]);
+  const n = 100_003;
+  const bufs = comms.map((_, r) => new Float64Array(n).map((_, i) => i * (r + 1)));
+  await Promise.all(comms.map((c, r) => c.collective(OP_KIND.allReduce, bufs[r]!, null, 0, -1, 20_000)));
+  let bad = 0;
+  for (const b of bufs) for (let i = 0; i < n; i++) if (b[i] !== 6 * i) bad++;
+  t.is(bad, 0);
+  await Promise.all(comms.map((c) => c.close()));
+});
+
+test.serial('direct reads: one engine created with directReads false turns them off for all three; allReduce still exact', async (t) => {
+  const comms = await trio([{}, { directReads: false }, {}].map((e) => ({ ...e, directMinSliceBytes: 0 })));
+  t.deepEqual(comms.map((c) => c.directReads), [false, false, false]);
+  const n = 100_003;
+  const bufs = comms.map((_, r) => new Int32Array(n).fill(r + 1));
+  await Promise.all(comms.map((c, r) => c.collective(OP_KIND.allReduce, bufs[r]!, null, 0, -1, 20_000)));
+  t.true(bufs.every((b) => b.every((v) => v === 6)));
+  await Promise.all(comms.map((c) => c.close()));
+});
+
+test('direct reads: over TCP they are off, and bad options are rejected by name', async (t) => {
+  const comms = await trio([0, 1, 2].map(() => ({ transport: 'tcp' as const })));
+  t.deepEqual(comms.map((c) => c.directReads), [false, false, false]);
+  await Promise.all(comms.map((c) => c.close()));
+  const base = { rank: 0, size: 2, commId: 1, token: 'x' };
+  t.throws(() => new native.NativeComm({ ...base, directReads: 1 as never }), { instanceOf: TypeError, message: /'directReads' must be a boolean/ });
+  t.throws(() => new native.NativeComm({ ...base, directMinSliceBytes: -1 }), { message: /directMinSliceBytes/ });
+  await t.throwsAsync(init({ env: { SHOAL_DIRECT_READS: 'yes' } }), { message: /SHOAL_DIRECT_READS=yes must be 0 or 1/ });
+});
