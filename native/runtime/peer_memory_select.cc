@@ -6,8 +6,7 @@
 #include <random>
 #include <vector>
 
-#include "common/error.h"
-#include "transport/socket.h"
+#include "runtime/peer_exchange.h"
 
 namespace shoal {
 namespace runtime {
@@ -28,26 +27,6 @@ struct VerdictMessage {
   uint32_t yes;
 };
 #pragma pack(pop)
-
-// Small writes to every peer first, then the reads, so no rank waits on one that is itself
-// waiting (as runtime/host_topology.cc does).
-template <typename Message>
-std::vector<Message> exchange(transport::Link& link, const Message& mine, uint32_t magic, const char* what,
-                              const Deadline& deadline) {
-  const int rank = link.rank();
-  auto& peers = link.peers();
-  for (int j = 0; j < link.size(); ++j) {
-    if (j != rank) transport::writeAll(peers[static_cast<size_t>(j)].fd, &mine, sizeof(mine), deadline, what);
-  }
-  std::vector<Message> got(static_cast<size_t>(link.size()), mine);
-  for (int j = 0; j < link.size(); ++j) {
-    if (j == rank) continue;
-    Message& m = got[static_cast<size_t>(j)];
-    transport::readAll(peers[static_cast<size_t>(j)].fd, &m, sizeof(m), deadline, what);
-    if (m.magic != magic) throw Error(ErrorCode::kIo, "rank " + std::to_string(j) + " sent a malformed " + what, j);
-  }
-  return got;
-}
 }  // namespace
 
 transport::PeerMemory selectPeerMemory(transport::Link& link, bool wanted, const collectives::Topology& topology,
@@ -62,7 +41,7 @@ transport::PeerMemory selectPeerMemory(transport::Link& link, bool wanted, const
   // Peers read `probe.value` out of this very variable, which lives until every verdict is
   // in (a peer reads before it sends its verdict).
   probe.address = reinterpret_cast<uint64_t>(&probe.value);
-  const std::vector<ProbeMessage> probes = exchange(link, probe, kProbeMagic, "memory probe", deadline);
+  const std::vector<ProbeMessage> probes = exchangeWithPeers(link, probe, kProbeMagic, "memory probe", deadline);
 
   bool yes = wanted;
   for (int j = 0; j < link.size() && yes; ++j) {
@@ -75,7 +54,7 @@ transport::PeerMemory selectPeerMemory(transport::Link& link, bool wanted, const
           std::memcmp(seen, theirs.value, sizeof(seen)) == 0;
   }
   const std::vector<VerdictMessage> verdicts =
-      exchange(link, VerdictMessage{kVerdictMagic, yes ? 1u : 0u}, kVerdictMagic, "memory verdict", deadline);
+      exchangeWithPeers(link, VerdictMessage{kVerdictMagic, yes ? 1u : 0u}, kVerdictMagic, "memory verdict", deadline);
   for (const VerdictMessage& v : verdicts)
     if (!v.yes) return out;
   out.enabled = true;
