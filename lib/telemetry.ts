@@ -38,6 +38,8 @@ export interface MetricsSnapshot {
   psSeconds: number;
   psCalls: number;
   psKeys: number;
+  /** Start (ms since the epoch) of the oldest parameter-server call still in flight; null when none is. */
+  psWaitingSince?: number | null;
   reports: ReportPoint[];
   timeline: OpRecord[];
   server?: unknown;
@@ -63,6 +65,8 @@ export class Telemetry {
   #psMs = 0;
   #psCalls = 0;
   #psKeys = 0;
+  /** Start times of the parameter-server calls in flight (a pipeline overlaps several). */
+  #psInFlight = new Set<{ start: number }>();
   #reports: ReportPoint[] = [];
   #timeline: OpRecord[] = [];
 
@@ -82,9 +86,11 @@ export class Telemetry {
 
   /** A parameter-server call started; returns a function to call when it settles. */
   psCall(keys: number): () => void {
-    const start = Date.now();
+    const call = { start: Date.now() };
+    this.#psInFlight.add(call);
     return () => {
-      this.#psMs += Date.now() - start;
+      if (!this.#psInFlight.delete(call)) return;  // settled once only
+      this.#psMs += Date.now() - call.start;
       this.#psCalls++;
       this.#psKeys += keys;
     };
@@ -107,6 +113,7 @@ export class Telemetry {
       psSeconds: this.#psMs / 1000,
       psCalls: this.#psCalls,
       psKeys: this.#psKeys,
+      psWaitingSince: this.#psInFlight.size ? Math.min(...[...this.#psInFlight].map((c) => c.start)) : null,
       reports: this.#reports,
       timeline: this.#timeline,
     };

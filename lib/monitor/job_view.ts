@@ -165,6 +165,7 @@ export class JobView {
       psSeconds: num(m.psSeconds, 0),
       psCalls: num(m.psCalls, 0),
       psKeys: num(m.psKeys, 0),
+      psWaitingSince: typeof m.psWaitingSince === 'number' && Number.isFinite(m.psWaitingSince) ? m.psWaitingSince : null,
       reports: [],
       timeline: [],
     };
@@ -228,7 +229,8 @@ export class JobView {
       const collectives = m ? m.collectiveSeconds : 0;
       // collectiveSeconds counts finished ops only: time blocked in the current one is waiting, not compute.
       const waiting = m?.current ? Math.max(0, (m.now - m.current.since) / 1000) : 0;
-      const ps = m ? m.psSeconds : 0;
+      // psSeconds likewise: a parameter-server call in flight is time in the PS, not compute.
+      const ps = m ? m.psSeconds + psWaitingSeconds(m) : 0;
       return {
         role: p.role,
         rank: p.rank,
@@ -295,6 +297,11 @@ export function processState(p: ProcessView, now = Date.now()): string {
   const c = p.metrics?.current;
   if (c) return `waiting in ${c.op} seq ${c.seq}`;
   return p.metrics ? 'running' : 'starting';
+}
+
+/** Seconds the oldest parameter-server call in flight has waited, as of the metrics' own clock. */
+export function psWaitingSeconds(m: MetricsSnapshot): number {
+  return m.psWaitingSince == null ? 0 : Math.max(0, (m.now - m.psWaitingSince) / 1000);
 }
 
 function num(v: unknown, fallback: number): number {

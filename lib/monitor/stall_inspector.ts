@@ -2,7 +2,7 @@
 // say which ranks have reached that op and which have not, and for each missing rank
 // whether it is dead, in a different op (desync) or busy computing. Horovod's stall check,
 // for the world communicator (split communicators are reported by their op only).
-import type { JobView, ProcessView } from './job_view.js';
+import { psWaitingSeconds, type JobView, type ProcessView } from './job_view.js';
 
 /** A process heard from less recently than this is "silent" (job_view.ts processState says the same). */
 const SILENT_MS = 5000;
@@ -72,5 +72,7 @@ function whereIs(w: ProcessView, now: number): string {
   const c = w.metrics?.current;
   if (c) return `in ${c.op} seq ${c.seq}${c.group === 'world' ? '' : ` on ${c.group}`} (desync)`;
   const last = w.metrics?.lastSeq['world'];
+  const psWaitS = w.metrics ? psWaitingSeconds(w.metrics) : 0;
+  if (psWaitS >= 1) return `waiting ${psWaitS.toFixed(1)} s for a parameter-server call; last finished seq ${last ?? 'none'}`;
   return `busy computing; last finished seq ${last ?? 'none'}`;
 }

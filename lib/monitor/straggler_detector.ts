@@ -7,7 +7,7 @@
 // parameter-server calls take `factor` x the others' median per call: it sits behind a slow
 // link (a host with a slow network). After `windows` such windows
 // in a row it is reported once; the launcher may then retire it and start a backup instance.
-import type { ProcessView } from './job_view.js';
+import { psWaitingSeconds, type ProcessView } from './job_view.js';
 
 export interface StragglerOptions {
   /** Slower than factor x the median per-op compute time (default 2). */
@@ -71,8 +71,10 @@ export class StragglerDetector {
       const m = w.metrics;
       if (!w.alive || !m) continue;
       const ops = Object.values(m.ops).reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0) + m.psCalls;
-      // A collective still in flight is waiting, not computing (its time is counted when it settles).
-      const inFlightMs = m.current ? Math.max(0, m.now - m.current.since) : 0;
+      // A collective or a parameter-server call still in flight is waiting, not computing (its
+      // time is counted when it settles).
+      const psWaitingMs = 1000 * psWaitingSeconds(m);
+      const inFlightMs = Math.max(m.current ? Math.max(0, m.now - m.current.since) : 0, psWaitingMs);
       const sample: Sample = { at: m.now, computeMs: m.now - m.startedAt - 1000 * (m.collectiveSeconds + m.psSeconds) - inFlightMs, ops, psMs: 1000 * m.psSeconds, psCalls: m.psCalls };
       const prev = this.#last.get(w.rank);
       this.#last.set(w.rank, sample);
@@ -86,6 +88,9 @@ export class StragglerDetector {
         perPsCall.set(w.rank, (sample.psMs - prev.psMs) / (sample.psCalls - prev.psCalls));
         this.#psLatest.set(w.rank, perPsCall.get(w.rank)!);
       }
+      // A call that has not come back within the window (a very slow link): what it has waited
+      // so far is a lower bound on its time, and it must not reset the rank's streak.
+      if (psWaitingMs >= this.windowMs) perPsCall.set(w.rank, Math.max(perPsCall.get(w.rank) ?? 0, psWaitingMs));
     }
     const found: Straggler[] = [];
     if (perOp.size < 2) return found;

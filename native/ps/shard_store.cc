@@ -1,3 +1,6 @@
+// AdaGrad's push is cloned for wider vectors (pushAdagrad); an FMA there would round
+// acc += g * g once instead of twice and break bit-exact results.
+#pragma GCC optimize("fp-contract=off")
 #include "ps/shard_store.h"
 
 #include <algorithm>
@@ -15,6 +18,14 @@
 #include "ps/row_init.h"
 #include "ps/updaters/adagrad.h"
 #include "ps/updaters/ftrl.h"
+
+// The row loops are inlined into each caller, so that pushAdagrad's clones (below) compile
+// them, and the updater in them, for their own vector width.
+#if defined(__GNUC__)
+#define SHOAL_LOOP_INLINE inline __attribute__((always_inline))
+#else
+#define SHOAL_LOOP_INLINE inline
+#endif
 
 namespace shoal::ps {
 
@@ -222,7 +233,7 @@ void ShardStore::migrate(size_t slots) {
 // itself. A growth changes the homes, so the ones already computed are redone then. Rows
 // here sit next to their keys; rows in their own arena go to forEachSeparateRowOf.
 template <typename F>
-void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
+SHOAL_LOOP_INLINE void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
   if (cur_.keyStride_ == sizeof(uint64_t)) {  // Layout: rows after the keys
     forEachSeparateRowOf(keys, n, std::forward<F>(f));
     return;
@@ -284,7 +295,7 @@ void ShardStore::forEachRowOf(const uint64_t* keys, size_t n, F&& f) {
 // found ahead (new, key 0, in the old table, or inserted by an earlier repeat in the same
 // call) takes the full lookup.
 template <typename F>
-void ShardStore::forEachSeparateRowOf(const uint64_t* keys, size_t n, F&& f) {
+SHOAL_LOOP_INLINE void ShardStore::forEachSeparateRowOf(const uint64_t* keys, size_t n, F&& f) {
   constexpr size_t kAhead = kPrefetchDistance;
   constexpr size_t kRing = 2 * kAhead;
   constexpr size_t kUnresolved = SIZE_MAX;
@@ -382,9 +393,27 @@ void ShardStore::pull(const uint64_t* keys, size_t n, float* out) {
   forEachRowOf(keys, n, PullRow{config_, out});
 }
 
+// Narrower rows gain nothing from wider vectors (dim 1, store alone: the AVX-512 clone was
+// 3-12% slower than SSE in 3 alternating pairs), so they keep the SSE loop.
+constexpr uint32_t kWideAdagradDim = 8;
+
+// AdaGrad's sqrt and division per column are a large part of a row's apply, and they do not
+// overlap well with the row's cache misses: this loop is compiled once per vector width and
+// the loader picks the widest the CPU has (GCC/Clang ifunc; store alone at dim 16: about
+// 0.82x the CPU per key, BENCHMARKS.md). Every width computes the same IEEE operations column
+// by column, so results are bit-identical.
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("default", "avx2", "avx512f")))
+#endif
+void ShardStore::pushAdagrad(const uint64_t* keys, size_t n, const float* values) {
+  forEachRowOf(keys, n, PushAdagradRow{config_.updater.lr, config_.updater.eps, config_.dim, values});
+}
+
 void ShardStore::push(const uint64_t* keys, size_t n, const float* values) {
   migrate(kMigrateChunk + kMigratePerKey * n);
-  if (config_.updater.kind == UpdaterKind::kAdagrad) {
+  if (config_.updater.kind == UpdaterKind::kAdagrad && config_.dim >= kWideAdagradDim) {
+    pushAdagrad(keys, n, values);
+  } else if (config_.updater.kind == UpdaterKind::kAdagrad) {
     forEachRowOf(keys, n, PushAdagradRow{config_.updater.lr, config_.updater.eps, config_.dim, values});
   } else {
     forEachRowOf(keys, n, PushRow{config_, apply_, pushFloats_, values});

@@ -157,6 +157,7 @@ class ShardStore {
   float* find(uint64_t key) const;
   float* insertAbsent(uint64_t key);  // key must be in neither table; row left uninitialised
   float* findOrCreate(uint64_t key);
+  void pushAdagrad(const uint64_t* keys, size_t n, const float* values);  // push()'s AdaGrad loop
   template <typename F>
   void forEachRowOf(const uint64_t* keys, size_t n, F&& f);  // shard_store.cc: pull and push
   template <typename F>

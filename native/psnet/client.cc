@@ -362,45 +362,61 @@ void PsClient::sendShares(uint64_t opId, const std::vector<std::vector<uint32_t>
   }
 }
 
+// Registers a request for `uniqIdx` (positions in the op's distinct keys) to `server`; its
+// message is built when the connection is about to send it (buildRequest).
 void PsClient::sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId) {
   InFlight& f = inflight_[opId];
   if (!conns_[static_cast<size_t>(server)]) {
     if (f.status.ok()) f.status = Status{ErrorCode::kInvalidUsage, "parameter-server client is not connected", -1};
     return;
   }
+  const uint64_t rid = nextRequestId_++;
+  if (updateId == 0) updateId = rid;
+  requests_[rid] = SubRequest{opId, server, std::move(uniqIdx), updateId, {}};
+  ++f.outstanding;
+  // A pull carries the clock at which it was issued, not the one when its message is built.
+  conns_[static_cast<size_t>(server)]->sendDeferred([this, rid, clock = clock_](Message* m) { return buildRequest(rid, clock, m); });
+}
+
+// The message of request `rid`, or false if the request is gone (its op failed, or its
+// server was lost and the request re-routed).
+bool PsClient::buildRequest(uint64_t rid, uint64_t pullClock, Message* out) {
+  auto it = requests_.find(rid);
+  if (it == requests_.end()) return false;
+  SubRequest& sub = it->second;
+  auto fit = inflight_.find(sub.opId);
+  if (fit == inflight_.end()) return false;
+  const InFlight& f = fit->second;
   const PsOp& op = *f.op;
   const bool push = op.type == PsOp::Type::kPush;
   const TableInfo& t = tables_[op.tableId];
-  const size_t n = uniqIdx.size();
+  const size_t n = sub.uniqIdx.size();
   const size_t valueBytes = push ? n * t.pushFloats * sizeof(float) : 0;
-  const uint64_t rid = nextRequestId_++;
   Message m = Message::make(push ? MsgType::kPush : MsgType::kPull, op.tableId, rid, n * 8 + valueBytes, /*filledByCaller=*/true);
   PsHeader& h = m.header();
   h.worker = static_cast<uint32_t>(config_.workerRank);
   h.count = static_cast<uint32_t>(n);
-  if (updateId == 0) updateId = rid;
   const bool early = push && config_.ackOnPrimary && config_.replication > 1 && mayAckOnPrimary(t.spec);
   if (push) {
-    h.setUpdateId(updateId);
+    h.setUpdateId(sub.updateId);
     if (early) h.flags = kAckOnPrimary;
   } else {
-    h.setPullClock(clock_);
+    h.setPullClock(pullClock);
   }
   auto* keys = reinterpret_cast<uint64_t*>(m.payload());
   const uint64_t* uniq = f.plan->uniq.data();
-  for (size_t j = 0; j < n; ++j) keys[j] = uniq[uniqIdx[j]];
+  const uint32_t* idx = sub.uniqIdx.data();
+  for (size_t j = 0; j < n; ++j) keys[j] = uniq[idx[j]];
   if (push) {
     auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
     const uint32_t per = t.pushFloats;
-    for (size_t j = 0; j < n; ++j) copyFloats(vals + j * per, f.valuesOf(uniqIdx[j], per), per);
+    for (size_t j = 0; j < n; ++j) copyFloats(vals + j * per, f.valuesOf(idx[j], per), per);
   }
-  SubRequest& sub = requests_[rid];
-  sub = SubRequest{opId, server, std::move(uniqIdx), updateId, {}};
   // The caller may reuse its arrays once the op completes, which an early acknowledgement
   // allows before the replicas have the push: keep the payload for a re-send.
   if (early) sub.pushCopy.assign(m.payload(), m.payload() + m.payloadBytes());
-  ++f.outstanding;
-  conns_[static_cast<size_t>(server)]->send(std::move(m));
+  *out = std::move(m);
+  return true;
 }
 
 void PsClient::sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count) {

@@ -139,6 +139,7 @@ class PsClient {
   void connectAll(InFlight& f);
   void sendToAll(uint64_t opId, MsgType type, const std::string& payload, uint64_t arg, uint32_t count = 0);  // arg: kClock's newClock, kVector's vectorLost, kSave's saveLost
   void sendKeys(uint64_t opId, int server, std::vector<uint32_t> uniqIdx, uint64_t updateId);
+  bool buildRequest(uint64_t rid, uint64_t pullClock, Message* out);
   void partitionAndSend(uint64_t opId, const std::vector<uint32_t>& uniqIdx, uint64_t updateId);
   void sendShares(uint64_t opId, const std::vector<std::vector<uint32_t>>& byServer, uint64_t updateId);
   void onResponse(int server, Message&& m);

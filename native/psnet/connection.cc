@@ -14,8 +14,13 @@ namespace psnet {
 
 namespace {
 constexpr size_t kPooledMinBytes = 64 << 10;  // smaller buffers come from malloc's free lists anyway
-constexpr size_t kPooledBuffers = 8;          // per thread: a few ~1 MiB messages in flight
-thread_local std::vector<Message::Bytes> tSpareBuffers;
+// Per thread, up to this many bytes: a server holds many received pushes at once while
+// their forwards wait for the replica's socket. What the pool cannot keep goes back to
+// malloc, whose next large block is often fresh pages again (a first touch cost 11-15 us
+// per 4 KiB page on the benchmark VM: docs/parameter_server.md).
+constexpr size_t kPooledBytes = 128 << 20;
+thread_local std::deque<Message::Bytes> tSpareBuffers;
+thread_local size_t tSpareBytes = 0;
 }  // namespace
 
 Message::Bytes takeBuffer(size_t bytes) {
@@ -24,6 +29,7 @@ Message::Bytes takeBuffer(size_t bytes) {
       if (it->capacity() < bytes) continue;
       Message::Bytes b = std::move(*it);
       tSpareBuffers.erase(it);
+      tSpareBytes -= b.capacity();
       b.clear();
       return b;
     }
@@ -32,8 +38,12 @@ Message::Bytes takeBuffer(size_t bytes) {
 }
 
 void recycleBuffer(Message::Bytes&& bytes) {
-  if (bytes.capacity() < kPooledMinBytes) return;
-  if (tSpareBuffers.size() >= kPooledBuffers) tSpareBuffers.erase(tSpareBuffers.begin());  // keep the newest
+  if (bytes.capacity() < kPooledMinBytes || bytes.capacity() > kPooledBytes) return;
+  while (tSpareBytes + bytes.capacity() > kPooledBytes) {  // keep the newest
+    tSpareBytes -= tSpareBuffers.front().capacity();
+    tSpareBuffers.pop_front();
+  }
+  tSpareBytes += bytes.capacity();
   tSpareBuffers.push_back(std::move(bytes));
 }
 
@@ -87,8 +97,28 @@ Message makeError(const PsHeader& request, uint32_t status, const std::string& m
 Connection::~Connection() { transport::closeFd(fd_); }
 
 void Connection::send(Message m) {
+  if (!deferred_.empty()) {
+    deferred_.push_back(Deferred{std::move(m), nullptr});
+    return;
+  }
   queuedBytes_ += m.wireBytes();
   out_.emplace_back(std::move(m), 0);
+}
+
+void Connection::sendDeferred(std::function<bool(Message*)> build) {
+  deferred_.push_back(Deferred{Message{}, std::move(build)});
+  buildDeferred();
+}
+
+// Moves deferred messages to out_ (building them) while less than kBuildAheadBytes wait there.
+void Connection::buildDeferred() {
+  while (!deferred_.empty() && queuedBytes_ < kBuildAheadBytes) {
+    Deferred d = std::move(deferred_.front());
+    deferred_.pop_front();
+    if (d.build && !d.build(&d.ready)) continue;
+    queuedBytes_ += d.ready.wireBytes();
+    out_.emplace_back(std::move(d.ready), 0);
+  }
 }
 
 namespace {
@@ -110,7 +140,9 @@ ssize_t sendRest(int fd, const Message& m, size_t done) {
 }  // namespace
 
 bool Connection::flush(std::string* error) {
-  while (!out_.empty()) {
+  while (true) {
+    buildDeferred();
+    if (out_.empty()) break;
     auto& [msg, done] = out_.front();
     const ssize_t n = sendRest(fd_, msg, done);
     if (n < 0) {

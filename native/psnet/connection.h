@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -91,10 +92,17 @@ class Connection {
   int fd() const { return fd_; }
   int peer() const { return peer_; }
   const std::string& address() const { return address_; }
-  bool wantsWrite() const { return !out_.empty(); }
+  bool wantsWrite() const { return !out_.empty() || !deferred_.empty(); }
   size_t queuedBytes() const { return queuedBytes_; }
 
   void send(Message m);
+  // A message built only when the socket is about to need it (less than kBuildAheadBytes
+  // queued): build(&m) fills m, or returns false to send nothing (its request was dropped
+  // meanwhile). A client's request of many ~1 MiB messages then holds one or two built
+  // messages per connection instead of all of them: their buffers come back from the pool,
+  // already mapped and cached, instead of fresh pages the kernel faults in and zeroes.
+  // Messages keep their order, deferred or not.
+  void sendDeferred(std::function<bool(Message*)> build);
   // Writes what the socket takes. Returns false (with *error) if the connection failed.
   bool flush(std::string* error);
   // Reads what is available, calling onMessage(Message&&) per complete message. Returns
@@ -111,6 +119,12 @@ class Connection {
   // Large enough for a whole request of the clients' ~1 MiB messages (no regrowth copies),
   // small enough that a peer announcing a huge message costs little until it sends it.
   static constexpr uint64_t kFirstChunkBytes = 2 << 20;
+  static constexpr size_t kBuildAheadBytes = 1 << 20;
+  struct Deferred {
+    Message ready;                              // a message sent behind deferred ones
+    std::function<bool(Message*)> build;        // or the builder of one
+  };
+  void buildDeferred();
   static bool checkHeader(const PsHeader& h, uint64_t maxPayload, std::string* error);
   void growPayload();
   bool readSome(uint8_t* dst, size_t len, size_t* got, std::string* error);
@@ -119,6 +133,7 @@ class Connection {
   int peer_;
   std::string address_;
   std::deque<std::pair<Message, size_t>> out_;  // message, bytes already written
+  std::deque<Deferred> deferred_;               // after out_, built as it drains
   size_t queuedBytes_ = 0;
   PsHeader inHeader_{};
   size_t inHeaderDone_ = 0;

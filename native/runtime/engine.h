@@ -34,7 +34,7 @@ struct EngineConfig {
   int spinUs = 200;            // busy-poll sockets this long before sleeping in poll()
   int cpu = -1;                // pin the comm thread to this CPU (-1: let the kernel choose)
   int queueSpinUs = 20;        // busy-wait (yielding) this long for the next op before sleeping
-  int yieldUs = 0;             // more ranks than cores: poll with sched_yield this long before sleeping (opt-in)
+  int yieldUs = 200;           // more ranks than cores: poll with sched_yield this long before sleeping (0: sleep at once)
   TransportMode transport = TransportMode::kAuto;  // data channel to same-host peers
   size_t shmRingBytes = 0;                         // per direction per same-host pair (0: defaultRingBytes)
   collectives::Tuning tuning;

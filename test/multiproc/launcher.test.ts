@@ -76,8 +76,8 @@ test('output is captured per rank, the env contract is set, the last partial lin
 
 test('ranks rendezvous through the launcher\'s coordinator with the job token', async (t) => {
   t.timeout(30_000);
-  const { result, stdout } = await runRanks(3, fixturePath('rendezvous.mjs'));
-  t.true(result.ok, `${result.summary}\n${JSON.stringify(stdout)}`);
+  const { result, stdout, output } = await runRanks(3, fixturePath('rendezvous.mjs'));
+  t.true(result.ok, `${result.summary}\n${output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
   for (let r = 0; r < 3; r++) t.deepEqual(stdout[r], ['launcher=shoal hosts=false table=0@40000,1@40001,2@40002']);
 });
 

@@ -124,3 +124,20 @@ test('no stall is reported when every other rank already finished the op (the wa
   view.update('worker', 2, metrics(now, { lastSeq: { world: 31 } }));
   t.deepEqual(inspectStalls(view, 30_000, now).map((s) => s.message), ['stall: allReduce seq 32 has waited 40 s; arrived: rank 0; missing: rank 1 (busy computing; last finished seq 34), rank 2 (busy computing; last finished seq 31)']);
 });
+
+test('a parameter-server call in flight is PS time in state() and named by the stall inspector, not "busy computing"', (t) => {
+  const view = new JobView();
+  const now = Date.now();
+  for (let r = 0; r < 3; r++) view.joined('worker', r, 'h', r);
+  view.update('worker', 0, metrics(now, { current: { op: 'allReduce', group: 'world', seq: 9, since: now - 40_000 } }));
+  // Rank 1 has waited 4 s (its clock) for a pull; rank 2 computes, with a call of 0.2 s in flight.
+  view.update('worker', 1, metrics(now, { lastSeq: { world: 8 }, psWaitingSince: now - 4000 }));
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 8 }, psWaitingSince: now - 200 }));
+  type Seconds = { wall: number; compute: number; ps: number };
+  const state = view.state() as { processes: Array<{ seconds: Seconds }> };
+  t.deepEqual(state.processes[1]!.seconds, { wall: 10, collectives: 2, waiting: 0, ps: 5, compute: 3 } as Seconds);
+  t.deepEqual(
+    inspectStalls(view, 30_000, now).map((s) => s.message),
+    ['stall: allReduce seq 9 has waited 40 s; arrived: rank 0; missing: rank 1 (waiting 4.0 s for a parameter-server call; last finished seq 8), rank 2 (busy computing; last finished seq 8)'],
+  );
+});

@@ -78,3 +78,38 @@ test('a worker whose parameter-server calls take 10x the others (a slow link) is
   t.is(found.length, 1, found.join('\n'));
   t.regex(found[0]!, /^3: rank 3 is a straggler: 30\.0 ms per parameter-server call vs a median of 3\.0 ms/);
 });
+
+test('a worker whose parameter-server call outlasts whole windows is confirmed while the call is still in flight', (t) => {
+  // Over a 2 Mbit/s link one call can take longer than a window: no call completes, yet the
+  // streak must grow (it used to reset), and the wait must not count as compute.
+  const d = new StragglerDetector({ windowMs: 1000 });
+  const found: string[] = [];
+  for (let k = 0; k <= 5; k++) {
+    const now = 100_000 + k * 1000;
+    const ws = [0, 1, 2].map((r) => psWorker(r, k, 3, now));
+    // Rank 3 works like the others through window 1, then waits for one call from then on.
+    const slow = psWorker(3, Math.min(k, 1), 3, now);
+    if (k >= 2) slow.metrics = { ...slow.metrics!, startedAt: now - 400 - 1000 * (k - 1), psWaitingSince: 101_000 };
+    ws.push(slow);
+    for (const s of d.check(ws, now)) found.push(`${k}: ${s.message}`);
+  }
+  t.is(found.length, 1, found.join('\n'));
+  t.regex(found[0]!, /^4: rank 3 is a straggler: 3000\.0 ms per parameter-server call vs a median of 3\.0 ms/);
+});
+
+test('a call in flight for less than a window is not compute: the rank is not slow while it waits', (t) => {
+  const d = new StragglerDetector({ windowMs: 1000, windows: 1 });
+  const found: string[] = [];
+  for (let k = 0; k <= 4; k++) {
+    const now = 100_000 + k * 1000;
+    const ws = [0, 1, 2, 3].map((r) => psWorker(r, k, 3, now));
+    // Rank 1 ends window 2 900 ms into a call (its wall time includes it); the call is done in window 3.
+    const m = ws[1]!.metrics!;
+    if (k === 2) ws[1]!.metrics = { ...m, startedAt: m.startedAt - 900, psWaitingSince: now - 900 };
+    if (k >= 3) ws[1]!.metrics = { ...m, startedAt: m.startedAt - 900, psCalls: m.psCalls + 1, psSeconds: m.psSeconds + 0.9 };
+    for (const s of d.check(ws, now)) found.push(`${k}: ${s.message}`);
+  }
+  // Counted as compute, window 2 would show 9 ms of compute per op against 1 ms.
+  t.deepEqual(found.map((f) => f.slice(0, 2)), ['3:'], found.join('\n'));
+  t.regex(found[0]!, /per parameter-server call/);
+});
