@@ -76,6 +76,10 @@ export interface NativeCommOptions {
   directReads?: boolean;
   /** Direct reads only for allReduces whose per-rank slice (bytes / size) is at least this (default 2 MiB). */
   directMinSliceBytes?: number;
+  /** Tests only: direct-read allReduces fail right after this step (0-2) and then overwrite what they lent. */
+  testDirectFailAfterStep?: number;
+  /** Tests only: direct-read allReduces sleep this long before each phase of reads of the peers' memory. */
+  testDirectReadDelayMs?: number;
 }
 
 /** One engine: a comm thread, a listening socket and the connections to every peer. */

@@ -70,7 +70,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?, yieldUs?,
 //                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId?,
-//                  directReads?, directMinSliceBytes? })
+//                  directReads?, directMinSliceBytes?, testDirectFailAfterStep?, testDirectReadDelayMs? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -94,6 +94,9 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   cfg.tuning.directMinSliceBytes =
       static_cast<size_t>(optionalInt64(o, "directMinSliceBytes", "NativeComm", 0, 1LL << 40, 2 << 20));
+  // Fault injection for the direct-read tests (collectives/context.h Tuning).
+  cfg.tuning.testDirectFailAfterStep = static_cast<int>(optionalInt64(o, "testDirectFailAfterStep", "NativeComm", -1, 2, -1));
+  cfg.tuning.testDirectReadDelayMs = static_cast<int>(optionalInt64(o, "testDirectReadDelayMs", "NativeComm", 0, 60'000, 0));
   if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
     // true, false, or "phased": hierarchical, without the streamed two-host allReduce.
     const Napi::Value h = o.Get("hierarchical");

@@ -37,7 +37,7 @@ class Scratch {
 
  private:
   // 0, 1: flat algorithms; 2, 3: hierarchical ones around them; 4: all_reduce_direct.cc's
-  // reduced slice, which peers read after the op (no other algorithm may touch it).
+  // reduced slice, which peers read from another process.
   std::vector<uint8_t> slots_[5];
 };
 
@@ -49,6 +49,11 @@ struct Tuning {
   // all_reduce_direct.cc from this slice size up (np >= 3): below it the ring's messages fit
   // its shared rings and it was as fast (BENCHMARKS.md). SHOAL_DIRECT_MIN_SLICE_BYTES.
   size_t directMinSliceBytes = 2 << 20;
+  // Tests only (NativeComm options of the same names): all_reduce_direct.cc fails right after
+  // this step (-1: never) and, once it gives its memory back, overwrites it the way a caller
+  // reusing its buffer at once would; and sleeps this long before each phase of reads.
+  int testDirectFailAfterStep = -1;
+  int testDirectReadDelayMs = 0;
 };
 
 struct Context {

@@ -21,6 +21,8 @@ struct ProbeMessage {
   int32_t pid;
   uint64_t address;   // where our probe lives in our address space
   uint8_t value[16];  // what a peer must read there
+  uint64_t state;     // where our ReadState lives (all_reduce_direct.cc)
+  uint64_t key;       // our lending key
 };
 struct VerdictMessage {
   uint32_t magic;
@@ -38,6 +40,10 @@ transport::PeerMemory selectPeerMemory(transport::Link& link, bool wanted, const
   probe.pid = static_cast<int32_t>(getpid());
   std::random_device rd;
   for (uint8_t& b : probe.value) b = static_cast<uint8_t>(rd());
+  out.own = std::make_unique<transport::ReadState>();
+  out.key = (uint64_t{rd()} << 32 | rd()) | (uint64_t{1} << 63);  // key + seq is never 0
+  probe.state = reinterpret_cast<uint64_t>(out.own.get());
+  probe.key = out.key;
   // Peers read `probe.value` out of this very variable, which lives until every verdict is
   // in (a peer reads before it sends its verdict).
   probe.address = reinterpret_cast<uint64_t>(&probe.value);
@@ -58,7 +64,11 @@ transport::PeerMemory selectPeerMemory(transport::Link& link, bool wanted, const
   for (const VerdictMessage& v : verdicts)
     if (!v.yes) return out;
   out.enabled = true;
-  for (const ProbeMessage& p : probes) out.pids.push_back(p.pid);
+  for (const ProbeMessage& p : probes) {
+    out.pids.push_back(p.pid);
+    out.states.push_back(p.state);
+    out.keys.push_back(p.key);
+  }
   return out;
 }
 
