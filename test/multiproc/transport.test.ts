@@ -19,6 +19,11 @@ interface Outcome {
   name?: string;
   peer?: number;
   op?: string;
+  ok?: boolean;
+  wrong?: number;
+  directReads?: boolean;
+  settledMs?: number;
+  message?: string;
 }
 
 /** Each rank's first `OUTCOME {json}` line (workers/failures.worker.ts), or null. */
@@ -115,5 +120,44 @@ for (const mode of SWEEP_MODES) {
       t.is(o?.code, 'ERR_MISMATCH', `rank ${rank}: ${JSON.stringify(o)} ${run.stderr[rank]!.join('\n')}`);
       t.is(o?.name, 'MismatchError');
     }
+  });
+}
+
+// Direct reads in separate processes: a rank reads its peers' buffers while they are in the op.
+// Whatever happens to one rank's op, no rank may succeed with bytes read after their owner
+// gave the buffer back (its caller overwrites it at once here), and the failing rank returns
+// only once the slow peer stopped reading it (all_reduce_direct.cc: lending).
+const LEND_CASES = [
+  {
+    name: 'rank 2 fails after step 1 while rank 0 reads a second late',
+    plan: [{ tuning: { testDirectReadDelayMs: 1000 } }, {}, { tuning: { testDirectFailAfterStep: 1 } }],
+    failing: 2,
+    code: 'ERR_IO',
+    waitsMs: 1950,  // rank 0's two late phases of reads
+  },
+  {
+    name: 'rank 0 times out after 300 ms while rank 1 reads a second and a half late',
+    plan: [{ timeoutMs: 300 }, { tuning: { testDirectReadDelayMs: 1500 } }, {}],
+    failing: 0,
+    code: 'ERR_TIMEOUT',
+    waitsMs: 1450,  // rank 1's late reduce
+  },
+];
+for (const c of LEND_CASES) {
+  test(`shm+direct: ${c.name}: nobody succeeds with bytes given back, the failing rank waits for the reader`, async (t) => {
+    t.timeout(90_000);
+    const run = await spawnWorld(3, 'workers/failures.worker.js', ['direct-lend', JSON.stringify(c.plan)], {
+      env: { SHOAL_TRANSPORT: 'shm' },
+      wallTimeoutMs: 60_000,
+    });
+    t.false(run.timedOut, 'ranks hung');
+    const outcomes = run.stdout.map((lines) => outcomeOf(lines));
+    const detail = outcomes.map((o, r) => `[${r}] ${JSON.stringify(o)} ${run.stderr[r]!.join('\n')}`).join('\n');
+    t.true(outcomes.every((o) => o?.directReads === true), detail);
+    t.is(outcomes[c.failing]?.code, c.code, detail);
+    t.true(outcomes[c.failing]!.settledMs! >= c.waitsMs, detail);
+    for (const o of outcomes) if (o?.ok) t.is(o.wrong, 0, detail);
+    // The failure reaches every rank before any can finish step 2.
+    t.deepEqual(outcomes.map((o) => o?.ok), [false, false, false], detail);
   });
 }
