@@ -77,6 +77,7 @@ switch (scenario) {
     const n = 3 * (1 << 20) + 7;
     const buf = new Float32Array(n).map((_, i) => (i % 1000) * (rank + 1));
     const want = (comm.size * (comm.size + 1)) / 2;
+    await comm.barrier();  // everyone in step 0 at about the same time, however slow the start
     const start = Date.now();
     try {
       await comm.allReduce(buf, { timeoutMs: myPlan.timeoutMs });
