@@ -120,6 +120,8 @@ void stopLending(Context& c, const std::exception_ptr& failure) {
     c.link.sendAbortToAll(e);
   } catch (const std::exception& e) {
     c.link.sendAbortToAll(Error(ErrorCode::kInternal, std::string("internal error: ") + e.what()));
+  } catch (...) {
+    c.link.sendAbortToAll(Error(ErrorCode::kInternal, "internal error"));
   }
   std::vector<int> left;
   for (int q = 0; q < c.size(); ++q)
