@@ -97,9 +97,10 @@ for (const mode of SWEEP_MODES) {
   });
 
   test(`${mode}: a rank killed with SIGKILL mid-allReduce makes every survivor reject with PeerLostError naming it`, async (t) => {
-    t.timeout(60_000);
+    t.timeout(120_000);
     const np = 3;
-    const run = await spawnWorld(np, 'workers/failures.worker.js', ['kill-mid-allreduce'], { env: modeEnv(mode), wallTimeoutMs: 30_000 });
+    // 90 s: this file starts some 45 ranks at once, which takes 25-30 s on two loaded cores.
+    const run = await spawnWorld(np, 'workers/failures.worker.js', ['kill-mid-allreduce'], { env: modeEnv(mode), wallTimeoutMs: 90_000 });
     t.false(run.timedOut, 'survivors hung');
     t.is(run.exits[np - 1]!.signal, 'SIGKILL');
     for (let rank = 0; rank < np - 1; rank++) {
