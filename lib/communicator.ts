@@ -63,7 +63,7 @@ export interface CommunicatorRuntime {
   client: CoordinatorClient | null;
   /** The coordinator's latest stall diagnosis, appended to timeout errors. */
   stallDiagnosis?: () => string | null;
-  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; yieldUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number; hierarchical?: boolean | 'phased'; hostId?: string };
+  tuning: { smallMessageBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; yieldUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number; hierarchical?: boolean | 'phased'; hostId?: string; directReads?: boolean; directMinSliceBytes?: number; testDirectFailAfterStep?: number; testDirectReadDelayMs?: number };
 }
 
 /**
@@ -113,6 +113,14 @@ export class Communicator {
    */
   get hosts(): readonly number[] {
     return this.#native.hosts;
+  }
+  /**
+   * True when every rank of the group runs on one host and may read the others' memory
+   * (process_vm_readv, agreed at connect): large allReduces then reduce straight out of the
+   * peers' buffers instead of passing chunks around a ring (SHOAL_DIRECT_READS=0 turns it off).
+   */
+  get directReads(): boolean {
+    return this.#native.directReads;
   }
 
   #native: NativeComm;

@@ -83,6 +83,14 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
     if (hostId.length > 255) throw new ConfigError('ERR_CONFIG', `SHOAL_HOST_ID must be at most 255 characters, got ${hostId.length}`);
     t.hostId = hostId;
   }
+  // SHOAL_DIRECT_READS=0: large allReduces on one host never read the peers' memory directly.
+  const direct = env['SHOAL_DIRECT_READS'];
+  if (direct !== undefined && direct !== '') {
+    if (direct !== '0' && direct !== '1') throw new ConfigError('ERR_CONFIG', `SHOAL_DIRECT_READS=${direct} must be 0 or 1`);
+    t.directReads = direct === '1';
+  }
+  const directMin = numberFromEnv(env, 'SHOAL_DIRECT_MIN_SLICE_BYTES');
+  if (directMin !== undefined) t.directMinSliceBytes = directMin;
   const ring = numberFromEnv(env, 'SHOAL_SHM_RING_BYTES', 4096);
   if (ring !== undefined) t.shmRingBytes = ring;
   return t;

@@ -72,6 +72,14 @@ export interface NativeCommOptions {
   hierarchical?: boolean | 'phased';
   /** Which host this process counts as (SHOAL_HOST_ID); default: boot id + network namespace. */
   hostId?: string;
+  /** false: never read same-host peers' memory directly (large allReduces take the ring); default true. */
+  directReads?: boolean;
+  /** Direct reads only for allReduces whose per-rank slice (bytes / size) is at least this (default 2 MiB). */
+  directMinSliceBytes?: number;
+  /** Tests only: direct-read allReduces fail right after this step (0-2) and then overwrite what they lent. */
+  testDirectFailAfterStep?: number;
+  /** Tests only: direct-read allReduces sleep this long before each phase of reads of the peers' memory. */
+  testDirectReadDelayMs?: number;
 }
 
 /** One engine: a comm thread, a listening socket and the connections to every peer. */
@@ -82,6 +90,8 @@ export interface NativeComm {
   readonly transports: string[];
   /** Host index of each rank once connected (ranks on one host share it). */
   readonly hosts: number[];
+  /** Large allReduces read the peers' buffers directly (every rank on one host agreed at connect). */
+  readonly directReads: boolean;
   connect(peers: Array<{ host: string; port: number }>, timeoutMs: number): Promise<void>;
   collective(
     kind: number,

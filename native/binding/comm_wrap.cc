@@ -57,6 +57,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
                          InstanceAccessor<&NativeComm::broken>("broken"),
                          InstanceAccessor<&NativeComm::transports>("transports"),
                          InstanceAccessor<&NativeComm::hosts>("hosts"),
+                         InstanceAccessor<&NativeComm::directReads>("directReads"),
                          InstanceMethod<&NativeComm::connect>("connect"),
                          InstanceMethod<&NativeComm::collective>("collective"),
                          InstanceMethod<&NativeComm::abort>("abort"),
@@ -68,7 +69,8 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 }
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?, yieldUs?,
-//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId? })
+//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId?,
+//                  directReads?, directMinSliceBytes?, testDirectFailAfterStep?, testDirectReadDelayMs? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -90,6 +92,11 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, -1));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
+  cfg.tuning.directMinSliceBytes =
+      static_cast<size_t>(optionalInt64(o, "directMinSliceBytes", "NativeComm", 0, 1LL << 40, 2 << 20));
+  // Fault injection for the direct-read tests (collectives/context.h Tuning).
+  cfg.tuning.testDirectFailAfterStep = static_cast<int>(optionalInt64(o, "testDirectFailAfterStep", "NativeComm", -1, 2, -1));
+  cfg.tuning.testDirectReadDelayMs = static_cast<int>(optionalInt64(o, "testDirectReadDelayMs", "NativeComm", 0, 60'000, 0));
   if (o.Has("hierarchical") && !o.Get("hierarchical").IsUndefined()) {
     // true, false, or "phased": hierarchical, without the streamed two-host allReduce.
     const Napi::Value h = o.Get("hierarchical");
@@ -97,6 +104,10 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
     if (!h.IsBoolean() && !phased) throw Napi::TypeError::New(env, "NativeComm: 'hierarchical' must be a boolean or \"phased\"");
     cfg.tuning.hierarchical = phased || h.As<Napi::Boolean>().Value();
     cfg.tuning.streamTwoHosts = !phased;
+  }
+  if (o.Has("directReads") && !o.Get("directReads").IsUndefined()) {
+    if (!o.Get("directReads").IsBoolean()) throw Napi::TypeError::New(env, "NativeComm: 'directReads' must be a boolean");
+    cfg.directReads = o.Get("directReads").As<Napi::Boolean>().Value();
   }
   if (o.Has("hostId") && !o.Get("hostId").IsUndefined()) {
     cfg.hostId = requireString(o, "hostId", "NativeComm");
@@ -148,6 +159,10 @@ Napi::Value NativeComm::hosts(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env, hosts.size());
   for (uint32_t i = 0; i < hosts.size(); ++i) out.Set(i, Napi::Number::New(env, hosts[i]));
   return out;
+}
+
+Napi::Value NativeComm::directReads(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), engine_ && engine_->directReads());
 }
 
 Napi::Value NativeComm::broken(const Napi::CallbackInfo& info) {

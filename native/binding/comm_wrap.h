@@ -29,6 +29,7 @@ class NativeComm : public Napi::ObjectWrap<NativeComm> {
   Napi::Value broken(const Napi::CallbackInfo& info);
   Napi::Value transports(const Napi::CallbackInfo& info);
   Napi::Value hosts(const Napi::CallbackInfo& info);
+  Napi::Value directReads(const Napi::CallbackInfo& info);
   Napi::Value connect(const Napi::CallbackInfo& info);
   Napi::Value collective(const Napi::CallbackInfo& info);
   Napi::Value abort(const Napi::CallbackInfo& info);

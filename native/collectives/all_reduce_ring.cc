@@ -17,23 +17,16 @@
 #include <algorithm>
 
 #include "collectives/context.h"
+#include "collectives/even_split.h"
 
 namespace shoal {
 namespace collectives {
-
-namespace {
-struct Chunks {
-  size_t base, extra;
-  size_t offset(size_t i) const { return i * base + std::min(i, extra); }
-  size_t length(size_t i) const { return base + (i < extra ? 1 : 0); }
-};
-}  // namespace
 
 void allReduceRing(Context& c, void* buf, size_t count) {
   const int p = c.size();
   const int r = c.rank();
   const size_t esz = c.elementBytes();
-  const Chunks chunks{count / static_cast<size_t>(p), count % static_cast<size_t>(p)};
+  const EvenSplit chunks(count, static_cast<size_t>(p));
   const int right = (r + 1) % p;
   const int left = (r - 1 + p) % p;
   uint8_t* data = static_cast<uint8_t*>(buf);

@@ -14,6 +14,7 @@
 #include "common/sparse_rows.h"
 #include "collectives/topology.h"
 #include "transport/link.h"
+#include "transport/peer_memory.h"
 
 namespace shoal {
 namespace collectives {
@@ -35,7 +36,9 @@ class Scratch {
   }
 
  private:
-  std::vector<uint8_t> slots_[4];  // 0, 1: flat algorithms; 2, 3: hierarchical ones around them
+  // 0, 1: flat algorithms; 2, 3: hierarchical ones around them; 4: all_reduce_direct.cc's
+  // reduced slice, which peers read from another process.
+  std::vector<uint8_t> slots_[5];
 };
 
 struct Tuning {
@@ -43,6 +46,14 @@ struct Tuning {
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
   bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
   bool streamTwoHosts = true;           // SHOAL_HIERARCHICAL=phased: no all_reduce_two_hosts.cc
+  // all_reduce_direct.cc from this slice size up (np >= 3): below it the ring's messages fit
+  // its shared rings and it was as fast (BENCHMARKS.md). SHOAL_DIRECT_MIN_SLICE_BYTES.
+  size_t directMinSliceBytes = 2 << 20;
+  // Tests only (NativeComm options of the same names): all_reduce_direct.cc fails right after
+  // this step (-1: never) and, once it gives its memory back, overwrites it the way a caller
+  // reusing its buffer at once would; and sleeps this long before each phase of reads.
+  int testDirectFailAfterStep = -1;
+  int testDirectReadDelayMs = 0;
 };
 
 struct Context {
@@ -58,6 +69,9 @@ struct Context {
   const std::vector<int>* group = nullptr;
   int groupRank = -1;
   uint16_t stepBase = 0;
+  // Set when every rank may read every other rank's memory (the whole communicator on one
+  // host, agreed at connect); sub-groups never get it.
+  const transport::PeerMemory* peerMemory = nullptr;
 
   int rank() const { return group ? groupRank : link.rank(); }
   int size() const { return group ? static_cast<int>(group->size()) : link.size(); }
@@ -93,6 +107,10 @@ struct Context {
 // Entry points, dispatched by op kind in the engine. Buffers are the caller's memory.
 void allReduce(Context& c, void* buf, size_t count);
 void allReduceRing(Context& c, void* buf, size_t count);
+// One host, peers' memory readable (c.peerMemory): each rank reduces its slice reading the
+// others' buffers directly, then copies the other slices (all_reduce_direct.cc).
+bool directReadsUsable(const Context& c, size_t count);
+void allReduceDirect(Context& c, void* buf, size_t count);
 void bcast(Context& c, void* buf, size_t count, int root);
 void bcastPipelinedChain(Context& c, void* buf, size_t bytes, int root);
 void reduceTo(Context& c, void* buf, size_t count, int root);

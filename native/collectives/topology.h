@@ -4,6 +4,7 @@
 // its leader.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 namespace shoal {

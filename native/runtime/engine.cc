@@ -14,6 +14,7 @@
 #include "runtime/handshake.h"
 #include "runtime/handshake_acceptor.h"
 #include "runtime/host_topology.h"
+#include "runtime/peer_memory_select.h"
 #include "transport/socket.h"
 
 namespace shoal {
@@ -309,6 +310,7 @@ void Engine::runCollective(Op& op) {
   const transport::OpDesc desc = describe(op);
   const Deadline deadline(op.timeoutMs);
   collectives::Context ctx{link_, desc, deadline, scratch_, config_.tuning, &topology_};
+  ctx.peerMemory = &peerMemory_;
   switch (op.kind) {
     case transport::OpKind::kAllReduce: collectives::allReduce(ctx, op.buf, op.count); break;
     case transport::OpKind::kReduceTo: collectives::reduceTo(ctx, op.buf, op.count, op.root); break;
@@ -388,6 +390,7 @@ void Engine::connectMesh(Op& op) {
   transport::closeFd(listenFd_);  // the mesh is complete; nobody else may join
   selectTransports(link_, config_.transport, config_.shmRingBytes ? config_.shmRingBytes : defaultRingBytes(size), deadline);
   collectives::Topology topology = exchangeHostKeys(link_, localHostKey(config_.hostId), deadline);
+  transport::PeerMemory peerMemory = selectPeerMemory(link_, config_.directReads, topology, deadline);
   std::vector<std::string> kinds;
   for (int r = 0; r < size; ++r) kinds.push_back(link_.transportOf(r));
   const int localRanks = static_cast<int>(std::count(topology.hostOf.begin(), topology.hostOf.end(), topology.hostOf[static_cast<size_t>(rank)]));
@@ -398,6 +401,7 @@ void Engine::connectMesh(Op& op) {
     std::lock_guard<std::mutex> lock(transportsMutex_);
     transports_ = std::move(kinds);
     topology_ = std::move(topology);
+    peerMemory_ = std::move(peerMemory);
   }
   connected_ = true;
 }
@@ -406,6 +410,11 @@ std::vector<std::string> Engine::transports() const {
   if (config_.size == 1) return {"self"};
   std::lock_guard<std::mutex> lock(transportsMutex_);
   return transports_;
+}
+
+bool Engine::directReads() const {
+  std::lock_guard<std::mutex> lock(transportsMutex_);
+  return peerMemory_.enabled;
 }
 
 std::vector<int> Engine::hosts() const {

@@ -19,6 +19,7 @@
 #include "runtime/op.h"
 #include "runtime/transport_select.h"
 #include "transport/link.h"
+#include "transport/peer_memory.h"
 
 namespace shoal {
 namespace runtime {
@@ -37,6 +38,7 @@ struct EngineConfig {
   TransportMode transport = TransportMode::kAuto;  // data channel to same-host peers
   size_t shmRingBytes = 0;                         // per direction per same-host pair (0: defaultRingBytes)
   collectives::Tuning tuning;
+  bool directReads = true;  // SHOAL_DIRECT_READS=0: never read same-host peers' memory (the ring instead)
   std::string hostId;  // SHOAL_HOST_ID: which ranks share a host (empty: boot id + network namespace)
 };
 
@@ -53,6 +55,9 @@ class Engine {
   std::vector<std::string> transports() const;
   // Host index of each rank once connected (ranks sharing a host share an index; empty before).
   std::vector<int> hosts() const;
+  // Every rank reads its peers' buffers directly in large allReduces (agreed at connect; false
+  // before). Thread-safe.
+  bool directReads() const;
   // More ranks on this host than CPUs (false until connected). Thread-safe.
   bool oversubscribed() const { return oversubscribed_.load(std::memory_order_acquire); }
   // Queues an op; collectives get the next sequence number. Thread-safe.
@@ -101,6 +106,7 @@ class Engine {
   mutable std::mutex transportsMutex_;
   std::vector<std::string> transports_;
   collectives::Topology topology_;  // written by connectMesh before connected_, then read-only
+  transport::PeerMemory peerMemory_;  // the same
   bool closed_ = false;
   uint64_t nextSeq_ = 0;
   uint64_t linkSeq_ = 0;  // the seq the next collective on the link must have (claimSeq)

@@ -7,8 +7,7 @@
 #include <fstream>
 #include <vector>
 
-#include "common/error.h"
-#include "transport/socket.h"
+#include "runtime/peer_exchange.h"
 
 namespace shoal {
 namespace runtime {
@@ -40,24 +39,12 @@ Digest localHostKey(const std::string& override) {
 }
 
 collectives::Topology exchangeHostKeys(transport::Link& link, const Digest& key, const Deadline& deadline) {
-  const int rank = link.rank();
-  const int size = link.size();
-  auto& peers = link.peers();
   HostKeyMessage mine{};
   mine.magic = kHostMagic;
   std::memcpy(mine.key, key.data(), sizeof(mine.key));
-  for (int j = 0; j < size; ++j) {
-    if (j != rank) transport::writeAll(peers[static_cast<size_t>(j)].fd, &mine, sizeof(mine), deadline, "host key");
-  }
-  std::vector<Digest> keys(static_cast<size_t>(size));
-  keys[static_cast<size_t>(rank)] = key;
-  for (int j = 0; j < size; ++j) {
-    if (j == rank) continue;
-    HostKeyMessage got{};
-    transport::readAll(peers[static_cast<size_t>(j)].fd, &got, sizeof(got), deadline, "host key");
-    if (got.magic != kHostMagic) throw Error(ErrorCode::kIo, "rank " + std::to_string(j) + " sent a malformed host key", j);
-    std::memcpy(keys[static_cast<size_t>(j)].data(), got.key, sizeof(got.key));
-  }
+  const std::vector<HostKeyMessage> got = exchangeWithPeers(link, mine, kHostMagic, "host key", deadline);
+  std::vector<Digest> keys(got.size());
+  for (size_t j = 0; j < got.size(); ++j) std::memcpy(keys[j].data(), got[j].key, sizeof(got[j].key));
   return collectives::Topology::fromKeys(keys);
 }
 

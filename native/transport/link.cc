@@ -681,7 +681,8 @@ bool Link::armShmWaits(const OpDesc& op, Xfer* xfers, size_t n, bool arm) {
 void Link::sendControl(FrameType type, const Error* reason) {
   for (int r = 0; r < size_; ++r) {
     Peer& p = peers_[static_cast<size_t>(r)];
-    if (r == rank_ || p.fd < 0) continue;
+    if (r == rank_ || p.fd < 0 || p.toldClosing) continue;
+    p.toldClosing = true;
     if (!p.midFrame) {
       FrameHeader h{};
       h.magic = kFrameMagic;
@@ -716,6 +717,14 @@ void Link::sendControl(FrameType type, const Error* reason) {
 
 void Link::sendAbortToAll(const Error& reason) { sendControl(FrameType::kAbort, &reason); }
 void Link::sendGoodbyeToAll() { sendControl(FrameType::kGoodbye, nullptr); }
+
+bool Link::hungUp(int peer) {
+  Peer& p = peers_[static_cast<size_t>(peer)];
+  if (p.fd < 0) return true;
+  if (!p.shm) return false;
+  drainControl(peer);
+  return p.closing != Peer::Closing::kNone;
+}
 
 void Link::closeAll() {
   for (Peer& p : peers_) {

@@ -93,6 +93,7 @@ struct Peer {
   bool hangupPending = false;// peer closed after sending data we have not read yet
   bool midFrame = false;     // we stopped sending in the middle of a frame (no abort frame possible)
   bool wakePending = false;  // shared memory: we wrote to its ring, flushWakes() wakes it if it sleeps
+  bool toldClosing = false;  // we sent it an abort or goodbye and half-closed (sendControl: once)
 
   // Same-host peers: data frames go through shared memory; the TCP connection (fd) then
   // carries only wake, abort and goodbye frames, read as they come into `control`.
@@ -127,10 +128,14 @@ class Link {
   bool runUntil(const OpDesc& op, Xfer* xfers, size_t n, const Deadline& deadline, std::chrono::steady_clock::time_point until,
                 int spinUs = -1);
 
-  // Best effort, never blocks for long: tells every peer why we stop, then half-closes.
+  // Best effort, never blocks for long: tells every peer why we stop, then half-closes (once:
+  // later calls send nothing).
   void sendAbortToAll(const Error& reason);
   void sendGoodbyeToAll();
   void closeAll();
+  // A shared-memory peer's connection has ended (abort, goodbye or EOF; reads what arrived on
+  // it): that rank runs no more steps. Always false for a TCP peer (its data shares the stream).
+  bool hungUp(int peer);
 
   // The default of run()'s spin before it sleeps (the owning thread only, between ops).
   void setSpinUs(int spinUs) { spinUs_ = spinUs; }

@@ -10,7 +10,7 @@ import { spawnWorld } from '../helpers/spawn_world.js';
 type Mode = 'tcp' | 'shm';
 const MODES: Mode[] = ['tcp', 'shm'];
 
-function transportsOf(stdout: string[][]): Array<{ world: string[]; split: string[] }> {
+function transportsOf(stdout: string[][]): Array<{ world: string[]; split: string[]; directReads: boolean[] }> {
   return stdout.map((lines) => JSON.parse(lines.find((l) => l.startsWith('TRANSPORTS '))?.slice(11) ?? 'null'));
 }
 
@@ -19,6 +19,11 @@ interface Outcome {
   name?: string;
   peer?: number;
   op?: string;
+  ok?: boolean;
+  wrong?: number;
+  directReads?: boolean;
+  settledMs?: number;
+  message?: string;
 }
 
 /** Each rank's first `OUTCOME {json}` line (workers/failures.worker.ts), or null. */
@@ -41,18 +46,42 @@ for (const [setting, kind] of [['auto', 'shm'], ['', 'shm'], ['tcp', 'tcp'], ['s
     for (const [rank, seen] of transportsOf(run.stdout).entries()) {
       t.deepEqual(seen?.world, expected(np, rank, kind), `rank ${rank}`);
       t.deepEqual(seen?.split, expected(np, rank, kind), `rank ${rank} (split)`);
+      // One host: large allReduces read the peers' memory directly, over shared memory only.
+      t.deepEqual(seen?.directReads, [kind === 'shm', kind === 'shm'], `rank ${rank} (direct reads)`);
     }
   });
 }
 
-for (const mode of MODES) {
+test('direct reads: one rank opting out (SHOAL_DIRECT_READS=0) turns them off on every rank; the ring still sums exactly', async (t) => {
+  t.timeout(120_000);
+  const np = 3;
+  const run = await runRanks(np, 'workers/transport.worker.js', ['1'], { env: { SHOAL_TRANSPORT: 'shm' }, wallTimeoutMs: 100_000 });
+  t.false(run.timedOut, 'job hit the wall-clock limit');
+  t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+  for (const [rank, seen] of transportsOf(run.stdout).entries()) {
+    t.deepEqual(seen?.world, expected(np, rank, 'shm'), `rank ${rank}`);
+    t.deepEqual(seen?.directReads, [false, false], `rank ${rank}`);
+  }
+});
+
+// shm: the shared rings only (no direct reads); shm+direct: every allReduce above
+// smallMessageBytes reads the peers' memory directly (all_reduce_direct.cc), even tiny ones.
+const SWEEP_MODES = [...MODES, 'shm+direct'] as const;
+function modeEnv(mode: (typeof SWEEP_MODES)[number]): Record<string, string> {
+  if (mode === 'tcp') return { SHOAL_TRANSPORT: 'tcp' };
+  if (mode === 'shm') return { SHOAL_TRANSPORT: 'shm', SHOAL_DIRECT_READS: '0' };
+  return { SHOAL_TRANSPORT: 'shm', SHOAL_DIRECT_MIN_SLICE_BYTES: '0', SHOAL_SMALL_MESSAGE_BYTES: '0' };
+}
+
+for (const mode of SWEEP_MODES) {
   test(`${mode}: collective sweep through tiny rings, segments and frames is exact and bit-identical`, async (t) => {
     t.timeout(180_000);
     // 4 KiB rings wrap inside every frame header and fill up constantly (writers sleep);
-    // every message above 0 bytes takes the ring/chain algorithms.
+    // every message above 0 bytes takes the ring/chain algorithms, or with shm+direct every
+    // allReduce reads the peers' memory directly (uneven and empty slices, 64-byte segments).
     const run = await runRanks(3, 'workers/collectives.worker.js', [JSON.stringify({ counts: [1, 2, 3, 1000, 33333] })], {
       env: {
-        SHOAL_TRANSPORT: mode,
+        ...modeEnv(mode),
         SHOAL_SHM_RING_BYTES: '4096',
         SHOAL_SMALL_MESSAGE_BYTES: '0',
         SHOAL_SEGMENT_BYTES: '64',
@@ -68,9 +97,10 @@ for (const mode of MODES) {
   });
 
   test(`${mode}: a rank killed with SIGKILL mid-allReduce makes every survivor reject with PeerLostError naming it`, async (t) => {
-    t.timeout(60_000);
+    t.timeout(120_000);
     const np = 3;
-    const run = await spawnWorld(np, 'workers/failures.worker.js', ['kill-mid-allreduce'], { env: { SHOAL_TRANSPORT: mode }, wallTimeoutMs: 30_000 });
+    // 90 s: this file starts some 45 ranks at once, which takes 25-30 s on two loaded cores.
+    const run = await spawnWorld(np, 'workers/failures.worker.js', ['kill-mid-allreduce'], { env: modeEnv(mode), wallTimeoutMs: 90_000 });
     t.false(run.timedOut, 'survivors hung');
     t.is(run.exits[np - 1]!.signal, 'SIGKILL');
     for (let rank = 0; rank < np - 1; rank++) {
@@ -84,12 +114,52 @@ for (const mode of MODES) {
 
   test(`${mode}: mismatched op kinds reject on every rank with MismatchError`, async (t) => {
     t.timeout(60_000);
-    const run = await spawnWorld(3, 'workers/failures.worker.js', ['mismatch-kind'], { env: { SHOAL_TRANSPORT: mode } });
+    const run = await spawnWorld(3, 'workers/failures.worker.js', ['mismatch-kind'], { env: modeEnv(mode) });
     t.false(run.timedOut);
     for (let rank = 0; rank < 3; rank++) {
       const o = outcomeOf(run.stdout[rank]!);
       t.is(o?.code, 'ERR_MISMATCH', `rank ${rank}: ${JSON.stringify(o)} ${run.stderr[rank]!.join('\n')}`);
       t.is(o?.name, 'MismatchError');
     }
+  });
+}
+
+// Direct reads in separate processes: a rank reads its peers' buffers while they are in the op.
+// Whatever happens to one rank's op, no rank may succeed with bytes read after their owner
+// gave the buffer back (its caller overwrites it at once here), and the failing rank returns
+// only once the slow peer stopped reading it (all_reduce_direct.cc: lending).
+const LEND_CASES = [
+  {
+    name: 'rank 2 fails after step 1 while rank 0 reads a second late',
+    plan: [{ tuning: { testDirectReadDelayMs: 1000 } }, {}, { tuning: { testDirectFailAfterStep: 1 } }],
+    failing: 2,
+    code: 'ERR_IO',
+    waitsMs: 1950,  // rank 0's two late phases of reads
+  },
+  {
+    name: 'rank 0 times out after 1 s while rank 1 reads three seconds late',
+    plan: [{ timeoutMs: 1000 }, { tuning: { testDirectReadDelayMs: 3000 } }, {}],
+    failing: 0,
+    code: 'ERR_TIMEOUT',
+    waitsMs: 2950,  // rank 1's late reduce
+  },
+];
+for (const c of LEND_CASES) {
+  // Serial: the timings need the ranks to start together, not behind this file's other worlds.
+  test.serial(`shm+direct: ${c.name}: nobody succeeds with bytes given back, the failing rank waits for the reader`, async (t) => {
+    t.timeout(90_000);
+    const run = await spawnWorld(3, 'workers/failures.worker.js', ['direct-lend', JSON.stringify(c.plan)], {
+      env: { SHOAL_TRANSPORT: 'shm' },
+      wallTimeoutMs: 60_000,
+    });
+    t.false(run.timedOut, 'ranks hung');
+    const outcomes = run.stdout.map((lines) => outcomeOf(lines));
+    const detail = outcomes.map((o, r) => `[${r}] ${JSON.stringify(o)} ${run.stderr[r]!.join('\n')}`).join('\n');
+    t.true(outcomes.every((o) => o?.directReads === true), detail);
+    t.is(outcomes[c.failing]?.code, c.code, detail);
+    t.true(outcomes[c.failing]!.settledMs! >= c.waitsMs, detail);
+    for (const o of outcomes) if (o?.ok) t.is(o.wrong, 0, detail);
+    // The failure reaches every rank before any can finish step 2.
+    t.deepEqual(outcomes.map((o) => o?.ok), [false, false, false], detail);
   });
 }

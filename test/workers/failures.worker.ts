@@ -20,7 +20,10 @@ async function attempt(fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
-const comm: Communicator = await init({ opTimeoutMs: 20_000 });
+// direct-lend: argv[3] is JSON, per rank { tuning?, timeoutMs? } (fault hooks of the direct-read allReduce).
+const lendPlan = scenario === 'direct-lend' ? (JSON.parse(process.argv[3] ?? '[]') as Array<{ tuning?: Record<string, number>; timeoutMs?: number }>) : [];
+const myPlan = lendPlan[Number(process.env.SHOAL_RANK)] ?? {};
+const comm: Communicator = await init({ opTimeoutMs: 20_000, tuning: myPlan.tuning });
 const { rank } = comm;
 const big = new Float32Array(4 << 20);
 
@@ -66,6 +69,29 @@ switch (scenario) {
     await attempt(() => comm.allReduce(new Float32Array(rank === 0 ? 10 : 11)));
     await attempt(() => comm.barrier());
     break;
+  case 'direct-lend': {
+    // One direct-read allReduce (12 MiB of float32 at 3 ranks: above the 2 MiB slice
+    // threshold) in which the plan makes a rank fail or time out; a rank whose op fails
+    // overwrites its buffer at once, as a caller reusing it would. `wrong` counts the elements
+    // of a rank that succeeded that are not the exact sum.
+    const n = 3 * (1 << 20) + 7;
+    const buf = new Float32Array(n).map((_, i) => (i % 1000) * (rank + 1));
+    const want = (comm.size * (comm.size + 1)) / 2;
+    await comm.barrier();  // everyone in step 0 at about the same time, however slow the start
+    const start = Date.now();
+    try {
+      await comm.allReduce(buf, { timeoutMs: myPlan.timeoutMs });
+      let wrong = 0;
+      for (let i = 0; i < n; i++) if (buf[i] !== want * (i % 1000)) wrong++;
+      report({ ok: true, wrong, directReads: comm.directReads, settledMs: Date.now() - start });
+    } catch (err) {
+      const settledMs = Date.now() - start;
+      buf.fill(-1e9);
+      const e = err as Error & { code?: string };
+      report({ ok: false, code: e.code, message: e.message, directReads: comm.directReads, settledMs });
+    }
+    break;
+  }
   default:
     throw new Error(`unknown scenario ${scenario}`);
 }
