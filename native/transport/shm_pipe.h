@@ -68,6 +68,8 @@ class ShmRing {
   size_t readable() const;
   size_t writable() const;
   RingControl& control() { return *c_; }
+  // A long copy publishes its progress (head or tail) at least this often.
+  static constexpr size_t kPublishBytes = 64 << 10;
 
  private:
   RingControl* c_ = nullptr;
