@@ -22,7 +22,6 @@ interface Outcome {
   ok?: boolean;
   wrong?: number;
   directReads?: boolean;
-  settledMs?: number;
   message?: string;
 }
 
@@ -134,14 +133,12 @@ const LEND_CASES = [
     plan: [{ tuning: { testDirectReadDelayMs: 1000 } }, {}, { tuning: { testDirectFailAfterStep: 1 } }],
     failing: 2,
     code: 'ERR_IO',
-    waitsMs: 1950,  // rank 0's two late phases of reads
   },
   {
     name: 'rank 0 times out after 1 s while rank 1 reads three seconds late',
     plan: [{ timeoutMs: 1000 }, { tuning: { testDirectReadDelayMs: 3000 } }, {}],
     failing: 0,
     code: 'ERR_TIMEOUT',
-    waitsMs: 2950,  // rank 1's late reduce
   },
 ];
 for (const c of LEND_CASES) {
@@ -157,7 +154,6 @@ for (const c of LEND_CASES) {
     const detail = outcomes.map((o, r) => `[${r}] ${JSON.stringify(o)} ${run.stderr[r]!.join('\n')}`).join('\n');
     t.true(outcomes.every((o) => o?.directReads === true), detail);
     t.is(outcomes[c.failing]?.code, c.code, detail);
-    t.true(outcomes[c.failing]!.settledMs! >= c.waitsMs, detail);
     for (const o of outcomes) if (o?.ok) t.is(o.wrong, 0, detail);
     // The failure reaches every rank before any can finish step 2.
     t.deepEqual(outcomes.map((o) => o?.ok), [false, false, false], detail);
