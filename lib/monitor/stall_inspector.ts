@@ -1,7 +1,9 @@
 // Stall inspector: when a worker has waited in one collective longer than the threshold,
 // say which ranks have reached that op and which have not, and for each missing rank
-// whether it is dead, in a different op (desync) or busy computing. Horovod's stall check,
-// for the world communicator (split communicators are reported by their op only).
+// whether it is dead, in a different op (desync) or busy computing. A rank that already finished
+// the op (a reduceTo's non-root returns once its part is sent) is named as past it, not missing.
+// Horovod's stall check, for the world communicator (split communicators are reported by their
+// op only).
 import { psWaitingSeconds, type JobView, type ProcessView } from './job_view.js';
 
 /** A process heard from less recently than this is "silent" (job_view.ts processState says the same). */
@@ -30,16 +32,19 @@ export function inspectStalls(view: JobView, thresholdMs: number, now = Date.now
     const waitedS = Math.round((now - Math.min(...arrived.map((w) => w.metrics!.current!.since))) / 1000);
     const here = new Set(arrived.map((w) => w.rank));
     const missing: string[] = [];
+    const past: number[] = [];
     if (first.group === 'world') {
       for (const w of workers) {
         if (here.has(w.rank)) continue;
-        missing.push(`rank ${w.rank} (${whereIs(w, now)})`);
+        if (w.alive && (w.metrics?.lastSeq['world'] ?? -1) >= first.seq) past.push(w.rank);
+        else missing.push(`rank ${w.rank} (${whereIs(w, now)})`);
       }
     }
     const ranks = [...here].sort((a, b) => a - b).join(', ');
     const message =
       `stall: ${first.op} seq ${first.seq}${first.group === 'world' ? '' : ` on communicator ${first.group}`} has waited ${waitedS} s; ` +
       `arrived: rank${here.size > 1 ? 's' : ''} ${ranks}` +
+      (past.length ? `; already past it: rank${past.length > 1 ? 's' : ''} ${past.join(', ')}` : '') +
       (missing.length ? `; missing: ${missing.join(', ')}` : first.group === 'world' ? '; every rank has arrived (a peer may be hung)' : '');
     stalls.push({ key, message });
   }

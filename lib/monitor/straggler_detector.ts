@@ -5,7 +5,8 @@
 // ops, so a rank whose per-op compute exceeds `factor` x the median of the others (and the
 // median by at least `minExcessMs`) is what the others wait for. Likewise a worker whose
 // parameter-server calls take `factor` x the others' median per call: it sits behind a slow
-// link (a host with a slow network). After `windows` such windows
+// link (a host with a slow network); PS calls have their own noise floor (`minPsExcessMs`),
+// since a round trip is sub-millisecond on a LAN. After `windows` such windows
 // in a row it is reported once; the launcher may then retire it and start a backup instance.
 import { psWaitingSeconds, type ProcessView } from './job_view.js';
 
@@ -18,7 +19,16 @@ export interface StragglerOptions {
   windowMs?: number;
   /** Ignore differences below this per op (default 5 ms): timer noise, not a slow machine. */
   minExcessMs?: number;
+  /**
+   * Ignore differences below this per parameter-server call (default 1 ms). A call takes a
+   * fraction of a millisecond on a LAN, so a link 20x slower adds only a few ms per call: the
+   * compute floor of 5 ms would hide it.
+   */
+  minPsExcessMs?: number;
 }
+
+/** Windows of per-call PS time kept per worker: its typical time is their median. */
+const PS_HISTORY = 5;
 
 export interface Straggler {
   rank: number;
@@ -41,10 +51,15 @@ export class StragglerDetector {
   readonly windows: number;
   readonly windowMs: number;
   readonly minExcessMs: number;
+  readonly minPsExcessMs: number;
   #last = new Map<number, Sample>();
   #streak = new Map<number, number>();
-  /** Each worker's latest per-call PS time: a worker done with its PS work (waiting for the others) still sets the pace. */
-  #psLatest = new Map<number, number>();
+  /**
+   * Each worker's per-call PS time over its last windows with calls. A worker done with its PS
+   * work (waiting for the others) still sets the pace; the median of its history keeps one odd
+   * window (a large final pull) from standing for it while it waits.
+   */
+  #psHistory = new Map<number, number[]>();
   #lastEval = 0;
 
   constructor(options: StragglerOptions = {}) {
@@ -52,13 +67,14 @@ export class StragglerDetector {
     this.windows = options.windows ?? 3;
     this.windowMs = options.windowMs ?? 1000;
     this.minExcessMs = options.minExcessMs ?? 5;
+    this.minPsExcessMs = options.minPsExcessMs ?? 1;
   }
 
   /** A retired or replaced rank starts over (its successor has new counters). */
   forget(rank: number): void {
     this.#last.delete(rank);
     this.#streak.delete(rank);
-    this.#psLatest.delete(rank);
+    this.#psHistory.delete(rank);
   }
 
   /** Called often (every coordinator sweep); evaluates once per window. Returns newly confirmed stragglers. */
@@ -85,8 +101,12 @@ export class StragglerDetector {
       // makes every rank wait for the slowest): a worker whose calls take longer than the others'
       // sits behind a slow link, such as its host's network.
       if (sample.psCalls > prev.psCalls) {
-        perPsCall.set(w.rank, (sample.psMs - prev.psMs) / (sample.psCalls - prev.psCalls));
-        this.#psLatest.set(w.rank, perPsCall.get(w.rank)!);
+        const callMs = (sample.psMs - prev.psMs) / (sample.psCalls - prev.psCalls);
+        perPsCall.set(w.rank, callMs);
+        const history = this.#psHistory.get(w.rank) ?? [];
+        history.push(callMs);
+        if (history.length > PS_HISTORY) history.shift();
+        this.#psHistory.set(w.rank, history);
       }
       // A call that has not come back within the window (a very slow link): what it has waited
       // so far is a lower bound on its time, and it must not reset the rank's streak.
@@ -94,12 +114,13 @@ export class StragglerDetector {
     }
     const found: Straggler[] = [];
     if (perOp.size < 2) return found;
+    const psTypical = new Map([...this.#psHistory].map(([rank, history]) => [rank, lowerMedian(history)]));
     for (const [rank, ms] of perOp) {
       const median = medianOfOthers(perOp, rank);
       const psMs = perPsCall.get(rank);
-      const psMedian = this.#psLatest.size >= 2 ? medianOfOthers(this.#psLatest, rank) : NaN;
+      const psMedian = psTypical.size >= 2 ? medianOfOthers(psTypical, rank) : NaN;
       const slowCompute = ms > this.factor * median && ms - median > this.minExcessMs;
-      const slowPs = psMs !== undefined && psMs > this.factor * psMedian && psMs - psMedian > this.minExcessMs;
+      const slowPs = psMs !== undefined && psMs > this.factor * psMedian && psMs - psMedian > this.minPsExcessMs;
       const streak = slowCompute || slowPs ? (this.#streak.get(rank) ?? 0) + 1 : 0;
       this.#streak.set(rank, streak);
       if (streak === this.windows) {
@@ -120,6 +141,15 @@ export class StragglerDetector {
 
 /** Median of the values of every rank but `rank`. */
 function medianOfOthers(values: ReadonlyMap<number, number>, rank: number): number {
-  const others = [...values].filter(([r]) => r !== rank).map(([, v]) => v).sort((a, b) => a - b);
-  return others.length % 2 ? others[(others.length - 1) / 2]! : (others[others.length / 2 - 1]! + others[others.length / 2]!) / 2;
+  return median([...values].filter(([r]) => r !== rank).map(([, v]) => v));
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+}
+
+/** The middle value, the smaller of the two for an even count: a worker's usual pace, not its worst window. */
+function lowerMedian(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
 }

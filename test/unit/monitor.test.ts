@@ -120,9 +120,23 @@ test('no stall is reported when every other rank already finished the op (the wa
   view.update('worker', 1, metrics(now, { lastSeq: { world: 34 } }));
   view.update('worker', 2, metrics(now, { lastSeq: { world: 33 } }));
   t.deepEqual(inspectStalls(view, 30_000, now), []);
-  // One rank still short of it: that one is missing.
+  // One rank still short of it: that one is missing; the one past it is not.
   view.update('worker', 2, metrics(now, { lastSeq: { world: 31 } }));
-  t.deepEqual(inspectStalls(view, 30_000, now).map((s) => s.message), ['stall: allReduce seq 32 has waited 40 s; arrived: rank 0; missing: rank 1 (busy computing; last finished seq 34), rank 2 (busy computing; last finished seq 31)']);
+  t.deepEqual(inspectStalls(view, 30_000, now).map((s) => s.message), ['stall: allReduce seq 32 has waited 40 s; arrived: rank 0; already past it: rank 1; missing: rank 2 (busy computing; last finished seq 31)']);
+});
+
+test('a reduceTo non-root that sent its part and went on is past the op, not a desynced rank', (t) => {
+  // Seen in CI: the root waited in reduceTo seq 3 for a slow host's ranks while rank 1, done with
+  // seq 3 and 4, sat in barrier seq 5; it was reported as "missing: rank 1 (in barrier seq 5 (desync))".
+  const view = new JobView();
+  const now = Date.now();
+  for (let r = 0; r < 4; r++) view.joined('worker', r, 'h', r);
+  view.update('worker', 0, metrics(now, { current: { op: 'reduceTo', group: 'world', seq: 3, since: now - 40_000 }, lastSeq: { world: 2 } }));
+  view.update('worker', 1, metrics(now, { current: { op: 'barrier', group: 'world', seq: 5, since: now - 39_000 }, lastSeq: { world: 4 } }));
+  view.update('worker', 2, metrics(now, { lastSeq: { world: 2 } }));
+  view.update('worker', 3, metrics(now, { lastSeq: { world: 2 } }));
+  const messages = inspectStalls(view, 30_000, now).map((s) => s.message);
+  t.true(messages.includes('stall: reduceTo seq 3 has waited 40 s; arrived: rank 0; already past it: rank 1; missing: rank 2 (busy computing; last finished seq 2), rank 3 (busy computing; last finished seq 2)'), messages.join('\n'));
 });
 
 test('a parameter-server call in flight is PS time in state() and named by the stall inspector, not "busy computing"', (t) => {

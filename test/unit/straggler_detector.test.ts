@@ -113,3 +113,55 @@ test('a call in flight for less than a window is not compute: the rank is not sl
   t.deepEqual(found.map((f) => f.slice(0, 2)), ['3:'], found.join('\n'));
   t.regex(found[0]!, /per parameter-server call/);
 });
+
+test('a slow link adding 4 ms to 0.3 ms calls is confirmed: PS calls have a 1 ms floor, not the 5 ms of compute', (t) => {
+  const d = new StragglerDetector({ windowMs: 1000 });
+  const found: string[] = [];
+  for (let k = 0; k <= 5; k++) {
+    const now = 100_000 + k * 1000;
+    for (const s of d.check([0, 1, 2, 3].map((r) => psWorker(r, k, r === 3 ? 4.3 : 0.3, now)), now)) found.push(`${k}: ${s.message}`);
+  }
+  t.deepEqual(found.map((f) => f.slice(0, 2)), ['3:'], found.join('\n'));
+  t.regex(found[0]!, /rank 3 is a straggler: 4\.3 ms per parameter-server call vs a median of 0\.3 ms/);
+  // 3x the others but only 0.6 ms more per call: a busy host, not a slow link.
+  const calm = new StragglerDetector({ windowMs: 1000 });
+  for (let k = 0; k <= 5; k++) {
+    const now = 100_000 + k * 1000;
+    t.deepEqual(calm.check([0, 1, 2, 3].map((r) => psWorker(r, k, r === 3 ? 0.9 : 0.3, now)), now), [], `window ${k}`);
+  }
+});
+
+test("a fast worker's one slow window before it waits for the others does not hide two slow-link workers", (t) => {
+  // Ranks 2 and 3 share a host whose link turns slow at window 4. Ranks 0 and 1 finish their
+  // share at window 4 with one long call (a final pull) and wait in a collective from then on.
+  // Judged by that last window, rank 0's 20 ms would make the others' median 6 ms (rank 3, or
+  // rank 2) and neither slow worker would ever be confirmed.
+  const d = new StragglerDetector({ windowMs: 1000 });
+  const found: string[] = [];
+  for (let k = 0; k <= 8; k++) {
+    const now = 100_000 + k * 1000;
+    const ws = [0, 1, 2, 3].map((r) => {
+      if (r >= 2) {
+        // 0.3 ms per call through window 3, 6 ms per call after.
+        const v = psWorker(r, k, 0.3, now);
+        const slowCalls = Math.max(0, k - 3) * 100;
+        v.metrics = { ...v.metrics!, psSeconds: v.metrics!.psSeconds + (slowCalls * 5.7) / 1000, startedAt: v.metrics!.startedAt - slowCalls * 5.7 };
+        return v;
+      }
+      if (k < 4) return psWorker(r, k, 0.3, now);
+      // One more call in window 4, of 20 ms for rank 0 (an ordinary one for rank 1), and 1 ms of
+      // compute; then waiting in a barrier. The start is fixed from then on (it is now-relative
+      // in psWorker), so the wait adds wall time that is neither compute nor a PS call.
+      const v = psWorker(r, 3, 0.3, 103_000);
+      const last = r === 0 ? 20 : 0.3;
+      v.metrics = {
+        ...v.metrics!, now, psCalls: v.metrics!.psCalls + 1, psSeconds: v.metrics!.psSeconds + last / 1000,
+        current: { op: 'barrier', group: 'world', seq: 9, since: 103_000 + last + 1 },
+      };
+      return v;
+    });
+    for (const s of d.check(ws, now)) found.push(`${k}: ${s.message}`);
+  }
+  t.deepEqual(found.map((f) => f.slice(0, 20)).sort(), ['6: rank 2 is a strag', '6: rank 3 is a strag'], found.join('\n'));
+  for (const f of found) t.regex(f, /6\.0 ms per parameter-server call vs a median of 0\.3 ms/);
+});
