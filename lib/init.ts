@@ -50,6 +50,8 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   const syncWait = numberFromEnv(env, 'SHOAL_SYNC_WAIT_US');
   const frame = numberFromEnv(env, 'SHOAL_MAX_FRAME_BYTES');
   if (small !== undefined) t.smallMessageBytes = small;
+  const smallRooted = numberFromEnv(env, 'SHOAL_SMALL_ROOTED_BYTES');
+  if (smallRooted !== undefined) t.smallRootedBytes = smallRooted;
   if (seg !== undefined) t.segmentBytes = seg;
   if (spin !== undefined) t.spinUs = spin;
   if (queueSpin !== undefined) t.queueSpinUs = queueSpin;

@@ -63,6 +63,8 @@ export interface NativeCommOptions {
   /** A small op on an idle engine runs on the JS thread for up to this long (µs), then the comm thread finishes it (default 1000; 10000 with more ranks than cores). */
   syncWaitUs?: number;
   smallMessageBytes?: number;
+  /** bcast and reduceTo up to this many bytes, on one host or between two ranks, take the binomial tree on the JS thread (default 4 MiB). */
+  smallRootedBytes?: number;
   segmentBytes?: number;
   /** Data channel to peers on this host: 'auto' (shared memory when on one host, default), 'tcp' or 'shm'. */
   transport?: 'auto' | 'tcp' | 'shm';

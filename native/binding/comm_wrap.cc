@@ -69,7 +69,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 }
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?, yieldUs?,
-//                  smallMessageBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId?,
+//                  smallMessageBytes?, smallRootedBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId?,
 //                  directReads?, directMinSliceBytes?, testDirectFailAfterStep?, testDirectReadDelayMs? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
@@ -91,6 +91,8 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.cpu = static_cast<int>(optionalInt64(o, "cpu", "NativeComm", -1, 4096, -1));
   syncWaitUs_ = static_cast<int>(optionalInt64(o, "syncWaitUs", "NativeComm", 0, 1'000'000, -1));
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
+  cfg.tuning.smallRootedBytes =
+      static_cast<size_t>(optionalInt64(o, "smallRootedBytes", "NativeComm", 0, 1LL << 40, cfg.tuning.smallRootedBytes));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   cfg.tuning.directMinSliceBytes =
       static_cast<size_t>(optionalInt64(o, "directMinSliceBytes", "NativeComm", 0, 1LL << 40, 2 << 20));
@@ -215,7 +217,9 @@ Napi::Value NativeComm::submit(Napi::Env env, std::unique_ptr<runtime::Op> op, N
       return promise;
     }
     if (ran == runtime::Engine::Ran::kHandedOff) return track(env, pending.release(), buf, recv, promise);
-    waitHere = true;  // a small op without a StepPlan: the comm thread runs it, we wait a little
+    // A small op without a StepPlan: the comm thread runs it, we wait a little. (A larger
+    // bcast or reduceTo without one, e.g. between hosts, takes too long for that.)
+    waitHere = op->count * dtypeSize(op->dtype) <= engine_->config().tuning.smallMessageBytes;
   }
   pending->state.store(waitHere ? Pending::kPending : Pending::kAsync, std::memory_order_relaxed);
   Pending* p = pending.release();
@@ -323,7 +327,10 @@ Napi::Value NativeComm::collective(const Napi::CallbackInfo& info) {
     recv = info[2];
   }
   const size_t bytes = op->count * dtypeSize(op->dtype) * (kind == transport::OpKind::kAllGather ? static_cast<size_t>(size) : 1);
-  return submit(env, std::move(op), buf, recv, bytes <= engine_->config().tuning.smallMessageBytes);
+  // bcast and reduceTo up to smallRootedBytes may run here too (collectives/context.h).
+  const collectives::Tuning& tuning = engine_->config().tuning;
+  const bool rooted = kind == transport::OpKind::kBcast || kind == transport::OpKind::kReduceTo;
+  return submit(env, std::move(op), buf, recv, bytes <= tuning.smallMessageBytes || (rooted && bytes <= tuning.smallRootedBytes));
 }
 
 // abort(code, message, peer, tellPeers?): break the communicator from JS (e.g. the

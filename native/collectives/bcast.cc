@@ -1,5 +1,5 @@
-// bcast dispatch: binomial tree (flat among 3-4 ranks, small_flat.cc) for small messages,
-// pipelined chain for large ones.
+// bcast dispatch: binomial tree (flat among 3-4 ranks, small_flat.cc) for small messages and,
+// on one host, up to Tuning::smallRootedBytes; pipelined chain for larger ones.
 //
 // Binomial tree: ranks renumbered relative to the root (v = (r - root) mod p); rank v
 // receives from v minus its lowest set bit, then sends to v + 2^k for each lower k.

@@ -43,6 +43,12 @@ class Scratch {
 
 struct Tuning {
   size_t smallMessageBytes = 64 << 10;  // at or below: latency-optimal algorithms
+  // bcast and reduceTo up to this size take the binomial tree, a plan the calling thread runs
+  // itself (runtime::Engine::runHere), where ranks share one host (or are two): the pipelined
+  // chain runs on the comm thread, and handing it over and waking the caller with the result
+  // cost about 25 us on these VMs (np 2 bcast 256 KiB 40 -> 15 us, BENCHMARKS.md). Between
+  // hosts the chain's pipelining matters more. SHOAL_SMALL_ROOTED_BYTES.
+  size_t smallRootedBytes = 4 << 20;
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
   bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
   bool streamTwoHosts = true;           // SHOAL_HIERARCHICAL=phased: no all_reduce_two_hosts.cc

@@ -1,6 +1,6 @@
 // reduceTo (MPI_Reduce): the reduction lands in the root's buffer; other ranks' buffers are
-// left unchanged. Binomial tree (flat among 3-4 ranks, small_flat.cc) for small messages,
-// pipelined chain for large ones.
+// left unchanged. Binomial tree (flat among 3-4 ranks, small_flat.cc) for small messages and,
+// on one host, up to Tuning::smallRootedBytes; pipelined chain for larger ones.
 //
 // Binomial tree (v = (r - root) mod p): in round k a rank with bit k set sends its partial
 // result to v - 2^k and stops; otherwise it receives from v + 2^k (if it exists) and
@@ -33,13 +33,14 @@ void planReduceToBinomialTree(Context& c, StepPlan& plan, void* buf, size_t coun
   const int p = c.size();
   const int v = (c.rank() - root + p) % p;
   const size_t bytes = count * c.elementBytes();
-  // The root accumulates in place; other ranks work on a copy so their buffer stays intact.
+  // The root accumulates in place; other ranks that reduce work on a copy so their buffer
+  // stays intact. A leaf (v odd: it sends in the first round) sends its buffer as it is.
   uint8_t* acc = static_cast<uint8_t*>(buf);
-  if (v != 0) {
+  if (v != 0 && (v & 1) == 0) {
     acc = c.scratch.get(1, bytes);
     if (bytes) std::memcpy(acc, buf, bytes);
   }
-  uint8_t* incoming = c.scratch.get(0, bytes);
+  uint8_t* incoming = (v & 1) == 0 ? c.scratch.get(0, bytes) : nullptr;  // leaves receive nothing
   const DType dtype = c.op.dtype;
   const ReduceOp op = c.op.reduceOp;
   for (int mask = 1; mask < p; mask <<= 1) {

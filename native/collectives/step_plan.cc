@@ -24,6 +24,12 @@ bool StepPlan::advance(Context& c, Clock::time_point until, int spinUs) {
 
 bool smallAlgorithm(const Context& c, size_t bytes) { return bytes <= c.tuning.smallMessageBytes; }
 
+bool smallRootedAlgorithm(const Context& c, size_t bytes) {
+  if (smallAlgorithm(c, bytes)) return true;
+  const bool oneHost = c.size() == 2 || (c.topology != nullptr && c.topology->hosts() == 1);
+  return oneHost && bytes <= c.tuning.smallRootedBytes;
+}
+
 bool flatAlgorithm(const Context& c, size_t bytes) {
   return c.size() >= 3 && c.size() <= kFlatMaxRanks && bytes <= kFlatMaxBytes && smallAlgorithm(c, bytes);
 }
@@ -57,7 +63,7 @@ bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, 
     planAllReduceRecursiveDoubling(c, plan, buf, count);
     return true;
   }
-  if (!small) return false;
+  if (kind == transport::OpKind::kAllReduce || !smallRootedAlgorithm(c, bytes)) return false;
   if (kind == transport::OpKind::kBcast) {
     planBcastBinomialTree(c, plan, buf, bytes, root);
   } else {

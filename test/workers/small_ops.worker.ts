@@ -1,5 +1,5 @@
-// Rank program for the small-op paths: rounds of 8-byte and 4 KiB allReduce, reduceTo, bcast
-// and barrier where one rank (a different one each round) sleeps first, so the others' calls
+// Rank program for the small-op paths: rounds of 8-byte, 4 KiB and 1 MiB allReduce, reduceTo,
+// bcast (1 MiB: the binomial tree the JS thread runs on one host, smallRootedBytes) and barrier where one rank (a different one each round) sleeps first, so the others' calls
 // outlast their JS-thread budget (SHOAL_SYNC_WAIT_US) and the comm thread finishes them; then
 // the same ops issued back to back without waiting (queued behind each other). Every result
 // is checked against its closed form; prints RESULT {rank, checked, errors}.
@@ -14,6 +14,11 @@ const expect = (what: string, got: number, want: number): void => {
   checked++;
   if (got !== want && errors.length < 10) errors.push(`${what}: got ${got}, want ${want}`);
 };
+/** Every element: the first wrong one is reported. */
+const expectAll = (what: string, x: Float64Array, want: (i: number) => number): void => {
+  const i = x.findIndex((v, j) => v !== want(j));
+  expect(i < 0 ? what : `${what} [${i}]`, i < 0 ? 0 : x[i]!, i < 0 ? 0 : want(i));
+};
 
 // One allReduce, reduceTo and bcast of `count` float64s in round `round`; values are small integers (exact).
 function ops(round: number, count: number): Array<() => Promise<void>> {
@@ -23,17 +28,18 @@ function ops(round: number, count: number): Array<() => Promise<void>> {
     async () => {
       const x = new Float64Array(count).map((_, i) => rank + i + round);
       await comm.allReduce(x);
-      expect(`allReduce r${round} n${count}`, x[count - 1]!, sumOfRanks + p * (count - 1 + round));
+      expectAll(`allReduce r${round} n${count}`, x, (i) => sumOfRanks + p * (i + round));
     },
     async () => {
-      const x = new Float64Array(count).fill(rank + round);
+      const x = new Float64Array(count).map((_, i) => rank + round + (i % 7));
       await comm.reduceTo(x, root);
-      expect(`reduceTo r${round} n${count}`, x[0]!, rank === root ? sumOfRanks + p * round : rank + round);
+      // The root holds the sums; every other rank's buffer is as it was.
+      expectAll(`reduceTo r${round} n${count}`, x, (i) => (rank === root ? sumOfRanks + p * (round + (i % 7)) : rank + round + (i % 7)));
     },
     async () => {
-      const x = new Float64Array(count).fill(rank === root ? 1000 + round : -1);
+      const x = new Float64Array(count).map((_, i) => (rank === root ? 1000 + round + i : -1));
       await comm.bcast(x, root);
-      expect(`bcast r${round} n${count}`, x[count - 1]!, 1000 + round);
+      expectAll(`bcast r${round} n${count}`, x, (i) => 1000 + round + i);
     },
     async () => {
       await comm.barrier();
@@ -42,8 +48,9 @@ function ops(round: number, count: number): Array<() => Promise<void>> {
   ];
 }
 
+const MEDIUM = (1 << 17) + 3; // float64: 1 MiB + 24 bytes
 for (let round = 0; round < 3 * p; round++) {
-  for (const count of [1, 512]) {
+  for (const count of [1, 512, MEDIUM]) {
     for (const op of ops(round, count)) {
       if (rank === round % p) await sleep(20); // the others wait past their budget
       await op();
@@ -52,7 +59,7 @@ for (let round = 0; round < 3 * p; round++) {
 }
 // Back to back: every op is called before the previous one finished.
 const all: Promise<void>[] = [];
-for (let round = 0; round < 20; round++) for (const op of ops(round, round % 2 ? 512 : 1)) all.push(op());
+for (let round = 0; round < 21; round++) for (const op of ops(round, [1, 512, MEDIUM][round % 3]!)) all.push(op());
 await Promise.all(all);
 console.log(`RESULT ${JSON.stringify({ rank, checked, errors })}`);
 await comm.close();
