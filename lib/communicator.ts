@@ -63,7 +63,7 @@ export interface CommunicatorRuntime {
   client: CoordinatorClient | null;
   /** The coordinator's latest stall diagnosis, appended to timeout errors. */
   stallDiagnosis?: () => string | null;
-  tuning: { smallMessageBytes?: number; smallRootedBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; yieldUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number; hierarchical?: boolean | 'phased'; hostId?: string; directReads?: boolean; directMinSliceBytes?: number; testDirectFailAfterStep?: number; testDirectReadDelayMs?: number };
+  tuning: { smallMessageBytes?: number; smallRootedBytes?: number; smallAllReduceBytes?: number; segmentBytes?: number; spinUs?: number; queueSpinUs?: number; yieldUs?: number; syncWaitUs?: number; cpu?: number; maxFrameBytes?: number; transport?: 'auto' | 'tcp' | 'shm'; shmRingBytes?: number; hierarchical?: boolean | 'phased'; hostId?: string; directReads?: boolean; directMinSliceBytes?: number; testDirectFailAfterStep?: number; testDirectReadDelayMs?: number };
 }
 
 /**

@@ -52,6 +52,8 @@ function tuningFromEnv(env: NodeJS.ProcessEnv): CommunicatorRuntime['tuning'] {
   if (small !== undefined) t.smallMessageBytes = small;
   const smallRooted = numberFromEnv(env, 'SHOAL_SMALL_ROOTED_BYTES');
   if (smallRooted !== undefined) t.smallRootedBytes = smallRooted;
+  const smallAllReduce = numberFromEnv(env, 'SHOAL_SMALL_ALLREDUCE_BYTES');
+  if (smallAllReduce !== undefined) t.smallAllReduceBytes = smallAllReduce;
   if (seg !== undefined) t.segmentBytes = seg;
   if (spin !== undefined) t.spinUs = spin;
   if (queueSpin !== undefined) t.queueSpinUs = queueSpin;

@@ -65,6 +65,8 @@ export interface NativeCommOptions {
   smallMessageBytes?: number;
   /** bcast and reduceTo up to this many bytes, on one host or between two ranks, take the binomial tree on the JS thread (default 4 MiB). */
   smallRootedBytes?: number;
+  /** allReduce of n bytes with n * ceil(log2 size) up to this, on one host or between two ranks, takes recursive doubling on the JS thread (default 1 MiB). */
+  smallAllReduceBytes?: number;
   segmentBytes?: number;
   /** Data channel to peers on this host: 'auto' (shared memory when on one host, default), 'tcp' or 'shm'. */
   transport?: 'auto' | 'tcp' | 'shm';

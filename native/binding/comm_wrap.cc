@@ -69,7 +69,7 @@ Napi::Function NativeComm::Define(Napi::Env env) {
 }
 
 // new NativeComm({ rank, size, commId, token, bindHost?, maxFrameBytes?, spinUs?, yieldUs?,
-//                  smallMessageBytes?, smallRootedBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId?,
+//                  smallMessageBytes?, smallRootedBytes?, smallAllReduceBytes?, segmentBytes?, transport?, shmRingBytes?, hierarchical?, hostId?,
 //                  directReads?, directMinSliceBytes?, testDirectFailAfterStep?, testDirectReadDelayMs? })
 NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeComm>(info) {
   Napi::Env env = info.Env();
@@ -93,6 +93,8 @@ NativeComm::NativeComm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   cfg.tuning.smallMessageBytes = static_cast<size_t>(optionalInt64(o, "smallMessageBytes", "NativeComm", 0, 1LL << 40, 64 << 10));
   cfg.tuning.smallRootedBytes =
       static_cast<size_t>(optionalInt64(o, "smallRootedBytes", "NativeComm", 0, 1LL << 40, cfg.tuning.smallRootedBytes));
+  cfg.tuning.smallAllReduceBytes =
+      static_cast<size_t>(optionalInt64(o, "smallAllReduceBytes", "NativeComm", 0, 1LL << 40, cfg.tuning.smallAllReduceBytes));
   cfg.tuning.segmentBytes = static_cast<size_t>(optionalInt64(o, "segmentBytes", "NativeComm", 8, 1LL << 40, 256 << 10));
   cfg.tuning.directMinSliceBytes =
       static_cast<size_t>(optionalInt64(o, "directMinSliceBytes", "NativeComm", 0, 1LL << 40, 2 << 20));
@@ -327,10 +329,12 @@ Napi::Value NativeComm::collective(const Napi::CallbackInfo& info) {
     recv = info[2];
   }
   const size_t bytes = op->count * dtypeSize(op->dtype) * (kind == transport::OpKind::kAllGather ? static_cast<size_t>(size) : 1);
-  // bcast and reduceTo up to smallRootedBytes may run here too (collectives/context.h).
+  // bcast and reduceTo up to smallRootedBytes, allReduce up to smallAllReduceBytes may run here
+  // too (collectives/context.h).
   const collectives::Tuning& tuning = engine_->config().tuning;
   const bool rooted = kind == transport::OpKind::kBcast || kind == transport::OpKind::kReduceTo;
-  return submit(env, std::move(op), buf, recv, bytes <= tuning.smallMessageBytes || (rooted && bytes <= tuning.smallRootedBytes));
+  const size_t mayRunHere = rooted ? tuning.smallRootedBytes : kind == transport::OpKind::kAllReduce ? tuning.smallAllReduceBytes : 0;
+  return submit(env, std::move(op), buf, recv, bytes <= std::max(tuning.smallMessageBytes, mayRunHere));
 }
 
 // abort(code, message, peer, tellPeers?): break the communicator from JS (e.g. the

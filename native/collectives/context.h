@@ -49,6 +49,10 @@ struct Tuning {
   // cost about 25 us on these VMs (np 2 bcast 256 KiB 40 -> 15 us, BENCHMARKS.md). Between
   // hosts the chain's pipelining matters more. SHOAL_SMALL_ROOTED_BYTES.
   size_t smallRootedBytes = 4 << 20;
+  // The same for allReduce, by the bytes each rank sends in recursive doubling, n ceil(log2 p)
+  // (the ring sends 2n(p-1)/p): up to 1 MiB at np 2, 512 KiB at np 3-4 (BENCHMARKS.md).
+  // SHOAL_SMALL_ALLREDUCE_BYTES.
+  size_t smallAllReduceBytes = 1 << 20;
   size_t segmentBytes = 256 << 10;      // reduce granularity inside a ring step
   bool hierarchical = true;             // SHOAL_HIERARCHICAL=0: flat algorithms even across hosts
   bool streamTwoHosts = true;           // SHOAL_HIERARCHICAL=phased: no all_reduce_two_hosts.cc

@@ -24,10 +24,18 @@ bool StepPlan::advance(Context& c, Clock::time_point until, int spinUs) {
 
 bool smallAlgorithm(const Context& c, size_t bytes) { return bytes <= c.tuning.smallMessageBytes; }
 
+namespace {
+bool oneHost(const Context& c) { return c.size() == 2 || (c.topology != nullptr && c.topology->hosts() == 1); }
+}  // namespace
+
 bool smallRootedAlgorithm(const Context& c, size_t bytes) {
-  if (smallAlgorithm(c, bytes)) return true;
-  const bool oneHost = c.size() == 2 || (c.topology != nullptr && c.topology->hosts() == 1);
-  return oneHost && bytes <= c.tuning.smallRootedBytes;
+  return smallAlgorithm(c, bytes) || (oneHost(c) && bytes <= c.tuning.smallRootedBytes);
+}
+
+bool smallAllReduceAlgorithm(const Context& c, size_t bytes) {
+  size_t steps = 0;  // ceil(log2 p)
+  while ((size_t{1} << steps) < static_cast<size_t>(c.size())) ++steps;
+  return smallAlgorithm(c, bytes) || (oneHost(c) && bytes * steps <= c.tuning.smallAllReduceBytes);
 }
 
 bool flatAlgorithm(const Context& c, size_t bytes) {
@@ -47,7 +55,6 @@ bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, 
   if (!planned || c.useHierarchy()) return false;
   if (c.size() == 1) return true;  // in place: nothing to exchange
   const size_t bytes = count * c.elementBytes();
-  const bool small = smallAlgorithm(c, bytes);
   if (flatAlgorithm(c, bytes)) {
     if (kind == transport::OpKind::kAllReduce) {
       planAllReduceFlat(c, plan, buf, count);
@@ -59,7 +66,7 @@ bool planSmallOp(Context& c, StepPlan& plan, transport::OpKind kind, void* buf, 
     return true;
   }
   // Count 0 still exchanges (empty) frames, so a rank that disagrees on the count is caught.
-  if (kind == transport::OpKind::kAllReduce && (small || count < static_cast<size_t>(c.size()))) {
+  if (kind == transport::OpKind::kAllReduce && (smallAllReduceAlgorithm(c, bytes) || count < static_cast<size_t>(c.size()))) {
     planAllReduceRecursiveDoubling(c, plan, buf, count);
     return true;
   }

@@ -46,6 +46,8 @@ class StepPlan {
 bool smallAlgorithm(const Context& c, size_t bytes);
 // The same for bcast and reduceTo: up to Tuning::smallRootedBytes on one host or between two ranks.
 bool smallRootedAlgorithm(const Context& c, size_t bytes);
+// The same for allReduce: n ceil(log2 p) up to Tuning::smallAllReduceBytes on one host or between two ranks.
+bool smallAllReduceAlgorithm(const Context& c, size_t bytes);
 // The plans of the small collectives (the blocking entry points in context.h run them to the
 // end). `buf` is the caller's buffer; scratch comes from c.scratch.
 void planAllReduceRecursiveDoubling(Context& c, StepPlan& plan, void* buf, size_t count);

@@ -62,8 +62,8 @@ class Engine {
   bool oversubscribed() const { return oversubscribed_.load(std::memory_order_acquire); }
   // Queues an op; collectives get the next sequence number. Thread-safe.
   void submit(std::unique_ptr<Op> op);
-  // A small collective (StepPlan: allReduce up to smallMessageBytes, bcast and reduceTo up to
-  // smallMessageBytes or, on one host, smallRootedBytes; barrier)
+  // A small collective (StepPlan: allReduce, bcast and reduceTo up to smallMessageBytes or, on
+  // one host, smallAllReduceBytes and smallRootedBytes; barrier)
   // on an idle engine runs right here, on the calling thread, for up to budgetUs: a hand-off
   // to the comm thread and the wake-up that returns the result cost more than the op. Only
   // one thread may call it and submit() (the JS thread).

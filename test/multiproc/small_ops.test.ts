@@ -1,7 +1,8 @@
 // The small-op paths of native/runtime/engine.cc: an op the JS thread starts itself
 // (runHere) and the comm thread finishes when a peer is late, and ops queued behind each
-// other, at np 2-5 (power of two or not); over TCP and shared memory; 8 B and 4 KiB ops and
-// 1 MiB ones (bcast and reduceTo take the JS thread's binomial tree on one host).
+// other, at np 2-5 (power of two or not); over TCP and shared memory; 8 B and 4 KiB ops, 320 KiB
+// and 1 MiB ones (on one host the JS thread runs the former allReduces and the latter bcasts
+// and reduceTos).
 import test from 'ava';
 
 import { runRanks } from '../helpers/run_job.js';
@@ -16,7 +17,7 @@ for (const [np, transport] of [[2, 'shm'], [3, 'tcp'], [4, 'auto'], [5, 'auto']]
     for (const lines of run.stdout) {
       const r = JSON.parse(lines.find((l) => l.startsWith('RESULT '))!.slice(7)) as { rank: number; checked: number; errors: string[] };
       t.deepEqual(r.errors, [], `rank ${r.rank}`);
-      t.is(r.checked, 3 * np * 3 * 4 + 21 * 4, `rank ${r.rank} ran every op`);
+      t.is(r.checked, 3 * np * 4 * 4 + 21 * 4, `rank ${r.rank} ran every op`);
     }
   });
 }

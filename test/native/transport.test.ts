@@ -120,6 +120,7 @@ test('direct reads: over TCP they are off, and bad options are rejected by name'
   t.throws(() => new native.NativeComm({ ...base, directReads: 1 as never }), { instanceOf: TypeError, message: /'directReads' must be a boolean/ });
   t.throws(() => new native.NativeComm({ ...base, directMinSliceBytes: -1 }), { message: /directMinSliceBytes/ });
   t.throws(() => new native.NativeComm({ ...base, smallRootedBytes: -1 }), { message: /smallRootedBytes/ });
+  t.throws(() => new native.NativeComm({ ...base, smallAllReduceBytes: 'big' as never }), { message: /smallAllReduceBytes/ });
   await t.throwsAsync(init({ env: { SHOAL_SMALL_ROOTED_BYTES: 'lots' } }), { message: /SHOAL_SMALL_ROOTED_BYTES/ });
   await t.throwsAsync(init({ env: { SHOAL_DIRECT_READS: 'yes' } }), { message: /SHOAL_DIRECT_READS=yes must be 0 or 1/ });
 });

@@ -1,5 +1,6 @@
-// Rank program for the small-op paths: rounds of 8-byte, 4 KiB and 1 MiB allReduce, reduceTo,
-// bcast (1 MiB: the binomial tree the JS thread runs on one host, smallRootedBytes) and barrier where one rank (a different one each round) sleeps first, so the others' calls
+// Rank program for the small-op paths: rounds of 8-byte, 4 KiB, 320 KiB and 1 MiB allReduce,
+// reduceTo, bcast (on one host the JS thread runs 320 KiB allReduces and 1 MiB bcasts and
+// reduceTos: smallAllReduceBytes, smallRootedBytes) and barrier where one rank (a different one each round) sleeps first, so the others' calls
 // outlast their JS-thread budget (SHOAL_SYNC_WAIT_US) and the comm thread finishes them; then
 // the same ops issued back to back without waiting (queued behind each other). Every result
 // is checked against its closed form; prints RESULT {rank, checked, errors}.
@@ -48,9 +49,10 @@ function ops(round: number, count: number): Array<() => Promise<void>> {
   ];
 }
 
+const SMALLISH = 40_003; // float64, 320 KiB: allReduce by recursive doubling on one host (smallAllReduceBytes)
 const MEDIUM = (1 << 17) + 3; // float64: 1 MiB + 24 bytes
 for (let round = 0; round < 3 * p; round++) {
-  for (const count of [1, 512, MEDIUM]) {
+  for (const count of [1, 512, SMALLISH, MEDIUM]) {
     for (const op of ops(round, count)) {
       if (rank === round % p) await sleep(20); // the others wait past their budget
       await op();
