@@ -35,12 +35,13 @@ void planReduceToBinomialTree(Context& c, StepPlan& plan, void* buf, size_t coun
   const size_t bytes = count * c.elementBytes();
   // The root accumulates in place; other ranks that reduce work on a copy so their buffer
   // stays intact. A leaf (v odd: it sends in the first round) sends its buffer as it is.
+  const bool leaf = (v & 1) != 0;
   uint8_t* acc = static_cast<uint8_t*>(buf);
-  if (v != 0 && (v & 1) == 0) {
+  if (v != 0 && !leaf) {
     acc = c.scratch.get(1, bytes);
     if (bytes) std::memcpy(acc, buf, bytes);
   }
-  uint8_t* incoming = (v & 1) == 0 ? c.scratch.get(0, bytes) : nullptr;  // leaves receive nothing
+  uint8_t* incoming = leaf ? nullptr : c.scratch.get(0, bytes);  // leaves receive nothing
   const DType dtype = c.op.dtype;
   const ReduceOp op = c.op.reduceOp;
   for (int mask = 1; mask < p; mask <<= 1) {

@@ -67,35 +67,36 @@ void wakeFutexSleeper(std::atomic<uint32_t>& flag) {
 // Both sides publish their counter every kPublishBytes of a long copy, not once at its end:
 // the peer then copies the first bytes out (or reuses the space) while the rest go in, and a
 // 1 MiB message costs about one copy's time instead of two copies one after the other.
+// copyPiece(ringOffset, done, piece) copies one piece; `counter` (head or tail) starts at `at`.
+namespace {
+template <typename CopyPiece>
+void copyPublishing(std::atomic<uint64_t>& counter, uint64_t at, size_t n, size_t cap, CopyPiece copyPiece) {
+  for (size_t done = 0; done < n;) {
+    const size_t offset = static_cast<size_t>(at % cap);
+    const size_t piece = std::min({n - done, cap - offset, ShmRing::kPublishBytes});
+    copyPiece(offset, done, piece);
+    done += piece;
+    at += piece;
+    counter.store(at, std::memory_order_release);
+  }
+}
+}  // namespace
+
 size_t ShmRing::write(const void* src, size_t len) {
-  uint64_t head = c_->head.load(std::memory_order_relaxed);
+  const uint64_t head = c_->head.load(std::memory_order_relaxed);
   const uint64_t tail = c_->tail.load(std::memory_order_acquire);
   const size_t n = std::min(len, cap_ - static_cast<size_t>(head - tail));
   const auto* from = static_cast<const uint8_t*>(src);
-  for (size_t done = 0; done < n;) {
-    const size_t at = static_cast<size_t>(head % cap_);
-    const size_t piece = std::min({n - done, cap_ - at, kPublishBytes});
-    std::memcpy(data_ + at, from + done, piece);
-    done += piece;
-    head += piece;
-    c_->head.store(head, std::memory_order_release);
-  }
+  copyPublishing(c_->head, head, n, cap_, [&](size_t offset, size_t done, size_t piece) { std::memcpy(data_ + offset, from + done, piece); });
   return n;
 }
 
 size_t ShmRing::read(void* dst, size_t len) {
-  uint64_t tail = c_->tail.load(std::memory_order_relaxed);
+  const uint64_t tail = c_->tail.load(std::memory_order_relaxed);
   const uint64_t head = c_->head.load(std::memory_order_acquire);
   const size_t n = std::min(len, static_cast<size_t>(head - tail));
   auto* to = static_cast<uint8_t*>(dst);
-  for (size_t done = 0; done < n;) {
-    const size_t at = static_cast<size_t>(tail % cap_);
-    const size_t piece = std::min({n - done, cap_ - at, kPublishBytes});
-    std::memcpy(to + done, data_ + at, piece);
-    done += piece;
-    tail += piece;
-    c_->tail.store(tail, std::memory_order_release);
-  }
+  copyPublishing(c_->tail, tail, n, cap_, [&](size_t offset, size_t done, size_t piece) { std::memcpy(to + done, data_ + offset, piece); });
   return n;
 }
 
