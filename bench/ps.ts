@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { runJob } from '../lib/launcher.js';
+import { runJobForwardingSignals } from '../lib/job_signals.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,7 +27,8 @@ const ops = arg('ops', 'pull,push').split(',');
 
 const worker = fileURLToPath(new URL('./ps_worker.js', import.meta.url));
 const rows: Array<Record<string, unknown>> = [];
-const result = await runJob({
+// A `timeout` or Ctrl-C stops the servers and workers too (they run in process groups of their own).
+const result = await runJobForwardingSignals({
   np: workers,
   servers,
   replication,

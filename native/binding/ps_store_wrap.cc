@@ -325,24 +325,40 @@ class HashRingWrap : public Napi::ObjectWrap<HashRingWrap> {
     return out;
   }
 
-  // group(keys: BigUint64Array): what the PS client's KeyGrouper makes of a request:
+  // group(keys: BigUint64Array, storeOrder?: boolean): what the PS client's KeyGrouper
+  // makes of a request, in the caller's order or (storeOrder) in the servers' slot order:
   // { distinct, server: Uint32Array (per key: the server its distinct key is sent to),
-  //   first: Uint32Array (per key: the index of its first occurrence) }.
+  //   first: Uint32Array (per key: the index of its first occurrence),
+  //   shares: BigUint64Array[] (per server id: the distinct keys in the order they are sent) }.
   Napi::Value group(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const KeysView keys = toKeys(info[0], "HashRing.group");
+    if (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsBoolean()) {
+      throw Napi::TypeError::New(env, "HashRing.group: 'storeOrder' must be a boolean");
+    }
+    const bool storeOrder = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     if (ring_->servers() == 0) throwShoalError(env, ErrorCode::kInvalidUsage, "HashRing.group: no servers on the ring");
     if (keys.count > 0xFFFFFFFFu) throw Napi::RangeError::New(env, "HashRing.group: at most 2^32 - 1 keys");
     const int numServers = static_cast<int>(ring_->serverIds().back()) + 1;
     if (numServers > (1 << 16)) throw Napi::RangeError::New(env, "HashRing.group: server ids must be below 65536");
     psnet::KeyGrouper grouper;
-    psnet::KeyPlan plan;
-    grouper.group(keys.data, keys.count, *ring_, numServers, &plan);
+    psnet::KeyPlan callerOrder;
+    psnet::KeyPlan inStoreOrder;
+    grouper.group(keys.data, keys.count, *ring_, numServers, &callerOrder);
+    if (storeOrder) grouper.orderForStore(callerOrder, &inStoreOrder);
+    const psnet::KeyPlan& plan = storeOrder ? inStoreOrder : callerOrder;
     Napi::Uint32Array server = Napi::Uint32Array::New(env, keys.count);
     Napi::Uint32Array first = Napi::Uint32Array::New(env, keys.count);
     std::vector<uint32_t> serverOfUniq(plan.uniq.size(), 0xFFFFFFFFu);
+    Napi::Array shares = Napi::Array::New(env, static_cast<size_t>(numServers));
     for (int s = 0; s < numServers; ++s) {
-      for (uint32_t u : plan.byServer[static_cast<size_t>(s)]) serverOfUniq[u] = static_cast<uint32_t>(s);
+      const auto& share = plan.byServer[static_cast<size_t>(s)];
+      Napi::BigUint64Array sent = Napi::BigUint64Array::New(env, share.size());
+      for (size_t j = 0; j < share.size(); ++j) {
+        serverOfUniq[share[j]] = static_cast<uint32_t>(s);
+        sent[j] = plan.uniq[share[j]];
+      }
+      shares.Set(static_cast<uint32_t>(s), sent);
     }
     for (size_t u = 0; u < plan.uniq.size(); ++u) {
       server[plan.firstOf[u]] = serverOfUniq[u];
@@ -356,6 +372,7 @@ class HashRingWrap : public Napi::ObjectWrap<HashRingWrap> {
     out.Set("distinct", Napi::Number::New(env, static_cast<double>(plan.uniq.size())));
     out.Set("server", server);
     out.Set("first", first);
+    out.Set("shares", shares);
     return out;
   }
 

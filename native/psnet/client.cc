@@ -38,6 +38,19 @@ inline void copyFloats(float* dst, const float* src, uint32_t n) {
   std::memcpy(dst, src, n * sizeof(float));
 }
 
+// Shares in the servers' slot order (KeyGrouper::orderForStore) read the caller's values, and
+// write its pull answers, at random positions: fetched this many keys ahead, the misses overlap.
+constexpr size_t kCallerRowsAhead = 16;
+inline void prefetchRow(const float* row, uint32_t n, bool forWrite) {
+  if (forWrite) {
+    __builtin_prefetch(row, 1);
+    __builtin_prefetch(row + n - 1, 1);
+  } else {
+    __builtin_prefetch(row);
+    __builtin_prefetch(row + n - 1);
+  }
+}
+
 Status statusOf(const Message& m) {
   return Status{static_cast<ErrorCode>(m.header().status), std::string(reinterpret_cast<const char*>(m.payload()), m.payloadBytes()), -1};
 }
@@ -294,19 +307,27 @@ void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const bool cached = op.count > 0 && cachedPlan_ && cachedKeys_.size() == op.count && cachedServers_ == config_.numServers &&
                       cachedRing_ == ring_.serverIds() && std::memcmp(cachedKeys_.data(), op.keys, op.count * sizeof(uint64_t)) == 0;
   if (cached) {
-    f.plan = cachedPlan_;
-  } else {
-    std::shared_ptr<KeyPlan> fresh;
-    if (planPool_.empty()) {
-      fresh = std::make_shared<KeyPlan>();
+    // Keys already sent to this table, on the same connections (which the servers read in
+    // order), have their rows there: send them in the servers' slot order from now on.
+    const bool rowsExist = std::find(cachedTables_.begin(), cachedTables_.end(), op.tableId) != cachedTables_.end();
+    if (!rowsExist) {
+      cachedTables_.push_back(op.tableId);
+      f.plan = cachedPlan_;
     } else {
-      fresh = std::move(planPool_.back());
-      planPool_.pop_back();
+      if (!cachedStorePlan_) {
+        cachedStorePlan_ = takePlan();
+        grouper_.orderForStore(*cachedPlan_, cachedStorePlan_.get());
+      }
+      f.plan = cachedStorePlan_;
     }
+  } else {
+    std::shared_ptr<KeyPlan> fresh = takePlan();
     grouper_.group(op.keys, op.count, ring_, config_.numServers, fresh.get());
     if (op.count > 0 && op.count <= kMaxCachedKeys) {
       recyclePlan(std::move(cachedPlan_));
+      recyclePlan(std::move(cachedStorePlan_));
       cachedPlan_ = fresh;
+      cachedTables_.assign(1, op.tableId);
       cachedKeys_.assign(op.keys, op.keys + op.count);
       cachedRing_ = ring_.serverIds();
       cachedServers_ = config_.numServers;
@@ -410,7 +431,10 @@ bool PsClient::buildRequest(uint64_t rid, uint64_t pullClock, Message* out) {
   if (push) {
     auto* vals = reinterpret_cast<float*>(m.payload() + n * 8);
     const uint32_t per = t.pushFloats;
-    for (size_t j = 0; j < n; ++j) copyFloats(vals + j * per, f.valuesOf(idx[j], per), per);
+    for (size_t j = 0; j < n; ++j) {
+      if (j + kCallerRowsAhead < n) prefetchRow(f.valuesOf(idx[j + kCallerRowsAhead], per), per, false);
+      copyFloats(vals + j * per, f.valuesOf(idx[j], per), per);
+    }
   }
   // The caller may reuse its arrays once the op completes, which an early acknowledgement
   // allows before the replicas have the push: keep the payload for a re-send.
@@ -463,7 +487,11 @@ void PsClient::onResponse(int server, Message&& m) {
       if (f.status.ok()) f.status = Status{ErrorCode::kIo, "parameter server " + std::to_string(server) + " sent a pull answer of the wrong size", -1};
     } else {
       const auto* vals = reinterpret_cast<const float*>(m.payload());
-      for (size_t j = 0; j < sub.uniqIdx.size(); ++j) copyFloats(f.pullSlot(sub.uniqIdx[j], dim), vals + j * dim, dim);
+      const size_t n = sub.uniqIdx.size();
+      for (size_t j = 0; j < n; ++j) {
+        if (j + kCallerRowsAhead < n) prefetchRow(f.pullSlot(sub.uniqIdx[j + kCallerRowsAhead], dim), dim, true);
+        copyFloats(f.pullSlot(sub.uniqIdx[j], dim), vals + j * dim, dim);
+      }
       recycleBuffer(std::move(m.bytes));  // the next message received reuses it
     }
   } else if (f.op->type == PsOp::Type::kVector) {
@@ -569,6 +597,13 @@ void PsClient::complete(uint64_t opId) {
 void PsClient::erase(std::map<uint64_t, InFlight>::iterator it) {
   recyclePlan(std::const_pointer_cast<KeyPlan>(std::move(it->second.plan)));
   inflight_.erase(it);
+}
+
+std::shared_ptr<KeyPlan> PsClient::takePlan() {
+  if (planPool_.empty()) return std::make_shared<KeyPlan>();
+  std::shared_ptr<KeyPlan> plan = std::move(planPool_.back());
+  planPool_.pop_back();
+  return plan;
 }
 
 // A plan no op and no cache uses any more goes back to the pool (its buffers are reused).

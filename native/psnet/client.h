@@ -155,6 +155,7 @@ class PsClient {
   void checkDeadlines();
   void groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey);
   void erase(std::map<uint64_t, InFlight>::iterator it);  // recycles its plan
+  std::shared_ptr<KeyPlan> takePlan();  // from the pool, or new
   void recyclePlan(std::shared_ptr<KeyPlan> plan);
 
   PsClientConfig config_;
@@ -189,6 +190,8 @@ class PsClient {
   std::vector<uint64_t> cachedKeys_;
   std::vector<uint32_t> cachedRing_;  // ring_.serverIds() when cachedPlan_ was made
   int cachedServers_ = 0;
+  std::vector<uint32_t> cachedTables_;        // tables the cached keys have been sent to
+  std::shared_ptr<KeyPlan> cachedStorePlan_;  // cachedPlan_ in the servers' slot order (KeyGrouper::orderForStore), once used
 };
 
 }  // namespace psnet

@@ -30,6 +30,14 @@ class KeyGrouper {
   // Fills *plan (its old contents are replaced, its capacity kept) for keys[0..n) over the
   // primaries of `ring` (server ids < numServers).
   void group(const uint64_t* keys, size_t n, const ps::HashRing& ring, int numServers, KeyPlan* plan);
+  // *out: the same request with its distinct keys numbered server by server, each server's
+  // in the order of its hash-table slots (the top bits of the store hash), so that the
+  // server's lookups, and its replica's, walk its table front to back, and the client reads
+  // the plan front to back too. Only for keys the servers already hold: a share in slot
+  // order goes out in messages that each cover one arc of the hash range, and new keys
+  // inserted that way pile into one arc of a table that is still small, where linear
+  // probing is quadratic.
+  void orderForStore(const KeyPlan& plan, KeyPlan* out);
 
  private:
   void numberInCallerOrder(const uint64_t* keys, size_t n, uint32_t distinct, KeyPlan* plan);
@@ -50,6 +58,9 @@ class KeyGrouper {
   std::vector<uint32_t> serverOf_;   // bucket-order id -> primary server
   std::vector<uint32_t> found_;      // caller index -> bucket-order id first seen there, or none
   std::vector<uint32_t> renumber_;   // bucket-order id -> id in caller order
+  std::vector<uint16_t> slotBucketOf_;  // orderForStore: share position -> top bits of its store hash
+  std::vector<uint32_t> slotStart_;     // store bucket -> next position in store order
+  std::vector<uint32_t> storeIdOf_;     // caller-order id -> store-order id
   uint32_t gen_ = 0;
 };
 

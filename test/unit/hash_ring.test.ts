@@ -11,7 +11,7 @@ interface HashRing {
   removeServer(serverId: number): void;
   primary(keys: BigUint64Array): Uint32Array;
   owners(key: bigint, replicas: number): number[];
-  group(keys: BigUint64Array): { distinct: number; server: Uint32Array; first: Uint32Array };
+  group(keys: BigUint64Array, storeOrder?: boolean): { distinct: number; server: Uint32Array; first: Uint32Array; shares: BigUint64Array[] };
   readonly servers: number;
   readonly vnodes: number;
 }
@@ -147,10 +147,29 @@ test('the ring depends only on the set of servers, not on the order they joined'
   t.deepEqual(a, c.primary(keys));
 });
 
+// The shard store's slot hash (native/ps/mix64.h: splitmix64's finalizer of key + salt), and
+// the top bits of it that KeyGrouper::orderForStore sorts a share of n keys by (about 4 keys
+// per bucket, at most 16 bits).
+function storeHash(key: bigint): bigint {
+  const m = (1n << 64n) - 1n;
+  let x = (key + 0x243f6a8885a308d3n) & m;
+  x ^= x >> 30n;
+  x = (x * 0xbf58476d1ce4e5b9n) & m;
+  x ^= x >> 27n;
+  x = (x * 0x94d049bb133111ebn) & m;
+  return x ^ (x >> 31n);
+}
+function storeBucket(key: bigint, n: number): bigint {
+  let bits = 0;
+  while (bits < 16 && Math.floor(n / 2 ** (bits + 1)) >= 4) bits++;
+  return storeHash(key) >> BigInt(64 - bits);
+}
+
 // The PS client groups a request's keys by ring bucket (native/psnet/key_grouper.cc), taking a
 // bucket's server from one lookup when no other server's point falls inside it: every key must
 // still reach exactly the server primary() names, and repeats must be found across the request.
-test('group: every key goes to its primary and repeats map to their first occurrence (sizes 0 to 3e5, 1 to 5 servers, few and many vnodes)', (t) => {
+// From a request's second use on a table, shares go in the servers' slot order instead.
+test('group: every key goes to its primary once, repeats map to their first occurrence, shares in caller or slot order (sizes 0 to 3e5, 1 to 5 servers, few and many vnodes)', (t) => {
   const rng = makeRng(7);
   let checked = 0;
   for (const [servers, vnodes] of [[[0], 1024], [[0, 1], 1024], [[0, 1, 2], 3], [[1, 4, 7, 9, 12], 1024], [[0, 1], 1]] as const) {
@@ -159,17 +178,36 @@ test('group: every key goes to its primary and repeats map to their first occurr
       // Half fresh random keys, half repeats of earlier ones (when there are earlier ones).
       const keys = randomKeys(n, 100 + n);
       for (let i = 1; i < n; i++) if (rng() < 0.5) keys[i] = keys[Math.floor(rng() * i)]!;
-      const g = ring.group(keys);
       const primary = ring.primary(keys);
       const firstIndex = new Map<bigint, number>();
-      let wrong = 0;
-      for (let i = 0; i < n; i++) {
-        const k = keys[i]!;
-        if (!firstIndex.has(k)) firstIndex.set(k, i);
-        if (g.server[i] !== primary[i] || g.first[i] !== firstIndex.get(k)) wrong++;
+      for (let i = 0; i < n; i++) if (!firstIndex.has(keys[i]!)) firstIndex.set(keys[i]!, i);
+      for (const storeOrder of [false, true]) {
+        const g = ring.group(keys, storeOrder);
+        const what = `servers ${servers.join(',')}, vnodes ${vnodes}, n ${n}, ${storeOrder ? 'store' : 'caller'} order`;
+        let wrong = 0;
+        for (let i = 0; i < n; i++) {
+          if (g.server[i] !== primary[i] || g.first[i] !== firstIndex.get(keys[i]!)) wrong++;
+        }
+        t.is(wrong, 0, what);
+        t.is(g.distinct, firstIndex.size);
+        // Each server's share holds exactly its distinct keys, once, in the order asked for.
+        let sent = 0;
+        let misplaced = 0;
+        let outOfOrder = 0;
+        g.shares.forEach((share, server) => {
+          let prevRank = -1n;
+          for (const k of share) {
+            if (primary[firstIndex.get(k)!] !== server) misplaced++;
+            const rank = storeOrder ? storeBucket(k, share.length) : BigInt(firstIndex.get(k)!);
+            if (rank < prevRank) outOfOrder++;
+            prevRank = rank;
+          }
+          sent += share.length;
+        });
+        t.is(sent, firstIndex.size, what);
+        t.is(misplaced, 0, what);
+        t.is(outOfOrder, 0, what);
       }
-      t.is(wrong, 0, `servers ${servers.join(',')}, vnodes ${vnodes}, n ${n}`);
-      t.is(g.distinct, firstIndex.size);
       checked += n;
     }
   }

@@ -70,8 +70,24 @@ switch (scenario) {
     let bad = 0;
     for (let i = 0; i < n; i++) if (rows[i] !== expected) bad++;
     for (let i = 0; i < 2 * n; i++) if (rowsTwice[i] !== expected) bad++;
+    // The same keys again, each with its own value so that a misplaced one shows. From their
+    // second use on a table they go in the servers' slot order (values read from, and answers
+    // written to, random positions of the caller's arrays); on a table they have not reached
+    // yet, in the caller's order first.
+    const valueOf = (i: number): number => (i % 251) + 1;
+    const own = Float32Array.from({ length: n }, (_, i) => valueOf(i));
+    const ownTwice = Float32Array.from({ length: 2 * n }, (_, j) => valueOf(j < n ? j : 2 * n - 1 - j));
+    const fresh = await ps.table('big_fresh', { dim: 1, updater: { type: 'add' } });
+    await fresh.push(keys, own);            // new to this table: caller order
+    await fresh.push(keys, own);            // slot order
+    await fresh.push(twice, ownTwice);      // other keys: caller order, repeats summed
+    await fresh.push(twice, ownTwice);      // slot order, repeats summed
+    await comm.barrier();
+    for (const got of [await fresh.pull(keys), await fresh.pull(keys)]) {  // caller order, then slot order
+      for (let i = 0; i < n; i++) if (got[i] !== size * 6 * valueOf(i)) bad++;
+    }
     const stats = (await ps.stats()) as Array<{ tables: Array<{ name: string; keys: number }> }>;
-    result({ bad, checked: 3 * n, n, serverKeys: stats.map((s) => s.tables.find((t) => t.name === 'big')!.keys) });
+    result({ bad, checked: 5 * n, n, serverKeys: stats.map((s) => s.tables.find((t) => t.name === 'big')!.keys) });
     break;
   }
   case 'keycache': {
