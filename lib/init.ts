@@ -161,6 +161,7 @@ export async function init(options: InitOptions = {}): Promise<Communicator> {
         // SHOAL_PS_ACK_ON_PRIMARY=1: a push completes once its primary applied it, the replicas
         // confirm after (except vector tables' pushes: docs/parameter_server.md).
         ...(env.SHOAL_PS_ACK_ON_PRIMARY === '1' ? { ackOnPrimary: true } : {}),
+        ...(env.SHOAL_PS_STORE_ORDER_MIN_KEYS ? { storeOrderMinKeys: numberFromEnv(env, 'SHOAL_PS_STORE_ORDER_MIN_KEYS') } : {}),
       },
       { timeoutMs: numberFromEnv(env, 'SHOAL_PS_TIMEOUT_MS') ?? opTimeoutMs },
     );

@@ -152,6 +152,8 @@ export interface NativePsClientOptions {
   maxMessageBytes?: number;
   /** Pushes acknowledged once their primary applied them (SHOAL_PS_ACK_ON_PRIMARY=1); default false: once every replica has. */
   ackOnPrimary?: boolean;
+  /** Keys per server from which a request of keys a table holds goes in slot order (SHOAL_PS_STORE_ORDER_MIN_KEYS). */
+  storeOrderMinKeys?: number;
 }
 
 /** NativePsClient's surface (native/binding/ps_wrap.cc). */

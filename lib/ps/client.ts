@@ -135,7 +135,7 @@ export class PsClient {
   /** @internal */
   static async connect(
     servers: Array<{ rank?: number; host: string; port: number }>,
-    config: { workerRank: number; numWorkers: number; token: string; replication: number; maxMessageBytes?: number; ackOnPrimary?: boolean },
+    config: { workerRank: number; numWorkers: number; token: string; replication: number; maxMessageBytes?: number; ackOnPrimary?: boolean; storeOrderMinKeys?: number },
     options: PsOptions,
   ): Promise<PsClient> {
     // Server indices keep their numbers when servers leave (elastic remove): a gap is null.

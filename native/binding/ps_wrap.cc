@@ -258,7 +258,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
                         InstanceMethod<&NativePsClient::close>("close")});
   }
 
-  // new NativePsClient({ workerRank, numWorkers, numServers, token, replication?, maxMessageBytes?, ackOnPrimary? })
+  // new NativePsClient({ workerRank, numWorkers, numServers, token, replication?, maxMessageBytes?, ackOnPrimary?, storeOrderMinKeys? })
   explicit NativePsClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePsClient>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "NativePsClient: expected an options object");
@@ -274,6 +274,7 @@ class NativePsClient : public Napi::ObjectWrap<NativePsClient> {
       if (!o.Get("ackOnPrimary").IsBoolean()) throw Napi::TypeError::New(env, "NativePsClient: 'ackOnPrimary' must be a boolean");
       c.ackOnPrimary = o.Get("ackOnPrimary").As<Napi::Boolean>().Value();
     }
+    c.storeOrderMinKeys = static_cast<uint64_t>(optionalInt64(o, "storeOrderMinKeys", "NativePsClient", 0, 1LL << 40, static_cast<int64_t>(c.storeOrderMinKeys)));
     client_ = std::make_unique<psnet::PsClient>(c);
     numServers_ = c.numServers;
     // At process exit Node may finalize the TSFN before this object (whose finalizer then

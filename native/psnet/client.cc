@@ -310,8 +310,8 @@ void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
     // Keys already sent to this table, on the same connections (which the servers read in
     // order), have their rows there: send them in the servers' slot order from now on.
     const bool rowsExist = std::find(cachedTables_.begin(), cachedTables_.end(), op.tableId) != cachedTables_.end();
-    if (!rowsExist) {
-      cachedTables_.push_back(op.tableId);
+    if (!rowsExist) cachedTables_.push_back(op.tableId);
+    if (!rowsExist || cachedPlan_->uniq.size() < config_.storeOrderMinKeys * static_cast<uint64_t>(config_.numServers)) {
       f.plan = cachedPlan_;
     } else {
       if (!cachedStorePlan_) {

@@ -46,6 +46,11 @@ struct PsClientConfig {
   // primary is lost. Never for vector tables (mayAckOnPrimary: their programs need every
   // push on every copy first). False: a push completes only once every owner has applied it.
   bool ackOnPrimary = false;
+  // Requests of keys a table already holds go in its servers' slot order
+  // (KeyGrouper::orderForStore) from this many distinct keys per server on. Below it the
+  // sort and the client's random reads cost about what the servers save (bench:ps
+  // --ops minibatch, 10^5-2*10^5 keys per worker: equal within noise; BENCHMARKS.md).
+  uint64_t storeOrderMinKeys = 65536;
 };
 
 struct PsOp {

@@ -75,7 +75,7 @@ test('output is captured per rank, the env contract is set, the last partial lin
 });
 
 test('ranks rendezvous through the launcher\'s coordinator with the job token', async (t) => {
-  t.timeout(30_000);
+  t.timeout(60_000);
   const { result, stdout, output } = await runRanks(3, fixturePath('rendezvous.mjs'));
   t.true(result.ok, `${result.summary}\n${output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
   for (let r = 0; r < 3; r++) t.deepEqual(stdout[r], ['launcher=shoal hosts=false table=0@40000,1@40001,2@40002']);
@@ -93,7 +93,7 @@ function slowCoordinatorEnv(bootMs: number, exitCode?: number): NodeJS.ProcessEn
 
 test('ranks started while the coordinator process still boots wait at its port and rendezvous', async (t) => {
   t.timeout(60_000);
-  // The ranks' connect timeout (10 s in the fixture) is well above the coordinator's 2 s boot.
+  // The ranks' connect timeout (30 s in the fixture) is well above the coordinator's 2 s boot.
   const run = await shoal(['run', '-np', '3', '-q', '--no-dashboard', '--', process.execPath, fixturePath('rendezvous.mjs')], 50_000, { env: slowCoordinatorEnv(2000) });
   t.is(run.code, 0, run.stderr);
   for (let r = 0; r < 3; r++) t.true(run.stdout.includes(`[${r}] launcher=shoal hosts=false table=0@40000,1@40001,2@40002`), run.stdout);

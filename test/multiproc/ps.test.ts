@@ -11,8 +11,15 @@ interface Result {
   [key: string]: unknown;
 }
 
-async function psJob(t: import('ava').ExecutionContext, np: number, servers: number, scenario: string, extra: { psUpdaters?: string } = {}): Promise<Result[]> {
-  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000, env: { SHOAL_TEST_DEBUG: '1', SHOAL_PS_TIMEOUT_MS: '30000' }, ...extra });
+async function psJob(
+  t: import('ava').ExecutionContext,
+  np: number,
+  servers: number,
+  scenario: string,
+  extra: { psUpdaters?: string; env?: Record<string, string> } = {},
+): Promise<Result[]> {
+  const { env, ...rest } = extra;
+  const run = await runRanks(np, 'workers/ps.worker.js', [scenario], { servers, wallTimeoutMs: 90_000, env: { SHOAL_TEST_DEBUG: '1', SHOAL_PS_TIMEOUT_MS: '30000', ...env }, ...rest });
   const output = `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`;
   t.false(run.timedOut, `job hit the wall-clock limit\n${output}`);
   t.true(run.result.ok, output);
@@ -92,11 +99,14 @@ test.serial('requests of several messages per server (2 servers, whole forwards)
   }
 });
 
-test.serial('the same keys pushed and pulled again reuse the grouping (key caching); keys changed in place do not: exact sums', async (t) => {
+test.serial('the same keys pushed and pulled again reuse the grouping (key caching), in caller or slot order; keys changed in place do not: exact sums', async (t) => {
   t.timeout(120_000);
-  for (const r of await psJob(t, 2, 2, 'keycache')) {
-    t.is(r['bad'], 0, JSON.stringify(r));
-    t.is(r['checked'], 18_000);
+  // 1 500 keys per server: caller order by default, slot order when the threshold is 0.
+  for (const minKeys of ['65536', '0']) {
+    for (const r of await psJob(t, 2, 2, 'keycache', { env: { SHOAL_PS_STORE_ORDER_MIN_KEYS: minKeys } })) {
+      t.is(r['bad'], 0, `SHOAL_PS_STORE_ORDER_MIN_KEYS=${minKeys}: ${JSON.stringify(r)}`);
+      t.is(r['checked'], 18_000);
+    }
   }
 });
 
