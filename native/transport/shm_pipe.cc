@@ -1,7 +1,9 @@
 #include "transport/shm_pipe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
@@ -9,7 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <mutex>
 #include <new>
 #include <random>
 
@@ -120,8 +125,40 @@ ShmPipe::ShmPipe(void* base, size_t bytes, size_t ringBytes, bool creator) : bas
 
 ShmPipe::~ShmPipe() { munmap(base_, bytes_); }
 
+namespace {
+// A segment's name is unlinked as soon as its peer has opened it, or setup failed, so a name
+// outlives setup only when its creator was killed in the middle (SIGKILL, the OOM killer),
+// and its pages stay in /dev/shm (RAM) until reboot. A name this old whose creator is gone is
+// such an orphan: no setup waits that long, and the age keeps a live creator in another PID
+// namespace that shares /dev/shm (it looks gone from here) safe.
+constexpr time_t kOrphanAgeSeconds = 30 * 60;
+
+// Removes this user's orphaned segments ("shoal-<pid>-<hex>", <pid> gone, older than
+// kOrphanAgeSeconds). Best effort: any error just leaves a name where it is.
+void removeOrphanedSegments() {
+  DIR* dir = opendir("/dev/shm");
+  if (dir == nullptr) return;
+  const time_t now = std::time(nullptr);
+  while (const dirent* e = readdir(dir)) {
+    const char* n = e->d_name;
+    if (std::strncmp(n, "shoal-", 6) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(n + 6, &end, 10);
+    if (end == n + 6 || *end != '-' || pid <= 0) continue;
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to ask about
+    struct stat st {};
+    if (fstatat(dirfd(dir), n, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) continue;
+    if (now - st.st_mtime < kOrphanAgeSeconds) continue;
+    shm_unlink((std::string("/") + n).c_str());
+  }
+  closedir(dir);
+}
+}  // namespace
+
 std::unique_ptr<ShmPipe> ShmPipe::create(size_t ringBytes, const uint8_t cookie[kCookieBytes], std::string* name) {
   checkRingBytes(ringBytes);
+  static std::once_flag swept;  // once per process, before its first segment
+  std::call_once(swept, removeOrphanedSegments);
   std::random_device rd;
   char buf[64];
   int fd = -1;

@@ -14,7 +14,8 @@
 // Setup (runtime/transport_select.cc): the lower rank creates the segment under an unguessable
 // name with mode 0600 and tells the name and a cookie to the peer over the authenticated TCP
 // connection; the peer opens it, checks the cookie and answers; the creator then unlinks the
-// name, so only the two mappings remain.
+// name, so only the two mappings remain. A process's first create() also removes names left
+// by creators killed mid-setup (removeOrphanedSegments).
 #pragma once
 
 #include <atomic>

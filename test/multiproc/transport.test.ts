@@ -2,6 +2,10 @@
 // otherwise, and with either channel forced the collectives and the failure semantics are the
 // same (exact results, MismatchError on every rank, PeerLostError naming a SIGKILLed rank).
 // The whole multiproc suite can also be run under SHOAL_TRANSPORT=tcp|shm (docs/transport.md).
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+
 import test from 'ava';
 
 import { runRanks } from '../helpers/run_job.js';
@@ -50,6 +54,35 @@ for (const [setting, kind] of [['auto', 'shm'], ['', 'shm'], ['tcp', 'tcp'], ['s
     }
   });
 }
+
+// A creator SIGKILLed between creating a segment and its peer opening it leaves the name in
+// /dev/shm (RAM) for good; the first segment a process creates removes such orphans of this
+// user: creator gone and the name over 30 minutes old (native/transport/shm_pipe.cc).
+test('shared-memory segments orphaned by killed creators are removed; recent ones and live creators\' are kept', async (t) => {
+  t.timeout(120_000);
+  if (!existsSync('/dev/shm')) {
+    t.pass('no /dev/shm here: nothing to sweep');
+    return;
+  }
+  const gone = spawnSync(process.execPath, ['-e', '']).pid!;  // a pid that has exited
+  const tag = randomBytes(6).toString('hex');
+  const orphan = `/dev/shm/shoal-${gone}-orphan${tag}`;
+  const recent = `/dev/shm/shoal-${gone}-recent${tag}`;
+  const live = `/dev/shm/shoal-${process.pid}-live${tag}`;
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  try {
+    for (const f of [orphan, recent, live]) writeFileSync(f, 'x');
+    utimesSync(orphan, twoHoursAgo, twoHoursAgo);
+    utimesSync(live, twoHoursAgo, twoHoursAgo);
+    const run = await runRanks(2, 'workers/transport.worker.js', [], { env: { SHOAL_TRANSPORT: 'shm' }, wallTimeoutMs: 100_000 });
+    t.true(run.result.ok, `${run.result.summary}\n${run.output.map((l, r) => `[${r}] ${l.join('\n')}`).join('\n')}`);
+    t.false(existsSync(orphan), 'an old segment of a process that is gone is removed');
+    t.true(existsSync(recent), 'a recent one is kept (its creator may be in another PID namespace, mid-setup)');
+    t.true(existsSync(live), 'one whose creator is alive is kept');
+  } finally {
+    for (const f of [orphan, recent, live]) rmSync(f, { force: true });
+  }
+});
 
 test('direct reads: one rank opting out (SHOAL_DIRECT_READS=0) turns them off on every rank; the ring still sums exactly', async (t) => {
   t.timeout(120_000);
