@@ -297,11 +297,11 @@ void PsClient::start(uint64_t opId) {
   }
 }
 
-// Distinct keys in first-seen order; for pushes, values of repeated keys are summed so each
-// key travels once.
 // Groups the keys (distinct keys per server, in one radix pass; KeyGrouper) into a plan
-// taken from the pool. A push that repeats keys sends each key once with its values summed,
-// in the caller's order.
+// taken from the pool, or reuses the last request's plan when the keys are the same (key
+// caching). Shares go in the caller's order, or in the servers' slot order for large requests
+// of keys the table already holds (orderForStore). A push that repeats keys sends each key
+// once with its values summed.
 void PsClient::groupKeys(InFlight& f, bool sumValues, uint32_t floatsPerKey) {
   const PsOp& op = *f.op;
   const bool cached = op.count > 0 && cachedPlan_ && cachedKeys_.size() == op.count && cachedServers_ == config_.numServers &&
