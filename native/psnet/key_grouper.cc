@@ -13,20 +13,17 @@ namespace {
 constexpr size_t kKeysPerBucket = 256;
 constexpr int kMaxBucketBits = 16;  // bucketOf_ is uint16
 
-int bucketBitsFor(size_t n) {
-  int bits = 0;
-  while (bits < kMaxBucketBits && (n >> (bits + 1)) >= kKeysPerBucket) ++bits;
-  return bits;
-}
+// Store order needs only the top bits of the slot: keys sorted by the top 16 bits of their
+// store hash walk a 2.5*10^6-slot table in runs of nearby lines (store alone, 2*10^6 random
+// keys, AdaGrad push: 19.8 -> 11.7 CPU ns/key at dim 1, 56.7 -> 22.6 at dim 16; BENCHMARKS.md,
+// "Keys in the servers' slot order"). About 4 keys per bucket keeps the counting sort's
+// histogram small next to the share.
+constexpr size_t kKeysPerStoreBucket = 4;
 
-// Store order needs only the top bits of the slot: keys sorted by the top 12-16 bits of
-// their store hash walk a 2.5*10^6-slot table in runs of nearby lines, which is all of the
-// gain (store alone, 2*10^6 random keys, AdaGrad, BENCHMARKS.md: 22 -> 12 CPU ns/key at dim
-// 1, 37-55 -> 20-24 at dim 16, as with a full sort). About 4 keys per bucket keeps the
-// counting sort's histogram small next to the share.
-int storeBitsFor(size_t n) {
+// Top-bit count for n keys in buckets of about keysPerBucket (at most kMaxBucketBits).
+int bucketBitsFor(size_t n, size_t keysPerBucket) {
   int bits = 0;
-  while (bits < kMaxBucketBits && (n >> (bits + 1)) >= 4) ++bits;
+  while (bits < kMaxBucketBits && (n >> (bits + 1)) >= keysPerBucket) ++bits;
   return bits;
 }
 }  // namespace
@@ -50,7 +47,7 @@ void KeyGrouper::group(const uint64_t* keys, size_t n, const ps::HashRing& ring,
 
   // Counting sort of the caller's positions by bucket (top bits of the ring hash): stable,
   // so within a bucket positions stay in caller order and a key's first occurrence comes first.
-  const int bits = bucketBitsFor(n);
+  const int bits = bucketBitsFor(n, kKeysPerBucket);
   const size_t buckets = size_t{1} << bits;
   const int shift = 64 - bits;
   bucketOf_.resize(n);
@@ -159,7 +156,7 @@ void KeyGrouper::orderForStore(const KeyPlan& plan, KeyPlan* out) {
   for (size_t s = 0; s < plan.byServer.size(); ++s) {
     const std::vector<uint32_t>& share = plan.byServer[s];
     const size_t n = share.size();
-    const int bits = storeBitsFor(n);
+    const int bits = bucketBitsFor(n, kKeysPerStoreBucket);
     const int shift = 64 - bits;
     slotBucketOf_.resize(n);
     slotStart_.assign(size_t{1} << bits, 0);
